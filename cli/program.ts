@@ -1,0 +1,16 @@
+import { Command } from 'commander'
+import pkg from '../package.json' with { type: 'json' }
+
+/**
+ * Builds the `llmesh` command tree. Each command group lives in `cli/commands/<group>.ts` and
+ * exports a `register…(program)` function called here.
+ */
+export function buildProgram(): Command {
+  const program = new Command('llmesh')
+    .description('llmesh: a peer-to-peer mesh that ships, serves and canaries LLMs on edge fleets')
+    .version(pkg.version, '-V, --version')
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  // command groups register here
+  return program
+}

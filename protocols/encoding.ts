@@ -1,0 +1,65 @@
+/**
+ * Canonical encoding: every signed payload and every wire envelope is JSON canonicalized by
+ * RFC 8785 (JCS: sorted keys, no insignificant whitespace, ECMAScript number formatting), UTF-8.
+ * The same value always encodes to the same bytes, so digests and signatures are reproducible.
+ */
+import { createHash } from 'node:crypto'
+import canonicalizeImport from 'canonicalize'
+import { VerificationError } from './errors.ts'
+
+const canonicalize = canonicalizeImport as unknown as (value: unknown) => string | undefined
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** RFC 8785 canonical JSON string of a value. Throws on values JSON cannot represent. */
+export function canonicalJson(value: unknown): string {
+  const out = canonicalize(value)
+  if (out === undefined) throw new TypeError('value has no JSON representation')
+  return out
+}
+
+/** RFC 8785 canonical JSON bytes of a value. */
+export function canonicalBytes(value: unknown): Uint8Array {
+  return encoder.encode(canonicalJson(value))
+}
+
+/**
+ * Parses UTF-8 JSON bytes, refusing anything over `maxSize` before parsing.
+ * Returns a typed error instead of throwing.
+ */
+export function parseJsonBytes(
+  bytes: Uint8Array,
+  maxSize: number,
+): { ok: true; value: unknown } | { ok: false; error: VerificationError } {
+  if (bytes.byteLength > maxSize) {
+    return {
+      ok: false,
+      error: new VerificationError(
+        'ERR_OVERSIZED',
+        `message of ${bytes.byteLength} bytes exceeds the limit of ${maxSize}`,
+      ),
+    }
+  }
+  try {
+    return { ok: true, value: JSON.parse(decoder.decode(bytes)) }
+  } catch (err) {
+    return { ok: false, error: new VerificationError('ERR_SCHEMA', `not valid UTF-8 JSON: ${(err as Error).message}`) }
+  }
+}
+
+/** Hex sha256 of bytes. */
+export function sha256Hex(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+/** Base64 (standard alphabet, padded). */
+export function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
+}
+
+/** Decodes standard base64; throws on non-base64 input. */
+export function fromBase64(text: string): Uint8Array {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new TypeError('invalid base64')
+  return new Uint8Array(Buffer.from(text, 'base64'))
+}

@@ -1,0 +1,54 @@
+import { z } from 'zod'
+import { Tag } from './common.ts'
+
+/**
+ * One rollout stage. A device is in the stage when it has one of `tags` (pilot stages), or when its
+ * cohort position (a hash of release and device id, in [0, 100)) is below `percent`. Cohorts nest:
+ * a device in an earlier stage stays in every later one.
+ */
+export const RolloutStage = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/),
+  /** Share of eligible devices, 0–100. Pilot stages select by tag and may leave it 0. */
+  percent: z.number().min(0).max(100).default(0),
+  /** The stage holds at least this many devices, even in tiny fleets (if that many are eligible). */
+  min_devices: z.number().int().nonnegative().default(0),
+  /** Devices with any of these tags are in this stage (and every later one). */
+  tags: z.array(Tag).max(32).default([]),
+  /** Observation window in ms before the stage's gates can pass. */
+  window_ms: z.number().int().nonnegative().default(0),
+})
+export type RolloutStage = z.infer<typeof RolloutStage>
+
+/** A gate on one metric: an absolute ceiling and/or a ceiling relative to the previous version. */
+export const MetricGate = z.object({
+  max: z.number().nonnegative().optional(),
+  /** Maximum regression against devices still on the previous version over the same window, in percent. */
+  max_regression_pct: z.number().nonnegative().optional(),
+})
+export type MetricGate = z.infer<typeof MetricGate>
+
+/** The gates every stage must pass before promotion. */
+export const Gates = z.object({
+  latency_p95_ms: MetricGate.optional(),
+  error_rate: MetricGate.optional(),
+  /** At most `max` restarts per device within any `per_ms`. */
+  restarts: z.object({ max: z.number().int().nonnegative(), per_ms: z.number().int().positive() }).optional(),
+  /** At most `max` OOM kills per device in the window. */
+  ooms: z.object({ max: z.number().int().nonnegative() }).optional(),
+  /** Minimum number of distinct enrolled devices reporting in the window. */
+  min_reports: z.number().int().nonnegative().default(1),
+})
+export type Gates = z.infer<typeof Gates>
+
+/** The rollout policy carried, signed, inside a release manifest. */
+export const RolloutPolicy = z.object({
+  stages: z.array(RolloutStage).min(1).max(16),
+  gates: Gates,
+  /** Devices with any of these tags never take part (for example `low-ram`). */
+  exclude_tags: z.array(Tag).max(32).default([]),
+  /** Inconclusive data (too few reports, no baseline where one is required) hold the stage. */
+  inconclusive: z.literal('hold').default('hold'),
+  /** Devices download as soon as the release is announced and activate when their stage comes. */
+  prestage: z.boolean().default(true),
+})
+export type RolloutPolicy = z.infer<typeof RolloutPolicy>
