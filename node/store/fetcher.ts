@@ -1,0 +1,104 @@
+/**
+ * Fetcher: makes every block of a release's chunk list local, downloading only the blocks this
+ * node does not hold yet (earlier versions' blocks are reused), from any peer replicating the
+ * feed. Hypercore verifies each block against the feed's signed Merkle tree on arrival; the
+ * fetcher then checks each chunk's sha256 against the manifest. Blocks persist in the
+ * corestore as they arrive, so a restart continues where the last run stopped.
+ */
+import { createHash } from 'node:crypto'
+import type Hypercore from 'hypercore'
+import { VerificationError } from '../../protocols/errors.ts'
+import type { ChunkIndex } from '../../protocols/schemas/index.ts'
+import type { ModelStore } from './model-store.ts'
+
+/** Progress of one fetch, in blocks of the release. */
+export interface FetchProgress {
+  blocksHave: number
+  blocksTotal: number
+}
+
+/** Options of one fetch. */
+export interface FetchOptions {
+  onProgress?: (p: FetchProgress) => void
+  signal?: AbortSignal
+}
+
+/** The distinct blocks a chunk list uses. */
+export function releaseBlocks(index: ChunkIndex): number[] {
+  return [...new Set(index.chunks.map((c) => c.block))].sort((a, b) => a - b)
+}
+
+/** Blocks of the release this node already holds / still misses. */
+export async function blockInventory(
+  core: Hypercore,
+  blocks: number[],
+): Promise<{ have: number[]; missing: number[] }> {
+  const have: number[] = []
+  const missing: number[] = []
+  for (const b of blocks) {
+    if (b < core.length && (await core.has(b))) have.push(b)
+    else missing.push(b)
+  }
+  return { have, missing }
+}
+
+/**
+ * Downloads the missing blocks of `index` and checks every chunk's sha256.
+ * Resolves when all are local; rejects with ERR_DIGEST_MISMATCH or on abort.
+ */
+export async function fetchRelease(store: ModelStore, index: ChunkIndex, opts: FetchOptions = {}): Promise<Hypercore> {
+  const core = await store.feed(index.feed)
+  const blocks = releaseBlocks(index)
+  const total = blocks.length
+  let { missing } = await blockInventory(core, blocks)
+  let have = total - missing.length
+  opts.onProgress?.({ blocksHave: have, blocksTotal: total })
+  if (missing.length > 0) {
+    const wanted = new Set(missing)
+    const onDownload = (i: number) => {
+      if (wanted.delete(i)) {
+        have++
+        opts.onProgress?.({ blocksHave: have, blocksTotal: total })
+      }
+    }
+    core.on('download', onDownload)
+    const done = core.findingPeers()
+    try {
+      if (core.length < index.feed_length) await waitForLength(core, index.feed_length, opts.signal)
+      const range = core.download({ blocks: missing })
+      const aborted = new Promise<never>((_, reject) => {
+        if (opts.signal === undefined) return
+        const onAbort = () => {
+          range.destroy()
+          reject(opts.signal?.reason ?? new Error('aborted'))
+        }
+        if (opts.signal.aborted) onAbort()
+        else opts.signal.addEventListener('abort', onAbort, { once: true })
+      })
+      aborted.catch(() => {})
+      await Promise.race([range.done(), aborted])
+    } finally {
+      done()
+      core.off('download', onDownload)
+    }
+    missing = (await blockInventory(core, blocks)).missing
+    if (missing.length > 0) throw new Error(`fetch ended with ${missing.length} blocks missing`)
+  }
+  for (const c of index.chunks) {
+    const data = await core.get(c.block, { wait: false })
+    if (data === null) throw new Error(`block ${c.block} vanished`)
+    const h = createHash('sha256').update(data).digest('hex')
+    if (h !== c.hash || data.byteLength !== c.size) {
+      throw new VerificationError('ERR_DIGEST_MISMATCH', `block ${c.block} does not match chunk hash ${c.hash}`)
+    }
+  }
+  return core
+}
+
+async function waitForLength(core: Hypercore, length: number, signal?: AbortSignal): Promise<void> {
+  while (core.length < length) {
+    signal?.throwIfAborted()
+    await core.update({ wait: true })
+    if (core.length < length) await new Promise((r) => setTimeout(r, 200))
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The artifact store: one corestore under `<data>/store`, one hypercore feed per model lineage.
+ * The seed owns each lineage's writable feed (`model/<name>`) and appends only chunks the feed
+ * does not hold yet, so a release's chunk list points at existing blocks for reused chunks.
+ * Devices open a lineage read-only by the feed key from a manifest; blocks they fetch persist
+ * in the corestore, so they survive restarts and are served to other peers.
+ */
+import { createHash } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import Corestore from 'corestore'
+import type Hypercore from 'hypercore'
+import type { ChunkIndex, ChunkRef } from '../../protocols/schemas/index.ts'
+import { type ChunkingOptions, chunkFile, resolveChunking } from './chunker.ts'
+import { lineageName, STORE_DIR } from './constants.ts'
+
+/** Options of the store. */
+export interface ModelStoreInit {
+  /** The node's data directory; the corestore lives in `<dataDir>/store`. */
+  dataDir: string
+}
+
+/** What appending a file to a lineage did. */
+export interface AppendResult {
+  chunks: ChunkIndex
+  size: number
+  sha256: string
+  /** Chunks (and their bytes) appended because the feed did not hold them. */
+  newChunks: number
+  newBytes: number
+}
+
+const APPEND_BATCH = 64
+
+/** The corestore of a node, with per-lineage chunk indexes. */
+export class ModelStore {
+  readonly dir: string
+  private corestore: Corestore | null = null
+  private readonly feeds = new Map<string, Hypercore>()
+  private readonly lineages = new Map<string, Hypercore>()
+  private readonly hashIndex = new Map<string, Map<string, number>>()
+  private starting: Promise<void> | null = null
+
+  constructor(init: ModelStoreInit) {
+    this.dir = join(init.dataDir, STORE_DIR)
+  }
+
+  /** Opens the corestore. Idempotent. */
+  async start(): Promise<void> {
+    this.starting ??= (async () => {
+      await mkdir(this.dir, { recursive: true })
+      const cs = new Corestore(this.dir)
+      await cs.ready()
+      this.corestore = cs
+    })()
+    await this.starting
+  }
+
+  /** Closes every feed and the corestore. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.starting === null) return
+    await this.starting.catch(() => {})
+    const cs = this.corestore
+    this.corestore = null
+    this.starting = null
+    this.feeds.clear()
+    this.lineages.clear()
+    this.hashIndex.clear()
+    if (cs !== null) await cs.close()
+  }
+
+  /** The underlying corestore (for replication). Throws before `start()`. */
+  get store(): Corestore {
+    if (this.corestore === null) throw new Error('model store is not started')
+    return this.corestore
+  }
+
+  /** The writable lineage feed of a model (seed side). */
+  async lineage(model: string): Promise<Hypercore> {
+    let core = this.lineages.get(model)
+    if (core === undefined) {
+      core = this.store.get({ name: lineageName(model) })
+      await core.ready()
+      this.lineages.set(model, core)
+      this.feeds.set(core.key.toString('hex'), core)
+    }
+    return core
+  }
+
+  /** A lineage feed by its public key (hex), read-only unless this node owns it. */
+  async feed(keyHex: string): Promise<Hypercore> {
+    let core = this.feeds.get(keyHex)
+    if (core === undefined) {
+      core = this.store.get({ key: Buffer.from(keyHex, 'hex') })
+      await core.ready()
+      this.feeds.set(keyHex, core)
+    }
+    return core
+  }
+
+  /** sha256 → block of every block of the lineage (built by hashing the local blocks once). */
+  private async indexOf(model: string): Promise<Map<string, number>> {
+    let idx = this.hashIndex.get(model)
+    if (idx === undefined) {
+      const core = await this.lineage(model)
+      idx = new Map()
+      for (let i = 0; i < core.length; i++) {
+        const block = await core.get(i, { wait: false })
+        if (block === null) continue
+        const h = createHash('sha256').update(block).digest('hex')
+        if (!idx.has(h)) idx.set(h, i)
+      }
+      this.hashIndex.set(model, idx)
+    }
+    return idx
+  }
+
+  /**
+   * Chunks `path` and appends to the model's lineage feed only the chunks it does not hold.
+   * `onProgress(bytesDone)` is called as the file is read.
+   */
+  async appendFile(
+    model: string,
+    path: string,
+    opts: { chunking?: ChunkingOptions; onProgress?: (bytes: number) => void } = {},
+  ): Promise<AppendResult> {
+    const chunking = resolveChunking(opts.chunking)
+    const core = await this.lineage(model)
+    const idx = await this.indexOf(model)
+    const whole = createHash('sha256')
+    const refs: ChunkRef[] = []
+    let pending: Buffer[] = []
+    let size = 0
+    let newChunks = 0
+    let newBytes = 0
+    const flush = async () => {
+      if (pending.length > 0) await core.append(pending)
+      pending = []
+    }
+    for await (const c of chunkFile(path, chunking)) {
+      whole.update(c.data)
+      size += c.size
+      let block = idx.get(c.hash)
+      if (block === undefined) {
+        block = core.length + pending.length
+        idx.set(c.hash, block)
+        pending.push(c.data)
+        newChunks++
+        newBytes += c.size
+        if (pending.length >= APPEND_BATCH) await flush()
+      }
+      refs.push({ hash: c.hash, block, size: c.size })
+      opts.onProgress?.(size)
+    }
+    await flush()
+    if (refs.length === 0) throw new RangeError(`${path} is empty`)
+    return {
+      chunks: { feed: core.key.toString('hex'), feed_length: core.length, chunking, chunks: refs },
+      size,
+      sha256: whole.digest('hex'),
+      newChunks,
+      newBytes,
+    }
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Replicator: runs corestore replication over the libp2p protocol `PROTOCOL_REPLICATE` with every
+ * connected fleet peer, so every node that holds blocks serves them (seed and devices alike).
+ *
+ * How it works: one replication session per remote peer. When a connection opens, the peer whose
+ * id sorts lower dials the protocol (initiator); the other side accepts it in its handler.
+ * Each session pipes the libp2p stream (adapted to a Duplex) through `corestore.replicate()`;
+ * corestore then attaches every open feed and any feed the remote asks for that this store
+ * holds. A session that fails while the connection is still up is re-dialed after a delay.
+ * States per peer: `dialing` → `active` → (closed: removed).
+ */
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import { PROTOCOL_REPLICATE } from '../../protocols/constants.ts'
+import { REPLICATE_REDIAL_MS } from './constants.ts'
+import type { ModelStore } from './model-store.ts'
+import { type ByteCounters, streamToDuplex } from './stream-duplex.ts'
+
+/** What the replicator uses. */
+export interface ReplicatorComponents {
+  libp2p: Libp2p
+  store: ModelStore
+  logger: Logger
+}
+
+/** Options. */
+export interface ReplicatorInit {
+  /** Protocol id; default `PROTOCOL_REPLICATE`. */
+  protocol?: string
+  /** Replicate only with peers this accepts (e.g. enrolled fleet members). Default: every connected peer. */
+  isFleetPeer?: (peerId: string) => boolean
+  /** Delay before re-dialing a failed session, ms. */
+  redialMs?: number
+}
+
+/** Bytes moved by replication, in total and per peer. */
+export interface ReplicationStats extends ByteCounters {
+  peers: Record<string, ByteCounters & { state: SessionState }>
+}
+
+type SessionState = 'dialing' | 'active'
+
+interface Session {
+  state: SessionState
+  counters: ByteCounters
+  close: () => void
+}
+
+/** Corestore replication over libp2p. */
+export class Replicator {
+  private readonly c: ReplicatorComponents
+  private readonly protocol: string
+  private readonly isFleetPeer: (peerId: string) => boolean
+  private readonly redialMs: number
+  private readonly sessions = new Map<string, Session>()
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly totals: ByteCounters = { bytesIn: 0, bytesOut: 0 }
+  private running = false
+  private readonly onConnect = (evt: CustomEvent<PeerId>) => this.maybeDial(evt.detail.toString())
+
+  constructor(components: ReplicatorComponents, init: ReplicatorInit = {}) {
+    this.c = components
+    this.protocol = init.protocol ?? PROTOCOL_REPLICATE
+    this.isFleetPeer = init.isFleetPeer ?? (() => true)
+    this.redialMs = init.redialMs ?? REPLICATE_REDIAL_MS
+  }
+
+  /** Registers the protocol and starts replicating with connected peers. Idempotent. */
+  async start(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    await this.c.libp2p.handle(this.protocol, (stream, conn) => this.onInbound(stream, conn), {
+      maxInboundStreams: 4,
+      maxOutboundStreams: 4,
+    })
+    this.c.libp2p.addEventListener('peer:connect', this.onConnect)
+    for (const p of this.c.libp2p.getPeers()) this.maybeDial(p.toString())
+  }
+
+  /** Unregisters the protocol and closes every session. Idempotent. */
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.c.libp2p.removeEventListener('peer:connect', this.onConnect)
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    for (const s of this.sessions.values()) s.close()
+    this.sessions.clear()
+    await this.c.libp2p.unhandle(this.protocol).catch(() => {})
+  }
+
+  /** Byte counters (libp2p stream payload, i.e. hypercore's encrypted protocol bytes). */
+  stats(): ReplicationStats {
+    const peers: ReplicationStats['peers'] = {}
+    for (const [id, s] of this.sessions) peers[id] = { ...s.counters, state: s.state }
+    return { ...this.totals, peers }
+  }
+
+  /** Peers with an active session. */
+  activePeers(): string[] {
+    return [...this.sessions].filter(([, s]) => s.state === 'active').map(([id]) => id)
+  }
+
+  private maybeDial(peer: string): void {
+    if (!this.running || this.sessions.has(peer) || !this.isFleetPeer(peer)) return
+    if (this.c.libp2p.peerId.toString() > peer) return // the lower id dials
+    const session: Session = { state: 'dialing', counters: { bytesIn: 0, bytesOut: 0 }, close: () => {} }
+    this.sessions.set(peer, session)
+    const target = this.c.libp2p.getConnections().find((conn) => conn.remotePeer.toString() === peer)
+    if (target === undefined) {
+      this.sessions.delete(peer)
+      return
+    }
+    this.c.libp2p
+      .dialProtocol(target.remotePeer, this.protocol)
+      .then((stream) => {
+        if (!this.running || this.sessions.get(peer) !== session) {
+          stream.abort(new Error('replicator stopped'))
+          return
+        }
+        this.attach(peer, stream, true, session)
+      })
+      .catch((err: Error) => {
+        this.c.logger.debug({ peer, err: err.message }, 'replicate dial failed')
+        if (this.sessions.get(peer) === session) this.sessions.delete(peer)
+        this.scheduleRedial(peer)
+      })
+  }
+
+  private onInbound(stream: Stream, conn: Connection): void {
+    const peer = conn.remotePeer.toString()
+    if (!this.running || !this.isFleetPeer(peer)) {
+      stream.abort(new Error('not replicating with this peer'))
+      return
+    }
+    const existing = this.sessions.get(peer)
+    if (existing !== undefined) existing.close()
+    const session: Session = { state: 'dialing', counters: { bytesIn: 0, bytesOut: 0 }, close: () => {} }
+    this.sessions.set(peer, session)
+    this.attach(peer, stream, false, session)
+  }
+
+  private attach(peer: string, stream: Stream, initiator: boolean, session: Session): void {
+    const duplex = streamToDuplex(stream, session.counters, this.totals)
+    const proto = this.c.store.store.replicate(initiator)
+    duplex.pipe(proto).pipe(duplex)
+    session.state = 'active'
+    let closed = false
+    const onClose = (err?: Error) => {
+      if (closed) return
+      closed = true
+      if (err) this.c.logger.debug({ peer, err: err.message }, 'replication session ended')
+      proto.destroy()
+      duplex.destroy()
+      if (this.sessions.get(peer) === session) {
+        this.sessions.delete(peer)
+        if (initiator) this.scheduleRedial(peer)
+      }
+    }
+    session.close = () => onClose()
+    proto.on('error', onClose)
+    proto.on('close', () => onClose())
+    duplex.on('error', onClose)
+    duplex.on('close', () => onClose())
+    this.c.logger.debug({ peer, initiator }, 'replicating')
+  }
+
+  private scheduleRedial(peer: string): void {
+    if (!this.running) return
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      const connected = this.c.libp2p.getConnections().some((c) => c.remotePeer.toString() === peer)
+      if (connected) this.maybeDial(peer)
+    }, this.redialMs)
+    t.unref()
+    this.timers.add(t)
+  }
+}
