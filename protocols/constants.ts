@@ -23,6 +23,8 @@ export const PROTOCOL_REPLICATE = '/llmesh/replicate/1.0.0'
 /** DSSE payload types for operator-signed messages. */
 export const PAYLOAD_TYPE_IN_TOTO = 'application/vnd.in-toto+json'
 export const PAYLOAD_TYPE_OPERATOR = 'application/vnd.llmesh.operator+json'
+/** DSSE payload type a device signs (PAE domain separation from operator messages). */
+export const PAYLOAD_TYPE_DEVICE = 'application/vnd.llmesh.device+json'
 /** in-toto predicate type of a release statement. */
 export const PREDICATE_TYPE_RELEASE = 'https://llmesh.dev/release/v1'
 export const IN_TOTO_STATEMENT_TYPE = 'https://in-toto.io/Statement/v1'

@@ -18,6 +18,8 @@ export type VerificationCode =
   | 'ERR_NOT_ENROLLED'
   | 'ERR_REVOKED'
   | 'ERR_FUTURE'
+  /** A trust-root rotation lacks the signatures of a threshold of the old or the new keys. */
+  | 'ERR_THRESHOLD'
 
 /** Base class of llmesh errors. */
 export class LlmeshError extends Error {

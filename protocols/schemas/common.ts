@@ -17,7 +17,28 @@ export const ModelName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'expect
 export const SemverString = z
   .string()
   .max(128)
-  .refine((v) => semver.valid(v) === v, 'expected a semantic version (MAJOR.MINOR.PATCH[-pre][+build])')
+  .refine(isStrictSemver, 'expected a semantic version (MAJOR.MINOR.PATCH[-pre][+build])')
+
+/** Build metadata: dot-separated identifiers; `_` is allowed too (as in `gguf-q4_0-aarch64`). */
+const BUILD_METADATA = /^[0-9A-Za-z_-]+(\.[0-9A-Za-z_-]+)*$/
+
+/**
+ * True for `MAJOR.MINOR.PATCH[-pre][+build]`. The part before `+` must be strict semver; the
+ * build metadata may also hold `_` (quantization names such as `q4_0`), which strict semver
+ * refuses, so compare versions with `semver` on `versionCore(v)`, never on `v` itself.
+ */
+export function isStrictSemver(v: string): boolean {
+  const plus = v.indexOf('+')
+  const core = plus === -1 ? v : v.slice(0, plus)
+  if (semver.valid(core) !== core) return false
+  return plus === -1 || BUILD_METADATA.test(v.slice(plus + 1))
+}
+
+/** The version without its build metadata (`1.3.0+gguf-q4_0` → `1.3.0`), for semver comparisons. */
+export function versionCore(v: string): string {
+  const plus = v.indexOf('+')
+  return plus === -1 ? v : v.slice(0, plus)
+}
 /** A semver range, e.g. `>=3.21.0 <4`. */
 export const SemverRange = z
   .string()

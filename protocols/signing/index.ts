@@ -1,0 +1,6 @@
+export * from './device.ts'
+export * from './dsse.ts'
+export * from './open-bundle.ts'
+export * from './operator.ts'
+export * from './operator-key.ts'
+export * from './statement.ts'

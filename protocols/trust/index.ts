@@ -1,0 +1,3 @@
+export * from './freshness.ts'
+export * from './rotation.ts'
+export * from './sequence.ts'

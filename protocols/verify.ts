@@ -1,0 +1,232 @@
+/**
+ * Verification of wire envelopes. `verifyEnvelope` is synchronous and never throws: every
+ * refusal is a `VerificationError` with a stable code. Checks, in order:
+ *
+ * 1. size (MAX_WIRE_SIZE before parsing, then MAX_SIZE[type]) → ERR_OVERSIZED
+ * 2. JSON, canonical form (RFC 8785), envelope schema → ERR_SCHEMA; unknown type → ERR_UNKNOWN_TYPE
+ * 3. signature: operator bundles against the trust root's keys (ERR_UNKNOWN_SIGNER,
+ *    ERR_BAD_SIGNATURE); device envelopes against the signer's peer id (Ed25519)
+ * 4. payload: payload type, in-toto statement (subject = manifest.file.sha256 and file name),
+ *    message schema, message type = envelope type → ERR_SCHEMA
+ * 5. device messages: `device` = signer → ERR_UNKNOWN_SIGNER; enrollment status (optional)
+ * 6. fleet → ERR_WRONG_FLEET; expiry / future → ERR_EXPIRED / ERR_FUTURE (an expired trust root
+ *    refuses every operator message except a TrustRoot)
+ * 7. rollback (optional, see trust/sequence.ts) → ERR_ROLLBACK
+ */
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto'
+import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  MAX_SIZE,
+  MAX_WIRE_SIZE,
+  PAYLOAD_TYPE_DEVICE,
+  PAYLOAD_TYPE_IN_TOTO,
+  PAYLOAD_TYPE_OPERATOR,
+} from './constants.ts'
+import { canonicalJson, fromBase64, parseJsonBytes, sha256Hex } from './encoding.ts'
+import { type VerificationCode, VerificationError } from './errors.ts'
+import {
+  DEVICE_TYPES,
+  DeviceMessage,
+  type MessageType,
+  OPERATOR_TYPES,
+  OperatorMessage,
+  type ReleaseManifest,
+  type TrustRoot,
+} from './schemas/index.ts'
+import { pae } from './signing/dsse.ts'
+import { openOperatorBundle } from './signing/open-bundle.ts'
+import { ReleaseStatement, releaseFileName } from './signing/statement.ts'
+import { checkFreshness } from './trust/freshness.ts'
+import { sequenceOf } from './trust/sequence.ts'
+import { WireEnvelope } from './wire.ts'
+
+/** What a receiver knows when it verifies a message. */
+export interface VerifyContext {
+  /** The receiver's current trust root (operator keys and fleet id). */
+  trust: TrustRoot
+  /** Current time, ms since the epoch. */
+  now: number
+  /** Expected fleet id; defaults to `trust.fleet`. */
+  fleet?: string
+  /** Highest sequence accepted so far for (type, rollback key); see trust/sequence.ts. */
+  highestSeq?: (type: MessageType, key: string) => number | undefined
+  /**
+   * Wire digest of the message accepted at that highest sequence. With it, a replay of the very
+   * same message is accepted (`replay: true`); without it, an equal sequence is refused.
+   */
+  seenDigest?: (type: MessageType, key: string) => string | undefined
+  /** Enrollment status of a device; when given, device messages need `enrolled`. */
+  deviceStatus?: (device: string) => 'enrolled' | 'revoked' | 'unknown'
+}
+
+/** Outcome of `verifyEnvelope`. */
+export type VerifyResult =
+  | {
+      ok: true
+      type: MessageType
+      message: OperatorMessage | DeviceMessage
+      /** Operator keyid (hex sha256 of SPKI DER) or device peer id. */
+      signer: string
+      /** Hex sha256 of the wire bytes: the message's name everywhere. */
+      digest: string
+      envelope: WireEnvelope
+      /** True when this exact message was already accepted (same sequence and digest). */
+      replay: boolean
+    }
+  | { ok: false; error: VerificationError }
+
+type Fail = { ok: false; error: VerificationError }
+const fail = (code: VerificationCode, message: string, cause?: unknown): Fail => ({
+  ok: false,
+  error: new VerificationError(code, message, cause === undefined ? undefined : { cause }),
+})
+
+const ALL_TYPES: readonly string[] = [...OPERATOR_TYPES, ...DEVICE_TYPES]
+/** DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 raw key bytes follow. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Verifies wire bytes. Synchronous; never throws. */
+export function verifyEnvelope(bytes: Uint8Array, ctx: VerifyContext): VerifyResult {
+  try {
+    return verifyUnsafe(bytes, ctx)
+  } catch (err) {
+    return fail('ERR_SCHEMA', `unverifiable message: ${(err as Error)?.message ?? String(err)}`, err)
+  }
+}
+
+function verifyUnsafe(bytes: Uint8Array, ctx: VerifyContext): VerifyResult {
+  if (!(bytes instanceof Uint8Array)) return fail('ERR_SCHEMA', 'wire message is not bytes')
+  const parsed = parseJsonBytes(bytes, MAX_WIRE_SIZE)
+  if (!parsed.ok) return parsed
+  const raw = parsed.value as { kind?: unknown; type?: unknown } | null
+  if (typeof raw?.type === 'string' && !ALL_TYPES.includes(raw.type)) {
+    return fail('ERR_UNKNOWN_TYPE', `unknown message type ${JSON.stringify(raw.type).slice(0, 64)}`)
+  }
+  const env = WireEnvelope.safeParse(raw)
+  if (!env.success) {
+    const kindTypeMismatch =
+      (raw?.kind === 'operator' && (DEVICE_TYPES as readonly unknown[]).includes(raw.type)) ||
+      (raw?.kind === 'device' && (OPERATOR_TYPES as readonly unknown[]).includes(raw.type))
+    if (kindTypeMismatch) return fail('ERR_UNKNOWN_TYPE', `${String(raw?.type)} is not a ${String(raw?.kind)} message`)
+    return fail('ERR_SCHEMA', `bad wire envelope: ${env.error.issues[0]?.message ?? 'invalid'}`)
+  }
+  const envelope = env.data
+  const limit = MAX_SIZE[envelope.type]
+  if (bytes.byteLength > limit) {
+    return fail('ERR_OVERSIZED', `${envelope.type} of ${bytes.byteLength} bytes exceeds the limit of ${limit}`)
+  }
+  if (canonicalJson(parsed.value) !== decoder.decode(bytes)) {
+    return fail('ERR_SCHEMA', 'wire envelope is not in RFC 8785 canonical form')
+  }
+  const digest = sha256Hex(bytes)
+  const opened = envelope.kind === 'operator' ? openOperator(envelope, ctx) : openDevice(envelope, ctx)
+  if (!opened.ok) return opened
+  const { message, signer } = opened
+
+  const fleet = ctx.fleet ?? ctx.trust.fleet
+  if (message.fleet !== fleet) return fail('ERR_WRONG_FLEET', `message is for fleet ${message.fleet}, not ${fleet}`)
+  if (envelope.kind === 'operator' && message.type !== 'TrustRoot' && ctx.trust.expires_at !== undefined) {
+    if (ctx.trust.expires_at <= ctx.now) return fail('ERR_EXPIRED', 'the trust root has expired: rotate it first')
+  }
+  const stale = checkFreshness(message, ctx.now)
+  if (stale !== undefined) return { ok: false, error: stale }
+
+  let replay = false
+  const s = sequenceOf(message)
+  const highest = s === undefined ? undefined : ctx.highestSeq?.(message.type, s.key)
+  if (s !== undefined && highest !== undefined) {
+    if (s.seq < highest) {
+      return fail('ERR_ROLLBACK', `${message.type} ${s.key} #${s.seq} is older than #${highest} already seen`)
+    }
+    if (s.seq === highest) {
+      if (ctx.seenDigest?.(message.type, s.key) !== digest) {
+        return fail('ERR_ROLLBACK', `${message.type} ${s.key} #${s.seq} differs from the one already seen`)
+      }
+      replay = true
+    }
+  }
+  return { ok: true, type: message.type, message, signer, digest, envelope, replay }
+}
+
+type Opened = { ok: true; message: OperatorMessage | DeviceMessage; signer: string } | Fail
+
+function openOperator(envelope: Extract<WireEnvelope, { kind: 'operator' }>, ctx: VerifyContext): Opened {
+  const bundle = openOperatorBundle(envelope.bundle, ctx.trust.keys)
+  if (!bundle.ok) return bundle
+  const expected = envelope.type === 'ReleaseManifest' ? PAYLOAD_TYPE_IN_TOTO : PAYLOAD_TYPE_OPERATOR
+  if (bundle.payloadType !== expected)
+    return fail('ERR_SCHEMA', `payload type ${bundle.payloadType} is not ${expected}`)
+  const json = parseJsonBytes(bundle.payload, MAX_WIRE_SIZE)
+  if (!json.ok) return json
+  let body = json.value
+  let subject: ReleaseStatement['subject'][number] | undefined
+  if (envelope.type === 'ReleaseManifest') {
+    const st = ReleaseStatement.safeParse(json.value)
+    if (!st.success) return fail('ERR_SCHEMA', `bad in-toto statement: ${st.error.issues[0]?.message ?? 'invalid'}`)
+    body = st.data.predicate
+    subject = st.data.subject[0]
+  }
+  const msg = OperatorMessage.safeParse(body)
+  if (!msg.success) return fail('ERR_SCHEMA', `bad ${envelope.type}: ${describe(msg.error)}`)
+  if (msg.data.type !== envelope.type)
+    return fail('ERR_SCHEMA', `envelope says ${envelope.type}, payload is ${msg.data.type}`)
+  if (msg.data.type === 'ReleaseManifest') {
+    if (subject?.digest.sha256 !== msg.data.file.sha256 || subject?.name !== releaseFileName(msg.data)) {
+      return fail('ERR_DIGEST_MISMATCH', 'in-toto subject does not match the manifest file')
+    }
+  }
+  return { ok: true, message: msg.data, signer: bundle.keyid }
+}
+
+function openDevice(envelope: Extract<WireEnvelope, { kind: 'device' }>, ctx: VerifyContext): Opened {
+  let payload: Uint8Array
+  let sig: Uint8Array
+  let rawKey: Uint8Array
+  try {
+    payload = fromBase64(envelope.payload)
+    sig = fromBase64(envelope.sig)
+    const pub = peerIdFromString(envelope.signer).publicKey
+    if (pub?.type !== 'Ed25519') return fail('ERR_SCHEMA', 'device signer is not an Ed25519 peer id')
+    rawKey = pub.raw
+  } catch (err) {
+    return fail('ERR_SCHEMA', `bad device envelope: ${(err as Error).message}`, err)
+  }
+  if (sig.byteLength !== 64 || rawKey.byteLength !== 32) return fail('ERR_BAD_SIGNATURE', 'malformed Ed25519 signature')
+  const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, rawKey]), format: 'der', type: 'spki' })
+  if (!cryptoVerify(null, pae(PAYLOAD_TYPE_DEVICE, payload), key, sig)) {
+    return fail('ERR_BAD_SIGNATURE', `bad signature by device ${envelope.signer}`)
+  }
+  const json = parseJsonBytes(payload, MAX_WIRE_SIZE)
+  if (!json.ok) return json
+  const msg = DeviceMessage.safeParse(json.value)
+  if (!msg.success) return fail('ERR_SCHEMA', `bad ${envelope.type}: ${describe(msg.error)}`)
+  if (msg.data.type !== envelope.type)
+    return fail('ERR_SCHEMA', `envelope says ${envelope.type}, payload is ${msg.data.type}`)
+  if (msg.data.device !== envelope.signer) {
+    return fail(
+      'ERR_UNKNOWN_SIGNER',
+      `${msg.data.type} claims device ${msg.data.device} but is signed by ${envelope.signer}`,
+    )
+  }
+  const status = ctx.deviceStatus?.(envelope.signer)
+  if (status === 'revoked') return fail('ERR_REVOKED', `device ${envelope.signer} is revoked`)
+  if (status === 'unknown') return fail('ERR_NOT_ENROLLED', `device ${envelope.signer} is not enrolled`)
+  return { ok: true, message: msg.data, signer: envelope.signer }
+}
+
+function describe(err: { issues: Array<{ path: PropertyKey[]; message: string }> }): string {
+  const i = err.issues[0]
+  return i === undefined ? 'invalid' : `${i.path.map(String).join('.') || '(root)'}: ${i.message}`
+}
+
+/** Checks a file's sha256 against a verified manifest → ERR_DIGEST_MISMATCH. */
+export function verifyArtifact(
+  fileSha256: string,
+  manifest: ReleaseManifest,
+): { ok: true } | { ok: false; error: VerificationError } {
+  if (fileSha256.toLowerCase() !== manifest.file.sha256) {
+    return fail('ERR_DIGEST_MISMATCH', `file sha256 ${fileSha256} is not the release's ${manifest.file.sha256}`)
+  }
+  return { ok: true }
+}
