@@ -78,7 +78,13 @@ function candidate(
   return { signed, root: root.data, digest }
 }
 
-function checkOwnSignatures(signed: Signed[], digest: string, root: TrustRoot, now: number): RotationResult {
+function checkOwnSignatures(
+  signed: Signed[],
+  digest: string,
+  root: TrustRoot,
+  now: number,
+  checkExpiry = true,
+): RotationResult {
   const own = validSigners(signed, digest, root.keys)
   if (own.size < root.threshold) {
     return fail(
@@ -86,24 +92,30 @@ function checkOwnSignatures(signed: Signed[], digest: string, root: TrustRoot, n
       `root v${root.version} carries ${own.size} of the ${root.threshold} signatures of its own keys`,
     )
   }
-  if (root.expires_at !== undefined && root.expires_at <= now)
+  if (checkExpiry && root.expires_at !== undefined && root.expires_at <= now) {
     return fail('ERR_EXPIRED', `root v${root.version} has expired`)
+  }
   if (root.created_at > now + CLOCK_SKEW_MS) return fail('ERR_FUTURE', `root v${root.version} is dated in the future`)
   return { ok: true, root }
 }
 
 /**
  * Verifies a self-signed trust root (first root of a fleet, trusted on first use from the fleet
- * directory): its envelopes carry a threshold of signatures of its own keys and it is unexpired.
+ * directory): its envelopes carry a threshold of signatures of its own keys and it is unexpired
+ * (`checkExpiry` false skips the expiry, for the first root of a longer chain).
  */
-export function verifyRootSelfSigned(wire: readonly Uint8Array[], now: number): RotationResult {
+export function verifyRootSelfSigned(wire: readonly Uint8Array[], now: number, checkExpiry = true): RotationResult {
   const c = candidate(wire)
   if ('ok' in c) return c
-  return checkOwnSignatures(c.signed, c.digest, c.root, now)
+  return checkOwnSignatures(c.signed, c.digest, c.root, now, checkExpiry)
 }
 
 /** Applies one rotation: returns the new root, or why it is refused. Never throws. */
 export function applyRootRotation(current: TrustRoot, wire: readonly Uint8Array[], now: number): RotationResult {
+  return rotate(current, wire, now, true)
+}
+
+function rotate(current: TrustRoot, wire: readonly Uint8Array[], now: number, checkExpiry: boolean): RotationResult {
   try {
     const c = candidate(wire)
     if ('ok' in c) return c
@@ -123,21 +135,24 @@ export function applyRootRotation(current: TrustRoot, wire: readonly Uint8Array[
         `root v${root.version} carries ${old.size} of the ${current.threshold} signatures of root v${current.version}'s keys`,
       )
     }
-    return checkOwnSignatures(signed, digest, root, now)
+    return checkOwnSignatures(signed, digest, root, now, checkExpiry)
   } catch (err) {
     return fail('ERR_SCHEMA', `unverifiable rotation: ${(err as Error)?.message ?? String(err)}`)
   }
 }
 
-/** Applies rotations in order (v+1, v+2, …); stops at the first refusal. */
+/**
+ * Applies rotations in order (v+1, v+2, …); stops at the first refusal. As in TUF, only the
+ * last root of the chain must be unexpired: intermediate roots may have expired meanwhile.
+ */
 export function applyRootChain(
   current: TrustRoot,
   chain: readonly (readonly Uint8Array[])[],
   now: number,
 ): RotationResult {
   let root = current
-  for (const step of chain) {
-    const r = applyRootRotation(root, step, now)
+  for (const [i, step] of chain.entries()) {
+    const r = rotate(root, step, now, i === chain.length - 1)
     if (!r.ok) return r
     root = r.root
   }

@@ -1,0 +1,5 @@
+export * from './constants.ts'
+export * from './errors.ts'
+export * from './fleet-dir.ts'
+export * from './sha256-file.ts'
+export * from './trust-file.ts'
