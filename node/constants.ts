@@ -1,0 +1,40 @@
+/**
+ * Defaults of the device daemon. Every service resolves its options as `init.x ?? DEFAULT`.
+ */
+
+/** libp2p listen address when none is given: every interface, a free port. */
+export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/0'
+/** Local HTTP API address when none is given. */
+export const DEFAULT_API = '127.0.0.1:7420'
+/** Name of the identity file (libp2p protobuf-encoded Ed25519 private key, mode 0600) in the data dir. */
+export const IDENTITY_FILE = 'identity.key'
+/** File the daemon writes once started: peer id, multiaddrs, API url. */
+export const NODE_INFO_FILE = 'node.json'
+/** Append-only log of verified wire messages in the data dir. */
+export const MESSAGES_FILE = 'messages.jsonl'
+
+/** Anti-entropy round with every connected peer at this interval. */
+export const ANTI_ENTROPY_INTERVAL_MS = 30_000
+/** Anti-entropy exchange timeout (whole request/response). */
+export const ANTI_ENTROPY_TIMEOUT_MS = 20_000
+/** Most digests one side lists in one anti-entropy request. */
+export const ANTI_ENTROPY_MAX_DIGESTS = 20_000
+/** Most messages sent in one anti-entropy response (the rest comes next round). */
+export const ANTI_ENTROPY_MAX_MESSAGES = 2_000
+/** Most bytes sent in one anti-entropy response (frames are also bounded by MAX_WIRE_SIZE each). */
+export const ANTI_ENTROPY_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+/** Health reports older than this are neither exchanged by anti-entropy nor kept. */
+export const HEALTH_RETENTION_MS = 24 * 60 * 60 * 1000
+
+/** libp2p mDNS query interval. */
+export const MDNS_INTERVAL_MS = 5_000
+/** Interval of the health-report timer handed to report providers (the CLI's --report-interval). */
+export const DEFAULT_REPORT_INTERVAL_MS = 60_000
+/** Redial bootstrap peers that dropped at this interval. */
+export const BOOTSTRAP_REDIAL_MS = 10_000
+
+/** bonjour / DNS-SD service type advertised for people and tools (`_llmesh._tcp`). */
+export const BONJOUR_SERVICE_TYPE = 'llmesh'
+
+/** Max connections the connection manager keeps. */
+export const MAX_CONNECTIONS = 200

@@ -1,0 +1,256 @@
+/**
+ * Anti-entropy: a request/response exchange over PROTOCOL_ANTI_ENTROPY that brings two peers to the
+ * same set of messages, so a node that was off for days catches up without the seed.
+ *
+ *   initiator → responder  {have: [digest…]}                 (what the initiator holds)
+ *   responder → initiator  {want: [digest…], count: n} + n message frames (what the initiator lacks)
+ *   initiator → responder  {count: m} + m message frames     (what the responder asked for)
+ *
+ * Every frame is length-prefixed and at most MAX_WIRE_SIZE bytes; lists and totals are bounded
+ * (what does not fit goes in the next round). Every received message goes through the same ingest
+ * (verification) as gossip. Messages are sent trust roots first, then releases by sequence, then
+ * enrollments, revocations, commands, verdicts and health reports, so dependencies arrive first.
+ * A round runs with a peer when this node dials it (outbound connection) and with every connected
+ * peer at an interval (with jitter).
+ */
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
+import type { Libp2p } from 'libp2p'
+import { z } from 'zod'
+import { MAX_WIRE_SIZE, PROTOCOL_ANTI_ENTROPY } from '../../protocols/constants.ts'
+import { Sha256Hex } from '../../protocols/schemas/index.ts'
+import {
+  ANTI_ENTROPY_INTERVAL_MS,
+  ANTI_ENTROPY_MAX_DIGESTS,
+  ANTI_ENTROPY_MAX_MESSAGES,
+  ANTI_ENTROPY_MAX_RESPONSE_BYTES,
+  ANTI_ENTROPY_TIMEOUT_MS,
+} from '../constants.ts'
+import type { Logger } from '../logger.ts'
+import type { Ingest } from './ingest.ts'
+import type { MessageStore } from './message-store.ts'
+import type { StoredMessage } from './types.ts'
+
+const HaveFrame = z.object({ have: z.array(Sha256Hex).max(ANTI_ENTROPY_MAX_DIGESTS) })
+const WantFrame = z.object({
+  want: z.array(Sha256Hex).max(ANTI_ENTROPY_MAX_DIGESTS),
+  count: z.number().int().nonnegative().max(ANTI_ENTROPY_MAX_MESSAGES),
+})
+const CountFrame = z.object({ count: z.number().int().nonnegative().max(ANTI_ENTROPY_MAX_MESSAGES) })
+
+const TYPE_ORDER: Record<string, number> = {
+  TrustRoot: 0,
+  ReleaseManifest: 1,
+  DeviceEnrollment: 2,
+  Revocation: 3,
+  OperatorCommand: 4,
+  Verdict: 5,
+  HealthReport: 6,
+}
+
+function order(a: StoredMessage, b: StoredMessage): number {
+  const t = TYPE_ORDER[a.type] - TYPE_ORDER[b.type]
+  if (t !== 0) return t
+  const sa = (a.message as { seq?: number }).seq ?? 0
+  const sb = (b.message as { seq?: number }).seq ?? 0
+  return sa - sb || a.receivedAt - b.receivedAt
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** Result of one anti-entropy round with one peer. */
+export interface SyncResult {
+  peer: string
+  /** Messages received and accepted. */
+  received: number
+  /** Messages sent. */
+  sent: number
+  /** Received messages that failed verification. */
+  rejected: number
+}
+
+/** Options of anti-entropy. */
+export interface AntiEntropyInit {
+  intervalMs?: number
+  timeoutMs?: number
+  maxMessages?: number
+  maxResponseBytes?: number
+}
+
+/** What anti-entropy uses. */
+export interface AntiEntropyComponents {
+  libp2p: Libp2p
+  store: MessageStore
+  ingest: Ingest
+  logger: Logger
+}
+
+/** The anti-entropy protocol handler and its scheduler. */
+export class AntiEntropy {
+  private readonly libp2p: Libp2p
+  private readonly store: MessageStore
+  private readonly ingest: Ingest
+  private readonly log: Logger
+  private readonly intervalMs: number
+  private readonly timeoutMs: number
+  private readonly maxMessages: number
+  private readonly maxBytes: number
+  private timer: NodeJS.Timeout | undefined
+  private started = false
+  private readonly running = new Map<string, Promise<SyncResult>>()
+  private readonly onConnect = (evt: CustomEvent<Connection>): void => {
+    if (evt.detail.direction === 'outbound') void this.syncQuiet(evt.detail.remotePeer)
+  }
+  /** Totals since start. */
+  readonly counters = { rounds: 0, received: 0, sent: 0, failures: 0 }
+
+  constructor(init: AntiEntropyInit, components: AntiEntropyComponents) {
+    this.libp2p = components.libp2p
+    this.store = components.store
+    this.ingest = components.ingest
+    this.log = components.logger
+    this.intervalMs = init.intervalMs ?? ANTI_ENTROPY_INTERVAL_MS
+    this.timeoutMs = init.timeoutMs ?? ANTI_ENTROPY_TIMEOUT_MS
+    this.maxMessages = init.maxMessages ?? ANTI_ENTROPY_MAX_MESSAGES
+    this.maxBytes = init.maxResponseBytes ?? ANTI_ENTROPY_MAX_RESPONSE_BYTES
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return
+    this.started = true
+    await this.libp2p.handle(PROTOCOL_ANTI_ENTROPY, (stream, connection) => this.respond(stream, connection), {
+      maxInboundStreams: 8,
+    })
+    this.libp2p.addEventListener('connection:open', this.onConnect)
+    this.schedule()
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.libp2p.removeEventListener('connection:open', this.onConnect)
+    try {
+      await this.libp2p.unhandle(PROTOCOL_ANTI_ENTROPY)
+    } catch {
+      // libp2p may already be stopping
+    }
+    await Promise.allSettled([...this.running.values()])
+  }
+
+  /** Runs one round with every connected peer. */
+  async syncAll(): Promise<SyncResult[]> {
+    const peers = new Map(this.libp2p.getConnections().map((c) => [c.remotePeer.toString(), c.remotePeer]))
+    const out = await Promise.allSettled([...peers.values()].map((p) => this.sync(p)))
+    return out.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  }
+
+  /** Runs one round with one peer (joins a round already running with it). */
+  sync(peer: PeerId): Promise<SyncResult> {
+    const key = peer.toString()
+    const existing = this.running.get(key)
+    if (existing !== undefined) return existing
+    const p = this.initiate(peer).finally(() => this.running.delete(key))
+    this.running.set(key, p)
+    return p
+  }
+
+  private async syncQuiet(peer: PeerId): Promise<void> {
+    try {
+      await this.sync(peer)
+    } catch (err) {
+      this.counters.failures++
+      this.log.debug({ err, peer: peer.toString() }, 'anti-entropy round failed')
+    }
+  }
+
+  private schedule(): void {
+    if (!this.started) return
+    const delay = this.intervalMs * (0.75 + Math.random() * 0.5)
+    this.timer = setTimeout(() => {
+      void this.syncAll().finally(() => this.schedule())
+    }, delay)
+    this.timer.unref()
+  }
+
+  private async initiate(peer: PeerId): Promise<SyncResult> {
+    const signal = AbortSignal.timeout(this.timeoutMs)
+    const stream = await this.libp2p.dialProtocol(peer, PROTOCOL_ANTI_ENTROPY, { signal })
+    const lp = lpStream(stream, { maxDataLength: MAX_WIRE_SIZE })
+    const res: SyncResult = { peer: peer.toString(), received: 0, sent: 0, rejected: 0 }
+    try {
+      const have = this.store.syncDigests().slice(0, ANTI_ENTROPY_MAX_DIGESTS)
+      await lp.write(encoder.encode(JSON.stringify({ have })), { signal })
+      const want = WantFrame.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray())))
+      for (let i = 0; i < want.count; i++) await this.receive(res, (await lp.read({ signal })).subarray(), peer)
+      const msgs = this.pick(want.want.filter((d) => this.store.has(d)).map((d) => this.store.get(d) as StoredMessage))
+      await lp.write(encoder.encode(JSON.stringify({ count: msgs.length })), { signal })
+      for (const m of msgs) await lp.write(m.bytes, { signal })
+      res.sent = msgs.length
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+    this.done(res)
+    return res
+  }
+
+  private async respond(stream: Stream, connection: Connection): Promise<void> {
+    const signal = AbortSignal.timeout(this.timeoutMs)
+    const lp = lpStream(stream, { maxDataLength: MAX_WIRE_SIZE })
+    const peer = connection.remotePeer
+    const res: SyncResult = { peer: peer.toString(), received: 0, sent: 0, rejected: 0 }
+    try {
+      const theirs = HaveFrame.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray()))).have
+      const theirSet = new Set(theirs)
+      const want = theirs.filter((d) => !this.store.has(d) && !this.ingest.wasRejected(d))
+      const now = Date.now()
+      const missing = this.pick(
+        this.store
+          .syncDigests(now)
+          .filter((d) => !theirSet.has(d))
+          .map((d) => this.store.get(d) as StoredMessage),
+      )
+      await lp.write(encoder.encode(JSON.stringify({ want, count: missing.length })), { signal })
+      for (const m of missing) await lp.write(m.bytes, { signal })
+      res.sent = missing.length
+      const count = CountFrame.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray()))).count
+      for (let i = 0; i < count; i++) await this.receive(res, (await lp.read({ signal })).subarray(), peer)
+      await stream.close({ signal })
+      this.done(res)
+    } catch (err) {
+      this.counters.failures++
+      this.log.debug({ err, peer: res.peer }, 'anti-entropy response failed')
+      stream.abort(err as Error)
+    }
+  }
+
+  /** Orders messages and bounds them by count and bytes. */
+  private pick(msgs: StoredMessage[]): StoredMessage[] {
+    msgs.sort(order)
+    const out: StoredMessage[] = []
+    let bytes = 0
+    for (const m of msgs) {
+      if (out.length >= this.maxMessages || bytes + m.bytes.byteLength > this.maxBytes) break
+      out.push(m)
+      bytes += m.bytes.byteLength
+    }
+    return out
+  }
+
+  private async receive(res: SyncResult, bytes: Uint8Array, peer: PeerId): Promise<void> {
+    const r = await this.ingest.ingest(bytes, 'anti-entropy', peer.toString())
+    if (r.status === 'accepted') res.received++
+    else if (r.status === 'rejected') res.rejected++
+  }
+
+  private done(res: SyncResult): void {
+    this.counters.rounds++
+    this.counters.received += res.received
+    this.counters.sent += res.sent
+    if (res.received > 0 || res.sent > 0) this.log.info(res, 'anti-entropy round')
+  }
+}

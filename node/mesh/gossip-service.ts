@@ -1,0 +1,139 @@
+/**
+ * Gossip: subscribes to the fleet's three topics and installs a validator on each that runs every
+ * message through the ingest pipeline (verify, then store). Valid new messages are Accepted (and
+ * so forwarded), already-known ones Ignored, invalid ones Rejected so gossipsub's peer score
+ * punishes the peer that sent them. A message of a type that does not belong on the topic is
+ * Rejected too; a rollback (older than already seen) is Ignored. Publishing verifies locally first: the node never sends what it would refuse.
+ */
+import type { GossipSub } from '@libp2p/gossipsub'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../protocols/constants.ts'
+import { VerificationError } from '../../protocols/errors.ts'
+import type { MessageType } from '../../protocols/schemas/index.ts'
+import type { Logger } from '../logger.ts'
+import type { Ingest, IngestResult } from './ingest.ts'
+import type { VerifiedWire } from './types.ts'
+
+/** Base topic per message type. */
+export const TOPIC_OF_TYPE = {
+  ReleaseManifest: TOPIC_RELEASES,
+  TrustRoot: TOPIC_RELEASES,
+  OperatorCommand: TOPIC_ROLLOUT,
+  Verdict: TOPIC_ROLLOUT,
+  DeviceEnrollment: TOPIC_ROLLOUT,
+  Revocation: TOPIC_ROLLOUT,
+  HealthReport: TOPIC_HEALTH,
+} as const satisfies Record<MessageType, string>
+
+/** Options of the gossip service. */
+export interface GossipServiceInit {
+  fleet: string
+}
+
+/** What the gossip service uses. */
+export interface GossipServiceComponents {
+  pubsub: GossipSub
+  ingest: Ingest
+  logger: Logger
+}
+
+/** Counts of validator outcomes (tests and /status read them). */
+export interface GossipCounters {
+  accepted: number
+  ignored: number
+  rejected: number
+}
+
+/** The fleet's gossip topics with verifying validators. */
+export class GossipService {
+  private readonly pubsub: GossipSub
+  private readonly ingest: Ingest
+  private readonly log: Logger
+  private readonly topics: Map<string, string>
+  private started = false
+  readonly counters: GossipCounters = { accepted: 0, ignored: 0, rejected: 0 }
+
+  constructor(init: GossipServiceInit, components: GossipServiceComponents) {
+    this.pubsub = components.pubsub
+    this.ingest = components.ingest
+    this.log = components.logger
+    this.topics = new Map(
+      [TOPIC_RELEASES, TOPIC_HEALTH, TOPIC_ROLLOUT].map((t) => [fleetTopic(t, init.fleet), t] as const),
+    )
+  }
+
+  /** The fleet-scoped topic names. */
+  topicNames(): string[] {
+    return [...this.topics.keys()]
+  }
+
+  /** Fleet-scoped topic of a message type. */
+  topicOf(type: MessageType): string {
+    for (const [full, base] of this.topics) if (base === TOPIC_OF_TYPE[type]) return full
+    throw new Error(`no topic for ${type}`)
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return
+    this.started = true
+    for (const [topic, base] of this.topics) {
+      this.pubsub.topicValidators.set(topic, (peer, msg) => this.validate(topic, base, peer, msg.data))
+      this.pubsub.subscribe(topic)
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    for (const topic of this.topics.keys()) {
+      this.pubsub.topicValidators.delete(topic)
+      try {
+        this.pubsub.unsubscribe(topic)
+      } catch {
+        // the pubsub may already be stopped
+      }
+    }
+  }
+
+  /**
+   * Verifies, stores and publishes wire bytes. Throws the VerificationError when the node itself
+   * would refuse them. Returns the ingest result (`duplicate` when already known: re-sent anyway).
+   */
+  async publish(bytes: Uint8Array): Promise<IngestResult> {
+    const res = await this.ingest.ingest(bytes, 'local')
+    if (res.status === 'rejected') throw res.error
+    const stored = this.ingest.stored(res.status === 'accepted' ? res.value.digest : res.digest)
+    if (stored === undefined) throw new Error('published message vanished from the store')
+    await this.pubsub.publish(this.topicOf(stored.type), bytes)
+    return res
+  }
+
+  private async validate(topic: string, base: string, peer: PeerId, data: Uint8Array): Promise<TopicValidatorResult> {
+    const filter = (v: VerifiedWire): VerificationError | undefined =>
+      TOPIC_OF_TYPE[v.type] === base ? undefined : new VerificationError('ERR_UNKNOWN_TYPE', `${v.type} on ${topic}`)
+    let res: IngestResult
+    try {
+      res = await this.ingest.ingest(data, 'gossip', peer.toString(), filter)
+    } catch (err) {
+      this.log.error({ err, topic }, 'gossip validator failed')
+      this.counters.ignored++
+      return TopicValidatorResult.Ignore
+    }
+    if (res.status === 'accepted') {
+      this.counters.accepted++
+      return TopicValidatorResult.Accept
+    }
+    if (res.status === 'duplicate') {
+      this.counters.ignored++
+      return TopicValidatorResult.Ignore
+    }
+    // An older release forwarded by an honest peer that saw it first is not an attack: ignore it.
+    if (res.error.code === 'ERR_ROLLBACK') {
+      this.counters.ignored++
+      return TopicValidatorResult.Ignore
+    }
+    this.counters.rejected++
+    return TopicValidatorResult.Reject
+  }
+}

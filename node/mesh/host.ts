@@ -1,0 +1,104 @@
+/**
+ * The libp2p 3 host of a node: TCP, Noise, Yamux, identify, ping and gossipsub (StrictSign), inside
+ * a private network keyed by the fleet's join secret (@libp2p/pnet): a host without the secret
+ * cannot complete a connection. mDNS discovery is optional (off in loopback tests and benches).
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { MAX_WIRE_SIZE } from '../../protocols/constants.ts'
+import { MAX_CONNECTIONS, MDNS_INTERVAL_MS } from '../constants.ts'
+
+/** Services the host runs. */
+export type MeshServices = {
+  pubsub: GossipSub
+  identify: ReturnType<ReturnType<typeof identify>>
+  ping: ReturnType<ReturnType<typeof ping>>
+}
+
+/** The libp2p node type of a mesh host. */
+export type MeshLibp2p = Libp2p<MeshServices>
+
+/** mDNS service tag of llmesh peers (distinct from IPFS's `_p2p._udp.local`). */
+export const MDNS_SERVICE_TAG = '_llmesh._udp.local'
+
+/** Options of the host. */
+export interface MeshHostInit {
+  privateKey: PrivateKey
+  /** The fleet's join secret: a libp2p swarm key file's bytes (`/key/swarm/psk/1.0.0/…`). */
+  psk: Uint8Array
+  listen: string[]
+  /** Fleet-scoped topic names, given peer-score parameters (invalid messages weigh heavily). */
+  topics: string[]
+  mdns?: boolean
+  mdnsIntervalMs?: number
+  maxConnections?: number
+}
+
+/** Score parameters per topic: only invalid messages and first deliveries count, so a quiet fleet
+ * (few messages) never penalises honest peers for delivery deficits. */
+function topicScore() {
+  return {
+    topicWeight: 1,
+    timeInMeshWeight: 0.01,
+    timeInMeshQuantum: 1000,
+    timeInMeshCap: 100,
+    firstMessageDeliveriesWeight: 1,
+    firstMessageDeliveriesDecay: 0.9,
+    firstMessageDeliveriesCap: 50,
+    meshMessageDeliveriesWeight: 0,
+    meshMessageDeliveriesDecay: 0.5,
+    meshMessageDeliveriesCap: 100,
+    meshMessageDeliveriesThreshold: 1,
+    meshMessageDeliveriesWindow: 10,
+    meshMessageDeliveriesActivation: 5000,
+    meshFailurePenaltyWeight: 0,
+    meshFailurePenaltyDecay: 0.5,
+    invalidMessageDeliveriesWeight: -20,
+    invalidMessageDeliveriesDecay: 0.99,
+  }
+}
+
+/** Creates (does not start) the libp2p host. */
+export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
+  const topics = Object.fromEntries(init.topics.map((t) => [t, topicScore()]))
+  return createLibp2p({
+    start: false,
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionProtector: preSharedKey({ psk: init.psk }),
+    connectionManager: { maxConnections: init.maxConnections ?? MAX_CONNECTIONS },
+    peerDiscovery:
+      init.mdns === true
+        ? [mdns({ interval: init.mdnsIntervalMs ?? MDNS_INTERVAL_MS, serviceTag: MDNS_SERVICE_TAG })]
+        : [],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: 'StrictSign',
+        emitSelf: false,
+        allowPublishToZeroTopicPeers: true,
+        ignoreDuplicatePublishError: true,
+        // the largest message plus protobuf framing
+        maxInboundDataLength: MAX_WIRE_SIZE + 64 * 1024,
+        maxOutboundBufferSize: 4 * (MAX_WIRE_SIZE + 64 * 1024),
+        scoreParams: {
+          topics,
+          // one fleet often sits behind one address (NAT, loopback benches): membership is gated by pnet
+          IPColocationFactorWeight: 0,
+        },
+      }),
+    },
+  })
+}

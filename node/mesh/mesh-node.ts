@@ -1,0 +1,212 @@
+/**
+ * The mesh node: the libp2p host plus gossip, anti-entropy, the message store and peer finding
+ * (mDNS discoveries and bootstrap addresses are dialed; libp2p 3 does not auto-dial them).
+ *
+ * Start order: store.load → host.start → gossip → anti-entropy → dial bootstrap peers.
+ * Stop order is the reverse. start()/stop() are idempotent; state is
+ * 'idle' → 'starting' → 'running' → 'stopping' → 'stopped' (a stopped node can start again).
+ */
+import type { PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../protocols/constants.ts'
+import { BOOTSTRAP_REDIAL_MS, DEFAULT_LISTEN } from '../constants.ts'
+import type { Logger } from '../logger.ts'
+import { AntiEntropy, type AntiEntropyInit } from './anti-entropy.ts'
+import { GossipService } from './gossip-service.ts'
+import { createMeshHost, type MeshLibp2p } from './host.ts'
+import { Ingest, type IngestResult } from './ingest.ts'
+import type { MessageStore } from './message-store.ts'
+import type { MeshVerifier } from './types.ts'
+
+/** Lifecycle state of a service. */
+export type ServiceState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped'
+
+/** Options of a mesh node. */
+export interface MeshNodeInit {
+  fleet: string
+  /** The fleet's join secret (libp2p swarm key file bytes). */
+  psk: Uint8Array
+  privateKey: PrivateKey
+  listen?: string[]
+  /** libp2p mDNS discovery (default true). Never on in loopback tests. */
+  mdns?: boolean
+  mdnsIntervalMs?: number
+  /** Multiaddrs to dial at start and to redial when disconnected. */
+  bootstrap?: string[]
+  bootstrapRedialMs?: number
+  antiEntropy?: AntiEntropyInit
+}
+
+/** What a mesh node uses. */
+export interface MeshNodeComponents {
+  store: MessageStore
+  verify: MeshVerifier
+  logger: Logger
+}
+
+/** libp2p host + gossip + anti-entropy over one message store. */
+export class MeshNode {
+  readonly store: MessageStore
+  readonly ingest: Ingest
+  private readonly init: MeshNodeInit
+  private readonly log: Logger
+  private libp2pNode: MeshLibp2p | undefined
+  private gossipService: GossipService | undefined
+  private ae: AntiEntropy | undefined
+  private redial: NodeJS.Timeout | undefined
+  private stateValue: ServiceState = 'idle'
+  private transition: Promise<void> = Promise.resolve()
+  private readonly onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
+    void this.dialPeer(evt.detail.id, 'mdns')
+  }
+
+  constructor(init: MeshNodeInit, components: MeshNodeComponents) {
+    this.init = init
+    this.store = components.store
+    this.log = components.logger
+    this.ingest = new Ingest({}, { store: this.store, verify: components.verify, logger: this.log })
+  }
+
+  get state(): ServiceState {
+    return this.stateValue
+  }
+
+  /** The running libp2p node (throws before start). */
+  get libp2p(): MeshLibp2p {
+    if (this.libp2pNode === undefined) throw new Error('mesh node is not started')
+    return this.libp2pNode
+  }
+
+  get gossip(): GossipService {
+    if (this.gossipService === undefined) throw new Error('mesh node is not started')
+    return this.gossipService
+  }
+
+  get antiEntropy(): AntiEntropy {
+    if (this.ae === undefined) throw new Error('mesh node is not started')
+    return this.ae
+  }
+
+  /** Peer ids of connected peers. */
+  peers(): string[] {
+    if (this.libp2pNode === undefined) return []
+    return [...new Set(this.libp2pNode.getConnections().map((c) => c.remotePeer.toString()))].sort()
+  }
+
+  /** Listen multiaddrs including /p2p/<id>. */
+  multiaddrs(): string[] {
+    return this.libp2pNode?.getMultiaddrs().map((m) => m.toString()) ?? []
+  }
+
+  /** Verifies, stores and gossips wire bytes (throws the VerificationError if invalid). */
+  publish(bytes: Uint8Array): Promise<IngestResult> {
+    return this.gossip.publish(bytes)
+  }
+
+  /** Dials a multiaddr (with or without /p2p/). */
+  async dial(addr: string): Promise<void> {
+    await this.libp2p.dial(multiaddr(addr))
+  }
+
+  start(): Promise<void> {
+    this.transition = this.transition.then(() => this.doStart())
+    return this.transition
+  }
+
+  stop(): Promise<void> {
+    this.transition = this.transition.then(() => this.doStop())
+    return this.transition
+  }
+
+  private async doStart(): Promise<void> {
+    if (this.stateValue === 'running') return
+    this.stateValue = 'starting'
+    try {
+      await this.store.load()
+      const topics = [TOPIC_RELEASES, TOPIC_HEALTH, TOPIC_ROLLOUT].map((t) => fleetTopic(t, this.init.fleet))
+      const node = await createMeshHost({
+        privateKey: this.init.privateKey,
+        psk: this.init.psk,
+        listen: this.init.listen ?? [DEFAULT_LISTEN],
+        topics,
+        mdns: this.init.mdns ?? true,
+        mdnsIntervalMs: this.init.mdnsIntervalMs,
+      })
+      this.libp2pNode = node
+      this.gossipService = new GossipService(
+        { fleet: this.init.fleet },
+        { pubsub: node.services.pubsub, ingest: this.ingest, logger: this.log.child({ svc: 'gossip' }) },
+      )
+      this.ae = new AntiEntropy(this.init.antiEntropy ?? {}, {
+        libp2p: node,
+        store: this.store,
+        ingest: this.ingest,
+        logger: this.log.child({ svc: 'anti-entropy' }),
+      })
+      node.addEventListener('peer:discovery', this.onDiscovery)
+      await node.start()
+      await this.gossipService.start()
+      await this.ae.start()
+      this.stateValue = 'running'
+      this.dialBootstrap()
+      const every = this.init.bootstrapRedialMs ?? BOOTSTRAP_REDIAL_MS
+      if ((this.init.bootstrap ?? []).length > 0) {
+        this.redial = setInterval(() => this.dialBootstrap(), every)
+        this.redial.unref()
+      }
+    } catch (err) {
+      this.stateValue = 'running'
+      await this.doStop()
+      throw err
+    }
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.stateValue === 'idle' || this.stateValue === 'stopped') return
+    this.stateValue = 'stopping'
+    clearInterval(this.redial)
+    this.redial = undefined
+    await this.ae?.stop()
+    await this.gossipService?.stop()
+    const node = this.libp2pNode
+    if (node !== undefined) {
+      node.removeEventListener('peer:discovery', this.onDiscovery)
+      await node.stop()
+    }
+    await this.store.flush()
+    this.libp2pNode = undefined
+    this.gossipService = undefined
+    this.ae = undefined
+    this.stateValue = 'stopped'
+  }
+
+  private dialBootstrap(): void {
+    const node = this.libp2pNode
+    if (node === undefined || this.stateValue !== 'running') return
+    for (const addr of this.init.bootstrap ?? []) {
+      let ma: ReturnType<typeof multiaddr>
+      try {
+        ma = multiaddr(addr)
+      } catch (err) {
+        this.log.warn({ err, addr }, 'bad bootstrap address')
+        continue
+      }
+      const id = ma.getComponents().find((c) => c.name === 'p2p')?.value
+      if (id !== undefined && node.getConnections(peerIdFromString(id)).length > 0) continue
+      node.dial(ma).catch((err) => this.log.debug({ err, addr }, 'bootstrap dial failed'))
+    }
+  }
+
+  private async dialPeer(peer: PeerId, via: string): Promise<void> {
+    const node = this.libp2pNode
+    if (node === undefined || this.stateValue !== 'running') return
+    if (node.getConnections(peer).length > 0) return
+    try {
+      await node.dial(peer)
+      this.log.debug({ peer: peer.toString(), via }, 'dialed discovered peer')
+    } catch (err) {
+      this.log.debug({ err, peer: peer.toString(), via }, 'dial of discovered peer failed')
+    }
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * The node's memory of the fleet: every verified wire message, by digest, indexed by type, model and
+ * device, kept in memory and appended to `<data>/messages.jsonl` so a restart keeps what it knew.
+ * Health reports older than the retention are dropped (on load and by `prune`). The store never
+ * verifies: callers (gossip, anti-entropy, local publish) add only messages the verifier accepted.
+ * It emits one typed event per new message (`release`, `command`, …) so the rest of the node never
+ * touches raw bytes.
+ */
+import { EventEmitter } from 'node:events'
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fromBase64, toBase64 } from '../../protocols/encoding.ts'
+import type {
+  DeviceEnrollment,
+  MessageType,
+  ReleaseManifest,
+  Revocation,
+  TrustRoot,
+} from '../../protocols/schemas/index.ts'
+import { HEALTH_RETENTION_MS, MESSAGES_FILE } from '../constants.ts'
+import type { Logger } from '../logger.ts'
+import { type AnyMessage, EVENT_OF_TYPE, type MessageEvents, type StoredMessage, type VerifiedWire } from './types.ts'
+
+/** Options of the message store. */
+export interface MessageStoreInit {
+  /** Data directory; omit for a memory-only store (benches). */
+  dataDir?: string
+  /** Health reports older than this (by window end) are dropped. */
+  healthRetentionMs?: number
+}
+
+/** What the store uses. */
+export interface MessageStoreComponents {
+  logger: Logger
+  /** Clock, ms since epoch. */
+  now?: () => number
+}
+
+interface DiskLine {
+  d: string
+  t: number
+  s: string
+  m: AnyMessage
+  w: string
+}
+
+/** Device id a message is about, if any. */
+function deviceOf(m: AnyMessage): string | undefined {
+  return 'device' in m ? m.device : undefined
+}
+
+/** Model a message is about, if any. */
+function modelOf(m: AnyMessage): string | undefined {
+  return 'model' in m ? m.model : undefined
+}
+
+function addTo(index: Map<string, Set<string>>, key: string | undefined, digest: string): void {
+  if (key === undefined) return
+  const set = index.get(key)
+  if (set === undefined) index.set(key, new Set([digest]))
+  else set.add(digest)
+}
+
+/** Verified messages by digest, with indexes and typed events. */
+export class MessageStore extends EventEmitter<MessageEvents> {
+  private readonly byDigest = new Map<string, StoredMessage>()
+  private readonly byType = new Map<string, Set<string>>()
+  private readonly byModel = new Map<string, Set<string>>()
+  private readonly byDevice = new Map<string, Set<string>>()
+  private readonly file: string | undefined
+  private readonly retention: number
+  private readonly log: Logger
+  private readonly now: () => number
+  private writes: Promise<void> = Promise.resolve()
+  private loaded = false
+
+  constructor(init: MessageStoreInit, components: MessageStoreComponents) {
+    super()
+    this.file = init.dataDir === undefined ? undefined : join(init.dataDir, MESSAGES_FILE)
+    this.retention = init.healthRetentionMs ?? HEALTH_RETENTION_MS
+    this.log = components.logger
+    this.now = components.now ?? Date.now
+  }
+
+  /** Loads the persisted messages (idempotent), dropping stale health reports, and compacts the file. */
+  async load(): Promise<void> {
+    if (this.loaded || this.file === undefined) {
+      this.loaded = true
+      return
+    }
+    this.loaded = true
+    let text = ''
+    try {
+      text = await readFile(this.file, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    let bad = 0
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue
+      try {
+        const l = JSON.parse(line) as DiskLine
+        const stored: StoredMessage = {
+          digest: l.d,
+          type: l.m.type,
+          message: l.m,
+          signer: l.s,
+          bytes: fromBase64(l.w),
+          receivedAt: l.t,
+        }
+        if (!this.isStale(stored, this.now())) this.index(stored)
+      } catch {
+        bad++
+      }
+    }
+    if (bad > 0) this.log.warn({ bad }, 'skipped unreadable lines in the message log')
+    await this.compact()
+    this.log.info({ messages: this.byDigest.size }, 'message store loaded')
+  }
+
+  /** Waits until every pending write reached the disk. */
+  async flush(): Promise<void> {
+    await this.writes
+  }
+
+  /** Whether a message with this digest is known. */
+  has(digest: string): boolean {
+    return this.byDigest.has(digest)
+  }
+
+  /** The message with this digest. */
+  get(digest: string): StoredMessage | undefined {
+    return this.byDigest.get(digest)
+  }
+
+  /** Number of messages held. */
+  get size(): number {
+    return this.byDigest.size
+  }
+
+  /**
+   * Adds a verified message. Returns false (and emits nothing) when it was already known.
+   * Emits the type's event and `message`.
+   */
+  add(verified: VerifiedWire, bytes: Uint8Array, receivedAt = this.now()): boolean {
+    if (this.byDigest.has(verified.digest)) return false
+    const stored: StoredMessage = { ...verified, bytes, receivedAt }
+    this.index(stored)
+    this.persist(stored)
+    this.emit(EVENT_OF_TYPE[stored.type] as 'message', stored)
+    this.emit('message', stored)
+    return true
+  }
+
+  /** Every message of one type, oldest first by arrival. */
+  list<T extends MessageType>(type: T): Array<StoredMessage<Extract<AnyMessage, { type: T }>>> {
+    return this.collect(this.byType.get(type)) as Array<StoredMessage<Extract<AnyMessage, { type: T }>>>
+  }
+
+  /** Every message about one model. */
+  forModel(model: string): StoredMessage[] {
+    return this.collect(this.byModel.get(model))
+  }
+
+  /** Every message about (or by) one device. */
+  forDevice(device: string): StoredMessage[] {
+    return this.collect(this.byDevice.get(device))
+  }
+
+  /** Release manifests, newest sequence first per model. */
+  releases(): Array<StoredMessage<ReleaseManifest>> {
+    return this.list('ReleaseManifest').sort(
+      (a, b) => a.message.model.localeCompare(b.message.model) || b.message.seq - a.message.seq,
+    )
+  }
+
+  /** Highest release sequence seen for a model (0 when none): the rollback floor. */
+  highestReleaseSeq(model: string): number {
+    let seq = 0
+    for (const r of this.list('ReleaseManifest'))
+      if (r.message.model === model && r.message.seq > seq) seq = r.message.seq
+    return seq
+  }
+
+  /** The newest trust root held, if any. */
+  latestTrustRoot(): TrustRoot | undefined {
+    let best: TrustRoot | undefined
+    for (const r of this.list('TrustRoot')) if (best === undefined || r.message.version > best.version) best = r.message
+    return best
+  }
+
+  /** The revocation of a device, if any (revocations are final). */
+  revocationOf(device: string): Revocation | undefined {
+    return this.forDevice(device).find((m) => m.type === 'Revocation')?.message as Revocation | undefined
+  }
+
+  /** The newest valid enrollment of a device (none when revoked or expired). */
+  enrollmentOf(device: string, now = this.now()): DeviceEnrollment | undefined {
+    if (this.revocationOf(device) !== undefined) return undefined
+    let best: DeviceEnrollment | undefined
+    for (const m of this.forDevice(device)) {
+      if (m.type !== 'DeviceEnrollment') continue
+      const e = m.message as DeviceEnrollment
+      if (e.expires_at !== undefined && e.expires_at <= now) continue
+      if (best === undefined || e.issued_at > best.issued_at) best = e
+    }
+    return best
+  }
+
+  /** Whether a device holds a valid, unrevoked enrollment. */
+  isEnrolled(device: string, now = this.now()): boolean {
+    return this.enrollmentOf(device, now) !== undefined
+  }
+
+  /** Digests anti-entropy exchanges: everything except stale health reports. */
+  syncDigests(now = this.now()): string[] {
+    const out: string[] = []
+    for (const m of this.byDigest.values()) if (!this.isStale(m, now)) out.push(m.digest)
+    return out
+  }
+
+  /** Drops health reports past the retention (memory only; the file is compacted on next load). */
+  prune(now = this.now()): number {
+    let n = 0
+    for (const m of [...this.byDigest.values()]) {
+      if (this.isStale(m, now)) {
+        this.unindex(m)
+        n++
+      }
+    }
+    return n
+  }
+
+  private isStale(m: StoredMessage, now: number): boolean {
+    return m.type === 'HealthReport' && (m.message as { window: { end: number } }).window.end < now - this.retention
+  }
+
+  private collect(set: Set<string> | undefined): StoredMessage[] {
+    if (set === undefined) return []
+    const out: StoredMessage[] = []
+    for (const d of set) {
+      const m = this.byDigest.get(d)
+      if (m !== undefined) out.push(m)
+    }
+    return out
+  }
+
+  private index(m: StoredMessage): void {
+    this.byDigest.set(m.digest, m)
+    addTo(this.byType, m.type, m.digest)
+    addTo(this.byModel, modelOf(m.message), m.digest)
+    addTo(this.byDevice, deviceOf(m.message), m.digest)
+  }
+
+  private unindex(m: StoredMessage): void {
+    this.byDigest.delete(m.digest)
+    this.byType.get(m.type)?.delete(m.digest)
+    const model = modelOf(m.message)
+    if (model !== undefined) this.byModel.get(model)?.delete(m.digest)
+    const device = deviceOf(m.message)
+    if (device !== undefined) this.byDevice.get(device)?.delete(m.digest)
+  }
+
+  private line(m: StoredMessage): string {
+    const l: DiskLine = { d: m.digest, t: m.receivedAt, s: m.signer, m: m.message, w: toBase64(m.bytes) }
+    return `${JSON.stringify(l)}\n`
+  }
+
+  private persist(m: StoredMessage): void {
+    const file = this.file
+    if (file === undefined) return
+    const text = this.line(m)
+    this.writes = this.writes
+      .then(() => appendFile(file, text, { mode: 0o600 }))
+      .catch((err) => this.log.error({ err }, 'cannot append to the message log'))
+  }
+
+  private async compact(): Promise<void> {
+    const file = this.file
+    if (file === undefined) return
+    await mkdir(join(file, '..'), { recursive: true })
+    const tmp = `${file}.tmp`
+    await writeFile(tmp, [...this.byDigest.values()].map((m) => this.line(m)).join(''), { mode: 0o600 })
+    await rename(tmp, file)
+  }
+}

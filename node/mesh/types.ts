@@ -1,0 +1,74 @@
+/**
+ * Types shared by the mesh services: what a verified wire message looks like once it is inside
+ * the node, and the verifier the mesh runs every received message through.
+ */
+import type { VerificationError } from '../../protocols/errors.ts'
+import type {
+  DeviceEnrollment,
+  DeviceMessage,
+  HealthReport,
+  MessageType,
+  OperatorCommand,
+  OperatorMessage,
+  ReleaseManifest,
+  Revocation,
+  TrustRoot,
+  Verdict,
+} from '../../protocols/schemas/index.ts'
+
+/** Any message the mesh carries, decoded. */
+export type AnyMessage = OperatorMessage | DeviceMessage
+
+/** What the verifier hands back for a wire message that passed every check. */
+export interface VerifiedWire<M extends AnyMessage = AnyMessage> {
+  /** sha256 (hex) of the canonical wire bytes: the message's name everywhere. */
+  digest: string
+  type: M['type']
+  message: M
+  /** Who signed it: a device peer id, or the operator key id. */
+  signer: string
+}
+
+/** A verified message as the node keeps it. */
+export interface StoredMessage<M extends AnyMessage = AnyMessage> extends VerifiedWire<M> {
+  /** The exact wire bytes (canonical JSON of the envelope), re-sent as is by gossip and anti-entropy. */
+  bytes: Uint8Array
+  /** When this node first accepted it (ms since epoch). */
+  receivedAt: number
+}
+
+/** Verification outcome: a value or a typed error, never a throw. */
+export type VerifyOutcome = { ok: true; value: VerifiedWire } | { ok: false; error: VerificationError }
+
+/**
+ * Checks raw wire bytes: size, schema, signature, fleet, freshness, rollback. The mesh runs every
+ * message it receives (gossip or anti-entropy) and every message it publishes through it.
+ */
+export type MeshVerifier = (bytes: Uint8Array, now: number) => VerifyOutcome | Promise<VerifyOutcome>
+
+/** Typed events the message store emits to the rest of the node, one per message type. */
+export interface MessageEvents {
+  release: [StoredMessage<ReleaseManifest>]
+  command: [StoredMessage<OperatorCommand>]
+  verdict: [StoredMessage<Verdict>]
+  health: [StoredMessage<HealthReport>]
+  enrollment: [StoredMessage<DeviceEnrollment>]
+  revocation: [StoredMessage<Revocation>]
+  trustroot: [StoredMessage<TrustRoot>]
+  /** Every newly stored message, whatever its type. */
+  message: [StoredMessage]
+}
+
+/** Event name per message type. */
+export const EVENT_OF_TYPE = {
+  ReleaseManifest: 'release',
+  OperatorCommand: 'command',
+  Verdict: 'verdict',
+  HealthReport: 'health',
+  DeviceEnrollment: 'enrollment',
+  Revocation: 'revocation',
+  TrustRoot: 'trustroot',
+} as const satisfies Record<MessageType, keyof MessageEvents>
+
+/** Where a message came from. */
+export type MessageSource = 'gossip' | 'anti-entropy' | 'local' | 'disk'
