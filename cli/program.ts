@@ -1,5 +1,7 @@
 import { Command } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
+import { registerFleet } from './commands/fleet.ts'
+import { registerVerify } from './commands/verify.ts'
 
 /**
  * Builds the `llmesh` command tree. Each command group lives in `cli/commands/<group>.ts` and
@@ -12,5 +14,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
   // command groups register here
+  registerFleet(program)
+  registerVerify(program)
   return program
 }

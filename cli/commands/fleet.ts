@@ -1,0 +1,93 @@
+/**
+ * `llmesh fleet …`: create a fleet directory (trust root, operator key, swarm key), show it,
+ * rotate its operator key.
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander'
+import { type Fleet, initFleet, loadFleet, rotateFleetKey } from '../../node/fleet/index.ts'
+import { action, print } from '../output.ts'
+
+/** What `fleet init|show|rotate-key --json` print. Never includes secrets. */
+export interface FleetSummary {
+  dir: string
+  fleet: string
+  version: number
+  keys: Array<{ keyid: string; alg: string }>
+  threshold: number
+  expires_at: number | null
+  operator_key: boolean
+}
+
+function summary(f: Fleet): FleetSummary {
+  return {
+    dir: f.dir,
+    fleet: f.root.fleet,
+    version: f.root.version,
+    keys: f.root.keys.map((k) => ({ keyid: k.keyid, alg: k.alg })),
+    threshold: f.root.threshold,
+    expires_at: f.root.expires_at ?? null,
+    operator_key: f.operatorSigner !== undefined,
+  }
+}
+
+function human(s: FleetSummary): string {
+  return [
+    `fleet ${s.fleet} in ${s.dir}`,
+    `  trust root v${s.version}, threshold ${s.threshold}${s.expires_at === null ? '' : `, expires ${new Date(s.expires_at).toISOString()}`}`,
+    ...s.keys.map((k) => `  key ${k.keyid} (${k.alg})`),
+    `  operator key ${s.operator_key ? 'present' : 'absent'}`,
+  ].join('\n')
+}
+
+function days(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) === 0) throw new InvalidArgumentError('must be a positive number of days')
+  return Number(v)
+}
+
+const algOption = () => new Option('--alg <alg>', 'operator key algorithm').choices(['ecdsa-p256', 'ed25519'])
+
+/** Registers `llmesh fleet`. */
+export function registerFleet(program: Command): void {
+  const fleet = program.command('fleet').description('create and manage a fleet directory')
+  fleet
+    .command('init <dir>')
+    .description('create a fleet: trust-root.json (public), operator.key and swarm.key (0600); never overwrites')
+    .option('--fleet-id <id>', 'fleet id (a-z, 0-9, -)', 'default-fleet')
+    .addOption(algOption().default('ecdsa-p256'))
+    .option('--expires-days <n>', 'trust root lifetime in days (default: no expiry)', days)
+    .option('--json', 'print JSON')
+    .action(
+      action(
+        async (
+          dir: string,
+          o: { fleetId: string; alg: 'ecdsa-p256' | 'ed25519'; expiresDays?: number; json?: boolean },
+        ) => {
+          const f = await initFleet(dir, {
+            fleetId: o.fleetId,
+            alg: o.alg,
+            ...(o.expiresDays === undefined ? {} : { expiresInMs: o.expiresDays * 86_400_000 }),
+          })
+          print(o, summary(f), (s) => `created ${human(s)}`)
+        },
+      ),
+    )
+  fleet
+    .command('show <dir>')
+    .description('verify and show a fleet directory')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (dir: string, o: { json?: boolean }) => {
+        print(o, summary(await loadFleet(dir)), human)
+      }),
+    )
+  fleet
+    .command('rotate-key <dir>')
+    .description('rotate the operator key: new root (version + 1) signed by the old and the new key')
+    .addOption(algOption())
+    .option('--json', 'print JSON')
+    .action(
+      action(async (dir: string, o: { alg?: 'ecdsa-p256' | 'ed25519'; json?: boolean }) => {
+        const f = await rotateFleetKey(dir, o.alg === undefined ? {} : { alg: o.alg })
+        print(o, summary(f), (s) => `rotated ${human(s)}`)
+      }),
+    )
+}
