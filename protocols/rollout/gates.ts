@@ -1,0 +1,278 @@
+/**
+ * Pure gate evaluation of one rollout stage.
+ *
+ * How it works:
+ * - Window: [stageStartedAt, now]. A report counts when its own window lies inside it, its device
+ *   is enrolled and not revoked, and (device, seq) was not seen before (replays and duplicates
+ *   collapse; of two different reports with one (device, seq) the lower digest wins everywhere).
+ * - Candidate: devices in the cohorts up to this stage. One device one vote: the latest report
+ *   per device gives its inference figures; a device votes for the candidate when that report says
+ *   it runs the new version. Reports of devices outside the cohort never count for the candidate.
+ * - Baseline: devices whose latest report says they run the previous version, same window.
+ * - Gates: p95 latency of the merged candidate sketches and error rate, absolute (`max`) and
+ *   relative to the baseline (`max_regression_pct`, plus REGRESSION_FLOOR); restarts within any
+ *   `per_ms` of one device (summed over all its reports of the candidate version); OOMs of one
+ *   device over the window; any load failure, probe failure or local rollback of the candidate
+ *   version (the device could not run it: an automatic fail).
+ * - Outcome: `fail` as soon as any gate fails, even before the window ends (a crash loop aborts
+ *   fast), with the reports that show it as evidence. `pass` only when the window has elapsed, at
+ *   least min(min_reports, cohort size) distinct candidate devices reported, and every gate has
+ *   the data to judge and passes. Anything else is `inconclusive`: hold, never promote.
+ * - The relative gates need a baseline while eligible devices remain outside the cohort; once the
+ *   cohort holds every eligible device (last stage, tiny fleets), and for a model's first release
+ *   (`previous` null), only the absolute gates apply.
+ */
+
+import type { ReleaseRef } from '../schemas/common.ts'
+import type { HealthReport } from '../schemas/health.ts'
+import type { RolloutPolicy } from '../schemas/policy.ts'
+import type { EvidenceRef, GateFigure } from '../schemas/rollout.ts'
+import { assignStages, type CohortDevice, cohortSize, inCohort, type StageAssignment } from './cohorts.ts'
+import { GATE_MIN_REQUESTS, LATENCY_QUANTILE, REGRESSION_FLOOR, SKETCH_ALPHA } from './constants.ts'
+import { mergeSketches, quantile } from './sketch.ts'
+
+/** A health report whose signature was verified, with the digest of its wire envelope. */
+export interface VerifiedReport {
+  report: HealthReport
+  digest: string
+}
+
+/** Inputs of one stage's evaluation. */
+export interface StageEvalInput {
+  policy: RolloutPolicy
+  /** Index of the stage judged. */
+  stage: number
+  release: ReleaseRef
+  /** The version devices ran before (the baseline), or null for a model's first release. */
+  previous: ReleaseRef | null
+  /** Enrolled devices, revoked ones already removed. */
+  devices: readonly CohortDevice[]
+  /** Precomputed `assignStages(policy, release, devices)` (optional, for speed). */
+  assignment?: StageAssignment
+  reports: readonly VerifiedReport[]
+  stageStartedAt: number
+  now: number
+}
+
+/** Result of a stage's evaluation. */
+export type GateOutcome = 'pass' | 'fail' | 'inconclusive'
+export interface StageEvaluation {
+  outcome: GateOutcome
+  figures: GateFigure[]
+  /** Reports supporting the outcome (empty when inconclusive), sorted by digest. */
+  evidence: EvidenceRef[]
+  /** Why the outcome is not `pass`, for people. */
+  reasons: string[]
+  /** Distinct candidate devices that reported, and how many are required. */
+  reporters: number
+  required: number
+}
+
+interface DeviceView {
+  id: string
+  reports: VerifiedReport[] // sorted by seq
+  latest: VerifiedReport
+}
+
+const same = (a: { model: string; version: string }, b: ReleaseRef) => a.model === b.model && a.version === b.version
+
+function ref(r: VerifiedReport): EvidenceRef {
+  return { device: r.report.device, seq: r.report.seq, digest: r.digest }
+}
+
+/** Groups the reports that count (enrolled, in window, deduplicated) by device. */
+export function reportsInWindow(
+  reports: readonly VerifiedReport[],
+  enrolled: ReadonlySet<string>,
+  start: number,
+  end: number,
+): Map<string, DeviceView> {
+  const bySeq = new Map<string, VerifiedReport>()
+  for (const r of reports) {
+    const w = r.report.window
+    if (!enrolled.has(r.report.device) || w.start < start || w.end > end || w.start > w.end) continue
+    const key = `${r.report.device}/${r.report.seq}`
+    const had = bySeq.get(key)
+    if (!had || r.digest < had.digest) bySeq.set(key, r)
+  }
+  const out = new Map<string, DeviceView>()
+  for (const r of bySeq.values()) {
+    const v = out.get(r.report.device)
+    if (v) v.reports.push(r)
+    else out.set(r.report.device, { id: r.report.device, reports: [r], latest: r })
+  }
+  for (const v of out.values()) {
+    v.reports.sort((a, b) => a.report.seq - b.report.seq)
+    v.latest = v.reports[v.reports.length - 1]
+  }
+  return out
+}
+
+function statsOf(r: VerifiedReport, rel: ReleaseRef) {
+  return r.report.inference.find((s) => same(s, rel))
+}
+
+function eventsOf(r: VerifiedReport, rel: ReleaseRef) {
+  return r.report.events.find((e) => same(e, rel))?.counts
+}
+
+/** Evaluates one stage's gates. Pure and deterministic: every node computes the same result. */
+export function evaluateStage(input: StageEvalInput): StageEvaluation {
+  const { policy, stage, release, previous, devices, stageStartedAt, now } = input
+  const gates = policy.gates
+  const assignment = input.assignment ?? assignStages(policy, release, devices)
+  const enrolled = new Set(devices.map((d) => d.id))
+  const views = reportsInWindow(input.reports, enrolled, stageStartedAt, now)
+  const ids = [...views.keys()].sort()
+
+  const candidates: DeviceView[] = []
+  const baseline: DeviceView[] = []
+  for (const id of ids) {
+    const v = views.get(id)!
+    const active = v.latest.report.active
+    if (inCohort(assignment, id, stage)) {
+      candidates.push(v)
+      if (previous && active.some((a) => same(a, previous))) baseline.push(v)
+    } else if (previous && active.some((a) => same(a, previous))) baseline.push(v)
+  }
+  const voters = candidates.filter((v) => v.latest.report.active.some((a) => same(a, release)))
+  const size = cohortSize(assignment, stage)
+  const required = Math.min(gates.min_reports, size)
+  const eligibleOutside = [...assignment.values()].some((k) => k !== null && k > stage)
+  const needBaseline = previous !== null && eligibleOutside
+
+  const figures: GateFigure[] = []
+  const reasons: string[] = []
+  const failEvidence = new Map<string, EvidenceRef>()
+  let inconclusive = false
+  const addFail = (rs: Iterable<VerifiedReport>) => {
+    for (const r of rs) failEvidence.set(r.digest, ref(r))
+  }
+
+  // Inference figures from each voter's latest report.
+  const candStats = voters.map((v) => ({ v, s: statsOf(v.latest, release) })).filter((x) => x.s)
+  const baseStats = previous ? baseline.map((v) => ({ v, s: statsOf(v.latest, previous) })).filter((x) => x.s) : []
+  const sum = (xs: typeof candStats, f: (s: NonNullable<(typeof candStats)[0]['s']>) => number) =>
+    xs.reduce((n, x) => n + f(x.s!), 0)
+  const candRequests = sum(candStats, (s) => s.requests)
+  const baseRequests = sum(baseStats, (s) => s.requests)
+  const p95 = (xs: typeof candStats) => {
+    const sk = xs.map((x) => x.s!.latency_ms).filter((k) => k.alpha === SKETCH_ALPHA)
+    return sk.length ? quantile(mergeSketches(...sk), LATENCY_QUANTILE) : null
+  }
+
+  const metric = (
+    name: 'latency_p95_ms' | 'error_rate',
+    value: number | null,
+    baseValue: number | null,
+    enough: boolean,
+    baseEnough: boolean,
+  ) => {
+    const gate = gates[name]
+    if (!gate) return
+    const judgeable = enough && value !== null
+    // Nothing to judge: no device is required to report and none served a request.
+    const vacuous = required === 0 && candRequests === 0
+    if (gate.max !== undefined) {
+      const pass = judgeable ? value! <= gate.max : vacuous
+      figures.push({ gate: `${name}.max`, value, threshold: gate.max, pass })
+      if (judgeable && !pass) {
+        reasons.push(`${name} ${value} > ${gate.max}`)
+        addFail(candStats.map((x) => x.v.latest))
+      } else if (!pass) {
+        inconclusive = true
+        reasons.push(`${name}: fewer than ${GATE_MIN_REQUESTS} requests`)
+      }
+    }
+    if (gate.max_regression_pct !== undefined && previous) {
+      const baseOk = baseEnough && baseValue !== null
+      if (!baseOk && !needBaseline) return
+      const threshold = baseOk ? baseValue! * (1 + gate.max_regression_pct / 100) + REGRESSION_FLOOR[name] : null
+      const pass = judgeable && baseOk ? value! <= threshold! : vacuous
+      figures.push({ gate: `${name}.regression`, value, threshold, baseline: baseValue, pass })
+      if (judgeable && baseOk && !pass) {
+        reasons.push(`${name} ${value} > ${threshold} (baseline ${baseValue})`)
+        addFail(candStats.map((x) => x.v.latest))
+        addFail(baseStats.map((x) => x.v.latest))
+      } else if (!pass) {
+        inconclusive = true
+        reasons.push(`${name}: no baseline or candidate data to compare`)
+      }
+    }
+  }
+  const enough = candRequests >= GATE_MIN_REQUESTS
+  const baseEnough = baseRequests >= GATE_MIN_REQUESTS
+  metric('latency_p95_ms', p95(candStats), p95(baseStats), enough, baseEnough)
+  metric(
+    'error_rate',
+    candRequests > 0 ? sum(candStats, (s) => s.errors) / candRequests : null,
+    baseRequests > 0 ? sum(baseStats, (s) => s.errors) / baseRequests : null,
+    enough,
+    baseEnough,
+  )
+
+  // Health events of the candidate version, over every counted report of each cohort device.
+  let worstRestarts = 0
+  let worstOoms = 0
+  let broken = 0
+  for (const v of candidates) {
+    const withEvents = v.reports.filter((r) => eventsOf(r, release))
+    if (gates.restarts) {
+      const per = gates.restarts.per_ms
+      for (let i = 0; i < withEvents.length; i++) {
+        const end = withEvents[i].report.window.end
+        const span = withEvents.filter((r) => r.report.window.end > end - per && r.report.window.end <= end)
+        const n = span.reduce((t, r) => t + eventsOf(r, release)!.restarts, 0)
+        worstRestarts = Math.max(worstRestarts, n)
+        if (n > gates.restarts.max) addFail(span.filter((r) => eventsOf(r, release)!.restarts > 0))
+      }
+    }
+    const ooms = withEvents.reduce((t, r) => t + eventsOf(r, release)!.ooms, 0)
+    worstOoms = Math.max(worstOoms, ooms)
+    if (gates.ooms && ooms > gates.ooms.max) addFail(withEvents.filter((r) => eventsOf(r, release)!.ooms > 0))
+    const bad = withEvents.filter((r) => {
+      const e = eventsOf(r, release)!
+      return e.load_failures + e.probe_failures + e.rollbacks > 0
+    })
+    broken += bad.length
+    addFail(bad)
+  }
+  if (gates.restarts) {
+    const pass = worstRestarts <= gates.restarts.max
+    figures.push({ gate: 'restarts', value: worstRestarts, threshold: gates.restarts.max, pass })
+    if (!pass) reasons.push(`a device restarted ${worstRestarts} times within ${gates.restarts.per_ms} ms`)
+  }
+  if (gates.ooms) {
+    const pass = worstOoms <= gates.ooms.max
+    figures.push({ gate: 'ooms', value: worstOoms, threshold: gates.ooms.max, pass })
+    if (!pass) reasons.push(`a device had ${worstOoms} OOM kills`)
+  }
+  figures.push({ gate: 'load_failures', value: broken, threshold: 0, pass: broken === 0 })
+  if (broken > 0) reasons.push(`${broken} reports show load/probe failures or local rollbacks`)
+
+  const windowMs = policy.stages[stage].window_ms
+  figures.push({
+    gate: 'window_ms',
+    value: now - stageStartedAt,
+    threshold: windowMs,
+    pass: now - stageStartedAt >= windowMs,
+  })
+  figures.push({ gate: 'min_reports', value: voters.length, threshold: required, pass: voters.length >= required })
+
+  const sorted = (m: Iterable<EvidenceRef>) =>
+    [...m].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
+  const base = { figures, reporters: voters.length, required }
+  if (failEvidence.size > 0) return { ...base, outcome: 'fail', evidence: sorted(failEvidence.values()), reasons }
+  if (now - stageStartedAt < windowMs) {
+    inconclusive = true
+    reasons.push(`window: ${now - stageStartedAt} of ${windowMs} ms elapsed`)
+  }
+  if (voters.length < required) {
+    inconclusive = true
+    reasons.push(`${voters.length} of ${required} required devices reported`)
+  }
+  if (inconclusive) return { ...base, outcome: 'inconclusive', evidence: [], reasons }
+  const used = new Map<string, EvidenceRef>()
+  for (const v of [...voters, ...baseline]) used.set(v.latest.digest, ref(v.latest))
+  return { ...base, outcome: 'pass', evidence: sorted(used.values()), reasons }
+}
