@@ -1,0 +1,67 @@
+/**
+ * Compatibility and disk checks run before any block is downloaded. Pure given the environment
+ * facts passed in, so tests inject architecture, RAM, runtime version and free disk.
+ */
+import semver from 'semver'
+import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import { DISK_RESERVE_BYTES } from './constants.ts'
+import { InstallError } from './errors.ts'
+
+/** Facts about this device. */
+export interface DeviceEnv {
+  /** `process.arch`. */
+  arch: string
+  /** Total RAM, MiB. */
+  totalRamMb: number
+  /** Installed node-llama-cpp version. */
+  runtimeVersion: string
+  /** Free bytes on the data directory's filesystem. */
+  freeDiskBytes: number
+}
+
+/** Returns why the release cannot run here, or null. */
+export function checkCompatibility(m: ReleaseManifest, env: DeviceEnv): InstallError | null {
+  if (!m.architectures.includes('any') && !m.architectures.includes(env.arch as never)) {
+    return new InstallError(
+      'ERR_INCOMPATIBLE_ARCH',
+      `${m.model}@${m.version} is built for ${m.architectures.join(', ')}, this device is ${env.arch}`,
+    )
+  }
+  if (m.min_ram_mb > env.totalRamMb) {
+    return new InstallError(
+      'ERR_INSUFFICIENT_RAM',
+      `${m.model}@${m.version} needs ${m.min_ram_mb} MiB of RAM, this device has ${env.totalRamMb} MiB`,
+    )
+  }
+  if (!semver.satisfies(env.runtimeVersion, m.runtime, { includePrerelease: true })) {
+    return new InstallError(
+      'ERR_RUNTIME_RANGE',
+      `${m.model}@${m.version} needs runtime ${m.runtime}, this device runs node-llama-cpp ${env.runtimeVersion}`,
+    )
+  }
+  return null
+}
+
+/**
+ * Refuses when the disk cannot hold the missing blocks (stored in the corestore) plus the
+ * assembled file plus a reserve.
+ */
+export function checkDisk(
+  m: ReleaseManifest,
+  missingBlockBytes: number,
+  freeDiskBytes: number,
+  reserve = DISK_RESERVE_BYTES,
+): InstallError | null {
+  const need = missingBlockBytes + m.file.size + reserve
+  if (need > freeDiskBytes) {
+    return new InstallError(
+      'ERR_INSUFFICIENT_DISK',
+      `${m.model}@${m.version} needs ${mib(need)} MiB of free disk (blocks ${mib(missingBlockBytes)} + file ${mib(m.file.size)} + reserve ${mib(reserve)}), ${mib(freeDiskBytes)} MiB free`,
+    )
+  }
+  return null
+}
+
+function mib(n: number): string {
+  return (n / 1048576).toFixed(1)
+}

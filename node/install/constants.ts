@@ -1,0 +1,17 @@
+/** Defaults of the model installer. */
+
+/** Install root under the node's data directory: `<data>/models/<model>/<version>/model.gguf`. */
+export const MODELS_DIR = 'models'
+export const MODEL_FILE = 'model.gguf'
+export const PARTIAL_FILE = 'model.gguf.partial'
+export const MANIFEST_FILE = 'manifest.json'
+export const ACTIVE_LINK = 'active'
+export const PREVIOUS_LINK = 'previous'
+/** Prefix of temporary symlinks renamed over `active`/`previous`. */
+export const TMP_LINK_PREFIX = '.tmp-'
+/** Versions kept per model by garbage collection (active and previous always kept). */
+export const KEEP_VERSIONS = 3
+/** Free space kept in reserve on top of what a download needs, bytes. */
+export const DISK_RESERVE_BYTES = 64 * 1024 * 1024
+/** Refusals remembered per model for /status. */
+export const MAX_REFUSALS = 16

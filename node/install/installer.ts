@@ -1,0 +1,285 @@
+/**
+ * Installer: prestages releases (compatibility + disk checks, fetch of missing blocks, assembly,
+ * verification) and switches versions atomically. Per model:
+ *
+ *   announced → refused                      (incompatible, too little disk; reason kept for /status)
+ *   announced → downloading → staged         (verified model.gguf on disk)
+ *   staged → active (activate), old active → previous
+ *   active → previous restored (rollback);   previous dropped when the new one is declared healthy
+ *
+ * Crash safety: a `model.gguf` is only ever created by renaming a verified partial; `active` and
+ * `previous` only change by rename(2) of a fresh symlink. `start()` deletes partials and tmp
+ * links left by a crash; blocks already fetched persist in the corestore, so prestaging the
+ * same release again resumes the download.
+ */
+import { access, statfs as fsStatfs, mkdir, readFile, rm } from 'node:fs/promises'
+import { totalmem } from 'node:os'
+import { join } from 'node:path'
+import semver from 'semver'
+import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import type { Logger } from '../logger.ts'
+import { blockInventory, fetchRelease, releaseBlocks } from '../store/fetcher.ts'
+import type { ModelStore } from '../store/model-store.ts'
+import { assembleRelease } from './assemble.ts'
+import { checkCompatibility, checkDisk, type DeviceEnv } from './compat.ts'
+import { KEEP_VERSIONS, MANIFEST_FILE, MAX_REFUSALS } from './constants.ts'
+import { InstallError } from './errors.ts'
+import {
+  atomicSymlink,
+  InstallLayout,
+  listDir,
+  MODEL_FILE,
+  PARTIAL_FILE,
+  readVersionLink,
+  removeLink,
+  TMP_LINK_PREFIX,
+} from './layout.ts'
+import { runtimeVersion } from './runtime-version.ts'
+
+/** What the installer uses. */
+export interface InstallerComponents {
+  store: ModelStore
+  logger: Logger
+}
+
+/** Options. */
+export interface InstallerInit {
+  /** The node's data directory (models go to `<dataDir>/models`). */
+  dataDir: string
+  /** Versions kept per model by GC; default `KEEP_VERSIONS`. */
+  keepVersions?: number
+  /** Overrides of device facts (tests). */
+  env?: Partial<Omit<DeviceEnv, 'freeDiskBytes'>>
+  /** statfs used for free-disk checks (tests inject one). */
+  statfs?: (path: string) => Promise<{ bavail: number; bsize: number }>
+}
+
+/** Per-model state shown by /status. */
+export interface ModelInstallState {
+  active: string | null
+  previous: string | null
+  /** Verified versions on disk, newest first. */
+  staged: string[]
+  downloading: { version: string; blocks_have: number; blocks_total: number } | null
+  refused: Array<{ version: string; code: string; reason: string }>
+}
+
+/** Installs, activates, rolls back and garbage-collects model versions. */
+export class Installer {
+  readonly layout: InstallLayout
+  private readonly c: InstallerComponents
+  private readonly keep: number
+  private readonly envOverride: InstallerInit['env']
+  private readonly statfs: NonNullable<InstallerInit['statfs']>
+  private readonly downloading = new Map<string, ModelInstallState['downloading'] & { abort: AbortController }>()
+  private readonly refused = new Map<string, ModelInstallState['refused']>()
+  private readonly locks = new Map<string, Promise<unknown>>()
+  private running = false
+
+  constructor(components: InstallerComponents, init: InstallerInit) {
+    this.c = components
+    this.layout = new InstallLayout(init.dataDir)
+    this.keep = init.keepVersions ?? KEEP_VERSIONS
+    this.envOverride = init.env
+    this.statfs = init.statfs ?? ((p) => fsStatfs(p))
+  }
+
+  /** Creates the install root and removes crash leftovers (partials, tmp links). Idempotent. */
+  async start(): Promise<void> {
+    if (this.running) return
+    await mkdir(this.layout.root, { recursive: true })
+    for (const model of await listDir(this.layout.root)) {
+      const mdir = this.layout.modelDir(model)
+      for (const entry of await listDir(mdir)) {
+        if (entry.startsWith(TMP_LINK_PREFIX)) await rm(join(mdir, entry), { force: true })
+        else if (entry !== 'active' && entry !== 'previous') {
+          await rm(join(mdir, entry, PARTIAL_FILE), { force: true })
+          await rm(join(mdir, entry, `${MANIFEST_FILE}.tmp`), { force: true })
+        }
+      }
+    }
+    this.running = true
+  }
+
+  /** Aborts downloads in flight. Idempotent. */
+  async stop(): Promise<void> {
+    this.running = false
+    for (const d of this.downloading.values()) d.abort.abort(new Error('installer stopped'))
+    await Promise.allSettled([...this.locks.values()])
+  }
+
+  /** Device facts, with overrides applied. */
+  async env(): Promise<DeviceEnv> {
+    const fs = await this.statfs(this.layout.root)
+    return {
+      arch: this.envOverride?.arch ?? process.arch,
+      totalRamMb: this.envOverride?.totalRamMb ?? Math.floor(totalmem() / 1048576),
+      runtimeVersion: this.envOverride?.runtimeVersion ?? (await runtimeVersion()),
+      freeDiskBytes: fs.bavail * fs.bsize,
+    }
+  }
+
+  /**
+   * Checks, downloads (missing blocks only), assembles and verifies a release, leaving it staged.
+   * Resolves with the file path; throws `InstallError` on refusal (also recorded for /status).
+   */
+  async prestage(m: ReleaseManifest): Promise<string> {
+    const file = this.layout.file(m.model, m.version)
+    if ((await this.installedManifest(m.model, m.version)) !== null) return file
+    const env = await this.env()
+    const core = await this.c.store.feed(m.chunks.feed)
+    const blocks = releaseBlocks(m.chunks)
+    const { missing } = await blockInventory(core, blocks)
+    const sizes = new Map(m.chunks.chunks.map((c) => [c.block, c.size]))
+    const missingBytes = missing.reduce((s, b) => s + (sizes.get(b) ?? 0), 0)
+    const refusal = checkCompatibility(m, env) ?? checkDisk(m, missingBytes, env.freeDiskBytes)
+    if (refusal !== null) {
+      this.refuse(m, refusal)
+      throw refusal
+    }
+    return this.withLock(m.model, async () => {
+      const abort = new AbortController()
+      const state = {
+        version: m.version,
+        blocks_have: blocks.length - missing.length,
+        blocks_total: blocks.length,
+        abort,
+      }
+      this.downloading.set(m.model, state)
+      try {
+        this.c.logger.info(
+          { model: m.model, version: m.version, missing: missing.length, total: blocks.length },
+          'fetching release',
+        )
+        await fetchRelease(this.c.store, m.chunks, {
+          signal: abort.signal,
+          onProgress: (p) => {
+            state.blocks_have = p.blocksHave
+          },
+        })
+        const path = await assembleRelease(this.layout, core, m)
+        this.c.logger.info({ model: m.model, version: m.version }, 'release staged')
+        return path
+      } catch (err) {
+        if (err instanceof InstallError || (err as { code?: string }).code === 'ERR_DIGEST_MISMATCH')
+          this.refuse(m, err as InstallError)
+        throw err
+      } finally {
+        this.downloading.delete(m.model)
+      }
+    })
+  }
+
+  /** Makes a staged version active (the old active becomes `previous`). */
+  async activate(model: string, version: string): Promise<void> {
+    await this.withLock(model, async () => {
+      if ((await this.installedManifest(model, version)) === null) {
+        throw new InstallError('ERR_NOT_STAGED', `${model}@${version} is not staged`)
+      }
+      const active = await readVersionLink(this.layout.link(model, 'active'))
+      if (active === version) return
+      if (active !== null) await atomicSymlink(active, this.layout.link(model, 'previous'))
+      await atomicSymlink(version, this.layout.link(model, 'active'))
+      this.c.logger.info({ model, version, previous: active }, 'activated')
+    })
+  }
+
+  /** The new active version is healthy: drop `previous` and collect garbage. */
+  async markHealthy(model: string): Promise<void> {
+    await this.withLock(model, () => removeLink(this.layout.link(model, 'previous')))
+    await this.gc(model)
+  }
+
+  /** Makes `previous` active again atomically. Returns the version now active. */
+  async rollback(model: string): Promise<string> {
+    return this.withLock(model, async () => {
+      const prev = await readVersionLink(this.layout.link(model, 'previous'))
+      if (prev === null) throw new InstallError('ERR_NO_PREVIOUS', `${model} has no previous version to roll back to`)
+      await atomicSymlink(prev, this.layout.link(model, 'active'))
+      await removeLink(this.layout.link(model, 'previous'))
+      this.c.logger.warn({ model, version: prev }, 'rolled back')
+      return prev
+    })
+  }
+
+  /** Keeps at most `keepVersions` versions; never removes active, previous or a download in flight. */
+  async gc(model: string): Promise<string[]> {
+    return this.withLock(model, async () => {
+      const active = await readVersionLink(this.layout.link(model, 'active'))
+      const previous = await readVersionLink(this.layout.link(model, 'previous'))
+      const inFlight = this.downloading.get(model)?.version
+      const versions = (await this.versions(model)).sort(semver.rcompare)
+      const keep = new Set([active, previous, inFlight].filter((v): v is string => typeof v === 'string'))
+      for (const v of versions) if (keep.size < this.keep) keep.add(v)
+      const removed: string[] = []
+      for (const v of versions) {
+        if (keep.has(v)) continue
+        await rm(this.layout.versionDir(model, v), { recursive: true, force: true })
+        removed.push(v)
+      }
+      return removed
+    })
+  }
+
+  /** Path of the active model file, or null. */
+  async activeFile(model: string): Promise<string | null> {
+    const v = await readVersionLink(this.layout.link(model, 'active'))
+    return v === null ? null : this.layout.file(model, v)
+  }
+
+  /** Per-model state for /status. */
+  async status(): Promise<Record<string, ModelInstallState>> {
+    const out: Record<string, ModelInstallState> = {}
+    const models = new Set([...(await listDir(this.layout.root)), ...this.downloading.keys(), ...this.refused.keys()])
+    for (const model of models) {
+      const d = this.downloading.get(model)
+      out[model] = {
+        active: await readVersionLink(this.layout.link(model, 'active')),
+        previous: await readVersionLink(this.layout.link(model, 'previous')),
+        staged: (await this.versions(model)).sort(semver.rcompare),
+        downloading: d ? { version: d.version, blocks_have: d.blocks_have, blocks_total: d.blocks_total } : null,
+        refused: this.refused.get(model) ?? [],
+      }
+    }
+    return out
+  }
+
+  /** The manifest of a verified installed version, or null. */
+  async installedManifest(model: string, version: string): Promise<ReleaseManifest | null> {
+    try {
+      const text = await readFile(join(this.layout.versionDir(model, version), MANIFEST_FILE), 'utf8')
+      await access(this.layout.file(model, version))
+      return JSON.parse(text) as ReleaseManifest
+    } catch {
+      return null
+    }
+  }
+
+  private async versions(model: string): Promise<string[]> {
+    const out: string[] = []
+    for (const v of await listDir(this.layout.modelDir(model))) {
+      if (semver.valid(v) === null) continue
+      if ((await listDir(this.layout.versionDir(model, v))).includes(MODEL_FILE)) out.push(v)
+    }
+    return out
+  }
+
+  private refuse(m: ReleaseManifest, err: InstallError): void {
+    const list = (this.refused.get(m.model) ?? []).filter((r) => r.version !== m.version)
+    list.push({ version: m.version, code: err.code, reason: err.message })
+    this.refused.set(m.model, list.slice(-MAX_REFUSALS))
+    this.c.logger.warn({ model: m.model, version: m.version, code: err.code }, err.message)
+  }
+
+  private withLock<T>(model: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(model) ?? Promise.resolve()
+    const next = prev.catch(() => {}).then(fn)
+    this.locks.set(model, next)
+    next
+      .finally(() => {
+        if (this.locks.get(model) === next) this.locks.delete(model)
+      })
+      .catch(() => {})
+    return next
+  }
+}

@@ -1,0 +1,12 @@
+/** Defaults of release publishing on the seed. */
+
+/** A release manifest expires this long after it is cut, ms (90 days). */
+export const RELEASE_TTL_MS = 90 * 24 * 60 * 60 * 1000
+/** Runtime range written when the publisher gives none (node-llama-cpp 3.x from 3.21). */
+export const DEFAULT_RUNTIME_RANGE = '>=3.21.0 <4'
+/** Uploads of model files to the seed's API land here (under the seed's data dir). */
+export const UPLOAD_DIR = 'uploads'
+/** Largest model file the HTTP API accepts, bytes. */
+export const MAX_UPLOAD_BYTES = 64 * 1024 * 1024 * 1024
+/** Published manifests (wire form) are kept here, one file per model@version. */
+export const RELEASES_DIR = 'releases'
