@@ -1,0 +1,11 @@
+/** Collective canary rollout: pure logic shared by every node (no I/O, no clock, no randomness). */
+export * from './check.ts'
+export * from './cohorts.ts'
+export * from './constants.ts'
+export * from './decide.ts'
+export * from './gates.ts'
+export * from './merge.ts'
+export * from './policy-defaults.ts'
+export * from './policy-yaml.ts'
+export * from './sketch.ts'
+export * from './state.ts'
