@@ -1,6 +1,7 @@
 import { Command } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
 import { registerFleet } from './commands/fleet.ts'
+import { registerNode } from './commands/node.ts'
 import { registerVerify } from './commands/verify.ts'
 
 /**
@@ -16,5 +17,6 @@ export function buildProgram(): Command {
   // command groups register here
   registerFleet(program)
   registerVerify(program)
+  registerNode(program)
   return program
 }

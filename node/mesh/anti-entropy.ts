@@ -13,12 +13,13 @@
  * A round runs with a peer when this node dials it (outbound connection) and with every connected
  * peer at an interval (with jitter).
  */
+import { EventEmitter } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p } from 'libp2p'
 import { z } from 'zod'
 import { MAX_WIRE_SIZE, PROTOCOL_ANTI_ENTROPY } from '../../protocols/constants.ts'
-import { Sha256Hex } from '../../protocols/schemas/index.ts'
+import { CpuArch, Sha256Hex, Tag } from '../../protocols/schemas/index.ts'
 import {
   ANTI_ENTROPY_INTERVAL_MS,
   ANTI_ENTROPY_MAX_DIGESTS,
@@ -31,10 +32,27 @@ import type { Ingest } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
 import type { StoredMessage } from './types.ts'
 
-const HaveFrame = z.object({ have: z.array(Sha256Hex).max(ANTI_ENTROPY_MAX_DIGESTS) })
+/**
+ * What a peer says about itself in each round: tags and capabilities as the device reports them
+ * (authenticated only by the connection's peer id). The seed enrolls devices from it.
+ */
+export const Hello = z.object({
+  role: z.enum(['node', 'seed']),
+  tags: z.array(Tag).max(32),
+  capabilities: z.object({
+    arch: CpuArch,
+    ram_mb: z.number().int().nonnegative(),
+    accelerator: z.string().max(64).optional(),
+    device_type: z.string().max(64),
+  }),
+})
+export type Hello = z.infer<typeof Hello>
+
+const HaveFrame = z.object({ have: z.array(Sha256Hex).max(ANTI_ENTROPY_MAX_DIGESTS), hello: Hello.optional() })
 const WantFrame = z.object({
   want: z.array(Sha256Hex).max(ANTI_ENTROPY_MAX_DIGESTS),
   count: z.number().int().nonnegative().max(ANTI_ENTROPY_MAX_MESSAGES),
+  hello: Hello.optional(),
 })
 const CountFrame = z.object({ count: z.number().int().nonnegative().max(ANTI_ENTROPY_MAX_MESSAGES) })
 
@@ -72,6 +90,8 @@ export interface SyncResult {
 
 /** Options of anti-entropy. */
 export interface AntiEntropyInit {
+  /** This node's self-description, sent in every round. */
+  hello?: Hello
   intervalMs?: number
   timeoutMs?: number
   maxMessages?: number
@@ -86,12 +106,23 @@ export interface AntiEntropyComponents {
   logger: Logger
 }
 
+/** Events of anti-entropy. */
+export interface AntiEntropyEvents {
+  /** A peer described itself. */
+  hello: [{ peer: string; hello: Hello }]
+  /** A round finished. */
+  sync: [SyncResult]
+}
+
 /** The anti-entropy protocol handler and its scheduler. */
-export class AntiEntropy {
+export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
   private readonly libp2p: Libp2p
   private readonly store: MessageStore
   private readonly ingest: Ingest
   private readonly log: Logger
+  private readonly hello: Hello | undefined
+  /** The last self-description of each peer. */
+  readonly hellos = new Map<string, Hello>()
   private readonly intervalMs: number
   private readonly timeoutMs: number
   private readonly maxMessages: number
@@ -106,6 +137,8 @@ export class AntiEntropy {
   readonly counters = { rounds: 0, received: 0, sent: 0, failures: 0 }
 
   constructor(init: AntiEntropyInit, components: AntiEntropyComponents) {
+    super()
+    this.hello = init.hello
     this.libp2p = components.libp2p
     this.store = components.store
     this.ingest = components.ingest
@@ -182,8 +215,9 @@ export class AntiEntropy {
     const res: SyncResult = { peer: peer.toString(), received: 0, sent: 0, rejected: 0 }
     try {
       const have = this.store.syncDigests().slice(0, ANTI_ENTROPY_MAX_DIGESTS)
-      await lp.write(encoder.encode(JSON.stringify({ have })), { signal })
+      await lp.write(encoder.encode(JSON.stringify({ have, hello: this.hello })), { signal })
       const want = WantFrame.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray())))
+      this.gotHello(res.peer, want.hello)
       for (let i = 0; i < want.count; i++) await this.receive(res, (await lp.read({ signal })).subarray(), peer)
       const msgs = this.pick(want.want.filter((d) => this.store.has(d)).map((d) => this.store.get(d) as StoredMessage))
       await lp.write(encoder.encode(JSON.stringify({ count: msgs.length })), { signal })
@@ -204,7 +238,9 @@ export class AntiEntropy {
     const peer = connection.remotePeer
     const res: SyncResult = { peer: peer.toString(), received: 0, sent: 0, rejected: 0 }
     try {
-      const theirs = HaveFrame.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray()))).have
+      const first = HaveFrame.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray())))
+      this.gotHello(res.peer, first.hello)
+      const theirs = first.have
       const theirSet = new Set(theirs)
       const want = theirs.filter((d) => !this.store.has(d) && !this.ingest.wasRejected(d))
       const now = Date.now()
@@ -214,7 +250,7 @@ export class AntiEntropy {
           .filter((d) => !theirSet.has(d))
           .map((d) => this.store.get(d) as StoredMessage),
       )
-      await lp.write(encoder.encode(JSON.stringify({ want, count: missing.length })), { signal })
+      await lp.write(encoder.encode(JSON.stringify({ want, count: missing.length, hello: this.hello })), { signal })
       for (const m of missing) await lp.write(m.bytes, { signal })
       res.sent = missing.length
       const count = CountFrame.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray()))).count
@@ -247,10 +283,22 @@ export class AntiEntropy {
     else if (r.status === 'rejected') res.rejected++
   }
 
+  private gotHello(peer: string, hello: Hello | undefined): void {
+    if (hello === undefined) return
+    this.hellos.set(peer, hello)
+    this.emit('hello', { peer, hello })
+  }
+
   private done(res: SyncResult): void {
+    this.emit('sync', res)
     this.counters.rounds++
     this.counters.received += res.received
     this.counters.sent += res.sent
-    if (res.received > 0 || res.sent > 0) this.log.info(res, 'anti-entropy round')
+    if (res.received > 0 || res.sent > 0) {
+      this.log.info(
+        { remote: res.peer, received: res.received, sent: res.sent, rejected: res.rejected },
+        'anti-entropy round',
+      )
+    }
   }
 }

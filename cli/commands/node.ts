@@ -1,0 +1,203 @@
+/**
+ * `llmesh node start`, `llmesh seed start` and `llmesh status`.
+ * A started daemon logs its listen addresses and API URL (pino JSON on stderr, msg
+ * `llmesh node started`) and writes `<data>/node.json`; SIGTERM/SIGINT stop it cleanly (exit 0).
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Command } from 'commander'
+import { DEFAULT_API, NODE_INFO_FILE } from '../../node/constants.ts'
+import { Daemon, type DaemonInit } from '../../node/daemon.ts'
+import { loadFleet } from '../../node/fleet/index.ts'
+import { createLogger } from '../../node/logger.ts'
+import { createSeedDaemon } from '../../seed/seed-daemon.ts'
+import { action, CliError, print } from '../output.ts'
+
+/** Options shared by `node start` and `seed start`. */
+interface StartOptions {
+  fleet: string
+  data: string
+  listen?: string[]
+  api?: string
+  tags?: string
+  mdns: boolean
+  bootstrap?: string[]
+  reportInterval?: string
+}
+
+/** Parses `500ms`, `30s`, `5m`, `2h`, `1d` or a number of ms. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim())
+  if (m === null) throw new CliError(`invalid duration ${text} (use e.g. 30s, 5m, 1h)`, 'ERR_INVALID_INPUT')
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms']
+  return Math.round(Number(m[1]) * unit)
+}
+
+function collect(value: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), value]
+}
+
+function addStartOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--fleet <dir>', 'fleet directory (trust root and join secret)')
+    .requiredOption('--data <dir>', 'data directory (identity, messages, models)')
+    .option('--listen <multiaddr>', 'libp2p listen address (repeatable)', collect)
+    .option('--api <host:port>', `local HTTP API address (default ${DEFAULT_API})`)
+    .option('--tags <a,b>', 'device tags, comma-separated')
+    .option('--no-mdns', 'disable mDNS discovery and the bonjour advertisement')
+    .option('--bootstrap <multiaddr>', 'peer to dial (repeatable)', collect)
+    .option('--report-interval <duration>', 'health report interval (e.g. 60s)')
+}
+
+async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogger>): Promise<void> {
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'stopping')
+    const force = setTimeout(() => {
+      log.warn('stop timed out, exiting')
+      process.exit(1)
+    }, 15_000)
+    force.unref()
+    daemon.stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'stop failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception')
+    stop('uncaughtException')
+  })
+  process.on('unhandledRejection', (err) => {
+    log.error({ err }, 'unhandled rejection')
+  })
+  await daemon.start()
+}
+
+async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
+  const log = createLogger({ base: { role } })
+  const fleet = await loadFleet(opts.fleet)
+  const init: DaemonInit = {
+    fleet: { id: fleet.root.fleet, psk: fleet.swarmKey, trust: fleet.root },
+    dataDir: opts.data,
+    listen: opts.listen,
+    api: opts.api,
+    tags:
+      opts.tags === undefined
+        ? []
+        : opts.tags
+            .split(',')
+            .map((t) => t.trim())
+            .filter((t) => t !== ''),
+    mdns: opts.mdns,
+    bootstrap: opts.bootstrap,
+    reportIntervalMs: opts.reportInterval === undefined ? undefined : parseDuration(opts.reportInterval),
+    logger: log,
+  }
+  let daemon: Daemon
+  if (role === 'seed') {
+    if (fleet.operatorSigner === undefined) {
+      throw new CliError(`${opts.fleet} holds no operator key: a seed needs it`, 'ERR_NO_OPERATOR_KEY')
+    }
+    daemon = createSeedDaemon({ ...init, signer: fleet.operatorSigner })
+  } else daemon = new Daemon(init)
+  await runUntilSignal(daemon, log)
+}
+
+interface StatusOptions {
+  api?: string
+  data?: string
+  json?: boolean
+}
+
+interface StatusJson {
+  device: { id: string; tags: string[]; enrolled: boolean; role: string; fleet: string }
+  peers: string[]
+  releases: Array<{ model: string; version: string; state: string }>
+  models: Record<string, { active: string | null; previous: string | null; staged: string[] }>
+  devices: Array<{
+    id: string
+    tags: string[]
+    enrolled: boolean
+    revoked: boolean
+    active: string[]
+    last_seen: number | null
+  }>
+}
+
+async function apiUrl(opts: StatusOptions): Promise<string> {
+  if (opts.api !== undefined) return opts.api.includes('://') ? opts.api : `http://${opts.api}`
+  if (opts.data !== undefined) {
+    try {
+      return (JSON.parse(await readFile(join(opts.data, NODE_INFO_FILE), 'utf8')) as { api: string }).api
+    } catch {
+      throw new CliError(`no running node found in ${opts.data} (no ${NODE_INFO_FILE})`, 'ERR_NOT_RUNNING')
+    }
+  }
+  return `http://${DEFAULT_API}`
+}
+
+function human(s: StatusJson): string {
+  const ago = (t: number | null): string =>
+    t === null ? '-' : `${Math.max(0, Math.round((Date.now() - t) / 1000))}s ago`
+  const lines = [
+    `device  ${s.device.id} (${s.device.role}, fleet ${s.device.fleet}) ${s.device.enrolled ? 'enrolled' : 'not enrolled'}`,
+    `tags    ${s.device.tags.join(',') || '-'}`,
+    `peers   ${s.peers.length}`,
+    '',
+    'releases:',
+    ...(s.releases.length === 0 ? ['  (none)'] : s.releases.map((r) => `  ${r.model}@${r.version}  ${r.state}`)),
+    '',
+    'models:',
+    ...(Object.keys(s.models).length === 0
+      ? ['  (none)']
+      : Object.entries(s.models).map(
+          ([m, v]) =>
+            `  ${m}  active=${v.active ?? '-'} previous=${v.previous ?? '-'} staged=${v.staged.join(',') || '-'}`,
+        )),
+    '',
+    'devices:',
+    ...s.devices.map(
+      (d) =>
+        `  ${d.id}  ${d.revoked ? 'revoked' : d.enrolled ? 'enrolled' : 'unenrolled'}  tags=${d.tags.join(',') || '-'}  versions=${d.active.join(',') || '-'}  last seen ${ago(d.last_seen)}`,
+    ),
+  ]
+  return lines.join('\n')
+}
+
+/** Registers `node`, `seed` and `status`. */
+export function registerNode(program: Command): void {
+  const node = program.command('node').description('run a device node')
+  addStartOptions(node.command('start').description('start a node daemon (runs until SIGTERM/SIGINT)')).action(
+    action((opts: StartOptions) => start('node', opts)),
+  )
+  const seed = program.command('seed').description('run the seed (a node holding the operator key)')
+  addStartOptions(seed.command('start').description('start a seed daemon: auto-enrolls devices')).action(
+    action((opts: StartOptions) => start('seed', opts)),
+  )
+  program
+    .command('status')
+    .description('what a node knows of the fleet: devices, tags, versions, last seen')
+    .option('--api <url>', `node API (default http://${DEFAULT_API})`)
+    .option('--data <dir>', 'read the API address from <dir>/node.json')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: StatusOptions) => {
+        const url = await apiUrl(opts)
+        let res: Response
+        try {
+          res = await fetch(`${url}/status`, { signal: AbortSignal.timeout(10_000) })
+        } catch (err) {
+          throw new CliError(`cannot reach ${url}: ${(err as Error).message}`, 'ERR_UNREACHABLE')
+        }
+        if (!res.ok) throw new CliError(`${url}/status answered ${res.status}`, 'ERR_API')
+        print(opts, (await res.json()) as StatusJson, human)
+      }),
+    )
+}

@@ -1,0 +1,77 @@
+/**
+ * The node's local HTTP API (fastify). Routes come as plugins (`/status` from the daemon, later
+ * `/metrics` and `/v1/…` from other services). start()/stop() are idempotent; `url` is known once
+ * started (the port may be 0 = any free port).
+ */
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import { InvalidInputError } from '../../protocols/errors.ts'
+import type { Logger } from '../logger.ts'
+
+/** Options of the API server. */
+export interface ApiServerInit {
+  /** `host:port` (IPv6 as `[::1]:port`). */
+  address: string
+  plugins: FastifyPluginAsync[]
+}
+
+/** What the server uses. */
+export interface ApiServerComponents {
+  logger: Logger
+}
+
+/** Splits `host:port`. */
+export function parseHostPort(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address.trim())
+  if (m === null) throw new InvalidInputError(`expected host:port, got ${address}`)
+  const port = Number(m[3])
+  if (port > 65535) throw new InvalidInputError(`port out of range in ${address}`)
+  return { host: m[1] ?? (m[2] === '' ? '127.0.0.1' : m[2]), port }
+}
+
+/** The fastify server. */
+export class ApiServer {
+  private app: FastifyInstance | undefined
+  private readonly init: ApiServerInit
+  private readonly log: Logger
+  private urlValue: string | undefined
+
+  constructor(init: ApiServerInit, components: ApiServerComponents) {
+    this.init = init
+    this.log = components.logger
+  }
+
+  /** Base URL once started (`http://host:port`). */
+  get url(): string | undefined {
+    return this.urlValue
+  }
+
+  async start(): Promise<void> {
+    if (this.app !== undefined) return
+    const { host, port } = parseHostPort(this.init.address)
+    const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
+    app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
+      const status = err.statusCode ?? 500
+      if (status >= 500) this.log.error({ err }, 'api error')
+      void reply.status(status).send({ error: err.message })
+    })
+    for (const p of this.init.plugins) await app.register(p)
+    this.app = app
+    try {
+      await app.listen({ host, port })
+    } catch (err) {
+      this.app = undefined
+      await app.close()
+      throw err
+    }
+    const addr = app.server.address()
+    const actual = typeof addr === 'object' && addr !== null ? addr.port : port
+    this.urlValue = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`
+  }
+
+  async stop(): Promise<void> {
+    const app = this.app
+    if (app === undefined) return
+    this.app = undefined
+    await app.close()
+  }
+}

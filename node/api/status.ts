@@ -1,0 +1,87 @@
+/**
+ * `GET /status`: what this node knows. The daemon owns a `StatusRegistry`; other services plug in
+ * through it: `setModels` (the installer: per model active/previous/staged), `setReleaseState`
+ * (the rollout engine: a release's state), and `addSection` (any extra top-level field).
+ */
+import type { FastifyPluginAsync } from 'fastify'
+
+/** Versions of one model on this device. */
+export interface ModelStatus {
+  active: string | null
+  previous: string | null
+  staged: string[]
+}
+
+/** One release as /status shows it. */
+export interface ReleaseStatus {
+  model: string
+  version: string
+  seq: number
+  /** Rollout state from the rollout engine, `known` until one is plugged in. */
+  state: string
+  digest: string
+  created_at: number
+  expires_at: number
+}
+
+/** One device of the fleet as this node knows it. */
+export interface DeviceStatus {
+  id: string
+  tags: string[]
+  enrolled: boolean
+  revoked: boolean
+  /** Active versions from its latest health report. */
+  active: string[]
+  /** ms since epoch of the latest health report, or of the enrollment. */
+  last_seen: number | null
+}
+
+/** The JSON of `GET /status`. */
+export interface NodeStatus {
+  device: { id: string; tags: string[]; enrolled: boolean; role: string; fleet: string }
+  peers: string[]
+  releases: ReleaseStatus[]
+  models: Record<string, ModelStatus>
+  devices: DeviceStatus[]
+  mesh: Record<string, unknown>
+  [section: string]: unknown
+}
+
+/** Provider of the `models` section. */
+export type ModelsProvider = () => Record<string, ModelStatus> | Promise<Record<string, ModelStatus>>
+/** Provider of a release's rollout state. */
+export type ReleaseStateProvider = (model: string, version: string) => string | undefined
+/** Provider of an extra section. */
+export type SectionProvider = () => unknown
+
+/** Hooks through which services contribute to /status. */
+export class StatusRegistry {
+  models: ModelsProvider = () => ({})
+  releaseState: ReleaseStateProvider = () => undefined
+  readonly sections = new Map<string, SectionProvider>()
+
+  /** Sets the provider of per-model versions (the installer). */
+  setModels(fn: ModelsProvider): void {
+    this.models = fn
+  }
+
+  /** Sets the provider of release rollout states (the rollout engine). */
+  setReleaseState(fn: ReleaseStateProvider): void {
+    this.releaseState = fn
+  }
+
+  /** Adds a top-level section (must not shadow a built-in one). */
+  addSection(name: string, fn: SectionProvider): void {
+    if (['device', 'peers', 'releases', 'models', 'devices', 'mesh'].includes(name)) {
+      throw new Error(`status section ${name} is built in`)
+    }
+    this.sections.set(name, fn)
+  }
+}
+
+/** Route plugin serving `GET /status` from a builder. */
+export function statusRoute(build: () => Promise<NodeStatus>): FastifyPluginAsync {
+  return async (app) => {
+    app.get('/status', async () => build())
+  }
+}

@@ -1,0 +1,336 @@
+/**
+ * The device daemon: the ONE place that orders start-up and shut-down of every service.
+ *
+ * Start: identity → message store → mesh (libp2p, gossip, anti-entropy) → extra services (in the
+ * order given) → HTTP API (built-in /status + extra route plugins) → bonjour → `<data>/node.json`.
+ * Stop: the reverse. start()/stop() are idempotent and serialized; state goes
+ * 'idle' → 'starting' → 'running' → 'stopping' → 'stopped'. A failed start stops what started.
+ *
+ * Other services plug in through `DaemonInit.services` (factories given the `DaemonContext`:
+ * typed store events, publish, status hooks) and `DaemonInit.routes` (fastify plugins).
+ */
+
+import { rm, writeFile } from 'node:fs/promises'
+import { arch, totalmem } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyPluginAsync } from 'fastify'
+import type { TrustRoot } from '../protocols/index.ts'
+import { ApiServer } from './api/server.ts'
+import { type DeviceStatus, type NodeStatus, StatusRegistry, statusRoute } from './api/status.ts'
+import { DEFAULT_API, DEFAULT_LISTEN, DEFAULT_REPORT_INTERVAL_MS, NODE_INFO_FILE } from './constants.ts'
+import { BonjourAdvertiser } from './discovery/bonjour-advertiser.ts'
+import { type Identity, loadOrCreateIdentity } from './identity.ts'
+import { createLogger, type Logger } from './logger.ts'
+import type { AntiEntropyInit, Hello } from './mesh/anti-entropy.ts'
+import { createFleetVerifier } from './mesh/fleet-verifier.ts'
+import type { IngestResult } from './mesh/ingest.ts'
+import { MeshNode, type ServiceState } from './mesh/mesh-node.ts'
+import { MessageStore } from './mesh/message-store.ts'
+
+/** A long-lived service with idempotent start/stop. */
+export interface Service {
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+/** Role of a daemon. */
+export type Role = 'node' | 'seed'
+
+/** The fleet as the daemon needs it (from `loadFleet(dir)`). */
+export interface DaemonFleet {
+  id: string
+  /** Join secret: the libp2p swarm key file's bytes. */
+  psk: Uint8Array
+  /** Verified trust root. */
+  trust: TrustRoot
+}
+
+/** What services and route plugins get. */
+export interface DaemonContext {
+  config: {
+    role: Role
+    fleet: string
+    dataDir: string
+    tags: string[]
+    reportIntervalMs: number
+  }
+  identity: Identity
+  logger: Logger
+  /** Verified messages, with typed events (`release`, `command`, `verdict`, `health`, …). */
+  store: MessageStore
+  mesh: MeshNode
+  /** Verifies, stores and gossips wire bytes (throws the VerificationError if invalid). */
+  publish(bytes: Uint8Array): Promise<IngestResult>
+  /** /status hooks. */
+  status: StatusRegistry
+  /** The trust root in force. */
+  trust(): TrustRoot
+}
+
+/** Builds a service once the context exists. */
+export type ServiceFactory = (ctx: DaemonContext) => Service | Promise<Service>
+/** Builds a fastify route plugin once the context exists. */
+export type RouteFactory = (ctx: DaemonContext) => FastifyPluginAsync
+
+/** Options of the daemon. */
+export interface DaemonInit {
+  fleet: DaemonFleet
+  dataDir: string
+  role?: Role
+  /** libp2p listen multiaddrs (default all interfaces, any port). */
+  listen?: string[]
+  /** HTTP API `host:port` (default 127.0.0.1:7420). */
+  api?: string
+  /** This device's tags (sent to the seed for enrollment). */
+  tags?: string[]
+  /** libp2p mDNS and bonjour (default true). */
+  mdns?: boolean
+  bootstrap?: string[]
+  reportIntervalMs?: number
+  antiEntropy?: Omit<AntiEntropyInit, 'hello'>
+  /** Extra services, started in order after the mesh and before the API. */
+  services?: ServiceFactory[]
+  /** Extra fastify route plugins on the API server. */
+  routes?: RouteFactory[]
+  logger?: Logger
+}
+
+/** What `<data>/node.json` holds once the daemon runs. */
+export interface NodeInfo {
+  peerId: string
+  fleet: string
+  role: Role
+  multiaddrs: string[]
+  api: string
+  pid: number
+}
+
+/** The device daemon. */
+export class Daemon {
+  private readonly init: DaemonInit
+  private readonly log: Logger
+  private stateValue: ServiceState = 'idle'
+  private transition: Promise<void> = Promise.resolve()
+  private started: Service[] = []
+  private ctxValue: DaemonContext | undefined
+  private api: ApiServer | undefined
+  readonly status = new StatusRegistry()
+
+  constructor(init: DaemonInit) {
+    this.init = init
+    this.log = init.logger ?? createLogger({ base: { role: init.role ?? 'node' } })
+  }
+
+  get state(): ServiceState {
+    return this.stateValue
+  }
+
+  /** The context (after start). */
+  get context(): DaemonContext {
+    if (this.ctxValue === undefined) throw new Error('daemon is not started')
+    return this.ctxValue
+  }
+
+  /** API base URL (after start). */
+  get apiUrl(): string | undefined {
+    return this.api?.url
+  }
+
+  start(): Promise<void> {
+    this.transition = this.transition.then(() => this.doStart())
+    return this.transition
+  }
+
+  stop(): Promise<void> {
+    this.transition = this.transition.then(() => this.doStop())
+    return this.transition
+  }
+
+  /** The /status JSON. */
+  async buildStatus(): Promise<NodeStatus> {
+    const ctx = this.context
+    const { store, mesh } = ctx
+    const id = ctx.identity.peerId
+    const own = store.enrollmentOf(id)
+    const releases = store.releases().map((r) => ({
+      model: r.message.model,
+      version: r.message.version,
+      seq: r.message.seq,
+      state: this.status.releaseState(r.message.model, r.message.version) ?? 'known',
+      digest: r.digest,
+      created_at: r.message.created_at,
+      expires_at: r.message.expires_at,
+    }))
+    const out: NodeStatus = {
+      device: {
+        id,
+        tags: own?.tags ?? ctx.config.tags,
+        enrolled: own !== undefined,
+        role: ctx.config.role,
+        fleet: ctx.config.fleet,
+      },
+      peers: mesh.peers(),
+      releases,
+      models: await this.status.models(),
+      devices: this.devices(),
+      mesh: {
+        listen: mesh.multiaddrs(),
+        messages: store.size,
+        ingest: mesh.ingest.counters,
+        gossip: mesh.state === 'running' ? mesh.gossip.counters : undefined,
+        antiEntropy: mesh.state === 'running' ? mesh.antiEntropy.counters : undefined,
+      },
+    }
+    for (const [name, fn] of this.status.sections) out[name] = await fn()
+    return out
+  }
+
+  private devices(): DeviceStatus[] {
+    const { store } = this.context
+    const ids = new Set<string>()
+    for (const t of ['DeviceEnrollment', 'Revocation', 'HealthReport'] as const) {
+      for (const m of store.list(t)) ids.add(m.message.device)
+    }
+    ids.add(this.context.identity.peerId)
+    return [...ids].sort().map((id) => {
+      const enr = store.enrollmentOf(id)
+      let last: { end: number; active: string[] } | undefined
+      for (const h of store.list('HealthReport')) {
+        if (h.message.device !== id) continue
+        if (last === undefined || h.message.window.end > last.end) {
+          last = { end: h.message.window.end, active: h.message.active.map((a) => `${a.model}@${a.version}`) }
+        }
+      }
+      return {
+        id,
+        tags: enr?.tags ?? [],
+        enrolled: enr !== undefined,
+        revoked: store.revocationOf(id) !== undefined,
+        active: last?.active ?? [],
+        last_seen: last?.end ?? enr?.issued_at ?? null,
+      }
+    })
+  }
+
+  private async doStart(): Promise<void> {
+    if (this.stateValue === 'running') return
+    this.stateValue = 'starting'
+    const init = this.init
+    const role = init.role ?? 'node'
+    try {
+      const identity = await loadOrCreateIdentity(init.dataDir)
+      const log = this.log.child({ peer: identity.peerId })
+      if (identity.created) log.info({ dataDir: init.dataDir }, 'created a new device identity')
+      const store = new MessageStore({ dataDir: init.dataDir }, { logger: log.child({ svc: 'store' }) })
+      await store.load()
+      const verify = createFleetVerifier({ trust: init.fleet.trust, store })
+      const hello: Hello = {
+        role,
+        tags: init.tags ?? [],
+        capabilities: {
+          arch: (['arm64', 'x64', 'arm', 'riscv64'] as const).find((a) => a === arch()) ?? 'any',
+          ram_mb: Math.floor(totalmem() / (1024 * 1024)),
+          device_type: process.env.LLMESH_DEVICE_TYPE ?? 'generic',
+        },
+      }
+      const mesh = new MeshNode(
+        {
+          fleet: init.fleet.id,
+          psk: init.fleet.psk,
+          privateKey: identity.privateKey,
+          listen: init.listen ?? [DEFAULT_LISTEN],
+          mdns: init.mdns ?? true,
+          bootstrap: init.bootstrap,
+          antiEntropy: { ...init.antiEntropy, hello },
+        },
+        { store, verify, logger: log },
+      )
+      const ctx: DaemonContext = {
+        config: {
+          role,
+          fleet: init.fleet.id,
+          dataDir: init.dataDir,
+          tags: init.tags ?? [],
+          reportIntervalMs: init.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS,
+        },
+        identity,
+        logger: log,
+        store,
+        mesh,
+        publish: (bytes) => mesh.publish(bytes),
+        status: this.status,
+        trust: () => {
+          const newer = store.latestTrustRoot()
+          return newer !== undefined && newer.version > init.fleet.trust.version ? newer : init.fleet.trust
+        },
+      }
+      this.ctxValue = ctx
+      await this.startService(mesh)
+      for (const f of init.services ?? []) await this.startService(await f(ctx))
+      const api = new ApiServer(
+        {
+          address: init.api ?? DEFAULT_API,
+          plugins: [statusRoute(() => this.buildStatus()), ...(init.routes ?? []).map((r) => r(ctx))],
+        },
+        { logger: log.child({ svc: 'api' }) },
+      )
+      this.api = api
+      await this.startService(api)
+      if (init.mdns ?? true) {
+        const port = Number(new URL(api.url as string).port)
+        const bonjour = new BonjourAdvertiser(
+          {
+            id: identity.peerId,
+            fleet: init.fleet.id,
+            role,
+            port: () => port,
+            models: async () =>
+              Object.entries(await this.status.models()).flatMap(([m, s]) =>
+                s.active === null ? [] : [`${m}@${s.active}`],
+              ),
+          },
+          { logger: log.child({ svc: 'bonjour' }) },
+        )
+        await this.startService(bonjour)
+      }
+      const info: NodeInfo = {
+        peerId: identity.peerId,
+        fleet: init.fleet.id,
+        role,
+        multiaddrs: mesh.multiaddrs(),
+        api: api.url as string,
+        pid: process.pid,
+      }
+      await writeFile(join(init.dataDir, NODE_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`)
+      this.stateValue = 'running'
+      log.info({ ...info, listen: info.multiaddrs }, 'llmesh node started')
+    } catch (err) {
+      this.stateValue = 'running'
+      await this.doStop()
+      throw err
+    }
+  }
+
+  private async startService(s: Service): Promise<void> {
+    await s.start()
+    this.started.push(s)
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.stateValue === 'idle' || this.stateValue === 'stopped') return
+    this.stateValue = 'stopping'
+    const services = this.started.reverse()
+    this.started = []
+    for (const s of services) {
+      try {
+        await s.stop()
+      } catch (err) {
+        this.log.warn({ err }, 'service failed to stop cleanly')
+      }
+    }
+    await rm(join(this.init.dataDir, NODE_INFO_FILE), { force: true })
+    this.api = undefined
+    this.stateValue = 'stopped'
+    this.log.info('llmesh node stopped')
+  }
+}
