@@ -20,3 +20,5 @@ export function lineageName(model: string): string {
 export const FETCH_BATCH = 1024
 /** Re-dial a connected peer's replication stream after a failure, ms. */
 export const REPLICATE_REDIAL_MS = 2000
+/** Hypercore hotswap (duplicate requests of in-flight blocks to idle peers); see ModelStoreInit.hotswap. */
+export const FETCH_HOTSWAP = false

@@ -12,12 +12,19 @@ import Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import type { ChunkIndex, ChunkRef } from '../../protocols/schemas/index.ts'
 import { type ChunkingOptions, chunkFile, resolveChunking } from './chunker.ts'
-import { lineageName, STORE_DIR } from './constants.ts'
+import { FETCH_HOTSWAP, lineageName, STORE_DIR } from './constants.ts'
 
 /** Options of the store. */
 export interface ModelStoreInit {
   /** The node's data directory; the corestore lives in `<dataDir>/store`. */
   dataDir: string
+  /**
+   * Let hypercore re-request in-flight blocks from other idle peers ("hotswap", its endgame mode).
+   * Default `FETCH_HOTSWAP` (off): on a LAN every block then crosses the wire once; measured on a
+   * 34-block delta with 4 devices, hotswap made devices receive up to 2.3× the delta's bytes.
+   * Turn it on for fleets with very uneven links, where a slow peer would stall the tail.
+   */
+  hotswap?: boolean
 }
 
 /** What appending a file to a lineage did. */
@@ -40,9 +47,20 @@ export class ModelStore {
   private readonly lineages = new Map<string, Hypercore>()
   private readonly hashIndex = new Map<string, Map<string, number>>()
   private starting: Promise<void> | null = null
+  private readonly hotswap: boolean
 
   constructor(init: ModelStoreInit) {
     this.dir = join(init.dataDir, STORE_DIR)
+    this.hotswap = init.hotswap ?? FETCH_HOTSWAP
+  }
+
+  /** Applies the hotswap setting to a feed (hypercore 11 has no public option for it). */
+  private tune(core: Hypercore): void {
+    if (this.hotswap) return
+    const inner = (core as unknown as { core?: { replicator?: { _updateHotswap?: unknown } } }).core
+    if (inner?.replicator && typeof inner.replicator._updateHotswap === 'function') {
+      inner.replicator._updateHotswap = () => {}
+    }
   }
 
   /** Opens the corestore. Idempotent. */
@@ -81,6 +99,7 @@ export class ModelStore {
     if (core === undefined) {
       core = this.store.get({ name: lineageName(model) })
       await core.ready()
+      this.tune(core)
       this.lineages.set(model, core)
       this.feeds.set(core.key.toString('hex'), core)
     }
@@ -93,6 +112,7 @@ export class ModelStore {
     if (core === undefined) {
       core = this.store.get({ key: Buffer.from(keyHex, 'hex') })
       await core.ready()
+      this.tune(core)
       this.feeds.set(keyHex, core)
     }
     return core
