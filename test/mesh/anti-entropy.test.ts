@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict'
+import { after, describe, test } from 'node:test'
+import { command, enrollment, healthReport, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
+
+describe('anti-entropy on loopback', () => {
+  const fleet = makeFleet()
+  const nodes: TestNode[] = []
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.node.stop()))
+  })
+
+  test('a node that joins late catches up on everything, with the origin stopped', async () => {
+    const seed = await startNode(fleet)
+    const a = await startNode(fleet)
+    nodes.push(seed, a)
+    await a.node.dial(seed.node.multiaddrs()[0])
+    const published: string[] = []
+    for (let i = 0; i < 5; i++) published.push((await seed.node.publish(await command(fleet))).status)
+    await seed.node.publish(await enrollment(fleet, a.id))
+    await seed.node.publish(await healthReport(fleet, seed.key, 1))
+    await waitFor(() => a.store.size === 7, 10_000, 'a to receive everything')
+    await seed.node.stop()
+    const late = await startNode(fleet)
+    nodes.push(late)
+    const got: string[] = []
+    late.store.on('message', (m) => got.push(m.type))
+    await late.node.dial(a.node.multiaddrs()[0])
+    await waitFor(() => late.store.size === 7, 10_000, 'late node to catch up')
+    assert.deepEqual(new Set(late.store.syncDigests()), new Set(a.store.syncDigests()))
+    assert.ok(late.store.isEnrolled(a.id))
+    // dependencies first: commands, then enrollments and health by their order
+    assert.equal(got.filter((t) => t === 'OperatorCommand').length, 5)
+    assert.ok(late.node.antiEntropy.counters.received + a.node.antiEntropy.counters.received >= 0)
+  })
+
+  test('a round also sends what the responder lacks, and a repeated round sends nothing', async () => {
+    const x = await startNode(fleet)
+    const y = await startNode(fleet, { init: { antiEntropy: { intervalMs: 3_600_000 } } })
+    nodes.push(x, y)
+    await x.node.publish(await command(fleet))
+    await y.node.publish(await command(fleet))
+    await x.node.dial(y.node.multiaddrs()[0])
+    await waitFor(() => x.store.size === 2 && y.store.size === 2, 10_000, 'both to hold both')
+    const peer = x.node.libp2p.getConnections()[0].remotePeer
+    const r = await x.node.antiEntropy.sync(peer)
+    assert.deepEqual([r.received, r.sent], [0, 0])
+  })
+})
