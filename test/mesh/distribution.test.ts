@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { after, describe, test } from 'node:test'
 import { Installer } from '../../node/install/installer.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { fetchRelease, releaseBlocks } from '../../node/store/fetcher.ts'
