@@ -67,7 +67,11 @@ describe('daemon', () => {
       tags: ['lab', 'pi'],
       bootstrap: [seed.context.mesh.multiaddrs()[0]],
       services: [svc],
-      routes: [() => async (app) => app.get('/ping', async () => ({ pong: true }))],
+      routes: [
+        () => async (app) => {
+          app.get('/ping', async () => ({ pong: true }))
+        },
+      ],
     })
     daemons.push(node, seed)
     await node.start()
