@@ -1,0 +1,167 @@
+/** Public types of the inference supervisor: options, events, requests, results. */
+import type { LoadFailureReason } from './errors.ts'
+import type { FinishReason } from './ipc.ts'
+import type { Logger } from './logger.ts'
+import type { WorkerExitKind } from './worker-process.ts'
+
+/**
+ * Supervisor states.
+ * - stopped: no worker. starting: spawning the worker. idle: worker up, no model wanted.
+ * - loading: validating, loading and probing a model. draining: waiting for in-flight requests
+ *   before a swap. ready: serving. restarting: the worker died while serving; coming back.
+ * - failed: a model is wanted but could not be loaded. stopping: shutting down.
+ */
+export type SupervisorState =
+  | 'stopped'
+  | 'starting'
+  | 'idle'
+  | 'loading'
+  | 'draining'
+  | 'ready'
+  | 'restarting'
+  | 'failed'
+  | 'stopping'
+
+/** Options of the supervisor. Every field has a default in constants.ts or defaults.ts. */
+export interface InferenceSupervisorInit {
+  /** llama.cpp threads. Default: defaultThreads(cores, model size) — 1 for tiny models. */
+  threads?: number
+  /** Context size per sequence. Default: defaultContextSize(header, free RAM). */
+  contextSize?: number
+  /** Concurrent generations. */
+  maxConcurrent?: number
+  /** Requests waiting for a slot before OverloadedError. */
+  maxQueue?: number
+  /** Max wait for a slot while serving (→ OverloadedError). */
+  queueTimeoutMs?: number
+  /** Max wait while no model serves, e.g. during a swap (→ ModelUnavailableError). */
+  unavailableWaitMs?: number
+  /** Retry-After seconds suggested to clients. */
+  retryAfterSeconds?: number
+  /** Prompt of the post-load probe (greedy, fixed seed). */
+  probePrompt?: string
+  probeMaxTokens?: number
+  startTimeoutMs?: number
+  loadTimeoutMs?: number
+  probeTimeoutMs?: number
+  requestTimeoutMs?: number
+  cancelGraceMs?: number
+  drainTimeoutMs?: number
+  healthIntervalMs?: number
+  healthTimeoutMs?: number
+  stopTimeoutMs?: number
+  restartBackoffMs?: number
+  maxRestartBackoffMs?: number
+  /** Largest max_tokens accepted. */
+  maxTokensLimit?: number
+}
+
+/** What the supervisor uses from its surroundings. */
+export interface InferenceSupervisorComponents {
+  logger: Logger
+  /** Clock (ms since epoch) for event timestamps. Default Date.now. */
+  now?: () => number
+}
+
+/** Name and version a model is served under (labels, /v1/models). */
+export interface ModelMeta {
+  name?: string
+  version?: string
+}
+
+/** The model being served. */
+export interface LoadedModel {
+  path: string
+  name: string
+  version: string | undefined
+  architecture: string | undefined
+  quantization: string
+  contextSize: number
+  trainContextSize: number
+  threads: number
+  loadMs: number
+  loadedAt: number
+}
+
+/** A generation request (text is never logged). */
+export interface GenerateInput {
+  mode: 'completion' | 'chat'
+  prompt?: string
+  messages?: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>
+  maxTokens: number
+  temperature?: number
+  topP?: number
+  seed?: number
+  stop?: string[]
+}
+
+/** Per-request options. */
+export interface GenerateOptions {
+  /** Called with each text chunk as it is generated. */
+  onText?: (text: string) => void
+  /** Abort (e.g. the HTTP client disconnected). */
+  signal?: AbortSignal
+}
+
+/** Result of a generation. */
+export interface GenerateResult {
+  text: string
+  tokensIn: number
+  tokensOut: number
+  finishReason: FinishReason
+  /** From admission to the last token. */
+  durationMs: number
+  /** From admission to the first text chunk (undefined if none). */
+  ttftMs: number | undefined
+  queuedMs: number
+}
+
+/** Result of a probe. */
+export interface ProbeResult {
+  tokensOut: number
+  durationMs: number
+  /** sha256 of the output: same model + same probe → same digest (greedy, fixed seed). */
+  outputSha256: string
+}
+
+/** One finished request, for metrics (no text). */
+export interface RequestRecord {
+  at: number
+  mode: 'completion' | 'chat'
+  outcome: 'ok' | 'error'
+  /** Error code when outcome is 'error'. */
+  errorCode?: string
+  durationMs: number
+  ttftMs?: number
+  queuedMs: number
+  tokensIn: number
+  tokensOut: number
+}
+
+/** Events. Each carries `at` so rollback triggers can window them. */
+export interface SupervisorEvents {
+  state: [{ at: number; state: SupervisorState; previous: SupervisorState }]
+  'worker-exit': [
+    { at: number; kind: WorkerExitKind; code: number | null; signal: string | null; during: SupervisorState },
+  ]
+  crash: [{ at: number; code: number | null; signal: string | null }]
+  oom: [{ at: number; during: 'load' | 'serving' }]
+  timeout: [{ at: number; what: 'start' | 'load' | 'request' | 'cancel' | 'health' | 'probe' }]
+  restart: [{ at: number; count: number; reason: WorkerExitKind }]
+  'load-failure': [{ at: number; path: string; reason: LoadFailureReason; code: string; message: string }]
+  'probe-failure': [{ at: number; path: string; message: string }]
+  'model-loaded': [{ at: number; model: LoadedModel }]
+  request: [RequestRecord]
+  queue: [{ active: number; waiting: number }]
+}
+
+/** Snapshot for status pages and metrics. */
+export interface SupervisorStatus {
+  state: SupervisorState
+  model: LoadedModel | undefined
+  workerPid: number | undefined
+  workerRssBytes: number | undefined
+  restarts: number
+  active: number
+  waiting: number
+}

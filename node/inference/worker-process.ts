@@ -1,0 +1,190 @@
+/**
+ * Parent-side handle of one inference worker child process: spawns it, sends typed messages,
+ * matches replies, keeps a short stderr tail and classifies how it exited.
+ *
+ * Exit kinds: 'stopped' (we asked), 'timeout' (we killed it for not answering), 'oom' (SIGKILL
+ * we did not send — the kernel OOM killer — or out-of-memory text on stderr), 'crash' (anything
+ * else: abort(), segfault, non-zero exit, unexpected exit 0).
+ */
+import { type ChildProcess, fork } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import type { FromWorker, ToWorker } from './ipc.ts'
+import type { Logger } from './logger.ts'
+
+/** How the worker process ended. */
+export type WorkerExitKind = 'stopped' | 'crash' | 'oom' | 'timeout'
+
+/** Why we killed the worker ourselves, if we did. */
+export type KillReason = 'stop' | 'timeout'
+
+/** Details of a worker exit. */
+export interface WorkerExit {
+  kind: WorkerExitKind
+  code: number | null
+  signal: NodeJS.Signals | null
+  /** Last lines of the worker's stderr (llama.cpp messages; never prompts). */
+  stderrTail: string
+}
+
+const OOM_TEXT = /out of memory|failed to allocate|std::bad_alloc|cannot allocate memory|oom-kill/i
+const STDERR_TAIL_BYTES = 8 * 1024
+const WORKER_PATH = fileURLToPath(new URL('./worker.ts', import.meta.url))
+
+/** Classifies a worker exit (pure). */
+export function classifyExit(e: {
+  code: number | null
+  signal: NodeJS.Signals | null
+  killReason: KillReason | undefined
+  stderrTail: string
+}): WorkerExitKind {
+  if (e.killReason === 'stop') return 'stopped'
+  if (e.killReason === 'timeout') return 'timeout'
+  if (e.signal === 'SIGKILL' || OOM_TEXT.test(e.stderrTail)) return 'oom'
+  return 'crash'
+}
+
+/** Options of a worker process. */
+export interface WorkerProcessInit {
+  /** Deadline for the child to start node-llama-cpp and say 'ready'. */
+  startTimeoutMs: number
+}
+
+/** Events of a worker process. */
+export interface WorkerProcessEvents {
+  message: [FromWorker]
+  exit: [WorkerExit]
+}
+
+/** One worker child process. Single use: after it exits, make a new one. */
+export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
+  private readonly init: WorkerProcessInit
+  private readonly logger: Logger
+  private child: ChildProcess | undefined
+  private killReason: KillReason | undefined
+  private stderrTail = ''
+  private exited: Promise<WorkerExit> | undefined
+  /** Set once the child exited. */
+  exit: WorkerExit | undefined
+
+  constructor(init: WorkerProcessInit, components: { logger: Logger }) {
+    super()
+    this.init = init
+    this.logger = components.logger
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+
+  get alive(): boolean {
+    return this.child !== undefined && this.exit === undefined
+  }
+
+  /** Spawns the child and resolves once node-llama-cpp is up inside it. */
+  async start(): Promise<{ pid: number; cpuMathCores: number }> {
+    if (this.child !== undefined) throw new Error('worker already started')
+    const child = fork(WORKER_PATH, [], {
+      execPath: process.execPath,
+      execArgv: ['--disable-warning=ExperimentalWarning'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+    })
+    this.child = child
+    child.stdout?.resume() // llama.cpp may print; never block on a full pipe
+    child.stderr?.on('data', (b: Buffer) => {
+      this.stderrTail = (this.stderrTail + b.toString('utf8')).slice(-STDERR_TAIL_BYTES)
+    })
+    child.on('message', (m: FromWorker) => this.emit('message', m))
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        const exit: WorkerExit = {
+          kind: classifyExit({ code, signal, killReason: this.killReason, stderrTail: this.stderrTail }),
+          code,
+          signal,
+          stderrTail: this.stderrTail.split('\n').slice(-12).join('\n').trim(),
+        }
+        this.exit = exit
+        this.emit('exit', exit)
+        resolve(exit)
+      })
+    })
+    child.on('error', (err) => this.logger.warn({ err: err.message }, 'inference worker process error'))
+    try {
+      const ready = await this.waitFor((m) => m.type === 'ready', this.init.startTimeoutMs, 'start')
+      if (ready.type !== 'ready') throw new Error('unreachable')
+      return { pid: ready.pid, cpuMathCores: ready.cpuMathCores }
+    } catch (err) {
+      this.kill('timeout')
+      throw err
+    }
+  }
+
+  /** Sends a message; false when the worker is gone. */
+  send(msg: ToWorker): boolean {
+    if (!this.alive || this.child?.connected !== true) return false
+    try {
+      this.child.send(msg)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * Waits for the first message matching `match`. Rejects on timeout or if the worker exits first
+   * (the error then carries `exit`).
+   */
+  waitFor(match: (m: FromWorker) => boolean, timeoutMs: number, what: string): Promise<FromWorker> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: FromWorker): void => {
+        if (!match(m)) return
+        cleanup()
+        resolve(m)
+      }
+      const onExit = (exit: WorkerExit): void => {
+        cleanup()
+        reject(Object.assign(new Error(`worker exited during ${what} (${exit.kind})`), { exit }))
+      }
+      const timer = setTimeout(() => {
+        cleanup()
+        reject(Object.assign(new Error(`worker ${what} timed out after ${timeoutMs} ms`), { timeout: true }))
+      }, timeoutMs)
+      const cleanup = (): void => {
+        clearTimeout(timer)
+        this.off('message', onMessage)
+        this.off('exit', onExit)
+      }
+      if (this.exit !== undefined) {
+        onExit(this.exit)
+        return
+      }
+      this.on('message', onMessage)
+      this.on('exit', onExit)
+    })
+  }
+
+  /** SIGKILLs the worker, remembering why (so the exit is not mistaken for an OOM kill). */
+  kill(reason: KillReason): void {
+    if (!this.alive) return
+    this.killReason ??= reason
+    this.child?.kill('SIGKILL')
+  }
+
+  /** Asks the worker to shut down; SIGKILL after `timeoutMs`. Resolves once it has exited. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.child === undefined || this.exited === undefined) return
+    if (this.alive) {
+      this.killReason ??= 'stop'
+      if (!this.send({ type: 'shutdown' })) this.child.kill('SIGKILL')
+      const timer = setTimeout(() => this.child?.kill('SIGKILL'), timeoutMs)
+      await this.exited
+      clearTimeout(timer)
+    }
+  }
+
+  /** Resolves when the child has exited. */
+  async exitedPromise(): Promise<WorkerExit | undefined> {
+    return this.exited
+  }
+}

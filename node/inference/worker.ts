@@ -1,0 +1,233 @@
+/**
+ * Inference worker: the entry point of the CHILD process that runs node-llama-cpp. llama.cpp
+ * may abort() on a bad file or run out of memory; here that only kills this process, and the
+ * supervisor in the parent sees it and recovers.
+ *
+ * States: starting → idle (no model) ⇄ loading → ready (model + context) → idle (unload).
+ * One llama.cpp sequence per concurrent request, plus one reserved for probes; each generation
+ * starts from a cleared sequence, so requests never see each other's tokens.
+ *
+ * Never logs prompt or completion text: text only goes back to the parent over IPC.
+ */
+
+import type { ChatHistoryItem } from 'node-llama-cpp'
+import {
+  getLlama,
+  type Llama,
+  LlamaChat,
+  LlamaCompletion,
+  type LlamaContext,
+  type LlamaContextSequence,
+  LlamaLogLevel,
+  type LlamaModel,
+} from 'node-llama-cpp'
+import type { FinishReason, FromWorker, GenerateSpec, LoadSpec, ToWorker } from './ipc.ts'
+
+const OOM_TEXT = /out of memory|insufficient memory|failed to allocate|bad_alloc|cannot allocate/i
+
+type WorkerState = 'starting' | 'idle' | 'loading' | 'ready' | 'unloading'
+
+let state: WorkerState = 'starting'
+let llama: Llama | undefined
+let model: LlamaModel | undefined
+let context: LlamaContext | undefined
+/** Free user sequences; the probe sequence is kept apart. */
+let freeSequences: LlamaContextSequence[] = []
+let probeSequence: LlamaContextSequence | undefined
+const running = new Map<number, AbortController>()
+
+function send(msg: FromWorker): void {
+  process.send?.(msg)
+}
+
+async function load(id: number, spec: LoadSpec): Promise<void> {
+  if (llama === undefined) throw new Error('runtime not started')
+  await unload()
+  state = 'loading'
+  const t0 = performance.now()
+  try {
+    model = await llama.loadModel({ modelPath: spec.modelPath })
+    context = await model.createContext({
+      contextSize: Math.min(spec.contextSize, model.trainContextSize),
+      sequences: spec.sequences,
+      threads: spec.threads,
+      failedCreationRemedy: false,
+    })
+    const seqs: LlamaContextSequence[] = []
+    for (let i = 0; i < spec.sequences; i++) seqs.push(context.getSequence())
+    probeSequence = seqs.pop()
+    freeSequences = seqs
+    state = 'ready'
+    send({
+      type: 'loaded',
+      id,
+      contextSize: context.contextSize,
+      trainContextSize: model.trainContextSize,
+      loadMs: performance.now() - t0,
+    })
+  } catch (err) {
+    await unload()
+    const message = (err as Error)?.message ?? String(err)
+    send({
+      type: 'load-error',
+      id,
+      message,
+      oom: OOM_TEXT.test(message) || (err as Error)?.name === 'InsufficientMemoryError',
+    })
+  }
+}
+
+async function unload(): Promise<void> {
+  if (model === undefined && context === undefined) {
+    state = llama === undefined ? 'starting' : 'idle'
+    return
+  }
+  state = 'unloading'
+  for (const c of running.values()) c.abort()
+  freeSequences = []
+  probeSequence = undefined
+  await context?.dispose().catch(() => {})
+  await model?.dispose().catch(() => {})
+  context = undefined
+  model = undefined
+  state = 'idle'
+}
+
+function toHistory(spec: GenerateSpec): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = []
+  for (const m of spec.messages ?? []) {
+    if (m.role === 'system') history.push({ type: 'system', text: m.content })
+    else if (m.role === 'user') history.push({ type: 'user', text: m.content })
+    else history.push({ type: 'model', response: [m.content] })
+  }
+  history.push({ type: 'model', response: [] })
+  return history
+}
+
+async function generate(id: number, spec: GenerateSpec): Promise<void> {
+  if (state !== 'ready' || model === undefined) {
+    send({ type: 'gen-error', id, message: 'no model loaded' })
+    return
+  }
+  const sequence = spec.probe === true ? probeSequence : freeSequences.pop()
+  if (sequence === undefined) {
+    send({ type: 'gen-error', id, message: 'no free sequence' })
+    return
+  }
+  if (spec.probe === true) probeSequence = undefined
+  const abort = new AbortController()
+  running.set(id, abort)
+  let tokensOut = 0
+  const options = {
+    maxTokens: spec.maxTokens,
+    temperature: spec.temperature,
+    topP: spec.topP,
+    seed: spec.seed,
+    signal: abort.signal,
+    stopOnAbortSignal: true,
+    customStopTriggers: spec.stop,
+    onTextChunk: (text: string) => send({ type: 'text', id, text }),
+    onToken: (tokens: readonly unknown[]) => {
+      tokensOut += tokens.length
+    },
+  }
+  try {
+    await sequence.clearHistory()
+    let stopReason: string
+    if (spec.mode === 'chat') {
+      const chat = new LlamaChat({ contextSequence: sequence, autoDisposeSequence: false })
+      try {
+        stopReason = (await chat.generateResponse(toHistory(spec), options)).metadata.stopReason
+      } finally {
+        chat.dispose({ disposeSequence: false })
+      }
+    } else {
+      const completion = new LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false })
+      try {
+        stopReason = (await completion.generateCompletionWithMeta(spec.prompt ?? '', options)).metadata.stopReason
+      } finally {
+        completion.dispose({ disposeSequence: false })
+      }
+    }
+    const finishReason: FinishReason = stopReason === 'maxTokens' ? 'length' : stopReason === 'abort' ? 'abort' : 'stop'
+    send({
+      type: 'done',
+      id,
+      // onToken may report one look-ahead token past maxTokens; the sequence holds prompt
+      // (templated for chat, with BOS) + generated tokens
+      tokensIn: Math.max(0, sequence.contextTokens.length - Math.min(tokensOut, spec.maxTokens)),
+      tokensOut: Math.min(tokensOut, spec.maxTokens),
+      finishReason,
+    })
+  } catch (err) {
+    send({ type: 'gen-error', id, message: (err as Error)?.message ?? String(err) })
+  } finally {
+    running.delete(id)
+    if (state === 'ready' && !sequence.disposed) {
+      if (spec.probe === true) probeSequence = sequence
+      else freeSequences.push(sequence)
+    }
+  }
+}
+
+async function handle(msg: ToWorker): Promise<void> {
+  switch (msg.type) {
+    case 'load':
+      return load(msg.id, msg.spec)
+    case 'unload':
+      await unload()
+      send({ type: 'unloaded', id: msg.id })
+      return
+    case 'generate':
+      return generate(msg.id, msg.spec)
+    case 'cancel':
+      running.get(msg.id)?.abort()
+      return
+    case 'health':
+      send({
+        type: 'health',
+        id: msg.id,
+        health: {
+          pid: process.pid,
+          rssBytes: process.memoryUsage.rss(),
+          modelLoaded: state === 'ready',
+          active: running.size,
+        },
+      })
+      return
+    case 'shutdown':
+      await unload()
+      await llama?.dispose().catch(() => {})
+      process.exit(0)
+  }
+}
+
+async function main(): Promise<void> {
+  // The parent going away (crash, SIGKILL) must not leave an orphan holding the model in RAM.
+  process.on('disconnect', () => process.exit(0))
+  const queue: ToWorker[] = []
+  let started = false
+  process.on('message', (msg: ToWorker) => {
+    if (!started) queue.push(msg)
+    else void handle(msg)
+  })
+  llama = await getLlama({
+    gpu: false,
+    build: 'never',
+    logLevel: LlamaLogLevel.warn,
+    logger: (level, message) => {
+      if (level === LlamaLogLevel.warn || level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) {
+        send({ type: 'log', level, message: message.trim() })
+      }
+    },
+  })
+  state = 'idle'
+  started = true
+  send({ type: 'ready', pid: process.pid, cpuMathCores: llama.cpuMathCores })
+  for (const msg of queue.splice(0)) void handle(msg)
+}
+
+main().catch((err) => {
+  process.stderr.write(`inference worker failed to start: ${(err as Error)?.message ?? String(err)}\n`)
+  process.exit(70)
+})
