@@ -1,0 +1,92 @@
+/**
+ * Distribution service for the daemon: the node's model store, the replicator serving and
+ * fetching blocks over libp2p, and the installer. With prestage on (the default, and the
+ * release policy's `prestage`), every new release announced on the mesh is downloaded and
+ * staged at once; activation is left to the rollout controller (`installer.activate`).
+ * Plug in with `DaemonInit.services: [(ctx) => new Distribution(ctx, { … })]`.
+ */
+
+import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import type { DaemonContext } from '../daemon.ts'
+import type { StoredMessage } from '../mesh/types.ts'
+import { ModelStore, type ModelStoreInit } from '../store/model-store.ts'
+import { Replicator, type ReplicatorInit } from '../store/replicator.ts'
+import { Installer, type InstallerInit } from './installer.ts'
+
+/** The parts of the daemon context the service uses. */
+export type DistributionContext = Pick<DaemonContext, 'logger' | 'mesh' | 'store' | 'status' | 'config'>
+
+/** Options. */
+export interface DistributionInit {
+  /** Download releases as soon as they are announced (default true; the seed turns it off). */
+  prestage?: boolean
+  store?: Omit<ModelStoreInit, 'dataDir'>
+  replicator?: ReplicatorInit
+  installer?: Omit<InstallerInit, 'dataDir'>
+}
+
+/** Store + replicator + installer, started and stopped together. */
+export class Distribution {
+  readonly store: ModelStore
+  readonly installer: Installer
+  private replicatorValue: Replicator | null = null
+  private readonly ctx: DistributionContext
+  private readonly init: DistributionInit
+  private running = false
+  private readonly onRelease = (m: StoredMessage<ReleaseManifest>) => this.maybePrestage(m.message)
+
+  constructor(ctx: DistributionContext, init: DistributionInit = {}) {
+    this.ctx = ctx
+    this.init = init
+    this.store = new ModelStore({ dataDir: ctx.config.dataDir, ...init.store })
+    this.installer = new Installer(
+      { store: this.store, logger: ctx.logger.child({ svc: 'installer' }) },
+      { dataDir: ctx.config.dataDir, ...init.installer },
+    )
+  }
+
+  /** The replicator (after start). */
+  get replicator(): Replicator {
+    if (this.replicatorValue === null) throw new Error('distribution is not started')
+    return this.replicatorValue
+  }
+
+  /** Opens the store, starts replication and the installer, prestages known releases. Idempotent. */
+  async start(): Promise<void> {
+    if (this.running) return
+    await this.store.start()
+    this.replicatorValue ??= new Replicator(
+      { libp2p: this.ctx.mesh.libp2p, store: this.store, logger: this.ctx.logger.child({ svc: 'replicator' }) },
+      this.init.replicator,
+    )
+    await this.replicatorValue.start()
+    await this.installer.start()
+    this.ctx.status.setModels(() => this.installer.status())
+    this.ctx.status.addSection('replication', () => this.replicatorValue?.stats())
+    this.ctx.store.on('release', this.onRelease)
+    this.running = true
+    const newest = new Map<string, ReleaseManifest>()
+    for (const r of this.ctx.store.releases()) {
+      const cur = newest.get(r.message.model)
+      if (cur === undefined || r.message.seq > cur.seq) newest.set(r.message.model, r.message)
+    }
+    for (const m of newest.values()) this.maybePrestage(m)
+  }
+
+  /** Stops downloads, replication and the store. Idempotent. */
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.ctx.store.off('release', this.onRelease)
+    await this.installer.stop()
+    await this.replicatorValue?.stop()
+    await this.store.stop()
+  }
+
+  private maybePrestage(m: ReleaseManifest): void {
+    if (!this.running || this.init.prestage === false || m.policy.prestage === false) return
+    this.installer.prestage(m).catch((err: Error & { code?: string }) => {
+      if (this.running) this.ctx.logger.warn({ model: m.model, version: m.version, code: err.code }, err.message)
+    })
+  }
+}

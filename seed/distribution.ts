@@ -1,0 +1,47 @@
+/**
+ * Seed side of distribution: the seed runs a `Distribution` (it owns every lineage feed and
+ * serves blocks; it does not prestage) and the `/releases` routes that publish through it.
+ * Usage with `createSeedDaemon`: `const d = seedDistribution({ signer }); createSeedDaemon({ …, services: d.services, routes: d.routes })`.
+ */
+import { join } from 'node:path'
+import type { RouteFactory, ServiceFactory } from '../node/daemon.ts'
+import { Distribution, type DistributionInit } from '../node/install/distribution.ts'
+import type { ReleaseManifest } from '../protocols/schemas/index.ts'
+import type { OperatorSigner } from '../protocols/signing/index.ts'
+import { UPLOAD_DIR } from './constants.ts'
+import { releaseRoutes } from './release-routes.ts'
+
+/** Service and route factories to add to the seed daemon. */
+export function seedDistribution(opts: { signer: OperatorSigner; distribution?: DistributionInit }): {
+  services: ServiceFactory[]
+  routes: RouteFactory[]
+  /** The distribution instance, once the daemon has started. */
+  get(): Distribution | undefined
+} {
+  let dist: Distribution | undefined
+  return {
+    services: [
+      (ctx) => {
+        dist = new Distribution(ctx, { prestage: false, ...opts.distribution })
+        return dist
+      },
+    ],
+    routes: [
+      (ctx) => {
+        if (dist === undefined) throw new Error('seed distribution service was not started before its routes')
+        return releaseRoutes({
+          store: dist.store,
+          signer: opts.signer,
+          fleet: ctx.config.fleet,
+          uploadDir: join(ctx.config.dataDir, UPLOAD_DIR),
+          publish: (wire) => ctx.publish(wire),
+          releases: () =>
+            ctx.store.releases().map((r) => ({ manifest: r.message as ReleaseManifest, digest: r.digest })),
+          highestSeq: (model) => ctx.store.highestReleaseSeq(model),
+          logger: ctx.logger.child({ svc: 'releases' }),
+        })
+      },
+    ],
+    get: () => dist,
+  }
+}
