@@ -86,12 +86,17 @@ export function mergeSketches(...sketches: Sketch[]): Sketch {
   for (const s of sketches) {
     if (s.alpha !== alpha) throw new InvalidInputError(`cannot merge sketches with alpha ${alpha} and ${s.alpha}`)
     if (s.count === 0) continue
-    count += s.count
+    // The count is recomputed from the buckets, so a sketch whose `count` disagrees with its bins
+    // (a buggy or lying reporter) cannot shift the merged quantiles.
+    count += s.zero
     sum += s.sum
     zero += s.zero
     min = Math.min(min, s.min)
     max = Math.max(max, s.max)
-    for (const [i, c] of s.bins) byIndex.set(i, (byIndex.get(i) ?? 0) + c)
+    for (const [i, c] of s.bins) {
+      byIndex.set(i, (byIndex.get(i) ?? 0) + c)
+      count += c
+    }
   }
   if (count === 0) return newSketch(alpha)
   const bins = [...byIndex.entries()].sort((a, b) => a[0] - b[0]) as Array<[number, number]>

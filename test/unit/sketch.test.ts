@@ -76,3 +76,10 @@ describe('sketch', () => {
     assert.equal(quantile(sketchOf([0, 0, 0, 7]), 0.5), 0)
   })
 })
+
+test('merge recomputes count from the buckets', () => {
+  const s = sketchOf([10, 20, 30])
+  const liar = { ...s, count: 1000 }
+  assert.equal(mergeSketches(liar).count, 3)
+  assert.ok(Math.abs(quantile(mergeSketches(liar), 1)! - 30) <= 0.3)
+})
