@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
 import { registerFleet } from './commands/fleet.ts'
 import { registerNode } from './commands/node.ts'
+import { registerRelease } from './commands/release.ts'
 import { registerVerify } from './commands/verify.ts'
 
 /**
@@ -13,10 +14,13 @@ export function buildProgram(): Command {
     .description('llmesh: a peer-to-peer mesh that ships, serves and canaries LLMs on edge fleets')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError()
+    // root options only before the subcommand, so `release publish --version <semver>` reaches the subcommand
+    .enablePositionalOptions()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
   // command groups register here
   registerFleet(program)
   registerVerify(program)
   registerNode(program)
+  registerRelease(program)
   return program
 }

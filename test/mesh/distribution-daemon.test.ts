@@ -4,17 +4,22 @@
  * device, shown by /status; a non-GGUF upload is refused with its reason.
  */
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { promisify } from 'node:util'
 import type { NodeStatus } from '../../node/api/status.ts'
 import { Daemon } from '../../node/daemon.ts'
 import { Distribution } from '../../node/install/distribution.ts'
 import { silentLogger } from '../../node/logger.ts'
+import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { seedDistribution } from '../../seed/distribution.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { makeFleet, tempDir, waitFor } from './fixtures.ts'
+
+const execFileP = promisify(execFile)
 
 describe('distribution through daemons', () => {
   const fleet = makeFleet()
@@ -103,6 +108,32 @@ describe('distribution through daemons', () => {
     })
     assert.equal(again.status, 201)
     assert.equal(((await again.json()) as { manifest: { seq: number } }).manifest.seq, 2)
+  })
+
+  test('llmesh release publish|list|show talk to the seed', async () => {
+    const file = join(seedDir, 'v3.gguf')
+    await writeTinyGguf(file, { layers: 2, embd: 64, perturbLayer: 1 })
+    const cli = (...args: string[]) =>
+      execFileP(process.execPath, [
+        join(import.meta.dirname, '../../cli/bin.ts'),
+        ...args,
+        '--api',
+        String(seed.apiUrl),
+        '--json',
+      ])
+    const pub = JSON.parse(
+      (await cli('release', 'publish', file, '--model', 'tiny', '--version', '3.0.0', '--approved-by', 'bob')).stdout,
+    ) as { manifest: ReleaseManifest; new_chunks: number }
+    assert.equal(pub.manifest.version, '3.0.0')
+    assert.deepEqual(pub.manifest.provenance.approved_by, ['bob'])
+    assert.ok(pub.new_chunks < pub.manifest.chunks.chunks.length || pub.manifest.chunks.chunks.length === 1)
+    const list = JSON.parse((await cli('release', 'list')).stdout) as Array<{ version: string }>
+    assert.ok(list.some((r) => r.version === '3.0.0'))
+    const show = JSON.parse((await cli('release', 'show', 'tiny@3.0.0')).stdout) as { manifest: ReleaseManifest }
+    assert.equal(show.manifest.file.sha256, pub.manifest.file.sha256)
+    await assert.rejects(cli('release', 'show', 'tiny@9.9.9'), (e: { stderr: string }) =>
+      /ERR_NOT_FOUND/.test(e.stderr),
+    )
   })
 
   test('a file that is not GGUF is refused with its reason', async () => {
