@@ -1,0 +1,155 @@
+/**
+ * One-to-one distribution throughput on loopback: a seed and a device (libp2p TCP + Noise +
+ * yamux, hypercore replication inside) next to `curl` fetching the same file from a plain
+ * node:http server, in the same run. Prints a markdown table.
+ *
+ * Usage: npx node bench/distribution.ts [--mib 128] [--runs 3]
+ */
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs, promisify } from 'node:util'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import { Installer } from '../node/install/installer.ts'
+import { silentLogger } from '../node/logger.ts'
+import { fetchRelease } from '../node/store/fetcher.ts'
+import { ModelStore } from '../node/store/model-store.ts'
+import { Replicator } from '../node/store/replicator.ts'
+import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
+import { buildReleaseManifest } from '../seed/manifest.ts'
+
+const execFileP = promisify(execFile)
+const { values } = parseArgs({
+  options: { mib: { type: 'string', default: '128' }, runs: { type: 'string', default: '3' } },
+})
+const MIB = Number(values.mib)
+const RUNS = Number(values.runs)
+const logger = silentLogger()
+
+async function host() {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+  })
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+const root = await mkdtemp(join(tmpdir(), 'bench-dist-'))
+try {
+  const file = join(root, 'model.bin')
+  // random bytes: no chunk repeats, the worst case for dedupe and the plain case for throughput
+  const parts: Buffer[] = []
+  for (let i = 0; i < MIB; i++) parts.push(randomBytes(1024 * 1024))
+  await writeFile(file, Buffer.concat(parts))
+  const size = (await stat(file)).size
+
+  // seed
+  const seedDir = join(root, 'seed')
+  const seedStore = new ModelStore({ dataDir: seedDir })
+  await seedStore.start()
+  let t = performance.now()
+  const append = await seedStore.appendFile('bench', file)
+  const ingestS = (performance.now() - t) / 1000
+  const manifest = buildReleaseManifest({
+    fleet: 'bench-fleet',
+    model: 'bench',
+    version: '1.0.0',
+    seq: 1,
+    append,
+    gguf: { quantization: 'F32', architecture: 'llama' },
+    policy: DEFAULT_POLICY,
+    minRamMb: 1,
+    now: Date.now(),
+  })
+  const seedHost = await host()
+  const seedRep = new Replicator({ libp2p: seedHost, store: seedStore, logger })
+  await seedRep.start()
+
+  const fetchS: number[] = []
+  const installS: number[] = []
+  const wireRatio: number[] = []
+  for (let r = 0; r < RUNS; r++) {
+    const devDir = join(root, `dev${r}`)
+    const store = new ModelStore({ dataDir: devDir })
+    await store.start()
+    const h = await host()
+    const rep = new Replicator({ libp2p: h, store, logger })
+    await rep.start()
+    await h.dial(seedHost.getMultiaddrs()[0])
+    t = performance.now()
+    await fetchRelease(store, manifest.chunks)
+    fetchS.push((performance.now() - t) / 1000)
+    wireRatio.push(rep.stats().bytesIn / size)
+    const inst = new Installer({ store, logger }, { dataDir: devDir })
+    await inst.start()
+    t = performance.now()
+    await inst.prestage(manifest) // blocks are local now: assembly + fsync + sha256 re-read
+    installS.push((performance.now() - t) / 1000)
+    await rep.stop()
+    await h.stop()
+    await store.stop()
+    await rm(devDir, { recursive: true, force: true })
+  }
+
+  // plain HTTP + curl
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' })
+    createReadStream(file).pipe(res)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as AddressInfo).port
+  const curlS: number[] = []
+  for (let r = 0; r < RUNS; r++) {
+    const out = join(root, `curl${r}.bin`)
+    const { stdout } = await execFileP('curl', [
+      '-s',
+      '-o',
+      out,
+      '-w',
+      '%{time_total}',
+      `http://127.0.0.1:${port}/model.bin`,
+    ])
+    curlS.push(Number(stdout))
+    await rm(out, { force: true })
+  }
+  server.close()
+  await seedRep.stop()
+  await seedHost.stop()
+  await seedStore.stop()
+
+  const mbps = (s: number) => (size / 1048576 / s).toFixed(1)
+  const f = median(fetchS)
+  const c = median(curlS)
+  const i = median(installS)
+  console.log(
+    `File: ${MIB} MiB of random bytes, ${append.chunks.chunks.length} chunks (FastCDC 16/64/256 KiB); ${RUNS} runs, medians; loopback, ${process.arch}, Node ${process.version}\n`,
+  )
+  console.log('| path | time (s) | MiB/s | throughput vs curl |')
+  console.log('|---|---:|---:|---:|')
+  console.log(`| seed: chunk + append to feed | ${ingestS.toFixed(2)} | ${mbps(ingestS)} | |`)
+  console.log(`| curl ← node:http (plain TCP) | ${c.toFixed(2)} | ${mbps(c)} | 1.00 |`)
+  console.log(
+    `| device ← seed: hypercore over libp2p (noise+yamux), all blocks | ${f.toFixed(2)} | ${mbps(f)} | ${(c / f).toFixed(2)} |`,
+  )
+  console.log(`| device: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
+  console.log(
+    `| device: fetch + install total | ${(f + i).toFixed(2)} | ${mbps(f + i)} | ${(c / (f + i)).toFixed(2)} |`,
+  )
+  console.log(`\nWire bytes received / file size: ${median(wireRatio).toFixed(3)}`)
+} finally {
+  await rm(root, { recursive: true, force: true })
+}
