@@ -178,6 +178,7 @@ export class Daemon {
         messages: store.size,
         ingest: mesh.ingest.counters,
         gossip: mesh.state === 'running' ? mesh.gossip.counters : undefined,
+        scores: mesh.state === 'running' ? mesh.scores() : undefined,
         antiEntropy: mesh.state === 'running' ? mesh.antiEntropy.counters : undefined,
       },
     }

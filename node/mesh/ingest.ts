@@ -110,7 +110,9 @@ export class Ingest {
       return { status: 'duplicate', digest }
     }
     this.counters.accepted++
-    this.log.debug({ digest, type: value.type, source, from }, 'message accepted')
+    // operator messages and verdicts are rare: log them at info (tests read the acceptance time)
+    const level = value.type === 'HealthReport' ? 'debug' : 'info'
+    this.log[level]({ digest, type: value.type, source, from }, 'message accepted')
     return { status: 'accepted', value }
   }
 

@@ -94,6 +94,13 @@ export class MeshNode {
     return [...new Set(this.libp2pNode.getConnections().map((c) => c.remotePeer.toString()))].sort()
   }
 
+  /** gossipsub score of each connected peer (negative: it sent invalid messages). */
+  scores(): Record<string, number> {
+    const pubsub = this.libp2pNode?.services.pubsub as unknown as { getScore(p: string): number } | undefined
+    if (pubsub === undefined) return {}
+    return Object.fromEntries(this.peers().map((p) => [p, Math.round(pubsub.getScore(p) * 1000) / 1000]))
+  }
+
   /** Listen multiaddrs including /p2p/<id>. */
   multiaddrs(): string[] {
     return this.libp2pNode?.getMultiaddrs().map((m) => m.toString()) ?? []

@@ -1,0 +1,141 @@
+/**
+ * Helpers for LAN tests: a fleet on disk, llmesh daemons in namespaces, their node.json and
+ * /status (read with `llmesh status` run inside the namespace), and signed test messages.
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKey } from '@libp2p/pnet'
+import type { NodeStatus } from '../../node/api/status.ts'
+import { type Fleet, initFleet } from '../../node/fleet/index.ts'
+import { type ReleaseManifest, signOperatorMessage } from '../../protocols/index.ts'
+import { type BedProcess, type Host, REPO_ROOT, type TestBed, until } from './netns.ts'
+
+/** A running llmesh daemon in the bed. */
+export interface LanNode {
+  proc: BedProcess
+  host: Host
+  dataDir: string
+  info: { peerId: string; multiaddrs: string[]; api: string }
+}
+
+/** Creates a fleet directory under `dir`. */
+export async function makeFleetDir(dir: string): Promise<Fleet> {
+  return initFleet(join(dir, 'fleet'), { fleetId: 'lan-fleet' })
+}
+
+/** Writes a fresh swarm key (a different join secret) and returns its path. */
+export async function foreignSwarmKey(dir: string): Promise<string> {
+  const key = new Uint8Array(95)
+  generateKey(key)
+  const path = join(dir, 'foreign-swarm.key')
+  await writeFile(path, key, { mode: 0o600 })
+  return path
+}
+
+/** Starts `llmesh node|seed start` on a host (mDNS on unless `extra` says otherwise) and waits for node.json. */
+export async function startLanNode(
+  bed: TestBed,
+  host: Host,
+  opts: { role: 'node' | 'seed'; fleetDir: string; dataDir: string; name: string; extra?: string[] },
+): Promise<LanNode> {
+  const proc = bed.llmesh(
+    host,
+    opts.name,
+    [
+      opts.role,
+      'start',
+      '--fleet',
+      opts.fleetDir,
+      '--data',
+      opts.dataDir,
+      '--listen',
+      '/ip4/0.0.0.0/tcp/4001',
+      '--api',
+      `${host.ip}:7420`,
+      ...(opts.extra ?? []),
+    ],
+    { LLMESH_LOG_LEVEL: 'info' },
+  )
+  await until(
+    () => proc.logs.some((l) => l.msg === 'llmesh node started') || proc.child.exitCode !== null,
+    30_000,
+    `${opts.name} to start`,
+  )
+  if (proc.child.exitCode !== null) throw new Error(`${opts.name} exited: ${proc.stderr}`)
+  const info = JSON.parse(await readFile(join(opts.dataDir, 'node.json'), 'utf8')) as LanNode['info']
+  return { proc, host, dataDir: opts.dataDir, info }
+}
+
+/** `llmesh status --json` run inside the node's namespace. */
+export async function lanStatus(bed: TestBed, n: LanNode): Promise<NodeStatus> {
+  const { stdout } = await bed.exec(n.host, process.execPath, [
+    join(REPO_ROOT, 'cli', 'bin.ts'),
+    'status',
+    '--api',
+    n.info.api,
+    '--json',
+  ])
+  return JSON.parse(stdout) as NodeStatus
+}
+
+/** A signed release announcement (manifest of a file that need not exist). */
+export async function signedRelease(fleet: Fleet, seq: number, now = Date.now()): Promise<Uint8Array> {
+  const manifest: ReleaseManifest = {
+    type: 'ReleaseManifest',
+    v: 1,
+    fleet: fleet.root.fleet,
+    model: 'tiny',
+    version: `1.${seq}.0+gguf-q4_0-x64`,
+    seq,
+    file: { size: 1024, sha256: 'ab'.repeat(32), format: 'gguf', quantization: 'q4_0', model_arch: 'llama' },
+    architectures: ['x64'],
+    runtime: '>=3.0.0',
+    min_ram_mb: 64,
+    chunks: {
+      feed: 'cd'.repeat(32),
+      feed_length: 1,
+      chunking: { algo: 'fastcdc', min: 16384, avg: 65536, max: 262144 },
+      chunks: [{ hash: 'ab'.repeat(32), block: 0, size: 1024 }],
+    },
+    policy: {
+      stages: [{ name: 'all', percent: 100, min_devices: 0, tags: [], window_ms: 0 }],
+      gates: { min_reports: 1 },
+      exclude_tags: [],
+      inconclusive: 'hold',
+      prestage: true,
+    },
+    provenance: { approved_by: ['lan-test'] },
+    created_at: now - 1000,
+    expires_at: now + 86_400_000,
+  }
+  if (fleet.operatorSigner === undefined) throw new Error('fleet has no operator key')
+  return signOperatorMessage(manifest, fleet.operatorSigner)
+}
+
+/** The time a process logged acceptance of a digest, if it did. */
+export function acceptedAt(p: BedProcess, digest: string): number | undefined {
+  return p.logs.find((l) => l.msg === 'message accepted' && l.digest === digest)?.time
+}
+
+/** JSON lines an injector printed. */
+export function injectorEvents(p: BedProcess): Array<Record<string, unknown>> {
+  return p.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+}
+
+/** Starts the injector in a namespace. */
+export function startInjector(bed: TestBed, host: Host, name: string, args: string[]): BedProcess {
+  return bed.spawn(host, name, process.execPath, [join(REPO_ROOT, 'test', 'lan', 'injector.ts'), ...args])
+}
+
+/** Waits until the injector printed `done`. */
+export async function injectorDone(p: BedProcess, timeoutMs = 30_000): Promise<Array<Record<string, unknown>>> {
+  await until(
+    () => injectorEvents(p).some((e) => e.event === 'done') || p.child.exitCode !== null,
+    timeoutMs,
+    `${p.name} done`,
+  )
+  return injectorEvents(p)
+}

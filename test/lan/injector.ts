@@ -1,0 +1,87 @@
+/**
+ * Test-only injector for LAN tests: a bare mesh peer (fresh identity, mDNS off) that dials the
+ * given nodes and publishes raw bytes on fleet topics WITHOUT verifying them first, so tests can
+ * send forged, malformed and oversized messages. With `--dial-only` it reports whether each dial
+ * succeeded (a host without the join secret must fail). Prints JSON lines on stdout; stays up
+ * until SIGTERM so the receivers keep its connection (and score) around.
+ *
+ *   node test/lan/injector.ts --fleet <dir> [--psk <swarm.key>] --dial <ma>… [--dial-only]
+ *        [--publish <topic-base>=<file>…] [--subscribers-wait-ms 10000]
+ */
+import { readFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { loadFleet } from '../../node/fleet/index.ts'
+import { silentLogger } from '../../node/logger.ts'
+import { createFleetVerifier } from '../../node/mesh/fleet-verifier.ts'
+import { MeshNode } from '../../node/mesh/mesh-node.ts'
+import { MessageStore } from '../../node/mesh/message-store.ts'
+import { fleetTopic } from '../../protocols/index.ts'
+
+const { values } = parseArgs({
+  options: {
+    fleet: { type: 'string' },
+    psk: { type: 'string' },
+    dial: { type: 'string', multiple: true, default: [] },
+    'dial-only': { type: 'boolean', default: false },
+    publish: { type: 'string', multiple: true, default: [] },
+    'subscribers-wait-ms': { type: 'string', default: '10000' },
+  },
+})
+
+const out = (o: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify({ ...o, time: Date.now() })}\n`)
+}
+
+const fleet = await loadFleet(values.fleet as string)
+const psk = values.psk === undefined ? fleet.swarmKey : new Uint8Array(await readFile(values.psk))
+const logger = silentLogger()
+const store = new MessageStore({}, { logger })
+const node = new MeshNode(
+  {
+    fleet: fleet.root.fleet,
+    psk,
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/0.0.0.0/tcp/0'],
+    mdns: false,
+    antiEntropy: { intervalMs: 3_600_000 },
+  },
+  { store, verify: createFleetVerifier({ trust: fleet.root, store }), logger },
+)
+await node.start()
+out({ event: 'started', peerId: node.libp2p.peerId.toString() })
+let dialed = 0
+for (const addr of values.dial) {
+  try {
+    await node.libp2p.dial((await import('@multiformats/multiaddr')).multiaddr(addr), {
+      signal: AbortSignal.timeout(5000),
+    })
+    dialed++
+    out({ event: 'dial', addr, ok: true })
+  } catch (err) {
+    out({ event: 'dial', addr, ok: false, error: (err as Error).name, message: (err as Error).message })
+  }
+}
+if (!values['dial-only'] && dialed > 0) {
+  const pubsub = node.libp2p.services.pubsub
+  const waitMs = Number(values['subscribers-wait-ms'])
+  for (const spec of values.publish) {
+    const eq = spec.indexOf('=')
+    const topic = fleetTopic(spec.slice(0, eq), fleet.root.fleet)
+    const end = Date.now() + waitMs
+    while (pubsub.getSubscribers(topic).length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+    const bytes = new Uint8Array(await readFile(spec.slice(eq + 1)))
+    try {
+      const r = await pubsub.publish(topic, bytes)
+      out({ event: 'published', topic, file: spec.slice(eq + 1), recipients: r.recipients.length })
+    } catch (err) {
+      out({ event: 'publish-failed', topic, error: (err as Error).message })
+    }
+  }
+}
+out({ event: 'done' })
+const stop = (): void => {
+  void node.stop().then(() => process.exit(0))
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)

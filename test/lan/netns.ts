@@ -1,0 +1,358 @@
+/**
+ * LAN test bed: K network namespaces joined by a private bridge that lives in a namespace of its
+ * own, so nothing touches the machine's real interfaces. Each run picks unique names
+ * (`llmt-<owner pid>-<rand>-…`) and a random 10.x.y.0/24 (used only inside the namespaces), adds
+ * the multicast route `224.0.0.0/4 dev eth0` in each namespace (mDNS), can shape each link with
+ * `tc netem`, runs real `llmesh` processes in the namespaces (`ip netns exec <ns> node cli/bin.ts …`),
+ * collects their logs, and ALWAYS deletes what it made: on destroy(), on process exit, on
+ * SIGINT/SIGTERM, and stale leftovers of crashed runs are swept by name prefix and dead owner pid.
+ *
+ * Needs root and iproute2 (ip, tc); avahi tests need avahi-daemon, avahi-utils and dbus.
+ */
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
+import { randomBytes, randomInt } from 'node:crypto'
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+
+/** Name prefix of everything a test bed creates. */
+export const NETNS_PREFIX = 'llmt-'
+/** Repository root (cli/bin.ts lives there). */
+export const REPO_ROOT = resolve(import.meta.dirname, '..', '..')
+
+/** tc netem shaping of one link (applied on the namespace's eth0 egress). */
+export interface Shaping {
+  /** e.g. `10mbit` */
+  rate?: string
+  /** e.g. `20ms` */
+  delay?: string
+  /** percent, e.g. 1 */
+  loss?: number
+}
+
+/** One namespace of the bed. */
+export interface Host {
+  index: number
+  ns: string
+  ip: string
+}
+
+/** A JSON log line of a node process. */
+export type LogLine = Record<string, unknown> & { level?: number; msg?: string; time?: number }
+
+/** A process started in a namespace. */
+export interface BedProcess {
+  host: Host
+  name: string
+  child: ChildProcess
+  /** Parsed JSON stderr lines (pino) in arrival order. */
+  logs: LogLine[]
+  /** Raw stdout and stderr text. */
+  stdout: string
+  stderr: string
+  logFile: string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+const live = new Set<TestBed>()
+let hooked = false
+
+function hookExit(): void {
+  if (hooked) return
+  hooked = true
+  process.on('exit', () => {
+    for (const bed of live) bed.destroySync()
+  })
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const bed of live) bed.destroySync()
+      process.kill(process.pid, sig)
+    })
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function listNamespaces(): string[] {
+  try {
+    return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.trim().split(' ')[0])
+      .filter((n) => n !== undefined && n !== '')
+  } catch {
+    return []
+  }
+}
+
+function killNamespacePids(ns: string): void {
+  let pids: number[] = []
+  try {
+    pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
+      .split('\n')
+      .map((p) => Number(p.trim()))
+      .filter((p) => p > 0)
+  } catch {
+    return
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function deleteNamespace(ns: string): void {
+  killNamespacePids(ns)
+  try {
+    execFileSync('ip', ['netns', 'delete', ns], { stdio: 'ignore' })
+  } catch {
+    // already gone
+  }
+}
+
+/** Deletes namespaces left by crashed runs (prefix match, owner pid dead). Returns their names. */
+export function sweepStale(): string[] {
+  const out: string[] = []
+  for (const ns of listNamespaces()) {
+    const m = /^llmt-(\d+)-/.exec(ns)
+    if (m === null) continue
+    if (pidAlive(Number(m[1]))) continue
+    deleteNamespace(ns)
+    out.push(ns)
+  }
+  return out
+}
+
+/** Options of a test bed. */
+export interface TestBedInit {
+  /** Number of host namespaces. */
+  hosts: number
+  /** Shaping per host index (or for all). */
+  shaping?: Shaping | ((index: number) => Shaping | undefined)
+}
+
+/** K namespaces on a private bridge. */
+export class TestBed {
+  readonly id: string
+  readonly bridgeNs: string
+  readonly hosts: Host[] = []
+  readonly subnet: string
+  readonly logDir: string
+  readonly processes: BedProcess[] = []
+  private destroyed = false
+  private readonly made: string[] = []
+
+  private constructor(id: string, subnet: string, logDir: string) {
+    this.id = id
+    this.subnet = subnet
+    this.bridgeNs = `${NETNS_PREFIX}${id}-br`
+    this.logDir = logDir
+  }
+
+  /** Creates the namespaces, the bridge and the links. */
+  static async create(init: TestBedInit): Promise<TestBed> {
+    sweepStale()
+    hookExit()
+    const id = `${process.pid}-${randomBytes(3).toString('hex')}`
+    const subnet = `10.${randomInt(64, 250)}.${randomInt(1, 250)}`
+    const logDir = await mkdtemp(join(tmpdir(), `llmesh-lan-${id}-`))
+    const bed = new TestBed(id, subnet, logDir)
+    live.add(bed)
+    try {
+      await bed.build(init)
+    } catch (err) {
+      bed.destroySync()
+      throw err
+    }
+    return bed
+  }
+
+  private async ip(...args: string[]): Promise<void> {
+    await run('ip', args)
+  }
+
+  private async build(init: TestBedInit): Promise<void> {
+    await this.ip('netns', 'add', this.bridgeNs)
+    this.made.push(this.bridgeNs)
+    const br = ['-n', this.bridgeNs]
+    await this.ip(...br, 'link', 'set', 'lo', 'up')
+    await this.ip(...br, 'link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '0')
+    await this.ip(...br, 'link', 'set', 'br0', 'up')
+    for (let i = 0; i < init.hosts; i++) {
+      const ns = `${NETNS_PREFIX}${this.id}-${i}`
+      const host: Host = { index: i, ns, ip: `${this.subnet}.${i + 10}` }
+      await this.ip('netns', 'add', ns)
+      this.made.push(ns)
+      // created inside the bridge namespace, the peer end moved straight into the host namespace
+      await this.ip(...br, 'link', 'add', `v${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns)
+      await this.ip(...br, 'link', 'set', `v${i}`, 'master', 'br0')
+      await this.ip(...br, 'link', 'set', `v${i}`, 'up')
+      await this.ip('-n', ns, 'link', 'set', 'lo', 'up')
+      await this.ip('-n', ns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0')
+      await this.ip('-n', ns, 'link', 'set', 'eth0', 'up')
+      await this.ip('-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', 'eth0')
+      const shaping = typeof init.shaping === 'function' ? init.shaping(i) : init.shaping
+      if (shaping !== undefined) await this.shape(host, shaping)
+      this.hosts.push(host)
+    }
+  }
+
+  /**
+   * Applies (replaces) shaping on a host's link: `tbf` for a rate alone, `netem` for delay/loss
+   * (some kernels, e.g. this machine's, lack sch_netem: then delay/loss throw, see netemAvailable()).
+   */
+  async shape(host: Host, s: Shaping): Promise<void> {
+    const base = ['-n', host.ns, 'qdisc', 'replace', 'dev', 'eth0', 'root']
+    if (s.delay === undefined && s.loss === undefined) {
+      if (s.rate === undefined) return
+      await run('tc', [...base, 'tbf', 'rate', s.rate, 'burst', '64kb', 'latency', '100ms'])
+      return
+    }
+    const args = [...base, 'netem']
+    if (s.delay !== undefined) args.push('delay', s.delay)
+    if (s.loss !== undefined) args.push('loss', `${s.loss}%`)
+    if (s.rate !== undefined) args.push('rate', s.rate)
+    await run('tc', args)
+  }
+
+  /** Runs a command in a namespace and returns its output. */
+  async exec(host: Host, cmd: string, args: string[], timeoutMs = 30_000): Promise<{ stdout: string; stderr: string }> {
+    return run('ip', ['netns', 'exec', host.ns, cmd, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 })
+  }
+
+  /** Starts a long-running process in a namespace; stderr JSON lines are parsed into `logs`. */
+  spawn(host: Host, name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): BedProcess {
+    mkdirSync(this.logDir, { recursive: true })
+    const logFile = join(this.logDir, `${name}.log`)
+    const out: WriteStream = createWriteStream(logFile)
+    const child = spawn('ip', ['netns', 'exec', host.ns, cmd, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const p: BedProcess = {
+      host,
+      name,
+      child,
+      logs: [],
+      stdout: '',
+      stderr: '',
+      logFile,
+      exited: new Promise((resolveExit) => child.once('exit', (code, signal) => resolveExit({ code, signal }))),
+    }
+    let partial = ''
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      p.stderr += chunk
+      out.write(chunk)
+      const lines = (partial + chunk).split('\n')
+      partial = lines.pop() ?? ''
+      for (const l of lines) {
+        if (!l.startsWith('{')) continue
+        try {
+          p.logs.push(JSON.parse(l) as LogLine)
+        } catch {
+          // not JSON
+        }
+      }
+    })
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      p.stdout += chunk
+    })
+    child.once('exit', () => out.end())
+    this.processes.push(p)
+    return p
+  }
+
+  /** Starts `llmesh <args>` (the repo's CLI under this Node) in a namespace. */
+  llmesh(host: Host, name: string, args: string[], env: NodeJS.ProcessEnv = {}): BedProcess {
+    return this.spawn(host, name, process.execPath, [join(REPO_ROOT, 'cli', 'bin.ts'), ...args], env)
+  }
+
+  /** Sends SIGTERM and waits for the exit (SIGKILL after `timeoutMs`). */
+  async terminate(p: BedProcess, timeoutMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM')
+    const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs)
+    const r = await p.exited
+    clearTimeout(timer)
+    return r
+  }
+
+  /** Stops every process and deletes every namespace. Idempotent. */
+  async destroy(): Promise<void> {
+    await Promise.all(this.processes.map((p) => this.terminate(p, 5_000)))
+    this.destroySync()
+  }
+
+  /** Synchronous cleanup for exit/signal handlers. */
+  destroySync(): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    for (const p of this.processes) {
+      if (p.child.exitCode === null && p.child.signalCode === null) {
+        try {
+          p.child.kill('SIGKILL')
+        } catch {
+          // gone
+        }
+      }
+    }
+    for (const ns of [...this.made].reverse()) deleteNamespace(ns)
+    live.delete(this)
+  }
+}
+
+/** Waits until `check` holds (polling every 50 ms). */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (Date.now() < end) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
+/** Log lines that mean something went wrong: level >= 50 or an uncaught/unhandled error. */
+export function badLines(p: BedProcess): string[] {
+  const bad = p.logs.filter((l) => (l.level ?? 0) >= 50 || /uncaught|unhandled/i.test(String(l.msg ?? '')))
+  const raw = p.stderr.split('\n').filter((l) => !l.startsWith('{') && /uncaught|unhandled/i.test(l))
+  return [...bad.map((l) => JSON.stringify(l)), ...raw]
+}
+
+/** Whether the kernel has sch_netem (delay/loss shaping); checked in a throwaway namespace. */
+export function netemAvailable(): boolean {
+  const ns = `${NETNS_PREFIX}${process.pid}-probe`
+  try {
+    execFileSync('ip', ['netns', 'add', ns], { stdio: 'ignore' })
+    execFileSync('ip', ['-n', ns, 'link', 'add', 'a0', 'type', 'veth', 'peer', 'name', 'a1'], { stdio: 'ignore' })
+    execFileSync('tc', ['-n', ns, 'qdisc', 'add', 'dev', 'a0', 'root', 'netem', 'delay', '1ms'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  } finally {
+    deleteNamespace(ns)
+  }
+}
+
+/** Whether the machine can run the bed (root and `ip netns`). */
+export function canRunBed(): boolean {
+  if (process.getuid?.() !== 0) return false
+  try {
+    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
