@@ -1,0 +1,147 @@
+/**
+ * The composition of a device daemon and of a seed: ONE function that lists the service
+ * factories and route plugins to hand to `Daemon` (`DaemonInit.services` / `.routes`).
+ *
+ * Device (`role: 'node'`), started in this order (stopped in reverse):
+ *   Distribution (model store + replicator + installer; its own prestage off)
+ *   → InferenceSupervisor (child-process worker, no model until the controller activates one)
+ *   → HealthReporter (signed reports every `reportIntervalMs`)
+ *   → RolloutController (decides, publishes verdicts, prestages, activates / rolls back).
+ *   Routes: GET /rollout, GET /rollout/:model/:version, POST /messages, and POST /rollout/commands
+ *   when an operator signer is given (`--operator-key`), plus `inferenceRoutes` (OpenAI API and
+ *   /metrics, from node/inference, once given).
+ * Seed (`role: 'seed'`): the seed's Distribution and /releases routes (seed/distribution.ts), a
+ *   RolloutController that only observes (`act: false`: no verdicts, no activation), and the
+ *   rollout routes with the operator key. `createSeedDaemon` adds the auto-enroller itself.
+ */
+import type { OperatorSigner } from '../protocols/signing/index.ts'
+import { seedDistribution } from '../seed/distribution.ts'
+import type { DaemonContext, Role, RouteFactory, Service, ServiceFactory } from './daemon.ts'
+import { InferenceSupervisor } from './inference/inference-supervisor.ts'
+import type { InferenceSupervisorInit } from './inference/types.ts'
+import { Distribution, type DistributionInit } from './install/distribution.ts'
+import { runtimeVersion } from './install/runtime-version.ts'
+import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
+import { rolloutRoutes } from './rollout/routes.ts'
+import { HealthReporter, type HealthReporterInit } from './telemetry/health-reporter.ts'
+
+/** The live parts, once the daemon has started them (for tests and extra routes). */
+export interface DeviceParts {
+  distribution?: Distribution
+  supervisor?: InferenceSupervisor
+  reporter?: HealthReporter
+  controller?: RolloutController
+}
+
+/** Options of the composition. */
+export interface DeviceServicesInit {
+  role: Role
+  /** The operator key: the seed's, or a node's `--operator-key` (enables POST /rollout/commands). */
+  signer?: OperatorSigner
+  /** Run the inference worker on a device (default true). */
+  inference?: boolean
+  supervisor?: InferenceSupervisorInit
+  reporter?: Pick<HealthReporterInit, 'promptHashes' | 'promptHashSample' | 'deviceType'>
+  rollout?: RolloutControllerInit
+  distribution?: DistributionInit
+  /** Extra routes given the live parts (the OpenAI-compatible API and /metrics from node/inference). */
+  inferenceRoutes?: (parts: DeviceParts, ctx: DaemonContext) => ReturnType<RouteFactory>
+}
+
+/** What to pass to the daemon. */
+export interface DeviceServices {
+  services: ServiceFactory[]
+  routes: RouteFactory[]
+  parts: DeviceParts
+}
+
+/** The supervisor as a daemon service, with its /status section. */
+function supervisorService(sup: InferenceSupervisor, ctx: DaemonContext): Service {
+  return {
+    start: async () => {
+      await sup.start()
+      ctx.status.addSection('inference', () => {
+        const s = sup.status()
+        return { state: s.state, model: s.model?.name ?? null, version: s.model?.version ?? null, restarts: s.restarts }
+      })
+    },
+    stop: () => sup.stop(),
+  }
+}
+
+/** Builds the service factories and route plugins of a device daemon or a seed. */
+export function deviceServices(init: DeviceServicesInit): DeviceServices {
+  const parts: DeviceParts = {}
+  const services: ServiceFactory[] = []
+  const routes: RouteFactory[] = []
+  const rollout = (ctx: DaemonContext) =>
+    rolloutRoutes({
+      controller: () => parts.controller,
+      fleet: ctx.config.fleet,
+      signer: init.signer,
+      publish: ctx.publish,
+    })
+
+  if (init.role === 'seed') {
+    if (init.signer === undefined) throw new Error('a seed needs the operator signer')
+    const sd = seedDistribution({ signer: init.signer, distribution: init.distribution })
+    services.push(...sd.services, (ctx) => {
+      parts.distribution = sd.get()
+      parts.controller = new RolloutController({ ...init.rollout, act: false }, { ctx })
+      return parts.controller
+    })
+    routes.push(...sd.routes, rollout)
+    return { services, routes, parts }
+  }
+
+  services.push((ctx) => {
+    parts.distribution = new Distribution(ctx, { ...init.distribution, prestage: false })
+    return parts.distribution
+  })
+  if (init.inference !== false) {
+    services.push((ctx) => {
+      parts.supervisor = new InferenceSupervisor(init.supervisor ?? {}, {
+        logger: ctx.logger.child({ svc: 'inference' }),
+      })
+      return supervisorService(parts.supervisor, ctx)
+    })
+  }
+  services.push(async (ctx) => {
+    const installer = parts.distribution!.installer
+    parts.reporter = new HealthReporter(
+      {
+        fleet: ctx.config.fleet,
+        dataDir: ctx.config.dataDir,
+        intervalMs: ctx.config.reportIntervalMs,
+        tags: ctx.config.tags,
+        runtimeVersion: await runtimeVersion(),
+        ...init.reporter,
+      },
+      {
+        identity: ctx.identity,
+        store: ctx.store,
+        publish: ctx.publish,
+        logger: ctx.logger.child({ svc: 'health' }),
+        supervisor: parts.supervisor,
+        active: async () =>
+          Object.entries(await installer.status()).flatMap(([model, s]) =>
+            s.active === null ? [] : [{ model, version: s.active }],
+          ),
+      },
+    )
+    return parts.reporter
+  })
+  services.push((ctx) => {
+    parts.controller = new RolloutController(
+      { ...init.rollout, act: true },
+      { ctx, installer: parts.distribution!.installer, supervisor: parts.supervisor, reporter: parts.reporter },
+    )
+    return parts.controller
+  })
+  routes.push(rollout)
+  if (init.inferenceRoutes !== undefined) {
+    const make = init.inferenceRoutes
+    routes.push((ctx) => make(parts, ctx))
+  }
+  return { services, routes, parts }
+}

@@ -1,0 +1,198 @@
+/**
+ * Plumbing between the message store and the pure rollout logic (`decide`, `activationFor`):
+ * gathers one release's inputs from the verified messages, finds the baseline release, picks the
+ * version a device should run, and shapes a release's rollout status for /status and the CLI.
+ * No I/O, no clock: `now` comes in.
+ */
+import {
+  type Activation,
+  type DecideInput,
+  type Decision,
+  decide,
+  type RolloutState,
+} from '../../protocols/rollout/index.ts'
+import type { ReleaseRef } from '../../protocols/schemas/common.ts'
+import type { GateFigure, ReleaseManifest } from '../../protocols/schemas/index.ts'
+import type { MessageStore } from '../mesh/message-store.ts'
+
+/** The part of the message store the plumbing reads. */
+export type MessageSource = Pick<MessageStore, 'list'>
+
+/** `model@version`. */
+export function releaseKey(r: ReleaseRef): string {
+  return `${r.model}@${r.version}`
+}
+
+/**
+ * The release `m` replaces: the same model's release with the highest seq below `m`'s that is not
+ * aborted (devices went back to it), or null for a model's first release.
+ */
+export function previousRelease(
+  releases: readonly ReleaseManifest[],
+  m: ReleaseManifest,
+  isAborted: (key: string) => boolean,
+): ReleaseRef | null {
+  let best: ReleaseManifest | null = null
+  for (const r of releases) {
+    if (r.model !== m.model || r.seq >= m.seq || isAborted(releaseKey(r))) continue
+    if (best === null || r.seq > best.seq) best = r
+  }
+  return best === null ? null : { model: best.model, version: best.version }
+}
+
+/** Everything `decide` needs for one release, from the store. */
+export function gatherInputs(
+  store: MessageSource,
+  m: ReleaseManifest,
+  previous: ReleaseRef | null,
+  state: RolloutState | undefined,
+  now: number,
+): DecideInput {
+  const mine = <T extends { model: string; version: string }>(x: T) => x.model === m.model && x.version === m.version
+  const input: DecideInput = {
+    policy: m.policy,
+    release: { model: m.model, version: m.version },
+    releasedAt: m.created_at,
+    previous,
+    enrollments: store.list('DeviceEnrollment').map((x) => x.message),
+    revocations: store.list('Revocation').map((x) => x.message),
+    reports: store.list('HealthReport').map((x) => ({ report: x.message, digest: x.digest })),
+    commands: store
+      .list('OperatorCommand')
+      .map((x) => x.message)
+      .filter(mine),
+    verdicts: store
+      .list('Verdict')
+      .filter((x) => mine(x.message))
+      .map((x) => ({ verdict: x.message, digest: x.digest })),
+    now,
+  }
+  if (state !== undefined) input.state = state
+  return input
+}
+
+/** Runs `decide` for one release over the store's messages. */
+export function decideRelease(
+  store: MessageSource,
+  m: ReleaseManifest,
+  previous: ReleaseRef | null,
+  state: RolloutState | undefined,
+  now: number,
+): Decision {
+  return decide(gatherInputs(store, m, previous, state, now))
+}
+
+/** One release of a model as target selection sees it. */
+export interface TargetCandidate {
+  version: string
+  seq: number
+  activation: Activation
+}
+
+/**
+ * The version a device should run for one model: the highest-seq release whose activation is
+ * `activate` and that is not bad (aborted by the fleet, or failed here). Null: nothing to run.
+ */
+export function chooseTarget(candidates: readonly TargetCandidate[], bad: ReadonlySet<string>): string | null {
+  let best: TargetCandidate | null = null
+  for (const c of candidates) {
+    if (c.activation !== 'activate' || bad.has(c.version)) continue
+    if (best === null || c.seq > best.seq) best = c
+  }
+  return best?.version ?? null
+}
+
+/** A release's rollout as /status, `GET /rollout` and `llmesh rollout status` show it. */
+export interface ReleaseRolloutStatus {
+  model: string
+  version: string
+  seq: number
+  /** `aborted`, `promoted`, `paused` or the current stage's name. */
+  state: string
+  phase: Decision['status']['phase']
+  stage: number
+  stageName: string
+  stageStartedAt: number | null
+  previous: string | null
+  gate: {
+    outcome: string
+    figures: GateFigure[]
+    reasons: string[]
+    reporters: number
+    required: number
+  } | null
+  verdicts: Array<{
+    digest: string
+    device: string
+    stage: number
+    outcome: 'promote' | 'abort'
+    decided_at: number
+    evidence: number
+    adopted: boolean
+    check: 'valid' | 'pending' | 'invalid'
+  }>
+  commands: Array<{ id: string; action: string; issued_at: number; to_stage?: string }>
+  /** Device ids per stage name (the cohort that joins at that stage), plus `excluded`. */
+  cohorts: Record<string, string[]>
+  abortedBy?: string
+}
+
+/** Shapes the status of one release from its decision and the store's verdicts. */
+export function releaseStatus(
+  store: MessageSource,
+  m: ReleaseManifest,
+  previous: ReleaseRef | null,
+  d: Decision,
+): ReleaseRolloutStatus {
+  const cohorts: Record<string, string[]> = {}
+  for (const s of m.policy.stages) cohorts[s.name] = []
+  cohorts.excluded = []
+  for (const [id, k] of d.assignment) (k === null ? cohorts.excluded : cohorts[m.policy.stages[k].name]).push(id)
+  for (const list of Object.values(cohorts)) list.sort()
+  const pending = new Set(d.pending.map((p) => p.digest))
+  const rejected = new Set(d.rejected.map((r) => r.digest))
+  const adopted = new Set(d.view.adopted)
+  const verdicts = store
+    .list('Verdict')
+    .filter((x) => x.message.model === m.model && x.message.version === m.version)
+    .map((x) => ({
+      digest: x.digest,
+      device: x.message.device,
+      stage: x.message.stage,
+      outcome: x.message.outcome,
+      decided_at: x.message.decided_at,
+      evidence: x.message.evidence.length,
+      adopted: adopted.has(x.digest),
+      check: (pending.has(x.digest) ? 'pending' : rejected.has(x.digest) ? 'invalid' : 'valid') as
+        | 'valid'
+        | 'pending'
+        | 'invalid',
+    }))
+    .sort((a, b) => a.decided_at - b.decided_at)
+  const out: ReleaseRolloutStatus = {
+    model: m.model,
+    version: m.version,
+    seq: m.seq,
+    state: d.status.status,
+    phase: d.status.phase,
+    stage: d.status.stage,
+    stageName: d.status.stageName,
+    stageStartedAt: d.view.stageStartedAt[d.view.stage] ?? null,
+    previous: previous === null ? null : releaseKey(previous),
+    gate:
+      d.gate === null
+        ? null
+        : {
+            outcome: d.gate.outcome,
+            figures: d.gate.figures,
+            reasons: d.gate.reasons,
+            reporters: d.gate.reporters,
+            required: d.gate.required,
+          },
+    verdicts,
+    commands: Object.values(d.state.commands).sort((a, b) => a.issued_at - b.issued_at),
+    cohorts,
+  }
+  if (d.view.abortedBy !== undefined) out.abortedBy = d.view.abortedBy
+  return out
+}

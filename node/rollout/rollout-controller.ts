@@ -1,0 +1,416 @@
+/**
+ * RolloutController: runs the collective canary on this node.
+ *
+ * How it works. On every new verified message (store events, coalesced) and every second, one
+ * `tick` runs (ticks never overlap):
+ * 1. Decide: for each known release, `decide` over the store's enrollments, revocations, signed
+ *    reports, commands and verdicts, joined with the facts kept from earlier ticks (persisted in
+ *    `<data>/rollout-state.json`). A `verdictToPublish` is signed with the device key and published
+ *    (the store feeds it back, so it is adopted on the next tick). Verdicts still missing evidence
+ *    trigger an anti-entropy round. Aborted releases are remembered as bad.
+ * 2. Prestage (devices, policy `prestage`): the newest non-bad release per model is fetched.
+ * 3. Act (devices only): per model, the target is the highest-seq release whose `activationFor`
+ *    this device is `activate` and that is neither aborted nor failed here. Going forward first
+ *    catches up with peers (a first anti-entropy round since start, then one more round) and
+ *    re-decides, so a device that was offline learns an abort before it would activate. Then:
+ *    installer.activate → supervisor.switchModel (load + probe) → installer.markHealthy. A load or
+ *    probe failure (or later, on a version under probation, an OOM or > 3 restarts in 5 min) is a
+ *    local rollback: the version is marked failed, the event and a rollback are recorded for the
+ *    next health report (flushed at once), and the best remaining version is reactivated. A fleet
+ *    abort makes the target fall back to the previous release the same way, within a tick.
+ * The seed runs it with `act: false`: it decides and shows status, publishes no verdicts.
+ */
+import { activationFor, type Decision, type RolloutState } from '../../protocols/rollout/index.ts'
+import type { ReleaseRef } from '../../protocols/schemas/common.ts'
+import type { ReleaseManifest, Verdict } from '../../protocols/schemas/index.ts'
+import { signDeviceMessage } from '../../protocols/signing/index.ts'
+import type { DaemonContext } from '../daemon.ts'
+import type { Installer } from '../install/installer.ts'
+import {
+  CATCH_UP_TIMEOUT_MS,
+  DECIDE_INTERVAL_MS,
+  EVIDENCE_SYNC_MS,
+  LOCAL_PROBATION_MS,
+  STARTUP_CATCH_UP_MS,
+  VERDICT_REPUBLISH_MS,
+} from './constants.ts'
+import { type LocalEvent, type LocalTrigger, localRollbackTrigger } from './local-triggers.ts'
+import { loadPersisted, type PersistedRollout, savePersisted } from './persisted.ts'
+import {
+  chooseTarget,
+  decideRelease,
+  previousRelease,
+  type ReleaseRolloutStatus,
+  releaseKey,
+  releaseStatus,
+} from './plan.ts'
+import type { ControllerReporter, ControllerSupervisor } from './types.ts'
+
+/** Options. */
+export interface RolloutControllerInit {
+  /** Activate/roll back on this device and publish verdicts (default true; the seed: false). */
+  act?: boolean
+  /** Prestage announced releases when their policy says so (default true when acting). */
+  prestage?: boolean
+  decideIntervalMs?: number
+  catchUpTimeoutMs?: number
+  startupCatchUpMs?: number
+  probationMs?: number
+}
+
+/** What the controller uses. */
+export interface RolloutControllerComponents {
+  ctx: Pick<DaemonContext, 'config' | 'identity' | 'logger' | 'store' | 'mesh' | 'publish' | 'status'>
+  installer?: Installer
+  supervisor?: ControllerSupervisor
+  reporter?: ControllerReporter
+  now?: () => number
+}
+
+type Entry = { manifest: ReleaseManifest; previous: ReleaseRef | null; decision: Decision }
+
+/** The rollout controller service. */
+export class RolloutController {
+  private readonly init: RolloutControllerInit
+  private readonly c: RolloutControllerComponents
+  private readonly now: () => number
+  private readonly act: boolean
+  private persisted: PersistedRollout = { states: {}, aborted: [], failed: [] }
+  private savedJson = ''
+  private entries = new Map<string, Entry>()
+  private timer: NodeJS.Timeout | undefined
+  private chain: Promise<void> = Promise.resolve()
+  private queued = false
+  private running = false
+  private caughtUp = false
+  private startedAt = 0
+  private lastEvidenceSync = 0
+  private readonly published = new Map<string, number>()
+  private readonly prestaging = new Set<string>()
+  private readonly activatedAt = new Map<string, number>()
+  private readonly probation = new Map<string, LocalEvent[]>()
+  private readonly loadTried = new Set<string>()
+  /** Counters for /status and tests. */
+  readonly counters = { ticks: 0, verdictsPublished: 0, activations: 0, localRollbacks: 0, fleetRollbacks: 0 }
+  private readonly onMessage = (): void => this.schedule()
+  private readonly onSync = (): void => {
+    this.caughtUp = true
+  }
+  private readonly onRestart = (e: { at: number }): void => this.probationEvent('restart', e.at)
+  private readonly onOom = (e: { at: number; during: string }): void => {
+    if (e.during === 'serving') this.probationEvent('oom', e.at)
+  }
+
+  constructor(init: RolloutControllerInit, components: RolloutControllerComponents) {
+    this.init = init
+    this.c = components
+    this.now = components.now ?? Date.now
+    this.act = init.act ?? true
+  }
+
+  /** Loads the persisted facts, hooks store and supervisor events, starts the timer. Idempotent. */
+  async start(): Promise<void> {
+    if (this.running) return
+    const { ctx } = this.c
+    this.persisted = await loadPersisted(ctx.config.dataDir)
+    this.savedJson = JSON.stringify(this.persisted)
+    this.running = true
+    this.startedAt = this.now()
+    ctx.store.on('message', this.onMessage)
+    if (ctx.mesh.state === 'running') ctx.mesh.antiEntropy.on('sync', this.onSync)
+    this.c.supervisor?.on('restart', this.onRestart)
+    this.c.supervisor?.on('oom', this.onOom)
+    ctx.status.setReleaseState((model, version) => this.entries.get(`${model}@${version}`)?.decision.status.status)
+    ctx.status.addSection('rollout', () => this.statusJson())
+    this.timer = setInterval(() => this.schedule(), this.init.decideIntervalMs ?? DECIDE_INTERVAL_MS)
+    this.timer.unref()
+    this.schedule()
+  }
+
+  /** Stops the timer and unhooks; waits for a running tick. Idempotent. */
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    clearInterval(this.timer)
+    const { ctx } = this.c
+    ctx.store.off('message', this.onMessage)
+    if (ctx.mesh.state === 'running') ctx.mesh.antiEntropy.off('sync', this.onSync)
+    this.c.supervisor?.off('restart', this.onRestart)
+    this.c.supervisor?.off('oom', this.onOom)
+    await this.chain
+  }
+
+  /** Runs one tick now (after any running one). */
+  tick(): Promise<void> {
+    this.chain = this.chain
+      .then(() => this.runTick())
+      .catch((err) => {
+        this.c.ctx.logger.error({ err }, 'rollout tick failed')
+      })
+    return this.chain
+  }
+
+  /** Every release's rollout status. */
+  statusJson(): {
+    device: string
+    acting: boolean
+    counters: RolloutController['counters']
+    releases: ReleaseRolloutStatus[]
+  } {
+    const releases = [...this.entries.values()]
+      .sort((a, b) => a.manifest.model.localeCompare(b.manifest.model) || a.manifest.seq - b.manifest.seq)
+      .map((e) => releaseStatus(this.c.ctx.store, e.manifest, e.previous, e.decision))
+    return { device: this.c.ctx.identity.peerId, acting: this.act, counters: this.counters, releases }
+  }
+
+  /** Whether a release was aborted by the fleet (as known here). */
+  isAborted(key: string): boolean {
+    return this.persisted.aborted.includes(key)
+  }
+
+  private schedule(): void {
+    if (!this.running || this.queued) return
+    this.queued = true
+    setImmediate(() => {
+      this.queued = false
+      if (this.running) void this.tick()
+    })
+  }
+
+  private async runTick(): Promise<void> {
+    if (!this.running) return
+    this.counters.ticks++
+    this.decideAll()
+    await this.persist()
+    if (!this.act) return
+    this.prestageAll()
+    for (const model of new Set([...this.entries.values()].map((e) => e.manifest.model))) {
+      if (!this.running) return
+      await this.reconcile(model)
+    }
+  }
+
+  private decideAll(): void {
+    const { store, identity } = this.c.ctx
+    const now = this.now()
+    const manifests = store.releases().map((r) => r.message)
+    const sorted = [...manifests].sort((a, b) => a.model.localeCompare(b.model) || a.seq - b.seq)
+    let wantEvidence = false
+    const enrolled = store.isEnrolled(identity.peerId, now)
+    for (const m of sorted) {
+      const key = releaseKey(m)
+      const previous = previousRelease(manifests, m, (k) => this.isAborted(k))
+      const d = decideRelease(store, m, previous, this.persisted.states[key], now)
+      this.entries.set(key, { manifest: m, previous, decision: d })
+      this.persisted.states[key] = d.state as RolloutState
+      if (d.view.aborted && !this.persisted.aborted.includes(key)) {
+        this.persisted.aborted.push(key)
+        this.c.ctx.logger.warn({ release: key, by: d.view.abortedBy }, 'release aborted by the fleet')
+      }
+      if (d.pending.length > 0) wantEvidence = true
+      if (d.verdictToPublish && this.act && enrolled) void this.publishVerdict(key, d)
+    }
+    if (wantEvidence && now - this.lastEvidenceSync > EVIDENCE_SYNC_MS && this.c.ctx.mesh.state === 'running') {
+      this.lastEvidenceSync = now
+      void this.c.ctx.mesh.antiEntropy.syncAll().catch(() => {})
+    }
+  }
+
+  private async publishVerdict(key: string, d: Decision): Promise<void> {
+    const draft = d.verdictToPublish!
+    const id = `${key}/${draft.stage}/${draft.outcome}`
+    const now = this.now()
+    if (now - (this.published.get(id) ?? 0) < VERDICT_REPUBLISH_MS) return
+    this.published.set(id, now)
+    const { ctx } = this.c
+    const verdict: Verdict = { type: 'Verdict', v: 1, fleet: ctx.config.fleet, device: ctx.identity.peerId, ...draft }
+    try {
+      await ctx.publish(await signDeviceMessage(verdict, ctx.identity.privateKey))
+      this.counters.verdictsPublished++
+      ctx.logger.info(
+        { release: key, stage: draft.stage, outcome: draft.outcome, evidence: draft.evidence.length },
+        'verdict published',
+      )
+    } catch (err) {
+      ctx.logger.warn({ err: (err as Error).message, release: key }, 'verdict not published')
+    }
+  }
+
+  private async persist(): Promise<void> {
+    const json = JSON.stringify(this.persisted)
+    if (json === this.savedJson) return
+    this.savedJson = json
+    await savePersisted(this.c.ctx.config.dataDir, this.persisted)
+  }
+
+  private bad(model: string): Set<string> {
+    const out = new Set<string>()
+    for (const k of [...this.persisted.aborted, ...this.persisted.failed]) {
+      const at = k.lastIndexOf('@')
+      if (k.slice(0, at) === model) out.add(k.slice(at + 1))
+    }
+    return out
+  }
+
+  private prestageAll(): void {
+    const installer = this.c.installer
+    if (installer === undefined || this.init.prestage === false) return
+    const newest = new Map<string, ReleaseManifest>()
+    for (const { manifest: m } of this.entries.values()) {
+      if (this.bad(m.model).has(m.version)) continue
+      const cur = newest.get(m.model)
+      if (cur === undefined || m.seq > cur.seq) newest.set(m.model, m)
+    }
+    for (const m of newest.values()) if (m.policy.prestage !== false) this.fetch(m)
+  }
+
+  private fetch(m: ReleaseManifest): void {
+    const key = releaseKey(m)
+    if (this.prestaging.has(key) || this.c.installer === undefined) return
+    this.prestaging.add(key)
+    this.c.installer.prestage(m).catch((err: Error & { code?: string }) => {
+      this.c.ctx.logger.warn({ release: key, code: err.code }, `prestage failed: ${err.message}`)
+      // try again later (a peer with the blocks may show up)
+      setTimeout(() => this.prestaging.delete(key), 10_000).unref()
+    })
+  }
+
+  /** The version this device should run for a model now, from the latest decisions. */
+  private target(model: string): string | null {
+    const me = this.c.ctx.identity.peerId
+    const candidates = [...this.entries.values()]
+      .filter((e) => e.manifest.model === model)
+      .map((e) => ({
+        version: e.manifest.version,
+        seq: e.manifest.seq,
+        activation: activationFor(me, e.decision.view, e.decision.assignment),
+      }))
+    return chooseTarget(candidates, this.bad(model))
+  }
+
+  private async reconcile(model: string): Promise<void> {
+    const installer = this.c.installer
+    if (installer === undefined) return
+    const st = (await installer.status())[model]
+    const active = st?.active ?? null
+    const target = this.target(model)
+    const bad = this.bad(model)
+    if (target !== null && target !== active) {
+      if ((await installer.installedManifest(model, target)) === null) {
+        const e = this.entries.get(`${model}@${target}`)
+        if (e !== undefined) this.fetch(e.manifest) // fetch on activation when not prestaged
+        if (active === null || !bad.has(active)) return
+      } else {
+        const forward = active === null || !bad.has(active)
+        if (forward && !(await this.catchUp(model, target))) return
+        await this.switchTo(model, target, active, forward)
+        return
+      }
+    }
+    if (active !== null && bad.has(active)) {
+      // No good target staged: fall back to whatever `previous` holds.
+      if (st?.previous) await this.switchTo(model, st.previous, active, false)
+      return
+    }
+    if (active !== null) await this.ensureServing(model, active)
+  }
+
+  /** Catches up with peers before going forward; false when the decision changed meanwhile. */
+  private async catchUp(model: string, target: string): Promise<boolean> {
+    const { mesh } = this.c.ctx
+    const wait = this.init.startupCatchUpMs ?? STARTUP_CATCH_UP_MS
+    if (!this.caughtUp && this.now() - this.startedAt < wait) return false // next tick
+    if (mesh.state === 'running' && mesh.peers().length > 0) {
+      const t = this.init.catchUpTimeoutMs ?? CATCH_UP_TIMEOUT_MS
+      await Promise.race([mesh.antiEntropy.syncAll().catch(() => []), new Promise((r) => setTimeout(r, t).unref())])
+    }
+    this.decideAll()
+    return this.target(model) === target
+  }
+
+  private async switchTo(model: string, version: string, from: string | null, forward: boolean): Promise<void> {
+    const installer = this.c.installer!
+    const log = this.c.ctx.logger
+    await this.c.reporter?.cut()
+    const st = (await installer.status())[model]
+    if (st?.previous === version) await installer.rollback(model)
+    else await installer.activate(model, version)
+    this.activatedAt.set(`${model}@${version}`, this.now())
+    this.probation.set(`${model}@${version}`, [])
+    if (forward) this.counters.activations++
+    else {
+      this.counters.fleetRollbacks++
+      if (from !== null) this.c.reporter?.record({ model, version: from }, 'rollbacks')
+    }
+    log.info({ model, version, from, forward }, forward ? 'activating release' : 'reactivating previous version')
+    const sup = this.c.supervisor
+    if (sup === undefined) {
+      if (forward) await installer.markHealthy(model)
+      return
+    }
+    try {
+      await sup.switchModel(installer.layout.file(model, version), { name: model, version })
+    } catch (err) {
+      const trigger: LocalTrigger =
+        (err as { code?: string }).code === 'ERR_PROBE_FAILED' ? 'probe-failure' : 'load-failure'
+      log.warn({ model, version, trigger, err: (err as Error).message }, 'new version failed: rolling back locally')
+      await this.localFailure(model, version, trigger)
+      return
+    }
+    if (forward) await installer.markHealthy(model)
+    if (!forward) await this.c.reporter?.flush()
+  }
+
+  /** Local rollback: mark failed, record, reactivate the best remaining version. */
+  private async localFailure(model: string, version: string, trigger: LocalTrigger): Promise<void> {
+    const key = `${model}@${version}`
+    if (!this.persisted.failed.includes(key)) this.persisted.failed.push(key)
+    await this.persist()
+    this.counters.localRollbacks++
+    const ref = { model, version }
+    if (trigger === 'load-failure') this.c.reporter?.record(ref, 'load_failures')
+    if (trigger === 'probe-failure') this.c.reporter?.record(ref, 'probe_failures')
+    this.c.reporter?.record(ref, 'rollbacks')
+    const installer = this.c.installer!
+    const st = (await installer.status())[model]
+    const back = this.target(model)
+    if (st?.active === version) {
+      if (back !== null && st.previous !== back && (await installer.installedManifest(model, back)) !== null) {
+        await installer.activate(model, back)
+      } else if (st.previous) await installer.rollback(model)
+    }
+    const now = (await installer.status())[model]?.active ?? null
+    if (now !== null && this.c.supervisor?.model?.version !== now) await this.ensureServing(model, now)
+    this.c.ctx.logger.warn({ model, version, trigger, active: now }, 'rolled back locally')
+    await this.c.reporter?.flush()
+  }
+
+  /** Loads the active version into the supervisor when nothing is served (e.g. after a restart). */
+  private async ensureServing(model: string, version: string): Promise<void> {
+    const sup = this.c.supervisor
+    if (sup === undefined || sup.model !== undefined || this.loadTried.has(`${model}@${version}`)) return
+    if (sup.state !== 'idle' && sup.state !== 'failed') return
+    this.loadTried.add(`${model}@${version}`)
+    try {
+      await sup.switchModel(this.c.installer!.layout.file(model, version), { name: model, version })
+    } catch (err) {
+      this.c.ctx.logger.warn({ model, version, err: (err as Error).message }, 'cannot serve the active version')
+    }
+  }
+
+  private probationEvent(kind: LocalEvent['kind'], at: number): void {
+    const m = this.c.supervisor?.model
+    if (m?.version === undefined) return
+    const key = `${m.name}@${m.version}`
+    const since = this.activatedAt.get(key)
+    if (since === undefined || at - since > (this.init.probationMs ?? LOCAL_PROBATION_MS)) return
+    const events = this.probation.get(key) ?? []
+    events.push({ kind, at })
+    this.probation.set(key, events)
+    const trigger = localRollbackTrigger(events, at)
+    if (trigger === null) return
+    this.chain = this.chain
+      .then(() => this.localFailure(m.name, m.version as string, trigger))
+      .catch((err) => this.c.ctx.logger.error({ err }, 'local rollback failed'))
+  }
+}
