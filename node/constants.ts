@@ -26,6 +26,9 @@ export const ANTI_ENTROPY_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 /** Health reports older than this are neither exchanged by anti-entropy nor kept. */
 export const HEALTH_RETENTION_MS = 24 * 60 * 60 * 1000
 
+/** Stale health reports are dropped from memory at this interval. */
+export const PRUNE_INTERVAL_MS = 10 * 60 * 1000
+
 /** libp2p mDNS query interval. */
 export const MDNS_INTERVAL_MS = 5_000
 /** Interval of the health-report timer handed to report providers (the CLI's --report-interval). */

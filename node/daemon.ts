@@ -53,6 +53,8 @@ export interface DaemonContext {
     dataDir: string
     tags: string[]
     reportIntervalMs: number
+    /** What this node tells peers about itself (tags, capabilities) in anti-entropy rounds. */
+    hello: Hello
   }
   identity: Identity
   logger: Logger
@@ -65,6 +67,8 @@ export interface DaemonContext {
   status: StatusRegistry
   /** The trust root in force. */
   trust(): TrustRoot
+  /** Re-publishes the bonjour TXT records (call when the active models change). */
+  advertise(): Promise<void>
 }
 
 /** Builds a service once the context exists. */
@@ -114,6 +118,7 @@ export class Daemon {
   private started: Service[] = []
   private ctxValue: DaemonContext | undefined
   private api: ApiServer | undefined
+  private bonjour: BonjourAdvertiser | undefined
   readonly status = new StatusRegistry()
 
   constructor(init: DaemonInit) {
@@ -253,6 +258,7 @@ export class Daemon {
           dataDir: init.dataDir,
           tags: init.tags ?? [],
           reportIntervalMs: init.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS,
+          hello,
         },
         identity,
         logger: log,
@@ -263,6 +269,9 @@ export class Daemon {
         trust: () => {
           const newer = store.latestTrustRoot()
           return newer !== undefined && newer.version > init.fleet.trust.version ? newer : init.fleet.trust
+        },
+        advertise: async () => {
+          await this.bonjour?.refresh()
         },
       }
       this.ctxValue = ctx
@@ -292,6 +301,7 @@ export class Daemon {
           },
           { logger: log.child({ svc: 'bonjour' }) },
         )
+        this.bonjour = bonjour
         await this.startService(bonjour)
       }
       const info: NodeInfo = {
@@ -331,6 +341,7 @@ export class Daemon {
     }
     await rm(join(this.init.dataDir, NODE_INFO_FILE), { force: true })
     this.api = undefined
+    this.bonjour = undefined
     this.stateValue = 'stopped'
     this.log.info('llmesh node stopped')
   }

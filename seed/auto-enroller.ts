@@ -35,12 +35,7 @@ export class AutoEnroller implements Service {
     if (this.started) return
     this.started = true
     this.ctx.mesh.antiEntropy.on('hello', this.onHello)
-    const { config } = this.ctx
-    await this.enroll(this.ctx.identity.peerId, {
-      role: 'seed',
-      tags: config.tags,
-      capabilities: { arch: 'any', ram_mb: 0, device_type: 'seed' },
-    })
+    await this.enroll(this.ctx.identity.peerId, this.ctx.config.hello)
     for (const [peer, hello] of this.ctx.mesh.antiEntropy.hellos) await this.enroll(peer, hello)
   }
 

@@ -10,7 +10,7 @@ import type { PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../protocols/constants.ts'
-import { BOOTSTRAP_REDIAL_MS, DEFAULT_LISTEN } from '../constants.ts'
+import { BOOTSTRAP_REDIAL_MS, DEFAULT_LISTEN, PRUNE_INTERVAL_MS } from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { AntiEntropy, type AntiEntropyInit } from './anti-entropy.ts'
 import { GossipService } from './gossip-service.ts'
@@ -55,6 +55,7 @@ export class MeshNode {
   private gossipService: GossipService | undefined
   private ae: AntiEntropy | undefined
   private redial: NodeJS.Timeout | undefined
+  private pruner: NodeJS.Timeout | undefined
   private stateValue: ServiceState = 'idle'
   private transition: Promise<void> = Promise.resolve()
   private readonly onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
@@ -156,6 +157,8 @@ export class MeshNode {
       await this.gossipService.start()
       await this.ae.start()
       this.stateValue = 'running'
+      this.pruner = setInterval(() => this.store.prune(), PRUNE_INTERVAL_MS)
+      this.pruner.unref()
       this.dialBootstrap()
       const every = this.init.bootstrapRedialMs ?? BOOTSTRAP_REDIAL_MS
       if ((this.init.bootstrap ?? []).length > 0) {
@@ -173,7 +176,9 @@ export class MeshNode {
     if (this.stateValue === 'idle' || this.stateValue === 'stopped') return
     this.stateValue = 'stopping'
     clearInterval(this.redial)
+    clearInterval(this.pruner)
     this.redial = undefined
+    this.pruner = undefined
     await this.ae?.stop()
     await this.gossipService?.stop()
     const node = this.libp2pNode

@@ -4,14 +4,14 @@
  * (`llmt-<owner pid>-<rand>-…`) and a random 10.x.y.0/24 (used only inside the namespaces), adds
  * the multicast route `224.0.0.0/4 dev eth0` in each namespace (mDNS), can shape each link with
  * `tc netem`, runs real `llmesh` processes in the namespaces (`ip netns exec <ns> node cli/bin.ts …`),
- * collects their logs, and ALWAYS deletes what it made: on destroy(), on process exit, on
+ * collects their logs (in `logDir`, kept until the next run sweeps it), and ALWAYS deletes what it made: on destroy(), on process exit, on
  * SIGINT/SIGTERM, and stale leftovers of crashed runs are swept by name prefix and dead owner pid.
  *
  * Needs root and iproute2 (ip, tc); avahi tests need avahi-daemon, avahi-utils and dbus.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
 import { randomBytes, randomInt } from 'node:crypto'
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
+import { createWriteStream, mkdirSync, readdirSync, rmSync, type WriteStream } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -123,9 +123,16 @@ function deleteNamespace(ns: string): void {
   }
 }
 
-/** Deletes namespaces left by crashed runs (prefix match, owner pid dead). Returns their names. */
+/**
+ * Deletes namespaces left by crashed runs (prefix match, owner pid dead), and the log directories
+ * of finished runs (kept after a run for inspection until the next run). Returns the namespaces.
+ */
 export function sweepStale(): string[] {
   const out: string[] = []
+  for (const d of readdirSync(tmpdir())) {
+    const m = /^llmesh-lan-(\d+)-/.exec(d)
+    if (m !== null && !pidAlive(Number(m[1]))) rmSync(join(tmpdir(), d), { recursive: true, force: true })
+  }
   for (const ns of listNamespaces()) {
     const m = /^llmt-(\d+)-/.exec(ns)
     if (m === null) continue

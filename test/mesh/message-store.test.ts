@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { silentLogger } from '../../node/logger.ts'
+import { createFleetVerifier } from '../../node/mesh/fleet-verifier.ts'
+import { Ingest } from '../../node/mesh/ingest.ts'
+import { MessageStore } from '../../node/mesh/message-store.ts'
+import { command, enrollment, healthReport, makeFleet, tempDir } from './fixtures.ts'
+
+const logger = silentLogger()
+
+describe('message store', () => {
+  test('keeps verified messages across a restart, indexed, and drops stale health reports', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      const fleet = makeFleet()
+      const key = await generateKeyPair('Ed25519')
+      const device = peerIdFromPrivateKey(key).toString()
+      const now = Date.now()
+      const store = new MessageStore({ dataDir: dir, healthRetentionMs: 60 * 60_000 }, { logger })
+      await store.load()
+      const ingest = new Ingest({}, { store, verify: createFleetVerifier({ trust: fleet.trust, store }), logger })
+      const seen: string[] = []
+      store.on('enrollment', (m) => seen.push(`enrollment:${m.message.device}`))
+      store.on('health', (m) => seen.push(`health:${m.message.seq}`))
+      assert.equal((await ingest.ingest(await enrollment(fleet, device), 'local')).status, 'accepted')
+      assert.equal((await ingest.ingest(await command(fleet), 'local')).status, 'accepted')
+      assert.equal(
+        (await ingest.ingest(await healthReport(fleet, key, 1, now - 2 * 60 * 60_000), 'local')).status,
+        'accepted',
+      )
+      assert.equal((await ingest.ingest(await healthReport(fleet, key, 2, now), 'local')).status, 'accepted')
+      // replays and rollbacks
+      const old = await healthReport(fleet, key, 1, now)
+      assert.equal((await ingest.ingest(old, 'gossip')).status, 'rejected')
+      assert.equal(ingest.wasRejected((await ingest.ingest(old, 'gossip')).digest), true)
+      assert.deepEqual(seen, [`enrollment:${device}`, 'health:1', 'health:2'])
+      assert.equal(store.forDevice(device).length, 3)
+      assert.equal(store.forModel('tiny').length, 1)
+      assert.ok(store.isEnrolled(device))
+      // the stale report is not offered to anti-entropy
+      assert.equal(store.syncDigests().length, 3)
+      await store.flush()
+      assert.equal((await stat(join(dir, 'messages.jsonl'))).mode & 0o777, 0o600)
+
+      const again = new MessageStore({ dataDir: dir, healthRetentionMs: 60 * 60_000 }, { logger })
+      await again.load()
+      assert.equal(again.size, 3, 'the stale health report is dropped on load')
+      assert.ok(again.isEnrolled(device))
+      assert.deepEqual(
+        again.list('HealthReport').map((m) => m.message.seq),
+        [2],
+      )
+      const lines = (await readFile(join(dir, 'messages.jsonl'), 'utf8')).trim().split('\n')
+      assert.equal(lines.length, 3, 'the log is compacted')
+      // rollback floor survives the restart
+      const verify = createFleetVerifier({ trust: fleet.trust, store: again })
+      const r = await verify(await healthReport(fleet, key, 2, now + 1), Date.now())
+      assert.equal(r.ok, false)
+      assert.equal(r.ok ? '' : r.error.code, 'ERR_ROLLBACK')
+    } finally {
+      await cleanup()
+    }
+  })
+})
