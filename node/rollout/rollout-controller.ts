@@ -18,7 +18,8 @@
  *    local rollback: the version is marked failed, the event and a rollback are recorded for the
  *    next health report (flushed at once), and the best remaining version is reactivated. A fleet
  *    abort makes the target fall back to the previous release the same way, within a tick.
- * The seed runs it with `act: false`: it decides and shows status, publishes no verdicts.
+ * The seed runs it with `act: false`: it decides, shows status and (once enrolled) publishes
+ * verdicts, but activates nothing.
  */
 import { activationFor, type Decision, type RolloutState } from '../../protocols/rollout/index.ts'
 import type { ReleaseRef } from '../../protocols/schemas/common.ts'
@@ -48,8 +49,10 @@ import type { ControllerReporter, ControllerSupervisor } from './types.ts'
 
 /** Options. */
 export interface RolloutControllerInit {
-  /** Activate/roll back on this device and publish verdicts (default true; the seed: false). */
+  /** Activate/roll back on this device (default true; the seed: false). */
   act?: boolean
+  /** Publish verdicts when this node is an enrolled device (default true). */
+  verdicts?: boolean
   /** Prestage announced releases when their policy says so (default true when acting). */
   prestage?: boolean
   decideIntervalMs?: number
@@ -208,7 +211,7 @@ export class RolloutController {
         this.c.ctx.logger.warn({ release: key, by: d.view.abortedBy }, 'release aborted by the fleet')
       }
       if (d.pending.length > 0) wantEvidence = true
-      if (d.verdictToPublish && this.act && enrolled) void this.publishVerdict(key, d)
+      if (d.verdictToPublish && (this.init.verdicts ?? true) && enrolled) void this.publishVerdict(key, d)
     }
     if (wantEvidence && now - this.lastEvidenceSync > EVIDENCE_SYNC_MS && this.c.ctx.mesh.state === 'running') {
       this.lastEvidenceSync = now

@@ -54,12 +54,10 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
 
     app.post<{ Body: CommandRequest }>('/rollout/commands', async (req, reply) => {
       if (deps.signer === undefined) {
-        return reply
-          .status(403)
-          .send({
-            error: 'ERR_NO_OPERATOR_KEY',
-            message: 'this node holds no operator key (use --fleet <dir> locally)',
-          })
+        return reply.status(403).send({
+          error: 'ERR_NO_OPERATOR_KEY',
+          message: 'this node holds no operator key (use --fleet <dir> locally)',
+        })
       }
       try {
         const { command, wire } = await signCommand(req.body ?? ({} as CommandRequest), deps.fleet, deps.signer, now())

@@ -1,0 +1,148 @@
+/**
+ * A loopback fleet for rollout tests: a seed and N devices, real daemons with the real
+ * composition (node/device-services.ts): installer, store, replicator, inference worker, health
+ * reporter and rollout controller. mDNS off; each device dials the seed and every earlier device,
+ * so the devices stay connected when the seed stops.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Daemon } from '../../node/daemon.ts'
+import { type DeviceParts, deviceServices } from '../../node/device-services.ts'
+import { silentLogger } from '../../node/logger.ts'
+import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
+import { createSeedDaemon } from '../../seed/seed-daemon.ts'
+import { type TinyGgufOptions, writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { makeFleet, type TestFleet, tempDir, waitFor } from './fixtures.ts'
+
+/** One device of the test fleet. */
+export interface FleetDevice {
+  name: string
+  daemon: Daemon
+  parts: DeviceParts
+  /** Every version the inference worker loaded, in order, with the time it was serving. */
+  loaded: Array<{ version: string; at: number }>
+  id: string
+}
+
+/** The test fleet. */
+export interface RolloutFleet {
+  fleet: TestFleet
+  seed: Daemon
+  seedParts: DeviceParts
+  devices: FleetDevice[]
+  dir: string
+  stop(): Promise<void>
+}
+
+const REPORT_MS = 400
+
+/** Starts a seed and `tags.length` devices (device i gets `tags[i]`). */
+export async function startRolloutFleet(tags: string[][]): Promise<RolloutFleet> {
+  const fleet = makeFleet()
+  const tmp = await tempDir('llmesh-rollout-')
+  const base = (name: string) => ({
+    fleet: { id: fleet.id, psk: fleet.psk, trust: fleet.trust },
+    dataDir: join(tmp.dir, name),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    api: '127.0.0.1:0',
+    mdns: false,
+    reportIntervalMs: REPORT_MS,
+    antiEntropy: { intervalMs: 1000 },
+    logger: silentLogger(),
+  })
+  const rollout = { startupCatchUpMs: 3000, decideIntervalMs: 250 }
+  const sc = deviceServices({ role: 'seed', signer: fleet.signer, rollout })
+  const seed = createSeedDaemon({
+    ...base('seed'),
+    tags: ['seed'],
+    signer: fleet.signer,
+    services: sc.services,
+    routes: sc.routes,
+  })
+  await seed.start()
+  const devices: FleetDevice[] = []
+  for (const [i, t] of tags.entries()) {
+    const dc = deviceServices({ role: 'node', supervisor: { threads: 1 }, rollout })
+    const daemon = new Daemon({
+      ...base(`d${i}`),
+      tags: t,
+      bootstrap: [seed.context.mesh.multiaddrs()[0], ...devices.map((d) => d.daemon.context.mesh.multiaddrs()[0])],
+      services: dc.services,
+      routes: dc.routes,
+    })
+    await daemon.start()
+    const dev: FleetDevice = { name: `d${i}`, daemon, parts: dc.parts, loaded: [], id: daemon.context.identity.peerId }
+    dc.parts.supervisor?.on('model-loaded', (e) => dev.loaded.push({ version: `${e.model.version}`, at: e.at }))
+    devices.push(dev)
+  }
+  // every device enrolled, as every node sees it
+  await waitFor(
+    () => [seed, ...devices.map((d) => d.daemon)].every((n) => devices.every((d) => n.context.store.isEnrolled(d.id))),
+    30_000,
+    'enrollments',
+  )
+  return {
+    fleet,
+    seed,
+    seedParts: sc.parts,
+    devices,
+    dir: tmp.dir,
+    async stop() {
+      for (const d of devices.reverse()) await d.daemon.stop().catch(() => {})
+      await seed.stop().catch(() => {})
+      await tmp.cleanup()
+    },
+  }
+}
+
+/** Publishes a tiny GGUF through the seed's API with a policy YAML. */
+export async function publish(
+  f: RolloutFleet,
+  version: string,
+  policy: string,
+  gguf: TinyGgufOptions = {},
+): Promise<{ created_at: number }> {
+  const file = join(f.dir, `tiny-${version}.gguf`)
+  await writeTinyGguf(file, { layers: 2, embd: 64, ...gguf })
+  const res = await fetch(`${f.seed.apiUrl}/releases?model=tiny&version=${version}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/octet-stream',
+      'x-llmesh-policy': Buffer.from(policy).toString('base64'),
+    },
+    body: await readFile(file),
+  })
+  const out = (await res.json()) as { manifest: { created_at: number } }
+  if (res.status !== 201) throw new Error(`publish ${version}: ${res.status} ${JSON.stringify(out)}`)
+  return out.manifest
+}
+
+/** The version a device's installer has active. */
+export async function activeOf(d: FleetDevice): Promise<string | null> {
+  return (await d.parts.distribution!.installer.status()).tiny?.active ?? null
+}
+
+/** What a device's worker serves. */
+export function servedOf(d: FleetDevice): string | undefined {
+  const s = d.parts.supervisor
+  return s?.state === 'ready' ? s.model?.version : undefined
+}
+
+/** A release's rollout status as one node sees it. */
+export function rolloutOf(parts: DeviceParts, version: string): ReleaseRolloutStatus | undefined {
+  return parts.controller?.statusJson().releases.find((r) => r.model === 'tiny' && r.version === version)
+}
+
+/** Waits until every device serves `version` (installer active and worker loaded). */
+export async function waitAllServing(f: RolloutFleet, version: string, timeoutMs = 40_000): Promise<void> {
+  await waitFor(
+    async () => {
+      for (const d of f.devices) if ((await activeOf(d)) !== version || servedOf(d) !== version) return false
+      return true
+    },
+    timeoutMs,
+    `all devices serving ${version}`,
+  )
+}
+
+export { waitFor }
