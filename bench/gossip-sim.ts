@@ -69,7 +69,16 @@ row('gossip: one message to all', N, 1, gossip)
 const catchup: number[] = []
 const batch: string[] = []
 for (let i = 0; i < M; i++) batch.push((await all[0].node.publish(await command(fleet))).status)
-await waitFor(() => all.every((n) => n.store.size === all[0].store.size), 30_000, 'batch everywhere')
+try {
+  await waitFor(() => all.every((n) => n.store.size === all[0].store.size), 30_000, 'batch everywhere')
+} catch (err) {
+  const sizes = all.map(
+    (n) =>
+      `${n.store.size}/${n.node.peers().length}p/${n.node.libp2p.services.pubsub.getSubscribers(n.node.gossip.topicOf('OperatorCommand')).length}s`,
+  )
+  process.stderr.write(`store size/peers/subscribers per node: ${sizes.join(' ')}\n`)
+  throw err
+}
 const target = all[0].store.size
 const lateNodes: TestNode[] = []
 const startLate = performance.now()
