@@ -138,6 +138,7 @@ export class Installer {
       throw refusal
     }
     return this.withLock(m.model, async () => {
+      if ((await this.installedManifest(m.model, m.version)) !== null) return file
       const abort = new AbortController()
       const state = {
         version: m.version,

@@ -66,17 +66,12 @@ export async function fetchRelease(store: ModelStore, index: ChunkIndex, opts: F
     try {
       if (core.length < index.feed_length) await waitForLength(core, index.feed_length, opts.signal)
       const range = core.download({ blocks: missing })
-      const aborted = new Promise<never>((_, reject) => {
-        if (opts.signal === undefined) return
-        const onAbort = () => {
-          range.destroy()
-          reject(opts.signal?.reason ?? new Error('aborted'))
-        }
-        if (opts.signal.aborted) onAbort()
-        else opts.signal.addEventListener('abort', onAbort, { once: true })
-      })
-      aborted.catch(() => {})
-      await Promise.race([range.done(), aborted])
+      try {
+        await abortable(range.done(), opts.signal)
+      } catch (err) {
+        range.destroy()
+        throw err
+      }
     } finally {
       done()
       core.off('download', onDownload)
@@ -98,7 +93,18 @@ export async function fetchRelease(store: ModelStore, index: ChunkIndex, opts: F
 async function waitForLength(core: Hypercore, length: number, signal?: AbortSignal): Promise<void> {
   while (core.length < length) {
     signal?.throwIfAborted()
-    await core.update({ wait: true })
-    if (core.length < length) await new Promise((r) => setTimeout(r, 200))
+    await abortable(core.update({ wait: true }), signal)
+    if (core.length < length) await abortable(new Promise((r) => setTimeout(r, 200)), signal)
   }
+}
+
+/** Rejects with the signal's reason as soon as it aborts. */
+function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal === undefined) return p
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new Error('aborted'))
+    if (signal.aborted) return onAbort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
 }

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { fetchRelease } from '../../node/store/fetcher.ts'
+import { PROTOCOL_REPLICATE } from '../../protocols/constants.ts'
+import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { cleanup, connectAll, startPeer } from '../mesh/distribution-helpers.ts'
+
+describe('replicator', () => {
+  test('start/stop are idempotent; sessions open per connected peer and close on stop', async () => {
+    const a = await startPeer('ra')
+    const b = await startPeer('rb')
+    try {
+      await a.replicator.start()
+      assert.ok(a.libp2p.getProtocols().includes(PROTOCOL_REPLICATE))
+      await connectAll([a, b])
+      const f = join(a.dataDir, 'm.gguf')
+      await writeTinyGguf(f, { layers: 2, embd: 64 })
+      const r = await a.store.appendFile('tiny', f)
+      await fetchRelease(b.store, r.chunks)
+      assert.deepEqual(a.replicator.activePeers(), [b.libp2p.peerId.toString()])
+      assert.ok(b.replicator.stats().bytesIn >= r.size)
+      await a.replicator.stop()
+      await a.replicator.stop()
+      assert.deepEqual(a.replicator.activePeers(), [])
+      assert.ok(!a.libp2p.getProtocols().includes(PROTOCOL_REPLICATE))
+    } finally {
+      await cleanup([a, b])
+    }
+  })
+
+  test('fetch can be aborted while no peer holds the blocks', async () => {
+    const a = await startPeer('rc')
+    const b = await startPeer('rd')
+    try {
+      const f = join(a.dataDir, 'm.gguf')
+      await writeTinyGguf(f, { layers: 2, embd: 64 })
+      const r = await a.store.appendFile('tiny', f)
+      const ac = new AbortController()
+      setTimeout(() => ac.abort(new Error('gave up')), 300)
+      await assert.rejects(fetchRelease(b.store, r.chunks, { signal: ac.signal }), /gave up/)
+    } finally {
+      await cleanup([a, b])
+    }
+  })
+})
