@@ -23,8 +23,13 @@ export const ANTI_ENTROPY_MAX_DIGESTS = 20_000
 export const ANTI_ENTROPY_MAX_MESSAGES = 2_000
 /** Most bytes sent in one anti-entropy response (frames are also bounded by MAX_WIRE_SIZE each). */
 export const ANTI_ENTROPY_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-/** Health reports older than this are neither exchanged by anti-entropy nor kept. */
+/** Health reports older than this (by window end) are not kept. */
 export const HEALTH_RETENTION_MS = 24 * 60 * 60 * 1000
+/**
+ * Anti-entropy exchanges only health reports newer than this, so the digest lists stay bounded
+ * (100 devices reporting every minute: 6,000 digests); older ones stay local for the rollout logic.
+ */
+export const ANTI_ENTROPY_HEALTH_WINDOW_MS = 60 * 60 * 1000
 
 /** Stale health reports are dropped from memory at this interval. */
 export const PRUNE_INTERVAL_MS = 10 * 60 * 1000

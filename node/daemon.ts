@@ -14,7 +14,7 @@ import { rm, writeFile } from 'node:fs/promises'
 import { arch, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyPluginAsync } from 'fastify'
-import type { TrustRoot } from '../protocols/index.ts'
+import type { HealthReport, TrustRoot } from '../protocols/index.ts'
 import { ApiServer } from './api/server.ts'
 import { type DeviceStatus, type NodeStatus, StatusRegistry, statusRoute } from './api/status.ts'
 import { DEFAULT_API, DEFAULT_LISTEN, DEFAULT_REPORT_INTERVAL_MS, NODE_INFO_FILE } from './constants.ts'
@@ -201,10 +201,11 @@ export class Daemon {
     return [...ids].sort().map((id) => {
       const enr = store.enrollmentOf(id)
       let last: { end: number; active: string[] } | undefined
-      for (const h of store.list('HealthReport')) {
-        if (h.message.device !== id) continue
-        if (last === undefined || h.message.window.end > last.end) {
-          last = { end: h.message.window.end, active: h.message.active.map((a) => `${a.model}@${a.version}`) }
+      for (const m of store.forDevice(id)) {
+        if (m.type !== 'HealthReport') continue
+        const h = m.message as HealthReport
+        if (last === undefined || h.window.end > last.end) {
+          last = { end: h.window.end, active: h.active.map((a) => `${a.model}@${a.version}`) }
         }
       }
       return {

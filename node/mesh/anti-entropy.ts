@@ -21,6 +21,7 @@ import { z } from 'zod'
 import { MAX_WIRE_SIZE, PROTOCOL_ANTI_ENTROPY } from '../../protocols/constants.ts'
 import { CpuArch, Sha256Hex, Tag } from '../../protocols/schemas/index.ts'
 import {
+  ANTI_ENTROPY_HEALTH_WINDOW_MS,
   ANTI_ENTROPY_INTERVAL_MS,
   ANTI_ENTROPY_MAX_DIGESTS,
   ANTI_ENTROPY_MAX_MESSAGES,
@@ -93,6 +94,8 @@ export interface AntiEntropyInit {
   /** This node's self-description, sent in every round. */
   hello?: Hello
   intervalMs?: number
+  /** Only health reports newer than this are exchanged. */
+  healthWindowMs?: number
   timeoutMs?: number
   maxMessages?: number
   maxResponseBytes?: number
@@ -125,6 +128,7 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
   readonly hellos = new Map<string, Hello>()
   private readonly intervalMs: number
   private readonly timeoutMs: number
+  private readonly healthWindowMs: number
   private readonly maxMessages: number
   private readonly maxBytes: number
   private timer: NodeJS.Timeout | undefined
@@ -145,6 +149,7 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     this.log = components.logger
     this.intervalMs = init.intervalMs ?? ANTI_ENTROPY_INTERVAL_MS
     this.timeoutMs = init.timeoutMs ?? ANTI_ENTROPY_TIMEOUT_MS
+    this.healthWindowMs = init.healthWindowMs ?? ANTI_ENTROPY_HEALTH_WINDOW_MS
     this.maxMessages = init.maxMessages ?? ANTI_ENTROPY_MAX_MESSAGES
     this.maxBytes = init.maxResponseBytes ?? ANTI_ENTROPY_MAX_RESPONSE_BYTES
   }
@@ -214,7 +219,7 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     const lp = lpStream(stream, { maxDataLength: MAX_WIRE_SIZE })
     const res: SyncResult = { peer: peer.toString(), received: 0, sent: 0, rejected: 0 }
     try {
-      const have = this.store.syncDigests().slice(0, ANTI_ENTROPY_MAX_DIGESTS)
+      const have = this.store.syncDigests(Date.now(), this.healthWindowMs).slice(0, ANTI_ENTROPY_MAX_DIGESTS)
       await lp.write(encoder.encode(JSON.stringify({ have, hello: this.hello })), { signal })
       const want = WantFrame.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray())))
       this.gotHello(res.peer, want.hello)
@@ -246,7 +251,7 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
       const now = Date.now()
       const missing = this.pick(
         this.store
-          .syncDigests(now)
+          .syncDigests(now, this.healthWindowMs)
           .filter((d) => !theirSet.has(d))
           .map((d) => this.store.get(d) as StoredMessage),
       )

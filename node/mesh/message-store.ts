@@ -212,10 +212,17 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     return this.enrollmentOf(device, now) !== undefined
   }
 
-  /** Digests anti-entropy exchanges: everything except stale health reports. */
-  syncDigests(now = this.now()): string[] {
+  /**
+   * Digests anti-entropy exchanges: every message except health reports whose window ended more
+   * than `healthWindowMs` ago (default: the retention).
+   */
+  syncDigests(now = this.now(), healthWindowMs = this.retention): string[] {
     const out: string[] = []
-    for (const m of this.byDigest.values()) if (!this.isStale(m, now)) out.push(m.digest)
+    for (const m of this.byDigest.values()) {
+      if (m.type === 'HealthReport' && (m.message as { window: { end: number } }).window.end < now - healthWindowMs)
+        continue
+      out.push(m.digest)
+    }
     return out
   }
 
