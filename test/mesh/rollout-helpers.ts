@@ -21,6 +21,8 @@ export interface FleetDevice {
   parts: DeviceParts
   /** Every version the inference worker loaded, in order, with the time it was serving. */
   loaded: Array<{ version: string; at: number }>
+  /** Every version the installer was asked to make active (activate or rollback target). */
+  activated: Array<{ version: string; at: number }>
   id: string
 }
 
@@ -71,7 +73,20 @@ export async function startRolloutFleet(tags: string[][]): Promise<RolloutFleet>
       routes: dc.routes,
     })
     await daemon.start()
-    const dev: FleetDevice = { name: `d${i}`, daemon, parts: dc.parts, loaded: [], id: daemon.context.identity.peerId }
+    const dev: FleetDevice = {
+      name: `d${i}`,
+      daemon,
+      parts: dc.parts,
+      loaded: [],
+      activated: [],
+      id: daemon.context.identity.peerId,
+    }
+    const inst = dc.parts.distribution!.installer
+    const activate = inst.activate.bind(inst)
+    inst.activate = async (model, version) => {
+      dev.activated.push({ version, at: Date.now() })
+      return activate(model, version)
+    }
     dc.parts.supervisor?.on('model-loaded', (e) => dev.loaded.push({ version: `${e.model.version}`, at: e.at }))
     devices.push(dev)
   }
@@ -120,6 +135,18 @@ export async function publish(
 /** The version a device's installer has active. */
 export async function activeOf(d: FleetDevice): Promise<string | null> {
   return (await d.parts.distribution!.installer.status()).tiny?.active ?? null
+}
+
+/** POSTs an operator command to a node's API. */
+export async function command(api: string, action: string, version: string, extra: Record<string, string> = {}) {
+  const res = await fetch(`${api}/rollout/commands`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ action, model: 'tiny', version, ...extra }),
+  })
+  const out = (await res.json()) as { command: { id: string; issued_at: number } }
+  if (res.status !== 201) throw new Error(`${action}: ${res.status} ${JSON.stringify(out)}`)
+  return out.command
 }
 
 /** What a device's worker serves. */

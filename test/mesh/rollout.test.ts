@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import {
   activeOf,
+  command,
   publish,
   type RolloutFleet,
   rolloutOf,
@@ -90,5 +91,67 @@ describe('collective canary on loopback', { timeout: 110_000 }, () => {
       }
     }
     console.log(`# figure: gate pass → next stage's devices serving: max ${Math.max(...lags)} ms (${lags.join(', ')})`)
+  })
+
+  test('a v3 that fails to load rolls back on the pilot, the fleet aborts, nobody else activates it', async () => {
+    const [pilot, ...rest] = f.devices
+    const failures: number[] = []
+    pilot.parts.supervisor!.on('load-failure', (e) => failures.push(e.at))
+    await publish(f, '3.0.0', MULTI, { breakTensor: true, perturbLayer: 1 })
+    await waitFor(() => failures.length > 0, 30_000, 'pilot load failure')
+    await waitFor(
+      () => [f.seedParts, ...f.devices.map((d) => d.parts)].every((p) => rolloutOf(p, '3.0.0')?.state === 'aborted'),
+      20_000,
+      'v3 aborted everywhere',
+    )
+    const abortedAt = Date.now()
+    await waitAllServing(f, '2.0.0')
+    const back = pilot.loaded.filter((l) => l.version === '2.0.0').at(-1)!.at
+    console.log(
+      `# figure: canary load failure → pilot serving v2 again ${back - failures[0]} ms; → aborted on every node ≤ ${abortedAt - failures[0]} ms`,
+    )
+    const st = rolloutOf(f.seedParts, '3.0.0')!
+    assert.ok(st.abortedBy?.startsWith('verdict:'), st.abortedBy)
+    assert.ok(st.verdicts.some((v) => v.outcome === 'abort' && v.adopted && v.evidence >= 1))
+    for (const d of rest) assert.ok(!d.activated.some((a) => a.version === '3.0.0'), `${d.name} activated v3`)
+    for (const d of f.devices) assert.ok(!d.loaded.some((l) => l.version === '3.0.0'))
+    // v3 is bad: it is never activated again by itself, even after more ticks
+    await new Promise((r) => setTimeout(r, 1500))
+    for (const d of f.devices) assert.equal(await activeOf(d), '2.0.0')
+    assert.equal(pilot.activated.filter((a) => a.version === '3.0.0').length, 1)
+  })
+
+  test('pause holds through a passing gate, resume continues, abort mid-stage rolls everyone back', async () => {
+    const policy = MULTI.replace(
+      '{ name: pilot, tags: [pilot], window: 1s }',
+      '{ name: pilot, tags: [pilot], window: 2s }',
+    ).replace(
+      '{ name: canary, percent: 0, min_devices: 2, window: 1s }',
+      '{ name: canary, percent: 0, min_devices: 2, window: 10m }',
+    )
+    await publish(f, '4.0.0', policy)
+    await command(String(f.seed.apiUrl), 'pause', '4.0.0', { reason: 'hold on' })
+    const [pilot] = f.devices
+    await waitFor(async () => servedOf(pilot) === '4.0.0', 30_000, 'pilot on v4')
+    // the gate passes, but the pause holds the stage
+    await waitFor(() => rolloutOf(f.seedParts, '4.0.0')?.gate?.outcome === 'pass', 20_000, 'v4 pilot gate passes')
+    await new Promise((r) => setTimeout(r, 1500))
+    for (const d of [f.seedParts, ...f.devices.map((x) => x.parts)]) {
+      const s = rolloutOf(d, '4.0.0')!
+      assert.equal(s.state, 'paused')
+      assert.equal(s.stage, 0)
+    }
+    const canary = rolloutOf(f.seedParts, '4.0.0')!.cohorts.canary
+    assert.equal(canary.length, 1)
+    const canaryDevice = f.devices.find((d) => d.id === canary[0])!
+    assert.equal(await activeOf(canaryDevice), '2.0.0')
+    await command(String(f.seed.apiUrl), 'resume', '4.0.0')
+    await waitFor(async () => servedOf(canaryDevice) === '4.0.0', 30_000, 'canary on v4 after resume')
+    assert.equal(rolloutOf(f.seedParts, '4.0.0')!.state, 'canary')
+    const t0 = Date.now()
+    await command(String(f.seed.apiUrl), 'abort', '4.0.0', { reason: 'scale the canary to 0%' })
+    await waitAllServing(f, '2.0.0')
+    console.log(`# figure: operator abort mid-canary → every device serving v2 again: ${Date.now() - t0} ms`)
+    for (const d of f.devices) assert.equal(rolloutOf(d.parts, '4.0.0')?.state, 'aborted')
   })
 })
