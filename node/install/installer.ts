@@ -34,6 +34,7 @@ import {
   removeLink,
   TMP_LINK_PREFIX,
 } from './layout.ts'
+import { pruneUnreferencedBlocks } from './prune.ts'
 import { runtimeVersion } from './runtime-version.ts'
 
 /** What the installer uses. */
@@ -50,6 +51,8 @@ export interface InstallerInit {
   keepVersions?: number
   /** Overrides of device facts (tests). */
   env?: Partial<Omit<DeviceEnv, 'freeDiskBytes'>>
+  /** Also free corestore blocks only removed versions used (default true; writable feeds are never touched). */
+  pruneBlocks?: boolean
   /** statfs used for free-disk checks (tests inject one). */
   statfs?: (path: string) => Promise<{ bavail: number; bsize: number }>
 }
@@ -69,6 +72,7 @@ export class Installer {
   readonly layout: InstallLayout
   private readonly c: InstallerComponents
   private readonly keep: number
+  private readonly pruneBlocks: boolean
   private readonly envOverride: InstallerInit['env']
   private readonly statfs: NonNullable<InstallerInit['statfs']>
   private readonly downloading = new Map<string, ModelInstallState['downloading'] & { abort: AbortController }>()
@@ -80,6 +84,7 @@ export class Installer {
     this.c = components
     this.layout = new InstallLayout(init.dataDir)
     this.keep = init.keepVersions ?? KEEP_VERSIONS
+    this.pruneBlocks = init.pruneBlocks ?? true
     this.envOverride = init.env
     this.statfs = init.statfs ?? ((p) => fsStatfs(p))
   }
@@ -124,6 +129,12 @@ export class Installer {
    * Resolves with the file path; throws `InstallError` on refusal (also recorded for /status).
    */
   async prestage(m: ReleaseManifest): Promise<string> {
+    const path = await this.stage(m)
+    await this.gc(m.model)
+    return path
+  }
+
+  private async stage(m: ReleaseManifest): Promise<string> {
     const file = this.layout.file(m.model, m.version)
     if ((await this.installedManifest(m.model, m.version)) !== null) return file
     const env = await this.env()
@@ -213,10 +224,22 @@ export class Installer {
       const keep = new Set([active, previous, inFlight].filter((v): v is string => typeof v === 'string'))
       for (const v of versions) if (keep.size < this.keep) keep.add(v)
       const removed: string[] = []
+      const feeds = new Set<string>()
       for (const v of versions) {
         if (keep.has(v)) continue
+        const m = await this.installedManifest(model, v)
+        if (m !== null) feeds.add(m.chunks.feed)
         await rm(this.layout.versionDir(model, v), { recursive: true, force: true })
         removed.push(v)
+      }
+      if (feeds.size > 0 && this.pruneBlocks) {
+        const kept: ReleaseManifest[] = []
+        for (const v of keep) {
+          const m = await this.installedManifest(model, v)
+          if (m !== null) kept.push(m)
+        }
+        const n = await pruneUnreferencedBlocks(this.c.store, feeds, kept)
+        this.c.logger.info({ model, removed, blocks_cleared: n }, 'garbage collected')
       }
       return removed
     })

@@ -79,21 +79,27 @@ describe('installer', () => {
     await assert.rejects(installer.activate('tiny', '9.9.9'), (e: InstallError) => e.code === 'ERR_NOT_STAGED')
   })
 
-  test('markHealthy drops previous; GC keeps N versions and never active or previous', async () => {
-    for (const [i, v] of ['1.0.0', '1.1.0', '1.2.0', '1.3.0', '1.4.0'].entries()) {
-      await installer.prestage(await makeRelease(store, 'tiny', v, await gguf(`v${i}.gguf`, 5, i % 2)))
-    }
+  test('GC after each prestage keeps N versions and never active or previous; markHealthy drops previous', async () => {
+    const stage = async (i: number, v: string) =>
+      installer.prestage(await makeRelease(store, 'tiny', v, await gguf(`v${i}.gguf`, 5, i % 2)))
+    await stage(0, '1.0.0')
+    await stage(1, '1.1.0')
     await installer.activate('tiny', '1.0.0')
-    await installer.activate('tiny', '1.1.0') // previous 1.0.0, the two oldest
-    const removed = await installer.gc('tiny')
-    assert.deepEqual(removed.sort(), ['1.2.0', '1.3.0'])
+    await installer.activate('tiny', '1.1.0') // previous 1.0.0: the two oldest
+    await stage(2, '1.2.0')
+    await stage(3, '1.3.0')
+    await stage(4, '1.4.0')
     let st = (await installer.status()).tiny
     assert.deepEqual(st.staged, ['1.4.0', '1.1.0', '1.0.0'])
+    assert.deepEqual(await installer.gc('tiny'), [])
     await installer.markHealthy('tiny')
     st = (await installer.status()).tiny
     assert.equal(st.previous, null)
     assert.equal(st.active, '1.1.0')
     assert.deepEqual(st.staged, ['1.4.0', '1.1.0', '1.0.0'])
+    const small = await newInstaller({ keepVersions: 1 })
+    assert.deepEqual((await small.gc('tiny')).sort(), ['1.0.0', '1.4.0'])
+    assert.deepEqual((await small.status()).tiny.staged, ['1.1.0'])
   })
 
   test('refuses a release for another architecture, with the reason in status', async () => {
