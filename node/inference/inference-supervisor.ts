@@ -187,6 +187,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       await this.checkHeader(path)
       const previous = this.wanted
       await this.drain()
+      if (!this.isRunning()) throw this.unavailable('the inference service is stopping')
       this.wanted = { path, meta }
       try {
         return await this.loadInto(this.wanted)
@@ -352,6 +353,8 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
 
   private setState(state: T.SupervisorState): void {
     if (state === this._state) return
+    // once stopping, only stop() moves on (to stopped): late operations cannot revive anything
+    if (this._state === 'stopping' && state !== 'stopped') return
     const previous = this._state
     this._state = state
     this.logger.info({ state, previous }, 'inference state')
@@ -407,6 +410,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
 
   /** Header check → worker load → probe → ready. Throws ModelLoadError / ProbeFailedError. */
   private async loadInto(target: Target): Promise<T.LoadedModel> {
+    if (!this.isRunning()) throw this.unavailable('the inference service is stopping')
     this.setState('loading')
     const info = await this.checkHeader(target.path)
     const w = await this.ensureWorker()
@@ -500,6 +504,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
 
   /** The live worker, spawning one if needed. */
   private async ensureWorker(): Promise<WorkerProcess> {
+    if (!this.isRunning()) throw this.unavailable('the inference service is stopping')
     if (this.worker?.alive === true) return this.worker
     if (this.workerStarting !== undefined) return this.workerStarting
     const w = new WorkerProcess({ startTimeoutMs: this.cfg.startTimeoutMs }, { logger: this.logger })
@@ -511,6 +516,10 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     this.workerStarting = w
       .start()
       .then(({ pid }) => {
+        if (!this.isRunning()) {
+          void w.stop(this.cfg.stopTimeoutMs)
+          throw this.unavailable('the inference service is stopping')
+        }
         this.worker = w
         this.workerRss = undefined
         this.logger.info({ pid }, 'inference worker started')

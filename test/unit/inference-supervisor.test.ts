@@ -60,7 +60,7 @@ async function waitState(sup: InferenceSupervisor, state: string, ms = 20_000): 
 
 describe('InferenceSupervisor with a real tiny model', { timeout: 120_000 }, () => {
   const sup = new InferenceSupervisor(
-    { threads: 1, restartBackoffMs: 50, healthIntervalMs: 300, healthTimeoutMs: 300 },
+    { threads: 1, restartBackoffMs: 50, healthIntervalMs: 300, healthTimeoutMs: 1500 },
     { logger: silentLogger },
   )
   const seen = recorder(sup)
