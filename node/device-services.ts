@@ -123,10 +123,13 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
         publish: ctx.publish,
         logger: ctx.logger.child({ svc: 'health' }),
         supervisor: parts.supervisor,
+        // what the controller has loaded and probed (installer links alone until it runs)
         active: async () =>
-          Object.entries(await installer.status()).flatMap(([model, s]) =>
-            s.active === null ? [] : [{ model, version: s.active }],
-          ),
+          parts.controller !== undefined
+            ? parts.controller.activeVersions()
+            : Object.entries(await installer.status()).flatMap(([model, s]) =>
+                s.active === null ? [] : [{ model, version: s.active }],
+              ),
       },
     )
     return parts.reporter

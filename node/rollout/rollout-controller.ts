@@ -93,6 +93,8 @@ export class RolloutController {
   private readonly activatedAt = new Map<string, number>()
   private readonly probation = new Map<string, LocalEvent[]>()
   private readonly loadTried = new Set<string>()
+  /** Per model, the version that passed load + probe here and is being served (what reports claim). */
+  private readonly serving = new Map<string, string>()
   /** Counters for /status and tests. */
   readonly counters = { ticks: 0, verdictsPublished: 0, activations: 0, localRollbacks: 0, fleetRollbacks: 0 }
   private readonly onMessage = (): void => this.schedule()
@@ -164,6 +166,17 @@ export class RolloutController {
       .sort((a, b) => a.manifest.model.localeCompare(b.manifest.model) || a.manifest.seq - b.manifest.seq)
       .map((e) => releaseStatus(this.c.ctx.store, e.manifest, e.previous, e.decision))
     return { device: this.c.ctx.identity.peerId, acting: this.act, counters: this.counters, releases }
+  }
+
+  /**
+   * The versions this device really runs: activated and, with a supervisor, loaded and probed.
+   * Health reports claim these as `active`, so a version that is still loading (or fails to) is
+   * never counted as running the release by the gates.
+   */
+  async activeVersions(): Promise<Array<{ model: string; version: string }>> {
+    if (this.c.supervisor !== undefined) return [...this.serving].map(([model, version]) => ({ model, version }))
+    const st = (await this.c.installer?.status()) ?? {}
+    return Object.entries(st).flatMap(([model, s]) => (s.active === null ? [] : [{ model, version: s.active }]))
   }
 
   /** Whether a release was aborted by the fleet (as known here). */
@@ -334,6 +347,7 @@ export class RolloutController {
   private async switchTo(model: string, version: string, from: string | null, forward: boolean): Promise<void> {
     const installer = this.c.installer!
     const log = this.c.ctx.logger
+    this.serving.delete(model)
     await this.c.reporter?.cut()
     const st = (await installer.status())[model]
     if (st?.previous === version) await installer.rollback(model)
@@ -360,6 +374,7 @@ export class RolloutController {
       await this.localFailure(model, version, trigger)
       return
     }
+    this.serving.set(model, version)
     if (forward) await installer.markHealthy(model)
     if (!forward) await this.c.reporter?.flush()
   }
@@ -384,6 +399,8 @@ export class RolloutController {
     }
     const now = (await installer.status())[model]?.active ?? null
     if (now !== null && this.c.supervisor?.model?.version !== now) await this.ensureServing(model, now)
+    if (now !== null && this.c.supervisor?.model?.version === now) this.serving.set(model, now)
+    else this.serving.delete(model)
     this.c.ctx.logger.warn({ model, version, trigger, active: now }, 'rolled back locally')
     await this.c.reporter?.flush()
   }
@@ -396,6 +413,7 @@ export class RolloutController {
     this.loadTried.add(`${model}@${version}`)
     try {
       await sup.switchModel(this.c.installer!.layout.file(model, version), { name: model, version })
+      this.serving.set(model, version)
     } catch (err) {
       this.c.ctx.logger.warn({ model, version, err: (err as Error).message }, 'cannot serve the active version')
     }

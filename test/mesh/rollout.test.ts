@@ -7,6 +7,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { type HealthReport, signDeviceMessage } from '../../protocols/index.ts'
 import {
   activeOf,
   command,
@@ -153,5 +156,83 @@ describe('collective canary on loopback', { timeout: 110_000 }, () => {
     await waitAllServing(f, '2.0.0')
     console.log(`# figure: operator abort mid-canary → every device serving v2 again: ${Date.now() - t0} ms`)
     for (const d of f.devices) assert.equal(rolloutOf(d.parts, '4.0.0')?.state, 'aborted')
+  })
+
+  test('forged reports change nothing; with the seed stopped after prestaging, stages still advance', async () => {
+    const [pilot, d1, , d3] = f.devices
+    const policy = MULTI.replace(
+      '{ name: pilot, tags: [pilot], window: 1s }',
+      '{ name: pilot, tags: [pilot], window: 2s }',
+    )
+    const m = await publish(f, '5.0.0', policy)
+    const post = (bytes: Uint8Array) =>
+      fetch(`${d1.daemon.apiUrl}/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: bytes,
+      })
+    const failing = (device: string, seq: number): HealthReport => ({
+      type: 'HealthReport',
+      v: 1,
+      fleet: f.fleet.id,
+      device,
+      seq,
+      window: { start: m.created_at + 1, end: Date.now() },
+      meta: { device_type: 'test', tags: [], runtime_version: '3.21.1', uptime_s: 1 },
+      active: [{ model: 'tiny', version: '5.0.0' }],
+      hardware: { cpu_pct: 1, ram_pct: 1, ram_total_mb: 1024 },
+      inference: [],
+      events: [
+        {
+          model: 'tiny',
+          version: '5.0.0',
+          counts: { restarts: 9, ooms: 2, load_failures: 1, probe_failures: 1, rollbacks: 1 },
+        },
+      ],
+    })
+    // 1. an unenrolled key
+    const stranger = await generateKeyPair('Ed25519')
+    const s1 = await post(await signDeviceMessage(failing(peerIdFromPrivateKey(stranger).toString(), 1), stranger))
+    // 2. an enrolled device outside the pilot cohort (its own key: wrong cohort)
+    const seqs = d3.daemon.context.store
+      .list('HealthReport')
+      .filter((r) => r.message.device === d3.id)
+      .map((r) => r.message.seq)
+    const s2 = await post(
+      await signDeviceMessage(failing(d3.id, Math.max(...seqs) + 1000), d3.daemon.context.identity.privateKey),
+    )
+    // 3. a replay of the pilot's genuine failure report of v3
+    const old = pilot.daemon.context.store
+      .list('HealthReport')
+      .find((r) => r.message.device === pilot.id && r.message.events.some((e) => e.counts.load_failures > 0))!
+    const s3 = await post(old.bytes)
+    assert.equal(s3.status, 202)
+    assert.equal(((await s3.json()) as { status: string }).status, 'duplicate')
+    assert.ok(s1.status === 400 || s1.status === 202, String(s1.status))
+    assert.ok(s2.status === 202, String(s2.status))
+
+    // the seed goes away once every device has v5 staged
+    await waitFor(
+      async () => {
+        for (const d of f.devices) {
+          if (!(await d.parts.distribution!.installer.status()).tiny?.staged.includes('5.0.0')) return false
+        }
+        return true
+      },
+      30_000,
+      'v5 prestaged everywhere',
+    )
+    await f.seed.stop()
+    await waitFor(
+      () => f.devices.every((d) => rolloutOf(d.parts, '5.0.0')?.state === 'promoted'),
+      40_000,
+      'v5 promoted',
+    )
+    await waitAllServing(f, '5.0.0')
+    for (const d of f.devices) {
+      const st = rolloutOf(d.parts, '5.0.0')!
+      assert.equal(st.abortedBy, undefined)
+      assert.ok(st.verdicts.every((v) => v.outcome === 'promote'))
+    }
   })
 })
