@@ -3,6 +3,7 @@ import pkg from '../package.json' with { type: 'json' }
 import { registerFleet } from './commands/fleet.ts'
 import { registerNode } from './commands/node.ts'
 import { registerRelease } from './commands/release.ts'
+import { registerRollout } from './commands/rollout.ts'
 import { registerVerify } from './commands/verify.ts'
 
 /**
@@ -22,5 +23,6 @@ export function buildProgram(): Command {
   registerVerify(program)
   registerNode(program)
   registerRelease(program)
+  registerRollout(program)
   return program
 }

@@ -14,7 +14,8 @@
  *   RolloutController that only observes (`act: false`: no verdicts, no activation), and the
  *   rollout routes with the operator key. `createSeedDaemon` adds the auto-enroller itself.
  */
-import type { OperatorSigner } from '../protocols/signing/index.ts'
+import { readFile } from 'node:fs/promises'
+import { createOperatorSigner, type OperatorSigner } from '../protocols/signing/index.ts'
 import { seedDistribution } from '../seed/distribution.ts'
 import type { DaemonContext, Role, RouteFactory, Service, ServiceFactory } from './daemon.ts'
 import { InferenceSupervisor } from './inference/inference-supervisor.ts'
@@ -147,4 +148,21 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     routes.push((ctx) => make(parts, ctx))
   }
   return { services, routes, parts }
+}
+
+/**
+ * What `llmesh node start` / `llmesh seed start` run: the seed signs with the fleet's operator
+ * key; a node signs operator commands only when given `--operator-key <file>` (PEM).
+ */
+export async function cliDeviceServices(
+  role: Role,
+  opts: { fleetSigner?: OperatorSigner; operatorKeyFile?: string },
+): Promise<DeviceServices> {
+  if (role === 'seed') {
+    if (opts.fleetSigner === undefined) return { services: [], routes: [], parts: {} }
+    return deviceServices({ role, signer: opts.fleetSigner })
+  }
+  const signer =
+    opts.operatorKeyFile === undefined ? undefined : createOperatorSigner(await readFile(opts.operatorKeyFile, 'utf8'))
+  return deviceServices({ role, signer })
 }

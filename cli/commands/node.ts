@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { Command } from 'commander'
 import { DEFAULT_API, NODE_INFO_FILE } from '../../node/constants.ts'
 import { Daemon, type DaemonInit } from '../../node/daemon.ts'
+import { cliDeviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { createLogger } from '../../node/logger.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
@@ -23,6 +24,7 @@ interface StartOptions {
   mdns: boolean
   bootstrap?: string[]
   reportInterval?: string
+  operatorKey?: string
 }
 
 /** Parses `500ms`, `30s`, `5m`, `2h`, `1d` or a number of ms. */
@@ -47,6 +49,7 @@ function addStartOptions(cmd: Command): Command {
     .option('--no-mdns', 'disable mDNS discovery and the bonjour advertisement')
     .option('--bootstrap <multiaddr>', 'peer to dial (repeatable)', collect)
     .option('--report-interval <duration>', 'health report interval (e.g. 60s)')
+    .option('--operator-key <file>', 'operator private key (PEM): this node signs rollout commands')
 }
 
 async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogger>): Promise<void> {
@@ -100,6 +103,13 @@ async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
     reportIntervalMs: opts.reportInterval === undefined ? undefined : parseDuration(opts.reportInterval),
     logger: log,
   }
+  // installer, inference, health reports, rollout controller and their routes (node/device-services.ts)
+  const composed = await cliDeviceServices(role, {
+    fleetSigner: fleet.operatorSigner,
+    operatorKeyFile: opts.operatorKey,
+  })
+  init.services = composed.services
+  init.routes = composed.routes
   let daemon: Daemon
   if (role === 'seed') {
     if (fleet.operatorSigner === undefined) {
