@@ -1,7 +1,8 @@
 /**
  * One-to-one distribution throughput on loopback: a seed and a device (libp2p TCP + Noise +
  * yamux, hypercore replication inside) next to `curl` fetching the same file from a plain
- * node:http server, in the same run. Prints a markdown table.
+ * node:http server, in the same run. The device runs in its own process (bench/distribution-device.ts),
+ * as curl does. Prints a markdown table.
  *
  * Usage: npx node bench/distribution.ts [--mib 128] [--runs 3]
  */
@@ -10,7 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
@@ -18,15 +19,14 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { Installer } from '../node/install/installer.ts'
 import { silentLogger } from '../node/logger.ts'
-import { fetchRelease } from '../node/store/fetcher.ts'
 import { ModelStore } from '../node/store/model-store.ts'
 import { Replicator } from '../node/store/replicator.ts'
 import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
 import { buildReleaseManifest } from '../seed/manifest.ts'
 
 const execFileP = promisify(execFile)
+const DEVICE = join(import.meta.dirname, 'distribution-device.ts')
 const { values } = parseArgs({
   options: { mib: { type: 'string', default: '128' }, runs: { type: 'string', default: '3' } },
 })
@@ -61,7 +61,7 @@ try {
   const seedDir = join(root, 'seed')
   const seedStore = new ModelStore({ dataDir: seedDir })
   await seedStore.start()
-  let t = performance.now()
+  const t = performance.now()
   const append = await seedStore.appendFile('bench', file)
   const ingestS = (performance.now() - t) / 1000
   const manifest = buildReleaseManifest({
@@ -79,31 +79,47 @@ try {
   const seedRep = new Replicator({ libp2p: seedHost, store: seedStore, logger })
   await seedRep.start()
 
+  const manifestFile = join(root, 'manifest.json')
+  await writeFile(manifestFile, JSON.stringify(manifest))
+  const tcpServer = createNetServer((sock) => {
+    const s = seedStore.store.replicate(false)
+    sock.pipe(s).pipe(sock)
+    sock.on('error', () => s.destroy())
+    s.on('error', () => sock.destroy())
+  })
+  await new Promise<void>((r) => tcpServer.listen(0, '127.0.0.1', r))
+  const device = async (mode: 'libp2p' | 'tcp', r: number) => {
+    const dataDir = join(root, `${mode}${r}`)
+    const addr =
+      mode === 'libp2p'
+        ? seedHost.getMultiaddrs()[0].toString()
+        : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
+    const { stdout } = await execFileP(
+      process.execPath,
+      [DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir })],
+      {
+        maxBuffer: 1 << 20,
+      },
+    )
+    await rm(dataDir, { recursive: true, force: true })
+    return JSON.parse(stdout.trim().split('\n').pop() as string) as {
+      fetchS: number
+      installS: number
+      bytesIn: number
+    }
+  }
   const fetchS: number[] = []
   const installS: number[] = []
   const wireRatio: number[] = []
+  const tcpS: number[] = []
   for (let r = 0; r < RUNS; r++) {
-    const devDir = join(root, `dev${r}`)
-    const store = new ModelStore({ dataDir: devDir })
-    await store.start()
-    const h = await host()
-    const rep = new Replicator({ libp2p: h, store, logger })
-    await rep.start()
-    await h.dial(seedHost.getMultiaddrs()[0])
-    t = performance.now()
-    await fetchRelease(store, manifest.chunks)
-    fetchS.push((performance.now() - t) / 1000)
-    wireRatio.push(rep.stats().bytesIn / size)
-    const inst = new Installer({ store, logger }, { dataDir: devDir })
-    await inst.start()
-    t = performance.now()
-    await inst.prestage(manifest) // blocks are local now: assembly + fsync + sha256 re-read
-    installS.push((performance.now() - t) / 1000)
-    await rep.stop()
-    await h.stop()
-    await store.stop()
-    await rm(devDir, { recursive: true, force: true })
+    const d = await device('libp2p', r)
+    fetchS.push(d.fetchS)
+    installS.push(d.installS)
+    wireRatio.push(d.bytesIn / size)
+    tcpS.push((await device('tcp', r)).fetchS)
   }
+  tcpServer.close()
 
   // plain HTTP + curl
   const server = createServer((_req, res) => {
@@ -144,6 +160,10 @@ try {
   console.log(`| curl ← node:http (plain TCP) | ${c.toFixed(2)} | ${mbps(c)} | 1.00 |`)
   console.log(
     `| device ← seed: hypercore over libp2p (noise+yamux), all blocks | ${f.toFixed(2)} | ${mbps(f)} | ${(c / f).toFixed(2)} |`,
+  )
+  const p = median(tcpS)
+  console.log(
+    `| (reference) hypercore over plain TCP, no libp2p | ${p.toFixed(2)} | ${mbps(p)} | ${(c / p).toFixed(2)} |`,
   )
   console.log(`| device: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
   console.log(

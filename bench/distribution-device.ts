@@ -1,0 +1,72 @@
+/**
+ * Device side of bench/distribution.ts, in its own process (as curl is): fetches a release from
+ * the seed over libp2p or plain TCP, then assembles and verifies it. argv[2] is JSON
+ * { mode: 'libp2p' | 'tcp', addr, manifestFile, dataDir }; prints one JSON line { fetchS, installS, bytesIn }.
+ */
+import { readFile } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { Installer } from '../node/install/installer.ts'
+import { silentLogger } from '../node/logger.ts'
+import { fetchRelease } from '../node/store/fetcher.ts'
+import { ModelStore } from '../node/store/model-store.ts'
+import { Replicator } from '../node/store/replicator.ts'
+import type { ReleaseManifest } from '../protocols/schemas/index.ts'
+
+const a = JSON.parse(process.argv[2]) as {
+  mode: 'libp2p' | 'tcp'
+  addr: string
+  manifestFile: string
+  dataDir: string
+}
+const manifest = JSON.parse(await readFile(a.manifestFile, 'utf8')) as ReleaseManifest
+const logger = silentLogger()
+const store = new ModelStore({ dataDir: a.dataDir })
+await store.start()
+let bytesIn = 0
+let stop: () => Promise<void>
+if (a.mode === 'libp2p') {
+  const h = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+  })
+  const rep = new Replicator({ libp2p: h, store, logger })
+  await rep.start()
+  await h.dial(multiaddr(a.addr))
+  stop = async () => {
+    bytesIn = rep.stats().bytesIn
+    await rep.stop()
+    await h.stop()
+  }
+} else {
+  const [host, port] = a.addr.split(':')
+  const sock = connect(Number(port), host)
+  const s = store.store.replicate(true)
+  sock.on('data', (d: Buffer) => {
+    bytesIn += d.byteLength
+  })
+  sock.pipe(s).pipe(sock)
+  sock.on('error', () => s.destroy())
+  s.on('error', () => sock.destroy())
+  stop = async () => {
+    sock.destroy()
+  }
+}
+let t = performance.now()
+await fetchRelease(store, manifest.chunks)
+const fetchS = (performance.now() - t) / 1000
+await stop()
+const inst = new Installer({ store, logger }, { dataDir: a.dataDir })
+await inst.start()
+t = performance.now()
+await inst.prestage(manifest)
+const installS = (performance.now() - t) / 1000
+await store.stop()
+process.stdout.write(`${JSON.stringify({ fetchS, installS, bytesIn })}\n`)
+process.exit(0)
