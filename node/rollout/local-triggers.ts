@@ -1,8 +1,10 @@
 /**
  * Local rollback triggers, as the seed article lists them: a new version restarting more than 3
  * times in 5 minutes, failing to load, failing its probe, or an OOM. Pure: events and `now` in,
- * a reason (or null) out. The controller keeps the events of the version under probation.
+ * a reason (or null) out, by node/inference's `decideRollback`. The controller keeps the events
+ * of the version under probation.
  */
+import { decideRollback } from '../inference/rollback-triggers.ts'
 import { LOCAL_MAX_RESTARTS, LOCAL_RESTART_WINDOW_MS } from './constants.ts'
 
 /** A health event seen on the version under probation. */
@@ -20,17 +22,16 @@ export interface TriggerLimits {
   restartWindowMs?: number
 }
 
-/** The first local rollback trigger met by the events, or null. */
+/** The first local rollback trigger met by the events, or null (node/inference's pure rule). */
 export function localRollbackTrigger(
   events: readonly LocalEvent[],
   now: number,
   limits: TriggerLimits = {},
 ): LocalTrigger | null {
-  const max = limits.maxRestarts ?? LOCAL_MAX_RESTARTS
-  const win = limits.restartWindowMs ?? LOCAL_RESTART_WINDOW_MS
-  if (events.some((e) => e.kind === 'load-failure')) return 'load-failure'
-  if (events.some((e) => e.kind === 'probe-failure')) return 'probe-failure'
-  if (events.some((e) => e.kind === 'oom')) return 'oom'
-  const restarts = events.filter((e) => e.kind === 'restart' && e.at > now - win && e.at <= now).length
-  return restarts > max ? 'restart-loop' : null
+  const d = decideRollback(events, now, {
+    maxRestarts: limits.maxRestarts ?? LOCAL_MAX_RESTARTS,
+    windowMs: limits.restartWindowMs ?? LOCAL_RESTART_WINDOW_MS,
+  })
+  if (!d.rollback) return null
+  return d.reason === 'restarts' ? 'restart-loop' : d.reason
 }
