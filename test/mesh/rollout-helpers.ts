@@ -39,8 +39,7 @@ export interface RolloutFleet {
 const REPORT_MS = 400
 
 /** Starts a seed and `tags.length` devices (device i gets `tags[i]`). */
-export async function startRolloutFleet(tags: string[][]): Promise<RolloutFleet> {
-  const fleet = makeFleet()
+export async function startRolloutFleet(tags: string[][], fleet: TestFleet = makeFleet()): Promise<RolloutFleet> {
   const tmp = await tempDir('llmesh-rollout-')
   const base = (name: string) => ({
     fleet: { id: fleet.id, psk: fleet.psk, trust: fleet.trust },
