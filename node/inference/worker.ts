@@ -104,6 +104,18 @@ function toHistory(spec: GenerateSpec): ChatHistoryItem[] {
   return history
 }
 
+/**
+ * Token counts from the sequence's meter. llama.cpp decodes count as "output" when their logits
+ * are read: the last prompt token and every generated token fed back; the rest of the prompt is
+ * "input". The last sampled token is not fed back when generation stops at maxTokens. (Text
+ * chunks are no measure: byte tokens of an unfinished UTF-8 character yield none.)
+ */
+function countTokens(input: number, output: number, finish: FinishReason, maxTokens: number) {
+  if (output === 0) return { tokensIn: input, tokensOut: 0 }
+  const sampled = output - 1 + (finish === 'length' ? 1 : 0)
+  return { tokensIn: input + 1, tokensOut: Math.min(maxTokens, sampled) }
+}
+
 async function generate(id: number, spec: GenerateSpec): Promise<void> {
   if (state !== 'ready' || model === undefined) {
     send({ type: 'gen-error', id, message: 'no model loaded' })
@@ -117,7 +129,9 @@ async function generate(id: number, spec: GenerateSpec): Promise<void> {
   if (spec.probe === true) probeSequence = undefined
   const abort = new AbortController()
   running.set(id, abort)
-  let tokensOut = 0
+  const meter = sequence.tokenMeter
+  const in0 = meter.usedInputTokens
+  const out0 = meter.usedOutputTokens
   const options = {
     maxTokens: spec.maxTokens,
     temperature: spec.temperature,
@@ -127,9 +141,6 @@ async function generate(id: number, spec: GenerateSpec): Promise<void> {
     stopOnAbortSignal: true,
     customStopTriggers: spec.stop,
     onTextChunk: (text: string) => send({ type: 'text', id, text }),
-    onToken: (tokens: readonly unknown[]) => {
-      tokensOut += tokens.length
-    },
   }
   try {
     await sequence.clearHistory()
@@ -153,10 +164,7 @@ async function generate(id: number, spec: GenerateSpec): Promise<void> {
     send({
       type: 'done',
       id,
-      // onToken may report one look-ahead token past maxTokens; the sequence holds prompt
-      // (templated for chat, with BOS) + generated tokens
-      tokensIn: Math.max(0, sequence.contextTokens.length - Math.min(tokensOut, spec.maxTokens)),
-      tokensOut: Math.min(tokensOut, spec.maxTokens),
+      ...countTokens(meter.usedInputTokens - in0, meter.usedOutputTokens - out0, finishReason, spec.maxTokens),
       finishReason,
     })
   } catch (err) {

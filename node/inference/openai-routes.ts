@@ -1,0 +1,264 @@
+/**
+ * OpenAI-compatible HTTP routes as a fastify 5 plugin:
+ *   GET /v1/models, POST /v1/completions, POST /v1/chat/completions (stream or not).
+ * Streaming is Server-Sent Events (`data: {json}\n\n`, then `data: [DONE]\n\n`); headers are sent
+ * with the first token, so errors before it still get a proper status (429/503/…). Errors use
+ * OpenAI's shape `{ error: { message, type, param, code } }`.
+ * Auth: with `apiToken`, callers not on loopback must send `Authorization: Bearer <token>`.
+ * Prompts and completions are never logged.
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import {
+  GenerationError,
+  InferenceError,
+  InferenceTimeoutError,
+  ModelUnavailableError,
+  OverloadedError,
+  RequestAbortedError,
+  WorkerCrashedError,
+} from './errors.ts'
+import type { InferenceSupervisor } from './inference-supervisor.ts'
+import type { InferenceMetrics } from './metrics.ts'
+import { ChatBody, CompletionBody, chatInput, completionInput, InvalidBodyError, parseBody } from './openai-schemas.ts'
+import type { GenerateInput, GenerateResult } from './types.ts'
+
+/** Options of the plugin. */
+export interface OpenAIRoutesOptions {
+  supervisor: InferenceSupervisor
+  metrics?: InferenceMetrics
+  /** Bearer token required from non-loopback callers. Unset: no auth. */
+  apiToken?: string
+  /** Name the model is served under (`model` in requests and responses). Default: the loaded model's name. */
+  modelName?: string | (() => string | undefined)
+}
+
+/** An error in OpenAI's shape with its HTTP status. */
+class ApiError extends Error {
+  readonly status: number
+  readonly type: string
+  readonly code: string
+  readonly param: string | null
+  readonly retryAfter: number | undefined
+  constructor(
+    status: number,
+    type: string,
+    code: string,
+    message: string,
+    param: string | null = null,
+    retryAfter?: number,
+  ) {
+    super(message)
+    this.status = status
+    this.type = type
+    this.code = code
+    this.param = param
+    this.retryAfter = retryAfter
+  }
+}
+
+/** Maps any error to an ApiError (status, OpenAI type and code). */
+function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err
+  if (err instanceof InvalidBodyError)
+    return new ApiError(400, 'invalid_request_error', 'invalid_request', err.message, err.param)
+  if (err instanceof OverloadedError)
+    return new ApiError(429, 'rate_limit_error', 'overloaded', err.message, null, err.retryAfterSeconds)
+  if (err instanceof ModelUnavailableError) {
+    return new ApiError(503, 'server_error', 'model_unavailable', err.message, null, err.retryAfterSeconds)
+  }
+  if (err instanceof InferenceTimeoutError) return new ApiError(504, 'server_error', 'timeout', err.message)
+  if (err instanceof WorkerCrashedError) return new ApiError(502, 'server_error', 'worker_crashed', err.message)
+  if (err instanceof GenerationError) return new ApiError(500, 'server_error', 'generation_error', 'generation failed')
+  if (err instanceof InferenceError) return new ApiError(500, 'server_error', err.code.toLowerCase(), err.message)
+  const fe = err as Partial<FastifyError>
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new ApiError(fe.statusCode, 'invalid_request_error', 'invalid_request', fe.message ?? 'bad request')
+  }
+  return new ApiError(500, 'server_error', 'internal_error', 'internal error')
+}
+
+const errorBody = (e: ApiError) => ({ error: { message: e.message, type: e.type, param: e.param, code: e.code } })
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
+
+/** Registers the OpenAI-compatible routes. Use with `fastify.register(openaiRoutes, opts)`. */
+export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesOptions): Promise<void> {
+  const { supervisor, metrics } = opts
+  const tokenDigest = opts.apiToken === undefined ? undefined : digest(opts.apiToken)
+  const servedName = (): string | undefined =>
+    typeof opts.modelName === 'function' ? opts.modelName() : (opts.modelName ?? supervisor.model?.name)
+
+  fastify.setErrorHandler((err, request, reply) => {
+    const e = toApiError(err)
+    if (e.status >= 500) request.log.warn({ code: e.code, err: (err as Error).message }, 'inference request failed')
+    if (!(err instanceof InferenceError)) metrics?.recordError(e.code)
+    if (e.retryAfter !== undefined) void reply.header('retry-after', String(e.retryAfter))
+    return reply.code(e.status).send(errorBody(e))
+  })
+
+  fastify.addHook('onRequest', async (request) => {
+    if (tokenDigest === undefined || LOOPBACK.test(request.socket.remoteAddress ?? '')) return
+    const m = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')
+    if (m === null || !timingSafeEqual(digest(m[1]), tokenDigest)) {
+      throw new ApiError(401, 'invalid_request_error', 'invalid_api_key', 'missing or invalid bearer token')
+    }
+  })
+
+  fastify.get('/v1/models', async () => {
+    const name = servedName()
+    const created = Math.floor((supervisor.model?.loadedAt ?? Date.now()) / 1000)
+    return {
+      object: 'list',
+      data: name === undefined ? [] : [{ id: name, object: 'model', created, owned_by: 'llmesh' }],
+    }
+  })
+
+  const checkModel = (requested: string | undefined): string => {
+    const name = servedName()
+    if (name === undefined) throw new ModelUnavailableError('no model is being served', 5)
+    if (requested !== undefined && requested !== name) {
+      throw new ApiError(
+        404,
+        'invalid_request_error',
+        'model_not_found',
+        `model ${requested} is not served here`,
+        'model',
+      )
+    }
+    return name
+  }
+  const checkMaxTokens = (input: GenerateInput): void => {
+    if (input.maxTokens > supervisor.maxTokensLimit) {
+      const msg = `max_tokens must be at most ${supervisor.maxTokensLimit}`
+      throw new ApiError(400, 'invalid_request_error', 'invalid_request', msg, 'max_tokens')
+    }
+  }
+
+  fastify.post('/v1/completions', async (request, reply) => {
+    const body = parseBody(CompletionBody, request.body)
+    const model = checkModel(body.model)
+    const input = completionInput(body)
+    checkMaxTokens(input)
+    const id = `cmpl-${randomUUID()}`
+    const created = Math.floor(Date.now() / 1000)
+    const base = { id, object: 'text_completion', created, model }
+    const choice = (text: string, finish: string | null) => ({ text, index: 0, logprobs: null, finish_reason: finish })
+    if (body.stream === true) {
+      return stream(reply, input, body.stream_options?.include_usage === true, {
+        first: () => [],
+        delta: (text) => ({ ...base, choices: [choice(text, null)] }),
+        last: (r) => ({ ...base, choices: [choice('', r.finishReason === 'length' ? 'length' : 'stop')] }),
+        usage: (r) => ({ ...base, choices: [], usage: usage(r) }),
+      })
+    }
+    const r = await run(reply, input)
+    return { ...base, choices: [choice(r.text, r.finishReason === 'length' ? 'length' : 'stop')], usage: usage(r) }
+  })
+
+  fastify.post('/v1/chat/completions', async (request, reply) => {
+    const body = parseBody(ChatBody, request.body)
+    const model = checkModel(body.model)
+    const input = chatInput(body)
+    checkMaxTokens(input)
+    const id = `chatcmpl-${randomUUID()}`
+    const created = Math.floor(Date.now() / 1000)
+    const base = { id, object: 'chat.completion.chunk', created, model, system_fingerprint: null }
+    const chunk = (delta: object, finish: string | null) => ({
+      ...base,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    })
+    if (body.stream === true) {
+      return stream(reply, input, body.stream_options?.include_usage === true, {
+        first: () => [chunk({ role: 'assistant', content: '' }, null)],
+        delta: (text) => chunk({ content: text }, null),
+        last: (r) => chunk({}, r.finishReason === 'length' ? 'length' : 'stop'),
+        usage: (r) => ({ ...base, choices: [], usage: usage(r) }),
+      })
+    }
+    const r = await run(reply, input)
+    return {
+      ...base,
+      object: 'chat.completion',
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: r.text, refusal: null },
+          logprobs: null,
+          finish_reason: r.finishReason === 'length' ? 'length' : 'stop',
+        },
+      ],
+      usage: usage(r),
+    }
+  })
+
+  /** Runs a request, aborting it if the client goes away. */
+  async function run(reply: FastifyReply, input: GenerateInput, onText?: (t: string) => void) {
+    const ac = new AbortController()
+    const onClose = (): void => {
+      if (!reply.raw.writableFinished) ac.abort()
+    }
+    reply.raw.on('close', onClose) // fires on client disconnect (or after a finished response)
+    try {
+      return await supervisor.generate(input, { signal: ac.signal, onText })
+    } finally {
+      reply.raw.off('close', onClose)
+    }
+  }
+
+  interface StreamShape {
+    first: () => object[]
+    delta: (text: string) => object
+    last: (r: GenerateResult) => object
+    usage: (r: GenerateResult) => object
+  }
+
+  /** SSE: headers go out with the first chunk, so early failures still get their HTTP status. */
+  async function stream(
+    reply: FastifyReply,
+    input: GenerateInput,
+    includeUsage: boolean,
+    shape: StreamShape,
+  ): Promise<FastifyReply> {
+    const res = reply.raw
+    const send = (data: object | string): void => {
+      if (!res.writableEnded) res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
+    }
+    let started = false
+    const start = (): void => {
+      if (started) return
+      started = true
+      reply.hijack()
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      })
+      for (const c of shape.first()) send(c)
+    }
+    let result: GenerateResult
+    try {
+      result = await run(reply, input, (text) => {
+        start()
+        send(shape.delta(text))
+      })
+    } catch (err) {
+      if (!started) throw err
+      if (!(err instanceof RequestAbortedError)) send(errorBody(toApiError(err)))
+      res.end()
+      return reply
+    }
+    start()
+    send(shape.last(result))
+    if (includeUsage) send(shape.usage(result))
+    send('[DONE]')
+    res.end()
+    return reply
+  }
+}
+
+function usage(r: GenerateResult) {
+  return { prompt_tokens: r.tokensIn, completion_tokens: r.tokensOut, total_tokens: r.tokensIn + r.tokensOut }
+}
