@@ -43,10 +43,12 @@ async function connect(node: TestNode, peers: TestNode[], k: number): Promise<vo
   await Promise.all(pick(peers, k).map((p) => node.node.dial(p.node.multiaddrs()[0]).catch(() => undefined)))
 }
 
+/** One event loop runs every node: lags of seconds are normal here, so pings must not abort connections. */
+const monitor = { abortConnectionOnPingFailure: false }
 const all: TestNode[] = []
 const t0 = Date.now()
 for (let i = 0; i < N; i++) {
-  const n = await startNode(fleet, { init: { antiEntropy: { intervalMs: 3_600_000 } } })
+  const n = await startNode(fleet, { init: { antiEntropy: { intervalMs: 3_600_000 }, connectionMonitor: monitor } })
   if (all.length > 0) await connect(n, all, Math.min(D, all.length))
   all.push(n)
 }
@@ -84,7 +86,7 @@ const lateNodes: TestNode[] = []
 const startLate = performance.now()
 await Promise.all(
   Array.from({ length: LATE }, async () => {
-    const n = await startNode(fleet, { init: { antiEntropy: { intervalMs: 3_600_000 } } })
+    const n = await startNode(fleet, { init: { antiEntropy: { intervalMs: 3_600_000 }, connectionMonitor: monitor } })
     lateNodes.push(n)
     const s = performance.now()
     await connect(n, all, 3)
@@ -102,7 +104,7 @@ await Promise.all([...all, ...lateNodes].map((n) => n.node.stop()))
 // epidemic anti-entropy alone (no gossip): fresh network, rounds every second
 const ae: TestNode[] = []
 for (let i = 0; i < N; i++) {
-  const n = await startNode(fleet, { init: { antiEntropy: { intervalMs: 1000 } } })
+  const n = await startNode(fleet, { init: { antiEntropy: { intervalMs: 1000 }, connectionMonitor: monitor } })
   if (ae.length > 0) await connect(n, ae, Math.min(D, ae.length))
   ae.push(n)
 }

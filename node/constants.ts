@@ -44,5 +44,11 @@ export const BOOTSTRAP_REDIAL_MS = 10_000
 /** bonjour / DNS-SD service type advertised for people and tools (`_llmesh._tcp`). */
 export const BONJOUR_SERVICE_TYPE = 'llmesh'
 
+/**
+ * Peers found by discovery (mDNS, identify) are dialed only while the node has fewer connections
+ * than this: a small LAN becomes a full mesh, a large one a well-connected random graph.
+ */
+export const DIAL_TARGET_PEERS = 24
+
 /** Max connections the connection manager keeps. */
 export const MAX_CONNECTIONS = 200

@@ -40,6 +40,8 @@ export interface MeshHostInit {
   mdns?: boolean
   mdnsIntervalMs?: number
   maxConnections?: number
+  /** libp2p connection monitor (pings; aborts unresponsive connections by default). */
+  connectionMonitor?: { enabled?: boolean; pingInterval?: number; abortConnectionOnPingFailure?: boolean }
 }
 
 /** Score parameters per topic: only invalid messages and first deliveries count, so a quiet fleet
@@ -78,6 +80,7 @@ export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
     streamMuxers: [yamux()],
     connectionProtector: preSharedKey({ psk: init.psk }),
     connectionManager: { maxConnections: init.maxConnections ?? MAX_CONNECTIONS },
+    connectionMonitor: init.connectionMonitor,
     peerDiscovery:
       init.mdns === true
         ? [mdns({ interval: init.mdnsIntervalMs ?? MDNS_INTERVAL_MS, serviceTag: MDNS_SERVICE_TAG })]

@@ -10,11 +10,11 @@ import type { PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../protocols/constants.ts'
-import { BOOTSTRAP_REDIAL_MS, DEFAULT_LISTEN, PRUNE_INTERVAL_MS } from '../constants.ts'
+import { BOOTSTRAP_REDIAL_MS, DEFAULT_LISTEN, DIAL_TARGET_PEERS, PRUNE_INTERVAL_MS } from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { AntiEntropy, type AntiEntropyInit } from './anti-entropy.ts'
 import { GossipService } from './gossip-service.ts'
-import { createMeshHost, type MeshLibp2p } from './host.ts'
+import { createMeshHost, type MeshHostInit, type MeshLibp2p } from './host.ts'
 import { Ingest, type IngestResult } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
 import type { MeshVerifier } from './types.ts'
@@ -35,7 +35,11 @@ export interface MeshNodeInit {
   /** Multiaddrs to dial at start and to redial when disconnected. */
   bootstrap?: string[]
   bootstrapRedialMs?: number
+  /** Dial discovered peers only below this many connections. */
+  dialTargetPeers?: number
   antiEntropy?: AntiEntropyInit
+  /** libp2p connection monitor options (benches with one busy event loop relax it). */
+  connectionMonitor?: MeshHostInit['connectionMonitor']
 }
 
 /** What a mesh node uses. */
@@ -140,6 +144,7 @@ export class MeshNode {
         topics,
         mdns: this.init.mdns ?? true,
         mdnsIntervalMs: this.init.mdnsIntervalMs,
+        connectionMonitor: this.init.connectionMonitor,
       })
       this.libp2pNode = node
       this.gossipService = new GossipService(
@@ -214,6 +219,7 @@ export class MeshNode {
     const node = this.libp2pNode
     if (node === undefined || this.stateValue !== 'running') return
     if (node.getConnections(peer).length > 0) return
+    if (this.peers().length >= (this.init.dialTargetPeers ?? DIAL_TARGET_PEERS)) return
     try {
       await node.dial(peer)
       this.log.debug({ peer: peer.toString(), via }, 'dialed discovered peer')
