@@ -15,6 +15,10 @@ export const MESSAGES_FILE = 'messages.jsonl'
 
 /** Anti-entropy round with every connected peer at this interval. */
 export const ANTI_ENTROPY_INTERVAL_MS = 30_000
+/** A failed on-connect anti-entropy round is retried after this (× attempt, with jitter)… */
+export const ANTI_ENTROPY_RETRY_MS = 3_000
+/** …at most this many times (the interval rounds go on anyway). */
+export const ANTI_ENTROPY_RETRIES = 3
 /** Anti-entropy exchange timeout (whole request/response). */
 export const ANTI_ENTROPY_TIMEOUT_MS = 20_000
 /** Most digests one side lists in one anti-entropy request. */

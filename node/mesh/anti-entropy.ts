@@ -26,6 +26,8 @@ import {
   ANTI_ENTROPY_MAX_DIGESTS,
   ANTI_ENTROPY_MAX_MESSAGES,
   ANTI_ENTROPY_MAX_RESPONSE_BYTES,
+  ANTI_ENTROPY_RETRIES,
+  ANTI_ENTROPY_RETRY_MS,
   ANTI_ENTROPY_TIMEOUT_MS,
 } from '../constants.ts'
 import type { Logger } from '../logger.ts'
@@ -195,12 +197,21 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     return p
   }
 
-  private async syncQuiet(peer: PeerId): Promise<void> {
+  /** A round on connect; a failure is retried a few times with backoff while the peer stays connected. */
+  private async syncQuiet(peer: PeerId, attempt = 0): Promise<void> {
     try {
       await this.sync(peer)
     } catch (err) {
       this.counters.failures++
-      this.log.debug({ err, peer: peer.toString() }, 'anti-entropy round failed')
+      this.log.debug({ err, peer: peer.toString(), attempt }, 'anti-entropy round failed')
+      if (attempt >= ANTI_ENTROPY_RETRIES || !this.started) return
+      const t = setTimeout(
+        () => {
+          if (this.started && this.libp2p.getConnections(peer).length > 0) void this.syncQuiet(peer, attempt + 1)
+        },
+        ANTI_ENTROPY_RETRY_MS * (attempt + 1) * (0.5 + Math.random()),
+      )
+      t.unref()
     }
   }
 
