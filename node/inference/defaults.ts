@@ -2,7 +2,9 @@
  * Default threads and context size for a model on this device (pure: the caller passes cores,
  * free RAM and header numbers).
  */
+import * as C from './constants.ts'
 import { KV_CACHE_RAM_FRACTION, MAX_DEFAULT_CONTEXT, MIN_CONTEXT, TINY_MODEL_BYTES } from './constants.ts'
+import type { InferenceSupervisorInit } from './types.ts'
 
 /** Threads for llama.cpp: 1 for tiny models (thread sync dominates), else all cores but one. */
 export function defaultThreads(o: { cores: number; modelBytes: number }): number {
@@ -42,4 +44,35 @@ export function defaultContextSize(i: ContextSizeInput): number {
   const size = Math.min(train, MAX_DEFAULT_CONTEXT, byRam)
   const rounded = size >= MIN_CONTEXT ? Math.floor(size / 256) * 256 : size
   return Math.max(Math.min(MIN_CONTEXT, train), rounded)
+}
+
+/** Supervisor options with defaults applied (threads/contextSize stay per-model when unset). */
+export type ResolvedSupervisorInit = Required<Omit<InferenceSupervisorInit, 'threads' | 'contextSize'>> &
+  Pick<InferenceSupervisorInit, 'threads' | 'contextSize'>
+
+/** Applies the defaults of constants.ts. */
+export function resolveSupervisorInit(init: InferenceSupervisorInit): ResolvedSupervisorInit {
+  return {
+    threads: init.threads,
+    contextSize: init.contextSize,
+    maxConcurrent: init.maxConcurrent ?? C.DEFAULT_MAX_CONCURRENT,
+    maxQueue: init.maxQueue ?? C.DEFAULT_MAX_QUEUE,
+    queueTimeoutMs: init.queueTimeoutMs ?? C.DEFAULT_QUEUE_TIMEOUT_MS,
+    unavailableWaitMs: init.unavailableWaitMs ?? C.DEFAULT_UNAVAILABLE_WAIT_MS,
+    retryAfterSeconds: init.retryAfterSeconds ?? C.DEFAULT_RETRY_AFTER_S,
+    probePrompt: init.probePrompt ?? C.DEFAULT_PROBE_PROMPT,
+    probeMaxTokens: init.probeMaxTokens ?? C.DEFAULT_PROBE_MAX_TOKENS,
+    startTimeoutMs: init.startTimeoutMs ?? C.DEFAULT_START_TIMEOUT_MS,
+    loadTimeoutMs: init.loadTimeoutMs ?? C.DEFAULT_LOAD_TIMEOUT_MS,
+    probeTimeoutMs: init.probeTimeoutMs ?? C.DEFAULT_PROBE_TIMEOUT_MS,
+    requestTimeoutMs: init.requestTimeoutMs ?? C.DEFAULT_REQUEST_TIMEOUT_MS,
+    cancelGraceMs: init.cancelGraceMs ?? C.DEFAULT_CANCEL_GRACE_MS,
+    drainTimeoutMs: init.drainTimeoutMs ?? C.DEFAULT_DRAIN_TIMEOUT_MS,
+    healthIntervalMs: init.healthIntervalMs ?? C.DEFAULT_HEALTH_INTERVAL_MS,
+    healthTimeoutMs: init.healthTimeoutMs ?? C.DEFAULT_HEALTH_TIMEOUT_MS,
+    stopTimeoutMs: init.stopTimeoutMs ?? C.DEFAULT_STOP_TIMEOUT_MS,
+    restartBackoffMs: init.restartBackoffMs ?? C.DEFAULT_RESTART_BACKOFF_MS,
+    maxRestartBackoffMs: init.maxRestartBackoffMs ?? C.DEFAULT_MAX_RESTART_BACKOFF_MS,
+    maxTokensLimit: init.maxTokensLimit ?? C.DEFAULT_MAX_TOKENS_LIMIT,
+  }
 }

@@ -19,10 +19,9 @@
  */
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { availableParallelism, freemem } from 'node:os'
-import { checkGgufForLlama, type GgufInfo, metaNumber } from '../model/gguf.ts'
+import { checkGgufForLlama, type GgufInfo } from '../model/gguf.ts'
 import * as C from './constants.ts'
-import { defaultContextSize, defaultThreads } from './defaults.ts'
+import { type ResolvedSupervisorInit, resolveSupervisorInit } from './defaults.ts'
 import {
   type InferenceError,
   ModelLoadError,
@@ -33,14 +32,12 @@ import {
   WorkerCrashedError,
 } from './errors.ts'
 import { Inflight } from './inflight.ts'
-import type { GenerateSpec, LoadSpec } from './ipc.ts'
+import type { GenerateSpec } from './ipc.ts'
+import { loadOnWorker, loadSpecFor } from './load-on-worker.ts'
 import type { Logger } from './logger.ts'
 import { QueueRefusedError, RequestQueue } from './request-queue.ts'
 import type * as T from './types.ts'
 import { type WorkerExit, WorkerProcess } from './worker-process.ts'
-
-type Resolved = Required<Omit<T.InferenceSupervisorInit, 'threads' | 'contextSize'>> &
-  Pick<T.InferenceSupervisorInit, 'threads' | 'contextSize'>
 
 interface Target {
   path: string
@@ -51,7 +48,7 @@ const WAITING_STATES: ReadonlySet<T.SupervisorState> = new Set(['starting', 'dra
 
 /** Supervises the inference worker. Long-lived: idempotent start()/stop(). */
 export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
-  private readonly cfg: Resolved
+  private readonly cfg: ResolvedSupervisorInit
   private readonly logger: Logger
   private readonly now: () => number
   private readonly queue: RequestQueue
@@ -71,29 +68,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
 
   constructor(init: T.InferenceSupervisorInit, components: T.InferenceSupervisorComponents) {
     super()
-    this.cfg = {
-      threads: init.threads,
-      contextSize: init.contextSize,
-      maxConcurrent: init.maxConcurrent ?? C.DEFAULT_MAX_CONCURRENT,
-      maxQueue: init.maxQueue ?? C.DEFAULT_MAX_QUEUE,
-      queueTimeoutMs: init.queueTimeoutMs ?? C.DEFAULT_QUEUE_TIMEOUT_MS,
-      unavailableWaitMs: init.unavailableWaitMs ?? C.DEFAULT_UNAVAILABLE_WAIT_MS,
-      retryAfterSeconds: init.retryAfterSeconds ?? C.DEFAULT_RETRY_AFTER_S,
-      probePrompt: init.probePrompt ?? C.DEFAULT_PROBE_PROMPT,
-      probeMaxTokens: init.probeMaxTokens ?? C.DEFAULT_PROBE_MAX_TOKENS,
-      startTimeoutMs: init.startTimeoutMs ?? C.DEFAULT_START_TIMEOUT_MS,
-      loadTimeoutMs: init.loadTimeoutMs ?? C.DEFAULT_LOAD_TIMEOUT_MS,
-      probeTimeoutMs: init.probeTimeoutMs ?? C.DEFAULT_PROBE_TIMEOUT_MS,
-      requestTimeoutMs: init.requestTimeoutMs ?? C.DEFAULT_REQUEST_TIMEOUT_MS,
-      cancelGraceMs: init.cancelGraceMs ?? C.DEFAULT_CANCEL_GRACE_MS,
-      drainTimeoutMs: init.drainTimeoutMs ?? C.DEFAULT_DRAIN_TIMEOUT_MS,
-      healthIntervalMs: init.healthIntervalMs ?? C.DEFAULT_HEALTH_INTERVAL_MS,
-      healthTimeoutMs: init.healthTimeoutMs ?? C.DEFAULT_HEALTH_TIMEOUT_MS,
-      stopTimeoutMs: init.stopTimeoutMs ?? C.DEFAULT_STOP_TIMEOUT_MS,
-      restartBackoffMs: init.restartBackoffMs ?? C.DEFAULT_RESTART_BACKOFF_MS,
-      maxRestartBackoffMs: init.maxRestartBackoffMs ?? C.DEFAULT_MAX_RESTART_BACKOFF_MS,
-      maxTokensLimit: init.maxTokensLimit ?? C.DEFAULT_MAX_TOKENS_LIMIT,
-    }
+    this.cfg = resolveSupervisorInit(init)
     this.logger = components.logger
     this.now = components.now ?? Date.now
     this.backoffMs = this.cfg.restartBackoffMs
@@ -414,63 +389,30 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     this.setState('loading')
     const info = await this.checkHeader(target.path)
     const w = await this.ensureWorker()
-    const sequences = this.cfg.maxConcurrent + 1
-    const spec: LoadSpec = {
-      modelPath: target.path,
-      threads: this.cfg.threads ?? defaultThreads({ cores: availableParallelism(), modelBytes: info.fileSize }),
+    const sequences = this.cfg.maxConcurrent + 1 // one more, reserved for probes
+    const spec = loadSpecFor(target.path, info, {
+      threads: this.cfg.threads,
+      contextSize: this.cfg.contextSize,
       sequences,
-      contextSize: this.cfg.contextSize ?? this.autoContextSize(info, sequences),
+    })
+    const r = await loadOnWorker(w, spec, this.cfg.loadTimeoutMs)
+    if (!r.ok) {
+      if (r.stopped || !this.isRunning()) throw this.unavailable('the inference service is stopping')
+      if (r.timedOut) this.emit('timeout', { at: this.now(), what: 'load' })
+      // a worker OOM-killed during load already raised 'oom' from its exit
+      if (r.error.reason === 'oom' && w.alive) this.emit('oom', { at: this.now(), during: 'load' })
+      throw this.loadFailure(target.path, r.error)
     }
-    const id = Math.floor(Math.random() * 2 ** 31)
-    w.send({ type: 'load', id, spec })
-    let reply: Awaited<ReturnType<WorkerProcess['waitFor']>>
-    try {
-      reply = await w.waitFor(
-        (m) => (m.type === 'loaded' || m.type === 'load-error') && m.id === id,
-        this.cfg.loadTimeoutMs,
-        'load',
-      )
-    } catch (err) {
-      const exit = (err as { exit?: WorkerExit }).exit
-      if (!this.isRunning() || exit?.kind === 'stopped') throw this.unavailable('the inference service is stopping')
-      if (exit === undefined) {
-        this.emit('timeout', { at: this.now(), what: 'load' })
-        w.kill('timeout')
-        throw this.loadFailure(target.path, new ModelLoadError((err as Error).message, 'timeout', 'ERR_LOAD_TIMEOUT'))
-      }
-      const oom = exit.kind === 'oom'
-      const detail = `worker ${exit.signal ?? `exit ${exit.code}`}`
-      throw this.loadFailure(
-        target.path,
-        new ModelLoadError(
-          `worker died while loading (${detail})`,
-          oom ? 'oom' : 'crash',
-          oom ? 'ERR_OOM' : 'ERR_WORKER_CRASHED',
-        ),
-      )
-    }
-    if (reply.type === 'load-error') {
-      if (reply.oom) this.emit('oom', { at: this.now(), during: 'load' })
-      throw this.loadFailure(
-        target.path,
-        new ModelLoadError(
-          `runtime refused the model: ${reply.message}`,
-          reply.oom ? 'oom' : 'refused',
-          reply.oom ? 'ERR_OOM' : 'ERR_RUNTIME_REFUSED',
-        ),
-      )
-    }
-    if (reply.type !== 'loaded') throw new Error('unreachable')
     const model: T.LoadedModel = {
       path: target.path,
       name: target.meta.name ?? target.path.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, ''),
       version: target.meta.version,
       architecture: info.architecture,
       quantization: info.quantization,
-      contextSize: reply.contextSize,
-      trainContextSize: reply.trainContextSize,
+      contextSize: r.contextSize,
+      trainContextSize: r.trainContextSize,
       threads: spec.threads,
-      loadMs: reply.loadMs,
+      loadMs: r.loadMs,
       loadedAt: this.now(),
     }
     this.current = model
@@ -486,20 +428,6 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     this.logger.info({ path: model.path, loadMs: Math.round(model.loadMs), ctx: model.contextSize }, 'model ready')
     this.emit('model-loaded', { at: this.now(), model })
     return model
-  }
-
-  private autoContextSize(info: GgufInfo, sequences: number): number {
-    const a = info.architecture ?? ''
-    return defaultContextSize({
-      trainContextLength: info.contextLength,
-      nLayer: metaNumber(info, `${a}.block_count`) ?? 1,
-      nEmbd: metaNumber(info, `${a}.embedding_length`) ?? 1,
-      nHead: metaNumber(info, `${a}.attention.head_count`) ?? 1,
-      nHeadKv: metaNumber(info, `${a}.attention.head_count_kv`),
-      freeBytes: freemem(),
-      modelBytes: info.fileSize,
-      sequences,
-    })
   }
 
   /** The live worker, spawning one if needed. */
