@@ -86,6 +86,7 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 /** Registers the OpenAI-compatible routes. Use with `fastify.register(openaiRoutes, opts)`. */
 export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesOptions): Promise<void> {
   const { supervisor, metrics } = opts
+  const counted = new WeakSet<object>()
   const tokenDigest = opts.apiToken === undefined ? undefined : digest(opts.apiToken)
   const servedName = (): string | undefined =>
     typeof opts.modelName === 'function' ? opts.modelName() : (opts.modelName ?? supervisor.model?.name)
@@ -93,7 +94,8 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
   fastify.setErrorHandler((err, request, reply) => {
     const e = toApiError(err)
     if (e.status >= 500) request.log.warn({ code: e.code, err: (err as Error).message }, 'inference request failed')
-    if (!(err instanceof InferenceError)) metrics?.recordError(e.code)
+    // errors from supervisor.generate() are counted by the supervisor's own events
+    if (!counted.has(err as object)) metrics?.recordError(e.code)
     if (e.retryAfter !== undefined) void reply.header('retry-after', String(e.retryAfter))
     return reply.code(e.status).send(errorBody(e))
   })
@@ -202,6 +204,9 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
     reply.raw.on('close', onClose) // fires on client disconnect (or after a finished response)
     try {
       return await supervisor.generate(input, { signal: ac.signal, onText })
+    } catch (err) {
+      if (typeof err === 'object' && err !== null) counted.add(err)
+      throw err
     } finally {
       reply.raw.off('close', onClose)
     }

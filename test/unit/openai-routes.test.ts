@@ -241,5 +241,6 @@ describe('OpenAI-compatible routes with the openai client', { timeout: 60_000 },
         return true
       },
     )
+    assert.match(await metrics.registry.metrics(), /llmesh_inference_errors_total\{[^}]*kind="model_unavailable"\} 1/)
   })
 })
