@@ -2,6 +2,8 @@
 
 /** Re-decide every release at this interval even without new messages. */
 export const DECIDE_INTERVAL_MS = 1_000
+/** New messages arriving within this time are handled by one tick. */
+export const TICK_COALESCE_MS = 50
 /** File under the data dir holding every release's rollout facts and the bad-release lists. */
 export const ROLLOUT_STATE_FILE = 'rollout-state.json'
 /** The same verdict (release, stage, outcome) is not re-published within this time. */

@@ -10,9 +10,17 @@ import {
   type Decision,
   decide,
   type RolloutState,
+  type VerifiedReport,
+  type VerifiedVerdict,
 } from '../../protocols/rollout/index.ts'
 import type { ReleaseRef } from '../../protocols/schemas/common.ts'
-import type { GateFigure, ReleaseManifest } from '../../protocols/schemas/index.ts'
+import type {
+  DeviceEnrollment,
+  GateFigure,
+  OperatorCommand,
+  ReleaseManifest,
+  Revocation,
+} from '../../protocols/schemas/index.ts'
 import type { MessageStore } from '../mesh/message-store.ts'
 
 /** The part of the message store the plumbing reads. */
@@ -40,46 +48,64 @@ export function previousRelease(
   return best === null ? null : { model: best.model, version: best.version }
 }
 
-/** Everything `decide` needs for one release, from the store. */
+/** The store's messages that decisions read, listed once per tick and shared by every release. */
+export interface StoreSnapshot {
+  enrollments: DeviceEnrollment[]
+  revocations: Revocation[]
+  reports: VerifiedReport[]
+  commands: OperatorCommand[]
+  verdicts: VerifiedVerdict[]
+}
+
+/** Lists what decisions read. */
+export function snapshot(store: MessageSource): StoreSnapshot {
+  return {
+    enrollments: store.list('DeviceEnrollment').map((x) => x.message),
+    revocations: store.list('Revocation').map((x) => x.message),
+    reports: store.list('HealthReport').map((x) => ({ report: x.message, digest: x.digest })),
+    commands: store.list('OperatorCommand').map((x) => x.message),
+    verdicts: store.list('Verdict').map((x) => ({ verdict: x.message, digest: x.digest })),
+  }
+}
+
+/**
+ * Everything `decide` needs for one release. Reports whose window starts before the release was
+ * created can count for none of its stages (every stage starts at or after `created_at`), so
+ * they are left out.
+ */
 export function gatherInputs(
-  store: MessageSource,
+  snap: StoreSnapshot,
   m: ReleaseManifest,
   previous: ReleaseRef | null,
   state: RolloutState | undefined,
   now: number,
 ): DecideInput {
-  const mine = <T extends { model: string; version: string }>(x: T) => x.model === m.model && x.version === m.version
+  const mine = (x: { model: string; version: string }) => x.model === m.model && x.version === m.version
   const input: DecideInput = {
     policy: m.policy,
     release: { model: m.model, version: m.version },
     releasedAt: m.created_at,
     previous,
-    enrollments: store.list('DeviceEnrollment').map((x) => x.message),
-    revocations: store.list('Revocation').map((x) => x.message),
-    reports: store.list('HealthReport').map((x) => ({ report: x.message, digest: x.digest })),
-    commands: store
-      .list('OperatorCommand')
-      .map((x) => x.message)
-      .filter(mine),
-    verdicts: store
-      .list('Verdict')
-      .filter((x) => mine(x.message))
-      .map((x) => ({ verdict: x.message, digest: x.digest })),
+    enrollments: snap.enrollments,
+    revocations: snap.revocations,
+    reports: snap.reports.filter((r) => r.report.window.start >= m.created_at),
+    commands: snap.commands.filter(mine),
+    verdicts: snap.verdicts.filter((v) => mine(v.verdict)),
     now,
   }
   if (state !== undefined) input.state = state
   return input
 }
 
-/** Runs `decide` for one release over the store's messages. */
+/** Runs `decide` for one release. */
 export function decideRelease(
-  store: MessageSource,
+  snap: StoreSnapshot,
   m: ReleaseManifest,
   previous: ReleaseRef | null,
   state: RolloutState | undefined,
   now: number,
 ): Decision {
-  return decide(gatherInputs(store, m, previous, state, now))
+  return decide(gatherInputs(snap, m, previous, state, now))
 }
 
 /** One release of a model as target selection sees it. */

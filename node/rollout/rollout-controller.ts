@@ -23,16 +23,18 @@
  */
 import { activationFor, type Decision, type RolloutState } from '../../protocols/rollout/index.ts'
 import type { ReleaseRef } from '../../protocols/schemas/common.ts'
-import type { ReleaseManifest, Verdict } from '../../protocols/schemas/index.ts'
+import type { HealthReport, ReleaseManifest, Verdict } from '../../protocols/schemas/index.ts'
 import { signDeviceMessage } from '../../protocols/signing/index.ts'
 import type { DaemonContext } from '../daemon.ts'
 import type { Installer } from '../install/installer.ts'
+import type { StoredMessage } from '../mesh/types.ts'
 import {
   CATCH_UP_TIMEOUT_MS,
   DECIDE_INTERVAL_MS,
   EVIDENCE_SYNC_MS,
   LOCAL_PROBATION_MS,
   STARTUP_CATCH_UP_MS,
+  TICK_COALESCE_MS,
   VERDICT_REPUBLISH_MS,
 } from './constants.ts'
 import { type LocalEvent, type LocalTrigger, localRollbackTrigger } from './local-triggers.ts'
@@ -44,6 +46,7 @@ import {
   type ReleaseRolloutStatus,
   releaseKey,
   releaseStatus,
+  snapshot,
 } from './plan.ts'
 import type { ControllerReporter, ControllerSupervisor } from './types.ts'
 
@@ -70,7 +73,7 @@ export interface RolloutControllerComponents {
   now?: () => number
 }
 
-type Entry = { manifest: ReleaseManifest; previous: ReleaseRef | null; decision: Decision }
+type Entry = { manifest: ReleaseManifest; previous: ReleaseRef | null; decision: Decision; sig: string }
 
 /** The rollout controller service. */
 export class RolloutController {
@@ -97,7 +100,14 @@ export class RolloutController {
   private readonly serving = new Map<string, string>()
   /** Counters for /status and tests. */
   readonly counters = { ticks: 0, verdictsPublished: 0, activations: 0, localRollbacks: 0, fleetRollbacks: 0 }
-  private readonly onMessage = (): void => this.schedule()
+  private readonly onMessage = (m: StoredMessage): void => {
+    // routine health reports are judged on the timer; ones with health events may abort: at once
+    if (m.type === 'HealthReport') {
+      const events = (m.message as HealthReport).events
+      if (!events.some((e) => Object.values(e.counts).some((n) => n > 0))) return
+    }
+    this.schedule()
+  }
   private readonly onSync = (): void => {
     this.caughtUp = true
   }
@@ -187,10 +197,11 @@ export class RolloutController {
   private schedule(): void {
     if (!this.running || this.queued) return
     this.queued = true
-    setImmediate(() => {
+    // coalesce bursts (every health report is a message) into one tick
+    setTimeout(() => {
       this.queued = false
       if (this.running) void this.tick()
-    })
+    }, TICK_COALESCE_MS).unref()
   }
 
   private async runTick(): Promise<void> {
@@ -209,15 +220,25 @@ export class RolloutController {
   private decideAll(): void {
     const { store, identity } = this.c.ctx
     const now = this.now()
+    const snap = snapshot(store)
     const manifests = store.releases().map((r) => r.message)
     const sorted = [...manifests].sort((a, b) => a.model.localeCompare(b.model) || a.seq - b.seq)
     let wantEvidence = false
     const enrolled = store.isEnrolled(identity.peerId, now)
     for (const m of sorted) {
       const key = releaseKey(m)
+      const mine = (x: { model: string; version: string }) => x.model === m.model && x.version === m.version
+      const sig = [
+        snap.enrollments.length,
+        snap.revocations.length,
+        snap.commands.filter(mine).length,
+        snap.verdicts.filter((v) => mine(v.verdict)).length,
+      ].join('/')
+      const had = this.entries.get(key)
+      if (had !== undefined && had.sig === sig && this.settled(had)) continue
       const previous = previousRelease(manifests, m, (k) => this.isAborted(k))
-      const d = decideRelease(store, m, previous, this.persisted.states[key], now)
-      this.entries.set(key, { manifest: m, previous, decision: d })
+      const d = decideRelease(snap, m, previous, this.persisted.states[key], now)
+      this.entries.set(key, { manifest: m, previous, decision: d, sig })
       this.persisted.states[key] = d.state as RolloutState
       if (d.view.aborted && !this.persisted.aborted.includes(key)) {
         this.persisted.aborted.push(key)
@@ -230,6 +251,23 @@ export class RolloutController {
       this.lastEvidenceSync = now
       void this.c.ctx.mesh.antiEntropy.syncAll().catch(() => {})
     }
+  }
+
+  /**
+   * A release whose outcome no report can change any more: aborted, or fully promoted and
+   * superseded by a newer fully promoted release of the model. Re-decided only when its commands,
+   * verdicts or the device set change.
+   */
+  private settled(e: Entry): boolean {
+    const v = e.decision.view
+    if (v.aborted) return true
+    if (e.decision.status.phase !== 'promoted') return false
+    for (const o of this.entries.values()) {
+      if (o.manifest.model === e.manifest.model && o.manifest.seq > e.manifest.seq) {
+        if (o.decision.status.phase === 'promoted') return true
+      }
+    }
+    return false
   }
 
   private async publishVerdict(key: string, d: Decision): Promise<void> {
@@ -375,6 +413,7 @@ export class RolloutController {
       return
     }
     this.serving.set(model, version)
+    log.info({ model, version, forward }, 'release serving')
     if (forward) await installer.markHealthy(model)
     if (!forward) await this.c.reporter?.flush()
   }
