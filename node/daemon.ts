@@ -43,6 +43,8 @@ export interface DaemonFleet {
   psk: Uint8Array
   /** Verified trust root. */
   trust: TrustRoot
+  /** Its signed chain since v1 (`chain[i]` = envelopes of root v(i+1)), handed on to peers. */
+  chain?: Uint8Array[][]
 }
 
 /** What services and route plugins get. */
@@ -230,7 +232,7 @@ export class Daemon {
       if (identity.created) log.info({ dataDir: init.dataDir }, 'created a new device identity')
       const store = new MessageStore({ dataDir: init.dataDir }, { logger: log.child({ svc: 'store' }) })
       await store.load()
-      const verify = createFleetVerifier({ trust: init.fleet.trust, store })
+      const verify = createFleetVerifier({ trust: init.fleet.trust, chain: init.fleet.chain, store })
       const hello: Hello = {
         role,
         tags: init.tags ?? [],
@@ -267,16 +269,14 @@ export class Daemon {
         mesh,
         publish: (bytes) => mesh.publish(bytes),
         status: this.status,
-        trust: () => {
-          const newer = store.latestTrustRoot()
-          return newer !== undefined && newer.version > init.fleet.trust.version ? newer : init.fleet.trust
-        },
+        trust: () => verify.trust(),
         advertise: async () => {
           await this.bonjour?.refresh()
         },
       }
       this.ctxValue = ctx
       await this.startService(mesh)
+      await this.handOnTrustChain(ctx)
       for (const f of init.services ?? []) await this.startService(await f(ctx))
       const api = new ApiServer(
         {
@@ -320,6 +320,19 @@ export class Daemon {
       this.stateValue = 'running'
       await this.doStop()
       throw err
+    }
+  }
+
+  /** Publishes the fleet directory's root rotations so peers holding an older fleet directory rotate too. */
+  private async handOnTrustChain(ctx: DaemonContext): Promise<void> {
+    for (const step of (this.init.fleet.chain ?? []).slice(1)) {
+      for (const env of step) {
+        try {
+          await ctx.publish(env)
+        } catch (err) {
+          ctx.logger.warn({ err }, 'could not hand on a trust root rotation')
+        }
+      }
     }
   }
 

@@ -87,7 +87,7 @@ async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
   const log = createLogger({ base: { role } })
   const fleet = await loadFleet(opts.fleet)
   const init: DaemonInit = {
-    fleet: { id: fleet.root.fleet, psk: fleet.swarmKey, trust: fleet.root },
+    fleet: { id: fleet.root.fleet, psk: fleet.swarmKey, trust: fleet.root, chain: fleet.chain },
     dataDir: opts.data,
     listen: opts.listen,
     api: opts.api,

@@ -128,8 +128,9 @@ export class GossipService {
       this.counters.ignored++
       return TopicValidatorResult.Ignore
     }
-    // An older release forwarded by an honest peer that saw it first is not an attack: ignore it.
-    if (res.error.code === 'ERR_ROLLBACK') {
+    // An older release forwarded by an honest peer that saw it first is not an attack, nor is a
+    // root rotation envelope that arrived before its co-signatures: ignore them.
+    if (res.error.code === 'ERR_ROLLBACK' || res.error.code === 'ERR_THRESHOLD') {
       this.counters.ignored++
       return TopicValidatorResult.Ignore
     }
