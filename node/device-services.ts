@@ -58,15 +58,20 @@ export interface DeviceServices {
 
 /** The supervisor as a daemon service, with its /status section. */
 function supervisorService(sup: InferenceSupervisor, ctx: DaemonContext): Service {
+  let starting: Promise<void> = Promise.resolve()
   return {
+    // the worker comes up in the background (~2 s of CPU): the daemon's API and mesh do not wait
     start: async () => {
-      await sup.start()
+      starting = sup.start().catch((err) => ctx.logger.error({ err }, 'inference supervisor failed to start'))
       ctx.status.addSection('inference', () => {
         const s = sup.status()
         return { state: s.state, model: s.model?.name ?? null, version: s.model?.version ?? null, restarts: s.restarts }
       })
     },
-    stop: () => sup.stop(),
+    stop: async () => {
+      await starting
+      await sup.stop()
+    },
   }
 }
 
