@@ -8,8 +8,8 @@
  *   → HealthReporter (signed reports every `reportIntervalMs`)
  *   → RolloutController (decides, publishes verdicts, prestages, activates / rolls back).
  *   Routes: GET /rollout, GET /rollout/:model/:version, POST /messages, and POST /rollout/commands
- *   when an operator signer is given (`--operator-key`), plus `inferenceRoutes` (OpenAI API and
- *   /metrics, from node/inference, once given).
+ *   when an operator signer is given (`--operator-key`), the OpenAI-compatible API (/v1/…) and
+ *   GET /metrics (prom-client, `rollout_stage` label from the served version's release state).
  * Seed (`role: 'seed'`): the seed's Distribution and /releases routes (seed/distribution.ts), a
  *   RolloutController that only observes (`act: false`: no verdicts, no activation), and the
  *   rollout routes with the operator key. `createSeedDaemon` adds the auto-enroller itself.
@@ -19,6 +19,8 @@ import { createOperatorSigner, type OperatorSigner } from '../protocols/signing/
 import { seedDistribution } from '../seed/distribution.ts'
 import type { DaemonContext, Role, RouteFactory, Service, ServiceFactory } from './daemon.ts'
 import { InferenceSupervisor } from './inference/inference-supervisor.ts'
+import { createInferenceMetrics, type InferenceMetrics } from './inference/metrics.ts'
+import { openaiRoutes } from './inference/openai-routes.ts'
 import type { InferenceSupervisorInit } from './inference/types.ts'
 import { Distribution, type DistributionInit } from './install/distribution.ts'
 import { runtimeVersion } from './install/runtime-version.ts'
@@ -30,6 +32,7 @@ import { HealthReporter, type HealthReporterInit } from './telemetry/health-repo
 export interface DeviceParts {
   distribution?: Distribution
   supervisor?: InferenceSupervisor
+  metrics?: InferenceMetrics
   reporter?: HealthReporter
   controller?: RolloutController
 }
@@ -45,8 +48,8 @@ export interface DeviceServicesInit {
   reporter?: Pick<HealthReporterInit, 'promptHashes' | 'promptHashSample' | 'deviceType'>
   rollout?: RolloutControllerInit
   distribution?: DistributionInit
-  /** Extra routes given the live parts (the OpenAI-compatible API and /metrics from node/inference). */
-  inferenceRoutes?: (parts: DeviceParts, ctx: DaemonContext) => ReturnType<RouteFactory>
+  /** Bearer token the OpenAI-compatible API requires from non-loopback callers (default none). */
+  apiToken?: string
 }
 
 /** What to pass to the daemon. */
@@ -57,11 +60,13 @@ export interface DeviceServices {
 }
 
 /** The supervisor as a daemon service, with its /status section. */
-function supervisorService(sup: InferenceSupervisor, ctx: DaemonContext): Service {
+function supervisorService(sup: InferenceSupervisor, metrics: InferenceMetrics, ctx: DaemonContext): Service {
   let starting: Promise<void> = Promise.resolve()
+  let unbind = (): void => {}
   return {
     // the worker comes up in the background (~2 s of CPU): the daemon's API and mesh do not wait
     start: async () => {
+      unbind = metrics.bindSupervisor(sup)
       starting = sup.start().catch((err) => ctx.logger.error({ err }, 'inference supervisor failed to start'))
       ctx.status.addSection('inference', () => {
         const s = sup.status()
@@ -71,6 +76,7 @@ function supervisorService(sup: InferenceSupervisor, ctx: DaemonContext): Servic
     stop: async () => {
       await starting
       await sup.stop()
+      unbind()
     },
   }
 }
@@ -109,7 +115,20 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       parts.supervisor = new InferenceSupervisor(init.supervisor ?? {}, {
         logger: ctx.logger.child({ svc: 'inference' }),
       })
-      return supervisorService(parts.supervisor, ctx)
+      parts.metrics = createInferenceMetrics()
+      return supervisorService(parts.supervisor, parts.metrics, ctx)
+    })
+    routes.push(() => async (app) => {
+      const supervisor = parts.supervisor!
+      const metrics = parts.metrics!
+      await openaiRoutes(app, { supervisor, metrics, apiToken: init.apiToken })
+      app.get('/metrics', async (_req, reply) => {
+        // the rollout stage label follows the served version's release
+        const m = supervisor.model
+        const r = parts.controller?.statusJson().releases.find((x) => x.model === m?.name && x.version === m?.version)
+        metrics.setLabels({ rolloutStage: r?.state ?? 'none' })
+        return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+      })
     })
   }
   services.push(async (ctx) => {
@@ -148,10 +167,6 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     return parts.controller
   })
   routes.push(rollout)
-  if (init.inferenceRoutes !== undefined) {
-    const make = init.inferenceRoutes
-    routes.push((ctx) => make(parts, ctx))
-  }
   return { services, routes, parts }
 }
 

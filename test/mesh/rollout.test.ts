@@ -56,6 +56,42 @@ describe('collective canary on loopback', { timeout: 110_000 }, () => {
     for (const d of f.devices) assert.equal(rolloutOf(d.parts, '1.0.0')?.state, 'promoted')
   })
 
+  test('requests through the OpenAI API show up in signed reports and metrics, prompt text nowhere', async () => {
+    const d = f.devices[1]
+    const secret = 'purple-llama-secret-7731'
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${d.daemon.apiUrl}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny', prompt: `${secret} ${i}`, max_tokens: 4 }),
+      })
+      assert.equal(res.status, 200, await res.text())
+    }
+    const sent = await d.parts.reporter!.flush()
+    const stats = sent!.inference.find((s) => s.version === '1.0.0')!
+    assert.equal(stats.requests, 3)
+    assert.equal(
+      stats.latency_ms.bins.reduce((n, [, c]) => n + c, stats.latency_ms.zero),
+      3,
+    )
+    assert.ok(stats.tokens_out > 0)
+    // the report reached the seed, signed by the device
+    await waitFor(
+      () =>
+        f.seed.context.store.list('HealthReport').some((r) => r.message.device === d.id && r.message.seq === sent!.seq),
+      10_000,
+      'report at the seed',
+    )
+    const metrics = await (await fetch(`${d.daemon.apiUrl}/metrics`)).text()
+    assert.match(metrics, /rollout_stage="promoted"/)
+    for (const n of [f.seed, ...f.devices.map((x) => x.daemon)]) {
+      for (const t of ['HealthReport', 'Verdict'] as const) {
+        for (const m of n.context.store.list(t)) assert.ok(!Buffer.from(m.bytes).includes(secret))
+      }
+    }
+    assert.ok(!metrics.includes(secret))
+  })
+
   test('pilot → canary → full, each stage after its gate passes', async () => {
     const [pilot] = f.devices
     await publish(f, '2.0.0', MULTI)
