@@ -9,15 +9,12 @@
  *    (the store feeds it back, so it is adopted on the next tick). Verdicts still missing evidence
  *    trigger an anti-entropy round. Aborted releases are remembered as bad.
  * 2. Prestage (devices, policy `prestage`): the newest non-bad release per model is fetched.
- * 3. Act (devices only): per model, the target is the highest-seq release whose `activationFor`
- *    this device is `activate` and that is neither aborted nor failed here. Going forward first
- *    catches up with peers (a first anti-entropy round since start, then one more round) and
- *    re-decides, so a device that was offline learns an abort before it would activate. Then:
- *    installer.activate → supervisor.switchModel (load + probe) → installer.markHealthy. A load or
- *    probe failure (or later, on a version under probation, an OOM or > 3 restarts in 5 min) is a
- *    local rollback: the version is marked failed, the event and a rollback are recorded for the
- *    next health report (flushed at once), and the best remaining version is reactivated. A fleet
- *    abort makes the target fall back to the previous release the same way, within a tick.
+ * 3. Act (devices only, activator.ts): per model, the target is the highest-seq release whose
+ *    `activationFor` this device is `activate` and that is neither aborted nor failed here. Going
+ *    forward first catches up with peers (a first anti-entropy round since start, then one more
+ *    round) and re-decides, so a device that was offline learns an abort before it would activate.
+ *    Load/probe failures, OOMs and restart loops of a new version roll back locally; a fleet abort
+ *    makes the target fall back to the previous release within a tick.
  * The seed runs it with `act: false`: it decides, shows status and (once enrolled) publishes
  * verdicts, but activates nothing.
  */
@@ -28,16 +25,15 @@ import { signDeviceMessage } from '../../protocols/signing/index.ts'
 import type { DaemonContext } from '../daemon.ts'
 import type { Installer } from '../install/installer.ts'
 import type { StoredMessage } from '../mesh/types.ts'
+import { Activator } from './activator.ts'
 import {
   CATCH_UP_TIMEOUT_MS,
   DECIDE_INTERVAL_MS,
   EVIDENCE_SYNC_MS,
-  LOCAL_PROBATION_MS,
   STARTUP_CATCH_UP_MS,
   TICK_COALESCE_MS,
   VERDICT_REPUBLISH_MS,
 } from './constants.ts'
-import { type LocalEvent, type LocalTrigger, localRollbackTrigger } from './local-triggers.ts'
 import { loadPersisted, type PersistedRollout, savePersisted } from './persisted.ts'
 import {
   chooseTarget,
@@ -93,13 +89,8 @@ export class RolloutController {
   private lastEvidenceSync = 0
   private readonly published = new Map<string, number>()
   private readonly prestaging = new Set<string>()
-  private readonly activatedAt = new Map<string, number>()
-  private readonly probation = new Map<string, LocalEvent[]>()
-  private readonly loadTried = new Set<string>()
-  /** Per model, the version that passed load + probe here and is being served (what reports claim). */
-  private readonly serving = new Map<string, string>()
-  /** Counters for /status and tests. */
-  readonly counters = { ticks: 0, verdictsPublished: 0, activations: 0, localRollbacks: 0, fleetRollbacks: 0 }
+  private readonly activator: Activator | undefined
+  private readonly own = { ticks: 0, verdictsPublished: 0 }
   private readonly onMessage = (m: StoredMessage): void => {
     // routine health reports are judged on the timer; ones with health events may abort: at once
     if (m.type === 'HealthReport') {
@@ -111,16 +102,49 @@ export class RolloutController {
   private readonly onSync = (): void => {
     this.caughtUp = true
   }
-  private readonly onRestart = (e: { at: number }): void => this.probationEvent('restart', e.at)
-  private readonly onOom = (e: { at: number; during: string }): void => {
-    if (e.during === 'serving') this.probationEvent('oom', e.at)
-  }
 
   constructor(init: RolloutControllerInit, components: RolloutControllerComponents) {
     this.init = init
     this.c = components
     this.now = components.now ?? Date.now
     this.act = init.act ?? true
+    const installer = components.installer
+    if (this.act && installer !== undefined) {
+      this.activator = new Activator(
+        {
+          target: (model) => this.target(model),
+          bad: (model) => this.bad(model),
+          catchUp: (model, target) => this.catchUp(model, target),
+          fetch: (model, version) => {
+            const e = this.entries.get(`${model}@${version}`)
+            if (e !== undefined) this.fetch(e.manifest)
+          },
+          markFailed: async (model, version) => {
+            const key = `${model}@${version}`
+            if (!this.persisted.failed.includes(key)) this.persisted.failed.push(key)
+            await this.persist()
+          },
+          enqueue: (fn) => {
+            this.chain = this.chain.then(fn).catch((err) => this.c.ctx.logger.error({ err }, 'local rollback failed'))
+          },
+          logger: components.ctx.logger,
+          now: this.now,
+        },
+        { installer, supervisor: components.supervisor, reporter: components.reporter },
+        { probationMs: init.probationMs },
+      )
+    }
+  }
+
+  /** Counters for /status and tests. */
+  get counters(): {
+    ticks: number
+    verdictsPublished: number
+    activations: number
+    localRollbacks: number
+    fleetRollbacks: number
+  } {
+    return { ...this.own, activations: 0, localRollbacks: 0, fleetRollbacks: 0, ...this.activator?.counters }
   }
 
   /** Loads the persisted facts, hooks store and supervisor events, starts the timer. Idempotent. */
@@ -133,8 +157,7 @@ export class RolloutController {
     this.startedAt = this.now()
     ctx.store.on('message', this.onMessage)
     if (ctx.mesh.state === 'running') ctx.mesh.antiEntropy.on('sync', this.onSync)
-    this.c.supervisor?.on('restart', this.onRestart)
-    this.c.supervisor?.on('oom', this.onOom)
+    this.activator?.start()
     ctx.status.setReleaseState((model, version) => this.entries.get(`${model}@${version}`)?.decision.status.status)
     ctx.status.addSection('rollout', () => this.statusJson())
     this.timer = setInterval(() => this.schedule(), this.init.decideIntervalMs ?? DECIDE_INTERVAL_MS)
@@ -150,8 +173,7 @@ export class RolloutController {
     const { ctx } = this.c
     ctx.store.off('message', this.onMessage)
     if (ctx.mesh.state === 'running') ctx.mesh.antiEntropy.off('sync', this.onSync)
-    this.c.supervisor?.off('restart', this.onRestart)
-    this.c.supervisor?.off('oom', this.onOom)
+    this.activator?.stop()
     await this.chain
   }
 
@@ -184,9 +206,7 @@ export class RolloutController {
    * never counted as running the release by the gates.
    */
   async activeVersions(): Promise<Array<{ model: string; version: string }>> {
-    if (this.c.supervisor !== undefined) return [...this.serving].map(([model, version]) => ({ model, version }))
-    const st = (await this.c.installer?.status()) ?? {}
-    return Object.entries(st).flatMap(([model, s]) => (s.active === null ? [] : [{ model, version: s.active }]))
+    return (await this.activator?.activeVersions()) ?? []
   }
 
   /** Whether a release was aborted by the fleet (as known here). */
@@ -206,14 +226,14 @@ export class RolloutController {
 
   private async runTick(): Promise<void> {
     if (!this.running) return
-    this.counters.ticks++
+    this.own.ticks++
     this.decideAll()
     await this.persist()
-    if (!this.act) return
+    if (this.activator === undefined) return
     this.prestageAll()
     for (const model of new Set([...this.entries.values()].map((e) => e.manifest.model))) {
       if (!this.running) return
-      await this.reconcile(model)
+      await this.activator.reconcile(model)
     }
   }
 
@@ -280,7 +300,7 @@ export class RolloutController {
     const verdict: Verdict = { type: 'Verdict', v: 1, fleet: ctx.config.fleet, device: ctx.identity.peerId, ...draft }
     try {
       await ctx.publish(await signDeviceMessage(verdict, ctx.identity.privateKey))
-      this.counters.verdictsPublished++
+      this.own.verdictsPublished++
       ctx.logger.info(
         { release: key, stage: draft.stage, outcome: draft.outcome, evidence: draft.evidence.length },
         'verdict published',
@@ -342,33 +362,6 @@ export class RolloutController {
     return chooseTarget(candidates, this.bad(model))
   }
 
-  private async reconcile(model: string): Promise<void> {
-    const installer = this.c.installer
-    if (installer === undefined) return
-    const st = (await installer.status())[model]
-    const active = st?.active ?? null
-    const target = this.target(model)
-    const bad = this.bad(model)
-    if (target !== null && target !== active) {
-      if ((await installer.installedManifest(model, target)) === null) {
-        const e = this.entries.get(`${model}@${target}`)
-        if (e !== undefined) this.fetch(e.manifest) // fetch on activation when not prestaged
-        if (active === null || !bad.has(active)) return
-      } else {
-        const forward = active === null || !bad.has(active)
-        if (forward && !(await this.catchUp(model, target))) return
-        await this.switchTo(model, target, active, forward)
-        return
-      }
-    }
-    if (active !== null && bad.has(active)) {
-      // No good target staged: fall back to whatever `previous` holds.
-      if (st?.previous) await this.switchTo(model, st.previous, active, false)
-      return
-    }
-    if (active !== null) await this.ensureServing(model, active)
-  }
-
   /** Catches up with peers before going forward; false when the decision changed meanwhile. */
   private async catchUp(model: string, target: string): Promise<boolean> {
     const { mesh } = this.c.ctx
@@ -380,97 +373,5 @@ export class RolloutController {
     }
     this.decideAll()
     return this.target(model) === target
-  }
-
-  private async switchTo(model: string, version: string, from: string | null, forward: boolean): Promise<void> {
-    const installer = this.c.installer!
-    const log = this.c.ctx.logger
-    this.serving.delete(model)
-    await this.c.reporter?.cut()
-    const st = (await installer.status())[model]
-    if (st?.previous === version) await installer.rollback(model)
-    else await installer.activate(model, version)
-    this.activatedAt.set(`${model}@${version}`, this.now())
-    this.probation.set(`${model}@${version}`, [])
-    if (forward) this.counters.activations++
-    else {
-      this.counters.fleetRollbacks++
-      if (from !== null) this.c.reporter?.record({ model, version: from }, 'rollbacks')
-    }
-    log.info({ model, version, from, forward }, forward ? 'activating release' : 'reactivating previous version')
-    const sup = this.c.supervisor
-    if (sup === undefined) {
-      if (forward) await installer.markHealthy(model)
-      return
-    }
-    try {
-      await sup.switchModel(installer.layout.file(model, version), { name: model, version })
-    } catch (err) {
-      const trigger: LocalTrigger =
-        (err as { code?: string }).code === 'ERR_PROBE_FAILED' ? 'probe-failure' : 'load-failure'
-      log.warn({ model, version, trigger, err: (err as Error).message }, 'new version failed: rolling back locally')
-      await this.localFailure(model, version, trigger)
-      return
-    }
-    this.serving.set(model, version)
-    log.info({ model, version, forward }, 'release serving')
-    if (forward) await installer.markHealthy(model)
-    if (!forward) await this.c.reporter?.flush()
-  }
-
-  /** Local rollback: mark failed, record, reactivate the best remaining version. */
-  private async localFailure(model: string, version: string, trigger: LocalTrigger): Promise<void> {
-    const key = `${model}@${version}`
-    if (!this.persisted.failed.includes(key)) this.persisted.failed.push(key)
-    await this.persist()
-    this.counters.localRollbacks++
-    const ref = { model, version }
-    if (trigger === 'load-failure') this.c.reporter?.record(ref, 'load_failures')
-    if (trigger === 'probe-failure') this.c.reporter?.record(ref, 'probe_failures')
-    this.c.reporter?.record(ref, 'rollbacks')
-    const installer = this.c.installer!
-    const st = (await installer.status())[model]
-    const back = this.target(model)
-    if (st?.active === version) {
-      if (back !== null && st.previous !== back && (await installer.installedManifest(model, back)) !== null) {
-        await installer.activate(model, back)
-      } else if (st.previous) await installer.rollback(model)
-    }
-    const now = (await installer.status())[model]?.active ?? null
-    if (now !== null && this.c.supervisor?.model?.version !== now) await this.ensureServing(model, now)
-    if (now !== null && this.c.supervisor?.model?.version === now) this.serving.set(model, now)
-    else this.serving.delete(model)
-    this.c.ctx.logger.warn({ model, version, trigger, active: now }, 'rolled back locally')
-    await this.c.reporter?.flush()
-  }
-
-  /** Loads the active version into the supervisor when nothing is served (e.g. after a restart). */
-  private async ensureServing(model: string, version: string): Promise<void> {
-    const sup = this.c.supervisor
-    if (sup === undefined || sup.model !== undefined || this.loadTried.has(`${model}@${version}`)) return
-    if (sup.state !== 'idle' && sup.state !== 'failed') return
-    this.loadTried.add(`${model}@${version}`)
-    try {
-      await sup.switchModel(this.c.installer!.layout.file(model, version), { name: model, version })
-      this.serving.set(model, version)
-    } catch (err) {
-      this.c.ctx.logger.warn({ model, version, err: (err as Error).message }, 'cannot serve the active version')
-    }
-  }
-
-  private probationEvent(kind: LocalEvent['kind'], at: number): void {
-    const m = this.c.supervisor?.model
-    if (m?.version === undefined) return
-    const key = `${m.name}@${m.version}`
-    const since = this.activatedAt.get(key)
-    if (since === undefined || at - since > (this.init.probationMs ?? LOCAL_PROBATION_MS)) return
-    const events = this.probation.get(key) ?? []
-    events.push({ kind, at })
-    this.probation.set(key, events)
-    const trigger = localRollbackTrigger(events, at)
-    if (trigger === null) return
-    this.chain = this.chain
-      .then(() => this.localFailure(m.name, m.version as string, trigger))
-      .catch((err) => this.c.ctx.logger.error({ err }, 'local rollback failed'))
   }
 }

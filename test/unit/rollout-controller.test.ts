@@ -6,6 +6,7 @@
  * baseline release, local triggers) and the health window.
  */
 import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -80,7 +81,7 @@ class FakeInstaller {
 }
 
 /** A supervisor that fails to load the versions in `broken` and goes back to what it served. */
-class FakeSupervisor {
+class FakeSupervisor extends EventEmitter {
   model: { name: string; version: string | undefined } | undefined
   state = 'idle' as const
   broken = new Set<string>()
@@ -91,8 +92,6 @@ class FakeSupervisor {
     this.model = { name: meta.name ?? 'tiny', version: meta.version }
     return this.model
   }
-  on() {}
-  off() {}
 }
 
 class FakeReporter {
@@ -163,6 +162,29 @@ describe('rollout controller plumbing', () => {
     assert.equal(s.installer.calls.filter((c) => c === 'activate 2.0.0').length, 1)
     assert.deepEqual(s.reporter.events, ['2.0.0 load_failures', '2.0.0 rollbacks'])
     assert.equal(s.controller.counters.localRollbacks, 1)
+    await s.controller.stop()
+  })
+
+  test('more than 3 restarts of a new version within 5 minutes roll it back locally', async () => {
+    const s = await setup()
+    await s.controller.start()
+    add(s.store, release('1.0.0', 1))
+    await s.controller.tick()
+    add(s.store, release('2.0.0', 2))
+    await s.controller.tick()
+    await s.controller.tick()
+    assert.equal(s.supervisor.model?.version, '2.0.0')
+    const t = Date.now()
+    for (let i = 0; i < 3; i++) s.supervisor.emit('restart', { at: t + i, count: i + 1, reason: 'crash' })
+    await s.controller.tick()
+    assert.equal(s.installer.active, '2.0.0')
+    s.supervisor.emit('restart', { at: t + 3, count: 4, reason: 'crash' })
+    await s.controller.tick()
+    assert.equal(s.installer.active, '1.0.0')
+    assert.equal(s.supervisor.model?.version, '1.0.0')
+    assert.deepEqual(s.reporter.events, ['2.0.0 rollbacks'])
+    for (let i = 0; i < 3; i++) await s.controller.tick()
+    assert.equal(s.installer.active, '1.0.0')
     await s.controller.stop()
   })
 

@@ -1,0 +1,216 @@
+/**
+ * What a device runs: the acting half of the rollout controller.
+ *
+ * How it works, per model on every controller tick (`reconcile`): the controller's decisions give
+ * the target version (highest-seq release this device should run, neither aborted nor failed
+ * here). Going forward waits for the controller's catch-up (anti-entropy first, so an abort that
+ * happened while this device was offline is known before it activates). Switching is
+ * installer.activate (or installer.rollback when the target is `previous`) → supervisor
+ * switchModel (load + probe) → installer.markHealthy. A load or probe failure, or later on a
+ * version under probation an OOM or more than 3 restarts in 5 minutes (node/inference's rule),
+ * is a local rollback: the version is marked failed for good, the failure and the rollback are
+ * recorded for the next health report (flushed at once), and the best remaining version is
+ * reactivated and served. `activeVersions()` (what health reports claim) lists only versions that
+ * loaded and passed their probe.
+ */
+import type { Installer } from '../install/installer.ts'
+import type { Logger } from '../logger.ts'
+import { LOCAL_PROBATION_MS } from './constants.ts'
+import { type LocalEvent, type LocalTrigger, localRollbackTrigger } from './local-triggers.ts'
+import type { ControllerReporter, ControllerSupervisor } from './types.ts'
+
+/** What the activator asks of the controller. */
+export interface ActivatorHost {
+  /** The version this device should run for a model, from the latest decisions. */
+  target(model: string): string | null
+  /** Versions of a model that must not run here (aborted by the fleet or failed here). */
+  bad(model: string): Set<string>
+  /** Catches up with peers and re-decides; false when the target changed meanwhile. */
+  catchUp(model: string, target: string): Promise<boolean>
+  /** Fetches a release that is not staged yet. */
+  fetch(model: string, version: string): void
+  /** Marks a version failed here, for good (persisted). */
+  markFailed(model: string, version: string): Promise<void>
+  /** Runs `fn` after the running tick (serializes local rollbacks with ticks). */
+  enqueue(fn: () => Promise<void>): void
+  logger: Logger
+  now(): number
+}
+
+/** Options. */
+export interface ActivatorInit {
+  /** Local triggers apply for this long after a version's activation. */
+  probationMs?: number
+}
+
+/** Switches versions on this device. */
+export class Activator {
+  private readonly host: ActivatorHost
+  private readonly installer: Installer
+  private readonly supervisor: ControllerSupervisor | undefined
+  private readonly reporter: ControllerReporter | undefined
+  private readonly probationMs: number
+  private readonly activatedAt = new Map<string, number>()
+  private readonly probation = new Map<string, LocalEvent[]>()
+  private readonly loadTried = new Set<string>()
+  /** Per model, the version that passed load + probe here and is being served. */
+  private readonly serving = new Map<string, string>()
+  readonly counters = { activations: 0, localRollbacks: 0, fleetRollbacks: 0 }
+  private readonly onRestart = (e: { at: number }): void => this.probationEvent('restart', e.at)
+  private readonly onOom = (e: { at: number; during: string }): void => {
+    if (e.during === 'serving') this.probationEvent('oom', e.at)
+  }
+
+  constructor(
+    host: ActivatorHost,
+    parts: { installer: Installer; supervisor?: ControllerSupervisor; reporter?: ControllerReporter },
+    init: ActivatorInit = {},
+  ) {
+    this.host = host
+    this.installer = parts.installer
+    this.supervisor = parts.supervisor
+    this.reporter = parts.reporter
+    this.probationMs = init.probationMs ?? LOCAL_PROBATION_MS
+  }
+
+  /** Follows the supervisor's restarts and OOMs. */
+  start(): void {
+    this.supervisor?.on('restart', this.onRestart)
+    this.supervisor?.on('oom', this.onOom)
+  }
+
+  stop(): void {
+    this.supervisor?.off('restart', this.onRestart)
+    this.supervisor?.off('oom', this.onOom)
+  }
+
+  /** The versions this device really runs (activated and, with a supervisor, loaded and probed). */
+  async activeVersions(): Promise<Array<{ model: string; version: string }>> {
+    if (this.supervisor !== undefined) return [...this.serving].map(([model, version]) => ({ model, version }))
+    const st = await this.installer.status()
+    return Object.entries(st).flatMap(([model, s]) => (s.active === null ? [] : [{ model, version: s.active }]))
+  }
+
+  /** Brings one model to its target version. */
+  async reconcile(model: string): Promise<void> {
+    const st = (await this.installer.status())[model]
+    const active = st?.active ?? null
+    const target = this.host.target(model)
+    const bad = this.host.bad(model)
+    if (target !== null && target !== active) {
+      if ((await this.installer.installedManifest(model, target)) === null) {
+        this.host.fetch(model, target) // fetch on activation when not prestaged
+        if (active === null || !bad.has(active)) return
+      } else {
+        const forward = active === null || !bad.has(active)
+        if (forward && !(await this.host.catchUp(model, target))) return
+        await this.switchTo(model, target, active, forward)
+        return
+      }
+    }
+    if (active !== null && bad.has(active)) {
+      // No good target staged: fall back to whatever `previous` holds.
+      if (st?.previous) await this.switchTo(model, st.previous, active, false)
+      return
+    }
+    if (active !== null) await this.ensureServing(model, active)
+  }
+
+  private async switchTo(model: string, version: string, from: string | null, forward: boolean): Promise<void> {
+    const log = this.host.logger
+    this.serving.delete(model)
+    await this.reporter?.cut()
+    const st = (await this.installer.status())[model]
+    if (st?.previous === version) await this.installer.rollback(model)
+    else await this.installer.activate(model, version)
+    this.activatedAt.set(`${model}@${version}`, this.host.now())
+    this.probation.set(`${model}@${version}`, [])
+    if (forward) this.counters.activations++
+    else {
+      this.counters.fleetRollbacks++
+      if (from !== null) this.reporter?.record({ model, version: from }, 'rollbacks')
+    }
+    log.info({ model, version, from, forward }, forward ? 'activating release' : 'reactivating previous version')
+    if (this.supervisor === undefined) {
+      if (forward) await this.installer.markHealthy(model)
+      return
+    }
+    try {
+      await this.supervisor.switchModel(this.installer.layout.file(model, version), { name: model, version })
+    } catch (err) {
+      const trigger: LocalTrigger =
+        (err as { code?: string }).code === 'ERR_PROBE_FAILED' ? 'probe-failure' : 'load-failure'
+      log.warn({ model, version, trigger, err: (err as Error).message }, 'new version failed: rolling back locally')
+      await this.localFailure(model, version, trigger)
+      return
+    }
+    this.serving.set(model, version)
+    log.info({ model, version, forward }, 'release serving')
+    if (forward) await this.installer.markHealthy(model)
+    else await this.reporter?.flush()
+  }
+
+  /** Local rollback: mark failed, record, reactivate and serve the best remaining version. */
+  private async localFailure(model: string, version: string, trigger: LocalTrigger): Promise<void> {
+    await this.host.markFailed(model, version)
+    this.counters.localRollbacks++
+    const ref = { model, version }
+    if (trigger === 'load-failure') this.reporter?.record(ref, 'load_failures')
+    if (trigger === 'probe-failure') this.reporter?.record(ref, 'probe_failures')
+    this.reporter?.record(ref, 'rollbacks')
+    const st = (await this.installer.status())[model]
+    const back = this.host.target(model)
+    if (st?.active === version) {
+      if (back !== null && st.previous !== back && (await this.installer.installedManifest(model, back)) !== null) {
+        await this.installer.activate(model, back)
+      } else if (st.previous) await this.installer.rollback(model)
+    }
+    const now = (await this.installer.status())[model]?.active ?? null
+    const sup = this.supervisor
+    if (now !== null && sup !== undefined && sup.model?.version !== now) {
+      // the supervisor goes back by itself after a failed switch; after a crash loop it still serves the bad one
+      try {
+        await sup.switchModel(this.installer.layout.file(model, now), { name: model, version: now })
+      } catch (err) {
+        this.host.logger.error(
+          { model, version: now, err: (err as Error).message },
+          'cannot serve the previous version',
+        )
+      }
+    }
+    if (now !== null && (sup === undefined || sup.model?.version === now)) this.serving.set(model, now)
+    else this.serving.delete(model)
+    this.host.logger.warn({ model, version, trigger, active: now }, 'rolled back locally')
+    await this.reporter?.flush()
+  }
+
+  /** Loads the active version into the supervisor when nothing is served (e.g. after a restart). */
+  private async ensureServing(model: string, version: string): Promise<void> {
+    const sup = this.supervisor
+    if (sup === undefined || sup.model !== undefined || this.loadTried.has(`${model}@${version}`)) return
+    if (sup.state !== 'idle' && sup.state !== 'failed') return
+    this.loadTried.add(`${model}@${version}`)
+    try {
+      await sup.switchModel(this.installer.layout.file(model, version), { name: model, version })
+      this.serving.set(model, version)
+    } catch (err) {
+      this.host.logger.warn({ model, version, err: (err as Error).message }, 'cannot serve the active version')
+    }
+  }
+
+  private probationEvent(kind: LocalEvent['kind'], at: number): void {
+    const m = this.supervisor?.model
+    if (m?.version === undefined) return
+    const key = `${m.name}@${m.version}`
+    const since = this.activatedAt.get(key)
+    if (since === undefined || at - since > this.probationMs) return
+    const events = this.probation.get(key) ?? []
+    events.push({ kind, at })
+    this.probation.set(key, events)
+    const trigger = localRollbackTrigger(events, at)
+    if (trigger === null) return
+    this.probation.set(key, [])
+    const version = m.version
+    this.host.enqueue(() => this.localFailure(m.name, version, trigger))
+  }
+}
