@@ -39,7 +39,11 @@ export interface RolloutFleet {
 const REPORT_MS = 400
 
 /** Starts a seed and `tags.length` devices (device i gets `tags[i]`). */
-export async function startRolloutFleet(tags: string[][], fleet: TestFleet = makeFleet()): Promise<RolloutFleet> {
+export async function startRolloutFleet(
+  tags: string[][],
+  fleet: TestFleet = makeFleet(),
+  opts: { reportIntervalMs?: number } = {},
+): Promise<RolloutFleet> {
   const tmp = await tempDir('llmesh-rollout-')
   const base = (name: string) => ({
     fleet: { id: fleet.id, psk: fleet.psk, trust: fleet.trust },
@@ -47,7 +51,7 @@ export async function startRolloutFleet(tags: string[][], fleet: TestFleet = mak
     listen: ['/ip4/127.0.0.1/tcp/0'],
     api: '127.0.0.1:0',
     mdns: false,
-    reportIntervalMs: REPORT_MS,
+    reportIntervalMs: opts.reportIntervalMs ?? REPORT_MS,
     antiEntropy: { intervalMs: 1000 },
     logger: silentLogger(),
   })
