@@ -13,7 +13,7 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import Fastify from 'fastify'
-import { getLlama, LlamaCompletion, LlamaLogLevel } from 'node-llama-cpp'
+import { getLlama, LlamaCompletion, type LlamaContextSequence, LlamaLogLevel } from 'node-llama-cpp'
 import OpenAI from 'openai'
 import { InferenceSupervisor } from '../node/inference/inference-supervisor.ts'
 import { silentLogger } from '../node/inference/logger.ts'
@@ -61,10 +61,9 @@ try {
     { threads: THREADS, contextSize: CONTEXT, maxTokensLimit: 4096 },
     { logger: silentLogger },
   )
-  const rssBefore = process.memoryUsage.rss()
   await sup.start()
   const pid = sup.status().workerPid!
-  await new Promise((r) => setTimeout(r, 1000)) // settle after start-up
+  await new Promise((r) => setTimeout(r, 3000)) // settle after start-up
   const cpu0 = await procCpuTicks(pid)
   const self0 = process.cpuUsage()
   const t0 = performance.now()
@@ -74,15 +73,20 @@ try {
   const selfUsage = process.cpuUsage(self0)
   const parentCpuPct = ((selfUsage.user + selfUsage.system) / 1e6 / wallS) * 100
   const workerRss = await procRss(pid)
-  const parentRssDelta = process.memoryUsage.rss() - rssBefore
 
   // ── direct: node-llama-cpp in this process ──
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error })
   const lm = await llama.loadModel({ modelPath: model })
+  // one context per thread count, reused with a cleared history per run (as the worker does)
+  const sequences = new Map<number, LlamaContextSequence>()
   async function direct(threads: number): Promise<Run> {
-    const ctx = await lm.createContext({ contextSize: CONTEXT, threads })
-    const seq = ctx.getSequence()
-    const comp = new LlamaCompletion({ contextSequence: seq })
+    let seq = sequences.get(threads)
+    if (seq === undefined) {
+      seq = (await lm.createContext({ contextSize: CONTEXT, threads })).getSequence()
+      sequences.set(threads, seq)
+    }
+    await seq.clearHistory()
+    const comp = new LlamaCompletion({ contextSequence: seq, autoDisposeSequence: false })
     const t0 = performance.now()
     let first: number | undefined
     const out0 = seq.tokenMeter.usedOutputTokens
@@ -96,7 +100,7 @@ try {
     })
     const dt = (performance.now() - t0) / 1000
     const tokens = Math.min(TOKENS, seq.tokenMeter.usedOutputTokens - out0)
-    await ctx.dispose()
+    comp.dispose({ disposeSequence: false })
     return { tokS: tokens / dt, ttftMs: (first ?? performance.now()) - t0 }
   }
   const sweep: Array<[number, number]> = []
@@ -182,9 +186,9 @@ try {
     '',
     `Idle supervisor (worker up, no model), over ${IDLE_S} s:`,
     '',
-    '| worker RSS (MB) | worker CPU (%) | supervisor process CPU (%) | supervisor RSS growth (MB) |',
-    '|---:|---:|---:|---:|',
-    `| ${f(workerRss / 1e6)} | ${f(workerCpuPct, 2)} | ${f(parentCpuPct, 2)} | ${f(parentRssDelta / 1e6)} |`,
+    '| worker RSS (MB) | worker CPU (% of one core) | supervisor (parent) CPU (% of one core) |',
+    '|---:|---:|---:|',
+    `| ${f(workerRss / 1e6)} | ${f(workerCpuPct, 2)} | ${f(parentCpuPct, 2)} |`,
   )
   if (sweep.length > 0) {
     out.push('', '| threads | direct tokens/s |', '|---:|---:|', ...sweep.map(([t, v]) => `| ${t} | ${f(v)} |`))
