@@ -194,6 +194,40 @@ describe('collective canary on loopback', { timeout: 110_000 }, () => {
     for (const d of f.devices) assert.equal(rolloutOf(d.parts, '4.0.0')?.state, 'aborted')
   })
 
+  test('a device offline through promotion and abort catches up before it would activate', async () => {
+    const d3 = f.devices[3]
+    const policy = `
+stages:
+  - { name: pilot, tags: [pilot], window: 3s }
+  - { name: full, percent: 100 }
+gates:
+  min_reports: 1
+exclude_tags: [seed]
+`
+    await publish(f, '4.5.0', policy)
+    await waitFor(
+      async () => (await d3.parts.distribution!.installer.status()).tiny?.staged.includes('4.5.0') === true,
+      30_000,
+      'd3 prestaged 4.5.0',
+    )
+    await d3.daemon.stop()
+    const online = f.devices.slice(0, 3)
+    await waitFor(async () => online.every((d) => servedOf(d) === '4.5.0'), 40_000, 'online devices on 4.5.0')
+    await command(String(f.seed.apiUrl), 'abort', '4.5.0')
+    await waitFor(async () => online.every((d) => servedOf(d) === '2.0.0'), 30_000, 'online devices back on v2')
+    // back online: it last knew 4.5.0 at its pilot stage; the promotion and the abort arrive together
+    await d3.daemon.start()
+    await waitFor(
+      async () => rolloutOf(d3.parts, '4.5.0')?.state === 'aborted' && servedOf(d3) === '2.0.0',
+      30_000,
+      'd3 knows the abort and serves v2',
+    )
+    await new Promise((r) => setTimeout(r, 1000))
+    const c = d3.parts.controller!.counters
+    assert.deepEqual([c.activations, c.fleetRollbacks], [0, 0])
+    assert.equal(await activeOf(d3), '2.0.0')
+  })
+
   test('forged reports change nothing; with the seed stopped after prestaging, stages still advance', async () => {
     const [pilot, d1, , d3] = f.devices
     const policy = MULTI.replace(

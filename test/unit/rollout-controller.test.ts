@@ -103,7 +103,7 @@ class FakeReporter {
   async cut() {}
 }
 
-async function setup(dataDir?: string) {
+async function setup(dataDir?: string, mesh: unknown = { state: 'stopped', peers: () => [] }) {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'llmesh-ctl-')))
   if (!dataDir) dirs.push(dir)
   const me = await deviceKey()
@@ -117,7 +117,7 @@ async function setup(dataDir?: string) {
     identity: { peerId: me.peerId, privateKey: me.key, created: false },
     logger: silentLogger(),
     store,
-    mesh: { state: 'stopped', peers: () => [] } as never,
+    mesh: mesh as never,
     publish: async (b: Uint8Array) => {
       published.push(b)
       return { status: 'accepted' } as never
@@ -220,6 +220,33 @@ describe('rollout controller plumbing', () => {
     assert.equal(again.installer.active, '1.0.0')
     assert.ok(!again.installer.calls.includes('activate 3.0.0'))
     await again.controller.stop()
+  })
+
+  test('before going forward it catches up with peers: an abort learned then stops the activation', async () => {
+    let onSync: () => void = () => {}
+    const antiEntropy = Object.assign(new EventEmitter(), { syncAll: async () => onSync() })
+    const s = await setup(undefined, { state: 'running', peers: () => ['peer'], antiEntropy })
+    await s.controller.start()
+    add(s.store, release('1.0.0', 1))
+    await s.controller.tick()
+    assert.equal(s.installer.active, '1.0.0')
+    // the catch-up round brings the abort of 2.0.0 (it happened while this device was away)
+    onSync = () =>
+      add(
+        s.store,
+        exampleCommand({ model: 'tiny', version: '2.0.0', action: 'abort', issued_at: Date.now(), id: 'cd'.repeat(8) }),
+      )
+    add(s.store, release('2.0.0', 2))
+    for (let i = 0; i < 3; i++) await s.controller.tick()
+    assert.equal(s.installer.active, '1.0.0')
+    assert.ok(!s.installer.calls.includes('activate 2.0.0'))
+    assert.ok(s.controller.isAborted('tiny@2.0.0'))
+    // without news from peers it goes ahead
+    onSync = () => {}
+    add(s.store, release('3.0.0', 3))
+    for (let i = 0; i < 3; i++) await s.controller.tick()
+    assert.equal(s.installer.active, '3.0.0')
+    await s.controller.stop()
   })
 
   test('an enrolled device publishes a gate verdict once, not on every tick', async () => {
