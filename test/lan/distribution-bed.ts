@@ -49,7 +49,15 @@ export type DistStatus = NodeStatus & {
 export async function startNode(
   bed: TestBed,
   host: Host,
-  opts: { role: 'node' | 'seed'; fleetDir: string; dataDir: string; name: string; tmpfsMiB?: number; extra?: string[] },
+  opts: {
+    role: 'node' | 'seed'
+    fleetDir: string
+    dataDir: string
+    name: string
+    tmpfsMiB?: number
+    extra?: string[]
+    env?: NodeJS.ProcessEnv
+  },
 ): Promise<LanNode> {
   const args = [
     BIN,
@@ -65,7 +73,7 @@ export async function startNode(
     `${host.ip}:7420`,
     ...(opts.extra ?? []),
   ]
-  const env = { LLMESH_LOG_LEVEL: 'info' }
+  const env = { LLMESH_LOG_LEVEL: 'info', ...opts.env }
   let proc: LanNode['proc']
   if (opts.tmpfsMiB === undefined) {
     proc = bed.spawn(host, opts.name, process.execPath, args, env)
@@ -144,7 +152,7 @@ export async function untilStaged(bed: TestBed, nodes: LanNode[], model: string,
 }
 
 /** Shapes what a host RECEIVES (tbf on the bridge-side veth of the host). */
-export async function shapeIngress(bed: TestBed, host: Host, rate: string): Promise<void> {
+export async function shapeIngress(bed: TestBed, host: Host, rate: string, burst = '32kb'): Promise<void> {
   await run('tc', [
     '-n',
     bed.bridgeNs,
@@ -157,7 +165,7 @@ export async function shapeIngress(bed: TestBed, host: Host, rate: string): Prom
     'rate',
     rate,
     'burst',
-    '32kb',
+    burst,
     'latency',
     '200ms',
   ])
