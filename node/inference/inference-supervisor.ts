@@ -112,16 +112,18 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     }
   }
 
-  /** Spawns the worker (no model yet). Idempotent. */
+  /** Spawns the worker (no model yet; with `spawnOnStart: false`, on the first load). Idempotent. */
   async start(): Promise<void> {
     if (this._state !== 'stopped') return
     this.setState('starting')
     this.healthTimer = setInterval(() => void this.healthCheck(), this.cfg.healthIntervalMs)
     this.healthTimer.unref()
-    try {
-      await this.ensureWorker()
-    } catch (err) {
-      this.logger.error({ err: (err as Error).message }, 'inference worker failed to start')
+    if (this.cfg.spawnOnStart) {
+      try {
+        await this.ensureWorker()
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message }, 'inference worker failed to start')
+      }
     }
     if (this.state === 'starting') this.setState('idle') // not stopped meanwhile
   }

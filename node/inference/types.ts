@@ -54,6 +54,12 @@ export interface InferenceSupervisorInit {
   maxRestartBackoffMs?: number
   /** Largest max_tokens accepted. */
   maxTokensLimit?: number
+  /**
+   * Spawn the worker in start() (default true: the first load skips the ~1–2 s runtime start).
+   * false: spawn on the first load, so an idle node (or a test with many nodes) holds no
+   * worker (~110 MB RSS each).
+   */
+  spawnOnStart?: boolean
 }
 
 /** What the supervisor uses from its surroundings. */

@@ -182,12 +182,14 @@ describe('InferenceSupervisor with a real tiny model', { timeout: 120_000 }, () 
 })
 
 describe('without a previous model', { timeout: 60_000 }, () => {
-  test('a failed first load leaves the supervisor failed, not crashed', async () => {
-    const sup = new InferenceSupervisor({ threads: 1 }, { logger: silentLogger })
+  test('spawnOnStart false: no worker until the first load; a failed first load leaves it failed, not crashed', async () => {
+    const sup = new InferenceSupervisor({ threads: 1, spawnOnStart: false }, { logger: silentLogger })
     const failures: unknown[] = []
     sup.on('load-failure', (e) => failures.push(e))
     try {
       await sup.start()
+      assert.equal(sup.state, 'idle')
+      assert.equal(sup.status().workerPid, undefined)
       await assert.rejects(sup.loadModel(paths.broken), ModelLoadError)
       assert.equal(sup.state, 'failed')
       assert.equal(failures.length, 1)
