@@ -5,7 +5,7 @@
  *   1. the swarm: time from `llmesh release publish` returning (the release is announced) until
  *      every device logged `release staged` (fetched from any peer, verified against the signed
  *      sha256, file assembled); run with the daemons as shipped (`stock`) and with
- *      bench/pnet-window-fix.ts preloaded (`fixed`, see there: the stock pnet cipher crashes under
+ *      node/mesh/pnet-cipher-fix.ts preloaded (`fixed`, see there: the stock pnet cipher crashes under
  *      bulk transfer), each with fresh data directories;
  *   2. a central HTTP server (node:http in the seed's namespace) serving the same file to the same
  *      8 namespaces at once (`curl` then `sha256sum` in each), with the daemons stopped;
@@ -43,7 +43,7 @@ const { values } = parseArgs({
 })
 const MODES = values.swarm === 'both' ? (['stock', 'fixed'] as const) : [values.swarm as 'stock' | 'fixed']
 const TIMEOUT_S = Number(values.timeout)
-const FIX = join(import.meta.dirname, 'pnet-window-fix.ts')
+const FIX = join(import.meta.dirname, '../node/mesh/pnet-cipher-fix.ts')
 
 /** One swarm run. */
 interface SwarmResult {

@@ -14,6 +14,7 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { MAX_WIRE_SIZE } from '../../protocols/constants.ts'
+import './pnet-cipher-fix.ts'
 import { MAX_CONNECTIONS, MDNS_INTERVAL_MS } from '../constants.ts'
 
 /** Services the host runs. */
