@@ -5,9 +5,10 @@
  * - Window: [stageStartedAt, now]. A report counts when its own window lies inside it, its device
  *   is enrolled and not revoked, and (device, seq) was not seen before (replays and duplicates
  *   collapse; of two different reports with one (device, seq) the lower digest wins everywhere).
- * - Candidate: devices in the cohorts up to this stage. One device one vote: the latest report
- *   per device gives its inference figures; a device votes for the candidate when that report says
- *   it runs the new version. Reports of devices outside the cohort never count for the candidate.
+ * - Candidate: devices in the cohorts up to this stage. One device one vote: a device votes for
+ *   the candidate when its latest report says it runs the new version; its inference figures are
+ *   all its reports' figures for that version in the window folded together (reports are
+ *   per-interval deltas: counts add, sketches merge). Devices outside the cohort never count.
  * - Baseline: devices whose latest report says they run the previous version, same window.
  * - Gates: p95 latency of the merged candidate sketches and error rate, absolute (`max`) and
  *   relative to the baseline (`max_regression_pct`, plus REGRESSION_FLOOR); restarts within any
@@ -24,7 +25,7 @@
  */
 
 import type { ReleaseRef } from '../schemas/common.ts'
-import type { HealthReport } from '../schemas/health.ts'
+import type { HealthReport, InferenceStats } from '../schemas/health.ts'
 import type { RolloutPolicy } from '../schemas/policy.ts'
 import type { EvidenceRef, GateFigure } from '../schemas/rollout.ts'
 import { assignStages, type CohortDevice, cohortSize, inCohort, type StageAssignment } from './cohorts.ts'
@@ -108,8 +109,25 @@ export function reportsInWindow(
   return out
 }
 
-function statsOf(r: VerifiedReport, rel: ReleaseRef) {
-  return r.report.inference.find((s) => same(s, rel))
+/**
+ * A device's inference figures for one version over the whole stage window: reports are
+ * per-interval deltas, so counts add up and latency sketches merge (every request counts once).
+ */
+function statsOf(v: DeviceView, rel: ReleaseRef): (InferenceStats & { from: VerifiedReport[] }) | undefined {
+  const from = v.reports.filter((r) => r.report.inference.some((s) => same(s, rel)))
+  if (from.length === 0) return undefined
+  const all = from.map((r) => r.report.inference.find((s) => same(s, rel))!)
+  const sketches = all.map((s) => s.latency_ms).filter((k) => k.alpha === SKETCH_ALPHA)
+  return {
+    ...all[0],
+    requests: all.reduce((n, s) => n + s.requests, 0),
+    errors: all.reduce((n, s) => n + s.errors, 0),
+    tokens_in: all.reduce((n, s) => n + s.tokens_in, 0),
+    tokens_out: all.reduce((n, s) => n + s.tokens_out, 0),
+    concurrency_max: Math.max(...all.map((s) => s.concurrency_max)),
+    latency_ms: sketches.length > 0 ? mergeSketches(...sketches) : all[0].latency_ms,
+    from,
+  }
 }
 
 function eventsOf(r: VerifiedReport, rel: ReleaseRef) {
@@ -149,9 +167,9 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
     for (const r of rs) failEvidence.set(r.digest, ref(r))
   }
 
-  // Inference figures from each voter's latest report.
-  const candStats = voters.map((v) => ({ v, s: statsOf(v.latest, release) })).filter((x) => x.s)
-  const baseStats = previous ? baseline.map((v) => ({ v, s: statsOf(v.latest, previous) })).filter((x) => x.s) : []
+  // Inference figures of each voter over every one of its reports in the window.
+  const candStats = voters.map((v) => ({ v, s: statsOf(v, release) })).filter((x) => x.s)
+  const baseStats = previous ? baseline.map((v) => ({ v, s: statsOf(v, previous) })).filter((x) => x.s) : []
   const sum = (xs: typeof candStats, f: (s: NonNullable<(typeof candStats)[0]['s']>) => number) =>
     xs.reduce((n, x) => n + f(x.s!), 0)
   const candRequests = sum(candStats, (s) => s.requests)
@@ -178,7 +196,7 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
       figures.push({ gate: `${name}.max`, value, threshold: gate.max, pass })
       if (judgeable && !pass) {
         reasons.push(`${name} ${value} > ${gate.max}`)
-        addFail(candStats.map((x) => x.v.latest))
+        addFail(candStats.flatMap((x) => x.s!.from))
       } else if (!pass) {
         inconclusive = true
         reasons.push(`${name}: fewer than ${GATE_MIN_REQUESTS} requests`)
@@ -192,8 +210,8 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
       figures.push({ gate: `${name}.regression`, value, threshold, baseline: baseValue, pass })
       if (judgeable && baseOk && !pass) {
         reasons.push(`${name} ${value} > ${threshold} (baseline ${baseValue})`)
-        addFail(candStats.map((x) => x.v.latest))
-        addFail(baseStats.map((x) => x.v.latest))
+        addFail(candStats.flatMap((x) => x.s!.from))
+        addFail(baseStats.flatMap((x) => x.s!.from))
       } else if (!pass) {
         inconclusive = true
         reasons.push(`${name}: no baseline or candidate data to compare`)
@@ -273,6 +291,8 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
   }
   if (inconclusive) return { ...base, outcome: 'inconclusive', evidence: [], reasons }
   const used = new Map<string, EvidenceRef>()
-  for (const v of [...voters, ...baseline]) used.set(v.latest.digest, ref(v.latest))
+  // Every report of the voters (their figures and health events) and the baseline's figures.
+  for (const v of voters) for (const r of v.reports) used.set(r.digest, ref(r))
+  for (const x of baseStats) for (const r of x.s!.from) used.set(r.digest, ref(r))
   return { ...base, outcome: 'pass', evidence: sorted(used.values()), reasons }
 }

@@ -132,6 +132,27 @@ describe('gates', () => {
     assert.deepEqual(r, expected)
   })
 
+  test("a device's figures fold all its reports in the window: small per-interval reports add up", () => {
+    // Four reports of 4 requests each: no single report reaches GATE_MIN_REQUESTS, together they do,
+    // and a slow interval early in the window still shows in the merged p95.
+    const one = [1, 2, 3, 4].map((seq) =>
+      report({
+        device: canary[0],
+        seq,
+        start: T0 + seq * MIN,
+        end: T0 + (seq + 0.5) * MIN,
+        active: '2.0.0',
+        latencies: seq === 1 ? [5000, 5000, 5000, 5000] : [100, 100, 100, 100],
+      }),
+    )
+    const strict = policy({ gates: { ...P.gates, min_reports: 1, latency_p95_ms: { max: 1000 } } })
+    const r = evaluateStage(input({ reports: one, previous: null, policy: strict }))
+    const fig = r.figures.find((f) => f.gate === 'latency_p95_ms.max')
+    assert.ok(fig !== undefined && fig.value !== null && fig.value > 4000, `p95 ${fig?.value}`)
+    assert.equal(r.outcome, 'fail')
+    assert.equal(r.evidence.length, 4)
+  })
+
   test('one device one vote: replays and many reports from one device count once', () => {
     const one = [1, 2, 3].map((seq) =>
       report({
