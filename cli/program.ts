@@ -1,6 +1,8 @@
 import { Command } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
+import { registerDemo } from './commands/demo.ts'
 import { registerFleet } from './commands/fleet.ts'
+import { registerModelCommands } from './commands/model.ts'
 import { registerNode } from './commands/node.ts'
 import { registerRelease } from './commands/release.ts'
 import { registerRollout } from './commands/rollout.ts'
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerVerify(program)
   registerNode(program)
   registerRelease(program)
+  registerModelCommands(program)
   registerRollout(program)
+  registerDemo(program)
   return program
 }
