@@ -12,6 +12,8 @@ export const VERDICT_REPUBLISH_MS = 5_000
 export const EVIDENCE_SYNC_MS = 2_000
 /** Before activating a release, catch up with peers through anti-entropy for at most this long. */
 export const CATCH_UP_TIMEOUT_MS = 3_000
+/** Catch-up and evidence rounds go to this many random connected peers. */
+export const CATCH_UP_PEERS = 2
 /** After start, wait this long for a first anti-entropy round before activating anything alone. */
 export const STARTUP_CATCH_UP_MS = 10_000
 /** Local rollback trigger: more than this many restarts of a new version … */

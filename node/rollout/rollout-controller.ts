@@ -27,6 +27,7 @@ import type { Installer } from '../install/installer.ts'
 import type { StoredMessage } from '../mesh/types.ts'
 import { Activator } from './activator.ts'
 import {
+  CATCH_UP_PEERS,
   CATCH_UP_TIMEOUT_MS,
   DECIDE_INTERVAL_MS,
   EVIDENCE_SYNC_MS,
@@ -269,7 +270,7 @@ export class RolloutController {
     }
     if (wantEvidence && now - this.lastEvidenceSync > EVIDENCE_SYNC_MS && this.c.ctx.mesh.state === 'running') {
       this.lastEvidenceSync = now
-      void this.c.ctx.mesh.antiEntropy.syncAll().catch(() => {})
+      void this.syncWithSome(CATCH_UP_PEERS)
     }
   }
 
@@ -362,6 +363,15 @@ export class RolloutController {
     return chooseTarget(candidates, this.bad(model))
   }
 
+  /** One anti-entropy round with a few random connected peers (a full sweep costs O(peers × messages)). */
+  private async syncWithSome(n: number): Promise<void> {
+    const { mesh } = this.c.ctx
+    if (mesh.state !== 'running') return
+    const byPeer = new Map(mesh.libp2p.getConnections().map((c) => [c.remotePeer.toString(), c.remotePeer]))
+    const peers = [...byPeer.values()].sort(() => Math.random() - 0.5).slice(0, n)
+    await Promise.allSettled(peers.map((p) => mesh.antiEntropy.sync(p)))
+  }
+
   /** Catches up with peers before going forward; false when the decision changed meanwhile. */
   private async catchUp(model: string, target: string): Promise<boolean> {
     const { mesh } = this.c.ctx
@@ -369,7 +379,7 @@ export class RolloutController {
     if (!this.caughtUp && this.now() - this.startedAt < wait) return false // next tick
     if (mesh.state === 'running' && mesh.peers().length > 0) {
       const t = this.init.catchUpTimeoutMs ?? CATCH_UP_TIMEOUT_MS
-      await Promise.race([mesh.antiEntropy.syncAll().catch(() => []), new Promise((r) => setTimeout(r, t).unref())])
+      await Promise.race([this.syncWithSome(CATCH_UP_PEERS), new Promise((r) => setTimeout(r, t).unref())])
     }
     this.decideAll()
     return this.target(model) === target

@@ -52,7 +52,7 @@ export async function startRolloutFleet(
     api: '127.0.0.1:0',
     mdns: false,
     reportIntervalMs: opts.reportIntervalMs ?? REPORT_MS,
-    antiEntropy: { intervalMs: 1000 },
+    antiEntropy: { intervalMs: 5000 },
     logger: silentLogger(),
   })
   const rollout = { startupCatchUpMs: 3000, decideIntervalMs: 250 }

@@ -224,8 +224,9 @@ describe('rollout controller plumbing', () => {
 
   test('before going forward it catches up with peers: an abort learned then stops the activation', async () => {
     let onSync: () => void = () => {}
-    const antiEntropy = Object.assign(new EventEmitter(), { syncAll: async () => onSync() })
-    const s = await setup(undefined, { state: 'running', peers: () => ['peer'], antiEntropy })
+    const antiEntropy = Object.assign(new EventEmitter(), { sync: async () => onSync() })
+    const libp2p = { getConnections: () => [{ remotePeer: { toString: () => 'peer' } }] }
+    const s = await setup(undefined, { state: 'running', peers: () => ['peer'], antiEntropy, libp2p })
     await s.controller.start()
     add(s.store, release('1.0.0', 1))
     await s.controller.tick()
