@@ -25,7 +25,15 @@ export interface InferenceMetricsInit {
   labels?: Partial<ModelLabels>
   /** Thermal zones directory. Default /sys/class/thermal. */
   thermalDir?: string
+  /**
+   * Resolves the rollout stage of a model version when a sample is recorded (e.g. from the
+   * rollout controller). Without it the stage is whatever setLabels() last set.
+   */
+  stageOf?: StageResolver
 }
+
+/** The rollout stage of `model@version` now, or undefined when unknown. */
+export type StageResolver = (model: string, version: string) => string | undefined
 
 const MODEL_LABELS = ['model', 'model_version', 'rollout_stage'] as const
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
@@ -57,6 +65,7 @@ export class InferenceMetrics {
   private labels: ModelLabels
   private readonly thermalDir: string
   private supervisor: InferenceSupervisor | undefined
+  private stageOf: StageResolver | undefined
   private readonly requests: Counter<string>
   private readonly errors: Counter<string>
   private readonly latency: Histogram<string>
@@ -74,6 +83,7 @@ export class InferenceMetrics {
   constructor(init: InferenceMetricsInit = {}) {
     const p = init.prefix ?? 'llmesh_'
     this.thermalDir = init.thermalDir ?? '/sys/class/thermal'
+    this.stageOf = init.stageOf
     this.labels = { model: 'none', modelVersion: 'none', rolloutStage: 'none', ...init.labels }
     const registers = [this.registry]
     const labelNames = [...MODEL_LABELS]
@@ -149,12 +159,25 @@ export class InferenceMetrics {
     this.labels = { ...this.labels, ...labels }
   }
 
+  /**
+   * Resolves the rollout stage at recording time from now on, so that a request is labelled with
+   * the stage it ran in, not with the stage of the last scrape.
+   */
+  setStageResolver(fn: StageResolver | undefined): void {
+    this.stageOf = fn
+  }
+
   private lv(): Record<(typeof MODEL_LABELS)[number], string> {
-    return {
-      model: this.labels.model,
-      model_version: this.labels.modelVersion,
-      rollout_stage: this.labels.rolloutStage,
+    const { model, modelVersion, rolloutStage } = this.labels
+    let stage = rolloutStage
+    if (this.stageOf !== undefined && model !== 'none') {
+      try {
+        stage = this.stageOf(model, modelVersion) ?? 'none'
+      } catch {
+        // a resolver failure must not lose the sample
+      }
     }
+    return { model, model_version: modelVersion, rollout_stage: stage }
   }
 
   private setModelGauge(g: Gauge<string>, pick: (s: { active: number; waiting: number }) => number): void {
