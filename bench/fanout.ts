@@ -4,16 +4,15 @@
  * veth). Checks the shaped rate with iperf3 between two namespaces first, then measures
  *   1. the swarm: time from `llmesh release publish` returning (the release is announced) until
  *      every device logged `release staged` (fetched from any peer, verified against the signed
- *      sha256, file assembled); run with the daemons as shipped (`stock`) and with
- *      node/mesh/pnet-cipher-fix.ts preloaded (`fixed`, see there: the stock pnet cipher crashes under
- *      bulk transfer), each with fresh data directories;
+ *      sha256, file assembled), `--runs` times with fresh data directories; with the bytes the seed
+ *      and the devices uploaded and the machine's CPU use (/proc/stat) during the transfer;
  *   2. a central HTTP server (node:http in the seed's namespace) serving the same file to the same
  *      8 namespaces at once (`curl` then `sha256sum` in each), with the daemons stopped;
  * next to the Kumar & Ross (2006) lower bound of swarm distribution
  * max(F/u_s, F/d_min, N·F/(u_s+Σu_i)) and the client-server bound max(N·F/u_s, F/d_min).
  * Prints a markdown table. Needs root, iproute2, iperf3, curl.
  *
- * Usage: npx node bench/fanout.ts [--layers 3] [--embd 512] [--rate 100] [--swarm both|stock|fixed] [--timeout 90]
+ * Usage: npx node bench/fanout.ts [--layers 3] [--embd 512] [--rate 100] [--runs 1] [--http true|false] [--timeout 90]
  */
 import { createHash } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
@@ -37,22 +36,25 @@ const { values } = parseArgs({
     layers: { type: 'string', default: '3' },
     embd: { type: 'string', default: '512' },
     rate: { type: 'string', default: '100' },
-    swarm: { type: 'string', default: 'both' },
+    runs: { type: 'string', default: '1' },
+    http: { type: 'string', default: 'true' },
     timeout: { type: 'string', default: '90' },
   },
 })
-const MODES = values.swarm === 'both' ? (['stock', 'fixed'] as const) : [values.swarm as 'stock' | 'fixed']
+const RUNS = Number(values.runs)
 const TIMEOUT_S = Number(values.timeout)
-const FIX = join(import.meta.dirname, '../node/mesh/pnet-cipher-fix.ts')
 
 /** One swarm run. */
 interface SwarmResult {
-  mode: 'stock' | 'fixed'
+  run: number
   finished: boolean
   staged: number
   lastMs: number
   firstMs: number
   seedOut: number
+  devicesOut: number
+  /** Share of both cores busy during the transfer (0..1). */
+  cpu: number
   uncaught: number
 }
 const N = 8
@@ -94,8 +96,8 @@ try {
   const fleet = await makeFleetDir(work)
   const swarms: SwarmResult[] = []
   let chunks = 0
-  for (const mode of MODES) {
-    const env = mode === 'fixed' ? { NODE_OPTIONS: `--import=${FIX}` } : {}
+  for (let run = 0; run < RUNS; run++) {
+    const mode = `run${run}`
     const node = (h: Host, role: 'seed' | 'node') =>
       startNode(bed, h, {
         role,
@@ -103,7 +105,6 @@ try {
         dataDir: join(work, `${mode}-data-${h.index}`),
         name: `${mode}-${role}-${h.index}`,
         extra: ['--tags', role === 'seed' ? 'seed' : DEVICE_TAG],
-        env,
       })
     const seed = await node(seedHost, 'seed')
     const devices: LanNode[] = []
@@ -120,6 +121,7 @@ try {
     const pub = await publishRelease(bed, seed, file, { model: 'fan', version, policy: HOLD_POLICY })
     chunks = pub.manifest.chunks.chunks.length
     const t0 = Date.now()
+    const cpu0 = await cpuTimes()
     const stagedAt = (d: LanNode) =>
       d.proc.logs.find((l) => l.msg === 'release staged' && l.model === 'fan' && l.version === version)?.time
     const finished = await until(
@@ -130,6 +132,13 @@ try {
       () => true,
       () => false,
     )
+    const cpu1 = await cpuTimes()
+    for (const d of devices.filter((x) => stagedAt(x) === undefined)) {
+      const st = await httpStatus(bed, d).catch(() => null)
+      const peers = Object.values(st?.replication?.peers ?? {}).map((p) => [p.bytesIn, p.bytesOut, p.state])
+      const logs = d.proc.logs.slice(-4).map((l) => l.msg)
+      console.log(`# not staged: ${d.proc.name} in=${st?.replication?.bytesIn} peers=${JSON.stringify(peers)} ${logs}`)
+    }
     const times = devices.map(stagedAt).filter((t): t is number => t !== undefined)
     for (const d of devices) {
       if (stagedAt(d) === undefined) continue
@@ -139,20 +148,25 @@ try {
       if (got !== sha || got !== pub.manifest.file.sha256) throw new Error(`${d.proc.name} holds a different file`)
     }
     // the seed may have died (stock cipher): NaN then
-    const seedOut = await httpStatus(bed, seed).then(
-      (st) => (st.replication?.bytesOut ?? 0) / bytes,
-      () => Number.NaN,
-    )
+    const outOf = (n: LanNode) =>
+      httpStatus(bed, n).then(
+        (st) => (st.replication?.bytesOut ?? 0) / bytes,
+        () => Number.NaN,
+      )
+    const seedOut = await outOf(seed)
+    const devicesOut = (await Promise.all(devices.map(outOf))).reduce((a, b) => a + b, 0)
     const crashed = [seed, ...devices].filter((p) =>
       p.proc.logs.some((l) => l.msg === 'uncaught exception' || l.signal === 'uncaughtException'),
     )
     swarms.push({
-      mode,
+      run,
       finished,
       staged: times.length,
       lastMs: finished ? Math.max(...times) - t0 : TIMEOUT_S * 1000,
       firstMs: times.length > 0 ? Math.min(...times) - t0 : Number.NaN,
       seedOut,
+      devicesOut,
+      cpu: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total),
       uncaught: crashed.length,
     })
     console.log(`# swarm (${mode}): ${JSON.stringify(swarms.at(-1))}`)
@@ -161,33 +175,37 @@ try {
   }
 
   // 3. a central HTTP server in the seed's namespace, the 8 devices fetching at once
-  const serve = `
-    const { createServer } = require('node:http'); const { createReadStream, statSync } = require('node:fs')
-    const [file, host] = process.argv.slice(1)
-    createServer((req, res) => {
-      res.writeHead(200, { 'content-length': statSync(file).size, 'content-type': 'application/octet-stream' })
-      createReadStream(file).pipe(res)
-    }).listen(8080, host, () => console.log('listening'))`
-  const server = bed.spawn(seedHost, 'http-server', process.execPath, ['-e', serve, file, seedHost.ip])
-  await until(() => server.stdout.includes('listening'), 10_000, 'http server')
-  const h0 = Date.now()
-  const httpDone = await Promise.all(
-    deviceHosts.map(async (h) => {
-      const out = join(work, `curl-${h.index}.gguf`)
-      const { stdout } = await bed.exec(
-        h,
-        'sh',
-        ['-c', 'curl -sf -o "$1" "$2" && sha256sum "$1"', 'sh', out, `http://${seedHost.ip}:8080/model.gguf`],
-        600_000,
-      )
-      if (!stdout.startsWith(sha)) throw new Error(`curl in ${h.ns} got a different file`)
-      const at = Date.now() - h0
-      await rm(out, { force: true })
-      return at
-    }),
-  )
-  const httpMs = Math.max(...httpDone)
-  await bed.terminate(server)
+  const httpMs = values.http === 'false' ? Number.NaN : await centralHttp()
+  async function centralHttp(): Promise<number> {
+    const serve = `
+      const { createServer } = require('node:http'); const { createReadStream, statSync } = require('node:fs')
+      const [file, host] = process.argv.slice(1)
+      createServer((req, res) => {
+        res.writeHead(200, { 'content-length': statSync(file).size, 'content-type': 'application/octet-stream' })
+        createReadStream(file).pipe(res)
+      }).listen(8080, host, () => console.log('listening'))`
+    const server = bed.spawn(seedHost, 'http-server', process.execPath, ['-e', serve, file, seedHost.ip])
+    await until(() => server.stdout.includes('listening'), 10_000, 'http server')
+    const h0 = Date.now()
+    const httpDone = await Promise.all(
+      deviceHosts.map(async (h) => {
+        const out = join(work, `curl-${h.index}.gguf`)
+        const { stdout } = await bed.exec(
+          h,
+          'sh',
+          ['-c', 'curl -sf -o "$1" "$2" && sha256sum "$1"', 'sh', out, `http://${seedHost.ip}:8080/model.gguf`],
+          600_000,
+        )
+        if (!stdout.startsWith(sha)) throw new Error(`curl in ${h.ns} got a different file`)
+        const at = Date.now() - h0
+        await rm(out, { force: true })
+        return at
+      }),
+    )
+    const httpMs = Math.max(...httpDone)
+    await bed.terminate(server)
+    return httpMs
+  }
 
   // 4. bounds, with the nominal link rate (bits/s) and the iperf3-measured one
   const F = bytes * 8
@@ -198,7 +216,7 @@ try {
   const nominal = bounds(RATE_MBIT * 1e6)
   const measured = bounds(measuredMbit * 1e6)
   console.log(
-    `\n\`npx node bench/fanout.ts --layers ${values.layers} --embd ${values.embd} --rate ${values.rate} --swarm ${values.swarm}\`: ` +
+    `\n\`npx node bench/fanout.ts --layers ${values.layers} --embd ${values.embd} --rate ${values.rate} --runs ${values.runs}\`: ` +
       `${N} devices, F = ${(bytes / 1048576).toFixed(1)} MiB, every link ${RATE_MBIT} Mbit/s each way ` +
       `(iperf3: ${measuredMbit.toFixed(1)} Mbit/s), ${chunks} chunks\n`,
   )
@@ -208,22 +226,31 @@ try {
   console.log('|---|---|---|---|')
   const kr = `Kumar & Ross max(F/u_s, F/d_min, N·F/(u_s+Σu_i)) = ${sec(nominal.swarm)} / ${sec(measured.swarm)} s`
   for (const w of swarms) {
-    const what =
-      w.mode === 'fixed'
-        ? 'llmesh swarm, pnet cipher fed ≤ 64 KiB at a time (fix of libp2p#3585 preloaded)'
-        : 'llmesh swarm as shipped (@libp2p/pnet 3.0.27, xsalsa20 1.2.0)'
+    const what = `llmesh swarm, run ${w.run + 1} (CPU ${(w.cpu * 100).toFixed(0)}% of 2 cores)`
     const time = w.finished
-      ? `${sec(w.lastMs)} s (first device ${sec(w.firstMs)} s; seed uploaded ${w.seedOut.toFixed(2)}×F)`
+      ? `${sec(w.lastMs)} s (first device ${sec(w.firstMs)} s; seed uploaded ${w.seedOut.toFixed(2)}×F, devices ${w.devicesOut.toFixed(2)}×F)`
       : `not done after ${TIMEOUT_S} s: ${w.staged}/8 staged, ${w.uncaught} daemons logged uncaught exceptions`
     const ratio = w.finished ? (w.lastMs / nominal.swarm).toFixed(2) : `> ${(w.lastMs / nominal.swarm).toFixed(0)}`
     console.log(`| ${what} | ${time} | ${kr} | ${ratio} |`)
   }
-  console.log(
-    `| central HTTP server (node:http, 8 × curl + sha256sum) | ${sec(httpMs)} s | ` +
-      `client-server max(N·F/u_s, F/d_min) = ${sec(nominal.server)} / ${sec(measured.server)} s | ${(httpMs / nominal.server).toFixed(2)} |`,
-  )
+  if (values.http !== 'false') {
+    console.log(
+      `| central HTTP server (node:http, 8 × curl + sha256sum) | ${sec(httpMs)} s | ` +
+        `client-server max(N·F/u_s, F/d_min) = ${sec(nominal.server)} / ${sec(measured.server)} s | ${(httpMs / nominal.server).toFixed(2)} |`,
+    )
+  }
   const best = swarms.filter((w) => w.finished).map((w) => w.lastMs)
-  if (best.length > 0) console.log(`\nfastest swarm / HTTP = ${(Math.min(...best) / httpMs).toFixed(2)}`)
+  if (best.length > 0 && !Number.isNaN(httpMs))
+    console.log(`\nfastest swarm / HTTP = ${(Math.min(...best) / httpMs).toFixed(2)}`)
 } finally {
   await bed.destroy()
+}
+
+/** Busy and total jiffies of all CPUs (/proc/stat). */
+async function cpuTimes(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]
+  const f = line.trim().split(/\s+/).slice(1).map(Number)
+  const total = f.reduce((a, b) => a + b, 0)
+  const idle = f[3] + (f[4] ?? 0)
+  return { busy: total - idle, total }
 }

@@ -16,8 +16,10 @@ export function lineageName(model: string): string {
   return `model/${model}`
 }
 
-/** How many blocks a fetch keeps in flight through `core.download`. */
-export const FETCH_BATCH = 1024
+/** Blocks per range request of a fetch (the fetch order is random per node; see fetcher.ts). */
+export const FETCH_WINDOW = 128
+/** Range requests a fetch keeps open at once. */
+export const FETCH_PARALLEL = 4
 /** Re-dial a connected peer's replication stream after a failure, ms. */
 export const REPLICATE_REDIAL_MS = 2000
 /** Hypercore hotswap (duplicate requests of in-flight blocks to idle peers); see ModelStoreInit.hotswap. */

@@ -5,10 +5,11 @@
  * fetcher then checks each chunk's sha256 against the manifest. Blocks persist in the
  * corestore as they arrive, so a restart continues where the last run stopped.
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomInt } from 'node:crypto'
 import type Hypercore from 'hypercore'
 import { VerificationError } from '../../protocols/errors.ts'
 import type { ChunkIndex } from '../../protocols/schemas/index.ts'
+import { FETCH_PARALLEL, FETCH_WINDOW } from './constants.ts'
 import type { ModelStore } from './model-store.ts'
 
 /** Progress of one fetch, in blocks of the release. */
@@ -65,13 +66,7 @@ export async function fetchRelease(store: ModelStore, index: ChunkIndex, opts: F
     const done = core.findingPeers()
     try {
       if (core.length < index.feed_length) await waitForLength(core, index.feed_length, opts.signal)
-      const range = core.download({ blocks: missing })
-      try {
-        await abortable(range.done(), opts.signal)
-      } catch (err) {
-        range.destroy()
-        throw err
-      }
+      await downloadBlocks(core, missing, opts.signal)
     } finally {
       done()
       core.off('download', onDownload)
@@ -88,6 +83,59 @@ export async function fetchRelease(store: ModelStore, index: ChunkIndex, opts: F
     }
   }
   return core
+}
+
+/**
+ * Downloads `blocks` in a per-node random order, as `FETCH_PARALLEL` concurrent range requests of
+ * at most `FETCH_WINDOW` blocks each (a new window starts as one completes).
+ *
+ * Why: hypercore walks an explicit block list in order for every peer, so devices fetching the same
+ * release in the same order ask the seed for the same blocks at the same time and hold nothing the
+ * others miss. In random order each device soon holds blocks the others lack and serves them
+ * (its `have` messages reach every peer it replicates with). Windows keep hypercore's per-request
+ * scan of the list short on large models.
+ */
+export async function downloadBlocks(
+  core: Hypercore,
+  blocks: readonly number[],
+  signal?: AbortSignal,
+  init: { window?: number; parallel?: number } = {},
+): Promise<void> {
+  const window = init.window ?? FETCH_WINDOW
+  const order = shuffled(blocks)
+  const windows: number[][] = []
+  for (let i = 0; i < order.length; i += window) windows.push(order.slice(i, i + window))
+  const active = new Set<{ destroy: () => void }>()
+  let next = 0
+  const worker = async () => {
+    while (next < windows.length) {
+      signal?.throwIfAborted()
+      const range = core.download({ blocks: windows[next++] })
+      active.add(range)
+      try {
+        await abortable(range.done(), signal)
+      } finally {
+        active.delete(range)
+      }
+    }
+  }
+  const workers = Math.max(1, Math.min(init.parallel ?? FETCH_PARALLEL, windows.length))
+  try {
+    await Promise.all(Array.from({ length: workers }, worker))
+  } catch (err) {
+    for (const r of active) r.destroy()
+    throw err
+  }
+}
+
+/** A copy of `xs` in uniformly random order (Fisher–Yates). */
+export function shuffled<T>(xs: readonly T[]): T[] {
+  const out = [...xs]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1)
+    ;[out[i], out[j]] = [out[j], out[i]]
+  }
+  return out
 }
 
 async function waitForLength(core: Hypercore, length: number, signal?: AbortSignal): Promise<void> {
