@@ -16,10 +16,8 @@ export function lineageName(model: string): string {
   return `model/${model}`
 }
 
-/** Blocks per range request of a fetch (the fetch order is random per node; see fetcher.ts). */
-export const FETCH_WINDOW = 128
-/** Range requests a fetch keeps open at once. */
-export const FETCH_PARALLEL = 4
+/** Range requests (contiguous runs of missing blocks, random order; see fetcher.ts) a fetch keeps open. */
+export const FETCH_PARALLEL = 16
 /** Re-dial a connected peer's replication stream after a failure, ms. */
 export const REPLICATE_REDIAL_MS = 2000
 /** Hypercore hotswap (duplicate requests of in-flight blocks to idle peers); see ModelStoreInit.hotswap. */

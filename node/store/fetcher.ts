@@ -9,7 +9,7 @@ import { createHash, randomInt } from 'node:crypto'
 import type Hypercore from 'hypercore'
 import { VerificationError } from '../../protocols/errors.ts'
 import type { ChunkIndex } from '../../protocols/schemas/index.ts'
-import { FETCH_PARALLEL, FETCH_WINDOW } from './constants.ts'
+import { FETCH_PARALLEL } from './constants.ts'
 import type { ModelStore } from './model-store.ts'
 
 /** Progress of one fetch, in blocks of the release. */
@@ -86,31 +86,31 @@ export async function fetchRelease(store: ModelStore, index: ChunkIndex, opts: F
 }
 
 /**
- * Downloads `blocks` in a per-node random order, as `FETCH_PARALLEL` concurrent range requests of
- * at most `FETCH_WINDOW` blocks each (a new window starts as one completes).
+ * Downloads `blocks` as range requests over their contiguous runs, in random order per node,
+ * at most `FETCH_PARALLEL` runs at a time (a new one starts as one completes).
  *
- * Why: hypercore walks an explicit block list in order for every peer, so devices fetching the same
- * release in the same order ask the seed for the same blocks at the same time and hold nothing the
- * others miss. In random order each device soon holds blocks the others lack and serves them
- * (its `have` messages reach every peer it replicates with). Windows keep hypercore's per-request
- * scan of the list short on large models.
+ * Why: given an explicit block list, hypercore walks it in order for every peer (and checks each
+ * listed block against each peer's bitfield on every request), so devices fetching the same release
+ * ask the seed for the same blocks at the same time and hold nothing the others miss. A plain range
+ * request (`linear: false`) instead picks a random start for every request and scans the peer's
+ * bitfield from there: each device soon holds blocks the others lack and serves them (its `have`
+ * messages reach every peer it replicates with). A release's missing blocks are few runs: new
+ * chunks are appended to the lineage feed together.
  */
 export async function downloadBlocks(
   core: Hypercore,
   blocks: readonly number[],
   signal?: AbortSignal,
-  init: { window?: number; parallel?: number } = {},
+  init: { parallel?: number } = {},
 ): Promise<void> {
-  const window = init.window ?? FETCH_WINDOW
-  const order = shuffled(blocks)
-  const windows: number[][] = []
-  for (let i = 0; i < order.length; i += window) windows.push(order.slice(i, i + window))
+  const order = shuffled(blockRuns(blocks))
   const active = new Set<{ destroy: () => void }>()
   let next = 0
   const worker = async () => {
-    while (next < windows.length) {
+    while (next < order.length) {
       signal?.throwIfAborted()
-      const range = core.download({ blocks: windows[next++] })
+      const [start, end] = order[next++]
+      const range = core.download({ start, end, linear: false })
       active.add(range)
       try {
         await abortable(range.done(), signal)
@@ -119,13 +119,25 @@ export async function downloadBlocks(
       }
     }
   }
-  const workers = Math.max(1, Math.min(init.parallel ?? FETCH_PARALLEL, windows.length))
+  const workers = Math.max(1, Math.min(init.parallel ?? FETCH_PARALLEL, order.length))
   try {
     await Promise.all(Array.from({ length: workers }, worker))
   } catch (err) {
     for (const r of active) r.destroy()
     throw err
   }
+}
+
+/** Contiguous runs `[start, end)` of a list of block numbers (sorted and deduplicated first). */
+export function blockRuns(blocks: readonly number[]): [number, number][] {
+  const sorted = [...new Set(blocks)].sort((a, b) => a - b)
+  const runs: [number, number][] = []
+  for (const b of sorted) {
+    const last = runs.at(-1)
+    if (last !== undefined && last[1] === b) last[1] = b + 1
+    else runs.push([b, b + 1])
+  }
+  return runs
 }
 
 /** A copy of `xs` in uniformly random order (Fisher–Yates). */
