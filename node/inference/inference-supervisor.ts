@@ -478,21 +478,28 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     if (during === 'ready' && this.wanted !== undefined) this.scheduleRestart(exit)
   }
 
-  /** Brings the wanted model back on a new worker after an unexpected exit (with backoff). */
+  /**
+   * Brings the wanted model back on a new worker after an unexpected exit (with backoff). The
+   * restart is counted (and `restart` emitted) when it is decided, while `model` still names the
+   * version that died: listeners attribute it to that version (health reports, local rollback).
+   */
   private scheduleRestart(exit: WorkerExit): void {
+    const now = this.now()
+    if (now - this.lastRestartAt > this.cfg.maxRestartBackoffMs * 2) this.backoffMs = this.cfg.restartBackoffMs
+    this.restarts++
+    this.lastRestartAt = now
+    const died = this.current
+    const model = died === undefined ? undefined : { name: died.name, version: died.version }
+    this.emit('restart', { at: now, count: this.restarts, reason: exit.kind, model })
     this.current = undefined
     this.queue.pause()
     this.setState('restarting')
-    if (this.now() - this.lastRestartAt > this.cfg.maxRestartBackoffMs * 2) this.backoffMs = this.cfg.restartBackoffMs
     const delay = this.backoffMs
     this.backoffMs = Math.min(this.backoffMs * 2, this.cfg.maxRestartBackoffMs)
     this.restartTimer = setTimeout(() => {
       void this.exclusive(async () => {
         const target = this.wanted
         if (this._state !== 'restarting' || target === undefined) return
-        this.restarts++
-        this.lastRestartAt = this.now()
-        this.emit('restart', { at: this.lastRestartAt, count: this.restarts, reason: exit.kind })
         try {
           await this.loadInto(target)
         } catch (err) {

@@ -153,7 +153,10 @@ export interface SupervisorEvents {
   crash: [{ at: number; code: number | null; signal: string | null }]
   oom: [{ at: number; during: 'load' | 'serving' }]
   timeout: [{ at: number; what: 'start' | 'load' | 'request' | 'cancel' | 'health' | 'probe' }]
-  restart: [{ at: number; count: number; reason: WorkerExitKind }]
+  /** Emitted when a restart is decided; `model` is the version whose worker died. */
+  restart: [
+    { at: number; count: number; reason: WorkerExitKind; model?: { name: string; version: string | undefined } },
+  ]
   'load-failure': [{ at: number; path: string; reason: LoadFailureReason; code: string; message: string }]
   'probe-failure': [{ at: number; path: string; message: string }]
   'model-loaded': [{ at: number; model: LoadedModel }]
