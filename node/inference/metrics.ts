@@ -140,7 +140,9 @@ export class InferenceMetrics {
     gauge('inference_ready', '1 when a model is being served', (g) => g.set(this.supervisor?.state === 'ready' ? 1 : 0))
     gauge('inference_worker_resident_memory_bytes', 'RSS of the inference worker process', (g) => {
       const rss = this.supervisor?.status().workerRssBytes
-      if (rss !== undefined) g.set(rss)
+      // a label-less gauge reads 0 after reset(): no worker means no sample, not 0 bytes
+      if (rss === undefined) g.remove()
+      else g.set(rss)
     })
     gauge('process_cpu_percent', 'CPU used by this process, percent of all cores', (g) => g.set(this.cpu().process))
     gauge('host_cpu_percent', 'CPU used on the host, percent of all cores', (g) => g.set(this.cpu().host))
@@ -150,7 +152,9 @@ export class InferenceMetrics {
     gauge('process_resident_memory_bytes', 'RSS of this process', (g) => g.set(process.memoryUsage.rss()))
     gauge('host_temperature_celsius', 'Hottest thermal zone (absent without /sys/class/thermal)', async (g) => {
       const t = await maxTemperature(this.thermalDir)
-      if (t !== undefined) g.set(t)
+      // without a thermal zone, no sample (prom-client would otherwise expose a made-up 0 °C)
+      if (t === undefined) g.remove()
+      else g.set(t)
     })
   }
 
