@@ -99,6 +99,9 @@ describe('a real Prometheus scrapes a device', { skip, timeout: 120_000 }, () =>
       [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
+    // never outlive this process, even when it dies before `after`
+    const child = prom
+    process.once('exit', () => child.kill('SIGKILL'))
     prom.stdout?.on('data', (c: Buffer) => {
       promLog += c
     })
