@@ -164,6 +164,8 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       { ...init.rollout, act: true },
       { ctx, installer: parts.distribution!.installer, supervisor: parts.supervisor, reporter: parts.reporter },
     )
+    // requests are labelled with the rollout stage of their release at the time they ran
+    parts.metrics?.setStageResolver((model, version) => ctx.status.releaseState(model, version))
     return parts.controller
   })
   routes.push(rollout)
