@@ -10,10 +10,12 @@
  * | ReleaseManifest  | model    | seq        |
  * | TrustRoot        | fleet    | version    |
  * | DeviceEnrollment | device   | issued_at  |
- * | HealthReport     | device   | seq        |
  *
  * OperatorCommand, Revocation and Verdict have no sequence: commands are ordered by
- * (issued_at, id), revocations are final, verdicts are re-evaluated from evidence.
+ * (issued_at, id), revocations are final, verdicts are re-evaluated from evidence. HealthReports
+ * do not supersede each other: each covers its own window, a node that joins late must still
+ * accept a device's earlier reports (verdicts cite them as evidence), and the gates collapse two
+ * reports with one (device, seq) to the lower digest, so an equivocating device gains nothing.
  */
 import type { DeviceMessage, MessageType, OperatorMessage } from '../schemas/index.ts'
 
@@ -26,8 +28,6 @@ export function sequenceOf(msg: OperatorMessage | DeviceMessage): { key: string;
       return { key: msg.fleet, seq: msg.version }
     case 'DeviceEnrollment':
       return { key: msg.device, seq: msg.issued_at }
-    case 'HealthReport':
-      return { key: msg.device, seq: msg.seq }
     default:
       return undefined
   }
