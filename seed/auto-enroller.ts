@@ -8,6 +8,7 @@
 import type { DaemonContext, Service } from '../node/daemon.ts'
 import type { Hello } from '../node/mesh/anti-entropy.ts'
 import { type DeviceEnrollment, type OperatorSigner, signOperatorMessage } from '../protocols/index.ts'
+import { SEED_TAG } from '../protocols/rollout/constants.ts'
 
 /** Options of the auto-enroller. */
 export interface AutoEnrollerInit {
@@ -51,7 +52,9 @@ export class AutoEnroller implements Service {
     if (!this.started || !this.ctx.trust().auto_enroll) return false
     if (store.revocationOf(device) !== undefined || this.pending.has(device)) return false
     const cur = store.enrollmentOf(device)
-    if (cur !== undefined && [...cur.tags].sort().join(',') === [...hello.tags].sort().join(',')) return false
+    // seeds carry the reserved seed tag: cohorts never count them (they run no model)
+    const tags = hello.role === 'seed' && !hello.tags.includes(SEED_TAG) ? [...hello.tags, SEED_TAG] : hello.tags
+    if (cur !== undefined && [...cur.tags].sort().join(',') === [...tags].sort().join(',')) return false
     this.pending.add(device)
     try {
       const now = Date.now()
@@ -60,14 +63,14 @@ export class AutoEnroller implements Service {
         v: 1,
         fleet: this.ctx.config.fleet,
         device,
-        tags: hello.tags,
+        tags,
         capabilities: hello.capabilities,
         // strictly after any earlier enrolment of the device (issued_at is its rollback sequence)
         issued_at: Math.max(now, (cur?.issued_at ?? 0) + 1),
         ...(this.init.ttlMs === undefined ? {} : { expires_at: now + this.init.ttlMs }),
       }
       await this.ctx.publish(await signOperatorMessage(msg, this.init.signer))
-      logger.info({ device, tags: hello.tags }, 'device enrolled')
+      logger.info({ device, tags }, 'device enrolled')
       // gossip may not have grafted the new peer yet: push it with an anti-entropy round too
       const peer = this.ctx.mesh.libp2p.getConnections().find((c) => c.remotePeer.toString() === device)?.remotePeer
       if (peer !== undefined) void this.ctx.mesh.antiEntropy.sync(peer).catch(() => undefined)

@@ -11,7 +11,7 @@
 import { sha256Hex } from '../encoding.ts'
 import type { ReleaseRef } from '../schemas/common.ts'
 import type { RolloutPolicy } from '../schemas/policy.ts'
-import { COHORT_HASH_SEPARATOR } from './constants.ts'
+import { COHORT_HASH_SEPARATOR, SEED_TAG } from './constants.ts'
 
 /** A device as cohort assignment sees it. */
 export interface CohortDevice {
@@ -30,7 +30,7 @@ export function cohortPosition(release: ReleaseRef, deviceId: string): number {
 
 /** Whether the policy excludes a device (any of its tags is in `exclude_tags`). */
 export function isExcluded(policy: RolloutPolicy, tags: readonly string[]): boolean {
-  return tags.some((t) => policy.exclude_tags.includes(t))
+  return tags.some((t) => t === SEED_TAG || policy.exclude_tags.includes(t))
 }
 
 /** Assigns every device the index of the first stage it belongs to (null: excluded). */

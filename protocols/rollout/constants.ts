@@ -23,3 +23,9 @@ export const REGRESSION_FLOOR = { latency_p95_ms: 1, error_rate: 0.001 } as cons
 export const MAX_EVIDENCE = 2000
 /** Hash input separator of cohort positions: `${model}@${version}:${deviceId}`. */
 export const COHORT_HASH_SEPARATOR = ':'
+
+/**
+ * Devices enrolled with this tag (seeds: they serve chunks and sign, but run no model) never take
+ * part in a rollout, whatever the policy says.
+ */
+export const SEED_TAG = 'seed'

@@ -118,3 +118,18 @@ describe('cohorts', () => {
     assert.equal(cohortSize(a, 2), 5)
   })
 })
+
+describe('seeds', () => {
+  test('a device enrolled with the seed tag is never in a cohort, even when a policy forgets it', () => {
+    const devices = [
+      { id: peer(1), tags: ['seed'] },
+      { id: peer(2), tags: ['pilot'] },
+      { id: peer(3), tags: [] },
+    ]
+    const p = policy({ exclude_tags: [] })
+    const a = assignStages(p, REL, devices)
+    assert.equal(a.get(peer(1)), null)
+    assert.notEqual(a.get(peer(3)), null)
+    assert.equal(cohortSize(a, p.stages.length - 1), 2)
+  })
+})
