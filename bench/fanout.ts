@@ -13,6 +13,8 @@
  * Prints a markdown table. Needs root, iproute2, iperf3, curl.
  *
  * Usage: npx node bench/fanout.ts [--layers 3] [--embd 512] [--rate 100] [--runs 1] [--http true|false] [--timeout 90]
+ * FANOUT_DEBUG=1 runs the daemons at log level debug and prints their replicator logs (sessions
+ * dialed, failed, ended) after each run.
  */
 import { createHash } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
@@ -105,6 +107,7 @@ try {
         dataDir: join(work, `${mode}-data-${h.index}`),
         name: `${mode}-${role}-${h.index}`,
         extra: ['--tags', role === 'seed' ? 'seed' : DEVICE_TAG],
+        env: process.env.FANOUT_DEBUG ? { LLMESH_LOG_LEVEL: 'debug' } : {},
       })
     const seed = await node(seedHost, 'seed')
     const devices: LanNode[] = []
@@ -148,13 +151,28 @@ try {
       if (got !== sha || got !== pub.manifest.file.sha256) throw new Error(`${d.proc.name} holds a different file`)
     }
     // the seed may have died (stock cipher): NaN then
+    const sessions: string[] = []
     const outOf = (n: LanNode) =>
       httpStatus(bed, n).then(
-        (st) => (st.replication?.bytesOut ?? 0) / bytes,
+        (st) => {
+          const active = Object.values(st.replication?.peers ?? {}).filter((p) => p.state === 'active').length
+          sessions.push(`${active}/${st.peers.length}`)
+          return (st.replication?.bytesOut ?? 0) / bytes
+        },
         () => Number.NaN,
       )
     const seedOut = await outOf(seed)
     const devicesOut = (await Promise.all(devices.map(outOf))).reduce((a, b) => a + b, 0)
+    console.log(`# replication sessions / libp2p peers per node (seed first): ${sessions.join(' ')}`)
+    if (process.env.FANOUT_DEBUG) {
+      for (const p of [seed, ...devices]) {
+        for (const l of p.proc.logs.filter((x) => x.svc === 'replicator')) {
+          console.log(
+            `# ${p.proc.name} ${(l.time ?? t0) - t0} ${l.msg} ${l.peer ?? ''} ${l.err ?? ''} ${l.initiator ?? ''}`,
+          )
+        }
+      }
+    }
     const crashed = [seed, ...devices].filter((p) =>
       p.proc.logs.some((l) => l.msg === 'uncaught exception' || l.signal === 'uncaughtException'),
     )
