@@ -116,7 +116,7 @@ describe('a real Prometheus scrapes a device', { skip, timeout: 120_000 }, () =>
       30_000,
       'prometheus ready',
     )
-    // one scrape before the requests (today the request counters take the stage the last scrape set)
+    // Prometheus has scraped the device once before the requests
     await waitFor(async () => (await query('up{job="llmesh"}'))[0]?.value[1] === '1', 20_000, 'first scrape')
   })
 
@@ -198,9 +198,7 @@ describe('rollout_stage of request metrics', { timeout: 90_000 }, () => {
     await f?.stop()
   })
 
-  test('requests made before any scrape carry the stage they ran in', {
-    todo: 'node/device-services.ts must call metrics.setStageResolver(...) (today the stage is set only by a scrape)',
-  }, async () => {
+  test('requests made before any scrape carry the stage they ran in', async () => {
     f = await startRolloutFleet([[]])
     await publish(f, '1.0.0', ONE_STAGE)
     await waitAllServing(f, '1.0.0')
