@@ -87,6 +87,8 @@ export interface DaemonInit {
   listen?: string[]
   /** HTTP API `host:port` (default 127.0.0.1:7420). */
   api?: string
+  /** Bearer token the API requires from non-loopback callers (none: no auth). */
+  apiToken?: string
   /** This device's tags (sent to the seed for enrollment). */
   tags?: string[]
   /** libp2p mDNS and bonjour (default true). */
@@ -281,6 +283,7 @@ export class Daemon {
       const api = new ApiServer(
         {
           address: init.api ?? DEFAULT_API,
+          apiToken: init.apiToken,
           plugins: [statusRoute(() => this.buildStatus()), ...(init.routes ?? []).map((r) => r(ctx))],
         },
         { logger: log.child({ svc: 'api' }) },

@@ -25,6 +25,7 @@ interface StartOptions {
   bootstrap?: string[]
   reportInterval?: string
   operatorKey?: string
+  apiTokenFile?: string
 }
 
 /** Parses `500ms`, `30s`, `5m`, `2h`, `1d` or a number of ms. */
@@ -50,6 +51,10 @@ function addStartOptions(cmd: Command): Command {
     .option('--bootstrap <multiaddr>', 'peer to dial (repeatable)', collect)
     .option('--report-interval <duration>', 'health report interval (e.g. 60s)')
     .option('--operator-key <file>', 'operator private key (PEM): this node signs rollout commands')
+    .option(
+      '--api-token-file <file>',
+      'file holding the bearer token that non-loopback API callers must send (or env LLMESH_API_TOKEN)',
+    )
 }
 
 async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogger>): Promise<void> {
@@ -83,6 +88,16 @@ async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogge
   await daemon.start()
 }
 
+/** The API token from `--api-token-file` or `LLMESH_API_TOKEN` (none: no auth). */
+async function apiToken(opts: StartOptions): Promise<string | undefined> {
+  const token =
+    opts.apiTokenFile !== undefined ? (await readFile(opts.apiTokenFile, 'utf8')).trim() : process.env.LLMESH_API_TOKEN
+  if (token !== undefined && token.length < 16) {
+    throw new CliError('the API token must be at least 16 characters', 'ERR_INVALID_INPUT')
+  }
+  return token === '' ? undefined : token
+}
+
 async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
   const log = createLogger({ base: { role } })
   const fleet = await loadFleet(opts.fleet)
@@ -101,6 +116,7 @@ async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
     mdns: opts.mdns,
     bootstrap: opts.bootstrap,
     reportIntervalMs: opts.reportInterval === undefined ? undefined : parseDuration(opts.reportInterval),
+    apiToken: await apiToken(opts),
     logger: log,
   }
   // installer, inference, health reports, rollout controller and their routes (node/device-services.ts)

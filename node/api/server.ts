@@ -3,6 +3,7 @@
  * `/metrics` and `/v1/…` from other services). start()/stop() are idempotent; `url` is known once
  * started (the port may be 0 = any free port).
  */
+import { createHash, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import { InvalidInputError } from '../../protocols/errors.ts'
 import type { Logger } from '../logger.ts'
@@ -12,6 +13,22 @@ export interface ApiServerInit {
   /** `host:port` (IPv6 as `[::1]:port`). */
   address: string
   plugins: FastifyPluginAsync[]
+  /**
+   * Bearer token required from callers that are not on loopback, on every route (the API can sign
+   * operator commands and serves the model). Unset: no auth (the default API listens on loopback).
+   */
+  apiToken?: string
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
+
+/** True when `header` carries `Bearer <token>` (constant-time comparison of digests). */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '')
+  if (m === null) return false
+  const a = createHash('sha256').update(m[1].trim()).digest()
+  const b = createHash('sha256').update(token).digest()
+  return timingSafeEqual(a, b)
 }
 
 /** What the server uses. */
@@ -26,6 +43,19 @@ export function parseHostPort(address: string): { host: string; port: number } {
   const port = Number(m[3])
   if (port > 65535) throw new InvalidInputError(`port out of range in ${address}`)
   return { host: m[1] ?? (m[2] === '' ? '127.0.0.1' : m[2]), port }
+}
+
+/** Makes every route of `app` require `token` from callers that are not on loopback. */
+export function requireApiToken(app: FastifyInstance, token: string): void {
+  app.addHook('onRequest', async (req, reply) => {
+    if (LOOPBACK.test(req.ip ?? '') || bearerMatches(req.headers.authorization, token)) return
+    await reply
+      .status(401)
+      .header('www-authenticate', 'Bearer')
+      .send({
+        error: { message: 'missing or wrong API token', type: 'invalid_request_error', code: 'invalid_api_key' },
+      })
+  })
 }
 
 /** The fastify server. */
@@ -54,6 +84,7 @@ export class ApiServer {
       if (status >= 500) this.log.error({ err }, 'api error')
       void reply.status(status).send({ error: err.message })
     })
+    if (this.init.apiToken !== undefined) requireApiToken(app, this.init.apiToken)
     for (const p of this.init.plugins) await app.register(p)
     this.app = app
     try {

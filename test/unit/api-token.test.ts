@@ -1,0 +1,60 @@
+/** The API token: non-loopback callers need the bearer token on every route; loopback never does. */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import Fastify from 'fastify'
+import { bearerMatches, requireApiToken } from '../../node/api/server.ts'
+
+const TOKEN = 'correct-horse-battery-staple'
+
+async function app() {
+  const a = Fastify({ logger: false })
+  requireApiToken(a, TOKEN)
+  a.get('/status', async () => ({ ok: true }))
+  a.post('/rollout/commands', async () => ({ signed: true }))
+  await a.ready()
+  return a
+}
+
+test('remote callers without the right token get 401 in the OpenAI error shape, on every route', async () => {
+  const a = await app()
+  for (const [method, url] of [
+    ['GET', '/status'],
+    ['POST', '/rollout/commands'],
+  ] as const) {
+    const none = await a.inject({ method, url, remoteAddress: '10.20.30.40' })
+    assert.equal(none.statusCode, 401)
+    assert.equal(none.json().error.code, 'invalid_api_key')
+    const wrong = await a.inject({
+      method,
+      url,
+      remoteAddress: '10.20.30.40',
+      headers: { authorization: 'Bearer nope' },
+    })
+    assert.equal(wrong.statusCode, 401)
+    const right = await a.inject({
+      method,
+      url,
+      remoteAddress: '10.20.30.40',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    })
+    assert.equal(right.statusCode, 200)
+  }
+  await a.close()
+})
+
+test('loopback callers (IPv4, IPv6, mapped) need no token', async () => {
+  const a = await app()
+  for (const ip of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) {
+    assert.equal((await a.inject({ method: 'GET', url: '/status', remoteAddress: ip })).statusCode, 200, ip)
+  }
+  assert.equal((await a.inject({ method: 'GET', url: '/status', remoteAddress: '::ffff:10.0.0.1' })).statusCode, 401)
+  await a.close()
+})
+
+test('bearerMatches', () => {
+  assert.equal(bearerMatches(`Bearer ${TOKEN}`, TOKEN), true)
+  assert.equal(bearerMatches(`bearer  ${TOKEN}`, TOKEN), true)
+  assert.equal(bearerMatches(TOKEN, TOKEN), false)
+  assert.equal(bearerMatches(undefined, TOKEN), false)
+  assert.equal(bearerMatches(`Bearer ${TOKEN}x`, TOKEN), false)
+})
