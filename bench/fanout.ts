@@ -14,7 +14,8 @@
  *
  * Usage: npx node bench/fanout.ts [--layers 3] [--embd 512] [--rate 100] [--runs 1] [--http true|false] [--timeout 90]
  * FANOUT_DEBUG=1 runs the daemons at log level debug and prints their replicator logs (sessions
- * dialed, failed, ended) after each run.
+ * dialed, failed, ended) after each run; FANOUT_PRELOAD=<module> preloads a module into every daemon
+ * (`--import`, for experiments such as patching a libp2p setting).
  */
 import { createHash } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
@@ -107,7 +108,10 @@ try {
         dataDir: join(work, `${mode}-data-${h.index}`),
         name: `${mode}-${role}-${h.index}`,
         extra: ['--tags', role === 'seed' ? 'seed' : DEVICE_TAG],
-        env: process.env.FANOUT_DEBUG ? { LLMESH_LOG_LEVEL: 'debug' } : {},
+        env: {
+          ...(process.env.FANOUT_DEBUG ? { LLMESH_LOG_LEVEL: 'debug' } : {}),
+          ...(process.env.FANOUT_PRELOAD ? { NODE_OPTIONS: `--import=${process.env.FANOUT_PRELOAD}` } : {}),
+        },
       })
     const seed = await node(seedHost, 'seed')
     const devices: LanNode[] = []
