@@ -56,3 +56,6 @@ export const DIAL_TARGET_PEERS = 24
 
 /** Max connections the connection manager keeps. */
 export const MAX_CONNECTIONS = 200
+
+/** Shortest time a connection-monitor ping may take before the connection is judged dead, ms. */
+export const PING_TIMEOUT_MIN_MS = 30_000

@@ -15,7 +15,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { MAX_WIRE_SIZE } from '../../protocols/constants.ts'
 import './pnet-cipher-fix.ts'
-import { MAX_CONNECTIONS, MDNS_INTERVAL_MS } from '../constants.ts'
+import { MAX_CONNECTIONS, MDNS_INTERVAL_MS, PING_TIMEOUT_MIN_MS } from '../constants.ts'
 
 /** Services the host runs. */
 export type MeshServices = {
@@ -81,7 +81,9 @@ export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
     streamMuxers: [yamux()],
     connectionProtector: preSharedKey({ psk: init.psk }),
     connectionManager: { maxConnections: init.maxConnections ?? MAX_CONNECTIONS },
-    connectionMonitor: init.connectionMonitor,
+    // Edge boards saturated by a model transfer answer pings late: judging a link dead after the
+    // default ~5 s dropped replication sessions mid-transfer (fan-out bench). Allow 30 s.
+    connectionMonitor: init.connectionMonitor ?? { pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS } },
     peerDiscovery:
       init.mdns === true
         ? [mdns({ interval: init.mdnsIntervalMs ?? MDNS_INTERVAL_MS, serviceTag: MDNS_SERVICE_TAG })]
