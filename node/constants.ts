@@ -59,3 +59,6 @@ export const MAX_CONNECTIONS = 200
 
 /** Shortest time a connection-monitor ping may take before the connection is judged dead, ms. */
 export const PING_TIMEOUT_MIN_MS = 30_000
+
+/** Known-but-disconnected peers redialed per redial round (every BOOTSTRAP_REDIAL_MS). */
+export const REDIAL_KNOWN_PER_ROUND = 8

@@ -10,7 +10,13 @@ import type { PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../protocols/constants.ts'
-import { BOOTSTRAP_REDIAL_MS, DEFAULT_LISTEN, DIAL_TARGET_PEERS, PRUNE_INTERVAL_MS } from '../constants.ts'
+import {
+  BOOTSTRAP_REDIAL_MS,
+  DEFAULT_LISTEN,
+  DIAL_TARGET_PEERS,
+  PRUNE_INTERVAL_MS,
+  REDIAL_KNOWN_PER_ROUND,
+} from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { AntiEntropy, type AntiEntropyInit } from './anti-entropy.ts'
 import { GossipService } from './gossip-service.ts'
@@ -166,10 +172,11 @@ export class MeshNode {
       this.pruner.unref()
       this.dialBootstrap()
       const every = this.init.bootstrapRedialMs ?? BOOTSTRAP_REDIAL_MS
-      if ((this.init.bootstrap ?? []).length > 0) {
-        this.redial = setInterval(() => this.dialBootstrap(), every)
-        this.redial.unref()
-      }
+      this.redial = setInterval(() => {
+        this.dialBootstrap()
+        void this.redialKnown()
+      }, every)
+      this.redial.unref()
     } catch (err) {
       this.stateValue = 'running'
       await this.doStop()
@@ -212,6 +219,22 @@ export class MeshNode {
       const id = ma.getComponents().find((c) => c.name === 'p2p')?.value
       if (id !== undefined && node.getConnections(peerIdFromString(id)).length > 0) continue
       node.dial(ma).catch((err) => this.log.debug({ err, addr }, 'bootstrap dial failed'))
+    }
+  }
+
+  /**
+   * Redials peers the node knew and lost (a partition, a reboot). libp2p raises `peer:discovery`
+   * only for peers new to its peer store, so an mDNS-only mesh would never heal by itself.
+   */
+  private async redialKnown(): Promise<void> {
+    const node = this.libp2pNode
+    if (node === undefined || this.stateValue !== 'running') return
+    if (this.peers().length >= (this.init.dialTargetPeers ?? DIAL_TARGET_PEERS)) return
+    const known = (await node.peerStore.all()).filter(
+      (p) => p.addresses.length > 0 && !p.id.equals(node.peerId) && node.getConnections(p.id).length === 0,
+    )
+    for (const p of known.sort(() => Math.random() - 0.5).slice(0, REDIAL_KNOWN_PER_ROUND)) {
+      void this.dialPeer(p.id, 'redial')
     }
   }
 
