@@ -64,6 +64,7 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
   }
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the demo reads a few fields of the daemons' JSON
 async function getJson(url: string): Promise<any> {
   const res = await fetch(url)
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`)
@@ -199,7 +200,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hello' }], max_tokens: 8 }),
         })
-        return res.ok ? ((await res.json()) as any) : undefined
+        return res.ok ? ((await res.json()) as { choices?: Array<{ message?: { content?: string } }> }) : undefined
       },
       60_000,
     )
@@ -238,7 +239,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
           ),
         )
         const r = await getJson(`${seed.api}/rollout`)
-        const rel = (r.releases ?? []).find((x: any) => x.version === '1.1.0+gguf-f32')
+        const rel = (r.releases ?? []).find((x: { version: string }) => x.version === '1.1.0+gguf-f32')
         const state = rel?.state ?? rel?.status?.status ?? 'unknown'
         if (state !== last) {
           say(`  rollout state: ${state}`)
