@@ -34,8 +34,9 @@ describe('message store', () => {
         'accepted',
       )
       assert.equal((await ingest.ingest(await healthReport(fleet, key, 2, now), 'local')).status, 'accepted')
-      // replays and rollbacks
-      const old = await healthReport(fleet, key, 1, now)
+      // replays are duplicates; an older enrollment is a rollback
+      assert.equal((await ingest.ingest(await healthReport(fleet, key, 2, now), 'gossip')).status, 'duplicate')
+      const old = await enrollment(fleet, device, Date.now() - 60_000)
       assert.equal((await ingest.ingest(old, 'gossip')).status, 'rejected')
       assert.equal(ingest.wasRejected(sha256Hex(old)), true)
       assert.deepEqual(seen, [`enrollment:${device}`, 'health:1', 'health:2'])
@@ -57,9 +58,9 @@ describe('message store', () => {
       )
       const lines = (await readFile(join(dir, 'messages.jsonl'), 'utf8')).trim().split('\n')
       assert.equal(lines.length, 3, 'the log is compacted')
-      // rollback floor survives the restart
+      // the rollback floor survives the restart
       const verify = createFleetVerifier({ trust: fleet.trust, store: again })
-      const r = await verify(await healthReport(fleet, key, 2, now + 1), Date.now())
+      const r = await verify(await enrollment(fleet, device, Date.now() - 30_000), Date.now())
       assert.equal(r.ok, false)
       assert.equal(r.ok ? '' : r.error.code, 'ERR_ROLLBACK')
     } finally {
