@@ -113,8 +113,12 @@ export function reportsInWindow(
  * A device's inference figures for one version over the whole stage window: reports are
  * per-interval deltas, so counts add up and latency sketches merge (every request counts once).
  */
-function statsOf(v: DeviceView, rel: ReleaseRef): (InferenceStats & { from: VerifiedReport[] }) | undefined {
-  const from = v.reports.filter((r) => r.report.inference.some((s) => same(s, rel)))
+function statsOf(
+  v: DeviceView,
+  rel: ReleaseRef,
+  since = Number.NEGATIVE_INFINITY,
+): (InferenceStats & { from: VerifiedReport[] }) | undefined {
+  const from = v.reports.filter((r) => r.report.window.end > since && r.report.inference.some((s) => same(s, rel)))
   if (from.length === 0) return undefined
   const all = from.map((r) => r.report.inference.find((s) => same(s, rel))!)
   const sketches = all.map((s) => s.latency_ms).filter((k) => k.alpha === SKETCH_ALPHA)
@@ -169,7 +173,10 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
 
   // Inference figures of each voter over every one of its reports in the window.
   const candStats = voters.map((v) => ({ v, s: statsOf(v, release) })).filter((x) => x.s)
-  const baseStats = previous ? baseline.map((v) => ({ v, s: statsOf(v, previous) })).filter((x) => x.s) : []
+  // The baseline is compared over the same span as the candidate's data (Kayenta: a baseline of the
+  // same age), not over the whole stage window, whose start holds the download/switch turbulence.
+  const candSince = Math.min(...candStats.flatMap((x) => x.s!.from.map((r) => r.report.window.start)))
+  const baseStats = previous ? baseline.map((v) => ({ v, s: statsOf(v, previous, candSince) })).filter((x) => x.s) : []
   const sum = (xs: typeof candStats, f: (s: NonNullable<(typeof candStats)[0]['s']>) => number) =>
     xs.reduce((n, x) => n + f(x.s!), 0)
   const candRequests = sum(candStats, (s) => s.requests)
