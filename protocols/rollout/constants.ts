@@ -29,3 +29,6 @@ export const COHORT_HASH_SEPARATOR = ':'
  * part in a rollout, whatever the policy says.
  */
 export const SEED_TAG = 'seed'
+
+/** Default `gates.vote_max_age_ms`: three default report intervals (30 s). */
+export const VOTE_MAX_AGE_MS = 90_000

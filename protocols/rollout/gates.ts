@@ -29,7 +29,7 @@ import type { HealthReport, InferenceStats } from '../schemas/health.ts'
 import type { RolloutPolicy } from '../schemas/policy.ts'
 import type { EvidenceRef, GateFigure } from '../schemas/rollout.ts'
 import { assignStages, type CohortDevice, cohortSize, inCohort, type StageAssignment } from './cohorts.ts'
-import { GATE_MIN_REQUESTS, LATENCY_QUANTILE, REGRESSION_FLOOR, SKETCH_ALPHA } from './constants.ts'
+import { GATE_MIN_REQUESTS, LATENCY_QUANTILE, REGRESSION_FLOOR, SKETCH_ALPHA, VOTE_MAX_AGE_MS } from './constants.ts'
 import { mergeSketches, quantile } from './sketch.ts'
 
 /** A health report whose signature was verified, with the digest of its wire envelope. */
@@ -157,7 +157,12 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
       if (previous && active.some((a) => same(a, previous))) baseline.push(v)
     } else if (previous && active.some((a) => same(a, previous))) baseline.push(v)
   }
-  const voters = candidates.filter((v) => v.latest.report.active.some((a) => same(a, release)))
+  // Only fresh votes count: stale reports held by a partitioned minority make no quorum.
+  const voters = candidates.filter(
+    (v) =>
+      v.latest.report.active.some((a) => same(a, release)) &&
+      v.latest.report.window.end >= now - (gates.vote_max_age_ms ?? VOTE_MAX_AGE_MS),
+  )
   const size = cohortSize(assignment, stage)
   const required = Math.min(gates.min_reports, size)
   const eligibleOutside = [...assignment.values()].some((k) => k !== null && k > stage)

@@ -35,11 +35,11 @@ const STAGE_KEYS: Record<string, string> = {
   tags: 'tags',
   window: 'window_ms',
 }
-const GATE_KEYS = ['latency_p95_ms', 'error_rate', 'restarts', 'ooms', 'min_reports']
+const GATE_KEYS = ['latency_p95_ms', 'error_rate', 'restarts', 'ooms', 'min_reports', 'vote_max_age']
 const METRIC_KEYS = ['max', 'max_regression_pct']
 const TOP_KEYS = ['stages', 'gates', 'exclude_tags', 'inconclusive', 'prestage']
 /** Schema field name → YAML key name, for error paths. */
-const YAML_NAME: Record<string, string> = { window_ms: 'window', per_ms: 'per' }
+const YAML_NAME: Record<string, string> = { window_ms: 'window', per_ms: 'per', vote_max_age_ms: 'vote_max_age' }
 
 type Path = Array<string | number>
 
@@ -109,6 +109,10 @@ export function parsePolicyYaml(text: string, options: ParsePolicyOptions = {}):
       if (m !== null && typeof m === 'object' && !Array.isArray(m)) {
         checkKeys(m as Record<string, unknown>, METRIC_KEYS, ['gates', metric], keyLine, fail)
       }
+    }
+    if ('vote_max_age' in g) {
+      g.vote_max_age_ms = toDuration(g.vote_max_age, ['gates', 'vote_max_age'], fail)
+      delete g.vote_max_age
     }
     if (g.restarts !== null && typeof g.restarts === 'object' && !Array.isArray(g.restarts)) {
       const r = { ...(g.restarts as Record<string, unknown>) }

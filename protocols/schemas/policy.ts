@@ -37,6 +37,12 @@ export const Gates = z.object({
   ooms: z.object({ max: z.number().int().nonnegative() }).optional(),
   /** Minimum number of distinct enrolled devices reporting in the window. */
   min_reports: z.number().int().nonnegative().default(1),
+  /**
+   * A device votes for promotion only if its latest report ended at most this long before the
+   * evaluation: a partitioned minority holding stale reports of the majority's devices cannot
+   * make up a quorum. Keep it a few report intervals (default VOTE_MAX_AGE_MS in rollout/constants.ts).
+   */
+  vote_max_age_ms: z.number().int().positive().optional(),
 })
 export type Gates = z.infer<typeof Gates>
 

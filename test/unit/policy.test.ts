@@ -117,3 +117,12 @@ describe('policy yaml', () => {
     assert.equal(p.stages.at(-1)!.percent, 100)
   })
 })
+
+test('gates.vote_max_age is a duration', () => {
+  const p = parsePolicyYaml('stages:\n  - { name: all, percent: 100 }\ngates:\n  min_reports: 1\n  vote_max_age: 2m\n')
+  assert.equal(p.gates.vote_max_age_ms, 120_000)
+  assert.throws(
+    () => parsePolicyYaml('stages:\n  - { name: all, percent: 100 }\ngates:\n  vote_max_age: soon\n'),
+    /policy\.yaml:4/,
+  )
+})

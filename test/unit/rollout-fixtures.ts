@@ -32,6 +32,8 @@ export function policy(over: Partial<RolloutPolicy> = {}): RolloutPolicy {
       restarts: { max: 3, per_ms: 5 * MIN },
       ooms: { max: 0 },
       min_reports: 1,
+      // these histories space reports minutes apart; freshness has its own test
+      vote_max_age_ms: 24 * 60 * MIN,
     },
     exclude_tags: ['low-ram'],
     inconclusive: 'hold',

@@ -153,6 +153,19 @@ describe('gates', () => {
     assert.equal(r.evidence.length, 4)
   })
 
+  test('stale votes make no quorum: a device whose latest report is older than vote_max_age does not count', () => {
+    const fresh = (seq: number, end: number) =>
+      report({ device: canary[0], seq, start: end - MIN / 2, end, active: '2.0.0', latencies: lat(100) })
+    const now = T0 + 30 * MIN
+    const strict = policy({ gates: { ...P.gates, min_reports: 1, vote_max_age_ms: 2 * MIN } })
+    const stale = evaluateStage(input({ reports: [fresh(1, T0 + 5 * MIN)], previous: null, policy: strict, now }))
+    assert.equal(stale.reporters, 0)
+    assert.equal(stale.outcome, 'inconclusive')
+    const live = evaluateStage(input({ reports: [fresh(1, now - MIN)], previous: null, policy: strict, now }))
+    assert.equal(live.reporters, 1)
+    assert.equal(live.outcome, 'pass')
+  })
+
   test('one device one vote: replays and many reports from one device count once', () => {
     const one = [1, 2, 3].map((seq) =>
       report({
