@@ -187,7 +187,7 @@ describe('LAN mesh in network namespaces', { skip }, () => {
     // at least what a peer held when the late node started (devices keep publishing health
     // reports meanwhile, so the count only grows); the content is compared below
     await until(
-      async () => (await lanStatus(bed, late)).mesh.messages >= ref.mesh.messages,
+      async () => Number((await lanStatus(bed, late)).mesh.messages) >= Number(ref.mesh.messages),
       30_000,
       'late node to hold every message',
     )
