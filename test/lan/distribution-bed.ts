@@ -14,7 +14,7 @@ import type { NodeStatus } from '../../node/api/status.ts'
 import type { ModelInstallState } from '../../node/install/installer.ts'
 import type { ReplicationStats } from '../../node/store/replicator.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
-import type { LanNode } from './helpers.ts'
+import { type LanNode, startArgs } from './helpers.ts'
 import { type Host, REPO_ROOT, type TestBed, until } from './netns.ts'
 
 const run = promisify(execFile)
@@ -59,20 +59,7 @@ export async function startNode(
     env?: NodeJS.ProcessEnv
   },
 ): Promise<LanNode> {
-  const args = [
-    BIN,
-    opts.role,
-    'start',
-    '--fleet',
-    opts.fleetDir,
-    '--data',
-    opts.dataDir,
-    '--listen',
-    '/ip4/0.0.0.0/tcp/4001',
-    '--api',
-    `${host.ip}:7420`,
-    ...(opts.extra ?? []),
-  ]
+  const args = [BIN, ...startArgs(host, opts)]
   const env = { LLMESH_LOG_LEVEL: 'info', ...opts.env }
   let proc: LanNode['proc']
   if (opts.tmpfsMiB === undefined) {

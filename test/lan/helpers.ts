@@ -32,30 +32,33 @@ export async function foreignSwarmKey(dir: string): Promise<string> {
   return path
 }
 
+/** The `llmesh node|seed start` arguments of a LAN node: libp2p on 4001, the API on the host's address. */
+export function startArgs(
+  host: Host,
+  opts: { role: 'node' | 'seed'; fleetDir: string; dataDir: string; extra?: string[] },
+): string[] {
+  return [
+    opts.role,
+    'start',
+    '--fleet',
+    opts.fleetDir,
+    '--data',
+    opts.dataDir,
+    '--listen',
+    '/ip4/0.0.0.0/tcp/4001',
+    '--api',
+    `${host.ip}:7420`,
+    ...(opts.extra ?? []),
+  ]
+}
+
 /** Starts `llmesh node|seed start` on a host (mDNS on unless `extra` says otherwise) and waits for node.json. */
 export async function startLanNode(
   bed: TestBed,
   host: Host,
   opts: { role: 'node' | 'seed'; fleetDir: string; dataDir: string; name: string; extra?: string[] },
 ): Promise<LanNode> {
-  const proc = bed.llmesh(
-    host,
-    opts.name,
-    [
-      opts.role,
-      'start',
-      '--fleet',
-      opts.fleetDir,
-      '--data',
-      opts.dataDir,
-      '--listen',
-      '/ip4/0.0.0.0/tcp/4001',
-      '--api',
-      `${host.ip}:7420`,
-      ...(opts.extra ?? []),
-    ],
-    { LLMESH_LOG_LEVEL: 'info' },
-  )
+  const proc = bed.llmesh(host, opts.name, startArgs(host, opts), { LLMESH_LOG_LEVEL: 'info' })
   await until(
     () => proc.logs.some((l) => l.msg === 'llmesh node started') || proc.child.exitCode !== null,
     30_000,
