@@ -1,16 +1,15 @@
 /**
- * avahi inside a test bed: makes sure the system D-Bus runs (starts `dbus-daemon --system` when
- * its socket is missing; it is left running, as other tools may use it), then runs avahi-daemon
- * in one namespace (`--no-drop-root --no-chroot`, a private config so it only uses that
- * namespace's interfaces) and `avahi-browse -rtp` there.
+ * avahi inside a test bed: a private D-Bus (a `dbus-daemon` of the bed's own, its socket in the
+ * bed's log folder: the machine's system bus is neither needed nor touched; a machine image may
+ * carry a stale system bus socket with no daemon behind it), then avahi-daemon in one namespace
+ * (`--no-drop-root --no-chroot`, a private config so it only uses that namespace's interfaces)
+ * and `avahi-browse -rtp` there, both pointed at the private bus by DBUS_SYSTEM_BUS_ADDRESS.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type BedProcess, type Host, type TestBed, until } from './netns.ts'
-
-const BUS_SOCKET = '/run/dbus/system_bus_socket'
 
 /** Whether avahi-daemon, avahi-browse and dbus-daemon are installed. */
 export function avahiInstalled(): boolean {
@@ -22,17 +21,39 @@ export function avahiInstalled(): boolean {
   }
 }
 
-/** Starts the system bus if its socket is absent. */
-export async function ensureSystemBus(): Promise<void> {
-  if (existsSync(BUS_SOCKET)) return
-  mkdirSync('/run/dbus', { recursive: true })
-  execFileSync('dbus-daemon', ['--system', '--fork'], { stdio: 'ignore' })
-  await until(() => existsSync(BUS_SOCKET), 5_000, 'the system D-Bus socket')
+const busSocket = (bed: TestBed): string => join(bed.logDir, 'dbus.sock')
+const busEnv = (bed: TestBed): NodeJS.ProcessEnv => ({ DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${busSocket(bed)}` })
+
+/** Starts the bed's private bus (idempotent); the bed stops it on destroy. */
+export async function startPrivateBus(bed: TestBed): Promise<void> {
+  const socket = busSocket(bed)
+  if (existsSync(socket)) return
+  const conf = join(bed.logDir, 'dbus.conf')
+  await writeFile(
+    conf,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <auth>EXTERNAL</auth>
+  <listen>unix:path=${socket}</listen>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+`,
+  )
+  const p = bed.spawn(bed.hosts[0], 'dbus-daemon', 'dbus-daemon', [`--config-file=${conf}`, '--nofork', '--nopidfile'])
+  await until(() => existsSync(socket) || p.child.exitCode !== null, 10_000, 'the private D-Bus socket')
+  if (p.child.exitCode !== null) throw new Error(`dbus-daemon exited: ${p.stderr}`)
 }
 
 /** Runs avahi-daemon inside `host`'s namespace and waits until it is up. */
 export async function startAvahi(bed: TestBed, host: Host): Promise<BedProcess> {
-  await ensureSystemBus()
+  await startPrivateBus(bed)
   const conf = join(bed.logDir, 'avahi-daemon.conf')
   await writeFile(
     conf,
@@ -52,13 +73,13 @@ export async function startAvahi(bed: TestBed, host: Host): Promise<BedProcess> 
       '',
     ].join('\n'),
   )
-  const p = bed.spawn(host, 'avahi-daemon', 'avahi-daemon', [
-    '--no-drop-root',
-    '--no-chroot',
-    '--no-rlimits',
-    '-f',
-    conf,
-  ])
+  const p = bed.spawn(
+    host,
+    'avahi-daemon',
+    'avahi-daemon',
+    ['--no-drop-root', '--no-chroot', '--no-rlimits', '-f', conf],
+    busEnv(bed),
+  )
   await until(
     () => /Server startup complete/.test(p.stderr) || p.child.exitCode !== null,
     15_000,
@@ -79,7 +100,7 @@ export interface BrowsedService {
 
 /** Runs `avahi-browse -rtp _llmesh._tcp` in the namespace and parses resolved (`=`) lines. */
 export async function browse(bed: TestBed, host: Host): Promise<BrowsedService[]> {
-  const { stdout } = await bed.exec(host, 'avahi-browse', ['-rtp', '_llmesh._tcp'], 30_000)
+  const { stdout } = await bed.exec(host, 'avahi-browse', ['-rtp', '_llmesh._tcp'], 30_000, busEnv(bed))
   const out: BrowsedService[] = []
   for (const line of stdout.split('\n')) {
     if (!line.startsWith('=')) continue

@@ -236,8 +236,18 @@ export class TestBed {
   }
 
   /** Runs a command in a namespace and returns its output. */
-  async exec(host: Host, cmd: string, args: string[], timeoutMs = 30_000): Promise<{ stdout: string; stderr: string }> {
-    return run('ip', ['netns', 'exec', host.ns, cmd, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 })
+  async exec(
+    host: Host,
+    cmd: string,
+    args: string[],
+    timeoutMs = 30_000,
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<{ stdout: string; stderr: string }> {
+    return run('ip', ['netns', 'exec', host.ns, cmd, ...args], {
+      timeout: timeoutMs,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, ...env },
+    })
   }
 
   /** Starts a long-running process in a namespace; stderr JSON lines are parsed into `logs`. */
