@@ -39,6 +39,21 @@ export interface AppendResult {
 
 const APPEND_BATCH = 64
 
+/**
+ * A block a peer sent failed hypercore's verification (Merkle proof against the signed tree):
+ * hypercore did not store it and stopped asking that peer for this feed.
+ */
+export interface InvalidBlock {
+  /** Feed key, hex. */
+  feed: string
+  /** Block index asked for, when the request was a block request. */
+  block: number | null
+  /** The replication stream it came on (hypercore's noise stream): the replicator maps it to a peer. */
+  stream: unknown
+  /** hypercore's error code (e.g. INVALID_CHECKSUM) or message. */
+  error: string
+}
+
 /** The corestore of a node, with per-lineage chunk indexes. */
 export class ModelStore {
   readonly dir: string
@@ -48,14 +63,27 @@ export class ModelStore {
   private readonly hashIndex = new Map<string, Map<string, number>>()
   private starting: Promise<void> | null = null
   private readonly hotswap: boolean
+  private readonly invalidListeners = new Set<(e: InvalidBlock) => void>()
 
   constructor(init: ModelStoreInit) {
     this.dir = join(init.dataDir, STORE_DIR)
     this.hotswap = init.hotswap ?? FETCH_HOTSWAP
   }
 
-  /** Applies the hotswap setting to a feed (hypercore 11 has no public option for it). */
+  /** Calls `fn` for every block a peer sent that failed verification. Returns the unsubscribe. */
+  onInvalidBlock(fn: (e: InvalidBlock) => void): () => void {
+    this.invalidListeners.add(fn)
+    return () => this.invalidListeners.delete(fn)
+  }
+
+  /** Reports verification failures and applies the hotswap setting (hypercore 11 has no public option for it). */
   private tune(core: Hypercore): void {
+    const feed = core.key.toString('hex')
+    core.on('verification-error', (err: Error & { code?: string }, req: unknown, _res: unknown, from: unknown) => {
+      const block = (req as { block?: { index?: number } } | null)?.block?.index ?? null
+      const stream = (from as { stream?: unknown } | null)?.stream
+      for (const fn of this.invalidListeners) fn({ feed, block, stream, error: err.code ?? err.message })
+    })
     if (this.hotswap) return
     const inner = (core as unknown as { core?: { replicator?: { _updateHotswap?: unknown } } }).core
     if (inner?.replicator && typeof inner.replicator._updateHotswap === 'function') {

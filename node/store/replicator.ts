@@ -13,7 +13,7 @@ import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { PROTOCOL_REPLICATE } from '../../protocols/constants.ts'
 import { REPLICATE_REDIAL_MS } from './constants.ts'
-import type { ModelStore } from './model-store.ts'
+import type { InvalidBlock, ModelStore } from './model-store.ts'
 import { type ByteCounters, streamToDuplex } from './stream-duplex.ts'
 
 /** What the replicator uses. */
@@ -33,9 +33,10 @@ export interface ReplicatorInit {
   redialMs?: number
 }
 
-/** Bytes moved by replication, in total and per peer. */
+/** Bytes moved by replication, and blocks refused because they failed verification, in total and per peer. */
 export interface ReplicationStats extends ByteCounters {
-  peers: Record<string, ByteCounters & { state: SessionState }>
+  invalidBlocks: number
+  peers: Record<string, ByteCounters & { state: SessionState; invalidBlocks: number }>
 }
 
 type SessionState = 'dialing' | 'active'
@@ -43,6 +44,7 @@ type SessionState = 'dialing' | 'active'
 interface Session {
   state: SessionState
   counters: ByteCounters
+  invalidBlocks: number
   close: () => void
 }
 
@@ -55,6 +57,10 @@ export class Replicator {
   private readonly sessions = new Map<string, Session>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly totals: ByteCounters = { bytesIn: 0, bytesOut: 0 }
+  private invalidTotal = 0
+  /** hypercore noise stream of a session → remote libp2p peer id (to name who sent an invalid block). */
+  private readonly streamPeers = new WeakMap<object, string>()
+  private offInvalid: (() => void) | null = null
   private running = false
   private readonly onConnect = (evt: CustomEvent<PeerId>) => this.maybeDial(evt.detail.toString())
 
@@ -74,6 +80,7 @@ export class Replicator {
       maxOutboundStreams: 4,
     })
     this.c.libp2p.addEventListener('peer:connect', this.onConnect)
+    this.offInvalid = this.c.store.onInvalidBlock((e) => this.onInvalidBlock(e))
     for (const p of this.c.libp2p.getPeers()) this.maybeDial(p.toString())
   }
 
@@ -82,6 +89,8 @@ export class Replicator {
     if (!this.running) return
     this.running = false
     this.c.libp2p.removeEventListener('peer:connect', this.onConnect)
+    this.offInvalid?.()
+    this.offInvalid = null
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     for (const s of this.sessions.values()) s.close()
@@ -92,8 +101,8 @@ export class Replicator {
   /** Byte counters (libp2p stream payload, i.e. hypercore's encrypted protocol bytes). */
   stats(): ReplicationStats {
     const peers: ReplicationStats['peers'] = {}
-    for (const [id, s] of this.sessions) peers[id] = { ...s.counters, state: s.state }
-    return { ...this.totals, peers }
+    for (const [id, s] of this.sessions) peers[id] = { ...s.counters, state: s.state, invalidBlocks: s.invalidBlocks }
+    return { ...this.totals, invalidBlocks: this.invalidTotal, peers }
   }
 
   /** Peers with an active session. */
@@ -104,7 +113,12 @@ export class Replicator {
   private maybeDial(peer: string): void {
     if (!this.running || this.sessions.has(peer) || !this.isFleetPeer(peer)) return
     if (this.c.libp2p.peerId.toString() > peer) return // the lower id dials
-    const session: Session = { state: 'dialing', counters: { bytesIn: 0, bytesOut: 0 }, close: () => {} }
+    const session: Session = {
+      state: 'dialing',
+      counters: { bytesIn: 0, bytesOut: 0 },
+      invalidBlocks: 0,
+      close: () => {},
+    }
     this.sessions.set(peer, session)
     const target = this.c.libp2p.getConnections().find((conn) => conn.remotePeer.toString() === peer)
     if (target === undefined) {
@@ -135,7 +149,12 @@ export class Replicator {
     }
     const existing = this.sessions.get(peer)
     if (existing !== undefined) existing.close()
-    const session: Session = { state: 'dialing', counters: { bytesIn: 0, bytesOut: 0 }, close: () => {} }
+    const session: Session = {
+      state: 'dialing',
+      counters: { bytesIn: 0, bytesOut: 0 },
+      invalidBlocks: 0,
+      close: () => {},
+    }
     this.sessions.set(peer, session)
     this.attach(peer, stream, false, session)
   }
@@ -143,6 +162,8 @@ export class Replicator {
   private attach(peer: string, stream: Stream, initiator: boolean, session: Session): void {
     const duplex = streamToDuplex(stream, session.counters, this.totals)
     const proto = this.c.store.store.replicate(initiator)
+    const noise = (proto as unknown as { noiseStream?: object }).noiseStream
+    if (noise !== undefined) this.streamPeers.set(noise, peer)
     duplex.pipe(proto).pipe(duplex)
     session.state = 'active'
     let closed = false
@@ -163,6 +184,18 @@ export class Replicator {
     duplex.on('error', onClose)
     duplex.on('close', () => onClose())
     this.c.logger.debug({ peer, initiator }, 'replicating')
+  }
+
+  /** hypercore refused a block (it is not stored, and hypercore stops asking that peer for the feed). */
+  private onInvalidBlock(e: InvalidBlock): void {
+    const peer = typeof e.stream === 'object' && e.stream !== null ? this.streamPeers.get(e.stream) : undefined
+    this.invalidTotal++
+    const session = peer === undefined ? undefined : this.sessions.get(peer)
+    if (session !== undefined) session.invalidBlocks++
+    this.c.logger.warn(
+      { peer: peer ?? 'unknown', feed: e.feed, block: e.block, error: e.error },
+      'refused a block that failed verification',
+    )
   }
 
   private scheduleRedial(peer: string): void {

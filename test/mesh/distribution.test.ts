@@ -11,6 +11,7 @@ import { silentLogger } from '../../node/logger.ts'
 import { fetchRelease, releaseBlocks } from '../../node/store/fetcher.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { until } from '../lan/netns.ts'
 import { makeRelease } from '../unit/install-fixtures.ts'
 import { cleanup, connectAll, startPeer, type TestPeer } from './distribution-helpers.ts'
 
@@ -142,8 +143,13 @@ describe('distribution over libp2p (loopback)', () => {
     assert.ok(corrupted > 0, 'the evil peer served corrupted blocks')
     const vcore = await victim.store.feed(m.chunks.feed)
     for (const b of releaseBlocks(m.chunks)) assert.equal(await vcore.has(b), false, `block ${b} stored from evil`)
+    // the victim names the peer that sent them
+    await until(() => victim.replicator.stats().invalidBlocks > 0, 10_000, 'victim to refuse an invalid block')
+    const fromEvil = victim.replicator.stats().peers[evil.libp2p.peerId.toString()]
+    assert.ok(fromEvil !== undefined && fromEvil.invalidBlocks > 0, 'invalid blocks attributed to the evil peer')
     await victim.libp2p.dial(seed.libp2p.getMultiaddrs()[0])
     const path = await done
     assert.deepEqual(await readFile(path), await readFile(file))
+    assert.equal(victim.replicator.stats().peers[seed.libp2p.peerId.toString()]?.invalidBlocks ?? 0, 0)
   })
 })
