@@ -1,7 +1,8 @@
 /**
  * `GET /status`: what this node knows. The daemon owns a `StatusRegistry`; other services plug in
- * through it: `setModels` (the installer: per model active/previous/staged), `setReleaseState`
- * (the rollout engine: a release's state), and `addSection` (any extra top-level field).
+ * through it: `setModels` (the installer: per model active/previous/staged), `setModelNotes` (the
+ * rollout engine: why a model has no active version), `setReleaseState` (the rollout engine: a
+ * release's state), and `addSection` (any extra top-level field).
  */
 import type { FastifyPluginAsync } from 'fastify'
 
@@ -10,6 +11,19 @@ export interface ModelStatus {
   active: string | null
   previous: string | null
   staged: string[]
+  /**
+   * Set when this device deactivated the model (a bad version with nothing to go back to):
+   * `active` is null, nothing is served, and this says which version and why.
+   */
+  deactivated?: ModelNote
+}
+
+/** Why a model has no active version on this device. */
+export interface ModelNote {
+  version: string
+  /** e.g. `release aborted`, `local rollback: load-failure`. */
+  reason: string
+  at: number
 }
 
 /** One release as /status shows it. */
@@ -49,6 +63,8 @@ export interface NodeStatus {
 
 /** Provider of the `models` section. */
 export type ModelsProvider = () => Record<string, ModelStatus> | Promise<Record<string, ModelStatus>>
+/** Provider of per-model deactivation notes. */
+export type ModelNotesProvider = () => Record<string, ModelNote>
 /** Provider of a release's rollout state. */
 export type ReleaseStateProvider = (model: string, version: string) => string | undefined
 /** Provider of an extra section. */
@@ -56,13 +72,28 @@ export type SectionProvider = () => unknown
 
 /** Hooks through which services contribute to /status. */
 export class StatusRegistry {
-  models: ModelsProvider = () => ({})
+  private modelsBase: ModelsProvider = () => ({})
+  private modelNotes: ModelNotesProvider = () => ({})
+  /** Per-model versions, with the deactivation note of models that have no active version. */
+  readonly models = async (): Promise<Record<string, ModelStatus>> => {
+    const out = await this.modelsBase()
+    for (const [model, note] of Object.entries(this.modelNotes())) {
+      const m = out[model]
+      if (m !== undefined && m.active === null) out[model] = { ...m, deactivated: note }
+    }
+    return out
+  }
   releaseState: ReleaseStateProvider = () => undefined
   readonly sections = new Map<string, SectionProvider>()
 
   /** Sets the provider of per-model versions (the installer). */
   setModels(fn: ModelsProvider): void {
-    this.models = fn
+    this.modelsBase = fn
+  }
+
+  /** Sets the provider of deactivation notes (the rollout engine). */
+  setModelNotes(fn: ModelNotesProvider): void {
+    this.modelNotes = fn
   }
 
   /** Sets the provider of release rollout states (the rollout engine). */

@@ -3,6 +3,7 @@ import { LlmeshError } from '../../protocols/errors.ts'
 /** Why an inference request or model operation failed. Stable: the HTTP layer maps on it. */
 export type InferenceErrorCode =
   | 'ERR_MODEL_UNAVAILABLE'
+  | 'ERR_MODEL_DEACTIVATED'
   | 'ERR_OVERLOADED'
   | 'ERR_MODEL_LOAD'
   | 'ERR_PROBE_FAILED'
@@ -28,6 +29,19 @@ export class ModelUnavailableError extends InferenceError {
     super('ERR_MODEL_UNAVAILABLE', message)
     this.name = 'ModelUnavailableError'
     this.retryAfterSeconds = retryAfterSeconds
+  }
+}
+
+/**
+ * The device deactivated the model (its release was aborted or failed here, with no earlier
+ * version to go back to): nothing serves it until a good release activates. HTTP 503, no Retry-After.
+ */
+export class ModelDeactivatedError extends InferenceError {
+  readonly model: string
+  constructor(model: string, message: string) {
+    super('ERR_MODEL_DEACTIVATED', message)
+    this.name = 'ModelDeactivatedError'
+    this.model = model
   }
 }
 

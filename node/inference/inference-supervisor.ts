@@ -8,6 +8,8 @@
  *     loading = header check → worker load → probe; on failure: back to the previous model if
  *     any (switchModel), else failed
  *   ready + worker exits → restarting → (backoff, new worker, reload, probe) → ready | failed
+ *   any running state → deactivate() → [draining →] idle, worker stopped, nothing wanted; requests
+ *     fail with ModelDeactivatedError (the reason kept) until the next load
  *   any → stop() → stopping → stopped
  * Requests get a slot only in `ready`. During starting/draining/loading/restarting they wait (up
  * to unavailableWaitMs) and then fail with ModelUnavailableError; in idle/failed/stopped they fail
@@ -24,6 +26,7 @@ import * as C from './constants.ts'
 import { type ResolvedSupervisorInit, resolveSupervisorInit } from './defaults.ts'
 import {
   type InferenceError,
+  ModelDeactivatedError,
   ModelLoadError,
   ModelUnavailableError,
   OverloadedError,
@@ -64,6 +67,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
   private restartTimer: NodeJS.Timeout | undefined
   private healthTimer: NodeJS.Timeout | undefined
   private workerRss: number | undefined
+  private deactivated: T.DeactivationNote | undefined
   private ops: Promise<unknown> = Promise.resolve()
 
   constructor(init: T.InferenceSupervisorInit, components: T.InferenceSupervisorComponents) {
@@ -109,7 +113,13 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       restarts: this.restarts,
       active: this.queue.active,
       waiting: this.queue.waiting,
+      deactivated: this.deactivated,
     }
+  }
+
+  /** Why no model is served on purpose, if it was deactivated (cleared by the next load). */
+  get deactivation(): T.DeactivationNote | undefined {
+    return this.deactivated
   }
 
   /** Spawns the worker (no model yet; with `spawnOnStart: false`, on the first load). Idempotent. */
@@ -195,6 +205,34 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     })
   }
 
+  /**
+   * Stops serving on purpose (a bad release with nothing to go back to): drains in-flight
+   * requests, forgets the wanted model, stops the worker process (its memory and the model file
+   * are released) and keeps `note` so requests fail with ModelDeactivatedError. The next
+   * load/switch spawns a new worker. No-op once stopping.
+   */
+  deactivate(note: Omit<T.DeactivationNote, 'at'>): Promise<void> {
+    return this.exclusive(async () => {
+      if (!this.isRunning()) return
+      clearTimeout(this.restartTimer)
+      await this.drain()
+      this.wanted = undefined
+      this.current = undefined
+      this.deactivated = { ...note, at: this.now() }
+      this.queue.pause()
+      this.queue.refuseAll('closed')
+      const w = this.worker ?? (await this.workerStarting?.catch(() => undefined))
+      this.worker = undefined
+      if (w !== undefined) {
+        this.inflight.failWorker(w, () => this.deactivatedError())
+        await w.stop(this.cfg.stopTimeoutMs)
+      }
+      this.logger.warn({ model: note.name, version: note.version, reason: note.reason }, 'model deactivated')
+      if (this.isRunning()) this.setState('idle')
+      this.emit('model-deactivated', { at: this.now(), note: this.deactivated })
+    })
+  }
+
   /** Generates text. Throws ModelUnavailableError, OverloadedError, InferenceTimeoutError, … */
   async generate(input: T.GenerateInput, opts: T.GenerateOptions = {}): Promise<T.GenerateResult> {
     const t0 = performance.now()
@@ -205,7 +243,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     }
     let release: () => void
     try {
-      if (!this.admitting()) throw this.unavailable(`no model is being served (${this._state})`)
+      if (!this.admitting()) throw this.notServing()
       release = await this.queue.acquire(
         (paused) => (paused ? this.cfg.unavailableWaitMs : this.cfg.queueTimeoutMs),
         opts.signal,
@@ -311,6 +349,17 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
 
   private isRunning(): boolean {
     return this._state !== 'stopping' && this._state !== 'stopped'
+  }
+
+  private deactivatedError(): ModelDeactivatedError {
+    const d = this.deactivated!
+    const what = d.version === undefined ? d.name : `${d.name}@${d.version}`
+    return new ModelDeactivatedError(d.name, `model ${d.name} is deactivated on this device (${what}: ${d.reason})`)
+  }
+
+  private notServing(): InferenceError {
+    if (this.deactivated !== undefined && this._state === 'idle') return this.deactivatedError()
+    return this.unavailable(`no model is being served (${this._state})`)
   }
 
   private unavailable(message: string): ModelUnavailableError {
@@ -425,6 +474,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       if (w.alive) w.send({ type: 'unload', id: 0 })
       throw err
     }
+    this.deactivated = undefined
     this.setState('ready')
     this.queue.resume()
     this.logger.info({ path: model.path, loadMs: Math.round(model.loadMs), ctx: model.contextSize }, 'model ready')

@@ -13,6 +13,7 @@ import {
   GenerationError,
   InferenceError,
   InferenceTimeoutError,
+  ModelDeactivatedError,
   ModelUnavailableError,
   OverloadedError,
   RequestAbortedError,
@@ -64,6 +65,7 @@ function toApiError(err: unknown): ApiError {
     return new ApiError(400, 'invalid_request_error', 'invalid_request', err.message, err.param)
   if (err instanceof OverloadedError)
     return new ApiError(429, 'rate_limit_error', 'overloaded', err.message, null, err.retryAfterSeconds)
+  if (err instanceof ModelDeactivatedError) return new ApiError(503, 'server_error', 'model_deactivated', err.message)
   if (err instanceof ModelUnavailableError) {
     return new ApiError(503, 'server_error', 'model_unavailable', err.message, null, err.retryAfterSeconds)
   }
@@ -119,6 +121,10 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
 
   const checkModel = (requested: string | undefined): string => {
     const name = servedName()
+    const off = supervisor.deactivation
+    if (name === undefined && off !== undefined && (requested === undefined || requested === off.name)) {
+      throw new ModelDeactivatedError(off.name, `model ${off.name} is deactivated on this device: ${off.reason}`)
+    }
     if (name === undefined) throw new ModelUnavailableError('no model is being served', 5)
     if (requested !== undefined && requested !== name) {
       throw new ApiError(

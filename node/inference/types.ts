@@ -160,8 +160,22 @@ export interface SupervisorEvents {
   'load-failure': [{ at: number; path: string; reason: LoadFailureReason; code: string; message: string }]
   'probe-failure': [{ at: number; path: string; message: string }]
   'model-loaded': [{ at: number; model: LoadedModel }]
+  /** The model was deactivated on purpose: no worker, nothing served until the next load. */
+  'model-deactivated': [{ at: number; note: DeactivationNote }]
   request: [RequestRecord]
   queue: [{ active: number; waiting: number }]
+}
+
+/** Why the supervisor stopped serving a model on purpose (see `deactivate`). */
+export interface DeactivationNote {
+  /** The model's name. */
+  name: string
+  /** The version it served, if known. */
+  version?: string
+  /** Why, for clients and /status, e.g. `release aborted`. */
+  reason: string
+  /** ms since epoch. */
+  at: number
 }
 
 /** Snapshot for status pages and metrics. */
@@ -173,4 +187,6 @@ export interface SupervisorStatus {
   restarts: number
   active: number
   waiting: number
+  /** Set while a model is deactivated on purpose (cleared by the next successful load). */
+  deactivated: DeactivationNote | undefined
 }

@@ -6,6 +6,8 @@
  *   announced → downloading → staged         (verified model.gguf on disk)
  *   staged → active (activate), old active → previous
  *   active → previous restored (rollback);   previous dropped when the new one is declared healthy
+ *   active → none (deactivate)               a bad version with nothing to go back to: `active` and
+ *                                            `previous` links removed; the files stay until GC
  *
  * Crash safety: a `model.gguf` is only ever created by renaming a verified partial; `active` and
  * `previous` only change by rename(2) of a fresh symlink. `start()` deletes partials and tmp
@@ -211,6 +213,24 @@ export class Installer {
       await removeLink(this.layout.link(model, 'previous'))
       this.c.logger.warn({ model, version: prev }, 'rolled back')
       return prev
+    })
+  }
+
+  /**
+   * Leaves the model with no active version (a bad version and nothing to go back to): removes
+   * the `active` link (unlink(2): the link names the old version or nothing, never a partial
+   * state), then `previous` if any, so a later activation never keeps a stale `previous`. The
+   * version's files stay until GC, which may then remove them since no link names them: stop
+   * whatever reads the file before calling this. Returns the version that was active (or null).
+   */
+  async deactivate(model: string): Promise<string | null> {
+    return this.withLock(model, async () => {
+      const active = await readVersionLink(this.layout.link(model, 'active'))
+      const previous = await readVersionLink(this.layout.link(model, 'previous'))
+      if (active !== null) await removeLink(this.layout.link(model, 'active'))
+      if (previous !== null) await removeLink(this.layout.link(model, 'previous'))
+      if (active !== null) this.c.logger.warn({ model, version: active }, 'deactivated: no version is active')
+      return active
     })
   }
 

@@ -12,11 +12,19 @@
  * recorded for the next health report (flushed at once), and the best remaining version is
  * reactivated and served. `activeVersions()` (what health reports claim) lists only versions that
  * loaded and passed their probe.
+ *
+ * Deactivation: when the active version is bad (aborted by the fleet, or failed here) and there is
+ * nothing good to go back to (a model's first release: no `previous`, no other staged target),
+ * the device runs nothing for that model rather than a bad version: the supervisor stops serving
+ * (worker stopped, requests answered ERR_MODEL_DEACTIVATED), then the installer removes the
+ * `active` link (never before the worker let go of the file), and the reason is persisted for
+ * /status. A later good release activates normally and clears it.
  */
 import type { Installer } from '../install/installer.ts'
 import type { Logger } from '../logger.ts'
 import { LOCAL_PROBATION_MS } from './constants.ts'
 import { type LocalEvent, type LocalTrigger, localRollbackTrigger } from './local-triggers.ts'
+import type { Deactivation } from './persisted.ts'
 import type { ControllerReporter, ControllerSupervisor } from './types.ts'
 
 /** What the activator asks of the controller. */
@@ -31,6 +39,12 @@ export interface ActivatorHost {
   fetch(model: string, version: string): void
   /** Marks a version failed here, for good (persisted). */
   markFailed(model: string, version: string): Promise<void>
+  /** Why a bad version is bad (`release aborted`, …), for the deactivation reason. */
+  whyBad(model: string, version: string): string
+  /** The model's deactivation here, if any (persisted). */
+  deactivation(model: string): Deactivation | undefined
+  /** Records (or clears, with null) the model's deactivation (persisted). */
+  setDeactivation(model: string, d: Deactivation | null): Promise<void>
   /** Runs `fn` after the running tick (serializes local rollbacks with ticks). */
   enqueue(fn: () => Promise<void>): void
   logger: Logger
@@ -55,7 +69,7 @@ export class Activator {
   private readonly loadTried = new Set<string>()
   /** Per model, the version that passed load + probe here and is being served. */
   private readonly serving = new Map<string, string>()
-  readonly counters = { activations: 0, localRollbacks: 0, fleetRollbacks: 0 }
+  readonly counters = { activations: 0, localRollbacks: 0, fleetRollbacks: 0, deactivations: 0 }
   private readonly onRestart = (e: { at: number }): void => this.probationEvent('restart', e.at)
   private readonly onOom = (e: { at: number; during: string }): void => {
     if (e.during === 'serving') this.probationEvent('oom', e.at)
@@ -109,11 +123,16 @@ export class Activator {
       }
     }
     if (active !== null && bad.has(active)) {
-      // No good target staged: fall back to whatever `previous` holds.
-      if (st?.previous) await this.switchTo(model, st.previous, active, false)
+      // No good target staged: fall back to `previous`, or run nothing when there is none.
+      if (st?.previous && !bad.has(st.previous)) await this.switchTo(model, st.previous, active, false)
+      else {
+        this.reporter?.record({ model, version: active }, 'rollbacks')
+        await this.deactivate(model, active, this.host.whyBad(model, active))
+      }
       return
     }
     if (active !== null) await this.ensureServing(model, active)
+    else await this.restoreDeactivation(model)
   }
 
   private async switchTo(model: string, version: string, from: string | null, forward: boolean): Promise<void> {
@@ -123,6 +142,7 @@ export class Activator {
     const st = (await this.installer.status())[model]
     if (st?.previous === version) await this.installer.rollback(model)
     else await this.installer.activate(model, version)
+    if (this.host.deactivation(model) !== undefined) await this.host.setDeactivation(model, null)
     this.activatedAt.set(`${model}@${version}`, this.host.now())
     this.probation.set(`${model}@${version}`, [])
     if (forward) this.counters.activations++
@@ -163,7 +183,11 @@ export class Activator {
     if (st?.active === version) {
       if (back !== null && st.previous !== back && (await this.installer.installedManifest(model, back)) !== null) {
         await this.installer.activate(model, back)
-      } else if (st.previous) await this.installer.rollback(model)
+      } else if (st.previous && !this.host.bad(model).has(st.previous)) await this.installer.rollback(model)
+      else {
+        await this.deactivate(model, version, `local rollback: ${trigger}`)
+        return
+      }
     }
     const now = (await this.installer.status())[model]?.active ?? null
     const sup = this.supervisor
@@ -182,6 +206,35 @@ export class Activator {
     else this.serving.delete(model)
     this.host.logger.warn({ model, version, trigger, active: now }, 'rolled back locally')
     await this.reporter?.flush()
+  }
+
+  /**
+   * Runs nothing for `model`: stop serving first (the worker lets go of the file), then remove
+   * the `active` link, then persist why. A failure leaves `active` in place for the next tick.
+   */
+  private async deactivate(model: string, version: string, reason: string): Promise<void> {
+    this.serving.delete(model)
+    await this.reporter?.cut()
+    const sup = this.supervisor
+    if (sup !== undefined && (sup.model === undefined || sup.model.name === model)) {
+      await sup.deactivate({ name: model, version, reason })
+    }
+    await this.installer.deactivate(model)
+    this.activatedAt.delete(`${model}@${version}`)
+    this.probation.delete(`${model}@${version}`)
+    await this.host.setDeactivation(model, { version, reason, at: this.host.now() })
+    this.counters.deactivations++
+    this.host.logger.warn({ model, version, reason }, 'model deactivated: no good version to go back to')
+    await this.reporter?.flush()
+  }
+
+  /** After a restart, tells an idle supervisor why the model is not served. */
+  private async restoreDeactivation(model: string): Promise<void> {
+    const d = this.host.deactivation(model)
+    const sup = this.supervisor
+    if (d === undefined || sup === undefined || sup.deactivation !== undefined || sup.model !== undefined) return
+    if (sup.state !== 'idle') return
+    await sup.deactivate({ name: model, version: d.version, reason: d.reason })
   }
 
   /** Loads the active version into the supervisor when nothing is served (e.g. after a restart). */

@@ -1,12 +1,14 @@
 /**
  * What the rollout controller keeps across restarts in `<data>/rollout-state.json`: every
  * release's adopted facts (so a restarted node never forgets an abort or a promotion, even if the
- * messages were pruned), the releases the fleet aborted, and the versions that failed here.
+ * messages were pruned), the releases the fleet aborted, the versions that failed here, and the
+ * models deactivated here (a bad version with nothing to go back to) with the reason.
  * Written atomically (tmp + rename).
  */
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { RolloutState } from '../../protocols/rollout/index.ts'
+import type { ModelNote } from '../api/status.ts'
 import { ROLLOUT_STATE_FILE } from './constants.ts'
 
 /** The persisted controller state. */
@@ -17,15 +19,22 @@ export interface PersistedRollout {
   aborted: string[]
   /** `model@version` that failed here (load, probe, OOM, restart loop): never activated again by itself. */
   failed: string[]
+  /** Per model: deactivated here (no active version), which version was bad and why. */
+  deactivated: Record<string, Deactivation>
 }
+
+/** A model this device deactivated (no version active, nothing served): the bad version and why. */
+export type Deactivation = ModelNote
+
+const empty = (): PersistedRollout => ({ states: {}, aborted: [], failed: [], deactivated: {} })
 
 /** Loads the persisted state (empty when missing or unreadable). */
 export async function loadPersisted(dataDir: string): Promise<PersistedRollout> {
   try {
     const v = JSON.parse(await readFile(join(dataDir, ROLLOUT_STATE_FILE), 'utf8')) as Partial<PersistedRollout>
-    return { states: v.states ?? {}, aborted: v.aborted ?? [], failed: v.failed ?? [] }
+    return { ...empty(), ...v }
   } catch {
-    return { states: {}, aborted: [], failed: [] }
+    return empty()
   }
 }
 

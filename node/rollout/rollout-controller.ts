@@ -35,7 +35,7 @@ import {
   TICK_COALESCE_MS,
   VERDICT_REPUBLISH_MS,
 } from './constants.ts'
-import { loadPersisted, type PersistedRollout, savePersisted } from './persisted.ts'
+import { type Deactivation, loadPersisted, type PersistedRollout, savePersisted } from './persisted.ts'
 import {
   chooseTarget,
   decideRelease,
@@ -78,7 +78,7 @@ export class RolloutController {
   private readonly c: RolloutControllerComponents
   private readonly now: () => number
   private readonly act: boolean
-  private persisted: PersistedRollout = { states: {}, aborted: [], failed: [] }
+  private persisted: PersistedRollout = { states: {}, aborted: [], failed: [], deactivated: {} }
   private savedJson = ''
   private entries = new Map<string, Entry>()
   private timer: NodeJS.Timeout | undefined
@@ -125,6 +125,14 @@ export class RolloutController {
             if (!this.persisted.failed.includes(key)) this.persisted.failed.push(key)
             await this.persist()
           },
+          whyBad: (model, version) =>
+            this.isAborted(`${model}@${version}`) ? 'release aborted' : 'failed on this device',
+          deactivation: (model) => this.persisted.deactivated[model],
+          setDeactivation: async (model, d) => {
+            if (d === null) delete this.persisted.deactivated[model]
+            else this.persisted.deactivated[model] = d
+            await this.persist()
+          },
           enqueue: (fn) => {
             this.chain = this.chain.then(fn).catch((err) => this.c.ctx.logger.error({ err }, 'local rollback failed'))
           },
@@ -144,8 +152,10 @@ export class RolloutController {
     activations: number
     localRollbacks: number
     fleetRollbacks: number
+    deactivations: number
   } {
-    return { ...this.own, activations: 0, localRollbacks: 0, fleetRollbacks: 0, ...this.activator?.counters }
+    const none = { activations: 0, localRollbacks: 0, fleetRollbacks: 0, deactivations: 0 }
+    return { ...this.own, ...none, ...this.activator?.counters }
   }
 
   /** Loads the persisted facts, hooks store and supervisor events, starts the timer. Idempotent. */
@@ -161,6 +171,7 @@ export class RolloutController {
     this.activator?.start()
     ctx.status.setReleaseState((model, version) => this.entries.get(`${model}@${version}`)?.decision.status.status)
     ctx.status.addSection('rollout', () => this.statusJson())
+    if (this.activator !== undefined) ctx.status.setModelNotes(() => this.persisted.deactivated)
     this.timer = setInterval(() => this.schedule(), this.init.decideIntervalMs ?? DECIDE_INTERVAL_MS)
     this.timer.unref()
     this.schedule()
@@ -194,11 +205,14 @@ export class RolloutController {
     acting: boolean
     counters: RolloutController['counters']
     releases: ReleaseRolloutStatus[]
+    /** Models this device deactivated (no active version), with why. */
+    deactivated: Record<string, Deactivation>
   } {
     const releases = [...this.entries.values()]
       .sort((a, b) => a.manifest.model.localeCompare(b.manifest.model) || a.manifest.seq - b.manifest.seq)
       .map((e) => releaseStatus(this.c.ctx.store, e.manifest, e.previous, e.decision))
-    return { device: this.c.ctx.identity.peerId, acting: this.act, counters: this.counters, releases }
+    const deactivated = { ...this.persisted.deactivated }
+    return { device: this.c.ctx.identity.peerId, acting: this.act, counters: this.counters, releases, deactivated }
   }
 
   /**
