@@ -6,7 +6,12 @@
  * until SIGTERM so the receivers keep its connection (and score) around.
  *
  *   node test/lan/injector.ts --fleet <dir> [--psk <swarm.key>] --dial <ma>… [--dial-only]
- *        [--publish <topic-base>=<file>…] [--subscribers-wait-ms 10000]
+ *        [--publish <topic-base>=<file>…] [--subscribers-wait-ms 10000] [--min-subscribers 1]
+ *
+ * `--min-subscribers N` waits (up to the wait) until N peers subscribe to a topic before publishing
+ * on it, so that every dialed node gets the message straight from the injector. Gossipsub
+ * graylists a peer after its second invalid message (score -20 × n², threshold -80): a test that
+ * must see each forgery refused sends at most two invalid ones per injector.
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
@@ -26,6 +31,7 @@ const { values } = parseArgs({
     'dial-only': { type: 'boolean', default: false },
     publish: { type: 'string', multiple: true, default: [] },
     'subscribers-wait-ms': { type: 'string', default: '10000' },
+    'min-subscribers': { type: 'string', default: '1' },
   },
 })
 
@@ -65,11 +71,14 @@ for (const addr of values.dial) {
 if (!values['dial-only'] && dialed > 0) {
   const pubsub = node.libp2p.services.pubsub
   const waitMs = Number(values['subscribers-wait-ms'])
+  const minSubscribers = Number(values['min-subscribers'])
   for (const spec of values.publish) {
     const eq = spec.indexOf('=')
     const topic = fleetTopic(spec.slice(0, eq), fleet.root.fleet)
     const end = Date.now() + waitMs
-    while (pubsub.getSubscribers(topic).length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+    while (pubsub.getSubscribers(topic).length < minSubscribers && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
     const bytes = new Uint8Array(await readFile(spec.slice(eq + 1)))
     try {
       const r = await pubsub.publish(topic, bytes)
