@@ -131,7 +131,10 @@ export class Activator {
       }
       return
     }
-    if (active !== null) await this.ensureServing(model, active)
+    const key = `${model}@${active}`
+    if (active !== null && st?.previous && !bad.has(st.previous) && !this.serving.has(model) && !this.loadTried.has(key)) {
+      await this.resumeActivation(model, active, st.previous)
+    } else if (active !== null) await this.ensureServing(model, active)
     else await this.restoreDeactivation(model)
   }
 
@@ -151,6 +154,27 @@ export class Activator {
       if (from !== null) this.reporter?.record({ model, version: from }, 'rollbacks')
     }
     log.info({ model, version, from, forward }, forward ? 'activating release' : 'reactivating previous version')
+    await this.loadNew(model, version, forward)
+  }
+
+  /**
+   * `previous` outlives an activation only until the new version passed load + probe, so an
+   * `active` with a `previous` and nothing served is an activation a crash, kill -9 or power loss
+   * interrupted: finish it as one (load + probe, then declared healthy, or a local rollback).
+   */
+  private async resumeActivation(model: string, version: string, previous: string): Promise<void> {
+    const sup = this.supervisor
+    if (sup !== undefined && sup.state !== 'idle' && sup.state !== 'failed') return // next tick
+    this.loadTried.add(`${model}@${version}`)
+    this.activatedAt.set(`${model}@${version}`, this.host.now())
+    this.probation.set(`${model}@${version}`, [])
+    this.host.logger.info({ model, version, previous }, 'resuming an interrupted activation')
+    await this.loadNew(model, version, true)
+  }
+
+  /** Loads and probes a just-switched version; serves it, or rolls back locally. */
+  private async loadNew(model: string, version: string, forward: boolean): Promise<void> {
+    const log = this.host.logger
     if (this.supervisor === undefined) {
       if (forward) await this.installer.markHealthy(model)
       return
