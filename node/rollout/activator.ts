@@ -132,7 +132,13 @@ export class Activator {
       return
     }
     const key = `${model}@${active}`
-    if (active !== null && st?.previous && !bad.has(st.previous) && !this.serving.has(model) && !this.loadTried.has(key)) {
+    if (
+      active !== null &&
+      st?.previous &&
+      !bad.has(st.previous) &&
+      !this.serving.has(model) &&
+      !this.loadTried.has(key)
+    ) {
       await this.resumeActivation(model, active, st.previous)
     } else if (active !== null) await this.ensureServing(model, active)
     else await this.restoreDeactivation(model)

@@ -17,25 +17,20 @@
  *    makes the target fall back to the previous release within a tick.
  * The seed runs it with `act: false`: it decides, shows status and (once enrolled) publishes
  * verdicts, but activates nothing.
+ * Parts: memory.ts (persisted facts), peer-sync.ts (anti-entropy rounds), prestager.ts,
+ * verdict-publisher.ts, activator.ts (acting on this device).
  */
 import { activationFor, type Decision, type RolloutState } from '../../protocols/rollout/index.ts'
 import type { ReleaseRef } from '../../protocols/schemas/common.ts'
-import type { HealthReport, ReleaseManifest, Verdict } from '../../protocols/schemas/index.ts'
-import { signDeviceMessage } from '../../protocols/signing/index.ts'
+import type { HealthReport, ReleaseManifest } from '../../protocols/schemas/index.ts'
 import type { DaemonContext } from '../daemon.ts'
 import type { Installer } from '../install/installer.ts'
 import type { StoredMessage } from '../mesh/types.ts'
 import { Activator } from './activator.ts'
-import {
-  CATCH_UP_PEERS,
-  CATCH_UP_TIMEOUT_MS,
-  DECIDE_INTERVAL_MS,
-  EVIDENCE_SYNC_MS,
-  STARTUP_CATCH_UP_MS,
-  TICK_COALESCE_MS,
-  VERDICT_REPUBLISH_MS,
-} from './constants.ts'
-import { type Deactivation, loadPersisted, type PersistedRollout, savePersisted } from './persisted.ts'
+import { DECIDE_INTERVAL_MS, TICK_COALESCE_MS } from './constants.ts'
+import { RolloutMemory } from './memory.ts'
+import { PeerSync } from './peer-sync.ts'
+import type { Deactivation } from './persisted.ts'
 import {
   chooseTarget,
   decideRelease,
@@ -45,7 +40,9 @@ import {
   releaseStatus,
   snapshot,
 } from './plan.ts'
+import { Prestager } from './prestager.ts'
 import type { ControllerReporter, ControllerSupervisor } from './types.ts'
+import { VerdictPublisher } from './verdict-publisher.ts'
 
 /** Options. */
 export interface RolloutControllerInit {
@@ -78,20 +75,17 @@ export class RolloutController {
   private readonly c: RolloutControllerComponents
   private readonly now: () => number
   private readonly act: boolean
-  private persisted: PersistedRollout = { states: {}, aborted: [], failed: [], deactivated: {} }
-  private savedJson = ''
+  private readonly memory: RolloutMemory
+  private readonly sync: PeerSync
+  private readonly prestager: Prestager
+  private readonly verdicts: VerdictPublisher
   private entries = new Map<string, Entry>()
   private timer: NodeJS.Timeout | undefined
   private chain: Promise<void> = Promise.resolve()
   private queued = false
   private running = false
-  private caughtUp = false
-  private startedAt = 0
-  private lastEvidenceSync = 0
-  private readonly published = new Map<string, number>()
-  private readonly prestaging = new Set<string>()
+  private ticks = 0
   private readonly activator: Activator | undefined
-  private readonly own = { ticks: 0, verdictsPublished: 0 }
   private readonly onMessage = (m: StoredMessage): void => {
     // routine health reports are judged on the timer; ones with health events may abort: at once
     if (m.type === 'HealthReport') {
@@ -100,43 +94,36 @@ export class RolloutController {
     }
     this.schedule()
   }
-  private readonly onSync = (): void => {
-    this.caughtUp = true
-  }
 
   constructor(init: RolloutControllerInit, components: RolloutControllerComponents) {
     this.init = init
     this.c = components
     this.now = components.now ?? Date.now
     this.act = init.act ?? true
-    const installer = components.installer
+    const { ctx, installer } = components
+    this.memory = new RolloutMemory(ctx.config.dataDir)
+    this.sync = new PeerSync(ctx.mesh, init, this.now)
+    this.prestager = new Prestager(installer, ctx.logger)
+    this.verdicts = new VerdictPublisher(ctx, this.now)
     if (this.act && installer !== undefined) {
+      const memory = this.memory
       this.activator = new Activator(
         {
           target: (model) => this.target(model),
-          bad: (model) => this.bad(model),
+          bad: (model) => memory.bad(model),
           catchUp: (model, target) => this.catchUp(model, target),
           fetch: (model, version) => {
             const e = this.entries.get(`${model}@${version}`)
-            if (e !== undefined) this.fetch(e.manifest)
+            if (e !== undefined) this.prestager.fetch(e.manifest)
           },
-          markFailed: async (model, version) => {
-            const key = `${model}@${version}`
-            if (!this.persisted.failed.includes(key)) this.persisted.failed.push(key)
-            await this.persist()
-          },
-          whyBad: (model, version) =>
-            this.isAborted(`${model}@${version}`) ? 'release aborted' : 'failed on this device',
-          deactivation: (model) => this.persisted.deactivated[model],
-          setDeactivation: async (model, d) => {
-            if (d === null) delete this.persisted.deactivated[model]
-            else this.persisted.deactivated[model] = d
-            await this.persist()
-          },
+          markFailed: (model, version) => memory.markFailed(`${model}@${version}`),
+          whyBad: (model, version) => memory.whyBad(model, version),
+          deactivation: (model) => memory.deactivated[model],
+          setDeactivation: (model, d) => memory.setDeactivation(model, d),
           enqueue: (fn) => {
-            this.chain = this.chain.then(fn).catch((err) => this.c.ctx.logger.error({ err }, 'local rollback failed'))
+            this.chain = this.chain.then(fn).catch((err) => ctx.logger.error({ err }, 'local rollback failed'))
           },
-          logger: components.ctx.logger,
+          logger: ctx.logger,
           now: this.now,
         },
         { installer, supervisor: components.supervisor, reporter: components.reporter },
@@ -155,23 +142,21 @@ export class RolloutController {
     deactivations: number
   } {
     const none = { activations: 0, localRollbacks: 0, fleetRollbacks: 0, deactivations: 0 }
-    return { ...this.own, ...none, ...this.activator?.counters }
+    return { ticks: this.ticks, verdictsPublished: this.verdicts.count, ...none, ...this.activator?.counters }
   }
 
   /** Loads the persisted facts, hooks store and supervisor events, starts the timer. Idempotent. */
   async start(): Promise<void> {
     if (this.running) return
     const { ctx } = this.c
-    this.persisted = await loadPersisted(ctx.config.dataDir)
-    this.savedJson = JSON.stringify(this.persisted)
+    await this.memory.load()
     this.running = true
-    this.startedAt = this.now()
+    this.sync.start()
     ctx.store.on('message', this.onMessage)
-    if (ctx.mesh.state === 'running') ctx.mesh.antiEntropy.on('sync', this.onSync)
     this.activator?.start()
     ctx.status.setReleaseState((model, version) => this.entries.get(`${model}@${version}`)?.decision.status.status)
     ctx.status.addSection('rollout', () => this.statusJson())
-    if (this.activator !== undefined) ctx.status.setModelNotes(() => this.persisted.deactivated)
+    if (this.activator !== undefined) ctx.status.setModelNotes(() => this.memory.deactivated)
     this.timer = setInterval(() => this.schedule(), this.init.decideIntervalMs ?? DECIDE_INTERVAL_MS)
     this.timer.unref()
     this.schedule()
@@ -182,9 +167,8 @@ export class RolloutController {
     if (!this.running) return
     this.running = false
     clearInterval(this.timer)
-    const { ctx } = this.c
-    ctx.store.off('message', this.onMessage)
-    if (ctx.mesh.state === 'running') ctx.mesh.antiEntropy.off('sync', this.onSync)
+    this.c.ctx.store.off('message', this.onMessage)
+    this.sync.stop()
     this.activator?.stop()
     await this.chain
   }
@@ -211,7 +195,7 @@ export class RolloutController {
     const releases = [...this.entries.values()]
       .sort((a, b) => a.manifest.model.localeCompare(b.manifest.model) || a.manifest.seq - b.manifest.seq)
       .map((e) => releaseStatus(this.c.ctx.store, e.manifest, e.previous, e.decision))
-    const deactivated = { ...this.persisted.deactivated }
+    const deactivated = { ...this.memory.deactivated }
     return { device: this.c.ctx.identity.peerId, acting: this.act, counters: this.counters, releases, deactivated }
   }
 
@@ -226,7 +210,7 @@ export class RolloutController {
 
   /** Whether a release was aborted by the fleet (as known here). */
   isAborted(key: string): boolean {
-    return this.persisted.aborted.includes(key)
+    return this.memory.isAborted(key)
   }
 
   private schedule(): void {
@@ -241,11 +225,16 @@ export class RolloutController {
 
   private async runTick(): Promise<void> {
     if (!this.running) return
-    this.own.ticks++
+    this.ticks++
     this.decideAll()
-    await this.persist()
+    await this.memory.save()
     if (this.activator === undefined) return
-    this.prestageAll()
+    if (this.init.prestage !== false) {
+      this.prestager.prestageNewest(
+        [...this.entries.values()].map((e) => e.manifest),
+        (model) => this.memory.bad(model),
+      )
+    }
     for (const model of new Set([...this.entries.values()].map((e) => e.manifest.model))) {
       if (!this.running) return
       await this.activator.reconcile(model)
@@ -271,21 +260,17 @@ export class RolloutController {
       ].join('/')
       const had = this.entries.get(key)
       if (had !== undefined && had.sig === sig && this.settled(had)) continue
-      const previous = previousRelease(manifests, m, (k) => this.isAborted(k))
-      const d = decideRelease(snap, m, previous, this.persisted.states[key], now)
+      const previous = previousRelease(manifests, m, (k) => this.memory.isAborted(k))
+      const d = decideRelease(snap, m, previous, this.memory.state(key), now)
       this.entries.set(key, { manifest: m, previous, decision: d, sig })
-      this.persisted.states[key] = d.state as RolloutState
-      if (d.view.aborted && !this.persisted.aborted.includes(key)) {
-        this.persisted.aborted.push(key)
+      this.memory.setState(key, d.state as RolloutState)
+      if (d.view.aborted && this.memory.markAborted(key)) {
         this.c.ctx.logger.warn({ release: key, by: d.view.abortedBy }, 'release aborted by the fleet')
       }
       if (d.pending.length > 0) wantEvidence = true
-      if (d.verdictToPublish && (this.init.verdicts ?? true) && enrolled) void this.publishVerdict(key, d)
+      if (d.verdictToPublish && (this.init.verdicts ?? true) && enrolled) void this.verdicts.publish(key, d)
     }
-    if (wantEvidence && now - this.lastEvidenceSync > EVIDENCE_SYNC_MS && this.c.ctx.mesh.state === 'running') {
-      this.lastEvidenceSync = now
-      void this.syncWithSome(CATCH_UP_PEERS)
-    }
+    if (wantEvidence) this.sync.wantEvidence()
   }
 
   /**
@@ -305,65 +290,6 @@ export class RolloutController {
     return false
   }
 
-  private async publishVerdict(key: string, d: Decision): Promise<void> {
-    const draft = d.verdictToPublish!
-    const id = `${key}/${draft.stage}/${draft.outcome}`
-    const now = this.now()
-    if (now - (this.published.get(id) ?? 0) < VERDICT_REPUBLISH_MS) return
-    this.published.set(id, now)
-    const { ctx } = this.c
-    const verdict: Verdict = { type: 'Verdict', v: 1, fleet: ctx.config.fleet, device: ctx.identity.peerId, ...draft }
-    try {
-      await ctx.publish(await signDeviceMessage(verdict, ctx.identity.privateKey))
-      this.own.verdictsPublished++
-      ctx.logger.info(
-        { release: key, stage: draft.stage, outcome: draft.outcome, evidence: draft.evidence.length },
-        'verdict published',
-      )
-    } catch (err) {
-      ctx.logger.warn({ err: (err as Error).message, release: key }, 'verdict not published')
-    }
-  }
-
-  private async persist(): Promise<void> {
-    const json = JSON.stringify(this.persisted)
-    if (json === this.savedJson) return
-    this.savedJson = json
-    await savePersisted(this.c.ctx.config.dataDir, this.persisted)
-  }
-
-  private bad(model: string): Set<string> {
-    const out = new Set<string>()
-    for (const k of [...this.persisted.aborted, ...this.persisted.failed]) {
-      const at = k.lastIndexOf('@')
-      if (k.slice(0, at) === model) out.add(k.slice(at + 1))
-    }
-    return out
-  }
-
-  private prestageAll(): void {
-    const installer = this.c.installer
-    if (installer === undefined || this.init.prestage === false) return
-    const newest = new Map<string, ReleaseManifest>()
-    for (const { manifest: m } of this.entries.values()) {
-      if (this.bad(m.model).has(m.version)) continue
-      const cur = newest.get(m.model)
-      if (cur === undefined || m.seq > cur.seq) newest.set(m.model, m)
-    }
-    for (const m of newest.values()) if (m.policy.prestage !== false) this.fetch(m)
-  }
-
-  private fetch(m: ReleaseManifest): void {
-    const key = releaseKey(m)
-    if (this.prestaging.has(key) || this.c.installer === undefined) return
-    this.prestaging.add(key)
-    this.c.installer.prestage(m).catch((err: Error & { code?: string }) => {
-      this.c.ctx.logger.warn({ release: key, code: err.code }, `prestage failed: ${err.message}`)
-      // try again later (a peer with the blocks may show up)
-      setTimeout(() => this.prestaging.delete(key), 10_000).unref()
-    })
-  }
-
   /** The version this device should run for a model now, from the latest decisions. */
   private target(model: string): string | null {
     const me = this.c.ctx.identity.peerId
@@ -374,27 +300,12 @@ export class RolloutController {
         seq: e.manifest.seq,
         activation: activationFor(me, e.decision.view, e.decision.assignment),
       }))
-    return chooseTarget(candidates, this.bad(model))
-  }
-
-  /** One anti-entropy round with a few random connected peers (a full sweep costs O(peers × messages)). */
-  private async syncWithSome(n: number): Promise<void> {
-    const { mesh } = this.c.ctx
-    if (mesh.state !== 'running') return
-    const byPeer = new Map(mesh.libp2p.getConnections().map((c) => [c.remotePeer.toString(), c.remotePeer]))
-    const peers = [...byPeer.values()].sort(() => Math.random() - 0.5).slice(0, n)
-    await Promise.allSettled(peers.map((p) => mesh.antiEntropy.sync(p)))
+    return chooseTarget(candidates, this.memory.bad(model))
   }
 
   /** Catches up with peers before going forward; false when the decision changed meanwhile. */
   private async catchUp(model: string, target: string): Promise<boolean> {
-    const { mesh } = this.c.ctx
-    const wait = this.init.startupCatchUpMs ?? STARTUP_CATCH_UP_MS
-    if (!this.caughtUp && this.now() - this.startedAt < wait) return false // next tick
-    if (mesh.state === 'running' && mesh.peers().length > 0) {
-      const t = this.init.catchUpTimeoutMs ?? CATCH_UP_TIMEOUT_MS
-      await Promise.race([this.syncWithSome(CATCH_UP_PEERS), new Promise((r) => setTimeout(r, t).unref())])
-    }
+    if (!(await this.sync.beforeForward())) return false // next tick
     this.decideAll()
     return this.target(model) === target
   }

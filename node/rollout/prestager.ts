@@ -1,0 +1,47 @@
+/**
+ * Prestager: fetches releases ahead of activation (devices, policy `prestage`): per model, the
+ * newest release that is not bad. A failed fetch is tried again 10 s later (a peer with the
+ * blocks may show up). One fetch per release at a time.
+ */
+import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import type { Installer } from '../install/installer.ts'
+import type { Logger } from '../logger.ts'
+import { releaseKey } from './plan.ts'
+
+/** Retry delay after a failed prestage. */
+const RETRY_MS = 10_000
+
+/** Fetches releases through the installer. */
+export class Prestager {
+  private readonly installer: Installer | undefined
+  private readonly logger: Logger
+  private readonly inFlight = new Set<string>()
+
+  constructor(installer: Installer | undefined, logger: Logger) {
+    this.installer = installer
+    this.logger = logger
+  }
+
+  /** Fetches, per model, the newest release that is not bad (unless its policy says not to). */
+  prestageNewest(manifests: Iterable<ReleaseManifest>, bad: (model: string) => Set<string>): void {
+    if (this.installer === undefined) return
+    const newest = new Map<string, ReleaseManifest>()
+    for (const m of manifests) {
+      if (bad(m.model).has(m.version)) continue
+      const cur = newest.get(m.model)
+      if (cur === undefined || m.seq > cur.seq) newest.set(m.model, m)
+    }
+    for (const m of newest.values()) if (m.policy.prestage !== false) this.fetch(m)
+  }
+
+  /** Fetches one release (no-op while it is being fetched). */
+  fetch(m: ReleaseManifest): void {
+    const key = releaseKey(m)
+    if (this.inFlight.has(key) || this.installer === undefined) return
+    this.inFlight.add(key)
+    this.installer.prestage(m).catch((err: Error & { code?: string }) => {
+      this.logger.warn({ release: key, code: err.code }, `prestage failed: ${err.message}`)
+      setTimeout(() => this.inFlight.delete(key), RETRY_MS).unref()
+    })
+  }
+}
