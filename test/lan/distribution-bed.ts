@@ -57,9 +57,11 @@ export async function startNode(
     tmpfsMiB?: number
     extra?: string[]
     env?: NodeJS.ProcessEnv
+    /** Script run instead of cli/bin.ts (a test entry wrapping the CLI, e.g. with a fault). */
+    entry?: string
   },
 ): Promise<LanNode> {
-  const args = [BIN, ...startArgs(host, opts)]
+  const args = [opts.entry ?? BIN, ...startArgs(host, opts)]
   const env = { LLMESH_LOG_LEVEL: 'info', ...opts.env }
   let proc: LanNode['proc']
   if (opts.tmpfsMiB === undefined) {
