@@ -18,34 +18,20 @@
  * Exits are told apart (worker-process.ts): crash, OOM, timeout. Every incident is an event with
  * a timestamp (`crash`, `oom`, `timeout`, `restart`, `load-failure`, `probe-failure`) for the
  * rollback triggers and metrics. Prompt and completion text are never logged.
+ * Parts: worker-slot.ts (the worker process), request-gate.ts (admission, generation, drain),
+ * model-loader.ts (header check, load), probe.ts (post-load probe).
  */
-import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { checkGgufForLlama, type GgufInfo } from '../model/gguf.ts'
-import * as C from './constants.ts'
 import { type ResolvedSupervisorInit, resolveSupervisorInit } from './defaults.ts'
-import {
-  type InferenceError,
-  ModelDeactivatedError,
-  ModelLoadError,
-  ModelUnavailableError,
-  OverloadedError,
-  ProbeFailedError,
-  RequestAbortedError,
-  WorkerCrashedError,
-} from './errors.ts'
+import { type InferenceError, ModelDeactivatedError, ModelUnavailableError, WorkerCrashedError } from './errors.ts'
 import { Inflight } from './inflight.ts'
-import type { GenerateSpec } from './ipc.ts'
-import { loadOnWorker, loadSpecFor } from './load-on-worker.ts'
 import type { Logger } from './logger.ts'
-import { QueueRefusedError, RequestQueue } from './request-queue.ts'
+import { checkHeader, type LoaderHooks, type LoadTarget, loadOn } from './model-loader.ts'
+import { runProbe } from './probe.ts'
+import { RequestGate } from './request-gate.ts'
 import type * as T from './types.ts'
-import { type WorkerExit, WorkerProcess } from './worker-process.ts'
-
-interface Target {
-  path: string
-  meta: T.ModelMeta
-}
+import type { WorkerExit, WorkerProcess } from './worker-process.ts'
+import { WorkerSlot } from './worker-slot.ts'
 
 const WAITING_STATES: ReadonlySet<T.SupervisorState> = new Set(['starting', 'draining', 'loading', 'restarting'])
 
@@ -54,19 +40,18 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
   private readonly cfg: ResolvedSupervisorInit
   private readonly logger: Logger
   private readonly now: () => number
-  private readonly queue: RequestQueue
   private readonly inflight: Inflight
-  private worker: WorkerProcess | undefined
-  private workerStarting: Promise<WorkerProcess> | undefined
+  private readonly slot: WorkerSlot
+  private readonly gate: RequestGate
+  private readonly loader: LoaderHooks
   private current: T.LoadedModel | undefined
-  private wanted: Target | undefined
+  private wanted: LoadTarget | undefined
   private _state: T.SupervisorState = 'stopped'
   private restarts = 0
   private backoffMs: number
   private lastRestartAt = 0
   private restartTimer: NodeJS.Timeout | undefined
   private healthTimer: NodeJS.Timeout | undefined
-  private workerRss: number | undefined
   private deactivated: T.DeactivationNote | undefined
   private ops: Promise<unknown> = Promise.resolve()
 
@@ -76,8 +61,6 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     this.logger = components.logger
     this.now = components.now ?? Date.now
     this.backoffMs = this.cfg.restartBackoffMs
-    this.queue = new RequestQueue({ maxConcurrent: this.cfg.maxConcurrent, maxQueue: this.cfg.maxQueue })
-    this.queue.pause()
     this.inflight = new Inflight({
       now: () => performance.now(),
       cancelGraceMs: this.cfg.cancelGraceMs,
@@ -88,6 +71,35 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
         w.kill('timeout')
       },
     })
+    const stopping = () => this.unavailable('the inference service is stopping')
+    this.slot = new WorkerSlot(this.cfg, this.logger, this.inflight, {
+      isRunning: () => this.isRunning(),
+      stopping,
+      onExit: (w, exit) => this.onWorkerExit(w, exit),
+      onTimeout: (what) => this.emit('timeout', { at: this.now(), what }),
+    })
+    const self = this
+    this.gate = new RequestGate(this.cfg, this.inflight, {
+      get state() {
+        return self._state
+      },
+      get worker() {
+        return self.slot.worker
+      },
+      admitting: () => this._state === 'ready' || WAITING_STATES.has(this._state),
+      notServing: () => this.notServing(),
+      unavailable: (m) => this.unavailable(m),
+      emitter: this,
+      now: this.now,
+      logger: this.logger,
+    })
+    this.loader = {
+      now: this.now,
+      logger: this.logger,
+      emit: (event, e) => this.emit(event as 'timeout', e as never),
+      stopping,
+      isRunning: () => this.isRunning(),
+    }
   }
 
   get state(): T.SupervisorState {
@@ -104,33 +116,33 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     return this.cfg.maxTokensLimit
   }
 
+  /** Why no model is served on purpose, if it was deactivated (cleared by the next load). */
+  get deactivation(): T.DeactivationNote | undefined {
+    return this.deactivated
+  }
+
   status(): T.SupervisorStatus {
     return {
       state: this._state,
       model: this.current,
-      workerPid: this.worker?.pid,
-      workerRssBytes: this.workerRss,
+      workerPid: this.slot.worker?.pid,
+      workerRssBytes: this.slot.rssBytes,
       restarts: this.restarts,
-      active: this.queue.active,
-      waiting: this.queue.waiting,
+      active: this.gate.queue.active,
+      waiting: this.gate.queue.waiting,
       deactivated: this.deactivated,
     }
-  }
-
-  /** Why no model is served on purpose, if it was deactivated (cleared by the next load). */
-  get deactivation(): T.DeactivationNote | undefined {
-    return this.deactivated
   }
 
   /** Spawns the worker (no model yet; with `spawnOnStart: false`, on the first load). Idempotent. */
   async start(): Promise<void> {
     if (this._state !== 'stopped') return
     this.setState('starting')
-    this.healthTimer = setInterval(() => void this.healthCheck(), this.cfg.healthIntervalMs)
+    this.healthTimer = setInterval(() => void this.slot.healthCheck(), this.cfg.healthIntervalMs)
     this.healthTimer.unref()
     if (this.cfg.spawnOnStart) {
       try {
-        await this.ensureWorker()
+        await this.slot.ensure()
       } catch (err) {
         this.logger.error({ err: (err as Error).message }, 'inference worker failed to start')
       }
@@ -144,15 +156,14 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     this.setState('stopping')
     clearInterval(this.healthTimer)
     clearTimeout(this.restartTimer)
-    this.queue.pause()
-    this.queue.refuseAll('closed')
-    const w = this.worker
+    this.gate.close()
+    const w = this.slot.worker
     if (w !== undefined) {
       this.inflight.failWorker(w, () => this.unavailable('the inference service is stopping'))
       await w.stop(this.cfg.stopTimeoutMs)
     }
     await this.ops.catch(() => {})
-    this.worker = undefined
+    this.slot.forget()
     this.current = undefined
     this.wanted = undefined
     this.setState('stopped')
@@ -171,7 +182,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
   switchModel(path: string, meta: T.ModelMeta = {}): Promise<T.LoadedModel> {
     return this.exclusive(async () => {
       if (this._state === 'stopped' || this._state === 'stopping') throw this.unavailable('supervisor is stopped')
-      await this.checkHeader(path)
+      await checkHeader(this.loader, path)
       const previous = this.wanted
       await this.drain()
       if (!this.isRunning()) throw this.unavailable('the inference service is stopping')
@@ -195,12 +206,12 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       await this.drain()
       this.wanted = undefined
       this.current = undefined
-      const w = this.worker
+      const w = this.slot.worker
       if (w?.alive === true) {
         w.send({ type: 'unload', id: 0 })
         await w.waitFor((m) => m.type === 'unloaded', this.cfg.loadTimeoutMs, 'unload').catch(() => {})
       }
-      this.queue.refuseAll('closed')
+      this.gate.queue.refuseAll('closed')
       if (this.isRunning()) this.setState('idle')
     })
   }
@@ -219,10 +230,8 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       this.wanted = undefined
       this.current = undefined
       this.deactivated = { ...note, at: this.now() }
-      this.queue.pause()
-      this.queue.refuseAll('closed')
-      const w = this.worker ?? (await this.workerStarting?.catch(() => undefined))
-      this.worker = undefined
+      this.gate.close()
+      const w = await this.slot.take()
       if (w !== undefined) {
         this.inflight.failWorker(w, () => this.deactivatedError())
         await w.stop(this.cfg.stopTimeoutMs)
@@ -234,117 +243,26 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
   }
 
   /** Generates text. Throws ModelUnavailableError, OverloadedError, InferenceTimeoutError, … */
-  async generate(input: T.GenerateInput, opts: T.GenerateOptions = {}): Promise<T.GenerateResult> {
-    const t0 = performance.now()
-    const record = (r: Partial<T.RequestRecord>): void => {
-      const durationMs = performance.now() - t0
-      const base = { at: this.now(), mode: input.mode, outcome: 'ok' as const, durationMs, queuedMs: durationMs }
-      this.emit('request', { ...base, tokensIn: 0, tokensOut: 0, ...r })
-    }
-    let release: () => void
-    try {
-      if (!this.admitting()) throw this.notServing()
-      release = await this.queue.acquire(
-        (paused) => (paused ? this.cfg.unavailableWaitMs : this.cfg.queueTimeoutMs),
-        opts.signal,
-      )
-    } catch (err) {
-      const e = err instanceof QueueRefusedError ? this.refusalError(err) : (err as InferenceError)
-      record({ outcome: 'error', errorCode: e.code })
-      throw e
-    }
-    this.emitQueue()
-    const queuedMs = performance.now() - t0
-    const w = this.worker
-    if (this._state !== 'ready' || w === undefined) {
-      release()
-      const e = this.unavailable(`no model is being served (${this._state})`)
-      record({ outcome: 'error', errorCode: e.code, queuedMs })
-      throw e
-    }
-    try {
-      const out = await this.inflight.run(
-        w,
-        this.spec(input),
-        opts,
-        this.releaseAndReport(release),
-        t0,
-        this.cfg.requestTimeoutMs,
-      )
-      const durationMs = performance.now() - t0
-      const { tokensIn, tokensOut, ttftMs } = out
-      record({ outcome: 'ok', queuedMs, ttftMs, tokensIn, tokensOut })
-      return { ...out, durationMs, queuedMs }
-    } catch (err) {
-      record({ outcome: 'error', errorCode: (err as InferenceError).code ?? 'ERR_GENERATION', queuedMs })
-      throw err
-    }
+  generate(input: T.GenerateInput, opts: T.GenerateOptions = {}): Promise<T.GenerateResult> {
+    return this.gate.generate(input, opts)
   }
 
   /** Short deterministic generation on the loaded model (greedy, fixed seed); throws ProbeFailedError. */
   async probe(): Promise<T.ProbeResult> {
-    const w = this.worker
+    const w = this.slot.worker
     const path = this.current?.path ?? this.wanted?.path ?? ''
     if (w === undefined || this.current === undefined) throw this.unavailable('no model loaded')
-    return this.runProbe(w, path)
+    return this.probeOn(w, path)
   }
 
   // ───────────────────────── internals ─────────────────────────
 
-  private async runProbe(w: WorkerProcess, path: string): Promise<T.ProbeResult> {
-    const t0 = performance.now()
-    const spec: GenerateSpec = {
-      mode: 'completion',
-      prompt: this.cfg.probePrompt,
-      maxTokens: this.cfg.probeMaxTokens,
-      temperature: 0,
-      seed: C.PROBE_SEED,
-      probe: true,
-    }
-    let timedOut = false
-    try {
-      const out = await this.inflight
-        .run(w, spec, {}, () => {}, t0, this.cfg.probeTimeoutMs)
-        .catch((e) => {
-          timedOut = (e as InferenceError).code === 'ERR_INFERENCE_TIMEOUT'
-          throw e
-        })
-      const outputSha256 = createHash('sha256').update(out.text).digest('hex')
-      return { tokensOut: out.tokensOut, durationMs: performance.now() - t0, outputSha256 }
-    } catch (err) {
-      if (timedOut) this.emit('timeout', { at: this.now(), what: 'probe' })
-      const message = `probe failed: ${(err as Error).message}`
-      this.emit('probe-failure', { at: this.now(), path, message })
-      throw new ProbeFailedError(message, { cause: err })
-    }
-  }
-
-  private spec(input: T.GenerateInput): GenerateSpec {
-    return {
-      mode: input.mode,
-      prompt: input.prompt,
-      messages: input.messages,
-      maxTokens: Math.max(1, Math.min(input.maxTokens, this.cfg.maxTokensLimit)),
-      temperature: input.temperature ?? 0,
-      topP: input.topP,
-      seed: input.seed,
-      stop: input.stop,
-    }
-  }
-
-  private releaseAndReport(release: () => void): () => void {
-    return () => {
-      release()
-      this.emitQueue()
-    }
-  }
-
-  private emitQueue(): void {
-    this.emit('queue', { active: this.queue.active, waiting: this.queue.waiting })
-  }
-
-  private admitting(): boolean {
-    return this._state === 'ready' || WAITING_STATES.has(this._state)
+  private probeOn(w: WorkerProcess, path: string): Promise<T.ProbeResult> {
+    return runProbe(this.inflight, w, path, this.cfg, {
+      now: this.now,
+      onTimeout: () => this.emit('timeout', { at: this.now(), what: 'probe' }),
+      onFailure: (e) => this.emit('probe-failure', e),
+    })
   }
 
   private isRunning(): boolean {
@@ -366,17 +284,6 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     return new ModelUnavailableError(message, this.cfg.retryAfterSeconds)
   }
 
-  private refusalError(e: QueueRefusedError): InferenceError {
-    if (e.reason === 'aborted') return new RequestAbortedError()
-    if (e.reason === 'closed' || (e.reason === 'timeout' && e.paused)) {
-      return this.unavailable(`no model became available in time (${this._state})`)
-    }
-    return new OverloadedError(
-      e.reason === 'full' ? 'too many requests waiting' : 'waited too long for a free slot',
-      this.cfg.retryAfterSeconds,
-    )
-  }
-
   private setState(state: T.SupervisorState): void {
     if (state === this._state) return
     // once stopping, only stop() moves on (to stopped): late operations cannot revive anything
@@ -396,79 +303,27 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
 
   private fail(): void {
     this.current = undefined
-    this.queue.pause()
-    this.queue.refuseAll('closed')
+    this.gate.close()
     if (this.isRunning()) this.setState('failed')
-  }
-
-  private loadFailure(path: string, err: ModelLoadError): ModelLoadError {
-    this.logger.warn({ path, reason: err.reason, code: err.detailCode, err: err.message }, 'model load failed')
-    this.emit('load-failure', {
-      at: this.now(),
-      path,
-      reason: err.reason,
-      code: err.detailCode ?? err.code,
-      message: err.message,
-    })
-    return err
-  }
-
-  private async checkHeader(path: string): Promise<GgufInfo> {
-    try {
-      return await checkGgufForLlama(path)
-    } catch (err) {
-      const e = err as { code?: string; message: string }
-      throw this.loadFailure(path, new ModelLoadError(e.message, 'invalid-file', e.code, { cause: err }))
-    }
   }
 
   /** Waits for in-flight requests (bounded), cancelling them if they take too long. */
   private async drain(): Promise<void> {
-    this.queue.pause()
+    this.gate.queue.pause()
     if (this._state === 'ready') this.setState('draining')
-    if (await this.queue.drain(this.cfg.drainTimeoutMs)) return
-    this.logger.warn({ active: this.queue.active }, 'drain timed out; cancelling in-flight requests')
-    this.inflight.cancelAll(() => this.unavailable('the model is being replaced'))
-    if (await this.queue.drain(this.cfg.cancelGraceMs)) return
-    this.worker?.kill('timeout')
-    await this.queue.drain(this.cfg.cancelGraceMs)
+    await this.gate.drain()
   }
 
   /** Header check → worker load → probe → ready. Throws ModelLoadError / ProbeFailedError. */
-  private async loadInto(target: Target): Promise<T.LoadedModel> {
+  private async loadInto(target: LoadTarget): Promise<T.LoadedModel> {
     if (!this.isRunning()) throw this.unavailable('the inference service is stopping')
     this.setState('loading')
-    const info = await this.checkHeader(target.path)
-    const w = await this.ensureWorker()
-    const sequences = this.cfg.maxConcurrent + 1 // one more, reserved for probes
-    const spec = loadSpecFor(target.path, info, {
-      threads: this.cfg.threads,
-      contextSize: this.cfg.contextSize,
-      sequences,
-    })
-    const r = await loadOnWorker(w, spec, this.cfg.loadTimeoutMs)
-    if (!r.ok) {
-      if (r.stopped || !this.isRunning()) throw this.unavailable('the inference service is stopping')
-      if (r.timedOut) this.emit('timeout', { at: this.now(), what: 'load' })
-      // a worker OOM-killed during load already raised 'oom' from its exit
-      if (r.error.reason === 'oom' && w.alive) this.emit('oom', { at: this.now(), during: 'load' })
-      throw this.loadFailure(target.path, r.error)
-    }
-    const model: T.LoadedModel = {
-      path: target.path,
-      name: target.meta.name ?? target.path.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, ''),
-      version: target.meta.version,
-      architecture: info.architecture,
-      quantization: info.quantization,
-      contextSize: r.contextSize,
-      trainContextSize: r.trainContextSize,
-      threads: spec.threads,
-      loadMs: r.loadMs,
-      loadedAt: this.now(),
-    }
+    const info = await checkHeader(this.loader, target.path)
+    const w = await this.slot.ensure()
+    const model = await loadOn(w, target, info, this.cfg, this.loader)
     this.current = model
     try {
-      await this.runProbe(w, target.path)
+      await this.probeOn(w, target.path)
     } catch (err) {
       this.current = undefined
       if (w.alive) w.send({ type: 'unload', id: 0 })
@@ -476,48 +331,15 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     }
     this.deactivated = undefined
     this.setState('ready')
-    this.queue.resume()
+    this.gate.queue.resume()
     this.logger.info({ path: model.path, loadMs: Math.round(model.loadMs), ctx: model.contextSize }, 'model ready')
     this.emit('model-loaded', { at: this.now(), model })
     return model
   }
 
-  /** The live worker, spawning one if needed. */
-  private async ensureWorker(): Promise<WorkerProcess> {
-    if (!this.isRunning()) throw this.unavailable('the inference service is stopping')
-    if (this.worker?.alive === true) return this.worker
-    if (this.workerStarting !== undefined) return this.workerStarting
-    const w = new WorkerProcess({ startTimeoutMs: this.cfg.startTimeoutMs }, { logger: this.logger })
-    w.on('message', (m) => {
-      if (this.inflight.onMessage(w, m)) return
-      if (m.type === 'log') this.logger.warn({ llama: m.message }, 'llama.cpp')
-    })
-    w.on('exit', (exit) => this.onWorkerExit(w, exit))
-    this.workerStarting = w
-      .start()
-      .then(({ pid }) => {
-        if (!this.isRunning()) {
-          void w.stop(this.cfg.stopTimeoutMs)
-          throw this.unavailable('the inference service is stopping')
-        }
-        this.worker = w
-        this.workerRss = undefined
-        this.logger.info({ pid }, 'inference worker started')
-        return w
-      })
-      .catch((err) => {
-        this.emit('timeout', { at: this.now(), what: 'start' })
-        throw err
-      })
-      .finally(() => {
-        this.workerStarting = undefined
-      })
-    return this.workerStarting
-  }
-
   private onWorkerExit(w: WorkerProcess, exit: WorkerExit): void {
     const during = this._state
-    if (this.worker === w) this.worker = undefined
+    this.slot.exited(w)
     this.inflight.failWorker(w, () => new WorkerCrashedError(`inference worker died (${exit.kind})`))
     const at = this.now()
     this.emit('worker-exit', { at, kind: exit.kind, code: exit.code, signal: exit.signal, during })
@@ -542,7 +364,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     const model = died === undefined ? undefined : { name: died.name, version: died.version }
     this.emit('restart', { at: now, count: this.restarts, reason: exit.kind, model })
     this.current = undefined
-    this.queue.pause()
+    this.gate.queue.pause()
     this.setState('restarting')
     const delay = this.backoffMs
     this.backoffMs = Math.min(this.backoffMs * 2, this.cfg.maxRestartBackoffMs)
@@ -558,22 +380,5 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
         }
       })
     }, delay)
-  }
-
-  private async healthCheck(): Promise<void> {
-    const w = this.worker
-    if (w?.alive !== true) return
-    const id = Math.floor(Math.random() * 2 ** 31)
-    w.send({ type: 'health', id })
-    try {
-      const m = await w.waitFor((x) => x.type === 'health' && x.id === id, this.cfg.healthTimeoutMs, 'health check')
-      if (m.type === 'health') this.workerRss = m.health.rssBytes
-    } catch (err) {
-      if ((err as { timeout?: boolean }).timeout === true && w.alive) {
-        this.logger.warn({ pid: w.pid }, 'inference worker did not answer the health check; killing it')
-        this.emit('timeout', { at: this.now(), what: 'health' })
-        w.kill('timeout')
-      }
-    }
   }
 }
