@@ -165,9 +165,11 @@ describe('collective canary in network namespaces', { skip, timeout: 240_000 }, 
   })
 
   test('pause holds v4 through a passing gate, resume continues, abort mid-canary rolls everyone back', async () => {
-    // the pilot window (8 s) leaves time for the pause to arrive before the gate can pass
-    await publish('4.0.0', multi('8s', '10m'))
+    // the pause is signed before the release exists (a CLI process on a loaded machine can take
+    // longer than the pilot window): commands merge in any order, so v4 starts paused
     await cli(seed, 'rollout', 'pause', 'tiny@4.0.0', '--reason', 'hold')
+    await publish('4.0.0', multi('8s', '10m'))
+    await until(async () => release(await status(seed), '4.0.0') !== undefined, 30_000, 'v4 known to the seed')
     const paused = release(await status(seed), '4.0.0')!
     assert.deepEqual([paused.state, paused.stage], ['paused', 0])
     await until(

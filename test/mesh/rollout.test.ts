@@ -59,6 +59,8 @@ describe('collective canary on loopback', { timeout: 110_000 }, () => {
   test('requests through the OpenAI API show up in signed reports and metrics, prompt text nowhere', async () => {
     const d = f.devices[1]
     const secret = 'purple-llama-secret-7731'
+    // a periodic report may fall between the requests: count over every report from here on
+    const from = (await d.parts.reporter!.flush())!.seq
     for (let i = 0; i < 3; i++) {
       const res = await fetch(`${d.daemon.apiUrl}/v1/completions`, {
         method: 'POST',
@@ -67,21 +69,24 @@ describe('collective canary on loopback', { timeout: 110_000 }, () => {
       })
       assert.equal(res.status, 200, await res.text())
     }
-    const sent = await d.parts.reporter!.flush()
-    const stats = sent!.inference.find((s) => s.version === '1.0.0')!
-    assert.equal(stats.requests, 3)
+    const sent = (await d.parts.reporter!.flush())!
+    // the reports reached the seed, signed by the device
+    const mine = () =>
+      f.seed.context.store
+        .list('HealthReport')
+        .map((r) => r.message)
+        .filter((m) => m.device === d.id && m.seq > from && m.seq <= sent.seq)
+    await waitFor(() => mine().length === sent.seq - from, 10_000, 'reports at the seed')
+    const stats = mine().flatMap((m) => m.inference.filter((x) => x.version === '1.0.0'))
     assert.equal(
-      stats.latency_ms.bins.reduce((n, [, c]) => n + c, stats.latency_ms.zero),
+      stats.reduce((n, x) => n + x.requests, 0),
       3,
     )
-    assert.ok(stats.tokens_out > 0)
-    // the report reached the seed, signed by the device
-    await waitFor(
-      () =>
-        f.seed.context.store.list('HealthReport').some((r) => r.message.device === d.id && r.message.seq === sent!.seq),
-      10_000,
-      'report at the seed',
+    assert.equal(
+      stats.reduce((n, x) => n + x.latency_ms.bins.reduce((k, [, c]) => k + c, x.latency_ms.zero), 0),
+      3,
     )
+    assert.ok(stats.reduce((n, x) => n + x.tokens_out, 0) > 0)
     const metrics = await (await fetch(`${d.daemon.apiUrl}/metrics`)).text()
     assert.match(metrics, /rollout_stage="promoted"/)
     for (const n of [f.seed, ...f.devices.map((x) => x.daemon)]) {
