@@ -7,7 +7,7 @@
  * 'idle' → 'starting' → 'running' → 'stopping' → 'stopped' (a stopped node can start again).
  */
 import type { PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../protocols/constants.ts'
 import {
@@ -23,6 +23,7 @@ import { GossipService } from './gossip-service.ts'
 import { createMeshHost, type MeshHostInit, type MeshLibp2p } from './host.ts'
 import { Ingest, type IngestResult } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
+import { watchOwnRevocation } from './own-revocation.ts'
 import type { MeshVerifier } from './types.ts'
 
 /** Lifecycle state of a service. */
@@ -66,6 +67,7 @@ export class MeshNode {
   private ae: AntiEntropy | undefined
   private redial: NodeJS.Timeout | undefined
   private pruner: NodeJS.Timeout | undefined
+  private unwatchRevocation: () => void = () => {}
   private stateValue: ServiceState = 'idle'
   private transition: Promise<void> = Promise.resolve()
   private readonly onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
@@ -142,6 +144,11 @@ export class MeshNode {
     this.stateValue = 'starting'
     try {
       await this.store.load()
+      this.unwatchRevocation = watchOwnRevocation(
+        this.store,
+        peerIdFromPrivateKey(this.init.privateKey).toString(),
+        this.log,
+      )
       const topics = [TOPIC_RELEASES, TOPIC_HEALTH, TOPIC_ROLLOUT].map((t) => fleetTopic(t, this.init.fleet))
       const node = await createMeshHost({
         privateKey: this.init.privateKey,
@@ -189,6 +196,7 @@ export class MeshNode {
     this.stateValue = 'stopping'
     clearInterval(this.redial)
     clearInterval(this.pruner)
+    this.unwatchRevocation()
     this.redial = undefined
     this.pruner = undefined
     await this.ae?.stop()
