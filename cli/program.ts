@@ -1,6 +1,7 @@
 import { Command } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
 import { registerDemo } from './commands/demo.ts'
+import { registerDevice } from './commands/device.ts'
 import { registerFleet } from './commands/fleet.ts'
 import { registerModelCommands } from './commands/model.ts'
 import { registerNode } from './commands/node.ts'
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerRelease(program)
   registerModelCommands(program)
   registerRollout(program)
+  registerDevice(program)
   registerDemo(program)
   return program
 }
