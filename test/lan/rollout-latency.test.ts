@@ -1,11 +1,12 @@
 /**
  * Issue 6: the relative latency gate with real `llmesh` processes and inference workers in network
- * namespaces, under steady load. Seed + 4 devices (d1, d2 pilots); a load client in the seed's
- * namespace sends short completions, one at a time, to every device over the bridge.
+ * namespaces, under steady load. Seed + 4 devices (d1 the pilot: one device fetches and runs the
+ * big model, which keeps the test's CPU bill low on 2 cores); a load client in the seed's namespace
+ * sends short completions, one at a time, to every device over the bridge.
  * v3 (2 layers, 64 wide) runs everywhere; v4 (8 layers, 512 wide: well over 10x slower per token
- * on this machine) goes to the pilots. Their merged p95 against the devices still on v3 over the
+ * on this machine) goes to the pilot. Its p95 against the devices still on v3 over the
  * same span fails `latency_p95_ms: { max_regression_pct: 100 }` (a 2x margin), the fleet aborts
- * v4, the pilots go back to v3, and d3, d4 never activate (nor, with `prestage: false`, fetch) v4.
+ * v4, the pilot goes back to v3, and d2, d3, d4 never activate (nor, with `prestage: false`, fetch) v4.
  */
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
@@ -30,7 +31,7 @@ stages:
   - { name: full, percent: 100 }
 gates:
   latency_p95_ms: { max_regression_pct: 100 }
-  min_reports: 2
+  min_reports: 1
 exclude_tags: [seed]
 prestage: false
 `
@@ -39,7 +40,7 @@ describe('relative latency gate (network namespaces)', { skip, timeout: 280_000 
   let rb: RolloutBed
 
   before(async () => {
-    rb = await startRolloutBed({ tags: [['pilot'], ['pilot'], [], []] })
+    rb = await startRolloutBed({ tags: [['pilot'], [], [], []] })
   })
 
   after(async () => {
@@ -60,10 +61,11 @@ describe('relative latency gate (network namespaces)', { skip, timeout: 280_000 
     ])
     const t0 = Date.now()
     await publishTiny(rb, '4.0.0', SLOW_GATED, { layers: 8, embd: 512 })
+    const published = Date.now() - t0
     await until(
       async () =>
         (await Promise.all(rb.nodes.map((n) => rolloutOf(bed, n, '4.0.0')))).every((r) => r?.state === 'aborted'),
-      150_000,
+      180_000,
       'v4 aborted on every node',
     )
     const abortedMs = Date.now() - t0
@@ -71,9 +73,10 @@ describe('relative latency gate (network namespaces)', { skip, timeout: 280_000 
     await bed.terminate(load)
 
     const [d1, d2, d3, d4] = devices
-    // the pilots ran v4 and came back; the others never activated it
-    for (const n of [d1, d2]) assert.ok(logTime(n, 'activating release', '4.0.0') !== undefined, n.proc.name)
-    for (const n of [d3, d4]) {
+    // the pilot ran v4 and came back; the others never activated it
+    const pilotServed = logTime(d1, 'release serving', '4.0.0')
+    assert.ok(pilotServed !== undefined, 'the pilot served v4')
+    for (const n of [d2, d3, d4]) {
       assert.equal(logTime(n, 'activating release', '4.0.0'), undefined, `${n.proc.name} activated v4`)
       assert.ok(!(await statusOf(bed, n)).models.tiny?.staged.includes('4.0.0'), `${n.proc.name} fetched v4`)
     }
@@ -107,7 +110,8 @@ describe('relative latency gate (network namespaces)', { skip, timeout: 280_000 
     )
     console.log(
       `# figure (LAN): p95 candidate ${fig.value?.toFixed(1)} ms vs baseline ${fig.baseline?.toFixed(1)} ms ` +
-        `(allowed ${fig.threshold?.toFixed(1)} ms); publish → aborted everywhere ${abortedMs} ms`,
+        `(allowed ${fig.threshold?.toFixed(1)} ms); publish took ${published} ms, pilot serving v4 at ` +
+        `+${pilotServed - t0} ms, aborted everywhere at +${abortedMs} ms`,
     )
 
     for (const n of rb.nodes as LanNode[]) {

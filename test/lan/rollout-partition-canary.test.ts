@@ -122,10 +122,12 @@ describe('partition cut mid-canary (network namespaces)', { skip, timeout: 280_0
     for (const r of lastMinority) {
       assert.equal(r?.state, 'canary')
       assert.equal(r?.gate?.outcome, 'inconclusive', JSON.stringify(r?.gate))
-      // its window is over: only the quorum holds it, 1 fresh voter (d4) of 2 required
-      assert.deepEqual([r?.gate?.reporters, r?.gate?.required], [1, 2], JSON.stringify(r?.gate))
-      assert.equal(r?.gate?.figures.find((f) => f.gate === 'window_ms')?.pass, true, JSON.stringify(r?.gate))
-      assert.ok(r?.gate?.reasons.includes('1 of 2 required devices reported'), JSON.stringify(r?.gate?.reasons))
+      // its window is over: only the quorum holds it, d4's fresh vote at most, of 2 required
+      // (not exactly 1: a report of d4 delayed > vote_max_age on this loaded machine makes it 0)
+      const g = r?.gate
+      assert.ok(g !== null && g !== undefined && g.reporters <= 1 && g.required === 2, JSON.stringify(g))
+      assert.equal(g.figures.find((f) => f.gate === 'window_ms')?.pass, true, JSON.stringify(g))
+      assert.ok(g.reasons.includes(`${g.reporters} of 2 required devices reported`), JSON.stringify(g.reasons))
     }
     assert.notEqual((await statusOf(bed, d5)).models.tiny?.active, '1.0.0', 'd5 activated v1 while partitioned')
     assert.equal((await statusOf(bed, nodes[3])).models.tiny?.active, '1.0.0', 'd3 (majority, full) runs v1')
