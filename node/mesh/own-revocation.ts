@@ -3,7 +3,7 @@
  * need to reach it), but says loudly, once at start and once when the revocation arrives, that
  * the fleet no longer counts it. From then on its own verifier refuses its health reports and
  * verdicts (`ERR_REVOKED`) before they leave, every other node refuses them too, and its rollout
- * controller, seeing itself outside every cohort, activates nothing new.
+ * controller, no longer enrolled, publishes no verdicts and finds the device in no cohort.
  */
 import type { Revocation } from '../../protocols/schemas/index.ts'
 import type { Logger } from '../logger.ts'
