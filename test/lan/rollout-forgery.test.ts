@@ -4,9 +4,10 @@
  * Seed + 4 devices; the pilot cohort is {d1, d2} and `min_reports: 2`. d2 is stopped before v1 is
  * published, so the pilot stage holds at 1 of 2 voters: ONE counted forged vote would promote it,
  * ONE counted forged failure would abort it. While d2 is away the injectors publish:
- * - accepted by the mesh but worthless to the gates: a report signed by a fresh unenrolled key
- *   (claims v1 and failures); a report by an enrolled device outside the cohort (d3, signed with
- *   its own key: claims v1 and failures); exact replays of d1's and d2's genuine reports;
+ * - stored by the mesh (well signed) but worthless to the gates: a report signed by a fresh
+ *   unenrolled key (claims v1 and failures); a report by an enrolled device outside the cohort
+ *   (d3, signed with its own key: claims v1 and failures);
+ * - ignored as duplicates: exact replays of d1's and d2's genuine reports;
  * - refused with a warn line on every node: reports for d1 (failures) and d2 (a v1 vote) signed
  *   by the stranger's key; d1's and d2's genuine reports replayed with tampered payloads (a
  *   failure, a v1 vote) under their original signatures.
