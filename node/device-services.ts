@@ -9,7 +9,8 @@
  *   → RolloutController (decides, publishes verdicts, prestages, activates / rolls back).
  *   Routes: GET /rollout, GET /rollout/:model/:version, POST /messages, and POST /rollout/commands
  *   when an operator signer is given (`--operator-key`), the OpenAI-compatible API (/v1/…) and
- *   GET /metrics (prom-client, `rollout_stage` label from the served version's release state).
+ *   GET /metrics (prom-client, `rollout_stage` label from the served version's release state),
+ *   and the fleet dashboard (GET /dashboard, node/api/dashboard-routes.ts).
  * Seed (`role: 'seed'`): the seed's Distribution and /releases routes (seed/distribution.ts), a
  *   RolloutController that only observes (`act: false`: no verdicts, no activation), and the
  *   rollout routes with the operator key. `createSeedDaemon` adds the auto-enroller itself.
@@ -17,6 +18,7 @@
 import { readFile } from 'node:fs/promises'
 import { createOperatorSigner, type OperatorSigner } from '../protocols/signing/index.ts'
 import { seedDistribution } from '../seed/distribution.ts'
+import { dashboardRoutes } from './api/dashboard-routes.ts'
 import type { DaemonContext, Role, RouteFactory, Service, ServiceFactory } from './daemon.ts'
 import { InferenceSupervisor } from './inference/inference-supervisor.ts'
 import { createInferenceMetrics, type InferenceMetrics } from './inference/metrics.ts'
@@ -93,6 +95,8 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       signer: init.signer,
       publish: ctx.publish,
     })
+  // the fleet dashboard (GET /dashboard): operator controls when this node holds the operator key
+  const dashboard = (ctx: DaemonContext) => dashboardRoutes({ operator: init.signer !== undefined }, { ctx })
 
   if (init.role === 'seed') {
     if (init.signer === undefined) throw new Error('a seed needs the operator signer')
@@ -102,7 +106,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       parts.controller = new RolloutController({ ...init.rollout, act: false }, { ctx })
       return parts.controller
     })
-    routes.push(...sd.routes, rollout)
+    routes.push(...sd.routes, rollout, dashboard)
     return { services, routes, parts }
   }
 
@@ -168,7 +172,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     parts.metrics?.setStageResolver((model, version) => ctx.status.releaseState(model, version))
     return parts.controller
   })
-  routes.push(rollout)
+  routes.push(rollout, dashboard)
   return { services, routes, parts }
 }
 

@@ -45,10 +45,17 @@ export function parseHostPort(address: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] === '' ? '127.0.0.1' : m[2]), port }
 }
 
-/** Makes every route of `app` require `token` from callers that are not on loopback. */
+/**
+ * Route config of a route that serves no data and needs no token (the dashboard's page and static
+ * files: a browser cannot send a header when it opens a page). `app.get(path, { config: PUBLIC_ROUTE }, h)`.
+ */
+export const PUBLIC_ROUTE = { public: true } as const
+
+/** Makes every route of `app` except PUBLIC_ROUTE ones require `token` from callers that are not on loopback. */
 export function requireApiToken(app: FastifyInstance, token: string): void {
   app.addHook('onRequest', async (req, reply) => {
-    if (LOOPBACK.test(req.ip ?? '') || bearerMatches(req.headers.authorization, token)) return
+    const open = (req.routeOptions.config as { public?: unknown } | undefined)?.public === true
+    if (open || LOOPBACK.test(req.ip ?? '') || bearerMatches(req.headers.authorization, token)) return
     await reply
       .status(401)
       .header('www-authenticate', 'Bearer')
