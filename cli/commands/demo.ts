@@ -151,6 +151,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       60_000,
     )
     say(`seed:     ${seed.api}  (${seedInfo.peerId})`)
+    say(`dashboard: ${seed.api}/dashboard  (open it in a browser: devices, rollouts, operator buttons)`)
     const devices: Proc[] = []
     for (let i = 1; i <= n; i++) {
       const tags = i === 1 ? 'pilot,demo' : 'demo'
@@ -257,6 +258,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       return
     }
     say(`the fleet keeps running; logs in ${join(dir, 'logs')}. Try:`)
+    say(`  open ${seed.api}/dashboard in a browser`)
     say(`  npx llmesh rollout status --api ${seed.api}`)
     say(`  curl -s ${devices[0].api}/v1/models`)
     say('Ctrl-C stops every process.')
