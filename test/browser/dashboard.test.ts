@@ -178,6 +178,44 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: 240_0
     await page.close()
   })
 
+  test('the page renders network text as text, and downloads with their progress', async () => {
+    const page = await browser.context.newPage()
+    await page.goto(`${f.devices[1].daemon.apiUrl}/dashboard`)
+    // runs in the page: the modules as the page loads them (paths in variables: no TS types for them)
+    const out = await page.evaluate(
+      async (paths) => {
+        const dom = await import(paths[0])
+        const render = await import(paths[1])
+        const hostile = '<img src=x onerror="window.pwned=1"><b>x</b>'
+        const cell = dom.h('td', {}, hostile)
+        const [dl] = render.renderDownloads({
+          tiny: { downloading: { version: '3.0.0', blocks_have: 3, blocks_total: 6 } },
+        })
+        const none = render.renderDownloads({ tiny: { downloading: null } })
+        return {
+          html: cell.innerHTML,
+          text: cell.textContent,
+          children: cell.children.length,
+          dl: dl.textContent,
+          key: dl.getAttribute('data-download'),
+          progress: [dl.querySelector('progress')?.value, dl.querySelector('progress')?.max],
+          none: none[0].textContent,
+          pwned: (globalThis as { pwned?: number }).pwned,
+        }
+      },
+      ['/dashboard/dom.js', '/dashboard/render.js'],
+    )
+    assert.equal(out.children, 0)
+    assert.equal(out.text, '<img src=x onerror="window.pwned=1"><b>x</b>')
+    assert.match(out.html, /^&lt;img/)
+    assert.equal(out.pwned, undefined)
+    assert.equal(out.key, 'tiny@3.0.0')
+    assert.match(out.dl ?? '', /3 of 6 blocks/)
+    assert.deepEqual(out.progress, [3, 6])
+    assert.match(out.none ?? '', /None on this node/)
+    await page.close()
+  })
+
   test('with an API token, the page shows the refusal and no data until given the token', async () => {
     const dc = deviceServices({ role: 'node', inference: false, rollout: { startupCatchUpMs: 1000 } })
     guarded = new Daemon({
