@@ -6,7 +6,7 @@
  * Plug in with `DaemonInit.services: [(ctx) => new Distribution(ctx, { … })]`.
  */
 
-import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import type { ReleaseManifest, Revocation } from '../../protocols/schemas/index.ts'
 import type { DaemonContext } from '../daemon.ts'
 import type { StoredMessage } from '../mesh/types.ts'
 import { ModelStore, type ModelStoreInit } from '../store/model-store.ts'
@@ -34,6 +34,8 @@ export class Distribution {
   private readonly init: DistributionInit
   private running = false
   private readonly onRelease = (m: StoredMessage<ReleaseManifest>) => this.maybePrestage(m.message)
+  /** A revoked device gets no more blocks from this node, and its open session is closed. */
+  private readonly onRevocation = (m: StoredMessage<Revocation>) => this.replicatorValue?.drop(m.message.device)
 
   constructor(ctx: DistributionContext, init: DistributionInit = {}) {
     this.ctx = ctx
@@ -55,15 +57,20 @@ export class Distribution {
   async start(): Promise<void> {
     if (this.running) return
     await this.store.start()
+    const allowed = this.init.replicator?.isFleetPeer
     this.replicatorValue ??= new Replicator(
       { libp2p: this.ctx.mesh.libp2p, store: this.store, logger: this.ctx.logger.child({ svc: 'replicator' }) },
-      this.init.replicator,
+      {
+        ...this.init.replicator,
+        isFleetPeer: (peer) => this.ctx.store.revocationOf(peer) === undefined && (allowed?.(peer) ?? true),
+      },
     )
     await this.replicatorValue.start()
     await this.installer.start()
     this.ctx.status.setModels(() => this.installer.status())
     this.ctx.status.addSection('replication', () => this.replicatorValue?.stats())
     this.ctx.store.on('release', this.onRelease)
+    this.ctx.store.on('revocation', this.onRevocation)
     this.running = true
     const newest = new Map<string, ReleaseManifest>()
     for (const r of this.ctx.store.releases()) {
@@ -78,6 +85,7 @@ export class Distribution {
     if (!this.running) return
     this.running = false
     this.ctx.store.off('release', this.onRelease)
+    this.ctx.store.off('revocation', this.onRevocation)
     await this.installer.stop()
     await this.replicatorValue?.stop()
     await this.store.stop()

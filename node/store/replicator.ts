@@ -105,6 +105,15 @@ export class Replicator {
     return { ...this.totals, invalidBlocks: this.invalidTotal, peers }
   }
 
+  /** Closes the session with `peer` (e.g. just revoked); `isFleetPeer` decides whether it may come back. */
+  drop(peer: string): void {
+    const s = this.sessions.get(peer)
+    if (s === undefined) return
+    this.sessions.delete(peer)
+    s.close()
+    this.c.logger.info({ peer }, 'replication session closed')
+  }
+
   /** Peers with an active session. */
   activePeers(): string[] {
     return [...this.sessions].filter(([, s]) => s.state === 'active').map(([id]) => id)

@@ -135,6 +135,9 @@ describe('llmesh device CLI', { timeout: 200_000 }, () => {
     await command(seedApi, 'pause', '1.1.0')
     await waitFor(() => rolloutOf(f.seedParts, '1.1.0')?.gate?.reporters === 2, 60_000, 'both pilots vote for 1.1.0')
 
+    const replicating = () =>
+      [f.seedParts, d0.parts].filter((p) => p.distribution?.replicator.activePeers().includes(d1.id)).length
+    await waitFor(() => replicating() > 0, 10_000, 'd1 replicating before its revocation')
     // revoke d1: signed locally with the fleet directory, sent through d0's API
     const revoke = await cli(
       'device',
@@ -156,6 +159,10 @@ describe('llmesh device CLI', { timeout: 200_000 }, () => {
       20_000,
       'revocation everywhere',
     )
+    // and no node serves it model blocks any more: its replication sessions are closed, not re-admitted
+    await waitFor(() => replicating() === 0, 10_000, 'replication with the revoked device closed')
+    await new Promise((r) => setTimeout(r, 2500)) // longer than the replicator's re-dial delay (2 s)
+    assert.equal(replicating(), 0, 'the revoked device was let back into replication')
     await command(seedApi, 'resume', '1.1.0')
     // past the window, with d1's vote the pilot would promote; without it the stage holds
     const end = v2.created_at + 6000 + 3000
