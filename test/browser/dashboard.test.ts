@@ -114,6 +114,9 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: 240_0
     assert.match(body, new RegExp(`…${f.devices[0].id.slice(-8)} \\[pilot\\]`))
     await card(page).locator('tr[data-gate]').first().waitFor()
     assert.match(await text(card(page).locator('table.gates')), /threshold/)
+    // the 30 min window is not over: the stage holds (inconclusive), nothing has failed
+    assert.match(await text(card(page).locator('tr[data-gate="window_ms"]')), /1800000.*holds/)
+    assert.doesNotMatch(await text(card(page).locator('table.gates')), /FAIL/)
     // the seed published it: size and chunks from GET /releases
     assert.match(body, /chunks/)
     await page.screenshot({ path: join(shots, 'seed-pilot.png'), fullPage: true })

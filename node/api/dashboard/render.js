@@ -70,9 +70,12 @@ function controls(r, onCommand) {
 }
 
 /**
+ * A figure that is not met fails the stage only when the gate's outcome is `fail`; otherwise
+ * (inconclusive: window not elapsed, too few reports or requests) the stage holds and waits.
  * @param {Figure[]} figures
+ * @param {string} outcome
  */
-function gateTable(figures) {
+function gateTable(figures, outcome) {
   return h(
     'table',
     { class: 'gates' },
@@ -100,7 +103,11 @@ function gateTable(figures) {
           h('td', { class: 'n' }, num(g.value)),
           h('td', { class: 'n' }, num(g.threshold)),
           h('td', { class: 'n' }, num(g.baseline)),
-          h('td', { class: g.pass ? 'good' : 'bad' }, g.pass ? 'pass' : 'FAIL'),
+          g.pass
+            ? h('td', { class: 'good' }, 'pass')
+            : outcome === 'fail'
+              ? h('td', { class: 'bad' }, 'FAIL')
+              : h('td', { class: 'warn', title: 'not met yet: the stage holds' }, 'holds'),
         ),
       ),
     ),
@@ -157,7 +164,7 @@ export function renderReleases(p) {
               h('strong', {}, r.gate.outcome),
               ` · reporting devices ${r.gate.reporters} of ${r.gate.required} required`,
             ),
-            r.gate.figures.length > 0 ? gateTable(r.gate.figures) : null,
+            r.gate.figures.length > 0 ? gateTable(r.gate.figures, r.gate.outcome) : null,
             r.gate.reasons.length > 0
               ? h(
                   'ul',
