@@ -6,7 +6,7 @@
  * a node with an API token shows the refusal and no data until the page is given the token.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -78,7 +78,9 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: 240_0
   before(async () => {
     f = await startRolloutFleet([['pilot'], ['shop-7']])
     browser = await launchBrowser()
-    shots = await mkdtemp(join(tmpdir(), 'llmesh-dashboard-shots-'))
+    // screenshots: kept in $LLMESH_DASHBOARD_SHOTS when set (to look at them), else a temp dir removed after
+    shots = process.env.LLMESH_DASHBOARD_SHOTS ?? (await mkdtemp(join(tmpdir(), 'llmesh-dashboard-shots-')))
+    await mkdir(shots, { recursive: true })
     await publish(f, '1.0.0', ONE_STAGE)
     await waitAllServing(f, '1.0.0')
     await publish(f, '2.0.0', MULTI)
@@ -88,6 +90,8 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: 240_0
     await browser?.close()
     await guarded?.stop().catch(() => {})
     await f?.stop()
+    if (shots !== undefined && process.env.LLMESH_DASHBOARD_SHOTS === undefined)
+      await rm(shots, { recursive: true, force: true })
   })
 
   test("the seed's page shows the devices and v2's rollout; pause, resume and abort reach every node", async () => {
@@ -156,7 +160,6 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: 240_0
     assert.equal(await card(page).locator('button[data-action]').count(), 0, 'no command applies to an aborted release')
     assert.deepEqual(pageErrors, [])
     await page.close()
-    process.stderr.write(`# dashboard screenshots in ${shots}\n`)
   })
 
   test("a device's page (no operator key) shows the fleet read-only", async () => {
