@@ -4,6 +4,7 @@
  * started (the port may be 0 = any free port).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { isIP } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import { InvalidInputError } from '../../protocols/errors.ts'
 import type { Logger } from '../logger.ts'
@@ -51,6 +52,38 @@ export function parseHostPort(address: string): { host: string; port: number } {
  */
 export const PUBLIC_ROUTE = { public: true } as const
 
+/**
+ * Whether a request's Host header may reach the API without the token: an IP literal,
+ * `localhost` (or `*.localhost`) or an mDNS `*.local` name. Anything else is a DNS name a web page
+ * could rebind to this machine's loopback to drive the API from the operator's own browser.
+ */
+export function hostAllowed(hostHeader: string | undefined): boolean {
+  if (hostHeader === undefined || hostHeader === '') return true // HTTP/1.0 clients, inject()
+  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::\d{1,5})?$/.exec(hostHeader.trim().toLowerCase())
+  if (m === null) return false
+  const name = (m[1] ?? m[2]).replace(/\.$/, '')
+  if (m[1] !== undefined || isIP(name) !== 0) return true
+  return name === 'localhost' || name.endsWith('.localhost') || name.endsWith('.local')
+}
+
+/**
+ * Refuses (403 `host_not_allowed`) requests whose Host header fails `hostAllowed` unless they carry
+ * the token: a DNS-rebinding page in a browser on a node cannot send the token, nor a Host that passes.
+ */
+export function refuseRebinding(app: FastifyInstance, token: string | undefined): void {
+  app.addHook('onRequest', async (req, reply) => {
+    if (hostAllowed(req.headers.host)) return
+    if (token !== undefined && bearerMatches(req.headers.authorization, token)) return
+    await reply.status(403).send({
+      error: {
+        message: `Host ${req.headers.host} is not allowed`,
+        type: 'invalid_request_error',
+        code: 'host_not_allowed',
+      },
+    })
+  })
+}
+
 /** Makes every route of `app` except PUBLIC_ROUTE ones require `token` from callers that are not on loopback. */
 export function requireApiToken(app: FastifyInstance, token: string): void {
   app.addHook('onRequest', async (req, reply) => {
@@ -91,6 +124,7 @@ export class ApiServer {
       if (status >= 500) this.log.error({ err }, 'api error')
       void reply.status(status).send({ error: err.message })
     })
+    refuseRebinding(app, this.init.apiToken)
     if (this.init.apiToken !== undefined) requireApiToken(app, this.init.apiToken)
     for (const p of this.init.plugins) await app.register(p)
     this.app = app

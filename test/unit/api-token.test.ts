@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import Fastify from 'fastify'
-import { bearerMatches, requireApiToken } from '../../node/api/server.ts'
+import { bearerMatches, hostAllowed, refuseRebinding, requireApiToken } from '../../node/api/server.ts'
 
 const TOKEN = 'correct-horse-battery-staple'
 
@@ -57,4 +57,42 @@ test('bearerMatches', () => {
   assert.equal(bearerMatches(TOKEN, TOKEN), false)
   assert.equal(bearerMatches(undefined, TOKEN), false)
   assert.equal(bearerMatches(`Bearer ${TOKEN}x`, TOKEN), false)
+})
+
+test('DNS rebinding: a Host that is not an IP, localhost or .local is refused, even from loopback', async () => {
+  const a = Fastify({ logger: false })
+  refuseRebinding(a, TOKEN)
+  requireApiToken(a, TOKEN)
+  a.get('/status', async () => ({ ok: true }))
+  await a.ready()
+  const get = (host: string, headers: Record<string, string> = {}) =>
+    a.inject({ method: 'GET', url: '/status', remoteAddress: '127.0.0.1', headers: { host, ...headers } })
+  for (const host of [
+    '127.0.0.1:7420',
+    'localhost:7420',
+    'localhost',
+    '[::1]:7420',
+    'llmesh-ab12.local:7420',
+    '10.0.0.5',
+  ]) {
+    assert.equal((await get(host)).statusCode, 200, host)
+  }
+  for (const host of ['evil.example:7420', 'evil.example', '127.0.0.1.nip.io:7420', 'localhost.evil.example']) {
+    const r = await get(host)
+    assert.equal(r.statusCode, 403, host)
+    assert.equal(r.json().error.code, 'host_not_allowed')
+  }
+  // the token (which a rebinding page cannot know) lets a named host through
+  assert.equal((await get('node.example:7420', { authorization: `Bearer ${TOKEN}` })).statusCode, 200)
+  await a.close()
+})
+
+test('hostAllowed', () => {
+  assert.equal(hostAllowed(undefined), true)
+  assert.equal(hostAllowed('192.168.1.20:80'), true)
+  assert.equal(hostAllowed('[fe80::1]:7420'), true)
+  assert.equal(hostAllowed('app.localhost:3000'), true)
+  assert.equal(hostAllowed('localhost.:7420'), true)
+  assert.equal(hostAllowed('attacker.com'), false)
+  assert.equal(hostAllowed('a b'), false)
 })
