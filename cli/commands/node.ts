@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Command } from 'commander'
+import type { ModelStatus } from '../../node/api/status.ts'
 import { DEFAULT_API, NODE_INFO_FILE } from '../../node/constants.ts'
 import { Daemon, type DaemonInit } from '../../node/daemon.ts'
 import { cliDeviceServices } from '../../node/device-services.ts'
@@ -142,11 +143,12 @@ interface StatusOptions {
   json?: boolean
 }
 
-interface StatusJson {
+/** What `GET /status` returns, as far as `llmesh status` prints it. */
+export interface StatusJson {
   device: { id: string; tags: string[]; enrolled: boolean; role: string; fleet: string }
   peers: string[]
   releases: Array<{ model: string; version: string; state: string }>
-  models: Record<string, { active: string | null; previous: string | null; staged: string[] }>
+  models: Record<string, ModelStatus>
   devices: Array<{
     id: string
     tags: string[]
@@ -169,7 +171,8 @@ async function apiUrl(opts: StatusOptions): Promise<string> {
   return `http://${DEFAULT_API}`
 }
 
-function human(s: StatusJson): string {
+/** The human-readable form of `llmesh status`. */
+export function humanStatus(s: StatusJson): string {
   const ago = (t: number | null): string =>
     t === null ? '-' : `${Math.max(0, Math.round((Date.now() - t) / 1000))}s ago`
   const lines = [
@@ -185,7 +188,8 @@ function human(s: StatusJson): string {
       ? ['  (none)']
       : Object.entries(s.models).map(
           ([m, v]) =>
-            `  ${m}  active=${v.active ?? '-'} previous=${v.previous ?? '-'} staged=${v.staged.join(',') || '-'}`,
+            `  ${m}  active=${v.active ?? '-'} previous=${v.previous ?? '-'} staged=${v.staged.join(',') || '-'}` +
+            (v.deactivated ? `  deactivated: ${v.deactivated.version} (${v.deactivated.reason})` : ''),
         )),
     '',
     'devices:',
@@ -223,7 +227,7 @@ export function registerNode(program: Command): void {
           throw new CliError(`cannot reach ${url}: ${(err as Error).message}`, 'ERR_UNREACHABLE')
         }
         if (!res.ok) throw new CliError(`${url}/status answered ${res.status}`, 'ERR_API')
-        print(opts, (await res.json()) as StatusJson, human)
+        print(opts, (await res.json()) as StatusJson, humanStatus)
       }),
     )
 }

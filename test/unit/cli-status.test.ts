@@ -1,0 +1,35 @@
+/** `llmesh status` in a terminal: a deactivated model says which version and why; revoked devices say so. */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { humanStatus, type StatusJson } from '../../cli/commands/node.ts'
+
+const base: StatusJson = {
+  device: { id: '12D3KooWdev', tags: ['pilot'], enrolled: true, role: 'node', fleet: 'f' },
+  peers: ['a', 'b'],
+  releases: [{ model: 'tiny', version: '1.0.0', state: 'aborted' }],
+  models: {},
+  devices: [
+    { id: '12D3KooWx', tags: [], enrolled: true, revoked: true, active: [], last_seen: null },
+    { id: '12D3KooWy', tags: ['lan'], enrolled: true, revoked: false, active: ['tiny@2.0.0'], last_seen: null },
+  ],
+}
+
+test('a deactivated model shows its version and reason; an active one does not', () => {
+  const out = humanStatus({
+    ...base,
+    models: {
+      tiny: {
+        active: null,
+        previous: null,
+        staged: ['1.0.0'],
+        deactivated: { version: '1.0.0', reason: 'release aborted', at: 1 },
+      },
+      other: { active: '2.0.0', previous: '1.0.0', staged: ['1.0.0', '2.0.0'] },
+    },
+  })
+  assert.match(out, /tiny {2}active=- previous=- staged=1\.0\.0 {2}deactivated: 1\.0\.0 \(release aborted\)/)
+  assert.match(out, /other {2}active=2\.0\.0 previous=1\.0\.0 staged=1\.0\.0,2\.0\.0$/m)
+  assert.match(out, /12D3KooWx {2}revoked/)
+  assert.match(out, /12D3KooWy {2}enrolled {2}tags=lan {2}versions=tiny@2\.0\.0/)
+  assert.match(out, /tiny@1\.0\.0 {2}aborted/)
+})
