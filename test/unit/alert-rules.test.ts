@@ -1,0 +1,298 @@
+/**
+ * The Prometheus alerting rules in docs/alerts/llmesh.rules.yml:
+ * - `promtool check rules` accepts them;
+ * - `promtool test rules test/fixtures/alert-rules.test.yml` passes: each alert fires on its bad
+ *   synthetic series and stays silent on the healthy ones (the fixture lists every expected alert);
+ * - the fixture really catches broken rules: each mutation below (a threshold, a selector, a
+ *   metric name, the handling of counters born at their first increment) must make it fail;
+ * - every metric and label the rules use exists in node/inference/metrics.ts (the class, built on
+ *   its own registry), so renaming a metric or a label breaks this test, not the on-call's night;
+ * - every alert has a severity and a runbook_url whose anchor is a heading of docs/runbook.md.
+ * promtool comes from Debian's `prometheus` (.ci/run installs it): without it the promtool tests
+ * are skipped with a reason, except under CI=true, where they fail.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { Histogram } from 'prom-client'
+import { parse } from 'yaml'
+import { buildProgram } from '../../cli/program.ts'
+import { InferenceMetrics } from '../../node/inference/metrics.ts'
+import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
+
+const ROOT = resolve(import.meta.dirname, '../..')
+const RULES = join(ROOT, 'docs/alerts/llmesh.rules.yml')
+const FIXTURE = join(ROOT, 'test/fixtures/alert-rules.test.yml')
+const RUNBOOK = join(ROOT, 'docs/runbook.md')
+const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool'
+const hasPromtool = existsSync(PROMTOOL)
+const skip = !hasPromtool && process.env.CI !== 'true' ? `missing ${PROMTOOL} (apt install prometheus)` : false
+
+interface Rule {
+  alert: string
+  expr: string
+  for?: string
+  labels?: Record<string, string>
+  annotations?: Record<string, string>
+}
+
+async function loadRules(): Promise<Rule[]> {
+  const doc = parse(await readFile(RULES, 'utf8')) as { groups: Array<{ rules: Rule[] }> }
+  return doc.groups.flatMap((g) => g.rules)
+}
+
+function promtool(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((done) => {
+    execFile(PROMTOOL, args, { timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null
+      done({ code, out: `${stdout}${stderr}` })
+    })
+  })
+}
+
+/**
+ * Ways to break a rule that the fixture must notice: [alert, text in that alert's block, replacement].
+ * A mutation whose text is no longer in the rule fails the test too (update it with the rule).
+ */
+const MUTATIONS: Array<[string, string, string]> = [
+  ['LlmeshRestartLoop', ') > 3', ') > 4'],
+  ['LlmeshRestartLoop', ') > 3', ') > 2'],
+  // counting with increase() alone (extrapolated), or the exact difference across a counter reset
+  ['LlmeshRestartLoop', 'or (llmesh_inference_restarts_total - llmesh_inference_restarts_total offset 5m >= 0)', ''],
+  ['LlmeshRestartLoop', 'offset 5m >= 0)', 'offset 5m)'],
+  [
+    'LlmeshRestartLoop',
+    'increase(llmesh_inference_restarts_total[5m])',
+    'increase(llmesh_inference_restarts_total[2m])',
+  ],
+  // without the branch for counters born at their first increment
+  ['LlmeshOutOfMemory', 'unless llmesh_inference_oom_total offset 15m', 'unless llmesh_inference_oom_total'],
+  ['LlmeshModelLoadFailure', 'sum by (job, instance, model, model_version, reason)', 'sum by (job, instance, model)'],
+  ['LlmeshModelProbeFailure', 'llmesh_inference_probe_failures_total', 'llmesh_inference_probe_failure_total'],
+  ['LlmeshErrorRateHigh', ') > 0.05', ') > 0.2'],
+  ['LlmeshErrorRateHigh', ') > 0.05', ') > 0.01'],
+  ['LlmeshErrorRateHigh', 'for: 5m', 'for: 1m'],
+  ['LlmeshErrorRateHigh', '[10m])) >= 0.01', '[10m])) >= 0'],
+  ['LlmeshP95LatencyHigh', ') > 30', ') > 60'],
+  ['LlmeshP95LatencyHigh', 'sum by (job, instance, model, model_version, le)', 'sum by (job, instance, model, le)'],
+  [
+    'LlmeshP95LatencyAboveFleet',
+    '1.5 * quantile by (job, model, model_version) (0.5,',
+    '1.5 * max by (job, model, model_version) (',
+  ],
+  ['LlmeshP95LatencyAboveFleet', ') >= 3', ') >= 5'],
+  ['LlmeshP95LatencyAboveFleet', ') >= 3', ') >= 2'],
+  ['LlmeshP95LatencyAboveFleet', '1.5 * quantile', '20 * quantile'],
+  ['LlmeshCanaryP95Regression', '{rollout_stage!~"promoted|aborted|none"}', ''],
+  ['LlmeshCanaryP95Regression', '1.25 * min by', '3 * min by'],
+  ['LlmeshCanaryP95Regression', '1.25 * min by', '1 * min by'],
+  ['LlmeshNodeDown', 'up{job=~"llmesh.*"}', 'up'],
+  ['LlmeshNodeDown', 'for: 5m', 'for: 1m'],
+  ['LlmeshNodeNotServing', '== 0', '== 1'],
+]
+
+/** Applies one mutation inside the block of `alert` (the text up to the next rule). */
+function mutate(text: string, alert: string, from: string, to: string): string {
+  const start = text.indexOf(`- alert: ${alert}\n`)
+  assert.ok(start >= 0, `no rule ${alert}`)
+  const next = text.indexOf('- alert: ', start + 1)
+  const end = next < 0 ? text.length : next
+  const block = text.slice(start, end)
+  assert.ok(block.includes(from), `mutation of ${alert}: ${JSON.stringify(from)} not in its rule any more`)
+  return text.slice(0, start) + block.replace(from, to) + text.slice(end)
+}
+
+describe('alerting rules with promtool', { skip, timeout: 120_000 }, () => {
+  let dir = ''
+  before(async () => {
+    assert.ok(hasPromtool, `CI=true and ${PROMTOOL} is missing (apt install prometheus)`)
+    dir = await mkdtemp(join(tmpdir(), 'llmesh-alerts-'))
+  })
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  test('promtool check rules accepts the rules file', async () => {
+    const { code, out } = await promtool(['check', 'rules', RULES])
+    assert.equal(code, 0, out)
+    assert.match(out, /SUCCESS: 10 rules found/)
+  })
+
+  test('promtool test rules: each alert fires on the bad series and only there', async () => {
+    const { code, out } = await promtool(['test', 'rules', FIXTURE])
+    assert.equal(code, 0, out)
+    assert.match(out, /SUCCESS/)
+  })
+
+  test('the fixture tests every alert of the rules file', async () => {
+    const fixture = parse(await readFile(FIXTURE, 'utf8')) as {
+      tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }>
+    }
+    const cases = fixture.tests.flatMap((t) => t.alert_rule_test ?? [])
+    for (const { alert } of await loadRules()) {
+      const mine = cases.filter((c) => c.alertname === alert)
+      assert.ok(
+        mine.some((c) => c.exp_alerts.length > 0),
+        `${alert}: no case where it must fire`,
+      )
+    }
+  })
+
+  test('a broken rule makes promtool test rules fail', async () => {
+    const original = await readFile(RULES, 'utf8')
+    const fixture = (await readFile(FIXTURE, 'utf8')).replace('../../docs/alerts/llmesh.rules.yml', 'rules.yml')
+    assert.match(fixture, /- rules\.yml/)
+    await writeFile(join(dir, 'test.yml'), fixture)
+    // the unmutated copy passes in the temp dir: the failures below come from the mutations
+    await writeFile(join(dir, 'rules.yml'), original)
+    assert.equal((await promtool(['test', 'rules', join(dir, 'test.yml')])).code, 0)
+    const survived: string[] = []
+    for (const [alert, from, to] of MUTATIONS) {
+      await writeFile(join(dir, 'rules.yml'), mutate(original, alert, from, to))
+      const check = await promtool(['check', 'rules', join(dir, 'rules.yml')])
+      assert.equal(check.code, 0, `mutant of ${alert} is not even valid: ${check.out}`)
+      const { code } = await promtool(['test', 'rules', join(dir, 'test.yml')])
+      if (code === 0) survived.push(`${alert}: ${JSON.stringify(from)} -> ${JSON.stringify(to)}`)
+    }
+    assert.deepEqual(survived, [], 'mutations the fixture did not catch')
+  })
+})
+
+describe('alerting rules against the metrics a device exposes', () => {
+  test('every metric and label the rules use is registered by InferenceMetrics', async () => {
+    const metrics = new InferenceMetrics()
+    const registered = new Map<string, Set<string>>()
+    for (const m of metrics.registry.getMetricsAsArray()) {
+      const labels = new Set([...((m as unknown as { labelNames?: string[] }).labelNames ?? []), 'job', 'instance'])
+      registered.set(m.name, labels)
+      if (m instanceof Histogram) {
+        for (const s of ['_bucket', '_count', '_sum']) {
+          registered.set(m.name + s, new Set([...labels, ...(s === '_bucket' ? ['le'] : [])]))
+        }
+      }
+    }
+    registered.set('up', new Set(['job', 'instance']))
+    const rules = await loadRules()
+    const allLabels = new Set([...registered.values()].flatMap((s) => [...s]))
+    const used = new Set<string>()
+    for (const r of rules) {
+      // metric names: identifiers followed by `{`, `[` or `)`/space in the expression
+      const names = [...r.expr.matchAll(/\b(llmesh_[a-z_]+|up)\b/g)].map((m) => m[1])
+      assert.ok(names.length > 0, `${r.alert} uses no metric`)
+      for (const n of names) {
+        used.add(n)
+        assert.ok(registered.has(n), `${r.alert}: metric ${n} is not exposed by node/inference/metrics.ts`)
+      }
+      // labels in selectors: {a="x", b!~"y"} of a metric must belong to that metric
+      for (const m of r.expr.matchAll(/\b(llmesh_[a-z_]+|up)\{([^}]*)\}/g)) {
+        for (const l of m[2].matchAll(/([a-z_]+)\s*(?:=|!=|=~|!~)/g)) {
+          assert.ok(registered.get(m[1])?.has(l[1]), `${r.alert}: ${m[1]} has no label ${l[1]}`)
+        }
+      }
+      // labels in by (…) / on (…) groupings must exist on some llmesh metric
+      for (const m of r.expr.matchAll(/\b(?:by|on)\s*\(([^)]*)\)/g)) {
+        for (const l of m[1].split(',').map((s) => s.trim())) {
+          assert.ok(allLabels.has(l), `${r.alert}: grouping label ${l} exists on no metric`)
+        }
+      }
+    }
+    // what the rules are about is really there
+    for (const n of [
+      'llmesh_inference_request_duration_seconds_bucket',
+      'llmesh_inference_requests_total',
+      'llmesh_inference_restarts_total',
+      'llmesh_inference_oom_total',
+      'llmesh_inference_load_failures_total',
+      'llmesh_inference_probe_failures_total',
+      'llmesh_inference_ready',
+      'up',
+    ]) {
+      assert.ok(used.has(n), `no rule uses ${n}`)
+    }
+  })
+
+  test('every alert has a severity and a runbook_url to a section of docs/runbook.md', async () => {
+    const runbook = await readFile(RUNBOOK, 'utf8')
+    const anchors = new Set(
+      [...runbook.matchAll(/^#{1,6}\s+(.+)$/gm)].map((m) =>
+        m[1]
+          .trim()
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N} _-]/gu, '')
+          .replace(/ /g, '-'),
+      ),
+    )
+    const rules = await loadRules()
+    assert.equal(new Set(rules.map((r) => r.alert)).size, rules.length, 'alert names are unique')
+    for (const r of rules) {
+      assert.match(r.labels?.severity ?? '', /^(critical|warning)$/, `${r.alert}: severity`)
+      assert.match(r.labels?.runbook_step ?? '', /^(detect|triage|contain|mitigate|investigate|fix)$/, r.alert)
+      const url = r.annotations?.runbook_url ?? ''
+      const m = /^docs\/runbook\.md#(.+)$/.exec(url)
+      assert.ok(m, `${r.alert}: runbook_url ${url}`)
+      assert.ok(anchors.has(m[1]), `${r.alert}: docs/runbook.md has no heading for #${m[1]}`)
+      assert.ok(r.annotations?.summary && r.annotations.description, `${r.alert}: summary and description`)
+    }
+  })
+})
+
+describe('docs/runbook.md', () => {
+  /** The shell lines of the runbook's sh blocks and inline code that run `llmesh`, continuations joined. */
+  async function llmeshCommands(): Promise<string[]> {
+    const text = await readFile(RUNBOOK, 'utf8')
+    const lines: string[] = []
+    for (const block of text.matchAll(/```sh\n([\s\S]*?)```/g)) {
+      lines.push(...block[1].replace(/\\\n\s*/g, ' ').split('\n'))
+    }
+    for (const code of text.replace(/```[\s\S]*?```/g, '').matchAll(/`([^`]+)`/g)) lines.push(code[1])
+    return lines
+      .map((l) =>
+        l
+          .replace(/\s+#.*$/, '')
+          .split(' | ')[0]
+          .trim(),
+      )
+      .filter((l) => /^llmesh\s/.test(l) && !l.includes('…'))
+      .concat(lines.filter((l) => /^llmesh\s.*…/.test(l)).map((l) => l.replace(/\s+#.*$/, '').trim()))
+  }
+
+  test('every llmesh command and flag it shows exists in the CLI', async () => {
+    const cmds = await llmeshCommands()
+    assert.ok(cmds.length >= 20, `only ${cmds.length} commands found`)
+    const program = buildProgram()
+    for (const line of cmds) {
+      const words = line.split(/\s+/).slice(1)
+      let cmd = program
+      let i = 0
+      for (; i < words.length; i++) {
+        const sub = cmd.commands.find((c) => c.name() === words[i])
+        if (sub === undefined) break
+        cmd = sub
+      }
+      assert.notEqual(cmd, program, `${line}: no such command`)
+      assert.equal(cmd.commands.length, 0, `${line}: ${cmd.name()} needs a subcommand`)
+      for (const w of words.slice(i)) {
+        if (!w.startsWith('--')) continue
+        const flag = w.split('=')[0]
+        assert.ok(
+          cmd.options.some((o) => o.long === flag),
+          `${line}: llmesh ${cmd.name()} has no option ${flag}`,
+        )
+      }
+    }
+  })
+
+  test('the narrower canary policy it shows is a valid policy, narrower than the default', async () => {
+    const text = await readFile(RUNBOOK, 'utf8')
+    const yamls = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).filter((y) => y.startsWith('stages:'))
+    assert.equal(yamls.length, 1)
+    const policy = parsePolicyYaml(yamls[0], { filename: 'runbook.md' })
+    const canary = policy.stages.find((s) => s.name === 'canary')
+    assert.ok(canary !== undefined && canary.percent < 5, 'canary below the default 5 %')
+    assert.equal(policy.gates.ooms?.max, 0)
+  })
+})
