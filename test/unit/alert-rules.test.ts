@@ -256,13 +256,12 @@ describe('docs/runbook.md', () => {
           .split(' | ')[0]
           .trim(),
       )
-      .filter((l) => /^llmesh\s/.test(l) && !l.includes('…'))
-      .concat(lines.filter((l) => /^llmesh\s.*…/.test(l)).map((l) => l.replace(/\s+#.*$/, '').trim()))
+      .filter((l) => /^llmesh\s/.test(l))
   }
 
   test('every llmesh command and flag it shows exists in the CLI', async () => {
     const cmds = await llmeshCommands()
-    assert.ok(cmds.length >= 20, `only ${cmds.length} commands found`)
+    assert.ok(cmds.length >= 25, `only ${cmds.length} commands found`)
     const program = buildProgram()
     for (const line of cmds) {
       const words = line.split(/\s+/).slice(1)
