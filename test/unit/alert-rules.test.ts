@@ -119,7 +119,7 @@ describe('alerting rules with promtool', { skip, timeout: 120_000 }, () => {
   test('promtool check rules accepts the rules file', async () => {
     const { code, out } = await promtool(['check', 'rules', RULES])
     assert.equal(code, 0, out)
-    assert.match(out, /SUCCESS: 10 rules found/)
+    assert.match(out, new RegExp(`SUCCESS: ${(await loadRules()).length} rules found`))
   })
 
   test('promtool test rules: each alert fires on the bad series and only there', async () => {
