@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify'
 import { InvalidInputError } from '../../protocols/errors.ts'
 import type { Logger } from '../logger.ts'
 
@@ -69,10 +69,12 @@ export function hostAllowed(hostHeader: string | undefined): boolean {
 /**
  * Refuses (403 `host_not_allowed`) requests whose Host header fails `hostAllowed` unless they carry
  * the token: a DNS-rebinding page in a browser on a node cannot send the token, nor a Host that passes.
+ * PUBLIC_ROUTEs (the dashboard's page, which holds no data) load under any name; their data
+ * requests then carry the token the operator types in.
  */
 export function refuseRebinding(app: FastifyInstance, token: string | undefined): void {
   app.addHook('onRequest', async (req, reply) => {
-    if (hostAllowed(req.headers.host)) return
+    if (isPublic(req) || hostAllowed(req.headers.host)) return
     if (token !== undefined && bearerMatches(req.headers.authorization, token)) return
     await reply.status(403).send({
       error: {
@@ -84,11 +86,15 @@ export function refuseRebinding(app: FastifyInstance, token: string | undefined)
   })
 }
 
+/** A PUBLIC_ROUTE (serves no data): needs neither the token nor an allowed Host. */
+function isPublic(req: FastifyRequest): boolean {
+  return (req.routeOptions.config as { public?: unknown } | undefined)?.public === true
+}
+
 /** Makes every route of `app` except PUBLIC_ROUTE ones require `token` from callers that are not on loopback. */
 export function requireApiToken(app: FastifyInstance, token: string): void {
   app.addHook('onRequest', async (req, reply) => {
-    const open = (req.routeOptions.config as { public?: unknown } | undefined)?.public === true
-    if (open || LOOPBACK.test(req.ip ?? '') || bearerMatches(req.headers.authorization, token)) return
+    if (isPublic(req) || LOOPBACK.test(req.ip ?? '') || bearerMatches(req.headers.authorization, token)) return
     await reply
       .status(401)
       .header('www-authenticate', 'Bearer')

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import Fastify from 'fastify'
-import { bearerMatches, hostAllowed, refuseRebinding, requireApiToken } from '../../node/api/server.ts'
+import { bearerMatches, hostAllowed, PUBLIC_ROUTE, refuseRebinding, requireApiToken } from '../../node/api/server.ts'
 
 const TOKEN = 'correct-horse-battery-staple'
 
@@ -64,7 +64,16 @@ test('DNS rebinding: a Host that is not an IP, localhost or .local is refused, e
   refuseRebinding(a, TOKEN)
   requireApiToken(a, TOKEN)
   a.get('/status', async () => ({ ok: true }))
+  a.get('/dashboard', { config: PUBLIC_ROUTE }, async () => 'page')
   await a.ready()
+  // the page holds no data: it loads under any name (its data requests then need the token)
+  const page = await a.inject({
+    method: 'GET',
+    url: '/dashboard',
+    remoteAddress: '10.1.2.3',
+    headers: { host: 'seed.site.example' },
+  })
+  assert.equal(page.statusCode, 200)
   const get = (host: string, headers: Record<string, string> = {}) =>
     a.inject({ method: 'GET', url: '/status', remoteAddress: '127.0.0.1', headers: { host, ...headers } })
   for (const host of [
