@@ -9,11 +9,13 @@
  *   → RolloutController (decides, publishes verdicts, prestages, activates / rolls back).
  *   Routes: GET /rollout, GET /rollout/:model/:version, POST /messages, and POST /rollout/commands
  *   when an operator signer is given (`--operator-key`), the OpenAI-compatible API (/v1/…) and
- *   GET /metrics (prom-client, `rollout_stage` label from the served version's release state),
+ *   GET /metrics (prom-client, `rollout_stage` label from the served version's release state,
+ *   plus node/rollout/metrics.ts: node identity, rollout state, rollbacks),
  *   and the fleet dashboard (GET /dashboard, node/api/dashboard-routes.ts).
  * Seed (`role: 'seed'`): the seed's Distribution and /releases routes (seed/distribution.ts), a
  *   RolloutController that only observes (`act: false`: no verdicts, no activation), and the
- *   rollout routes with the operator key. `createSeedDaemon` adds the auto-enroller itself.
+ *   rollout routes with the operator key, GET /metrics (node identity and rollout state only).
+ *   `createSeedDaemon` adds the auto-enroller itself.
  */
 import { readFile } from 'node:fs/promises'
 import { createOperatorSigner, type OperatorSigner } from '../protocols/signing/index.ts'
@@ -26,6 +28,7 @@ import { openaiRoutes } from './inference/openai-routes.ts'
 import type { InferenceSupervisorInit } from './inference/types.ts'
 import { Distribution, type DistributionInit } from './install/distribution.ts'
 import { runtimeVersion } from './install/runtime-version.ts'
+import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
 import { rolloutRoutes } from './rollout/routes.ts'
 import { HealthReporter, type HealthReporterInit } from './telemetry/health-reporter.ts'
@@ -35,6 +38,7 @@ export interface DeviceParts {
   distribution?: Distribution
   supervisor?: InferenceSupervisor
   metrics?: InferenceMetrics
+  rolloutMetrics?: RolloutMetrics
   reporter?: HealthReporter
   controller?: RolloutController
 }
@@ -97,6 +101,27 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     })
   // the fleet dashboard (GET /dashboard): operator controls when this node holds the operator key
   const dashboard = (ctx: DaemonContext) => dashboardRoutes({ operator: init.signer !== undefined }, { ctx })
+  // GET /metrics on every node: the inference metrics (devices) and the rollout metrics
+  const rolloutMetrics = createRolloutMetrics()
+  parts.rolloutMetrics = rolloutMetrics
+  const bindMetrics = (ctx: DaemonContext, controller: RolloutController): void => {
+    rolloutMetrics.setNode({ peerId: ctx.identity.peerId, role: ctx.config.role, fleet: ctx.config.fleet })
+    rolloutMetrics.bindController(controller)
+  }
+  const metricsRoute: RouteFactory = () => async (app) => {
+    app.get('/metrics', async (_req, reply) => {
+      let text = ''
+      if (parts.metrics !== undefined) {
+        // the rollout stage label follows the served version's release
+        const m = parts.supervisor?.model
+        const r = parts.controller?.statusJson().releases.find((x) => x.model === m?.name && x.version === m?.version)
+        parts.metrics.setLabels({ rolloutStage: r?.state ?? 'none' })
+        text = await parts.metrics.registry.metrics()
+      }
+      text += await rolloutMetrics.registry.metrics()
+      return reply.type(rolloutMetrics.registry.contentType).send(text)
+    })
+  }
 
   if (init.role === 'seed') {
     if (init.signer === undefined) throw new Error('a seed needs the operator signer')
@@ -104,9 +129,10 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     services.push(...sd.services, (ctx) => {
       parts.distribution = sd.get()
       parts.controller = new RolloutController({ ...init.rollout, act: false }, { ctx })
+      bindMetrics(ctx, parts.controller)
       return parts.controller
     })
-    routes.push(...sd.routes, rollout, dashboard)
+    routes.push(...sd.routes, rollout, dashboard, metricsRoute)
     return { services, routes, parts }
   }
 
@@ -123,16 +149,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       return supervisorService(parts.supervisor, parts.metrics, ctx)
     })
     routes.push(() => async (app) => {
-      const supervisor = parts.supervisor!
-      const metrics = parts.metrics!
-      await openaiRoutes(app, { supervisor, metrics, apiToken: init.apiToken })
-      app.get('/metrics', async (_req, reply) => {
-        // the rollout stage label follows the served version's release
-        const m = supervisor.model
-        const r = parts.controller?.statusJson().releases.find((x) => x.model === m?.name && x.version === m?.version)
-        metrics.setLabels({ rolloutStage: r?.state ?? 'none' })
-        return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
-      })
+      await openaiRoutes(app, { supervisor: parts.supervisor!, metrics: parts.metrics!, apiToken: init.apiToken })
     })
   }
   services.push(async (ctx) => {
@@ -170,9 +187,10 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     )
     // requests are labelled with the rollout stage of their release at the time they ran
     parts.metrics?.setStageResolver((model, version) => ctx.status.releaseState(model, version))
+    bindMetrics(ctx, parts.controller)
     return parts.controller
   })
-  routes.push(rollout, dashboard)
+  routes.push(rollout, dashboard, metricsRoute)
   return { services, routes, parts }
 }
 

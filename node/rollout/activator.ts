@@ -25,6 +25,7 @@ import type { Logger } from '../logger.ts'
 import { LOCAL_PROBATION_MS } from './constants.ts'
 import { type LocalEvent, type LocalTrigger, localRollbackTrigger } from './local-triggers.ts'
 import type { Deactivation } from './persisted.ts'
+import type { RolloutEvent } from './rollout-events.ts'
 import type { ControllerReporter, ControllerSupervisor } from './types.ts'
 
 /** What the activator asks of the controller. */
@@ -47,6 +48,8 @@ export interface ActivatorHost {
   setDeactivation(model: string, d: Deactivation | null): Promise<void>
   /** Runs `fn` after the running tick (serializes local rollbacks with ticks). */
   enqueue(fn: () => Promise<void>): void
+  /** Told of every activation, rollback and deactivation, as the counters go up (metrics). */
+  event?(e: RolloutEvent): void
   logger: Logger
   now(): number
 }
@@ -154,9 +157,9 @@ export class Activator {
     if (this.host.deactivation(model) !== undefined) await this.host.setDeactivation(model, null)
     this.activatedAt.set(`${model}@${version}`, this.host.now())
     this.probation.set(`${model}@${version}`, [])
-    if (forward) this.counters.activations++
+    if (forward) this.count('activations', { kind: 'activation', model, version })
     else {
-      this.counters.fleetRollbacks++
+      this.count('fleetRollbacks', { kind: 'fleet-rollback', model, version: from ?? version })
       if (from !== null) this.reporter?.record({ model, version: from }, 'rollbacks')
     }
     log.info({ model, version, from, forward }, forward ? 'activating release' : 'reactivating previous version')
@@ -203,7 +206,7 @@ export class Activator {
   /** Local rollback: mark failed, record, reactivate and serve the best remaining version. */
   private async localFailure(model: string, version: string, trigger: LocalTrigger): Promise<void> {
     await this.host.markFailed(model, version)
-    this.counters.localRollbacks++
+    this.count('localRollbacks', { kind: 'local-rollback', model, version, trigger })
     const ref = { model, version }
     if (trigger === 'load-failure') this.reporter?.record(ref, 'load_failures')
     if (trigger === 'probe-failure') this.reporter?.record(ref, 'probe_failures')
@@ -253,7 +256,7 @@ export class Activator {
     this.activatedAt.delete(`${model}@${version}`)
     this.probation.delete(`${model}@${version}`)
     await this.host.setDeactivation(model, { version, reason, at: this.host.now() })
-    this.counters.deactivations++
+    this.count('deactivations', { kind: 'deactivation', model, version, reason })
     this.host.logger.warn({ model, version, reason }, 'model deactivated: no good version to go back to')
     await this.reporter?.flush()
   }
@@ -278,6 +281,16 @@ export class Activator {
       this.serving.set(model, version)
     } catch (err) {
       this.host.logger.warn({ model, version, err: (err as Error).message }, 'cannot serve the active version')
+    }
+  }
+
+  /** Counts an action and tells the host (a listener's failure never stops the activator). */
+  private count(counter: keyof Activator['counters'], e: RolloutEvent): void {
+    this.counters[counter]++
+    try {
+      this.host.event?.(e)
+    } catch (err) {
+      this.host.logger.warn({ err, kind: e.kind }, 'rollout event listener failed')
     }
   }
 

@@ -41,6 +41,7 @@ import {
   snapshot,
 } from './plan.ts'
 import { Prestager } from './prestager.ts'
+import type { RolloutEventListener } from './rollout-events.ts'
 import type { ControllerReporter, ControllerSupervisor } from './types.ts'
 import { VerdictPublisher } from './verdict-publisher.ts'
 
@@ -85,6 +86,7 @@ export class RolloutController {
   private queued = false
   private running = false
   private ticks = 0
+  private readonly listeners = new Set<RolloutEventListener>()
   private readonly activator: Activator | undefined
   private readonly onMessage = (m: StoredMessage): void => {
     // routine health reports are judged on the timer; ones with health events may abort: at once
@@ -123,6 +125,9 @@ export class RolloutController {
           enqueue: (fn) => {
             this.chain = this.chain.then(fn).catch((err) => ctx.logger.error({ err }, 'local rollback failed'))
           },
+          event: (e) => {
+            for (const fn of this.listeners) fn(e)
+          },
           logger: ctx.logger,
           now: this.now,
         },
@@ -143,6 +148,15 @@ export class RolloutController {
   } {
     const none = { activations: 0, localRollbacks: 0, fleetRollbacks: 0, deactivations: 0 }
     return { ticks: this.ticks, verdictsPublished: this.verdicts.count, ...none, ...this.activator?.counters }
+  }
+
+  /**
+   * Calls `fn` on every activation, local or fleet rollback and deactivation this device makes
+   * (node/rollout/rollout-events.ts). Returns a function that unsubscribes.
+   */
+  onEvent(fn: RolloutEventListener): () => void {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
   }
 
   /** Loads the persisted facts, hooks store and supervisor events, starts the timer. Idempotent. */
