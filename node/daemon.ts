@@ -204,12 +204,16 @@ export class Daemon {
     ids.add(this.context.identity.peerId)
     return [...ids].sort().map((id) => {
       const enr = store.enrollmentOf(id)
-      let last: { end: number; active: string[] } | undefined
+      let last: { end: number; active: string[]; staged: string[] | null } | undefined
       for (const m of store.forDevice(id)) {
         if (m.type !== 'HealthReport') continue
         const h = m.message as HealthReport
         if (last === undefined || h.window.end > last.end) {
-          last = { end: h.window.end, active: h.active.map((a) => `${a.model}@${a.version}`) }
+          last = {
+            end: h.window.end,
+            active: h.active.map((a) => `${a.model}@${a.version}`),
+            staged: h.staged?.map((a) => `${a.model}@${a.version}`) ?? null,
+          }
         }
       }
       return {
@@ -218,6 +222,7 @@ export class Daemon {
         enrolled: enr !== undefined,
         revoked: store.revocationOf(id) !== undefined,
         active: last?.active ?? [],
+        staged: last?.staged ?? null,
         last_seen: last?.end ?? enr?.issued_at ?? null,
       }
     })

@@ -176,6 +176,10 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
             : Object.entries(await installer.status()).flatMap(([model, s]) =>
                 s.active === null ? [] : [{ model, version: s.active }],
               ),
+        staged: async () =>
+          Object.entries(await installer.status()).flatMap(([model, s]) =>
+            s.staged.map((version) => ({ model, version })),
+          ),
       },
     )
     return parts.reporter

@@ -88,6 +88,15 @@ function human(releases: ReleaseRolloutStatus[]): string {
   const lines: string[] = []
   for (const r of releases) {
     lines.push(`${r.model}@${r.version}  ${r.state}  (stage ${r.stage} ${r.stageName}, previous ${r.previous ?? '-'})`)
+    if (r.prestaged !== undefined) {
+      const { devices, of, missing } = r.prestaged
+      lines.push(
+        `  prestaged on ${devices}/${of} devices` +
+          (missing.length > 0
+            ? ` (missing: ${missing.map((id) => id.slice(-8)).join(', ')})`
+            : ' (the seed may go offline)'),
+      )
+    }
     if (r.gate !== null) {
       lines.push(`  gate: ${r.gate.outcome}  reporters ${r.gate.reporters}/${r.gate.required}`)
       for (const g of r.gate.figures) {

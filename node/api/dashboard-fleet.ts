@@ -25,6 +25,8 @@ export interface DashboardDevice {
   revoked: boolean
   /** `model@version` per active model, from the latest report. */
   active: string[]
+  /** `model@version` staged on the device, from the latest report (null: the report does not say). */
+  staged: string[] | null
   /** ms since epoch: latest report window end, else the enrollment time. */
   last_seen: number | null
   /** Figures of the latest report, null when the device never reported. */
@@ -94,6 +96,7 @@ export function dashboardDevices(store: DashboardSource, self: string, now: numb
       enrolled: enr !== undefined,
       revoked: store.revocationOf(id) !== undefined,
       active: h?.active.map((a) => `${a.model}@${a.version}`) ?? [],
+      staged: h?.staged?.map((a) => `${a.model}@${a.version}`) ?? null,
       last_seen: h?.window.end ?? enr?.issued_at ?? null,
       report: h === undefined ? null : summarize(h),
     }

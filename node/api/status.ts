@@ -46,6 +46,8 @@ export interface DeviceStatus {
   revoked: boolean
   /** Active versions from its latest health report. */
   active: string[]
+  /** Staged (prestaged) versions from its latest health report; null when the report does not say. */
+  staged: string[] | null
   /** ms since epoch of the latest health report, or of the enrollment. */
   last_seen: number | null
 }

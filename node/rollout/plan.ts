@@ -160,7 +160,28 @@ export interface ReleaseRolloutStatus {
   commands: Array<{ id: string; action: string; issued_at: number; to_stage?: string }>
   /** Device ids per stage name (the cohort that joins at that stage), plus `excluded`. */
   cohorts: Record<string, string[]>
+  /**
+   * Devices in the release's scope (not excluded) whose latest health report lists the version as
+   * staged or active, out of all of them; `missing` names the rest. When `devices === of`, every
+   * device holds the file and the seed may go offline.
+   */
+  prestaged: { devices: number; of: number; missing: string[] }
   abortedBy?: string
+}
+
+/** Who in the release's scope holds it, by each device's latest health report. */
+function prestagedOf(store: MessageSource, m: ReleaseManifest, d: Decision): ReleaseRolloutStatus['prestaged'] {
+  const latest = new Map<string, { end: number; holds: boolean }>()
+  for (const r of store.list('HealthReport')) {
+    const h = r.message
+    const cur = latest.get(h.device)
+    if (cur !== undefined && cur.end >= h.window.end) continue
+    const has = (x: { model: string; version: string }) => x.model === m.model && x.version === m.version
+    latest.set(h.device, { end: h.window.end, holds: h.active.some(has) || (h.staged ?? []).some(has) })
+  }
+  const scope = [...d.assignment].filter(([, k]) => k !== null).map(([id]) => id)
+  const missing = scope.filter((id) => latest.get(id)?.holds !== true).sort()
+  return { devices: scope.length - missing.length, of: scope.length, missing }
 }
 
 /** Shapes the status of one release from its decision and the store's verdicts. */
@@ -218,6 +239,7 @@ export function releaseStatus(
     verdicts,
     commands: Object.values(d.state.commands).sort((a, b) => a.issued_at - b.issued_at),
     cohorts,
+    prestaged: prestagedOf(store, m, d),
   }
   if (d.view.abortedBy !== undefined) out.abortedBy = d.view.abortedBy
   return out

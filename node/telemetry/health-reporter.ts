@@ -55,6 +55,8 @@ export interface HealthReporterComponents {
   logger: Logger
   /** Active version per model on this device. */
   active(): Promise<VersionRef[]>
+  /** Versions staged (downloaded and verified) on this device; omitted from reports when absent. */
+  staged?(): Promise<VersionRef[]>
   supervisor?: ReporterSupervisor
   now?: () => number
 }
@@ -194,6 +196,7 @@ export class HealthReporter {
         uptime_s: Math.max(0, Math.round((now - this.startedAt) / 1000)),
       },
       active: (await this.c.active()).slice(0, 16),
+      ...(this.c.staged === undefined ? {} : { staged: (await this.c.staged()).slice(0, 64) }),
       hardware,
       inference: folded.inference,
       events: folded.events,

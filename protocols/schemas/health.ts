@@ -66,6 +66,15 @@ export const HealthReport = z.object({
   }),
   /** Active version per model on the device at the end of the window. */
   active: z.array(z.object({ model: ModelName, version: SemverString })).max(16),
+  /**
+   * Versions downloaded, verified and ready to activate on the device (prestaged), per model.
+   * Optional: devices older than this field omit it. Lets the fleet see when a release has reached
+   * every device, i.e. when the seed may go offline.
+   */
+  staged: z
+    .array(z.object({ model: ModelName, version: SemverString }))
+    .max(64)
+    .optional(),
   hardware: z.object({
     cpu_pct: z.number().min(0).max(100),
     ram_pct: z.number().min(0).max(100),

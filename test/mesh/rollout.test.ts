@@ -87,6 +87,13 @@ describe('collective canary on loopback', { timeout: 110_000 }, () => {
       3,
     )
     assert.ok(stats.reduce((n, x) => n + x.tokens_out, 0) > 0)
+    // the reports say what the device holds ready to run, so the fleet can see who has prestaged
+    assert.ok(
+      mine().every((m) => m.staged?.some((x) => x.model === 'tiny' && x.version === '1.0.0')),
+      'reports list the staged versions',
+    )
+    const seen = rolloutOf(f.seedParts, '1.0.0')?.prestaged
+    assert.ok(seen !== undefined && seen.devices === seen.of && seen.of === f.devices.length, JSON.stringify(seen))
     const metrics = await (await fetch(`${d.daemon.apiUrl}/metrics`)).text()
     assert.match(metrics, /rollout_stage="promoted"/)
     for (const n of [f.seed, ...f.devices.map((x) => x.daemon)]) {

@@ -146,7 +146,7 @@ export async function setup(dataDir?: string) {
     { ctx, installer: installer as never, supervisor: supervisor as never, reporter },
   )
   add(store, exampleEnrollment({ device: me.peerId, issued_at: Date.now() - 1000, expires_at: undefined }))
-  return { dir, store, log, installer, supervisor, reporter, controller, status }
+  return { dir, me, store, log, installer, supervisor, reporter, controller, status }
 }
 
 export const release = (version: string, seq: number) =>

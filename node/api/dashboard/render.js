@@ -19,7 +19,8 @@ import { ago, bytes, h, num, short } from './dom.js'
  *   verdicts: Array<{ digest: string, device: string, stage: number, outcome: string, decided_at: number,
  *     evidence: number, adopted: boolean, check: string }>,
  *   commands: Array<{ id: string, action: string, issued_at: number, to_stage?: string }>,
- *   cohorts: Record<string, string[]>, abortedBy?: string }} Rollout
+ *   cohorts: Record<string, string[]>, abortedBy?: string,
+ *   prestaged?: { devices: number, of: number, missing: string[] } }} Rollout
  * @typedef {{ model: string, version: string, seq: number, size: number, chunks: number, created_at: number }} Published
  * @typedef {(action: string, model: string, version: string) => void} OnCommand
  */
@@ -173,6 +174,19 @@ export function renderReleases(p) {
                 )
               : null,
           ),
+      r.prestaged
+        ? h(
+            'p',
+            { class: 'prestaged' },
+            `Prestaged on ${r.prestaged.devices} of ${r.prestaged.of} devices`,
+            r.prestaged.missing.length > 0
+              ? [
+                  ' · missing: ',
+                  r.prestaged.missing.map((id, i) => [i > 0 ? ', ' : '', deviceLabel(id, p.devices.get(id))]),
+                ]
+              : ' · every device holds it: the seed may go offline',
+          )
+        : null,
       h(
         'div',
         { class: 'cohorts' },
@@ -287,7 +301,7 @@ export function renderDevices(p) {
           const staged =
             d.id === p.self
               ? Object.entries(p.selfModels).flatMap(([m, s]) => (s.staged ?? []).map((v) => `${m}@${v}`))
-              : null
+              : (d.staged ?? null)
           const status = d.revoked
             ? 'revoked'
             : d.id === p.self
@@ -337,7 +351,7 @@ export function renderDevices(p) {
               'td',
               {},
               staged === null
-                ? h('span', { class: 'muted', title: 'health reports do not carry staged versions' }, 'n/a')
+                ? h('span', { class: 'muted', title: 'this device’s reports do not list staged versions' }, 'n/a')
                 : staged.join(', ') || '–',
             ),
             h('td', { class: 'n' }, reqs === null ? '–' : `${reqs} / ${errs}`),
