@@ -121,6 +121,14 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: 240_0
     // the 30 min window is not over: the stage holds (inconclusive), nothing has failed
     assert.match(await text(card(page).locator('tr[data-gate="window_ms"]')), /1800000.*holds/)
     assert.doesNotMatch(await text(card(page).locator('table.gates')), /FAIL/)
+    // v2 reaches both devices (prestaged): the card says the seed may go offline, and the shop
+    // device's row lists v2 as staged, from its signed report
+    await waitFor(
+      async () => /Prestaged on 2 of 2 devices.*the seed may go offline/.test(await text(card(page))),
+      30_000,
+      'v2 prestaged on both devices in the page',
+    )
+    await waitFor(async () => /tiny@2\.0\.0/.test(await text(shopRow)), 15_000, 'v2 staged on the shop device')
     // the seed published it: size and chunks from GET /releases
     assert.match(body, /chunks/)
     await page.screenshot({ path: join(shots, 'seed-pilot.png'), fullPage: true })
