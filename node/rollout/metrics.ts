@@ -5,7 +5,8 @@
  *
  * - State (gauges, computed at scrape time from the rollout controller): `llmesh_node_info`,
  *   `llmesh_model_active_info`, `llmesh_model_deactivated_info`, `llmesh_rollout_release_state`,
- *   `llmesh_rollout_release_stage`, `llmesh_rollout_gate_outcome`.
+ *   `llmesh_rollout_release_stage`, `llmesh_rollout_release_paused_since_timestamp_seconds`,
+ *   `llmesh_rollout_gate_outcome`.
  * - Actions of this device (counters, from the controller's events, node/rollout/rollout-events.ts):
  *   activations, local rollbacks, fleet rollbacks, deactivations.
  *
@@ -68,6 +69,17 @@ export function releaseStates(r: Pick<ReleaseRolloutStatus, 'state' | 'cohorts'>
   // cohorts lists the policy's stages in order, then `excluded`; the last stage shows as `promoted`
   const stages = Object.keys(r.cohorts).filter((k) => k !== 'excluded')
   return [...new Set([...stages.slice(0, -1), ...RELEASE_PHASES, r.state])]
+}
+
+/** The `issued_at` (ms) of the pause in force of a paused release, or undefined. */
+export function pausedSince(r: Pick<ReleaseRolloutStatus, 'state' | 'commands'>): number | undefined {
+  if (r.state !== 'paused') return undefined
+  let since: number | undefined
+  for (const c of r.commands) {
+    if (c.action === 'pause') since ??= c.issued_at
+    else if (c.action === 'resume') since = undefined
+  }
+  return since
 }
 
 /** Rollout and identity metrics on a private registry. */
@@ -156,6 +168,17 @@ export class RolloutMetrics {
       rel,
       async (g) => {
         for (const r of this.releases()) g.set({ model: r.model, model_version: r.version }, r.stage)
+      },
+    )
+    gauge(
+      'rollout_release_paused_since_timestamp_seconds',
+      'When the pause of a paused release was issued (Unix seconds); absent when not paused',
+      rel,
+      async (g) => {
+        for (const r of this.releases()) {
+          const since = pausedSince(r)
+          if (since !== undefined) g.set({ model: r.model, model_version: r.version }, since / 1000)
+        }
       },
     )
     gauge(

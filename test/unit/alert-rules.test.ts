@@ -5,8 +5,9 @@
  *   synthetic series and stays silent on the healthy ones (the fixture lists every expected alert);
  * - the fixture really catches broken rules: each mutation below (a threshold, a selector, a
  *   metric name, the handling of counters born at their first increment) must make it fail;
- * - every metric and label the rules use exists in node/inference/metrics.ts (the class, built on
- *   its own registry), so renaming a metric or a label breaks this test, not the on-call's night;
+ * - every metric and label the rules use exists in node/inference/metrics.ts or node/rollout/metrics.ts
+ *   (the classes, each built on its own registry), so renaming a metric or a label breaks this test,
+ *   not the on-call's night;
  * - every alert has a severity and a runbook_url whose anchor is a heading of docs/runbook.md.
  * promtool comes from Debian's `prometheus` (.ci/run installs it): without it the promtool tests
  * are skipped with a reason, except under CI=true, where they fail.
@@ -14,7 +15,7 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -22,6 +23,7 @@ import { Histogram } from 'prom-client'
 import { parse } from 'yaml'
 import { buildProgram } from '../../cli/program.ts'
 import { InferenceMetrics } from '../../node/inference/metrics.ts'
+import { RolloutMetrics } from '../../node/rollout/metrics.ts'
 import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -93,7 +95,39 @@ const MUTATIONS: Array<[string, string, string]> = [
   ['LlmeshNodeDown', 'up{job=~"llmesh.*"}', 'up'],
   ['LlmeshNodeDown', 'for: 5m', 'for: 1m'],
   ['LlmeshNodeNotServing', '== 0', '== 1'],
+  // one alert per release (not per node), on aborted == 1 only, for 30 minutes after the abort
+  [
+    'LlmeshReleaseAborted',
+    'max by (job, model, model_version) (llmesh_rollout_release_state{state="aborted"} == 1)',
+    'llmesh_rollout_release_state{state="aborted"} == 1',
+  ],
+  ['LlmeshReleaseAborted', '{state="aborted"} == 1)\n', '{state="aborted"})\n'],
+  ['LlmeshReleaseAborted', 'offset 30m == 1)', 'offset 30m)'],
+  ['LlmeshReleaseAborted', 'offset 30m == 1)', 'offset 5m == 1)'],
+  // counters born at their first increment, counters already there, and the peer id of the device
+  [
+    'LlmeshLocalRollback',
+    'unless llmesh_rollout_local_rollbacks_total offset 30m',
+    'unless llmesh_rollout_local_rollbacks_total',
+  ],
+  ['LlmeshLocalRollback', 'or increase(llmesh_rollout_local_rollbacks_total[30m])', ''],
+  ['LlmeshLocalRollback', ') > 0', ') > 1'],
+  ['LlmeshLocalRollback', 'offset 30m', 'offset 2h'],
+  [
+    'LlmeshLocalRollback',
+    '* on (job, instance) group_left (peer_id) max by (job, instance, peer_id) (llmesh_node_info)',
+    '',
+  ],
+  ['LlmeshModelDeactivated', 'for: 2m', 'for: 30s'],
+  ['LlmeshModelDeactivated', '(llmesh_model_deactivated_info == 1)', '(llmesh_model_deactivated_info == 0)'],
+  ['LlmeshModelDeactivated', 'group_left (peer_id)', 'group_left ()'],
+  ['LlmeshReleasePausedTooLong', '> 24 * 3600', '> 12 * 3600'],
+  ['LlmeshReleasePausedTooLong', '> 24 * 3600', '> 48 * 3600'],
+  ['LlmeshReleasePausedTooLong', 'max by (job, model, model_version)', 'max by (job, instance, model, model_version)'],
 ]
+
+/** promtool runs at once in the mutation test (each mutant has its own directory). */
+const MUTANTS_AT_ONCE = 4
 
 /** Applies one mutation inside the block of `alert` (the text up to the next rule). */
 function mutate(text: string, alert: string, from: string, to: string): string {
@@ -151,22 +185,32 @@ describe('alerting rules with promtool', { skip, timeout: 120_000 }, () => {
     await writeFile(join(dir, 'rules.yml'), original)
     assert.equal((await promtool(['test', 'rules', join(dir, 'test.yml')])).code, 0)
     const survived: string[] = []
-    for (const [alert, from, to] of MUTATIONS) {
-      await writeFile(join(dir, 'rules.yml'), mutate(original, alert, from, to))
-      const check = await promtool(['check', 'rules', join(dir, 'rules.yml')])
-      assert.equal(check.code, 0, `mutant of ${alert} is not even valid: ${check.out}`)
-      const { code } = await promtool(['test', 'rules', join(dir, 'test.yml')])
-      if (code === 0) survived.push(`${alert}: ${JSON.stringify(from)} -> ${JSON.stringify(to)}`)
+    // each mutant in its own directory, a few promtool runs at a time
+    const queue = MUTATIONS.map((m, i) => [i, ...m] as const)
+    const worker = async (): Promise<void> => {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+        const [i, alert, from, to] = next
+        const sub = join(dir, `m${i}`)
+        await mkdir(sub)
+        await writeFile(join(sub, 'test.yml'), fixture)
+        await writeFile(join(sub, 'rules.yml'), mutate(original, alert, from, to))
+        const check = await promtool(['check', 'rules', join(sub, 'rules.yml')])
+        assert.equal(check.code, 0, `mutant of ${alert} is not even valid: ${check.out}`)
+        const { code } = await promtool(['test', 'rules', join(sub, 'test.yml')])
+        if (code === 0) survived.push(`${alert}: ${JSON.stringify(from)} -> ${JSON.stringify(to)}`)
+      }
     }
-    assert.deepEqual(survived, [], 'mutations the fixture did not catch')
+    await Promise.all(Array.from({ length: MUTANTS_AT_ONCE }, worker))
+    assert.deepEqual(survived.sort(), [], 'mutations the fixture did not catch')
   })
 })
 
 describe('alerting rules against the metrics a device exposes', () => {
-  test('every metric and label the rules use is registered by InferenceMetrics', async () => {
-    const metrics = new InferenceMetrics()
+  test('every metric and label the rules use is registered by InferenceMetrics or RolloutMetrics', async () => {
     const registered = new Map<string, Set<string>>()
-    for (const m of metrics.registry.getMetricsAsArray()) {
+    const all = [new InferenceMetrics(), new RolloutMetrics()].flatMap((x) => x.registry.getMetricsAsArray())
+    for (const m of all) {
+      assert.ok(!registered.has(m.name), `${m.name} registered twice: one /metrics serves both registries`)
       const labels = new Set([...((m as unknown as { labelNames?: string[] }).labelNames ?? []), 'job', 'instance'])
       registered.set(m.name, labels)
       if (m instanceof Histogram) {
@@ -185,7 +229,7 @@ describe('alerting rules against the metrics a device exposes', () => {
       assert.ok(names.length > 0, `${r.alert} uses no metric`)
       for (const n of names) {
         used.add(n)
-        assert.ok(registered.has(n), `${r.alert}: metric ${n} is not exposed by node/inference/metrics.ts`)
+        assert.ok(registered.has(n), `${r.alert}: metric ${n} is exposed by neither class`)
       }
       // labels in selectors: {a="x", b!~"y"} of a metric must belong to that metric
       for (const m of r.expr.matchAll(/\b(llmesh_[a-z_]+|up)\{([^}]*)\}/g)) {
@@ -209,6 +253,11 @@ describe('alerting rules against the metrics a device exposes', () => {
       'llmesh_inference_load_failures_total',
       'llmesh_inference_probe_failures_total',
       'llmesh_inference_ready',
+      'llmesh_node_info',
+      'llmesh_rollout_release_state',
+      'llmesh_rollout_release_paused_since_timestamp_seconds',
+      'llmesh_rollout_local_rollbacks_total',
+      'llmesh_model_deactivated_info',
       'up',
     ]) {
       assert.ok(used.has(n), `no rule uses ${n}`)
