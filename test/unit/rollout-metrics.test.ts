@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import {
   deactivationReason,
+  pausedSince,
   RolloutMetrics,
   type RolloutMetricsSource,
   releaseStates,
@@ -176,6 +177,22 @@ describe('RolloutMetrics', () => {
     assert.equal(deactivationReason('local rollback: probe-failure'), 'local-rollback')
     assert.equal(deactivationReason('anything else'), 'other')
     assert.deepEqual(releaseStates(release('1', 1, 'pilot', 0)), ['pilot', 'canary', 'paused', 'promoted', 'aborted'])
+  })
+
+  test('a paused release exports when its pause was issued, in seconds; others nothing', async () => {
+    const cmd = (action: string, issued_at: number) => ({ id: `${action}${issued_at}`, action, issued_at })
+    const paused = {
+      ...release('1.1.0', 2, 'paused', 1),
+      commands: [cmd('pause', 1000), cmd('resume', 2000), cmd('pause', 5000), cmd('pause', 7000)],
+    }
+    assert.equal(pausedSince(paused), 5000, 'the pause in force, not an earlier one nor a repeated one')
+    assert.equal(pausedSince({ ...paused, state: 'canary' }), undefined)
+    const m = new RolloutMetrics()
+    const c = new FakeController()
+    m.bindController(c)
+    c.releases = [paused, release('1.0.0', 1, 'promoted', 2)]
+    const s = samples(await m.registry.metrics(), 'llmesh_rollout_release_paused_since_timestamp_seconds')
+    assert.deepEqual([...s], [['{model="tiny",model_version="1.1.0"}', 5]])
   })
 
   test('promtool check metrics finds nothing to lint', { skip: !existsSync(PROMTOOL) && 'no promtool' }, async () => {
