@@ -2,10 +2,12 @@
  * Compatibility and disk checks run before any block is downloaded. Pure given the environment
  * facts passed in, so tests inject architecture, RAM, runtime version and free disk.
  */
+import { totalmem } from 'node:os'
 import semver from 'semver'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { DISK_RESERVE_BYTES } from './constants.ts'
 import { InstallError } from './errors.ts'
+import { runtimeVersion } from './runtime-version.ts'
 
 /** Facts about this device. */
 export interface DeviceEnv {
@@ -64,4 +66,19 @@ export function checkDisk(
 
 function mib(n: number): string {
   return (n / 1048576).toFixed(1)
+}
+
+/** This device's facts (`overrides` win, for tests); free disk from `statfs` of `root`. */
+export async function readDeviceEnv(
+  root: string,
+  statfs: (path: string) => Promise<{ bavail: number; bsize: number }>,
+  overrides: Partial<Omit<DeviceEnv, 'freeDiskBytes'>> = {},
+): Promise<DeviceEnv> {
+  const fs = await statfs(root)
+  return {
+    arch: overrides.arch ?? process.arch,
+    totalRamMb: overrides.totalRamMb ?? Math.floor(totalmem() / 1048576),
+    runtimeVersion: overrides.runtimeVersion ?? (await runtimeVersion()),
+    freeDiskBytes: fs.bavail * fs.bsize,
+  }
 }

@@ -15,7 +15,6 @@
  * same release again resumes the download.
  */
 import { access, statfs as fsStatfs, mkdir, readFile, rm } from 'node:fs/promises'
-import { totalmem } from 'node:os'
 import { join } from 'node:path'
 import semver from 'semver'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
@@ -23,7 +22,7 @@ import type { Logger } from '../logger.ts'
 import { blockInventory, fetchRelease, releaseBlocks } from '../store/fetcher.ts'
 import type { ModelStore } from '../store/model-store.ts'
 import { assembleRelease } from './assemble.ts'
-import { checkCompatibility, checkDisk, type DeviceEnv } from './compat.ts'
+import { checkCompatibility, checkDisk, type DeviceEnv, readDeviceEnv } from './compat.ts'
 import { KEEP_VERSIONS, MANIFEST_FILE, MAX_REFUSALS } from './constants.ts'
 import { InstallError } from './errors.ts'
 import {
@@ -36,8 +35,7 @@ import {
   removeLink,
   TMP_LINK_PREFIX,
 } from './layout.ts'
-import { pruneUnreferencedBlocks } from './prune.ts'
-import { runtimeVersion } from './runtime-version.ts'
+import { pruneUnreferencedBlocks, retention } from './prune.ts'
 
 /** What the installer uses. */
 export interface InstallerComponents {
@@ -117,13 +115,7 @@ export class Installer {
 
   /** Device facts, with overrides applied. */
   async env(): Promise<DeviceEnv> {
-    const fs = await this.statfs(this.layout.root)
-    return {
-      arch: this.envOverride?.arch ?? process.arch,
-      totalRamMb: this.envOverride?.totalRamMb ?? Math.floor(totalmem() / 1048576),
-      runtimeVersion: this.envOverride?.runtimeVersion ?? (await runtimeVersion()),
-      freeDiskBytes: fs.bavail * fs.bsize,
-    }
+    return readDeviceEnv(this.layout.root, this.statfs, this.envOverride)
   }
 
   /**
@@ -237,20 +229,16 @@ export class Installer {
   /** Keeps at most `keepVersions` versions; never removes active, previous or a download in flight. */
   async gc(model: string): Promise<string[]> {
     return this.withLock(model, async () => {
-      const active = await readVersionLink(this.layout.link(model, 'active'))
-      const previous = await readVersionLink(this.layout.link(model, 'previous'))
-      const inFlight = this.downloading.get(model)?.version
-      const versions = (await this.versions(model)).sort(semver.rcompare)
-      const keep = new Set([active, previous, inFlight].filter((v): v is string => typeof v === 'string'))
-      for (const v of versions) if (keep.size < this.keep) keep.add(v)
-      const removed: string[] = []
+      const { remove, keep } = retention((await this.versions(model)).sort(semver.rcompare), this.keep, [
+        await readVersionLink(this.layout.link(model, 'active')),
+        await readVersionLink(this.layout.link(model, 'previous')),
+        this.downloading.get(model)?.version,
+      ])
       const feeds = new Set<string>()
-      for (const v of versions) {
-        if (keep.has(v)) continue
+      for (const v of remove) {
         const m = await this.installedManifest(model, v)
         if (m !== null) feeds.add(m.chunks.feed)
         await rm(this.layout.versionDir(model, v), { recursive: true, force: true })
-        removed.push(v)
       }
       if (feeds.size > 0 && this.pruneBlocks) {
         const kept: ReleaseManifest[] = []
@@ -259,9 +247,9 @@ export class Installer {
           if (m !== null) kept.push(m)
         }
         const n = await pruneUnreferencedBlocks(this.c.store, feeds, kept)
-        this.c.logger.info({ model, removed, blocks_cleared: n }, 'garbage collected')
+        this.c.logger.info({ model, removed: remove, blocks_cleared: n }, 'garbage collected')
       }
-      return removed
+      return remove
     })
   }
 

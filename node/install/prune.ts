@@ -1,9 +1,24 @@
 /**
- * Frees the corestore blocks no kept version uses, after GC removed versions. Never touches a
- * writable feed (the seed's own lineage is the source of every block).
+ * Garbage collection of installed versions: which versions to keep (pure), and freeing the
+ * corestore blocks no kept version uses. Never touches a writable feed (the seed's own lineage is
+ * the source of every block).
  */
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import type { ModelStore } from '../store/model-store.ts'
+
+/**
+ * Which versions GC keeps: every pinned one (active, previous, a download in flight; nulls
+ * ignored), then the newest of the rest until `max` are kept. `newestFirst` is sorted newest first.
+ */
+export function retention(
+  newestFirst: string[],
+  max: number,
+  pinned: Array<string | null | undefined>,
+): { keep: Set<string>; remove: string[] } {
+  const keep = new Set(pinned.filter((v): v is string => typeof v === 'string'))
+  for (const v of newestFirst) if (keep.size < max) keep.add(v)
+  return { keep, remove: newestFirst.filter((v) => !keep.has(v)) }
+}
 
 /** Clears blocks of `feeds` not referenced by `kept`; returns how many blocks were cleared. */
 export async function pruneUnreferencedBlocks(

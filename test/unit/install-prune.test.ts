@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { Installer } from '../../node/install/installer.ts'
+import { retention } from '../../node/install/prune.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { releaseBlocks } from '../../node/store/fetcher.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
@@ -39,5 +40,18 @@ describe('block pruning', () => {
     } finally {
       await cleanup([seed, dev])
     }
+  })
+})
+
+describe('retention', () => {
+  test('pinned versions always stay, then the newest up to the limit', () => {
+    const all = ['5.0.0', '4.0.0', '3.0.0', '2.0.0', '1.0.0']
+    assert.deepEqual(retention(all, 3, [null, undefined]).remove, ['2.0.0', '1.0.0'])
+    // active 1.0.0 and previous 2.0.0 pinned: only one slot left, for the newest
+    const r = retention(all, 3, ['1.0.0', '2.0.0', undefined])
+    assert.deepEqual([...r.keep].sort(), ['1.0.0', '2.0.0', '5.0.0'])
+    assert.deepEqual(r.remove, ['4.0.0', '3.0.0'])
+    // more pins than the limit: all pins kept, nothing else
+    assert.deepEqual(retention(all, 1, ['1.0.0', '3.0.0', '4.0.0']).remove, ['5.0.0', '2.0.0'])
   })
 })
