@@ -35,6 +35,9 @@ const FILES: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'api.js': 'text/javascript; charset=utf-8',
   'render.js': 'text/javascript; charset=utf-8',
+  'render-releases.js': 'text/javascript; charset=utf-8',
+  'render-devices.js': 'text/javascript; charset=utf-8',
+  'render-node.js': 'text/javascript; charset=utf-8',
   'dom.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 }
