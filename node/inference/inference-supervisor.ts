@@ -19,7 +19,8 @@
  * a timestamp (`crash`, `oom`, `timeout`, `restart`, `load-failure`, `probe-failure`) for the
  * rollback triggers and metrics. Prompt and completion text are never logged.
  * Parts: worker-slot.ts (the worker process), request-gate.ts (admission, generation, drain),
- * model-loader.ts (header check, load), probe.ts (post-load probe).
+ * model-loader.ts (header check, load), probe.ts (post-load probe), worker-restarts.ts (exit
+ * events, restart with backoff) with restart-policy.ts (when to restart, after what delay).
  */
 import { EventEmitter } from 'node:events'
 import { type ResolvedSupervisorInit, resolveSupervisorInit } from './defaults.ts'
@@ -30,7 +31,8 @@ import { checkHeader, type LoaderHooks, type LoadTarget, loadOn } from './model-
 import { runProbe } from './probe.ts'
 import { RequestGate } from './request-gate.ts'
 import type * as T from './types.ts'
-import type { WorkerExit, WorkerProcess } from './worker-process.ts'
+import type { WorkerProcess } from './worker-process.ts'
+import { WorkerRestarts } from './worker-restarts.ts'
 import { WorkerSlot } from './worker-slot.ts'
 
 const WAITING_STATES: ReadonlySet<T.SupervisorState> = new Set(['starting', 'draining', 'loading', 'restarting'])
@@ -44,13 +46,10 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
   private readonly slot: WorkerSlot
   private readonly gate: RequestGate
   private readonly loader: LoaderHooks
+  private readonly restarts: WorkerRestarts
   private current: T.LoadedModel | undefined
   private wanted: LoadTarget | undefined
   private _state: T.SupervisorState = 'stopped'
-  private restarts = 0
-  private backoffMs: number
-  private lastRestartAt = 0
-  private restartTimer: NodeJS.Timeout | undefined
   private healthTimer: NodeJS.Timeout | undefined
   private deactivated: T.DeactivationNote | undefined
   private ops: Promise<unknown> = Promise.resolve()
@@ -60,7 +59,6 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     this.cfg = resolveSupervisorInit(init)
     this.logger = components.logger
     this.now = components.now ?? Date.now
-    this.backoffMs = this.cfg.restartBackoffMs
     this.inflight = new Inflight({
       now: () => performance.now(),
       cancelGraceMs: this.cfg.cancelGraceMs,
@@ -75,7 +73,12 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     this.slot = new WorkerSlot(this.cfg, this.logger, this.inflight, {
       isRunning: () => this.isRunning(),
       stopping,
-      onExit: (w, exit) => this.onWorkerExit(w, exit),
+      onExit: (w, exit) => {
+        const during = this._state
+        this.slot.exited(w)
+        this.inflight.failWorker(w, () => new WorkerCrashedError(`inference worker died (${exit.kind})`))
+        this.restarts.onExit(exit, during)
+      },
       onTimeout: (what) => this.emit('timeout', { at: this.now(), what }),
     })
     const self = this
@@ -100,6 +103,22 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       stopping,
       isRunning: () => this.isRunning(),
     }
+    this.restarts = new WorkerRestarts(this.cfg, {
+      now: this.now,
+      logger: this.logger,
+      emitter: this,
+      state: () => this._state,
+      wanted: () => this.wanted,
+      current: () => this.current,
+      enterRestarting: () => {
+        this.current = undefined
+        this.gate.queue.pause()
+        this.setState('restarting')
+      },
+      exclusive: (fn) => this.exclusive(fn),
+      loadInto: (target) => this.loadInto(target),
+      fail: () => this.fail(),
+    })
   }
 
   get state(): T.SupervisorState {
@@ -127,7 +146,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       model: this.current,
       workerPid: this.slot.worker?.pid,
       workerRssBytes: this.slot.rssBytes,
-      restarts: this.restarts,
+      restarts: this.restarts.count,
       active: this.gate.queue.active,
       waiting: this.gate.queue.waiting,
       deactivated: this.deactivated,
@@ -155,7 +174,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     if (this._state === 'stopped' || this._state === 'stopping') return
     this.setState('stopping')
     clearInterval(this.healthTimer)
-    clearTimeout(this.restartTimer)
+    this.restarts.cancel()
     this.gate.close()
     const w = this.slot.worker
     if (w !== undefined) {
@@ -225,7 +244,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
   deactivate(note: Omit<T.DeactivationNote, 'at'>): Promise<void> {
     return this.exclusive(async () => {
       if (!this.isRunning()) return
-      clearTimeout(this.restartTimer)
+      this.restarts.cancel()
       await this.drain()
       this.wanted = undefined
       this.current = undefined
@@ -335,50 +354,5 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     this.logger.info({ path: model.path, loadMs: Math.round(model.loadMs), ctx: model.contextSize }, 'model ready')
     this.emit('model-loaded', { at: this.now(), model })
     return model
-  }
-
-  private onWorkerExit(w: WorkerProcess, exit: WorkerExit): void {
-    const during = this._state
-    this.slot.exited(w)
-    this.inflight.failWorker(w, () => new WorkerCrashedError(`inference worker died (${exit.kind})`))
-    const at = this.now()
-    this.emit('worker-exit', { at, kind: exit.kind, code: exit.code, signal: exit.signal, during })
-    if (exit.kind === 'stopped') return
-    this.logger.warn({ kind: exit.kind, code: exit.code, signal: exit.signal, during }, 'inference worker exited')
-    if (exit.kind === 'crash') this.emit('crash', { at, code: exit.code, signal: exit.signal })
-    if (exit.kind === 'oom') this.emit('oom', { at, during: during === 'loading' ? 'load' : 'serving' })
-    if (during === 'ready' && this.wanted !== undefined) this.scheduleRestart(exit)
-  }
-
-  /**
-   * Brings the wanted model back on a new worker after an unexpected exit (with backoff). The
-   * restart is counted (and `restart` emitted) when it is decided, while `model` still names the
-   * version that died: listeners attribute it to that version (health reports, local rollback).
-   */
-  private scheduleRestart(exit: WorkerExit): void {
-    const now = this.now()
-    if (now - this.lastRestartAt > this.cfg.maxRestartBackoffMs * 2) this.backoffMs = this.cfg.restartBackoffMs
-    this.restarts++
-    this.lastRestartAt = now
-    const died = this.current
-    const model = died === undefined ? undefined : { name: died.name, version: died.version }
-    this.emit('restart', { at: now, count: this.restarts, reason: exit.kind, model })
-    this.current = undefined
-    this.gate.queue.pause()
-    this.setState('restarting')
-    const delay = this.backoffMs
-    this.backoffMs = Math.min(this.backoffMs * 2, this.cfg.maxRestartBackoffMs)
-    this.restartTimer = setTimeout(() => {
-      void this.exclusive(async () => {
-        const target = this.wanted
-        if (this._state !== 'restarting' || target === undefined) return
-        try {
-          await this.loadInto(target)
-        } catch (err) {
-          this.logger.error({ err: (err as Error).message }, 'restart failed')
-          this.fail()
-        }
-      })
-    }, delay)
   }
 }
