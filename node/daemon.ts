@@ -8,16 +8,18 @@
  *
  * Other services plug in through `DaemonInit.services` (factories given the `DaemonContext`:
  * typed store events, publish, status hooks) and `DaemonInit.routes` (fastify plugins).
+ * The /status JSON is built in daemon-status.ts.
  */
 
 import { rm, writeFile } from 'node:fs/promises'
 import { arch, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyPluginAsync } from 'fastify'
-import type { HealthReport, TrustRoot } from '../protocols/index.ts'
+import type { TrustRoot } from '../protocols/index.ts'
 import { ApiServer } from './api/server.ts'
-import { type DeviceStatus, type NodeStatus, StatusRegistry, statusRoute } from './api/status.ts'
+import { type NodeStatus, StatusRegistry, statusRoute } from './api/status.ts'
 import { DEFAULT_API, DEFAULT_LISTEN, DEFAULT_REPORT_INTERVAL_MS, NODE_INFO_FILE } from './constants.ts'
+import { buildNodeStatus } from './daemon-status.ts'
 import { BonjourAdvertiser } from './discovery/bonjour-advertiser.ts'
 import { type Identity, loadOrCreateIdentity } from './identity.ts'
 import { createLogger, type Logger } from './logger.ts'
@@ -157,75 +159,7 @@ export class Daemon {
 
   /** The /status JSON. */
   async buildStatus(): Promise<NodeStatus> {
-    const ctx = this.context
-    const { store, mesh } = ctx
-    const id = ctx.identity.peerId
-    const own = store.enrollmentOf(id)
-    const releases = store.releases().map((r) => ({
-      model: r.message.model,
-      version: r.message.version,
-      seq: r.message.seq,
-      state: this.status.releaseState(r.message.model, r.message.version) ?? 'known',
-      digest: r.digest,
-      created_at: r.message.created_at,
-      expires_at: r.message.expires_at,
-    }))
-    const out: NodeStatus = {
-      device: {
-        id,
-        tags: own?.tags ?? ctx.config.tags,
-        enrolled: own !== undefined,
-        role: ctx.config.role,
-        fleet: ctx.config.fleet,
-      },
-      peers: mesh.peers(),
-      releases,
-      models: await this.status.models(),
-      devices: this.devices(),
-      mesh: {
-        listen: mesh.multiaddrs(),
-        messages: store.size,
-        ingest: mesh.ingest.counters,
-        gossip: mesh.state === 'running' ? mesh.gossip.counters : undefined,
-        scores: mesh.state === 'running' ? mesh.scores() : undefined,
-        antiEntropy: mesh.state === 'running' ? mesh.antiEntropy.counters : undefined,
-      },
-    }
-    for (const [name, fn] of this.status.sections) out[name] = await fn()
-    return out
-  }
-
-  private devices(): DeviceStatus[] {
-    const { store } = this.context
-    const ids = new Set<string>()
-    for (const t of ['DeviceEnrollment', 'Revocation', 'HealthReport'] as const) {
-      for (const m of store.list(t)) ids.add(m.message.device)
-    }
-    ids.add(this.context.identity.peerId)
-    return [...ids].sort().map((id) => {
-      const enr = store.enrollmentOf(id)
-      let last: { end: number; active: string[]; staged: string[] | null } | undefined
-      for (const m of store.forDevice(id)) {
-        if (m.type !== 'HealthReport') continue
-        const h = m.message as HealthReport
-        if (last === undefined || h.window.end > last.end) {
-          last = {
-            end: h.window.end,
-            active: h.active.map((a) => `${a.model}@${a.version}`),
-            staged: h.staged?.map((a) => `${a.model}@${a.version}`) ?? null,
-          }
-        }
-      }
-      return {
-        id,
-        tags: enr?.tags ?? [],
-        enrolled: enr !== undefined,
-        revoked: store.revocationOf(id) !== undefined,
-        active: last?.active ?? [],
-        staged: last?.staged ?? null,
-        last_seen: last?.end ?? enr?.issued_at ?? null,
-      }
-    })
+    return buildNodeStatus(this.context)
   }
 
   private async doStart(): Promise<void> {
