@@ -146,14 +146,17 @@ describe('partition cut mid-canary (network namespaces)', { skip, timeout: 280_0
       'every node agrees after healing',
     )
     const agreedMs = Date.now() - healedAt
-    // the canary was promoted by a majority verdict only: no minority node ever issued one
+    // while partitioned, no minority node issued a canary promotion (after healing one may: it
+    // then holds fresh votes of the whole cohort, and may decide before the majority's verdict
+    // reaches it; the stage is the same either way)
     for (const r of last) {
       const canaryPromotes = r!.verdicts.filter((v) => v.stage === 1 && v.outcome === 'promote')
-      assert.ok(canaryPromotes.length > 0)
       assert.ok(
-        canaryPromotes.every((v) => !minorityIds.has(v.device)),
-        `a minority node issued a canary promotion: ${JSON.stringify(canaryPromotes)}`,
+        canaryPromotes.some((v) => !minorityIds.has(v.device)),
+        'the majority promoted the canary',
       )
+      const early = canaryPromotes.filter((v) => minorityIds.has(v.device) && v.decided_at < healedAt)
+      assert.deepEqual(early, [], 'a minority node issued a canary promotion while partitioned')
       assert.ok(r!.verdicts.every((v) => v.outcome === 'promote'))
     }
     await until(
