@@ -9,10 +9,8 @@
  * node serves it (a seed), else from `--arch --ram-mb --device-type`.
  * `device list` on a node without `/devices` falls back to its `GET /status` device list.
  */
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Command } from 'commander'
-import { DEFAULT_API, NODE_INFO_FILE } from '../../node/constants.ts'
+import { DEFAULT_API } from '../../node/constants.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { sha256Hex } from '../../protocols/encoding.ts'
 import { CpuArch } from '../../protocols/schemas/index.ts'
@@ -25,6 +23,7 @@ import {
   parseTags,
   validPeer,
 } from '../../seed/devices.ts'
+import { callApi, nodeUrl } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print } from '../output.ts'
 
 interface DeviceOptions extends OutputOptions {
@@ -38,38 +37,11 @@ interface DeviceOptions extends OutputOptions {
   deviceType?: string
 }
 
-async function nodeUrl(opts: DeviceOptions): Promise<string> {
-  if (opts.api !== undefined) return (opts.api.includes('://') ? opts.api : `http://${opts.api}`).replace(/\/$/, '')
-  if (opts.data !== undefined) {
-    try {
-      return (JSON.parse(await readFile(join(opts.data, NODE_INFO_FILE), 'utf8')) as { api: string }).api
-    } catch {
-      throw new CliError(`no running node found in ${opts.data} (no ${NODE_INFO_FILE})`, 'ERR_NOT_RUNNING')
-    }
-  }
-  return `http://${DEFAULT_API}`
-}
-
-/** Calls the API; `undefined` when the route does not exist on that node (and `missingOk`). */
-async function call(url: string, init?: RequestInit, missingOk = false): Promise<unknown> {
-  let res: Response
-  try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(15_000) })
-  } catch (err) {
-    throw new CliError(`cannot reach ${url}: ${(err as Error).message}`, 'ERR_UNREACHABLE')
-  }
-  const body = (await res.json().catch(() => ({}))) as { error?: unknown; message?: string }
-  const code = typeof body.error === 'string' && body.error.startsWith('ERR_') ? body.error : undefined
-  if (res.status === 404 && code === undefined && missingOk) return undefined
-  if (!res.ok) throw new CliError(body.message ?? `HTTP ${res.status}`, code ?? 'ERR_API')
-  return body
-}
-
 const post = (url: string, body: unknown) =>
-  call(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  callApi(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
 const postWire = (url: string, wire: Uint8Array) =>
-  call(`${url}/messages`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: wire })
+  callApi(`${url}/messages`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: wire })
 
 async function operatorKey(dir: string) {
   const fleet = await loadFleet(dir)
@@ -111,7 +83,7 @@ async function enroll(peer: string, opts: DeviceOptions, retag: boolean): Promis
     out = { ...r, via: 'seed' }
   } else {
     const key = await operatorKey(opts.fleet)
-    const info = (await call(`${url}/devices/${device}`, undefined, true).catch((err) => {
+    const info = (await callApi(`${url}/devices/${device}`, undefined, { missingOk: true }).catch((err) => {
       if ((err as CliError).code === 'ERR_NOT_FOUND') return undefined
       throw err
     })) as DeviceView | undefined
@@ -221,9 +193,11 @@ export function registerDevice(program: Command): void {
   common(device.command('list').description('enrolled, revoked and seen-but-unenrolled devices')).action(
     action(async (opts: DeviceOptions) => {
       const url = await nodeUrl(opts)
-      const r = (await call(`${url}/devices`, undefined, true)) as { devices: DeviceView[] } | undefined
+      const r = (await callApi(`${url}/devices`, undefined, { missingOk: true })) as
+        | { devices: DeviceView[] }
+        | undefined
       const devices =
-        r?.devices ?? ((await call(`${url}/status`)) as { devices: StatusDevice[] }).devices.map(fromStatus)
+        r?.devices ?? ((await callApi(`${url}/status`)) as { devices: StatusDevice[] }).devices.map(fromStatus)
       print(opts, { devices }, (o) => human(o.devices))
     }),
   )

@@ -4,15 +4,15 @@
  * `llmesh node started`) and writes `<data>/node.json`; SIGTERM/SIGINT stop it cleanly (exit 0).
  */
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Command } from 'commander'
 import type { ModelStatus } from '../../node/api/status.ts'
-import { DEFAULT_API, NODE_INFO_FILE } from '../../node/constants.ts'
+import { DEFAULT_API } from '../../node/constants.ts'
 import { Daemon, type DaemonInit } from '../../node/daemon.ts'
 import { cliDeviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { createLogger } from '../../node/logger.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
+import { callApi, nodeUrl } from '../api-client.ts'
 import { action, CliError, print } from '../output.ts'
 
 /** Options shared by `node start` and `seed start`. */
@@ -159,18 +159,6 @@ export interface StatusJson {
   }>
 }
 
-async function apiUrl(opts: StatusOptions): Promise<string> {
-  if (opts.api !== undefined) return opts.api.includes('://') ? opts.api : `http://${opts.api}`
-  if (opts.data !== undefined) {
-    try {
-      return (JSON.parse(await readFile(join(opts.data, NODE_INFO_FILE), 'utf8')) as { api: string }).api
-    } catch {
-      throw new CliError(`no running node found in ${opts.data} (no ${NODE_INFO_FILE})`, 'ERR_NOT_RUNNING')
-    }
-  }
-  return `http://${DEFAULT_API}`
-}
-
 /** The human-readable form of `llmesh status`. */
 export function humanStatus(s: StatusJson): string {
   const ago = (t: number | null): string =>
@@ -219,15 +207,9 @@ export function registerNode(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: StatusOptions) => {
-        const url = await apiUrl(opts)
-        let res: Response
-        try {
-          res = await fetch(`${url}/status`, { signal: AbortSignal.timeout(10_000) })
-        } catch (err) {
-          throw new CliError(`cannot reach ${url}: ${(err as Error).message}`, 'ERR_UNREACHABLE')
-        }
-        if (!res.ok) throw new CliError(`${url}/status answered ${res.status}`, 'ERR_API')
-        print(opts, (await res.json()) as StatusJson, humanStatus)
+        const url = await nodeUrl(opts)
+        const status = (await callApi(`${url}/status`, undefined, { timeoutMs: 10_000 })) as StatusJson
+        print(opts, status, humanStatus)
       }),
     )
 }

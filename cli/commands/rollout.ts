@@ -7,14 +7,13 @@
  * (`POST /messages`), which verifies and gossips them. `status` reads `GET /rollout`; its JSON
  * names each release's `state` (`pilot`, `canary`, …, `paused`, `promoted`, `aborted`).
  */
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Command } from 'commander'
-import { DEFAULT_API, NODE_INFO_FILE } from '../../node/constants.ts'
+import { DEFAULT_API } from '../../node/constants.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { parseReleaseRef, signCommand } from '../../node/rollout/commands.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
 import { sha256Hex } from '../../protocols/encoding.ts'
+import { callApi, nodeUrl } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print } from '../output.ts'
 
 interface RolloutOptions extends OutputOptions {
@@ -23,30 +22,6 @@ interface RolloutOptions extends OutputOptions {
   fleet?: string
   toStage?: string
   reason?: string
-}
-
-async function nodeUrl(opts: RolloutOptions): Promise<string> {
-  if (opts.api !== undefined) return (opts.api.includes('://') ? opts.api : `http://${opts.api}`).replace(/\/$/, '')
-  if (opts.data !== undefined) {
-    try {
-      return (JSON.parse(await readFile(join(opts.data, NODE_INFO_FILE), 'utf8')) as { api: string }).api
-    } catch {
-      throw new CliError(`no running node found in ${opts.data} (no ${NODE_INFO_FILE})`, 'ERR_NOT_RUNNING')
-    }
-  }
-  return `http://${DEFAULT_API}`
-}
-
-async function call(url: string, init?: RequestInit): Promise<unknown> {
-  let res: Response
-  try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(15_000) })
-  } catch (err) {
-    throw new CliError(`cannot reach ${url}: ${(err as Error).message}`, 'ERR_UNREACHABLE')
-  }
-  const body = (await res.json().catch(() => ({}))) as { error?: string; message?: string }
-  if (!res.ok) throw new CliError(body.message ?? `HTTP ${res.status}`, body.error ?? 'ERR_API')
-  return body
 }
 
 interface CommandOut {
@@ -66,14 +41,14 @@ async function sendCommand(act: string, ref: string, opts: RolloutOptions): Prom
       throw new CliError(`${opts.fleet} holds no operator key`, 'ERR_NO_OPERATOR_KEY')
     }
     const { command, wire } = await signCommand(req, fleet.root.fleet, fleet.operatorSigner, Date.now())
-    await call(`${url}/messages`, {
+    await callApi(`${url}/messages`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: wire,
     })
     out = { command, digest: sha256Hex(wire), via: 'local-key' }
   } else {
-    const r = (await call(`${url}/rollout/commands`, {
+    const r = (await callApi(`${url}/rollout/commands`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(req),
@@ -140,7 +115,7 @@ export function registerRollout(program: Command): void {
   common(rollout.command('status [release]').description('each release’s stage, gates, verdicts and cohorts')).action(
     action(async (ref: string | undefined, opts: RolloutOptions) => {
       const url = await nodeUrl(opts)
-      const all = ((await call(`${url}/rollout`)) as { releases: ReleaseRolloutStatus[] }).releases
+      const all = ((await callApi(`${url}/rollout`)) as { releases: ReleaseRolloutStatus[] }).releases
       let releases = all
       if (ref !== undefined) {
         const { model, version } = parseReleaseRef(ref)
