@@ -17,6 +17,7 @@ import type { ReleaseRef } from '../../protocols/schemas/common.ts'
 import type {
   DeviceEnrollment,
   GateFigure,
+  HealthReport,
   OperatorCommand,
   ReleaseManifest,
   Revocation,
@@ -169,18 +170,29 @@ export interface ReleaseRolloutStatus {
   abortedBy?: string
 }
 
-/** Who in the release's scope holds it, by each device's latest health report. */
-function prestagedOf(store: MessageSource, m: ReleaseManifest, d: Decision): ReleaseRolloutStatus['prestaged'] {
-  const latest = new Map<string, { end: number; holds: boolean }>()
-  for (const r of store.list('HealthReport')) {
-    const h = r.message
+/** Each device's latest health report (by window end): build once per status, for every release. */
+export function latestReports(store: MessageSource): Map<string, HealthReport> {
+  const latest = new Map<string, HealthReport>()
+  for (const { message: h } of store.list('HealthReport')) {
     const cur = latest.get(h.device)
-    if (cur !== undefined && cur.end >= h.window.end) continue
-    const has = (x: { model: string; version: string }) => x.model === m.model && x.version === m.version
-    latest.set(h.device, { end: h.window.end, holds: h.active.some(has) || (h.staged ?? []).some(has) })
+    if (cur === undefined || h.window.end > cur.window.end) latest.set(h.device, h)
+  }
+  return latest
+}
+
+/** Who in the release's scope holds it (staged or active), by each device's latest health report. */
+function prestagedOf(
+  latest: Map<string, HealthReport>,
+  m: ReleaseManifest,
+  d: Decision,
+): ReleaseRolloutStatus['prestaged'] {
+  const has = (x: { model: string; version: string }) => x.model === m.model && x.version === m.version
+  const holds = (id: string) => {
+    const h = latest.get(id)
+    return h !== undefined && (h.active.some(has) || (h.staged ?? []).some(has))
   }
   const scope = [...d.assignment].filter(([, k]) => k !== null).map(([id]) => id)
-  const missing = scope.filter((id) => latest.get(id)?.holds !== true).sort()
+  const missing = scope.filter((id) => !holds(id)).sort()
   return { devices: scope.length - missing.length, of: scope.length, missing }
 }
 
@@ -190,6 +202,7 @@ export function releaseStatus(
   m: ReleaseManifest,
   previous: ReleaseRef | null,
   d: Decision,
+  latest: Map<string, HealthReport> = latestReports(store),
 ): ReleaseRolloutStatus {
   const cohorts: Record<string, string[]> = {}
   for (const s of m.policy.stages) cohorts[s.name] = []
@@ -239,7 +252,7 @@ export function releaseStatus(
     verdicts,
     commands: Object.values(d.state.commands).sort((a, b) => a.issued_at - b.issued_at),
     cohorts,
-    prestaged: prestagedOf(store, m, d),
+    prestaged: prestagedOf(latest, m, d),
   }
   if (d.view.abortedBy !== undefined) out.abortedBy = d.view.abortedBy
   return out

@@ -34,6 +34,7 @@ import type { Deactivation } from './persisted.ts'
 import {
   chooseTarget,
   decideRelease,
+  latestReports,
   previousRelease,
   type ReleaseRolloutStatus,
   releaseKey,
@@ -206,9 +207,10 @@ export class RolloutController {
     /** Models this device deactivated (no active version), with why. */
     deactivated: Record<string, Deactivation>
   } {
+    const latest = latestReports(this.c.ctx.store)
     const releases = [...this.entries.values()]
       .sort((a, b) => a.manifest.model.localeCompare(b.manifest.model) || a.manifest.seq - b.manifest.seq)
-      .map((e) => releaseStatus(this.c.ctx.store, e.manifest, e.previous, e.decision))
+      .map((e) => releaseStatus(this.c.ctx.store, e.manifest, e.previous, e.decision, latest))
     const deactivated = { ...this.memory.deactivated }
     return { device: this.c.ctx.identity.peerId, acting: this.act, counters: this.counters, releases, deactivated }
   }
