@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { writeTinyGguf } from '../test/fixtures/gguf-writer.ts'
+import { writeTinyGguf } from '../node/model/gguf-writer.ts'
 import {
   DEVICE_TAG,
   HOLD_POLICY,

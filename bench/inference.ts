@@ -18,7 +18,7 @@ import OpenAI from 'openai'
 import { InferenceSupervisor } from '../node/inference/inference-supervisor.ts'
 import { silentLogger } from '../node/inference/logger.ts'
 import { openaiRoutes } from '../node/inference/openai-routes.ts'
-import { writeTinyGguf } from '../test/fixtures/gguf-writer.ts'
+import { writeTinyGguf } from '../node/model/gguf-writer.ts'
 
 const { values } = parseArgs({
   options: {

@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { initFleet } from '../node/fleet/index.ts'
 import type { ReleaseRolloutStatus } from '../node/rollout/plan.ts'
-import { writeTinyGguf } from '../test/fixtures/gguf-writer.ts'
+import { writeTinyGguf } from '../node/model/gguf-writer.ts'
 
 const run = promisify(execFile)
 const BIN = join(import.meta.dirname, '..', 'cli', 'bin.ts')

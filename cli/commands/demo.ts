@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { initFleet } from '../../node/fleet/index.ts'
-import { writeTinyGguf } from '../../test/fixtures/gguf-writer.ts'
+import { writeTinyGguf } from '../../node/model/gguf-writer.ts'
 import { action, CliError } from '../output.ts'
 
 const BIN = fileURLToPath(new URL('../bin.ts', import.meta.url))

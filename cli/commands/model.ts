@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { type Command, InvalidArgumentError } from 'commander'
 import { type GgufInfo, type GgufProblem, type GgufValue, inspectGguf } from '../../node/model/gguf.ts'
-import { makeTinyGgufBuffer } from '../../test/fixtures/gguf-writer.ts'
+import { makeTinyGgufBuffer } from '../../node/model/gguf-writer.ts'
 import { action, CliError, print } from '../output.ts'
 
 /** Parses a non-negative integer option. */
