@@ -16,6 +16,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
+import { waitFor } from '../helpers/index.ts'
 
 const run = promisify(execFile)
 
@@ -331,14 +332,9 @@ export class TestBed {
   }
 }
 
-/** Waits until `check` holds (polling every 50 ms). */
+/** Waits until `check` holds (polling every 50 ms), with `timeoutMs` scaled for a loaded machine (test/helpers). */
 export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    if (await check()) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+  await waitFor(check, { timeoutMs, what, intervalMs: 50 })
 }
 
 /** Log lines that mean something went wrong: level >= 50 or an uncaught/unhandled error. */

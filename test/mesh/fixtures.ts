@@ -2,6 +2,7 @@
  * Test fixtures for mesh tests: an in-memory fleet (operator key, trust root, join secret),
  * signed messages of each kind, and loopback mesh nodes (mDNS off, direct dials).
  */
+
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,6 +25,7 @@ import {
   signOperatorMessage,
   type TrustRoot,
 } from '../../protocols/index.ts'
+import { waitFor as waitForCondition } from '../helpers/index.ts'
 
 /** An in-memory fleet. */
 export interface TestFleet {
@@ -145,18 +147,13 @@ export async function tempDir(prefix = 'llmesh-test-'): Promise<{ dir: string; c
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
 }
 
-/** Polls `check` every 20 ms until it returns true or `timeoutMs` passes. */
+/** Polls `check` until it returns true or `timeoutMs` (scaled for a loaded machine, test/helpers) passes. */
 export async function waitFor(
   check: () => boolean | Promise<boolean>,
   timeoutMs = 10_000,
   what = 'condition',
 ): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    if (await check()) return
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  throw new Error(`timed out waiting for ${what}`)
+  await waitForCondition(check, { timeoutMs, what, intervalMs: 20 })
 }
 
 /** Waits until every node has at least one gossip mesh peer on `topic`. */

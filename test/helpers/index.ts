@@ -1,0 +1,84 @@
+/**
+ * The shared test kit: deadlines scaled for a loaded machine, condition waits, temporary
+ * directories removed by `t.after`, and the `llmesh` CLI as a child process.
+ *
+ * Deadlines. Every wait in the mesh and LAN tiers is on a condition, never a fixed sleep, and its
+ * deadline goes through `scaled()`: the suite must pass on 2 cores with a CPU hog beside it, where
+ * a process start or a gossip round can take several times longer than on an idle machine. Waits
+ * return as soon as their condition holds, so a generous deadline costs nothing when things work.
+ * `LLMESH_TEST_SLOWDOWN` sets the factor (default 3).
+ */
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+
+/** How much longer than on an idle machine a deadline may take (env `LLMESH_TEST_SLOWDOWN`, default 3). */
+export const SLOWDOWN = (() => {
+  const v = Number(process.env.LLMESH_TEST_SLOWDOWN)
+  return Number.isFinite(v) && v >= 1 ? v : 3
+})()
+
+/** A deadline of `ms` on an idle machine, scaled for a loaded one. */
+export function scaled(ms: number): number {
+  return Math.round(ms * SLOWDOWN)
+}
+
+/** Options of `waitFor`. */
+export interface WaitOptions {
+  /** Deadline on an idle machine, ms (scaled by `SLOWDOWN`; default 10 s). */
+  timeoutMs?: number
+  /** What is awaited, for the error message. */
+  what?: string
+  /** Poll interval, ms (default 25). */
+  intervalMs?: number
+}
+
+/** Polls `check` until it returns true; throws once the scaled deadline has passed. */
+export async function waitFor(check: () => boolean | Promise<boolean>, opts: WaitOptions = {}): Promise<void> {
+  const timeoutMs = scaled(opts.timeoutMs ?? 10_000)
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return
+    if (Date.now() >= end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what ?? 'condition'}`)
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 25))
+  }
+}
+
+/** A temporary directory, removed when the test (or suite hook) `t` ends. */
+export async function tmpDir(t: Pick<TestContext, 'after'>, prefix = 'llmesh-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** The `llmesh` entry point. */
+export const CLI_BIN = join(import.meta.dirname, '../../cli/bin.ts')
+
+/** What a CLI run printed and how it exited. */
+export interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs `llmesh <args>` with this Node; never throws on a non-zero exit. */
+export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}) {
+  return new Promise<CliResult>((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI_BIN, ...args],
+      {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        timeout: scaled(opts.timeoutMs ?? 60_000),
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
+        resolve({ code, stdout, stderr })
+      },
+    )
+  })
+}
