@@ -12,16 +12,15 @@
  *   GET /metrics (prom-client, `rollout_stage` label from the served version's release state,
  *   plus node/rollout/metrics.ts: node identity, rollout state, rollbacks),
  *   and the fleet dashboard (GET /dashboard, node/api/dashboard-routes.ts).
- * Seed (`role: 'seed'`): the seed's Distribution and /releases routes (seed/distribution.ts), a
- *   RolloutController that only observes (`act: false`: no verdicts, no activation), and the
- *   rollout routes with the operator key, GET /metrics (node identity and rollout state only).
- *   `createSeedDaemon` adds the auto-enroller itself.
+ * Observer (`observerServices`, what the seed composes in seed/seed-daemon.ts with its own
+ *   Distribution and /releases routes): a RolloutController that only observes (`act: false`: no
+ *   verdicts, no activation), the rollout routes with the operator key, the dashboard and
+ *   GET /metrics (node identity and rollout state only). node/ never imports seed/.
  */
 import { readFile } from 'node:fs/promises'
 import { createOperatorSigner, type OperatorSigner } from '../protocols/signing/index.ts'
-import { seedDistribution } from '../seed/distribution.ts'
 import { dashboardRoutes } from './api/dashboard-routes.ts'
-import type { DaemonContext, Role, RouteFactory, Service, ServiceFactory } from './daemon.ts'
+import type { DaemonContext, RouteFactory, Service, ServiceFactory } from './daemon.ts'
 import { InferenceSupervisor } from './inference/inference-supervisor.ts'
 import { createInferenceMetrics, type InferenceMetrics } from './inference/metrics.ts'
 import { openaiRoutes } from './inference/openai-routes.ts'
@@ -45,7 +44,6 @@ export interface DeviceParts {
 
 /** Options of the composition. */
 export interface DeviceServicesInit {
-  role: Role
   /** The operator key: the seed's, or a node's `--operator-key` (enables POST /rollout/commands). */
   signer?: OperatorSigner
   /** Run the inference worker on a device (default true). */
@@ -87,12 +85,9 @@ function supervisorService(sup: InferenceSupervisor, metrics: InferenceMetrics, 
   }
 }
 
-/** Builds the service factories and route plugins of a device daemon or a seed. */
-export function deviceServices(init: DeviceServicesInit): DeviceServices {
-  const parts: DeviceParts = {}
-  const services: ServiceFactory[] = []
-  const routes: RouteFactory[] = []
-  const rollout = (ctx: DaemonContext) =>
+/** Routes and metrics every composition has: rollout routes, dashboard, GET /metrics. */
+function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DeviceParts) {
+  const rollout: RouteFactory = (ctx) =>
     rolloutRoutes({
       controller: () => parts.controller,
       fleet: ctx.config.fleet,
@@ -100,7 +95,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       publish: ctx.publish,
     })
   // the fleet dashboard (GET /dashboard): operator controls when this node holds the operator key
-  const dashboard = (ctx: DaemonContext) => dashboardRoutes({ operator: init.signer !== undefined }, { ctx })
+  const dashboard: RouteFactory = (ctx) => dashboardRoutes({ operator: init.signer !== undefined }, { ctx })
   // GET /metrics on every node: the inference metrics (devices) and the rollout metrics
   const rolloutMetrics = createRolloutMetrics()
   parts.rolloutMetrics = rolloutMetrics
@@ -122,20 +117,36 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }
+  return { routes: [rollout, dashboard, metricsRoute], bindMetrics }
+}
 
-  if (init.role === 'seed') {
-    if (init.signer === undefined) throw new Error('a seed needs the operator signer')
-    const sd = seedDistribution({ signer: init.signer, distribution: init.distribution })
-    services.push(...sd.services, (ctx) => {
-      parts.distribution = sd.get()
+/**
+ * A node that observes the fleet's rollouts without acting on them (the seed): a RolloutController
+ * with `act: false`, the rollout routes (commands when `signer` is given), dashboard and /metrics.
+ * `distribution()` names the caller's Distribution, for `parts` (tests, status).
+ */
+export function observerServices(
+  init: Pick<DeviceServicesInit, 'signer' | 'rollout'> & { distribution?: () => Distribution | undefined },
+): DeviceServices {
+  const parts: DeviceParts = {}
+  const common = commonParts(init, parts)
+  const services: ServiceFactory[] = [
+    (ctx) => {
+      parts.distribution = init.distribution?.()
       parts.controller = new RolloutController({ ...init.rollout, act: false }, { ctx })
-      bindMetrics(ctx, parts.controller)
+      common.bindMetrics(ctx, parts.controller)
       return parts.controller
-    })
-    routes.push(...sd.routes, rollout, dashboard, metricsRoute)
-    return { services, routes, parts }
-  }
+    },
+  ]
+  return { services, routes: common.routes, parts }
+}
 
+/** Builds the service factories and route plugins of a device daemon. */
+export function deviceServices(init: DeviceServicesInit): DeviceServices {
+  const parts: DeviceParts = {}
+  const services: ServiceFactory[] = []
+  const routes: RouteFactory[] = []
+  const common = commonParts(init, parts)
   services.push((ctx) => {
     parts.distribution = new Distribution(ctx, { ...init.distribution, prestage: false })
     return parts.distribution
@@ -191,26 +202,19 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     )
     // requests are labelled with the rollout stage of their release at the time they ran
     parts.metrics?.setStageResolver((model, version) => ctx.status.releaseState(model, version))
-    bindMetrics(ctx, parts.controller)
+    common.bindMetrics(ctx, parts.controller)
     return parts.controller
   })
-  routes.push(rollout, dashboard, metricsRoute)
+  routes.push(...common.routes)
   return { services, routes, parts }
 }
 
 /**
- * What `llmesh node start` / `llmesh seed start` run: the seed signs with the fleet's operator
- * key; a node signs operator commands only when given `--operator-key <file>` (PEM).
+ * What `llmesh node start` runs: a node signs operator commands only when given
+ * `--operator-key <file>` (PEM). The seed composes itself (seed/seed-daemon.ts).
  */
-export async function cliDeviceServices(
-  role: Role,
-  opts: { fleetSigner?: OperatorSigner; operatorKeyFile?: string },
-): Promise<DeviceServices> {
-  if (role === 'seed') {
-    if (opts.fleetSigner === undefined) return { services: [], routes: [], parts: {} }
-    return deviceServices({ role, signer: opts.fleetSigner })
-  }
+export async function cliDeviceServices(opts: { operatorKeyFile?: string }): Promise<DeviceServices> {
   const signer =
     opts.operatorKeyFile === undefined ? undefined : createOperatorSigner(await readFile(opts.operatorKeyFile, 'utf8'))
-  return deviceServices({ role, signer })
+  return deviceServices({ signer })
 }

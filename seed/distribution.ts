@@ -1,7 +1,7 @@
 /**
  * Seed side of distribution: the seed runs a `Distribution` (it owns every lineage feed and
  * serves blocks; it does not prestage) and the `/releases` routes that publish through it.
- * Usage with `createSeedDaemon`: `const d = seedDistribution({ signer }); createSeedDaemon({ …, services: d.services, routes: d.routes })`.
+ * Composed into the seed by `SeedDaemon` (seed/seed-daemon.ts).
  */
 import { join } from 'node:path'
 import type { RouteFactory, ServiceFactory } from '../node/daemon.ts'

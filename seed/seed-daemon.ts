@@ -1,31 +1,61 @@
 /**
- * The seed: a node that also holds the operator key. It runs the daemon with role `seed` and an
- * auto-enroller (devices are enrolled automatically when the trust root allows it) and the operator's
- * device routes (`/devices`: list, enroll, re-tag, revoke; seed/device-routes.ts). Publishing
- * releases is added by the distribution work through `DaemonInit.services`.
+ * The seed: a node that also holds the operator key, composed here and only here. Started in this
+ * order (after the daemon's own identity, store and mesh; stopped in reverse):
+ *   AutoEnroller (enrolls devices when the trust root allows it)
+ *   → the seed's Distribution (owns every lineage feed and serves blocks; no prestage)
+ *   → an observing RolloutController (`act: false`: decides and shows status, activates nothing)
+ *   → any extra services the caller adds.
+ * Routes: the operator's device routes (`/devices`, seed/device-routes.ts), `/releases`
+ * (seed/release-routes.ts), the rollout routes with the operator key, the dashboard and /metrics.
  */
 
 import { Daemon, type DaemonInit } from '../node/daemon.ts'
+import { type DeviceParts, observerServices } from '../node/device-services.ts'
+import type { DistributionInit } from '../node/install/distribution.ts'
+import type { RolloutControllerInit } from '../node/rollout/rollout-controller.ts'
 import type { OperatorSigner } from '../protocols/index.ts'
 import { AutoEnroller } from './auto-enroller.ts'
 import { AutoEnrollmentLedger } from './auto-enrollments.ts'
 import { deviceRoutes } from './device-routes.ts'
+import { seedDistribution } from './distribution.ts'
 
 /** Options of the seed daemon: a daemon's plus the operator signer. */
 export interface SeedDaemonInit extends Omit<DaemonInit, 'role'> {
   signer: OperatorSigner
   /** Enrolment lifetime in ms (none when omitted). */
   enrollmentTtlMs?: number
+  /** Options of the observing rollout controller. */
+  rollout?: RolloutControllerInit
+  /** Options of the seed's distribution. */
+  distribution?: DistributionInit
+}
+
+/** The seed daemon, with its live parts once started (for tests and status). */
+export class SeedDaemon extends Daemon {
+  /** Distribution, controller and metrics, set as the daemon starts them. */
+  readonly parts: DeviceParts
+
+  constructor(init: SeedDaemonInit) {
+    const { signer, enrollmentTtlMs, rollout, distribution, services, routes, ...rest } = init
+    const ledger = new AutoEnrollmentLedger()
+    const sd = seedDistribution({ signer, distribution })
+    const observer = observerServices({ signer, rollout, distribution: sd.get })
+    super({
+      ...rest,
+      role: 'seed',
+      services: [
+        (ctx) => new AutoEnroller({ signer, ttlMs: enrollmentTtlMs, ledger }, ctx),
+        ...sd.services,
+        ...observer.services,
+        ...(services ?? []),
+      ],
+      routes: [(ctx) => deviceRoutes({ ctx, signer, ledger }), ...sd.routes, ...observer.routes, ...(routes ?? [])],
+    })
+    this.parts = observer.parts
+  }
 }
 
 /** Creates (does not start) a seed daemon. */
-export function createSeedDaemon(init: SeedDaemonInit): Daemon {
-  const { signer, enrollmentTtlMs, services, routes, ...rest } = init
-  const ledger = new AutoEnrollmentLedger()
-  return new Daemon({
-    ...rest,
-    role: 'seed',
-    services: [(ctx) => new AutoEnroller({ signer, ttlMs: enrollmentTtlMs, ledger }, ctx), ...(services ?? [])],
-    routes: [(ctx) => deviceRoutes({ ctx, signer, ledger }), ...(routes ?? [])],
-  })
+export function createSeedDaemon(init: SeedDaemonInit): SeedDaemon {
+  return new SeedDaemon(init)
 }

@@ -120,20 +120,18 @@ async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
     apiToken: await apiToken(opts),
     logger: log,
   }
-  // installer, inference, health reports, rollout controller and their routes (node/device-services.ts)
-  const composed = await cliDeviceServices(role, {
-    fleetSigner: fleet.operatorSigner,
-    operatorKeyFile: opts.operatorKey,
-  })
-  init.services = composed.services
-  init.routes = composed.routes
   let daemon: Daemon
   if (role === 'seed') {
     if (fleet.operatorSigner === undefined) {
       throw new CliError(`${opts.fleet} holds no operator key: a seed needs it`, 'ERR_NO_OPERATOR_KEY')
     }
+    // distribution, observing controller, enroller and the operator's routes (seed/seed-daemon.ts)
     daemon = createSeedDaemon({ ...init, signer: fleet.operatorSigner })
-  } else daemon = new Daemon(init)
+  } else {
+    // installer, inference, health reports, rollout controller and their routes (node/device-services.ts)
+    const composed = await cliDeviceServices({ operatorKeyFile: opts.operatorKey })
+    daemon = new Daemon({ ...init, services: composed.services, routes: composed.routes })
+  }
   await runUntilSignal(daemon, log)
 }
 

@@ -231,7 +231,7 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: 240_0
   })
 
   test('with an API token, the page shows the refusal and no data until given the token', async () => {
-    const dc = deviceServices({ role: 'node', inference: false, rollout: { startupCatchUpMs: 1000 } })
+    const dc = deviceServices({ inference: false, rollout: { startupCatchUpMs: 1000 } })
     guarded = new Daemon({
       fleet: { id: f.fleet.id, psk: f.fleet.psk, trust: f.fleet.trust },
       dataDir: join(f.dir, 'guarded'),

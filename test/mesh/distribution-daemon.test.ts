@@ -14,7 +14,6 @@ import { Daemon } from '../../node/daemon.ts'
 import { Distribution } from '../../node/install/distribution.ts'
 import { silentLogger } from '../../node/logger.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
-import { seedDistribution } from '../../seed/distribution.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { makeFleet, tempDir, waitFor } from './fixtures.ts'
@@ -42,8 +41,7 @@ describe('distribution through daemons', () => {
     const s = await tempDir()
     cleanups.push(s.cleanup)
     seedDir = s.dir
-    const sd = seedDistribution({ signer: fleet.signer })
-    seed = createSeedDaemon({ ...opts(s.dir), signer: fleet.signer, services: sd.services, routes: sd.routes })
+    seed = createSeedDaemon({ ...opts(s.dir), signer: fleet.signer })
     await seed.start()
     daemons.push(seed)
     for (let i = 0; i < 2; i++) {

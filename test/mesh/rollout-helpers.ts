@@ -56,18 +56,11 @@ export async function startRolloutFleet(
     logger: silentLogger(),
   })
   const rollout = { startupCatchUpMs: 3000, decideIntervalMs: 250 }
-  const sc = deviceServices({ role: 'seed', signer: fleet.signer, rollout })
-  const seed = createSeedDaemon({
-    ...base('seed'),
-    tags: ['seed'],
-    signer: fleet.signer,
-    services: sc.services,
-    routes: sc.routes,
-  })
+  const seed = createSeedDaemon({ ...base('seed'), tags: ['seed'], signer: fleet.signer, rollout })
   await seed.start()
   const devices: FleetDevice[] = []
   for (const [i, t] of tags.entries()) {
-    const dc = deviceServices({ role: 'node', supervisor: { threads: 1 }, rollout })
+    const dc = deviceServices({ supervisor: { threads: 1 }, rollout })
     const daemon = new Daemon({
       ...base(`d${i}`),
       tags: t,
@@ -102,7 +95,7 @@ export async function startRolloutFleet(
   return {
     fleet,
     seed,
-    seedParts: sc.parts,
+    seedParts: seed.parts,
     devices,
     dir: tmp.dir,
     async stop() {
