@@ -5,7 +5,7 @@
  */
 import type { HealthReport } from '../protocols/index.ts'
 import type { DeviceStatus, NodeStatus } from './api/status.ts'
-import type { DaemonContext } from './daemon.ts'
+import type { DaemonContext } from './daemon-context.ts'
 import type { MessageStore } from './mesh/message-store.ts'
 
 /** Builds the /status JSON from the running daemon's context. */

@@ -14,71 +14,27 @@
 import { rm, writeFile } from 'node:fs/promises'
 import { arch, totalmem } from 'node:os'
 import { join } from 'node:path'
-import type { FastifyPluginAsync } from 'fastify'
-import type { TrustRoot } from '../protocols/index.ts'
 import { ApiServer } from './api/server.ts'
 import { type NodeStatus, StatusRegistry, statusRoute } from './api/status.ts'
 import { DEFAULT_API, DEFAULT_LISTEN, DEFAULT_REPORT_INTERVAL_MS, NODE_INFO_FILE } from './constants.ts'
+import type { DaemonContext, DaemonFleet, Role, RouteFactory, Service, ServiceFactory } from './daemon-context.ts'
 import { buildNodeStatus } from './daemon-status.ts'
 import { BonjourAdvertiser } from './discovery/bonjour-advertiser.ts'
-import { type Identity, loadOrCreateIdentity } from './identity.ts'
+import { loadOrCreateIdentity } from './identity.ts'
 import { createLogger, type Logger } from './logger.ts'
 import type { AntiEntropyInit, Hello } from './mesh/anti-entropy.ts'
 import { createFleetVerifier } from './mesh/fleet-verifier.ts'
-import type { IngestResult } from './mesh/ingest.ts'
 import { MeshNode, type ServiceState } from './mesh/mesh-node.ts'
 import { MessageStore } from './mesh/message-store.ts'
 
-/** A long-lived service with idempotent start/stop. */
-export interface Service {
-  start(): Promise<void>
-  stop(): Promise<void>
-}
-
-/** Role of a daemon. */
-export type Role = 'node' | 'seed'
-
-/** The fleet as the daemon needs it (from `loadFleet(dir)`). */
-export interface DaemonFleet {
-  id: string
-  /** Join secret: the libp2p swarm key file's bytes. */
-  psk: Uint8Array
-  /** Verified trust root. */
-  trust: TrustRoot
-  /** Its signed chain since v1 (`chain[i]` = envelopes of root v(i+1)), handed on to peers. */
-  chain?: Uint8Array[][]
-}
-
-/** What services and route plugins get. */
-export interface DaemonContext {
-  config: {
-    role: Role
-    fleet: string
-    dataDir: string
-    tags: string[]
-    reportIntervalMs: number
-    /** What this node tells peers about itself (tags, capabilities) in anti-entropy rounds. */
-    hello: Hello
-  }
-  identity: Identity
-  logger: Logger
-  /** Verified messages, with typed events (`release`, `command`, `verdict`, `health`, …). */
-  store: MessageStore
-  mesh: MeshNode
-  /** Verifies, stores and gossips wire bytes (throws the VerificationError if invalid). */
-  publish(bytes: Uint8Array): Promise<IngestResult>
-  /** /status hooks. */
-  status: StatusRegistry
-  /** The trust root in force. */
-  trust(): TrustRoot
-  /** Re-publishes the bonjour TXT records (call when the active models change). */
-  advertise(): Promise<void>
-}
-
-/** Builds a service once the context exists. */
-export type ServiceFactory = (ctx: DaemonContext) => Service | Promise<Service>
-/** Builds a fastify route plugin once the context exists. */
-export type RouteFactory = (ctx: DaemonContext) => FastifyPluginAsync
+export type {
+  DaemonContext,
+  DaemonFleet,
+  Role,
+  RouteFactory,
+  Service,
+  ServiceFactory,
+} from './daemon-context.ts'
 
 /** Options of the daemon. */
 export interface DaemonInit {
