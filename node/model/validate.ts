@@ -4,7 +4,7 @@
  * Pure: works on the parsed header only.
  */
 import type { GgufProblem } from './errors.ts'
-import type { GgufInfo, GgufValue } from './gguf.ts'
+import type { GgufInfo, GgufValue } from './gguf-types.ts'
 
 /** Architectures without attention/FFN hyper-parameters (recurrent or codec models). */
 const NO_ATTENTION_ARCHS = new Set(['mamba', 'mamba2', 'rwkv6', 'rwkv6qwen2', 'rwkv7', 'arwkv7', 'wavtokenizer-dec'])
