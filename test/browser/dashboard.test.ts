@@ -5,6 +5,7 @@
  * pauses, resumes and aborts it from the seed's page. A device's page has no operator controls, and
  * a node with an API token shows the refusal and no data until the page is given the token.
  */
+
 import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -15,6 +16,7 @@ import { Daemon } from '../../node/daemon.ts'
 import { deviceServices } from '../../node/device-services.ts'
 import { silentLogger } from '../../node/logger.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
+import { scaled } from '../helpers/index.ts'
 import { publish, type RolloutFleet, startRolloutFleet, waitAllServing, waitFor } from '../mesh/rollout-helpers.ts'
 import { canRunBrowser, launchBrowser, type TestBrowser } from './chromium.ts'
 
@@ -69,7 +71,7 @@ async function waitAllStates(f: RolloutFleet, ok: (s: string) => boolean, what: 
 const text = async (l: Locator): Promise<string> => (await l.textContent()) ?? ''
 const card = (page: Page) => page.locator(`[data-release="${V2}"]`)
 
-describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: 240_000 }, () => {
+describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: scaled(240_000) }, () => {
   let f: RolloutFleet
   let browser: TestBrowser
   let guarded: Daemon | undefined

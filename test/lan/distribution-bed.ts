@@ -5,6 +5,7 @@
  * process per poll), releases published with `llmesh release publish`, and link shaping on the
  * bridge side (a host's ingress).
  */
+
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
@@ -14,6 +15,7 @@ import type { NodeStatus } from '../../node/api/status.ts'
 import type { ModelInstallState } from '../../node/install/installer.ts'
 import type { ReplicationStats } from '../../node/store/replicator.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import { scaled } from '../helpers/index.ts'
 import { type LanNode, startArgs } from './helpers.ts'
 import { type Host, REPO_ROOT, type TestBed, until } from './netns.ts'
 
@@ -105,7 +107,7 @@ export async function startNode(
 
 /** GET /status over HTTP from inside the node's namespace. */
 export async function httpStatus(bed: TestBed, n: LanNode): Promise<DistStatus> {
-  const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', '5', `${apiUrl(n)}/status`])
+  const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(5)), `${apiUrl(n)}/status`])
   return JSON.parse(stdout) as DistStatus
 }
 

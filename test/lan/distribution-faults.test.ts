@@ -7,12 +7,14 @@
  * 2. A device is killed (SIGKILL) half way through downloading v3, then restarted: it resumes
  *    (fetches only what it lacked, fewer bytes than the file) and its `active` v1 is intact.
  */
+
 import assert from 'node:assert/strict'
 import { readdir, readFile, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { Fleet } from '../../node/fleet/index.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { scaled } from '../helpers/index.ts'
 import {
   ALL_POLICY,
   bytesIn,
@@ -32,7 +34,7 @@ import { badLines, canRunBed, TestBed, until } from './netns.ts'
 const skip = canRunBed() ? false : 'needs root and ip netns'
 const BIG = { layers: 3, embd: 256 } // ~8 MiB
 
-describe('model distribution under faults in network namespaces', { skip, timeout: 180_000 }, () => {
+describe('model distribution under faults in network namespaces', { skip, timeout: scaled(180_000) }, () => {
   let bed: TestBed
   let fleet: Fleet
   let work: string

@@ -10,12 +10,14 @@
  *    it), then restart: `active` names a complete, verified file at every moment, no temporary
  *    files are left, and the restarted device finishes the activation and serves the new version.
  */
+
 import assert from 'node:assert/strict'
 import { readdir, readFile, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { Fleet } from '../../node/fleet/index.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { scaled } from '../helpers/index.ts'
 import {
   ALL_POLICY,
   DEVICE_TAG,
@@ -33,7 +35,7 @@ import { badLines, canRunBed, TestBed, until } from './netns.ts'
 const skip = canRunBed() ? false : 'needs root and ip netns'
 const EVIL_ENTRY = join(import.meta.dirname, 'evil-node.ts')
 
-describe('distribution integrity in network namespaces', { skip, timeout: 240_000 }, () => {
+describe('distribution integrity in network namespaces', { skip, timeout: scaled(240_000) }, () => {
   let bed: TestBed
   let fleet: Fleet
   let seed: LanNode

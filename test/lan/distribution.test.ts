@@ -7,6 +7,7 @@
  *    96 MiB tmpfs under its models directory) are refused, with their reasons in /status.
  * Releases use a policy excluding the test devices, so they are prestaged but never activated.
  */
+
 import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -14,6 +15,7 @@ import { after, before, describe, test } from 'node:test'
 import type { Fleet } from '../../node/fleet/index.ts'
 import { sha256Hex } from '../../protocols/index.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { scaled } from '../helpers/index.ts'
 import {
   bytesIn,
   DEVICE_TAG,
@@ -31,7 +33,7 @@ const skip = canRunBed() ? false : 'needs root and ip netns'
 const MODEL = { layers: 4, embd: 192 } // ~6 MiB; one layer ~1.5 MiB
 const OTHER_ARCH = process.arch === 'arm64' ? 'x64' : 'arm64'
 
-describe('model distribution in network namespaces', { skip, timeout: 180_000 }, () => {
+describe('model distribution in network namespaces', { skip, timeout: scaled(180_000) }, () => {
   let bed: TestBed
   let fleet: Fleet
   let work: string

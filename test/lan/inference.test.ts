@@ -12,6 +12,7 @@
  * 5. Privacy: the prompts' marker appears in no log line of the device or the seed (stderr of the
  *    real processes, llama.cpp's output included), no metric and no stored message.
  */
+
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
@@ -19,6 +20,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { HealthReport } from '../../protocols/index.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { scaled } from '../helpers/index.ts'
 import { ALL_POLICY, apiUrl, type DistStatus, httpStatus, publishRelease, startNode } from './distribution-bed.ts'
 import { type LanNode, makeFleetDir } from './helpers.ts'
 import { badLines, canRunBed, REPO_ROOT, TestBed, until } from './netns.ts'
@@ -36,7 +38,7 @@ interface ClientOut {
   badRequest: { status?: number; type?: string }
 }
 
-describe('inference in network namespaces', { skip, timeout: 240_000 }, () => {
+describe('inference in network namespaces', { skip, timeout: scaled(240_000) }, () => {
   let bed: TestBed
   let seed: LanNode
   let dev: LanNode
@@ -50,7 +52,7 @@ describe('inference in network namespaces', { skip, timeout: 240_000 }, () => {
     return s.models.tiny?.active === v && s.inference?.version === v && s.inference.state === 'ready'
   }
   const metrics = async () =>
-    (await bed.exec(bed.hosts[2], 'curl', ['-sf', '--max-time', '10', `${apiUrl(dev)}/metrics`])).stdout
+    (await bed.exec(bed.hosts[2], 'curl', ['-sf', '--max-time', String(scaled(10)), `${apiUrl(dev)}/metrics`])).stdout
   /** Sum of a metric's samples whose labels contain every given `k="v"`. */
   const metric = (text: string, name: string, labels: Record<string, string> = {}) =>
     text

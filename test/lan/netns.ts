@@ -16,7 +16,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
-import { waitFor } from '../helpers/index.ts'
+import { scaled, waitFor } from '../helpers/index.ts'
 
 const run = promisify(execFile)
 
@@ -245,7 +245,7 @@ export class TestBed {
     env: NodeJS.ProcessEnv = {},
   ): Promise<{ stdout: string; stderr: string }> {
     return run('ip', ['netns', 'exec', host.ns, cmd, ...args], {
-      timeout: timeoutMs,
+      timeout: scaled(timeoutMs),
       maxBuffer: 16 * 1024 * 1024,
       env: { ...process.env, ...env },
     })

@@ -4,12 +4,14 @@
  * redialed), and the reads the rollout tests make: /status and /rollout through curl inside the
  * namespace (a TypeScript CLI process per poll would eat the 2 cores), publishing through the CLI.
  */
+
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { NodeStatus } from '../../node/api/status.ts'
 import type { Fleet } from '../../node/fleet/index.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
 import { type TinyGgufOptions, writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { scaled } from '../helpers/index.ts'
 import { type LanNode, makeFleetDir, startLanNode } from './helpers.ts'
 import { REPO_ROOT, TestBed, until } from './netns.ts'
 
@@ -94,7 +96,7 @@ export async function startRolloutBed(init: RolloutBedInit): Promise<RolloutBed>
 
 /** GET a JSON route of a node's API with curl inside its namespace. */
 export async function getJson<T>(bed: TestBed, n: LanNode, path: string): Promise<T> {
-  const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', '10', `${n.info.api}${path}`])
+  const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(10)), `${n.info.api}${path}`])
   return JSON.parse(stdout) as T
 }
 

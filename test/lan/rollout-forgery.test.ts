@@ -14,6 +14,7 @@
  * Every node stays at the pilot stage with 1 of 2 voters, no verdict; d2 comes back and v1 goes
  * to full with promotions only.
  */
+
 import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -31,6 +32,7 @@ import {
   signDeviceMessage,
   toBase64,
 } from '../../protocols/index.ts'
+import { scaled } from '../helpers/index.ts'
 import { injectorDone, type LanNode, startInjector } from './helpers.ts'
 import { badLines, canRunBed, until } from './netns.ts'
 import { publishTiny, type RolloutBed, rolloutOf, serving, startRolloutBed, statusOf } from './rollout-bed.ts'
@@ -56,7 +58,7 @@ interface DiskLine {
   w: string
 }
 
-describe('forged health reports (network namespaces)', { skip, timeout: 280_000 }, () => {
+describe('forged health reports (network namespaces)', { skip, timeout: scaled(280_000) }, () => {
   let rb: RolloutBed
   const retired: LanNode[] = []
 

@@ -8,11 +8,13 @@
  * same span fails `latency_p95_ms: { max_regression_pct: 100 }` (a 2x margin), the fleet aborts
  * v4, the pilot goes back to v3, and d2, d3, d4 never activate (nor, with `prestage: false`, fetch) v4.
  */
+
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { GateFigure } from '../../protocols/index.ts'
+import { scaled } from '../helpers/index.ts'
 import type { LanNode } from './helpers.ts'
 import { badLines, canRunBed, REPO_ROOT, until } from './netns.ts'
 import { logTime, publishTiny, type RolloutBed, rolloutOf, serving, startRolloutBed, statusOf } from './rollout-bed.ts'
@@ -36,7 +38,7 @@ exclude_tags: [seed]
 prestage: false
 `
 
-describe('relative latency gate (network namespaces)', { skip, timeout: 280_000 }, () => {
+describe('relative latency gate (network namespaces)', { skip, timeout: scaled(280_000) }, () => {
   let rb: RolloutBed
 
   before(async () => {

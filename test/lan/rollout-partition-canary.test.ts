@@ -13,11 +13,13 @@
  * voters and never promotes, while the majority, with its quorum, reaches the last stage. After
  * healing every node reports the same state and stage through GET /rollout.
  */
+
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
+import { scaled } from '../helpers/index.ts'
 import { badLines, canRunBed, until } from './netns.ts'
 import { publishTiny, type RolloutBed, rolloutOf, startRolloutBed, statusOf } from './rollout-bed.ts'
 
@@ -43,7 +45,7 @@ exclude_tags: [seed]
 `
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-describe('partition cut mid-canary (network namespaces)', { skip, timeout: 280_000 }, () => {
+describe('partition cut mid-canary (network namespaces)', { skip, timeout: scaled(280_000) }, () => {
   let rb: RolloutBed
 
   const brIp = (...args: string[]) => run('ip', ['-n', rb.bed.bridgeNs, ...args])

@@ -13,6 +13,7 @@
  * (the pilot's genuine reports from before the cut are valid evidence) but never goes past it.
  * After healing, every node reports the same state and stage through GET /rollout.
  */
+
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
@@ -23,6 +24,7 @@ import type { NodeStatus } from '../../node/api/status.ts'
 import type { Fleet } from '../../node/fleet/index.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { scaled } from '../helpers/index.ts'
 import { type LanNode, makeFleetDir, startLanNode } from './helpers.ts'
 import { canRunBed, REPO_ROOT, TestBed, until } from './netns.ts'
 
@@ -52,13 +54,13 @@ interface RolloutJson {
   releases: ReleaseRolloutStatus[]
 }
 
-describe('partition during a rollout (network namespaces)', { skip, timeout: 240_000 }, () => {
+describe('partition during a rollout (network namespaces)', { skip, timeout: scaled(240_000) }, () => {
   let bed: TestBed
   let fleet: Fleet
   let nodes: LanNode[] = [] // [seed, d1..d5]
 
   const get = async <T>(n: LanNode, path: string): Promise<T> => {
-    const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', '10', `${n.info.api}${path}`])
+    const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(10)), `${n.info.api}${path}`])
     return JSON.parse(stdout) as T
   }
   const rolloutOf = async (n: LanNode, v: string) =>

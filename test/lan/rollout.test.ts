@@ -8,6 +8,7 @@
  * 3. `llmesh rollout pause` holds v4 through a passing gate, `resume` goes on, `abort` mid-canary
  *    brings every device back to v2.
  */
+
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -16,6 +17,7 @@ import type { NodeStatus } from '../../node/api/status.ts'
 import type { Fleet } from '../../node/fleet/index.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { scaled } from '../helpers/index.ts'
 import { type LanNode, lanStatus, makeFleetDir, startLanNode } from './helpers.ts'
 import { canRunBed, REPO_ROOT, TestBed, until } from './netns.ts'
 
@@ -46,7 +48,7 @@ type Status = NodeStatus & {
   inference?: { state: string; version: string | null }
 }
 
-describe('collective canary in network namespaces', { skip, timeout: 240_000 }, () => {
+describe('collective canary in network namespaces', { skip, timeout: scaled(240_000) }, () => {
   let bed: TestBed
   let fleet: Fleet
   let work: string
@@ -63,7 +65,7 @@ describe('collective canary in network namespaces', { skip, timeout: 240_000 }, 
     })
   // curl inside the namespace: polling with `llmesh status` (a TypeScript process each time) would eat the 2 cores
   const status = async (n: LanNode): Promise<Status> => {
-    const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', '10', `${n.info.api}/status`])
+    const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(10)), `${n.info.api}/status`])
     return JSON.parse(stdout) as Status
   }
   const cli = (n: LanNode, ...args: string[]) => bed.exec(n.host, process.execPath, [BIN, ...args, '--api', n.info.api])

@@ -4,6 +4,7 @@
  * node and survives the auto-enroller; a revocation signed locally with `--fleet` and sent through
  * a device's API removes the device's vote on every node, so a stage that needed it holds.
  */
+
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -13,6 +14,7 @@ import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import { loadFleet } from '../../node/fleet/index.ts'
 import type { DeviceView } from '../../seed/devices.ts'
+import { scaled } from '../helpers/index.ts'
 import {
   command,
   publish,
@@ -56,7 +58,7 @@ gates:
 exclude_tags: [seed]
 `
 
-describe('llmesh device CLI', { timeout: 200_000 }, () => {
+describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
   let f: RolloutFleet
   let fleetDir: string
   let home: string

@@ -4,9 +4,11 @@
  * crashes, counted as restarts of THAT version in /metrics and in the signed HealthReports the
  * seed stores, and the device rolls back to `previous` by itself (restart-loop trigger).
  */
+
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { HealthReport } from '../../protocols/index.ts'
+import { scaled } from '../helpers/index.ts'
 import {
   activeOf,
   type FleetDevice,
@@ -25,7 +27,7 @@ gates:
   min_reports: 0
 `
 
-describe('inference worker faults through a daemon', { timeout: 120_000 }, () => {
+describe('inference worker faults through a daemon', { timeout: scaled(120_000) }, () => {
   let f: RolloutFleet
   let d: FleetDevice
   before(async () => {

@@ -6,6 +6,7 @@
  * metrics` must accept the exposition with no lint finding. Skipped only when the binaries are
  * missing outside CI (under CI=true a missing binary fails).
  */
+
 import assert from 'node:assert/strict'
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -15,6 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import OpenAI from 'openai'
+import { scaled } from '../helpers/index.ts'
 import { publish, type RolloutFleet, startRolloutFleet, waitAllServing, waitFor } from './rollout-helpers.ts'
 
 const PROMETHEUS = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus'
@@ -57,7 +59,7 @@ interface PromVector {
   data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> }
 }
 
-describe('a real Prometheus scrapes a device', { skip, timeout: 120_000 }, () => {
+describe('a real Prometheus scrapes a device', { skip, timeout: scaled(120_000) }, () => {
   let f: RolloutFleet | undefined
   let prom: ChildProcess | undefined
   let promLog = ''
@@ -192,7 +194,7 @@ describe('a real Prometheus scrapes a device', { skip, timeout: 120_000 }, () =>
   })
 })
 
-describe('rollout_stage of request metrics', { timeout: 90_000 }, () => {
+describe('rollout_stage of request metrics', { timeout: scaled(90_000) }, () => {
   let f: RolloutFleet | undefined
   after(async () => {
     await f?.stop()

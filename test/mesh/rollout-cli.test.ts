@@ -3,6 +3,7 @@
  * the operator key), and signed locally with `--fleet <dir>` and sent to a device's API
  * (`POST /messages`); a node without the key refuses to sign.
  */
+
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -11,6 +12,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import { loadFleet } from '../../node/fleet/index.ts'
+import { scaled } from '../helpers/index.ts'
 import { publish, type RolloutFleet, rolloutOf, startRolloutFleet, waitFor } from './rollout-helpers.ts'
 
 const execFileP = promisify(execFile)
@@ -35,7 +37,7 @@ gates:
 exclude_tags: [seed]
 `
 
-describe('llmesh rollout CLI', { timeout: 100_000 }, () => {
+describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
   let f: RolloutFleet
   let fleetDir: string
   let home: string

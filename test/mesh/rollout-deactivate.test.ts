@@ -6,11 +6,13 @@
  * /status says why, later health reports claim no version, v1 is never activated again by itself;
  * then a good v2 activates everywhere.
  */
+
 import assert from 'node:assert/strict'
 import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { HealthReport } from '../../protocols/index.ts'
+import { scaled } from '../helpers/index.ts'
 import {
   activeOf,
   command,
@@ -59,7 +61,7 @@ function lastReport(f: RolloutFleet, d: FleetDevice): HealthReport | undefined {
     .at(-1)
 }
 
-describe('aborting a model first release deactivates it', { timeout: 150_000 }, () => {
+describe('aborting a model first release deactivates it', { timeout: scaled(150_000) }, () => {
   let f: RolloutFleet
   before(async () => {
     f = await startRolloutFleet([[], []])

@@ -3,8 +3,10 @@
  * tiny model; its pilot devices' merged p95 is compared with the devices still on v1 over the same
  * window, the gate fails, the fleet aborts, and the pilots go back to v1.
  */
+
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { scaled } from '../helpers/index.ts'
 import { makeFleet } from './fixtures.ts'
 import {
   activeOf,
@@ -33,7 +35,7 @@ gates:
 exclude_tags: [seed]
 `
 
-describe('relative latency gate', { timeout: 110_000 }, () => {
+describe('relative latency gate', { timeout: scaled(110_000) }, () => {
   let f: RolloutFleet
   let load = true
   const loops: Promise<void>[] = []

@@ -6,10 +6,12 @@
  * identity (role seed) and v2 aborted too. Both expositions pass `promtool check metrics` (when
  * installed; required under CI=true).
  */
+
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { after, describe, test } from 'node:test'
+import { scaled } from '../helpers/index.ts'
 import { command, publish, type RolloutFleet, startRolloutFleet, waitAllServing, waitFor } from './rollout-helpers.ts'
 
 const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool'
@@ -47,7 +49,7 @@ function promtoolCheck(text: string): Promise<string> {
   })
 }
 
-describe('rollout metrics of real daemons', { timeout: 120_000 }, () => {
+describe('rollout metrics of real daemons', { timeout: scaled(120_000) }, () => {
   let f: RolloutFleet | undefined
   after(async () => {
     await f?.stop()

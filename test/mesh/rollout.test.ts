@@ -5,11 +5,13 @@
  * locally, the fleet aborts and no device outside the pilot ever loads it; pause holds, resume
  * continues, abort rolls everyone back; stages advance with the seed stopped.
  */
+
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { type HealthReport, signDeviceMessage } from '../../protocols/index.ts'
+import { scaled } from '../helpers/index.ts'
 import {
   activeOf,
   command,
@@ -40,7 +42,7 @@ gates:
 exclude_tags: [seed]
 `
 
-describe('collective canary on loopback', { timeout: 110_000 }, () => {
+describe('collective canary on loopback', { timeout: scaled(110_000) }, () => {
   let f: RolloutFleet
   before(async () => {
     f = await startRolloutFleet([['pilot'], [], [], []])
