@@ -96,10 +96,9 @@ async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogge
 async function apiToken(opts: StartOptions): Promise<string | undefined> {
   const token =
     opts.apiTokenFile !== undefined ? (await readFile(opts.apiTokenFile, 'utf8')).trim() : process.env.LLMESH_API_TOKEN
-  if (token !== undefined && token.length < 16) {
-    throw new CliError('the API token must be at least 16 characters', 'ERR_INVALID_INPUT')
-  }
-  return token === '' ? undefined : token
+  if (token === undefined || (token === '' && opts.apiTokenFile === undefined)) return undefined // LLMESH_API_TOKEN= : none
+  if (token.length < 16) throw new CliError('the API token must be at least 16 characters', 'ERR_INVALID_INPUT')
+  return token
 }
 
 async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
