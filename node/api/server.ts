@@ -60,11 +60,10 @@ export async function buildApiApp(
   log: Logger,
   routes: ApiRoute[] = [],
 ): Promise<FastifyInstance> {
-  // fastify's request logger is the daemon's, at warn or above (request logging off)
+  // fastify's request logger is the daemon's, at warn or above (its per-request lines are info: off)
   const level = log.levelVal > 40 ? log.level : 'warn'
   const app = Fastify({
     loggerInstance: log.child({ svc: 'http' }, { level }) as FastifyBaseLogger,
-    disableRequestLogging: true,
     bodyLimit: API_BODY_LIMIT,
   })
   app.addHook('onRoute', (r) => {
