@@ -8,6 +8,7 @@
  * OpenAI's lowercase codes, plus `type`), and the access errors in front of them in the contract.
  */
 import assert from 'node:assert/strict'
+import { hostname } from 'node:os'
 import { after, before, describe, test } from 'node:test'
 import type { InjectOptions } from 'fastify'
 import { ERROR_STATUS, statusOf } from '../../node/api/errors.ts'
@@ -15,6 +16,7 @@ import type { ApiRoute } from '../../node/api/server.ts'
 import { API_BODY_LIMIT } from '../../node/api/server.ts'
 import { Daemon } from '../../node/daemon.ts'
 import { deviceServices } from '../../node/device-services.ts'
+import { hostNameOf } from '../../node/discovery/bonjour-advertiser.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { makeFleet, tempDir } from './fixtures.ts'
@@ -199,5 +201,17 @@ describe('every route answers errors in the one contract', { timeout: 240_000 },
       if (publicPage) continue
       assert.ok(a.status === 401 || a.status === 403, `${a.route} (${a.req}) → ${a.status}`)
     }
+  })
+
+  test('the daemon passes its own .local names to the Host check, and only those', async () => {
+    const device = daemons[1]
+    const api = device.apiServer
+    assert.ok(api)
+    const get = (host: string) => api.inject({ url: '/status', remoteAddress: '127.0.0.1', headers: { host } })
+    for (const host of [`${hostname()}.local:7420`, `${hostNameOf(device.context.identity.peerId)}:7420`]) {
+      assert.equal((await get(host)).statusCode, 200, host)
+    }
+    const other = `${hostNameOf(daemons[0].context.identity.peerId)}:7420`
+    assert.equal((await get(other)).statusCode, 403, 'another node’s name')
   })
 })
