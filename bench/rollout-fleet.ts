@@ -18,8 +18,8 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { initFleet } from '../node/fleet/index.ts'
-import type { ReleaseRolloutStatus } from '../node/rollout/plan.ts'
 import { writeTinyGguf } from '../node/model/gguf-writer.ts'
+import type { ReleaseRolloutStatus } from '../node/rollout/plan.ts'
 
 const run = promisify(execFile)
 const BIN = join(import.meta.dirname, '..', 'cli', 'bin.ts')

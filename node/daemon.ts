@@ -12,14 +12,15 @@
  */
 
 import { rm, writeFile } from 'node:fs/promises'
-import { arch, totalmem } from 'node:os'
+import { arch, hostname, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { checkApiExposure } from './api/exposure.ts'
 import { ApiServer } from './api/server.ts'
 import { type NodeStatus, StatusRegistry, statusRoute } from './api/status.ts'
 import { DEFAULT_API, DEFAULT_LISTEN, DEFAULT_REPORT_INTERVAL_MS, NODE_INFO_FILE } from './constants.ts'
 import type { DaemonContext, DaemonFleet, Role, RouteFactory, Service, ServiceFactory } from './daemon-context.ts'
 import { buildNodeStatus } from './daemon-status.ts'
-import { BonjourAdvertiser } from './discovery/bonjour-advertiser.ts'
+import { BonjourAdvertiser, hostNameOf } from './discovery/bonjour-advertiser.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createLogger, type Logger } from './logger.ts'
 import type { AntiEntropyInit, Hello } from './mesh/anti-entropy.ts'
@@ -45,8 +46,10 @@ export interface DaemonInit {
   listen?: string[]
   /** HTTP API `host:port` (default 127.0.0.1:7420). */
   api?: string
-  /** Bearer token the API requires from non-loopback callers (none: no auth). */
+  /** Bearer token the API requires from non-loopback callers (none: no auth, and `api` must be loopback). */
   apiToken?: string
+  /** Accept a non-loopback `api` without a token (`--api-insecure`): start() refuses it otherwise. */
+  apiInsecure?: boolean
   /** This device's tags (sent to the seed for enrollment). */
   tags?: string[]
   /** libp2p mDNS and bonjour (default true). */
@@ -103,6 +106,11 @@ export class Daemon {
     return this.api?.url
   }
 
+  /** The API server (after start): its routes, and `inject` for tests. */
+  get apiServer(): ApiServer | undefined {
+    return this.api
+  }
+
   start(): Promise<void> {
     this.transition = this.transition.then(() => this.doStart())
     return this.transition
@@ -124,6 +132,8 @@ export class Daemon {
     const init = this.init
     const role = init.role ?? 'node'
     try {
+      // an API open to the network without a token: refused before anything starts
+      checkApiExposure({ address: init.api ?? DEFAULT_API, token: init.apiToken, insecure: init.apiInsecure })
       const identity = await loadOrCreateIdentity(init.dataDir)
       const log = this.log.child({ peer: identity.peerId })
       if (identity.created) log.info({ dataDir: init.dataDir }, 'created a new device identity')
@@ -179,6 +189,9 @@ export class Daemon {
         {
           address: init.api ?? DEFAULT_API,
           apiToken: init.apiToken,
+          insecure: init.apiInsecure,
+          // this node's own mDNS names pass the API's Host check
+          localNames: [`${hostname()}.local`, hostNameOf(identity.peerId)],
           plugins: [statusRoute(() => this.buildStatus()), ...(init.routes ?? []).map((r) => r(ctx))],
         },
         { logger: log.child({ svc: 'api' }) },

@@ -8,15 +8,17 @@
  *        → 201 { enrollment, digest, pinned }
  *        With `tags`: the operator pins the device's tags (the auto-enroller leaves them alone).
  *        Without: the device's declared tags, and the enrollment stays automatic.
- *        `retag: true` refuses a device that holds no enrollment (404 ERR_NOT_ENROLLED).
+ *        `retag: true` refuses a device that holds no enrollment (403 ERR_NOT_ENROLLED).
  *        Capabilities come from the device's hello, else its last enrollment, else the body.
  *   POST /devices/:peer/revocation     { reason } → 201 { revocation, digest }
- *   Errors: 400 { error: ERR_INVALID_INPUT | ERR_UNKNOWN_DEVICE | verification code }, 409 ERR_REVOKED.
+ *   Errors: { error: { code, message } } with the status of node/api/errors.ts: 400 ERR_INVALID_INPUT |
+ *   ERR_UNKNOWN_DEVICE | verification code, 409 ERR_REVOKED.
  *
  * Signs with the operator key held by the seed and publishes through the mesh (verified, stored,
  * gossiped), so every node applies the result.
  */
 import type { FastifyPluginAsync } from 'fastify'
+import { errorReply, sendError } from '../node/api/errors.ts'
 import type { DaemonContext } from '../node/daemon.ts'
 import { sha256Hex } from '../protocols/encoding.ts'
 import { LlmeshError } from '../protocols/errors.ts'
@@ -46,13 +48,6 @@ interface EnrollBody {
   tags?: unknown
   capabilities?: unknown
   retag?: unknown
-}
-
-function errorReply(err: unknown): { status: number; body: { error: string; message: string } } {
-  const e = err as { code?: string; message?: string }
-  const code = typeof e.code === 'string' && e.code.startsWith('ERR_') ? e.code : 'ERR_INTERNAL'
-  const status = code === 'ERR_INTERNAL' ? 500 : code === 'ERR_REVOKED' ? 409 : code === 'ERR_NOT_ENROLLED' ? 404 : 400
-  return { status, body: { error: code, message: e.message ?? String(err) } }
 }
 
 /** The device list as this node sees it. */
@@ -141,8 +136,7 @@ export function deviceRoutes(deps: DeviceRoutesDeps): FastifyPluginAsync {
 
     app.get<{ Params: { peer: string } }>('/devices/:peer', async (req, reply) => {
       const d = deviceList(deps).find((x) => x.id === req.params.peer)
-      if (d === undefined)
-        return reply.code(404).send({ error: 'ERR_NOT_FOUND', message: `no device ${req.params.peer} known` })
+      if (d === undefined) return sendError(reply, 'ERR_NOT_FOUND', `no device ${req.params.peer} known`)
       return d
     })
 
@@ -151,7 +145,7 @@ export function deviceRoutes(deps: DeviceRoutesDeps): FastifyPluginAsync {
         return reply.code(201).send(await serial(() => enroll(req.params.peer, req.body ?? {})))
       } catch (err) {
         const r = errorReply(err)
-        if (r.status === 500) log.error({ err }, 'enrollment failed')
+        if (r.log) log.error({ err }, 'enrollment failed')
         return reply.code(r.status).send(r.body)
       }
     })
@@ -163,7 +157,7 @@ export function deviceRoutes(deps: DeviceRoutesDeps): FastifyPluginAsync {
           return reply.code(201).send(await serial(() => revoke(req.params.peer, req.body?.reason)))
         } catch (err) {
           const r = errorReply(err)
-          if (r.status === 500) log.error({ err }, 'revocation failed')
+          if (r.log) log.error({ err }, 'revocation failed')
           return reply.code(r.status).send(r.body)
         }
       },

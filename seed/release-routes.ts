@@ -4,7 +4,7 @@
  *   POST /releases?model=&version=[&approved_by=a,b][&arch=x64,arm64][&runtime=][&min_ram_mb=][&ttl_days=]
  *        body: the GGUF file (application/octet-stream, streamed to disk)
  *        header `x-llmesh-policy`: base64 of a policy YAML (optional; default policy otherwise)
- *        → 201 { manifest, digest, new_chunks, new_bytes }   | 400 { error: code, message }
+ *        → 201 { manifest, digest, new_chunks, new_bytes }   | 4xx { error: { code, message } } (node/api/errors.ts)
  *   GET  /releases                   → { releases: [{ model, version, seq, size, sha256, chunks, created_at, expires_at, digest }] }
  *   GET  /releases/:model/:version   → { manifest, digest }
  *
@@ -17,8 +17,10 @@ import { join } from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { FastifyPluginAsync } from 'fastify'
+import { errorReply, sendError } from '../node/api/errors.ts'
 import type { Logger } from '../node/logger.ts'
 import type { ModelStore } from '../node/store/model-store.ts'
+import { InvalidInputError, LlmeshError } from '../protocols/errors.ts'
 import { parsePolicyYaml } from '../protocols/rollout/policy-yaml.ts'
 import { CpuArch, type ReleaseManifest } from '../protocols/schemas/index.ts'
 import type { OperatorSigner } from '../protocols/signing/index.ts'
@@ -59,13 +61,6 @@ function list(s: string | undefined): string[] | undefined {
   return v && v.length > 0 ? v : undefined
 }
 
-function errorReply(err: unknown): { status: number; body: { error: string; message: string } } {
-  const e = err as { code?: string; message?: string }
-  const code = typeof e.code === 'string' && e.code.startsWith('ERR_') ? e.code : 'ERR_INTERNAL'
-  const status = code === 'ERR_INTERNAL' ? 500 : code === 'ERR_UPLOAD_TOO_LARGE' ? 413 : 400
-  return { status, body: { error: code, message: e.message ?? String(err) } }
-}
-
 /** Builds the plugin. */
 export function releaseRoutes(deps: ReleaseRoutesDeps): FastifyPluginAsync {
   const max = deps.maxUploadBytes ?? MAX_UPLOAD_BYTES
@@ -77,13 +72,11 @@ export function releaseRoutes(deps: ReleaseRoutesDeps): FastifyPluginAsync {
       const q = req.query
       const upload = join(deps.uploadDir, `upload-${randomBytes(8).toString('hex')}.gguf`)
       try {
-        if (!q.model || !q.version)
-          throw Object.assign(new Error('model and version are required'), { code: 'ERR_INVALID_INPUT' })
+        if (!q.model || !q.version) throw new InvalidInputError('model and version are required')
         const arch = list(q.arch)
         if (arch)
           for (const a of arch)
-            if (!CpuArch.safeParse(a).success)
-              throw Object.assign(new Error(`unknown architecture ${a}`), { code: 'ERR_INVALID_INPUT' })
+            if (!CpuArch.safeParse(a).success) throw new InvalidInputError(`unknown architecture ${a}`)
         const policyHeader = req.headers['x-llmesh-policy']
         const policy =
           typeof policyHeader === 'string' && policyHeader.length > 0
@@ -96,8 +89,7 @@ export function releaseRoutes(deps: ReleaseRoutesDeps): FastifyPluginAsync {
         const limit = new Transform({
           transform(chunk: Buffer, _enc, cb) {
             bytes += chunk.byteLength
-            if (bytes > max)
-              cb(Object.assign(new Error(`upload exceeds ${max} bytes`), { code: 'ERR_UPLOAD_TOO_LARGE' }))
+            if (bytes > max) cb(new LlmeshError('ERR_UPLOAD_TOO_LARGE', `upload exceeds ${max} bytes`))
             else cb(null, chunk)
           },
         })
@@ -133,8 +125,8 @@ export function releaseRoutes(deps: ReleaseRoutesDeps): FastifyPluginAsync {
           .code(201)
           .send({ manifest: r.manifest, digest: r.digest, new_chunks: r.newChunks, new_bytes: r.newBytes })
       } catch (err) {
-        const { status, body } = errorReply(err)
-        if (status === 500) deps.logger.error({ err }, 'publish failed')
+        const { status, body, log } = errorReply(err)
+        if (log) deps.logger.error({ err }, 'publish failed')
         return reply.code(status).send(body)
       } finally {
         await rm(upload, { force: true })
@@ -159,10 +151,7 @@ export function releaseRoutes(deps: ReleaseRoutesDeps): FastifyPluginAsync {
       const hit = deps
         .releases()
         .find((r) => r.manifest.model === req.params.model && r.manifest.version === req.params.version)
-      if (!hit)
-        return reply
-          .code(404)
-          .send({ error: 'ERR_NOT_FOUND', message: `no release ${req.params.model}@${req.params.version}` })
+      if (!hit) return sendError(reply, 'ERR_NOT_FOUND', `no release ${req.params.model}@${req.params.version}`)
       return { manifest: hit.manifest, digest: hit.digest }
     })
   }

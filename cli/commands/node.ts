@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
+import { checkApiExposure } from '../../node/api/exposure.ts'
 import type { ModelStatus } from '../../node/api/status.ts'
 import { DEFAULT_API } from '../../node/constants.ts'
 import { Daemon, type DaemonInit } from '../../node/daemon.ts'
@@ -27,6 +28,7 @@ interface StartOptions {
   reportInterval?: string
   operatorKey?: string
   apiTokenFile?: string
+  apiInsecure?: boolean
 }
 
 /** Parses `500ms`, `30s`, `5m`, `2h`, `1d` or a number of ms. */
@@ -56,6 +58,7 @@ function addStartOptions(cmd: Command): Command {
       '--api-token-file <file>',
       'file holding the bearer token that non-loopback API callers must send (or env LLMESH_API_TOKEN)',
     )
+    .option('--api-insecure', 'allow a non-loopback --api address without a token (anyone on the network can use it)')
 }
 
 async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogger>): Promise<void> {
@@ -93,14 +96,16 @@ async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogge
 async function apiToken(opts: StartOptions): Promise<string | undefined> {
   const token =
     opts.apiTokenFile !== undefined ? (await readFile(opts.apiTokenFile, 'utf8')).trim() : process.env.LLMESH_API_TOKEN
-  if (token !== undefined && token.length < 16) {
-    throw new CliError('the API token must be at least 16 characters', 'ERR_INVALID_INPUT')
-  }
-  return token === '' ? undefined : token
+  if (token === undefined || (token === '' && opts.apiTokenFile === undefined)) return undefined // LLMESH_API_TOKEN= : none
+  if (token.length < 16) throw new CliError('the API token must be at least 16 characters', 'ERR_INVALID_INPUT')
+  return token
 }
 
 async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
   const log = createLogger({ base: { role } })
+  const token = await apiToken(opts)
+  // refuse an API open to the network before anything starts (the daemon checks again)
+  checkApiExposure({ address: opts.api ?? DEFAULT_API, token, insecure: opts.apiInsecure })
   const fleet = await loadFleet(opts.fleet)
   const init: DaemonInit = {
     fleet: { id: fleet.root.fleet, psk: fleet.swarmKey, trust: fleet.root, chain: fleet.chain },
@@ -117,7 +122,8 @@ async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
     mdns: opts.mdns,
     bootstrap: opts.bootstrap,
     reportIntervalMs: opts.reportInterval === undefined ? undefined : parseDuration(opts.reportInterval),
-    apiToken: await apiToken(opts),
+    apiToken: token,
+    apiInsecure: opts.apiInsecure === true,
     logger: log,
   }
   let daemon: Daemon

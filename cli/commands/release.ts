@@ -11,6 +11,7 @@ import type { Command } from 'commander'
 import { DEFAULT_API, NODE_INFO_FILE } from '../../node/constants.ts'
 import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import { apiError } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print } from '../output.ts'
 
 interface ApiOptions extends OutputOptions {
@@ -49,8 +50,8 @@ async function call(url: string, init?: RequestInit & { duplex?: 'half' }): Prom
   } catch (err) {
     throw new CliError(`cannot reach the seed at ${url}: ${(err as Error).message}`, 'ERR_NOT_RUNNING')
   }
-  const body = (await res.json().catch(() => ({}))) as { error?: string; message?: string }
-  if (!res.ok) throw new CliError(body.message ?? `HTTP ${res.status}`, body.error ?? 'ERR_HTTP')
+  const body: unknown = await res.json().catch(() => ({}))
+  if (!res.ok) throw apiError(res.status, body)
   return body
 }
 

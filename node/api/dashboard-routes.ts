@@ -14,8 +14,9 @@
 import { readFileSync } from 'node:fs'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { DaemonContext } from '../daemon.ts'
+import { PUBLIC_ROUTE } from './access.ts'
 import { dashboardDevices } from './dashboard-fleet.ts'
-import { PUBLIC_ROUTE } from './server.ts'
+import { sendError } from './errors.ts'
 
 /** Options of the dashboard routes. */
 export interface DashboardInit {
@@ -98,7 +99,7 @@ export function dashboardRoutes(init: DashboardInit, components: DashboardCompon
 
     app.get<{ Params: { file: string } }>('/dashboard/:file', { config: PUBLIC_ROUTE }, async (req, reply) => {
       const body = files.get(req.params.file)
-      if (body === undefined) return secure(reply).status(404).send({ error: 'ERR_NOT_FOUND', message: 'no such file' })
+      if (body === undefined) return sendError(secure(reply), 'ERR_NOT_FOUND', 'no such file')
       return secure(reply).type(FILES[req.params.file]).send(body)
     })
   }

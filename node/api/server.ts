@@ -2,12 +2,26 @@
  * The node's local HTTP API (fastify). Routes come as plugins (`/status` from the daemon, later
  * `/metrics` and `/v1/…` from other services). start()/stop() are idempotent; `url` is known once
  * started (the port may be 0 = any free port).
+ *
+ * Start: the bind address is checked first (exposure.ts: beyond loopback needs a token or
+ * `insecure`), then the app is built: the error contract (errors.ts), the access hook (access.ts),
+ * the plugins; then it listens.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
-import { isIP } from 'node:net'
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify'
-import { InvalidInputError } from '../../protocols/errors.ts'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type InjectOptions,
+  type LightMyRequestResponse,
+} from 'fastify'
 import type { Logger } from '../logger.ts'
+import { guardApi } from './access.ts'
+import { installErrorHandlers } from './errors.ts'
+import { checkApiExposure, INSECURE_API_WARNING } from './exposure.ts'
+import { parseHostPort } from './host-port.ts'
+
+/** Largest request body the API parses (uploads stream through their own parser). */
+export const API_BODY_LIMIT = 1024 * 1024
 
 /** Options of the API server. */
 export interface ApiServerInit {
@@ -16,20 +30,14 @@ export interface ApiServerInit {
   plugins: FastifyPluginAsync[]
   /**
    * Bearer token required from callers that are not on loopback, on every route (the API can sign
-   * operator commands and serves the model). Unset: no auth (the default API listens on loopback).
+   * operator commands and serves the model). Unset: no auth, and the address must be loopback
+   * unless `insecure`.
    */
   apiToken?: string
-}
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
-
-/** True when `header` carries `Bearer <token>` (constant-time comparison of digests). */
-export function bearerMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? '')
-  if (m === null) return false
-  const a = createHash('sha256').update(m[1].trim()).digest()
-  const b = createHash('sha256').update(token).digest()
-  return timingSafeEqual(a, b)
+  /** Accept a non-loopback address without a token (`--api-insecure`; logged as a warning). */
+  insecure?: boolean
+  /** This node's own `.local` names, accepted in the Host header (access.ts). */
+  localNames?: readonly string[]
 }
 
 /** What the server uses. */
@@ -37,71 +45,34 @@ export interface ApiServerComponents {
   logger: Logger
 }
 
-/** Splits `host:port`. */
-export function parseHostPort(address: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address.trim())
-  if (m === null) throw new InvalidInputError(`expected host:port, got ${address}`)
-  const port = Number(m[3])
-  if (port > 65535) throw new InvalidInputError(`port out of range in ${address}`)
-  return { host: m[1] ?? (m[2] === '' ? '127.0.0.1' : m[2]), port }
+/** One registered route. */
+export interface ApiRoute {
+  method: string
+  url: string
 }
 
 /**
- * Route config of a route that serves no data and needs no token (the dashboard's page and static
- * files: a browser cannot send a header when it opens a page). `app.get(path, { config: PUBLIC_ROUTE }, h)`.
+ * Builds the app (error contract, access hook, plugins) without listening. `routes` receives
+ * every route registered, plugins' included.
  */
-export const PUBLIC_ROUTE = { public: true } as const
-
-/**
- * Whether a request's Host header may reach the API without the token: an IP literal,
- * `localhost` (or `*.localhost`) or an mDNS `*.local` name. Anything else is a DNS name a web page
- * could rebind to this machine's loopback to drive the API from the operator's own browser.
- */
-export function hostAllowed(hostHeader: string | undefined): boolean {
-  if (hostHeader === undefined || hostHeader === '') return true // HTTP/1.0 clients, inject()
-  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::\d{1,5})?$/.exec(hostHeader.trim().toLowerCase())
-  if (m === null) return false
-  const name = (m[1] ?? m[2]).replace(/\.$/, '')
-  if (m[1] !== undefined || isIP(name) !== 0) return true
-  return name === 'localhost' || name.endsWith('.localhost') || name.endsWith('.local')
-}
-
-/**
- * Refuses (403 `host_not_allowed`) requests whose Host header fails `hostAllowed` unless they carry
- * the token: a DNS-rebinding page in a browser on a node cannot send the token, nor a Host that passes.
- * PUBLIC_ROUTEs (the dashboard's page, which holds no data) load under any name; their data
- * requests then carry the token the operator types in.
- */
-export function refuseRebinding(app: FastifyInstance, token: string | undefined): void {
-  app.addHook('onRequest', async (req, reply) => {
-    if (isPublic(req) || hostAllowed(req.headers.host)) return
-    if (token !== undefined && bearerMatches(req.headers.authorization, token)) return
-    await reply.status(403).send({
-      error: {
-        message: `Host ${req.headers.host} is not allowed`,
-        type: 'invalid_request_error',
-        code: 'host_not_allowed',
-      },
-    })
+export async function buildApiApp(
+  init: Omit<ApiServerInit, 'address' | 'insecure'>,
+  log: Logger,
+  routes: ApiRoute[] = [],
+): Promise<FastifyInstance> {
+  // fastify's request logger is the daemon's, at warn or above (its per-request lines are info: off)
+  const level = log.levelVal > 40 ? log.level : 'warn'
+  const app = Fastify({
+    loggerInstance: log.child({ svc: 'http' }, { level }) as FastifyBaseLogger,
+    bodyLimit: API_BODY_LIMIT,
   })
-}
-
-/** A PUBLIC_ROUTE (serves no data): needs neither the token nor an allowed Host. */
-function isPublic(req: FastifyRequest): boolean {
-  return (req.routeOptions.config as { public?: unknown } | undefined)?.public === true
-}
-
-/** Makes every route of `app` except PUBLIC_ROUTE ones require `token` from callers that are not on loopback. */
-export function requireApiToken(app: FastifyInstance, token: string): void {
-  app.addHook('onRequest', async (req, reply) => {
-    if (isPublic(req) || LOOPBACK.test(req.ip ?? '') || bearerMatches(req.headers.authorization, token)) return
-    await reply
-      .status(401)
-      .header('www-authenticate', 'Bearer')
-      .send({
-        error: { message: 'missing or wrong API token', type: 'invalid_request_error', code: 'invalid_api_key' },
-      })
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url })
   })
+  installErrorHandlers(app, log)
+  guardApi(app, { token: init.apiToken, localNames: init.localNames })
+  for (const p of init.plugins) await app.register(p)
+  return app
 }
 
 /** The fastify server. */
@@ -110,6 +81,7 @@ export class ApiServer {
   private readonly init: ApiServerInit
   private readonly log: Logger
   private urlValue: string | undefined
+  private routeList: ApiRoute[] = []
 
   constructor(init: ApiServerInit, components: ApiServerComponents) {
     this.init = init
@@ -121,18 +93,26 @@ export class ApiServer {
     return this.urlValue
   }
 
+  /** Every route of the app (after start). */
+  get routes(): readonly ApiRoute[] {
+    return this.routeList
+  }
+
+  /** Sends a request through the app without a socket (fastify `inject`; after start). */
+  async inject(opts: InjectOptions): Promise<LightMyRequestResponse> {
+    if (this.app === undefined) throw new Error('the API is not started')
+    return this.app.inject(opts)
+  }
+
   async start(): Promise<void> {
     if (this.app !== undefined) return
     const { host, port } = parseHostPort(this.init.address)
-    const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
-    app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
-      const status = err.statusCode ?? 500
-      if (status >= 500) this.log.error({ err }, 'api error')
-      void reply.status(status).send({ error: err.message })
-    })
-    refuseRebinding(app, this.init.apiToken)
-    if (this.init.apiToken !== undefined) requireApiToken(app, this.init.apiToken)
-    for (const p of this.init.plugins) await app.register(p)
+    // refuses before anything listens
+    if (checkApiExposure({ ...this.init, token: this.init.apiToken }) === 'insecure') {
+      this.log.warn({ api: this.init.address }, INSECURE_API_WARNING)
+    }
+    const routes: ApiRoute[] = []
+    const app = await buildApiApp(this.init, this.log, routes)
     this.app = app
     try {
       await app.listen({ host, port })
@@ -141,6 +121,7 @@ export class ApiServer {
       await app.close()
       throw err
     }
+    this.routeList = routes
     const addr = app.server.address()
     const actual = typeof addr === 'object' && addr !== null ? addr.port : port
     this.urlValue = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`

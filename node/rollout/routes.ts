@@ -7,10 +7,12 @@
  *        → 201 { command, digest }   (only on a node holding the operator key; else 403)
  *   POST /messages                   body: signed wire bytes (application/octet-stream)
  *        → 202 { status, digest }    (verified by the mesh like any message; 400 with the code if not)
+ *   Errors: { error: { code, message } } with the status of node/api/errors.ts.
  */
 import type { FastifyPluginAsync } from 'fastify'
 import { sha256Hex } from '../../protocols/encoding.ts'
 import type { OperatorSigner } from '../../protocols/signing/index.ts'
+import { errorReply, sendError } from '../api/errors.ts'
 import type { IngestResult } from '../mesh/ingest.ts'
 import { type CommandRequest, signCommand } from './commands.ts'
 import type { RolloutController } from './rollout-controller.ts'
@@ -25,12 +27,6 @@ export interface RolloutRoutesDeps {
   now?: () => number
 }
 
-function errorReply(err: unknown): { status: number; body: { error: string; message: string } } {
-  const e = err as { code?: string; message?: string }
-  const code = typeof e.code === 'string' && e.code.startsWith('ERR_') ? e.code : 'ERR_INTERNAL'
-  return { status: code === 'ERR_INTERNAL' ? 500 : 400, body: { error: code, message: e.message ?? String(err) } }
-}
-
 /** Builds the plugin. */
 export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
   const now = deps.now ?? Date.now
@@ -39,7 +35,7 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
 
     app.get('/rollout', async (_req, reply) => {
       const c = deps.controller()
-      if (c === undefined) return reply.status(503).send({ error: 'ERR_NOT_RUNNING', message: 'no rollout controller' })
+      if (c === undefined) return sendError(reply, 'ERR_NOT_RUNNING', 'no rollout controller')
       return c.statusJson()
     })
 
@@ -48,16 +44,13 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
         .controller()
         ?.statusJson()
         .releases.find((x) => x.model === req.params.model && x.version === req.params.version)
-      if (r === undefined) return reply.status(404).send({ error: 'ERR_NOT_FOUND', message: 'unknown release' })
+      if (r === undefined) return sendError(reply, 'ERR_NOT_FOUND', 'unknown release')
       return r
     })
 
     app.post<{ Body: CommandRequest }>('/rollout/commands', async (req, reply) => {
       if (deps.signer === undefined) {
-        return reply.status(403).send({
-          error: 'ERR_NO_OPERATOR_KEY',
-          message: 'this node holds no operator key (use --fleet <dir> locally)',
-        })
+        return sendError(reply, 'ERR_NO_OPERATOR_KEY', 'this node holds no operator key (use --fleet <dir> locally)')
       }
       try {
         const { command, wire } = await signCommand(req.body ?? ({} as CommandRequest), deps.fleet, deps.signer, now())
@@ -65,6 +58,7 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
         return reply.status(201).send({ command, digest: sha256Hex(wire) })
       } catch (err) {
         const r = errorReply(err)
+        if (r.log) req.log.error({ err }, 'rollout route failed')
         return reply.status(r.status).send(r.body)
       }
     })
@@ -72,15 +66,14 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
     app.post('/messages', async (req, reply) => {
       const body = req.body
       if (!(body instanceof Uint8Array)) {
-        return reply
-          .status(400)
-          .send({ error: 'ERR_INVALID_INPUT', message: 'send the signed wire bytes as application/octet-stream' })
+        return sendError(reply, 'ERR_INVALID_INPUT', 'send the signed wire bytes as application/octet-stream')
       }
       try {
         const res = await deps.publish(new Uint8Array(body))
         return reply.status(202).send({ status: res.status, digest: sha256Hex(new Uint8Array(body)) })
       } catch (err) {
         const r = errorReply(err)
+        if (r.log) req.log.error({ err }, 'rollout route failed')
         return reply.status(r.status).send(r.body)
       }
     })

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { guardApi } from '../../node/api/access.ts'
 import { dashboardRoutes } from '../../node/api/dashboard-routes.ts'
-import { requireApiToken } from '../../node/api/server.ts'
 import type { DaemonContext } from '../../node/daemon.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { MessageStore } from '../../node/mesh/message-store.ts'
@@ -26,7 +26,7 @@ describe('dashboard routes', () => {
       store,
     } as unknown as DaemonContext
     app = Fastify()
-    requireApiToken(app, TOKEN)
+    guardApi(app, { token: TOKEN })
     await app.register(dashboardRoutes({ operator: false, now: () => 1000 }, { ctx }))
     await app.ready()
   })

@@ -263,7 +263,7 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: scale
     await page.goto(`${url}/dashboard`)
     const banner = page.locator('#banner[data-kind="refused"]')
     await banner.waitFor()
-    assert.match(await text(banner), /refused the request \(HTTP 401 invalid_api_key/)
+    assert.match(await text(banner), /refused the request \(HTTP 401 ERR_UNAUTHORIZED/)
     assert.match(await text(banner), /Enter its API token/)
     // no data anywhere: neither in the DOM nor in the HTML the server sent
     assert.equal(await page.locator('[data-device], [data-release]').count(), 0)

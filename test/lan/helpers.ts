@@ -48,6 +48,8 @@ export function startArgs(
     '/ip4/0.0.0.0/tcp/4001',
     '--api',
     `${host.ip}:7420`,
+    // the bed's namespaces are its own network: the tests call every node's API from other hosts with no token
+    '--api-insecure',
     ...(opts.extra ?? []),
   ]
 }

@@ -141,7 +141,7 @@ describe('distribution through daemons', () => {
       body: Buffer.from('definitely not a gguf file, just text'),
     })
     assert.equal(res.status, 400)
-    const out = (await res.json()) as { error: string }
-    assert.match(out.error, /^ERR_GGUF_/)
+    const out = (await res.json()) as { error: { code: string; message: string } }
+    assert.match(out.error.code, /^ERR_GGUF_/)
   })
 })

@@ -48,8 +48,8 @@ describe('/devices routes', () => {
     )
 
     const retagFirst = await post(`/devices/${seen}/enrollment`, { tags: ['pilot'], retag: true })
-    assert.equal(retagFirst.statusCode, 404)
-    assert.equal(retagFirst.json().error, 'ERR_NOT_ENROLLED')
+    assert.equal(retagFirst.statusCode, 403)
+    assert.equal(retagFirst.json().error.code, 'ERR_NOT_ENROLLED')
 
     const e1 = await post(`/devices/${seen}/enrollment`, {})
     assert.equal(e1.statusCode, 201, e1.body)
@@ -69,7 +69,7 @@ describe('/devices routes', () => {
     const bad = await post(`/devices/${seen}/enrollment`, { tags: ['Not A Tag'] })
     assert.equal(bad.statusCode, 400)
     const unknown = await post(`/devices/${never}/enrollment`, { tags: ['x'] })
-    assert.equal(unknown.json().error, 'ERR_UNKNOWN_DEVICE')
+    assert.deepEqual([unknown.statusCode, unknown.json().error.code], [400, 'ERR_UNKNOWN_DEVICE'])
     const withCaps = await post(`/devices/${never}/enrollment`, { tags: ['x'], capabilities: CAPS })
     assert.equal(withCaps.statusCode, 201, withCaps.body)
 

@@ -63,13 +63,13 @@ export async function api(path, opts = {}) {
 }
 
 /**
- * One line saying why a call failed (the API's code and message when it sent them).
+ * One line saying why a call failed: the API's `{ error: { code, message } }` (node/api/errors.ts).
  * @param {ApiResult} r
  */
 export function errorText(r) {
   if (r.status === 0) return `cannot reach the node: ${r.error ?? 'network error'}`
   const e = r.data?.error
-  const code = typeof e === 'object' && e !== null ? e.code : e
-  const message = typeof e === 'object' && e !== null ? e.message : r.data?.message
+  const code = typeof e?.code === 'string' ? e.code : ''
+  const message = typeof e?.message === 'string' ? e.message : ''
   return `HTTP ${r.status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`
 }
