@@ -3,8 +3,12 @@
  * the signed `RolloutPolicy` schema. Durations are written `30s`, `10m`, `24h` (also `ms`, `d`, and
  * compounds such as `1h30m`) and become milliseconds. Every refusal names the file, the line and
  * the reason: `policy.yaml:4: stages[1].percent: must be <= 100`.
+ *
+ * The text is hostile until parsed: its size, nesting depth and aliases are bounded
+ * (`POLICY_LIMITS`), and whatever the YAML library throws (alias bombs, unresolved aliases,
+ * stack overflows) comes out as InvalidInputError with the file and a line, never anything else.
  */
-import { isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml'
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
 import type { z } from 'zod'
 import { InvalidInputError } from '../errors.ts'
 import { RolloutPolicy } from '../schemas/policy.ts'
@@ -43,6 +47,18 @@ const YAML_NAME: Record<string, string> = { window_ms: 'window', per_ms: 'per', 
 
 type Path = Array<string | number>
 
+/** Bounds on a policy file: a real one is a few hundred bytes, a few levels deep, with no aliases. */
+export const POLICY_LIMITS = {
+  /** Longest policy text, characters. */
+  maxChars: 64 * 1024,
+  /** Deepest nesting of collections (flow brackets or blocks). */
+  maxDepth: 16,
+  /** Most aliases (`*name`) in the file. */
+  maxAliases: 32,
+  /** yaml's `maxAliasCount`: bound on the nodes alias expansion may create. */
+  maxAliasCount: 100,
+} as const
+
 /** Options of parsePolicyYaml. */
 export interface ParsePolicyOptions {
   /** File name used in error messages (default `policy.yaml`). */
@@ -56,6 +72,29 @@ export interface ParsePolicyOptions {
  */
 export function parsePolicyYaml(text: string, options: ParsePolicyOptions = {}): RolloutPolicy {
   const file = options.filename ?? 'policy.yaml'
+  if (typeof text !== 'string') throw new InvalidInputError(`${file}:1: expected the policy text`)
+  if (text.length > POLICY_LIMITS.maxChars) {
+    throw new InvalidInputError(`${file}:1: the policy is larger than ${POLICY_LIMITS.maxChars} characters`)
+  }
+  const deep = flowDepthLine(text, POLICY_LIMITS.maxDepth)
+  if (deep !== undefined) {
+    throw new InvalidInputError(`${file}:${deep}: nested deeper than ${POLICY_LIMITS.maxDepth} levels`)
+  }
+  try {
+    return parseChecked(text, file)
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw err
+    // the library's own throws (RangeError on a stack overflow, …): still a refusal of the input
+    throw new InvalidInputError(
+      `${file}:1: cannot read the policy: ${String((err as Error)?.message).split('\n')[0]}`,
+      {
+        cause: err,
+      },
+    )
+  }
+}
+
+function parseChecked(text: string, file: string): RolloutPolicy {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true })
   if (doc.errors.length > 0) {
@@ -84,7 +123,30 @@ export function parsePolicyYaml(text: string, options: ParsePolicyOptions = {}):
   }
 
   if (!isMap(doc.contents)) fail([], 'expected a mapping with at least `stages` and `gates`')
-  const raw = doc.toJS() as Record<string, unknown>
+  const at = (node: Node): number => (node.range ? lineCounter.linePos(node.range[0]).line : 1)
+  const shape = { aliases: 0 }
+  walk(doc.contents as Node, 1, (node, depth) => {
+    if (depth > POLICY_LIMITS.maxDepth) {
+      throw new InvalidInputError(`${file}:${at(node)}: nested deeper than ${POLICY_LIMITS.maxDepth} levels`)
+    }
+    if (isAlias(node)) {
+      if (++shape.aliases > POLICY_LIMITS.maxAliases) {
+        throw new InvalidInputError(`${file}:${at(node)}: more than ${POLICY_LIMITS.maxAliases} aliases`)
+      }
+      if (node.resolve(doc) === undefined) {
+        throw new InvalidInputError(`${file}:${at(node)}: alias *${node.source} refers to no anchor before it`)
+      }
+    }
+  })
+  let raw: Record<string, unknown>
+  try {
+    raw = doc.toJS({ maxAliasCount: POLICY_LIMITS.maxAliasCount }) as Record<string, unknown>
+  } catch (err) {
+    const reason = /alias count/i.test(String((err as Error)?.message))
+      ? 'aliases expand too much (alias bomb)'
+      : `cannot read the policy: ${String((err as Error)?.message).split('\n')[0]}`
+    throw new InvalidInputError(`${file}:1: ${reason}`, { cause: err })
+  }
   checkKeys(raw, TOP_KEYS, [], keyLine, fail)
 
   const out: Record<string, unknown> = { ...raw }
@@ -148,6 +210,49 @@ export function parsePolicyYaml(text: string, options: ParsePolicyOptions = {}):
     fail(['stages', last, 'percent'], 'the last stage must have percent: 100', lineOf(['stages', last]))
   }
   return policy
+}
+
+/** Visits every node to `maxDepth + 1` levels (deeper nodes are not visited: the callback refuses first). */
+function walk(node: unknown, depth: number, visit: (node: Node, depth: number) => void): void {
+  if (node === null || node === undefined || typeof node !== 'object') return
+  if (isPair(node)) {
+    walk(node.key, depth, visit)
+    walk(node.value, depth, visit)
+    return
+  }
+  visit(node as Node, depth)
+  if (isMap(node) || isSeq(node)) for (const item of node.items) walk(item, depth + 1, visit)
+}
+
+/**
+ * The line where flow collections (`[`, `{`) nest deeper than `max`, scanning the raw text
+ * (so the parser never recurses that deep); quoted strings and comments are skipped.
+ */
+function flowDepthLine(text: string, max: number): number | undefined {
+  let depth = 0
+  let line = 1
+  let quote: string | undefined
+  let comment = false
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]
+    if (ch === '\n') {
+      line++
+      comment = false
+      continue
+    }
+    if (comment) continue
+    if (quote !== undefined) {
+      if (ch === '\\' && quote === '"') i++
+      else if (ch === quote) quote = undefined
+      continue
+    }
+    if (ch === '"' || ch === "'") quote = ch
+    else if (ch === '#' && (i === 0 || /\s/.test(text[i - 1]))) comment = true
+    else if (ch === '[' || ch === '{') {
+      if (++depth > max) return line
+    } else if ((ch === ']' || ch === '}') && depth > 0) depth--
+  }
+  return undefined
 }
 
 function toDuration(v: unknown, path: Path, fail: (p: Path, r: string) => never): number {
