@@ -100,7 +100,11 @@ function parseChecked(text: string, file: string): RolloutPolicy {
   if (doc.errors.length > 0) {
     const e = doc.errors[0]
     const line = e.linePos?.[0].line ?? 1
-    throw new InvalidInputError(`${file}:${line}: ${e.message.split('\n')[0]}`)
+    // yaml catches its own stack overflow on deep block nesting (`- - - - …`): say what it means
+    const reason = /call stack/i.test(e.message)
+      ? `nested deeper than ${POLICY_LIMITS.maxDepth} levels`
+      : e.message.split('\n')[0]
+    throw new InvalidInputError(`${file}:${line}: ${reason}`)
   }
   const lineOf = (path: Path): number => {
     for (let p = path; ; p = p.slice(0, -1)) {
