@@ -33,7 +33,7 @@ export async function cli(...args: string[]): Promise<{ code: number; stdout: st
   }
 }
 
-describe('release publish on a seed', { timeout: 120_000 }, () => {
+describe('release publish on a seed', { timeout: 400_000 }, () => {
   let home: string
   let fleetDir: string
   let seed: Daemon
@@ -146,6 +146,17 @@ describe('release publish on a seed', { timeout: 120_000 }, () => {
     const variant = await publish(await gguf('v2-q8.gguf', 1), '2.0.0+gguf-Q8_0')
     assert.equal(variant.code, 0, variant.stderr)
     assert.equal((JSON.parse(variant.stdout) as { manifest: ReleaseManifest }).manifest.downgrade, undefined)
+
+    // the documented way back to old bytes: republish them as a new, higher version; the feed
+    // already holds every chunk, so nothing is appended
+    const feedBefore = (await snapshot()).feed
+    const back = await publish(join(home, 'v1.gguf'), '2.1.0')
+    assert.equal(back.code, 0, back.stderr)
+    const out = JSON.parse(back.stdout) as { manifest: ReleaseManifest; new_chunks: number; new_bytes: number }
+    assert.equal(out.new_chunks, 0)
+    assert.equal(out.new_bytes, 0)
+    assert.equal(out.manifest.downgrade, undefined)
+    assert.equal((await snapshot()).feed, feedBefore)
   })
 
   test('a refused publish leaves the lineage feed as it was', async () => {
