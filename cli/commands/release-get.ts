@@ -1,7 +1,7 @@
 /**
  * `llmesh release get <model@version> [--bundle <file>] [--manifest <file>]`: fetches a release's
  * signed Sigstore bundle (`GET /releases/:model/:version/bundle`, the exact signed bytes the mesh
- * carries) and its manifest from a seed or any node, and writes them so that
+ * carries) and its manifest from the seed, and writes them so that
  * `llmesh verify <gguf> --bundle <file> --fleet <dir>` can check the file offline, anywhere.
  * With neither option, prints the bundle to stdout.
  */

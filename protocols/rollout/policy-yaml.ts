@@ -8,10 +8,13 @@
  * (`POLICY_LIMITS`), and whatever the YAML library throws (alias bombs, unresolved aliases,
  * stack overflows) comes out as InvalidInputError with the file and a line, never anything else.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
+import { isAlias, isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml'
 import type { z } from 'zod'
 import { InvalidInputError } from '../errors.ts'
 import { RolloutPolicy } from '../schemas/policy.ts'
+import { flowDepthLine, POLICY_LIMITS, walk } from './yaml-bounds.ts'
+
+export { POLICY_LIMITS } from './yaml-bounds.ts'
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
@@ -46,18 +49,6 @@ const TOP_KEYS = ['stages', 'gates', 'exclude_tags', 'inconclusive', 'prestage']
 const YAML_NAME: Record<string, string> = { window_ms: 'window', per_ms: 'per', vote_max_age_ms: 'vote_max_age' }
 
 type Path = Array<string | number>
-
-/** Bounds on a policy file: a real one is a few hundred bytes, a few levels deep, with no aliases. */
-export const POLICY_LIMITS = {
-  /** Longest policy text, characters. */
-  maxChars: 64 * 1024,
-  /** Deepest nesting of collections (flow brackets or blocks). */
-  maxDepth: 16,
-  /** Most aliases (`*name`) in the file. */
-  maxAliases: 32,
-  /** yaml's `maxAliasCount`: bound on the nodes alias expansion may create. */
-  maxAliasCount: 100,
-} as const
 
 /** Options of parsePolicyYaml. */
 export interface ParsePolicyOptions {
@@ -214,49 +205,6 @@ function parseChecked(text: string, file: string): RolloutPolicy {
     fail(['stages', last, 'percent'], 'the last stage must have percent: 100', lineOf(['stages', last]))
   }
   return policy
-}
-
-/** Visits every node to `maxDepth + 1` levels (deeper nodes are not visited: the callback refuses first). */
-function walk(node: unknown, depth: number, visit: (node: Node, depth: number) => void): void {
-  if (node === null || node === undefined || typeof node !== 'object') return
-  if (isPair(node)) {
-    walk(node.key, depth, visit)
-    walk(node.value, depth, visit)
-    return
-  }
-  visit(node as Node, depth)
-  if (isMap(node) || isSeq(node)) for (const item of node.items) walk(item, depth + 1, visit)
-}
-
-/**
- * The line where flow collections (`[`, `{`) nest deeper than `max`, scanning the raw text
- * (so the parser never recurses that deep); quoted strings and comments are skipped.
- */
-function flowDepthLine(text: string, max: number): number | undefined {
-  let depth = 0
-  let line = 1
-  let quote: string | undefined
-  let comment = false
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]
-    if (ch === '\n') {
-      line++
-      comment = false
-      continue
-    }
-    if (comment) continue
-    if (quote !== undefined) {
-      if (ch === '\\' && quote === '"') i++
-      else if (ch === quote) quote = undefined
-      continue
-    }
-    if (ch === '"' || ch === "'") quote = ch
-    else if (ch === '#' && (i === 0 || /\s/.test(text[i - 1]))) comment = true
-    else if (ch === '[' || ch === '{') {
-      if (++depth > max) return line
-    } else if ((ch === ']' || ch === '}') && depth > 0) depth--
-  }
-  return undefined
 }
 
 function toDuration(v: unknown, path: Path, fail: (p: Path, r: string) => never): number {
