@@ -277,6 +277,15 @@ describe('release publish on a seed', { timeout: 400_000 }, () => {
     assert.notEqual(bad.code, 0)
     assert.match(bad.stderr, /ERR_DIGEST_MISMATCH/)
 
+    // a version with build metadata (`+`, `_`) through the URL; no option: the bundle on stdout
+    const plus = await cli('release', 'get', 'tiny@1.0.0+gguf-q4_0', '--api', api)
+    assert.equal(plus.code, 0, plus.stderr)
+    const plusBundle = join(home, 'tiny-1.bundle.json')
+    await writeFile(plusBundle, plus.stdout)
+    const v1 = await cli('verify', join(home, 'v1.gguf'), '--bundle', plusBundle, '--fleet', fleetDir, '--json')
+    assert.equal(v1.code, 0, v1.stderr)
+    assert.equal((JSON.parse(v1.stdout) as { version: string }).version, '1.0.0+gguf-q4_0')
+
     const missing = await cli('release', 'get', 'tiny@9.9.9', '--bundle', bundle, '--api', api)
     assert.notEqual(missing.code, 0)
     assert.match(missing.stderr, /ERR_NOT_FOUND/)
