@@ -36,7 +36,9 @@ export function seedDistribution(opts: { signer: OperatorSigner; distribution?: 
           uploadDir: join(ctx.config.dataDir, UPLOAD_DIR),
           publish: (wire) => ctx.publish(wire),
           releases: () =>
-            ctx.store.releases().map((r) => ({ manifest: r.message as ReleaseManifest, digest: r.digest })),
+            ctx.store
+              .releases()
+              .map((r) => ({ manifest: r.message as ReleaseManifest, digest: r.digest, bytes: r.bytes })),
           highestSeq: (model) => ctx.store.highestReleaseSeq(model),
           logger: ctx.logger.child({ svc: 'releases' }),
         })

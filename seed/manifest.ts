@@ -25,6 +25,8 @@ export interface ManifestInput {
   baseModel?: string
   now: number
   ttlMs?: number
+  /** The model's highest version this release goes below (an allowed downgrade), if any. */
+  downgradeFrom?: string
 }
 
 /** Returns a schema-checked manifest (throws a ZodError on invalid input). */
@@ -54,5 +56,6 @@ export function buildReleaseManifest(i: ManifestInput): ReleaseManifest {
     provenance: { approved_by: i.approvedBy ?? [], ...(i.baseModel ? { base_model: i.baseModel } : {}) },
     created_at: i.now,
     expires_at: i.now + (i.ttlMs ?? RELEASE_TTL_MS),
+    ...(i.downgradeFrom !== undefined ? { downgrade: { from: i.downgradeFrom } } : {}),
   })
 }

@@ -1,39 +1,36 @@
 /**
- * Publishing a release on the seed: validate the GGUF header (refusing files llama.cpp cannot
- * load), chunk the file and append the new chunks to the model's lineage feed, build the
- * manifest (per-model seq = previous + 1, expiry) and sign it with the operator key. The caller
- * (the seed's route) then hands the wire bytes to the mesh, which verifies, stores and gossips them.
+ * Publishing a release on the seed. Everything that can be checked is checked before anything
+ * is written: the request (seed/release-checks.ts: name, version, policy, runtime range,
+ * architectures, duplicate, downgrade) and the GGUF header (refusing files llama.cpp cannot
+ * load). Only then is the file chunked and its new chunks appended to the model's lineage feed
+ * (an append is permanent: a refused publish must never grow the feed), the manifest built
+ * (per-model seq = previous + 1, expiry) and signed with the operator key. The caller (the
+ * seed's route) then hands the wire bytes to the mesh, which verifies, stores and gossips them.
  */
 
-import { checkGgufForLlama } from '../node/model/gguf.ts'
+import { basename } from 'node:path'
+import { checkGgufForLlama, GgufError, type GgufInfo } from '../node/model/gguf.ts'
 import type { ModelStore } from '../node/store/model-store.ts'
 import { sha256Hex } from '../protocols/encoding.ts'
 import { InvalidInputError } from '../protocols/errors.ts'
-import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
-import type { ReleaseManifest, RolloutPolicy } from '../protocols/schemas/index.ts'
-import { SemverString } from '../protocols/schemas/index.ts'
+import type { ReleaseManifest } from '../protocols/schemas/index.ts'
 import type { OperatorSigner } from '../protocols/signing/index.ts'
 import { signOperatorMessage } from '../protocols/signing/index.ts'
 import { buildReleaseManifest } from './manifest.ts'
+import {
+  checkVersion,
+  type KnownRelease,
+  manifestFields,
+  preflightManifest,
+  type ReleaseRequest,
+} from './release-checks.ts'
 
 /** What to publish. */
-export interface PublishInput {
+export interface PublishInput extends ReleaseRequest {
   /** Path of the GGUF file (on the seed). */
   file: string
-  model: string
-  version: string
-  /** Rollout policy (default `DEFAULT_POLICY`). */
-  policy?: RolloutPolicy
-  approvedBy?: string[]
-  /** CPU architectures (default `['any']`). */
-  architectures?: ReleaseManifest['architectures']
-  /** node-llama-cpp semver range (default `DEFAULT_RUNTIME_RANGE`). */
-  runtime?: string
-  /** RAM the model needs, MiB (default 1.2 × file size). */
-  minRamMb?: number
-  /** Manifest lifetime, ms (default `RELEASE_TTL_MS`, 90 days). */
-  ttlMs?: number
-  baseModel?: string
+  /** How error messages name the file (default its base name; never the seed's spool path). */
+  displayName?: string
   /** Now, ms since epoch (default `Date.now()`). */
   now?: number
   /** Called as the file is chunked. */
@@ -48,6 +45,8 @@ export interface PublishComponents {
   fleet: string
   /** Highest release seq already known for a model (the daemon's message store); default 0. */
   highestSeq?: (model: string) => number
+  /** Releases already known (the daemon's message store), for the duplicate and downgrade checks; default none. */
+  known?: () => readonly KnownRelease[]
 }
 
 /** A signed release. */
@@ -61,39 +60,41 @@ export interface PublishResult {
   newBytes: number
 }
 
-/** Validates, chunks, appends and signs. Throws GgufError / InvalidInputError on bad input. */
+/**
+ * Validates, then chunks, appends and signs. Throws InvalidInputError, VersionExistsError,
+ * DowngradeError or GgufError before anything is appended.
+ */
 export async function publishRelease(input: PublishInput, c: PublishComponents): Promise<PublishResult> {
-  if (!SemverString.safeParse(input.version).success) {
-    throw new InvalidInputError(`version ${JSON.stringify(input.version)} is not a semantic version`)
-  }
-  const info = await checkGgufForLlama(input.file)
-  const append = await c.store.appendFile(input.model, input.file, { onProgress: input.onProgress })
   const now = input.now ?? Date.now()
+  const seq = (c.highestSeq?.(input.model) ?? 0) + 1
+  const { downgradeFrom } = checkVersion(input.model, input.version, c.known?.() ?? [], input.allowDowngrade)
+  preflightManifest(input, { fleet: c.fleet, seq, now, downgradeFrom })
+  const info = await checkGguf(input.file, input.displayName ?? basename(input.file))
+  const append = await c.store.appendFile(input.model, input.file, { onProgress: input.onProgress })
   let manifest: ReleaseManifest
   try {
     manifest = buildReleaseManifest({
-      fleet: c.fleet,
-      model: input.model,
-      version: input.version,
-      seq: (c.highestSeq?.(input.model) ?? 0) + 1,
+      ...manifestFields(input, { fleet: c.fleet, seq, now, downgradeFrom }),
       append,
       gguf: {
         quantization: info.quantization,
         architecture: info.architecture ?? 'unknown',
         contextLength: info.contextLength,
       },
-      policy: input.policy ?? DEFAULT_POLICY,
-      architectures: input.architectures,
-      runtime: input.runtime,
-      minRamMb: input.minRamMb,
-      approvedBy: input.approvedBy,
-      baseModel: input.baseModel,
-      now,
-      ttlMs: input.ttlMs,
     })
   } catch (err) {
     throw new InvalidInputError(`release manifest is invalid: ${(err as Error).message}`, { cause: err })
   }
   const wire = await signOperatorMessage(manifest, c.signer)
   return { manifest, wire, digest: sha256Hex(wire), newChunks: append.newChunks, newBytes: append.newBytes }
+}
+
+/** The GGUF check, with every mention of the file's path replaced by `name`. */
+async function checkGguf(file: string, name: string): Promise<GgufInfo> {
+  try {
+    return await checkGgufForLlama(file)
+  } catch (err) {
+    if (err instanceof GgufError) throw new GgufError(err.code, err.message.split(file).join(name))
+    throw new InvalidInputError(`${name}: cannot read the file`, { cause: err })
+  }
 }

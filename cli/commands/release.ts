@@ -1,18 +1,24 @@
 /**
- * `llmesh release publish|list|show`: talks to a running seed over its HTTP API
- * (`POST /releases` streams the GGUF; `GET /releases`, `GET /releases/:model/:version`).
+ * `llmesh release publish|list|show|get`: talks to a running seed over its HTTP API
+ * (`POST /releases` streams the GGUF; `GET /releases`, `GET /releases/:model/:version`; `get` in
+ * release-get.ts). Before uploading a byte, `publish` checks the GGUF header locally (errors
+ * name the user's file) and asks the seed whether the version would be a duplicate or a
+ * downgrade (the seed checks again: it is the authority).
  */
 import { createReadStream } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { Readable } from 'node:stream'
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import { DEFAULT_API, NODE_INFO_FILE } from '../../node/constants.ts'
+import { checkGgufForLlama } from '../../node/model/gguf.ts'
 import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import { checkVersion } from '../../seed/release-checks.ts'
 import { apiError } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print } from '../output.ts'
+import { registerReleaseGet } from './release-get.ts'
 
 interface ApiOptions extends OutputOptions {
   api?: string
@@ -28,6 +34,7 @@ interface PublishOptions extends ApiOptions {
   runtime?: string
   minRamMb?: string
   ttlDays?: string
+  allowDowngrade?: boolean
 }
 
 async function seedUrl(opts: ApiOptions): Promise<string> {
@@ -62,7 +69,16 @@ function mib(n: number): string {
 async function publish(file: string, opts: PublishOptions): Promise<void> {
   const size = (await stat(file).catch(() => null))?.size
   if (size === undefined) throw new CliError(`${file} does not exist`, 'ERR_INVALID_INPUT')
-  const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(size) }
+  await checkGgufForLlama(file) // refuse locally, naming the user's file, before uploading a byte
+  const base = await seedUrl(opts)
+  // the seed refuses a duplicate or a downgrade before reading the body; asking first saves the upload
+  const rows = ((await call(`${base}/releases`)) as { releases: ReleaseRow[] }).releases
+  checkVersion(opts.model, opts.version, rows, opts.allowDowngrade === true)
+  const headers: Record<string, string> = {
+    'content-type': 'application/octet-stream',
+    'content-length': String(size),
+    'x-llmesh-filename': basename(file),
+  }
   if (opts.policy !== undefined) {
     const text = await readFile(opts.policy, 'utf8')
     parsePolicyYaml(text, { filename: opts.policy }) // refuse locally with the line number
@@ -75,6 +91,7 @@ async function publish(file: string, opts: PublishOptions): Promise<void> {
   if (opts.runtime) q.set('runtime', opts.runtime)
   if (opts.minRamMb) q.set('min_ram_mb', opts.minRamMb)
   if (opts.ttlDays) q.set('ttl_days', opts.ttlDays)
+  if (opts.allowDowngrade === true) q.set('allow_downgrade', '1')
   const bar =
     process.stderr.isTTY && opts.json !== true
       ? new cliProgress.SingleBar(
@@ -90,7 +107,7 @@ async function publish(file: string, opts: PublishOptions): Promise<void> {
     bar?.update(sent)
   })
   try {
-    const out = (await call(`${await seedUrl(opts)}/releases?${q}`, {
+    const out = (await call(`${base}/releases?${q}`, {
       method: 'POST',
       headers,
       body: Readable.toWeb(stream) as unknown as RequestInit['body'],
@@ -99,7 +116,7 @@ async function publish(file: string, opts: PublishOptions): Promise<void> {
     bar?.stop()
     print(opts, out, (o) =>
       [
-        `published ${o.manifest.model}@${o.manifest.version} (seq ${o.manifest.seq})`,
+        `published ${o.manifest.model}@${o.manifest.version} (seq ${o.manifest.seq})${o.manifest.downgrade ? `, a downgrade from ${o.manifest.downgrade.from}` : ''}`,
         `  sha256   ${o.manifest.file.sha256}`,
         `  size     ${mib(o.manifest.file.size)} in ${o.manifest.chunks.chunks.length} chunks, ${o.new_chunks} new (${mib(o.new_bytes)})`,
         `  digest   ${o.digest}`,
@@ -119,6 +136,7 @@ interface ReleaseRow {
   chunks: number
   created_at: number
   digest: string
+  downgrade_from?: string
 }
 
 /** Registers `release publish|list|show`. */
@@ -140,7 +158,8 @@ export function registerRelease(program: Command): void {
       .option('--arch <list>', 'CPU architectures, comma-separated (default any)')
       .option('--runtime <range>', 'node-llama-cpp semver range')
       .option('--min-ram-mb <n>', 'RAM the model needs')
-      .option('--ttl-days <n>', 'manifest lifetime in days (default 90)'),
+      .option('--ttl-days <n>', 'manifest lifetime in days (default 90)')
+      .option('--allow-downgrade', "publish below the model's highest version (recorded in the manifest)"),
   ).action(action(publish))
   api(release.command('list').description('list published releases')).action(
     action(async (opts: ApiOptions) => {
@@ -151,7 +170,7 @@ export function registerRelease(program: Command): void {
           : rows
               .map(
                 (r) =>
-                  `${r.model}@${r.version}  seq ${r.seq}  ${mib(r.size)}  ${r.chunks} chunks  ${new Date(r.created_at).toISOString()}`,
+                  `${r.model}@${r.version}  seq ${r.seq}  ${mib(r.size)}  ${r.chunks} chunks  ${new Date(r.created_at).toISOString()}${r.downgrade_from ? `  downgrade from ${r.downgrade_from}` : ''}`,
               )
               .join('\n'),
       )
@@ -172,10 +191,12 @@ export function registerRelease(program: Command): void {
           `  needs     ${m.architectures.join(',')} · runtime ${m.runtime} · ${m.min_ram_mb} MiB RAM`,
           `  policy    ${m.policy.stages.map((s) => `${s.name}:${s.percent}%`).join(' → ')}`,
           `  approved  ${m.provenance.approved_by.join(', ') || '-'}`,
+          ...(m.downgrade ? [`  downgrade from ${m.downgrade.from} (published with --allow-downgrade)`] : []),
           `  created   ${new Date(m.created_at).toISOString()}  expires ${new Date(m.expires_at).toISOString()}`,
           `  digest    ${digest}`,
         ].join('\n'),
       )
     }),
   )
+  registerReleaseGet(release, api)
 }

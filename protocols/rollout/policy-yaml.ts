@@ -3,11 +3,18 @@
  * the signed `RolloutPolicy` schema. Durations are written `30s`, `10m`, `24h` (also `ms`, `d`, and
  * compounds such as `1h30m`) and become milliseconds. Every refusal names the file, the line and
  * the reason: `policy.yaml:4: stages[1].percent: must be <= 100`.
+ *
+ * The text is hostile until parsed: its size, nesting depth and aliases are bounded
+ * (`POLICY_LIMITS`), and whatever the YAML library throws (alias bombs, unresolved aliases,
+ * stack overflows) comes out as InvalidInputError with the file and a line, never anything else.
  */
-import { isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml'
+import { isAlias, isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml'
 import type { z } from 'zod'
 import { InvalidInputError } from '../errors.ts'
 import { RolloutPolicy } from '../schemas/policy.ts'
+import { flowDepthLine, POLICY_LIMITS, walk } from './yaml-bounds.ts'
+
+export { POLICY_LIMITS } from './yaml-bounds.ts'
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
@@ -56,12 +63,39 @@ export interface ParsePolicyOptions {
  */
 export function parsePolicyYaml(text: string, options: ParsePolicyOptions = {}): RolloutPolicy {
   const file = options.filename ?? 'policy.yaml'
+  if (typeof text !== 'string') throw new InvalidInputError(`${file}:1: expected the policy text`)
+  if (text.length > POLICY_LIMITS.maxChars) {
+    throw new InvalidInputError(`${file}:1: the policy is larger than ${POLICY_LIMITS.maxChars} characters`)
+  }
+  const deep = flowDepthLine(text, POLICY_LIMITS.maxDepth)
+  if (deep !== undefined) {
+    throw new InvalidInputError(`${file}:${deep}: nested deeper than ${POLICY_LIMITS.maxDepth} levels`)
+  }
+  try {
+    return parseChecked(text, file)
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw err
+    // the library's own throws (RangeError on a stack overflow, …): still a refusal of the input
+    throw new InvalidInputError(
+      `${file}:1: cannot read the policy: ${String((err as Error)?.message).split('\n')[0]}`,
+      {
+        cause: err,
+      },
+    )
+  }
+}
+
+function parseChecked(text: string, file: string): RolloutPolicy {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true })
   if (doc.errors.length > 0) {
     const e = doc.errors[0]
     const line = e.linePos?.[0].line ?? 1
-    throw new InvalidInputError(`${file}:${line}: ${e.message.split('\n')[0]}`)
+    // yaml catches its own stack overflow on deep block nesting (`- - - - …`): say what it means
+    const reason = /call stack/i.test(e.message)
+      ? `nested deeper than ${POLICY_LIMITS.maxDepth} levels`
+      : e.message.split('\n')[0]
+    throw new InvalidInputError(`${file}:${line}: ${reason}`)
   }
   const lineOf = (path: Path): number => {
     for (let p = path; ; p = p.slice(0, -1)) {
@@ -84,7 +118,30 @@ export function parsePolicyYaml(text: string, options: ParsePolicyOptions = {}):
   }
 
   if (!isMap(doc.contents)) fail([], 'expected a mapping with at least `stages` and `gates`')
-  const raw = doc.toJS() as Record<string, unknown>
+  const at = (node: Node): number => (node.range ? lineCounter.linePos(node.range[0]).line : 1)
+  const shape = { aliases: 0 }
+  walk(doc.contents as Node, 1, (node, depth) => {
+    if (depth > POLICY_LIMITS.maxDepth) {
+      throw new InvalidInputError(`${file}:${at(node)}: nested deeper than ${POLICY_LIMITS.maxDepth} levels`)
+    }
+    if (isAlias(node)) {
+      if (++shape.aliases > POLICY_LIMITS.maxAliases) {
+        throw new InvalidInputError(`${file}:${at(node)}: more than ${POLICY_LIMITS.maxAliases} aliases`)
+      }
+      if (node.resolve(doc) === undefined) {
+        throw new InvalidInputError(`${file}:${at(node)}: alias *${node.source} refers to no anchor before it`)
+      }
+    }
+  })
+  let raw: Record<string, unknown>
+  try {
+    raw = doc.toJS({ maxAliasCount: POLICY_LIMITS.maxAliasCount }) as Record<string, unknown>
+  } catch (err) {
+    const reason = /alias count/i.test(String((err as Error)?.message))
+      ? 'aliases expand too much (alias bomb)'
+      : `cannot read the policy: ${String((err as Error)?.message).split('\n')[0]}`
+    throw new InvalidInputError(`${file}:1: ${reason}`, { cause: err })
+  }
   checkKeys(raw, TOP_KEYS, [], keyLine, fail)
 
   const out: Record<string, unknown> = { ...raw }

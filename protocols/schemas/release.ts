@@ -71,5 +71,11 @@ export const ReleaseManifest = z.object({
   provenance: Provenance,
   created_at: Timestamp,
   expires_at: Timestamp,
+  /**
+   * Present only when the operator published this version below the model's highest version
+   * on purpose (`llmesh release publish --allow-downgrade`): `from` is that highest version.
+   * Absent in every other manifest (older manifests stay valid).
+   */
+  downgrade: z.object({ from: SemverString }).optional(),
 })
 export type ReleaseManifest = z.infer<typeof ReleaseManifest>
