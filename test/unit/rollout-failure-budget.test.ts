@@ -157,6 +157,15 @@ describe('abort verdicts are re-checked by every node', () => {
     const other = decide({ ...input(6, { max_devices: 1, max_pct: 0 }, reports(6, two)), verdicts: [sign(draft)] })
     assert.equal(other.view.aborted, true)
     assert.deepEqual(other.rejected, [])
+    // once aborted, the failed devices shown are those the verdict's evidence proves
+    assert.deepEqual(other.failures, {
+      cohort: 6,
+      budget: 1,
+      failed: [
+        { device: peer(1), reasons: ['load failure'] },
+        { device: peer(4), reasons: ['2 OOM kills (max 0)'] },
+      ].sort((a, b) => (a.device < b.device ? -1 : 1)),
+    })
   })
 
   test('evidence of only one failed device does not prove an abort when one is tolerated', () => {
