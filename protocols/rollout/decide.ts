@@ -20,7 +20,7 @@ import type { OperatorCommand, Verdict } from '../schemas/rollout.ts'
 import { checkVerdict } from './check.ts'
 import { assignStages, type CohortDevice, cohortSize, inCohort, type StageAssignment } from './cohorts.ts'
 import { MAX_EVIDENCE } from './constants.ts'
-import { cohortFailures, failureBudget } from './failures.ts'
+import { cohortFailures, judgeFailures } from './failures.ts'
 import {
   evaluateStage,
   reportsInWindow,
@@ -196,13 +196,8 @@ function abortFailures(
   const evidence = v.evidence.flatMap((e) => byDigest.get(e.digest) ?? [])
   const views = reportsInWindow(evidence, new Set(devices.map((d) => d.id)), v.window.start, v.window.end)
   const cohort = [...views.values()].filter((x) => inCohort(assignment, x.id, v.stage))
-  const size = cohortSize(assignment, v.stage)
-  const { failed } = cohortFailures(cohort, input.release, input.policy.gates)
-  return {
-    cohort: size,
-    budget: failureBudget(input.policy.gates.failures, size),
-    failed: failed.map((f) => ({ device: f.device, reasons: f.reasons })),
-  }
+  const { gates } = input.policy
+  return judgeFailures(cohortFailures(cohort, input.release, gates), gates, cohortSize(assignment, v.stage)).failures
 }
 
 /** What a device should run now for this release. */

@@ -13,7 +13,9 @@
  */
 import type { ReleaseRef } from '../schemas/common.ts'
 import type { FailureBudget, Gates } from '../schemas/policy.ts'
-import type { VerifiedReport } from './gates.ts'
+import type { GateFigure } from '../schemas/rollout.ts'
+import { FAILED_NAMED_IN_REASON } from './constants.ts'
+import type { StageFailures, VerifiedReport } from './gates.ts'
 
 /** A cohort device that failed the candidate version, and why. */
 export interface FailedDevice {
@@ -99,4 +101,37 @@ export function cohortFailures(
     if (reasons.length > 0) out.failed.push({ device: v.id, reasons, evidence: [...evidence.values()] })
   }
   return out
+}
+
+/**
+ * The figures of the cohort's health (per device: the worst restarts and OOMs, devices that could
+ * not run the version; per stage: `failed_devices` against the budget), the failures for status,
+ * and the reason when the budget is exceeded (the stage then fails).
+ */
+export function judgeFailures(
+  health: CohortFailures,
+  gates: Gates,
+  cohort: number,
+): { figures: GateFigure[]; failures: StageFailures; over: string | undefined } {
+  const budget = failureBudget(gates.failures, cohort)
+  const figures: GateFigure[] = []
+  if (gates.restarts) {
+    const { max } = gates.restarts
+    figures.push({ gate: 'restarts', value: health.worstRestarts, threshold: max, pass: health.worstRestarts <= max })
+  }
+  if (gates.ooms) {
+    const { max } = gates.ooms
+    figures.push({ gate: 'ooms', value: health.worstOoms, threshold: max, pass: health.worstOoms <= max })
+  }
+  figures.push({ gate: 'load_failures', value: health.broken, threshold: 0, pass: health.broken === 0 })
+  const n = health.failed.length
+  figures.push({ gate: 'failed_devices', value: n, threshold: budget, pass: n <= budget })
+  let over: string | undefined
+  if (n > budget) {
+    const named = health.failed.slice(0, FAILED_NAMED_IN_REASON).map((f) => `${f.device}: ${f.reasons.join(', ')}`)
+    const more = n > named.length ? `; ${n - named.length} more` : ''
+    over = `${n} of ${cohort} cohort devices failed, budget ${budget} (${named.join('; ')}${more})`
+  }
+  const failed = health.failed.map((f) => ({ device: f.device, reasons: f.reasons }))
+  return { figures, failures: { cohort, budget, failed }, over }
 }

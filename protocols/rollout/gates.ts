@@ -30,15 +30,8 @@ import type { HealthReport, InferenceStats } from '../schemas/health.ts'
 import type { RolloutPolicy } from '../schemas/policy.ts'
 import type { EvidenceRef, GateFigure } from '../schemas/rollout.ts'
 import { assignStages, type CohortDevice, cohortSize, inCohort, type StageAssignment } from './cohorts.ts'
-import {
-  FAILED_NAMED_IN_REASON,
-  GATE_MIN_REQUESTS,
-  LATENCY_QUANTILE,
-  REGRESSION_FLOOR,
-  SKETCH_ALPHA,
-  VOTE_MAX_AGE_MS,
-} from './constants.ts'
-import { cohortFailures, failureBudget } from './failures.ts'
+import { GATE_MIN_REQUESTS, LATENCY_QUANTILE, REGRESSION_FLOOR, SKETCH_ALPHA, VOTE_MAX_AGE_MS } from './constants.ts'
+import { cohortFailures, judgeFailures } from './failures.ts'
 import { mergeSketches, quantile } from './sketch.ts'
 
 /** A health report whose signature was verified, with the digest of its wire envelope. */
@@ -258,30 +251,13 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
   // Health events of the candidate version, over every counted report of each cohort device:
   // failed devices, held against the stage's failure budget (failures.ts).
   const health = cohortFailures(candidates, release, gates)
-  const budget = failureBudget(gates.failures, size)
-  if (gates.restarts) {
-    const { max } = gates.restarts
-    // per device (the worst one); the stage is judged by `failed_devices` against the budget
-    figures.push({ gate: 'restarts', value: health.worstRestarts, threshold: max, pass: health.worstRestarts <= max })
-  }
-  if (gates.ooms) {
-    const pass = health.worstOoms <= gates.ooms.max
-    figures.push({ gate: 'ooms', value: health.worstOoms, threshold: gates.ooms.max, pass })
-  }
-  figures.push({ gate: 'load_failures', value: health.broken, threshold: 0, pass: health.broken === 0 })
-  const failedCount = health.failed.length
-  figures.push({ gate: 'failed_devices', value: failedCount, threshold: budget, pass: failedCount <= budget })
-  if (failedCount > budget) {
-    const named = health.failed.slice(0, FAILED_NAMED_IN_REASON).map((f) => `${f.device}: ${f.reasons.join(', ')}`)
-    const more = failedCount > named.length ? `; ${failedCount - named.length} more` : ''
-    reasons.push(`${failedCount} of ${size} cohort devices failed, budget ${budget} (${named.join('; ')}${more})`)
+  const judged = judgeFailures(health, gates, size)
+  figures.push(...judged.figures)
+  if (judged.over !== undefined) {
+    reasons.push(judged.over)
     for (const f of health.failed) addFail(f.evidence)
   }
-  const failures = {
-    cohort: size,
-    budget,
-    failed: health.failed.map((f) => ({ device: f.device, reasons: f.reasons })),
-  }
+  const failures = judged.failures
   const windowMs = policy.stages[stage].window_ms
   figures.push({
     gate: 'window_ms',
