@@ -9,8 +9,10 @@
  *    worker's OOM kills, by a cgroup limit or by the global OOM killer (the kernel raises it before
  *    it sends the SIGKILL). The cgroup is removed when the worker is gone.
  * 2. `shared-cgroup`: no child cgroup can be made (no write access, v2 controller not delegated),
- *    but the daemon's own cgroup has a counter: an increase while the worker lived, with the worker
- *    dead by SIGKILL, is its OOM kill (the daemon, the only other process there, is alive).
+ *    but the daemon's own cgroup has a counter: an increase since the worker was last seen alive
+ *    (rebase() on each answered health check), with the worker dead by SIGKILL, is its OOM kill
+ *    (the daemon is alive; another process sharing the cgroup would have to be OOM-killed within
+ *    that health interval for a kill -9 to be mistaken for an OOM).
  * 3. `kernel-log`: no cgroup counter at all: the kernel's record in /dev/kmsg after the worker
  *    started, `Killed process <pid> (` or `oom-kill:…,pid=<pid>,` (needs CAP_SYSLOG or
  *    dmesg_restrict=0).
@@ -46,6 +48,8 @@ export interface OomWatch {
   readonly cgroup: string | undefined
   /** Whether the kernel OOM killer killed the worker (call once it exited by SIGKILL). */
   oomKilled(): Promise<boolean>
+  /** The worker was seen alive: earlier increases of a shared counter are not its OOM kill. */
+  rebase(): void
   /** Removes the worker's cgroup (once it exited). Idempotent. */
   dispose(): void
 }
@@ -164,6 +168,7 @@ function makeWatch(
       method: 'cgroup',
       cgroup: mine,
       oomKilled: async () => (parseOomKill(src.read(c.file)) ?? 0) > before,
+      rebase: () => {},
       dispose: () => {
         if (disposed) return
         disposed = src.rmdir(mine)
@@ -172,12 +177,15 @@ function makeWatch(
   }
   if (own !== undefined) {
     const c = counterFile(own.dir, own.version)
-    const before = parseOomKill(src.read(c.file))
+    let before = parseOomKill(src.read(c.file))
     if (before !== undefined) {
       return {
         method: 'shared-cgroup',
         cgroup: undefined,
-        oomKilled: async () => (parseOomKill(src.read(c.file)) ?? before) > before,
+        oomKilled: async () => (parseOomKill(src.read(c.file)) ?? before!) > before!,
+        rebase: () => {
+          before = parseOomKill(src.read(c.file)) ?? before
+        },
         dispose: () => {},
       }
     }
@@ -199,10 +207,11 @@ function makeWatch(
         }
         return false
       },
+      rebase: () => {},
       dispose: () => {},
     }
   }
-  return { method: 'none', cgroup: undefined, oomKilled: async () => false, dispose: () => {} }
+  return { method: 'none', cgroup: undefined, oomKilled: async () => false, rebase: () => {}, dispose: () => {} }
 }
 
 /** Makes the worker's own cgroup and moves it there; undefined (nothing left behind) on failure. */

@@ -148,6 +148,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     return { kind, code, signal, stderrTail: this.stderrTail.split('\n').slice(-12).join('\n').trim() }
   }
 
+  /** The worker answered (health check): an OOM kill counted before now was not its own. */
+  seenAlive(): void {
+    if (this.alive) this.oomWatch?.rebase()
+  }
+
   /** Sends a message; false when the worker is gone. */
   send(msg: ToWorker): boolean {
     if (!this.alive || this.child?.connected !== true) return false

@@ -111,6 +111,7 @@ export class WorkerSlot {
     try {
       const m = await w.waitFor((x) => x.type === 'health' && x.id === id, this.cfg.healthTimeoutMs, 'health check')
       if (m.type === 'health') this.rss = m.health.rssBytes
+      w.seenAlive()
     } catch (err) {
       if ((err as { timeout?: boolean }).timeout === true && w.alive) {
         this.logger.warn({ pid: w.pid }, 'inference worker did not answer the health check; killing it')

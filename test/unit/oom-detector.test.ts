@@ -108,6 +108,11 @@ describe('methods', () => {
     assert.equal(await w.oomKilled(), false)
     t.files[`${V2_DIR}/memory.events`] = 'oom_kill 6\n'
     assert.equal(await w.oomKilled(), true)
+    // an OOM kill of another process of the service while the worker still answered health checks
+    w.rebase()
+    assert.equal(await w.oomKilled(), false, 'not the worker: it answered after that kill')
+    t.files[`${V2_DIR}/memory.events`] = 'oom_kill 7\n'
+    assert.equal(await w.oomKilled(), true)
   })
 
   test('v1: own child memcg, counter in memory.oom_control; a failed move leaves nothing behind', async () => {
