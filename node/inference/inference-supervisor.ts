@@ -154,6 +154,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       active: this.gate.queue.active,
       waiting: this.gate.queue.waiting,
       deactivated: this.deactivated,
+      oomDetection: this.slot.worker?.oomMethod,
     }
   }
 

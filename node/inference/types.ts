@@ -2,7 +2,7 @@
 import type { LoadFailureReason } from './errors.ts'
 import type { FinishReason } from './ipc.ts'
 import type { Logger } from './logger.ts'
-import type { OomDetector } from './oom-detector.ts'
+import type { OomDetector, OomMethod } from './oom-detector.ts'
 import type { WorkerExitKind } from './worker-process.ts'
 
 /**
@@ -197,4 +197,6 @@ export interface SupervisorStatus {
   waiting: number
   /** Set while a model is deactivated on purpose (cleared by the next successful load). */
   deactivated: DeactivationNote | undefined
+  /** How the live worker's OOM kills are told from other SIGKILLs (`none`: they cannot be). */
+  oomDetection?: OomMethod
 }

@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import type { FromWorker, ToWorker } from './ipc.ts'
 import type { Logger } from './logger.ts'
-import type { OomDetector, OomWatch } from './oom-detector.ts'
+import type { OomDetector, OomMethod, OomWatch } from './oom-detector.ts'
 
 /** How the worker process ended. */
 export type WorkerExitKind = 'stopped' | 'crash' | 'oom' | 'timeout'
@@ -146,6 +146,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     watch?.dispose()
     const kind = classifyExit({ code, signal, killReason: this.killReason, stderrTail: this.stderrTail, oomKilled })
     return { kind, code, signal, stderrTail: this.stderrTail.split('\n').slice(-12).join('\n').trim() }
+  }
+
+  /** How an OOM kill of this worker would be told from another SIGKILL. */
+  get oomMethod(): OomMethod | undefined {
+    return this.oomWatch?.method
   }
 
   /** The worker answered (health check): an OOM kill counted before now was not its own. */

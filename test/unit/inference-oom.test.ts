@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
 import { silentLogger } from '../../node/inference/logger.ts'
+import { createInferenceMetrics } from '../../node/inference/metrics.ts'
 import { createOomDetector, locateOwnCgroup, realSources } from '../../node/inference/oom-detector.ts'
 import type { SupervisorEvents } from '../../node/inference/types.ts'
 import { classifyExit } from '../../node/inference/worker-process.ts'
@@ -122,5 +123,26 @@ describe('the real inference worker past a memory limit', { skip, timeout: 120_0
       [],
       'worker cgroups are removed',
     )
+  })
+
+  test('/metrics tells how the live worker’s OOM kills are detected', async () => {
+    const sup = new InferenceSupervisor(
+      { threads: 1 },
+      { logger: silentLogger, oom: createOomDetector({}, { parent: cgroup }) },
+    )
+    const metrics = createInferenceMetrics()
+    const unbind = metrics.bindSupervisor(sup)
+    const line = async () =>
+      (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('llmesh_inference_oom_detection'))
+    try {
+      assert.deepEqual(await line(), [], 'no worker, no sample')
+      await sup.start()
+      assert.equal(sup.status().oomDetection, 'cgroup')
+      assert.deepEqual(await line(), ['llmesh_inference_oom_detection{method="cgroup"} 1'])
+    } finally {
+      unbind()
+      await sup.stop()
+    }
+    assert.deepEqual(await line(), [])
   })
 })
