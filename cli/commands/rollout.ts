@@ -58,6 +58,16 @@ async function sendCommand(act: string, ref: string, opts: RolloutOptions): Prom
   print(opts, out, (o) => `${o.command.action} ${o.command.model}@${o.command.version} sent (command ${o.command.id})`)
 }
 
+/** The cohort's failed devices with their reasons, against the stage's failure budget. */
+export function failedDeviceLines(r: Pick<ReleaseRolloutStatus, 'failures'>): string[] {
+  const f = r.failures
+  if (f === undefined || f === null || f.failed.length === 0) return []
+  const over = f.failed.length > f.budget
+  const lines = [`  failed devices: ${f.failed.length} of ${f.cohort} (budget ${f.budget}${over ? ', exceeded' : ''})`]
+  for (const d of f.failed) lines.push(`    ${d.device}: ${d.reasons.join(', ')}`)
+  return lines
+}
+
 function human(releases: ReleaseRolloutStatus[]): string {
   if (releases.length === 0) return '(no releases)'
   const lines: string[] = []
@@ -79,6 +89,7 @@ function human(releases: ReleaseRolloutStatus[]): string {
       }
       for (const why of r.gate.reasons) lines.push(`    · ${why}`)
     }
+    lines.push(...failedDeviceLines(r))
     for (const v of r.verdicts) {
       lines.push(
         `  verdict ${v.outcome} stage ${v.stage} by ${v.device.slice(-8)}: ${v.evidence} reports, ${v.check}${v.adopted ? ', adopted' : ''}`,

@@ -54,3 +54,9 @@ export const MAX_DEFAULT_CONTEXT = 8192
 export const MIN_CONTEXT = 256
 /** Share of free RAM (after the model's own size) the KV cache may take by default. */
 export const KV_CACHE_RAM_FRACTION = 0.5
+
+/** Name prefix of the worker's own memory cgroup (`llmesh-worker-<pid>`, see oom-detector.ts). */
+export const OOM_CGROUP_PREFIX = 'llmesh-worker-'
+/** The kernel logs an OOM kill just after its SIGKILL: re-read /dev/kmsg this often, this many times. */
+export const KMSG_RETRY_MS = 50
+export const KMSG_RETRIES = 6

@@ -47,8 +47,10 @@ export function defaultContextSize(i: ContextSizeInput): number {
 }
 
 /** Supervisor options with defaults applied (threads/contextSize stay per-model when unset). */
-export type ResolvedSupervisorInit = Required<Omit<InferenceSupervisorInit, 'threads' | 'contextSize'>> &
-  Pick<InferenceSupervisorInit, 'threads' | 'contextSize'>
+export type ResolvedSupervisorInit = Required<
+  Omit<InferenceSupervisorInit, 'threads' | 'contextSize' | 'workerMemoryLimitBytes'>
+> &
+  Pick<InferenceSupervisorInit, 'threads' | 'contextSize' | 'workerMemoryLimitBytes'>
 
 /** Applies the defaults of constants.ts. */
 export function resolveSupervisorInit(init: InferenceSupervisorInit): ResolvedSupervisorInit {
@@ -75,5 +77,6 @@ export function resolveSupervisorInit(init: InferenceSupervisorInit): ResolvedSu
     maxRestartBackoffMs: init.maxRestartBackoffMs ?? C.DEFAULT_MAX_RESTART_BACKOFF_MS,
     maxTokensLimit: init.maxTokensLimit ?? C.DEFAULT_MAX_TOKENS_LIMIT,
     spawnOnStart: init.spawnOnStart ?? true,
+    workerMemoryLimitBytes: init.workerMemoryLimitBytes,
   }
 }

@@ -15,7 +15,9 @@
  * to unavailableWaitMs) and then fail with ModelUnavailableError; in idle/failed/stopped they fail
  * at once. A full queue fails with OverloadedError.
  *
- * Exits are told apart (worker-process.ts): crash, OOM, timeout. Every incident is an event with
+ * Exits are told apart (worker-process.ts): crash, OOM, timeout. Only the kernel's OOM killer makes
+ * an `oom` (oom-detector.ts: the worker's own memory cgroup, or the kernel log); a SIGKILL from
+ * anyone else is a crash, restarted with backoff like any other. Every incident is an event with
  * a timestamp (`crash`, `oom`, `timeout`, `restart`, `load-failure`, `probe-failure`) for the
  * rollback triggers and metrics. Prompt and completion text are never logged.
  * Parts: worker-slot.ts (the worker process), request-gate.ts (admission, generation, drain),
@@ -28,6 +30,7 @@ import { type InferenceError, ModelDeactivatedError, ModelUnavailableError, Work
 import { Inflight } from './inflight.ts'
 import type { Logger } from './logger.ts'
 import { checkHeader, type LoaderHooks, type LoadTarget, loadOn } from './model-loader.ts'
+import { sharedOomDetector } from './oom-detector.ts'
 import { runProbe } from './probe.ts'
 import { RequestGate } from './request-gate.ts'
 import type * as T from './types.ts'
@@ -80,6 +83,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
         this.restarts.onExit(exit, during)
       },
       onTimeout: (what) => this.emit('timeout', { at: this.now(), what }),
+      oom: components.oom ?? sharedOomDetector(this.logger),
     })
     const self = this
     this.gate = new RequestGate(this.cfg, this.inflight, {
@@ -150,6 +154,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       active: this.gate.queue.active,
       waiting: this.gate.queue.waiting,
       deactivated: this.deactivated,
+      oomDetection: this.slot.worker?.oomMethod,
     }
   }
 

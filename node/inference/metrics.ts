@@ -144,6 +144,18 @@ export class InferenceMetrics {
       if (rss === undefined) g.remove()
       else g.set(rss)
     })
+    const oomMethod = () => this.supervisor?.status().oomDetection
+    new Gauge({
+      name: `${p}inference_oom_detection`,
+      help: 'How OOM kills of the inference worker are told from other SIGKILLs (1 on the method in use)',
+      labelNames: ['method'],
+      registers,
+      collect: function (this: Gauge<string>) {
+        this.reset()
+        const method = oomMethod()
+        if (method !== undefined) this.set({ method }, 1)
+      },
+    })
     gauge('process_cpu_percent', 'CPU used by this process, percent of all cores', (g) => g.set(this.cpu().process))
     gauge('host_cpu_percent', 'CPU used on the host, percent of all cores', (g) => g.set(this.cpu().host))
     gauge('host_memory_used_percent', 'RAM in use on the host, percent', (g) =>

@@ -2,6 +2,7 @@
 import type { LoadFailureReason } from './errors.ts'
 import type { FinishReason } from './ipc.ts'
 import type { Logger } from './logger.ts'
+import type { OomDetector, OomMethod } from './oom-detector.ts'
 import type { WorkerExitKind } from './worker-process.ts'
 
 /**
@@ -60,6 +61,11 @@ export interface InferenceSupervisorInit {
    * worker (~110 MB RSS each).
    */
   spawnOnStart?: boolean
+  /**
+   * Memory limit of the worker's own cgroup (when one can be made, see oom-detector.ts): past it
+   * the kernel OOM-kills the worker, never the daemon. Default: none (the device's RAM).
+   */
+  workerMemoryLimitBytes?: number
 }
 
 /** What the supervisor uses from its surroundings. */
@@ -67,6 +73,8 @@ export interface InferenceSupervisorComponents {
   logger: Logger
   /** Clock (ms since epoch) for event timestamps. Default Date.now. */
   now?: () => number
+  /** Tells OOM kills of the worker from other SIGKILLs. Default: sharedOomDetector() (real cgroups). */
+  oom?: OomDetector
 }
 
 /** Name and version a model is served under (labels, /v1/models). */
@@ -189,4 +197,6 @@ export interface SupervisorStatus {
   waiting: number
   /** Set while a model is deactivated on purpose (cleared by the next successful load). */
   deactivated: DeactivationNote | undefined
+  /** How the live worker's OOM kills are told from other SIGKILLs (`none`: they cannot be). */
+  oomDetection?: OomMethod
 }

@@ -2,15 +2,17 @@
  * Parent-side handle of one inference worker child process: spawns it, sends typed messages,
  * matches replies, keeps a short stderr tail and classifies how it exited.
  *
- * Exit kinds: 'stopped' (we asked), 'timeout' (we killed it for not answering), 'oom' (SIGKILL
- * we did not send — the kernel OOM killer — or out-of-memory text on stderr), 'crash' (anything
- * else: abort(), segfault, non-zero exit, unexpected exit 0).
+ * Exit kinds: 'stopped' (we asked), 'timeout' (we killed it for not answering), 'oom' (the kernel
+ * OOM killer killed it, as the OomDetector of oom-detector.ts tells, or it died with out-of-memory
+ * text on stderr), 'crash' (anything else: abort(), segfault, non-zero exit, unexpected exit 0,
+ * and a SIGKILL from anyone but the OOM killer, e.g. an operator's `kill -9`).
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import type { FromWorker, ToWorker } from './ipc.ts'
 import type { Logger } from './logger.ts'
+import type { OomDetector, OomMethod, OomWatch } from './oom-detector.ts'
 
 /** How the worker process ended. */
 export type WorkerExitKind = 'stopped' | 'crash' | 'oom' | 'timeout'
@@ -37,10 +39,12 @@ export function classifyExit(e: {
   signal: NodeJS.Signals | null
   killReason: KillReason | undefined
   stderrTail: string
+  /** The kernel's OOM killer killed it (from the OomDetector). */
+  oomKilled?: boolean
 }): WorkerExitKind {
   if (e.killReason === 'stop') return 'stopped'
   if (e.killReason === 'timeout') return 'timeout'
-  if (e.signal === 'SIGKILL' || OOM_TEXT.test(e.stderrTail)) return 'oom'
+  if (e.oomKilled === true || OOM_TEXT.test(e.stderrTail)) return 'oom'
   return 'crash'
 }
 
@@ -48,6 +52,15 @@ export function classifyExit(e: {
 export interface WorkerProcessInit {
   /** Deadline for the child to start node-llama-cpp and say 'ready'. */
   startTimeoutMs: number
+  /** Memory limit of the worker's own cgroup, when the OomDetector can make one. */
+  memoryLimitBytes?: number
+}
+
+/** What a worker process uses. */
+export interface WorkerProcessComponents {
+  logger: Logger
+  /** Tells the kernel's OOM kills from other SIGKILLs; without it every SIGKILL is a crash. */
+  oom?: OomDetector
 }
 
 /** Events of a worker process. */
@@ -60,6 +73,8 @@ export interface WorkerProcessEvents {
 export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   private readonly init: WorkerProcessInit
   private readonly logger: Logger
+  private readonly oom: OomDetector | undefined
+  private oomWatch: OomWatch | undefined
   private child: ChildProcess | undefined
   private killReason: KillReason | undefined
   private stderrTail = ''
@@ -67,10 +82,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   /** Set once the child exited. */
   exit: WorkerExit | undefined
 
-  constructor(init: WorkerProcessInit, components: { logger: Logger }) {
+  constructor(init: WorkerProcessInit, components: WorkerProcessComponents) {
     super()
     this.init = init
     this.logger = components.logger
+    this.oom = components.oom
   }
 
   get pid(): number | undefined {
@@ -91,6 +107,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       serialization: 'json',
     })
     this.child = child
+    if (child.pid !== undefined) {
+      this.oomWatch = this.oom?.watch(child.pid, { memoryLimitBytes: this.init.memoryLimitBytes })
+    }
     child.stdout?.resume() // llama.cpp may print; never block on a full pipe
     child.stderr?.on('data', (b: Buffer) => {
       this.stderrTail = (this.stderrTail + b.toString('utf8')).slice(-STDERR_TAIL_BYTES)
@@ -98,15 +117,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     child.on('message', (m: FromWorker) => this.emit('message', m))
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        const exit: WorkerExit = {
-          kind: classifyExit({ code, signal, killReason: this.killReason, stderrTail: this.stderrTail }),
-          code,
-          signal,
-          stderrTail: this.stderrTail.split('\n').slice(-12).join('\n').trim(),
-        }
-        this.exit = exit
-        this.emit('exit', exit)
-        resolve(exit)
+        void this.classify(code, signal).then((exit) => {
+          this.exit = exit
+          this.emit('exit', exit)
+          resolve(exit)
+        })
       })
     })
     child.on('error', (err) => this.logger.warn({ err: err.message }, 'inference worker process error'))
@@ -118,6 +133,29 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       this.kill('timeout')
       throw err
     }
+  }
+
+  /** How the child ended; asks the OomDetector only about a SIGKILL we did not send. */
+  private async classify(code: number | null, signal: NodeJS.Signals | null): Promise<WorkerExit> {
+    const watch = this.oomWatch
+    let oomKilled = false
+    if (signal === 'SIGKILL' && this.killReason === undefined && watch !== undefined) {
+      oomKilled = await watch.oomKilled().catch(() => false)
+      if (oomKilled) this.logger.warn({ method: watch.method }, 'the kernel OOM killer killed the inference worker')
+    }
+    watch?.dispose()
+    const kind = classifyExit({ code, signal, killReason: this.killReason, stderrTail: this.stderrTail, oomKilled })
+    return { kind, code, signal, stderrTail: this.stderrTail.split('\n').slice(-12).join('\n').trim() }
+  }
+
+  /** How an OOM kill of this worker would be told from another SIGKILL. */
+  get oomMethod(): OomMethod | undefined {
+    return this.oomWatch?.method
+  }
+
+  /** The worker answered (health check): an OOM kill counted before now was not its own. */
+  seenAlive(): void {
+    if (this.alive) this.oomWatch?.rebase()
   }
 
   /** Sends a message; false when the worker is gone. */

@@ -7,6 +7,7 @@
 import type { ResolvedSupervisorInit } from './defaults.ts'
 import type { Inflight } from './inflight.ts'
 import type { Logger } from './logger.ts'
+import type { OomDetector } from './oom-detector.ts'
 import { type WorkerExit, WorkerProcess } from './worker-process.ts'
 
 /** What the slot reports to the supervisor. */
@@ -17,6 +18,8 @@ export interface WorkerSlotHooks {
   stopping(): Error
   onExit(w: WorkerProcess, exit: WorkerExit): void
   onTimeout(what: 'start' | 'health'): void
+  /** Tells the worker's OOM kills from other SIGKILLs. */
+  oom?: OomDetector
 }
 
 /** Holds at most one live worker. */
@@ -68,7 +71,10 @@ export class WorkerSlot {
     if (!this.hooks.isRunning()) throw this.hooks.stopping()
     if (this.w?.alive === true) return this.w
     if (this.starting !== undefined) return this.starting
-    const w = new WorkerProcess({ startTimeoutMs: this.cfg.startTimeoutMs }, { logger: this.logger })
+    const w = new WorkerProcess(
+      { startTimeoutMs: this.cfg.startTimeoutMs, memoryLimitBytes: this.cfg.workerMemoryLimitBytes },
+      { logger: this.logger, oom: this.hooks.oom },
+    )
     w.on('message', (m) => {
       if (this.inflight.onMessage(w, m)) return
       if (m.type === 'log') this.logger.warn({ llama: m.message }, 'llama.cpp')
@@ -105,6 +111,7 @@ export class WorkerSlot {
     try {
       const m = await w.waitFor((x) => x.type === 'health' && x.id === id, this.cfg.healthTimeoutMs, 'health check')
       if (m.type === 'health') this.rss = m.health.rssBytes
+      w.seenAlive()
     } catch (err) {
       if ((err as { timeout?: boolean }).timeout === true && w.alive) {
         this.logger.warn({ pid: w.pid }, 'inference worker did not answer the health check; killing it')

@@ -4,6 +4,8 @@
  * version a device should run, and shapes a release's rollout status for /status and the CLI.
  * No I/O, no clock: `now` comes in.
  */
+
+import type { StageFailures } from '../../protocols/rollout/gates.ts'
 import {
   type Activation,
   type DecideInput,
@@ -168,6 +170,8 @@ export interface ReleaseRolloutStatus {
    */
   prestaged: { devices: number; of: number; missing: string[] }
   abortedBy?: string
+  /** Failed devices of the stage's cohort with their reasons, and the failure budget (decide()). */
+  failures?: StageFailures | null
 }
 
 /** Each device's latest health report (by window end): build once per status, for every release. */
@@ -253,6 +257,7 @@ export function releaseStatus(
     commands: Object.values(d.state.commands).sort((a, b) => a.issued_at - b.issued_at),
     cohorts,
     prestaged: prestagedOf(latest, m, d),
+    failures: d.failures,
   }
   if (d.view.abortedBy !== undefined) out.abortedBy = d.view.abortedBy
   return out

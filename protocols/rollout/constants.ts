@@ -32,3 +32,6 @@ export const SEED_TAG = 'seed'
 
 /** Default `gates.vote_max_age_ms`: three default report intervals (30 s). */
 export const VOTE_MAX_AGE_MS = 90_000
+
+/** An abort's reason text names at most this many failed devices (all of them are in its evidence). */
+export const FAILED_NAMED_IN_REASON = 5

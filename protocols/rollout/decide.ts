@@ -18,9 +18,16 @@ import type { DeviceEnrollment, Revocation } from '../schemas/enrollment.ts'
 import type { RolloutPolicy } from '../schemas/policy.ts'
 import type { OperatorCommand, Verdict } from '../schemas/rollout.ts'
 import { checkVerdict } from './check.ts'
-import { assignStages, type CohortDevice, type StageAssignment } from './cohorts.ts'
+import { assignStages, type CohortDevice, cohortSize, inCohort, type StageAssignment } from './cohorts.ts'
 import { MAX_EVIDENCE } from './constants.ts'
-import { evaluateStage, type StageEvaluation, type VerifiedReport } from './gates.ts'
+import { cohortFailures, judgeFailures } from './failures.ts'
+import {
+  evaluateStage,
+  reportsInWindow,
+  type StageEvaluation,
+  type StageFailures,
+  type VerifiedReport,
+} from './gates.ts'
 import { merge } from './merge.ts'
 import {
   addCommand,
@@ -71,6 +78,11 @@ export interface Decision {
   assignment: StageAssignment
   /** The current stage's evaluation (null once aborted). */
   gate: StageEvaluation | null
+  /**
+   * Failed devices of the stage's cohort with their reasons, for people: the current stage's, or
+   * once aborted by a verdict, those its evidence shows (null when an operator aborted).
+   */
+  failures: StageFailures | null
   verdictToPublish?: VerdictDraft
   /** Verdicts waiting for evidence, with the report digests to fetch. */
   pending: Array<{ digest: string; missing: string[] }>
@@ -130,10 +142,14 @@ export function decide(input: DecideInput): Decision {
     devices,
     assignment,
     gate: null,
+    failures: null,
     pending,
     rejected,
   }
-  if (view.aborted) return out
+  if (view.aborted) {
+    out.failures = abortFailures(input, devices, assignment, byDigest, new Set(view.adopted))
+    return out
+  }
 
   const stageStartedAt = view.stageStartedAt[view.stage]
   const evalInput = { policy, stage: view.stage, release, previous, devices, assignment, stageStartedAt, now }
@@ -146,6 +162,7 @@ export function decide(input: DecideInput): Decision {
     else gate = { ...gate, outcome: 'inconclusive', evidence: [], reasons: [...gate.reasons, 'evidence too large'] }
   }
   out.gate = gate
+  out.failures = gate.failures
   const last = policy.stages.length - 1
   const promote = gate.outcome === 'pass' && !view.paused && view.stage < last
   if (gate.outcome === 'fail' || promote) {
@@ -161,6 +178,26 @@ export function decide(input: DecideInput): Decision {
     }
   }
   return out
+}
+
+/**
+ * The failed devices an adopted abort verdict's evidence shows (bounded by the evidence, not by
+ * the reports since), or null when no verdict aborted the release.
+ */
+function abortFailures(
+  input: DecideInput,
+  devices: readonly CohortDevice[],
+  assignment: StageAssignment,
+  byDigest: ReadonlyMap<string, VerifiedReport>,
+  adopted: ReadonlySet<string>,
+): StageFailures | null {
+  const v = input.verdicts.find((x) => x.verdict.outcome === 'abort' && adopted.has(x.digest))?.verdict
+  if (v === undefined) return null
+  const evidence = v.evidence.flatMap((e) => byDigest.get(e.digest) ?? [])
+  const views = reportsInWindow(evidence, new Set(devices.map((d) => d.id)), v.window.start, v.window.end)
+  const cohort = [...views.values()].filter((x) => inCohort(assignment, x.id, v.stage))
+  const { gates } = input.policy
+  return judgeFailures(cohortFailures(cohort, input.release, gates), gates, cohortSize(assignment, v.stage)).failures
 }
 
 /** What a device should run now for this release. */

@@ -14,9 +14,10 @@
  *   relative to the baseline (`max_regression_pct`, plus REGRESSION_FLOOR); restarts within any
  *   `per_ms` of one device (summed over all its reports of the candidate version); OOMs of one
  *   device over the window; any load failure, probe failure or local rollback of the candidate
- *   version (the device could not run it: an automatic fail).
+ *   version (the device could not run it). A device over one of these has failed; the stage fails
+ *   only when more cohort devices failed than the policy's failure budget (failures.ts).
  * - Outcome: `fail` as soon as any gate fails, even before the window ends (a crash loop aborts
- *   fast), with the reports that show it as evidence. `pass` only when the window has elapsed, at
+ *   fast), with the reports that show it as evidence (for the budget: every failed device's). `pass` only when the window has elapsed, at
  *   least min(min_reports, cohort size) distinct candidate devices reported, and every gate has
  *   the data to judge and passes. Anything else is `inconclusive`: hold, never promote.
  * - The relative gates need a baseline while eligible devices remain outside the cohort; once the
@@ -30,6 +31,7 @@ import type { RolloutPolicy } from '../schemas/policy.ts'
 import type { EvidenceRef, GateFigure } from '../schemas/rollout.ts'
 import { assignStages, type CohortDevice, cohortSize, inCohort, type StageAssignment } from './cohorts.ts'
 import { GATE_MIN_REQUESTS, LATENCY_QUANTILE, REGRESSION_FLOOR, SKETCH_ALPHA, VOTE_MAX_AGE_MS } from './constants.ts'
+import { cohortFailures, judgeFailures } from './failures.ts'
 import { mergeSketches, quantile } from './sketch.ts'
 
 /** A health report whose signature was verified, with the digest of its wire envelope. */
@@ -67,6 +69,15 @@ export interface StageEvaluation {
   /** Distinct candidate devices that reported, and how many are required. */
   reporters: number
   required: number
+  /** The cohort's failed devices (whatever the outcome) against the stage's failure budget. */
+  failures: StageFailures
+}
+
+/** Failed devices of the stage's cohort, with their reasons, and how many the budget tolerates. */
+export interface StageFailures {
+  cohort: number
+  budget: number
+  failed: Array<{ device: string; reasons: string[] }>
 }
 
 interface DeviceView {
@@ -132,10 +143,6 @@ function statsOf(
     latency_ms: sketches.length > 0 ? mergeSketches(...sketches) : all[0].latency_ms,
     from,
   }
-}
-
-function eventsOf(r: VerifiedReport, rel: ReleaseRef) {
-  return r.report.events.find((e) => same(e, rel))?.counts
 }
 
 /** Evaluates one stage's gates. Pure and deterministic: every node computes the same result. */
@@ -241,45 +248,16 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
     baseEnough,
   )
 
-  // Health events of the candidate version, over every counted report of each cohort device.
-  let worstRestarts = 0
-  let worstOoms = 0
-  let broken = 0
-  for (const v of candidates) {
-    const withEvents = v.reports.filter((r) => eventsOf(r, release))
-    if (gates.restarts) {
-      const per = gates.restarts.per_ms
-      for (let i = 0; i < withEvents.length; i++) {
-        const end = withEvents[i].report.window.end
-        const span = withEvents.filter((r) => r.report.window.end > end - per && r.report.window.end <= end)
-        const n = span.reduce((t, r) => t + eventsOf(r, release)!.restarts, 0)
-        worstRestarts = Math.max(worstRestarts, n)
-        if (n > gates.restarts.max) addFail(span.filter((r) => eventsOf(r, release)!.restarts > 0))
-      }
-    }
-    const ooms = withEvents.reduce((t, r) => t + eventsOf(r, release)!.ooms, 0)
-    worstOoms = Math.max(worstOoms, ooms)
-    if (gates.ooms && ooms > gates.ooms.max) addFail(withEvents.filter((r) => eventsOf(r, release)!.ooms > 0))
-    const bad = withEvents.filter((r) => {
-      const e = eventsOf(r, release)!
-      return e.load_failures + e.probe_failures + e.rollbacks > 0
-    })
-    broken += bad.length
-    addFail(bad)
+  // Health events of the candidate version, over every counted report of each cohort device:
+  // failed devices, held against the stage's failure budget (failures.ts).
+  const health = cohortFailures(candidates, release, gates)
+  const judged = judgeFailures(health, gates, size)
+  figures.push(...judged.figures)
+  if (judged.over !== undefined) {
+    reasons.push(judged.over)
+    for (const f of health.failed) addFail(f.evidence)
   }
-  if (gates.restarts) {
-    const pass = worstRestarts <= gates.restarts.max
-    figures.push({ gate: 'restarts', value: worstRestarts, threshold: gates.restarts.max, pass })
-    if (!pass) reasons.push(`a device restarted ${worstRestarts} times within ${gates.restarts.per_ms} ms`)
-  }
-  if (gates.ooms) {
-    const pass = worstOoms <= gates.ooms.max
-    figures.push({ gate: 'ooms', value: worstOoms, threshold: gates.ooms.max, pass })
-    if (!pass) reasons.push(`a device had ${worstOoms} OOM kills`)
-  }
-  figures.push({ gate: 'load_failures', value: broken, threshold: 0, pass: broken === 0 })
-  if (broken > 0) reasons.push(`${broken} reports show load/probe failures or local rollbacks`)
-
+  const failures = judged.failures
   const windowMs = policy.stages[stage].window_ms
   figures.push({
     gate: 'window_ms',
@@ -291,7 +269,7 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
 
   const sorted = (m: Iterable<EvidenceRef>) =>
     [...m].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
-  const base = { figures, reporters: voters.length, required }
+  const base = { figures, reporters: voters.length, required, failures }
   if (failEvidence.size > 0) return { ...base, outcome: 'fail', evidence: sorted(failEvidence.values()), reasons }
   if (now - stageStartedAt < windowMs) {
     inconclusive = true

@@ -42,7 +42,7 @@ const STAGE_KEYS: Record<string, string> = {
   tags: 'tags',
   window: 'window_ms',
 }
-const GATE_KEYS = ['latency_p95_ms', 'error_rate', 'restarts', 'ooms', 'min_reports', 'vote_max_age']
+const GATE_KEYS = ['latency_p95_ms', 'error_rate', 'restarts', 'ooms', 'failures', 'min_reports', 'vote_max_age']
 const METRIC_KEYS = ['max', 'max_regression_pct']
 const TOP_KEYS = ['stages', 'gates', 'exclude_tags', 'inconclusive', 'prestage']
 /** Schema field name → YAML key name, for error paths. */
@@ -181,6 +181,9 @@ function parseChecked(text: string, file: string): RolloutPolicy {
     }
     if (g.ooms !== null && typeof g.ooms === 'object' && !Array.isArray(g.ooms)) {
       checkKeys(g.ooms as Record<string, unknown>, ['max'], ['gates', 'ooms'], keyLine, fail)
+    }
+    if (g.failures !== null && typeof g.failures === 'object' && !Array.isArray(g.failures)) {
+      checkKeys(g.failures as Record<string, unknown>, ['max_devices', 'max_pct'], ['gates', 'failures'], keyLine, fail)
     }
     out.gates = g
   }

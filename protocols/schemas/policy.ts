@@ -27,6 +27,21 @@ export const MetricGate = z.object({
 })
 export type MetricGate = z.infer<typeof MetricGate>
 
+/**
+ * How many devices of a stage's cohort may fail (load or probe failure, local rollback, more OOMs
+ * or restarts than their gates allow) before the stage aborts: it aborts when the failed devices
+ * number more than max(max_devices, ⌊max_pct × cohort size / 100⌋). A failed device rolls back
+ * locally whatever the budget says. Absent: no failure is tolerated (the meaning of policies
+ * written before the field existed). Defaults and their reasons: rollout/policy-defaults.ts.
+ */
+export const FailureBudget = z.object({
+  /** Failed devices always tolerated. */
+  max_devices: z.number().int().nonnegative().max(1_000_000).default(0),
+  /** Failed devices tolerated as a percentage of the cohort (rounded down). */
+  max_pct: z.number().min(0).max(100).default(0),
+})
+export type FailureBudget = z.infer<typeof FailureBudget>
+
 /** The gates every stage must pass before promotion. */
 export const Gates = z.object({
   latency_p95_ms: MetricGate.optional(),
@@ -35,6 +50,8 @@ export const Gates = z.object({
   restarts: z.object({ max: z.number().int().nonnegative(), per_ms: z.number().int().positive() }).optional(),
   /** At most `max` OOM kills per device in the window. */
   ooms: z.object({ max: z.number().int().nonnegative() }).optional(),
+  /** Failed devices a stage tolerates (absent: none). */
+  failures: FailureBudget.optional(),
   /** Minimum number of distinct enrolled devices reporting in the window. */
   min_reports: z.number().int().nonnegative().default(1),
   /**

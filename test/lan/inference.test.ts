@@ -3,9 +3,10 @@
  * at trace level) and a client host, all on the bed's private bridge.
  * 1. The official `openai` client, run in the client's namespace, gets completions and chat
  *    completions, streamed and not, from the device's API over the bridge.
- * 2. The worker of a new version SIGKILLed from outside (what the OOM killer does): detected as an
- *    OOM, counted in /metrics and in the next signed HealthReport (read from the seed's store),
- *    and the device rolls back to `previous` by itself.
+ * 2. The worker of a new version SIGKILLed from outside (`kill -9`, not the OOM killer): a crash,
+ *    not an OOM: the worker is restarted and serves the new version again (time logged), the restart
+ *    is counted in /metrics and in a signed HealthReport (read from the seed's store), no OOM is,
+ *    and the device does not roll back. (Real OOM kills: test/unit/inference-oom.test.ts.)
  * 3. The worker of a new version crashing (SIGSEGV) 4 times: counted as restarts, rolled back.
  * 4. A release llama.cpp refuses to load: counted as a load failure in /metrics and the report,
  *    rolled back.
@@ -147,23 +148,26 @@ describe('inference in network namespaces', { skip, timeout: scaled(240_000) }, 
     assert.ok(metric(m, 'llmesh_inference_tokens_out_total', sel) >= out.completion.usage.completion_tokens * 2)
   })
 
-  test('a new version whose worker is SIGKILLed (OOM killer) is counted and rolled back to previous', async () => {
+  test('kill -9 of a new version’s worker is a crash: restarted, serving again, not rolled back', async () => {
     await publish('2.0.0', { perturbLayer: 1 })
     await until(() => serving('2.0.0'), 60_000, 'device serving v2')
     const victim = await workerPid()
+    const t0 = Date.now()
     process.kill(victim, 'SIGKILL')
-    await until(() => rolledBack('2.0.0') !== undefined, 60_000, 'local rollback of v2')
-    assert.equal(rolledBack('2.0.0')?.trigger, 'oom')
-    await until(() => serving('1.0.0'), 60_000, 'device back on v1')
+    // a worker start (node-llama-cpp) takes 2–3 s on an idle machine; generous under a CPU hog
+    await until(async () => (await status()).inference?.restarts === 1 && (await serving('2.0.0')), 60_000, 'v2 back')
+    const took = Date.now() - t0
     assert.notEqual(await workerPid(), victim)
     const m = await metrics()
-    assert.ok(metric(m, 'llmesh_inference_oom_total', { model_version: '2.0.0' }) >= 1, 'oom in /metrics')
-    await until(async () => eventCount(await reportsAtSeed(), '2.0.0', 'rollbacks') >= 1, 20_000, 'report at seed')
-    const rs = await reportsAtSeed()
-    assert.ok(eventCount(rs, '2.0.0', 'ooms') >= 1, 'oom in a signed report')
-    // it stays on v1: v2 failed here and is not activated again
+    assert.equal(metric(m, 'llmesh_inference_restarts_total', { model_version: '2.0.0', reason: 'crash' }), 1)
+    assert.equal(metric(m, 'llmesh_inference_oom_total'), 0, 'a kill -9 is no OOM')
+    await until(async () => eventCount(await reportsAtSeed(), '2.0.0', 'restarts') >= 1, 20_000, 'report at seed')
+    assert.equal(eventCount(await reportsAtSeed(), '2.0.0', 'ooms'), 0)
+    // still on v2 after more ticks: one crash is no reason to roll back
     await new Promise((r) => setTimeout(r, 1500))
-    assert.ok(await serving('1.0.0'))
+    assert.ok(await serving('2.0.0'))
+    assert.equal(rolledBack('2.0.0'), undefined)
+    console.log(`kill -9 → serving again after ${took} ms`)
   })
 
   test('a new version whose worker crashes 4 times (SIGSEGV) is counted and rolled back', async () => {
@@ -182,7 +186,7 @@ describe('inference in network namespaces', { skip, timeout: scaled(240_000) }, 
     }
     await until(() => rolledBack('3.0.0') !== undefined, 60_000, 'local rollback of v3')
     assert.equal(rolledBack('3.0.0')?.trigger, 'restart-loop')
-    await until(() => serving('1.0.0'), 60_000, 'device back on v1')
+    await until(() => serving('2.0.0'), 60_000, 'device back on v2')
     const m = await metrics()
     assert.ok(metric(m, 'llmesh_inference_restarts_total', { model_version: '3.0.0', reason: 'crash' }) >= 4)
     await until(async () => eventCount(await reportsAtSeed(), '3.0.0', 'rollbacks') >= 1, 20_000, 'report at seed')
@@ -193,11 +197,11 @@ describe('inference in network namespaces', { skip, timeout: scaled(240_000) }, 
     await publish('4.0.0', { breakTensor: true, perturbLayer: 1 })
     await until(() => rolledBack('4.0.0') !== undefined, 90_000, 'local rollback of v4')
     assert.equal(rolledBack('4.0.0')?.trigger, 'load-failure')
-    await until(() => serving('1.0.0'), 60_000, 'device back on v1')
+    await until(() => serving('2.0.0'), 60_000, 'device back on v2')
     const m = await metrics()
     assert.ok(metric(m, 'llmesh_inference_load_failures_total') >= 1, 'load failure in /metrics')
     await until(async () => eventCount(await reportsAtSeed(), '4.0.0', 'load_failures') >= 1, 20_000, 'report')
-    // the worker survived the refused file: still serving v1 on the same kind of worker
+    // the worker survived the refused file: still serving v2 on the same kind of worker
     assert.equal((await status()).inference?.state, 'ready')
   })
 

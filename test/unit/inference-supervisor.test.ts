@@ -127,14 +127,24 @@ describe('InferenceSupervisor with a real tiny model', { timeout: 120_000 }, () 
     assert.equal(r.tokensOut, 3)
   })
 
-  test('SIGKILL from outside counts as OOM (the kernel OOM killer sends it)', async () => {
+  test('a SIGKILL from outside (kill -9) is a crash, not an OOM: restarted and serving again', async () => {
     const pid = sup.status().workerPid!
-    const oom = once(sup, 'oom')
+    const exited = once(sup, 'worker-exit')
+    const restarted = once(sup, 'restart')
+    const t0 = Date.now()
     process.kill(pid, 'SIGKILL')
-    assert.equal((await oom).during, 'serving')
+    const exit = await exited
+    assert.equal(exit.kind, 'crash')
+    assert.equal(exit.signal, 'SIGKILL')
+    assert.equal((await restarted).reason, 'crash')
     await waitState(sup, 'ready')
+    const r = await sup.generate({ mode: 'completion', prompt: 'Hello', maxTokens: 2 })
+    assert.equal(r.tokensOut, 2)
+    assert.ok(Date.now() - t0 < 15_000, `serving again after ${Date.now() - t0} ms`)
+    assert.notEqual(sup.status().workerPid, pid)
     assert.equal(sup.status().restarts, 2)
-    assert.equal(seen.crash.length, 1)
+    assert.equal(seen.crash.length, 2)
+    assert.equal(seen.oom.length, 0)
   })
 
   test('a hung worker (SIGSTOP) misses health checks, is killed as timeout and restarted', async () => {

@@ -36,7 +36,11 @@ describe('classifyExit', () => {
   test('tells apart stop, timeout, oom and crash', () => {
     assert.equal(classifyExit({ ...e, signal: 'SIGKILL', killReason: 'stop' }), 'stopped')
     assert.equal(classifyExit({ ...e, signal: 'SIGKILL', killReason: 'timeout' }), 'timeout')
-    assert.equal(classifyExit({ ...e, signal: 'SIGKILL' }), 'oom')
+    // only the kernel OOM killer's SIGKILL (as the OomDetector tells) is an OOM; anyone else's is a crash
+    assert.equal(classifyExit({ ...e, signal: 'SIGKILL' }), 'crash')
+    assert.equal(classifyExit({ ...e, signal: 'SIGKILL', oomKilled: false }), 'crash')
+    assert.equal(classifyExit({ ...e, signal: 'SIGKILL', oomKilled: true }), 'oom')
+    assert.equal(classifyExit({ ...e, signal: 'SIGKILL', killReason: 'stop', oomKilled: true }), 'stopped')
     assert.equal(classifyExit({ ...e, code: 134, stderrTail: 'ggml_aligned_malloc: failed to allocate' }), 'oom')
     assert.equal(classifyExit({ ...e, signal: 'SIGABRT', stderrTail: 'GGML_ASSERT(x) failed' }), 'crash')
     assert.equal(classifyExit({ ...e, code: 0 }), 'crash')

@@ -152,6 +152,7 @@ export function renderReleases(p) {
                 )
               : null,
           ),
+      failedDevices(r, p.devices),
       r.prestaged
         ? h(
             'p',
@@ -226,6 +227,31 @@ export function renderReleases(p) {
       controls: () => (p.operator ? controls(r, p.onCommand) : null),
     }
   })
+}
+
+/**
+ * The cohort's failed devices with their reasons, against the stage's failure budget (each one
+ * rolled back by itself; the stage aborts only past the budget). Nothing when none failed.
+ * @param {Rollout & { failures?: { cohort: number, budget: number,
+ *   failed: Array<{ device: string, reasons: string[] }> } | null }} r
+ * @param {Map<string, Device>} devices
+ */
+export function failedDevices(r, devices) {
+  const f = r.failures
+  if (!f || f.failed.length === 0) return null
+  const over = f.failed.length > f.budget
+  return h(
+    'div',
+    { class: 'failed-devices', 'data-role': 'failed-devices' },
+    h('h4', {}, `Failed devices: ${f.failed.length} of ${f.cohort} (budget ${f.budget}${over ? ', exceeded' : ''})`),
+    h(
+      'ul',
+      {},
+      f.failed.map((x) =>
+        h('li', { 'data-device': x.device }, deviceLabel(x.device, devices.get(x.device)), ': ', x.reasons.join(', ')),
+      ),
+    ),
+  )
 }
 
 /**

@@ -1,0 +1,148 @@
+/**
+ * Real kernel OOM kills against plain SIGKILLs. The test makes its own memory cgroup with a limit
+ * (under this process's memory cgroup; removed afterwards) and runs real processes in it:
+ * - a small node script that allocates until the kernel kills it → `oom`; a `kill -9` → `crash`;
+ * - the real inference worker pushed past a memory limit → the supervisor's exit kind is `oom`.
+ * Skipped with a message only when no memory cgroup can be made here and CI is not set.
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
+import { silentLogger } from '../../node/inference/logger.ts'
+import { createInferenceMetrics } from '../../node/inference/metrics.ts'
+import { createOomDetector, locateOwnCgroup, realSources } from '../../node/inference/oom-detector.ts'
+import type { SupervisorEvents } from '../../node/inference/types.ts'
+import { classifyExit } from '../../node/inference/worker-process.ts'
+import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+
+const MiB = 1024 * 1024
+const src = realSources()
+
+/** A memory cgroup for this test file with a limit, or why none can be made. */
+function makeTestCgroup(limit: number): { dir: string } | { why: string } {
+  const own = locateOwnCgroup(src)
+  if (own === undefined) return { why: 'no memory cgroup controller is reachable' }
+  if (own.version === 2 && !src.write(`${own.dir}/cgroup.subtree_control`, '+memory')) {
+    return { why: `cannot enable the memory controller below ${own.dir}` }
+  }
+  const dir = `${own.dir}/llmesh-test-${process.pid}`
+  if (!src.mkdir(dir)) return { why: `cannot create ${dir}` }
+  const file = own.version === 2 ? 'memory.max' : 'memory.limit_in_bytes'
+  if (!src.write(`${dir}/${file}`, String(limit))) {
+    src.rmdir(dir)
+    return { why: `cannot set ${file}` }
+  }
+  if (own.version === 2) src.write(`${dir}/memory.swap.max`, '0')
+  return { dir }
+}
+
+const made = makeTestCgroup(96 * MiB)
+const skip = 'why' in made ? `memory cgroups unavailable: ${made.why}` : false
+if (skip && process.env.CI) throw new Error(skip)
+const cgroup = 'dir' in made ? made.dir : ''
+after(() => {
+  if (cgroup) assert.ok(src.rmdir(cgroup), `test cgroup ${cgroup} left behind`)
+})
+
+function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+}
+
+describe('a process in its own memory cgroup', { skip, timeout: 60_000 }, () => {
+  const detector = skip ? undefined : createOomDetector({}, { parent: cgroup })
+
+  test('allocating past the limit: the kernel kills it and it is classified oom', async () => {
+    const hog = spawn(process.execPath, ['-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1))'], {
+      stdio: 'ignore',
+    })
+    const watch = detector!.watch(hog.pid!)
+    assert.equal(watch.method, 'cgroup')
+    const { code, signal } = await exitOf(hog)
+    assert.equal(signal, 'SIGKILL')
+    const oomKilled = await watch.oomKilled()
+    assert.equal(oomKilled, true)
+    assert.equal(classifyExit({ code, signal, killReason: undefined, stderrTail: '', oomKilled }), 'oom')
+    watch.dispose()
+    assert.equal(src.read(`${watch.cgroup}/cgroup.procs`), undefined, 'the worker cgroup is removed')
+  })
+
+  test('kill -9 from someone else: not an OOM kill, classified crash', async () => {
+    const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' })
+    const watch = detector!.watch(idle.pid!)
+    assert.equal(watch.method, 'cgroup')
+    assert.equal(src.read(`${watch.cgroup}/cgroup.procs`)?.trim(), String(idle.pid))
+    const exited = exitOf(idle)
+    process.kill(idle.pid!, 'SIGKILL')
+    const { code, signal } = await exited
+    assert.equal(signal, 'SIGKILL')
+    const oomKilled = await watch.oomKilled()
+    assert.equal(oomKilled, false)
+    assert.equal(classifyExit({ code, signal, killReason: undefined, stderrTail: '', oomKilled }), 'crash')
+    watch.dispose()
+  })
+})
+
+describe('the real inference worker past a memory limit', { skip, timeout: 120_000 }, () => {
+  let dir = ''
+  let model = ''
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'llmesh-oom-'))
+    model = (await writeTinyGguf(join(dir, 'tiny.gguf'))).path
+  })
+  after(() => rm(dir, { recursive: true, force: true }))
+
+  test('the kernel OOM-kills the worker: exit kind oom, `oom` event, no crash', async () => {
+    // node-llama-cpp alone needs ~110 MB: 32 MiB cannot hold the worker
+    const sup = new InferenceSupervisor(
+      { threads: 1, spawnOnStart: false, workerMemoryLimitBytes: 32 * MiB },
+      { logger: silentLogger, oom: createOomDetector({}, { parent: cgroup }) },
+    )
+    const exits: Array<SupervisorEvents['worker-exit'][0]> = []
+    const ooms: unknown[] = []
+    const crashes: unknown[] = []
+    sup.on('worker-exit', (e) => exits.push(e))
+    sup.on('oom', (e) => ooms.push(e))
+    sup.on('crash', (e) => crashes.push(e))
+    try {
+      await sup.start()
+      await assert.rejects(sup.loadModel(model, { name: 'tiny', version: '1.0.0' }))
+      assert.equal(exits.length, 1)
+      assert.equal(exits[0].kind, 'oom')
+      assert.equal(exits[0].signal, 'SIGKILL')
+      assert.deepEqual(ooms, [{ at: (ooms[0] as { at: number }).at, during: 'load' }])
+      assert.equal(crashes.length, 0)
+    } finally {
+      await sup.stop()
+    }
+    assert.deepEqual(
+      src.list(cgroup).filter((n) => n.startsWith('llmesh-worker-')),
+      [],
+      'worker cgroups are removed',
+    )
+  })
+
+  test('/metrics tells how the live worker’s OOM kills are detected', async () => {
+    const sup = new InferenceSupervisor(
+      { threads: 1 },
+      { logger: silentLogger, oom: createOomDetector({}, { parent: cgroup }) },
+    )
+    const metrics = createInferenceMetrics()
+    const unbind = metrics.bindSupervisor(sup)
+    const line = async () =>
+      (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('llmesh_inference_oom_detection'))
+    try {
+      assert.deepEqual(await line(), [], 'no worker, no sample')
+      await sup.start()
+      assert.equal(sup.status().oomDetection, 'cgroup')
+      assert.deepEqual(await line(), ['llmesh_inference_oom_detection{method="cgroup"} 1'])
+    } finally {
+      unbind()
+      await sup.stop()
+    }
+    assert.deepEqual(await line(), [])
+  })
+})
