@@ -12,12 +12,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
-import type { Daemon } from '../../node/daemon.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { silentLogger } from '../../node/logger.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
-import { seedDistribution } from '../../seed/distribution.ts'
-import { createSeedDaemon } from '../../seed/seed-daemon.ts'
+import { createSeedDaemon, type SeedDaemon } from '../../seed/seed-daemon.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { scaled } from '../helpers/index.ts'
 
@@ -38,13 +36,12 @@ export async function cli(...args: string[]): Promise<{ code: number; stdout: st
 describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
   let home: string
   let fleetDir: string
-  let seed: Daemon
+  let seed: SeedDaemon
   let api: string
-  let dist: ReturnType<typeof seedDistribution>
 
   /** What a refused publish must leave alone. */
   const snapshot = async (model = 'tiny') => ({
-    feed: (await dist.get()!.store.lineage(model)).length,
+    feed: (await seed.parts.distribution!.store.lineage(model)).length,
     seq: seed.context.store.highestReleaseSeq(model),
     releases: seed.context.store.releases().map((r) => r.digest),
     uploads: await readdir(join(home, 'seed', 'uploads')).catch(() => []),
@@ -74,7 +71,6 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     const init = await cli('fleet', 'init', fleetDir, '--fleet-id', 'release-fleet')
     assert.equal(init.code, 0, init.stderr)
     const fl = await loadFleet(fleetDir)
-    dist = seedDistribution({ signer: fl.operatorSigner! })
     seed = createSeedDaemon({
       fleet: { id: fl.root.fleet, psk: fl.swarmKey, trust: fl.root },
       dataDir: join(home, 'seed'),
@@ -83,8 +79,6 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
       mdns: false,
       logger: silentLogger(),
       signer: fl.operatorSigner!,
-      services: dist.services,
-      routes: dist.routes,
     })
     await seed.start()
     api = String(seed.apiUrl)
@@ -183,7 +177,7 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     await assert.rejects(
       publishRelease(
         { file, model: 'tiny', version: '9.0.0', runtime: '>=banana' },
-        { store: dist.get()!.store, signer: fl.operatorSigner!, fleet: fl.root.fleet },
+        { store: seed.parts.distribution!.store, signer: fl.operatorSigner!, fleet: fl.root.fleet },
       ),
       { code: 'ERR_INVALID_INPUT' },
     )

@@ -5,8 +5,10 @@
  * promotes, and every node's rollout status lists the failed device with its reasons; with
  * `max_devices: 0` the same failure aborts the release on every node.
  */
+
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { scaled } from '../helpers/index.ts'
 import {
   activeOf,
   type FleetDevice,
@@ -54,7 +56,7 @@ async function crashLoop(d: FleetDevice, version: string): Promise<void> {
   await waitFor(async () => (await activeOf(d)) !== version, 60_000, `${version} rolled back on ${d.name}`)
 }
 
-describe('failure budgets across a real fleet', { timeout: 400_000 }, () => {
+describe('failure budgets across a real fleet', { timeout: scaled(400_000) }, () => {
   let f: RolloutFleet
   before(async () => {
     f = await startRolloutFleet([[], [], []])

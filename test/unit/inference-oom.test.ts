@@ -5,6 +5,7 @@
  * - the real inference worker pushed past a memory limit → the supervisor's exit kind is `oom`.
  * Skipped with a message only when no memory cgroup can be made here and CI is not set.
  */
+
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -18,6 +19,7 @@ import { createOomDetector, locateOwnCgroup, realSources } from '../../node/infe
 import type { SupervisorEvents } from '../../node/inference/types.ts'
 import { classifyExit } from '../../node/inference/worker-process.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { scaled } from '../helpers/index.ts'
 
 const MiB = 1024 * 1024
 const src = realSources()
@@ -52,7 +54,7 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: Nod
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
 }
 
-describe('a process in its own memory cgroup', { skip, timeout: 60_000 }, () => {
+describe('a process in its own memory cgroup', { skip, timeout: scaled(60_000) }, () => {
   const detector = skip ? undefined : createOomDetector({}, { parent: cgroup })
 
   test('allocating past the limit: the kernel kills it and it is classified oom', async () => {
@@ -86,7 +88,7 @@ describe('a process in its own memory cgroup', { skip, timeout: 60_000 }, () => 
   })
 })
 
-describe('the real inference worker past a memory limit', { skip, timeout: 120_000 }, () => {
+describe('the real inference worker past a memory limit', { skip, timeout: scaled(120_000) }, () => {
   let dir = ''
   let model = ''
   before(async () => {

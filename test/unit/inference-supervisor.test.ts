@@ -2,6 +2,7 @@
  * Real node-llama-cpp in a real child process, with tiny generated models. Covers loading,
  * generation, probes, crash/OOM/hang detection and restarts, and refusal of corrupt files.
  */
+
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -18,6 +19,7 @@ import { silentLogger } from '../../node/inference/logger.ts'
 import type { SupervisorEvents } from '../../node/inference/types.ts'
 import { WorkerProcess } from '../../node/inference/worker-process.ts'
 import { makeTinyGgufBuffer, writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { scaled } from '../helpers/index.ts'
 
 let dir = ''
 const paths: Record<string, string> = {}
@@ -58,7 +60,7 @@ async function waitState(sup: InferenceSupervisor, state: string, ms = 20_000): 
   }
 }
 
-describe('InferenceSupervisor with a real tiny model', { timeout: 120_000 }, () => {
+describe('InferenceSupervisor with a real tiny model', { timeout: scaled(120_000) }, () => {
   const sup = new InferenceSupervisor(
     { threads: 1, restartBackoffMs: 50, healthIntervalMs: 300, healthTimeoutMs: 1500 },
     { logger: silentLogger },
@@ -191,7 +193,7 @@ describe('InferenceSupervisor with a real tiny model', { timeout: 120_000 }, () 
   })
 })
 
-describe('without a previous model', { timeout: 60_000 }, () => {
+describe('without a previous model', { timeout: scaled(60_000) }, () => {
   test('spawnOnStart false: no worker until the first load; a failed first load leaves it failed, not crashed', async () => {
     const sup = new InferenceSupervisor({ threads: 1, spawnOnStart: false }, { logger: silentLogger })
     const failures: unknown[] = []
@@ -212,7 +214,7 @@ describe('without a previous model', { timeout: 60_000 }, () => {
   })
 })
 
-describe('WorkerProcess', { timeout: 60_000 }, () => {
+describe('WorkerProcess', { timeout: scaled(60_000) }, () => {
   test('llama.cpp aborting on an unchecked file kills only the child', async () => {
     const w = new WorkerProcess({ startTimeoutMs: 30_000 }, { logger: silentLogger })
     await w.start()
