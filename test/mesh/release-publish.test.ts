@@ -162,13 +162,13 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     const range = await post('model=tiny&version=9.0.0&runtime=not-a-range', body)
     assert.equal(range.status, 400)
     assert.equal(range.body.error.code, 'ERR_INVALID_INPUT')
-    assert.match(String(range.body.message), /runtime/)
+    assert.match(String(range.body.error.message), /runtime/)
     const arch = await post('model=tiny&version=9.0.0&ttl_days=0', body)
     assert.equal(arch.status, 400)
     assert.deepEqual(await snapshot(), before)
     const name = await post('model=Bad%20Name&version=1.0.0', body)
     assert.equal(name.status, 400)
-    assert.match(String(name.body.message), /model/)
+    assert.match(String(name.body.error.message), /model/)
     assert.equal((await snapshot('Bad Name')).feed, 0)
 
     // below the route too: publishRelease itself validates before it appends
