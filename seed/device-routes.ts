@@ -18,10 +18,10 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import type { DaemonContext } from '../node/daemon.ts'
-import { sha256Hex } from '../protocols/encoding.ts'
 import { LlmeshError } from '../protocols/errors.ts'
 import { DeviceEnrollment } from '../protocols/schemas/index.ts'
 import { type OperatorSigner, signOperatorMessage } from '../protocols/signing/index.ts'
+import { messageIdOfWire } from '../protocols/signing/message-id.ts'
 import type { AutoEnrollmentLedger } from './auto-enrollments.ts'
 import {
   buildEnrollment,
@@ -117,7 +117,7 @@ export function deviceRoutes(deps: DeviceRoutesDeps): FastifyPluginAsync {
       now: now(),
     })
     const wire = await signOperatorMessage(msg, deps.signer)
-    const digest = sha256Hex(wire)
+    const digest = messageIdOfWire(wire)
     if (!pinned) deps.ledger.add(digest)
     await ctx.publish(wire)
     log.info({ device, tags: msg.tags, pinned }, 'device enrolled by the operator')
@@ -133,7 +133,7 @@ export function deviceRoutes(deps: DeviceRoutesDeps): FastifyPluginAsync {
     const wire = await signOperatorMessage(msg, deps.signer)
     await ctx.publish(wire)
     log.warn({ device, reason: msg.reason }, 'device revoked by the operator')
-    return { revocation: msg, digest: sha256Hex(wire) }
+    return { revocation: msg, digest: messageIdOfWire(wire) }
   }
 
   return async (app) => {

@@ -7,13 +7,13 @@
 
 import { checkGgufForLlama } from '../node/model/gguf.ts'
 import type { ModelStore } from '../node/store/model-store.ts'
-import { sha256Hex } from '../protocols/encoding.ts'
 import { InvalidInputError } from '../protocols/errors.ts'
 import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
 import type { ReleaseManifest, RolloutPolicy } from '../protocols/schemas/index.ts'
 import { SemverString } from '../protocols/schemas/index.ts'
 import type { OperatorSigner } from '../protocols/signing/index.ts'
 import { signOperatorMessage } from '../protocols/signing/index.ts'
+import { messageIdOfWire } from '../protocols/signing/message-id.ts'
 import { buildReleaseManifest } from './manifest.ts'
 
 /** What to publish. */
@@ -95,5 +95,5 @@ export async function publishRelease(input: PublishInput, c: PublishComponents):
     throw new InvalidInputError(`release manifest is invalid: ${(err as Error).message}`, { cause: err })
   }
   const wire = await signOperatorMessage(manifest, c.signer)
-  return { manifest, wire, digest: sha256Hex(wire), newChunks: append.newChunks, newBytes: append.newBytes }
+  return { manifest, wire, digest: messageIdOfWire(wire), newChunks: append.newChunks, newBytes: append.newBytes }
 }

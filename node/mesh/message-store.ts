@@ -1,15 +1,19 @@
 /**
- * The node's memory of the fleet: every verified wire message, by digest, indexed by type, model and
+ * The node's memory of the fleet: every verified wire message, by id (`digest`: the hash of its
+ * canonical content and signer, see protocols/signing/message-id.ts), indexed by type, model and
  * device, kept in memory and appended to `<data>/messages.jsonl` so a restart keeps what it knew.
- * Health reports older than the retention are dropped (on load and by `prune`). The store never
- * verifies: callers (gossip, anti-entropy, local publish) add only messages the verifier accepted.
+ * Two envelopes of one message share the id and are stored once (the first kept). Health reports
+ * older than the retention are dropped (on load and by `prune`), dated by the earlier of their
+ * window's end and their arrival, so a sender cannot keep a report forever by dating it ahead.
+ * The store never verifies: callers (gossip, anti-entropy, local publish) add only messages the
+ * verifier accepted; on load, each record's id is recomputed from its bytes.
  * It emits one typed event per new message (`release`, `command`, …) so the rest of the node never
  * touches raw bytes.
  */
 import { EventEmitter } from 'node:events'
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fromBase64, toBase64 } from '../../protocols/encoding.ts'
+import { fromBase64, sha256Hex, toBase64 } from '../../protocols/encoding.ts'
 import type {
   DeviceEnrollment,
   MessageType,
@@ -17,6 +21,7 @@ import type {
   Revocation,
   TrustRoot,
 } from '../../protocols/schemas/index.ts'
+import { wireMessageId } from '../../protocols/signing/message-id.ts'
 import { HEALTH_RETENTION_MS, MESSAGES_FILE } from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { type AnyMessage, EVENT_OF_TYPE, type MessageEvents, type StoredMessage, type VerifiedWire } from './types.ts'
@@ -54,6 +59,15 @@ function modelOf(m: AnyMessage): string | undefined {
   return 'model' in m ? m.model : undefined
 }
 
+/**
+ * The time retention judges a health report by: its window's end, but never later than its
+ * arrival here (the verifier bounds the window to now + skew; records older than that bound are
+ * not trusted to be).
+ */
+function reportTime(m: StoredMessage): number {
+  return Math.min((m.message as { window: { end: number } }).window.end, m.receivedAt)
+}
+
 function addTo(index: Map<string, Set<string>>, key: string | undefined, digest: string): void {
   if (key === undefined) return
   const set = index.get(key)
@@ -67,6 +81,10 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   private readonly byType = new Map<string, Set<string>>()
   private readonly byModel = new Map<string, Set<string>>()
   private readonly byDevice = new Map<string, Set<string>>()
+  /** Enrollments and revocations per device (the verifier asks at every device message). */
+  private readonly adminOf = new Map<string, Set<string>>()
+  /** sha256 of stored wire bytes → id: the fast path for bytes already held. */
+  private readonly byWire = new Map<string, string>()
   private readonly file: string | undefined
   private readonly retention: number
   private readonly log: Logger
@@ -100,12 +118,17 @@ export class MessageStore extends EventEmitter<MessageEvents> {
       if (line.trim() === '') continue
       try {
         const l = JSON.parse(line) as DiskLine
+        const bytes = fromBase64(l.w)
+        // ids are recomputed: records written before ids named messages carry a wire hash
+        const id = wireMessageId(bytes)
+        if (id === undefined) throw new Error('undecodable record')
+        if (this.byDigest.has(id)) continue
         const stored: StoredMessage = {
-          digest: l.d,
+          digest: id,
           type: l.m.type,
           message: l.m,
           signer: l.s,
-          bytes: fromBase64(l.w),
+          bytes,
           receivedAt: l.t,
         }
         if (!this.isStale(stored, this.now())) this.index(stored)
@@ -131,6 +154,11 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   /** The message with this digest. */
   get(digest: string): StoredMessage | undefined {
     return this.byDigest.get(digest)
+  }
+
+  /** The id of these exact wire bytes (by their sha256) when held: cheaper than verifying them again. */
+  heldWire(wireSha256: string): string | undefined {
+    return this.byWire.get(wireSha256)
   }
 
   /** Number of messages held. */
@@ -191,14 +219,16 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   /** The revocation of a device, if any (revocations are final). */
   revocationOf(device: string): Revocation | undefined {
-    return this.forDevice(device).find((m) => m.type === 'Revocation')?.message as Revocation | undefined
+    return this.collect(this.adminOf.get(device)).find((m) => m.type === 'Revocation')?.message as
+      | Revocation
+      | undefined
   }
 
   /** The newest valid enrollment of a device (none when revoked or expired). */
   enrollmentOf(device: string, now = this.now()): DeviceEnrollment | undefined {
     if (this.revocationOf(device) !== undefined) return undefined
     let best: DeviceEnrollment | undefined
-    for (const m of this.forDevice(device)) {
+    for (const m of this.collect(this.adminOf.get(device))) {
       if (m.type !== 'DeviceEnrollment') continue
       const e = m.message as DeviceEnrollment
       if (e.expires_at !== undefined && e.expires_at <= now) continue
@@ -219,8 +249,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   syncDigests(now = this.now(), healthWindowMs = this.retention): string[] {
     const out: string[] = []
     for (const m of this.byDigest.values()) {
-      if (m.type === 'HealthReport' && (m.message as { window: { end: number } }).window.end < now - healthWindowMs)
-        continue
+      if (m.type === 'HealthReport' && reportTime(m) < now - healthWindowMs) continue
       out.push(m.digest)
     }
     return out
@@ -239,7 +268,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   }
 
   private isStale(m: StoredMessage, now: number): boolean {
-    return m.type === 'HealthReport' && (m.message as { window: { end: number } }).window.end < now - this.retention
+    return m.type === 'HealthReport' && reportTime(m) < now - this.retention
   }
 
   private collect(set: Set<string> | undefined): StoredMessage[] {
@@ -254,6 +283,8 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   private index(m: StoredMessage): void {
     this.byDigest.set(m.digest, m)
+    this.byWire.set(sha256Hex(m.bytes), m.digest)
+    if (m.type === 'DeviceEnrollment' || m.type === 'Revocation') addTo(this.adminOf, deviceOf(m.message), m.digest)
     addTo(this.byType, m.type, m.digest)
     addTo(this.byModel, modelOf(m.message), m.digest)
     addTo(this.byDevice, deviceOf(m.message), m.digest)
@@ -261,6 +292,9 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   private unindex(m: StoredMessage): void {
     this.byDigest.delete(m.digest)
+    this.byWire.delete(sha256Hex(m.bytes))
+    const admin = deviceOf(m.message)
+    if (admin !== undefined) this.adminOf.get(admin)?.delete(m.digest)
     this.byType.get(m.type)?.delete(m.digest)
     const model = modelOf(m.message)
     if (model !== undefined) this.byModel.get(model)?.delete(m.digest)

@@ -9,8 +9,8 @@
  *        → 202 { status, digest }    (verified by the mesh like any message; 400 with the code if not)
  */
 import type { FastifyPluginAsync } from 'fastify'
-import { sha256Hex } from '../../protocols/encoding.ts'
 import type { OperatorSigner } from '../../protocols/signing/index.ts'
+import { messageIdOfWire } from '../../protocols/signing/message-id.ts'
 import type { IngestResult } from '../mesh/ingest.ts'
 import { type CommandRequest, signCommand } from './commands.ts'
 import type { RolloutController } from './rollout-controller.ts'
@@ -62,7 +62,7 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
       try {
         const { command, wire } = await signCommand(req.body ?? ({} as CommandRequest), deps.fleet, deps.signer, now())
         await deps.publish(wire)
-        return reply.status(201).send({ command, digest: sha256Hex(wire) })
+        return reply.status(201).send({ command, digest: messageIdOfWire(wire) })
       } catch (err) {
         const r = errorReply(err)
         return reply.status(r.status).send(r.body)
@@ -78,7 +78,7 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
       }
       try {
         const res = await deps.publish(new Uint8Array(body))
-        return reply.status(202).send({ status: res.status, digest: sha256Hex(new Uint8Array(body)) })
+        return reply.status(202).send({ status: res.status, digest: messageIdOfWire(new Uint8Array(body)) })
       } catch (err) {
         const r = errorReply(err)
         return reply.status(r.status).send(r.body)
