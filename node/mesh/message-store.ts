@@ -22,6 +22,7 @@ import type {
   TrustRoot,
 } from '../../protocols/schemas/index.ts'
 import { wireMessageId } from '../../protocols/signing/message-id.ts'
+import { normalizeOperatorWire } from '../../protocols/signing/normalize.ts'
 import { HEALTH_RETENTION_MS, MESSAGES_FILE } from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { type AnyMessage, EVENT_OF_TYPE, type MessageEvents, type StoredMessage, type VerifiedWire } from './types.ts'
@@ -118,7 +119,8 @@ export class MessageStore extends EventEmitter<MessageEvents> {
       if (line.trim() === '') continue
       try {
         const l = JSON.parse(line) as DiskLine
-        const bytes = fromBase64(l.w)
+        // records of an older node may hold operator envelopes in a form no longer accepted
+        const bytes = normalizeOperatorWire(fromBase64(l.w))
         // ids are recomputed: records written before ids named messages carry a wire hash
         const id = wireMessageId(bytes)
         if (id === undefined) throw new Error('undecodable record')

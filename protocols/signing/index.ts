@@ -1,6 +1,7 @@
 export * from './device.ts'
 export * from './dsse.ts'
 export * from './message-id.ts'
+export * from './normalize.ts'
 export * from './open-bundle.ts'
 export * from './operator.ts'
 export * from './operator-key.ts'
