@@ -122,11 +122,11 @@ export class Ingest {
         remember(this.rejectedWire, wire, out.error.code, this.rejectedMax)
         if (out.id !== undefined) remember(this.rejectedIds, out.id, out.error.code, this.rejectedMax)
       }
-      return this.refuse(out.id ?? wire, out.error, source, from)
+      return this.refuse(out.id ?? wire, wire, out.error, source, from)
     }
     // a topic filter judges where the message came from, not the message: never remembered
     const misplaced = filter?.(out.value)
-    if (misplaced !== undefined) return this.refuse(out.value.digest, misplaced, source, from)
+    if (misplaced !== undefined) return this.refuse(out.value.digest, wire, misplaced, source, from)
     const value = out.value
     if (!this.store.add(value, bytes)) {
       this.counters.duplicate++
@@ -139,14 +139,16 @@ export class Ingest {
     return { status: 'accepted', value }
   }
 
+  /** Counts and logs a refusal: `digest` is the id when the signature was checked, else the wire hash. */
   private refuse(
     digest: string,
+    wire: string,
     error: VerificationError,
     source: MessageSource,
     from: string | undefined,
   ): IngestResult {
     this.counters.rejected++
-    this.log.warn({ digest, source, from, code: error.code, reason: error.message }, 'message rejected')
+    this.log.warn({ digest, wire, source, from, code: error.code, reason: error.message }, 'message rejected')
     return { status: 'rejected', digest, error }
   }
 

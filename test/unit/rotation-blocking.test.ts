@@ -10,6 +10,7 @@ import { silentLogger } from '../../node/logger.ts'
 import { createFleetVerifier } from '../../node/mesh/fleet-verifier.ts'
 import { MessageStore } from '../../node/mesh/message-store.ts'
 import { RotationPool } from '../../node/mesh/rotation-pool.ts'
+import type { VerifyOutcome } from '../../node/mesh/types.ts'
 import {
   canonicalBytes,
   createOperatorSigner,
@@ -63,7 +64,7 @@ describe('trust-root rotation cannot be blocked', () => {
       assert.equal(new Set(junk.map((j) => sha256Hex(j))).size, 31)
       const sendJunk = () => {
         for (const j of junk) {
-          const r = verify(j, now, 'attacker') as ReturnType<typeof verify> & { ok: boolean }
+          const r = verify(j, now, 'attacker') as VerifyOutcome
           assert.equal(r.ok, false)
           // invalid, not "waiting for co-signatures": gossip rejects it and the sender loses score
           assert.ok(!r.ok && ['ERR_BAD_SIGNATURE', 'ERR_SCHEMA'].includes(r.error.code), !r.ok ? r.error.code : '')
