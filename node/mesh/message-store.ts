@@ -11,7 +11,6 @@
  * touches raw bytes.
  */
 import { EventEmitter } from 'node:events'
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fromBase64, sha256Hex, toBase64 } from '../../protocols/encoding.ts'
 import type {
@@ -25,6 +24,7 @@ import { wireMessageId } from '../../protocols/signing/message-id.ts'
 import { normalizeOperatorWire } from '../../protocols/signing/normalize.ts'
 import { HEALTH_RETENTION_MS, MESSAGES_FILE } from '../constants.ts'
 import type { Logger } from '../logger.ts'
+import { appendLog, logLine, readLog, rewriteLog } from './message-log.ts'
 import { type AnyMessage, EVENT_OF_TYPE, type MessageEvents, type StoredMessage, type VerifiedWire } from './types.ts'
 
 /** Options of the message store. */
@@ -40,14 +40,6 @@ export interface MessageStoreComponents {
   logger: Logger
   /** Clock, ms since epoch. */
   now?: () => number
-}
-
-interface DiskLine {
-  d: string
-  t: number
-  s: string
-  m: AnyMessage
-  w: string
 }
 
 /** Device id a message is about, if any. */
@@ -108,35 +100,9 @@ export class MessageStore extends EventEmitter<MessageEvents> {
       return
     }
     this.loaded = true
-    let text = ''
-    try {
-      text = await readFile(this.file, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    }
-    let bad = 0
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue
-      try {
-        const l = JSON.parse(line) as DiskLine
-        // records of an older node may hold operator envelopes in a form no longer accepted
-        const bytes = normalizeOperatorWire(fromBase64(l.w))
-        // ids are recomputed: records written before ids named messages carry a wire hash
-        const id = wireMessageId(bytes)
-        if (id === undefined) throw new Error('undecodable record')
-        if (this.byDigest.has(id)) continue
-        const stored: StoredMessage = {
-          digest: id,
-          type: l.m.type,
-          message: l.m,
-          signer: l.s,
-          bytes,
-          receivedAt: l.t,
-        }
-        if (!this.isStale(stored, this.now())) this.index(stored)
-      } catch {
-        bad++
-      }
+    const { records, bad } = await readLog(this.file)
+    for (const stored of records) {
+      if (!this.byDigest.has(stored.digest) && !this.isStale(stored, this.now())) this.index(stored)
     }
     if (bad > 0) this.log.warn({ bad }, 'skipped unreadable lines in the message log')
     await this.compact()
@@ -304,26 +270,16 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     if (device !== undefined) this.byDevice.get(device)?.delete(m.digest)
   }
 
-  private line(m: StoredMessage): string {
-    const l: DiskLine = { d: m.digest, t: m.receivedAt, s: m.signer, m: m.message, w: toBase64(m.bytes) }
-    return `${JSON.stringify(l)}\n`
-  }
-
   private persist(m: StoredMessage): void {
     const file = this.file
     if (file === undefined) return
-    const text = this.line(m)
+    const text = logLine(m)
     this.writes = this.writes
-      .then(() => appendFile(file, text, { mode: 0o600 }))
+      .then(() => appendLog(file, text))
       .catch((err) => this.log.error({ err }, 'cannot append to the message log'))
   }
 
   private async compact(): Promise<void> {
-    const file = this.file
-    if (file === undefined) return
-    await mkdir(join(file, '..'), { recursive: true })
-    const tmp = `${file}.tmp`
-    await writeFile(tmp, [...this.byDigest.values()].map((m) => this.line(m)).join(''), { mode: 0o600 })
-    await rename(tmp, file)
+    if (this.file !== undefined) await rewriteLog(this.file, this.byDigest.values())
   }
 }
