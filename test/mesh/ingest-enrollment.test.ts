@@ -97,6 +97,32 @@ describe('ingest: enrolled signers only', () => {
     assert.equal(after2.status === 'rejected' ? after2.error.code : after2.status, 'ERR_REVOKED')
   })
 
+  test('two envelopes of one message (ECDSA signs the same payload twice) are stored once', async () => {
+    const fleet = makeFleet()
+    const store = new MessageStore({}, { logger })
+    const ingest = new Ingest({}, { store, verify: createFleetVerifier({ trust: fleet.trust, store }), logger })
+    const e = {
+      type: 'DeviceEnrollment' as const,
+      v: 1 as const,
+      fleet: fleet.id,
+      device: peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString(),
+      tags: [],
+      capabilities: { arch: 'x64' as const, ram_mb: 1024, device_type: 'test' },
+      issued_at: Date.now(),
+    }
+    const a = await signOperatorMessage(e, fleet.signer)
+    let b = await signOperatorMessage(e, fleet.signer)
+    while (Buffer.compare(a, b) === 0) b = await signOperatorMessage(e, fleet.signer)
+    const first = await ingest.ingest(a, 'gossip', 'p1')
+    assert.equal(first.status, 'accepted')
+    const second = await ingest.ingest(b, 'gossip', 'p2')
+    assert.equal(second.status, 'duplicate')
+    assert.equal(second.status === 'duplicate' ? second.digest : '', wireMessageId(a))
+    assert.equal(store.size, 1)
+    assert.equal(Buffer.compare(store.list('DeviceEnrollment')[0].bytes, a), 0, 'the first encoding is kept')
+    assert.equal((await ingest.ingest(a, 'gossip', 'p3')).status, 'duplicate')
+  })
+
   test('an expired enrollment no longer admits its device', async () => {
     const fleet = makeFleet()
     let now = Date.now()
