@@ -97,8 +97,12 @@ export class Ingest {
     const pending = this.inflight.get(wire)
     if (pending !== undefined) {
       const first = await pending
+      if (first.status === 'rejected') {
+        this.counters.rejected++
+        return first
+      }
       this.counters.duplicate++
-      return first.status === 'rejected' ? first : { status: 'duplicate', digest: idOf(first) }
+      return { status: 'duplicate', digest: idOf(first) }
     }
     const p = this.run(wire, bytes, source, from, filter)
     this.inflight.set(wire, p)

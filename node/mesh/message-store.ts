@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
-import { fromBase64, sha256Hex, toBase64 } from '../../protocols/encoding.ts'
+import { sha256Hex } from '../../protocols/encoding.ts'
 import type {
   DeviceEnrollment,
   MessageType,
@@ -20,8 +20,6 @@ import type {
   Revocation,
   TrustRoot,
 } from '../../protocols/schemas/index.ts'
-import { wireMessageId } from '../../protocols/signing/message-id.ts'
-import { normalizeOperatorWire } from '../../protocols/signing/normalize.ts'
 import { HEALTH_RETENTION_MS, MESSAGES_FILE } from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { appendLog, logLine, readLog, rewriteLog } from './message-log.ts'
