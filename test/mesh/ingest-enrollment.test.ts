@@ -123,6 +123,25 @@ describe('ingest: enrolled signers only', () => {
     assert.equal((await ingest.ingest(a, 'gossip', 'p3')).status, 'duplicate')
   })
 
+  test('a report dated ahead of this clock is refused now and accepted once time has caught up', async () => {
+    const fleet = makeFleet()
+    let now = Date.now()
+    const store = new MessageStore({}, { logger, now: () => now })
+    const ingest = new Ingest(
+      {},
+      { store, verify: createFleetVerifier({ trust: fleet.trust, store }), logger, now: () => now },
+    )
+    const key = await generateKeyPair('Ed25519')
+    const device = peerIdFromPrivateKey(key).toString()
+    assert.equal((await ingest.ingest(await enrollment(fleet, device, now), 'local')).status, 'accepted')
+    const ahead = await healthReport(fleet, key, 1, now + 10 * 60_000)
+    const early = await ingest.ingest(ahead, 'gossip', device)
+    assert.equal(early.status === 'rejected' ? early.error.code : early.status, 'ERR_FUTURE')
+    assert.equal(ingest.wasRejected(wireMessageId(ahead) as string), false, 'not remembered')
+    now += 10 * 60_000
+    assert.equal((await ingest.ingest(ahead, 'anti-entropy', device)).status, 'accepted')
+  })
+
   test('an expired enrollment no longer admits its device', async () => {
     const fleet = makeFleet()
     let now = Date.now()
