@@ -13,7 +13,7 @@
  * Prints a markdown table.
  */
 import { parseArgs } from 'node:util'
-import { sha256Hex } from '../protocols/index.ts'
+import { messageIdOfWire } from '../protocols/index.ts'
 import { command, makeFleet, startNode, type TestNode, waitFor } from '../test/mesh/fixtures.ts'
 
 const { values } = parseArgs({
@@ -59,7 +59,7 @@ await new Promise((r) => setTimeout(r, 3000))
 const gossip: number[] = []
 for (let r = 0; r < R; r++) {
   const bytes = await command(fleet)
-  const digest = sha256Hex(bytes)
+  const digest = messageIdOfWire(bytes)
   const start = performance.now()
   await all[Math.floor(Math.random() * all.length)].node.publish(bytes)
   await waitFor(() => all.every((n) => n.store.has(digest)), 30_000, 'gossip convergence')

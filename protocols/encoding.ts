@@ -58,8 +58,35 @@ export function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
 }
 
-/** Decodes standard base64; throws on non-base64 input. */
+/**
+ * Decodes standard, padded base64 strictly: the text must be exactly what `toBase64` makes of the
+ * decoded bytes (no whitespace, no missing or extra padding, no non-zero bits in the last
+ * character's unused low bits), so one byte string has one text. Throws a TypeError otherwise.
+ */
 export function fromBase64(text: string): Uint8Array {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new TypeError('invalid base64')
-  return new Uint8Array(Buffer.from(text, 'base64'))
+  if (typeof text !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
+    throw new TypeError('invalid base64')
+  }
+  const bytes = Buffer.from(text, 'base64')
+  if (bytes.toString('base64') !== text) throw new TypeError('non-canonical base64')
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/** `fromBase64` as a result: the bytes, or undefined when the text is not canonical base64. */
+export function tryFromBase64(text: unknown): Uint8Array | undefined {
+  if (typeof text !== 'string') return undefined
+  try {
+    return fromBase64(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether bytes are UTF-8 JSON in RFC 8785 canonical form (what `canonicalBytes` makes of their value). */
+export function isCanonicalJsonBytes(bytes: Uint8Array, value: unknown): boolean {
+  try {
+    return canonicalJson(value) === decoder.decode(bytes)
+  } catch {
+    return false
+  }
 }

@@ -3,15 +3,24 @@
  * refusal is a `VerificationError` with a stable code. Checks, in order:
  *
  * 1. size (MAX_WIRE_SIZE before parsing, then MAX_SIZE[type]) → ERR_OVERSIZED
- * 2. JSON, canonical form (RFC 8785), envelope schema → ERR_SCHEMA; unknown type → ERR_UNKNOWN_TYPE
- * 3. signature: operator bundles against the trust root's keys (ERR_UNKNOWN_SIGNER,
- *    ERR_BAD_SIGNATURE); device envelopes against the signer's peer id (Ed25519)
- * 4. payload: payload type, in-toto statement (subject = manifest.file.sha256 and file name),
- *    message schema, message type = envelope type → ERR_SCHEMA
- * 5. device messages: `device` = signer → ERR_UNKNOWN_SIGNER; enrollment status (optional)
- * 6. fleet → ERR_WRONG_FLEET; expiry / future → ERR_EXPIRED / ERR_FUTURE (an expired trust root
- *    refuses every operator message except a TrustRoot)
+ * 2. JSON, canonical form (RFC 8785), strict envelope schema → ERR_SCHEMA; unknown type →
+ *    ERR_UNKNOWN_TYPE; canonical base64 → ERR_SCHEMA
+ * 3. device messages: the signer's enrollment status (optional, before any crypto, so an
+ *    unenrolled key costs a map lookup): revoked → ERR_REVOKED, unknown → ERR_NOT_ENROLLED
+ * 4. signature: operator bundles against the trust root's keys (ERR_UNKNOWN_SIGNER,
+ *    ERR_BAD_SIGNATURE; one bundle form, one keyid form, low-S ECDSA); device envelopes against
+ *    the signer's peer id (Ed25519, reduced S)
+ * 5. payload: canonical JSON, payload type, in-toto statement (subject = manifest.file.sha256 and
+ *    file name), message schema, message type = envelope type → ERR_SCHEMA; `device` = signer →
+ *    ERR_UNKNOWN_SIGNER
+ * 6. fleet → ERR_WRONG_FLEET; expiry / future (device messages too) → ERR_EXPIRED / ERR_FUTURE (an
+ *    expired trust root refuses every operator message except a TrustRoot)
  * 7. rollback (optional, see trust/sequence.ts) → ERR_ROLLBACK
+ *
+ * A verified message is named by its id (`messageId`: signer, payload type, payload), returned as
+ * `digest`. A refusal made after the signature was checked carries that id too (`id`), so a
+ * caller may remember refused messages by id without letting a forger poison the name of a
+ * message it cannot sign.
  */
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -22,7 +31,7 @@ import {
   PAYLOAD_TYPE_IN_TOTO,
   PAYLOAD_TYPE_OPERATOR,
 } from './constants.ts'
-import { canonicalJson, fromBase64, parseJsonBytes, sha256Hex } from './encoding.ts'
+import { canonicalJson, fromBase64, isCanonicalJsonBytes, parseJsonBytes } from './encoding.ts'
 import { type VerificationCode, VerificationError } from './errors.ts'
 import {
   DEVICE_TYPES,
@@ -34,7 +43,9 @@ import {
   type TrustRoot,
 } from './schemas/index.ts'
 import { pae } from './signing/dsse.ts'
+import { messageId } from './signing/message-id.ts'
 import { openOperatorBundle } from './signing/open-bundle.ts'
+import { isCanonicalEd25519 } from './signing/signature-form.ts'
 import { ReleaseStatement, releaseFileName } from './signing/statement.ts'
 import { checkFreshness } from './trust/freshness.ts'
 import { sequenceOf } from './trust/sequence.ts'
@@ -55,7 +66,10 @@ export interface VerifyContext {
    * same message is accepted (`replay: true`); without it, an equal sequence is refused.
    */
   seenDigest?: (type: MessageType, key: string) => string | undefined
-  /** Enrollment status of a device; when given, device messages need `enrolled`. */
+  /**
+   * Enrollment status of a device; when given, device messages need `enrolled` (checked before the
+   * signature: refusing an unknown key costs no crypto).
+   */
   deviceStatus?: (device: string) => 'enrolled' | 'revoked' | 'unknown'
 }
 
@@ -67,16 +81,21 @@ export type VerifyResult =
       message: OperatorMessage | DeviceMessage
       /** Operator keyid (hex sha256 of SPKI DER) or device peer id. */
       signer: string
-      /** Hex sha256 of the wire bytes: the message's name everywhere. */
+      /** The message id (`messageId`: signer, payload type, payload): its name everywhere. */
       digest: string
       envelope: WireEnvelope
       /** True when this exact message was already accepted (same sequence and digest). */
       replay: boolean
     }
-  | { ok: false; error: VerificationError }
+  | {
+      ok: false
+      error: VerificationError
+      /** The refused message's id, set only when the signature was checked before the refusal. */
+      id?: string
+    }
 
-type Fail = { ok: false; error: VerificationError }
-const fail = (code: VerificationCode, message: string, cause?: unknown): Fail => ({
+type Fail = { ok: false; error: VerificationError; id?: string }
+const failWith = (code: VerificationCode, message: string, cause?: unknown): Fail => ({
   ok: false,
   error: new VerificationError(code, message, cause === undefined ? undefined : { cause }),
 })
@@ -91,57 +110,58 @@ export function verifyEnvelope(bytes: Uint8Array, ctx: VerifyContext): VerifyRes
   try {
     return verifyUnsafe(bytes, ctx)
   } catch (err) {
-    return fail('ERR_SCHEMA', `unverifiable message: ${(err as Error)?.message ?? String(err)}`, err)
+    return failWith('ERR_SCHEMA', `unverifiable message: ${(err as Error)?.message ?? String(err)}`, err)
   }
 }
 
 function verifyUnsafe(bytes: Uint8Array, ctx: VerifyContext): VerifyResult {
-  if (!(bytes instanceof Uint8Array)) return fail('ERR_SCHEMA', 'wire message is not bytes')
+  if (!(bytes instanceof Uint8Array)) return failWith('ERR_SCHEMA', 'wire message is not bytes')
   const parsed = parseJsonBytes(bytes, MAX_WIRE_SIZE)
   if (!parsed.ok) return parsed
   const raw = parsed.value as { kind?: unknown; type?: unknown } | null
   if (typeof raw?.type === 'string' && !ALL_TYPES.includes(raw.type)) {
-    return fail('ERR_UNKNOWN_TYPE', `unknown message type ${JSON.stringify(raw.type).slice(0, 64)}`)
+    return failWith('ERR_UNKNOWN_TYPE', `unknown message type ${JSON.stringify(raw.type).slice(0, 64)}`)
   }
   const env = WireEnvelope.safeParse(raw)
   if (!env.success) {
     const kindTypeMismatch =
       (raw?.kind === 'operator' && (DEVICE_TYPES as readonly unknown[]).includes(raw.type)) ||
       (raw?.kind === 'device' && (OPERATOR_TYPES as readonly unknown[]).includes(raw.type))
-    if (kindTypeMismatch) return fail('ERR_UNKNOWN_TYPE', `${String(raw?.type)} is not a ${String(raw?.kind)} message`)
-    return fail('ERR_SCHEMA', `bad wire envelope: ${env.error.issues[0]?.message ?? 'invalid'}`)
+    if (kindTypeMismatch)
+      return failWith('ERR_UNKNOWN_TYPE', `${String(raw?.type)} is not a ${String(raw?.kind)} message`)
+    return failWith('ERR_SCHEMA', `bad wire envelope: ${env.error.issues[0]?.message ?? 'invalid'}`)
   }
   const envelope = env.data
   const limit = MAX_SIZE[envelope.type]
   if (bytes.byteLength > limit) {
-    return fail('ERR_OVERSIZED', `${envelope.type} of ${bytes.byteLength} bytes exceeds the limit of ${limit}`)
+    return failWith('ERR_OVERSIZED', `${envelope.type} of ${bytes.byteLength} bytes exceeds the limit of ${limit}`)
   }
   if (canonicalJson(parsed.value) !== decoder.decode(bytes)) {
-    return fail('ERR_SCHEMA', 'wire envelope is not in RFC 8785 canonical form')
+    return failWith('ERR_SCHEMA', 'wire envelope is not in RFC 8785 canonical form')
   }
-  const digest = sha256Hex(bytes)
   const opened = envelope.kind === 'operator' ? openOperator(envelope, ctx) : openDevice(envelope, ctx)
   if (!opened.ok) return opened
-  const { message, signer } = opened
+  const { message, signer, digest } = opened
+  const refuse = (code: VerificationCode, text: string): Fail => ({ ...failWith(code, text), id: digest })
 
   const fleet = ctx.fleet ?? ctx.trust.fleet
-  if (message.fleet !== fleet) return fail('ERR_WRONG_FLEET', `message is for fleet ${message.fleet}, not ${fleet}`)
+  if (message.fleet !== fleet) return refuse('ERR_WRONG_FLEET', `message is for fleet ${message.fleet}, not ${fleet}`)
   if (envelope.kind === 'operator' && message.type !== 'TrustRoot' && ctx.trust.expires_at !== undefined) {
-    if (ctx.trust.expires_at <= ctx.now) return fail('ERR_EXPIRED', 'the trust root has expired: rotate it first')
+    if (ctx.trust.expires_at <= ctx.now) return refuse('ERR_EXPIRED', 'the trust root has expired: rotate it first')
   }
   const stale = checkFreshness(message, ctx.now)
-  if (stale !== undefined) return { ok: false, error: stale }
+  if (stale !== undefined) return { ok: false, error: stale, id: digest }
 
   let replay = false
   const s = sequenceOf(message)
   const highest = s === undefined ? undefined : ctx.highestSeq?.(message.type, s.key)
   if (s !== undefined && highest !== undefined) {
     if (s.seq < highest) {
-      return fail('ERR_ROLLBACK', `${message.type} ${s.key} #${s.seq} is older than #${highest} already seen`)
+      return refuse('ERR_ROLLBACK', `${message.type} ${s.key} #${s.seq} is older than #${highest} already seen`)
     }
     if (s.seq === highest) {
       if (ctx.seenDigest?.(message.type, s.key) !== digest) {
-        return fail('ERR_ROLLBACK', `${message.type} ${s.key} #${s.seq} differs from the one already seen`)
+        return refuse('ERR_ROLLBACK', `${message.type} ${s.key} #${s.seq} differs from the one already seen`)
       }
       replay = true
     }
@@ -149,16 +169,19 @@ function verifyUnsafe(bytes: Uint8Array, ctx: VerifyContext): VerifyResult {
   return { ok: true, type: message.type, message, signer, digest, envelope, replay }
 }
 
-type Opened = { ok: true; message: OperatorMessage | DeviceMessage; signer: string } | Fail
+type Opened = { ok: true; message: OperatorMessage | DeviceMessage; signer: string; digest: string } | Fail
 
 function openOperator(envelope: Extract<WireEnvelope, { kind: 'operator' }>, ctx: VerifyContext): Opened {
   const bundle = openOperatorBundle(envelope.bundle, ctx.trust.keys)
   if (!bundle.ok) return bundle
   const expected = envelope.type === 'ReleaseManifest' ? PAYLOAD_TYPE_IN_TOTO : PAYLOAD_TYPE_OPERATOR
   if (bundle.payloadType !== expected)
-    return fail('ERR_SCHEMA', `payload type ${bundle.payloadType} is not ${expected}`)
+    return failWith('ERR_SCHEMA', `payload type ${bundle.payloadType} is not ${expected}`)
+  const digest = messageId(bundle.keyid, bundle.payloadType, bundle.payload)
+  const fail = (code: VerificationCode, text: string): Fail => ({ ...failWith(code, text), id: digest })
   const json = parseJsonBytes(bundle.payload, MAX_WIRE_SIZE)
-  if (!json.ok) return json
+  if (!json.ok) return { ...json, id: digest }
+  if (!isCanonicalJsonBytes(bundle.payload, json.value)) return fail('ERR_SCHEMA', 'payload is not canonical JSON')
   let body = json.value
   let subject: ReleaseStatement['subject'][number] | undefined
   if (envelope.type === 'ReleaseManifest') {
@@ -176,7 +199,7 @@ function openOperator(envelope: Extract<WireEnvelope, { kind: 'operator' }>, ctx
       return fail('ERR_DIGEST_MISMATCH', 'in-toto subject does not match the manifest file')
     }
   }
-  return { ok: true, message: msg.data, signer: bundle.keyid }
+  return { ok: true, message: msg.data, signer: bundle.keyid, digest }
 }
 
 function openDevice(envelope: Extract<WireEnvelope, { kind: 'device' }>, ctx: VerifyContext): Opened {
@@ -187,18 +210,26 @@ function openDevice(envelope: Extract<WireEnvelope, { kind: 'device' }>, ctx: Ve
     payload = fromBase64(envelope.payload)
     sig = fromBase64(envelope.sig)
     const pub = peerIdFromString(envelope.signer).publicKey
-    if (pub?.type !== 'Ed25519') return fail('ERR_SCHEMA', 'device signer is not an Ed25519 peer id')
+    if (pub?.type !== 'Ed25519') return failWith('ERR_SCHEMA', 'device signer is not an Ed25519 peer id')
     rawKey = pub.raw
   } catch (err) {
-    return fail('ERR_SCHEMA', `bad device envelope: ${(err as Error).message}`, err)
+    return failWith('ERR_SCHEMA', `bad device envelope: ${(err as Error).message}`, err)
   }
-  if (sig.byteLength !== 64 || rawKey.byteLength !== 32) return fail('ERR_BAD_SIGNATURE', 'malformed Ed25519 signature')
+  const status = ctx.deviceStatus?.(envelope.signer)
+  if (status === 'revoked') return failWith('ERR_REVOKED', `device ${envelope.signer} is revoked`)
+  if (status === 'unknown') return failWith('ERR_NOT_ENROLLED', `device ${envelope.signer} is not enrolled`)
+  if (!isCanonicalEd25519(sig) || rawKey.byteLength !== 32) {
+    return failWith('ERR_BAD_SIGNATURE', 'malformed or non-canonical Ed25519 signature')
+  }
   const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, rawKey]), format: 'der', type: 'spki' })
   if (!cryptoVerify(null, pae(PAYLOAD_TYPE_DEVICE, payload), key, sig)) {
-    return fail('ERR_BAD_SIGNATURE', `bad signature by device ${envelope.signer}`)
+    return failWith('ERR_BAD_SIGNATURE', `bad signature by device ${envelope.signer}`)
   }
+  const digest = messageId(envelope.signer, PAYLOAD_TYPE_DEVICE, payload)
+  const fail = (code: VerificationCode, text: string): Fail => ({ ...failWith(code, text), id: digest })
   const json = parseJsonBytes(payload, MAX_WIRE_SIZE)
-  if (!json.ok) return json
+  if (!json.ok) return { ...json, id: digest }
+  if (!isCanonicalJsonBytes(payload, json.value)) return fail('ERR_SCHEMA', 'payload is not canonical JSON')
   const msg = DeviceMessage.safeParse(json.value)
   if (!msg.success) return fail('ERR_SCHEMA', `bad ${envelope.type}: ${describe(msg.error)}`)
   if (msg.data.type !== envelope.type)
@@ -209,10 +240,7 @@ function openDevice(envelope: Extract<WireEnvelope, { kind: 'device' }>, ctx: Ve
       `${msg.data.type} claims device ${msg.data.device} but is signed by ${envelope.signer}`,
     )
   }
-  const status = ctx.deviceStatus?.(envelope.signer)
-  if (status === 'revoked') return fail('ERR_REVOKED', `device ${envelope.signer} is revoked`)
-  if (status === 'unknown') return fail('ERR_NOT_ENROLLED', `device ${envelope.signer} is not enrolled`)
-  return { ok: true, message: msg.data, signer: envelope.signer }
+  return { ok: true, message: msg.data, signer: envelope.signer, digest }
 }
 
 function describe(err: { issues: Array<{ path: PropertyKey[]; message: string }> }): string {
@@ -226,7 +254,7 @@ export function verifyArtifact(
   manifest: ReleaseManifest,
 ): { ok: true } | { ok: false; error: VerificationError } {
   if (fileSha256.toLowerCase() !== manifest.file.sha256) {
-    return fail('ERR_DIGEST_MISMATCH', `file sha256 ${fileSha256} is not the release's ${manifest.file.sha256}`)
+    return failWith('ERR_DIGEST_MISMATCH', `file sha256 ${fileSha256} is not the release's ${manifest.file.sha256}`)
   }
   return { ok: true }
 }

@@ -3,8 +3,9 @@ import { DEVICE_TYPES, OPERATOR_TYPES, PeerIdString } from './schemas/index.ts'
 
 /**
  * The one wire form of every signed message, on gossip and in anti-entropy alike, encoded as
- * RFC 8785 canonical JSON. Its digest (sha256 of those bytes) names the message everywhere
- * (anti-entropy digests, verdict evidence).
+ * RFC 8785 canonical JSON, with no field beyond those below (strict objects). A message is named by
+ * its id (`messageId`: sha256 of signer, payload type and payload), not by these bytes, so two
+ * envelopes of one message are one message (anti-entropy digests, verdict evidence).
  *
  * - `operator`: a Sigstore bundle v0.3 whose DSSE envelope carries the message (releases as an
  *   in-toto statement, everything else as canonical JSON), signed with an operator key.
@@ -12,12 +13,12 @@ import { DEVICE_TYPES, OPERATOR_TYPES, PeerIdString } from './schemas/index.ts'
  *   over DSSE's pre-authentication encoding of (payload type, payload).
  */
 export const WireEnvelope = z.discriminatedUnion('kind', [
-  z.object({
+  z.strictObject({
     kind: z.literal('operator'),
     type: z.enum(OPERATOR_TYPES),
     bundle: z.record(z.string(), z.unknown()),
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('device'),
     type: z.enum(DEVICE_TYPES),
     signer: PeerIdString,

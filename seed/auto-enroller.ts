@@ -11,7 +11,7 @@
 
 import type { DaemonContext, Service } from '../node/daemon.ts'
 import type { Hello } from '../node/mesh/anti-entropy.ts'
-import { type OperatorSigner, sha256Hex, signOperatorMessage } from '../protocols/index.ts'
+import { messageIdOfWire, type OperatorSigner, signOperatorMessage } from '../protocols/index.ts'
 import { SEED_TAG } from '../protocols/rollout/constants.ts'
 import type { DeviceEnrollment } from '../protocols/schemas/index.ts'
 import { AutoEnrollmentLedger } from './auto-enrollments.ts'
@@ -46,7 +46,9 @@ export class AutoEnroller implements Service {
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
-    await this.ledger.load(this.ctx.config.dataDir, () => this.ctx.store.list('DeviceEnrollment').map((m) => m.digest))
+    await this.ledger.load(this.ctx.config.dataDir, () =>
+      this.ctx.store.list('DeviceEnrollment').map((m) => ({ digest: m.digest, bytes: m.bytes })),
+    )
     this.ctx.mesh.antiEntropy.on('hello', this.onHello)
     await this.enroll(this.ctx.identity.peerId, this.ctx.config.hello)
     for (const [peer, hello] of this.ctx.mesh.antiEntropy.hellos) await this.enroll(peer, hello)
@@ -94,7 +96,7 @@ export class AutoEnroller implements Service {
         ttlMs: this.init.ttlMs,
       })
       const wire = await signOperatorMessage(msg, this.init.signer)
-      if (!pinned) this.ledger.add(sha256Hex(wire))
+      if (!pinned) this.ledger.add(messageIdOfWire(wire))
       await this.ctx.publish(wire)
       logger.info({ device, tags, pinned }, pinned ? 'operator enrollment renewed' : 'device enrolled')
       // gossip may not have grafted the new peer yet: push it with an anti-entropy round too

@@ -20,10 +20,10 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { errorReply, sendError } from '../node/api/errors.ts'
 import type { DaemonContext } from '../node/daemon.ts'
-import { sha256Hex } from '../protocols/encoding.ts'
 import { LlmeshError } from '../protocols/errors.ts'
 import { DeviceEnrollment } from '../protocols/schemas/index.ts'
 import { type OperatorSigner, signOperatorMessage } from '../protocols/signing/index.ts'
+import { messageIdOfWire } from '../protocols/signing/message-id.ts'
 import type { AutoEnrollmentLedger } from './auto-enrollments.ts'
 import {
   buildEnrollment,
@@ -112,7 +112,7 @@ export function deviceRoutes(deps: DeviceRoutesDeps): FastifyPluginAsync {
       now: now(),
     })
     const wire = await signOperatorMessage(msg, deps.signer)
-    const digest = sha256Hex(wire)
+    const digest = messageIdOfWire(wire)
     if (!pinned) deps.ledger.add(digest)
     await ctx.publish(wire)
     log.info({ device, tags: msg.tags, pinned }, 'device enrolled by the operator')
@@ -128,7 +128,7 @@ export function deviceRoutes(deps: DeviceRoutesDeps): FastifyPluginAsync {
     const wire = await signOperatorMessage(msg, deps.signer)
     await ctx.publish(wire)
     log.warn({ device, reason: msg.reason }, 'device revoked by the operator')
-    return { revocation: msg, digest: sha256Hex(wire) }
+    return { revocation: msg, digest: messageIdOfWire(wire) }
   }
 
   return async (app) => {

@@ -11,11 +11,11 @@
 import { basename } from 'node:path'
 import { checkGgufForLlama, GgufError, type GgufInfo } from '../node/model/gguf.ts'
 import type { ModelStore } from '../node/store/model-store.ts'
-import { sha256Hex } from '../protocols/encoding.ts'
 import { InvalidInputError } from '../protocols/errors.ts'
 import type { ReleaseManifest } from '../protocols/schemas/index.ts'
 import type { OperatorSigner } from '../protocols/signing/index.ts'
 import { signOperatorMessage } from '../protocols/signing/index.ts'
+import { messageIdOfWire } from '../protocols/signing/message-id.ts'
 import { buildReleaseManifest } from './manifest.ts'
 import {
   checkVersion,
@@ -54,7 +54,7 @@ export interface PublishResult {
   manifest: ReleaseManifest
   /** Canonical wire bytes of the signed envelope. */
   wire: Uint8Array
-  /** sha256 of `wire`: the message's digest. */
+  /** The message id of `wire` (protocols/signing/message-id.ts): its digest everywhere. */
   digest: string
   newChunks: number
   newBytes: number
@@ -86,7 +86,7 @@ export async function publishRelease(input: PublishInput, c: PublishComponents):
     throw new InvalidInputError(`release manifest is invalid: ${(err as Error).message}`, { cause: err })
   }
   const wire = await signOperatorMessage(manifest, c.signer)
-  return { manifest, wire, digest: sha256Hex(wire), newChunks: append.newChunks, newBytes: append.newBytes }
+  return { manifest, wire, digest: messageIdOfWire(wire), newChunks: append.newChunks, newBytes: append.newBytes }
 }
 
 /** The GGUF check, with every mention of the file's path replaced by `name`. */

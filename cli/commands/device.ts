@@ -9,12 +9,13 @@
  * node serves it (a seed), else from `--arch --ram-mb --device-type`.
  * `device list` on a node without `/devices` falls back to its `GET /status` device list.
  */
+
 import type { Command } from 'commander'
 import { DEFAULT_API } from '../../node/constants.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
-import { sha256Hex } from '../../protocols/encoding.ts'
 import { CpuArch } from '../../protocols/schemas/index.ts'
 import { signOperatorMessage } from '../../protocols/signing/index.ts'
+import { messageIdOfWire } from '../../protocols/signing/message-id.ts'
 import {
   buildEnrollment,
   buildRevocation,
@@ -102,7 +103,7 @@ async function enroll(peer: string, opts: DeviceOptions, retag: boolean): Promis
     })
     const wire = await signOperatorMessage(enrollment, key.signer)
     await postWire(url, wire)
-    out = { enrollment, digest: sha256Hex(wire), pinned: true, via: 'local-key' }
+    out = { enrollment, digest: messageIdOfWire(wire), pinned: true, via: 'local-key' }
   }
   const e = out.enrollment
   print(opts, out, () => `enrolled ${e.device} tags=${e.tags.join(',') || '-'}${out.pinned ? ' (pinned)' : ''}`)
@@ -122,7 +123,7 @@ async function revoke(peer: string, opts: DeviceOptions): Promise<void> {
     const revocation = buildRevocation(key.fleet, device, opts.reason, Date.now())
     const wire = await signOperatorMessage(revocation, key.signer)
     await postWire(url, wire)
-    out = { revocation, digest: sha256Hex(wire), via: 'local-key' }
+    out = { revocation, digest: messageIdOfWire(wire), via: 'local-key' }
   }
   print(opts, out, (o) => `revoked ${o.revocation.device}: ${o.revocation.reason}`)
 }

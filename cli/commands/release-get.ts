@@ -7,8 +7,8 @@
  */
 import { writeFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { sha256Hex } from '../../protocols/encoding.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import { wireMessageId } from '../../protocols/signing/message-id.ts'
 import { WireEnvelope } from '../../protocols/wire.ts'
 import { apiError, callApi, nodeUrl } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print } from '../output.ts'
@@ -54,8 +54,8 @@ export async function releaseGet(ref: string, opts: ReleaseGetOptions): Promise<
     throw apiError(res.status, body)
   }
   if (bytes.byteLength > MAX_BUNDLE_BYTES) throw new CliError('the bundle is too large', 'ERR_OVERSIZED')
-  // the bytes must be the message the node listed: same digest, a release envelope
-  if (sha256Hex(bytes) !== digest)
+  // the bytes must be the message the node listed: same message id, a release envelope
+  if (wireMessageId(bytes) !== digest)
     throw new CliError('the bundle does not match the release digest', 'ERR_DIGEST_MISMATCH')
   const env = WireEnvelope.safeParse(JSON.parse(Buffer.from(bytes).toString('utf8')))
   if (!env.success || env.data.kind !== 'operator' || env.data.type !== 'ReleaseManifest')

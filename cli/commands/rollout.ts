@@ -7,12 +7,13 @@
  * (`POST /messages`), which verifies and gossips them. `status` reads `GET /rollout`; its JSON
  * names each release's `state` (`pilot`, `canary`, …, `paused`, `promoted`, `aborted`).
  */
+
 import type { Command } from 'commander'
 import { DEFAULT_API } from '../../node/constants.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { parseReleaseRef, signCommand } from '../../node/rollout/commands.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
-import { sha256Hex } from '../../protocols/encoding.ts'
+import { messageIdOfWire } from '../../protocols/signing/message-id.ts'
 import { callApi, nodeUrl } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print } from '../output.ts'
 
@@ -46,7 +47,7 @@ async function sendCommand(act: string, ref: string, opts: RolloutOptions): Prom
       headers: { 'content-type': 'application/octet-stream' },
       body: wire,
     })
-    out = { command, digest: sha256Hex(wire), via: 'local-key' }
+    out = { command, digest: messageIdOfWire(wire), via: 'local-key' }
   } else {
     const r = (await callApi(`${url}/rollout/commands`, {
       method: 'POST',

@@ -9,6 +9,7 @@ import { z } from 'zod'
 import { canonicalJson, fromBase64, toBase64 } from '../../protocols/encoding.ts'
 import type { VerificationError } from '../../protocols/errors.ts'
 import { TrustRoot } from '../../protocols/schemas/index.ts'
+import { normalizeOperatorWire } from '../../protocols/signing/normalize.ts'
 import { applyRootChain, verifyRootSelfSigned } from '../../protocols/trust/rotation.ts'
 import { FleetError } from './errors.ts'
 
@@ -27,7 +28,8 @@ export function trustFileJson(root: TrustRoot, chain: Uint8Array[][]): string {
 
 /** The signed chain of a parsed trust file, as wire bytes. */
 export function chainOf(file: TrustFile): Uint8Array[][] {
-  return file.chain.map((step) => step.map(fromBase64))
+  // chains written by an older llmesh may hold high-S signatures: rewrite them to the accepted form
+  return file.chain.map((step) => step.map((b) => normalizeOperatorWire(fromBase64(b))))
 }
 
 /**

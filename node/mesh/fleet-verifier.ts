@@ -1,18 +1,20 @@
 /**
  * The mesh's verifier: `verifyEnvelope` from protocols/ with the node's context — the trust root
  * in force, the clock, the rollback floor per (type, key) kept from every accepted message, and
- * revocations (a revoked device's messages are refused; an unenrolled device's are accepted, and
- * rollout decisions count only enrolled devices).
+ * the enrollment status of devices: a device message is accepted only from a device that holds a
+ * valid, unrevoked enrollment here (`ERR_NOT_ENROLLED`, `ERR_REVOKED`), checked before any crypto.
  *
  * Trust roots move only by TUF-style rotation, never by "the newest root in the store":
  * - the root in force starts as the fleet directory's (itself verified along its signed chain);
  * - each envelope of the fleet directory's chain is known and accepted as is (so a node can hand
  *   the chain on to peers that hold an older fleet directory);
- * - an envelope for root v(current+1) is pooled with the other envelopes of the same payload seen
- *   so far; `applyRootRotation` decides, once enough signatures of the old AND the new keys are in
- *   the pool, and only then does the root in force change. An envelope that does not complete a
- *   rotation yet is kept (bounded) and answered with `ERR_THRESHOLD`, which the gossip validator
- *   ignores rather than punishes, because it may simply have arrived before its co-signatures.
+ * - an envelope for root v(current+1) is verified on its own first, against the current root's
+ *   keys or the candidate root's own keys; one that fails is refused with its error (gossip
+ *   penalises the sender). A verified one joins its payload's pool (rotation-pool.ts: one envelope
+ *   per key, per-peer quotas), and `applyRootRotation` decides once a threshold of the old AND the
+ *   new keys is in; only then does the root in force change. A verified envelope that does not
+ *   complete a rotation yet is answered `ERR_THRESHOLD`, which gossip ignores rather than
+ *   punishes: it may simply have arrived before its co-signatures.
  */
 
 import { MAX_SIZE } from '../../protocols/constants.ts'
@@ -22,18 +24,16 @@ import {
   SeqTracker,
   sha256Hex,
   TrustRoot,
+  tryFromBase64,
+  type VerificationCode,
   VerificationError,
   type VerifyResult,
   verifyEnvelope,
   WireEnvelope,
 } from '../../protocols/index.ts'
 import type { MessageStore } from './message-store.ts'
+import { RotationPool, type RotationPoolInit } from './rotation-pool.ts'
 import type { MeshVerifier, VerifyOutcome } from './types.ts'
-
-/** At most this many distinct pending root payloads are pooled. */
-const MAX_PENDING_ROOTS = 8
-/** At most this many envelopes per pending root payload. */
-const MAX_ENVELOPES_PER_ROOT = 32
 
 /** What the verifier needs. */
 export interface FleetVerifierInit {
@@ -42,6 +42,8 @@ export interface FleetVerifierInit {
   /** The fleet directory's signed chain (`chain[i]` = envelopes of root v(i+1)), if known. */
   chain?: readonly (readonly Uint8Array[])[]
   store: MessageStore
+  /** Quotas of pending rotations (defaults in node/mesh/constants.ts). */
+  rotationPool?: RotationPoolInit
 }
 
 /** The verifier, plus the trust root it holds in force. */
@@ -58,9 +60,10 @@ function peekRoot(bytes: Uint8Array): { root: TrustRoot; payloadDigest: string }
   if (!env.success || env.data.kind !== 'operator' || env.data.type !== 'TrustRoot') return undefined
   const p = (env.data.bundle as { dsseEnvelope?: { payload?: unknown } }).dsseEnvelope?.payload
   if (typeof p !== 'string') return undefined
-  const payload = Buffer.from(p, 'base64')
+  const payload = tryFromBase64(p)
+  if (payload === undefined) return undefined
   try {
-    const root = TrustRoot.safeParse(JSON.parse(payload.toString('utf8')))
+    const root = TrustRoot.safeParse(JSON.parse(Buffer.from(payload).toString('utf8')))
     return root.success ? { root: root.data, payloadDigest: sha256Hex(payload) } : undefined
   } catch {
     return undefined
@@ -78,7 +81,7 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
   /** Roots of the known chain by version, and the digests of their envelopes. */
   const roots = new Map<number, TrustRoot>([[current.version, current]])
   const knownEnvelopes = new Set<string>()
-  const pending = new Map<string, Uint8Array[]>()
+  const pool = new RotationPool(init.rotationPool)
 
   for (const step of init.chain ?? []) {
     for (const env of step) {
@@ -94,11 +97,14 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
       now,
       highestSeq: seq.highestSeq,
       seenDigest: seq.seenDigest,
-      deviceStatus: (device) => (store.revocationOf(device) !== undefined ? 'revoked' : 'enrolled'),
+      deviceStatus: (device) =>
+        store.revocationOf(device) !== undefined ? 'revoked' : store.isEnrolled(device, now) ? 'enrolled' : 'unknown',
     })
 
   const outcome = (res: VerifyResult): VerifyOutcome =>
-    res.ok ? { ok: true, value: { digest: res.digest, type: res.type, message: res.message, signer: res.signer } } : res
+    res.ok
+      ? { ok: true, value: { digest: res.digest, type: res.type, message: res.message, signer: res.signer } }
+      : { ok: false, error: res.error, id: res.id }
 
   /** Verifies an envelope of a root of the known chain, under its own root or its predecessor. */
   const knownRoot = (bytes: Uint8Array, version: number, now: number): VerifyOutcome => {
@@ -114,41 +120,44 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
     }
   }
 
-  const rotation = (bytes: Uint8Array, now: number): VerifyOutcome | undefined => {
+  /** Verifies one envelope of root `root` on its own, against `keys` (no rollback floor). */
+  const alone = (bytes: Uint8Array, keys: TrustRoot['keys'], now: number): VerifyResult =>
+    verifyEnvelope(bytes, { trust: { ...current, keys, expires_at: undefined }, now })
+
+  const rotation = (bytes: Uint8Array, now: number, from: string): VerifyOutcome | undefined => {
     const peeked = peekRoot(bytes)
     if (peeked === undefined) return undefined // let verifyEnvelope say what is wrong
     const { root, payloadDigest } = peeked
     if (knownEnvelopes.has(sha256Hex(bytes))) return knownRoot(bytes, root.version, now)
     if (root.version <= current.version) {
-      return {
-        ok: false,
-        error: new VerificationError('ERR_ROLLBACK', `root v${root.version} is not newer than v${current.version}`),
+      // a genuine envelope of a root already passed is an honest late copy: ignored; junk is refused
+      const signedBy = roots.get(root.version) ?? roots.get(root.version - 1)
+      if (signedBy !== undefined) {
+        const own = knownRoot(bytes, root.version, now)
+        if (!own.ok) return own
       }
-    }
-    const pool = pending.get(payloadDigest) ?? []
-    if (!pool.some((b) => Buffer.compare(b, bytes) === 0) && pool.length < MAX_ENVELOPES_PER_ROOT) pool.push(bytes)
-    if (!pending.has(payloadDigest)) {
-      if (pending.size >= MAX_PENDING_ROOTS) pending.delete(pending.keys().next().value as string)
-      pending.set(payloadDigest, pool)
+      return refusal('ERR_ROLLBACK', `root v${root.version} is not newer than v${current.version}`)
     }
     if (root.version !== current.version + 1) {
-      return {
-        ok: false,
-        error: new VerificationError('ERR_THRESHOLD', `root v${root.version} waits for v${current.version + 1}`),
-      }
+      // its keys cannot be checked before v(current+1) is in force: not pooled, offered again later
+      return refusal('ERR_THRESHOLD', `root v${root.version} waits for v${current.version + 1}`)
     }
-    const res = applyRootRotation(current, pool, now)
+    const byOld = alone(bytes, current.keys, now)
+    const checked = byOld.ok ? byOld : alone(bytes, root.keys, now)
+    if (!checked.ok) return { ok: false, error: byOld.ok ? checked.error : worse(byOld.error, checked.error) }
+    const envelopes = pool.add(root, payloadDigest, checked.signer, byOld.ok, bytes, from)
+    const res = applyRootRotation(current, envelopes, now)
     if (!res.ok) {
-      if (res.error.code !== 'ERR_THRESHOLD') pool.splice(pool.indexOf(bytes), 1)
+      if (res.error.code !== 'ERR_THRESHOLD') pool.drop(payloadDigest)
       return { ok: false, error: res.error }
     }
     const previous = current
     current = res.root
     roots.set(current.version, current)
-    pending.delete(payloadDigest)
-    for (const env of pool) knownEnvelopes.add(sha256Hex(env))
+    pool.settle(current.version)
+    for (const env of envelopes) knownEnvelopes.add(sha256Hex(env))
     // Keep the co-signatures so that anti-entropy hands the whole rotation on.
-    for (const env of pool) {
+    for (const env of envelopes) {
       if (env === bytes) continue
       const other = knownRoot(env, current.version, now)
       if (other.ok && !store.has(other.value.digest)) store.add(other.value, env)
@@ -167,16 +176,29 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
   }
   // Re-apply rotations learnt before a restart, in version order.
   const stored = store.list('TrustRoot').sort((a, b) => a.message.version - b.message.version)
-  for (const m of stored) if (m.message.version > current.version) rotation(m.bytes, Date.now())
+  for (const m of stored) if (m.message.version > current.version) rotation(m.bytes, Date.now(), 'disk')
   store.on('message', (m) => {
     if (m.type !== 'TrustRoot') seq.record(m.message, m.digest)
   })
 
-  const verifier = ((bytes: Uint8Array, now: number): VerifyOutcome => {
-    const rotated = rotation(bytes, now)
+  const verifier = ((bytes: Uint8Array, now: number, from?: string): VerifyOutcome => {
+    const rotated = rotation(bytes, now, from ?? 'local')
     if (rotated !== undefined) return rotated
     return outcome(check(bytes, current, now))
   }) as FleetVerifier
   verifier.trust = () => current
   return verifier
+}
+
+function refusal(code: VerificationCode, message: string): VerifyOutcome {
+  return { ok: false, error: new VerificationError(code, message) }
+}
+
+/**
+ * Of the two refusals of an envelope checked against the old and the new keys, the telling one:
+ * a key neither root holds is ERR_UNKNOWN_SIGNER under both, a key of one root with a bad
+ * signature is ERR_BAD_SIGNATURE under that root.
+ */
+function worse(a: VerificationError, b: VerificationError): VerificationError {
+  return a.code === 'ERR_UNKNOWN_SIGNER' ? b : a
 }

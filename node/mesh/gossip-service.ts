@@ -3,7 +3,9 @@
  * message through the ingest pipeline (verify, then store). Valid new messages are Accepted (and
  * so forwarded), already-known ones Ignored, invalid ones Rejected so gossipsub's peer score
  * punishes the peer that sent them. A message of a type that does not belong on the topic is
- * Rejected too; a rollback (older than already seen) is Ignored. Publishing verifies locally first: the node never sends what it would refuse.
+ * Rejected too. Refusals an honest forwarder can cause are Ignored (not forwarded, not stored,
+ * not punished; `IGNORED_CODES`). Publishing verifies locally first: the node never sends what
+ * it would refuse.
  */
 import type { GossipSub } from '@libp2p/gossipsub'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -25,6 +27,24 @@ export const TOPIC_OF_TYPE = {
   Revocation: TOPIC_ROLLOUT,
   HealthReport: TOPIC_HEALTH,
 } as const satisfies Record<MessageType, string>
+
+/**
+ * Refusals that do not cost the sender score, because an honest peer may send them:
+ * - ERR_ROLLBACK: an older release or root, forwarded by a peer that saw it first;
+ * - ERR_THRESHOLD: a correctly signed rotation envelope that arrived before its co-signatures
+ *   (an envelope no old or new key signed is ERR_UNKNOWN_SIGNER / ERR_BAD_SIGNATURE: punished);
+ * - ERR_NOT_ENROLLED: a report of a device whose enrollment has not reached this node yet (a node
+ *   that just joined would otherwise punish every honest neighbour); refused before any crypto,
+ *   never stored nor forwarded, so an unenrolled key gains nothing;
+ * - ERR_FUTURE: dated ahead of this node's clock by more than the skew, but maybe not of the
+ *   forwarder's; offered again by anti-entropy once time has caught up.
+ */
+export const IGNORED_CODES: ReadonlySet<string> = new Set([
+  'ERR_ROLLBACK',
+  'ERR_THRESHOLD',
+  'ERR_NOT_ENROLLED',
+  'ERR_FUTURE',
+])
 
 /** Options of the gossip service. */
 export interface GossipServiceInit {
@@ -105,7 +125,7 @@ export class GossipService {
     if (res.status === 'rejected') throw res.error
     const stored = this.ingest.stored(res.status === 'accepted' ? res.value.digest : res.digest)
     if (stored === undefined) throw new Error('published message vanished from the store')
-    await this.pubsub.publish(this.topicOf(stored.type), bytes)
+    await this.pubsub.publish(this.topicOf(stored.type), stored.bytes)
     return res
   }
 
@@ -128,9 +148,7 @@ export class GossipService {
       this.counters.ignored++
       return TopicValidatorResult.Ignore
     }
-    // An older release forwarded by an honest peer that saw it first is not an attack, nor is a
-    // root rotation envelope that arrived before its co-signatures: ignore them.
-    if (res.error.code === 'ERR_ROLLBACK' || res.error.code === 'ERR_THRESHOLD') {
+    if (IGNORED_CODES.has(res.error.code)) {
       this.counters.ignored++
       return TopicValidatorResult.Ignore
     }

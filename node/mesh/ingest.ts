@@ -2,9 +2,20 @@
  * The one path every received or published wire message takes into the node: verify, then store.
  * Gossip validators and anti-entropy both call it, so a message is accepted by the same checks
  * whichever way it came. Concurrent arrivals of the same bytes are verified once.
+ *
+ * Messages are named by id (hash of canonical content and signer): bytes already held are a
+ * duplicate at once (by their wire hash); other bytes are verified, and an envelope that verifies
+ * to an id already held is a duplicate too (another encoding of a known message is not stored).
+ *
+ * Refusals are remembered only when they are final: never a transient one (the signer not
+ * enrolled yet, a rotation short of signatures, a date ahead of this clock, a key this node's
+ * trust root does not hold yet, an expired root), so a report that arrives before its signer's
+ * enrollment is fetched again by the next anti-entropy round. Final refusals are remembered by
+ * wire hash, and by id only when the refusal came after the signature check (a forger cannot make
+ * this node refuse the id of a message it cannot sign).
  */
 import { sha256Hex } from '../../protocols/encoding.ts'
-import type { VerificationError } from '../../protocols/errors.ts'
+import { type VerificationCode, VerificationError } from '../../protocols/errors.ts'
 import type { Logger } from '../logger.ts'
 import type { MessageStore } from './message-store.ts'
 import type { MeshVerifier, MessageSource, StoredMessage, VerifiedWire } from './types.ts'
@@ -14,6 +25,15 @@ export type IngestResult =
   | { status: 'accepted'; value: VerifiedWire }
   | { status: 'duplicate'; digest: string }
   | { status: 'rejected'; digest: string; error: VerificationError }
+
+/** Refusals that a later state (an enrollment, a rotation, the clock) may turn into acceptance. */
+const TRANSIENT: ReadonlySet<VerificationCode> = new Set([
+  'ERR_NOT_ENROLLED',
+  'ERR_THRESHOLD',
+  'ERR_FUTURE',
+  'ERR_UNKNOWN_SIGNER',
+  'ERR_EXPIRED',
+])
 
 /** Options of the ingest pipeline. */
 export interface IngestInit {
@@ -36,7 +56,9 @@ export class Ingest {
   private readonly log: Logger
   private readonly now: () => number
   private readonly inflight = new Map<string, Promise<IngestResult>>()
-  private readonly rejected = new Map<string, string>()
+  /** Final refusals by wire hash, and by id when authenticated (see the header). */
+  private readonly rejectedWire = new Map<string, string>()
+  private readonly rejectedIds = new Map<string, string>()
   private readonly rejectedMax: number
   /** Counters by outcome and source (for /status and tests). */
   readonly counters = { accepted: 0, duplicate: 0, rejected: 0 }
@@ -49,9 +71,9 @@ export class Ingest {
     this.rejectedMax = init.rejectedCacheSize ?? 10_000
   }
 
-  /** Whether this digest was refused recently. */
+  /** Whether the message with this id was refused for good recently. */
   wasRejected(digest: string): boolean {
-    return this.rejected.has(digest)
+    return this.rejectedIds.has(digest)
   }
 
   /** Verifies `bytes` and stores them when valid and new. */
@@ -61,63 +83,96 @@ export class Ingest {
     from?: string,
     filter?: (v: VerifiedWire) => VerificationError | undefined,
   ): Promise<IngestResult> {
-    const digest = sha256Hex(bytes)
-    if (this.store.has(digest)) {
+    const wire = sha256Hex(bytes)
+    const held = this.store.heldWire(wire)
+    if (held !== undefined) {
       this.counters.duplicate++
-      return { status: 'duplicate', digest }
+      return { status: 'duplicate', digest: held }
     }
-    const pending = this.inflight.get(digest)
+    const refused = this.rejectedWire.get(wire)
+    if (refused !== undefined) {
+      this.counters.rejected++
+      return { status: 'rejected', digest: wire, error: this.cachedError(refused) }
+    }
+    const pending = this.inflight.get(wire)
     if (pending !== undefined) {
-      await pending
+      const first = await pending
+      if (first.status === 'rejected') {
+        this.counters.rejected++
+        return first
+      }
       this.counters.duplicate++
-      return { status: 'duplicate', digest }
+      return { status: 'duplicate', digest: idOf(first) }
     }
-    const p = this.run(digest, bytes, source, from, filter)
-    this.inflight.set(digest, p)
+    const p = this.run(wire, bytes, source, from, filter)
+    this.inflight.set(wire, p)
     try {
       return await p
     } finally {
-      this.inflight.delete(digest)
+      this.inflight.delete(wire)
     }
   }
 
   private async run(
-    digest: string,
+    wire: string,
     bytes: Uint8Array,
     source: MessageSource,
     from: string | undefined,
     filter: ((v: VerifiedWire) => VerificationError | undefined) | undefined,
   ): Promise<IngestResult> {
-    let out = await this.verify(bytes, this.now())
-    if (out.ok && filter !== undefined) {
-      const error = filter(out.value)
-      if (error !== undefined) out = { ok: false, error }
-    }
+    const out = await this.verify(bytes, this.now(), from)
     if (!out.ok) {
-      this.counters.rejected++
-      this.rejected.set(digest, out.error.code)
-      if (this.rejected.size > this.rejectedMax) this.rejected.delete(this.rejected.keys().next().value as string)
-      this.log.warn({ digest, source, from, code: out.error.code, reason: out.error.message }, 'message rejected')
-      return { status: 'rejected', digest, error: out.error }
+      if (!TRANSIENT.has(out.error.code)) {
+        remember(this.rejectedWire, wire, out.error.code, this.rejectedMax)
+        if (out.id !== undefined) remember(this.rejectedIds, out.id, out.error.code, this.rejectedMax)
+      }
+      return this.refuse(out.id ?? wire, wire, out.error, source, from)
     }
-    if (out.value.digest !== digest) {
-      // The verifier names messages by the same sha256; a mismatch is a bug, not an attack.
-      this.log.error({ digest, verifier: out.value.digest }, 'verifier digest differs from wire digest')
-    }
-    const value: VerifiedWire = { ...out.value, digest }
+    // a topic filter judges where the message came from, not the message: never remembered
+    const misplaced = filter?.(out.value)
+    if (misplaced !== undefined) return this.refuse(out.value.digest, wire, misplaced, source, from)
+    const value = out.value
     if (!this.store.add(value, bytes)) {
       this.counters.duplicate++
-      return { status: 'duplicate', digest }
+      return { status: 'duplicate', digest: value.digest }
     }
     this.counters.accepted++
     // operator messages and verdicts are rare: log them at info (tests read the acceptance time)
     const level = value.type === 'HealthReport' ? 'debug' : 'info'
-    this.log[level]({ digest, type: value.type, source, from }, 'message accepted')
+    this.log[level]({ digest: value.digest, type: value.type, source, from }, 'message accepted')
     return { status: 'accepted', value }
+  }
+
+  /** Counts and logs a refusal: `digest` is the id when the signature was checked, else the wire hash. */
+  private refuse(
+    digest: string,
+    wire: string,
+    error: VerificationError,
+    source: MessageSource,
+    from: string | undefined,
+  ): IngestResult {
+    this.counters.rejected++
+    this.log.warn({ digest, wire, source, from, code: error.code, reason: error.message }, 'message rejected')
+    return { status: 'rejected', digest, error }
+  }
+
+  private cachedError(code: string): VerificationError {
+    return new VerificationError(code as VerificationCode, 'refused before (same bytes)')
   }
 
   /** The stored form of an accepted digest. */
   stored(digest: string): StoredMessage | undefined {
     return this.store.get(digest)
   }
+}
+
+/** The id an ingest result names. */
+function idOf(r: IngestResult): string {
+  return r.status === 'accepted' ? r.value.digest : r.digest
+}
+
+/** Adds to a bounded insertion-ordered cache, dropping the oldest entry past `max`. */
+function remember(cache: Map<string, string>, key: string, code: string, max: number): void {
+  cache.set(key, code)
+  if (cache.size > max) cache.delete(cache.keys().next().value as string)
 }

@@ -1,15 +1,18 @@
 /**
- * The node's memory of the fleet: every verified wire message, by digest, indexed by type, model and
+ * The node's memory of the fleet: every verified wire message, by id (`digest`: the hash of its
+ * canonical content and signer, see protocols/signing/message-id.ts), indexed by type, model and
  * device, kept in memory and appended to `<data>/messages.jsonl` so a restart keeps what it knew.
- * Health reports older than the retention are dropped (on load and by `prune`). The store never
- * verifies: callers (gossip, anti-entropy, local publish) add only messages the verifier accepted.
+ * Two envelopes of one message share the id and are stored once (the first kept). Health reports
+ * older than the retention are dropped (on load and by `prune`), dated by the earlier of their
+ * window's end and their arrival, so a sender cannot keep a report forever by dating it ahead.
+ * The store never verifies: callers (gossip, anti-entropy, local publish) add only messages the
+ * verifier accepted; on load, each record's id is recomputed from its bytes.
  * It emits one typed event per new message (`release`, `command`, …) so the rest of the node never
  * touches raw bytes.
  */
 import { EventEmitter } from 'node:events'
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fromBase64, toBase64 } from '../../protocols/encoding.ts'
+import { sha256Hex } from '../../protocols/encoding.ts'
 import type {
   DeviceEnrollment,
   MessageType,
@@ -19,6 +22,7 @@ import type {
 } from '../../protocols/schemas/index.ts'
 import { HEALTH_RETENTION_MS, MESSAGES_FILE } from '../constants.ts'
 import type { Logger } from '../logger.ts'
+import { appendLog, logLine, readLog, rewriteLog } from './message-log.ts'
 import { type AnyMessage, EVENT_OF_TYPE, type MessageEvents, type StoredMessage, type VerifiedWire } from './types.ts'
 
 /** Options of the message store. */
@@ -36,14 +40,6 @@ export interface MessageStoreComponents {
   now?: () => number
 }
 
-interface DiskLine {
-  d: string
-  t: number
-  s: string
-  m: AnyMessage
-  w: string
-}
-
 /** Device id a message is about, if any. */
 function deviceOf(m: AnyMessage): string | undefined {
   return 'device' in m ? m.device : undefined
@@ -52,6 +48,15 @@ function deviceOf(m: AnyMessage): string | undefined {
 /** Model a message is about, if any. */
 function modelOf(m: AnyMessage): string | undefined {
   return 'model' in m ? m.model : undefined
+}
+
+/**
+ * The time retention judges a health report by: its window's end, but never later than its
+ * arrival here (the verifier bounds the window to now + skew; records older than that bound are
+ * not trusted to be).
+ */
+function reportTime(m: StoredMessage): number {
+  return Math.min((m.message as { window: { end: number } }).window.end, m.receivedAt)
 }
 
 function addTo(index: Map<string, Set<string>>, key: string | undefined, digest: string): void {
@@ -67,6 +72,10 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   private readonly byType = new Map<string, Set<string>>()
   private readonly byModel = new Map<string, Set<string>>()
   private readonly byDevice = new Map<string, Set<string>>()
+  /** Enrollments and revocations per device (the verifier asks at every device message). */
+  private readonly adminOf = new Map<string, Set<string>>()
+  /** sha256 of stored wire bytes → id: the fast path for bytes already held. */
+  private readonly byWire = new Map<string, string>()
   private readonly file: string | undefined
   private readonly retention: number
   private readonly log: Logger
@@ -89,29 +98,9 @@ export class MessageStore extends EventEmitter<MessageEvents> {
       return
     }
     this.loaded = true
-    let text = ''
-    try {
-      text = await readFile(this.file, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    }
-    let bad = 0
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue
-      try {
-        const l = JSON.parse(line) as DiskLine
-        const stored: StoredMessage = {
-          digest: l.d,
-          type: l.m.type,
-          message: l.m,
-          signer: l.s,
-          bytes: fromBase64(l.w),
-          receivedAt: l.t,
-        }
-        if (!this.isStale(stored, this.now())) this.index(stored)
-      } catch {
-        bad++
-      }
+    const { records, bad } = await readLog(this.file)
+    for (const stored of records) {
+      if (!this.byDigest.has(stored.digest) && !this.isStale(stored, this.now())) this.index(stored)
     }
     if (bad > 0) this.log.warn({ bad }, 'skipped unreadable lines in the message log')
     await this.compact()
@@ -131,6 +120,11 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   /** The message with this digest. */
   get(digest: string): StoredMessage | undefined {
     return this.byDigest.get(digest)
+  }
+
+  /** The id of these exact wire bytes (by their sha256) when held: cheaper than verifying them again. */
+  heldWire(wireSha256: string): string | undefined {
+    return this.byWire.get(wireSha256)
   }
 
   /** Number of messages held. */
@@ -191,14 +185,16 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   /** The revocation of a device, if any (revocations are final). */
   revocationOf(device: string): Revocation | undefined {
-    return this.forDevice(device).find((m) => m.type === 'Revocation')?.message as Revocation | undefined
+    return this.collect(this.adminOf.get(device)).find((m) => m.type === 'Revocation')?.message as
+      | Revocation
+      | undefined
   }
 
   /** The newest valid enrollment of a device (none when revoked or expired). */
   enrollmentOf(device: string, now = this.now()): DeviceEnrollment | undefined {
     if (this.revocationOf(device) !== undefined) return undefined
     let best: DeviceEnrollment | undefined
-    for (const m of this.forDevice(device)) {
+    for (const m of this.collect(this.adminOf.get(device))) {
       if (m.type !== 'DeviceEnrollment') continue
       const e = m.message as DeviceEnrollment
       if (e.expires_at !== undefined && e.expires_at <= now) continue
@@ -219,8 +215,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   syncDigests(now = this.now(), healthWindowMs = this.retention): string[] {
     const out: string[] = []
     for (const m of this.byDigest.values()) {
-      if (m.type === 'HealthReport' && (m.message as { window: { end: number } }).window.end < now - healthWindowMs)
-        continue
+      if (m.type === 'HealthReport' && reportTime(m) < now - healthWindowMs) continue
       out.push(m.digest)
     }
     return out
@@ -239,7 +234,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   }
 
   private isStale(m: StoredMessage, now: number): boolean {
-    return m.type === 'HealthReport' && (m.message as { window: { end: number } }).window.end < now - this.retention
+    return m.type === 'HealthReport' && reportTime(m) < now - this.retention
   }
 
   private collect(set: Set<string> | undefined): StoredMessage[] {
@@ -254,6 +249,8 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   private index(m: StoredMessage): void {
     this.byDigest.set(m.digest, m)
+    this.byWire.set(sha256Hex(m.bytes), m.digest)
+    if (m.type === 'DeviceEnrollment' || m.type === 'Revocation') addTo(this.adminOf, deviceOf(m.message), m.digest)
     addTo(this.byType, m.type, m.digest)
     addTo(this.byModel, modelOf(m.message), m.digest)
     addTo(this.byDevice, deviceOf(m.message), m.digest)
@@ -261,6 +258,9 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   private unindex(m: StoredMessage): void {
     this.byDigest.delete(m.digest)
+    this.byWire.delete(sha256Hex(m.bytes))
+    const admin = deviceOf(m.message)
+    if (admin !== undefined) this.adminOf.get(admin)?.delete(m.digest)
     this.byType.get(m.type)?.delete(m.digest)
     const model = modelOf(m.message)
     if (model !== undefined) this.byModel.get(model)?.delete(m.digest)
@@ -268,26 +268,16 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     if (device !== undefined) this.byDevice.get(device)?.delete(m.digest)
   }
 
-  private line(m: StoredMessage): string {
-    const l: DiskLine = { d: m.digest, t: m.receivedAt, s: m.signer, m: m.message, w: toBase64(m.bytes) }
-    return `${JSON.stringify(l)}\n`
-  }
-
   private persist(m: StoredMessage): void {
     const file = this.file
     if (file === undefined) return
-    const text = this.line(m)
+    const text = logLine(m)
     this.writes = this.writes
-      .then(() => appendFile(file, text, { mode: 0o600 }))
+      .then(() => appendLog(file, text))
       .catch((err) => this.log.error({ err }, 'cannot append to the message log'))
   }
 
   private async compact(): Promise<void> {
-    const file = this.file
-    if (file === undefined) return
-    await mkdir(join(file, '..'), { recursive: true })
-    const tmp = `${file}.tmp`
-    await writeFile(tmp, [...this.byDigest.values()].map((m) => this.line(m)).join(''), { mode: 0o600 })
-    await rename(tmp, file)
+    if (this.file !== undefined) await rewriteLog(this.file, this.byDigest.values())
   }
 }

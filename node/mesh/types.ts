@@ -21,7 +21,7 @@ export type AnyMessage = OperatorMessage | DeviceMessage
 
 /** What the verifier hands back for a wire message that passed every check. */
 export interface VerifiedWire<M extends AnyMessage = AnyMessage> {
-  /** sha256 (hex) of the canonical wire bytes: the message's name everywhere. */
+  /** The message id (hash of canonical content and signer, `messageId`): its name everywhere. */
   digest: string
   type: M['type']
   message: M
@@ -37,14 +37,18 @@ export interface StoredMessage<M extends AnyMessage = AnyMessage> extends Verifi
   receivedAt: number
 }
 
-/** Verification outcome: a value or a typed error, never a throw. */
-export type VerifyOutcome = { ok: true; value: VerifiedWire } | { ok: false; error: VerificationError }
+/**
+ * Verification outcome: a value or a typed error, never a throw. A refusal made after the
+ * signature was checked names the message's id (`id`).
+ */
+export type VerifyOutcome = { ok: true; value: VerifiedWire } | { ok: false; error: VerificationError; id?: string }
 
 /**
- * Checks raw wire bytes: size, schema, signature, fleet, freshness, rollback. The mesh runs every
- * message it receives (gossip or anti-entropy) and every message it publishes through it.
+ * Checks raw wire bytes: size, schema, signature, enrollment, fleet, freshness, rollback. The mesh
+ * runs every message it receives (gossip or anti-entropy) and every message it publishes through
+ * it. `from` is the peer that handed the bytes over (none for local ones), for per-peer quotas.
  */
-export type MeshVerifier = (bytes: Uint8Array, now: number) => VerifyOutcome | Promise<VerifyOutcome>
+export type MeshVerifier = (bytes: Uint8Array, now: number, from?: string) => VerifyOutcome | Promise<VerifyOutcome>
 
 /** Typed events the message store emits to the rest of the node, one per message type. */
 export interface MessageEvents {

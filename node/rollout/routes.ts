@@ -10,8 +10,8 @@
  *   Errors: { error: { code, message } } with the status of node/api/errors.ts.
  */
 import type { FastifyPluginAsync } from 'fastify'
-import { sha256Hex } from '../../protocols/encoding.ts'
 import type { OperatorSigner } from '../../protocols/signing/index.ts'
+import { messageIdOfWire } from '../../protocols/signing/message-id.ts'
 import { errorReply, sendError } from '../api/errors.ts'
 import type { IngestResult } from '../mesh/ingest.ts'
 import { type CommandRequest, signCommand } from './commands.ts'
@@ -55,7 +55,7 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
       try {
         const { command, wire } = await signCommand(req.body ?? ({} as CommandRequest), deps.fleet, deps.signer, now())
         await deps.publish(wire)
-        return reply.status(201).send({ command, digest: sha256Hex(wire) })
+        return reply.status(201).send({ command, digest: messageIdOfWire(wire) })
       } catch (err) {
         const r = errorReply(err)
         if (r.log) req.log.error({ err }, 'rollout route failed')
@@ -70,7 +70,7 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
       }
       try {
         const res = await deps.publish(new Uint8Array(body))
-        return reply.status(202).send({ status: res.status, digest: sha256Hex(new Uint8Array(body)) })
+        return reply.status(202).send({ status: res.status, digest: messageIdOfWire(new Uint8Array(body)) })
       } catch (err) {
         const r = errorReply(err)
         if (r.log) req.log.error({ err }, 'rollout route failed')

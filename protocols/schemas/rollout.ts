@@ -23,7 +23,7 @@ export const OperatorCommand = z.object({
 })
 export type OperatorCommand = z.infer<typeof OperatorCommand>
 
-/** One piece of evidence: a signed health report, named by the sha256 of its wire envelope. */
+/** One piece of evidence: a signed health report, named by its message id (`messageId`). */
 export const EvidenceRef = z.object({
   device: PeerIdString,
   seq: z.number().int().nonnegative(),

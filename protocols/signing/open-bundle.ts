@@ -4,13 +4,21 @@
  * key, and the signature over the DSSE PAE (checked by `@sigstore/verify`'s Verifier with every
  * transparency-log, CT-log and timestamp threshold at 0, as no Rekor or TSA is involved).
  * Returns the authenticated payload; never throws.
+ *
+ * One encoding per bundle: the JSON must be exactly what `bundleToJSON` makes of it (no unknown or
+ * missing fields, canonical base64), the signature's `keyid` must equal the key hint, an ECDSA
+ * signature must be low-S and an Ed25519 one reduced (see signature-form.ts). Anything else is
+ * ERR_SCHEMA (encoding) or ERR_BAD_SIGNATURE (signature form), so nobody can re-encode an operator
+ * message into a second valid form without the key.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto'
-import { bundleFromJSON, isBundleWithDsseEnvelope, isBundleWithPublicKey } from '@sigstore/bundle'
+import { bundleFromJSON, bundleToJSON, isBundleWithDsseEnvelope, isBundleWithPublicKey } from '@sigstore/bundle'
 import { type TrustMaterial, toSignedEntity, Verifier } from '@sigstore/verify'
 import { SIGSTORE_BUNDLE_MEDIA_TYPE } from '../constants.ts'
+import { canonicalJson } from '../encoding.ts'
 import { VerificationError } from '../errors.ts'
 import type { OperatorKey } from '../schemas/index.ts'
+import { isCanonicalEd25519, isLowSEcdsa } from './signature-form.ts'
 
 /** The authenticated content of an operator bundle. */
 export interface OpenedBundle {
@@ -66,12 +74,21 @@ export function openOperatorBundle(
   const env = bundle.content.dsseEnvelope
   if (env.signatures.length !== 1) return fail('ERR_SCHEMA', 'DSSE envelope must carry exactly one signature')
   const hint = bundle.verificationMaterial.content.publicKey.hint
-  const sigKeyid = env.signatures[0].keyid
-  if (sigKeyid !== '' && sigKeyid !== hint) return fail('ERR_SCHEMA', 'DSSE signature keyid differs from the key hint')
+  if (env.signatures[0].keyid !== hint) return fail('ERR_SCHEMA', 'DSSE signature keyid is not the key hint')
+  if (!isCanonicalBundleJson(bundle, bundleJson)) return fail('ERR_SCHEMA', 'bundle is not in its canonical form')
   const key = keys.find((k) => k.keyid === hint)
   if (key === undefined) return fail('ERR_UNKNOWN_SIGNER', `key ${hint.slice(0, 16)}… is not in the trust root`)
+  let keyObject: KeyObject
   try {
-    const verifier = new Verifier(trustMaterial(publicKeyObject(key)), {
+    keyObject = publicKeyObject(key)
+  } catch (err) {
+    return fail('ERR_UNKNOWN_SIGNER', 'trust root key is unusable', err)
+  }
+  const sig = env.signatures[0].sig
+  const canonicalSig = keyObject.asymmetricKeyType === 'ed25519' ? isCanonicalEd25519(sig) : isLowSEcdsa(sig)
+  if (!canonicalSig) return fail('ERR_BAD_SIGNATURE', 'signature is not in its canonical (low-S, strict) form')
+  try {
+    const verifier = new Verifier(trustMaterial(keyObject), {
       tlogThreshold: 0,
       ctlogThreshold: 0,
       timestampThreshold: 0,
@@ -81,4 +98,13 @@ export function openOperatorBundle(
     return fail('ERR_BAD_SIGNATURE', `bad signature: ${(err as Error).message}`, err)
   }
   return { ok: true, keyid: key.keyid, payloadType: env.payloadType, payload: new Uint8Array(env.payload) }
+}
+
+/** Whether the bundle JSON is exactly what `bundleToJSON` makes of its parsed form. */
+function isCanonicalBundleJson(bundle: Parameters<typeof bundleToJSON>[0], json: unknown): boolean {
+  try {
+    return canonicalJson(JSON.parse(JSON.stringify(bundleToJSON(bundle)))) === canonicalJson(json)
+  } catch {
+    return false
+  }
 }

@@ -6,6 +6,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
 import { InvalidInputError } from '../errors.ts'
 import type { OperatorKey } from '../schemas/index.ts'
+import { toLowSEcdsa } from './signature-form.ts'
 
 /** Key algorithms an operator key may use. */
 export type OperatorKeyAlg = OperatorKey['alg']
@@ -19,7 +20,7 @@ export interface OperatorSigner {
   readonly publicKeyPem: string
   /** The public key as a trust-root entry. */
   readonly key: OperatorKey
-  /** Signs `data` (ECDSA: sha256, DER signature; Ed25519: pure). */
+  /** Signs `data` (ECDSA: sha256, strict-DER low-S signature; Ed25519: pure). */
   sign(data: Uint8Array): Uint8Array
 }
 
@@ -85,6 +86,10 @@ export function createOperatorSigner(privateKeyPem: string): OperatorSigner {
     alg,
     publicKeyPem: key.public_key,
     key,
-    sign: (data) => new Uint8Array(sign(digest, data, priv)),
+    sign: (data) => {
+      const sig = new Uint8Array(sign(digest, data, priv))
+      // verifiers accept only the low-S form of an ECDSA signature (one encoding per message)
+      return alg === 'ed25519' ? sig : toLowSEcdsa(sig)
+    },
   }
 }

@@ -10,7 +10,7 @@
  * a different payload (mix-and-match), bad signatures and unknown keys count for nothing.
  */
 import { CLOCK_SKEW_MS, MAX_SIZE, PAYLOAD_TYPE_OPERATOR } from '../constants.ts'
-import { parseJsonBytes, sha256Hex } from '../encoding.ts'
+import { parseJsonBytes, sha256Hex, tryFromBase64 } from '../encoding.ts'
 import { type VerificationCode, VerificationError } from '../errors.ts'
 import { type OperatorKey, TrustRoot } from '../schemas/index.ts'
 import { openOperatorBundle } from '../signing/open-bundle.ts'
@@ -37,7 +37,8 @@ function decode(wire: Uint8Array): Signed | undefined {
   if (!env.success || env.data.kind !== 'operator' || env.data.type !== 'TrustRoot') return undefined
   const p = (env.data.bundle as { dsseEnvelope?: { payload?: unknown } }).dsseEnvelope?.payload
   if (typeof p !== 'string') return undefined
-  const payload = new Uint8Array(Buffer.from(p, 'base64'))
+  const payload = tryFromBase64(p)
+  if (payload === undefined) return undefined
   return { payloadDigest: sha256Hex(payload), payload, bundle: env.data.bundle }
 }
 

@@ -12,7 +12,7 @@ import {
   createOperatorSigner,
   generateOperatorKey,
   MAX_SIZE,
-  sha256Hex,
+  messageIdOfWire,
   signOperatorMessage,
   TOPIC_RELEASES,
   TOPIC_ROLLOUT,
@@ -80,7 +80,7 @@ describe('LAN mesh in network namespaces', { skip }, () => {
     const events = await injectorDone(inj)
     const published = events.find((e) => e.event === 'published')
     assert.ok(published, `injector did not publish: ${JSON.stringify(events)}`)
-    const digest = sha256Hex(release)
+    const digest = messageIdOfWire(release)
     await until(() => nodes.every((n) => acceptedAt(n.proc, digest) !== undefined), 10_000, 'release everywhere')
     const delays = nodes.map((n) => (acceptedAt(n.proc, digest) as number) - (published.time as number))
     t.diagnostic(`announcement delivery delays (ms): ${delays.join(', ')}`)

@@ -17,15 +17,17 @@ describe('anti-entropy on loopback', () => {
     const published: string[] = []
     for (let i = 0; i < 5; i++) published.push((await seed.node.publish(await command(fleet))).status)
     await seed.node.publish(await enrollment(fleet, a.id))
+    // only enrolled devices' reports are stored
+    await seed.node.publish(await enrollment(fleet, seed.id))
     await seed.node.publish(await healthReport(fleet, seed.key, 1))
-    await waitFor(() => a.store.size === 7, 10_000, 'a to receive everything')
+    await waitFor(() => a.store.size === 8, 10_000, 'a to receive everything')
     await seed.node.stop()
     const late = await startNode(fleet)
     nodes.push(late)
     const got: string[] = []
     late.store.on('message', (m) => got.push(m.type))
     await late.node.dial(a.node.multiaddrs()[0])
-    await waitFor(() => late.store.size === 7, 10_000, 'late node to catch up')
+    await waitFor(() => late.store.size === 8, 10_000, 'late node to catch up')
     assert.deepEqual(new Set(late.store.syncDigests()), new Set(a.store.syncDigests()))
     assert.ok(late.store.isEnrolled(a.id))
     // dependencies first: commands, then enrollments and health by their order

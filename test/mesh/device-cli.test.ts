@@ -169,6 +169,12 @@ describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
     // past the window, with d1's vote the pilot would promote; without it the stage holds
     const end = v2.created_at + 6000 + 3000
     await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now())))
+    // the controllers take the resume at their next decision (a slow run gets here at once)
+    await waitFor(
+      () => [f.seedParts, d0.parts].every((p) => rolloutOf(p, '1.1.0')?.state !== 'paused'),
+      10_000,
+      'resume taken',
+    )
     for (const parts of [f.seedParts, d0.parts]) {
       const r = rolloutOf(parts, '1.1.0')
       assert.equal(r?.state, 'pilot', `1.1.0 must hold at pilot, is ${r?.state}`)

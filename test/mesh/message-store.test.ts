@@ -8,7 +8,7 @@ import { silentLogger } from '../../node/logger.ts'
 import { createFleetVerifier } from '../../node/mesh/fleet-verifier.ts'
 import { Ingest } from '../../node/mesh/ingest.ts'
 import { MessageStore } from '../../node/mesh/message-store.ts'
-import { sha256Hex } from '../../protocols/index.ts'
+import { wireMessageId } from '../../protocols/index.ts'
 import { command, enrollment, healthReport, makeFleet, tempDir } from './fixtures.ts'
 
 const logger = silentLogger()
@@ -38,7 +38,7 @@ describe('message store', () => {
       assert.equal((await ingest.ingest(await healthReport(fleet, key, 2, now), 'gossip')).status, 'duplicate')
       const old = await enrollment(fleet, device, Date.now() - 60_000)
       assert.equal((await ingest.ingest(old, 'gossip')).status, 'rejected')
-      assert.equal(ingest.wasRejected(sha256Hex(old)), true)
+      assert.equal(ingest.wasRejected(wireMessageId(old) as string), true)
       assert.deepEqual(seen, [`enrollment:${device}`, 'health:1', 'health:2'])
       assert.equal(store.forDevice(device).length, 3)
       assert.equal(store.forModel('tiny').length, 1)

@@ -4,8 +4,9 @@
  * automatic enrollments, and an AutoEnroller over a real message store and verifier.
  */
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
@@ -19,8 +20,9 @@ import { watchOwnRevocation } from '../../node/mesh/own-revocation.ts'
 import { sha256Hex, signOperatorMessage } from '../../protocols/index.ts'
 import type { DeviceEnrollment } from '../../protocols/schemas/index.ts'
 import { AutoEnroller } from '../../seed/auto-enroller.ts'
-import { AutoEnrollmentLedger } from '../../seed/auto-enrollments.ts'
+import { AUTO_ENROLLMENTS_FILE, AutoEnrollmentLedger } from '../../seed/auto-enrollments.ts'
 import { buildEnrollment, buildRevocation, latestEnrollment, listDevices, parseTags } from '../../seed/devices.ts'
+import { tmpDir } from '../helpers/index.ts'
 import { makeFleet } from '../mesh/fixtures.ts'
 
 const CAPS = { arch: 'x64', ram_mb: 2048, device_type: 'test' } as const
@@ -115,22 +117,37 @@ describe('device list', () => {
 })
 
 describe('auto-enrollment ledger', () => {
-  test('a missing file counts the enrollments already held as automatic; later ones persist', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'llmesh-ledger-'))
-    try {
-      const l1 = new AutoEnrollmentLedger()
-      await l1.load(dir, () => ['old'])
-      assert.equal(l1.isAuto('old'), true)
-      l1.add('new')
-      await l1.flush()
-      const l2 = new AutoEnrollmentLedger()
-      await l2.load(dir, () => ['ignored: the file exists'])
-      assert.equal(l2.isAuto('old'), true)
-      assert.equal(l2.isAuto('new'), true)
-      assert.equal(l2.isAuto('ignored: the file exists'), false)
-    } finally {
-      await rm(dir, { recursive: true, force: true })
+  const held = (digest: string, wire = digest) => ({ digest, bytes: new TextEncoder().encode(wire) })
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex')
+
+  test('a missing file counts the enrollments already held as automatic; later ones persist', async (t) => {
+    const dir = await tmpDir(t, 'llmesh-ledger-')
+    const l1 = new AutoEnrollmentLedger()
+    await l1.load(dir, () => [held('old')])
+    assert.equal(l1.isAuto('old'), true)
+    l1.add('new')
+    await l1.flush()
+    const l2 = new AutoEnrollmentLedger()
+    await l2.load(dir, () => [held('ignored: the file exists')])
+    assert.equal(l2.isAuto('old'), true)
+    assert.equal(l2.isAuto('new'), true)
+    assert.equal(l2.isAuto('ignored: the file exists'), false)
+  })
+
+  test('a version-1 file (wire hashes) is migrated to message ids; an unmatched enrollment counts as pinned', async (t) => {
+    const dir = await tmpDir(t, 'llmesh-ledger-')
+    await writeFile(join(dir, AUTO_ENROLLMENTS_FILE), JSON.stringify({ digests: [sha('wire-a'), sha('wire-gone')] }))
+    const l = new AutoEnrollmentLedger()
+    await l.load(dir, () => [held('id-a', 'wire-a'), held('id-b', 'wire-b')])
+    assert.equal(l.isAuto('id-a'), true)
+    assert.equal(l.isAuto('id-b'), false)
+    assert.equal(l.isAuto(sha('wire-a')), false)
+    await l.flush()
+    const saved = JSON.parse(await readFile(join(dir, AUTO_ENROLLMENTS_FILE), 'utf8')) as {
+      version: number
+      digests: string[]
     }
+    assert.deepEqual(saved, { version: 2, digests: ['id-a'] })
   })
 })
 

@@ -19,6 +19,7 @@ import {
   type VerifyContext,
   verifyArtifact,
   verifyEnvelope,
+  wireMessageId,
 } from '../../protocols/index.ts'
 import { makeTinyGgufBuffer } from '../fixtures/gguf-writer.ts'
 import {
@@ -67,7 +68,9 @@ describe('verifyEnvelope: operator messages (real Sigstore bundles)', () => {
       if (!r.ok) continue
       assert.equal(r.type, m.type)
       assert.equal(r.signer, op.keyid)
-      assert.equal(r.digest, createHash('sha256').update(wire).digest('hex'))
+      // named by content and signer, not by the wire bytes
+      assert.equal(r.digest, wireMessageId(wire))
+      assert.notEqual(r.digest, createHash('sha256').update(wire).digest('hex'))
       assert.equal(r.replay, false)
       assert.equal(r.envelope.kind, 'operator')
     }

@@ -1,0 +1,115 @@
+/**
+ * Over the mesh, a rotation-blocking attempt fails: a peer gossips 31 junk copies of the first
+ * rotation envelope's payload to a device still on root v1; they are rejected as invalid (the
+ * attacker's gossip score drops), and the device adopts root v2 in its first anti-entropy round
+ * with a node that holds the rotation.
+ */
+import assert from 'node:assert/strict'
+import { after, describe, test } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { silentLogger } from '../../node/logger.ts'
+import { createFleetVerifier, type FleetVerifier } from '../../node/mesh/fleet-verifier.ts'
+import { MeshNode } from '../../node/mesh/mesh-node.ts'
+import { MessageStore } from '../../node/mesh/message-store.ts'
+import {
+  canonicalBytes,
+  createOperatorSigner,
+  fleetTopic,
+  fromBase64,
+  generateOperatorKey,
+  nextTrustRoot,
+  signTrustRoot,
+  TOPIC_RELEASES,
+  type TrustRoot,
+  toBase64,
+} from '../../protocols/index.ts'
+import { makeFleet, type TestFleet, waitFor } from './fixtures.ts'
+
+interface Node {
+  node: MeshNode
+  store: MessageStore
+  verify: FleetVerifier
+  id: string
+}
+
+async function start(fleet: TestFleet, trust: TrustRoot, chain?: Uint8Array[][]): Promise<Node> {
+  const key = await generateKeyPair('Ed25519')
+  const logger = silentLogger()
+  const store = new MessageStore({}, { logger })
+  const verify = createFleetVerifier({ trust, chain, store })
+  const node = new MeshNode(
+    {
+      fleet: fleet.id,
+      psk: fleet.psk,
+      privateKey: key,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      antiEntropy: { intervalMs: 3_600_000 },
+    },
+    { store, verify, logger },
+  )
+  await node.start()
+  return { node, store, verify, id: peerIdFromPrivateKey(key).toString() }
+}
+
+function junkCopy(wire: Uint8Array, i: number): Uint8Array {
+  const env = JSON.parse(Buffer.from(wire).toString('utf8'))
+  const sig = fromBase64(env.bundle.dsseEnvelope.signatures[0].sig)
+  sig[sig.length - 1 - (i % 8)] ^= (i >> 3) + 1
+  env.bundle.dsseEnvelope.signatures[0].sig = toBase64(sig)
+  return canonicalBytes(env)
+}
+
+const scoreOf = (n: Node, peer: string): number =>
+  (n.node.libp2p.services.pubsub as unknown as { getScore(p: string): number }).getScore(peer)
+
+describe('rotation blocking over the mesh', () => {
+  const nodes: Node[] = []
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.node.stop()))
+  })
+
+  test('junk rotation envelopes cost the attacker its score; the device adopts v2 at first delivery', async () => {
+    const fleet = makeFleet('rot-block')
+    const v1 = fleet.trust
+    const [selfSigned] = await signTrustRoot(v1, [fleet.signer])
+    const s2 = createOperatorSigner(generateOperatorKey().privateKeyPem)
+    const v2 = nextTrustRoot(v1, [s2.key], Date.now())
+    const [byOld, byNew] = await signTrustRoot(v2, [fleet.signer, s2])
+
+    const device = await start(fleet, v1)
+    const attacker = await start(fleet, v1)
+    nodes.push(device, attacker)
+    await attacker.node.dial(device.node.multiaddrs()[0])
+    const topic = fleetTopic(TOPIC_RELEASES, fleet.id)
+    await waitFor(
+      () => attacker.node.libp2p.services.pubsub.getSubscribers(topic).some((p) => p.toString() === device.id),
+      10_000,
+      'subscriptions',
+    )
+    for (let i = 0; i < 31; i++) await attacker.node.libp2p.services.pubsub.publish(topic, junkCopy(byOld, i))
+    await waitFor(() => device.node.gossip.counters.rejected >= 31, 20_000, 'junk rejected')
+    assert.equal(device.node.gossip.counters.ignored, 0, 'junk is invalid, not "waiting for co-signatures"')
+    await waitFor(() => scoreOf(device, attacker.id) < 0, 10_000, 'attacker score to drop')
+    assert.equal(device.verify.trust().version, 1)
+
+    // a node whose fleet directory holds the rotation (chain v1 → v2) hands it on
+    const seed = await start(fleet, v2, [[selfSigned], [byOld, byNew]])
+    nodes.push(seed)
+    await seed.node.publish(byOld)
+    await seed.node.publish(byNew)
+    assert.equal(seed.store.list('TrustRoot').length, 2)
+    const versionAtFirstRound = new Promise<number>((resolve) => {
+      device.node.antiEntropy.on('sync', (r) => {
+        if (r.peer === seed.id) resolve(device.verify.trust().version)
+      })
+    })
+    await device.node.dial(seed.node.multiaddrs()[0])
+    assert.equal(await versionAtFirstRound, 2, 'adopted in the first round with the seed')
+    assert.deepEqual(
+      device.verify.trust().keys.map((k) => k.keyid),
+      [s2.keyid],
+    )
+  })
+})
