@@ -16,8 +16,8 @@
  */
 import { access, statfs as fsStatfs, mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import semver from 'semver'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import { compareVersions, parseVersion } from '../../protocols/version.ts'
 import type { Logger } from '../logger.ts'
 import { blockInventory, fetchRelease, releaseBlocks } from '../store/fetcher.ts'
 import type { ModelStore } from '../store/model-store.ts'
@@ -36,6 +36,9 @@ import {
   TMP_LINK_PREFIX,
 } from './layout.ts'
 import { pruneUnreferencedBlocks, retention } from './prune.ts'
+
+/** Newest version first (semver on core + prerelease; build metadata, which may hold `_`, breaks ties). */
+const newestFirst = (a: string, b: string): number => compareVersions(b, a)
 
 /** What the installer uses. */
 export interface InstallerComponents {
@@ -229,7 +232,7 @@ export class Installer {
   /** Keeps at most `keepVersions` versions; never removes active, previous or a download in flight. */
   async gc(model: string): Promise<string[]> {
     return this.withLock(model, async () => {
-      const { remove, keep } = retention((await this.versions(model)).sort(semver.rcompare), this.keep, [
+      const { remove, keep } = retention((await this.versions(model)).sort(newestFirst), this.keep, [
         await readVersionLink(this.layout.link(model, 'active')),
         await readVersionLink(this.layout.link(model, 'previous')),
         this.downloading.get(model)?.version,
@@ -268,7 +271,7 @@ export class Installer {
       out[model] = {
         active: await readVersionLink(this.layout.link(model, 'active')),
         previous: await readVersionLink(this.layout.link(model, 'previous')),
-        staged: (await this.versions(model)).sort(semver.rcompare),
+        staged: (await this.versions(model)).sort(newestFirst),
         downloading: d ? { version: d.version, blocks_have: d.blocks_have, blocks_total: d.blocks_total } : null,
         refused: this.refused.get(model) ?? [],
       }
@@ -290,7 +293,7 @@ export class Installer {
   private async versions(model: string): Promise<string[]> {
     const out: string[] = []
     for (const v of await listDir(this.layout.modelDir(model))) {
-      if (semver.valid(v) === null) continue
+      if (parseVersion(v) === null) continue // links, tmp files, foreign entries
       if ((await listDir(this.layout.versionDir(model, v))).includes(MODEL_FILE)) out.push(v)
     }
     return out
