@@ -106,7 +106,7 @@ export class RolloutController {
     this.act = init.act ?? true
     const { ctx, installer } = components
     this.memory = new RolloutMemory(ctx.config.dataDir)
-    this.sync = new PeerSync(ctx.mesh, init, this.now)
+    this.sync = new PeerSync(ctx.mesh, init, this.now, ctx.status.loops.loop('peer-sync', ctx.logger, this.now))
     this.releaseErrors = new ReleaseErrors({ logger: ctx.logger, now: this.now })
     this.tickErrors = ctx.status.loops.loop('rollout', ctx.logger, this.now)
     this.prestager = new Prestager(installer, ctx.logger, ctx.status.loops.loop('prestage', ctx.logger, this.now))
