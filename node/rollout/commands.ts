@@ -1,8 +1,16 @@
 /** Building and signing operator commands (the seed, or any node given the operator key). */
 import { randomBytes } from 'node:crypto'
-import { InvalidInputError } from '../../protocols/errors.ts'
+import { InvalidInputError, LlmeshError } from '../../protocols/errors.ts'
 import { CommandAction, ModelName, type OperatorCommand, SemverString } from '../../protocols/schemas/index.ts'
 import { type OperatorSigner, signOperatorMessage } from '../../protocols/signing/index.ts'
+
+/** An operator command names a release this node holds no manifest of (HTTP 404). */
+export class UnknownReleaseError extends LlmeshError {
+  constructor(model: string, version: string) {
+    super('ERR_UNKNOWN_RELEASE', `${model}@${version} is not a release this node knows (see llmesh rollout status)`)
+    this.name = 'UnknownReleaseError'
+  }
+}
 
 /** What an operator asks for. */
 export interface CommandRequest {

@@ -2,9 +2,10 @@
  * Rollout HTTP routes (a fastify plugin on the node API):
  *
  *   GET  /rollout                    → { device, acting, counters, releases: [ReleaseRolloutStatus] }
- *   GET  /rollout/:model/:version    → ReleaseRolloutStatus | 404
+ *   GET  /rollout/:model/:version    → ReleaseRolloutStatus | 404 ERR_UNKNOWN_RELEASE
  *   POST /rollout/commands           { action, model, version, to_stage?, reason? }
  *        → 201 { command, digest }   (only on a node holding the operator key; else 403)
+ *        → 404 ERR_UNKNOWN_RELEASE   (no manifest of that release on this node: nothing signed)
  *   POST /messages                   body: signed wire bytes (application/octet-stream)
  *        → 202 { status, digest }    (verified by the mesh like any message; 400 with the code if not)
  */
@@ -12,7 +13,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { sha256Hex } from '../../protocols/encoding.ts'
 import type { OperatorSigner } from '../../protocols/signing/index.ts'
 import type { IngestResult } from '../mesh/ingest.ts'
-import { type CommandRequest, signCommand } from './commands.ts'
+import { buildCommand, type CommandRequest, signCommand, UnknownReleaseError } from './commands.ts'
 import type { RolloutController } from './rollout-controller.ts'
 
 /** What the routes use. */
@@ -25,10 +26,13 @@ export interface RolloutRoutesDeps {
   now?: () => number
 }
 
+/** HTTP status per error code (the rest of ERR_*: 400); node/api/errors.ts will hold the shared table. */
+const STATUS_OF: Record<string, number> = { ERR_INTERNAL: 500, ERR_UNKNOWN_RELEASE: 404, ERR_NOT_RUNNING: 503 }
+
 function errorReply(err: unknown): { status: number; body: { error: string; message: string } } {
   const e = err as { code?: string; message?: string }
   const code = typeof e.code === 'string' && e.code.startsWith('ERR_') ? e.code : 'ERR_INTERNAL'
-  return { status: code === 'ERR_INTERNAL' ? 500 : 400, body: { error: code, message: e.message ?? String(err) } }
+  return { status: STATUS_OF[code] ?? 400, body: { error: code, message: e.message ?? String(err) } }
 }
 
 /** Builds the plugin. */
@@ -48,7 +52,10 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
         .controller()
         ?.statusJson()
         .releases.find((x) => x.model === req.params.model && x.version === req.params.version)
-      if (r === undefined) return reply.status(404).send({ error: 'ERR_NOT_FOUND', message: 'unknown release' })
+      if (r === undefined) {
+        const e = errorReply(new UnknownReleaseError(req.params.model, req.params.version))
+        return reply.status(e.status).send(e.body)
+      }
       return r
     })
 
@@ -60,7 +67,12 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
         })
       }
       try {
-        const { command, wire } = await signCommand(req.body ?? ({} as CommandRequest), deps.fleet, deps.signer, now())
+        const body = req.body ?? ({} as CommandRequest)
+        buildCommand(body, deps.fleet, now()) // a malformed request is a 400 before the lookup
+        const c = deps.controller()
+        if (c === undefined) throw Object.assign(new Error('no rollout controller'), { code: 'ERR_NOT_RUNNING' })
+        if (!c.knows(body.model, body.version)) throw new UnknownReleaseError(body.model, body.version)
+        const { command, wire } = await signCommand(body, deps.fleet, deps.signer, now())
         await deps.publish(wire)
         return reply.status(201).send({ command, digest: sha256Hex(wire) })
       } catch (err) {
