@@ -33,3 +33,33 @@ test('a deactivated model shows its version and reason; an active one does not',
   assert.match(out, /12D3KooWy {2}enrolled {2}tags=lan {2}versions=tiny@2\.0\.0/)
   assert.match(out, /tiny@1\.0\.0 {2}aborted/)
 })
+
+test('failing and conflicted releases and failing loop items come first, under problems', () => {
+  const out = humanStatus({
+    ...base,
+    releases: [...base.releases, { model: 'tiny', version: '1.1.0', state: 'conflicted' }],
+    rollout: {
+      errors: [
+        {
+          model: 'tiny',
+          version: '1.1.0',
+          code: 'ERR_RELEASE_CONFLICT',
+          message: 'tiny@1.1.0 has 2 valid manifests',
+          count: 9,
+        },
+      ],
+    },
+    loops: {
+      errors: { gc: 1, rollout: 0 },
+      failing: [{ loop: 'gc', item: 'tiny@0.9.0', code: 'ERR_INTERNAL', message: 'EBUSY' }],
+    },
+  })
+  assert.match(
+    out,
+    /^problems:\n {2}release tiny@1\.1\.0 {2}ERR_RELEASE_CONFLICT: tiny@1\.1\.0 has 2 valid manifests \(9×/m,
+  )
+  assert.match(out, /^ {2}loop gc {2}tiny@0\.9\.0 {2}ERR_INTERNAL: EBUSY$/m)
+  assert.match(out, /tiny@1\.1\.0 {2}conflicted/)
+  assert.ok(out.indexOf('problems:') < out.indexOf('releases:'))
+  assert.doesNotMatch(humanStatus(base), /problems:/)
+})
