@@ -41,7 +41,7 @@ import {
   removeLink,
   TMP_LINK_PREFIX,
 } from './layout.ts'
-import { pruneUnreferencedBlocks, retention } from './prune.ts'
+import { collectVersions, retention } from './prune.ts'
 
 /** Newest version first (semver on core + prerelease; build metadata, which may hold `_`, breaks ties). */
 const newestFirst = (a: string, b: string): number => compareVersions(b, a)
@@ -258,34 +258,17 @@ export class Installer {
         await readVersionLink(this.layout.link(model, 'previous')),
         this.downloading.get(model)?.version,
       ])
-      const feeds = new Set<string>()
-      const removed: string[] = []
-      for (const v of remove) {
-        try {
-          const m = await this.installedManifest(model, v)
-          await rm(this.layout.versionDir(model, v), { recursive: true, force: true })
-          if (m !== null) feeds.add(m.chunks.feed)
-          removed.push(v)
-          this.faults.ok(`${model}@${v}`)
-        } catch (err) {
-          this.faults.fail(`${model}@${v}`, err) // one version that will not go never stops GC
-        }
-      }
-      if (feeds.size > 0 && this.pruneBlocks) {
-        const kept: ReleaseManifest[] = []
-        for (const v of keep) {
-          const m = await this.installedManifest(model, v)
-          if (m !== null) kept.push(m)
-        }
-        try {
-          const n = await pruneUnreferencedBlocks(this.c.store, feeds, kept)
-          this.faults.ok(`${model} blocks`)
-          this.c.logger.info({ model, removed, blocks_cleared: n }, 'garbage collected')
-        } catch (err) {
-          this.faults.fail(`${model} blocks`, err)
-        }
-      }
-      return removed
+      return collectVersions(
+        { store: this.c.store, faults: this.faults, logger: this.c.logger },
+        {
+          model,
+          remove,
+          keep,
+          pruneBlocks: this.pruneBlocks,
+          manifest: (v) => this.installedManifest(model, v),
+          removeVersion: (v) => rm(this.layout.versionDir(model, v), { recursive: true, force: true }),
+        },
+      )
     })
   }
 

@@ -22,9 +22,7 @@ import { EventEmitter } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p } from 'libp2p'
-import { z } from 'zod'
 import { MAX_WIRE_SIZE, PROTOCOL_ANTI_ENTROPY } from '../../protocols/constants.ts'
-import { CpuArch, Sha256Hex, Tag } from '../../protocols/schemas/index.ts'
 import {
   ANTI_ENTROPY_HEALTH_WINDOW_MS,
   ANTI_ENTROPY_INTERVAL_MS,
@@ -37,51 +35,12 @@ import {
 } from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { type Faults, LoopErrors } from '../telemetry/faults.ts'
+import { CountFrame, HaveFrame, Hello, order, WantFrame } from './anti-entropy-frames.ts'
 import type { Ingest } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
 import type { StoredMessage } from './types.ts'
 
-/**
- * What a peer says about itself in each round: tags and capabilities as the device reports them
- * (authenticated only by the connection's peer id). The seed enrolls devices from it.
- */
-export const Hello = z.object({
-  role: z.enum(['node', 'seed']),
-  tags: z.array(Tag).max(32),
-  capabilities: z.object({
-    arch: CpuArch,
-    ram_mb: z.number().int().nonnegative(),
-    accelerator: z.string().max(64).optional(),
-    device_type: z.string().max(64),
-  }),
-})
-export type Hello = z.infer<typeof Hello>
-
-const HaveFrame = z.object({ have: z.array(Sha256Hex).max(ANTI_ENTROPY_MAX_DIGESTS), hello: Hello.optional() })
-const WantFrame = z.object({
-  want: z.array(Sha256Hex).max(ANTI_ENTROPY_MAX_DIGESTS),
-  count: z.number().int().nonnegative().max(ANTI_ENTROPY_MAX_MESSAGES),
-  hello: Hello.optional(),
-})
-const CountFrame = z.object({ count: z.number().int().nonnegative().max(ANTI_ENTROPY_MAX_MESSAGES) })
-
-const TYPE_ORDER: Record<string, number> = {
-  TrustRoot: 0,
-  ReleaseManifest: 1,
-  DeviceEnrollment: 2,
-  Revocation: 3,
-  OperatorCommand: 4,
-  Verdict: 5,
-  HealthReport: 6,
-}
-
-function order(a: StoredMessage, b: StoredMessage): number {
-  const t = TYPE_ORDER[a.type] - TYPE_ORDER[b.type]
-  if (t !== 0) return t
-  const sa = (a.message as { seq?: number }).seq ?? 0
-  const sb = (b.message as { seq?: number }).seq ?? 0
-  return sa - sb || a.receivedAt - b.receivedAt
-}
+export { Hello }
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
