@@ -7,9 +7,11 @@
  * GET /rollout show it. Real daemons on loopback, mDNS off.
  */
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { signOperatorMessage } from '../../protocols/signing/index.ts'
+import { CHROMIUM, launchBrowser } from '../browser/chromium.ts'
 import { publish, type RolloutFleet, rolloutOf, startRolloutFleet, waitAllServing, waitFor } from './rollout-helpers.ts'
 
 const ONE_STAGE = `
@@ -122,5 +124,27 @@ describe('two valid manifests for one model@version', { timeout: 150_000 }, () =
       body: JSON.stringify({ action: 'abort', model: 'ghost', version: '9.9.9' }),
     })
     assert.equal(unknown.status, 404)
+  })
+
+  test('the dashboard shows the conflicted release first', {
+    skip: !existsSync(CHROMIUM) && 'no Chromium',
+  }, async () => {
+    const browser = await launchBrowser()
+    try {
+      const page = await browser.context.newPage()
+      const pageErrors: string[] = []
+      page.on('pageerror', (e) => pageErrors.push(e.message))
+      await page.goto(`${f.devices[0].daemon.apiUrl}/dashboard`)
+      const item = page.locator('#problems li[data-problem="conflicted"][data-release="ghost@1.0.0"]')
+      await item.waitFor({ timeout: 30_000 })
+      const text = (await item.textContent()) ?? ''
+      assert.match(text, /2 valid manifests/)
+      assert.match(text, /refused on every node/)
+      // shown once (the conflict), not again as an error line
+      assert.equal(await page.locator('#problems li[data-problem="release-error"]').count(), 0)
+      assert.deepEqual(pageErrors, [])
+    } finally {
+      await browser.close()
+    }
   })
 })
