@@ -2,7 +2,8 @@
  * The mesh's verifier: `verifyEnvelope` from protocols/ with the node's context — the trust root
  * in force, the clock, the rollback floor per (type, key) kept from every accepted message, and
  * revocations (a revoked device's messages are refused; an unenrolled device's are accepted, and
- * rollout decisions count only enrolled devices).
+ * rollout decisions count only enrolled devices). A second valid manifest of a model@version
+ * already held passes the rollback check (see `secondManifest`).
  *
  * Trust roots move only by TUF-style rotation, never by "the newest root in the store":
  * - the root in force starts as the fleet directory's (itself verified along its signed chain);
@@ -172,10 +173,31 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
     if (m.type !== 'TrustRoot') seq.record(m.message, m.digest)
   })
 
+  /**
+   * A ReleaseManifest refused as a rollback is accepted when it is another valid manifest of a
+   * model@version already held: it installs nothing older, and holding it lets this node resolve
+   * the release from the same set of manifests as every other node (protocols/rollout/
+   * conflicts.ts), whatever order they arrived in. A lower seq for any other version stays refused.
+   */
+  const secondManifest = (bytes: Uint8Array, now: number): VerifyResult | undefined => {
+    const res = verifyEnvelope(bytes, {
+      trust: current,
+      now,
+      deviceStatus: (device) => (store.revocationOf(device) !== undefined ? 'revoked' : 'enrolled'),
+    })
+    if (!res.ok || res.message.type !== 'ReleaseManifest') return undefined
+    const m = res.message
+    return store.releases().some((r) => r.message.model === m.model && r.message.version === m.version)
+      ? res
+      : undefined
+  }
+
   const verifier = ((bytes: Uint8Array, now: number): VerifyOutcome => {
     const rotated = rotation(bytes, now)
     if (rotated !== undefined) return rotated
-    return outcome(check(bytes, current, now))
+    const res = check(bytes, current, now)
+    if (!res.ok && res.error.code === 'ERR_ROLLBACK') return outcome(secondManifest(bytes, now) ?? res)
+    return outcome(res)
   }) as FleetVerifier
   verifier.trust = () => current
   return verifier
