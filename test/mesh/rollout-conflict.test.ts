@@ -56,9 +56,11 @@ describe('two valid manifests for one model@version', { timeout: 150_000 }, () =
     const b = await signOperatorMessage(ghost(2, 'c'.repeat(64)), f.fleet.signer)
     const ghosts = (n: (typeof nodes)[number]) =>
       n.daemon.context.store.releases().filter((r) => r.message.model === 'ghost').length
-    assert.equal((await f.devices[0].daemon.context.publish(a)).status, 'accepted')
+    // the higher seq first: the lower one must still reach every node (it is no rollback: that
+    // version is already held), or nodes would disagree on the outcome
+    assert.equal((await f.devices[0].daemon.context.publish(b)).status, 'accepted')
     await waitFor(() => nodes.every((n) => ghosts(n) === 1), 30_000, 'the first ghost manifest everywhere')
-    assert.equal((await f.devices[1].daemon.context.publish(b)).status, 'accepted')
+    assert.equal((await f.devices[1].daemon.context.publish(a)).status, 'accepted')
     await waitFor(() => nodes.every((n) => ghosts(n) === 2), 30_000, 'both ghost manifests everywhere')
 
     // another release, published afterwards, rolls out as if nothing happened
