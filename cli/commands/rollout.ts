@@ -30,7 +30,7 @@ interface RolloutOptions extends OutputOptions {
 }
 
 /** What `GET /rollout` returns that the CLI reads. */
-interface RolloutJson {
+export interface RolloutJson {
   releases: ReleaseRolloutStatus[]
   errors?: ReleaseError[]
   conflicts?: ReleaseConflict[]
@@ -101,7 +101,8 @@ function problems(st: RolloutJson): string[] {
   return lines
 }
 
-function human(st: RolloutJson): string {
+/** The human-readable form of `llmesh rollout status`: problems first, then each release. */
+export function humanRollout(st: RolloutJson): string {
   const { releases } = st
   const lines: string[] = problems(st)
   if (releases.length === 0) return [...lines, '(no releases)'].join('\n')
@@ -171,7 +172,7 @@ export function registerRollout(program: Command): void {
         const is = (x: { model: string; version: string }) => x.model === model && x.version === version
         st = { releases: st.releases.filter(is), errors: st.errors.filter(is), conflicts: st.conflicts.filter(is) }
       }
-      print(opts, st, (o) => human(o))
+      print(opts, st, (o) => humanRollout(o))
     }),
   )
 }
