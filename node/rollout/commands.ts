@@ -12,6 +12,14 @@ export class UnknownReleaseError extends LlmeshError {
   }
 }
 
+/** This node runs no rollout controller (yet): it cannot tell which releases exist (HTTP 503). */
+export class RolloutNotRunningError extends LlmeshError {
+  constructor() {
+    super('ERR_NOT_RUNNING', 'no rollout controller runs on this node')
+    this.name = 'RolloutNotRunningError'
+  }
+}
+
 /** What an operator asks for. */
 export interface CommandRequest {
   action: string

@@ -13,7 +13,13 @@ import type { FastifyPluginAsync } from 'fastify'
 import { sha256Hex } from '../../protocols/encoding.ts'
 import type { OperatorSigner } from '../../protocols/signing/index.ts'
 import type { IngestResult } from '../mesh/ingest.ts'
-import { buildCommand, type CommandRequest, signCommand, UnknownReleaseError } from './commands.ts'
+import {
+  buildCommand,
+  type CommandRequest,
+  RolloutNotRunningError,
+  signCommand,
+  UnknownReleaseError,
+} from './commands.ts'
 import type { RolloutController } from './rollout-controller.ts'
 
 /** What the routes use. */
@@ -70,7 +76,7 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
         const body = req.body ?? ({} as CommandRequest)
         buildCommand(body, deps.fleet, now()) // a malformed request is a 400 before the lookup
         const c = deps.controller()
-        if (c === undefined) throw Object.assign(new Error('no rollout controller'), { code: 'ERR_NOT_RUNNING' })
+        if (c === undefined) throw new RolloutNotRunningError()
         if (!c.knows(body.model, body.version)) throw new UnknownReleaseError(body.model, body.version)
         const { command, wire } = await signCommand(body, deps.fleet, deps.signer, now())
         await deps.publish(wire)
