@@ -102,6 +102,9 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
   const bindMetrics = (ctx: DaemonContext, controller: RolloutController): void => {
     rolloutMetrics.setNode({ peerId: ctx.identity.peerId, role: ctx.config.role, fleet: ctx.config.fleet })
     rolloutMetrics.bindController(controller)
+    // every periodic loop's faults: llmesh_loop_errors_total and the `loops` section of /status
+    if (ctx.mesh.state === 'running') ctx.status.loops.include(ctx.mesh.antiEntropy.loops)
+    rolloutMetrics.bindLoops(ctx.status.loops)
   }
   const metricsRoute: RouteFactory = () => async (app) => {
     app.get('/metrics', async (_req, reply) => {
@@ -179,6 +182,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
         store: ctx.store,
         publish: ctx.publish,
         logger: ctx.logger.child({ svc: 'health' }),
+        loops: ctx.status.loops,
         supervisor: parts.supervisor,
         // what the controller has loaded and probed (installer links alone until it runs)
         active: async () =>

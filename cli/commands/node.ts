@@ -161,6 +161,24 @@ export interface StatusJson {
     active: string[]
     last_seen: number | null
   }>
+  /** The rollout engine's section: releases failing now (an exception, or conflicted). */
+  rollout?: { errors?: Array<{ model: string; version: string; code: string; message: string; count: number }> }
+  /** Periodic loops: failures per loop since start, and the items failing now. */
+  loops?: {
+    errors: Record<string, number>
+    failing: Array<{ loop: string; item: string; code: string; message: string }>
+  }
+}
+
+/** Failing releases and loop items, for the top of `llmesh status`: what needs the operator. */
+function problemLines(s: StatusJson): string[] {
+  const lines = [
+    ...(s.rollout?.errors ?? []).map(
+      (e) => `  release ${e.model}@${e.version}  ${e.code}: ${e.message} (${e.count}×; other releases go on)`,
+    ),
+    ...(s.loops?.failing ?? []).map((f) => `  loop ${f.loop}  ${f.item}  ${f.code}: ${f.message}`),
+  ]
+  return lines.length === 0 ? [] : ['problems:', ...lines, '']
 }
 
 /** The human-readable form of `llmesh status`. */
@@ -172,6 +190,7 @@ export function humanStatus(s: StatusJson): string {
     `tags    ${s.device.tags.join(',') || '-'}`,
     `peers   ${s.peers.length}`,
     '',
+    ...problemLines(s),
     'releases:',
     ...(s.releases.length === 0 ? ['  (none)'] : s.releases.map((r) => `  ${r.model}@${r.version}  ${r.state}`)),
     '',

@@ -4,8 +4,11 @@
  * Commands go through a node's HTTP API: without `--fleet`, the node (normally the seed) signs
  * them with the operator key it holds (`POST /rollout/commands`); with `--fleet <dir>` holding the
  * operator key, the CLI signs locally and POSTs the signed wire bytes to any node
- * (`POST /messages`), which verifies and gossips them. `status` reads `GET /rollout`; its JSON
- * names each release's `state` (`pilot`, `canary`, …, `paused`, `promoted`, `aborted`).
+ * (`POST /messages`), which verifies and gossips them. A command for a release the node does not
+ * know is refused (`ERR_UNKNOWN_RELEASE`, non-zero exit) before anything is signed or sent.
+ * `status` reads `GET /rollout`; its JSON names each release's `state` (`pilot`, `canary`, …,
+ * `paused`, `promoted`, `aborted`), the releases that fail now (`errors`) and those with several
+ * valid manifests (`conflicts`).
  */
 
 import type { Command } from 'commander'
@@ -13,6 +16,8 @@ import { DEFAULT_API } from '../../node/constants.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { parseReleaseRef, signCommand } from '../../node/rollout/commands.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
+import type { ReleaseError } from '../../node/rollout/release-errors.ts'
+import type { ReleaseConflict } from '../../protocols/rollout/index.ts'
 import { messageIdOfWire } from '../../protocols/signing/message-id.ts'
 import { callApi, nodeUrl } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print } from '../output.ts'
@@ -23,6 +28,23 @@ interface RolloutOptions extends OutputOptions {
   fleet?: string
   toStage?: string
   reason?: string
+}
+
+/** What `GET /rollout` returns that the CLI reads. */
+export interface RolloutJson {
+  releases: ReleaseRolloutStatus[]
+  errors?: ReleaseError[]
+  conflicts?: ReleaseConflict[]
+}
+
+/** Refuses a release the node knows nothing of (no manifest, not even a conflicted one). */
+function ensureKnown(st: RolloutJson, model: string, version: string, url: string): void {
+  const is = (x: { model: string; version: string }) => x.model === model && x.version === version
+  if (st.releases.some(is) || (st.conflicts ?? []).some(is)) return
+  throw new CliError(
+    `${model}@${version} is not a release ${url} knows (see llmesh rollout status)`,
+    'ERR_UNKNOWN_RELEASE',
+  )
 }
 
 interface CommandOut {
@@ -41,6 +63,7 @@ async function sendCommand(act: string, ref: string, opts: RolloutOptions): Prom
     if (fleet.operatorSigner === undefined) {
       throw new CliError(`${opts.fleet} holds no operator key`, 'ERR_NO_OPERATOR_KEY')
     }
+    ensureKnown((await callApi(`${url}/rollout`)) as RolloutJson, model, version, url)
     const { command, wire } = await signCommand(req, fleet.root.fleet, fleet.operatorSigner, Date.now())
     await callApi(`${url}/messages`, {
       method: 'POST',
@@ -69,9 +92,31 @@ export function failedDeviceLines(r: Pick<ReleaseRolloutStatus, 'failures'>): st
   return lines
 }
 
-function human(releases: ReleaseRolloutStatus[]): string {
-  if (releases.length === 0) return '(no releases)'
+/** The failing and conflicted releases, first: what the operator must look at. */
+function problems(st: RolloutJson): string[] {
   const lines: string[] = []
+  for (const c of st.conflicts ?? []) {
+    const seqs = c.manifests.map((m) => `seq ${m.seq} ${m.sha256.slice(0, 12)}`).join(', ')
+    lines.push(
+      c.outcome === 'conflicted'
+        ? `${c.model}@${c.version}  CONFLICTED: ${c.manifests.length} valid manifests for different files (${seqs}); refused on every node, publish the intended file as a new version`
+        : `${c.model}@${c.version}  published ${c.manifests.length} times with the same file (${seqs}); the lowest seq counts`,
+    )
+  }
+  for (const e of st.errors ?? []) {
+    if (e.code === 'ERR_RELEASE_CONFLICT') continue
+    lines.push(
+      `${e.model}@${e.version}  ERROR ${e.code}: ${e.message} (${e.count}× since ${new Date(e.since).toISOString()})`,
+    )
+  }
+  return lines
+}
+
+/** The human-readable form of `llmesh rollout status`: problems first, then each release. */
+export function humanRollout(st: RolloutJson): string {
+  const { releases } = st
+  const lines: string[] = problems(st)
+  if (releases.length === 0) return [...lines, '(no releases)'].join('\n')
   for (const r of releases) {
     lines.push(`${r.model}@${r.version}  ${r.state}  (stage ${r.stage} ${r.stageName}, previous ${r.previous ?? '-'})`)
     if (r.prestaged !== undefined) {
@@ -127,14 +172,19 @@ export function registerRollout(program: Command): void {
   common(rollout.command('status [release]').description('each release’s stage, gates, verdicts and cohorts')).action(
     action(async (ref: string | undefined, opts: RolloutOptions) => {
       const url = await nodeUrl(opts)
-      const all = ((await callApi(`${url}/rollout`)) as { releases: ReleaseRolloutStatus[] }).releases
-      let releases = all
+      const all = (await callApi(`${url}/rollout`)) as RolloutJson
+      let st: Required<RolloutJson> = {
+        releases: all.releases,
+        errors: all.errors ?? [],
+        conflicts: all.conflicts ?? [],
+      }
       if (ref !== undefined) {
         const { model, version } = parseReleaseRef(ref)
-        releases = all.filter((r) => r.model === model && r.version === version)
-        if (releases.length === 0) throw new CliError(`${ref} is not known to ${url}`, 'ERR_NOT_FOUND')
+        ensureKnown(all, model, version, url)
+        const is = (x: { model: string; version: string }) => x.model === model && x.version === version
+        st = { releases: st.releases.filter(is), errors: st.errors.filter(is), conflicts: st.conflicts.filter(is) }
       }
-      print(opts, { releases }, (o) => human(o.releases))
+      print(opts, st, (o) => humanRollout(o))
     }),
   )
 }

@@ -2,9 +2,11 @@
  * `GET /status`: what this node knows. The daemon owns a `StatusRegistry`; other services plug in
  * through it: `setModels` (the installer: per model active/previous/staged), `setModelNotes` (the
  * rollout engine: why a model has no active version), `setReleaseState` (the rollout engine: a
- * release's state), and `addSection` (any extra top-level field).
+ * release's state), and `addSection` (any extra top-level field). `loops` collects the faults of
+ * the node's periodic loops (shown as the `loops` section and in /metrics).
  */
 import type { FastifyPluginAsync } from 'fastify'
+import { LoopErrors } from '../telemetry/faults.ts'
 
 /** Versions of one model on this device. */
 export interface ModelStatus {
@@ -87,6 +89,12 @@ export class StatusRegistry {
   }
   releaseState: ReleaseStateProvider = () => undefined
   readonly sections = new Map<string, SectionProvider>()
+  /** Faults of this node's periodic loops (rollout, prestage, anti-entropy, health-report, gc). */
+  readonly loops = new LoopErrors()
+
+  constructor() {
+    this.sections.set('loops', () => this.loops.status())
+  }
 
   /** Sets the provider of per-model versions (the installer). */
   setModels(fn: ModelsProvider): void {

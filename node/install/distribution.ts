@@ -42,7 +42,7 @@ export class Distribution {
     this.init = init
     this.store = new ModelStore({ dataDir: ctx.config.dataDir, ...init.store })
     this.installer = new Installer(
-      { store: this.store, logger: ctx.logger.child({ svc: 'installer' }) },
+      { store: this.store, logger: ctx.logger.child({ svc: 'installer' }), loops: ctx.status.loops },
       { dataDir: ctx.config.dataDir, ...init.installer },
     )
   }

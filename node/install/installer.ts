@@ -13,14 +13,20 @@
  * `previous` only change by rename(2) of a fresh symlink. `start()` deletes partials and tmp
  * links left by a crash; blocks already fetched persist in the corestore, so prestaging the
  * same release again resumes the download.
+ *
+ * Fault isolation: GC removes versions one by one; a version that cannot be removed (or blocks
+ * that cannot be freed) is a `gc` loop error (counted, logged once per change) and the next one is
+ * tried. A model whose state cannot be read is left out of `status()` (a `gc` loop error too)
+ * instead of hiding every other model.
  */
 import { access, statfs as fsStatfs, mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import semver from 'semver'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import { compareVersionsTotal, parseVersion } from '../../protocols/version.ts'
 import type { Logger } from '../logger.ts'
 import { blockInventory, fetchRelease, releaseBlocks } from '../store/fetcher.ts'
 import type { ModelStore } from '../store/model-store.ts'
+import { type Faults, LoopErrors } from '../telemetry/faults.ts'
 import { assembleRelease } from './assemble.ts'
 import { checkCompatibility, checkDisk, type DeviceEnv, readDeviceEnv } from './compat.ts'
 import { KEEP_VERSIONS, MANIFEST_FILE, MAX_REFUSALS } from './constants.ts'
@@ -35,12 +41,17 @@ import {
   removeLink,
   TMP_LINK_PREFIX,
 } from './layout.ts'
-import { pruneUnreferencedBlocks, retention } from './prune.ts'
+import { collectVersions, retention } from './prune.ts'
+
+/** Newest version first (semver on core + prerelease; build metadata, which may hold `_`, breaks ties). */
+const newestFirst = (a: string, b: string): number => compareVersionsTotal(b, a)
 
 /** What the installer uses. */
 export interface InstallerComponents {
   store: ModelStore
   logger: Logger
+  /** Where GC's faults go (default: a set of its own, `installer.loops`). */
+  loops?: LoopErrors
 }
 
 /** Options. */
@@ -79,9 +90,14 @@ export class Installer {
   private readonly refused = new Map<string, ModelInstallState['refused']>()
   private readonly locks = new Map<string, Promise<unknown>>()
   private running = false
+  /** The loop-error set holding GC's faults (`gc`). */
+  readonly loops: LoopErrors
+  private readonly faults: Faults
 
   constructor(components: InstallerComponents, init: InstallerInit) {
     this.c = components
+    this.loops = components.loops ?? new LoopErrors()
+    this.faults = this.loops.loop('gc', components.logger)
     this.layout = new InstallLayout(init.dataDir)
     this.keep = init.keepVersions ?? KEEP_VERSIONS
     this.pruneBlocks = init.pruneBlocks ?? true
@@ -94,16 +110,24 @@ export class Installer {
     if (this.running) return
     await mkdir(this.layout.root, { recursive: true })
     for (const model of await listDir(this.layout.root)) {
-      const mdir = this.layout.modelDir(model)
-      for (const entry of await listDir(mdir)) {
-        if (entry.startsWith(TMP_LINK_PREFIX)) await rm(join(mdir, entry), { force: true })
-        else if (entry !== 'active' && entry !== 'previous') {
-          await rm(join(mdir, entry, PARTIAL_FILE), { force: true })
-          await rm(join(mdir, entry, `${MANIFEST_FILE}.tmp`), { force: true })
-        }
+      try {
+        await this.cleanLeftovers(model)
+      } catch (err) {
+        this.faults.fail(`${model} status`, err) // a stray entry never stops the installer
       }
     }
     this.running = true
+  }
+
+  private async cleanLeftovers(model: string): Promise<void> {
+    const mdir = this.layout.modelDir(model)
+    for (const entry of await listDir(mdir)) {
+      if (entry.startsWith(TMP_LINK_PREFIX)) await rm(join(mdir, entry), { force: true })
+      else if (entry !== 'active' && entry !== 'previous') {
+        await rm(join(mdir, entry, PARTIAL_FILE), { force: true })
+        await rm(join(mdir, entry, `${MANIFEST_FILE}.tmp`), { force: true })
+      }
+    }
   }
 
   /** Aborts downloads in flight. Idempotent. */
@@ -124,7 +148,7 @@ export class Installer {
    */
   async prestage(m: ReleaseManifest): Promise<string> {
     const path = await this.stage(m)
-    await this.gc(m.model)
+    await this.gc(m.model).catch((err: unknown) => this.faults.fail(m.model, err))
     return path
   }
 
@@ -193,7 +217,7 @@ export class Installer {
   /** The new active version is healthy: drop `previous` and collect garbage. */
   async markHealthy(model: string): Promise<void> {
     await this.withLock(model, () => removeLink(this.layout.link(model, 'previous')))
-    await this.gc(model)
+    await this.gc(model).catch((err: unknown) => this.faults.fail(model, err))
   }
 
   /** Makes `previous` active again atomically. Returns the version now active. */
@@ -229,27 +253,22 @@ export class Installer {
   /** Keeps at most `keepVersions` versions; never removes active, previous or a download in flight. */
   async gc(model: string): Promise<string[]> {
     return this.withLock(model, async () => {
-      const { remove, keep } = retention((await this.versions(model)).sort(semver.rcompare), this.keep, [
+      const { remove, keep } = retention((await this.versions(model)).sort(newestFirst), this.keep, [
         await readVersionLink(this.layout.link(model, 'active')),
         await readVersionLink(this.layout.link(model, 'previous')),
         this.downloading.get(model)?.version,
       ])
-      const feeds = new Set<string>()
-      for (const v of remove) {
-        const m = await this.installedManifest(model, v)
-        if (m !== null) feeds.add(m.chunks.feed)
-        await rm(this.layout.versionDir(model, v), { recursive: true, force: true })
-      }
-      if (feeds.size > 0 && this.pruneBlocks) {
-        const kept: ReleaseManifest[] = []
-        for (const v of keep) {
-          const m = await this.installedManifest(model, v)
-          if (m !== null) kept.push(m)
-        }
-        const n = await pruneUnreferencedBlocks(this.c.store, feeds, kept)
-        this.c.logger.info({ model, removed: remove, blocks_cleared: n }, 'garbage collected')
-      }
-      return remove
+      return collectVersions(
+        { store: this.c.store, faults: this.faults, logger: this.c.logger },
+        {
+          model,
+          remove,
+          keep,
+          pruneBlocks: this.pruneBlocks,
+          manifest: (v) => this.installedManifest(model, v),
+          removeVersion: (v) => rm(this.layout.versionDir(model, v), { recursive: true, force: true }),
+        },
+      )
     })
   }
 
@@ -265,12 +284,17 @@ export class Installer {
     const models = new Set([...(await listDir(this.layout.root)), ...this.downloading.keys(), ...this.refused.keys()])
     for (const model of models) {
       const d = this.downloading.get(model)
-      out[model] = {
-        active: await readVersionLink(this.layout.link(model, 'active')),
-        previous: await readVersionLink(this.layout.link(model, 'previous')),
-        staged: (await this.versions(model)).sort(semver.rcompare),
-        downloading: d ? { version: d.version, blocks_have: d.blocks_have, blocks_total: d.blocks_total } : null,
-        refused: this.refused.get(model) ?? [],
+      try {
+        out[model] = {
+          active: await readVersionLink(this.layout.link(model, 'active')),
+          previous: await readVersionLink(this.layout.link(model, 'previous')),
+          staged: (await this.versions(model)).sort(newestFirst),
+          downloading: d ? { version: d.version, blocks_have: d.blocks_have, blocks_total: d.blocks_total } : null,
+          refused: this.refused.get(model) ?? [],
+        }
+        this.faults.ok(`${model} status`)
+      } catch (err) {
+        this.faults.fail(`${model} status`, err) // one unreadable model never hides the others
       }
     }
     return out
@@ -290,7 +314,7 @@ export class Installer {
   private async versions(model: string): Promise<string[]> {
     const out: string[] = []
     for (const v of await listDir(this.layout.modelDir(model))) {
-      if (semver.valid(v) === null) continue
+      if (parseVersion(v) === undefined) continue // links, tmp files, foreign entries
       if ((await listDir(this.layout.versionDir(model, v))).includes(MODEL_FILE)) out.push(v)
     }
     return out

@@ -12,14 +12,17 @@
  * enrollments, revocations, commands, verdicts and health reports, so dependencies arrive first.
  * A round runs with a peer when this node dials it (outbound connection) and with every connected
  * peer at an interval (with jitter).
+ * Fault isolation: a message whose ingest throws, or a listener of `hello`/`sync` that throws, is
+ * an `anti-entropy` loop error (counted in `llmesh_loop_errors_total`, logged once per change); the
+ * round goes on with the next message, and the schedule with the next round. A peer that fails a
+ * round (gone, timed out, hostile bytes) is counted in `counters.failures` only: the network's
+ * weather, not a fault of this node.
  */
 import { EventEmitter } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p } from 'libp2p'
-import { z } from 'zod'
 import { MAX_WIRE_SIZE, PROTOCOL_ANTI_ENTROPY } from '../../protocols/constants.ts'
-import { CpuArch, Sha256Hex, Tag } from '../../protocols/schemas/index.ts'
 import {
   ANTI_ENTROPY_HEALTH_WINDOW_MS,
   ANTI_ENTROPY_INTERVAL_MS,
@@ -31,51 +34,13 @@ import {
   ANTI_ENTROPY_TIMEOUT_MS,
 } from '../constants.ts'
 import type { Logger } from '../logger.ts'
+import { type Faults, LoopErrors } from '../telemetry/faults.ts'
+import { CountFrame, HaveFrame, Hello, order, WantFrame } from './anti-entropy-frames.ts'
 import type { Ingest } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
 import type { StoredMessage } from './types.ts'
 
-/**
- * What a peer says about itself in each round: tags and capabilities as the device reports them
- * (authenticated only by the connection's peer id). The seed enrolls devices from it.
- */
-export const Hello = z.object({
-  role: z.enum(['node', 'seed']),
-  tags: z.array(Tag).max(32),
-  capabilities: z.object({
-    arch: CpuArch,
-    ram_mb: z.number().int().nonnegative(),
-    accelerator: z.string().max(64).optional(),
-    device_type: z.string().max(64),
-  }),
-})
-export type Hello = z.infer<typeof Hello>
-
-const HaveFrame = z.object({ have: z.array(Sha256Hex).max(ANTI_ENTROPY_MAX_DIGESTS), hello: Hello.optional() })
-const WantFrame = z.object({
-  want: z.array(Sha256Hex).max(ANTI_ENTROPY_MAX_DIGESTS),
-  count: z.number().int().nonnegative().max(ANTI_ENTROPY_MAX_MESSAGES),
-  hello: Hello.optional(),
-})
-const CountFrame = z.object({ count: z.number().int().nonnegative().max(ANTI_ENTROPY_MAX_MESSAGES) })
-
-const TYPE_ORDER: Record<string, number> = {
-  TrustRoot: 0,
-  ReleaseManifest: 1,
-  DeviceEnrollment: 2,
-  Revocation: 3,
-  OperatorCommand: 4,
-  Verdict: 5,
-  HealthReport: 6,
-}
-
-function order(a: StoredMessage, b: StoredMessage): number {
-  const t = TYPE_ORDER[a.type] - TYPE_ORDER[b.type]
-  if (t !== 0) return t
-  const sa = (a.message as { seq?: number }).seq ?? 0
-  const sb = (b.message as { seq?: number }).seq ?? 0
-  return sa - sb || a.receivedAt - b.receivedAt
-}
+export { Hello }
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -109,6 +74,8 @@ export interface AntiEntropyComponents {
   store: MessageStore
   ingest: Ingest
   logger: Logger
+  /** Where this loop's faults go (default: a set of its own, `antiEntropy.loops`). */
+  loops?: LoopErrors
 }
 
 /** Events of anti-entropy. */
@@ -139,8 +106,11 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
   private readonly onConnect = (evt: CustomEvent<Connection>): void => {
     if (evt.detail.direction === 'outbound') void this.syncQuiet(evt.detail.remotePeer)
   }
-  /** Totals since start. */
-  readonly counters = { rounds: 0, received: 0, sent: 0, failures: 0 }
+  /** Totals since start (`errors`: items this node failed on, see `loops`). */
+  readonly counters = { rounds: 0, received: 0, sent: 0, failures: 0, errors: 0 }
+  /** The loop-error set holding this loop's faults (`anti-entropy`). */
+  readonly loops: LoopErrors
+  private readonly faults: Faults
 
   constructor(init: AntiEntropyInit, components: AntiEntropyComponents) {
     super()
@@ -149,6 +119,8 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     this.store = components.store
     this.ingest = components.ingest
     this.log = components.logger
+    this.loops = components.loops ?? new LoopErrors()
+    this.faults = this.loops.loop('anti-entropy', this.log)
     this.intervalMs = init.intervalMs ?? ANTI_ENTROPY_INTERVAL_MS
     this.timeoutMs = init.timeoutMs ?? ANTI_ENTROPY_TIMEOUT_MS
     this.healthWindowMs = init.healthWindowMs ?? ANTI_ENTROPY_HEALTH_WINDOW_MS
@@ -219,7 +191,12 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     if (!this.started) return
     const delay = this.intervalMs * (0.75 + Math.random() * 0.5)
     this.timer = setTimeout(() => {
-      void this.syncAll().finally(() => this.schedule())
+      void this.syncAll()
+        .then(
+          () => this.faults.ok('schedule'),
+          (err) => this.fault('schedule', err),
+        )
+        .finally(() => this.schedule())
     }, delay)
     this.timer.unref()
   }
@@ -293,20 +270,42 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     return out
   }
 
+  /** Ingests one received message; one that throws is a loop error, and the round goes on. */
   private async receive(res: SyncResult, bytes: Uint8Array, peer: PeerId): Promise<void> {
-    const r = await this.ingest.ingest(bytes, 'anti-entropy', peer.toString())
-    if (r.status === 'accepted') res.received++
-    else if (r.status === 'rejected') res.rejected++
+    try {
+      const r = await this.ingest.ingest(bytes, 'anti-entropy', peer.toString())
+      if (r.status === 'accepted') res.received++
+      else if (r.status === 'rejected') res.rejected++
+      this.faults.ok('ingest')
+    } catch (err) {
+      res.rejected++
+      this.fault('ingest', err)
+    }
+  }
+
+  private fault(item: string, err: unknown): void {
+    this.counters.errors++
+    this.faults.fail(item, err)
+  }
+
+  /** Emits an event; a listener that throws is a loop error, never the round's end. */
+  private tell<K extends keyof AntiEntropyEvents>(event: K, ...args: AntiEntropyEvents[K]): void {
+    try {
+      this.emit(event, ...(args as never))
+      this.faults.ok(`${event} listener`)
+    } catch (err) {
+      this.fault(`${event} listener`, err)
+    }
   }
 
   private gotHello(peer: string, hello: Hello | undefined): void {
     if (hello === undefined) return
     this.hellos.set(peer, hello)
-    this.emit('hello', { peer, hello })
+    this.tell('hello', { peer, hello })
   }
 
   private done(res: SyncResult): void {
-    this.emit('sync', res)
+    this.tell('sync', res)
     this.counters.rounds++
     this.counters.received += res.received
     this.counters.sent += res.sent

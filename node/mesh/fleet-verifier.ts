@@ -3,6 +3,8 @@
  * in force, the clock, the rollback floor per (type, key) kept from every accepted message, and
  * the enrollment status of devices: a device message is accepted only from a device that holds a
  * valid, unrevoked enrollment here (`ERR_NOT_ENROLLED`, `ERR_REVOKED`), checked before any crypto.
+ * A second valid manifest of a model@version already held passes the rollback check (see
+ * `secondManifest`).
  *
  * Trust roots move only by TUF-style rotation, never by "the newest root in the store":
  * - the root in force starts as the fleet directory's (itself verified along its signed chain);
@@ -181,10 +183,28 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
     if (m.type !== 'TrustRoot') seq.record(m.message, m.digest)
   })
 
+  /**
+   * A ReleaseManifest refused as a rollback is accepted when it is another valid manifest of a
+   * model@version already held: it installs nothing older, and holding it lets this node resolve
+   * the release from the same set of manifests as every other node (protocols/rollout/
+   * conflicts.ts), whatever order they arrived in. A lower seq for any other version stays refused.
+   */
+  const secondManifest = (bytes: Uint8Array, now: number): VerifyResult | undefined => {
+    // the same checks as `check` but the per-model seq (the point is to hold a lower seq)
+    const res = verifyEnvelope(bytes, { trust: current, now, deviceStatus: () => 'unknown' })
+    if (!res.ok || res.message.type !== 'ReleaseManifest') return undefined
+    const m = res.message
+    return store.releases().some((r) => r.message.model === m.model && r.message.version === m.version)
+      ? res
+      : undefined
+  }
+
   const verifier = ((bytes: Uint8Array, now: number, from?: string): VerifyOutcome => {
     const rotated = rotation(bytes, now, from ?? 'local')
     if (rotated !== undefined) return rotated
-    return outcome(check(bytes, current, now))
+    const res = check(bytes, current, now)
+    if (!res.ok && res.error.code === 'ERR_ROLLBACK') return outcome(secondManifest(bytes, now) ?? res)
+    return outcome(res)
   }) as FleetVerifier
   verifier.trust = () => current
   return verifier

@@ -1,8 +1,24 @@
 /** Building and signing operator commands (the seed, or any node given the operator key). */
 import { randomBytes } from 'node:crypto'
-import { InvalidInputError } from '../../protocols/errors.ts'
+import { InvalidInputError, LlmeshError } from '../../protocols/errors.ts'
 import { CommandAction, ModelName, type OperatorCommand, SemverString } from '../../protocols/schemas/index.ts'
 import { type OperatorSigner, signOperatorMessage } from '../../protocols/signing/index.ts'
+
+/** An operator command names a release this node holds no manifest of (HTTP 404). */
+export class UnknownReleaseError extends LlmeshError {
+  constructor(model: string, version: string) {
+    super('ERR_UNKNOWN_RELEASE', `${model}@${version} is not a release this node knows (see llmesh rollout status)`)
+    this.name = 'UnknownReleaseError'
+  }
+}
+
+/** This node runs no rollout controller (yet): it cannot tell which releases exist (HTTP 503). */
+export class RolloutNotRunningError extends LlmeshError {
+  constructor() {
+    super('ERR_NOT_RUNNING', 'no rollout controller runs on this node')
+    this.name = 'RolloutNotRunningError'
+  }
+}
 
 /** What an operator asks for. */
 export interface CommandRequest {

@@ -1,6 +1,6 @@
 /**
  * RolloutMemory: what the rollout controller must never forget, kept in `<data>/rollout-state.json`
- * (persisted.ts): every release's adopted facts, the releases the fleet aborted, the versions that
+ * (persisted.ts): every release's adopted facts, the releases the fleet aborted or found conflicted, the versions that
  * failed here and the models deactivated here. Changes are written only when the JSON changed.
  */
 import type { RolloutState } from '../../protocols/rollout/index.ts'
@@ -56,16 +56,28 @@ export class RolloutMemory {
     return true
   }
 
+  /** Whether a release is conflicted (several valid manifests for different files), as known here. */
+  isConflicted(key: string): boolean {
+    return this.p.conflicted?.includes(key) ?? false
+  }
+
+  /** Remembers a conflicted release, for good; true when it is new. */
+  markConflicted(key: string): boolean {
+    if (this.isConflicted(key)) return false
+    this.p.conflicted = [...(this.p.conflicted ?? []), key]
+    return true
+  }
+
   /** Remembers a version failed here, for good, and saves. */
   async markFailed(key: string): Promise<void> {
     if (!this.p.failed.includes(key)) this.p.failed.push(key)
     await this.save()
   }
 
-  /** Versions of a model that must not run here (aborted by the fleet or failed here). */
+  /** Versions of a model that must not run here (aborted by the fleet, conflicted, or failed here). */
   bad(model: string): Set<string> {
     const out = new Set<string>()
-    for (const k of [...this.p.aborted, ...this.p.failed]) {
+    for (const k of [...this.p.aborted, ...(this.p.conflicted ?? []), ...this.p.failed]) {
       const [m, v] = split(k)
       if (m === model) out.add(v)
     }
@@ -74,7 +86,9 @@ export class RolloutMemory {
 
   /** Why a bad version is bad, as a deactivation reason. */
   whyBad(model: string, version: string): string {
-    return this.isAborted(`${model}@${version}`) ? 'release aborted' : 'failed on this device'
+    const key = `${model}@${version}`
+    if (this.isAborted(key)) return 'release aborted'
+    return this.isConflicted(key) ? 'release conflicted' : 'failed on this device'
   }
 
   /** Every model deactivated here. */

@@ -9,6 +9,9 @@
  *   `llmesh_rollout_gate_outcome`.
  * - Actions of this device (counters, from the controller's events, node/rollout/rollout-events.ts):
  *   activations, local rollbacks, fleet rollbacks, deactivations.
+ * - Faults (counters read at scrape time): `llmesh_rollout_release_errors_total` (a release whose
+ *   evaluation failed or that is conflicted; every other release kept moving) and
+ *   `llmesh_loop_errors_total` (an item a periodic loop failed on; the loop went on).
  *
  * `llmesh_rollout_release_state` is a state set (as kube-state-metrics' `kube_pod_status_phase`):
  * one series per state the release can be in, 1 for the current one and 0 for the others, so
@@ -44,6 +47,14 @@ export interface RolloutMetricsSource {
   statusJson(): { releases: ReleaseRolloutStatus[]; deactivated: Record<string, Deactivation> }
   activeVersions(): Promise<Array<{ model: string; version: string }>>
   onEvent(fn: RolloutEventListener): () => void
+  /** Failures per (model, version, code) since start (releases whose evaluation threw, or conflicted). */
+  releaseErrorCounts?(): Array<{ model: string; version: string; code: string; count: number }>
+}
+
+/** What the metrics read about the node's periodic loops (node/telemetry/faults.ts's LoopErrors). */
+export interface LoopErrorsSource {
+  /** Failures per loop since start. */
+  totals(): Record<string, number>
 }
 
 /** Options of the metrics. */
@@ -57,8 +68,9 @@ export interface RolloutMetricsInit {
 }
 
 /** A deactivation's reason text (`release aborted`, `local rollback: oom`, …) as a bounded label. */
-export function deactivationReason(text: string): 'aborted' | 'failed' | 'local-rollback' | 'other' {
+export function deactivationReason(text: string): 'aborted' | 'conflicted' | 'failed' | 'local-rollback' | 'other' {
   if (text === 'release aborted') return 'aborted'
+  if (text === 'release conflicted') return 'conflicted'
   if (text === 'failed on this device') return 'failed'
   if (text.startsWith('local rollback')) return 'local-rollback'
   return 'other'
@@ -87,6 +99,7 @@ export class RolloutMetrics {
   readonly registry = new Registry()
   private node: NodeInfo | undefined
   private source: RolloutMetricsSource | undefined
+  private loops: LoopErrorsSource | undefined
   private readonly maxReleases: number
   private readonly activations: Counter<string>
   private readonly localRollbacks: Counter<string>
@@ -116,6 +129,29 @@ export class RolloutMetrics {
       'Models this device deactivated (a bad version and nothing good to go back to)',
       ['reason'],
     )
+    const source = () => this.source
+    const loops = () => this.loops
+    new Counter({
+      name: `${p}rollout_release_errors_total`,
+      help: 'Evaluations of a release that failed (an exception, or several valid manifests naming different files)',
+      labelNames: [...rel, 'code'],
+      registers,
+      collect() {
+        this.reset()
+        for (const e of source()?.releaseErrorCounts?.() ?? [])
+          this.inc({ model: e.model, model_version: e.version, code: e.code }, e.count)
+      },
+    })
+    new Counter({
+      name: `${p}loop_errors_total`,
+      help: 'Items a periodic loop failed on (the loop went on with the next item)',
+      labelNames: ['loop'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [loop, n] of Object.entries(loops()?.totals() ?? {})) this.inc({ loop }, n)
+      },
+    })
     const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge<string>) => Promise<void>) =>
       new Gauge({
         name: p + name,
@@ -209,6 +245,11 @@ export class RolloutMetrics {
       off()
       if (this.source === source) this.source = undefined
     }
+  }
+
+  /** Reads the failures of the node's periodic loops at scrape time. */
+  bindLoops(loops: LoopErrorsSource): void {
+    this.loops = loops
   }
 
   /** Counts one action of this device. */

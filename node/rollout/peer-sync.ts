@@ -4,8 +4,11 @@
  * connected peers (bounded by `catchUpTimeoutMs`), so a device that was offline learns an abort
  * before it would activate. Missing verdict evidence asks for a round at most every
  * EVIDENCE_SYNC_MS. A full sweep would cost O(peers × messages): rounds go to CATCH_UP_PEERS peers.
+ * A round that throws is a `peer-sync` loop error (counted, logged once per change), never an
+ * unhandled rejection; the next tick asks again.
  */
 import type { DaemonContext } from '../daemon.ts'
+import type { Faults } from '../telemetry/faults.ts'
 import { CATCH_UP_PEERS, CATCH_UP_TIMEOUT_MS, EVIDENCE_SYNC_MS, STARTUP_CATCH_UP_MS } from './constants.ts'
 
 /** Options. */
@@ -26,10 +29,14 @@ export class PeerSync {
     this.caughtUp = true
   }
 
-  constructor(mesh: DaemonContext['mesh'], init: PeerSyncInit, now: () => number) {
+  private readonly faults: Faults | undefined
+
+  /** `faults`: where a round that throws goes (the `peer-sync` loop), instead of an unhandled rejection. */
+  constructor(mesh: DaemonContext['mesh'], init: PeerSyncInit, now: () => number, faults?: Faults) {
     this.mesh = mesh
     this.init = init
     this.now = now
+    this.faults = faults
   }
 
   start(): void {
@@ -46,7 +53,10 @@ export class PeerSync {
     const now = this.now()
     if (now - this.lastEvidenceSync <= EVIDENCE_SYNC_MS || this.mesh.state !== 'running') return
     this.lastEvidenceSync = now
-    void this.syncWithSome(CATCH_UP_PEERS)
+    this.syncWithSome(CATCH_UP_PEERS).then(
+      () => this.faults?.ok('evidence'),
+      (err: unknown) => this.faults?.fail('evidence', err),
+    )
   }
 
   /**

@@ -2,7 +2,8 @@
  * What the rollout controller keeps across restarts in `<data>/rollout-state.json`: every
  * release's adopted facts (so a restarted node never forgets an abort or a promotion, even if the
  * messages were pruned), the releases the fleet aborted, the versions that failed here, and the
- * models deactivated here (a bad version with nothing to go back to) with the reason.
+ * models deactivated here (a bad version with nothing to go back to) with the reason, and the
+ * releases refused as conflicted (several valid manifests for different files).
  * Written atomically (tmp + rename).
  */
 import { readFile, rename, writeFile } from 'node:fs/promises'
@@ -19,6 +20,11 @@ export interface PersistedRollout {
   aborted: string[]
   /** `model@version` that failed here (load, probe, OOM, restart loop): never activated again by itself. */
   failed: string[]
+  /**
+   * `model@version` of releases whose valid manifests name different files (protocols/rollout/
+   * conflicts.ts): refused for good, like an abort. Optional: files written before it lack it.
+   */
+  conflicted?: string[]
   /** Per model: deactivated here (no active version), which version was bad and why. */
   deactivated: Record<string, Deactivation>
 }

@@ -1,11 +1,13 @@
 /**
  * Prestager: fetches releases ahead of activation (devices, policy `prestage`): per model, the
  * newest release that is not bad. A failed fetch is tried again 10 s later (a peer with the
- * blocks may show up). One fetch per release at a time.
+ * blocks may show up). One fetch per release at a time. A failure is one release's fault (the
+ * `prestage` loop's Faults: counted, logged once per change); the other releases go on.
  */
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import type { Installer } from '../install/installer.ts'
 import type { Logger } from '../logger.ts'
+import type { Faults } from '../telemetry/faults.ts'
 import { releaseKey } from './plan.ts'
 
 /** Retry delay after a failed prestage. */
@@ -16,10 +18,12 @@ export class Prestager {
   private readonly installer: Installer | undefined
   private readonly logger: Logger
   private readonly inFlight = new Set<string>()
+  private readonly faults: Faults | undefined
 
-  constructor(installer: Installer | undefined, logger: Logger) {
+  constructor(installer: Installer | undefined, logger: Logger, faults?: Faults) {
     this.installer = installer
     this.logger = logger
+    this.faults = faults
   }
 
   /** Fetches, per model, the newest release that is not bad (unless its policy says not to). */
@@ -31,7 +35,13 @@ export class Prestager {
       const cur = newest.get(m.model)
       if (cur === undefined || m.seq > cur.seq) newest.set(m.model, m)
     }
-    for (const m of newest.values()) if (m.policy.prestage !== false) this.fetch(m)
+    for (const m of newest.values()) {
+      try {
+        if (m.policy.prestage !== false) this.fetch(m)
+      } catch (err) {
+        this.failed(releaseKey(m), err)
+      }
+    }
   }
 
   /** Fetches one release (no-op while it is being fetched). */
@@ -39,9 +49,17 @@ export class Prestager {
     const key = releaseKey(m)
     if (this.inFlight.has(key) || this.installer === undefined) return
     this.inFlight.add(key)
-    this.installer.prestage(m).catch((err: Error & { code?: string }) => {
-      this.logger.warn({ release: key, code: err.code }, `prestage failed: ${err.message}`)
-      setTimeout(() => this.inFlight.delete(key), RETRY_MS).unref()
-    })
+    this.installer.prestage(m).then(
+      () => this.faults?.ok(key),
+      (err: unknown) => {
+        this.failed(key, err)
+        setTimeout(() => this.inFlight.delete(key), RETRY_MS).unref()
+      },
+    )
+  }
+
+  private failed(key: string, err: unknown): void {
+    if (this.faults !== undefined) this.faults.fail(key, err)
+    else this.logger.warn({ release: key, err }, 'prestage failed')
   }
 }

@@ -3,11 +3,12 @@
  *
  * How it works. On every new verified message (store events, coalesced) and every second, one
  * `tick` runs (ticks never overlap):
- * 1. Decide: for each known release, `decide` over the store's enrollments, revocations, signed
- *    reports, commands and verdicts, joined with the facts kept from earlier ticks (persisted in
- *    `<data>/rollout-state.json`). A `verdictToPublish` is signed with the device key and published
- *    (the store feeds it back, so it is adopted on the next tick). Verdicts still missing evidence
- *    trigger an anti-entropy round. Aborted releases are remembered as bad.
+ * 1. Decide (decisions.ts): for each known release, on its own, `decide` over the store's
+ *    enrollments, revocations, signed reports, commands and verdicts, joined with the facts kept
+ *    from earlier ticks (persisted in `<data>/rollout-state.json`). A `verdictToPublish` is signed
+ *    with the device key and published (the store feeds it back, so it is adopted on the next
+ *    tick). Verdicts still missing evidence trigger an anti-entropy round. Aborted and conflicted
+ *    releases (several valid manifests for different files) are remembered as bad.
  * 2. Prestage (devices, policy `prestage`): the newest non-bad release per model is fetched.
  * 3. Act (devices only, activator.ts): per model, the target is the highest-seq release whose
  *    `activationFor` this device is `activate` and that is neither aborted nor failed here. Going
@@ -15,33 +16,30 @@
  *    round) and re-decides, so a device that was offline learns an abort before it would activate.
  *    Load/probe failures, OOMs and restart loops of a new version roll back locally; a fleet abort
  *    makes the target fall back to the previous release within a tick.
+ * Fault isolation: an exception in one release (deciding it, prestaging it, acting on its model)
+ * is a release error: caught, counted (`releaseErrors`, /metrics), logged once per change and
+ * shown in `statusJson().errors`; every other release goes on. A failing tick is a `rollout` loop
+ * error (ctx.status.loops).
  * The seed runs it with `act: false`: it decides, shows status and (once enrolled) publishes
  * verdicts, but activates nothing.
- * Parts: memory.ts (persisted facts), peer-sync.ts (anti-entropy rounds), prestager.ts,
+ * Parts: decisions.ts (per-release decisions), memory.ts (persisted facts), peer-sync.ts (anti-entropy rounds), prestager.ts,
  * verdict-publisher.ts, activator.ts (acting on this device).
  */
-import { activationFor, type Decision, type RolloutState } from '../../protocols/rollout/index.ts'
-import type { ReleaseRef } from '../../protocols/schemas/common.ts'
-import type { HealthReport, ReleaseManifest } from '../../protocols/schemas/index.ts'
+import type { ReleaseConflict } from '../../protocols/rollout/index.ts'
+import type { HealthReport } from '../../protocols/schemas/index.ts'
 import type { DaemonContext } from '../daemon.ts'
 import type { Installer } from '../install/installer.ts'
 import type { StoredMessage } from '../mesh/types.ts'
+import type { Faults } from '../telemetry/faults.ts'
 import { Activator } from './activator.ts'
 import { DECIDE_INTERVAL_MS, TICK_COALESCE_MS } from './constants.ts'
+import { Decisions } from './decisions.ts'
 import { RolloutMemory } from './memory.ts'
 import { PeerSync } from './peer-sync.ts'
 import type { Deactivation } from './persisted.ts'
-import {
-  chooseTarget,
-  decideRelease,
-  latestReports,
-  previousRelease,
-  type ReleaseRolloutStatus,
-  releaseKey,
-  releaseStatus,
-  snapshot,
-} from './plan.ts'
+import { type decideRelease, latestReports, type ReleaseRolloutStatus, releaseStatus } from './plan.ts'
 import { Prestager } from './prestager.ts'
+import { type ReleaseError, type ReleaseErrorCount, ReleaseErrors } from './release-errors.ts'
 import type { RolloutEventListener } from './rollout-events.ts'
 import type { ControllerReporter, ControllerSupervisor } from './types.ts'
 import { VerdictPublisher } from './verdict-publisher.ts'
@@ -67,9 +65,9 @@ export interface RolloutControllerComponents {
   supervisor?: ControllerSupervisor
   reporter?: ControllerReporter
   now?: () => number
+  /** Runs `decide` for one release (tests inject faults; default plan.ts's). */
+  decide?: typeof decideRelease
 }
-
-type Entry = { manifest: ReleaseManifest; previous: ReleaseRef | null; decision: Decision; sig: string }
 
 /** The rollout controller service. */
 export class RolloutController {
@@ -81,7 +79,10 @@ export class RolloutController {
   private readonly sync: PeerSync
   private readonly prestager: Prestager
   private readonly verdicts: VerdictPublisher
-  private entries = new Map<string, Entry>()
+  private readonly decisions: Decisions
+  /** Releases failing now (by `model@version`), and failures per (release, code) since start. */
+  readonly releaseErrors: ReleaseErrors
+  private readonly tickErrors: Faults
   private timer: NodeJS.Timeout | undefined
   private chain: Promise<void> = Promise.resolve()
   private queued = false
@@ -105,9 +106,19 @@ export class RolloutController {
     this.act = init.act ?? true
     const { ctx, installer } = components
     this.memory = new RolloutMemory(ctx.config.dataDir)
-    this.sync = new PeerSync(ctx.mesh, init, this.now)
-    this.prestager = new Prestager(installer, ctx.logger)
+    this.sync = new PeerSync(ctx.mesh, init, this.now, ctx.status.loops.loop('peer-sync', ctx.logger, this.now))
+    this.releaseErrors = new ReleaseErrors({ logger: ctx.logger, now: this.now })
+    this.tickErrors = ctx.status.loops.loop('rollout', ctx.logger, this.now)
+    this.prestager = new Prestager(installer, ctx.logger, ctx.status.loops.loop('prestage', ctx.logger, this.now))
     this.verdicts = new VerdictPublisher(ctx, this.now)
+    this.decisions = new Decisions({
+      ctx,
+      memory: this.memory,
+      verdicts: this.verdicts,
+      errors: this.releaseErrors.faults,
+      now: this.now,
+      decide: components.decide,
+    })
     if (this.act && installer !== undefined) {
       const memory = this.memory
       this.activator = new Activator(
@@ -116,7 +127,7 @@ export class RolloutController {
           bad: (model) => memory.bad(model),
           catchUp: (model, target) => this.catchUp(model, target),
           fetch: (model, version) => {
-            const e = this.entries.get(`${model}@${version}`)
+            const e = this.decisions.entries.get(`${model}@${version}`)
             if (e !== undefined) this.prestager.fetch(e.manifest)
           },
           markFailed: (model, version) => memory.markFailed(`${model}@${version}`),
@@ -169,7 +180,7 @@ export class RolloutController {
     this.sync.start()
     ctx.store.on('message', this.onMessage)
     this.activator?.start()
-    ctx.status.setReleaseState((model, version) => this.entries.get(`${model}@${version}`)?.decision.status.status)
+    ctx.status.setReleaseState((model, version) => this.releaseState(`${model}@${version}`))
     ctx.status.addSection('rollout', () => this.statusJson())
     if (this.activator !== undefined) ctx.status.setModelNotes(() => this.memory.deactivated)
     this.timer = setInterval(() => this.schedule(), this.init.decideIntervalMs ?? DECIDE_INTERVAL_MS)
@@ -192,9 +203,12 @@ export class RolloutController {
   tick(): Promise<void> {
     this.chain = this.chain
       .then(() => this.runTick())
-      .catch((err) => {
-        this.c.ctx.logger.error({ err }, 'rollout tick failed')
-      })
+      .then(
+        () => this.tickErrors.ok('tick'),
+        (err) => {
+          this.tickErrors.fail('tick', err)
+        },
+      )
     return this.chain
   }
 
@@ -206,13 +220,43 @@ export class RolloutController {
     releases: ReleaseRolloutStatus[]
     /** Models this device deactivated (no active version), with why. */
     deactivated: Record<string, Deactivation>
+    /** Releases that fail now: their evaluation throws, or they are conflicted. */
+    errors: ReleaseError[]
+    /** Releases with several valid manifests (`duplicate`: one counts; `conflicted`: refused). */
+    conflicts: ReleaseConflict[]
   } {
     const latest = latestReports(this.c.ctx.store)
-    const releases = [...this.entries.values()]
+    const releases = [...this.decisions.entries.values()]
       .sort((a, b) => a.manifest.model.localeCompare(b.manifest.model) || a.manifest.seq - b.manifest.seq)
       .map((e) => releaseStatus(this.c.ctx.store, e.manifest, e.previous, e.decision, latest))
     const deactivated = { ...this.memory.deactivated }
-    return { device: this.c.ctx.identity.peerId, acting: this.act, counters: this.counters, releases, deactivated }
+    const { conflicts } = this.decisions
+    const errors = this.releaseErrors.list()
+    return {
+      device: this.c.ctx.identity.peerId,
+      acting: this.act,
+      counters: this.counters,
+      releases,
+      deactivated,
+      errors,
+      conflicts,
+    }
+  }
+
+  /** Failures per (model, version, code) since start (`llmesh_rollout_release_errors_total`). */
+  releaseErrorCounts(): ReleaseErrorCount[] {
+    return this.releaseErrors.counts()
+  }
+
+  /** Whether any node message names this release (a manifest, even a conflicted one). */
+  knows(model: string, version: string): boolean {
+    return this.c.ctx.store.releases().some((r) => r.message.model === model && r.message.version === version)
+  }
+
+  /** A release's state for /status and metrics labels: `conflicted`, or its rollout status. */
+  private releaseState(key: string): string | undefined {
+    if (this.decisions.isConflicted(key)) return 'conflicted'
+    return this.decisions.entries.get(key)?.decision.status.status
   }
 
   /**
@@ -245,78 +289,24 @@ export class RolloutController {
     this.decideAll()
     await this.memory.save()
     if (this.activator === undefined) return
-    if (this.init.prestage !== false) {
-      this.prestager.prestageNewest(
-        [...this.entries.values()].map((e) => e.manifest),
-        (model) => this.memory.bad(model),
-      )
-    }
-    for (const model of new Set([...this.entries.values()].map((e) => e.manifest.model))) {
+    const manifests = [...this.decisions.entries.values()].map((e) => e.manifest)
+    if (this.init.prestage !== false) this.prestager.prestageNewest(manifests, (model) => this.memory.bad(model))
+    for (const model of new Set(manifests.map((m) => m.model))) {
       if (!this.running) return
-      await this.activator.reconcile(model)
+      // one model's failure (installer, supervisor) is an error of its release, not of the tick
+      const release = async () => this.target(model) ?? (await this.c.installer?.status())?.[model]?.active ?? 'none'
+      await this.releaseErrors.act(model, () => this.activator!.reconcile(model), release)
     }
   }
 
   private decideAll(): void {
-    const { store, identity } = this.c.ctx
-    const now = this.now()
-    const snap = snapshot(store)
-    const manifests = store.releases().map((r) => r.message)
-    const sorted = [...manifests].sort((a, b) => a.model.localeCompare(b.model) || a.seq - b.seq)
-    let wantEvidence = false
-    const enrolled = store.isEnrolled(identity.peerId, now)
-    for (const m of sorted) {
-      const key = releaseKey(m)
-      const mine = (x: { model: string; version: string }) => x.model === m.model && x.version === m.version
-      const sig = [
-        snap.enrollments.length,
-        snap.revocations.length,
-        snap.commands.filter(mine).length,
-        snap.verdicts.filter((v) => mine(v.verdict)).length,
-      ].join('/')
-      const had = this.entries.get(key)
-      if (had !== undefined && had.sig === sig && this.settled(had)) continue
-      const previous = previousRelease(manifests, m, (k) => this.memory.isAborted(k))
-      const d = decideRelease(snap, m, previous, this.memory.state(key), now)
-      this.entries.set(key, { manifest: m, previous, decision: d, sig })
-      this.memory.setState(key, d.state as RolloutState)
-      if (d.view.aborted && this.memory.markAborted(key)) {
-        this.c.ctx.logger.warn({ release: key, by: d.view.abortedBy }, 'release aborted by the fleet')
-      }
-      if (d.pending.length > 0) wantEvidence = true
-      if (d.verdictToPublish && (this.init.verdicts ?? true) && enrolled) void this.verdicts.publish(key, d)
-    }
+    const { wantEvidence } = this.decisions.decideAll(this.init.verdicts ?? true)
     if (wantEvidence) this.sync.wantEvidence()
-  }
-
-  /**
-   * A release whose outcome no report can change any more: aborted, or fully promoted and
-   * superseded by a newer fully promoted release of the model. Re-decided only when its commands,
-   * verdicts or the device set change.
-   */
-  private settled(e: Entry): boolean {
-    const v = e.decision.view
-    if (v.aborted) return true
-    if (e.decision.status.phase !== 'promoted') return false
-    for (const o of this.entries.values()) {
-      if (o.manifest.model === e.manifest.model && o.manifest.seq > e.manifest.seq) {
-        if (o.decision.status.phase === 'promoted') return true
-      }
-    }
-    return false
   }
 
   /** The version this device should run for a model now, from the latest decisions. */
   private target(model: string): string | null {
-    const me = this.c.ctx.identity.peerId
-    const candidates = [...this.entries.values()]
-      .filter((e) => e.manifest.model === model)
-      .map((e) => ({
-        version: e.manifest.version,
-        seq: e.manifest.seq,
-        activation: activationFor(me, e.decision.view, e.decision.assignment),
-      }))
-    return chooseTarget(candidates, this.memory.bad(model))
+    return this.decisions.target(model)
   }
 
   /** Catches up with peers before going forward; false when the decision changed meanwhile. */

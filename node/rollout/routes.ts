@@ -2,9 +2,10 @@
  * Rollout HTTP routes (a fastify plugin on the node API):
  *
  *   GET  /rollout                    → { device, acting, counters, releases: [ReleaseRolloutStatus] }
- *   GET  /rollout/:model/:version    → ReleaseRolloutStatus | 404
+ *   GET  /rollout/:model/:version    → ReleaseRolloutStatus | 404 ERR_UNKNOWN_RELEASE
  *   POST /rollout/commands           { action, model, version, to_stage?, reason? }
  *        → 201 { command, digest }   (only on a node holding the operator key; else 403)
+ *        → 404 ERR_UNKNOWN_RELEASE   (no manifest of that release on this node: nothing signed)
  *   POST /messages                   body: signed wire bytes (application/octet-stream)
  *        → 202 { status, digest }    (verified by the mesh like any message; 400 with the code if not)
  *   Errors: { error: { code, message } } with the status of node/api/errors.ts.
@@ -14,7 +15,13 @@ import type { OperatorSigner } from '../../protocols/signing/index.ts'
 import { messageIdOfWire } from '../../protocols/signing/message-id.ts'
 import { errorReply, sendError } from '../api/errors.ts'
 import type { IngestResult } from '../mesh/ingest.ts'
-import { type CommandRequest, signCommand } from './commands.ts'
+import {
+  buildCommand,
+  type CommandRequest,
+  RolloutNotRunningError,
+  signCommand,
+  UnknownReleaseError,
+} from './commands.ts'
 import type { RolloutController } from './rollout-controller.ts'
 
 /** What the routes use. */
@@ -44,7 +51,10 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
         .controller()
         ?.statusJson()
         .releases.find((x) => x.model === req.params.model && x.version === req.params.version)
-      if (r === undefined) return sendError(reply, 'ERR_NOT_FOUND', 'unknown release')
+      if (r === undefined) {
+        const e = errorReply(new UnknownReleaseError(req.params.model, req.params.version))
+        return reply.status(e.status).send(e.body)
+      }
       return r
     })
 
@@ -53,7 +63,12 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
         return sendError(reply, 'ERR_NO_OPERATOR_KEY', 'this node holds no operator key (use --fleet <dir> locally)')
       }
       try {
-        const { command, wire } = await signCommand(req.body ?? ({} as CommandRequest), deps.fleet, deps.signer, now())
+        const body = req.body ?? ({} as CommandRequest)
+        buildCommand(body, deps.fleet, now()) // a malformed request is a 400 before the lookup
+        const c = deps.controller()
+        if (c === undefined) throw new RolloutNotRunningError()
+        if (!c.knows(body.model, body.version)) throw new UnknownReleaseError(body.model, body.version)
+        const { command, wire } = await signCommand(body, deps.fleet, deps.signer, now())
         await deps.publish(wire)
         return reply.status(201).send({ command, digest: messageIdOfWire(wire) })
       } catch (err) {

@@ -1,4 +1,4 @@
-/** Defaults of the health reporter. */
+/** Defaults of the health reporter and of fault tracking (faults.ts). */
 
 /** File under the data dir holding the last published report seq (strictly increasing across restarts). */
 export const REPORT_SEQ_FILE = 'health-seq.json'
@@ -12,3 +12,7 @@ export const PROMPT_HASH_SAMPLE = 0.1
 export const THERMAL_DIR = '/sys/class/thermal'
 /** Most model versions per report (schema limit). */
 export const MAX_VERSIONS_PER_REPORT = 16
+/** Most items a loop's Faults keeps (failing now, and per-code totals): bounds memory and label sets. */
+export const MAX_FAULT_ITEMS = 1000
+/** Longest error message a fault keeps (status, log). */
+export const MAX_FAULT_MESSAGE = 300

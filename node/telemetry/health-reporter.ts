@@ -11,6 +11,10 @@
  * increasing across restarts: the last one is persisted in `<data>/health-seq.json`, and the
  * store's highest own seq is a floor. Reports carry counts and sketches only; prompt text never
  * leaves the device (opt-in salted hashes of a sample, the salt kept in `<data>/prompt-salt.key`).
+ * Fault isolation: a report that cannot be built (hardware sampling, the active or staged
+ * versions, the seq file) is a `health-report` loop error (counted, logged once per change) and
+ * the next interval tries again; `flush()` and `cut()` never reject. A staged list that cannot be
+ * read leaves `staged` out of that report rather than losing the report.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
@@ -22,6 +26,7 @@ import type { SupervisorEvents } from '../inference/types.ts'
 import type { Logger } from '../logger.ts'
 import type { MessageStore } from '../mesh/message-store.ts'
 import { MAX_PROMPT_HASHES, PROMPT_HASH_SAMPLE, PROMPT_SALT_FILE, REPORT_SEQ_FILE } from './constants.ts'
+import { type Faults, LoopErrors } from './faults.ts'
 import { HardwareSampler } from './hardware.ts'
 import { type HealthEventKind, HealthWindow, type VersionRef } from './window.ts'
 
@@ -59,6 +64,8 @@ export interface HealthReporterComponents {
   staged?(): Promise<VersionRef[]>
   supervisor?: ReporterSupervisor
   now?: () => number
+  /** Where this loop's faults go (default: a set of its own, `reporter.loops`). */
+  loops?: LoopErrors
 }
 
 /** The health reporter service. */
@@ -77,6 +84,9 @@ export class HealthReporter {
   private running = false
   /** Reports published since start. */
   published = 0
+  /** The loop-error set holding this loop's faults (`health-report`). */
+  readonly loops: LoopErrors
+  private readonly faults: Faults
   private readonly onRequest = (r: SupervisorEvents['request'][0]): void => {
     const ref = this.current()
     if (ref === undefined) return
@@ -103,6 +113,8 @@ export class HealthReporter {
     this.now = components.now ?? Date.now
     this.startedAt = this.now()
     this.window = new HealthWindow(this.startedAt)
+    this.loops = components.loops ?? new LoopErrors()
+    this.faults = this.loops.loop('health-report', components.logger, this.now)
   }
 
   /** Loads the seq floor and the salt, hooks the supervisor, starts the timer. Idempotent. */
@@ -153,11 +165,27 @@ export class HealthReporter {
     this.promptHashes.push(createHash('sha256').update(this.salt).update(text).digest('hex'))
   }
 
-  /** Publishes the current window now (serialized with the timer). Resolves with the report. */
+  /**
+   * Publishes the current window now (serialized with the timer). Resolves with the report, or
+   * undefined when none could be built (a loop error); never rejects.
+   */
   flush(): Promise<HealthReport | undefined> {
-    const next = this.chain.then(() => this.report())
-    this.chain = next.catch(() => {})
-    return next
+    const next = this.chain.then(
+      () => this.report(),
+      () => undefined,
+    )
+    const safe = next.then(
+      (r) => {
+        this.faults.ok('report')
+        return r
+      },
+      (err: unknown) => {
+        this.faults.fail('report', err)
+        return undefined
+      },
+    )
+    this.chain = safe
+    return safe
   }
 
   /** Closes the window now (e.g. before activating a version) so the next one starts clean. */
@@ -196,7 +224,7 @@ export class HealthReporter {
         uptime_s: Math.max(0, Math.round((now - this.startedAt) / 1000)),
       },
       active: (await this.c.active()).slice(0, 16),
-      ...(this.c.staged === undefined ? {} : { staged: (await this.c.staged()).slice(0, 64) }),
+      ...(await this.stagedPart()),
       hardware,
       inference: folded.inference,
       events: folded.events,
@@ -216,6 +244,19 @@ export class HealthReporter {
       this.c.logger.warn({ err: (err as Error).message, seq }, 'health report not published')
     }
     return report
+  }
+
+  /** `staged` of a report; left out (and a loop error) when it cannot be read. */
+  private async stagedPart(): Promise<{ staged?: VersionRef[] }> {
+    if (this.c.staged === undefined) return {}
+    try {
+      const staged = (await this.c.staged()).slice(0, 64)
+      this.faults.ok('staged')
+      return { staged }
+    } catch (err) {
+      this.faults.fail('staged', err)
+      return {}
+    }
   }
 
   private ownHighestSeq(): number {

@@ -1,6 +1,7 @@
 /** Collective canary rollout: pure logic shared by every node (no I/O, no clock, no randomness). */
 export * from './check.ts'
 export * from './cohorts.ts'
+export * from './conflicts.ts'
 export * from './constants.ts'
 export * from './decide.ts'
 export * from './gates.ts'

@@ -47,4 +47,30 @@ describe('anti-entropy on loopback', () => {
     const r = await x.node.antiEntropy.sync(peer)
     assert.deepEqual([r.received, r.sent], [0, 0])
   })
+
+  test('a message whose ingest throws is a loop error: the round goes on with the next one', async () => {
+    const src = await startNode(fleet)
+    const dst = await startNode(fleet, { init: { antiEntropy: { intervalMs: 3_600_000 } } })
+    nodes.push(src, dst)
+    for (let i = 0; i < 5; i++) await src.node.publish(await command(fleet))
+    await src.node.publish(await enrollment(fleet, dst.id))
+    // a buggy listener (any service hooked on the store) throws on every command it is told of
+    dst.store.on('command', () => {
+      throw new Error('listener bug')
+    })
+    const rounds: number[] = []
+    dst.node.antiEntropy.on('sync', (r) => rounds.push(r.received + r.rejected))
+    await src.node.dial(dst.node.multiaddrs()[0])
+    await dst.node.dial(src.node.multiaddrs()[0])
+    // the first round that completes brought everything: it did not stop at the first fault
+    await waitFor(() => rounds.length > 0, 15_000, 'a round to complete')
+    assert.equal(dst.store.size, 6)
+    assert.ok(dst.store.isEnrolled(dst.id))
+    assert.equal(dst.node.antiEntropy.counters.errors, 5)
+    assert.equal(dst.node.antiEntropy.loops.totals()['anti-entropy'], 5)
+    assert.deepEqual(
+      dst.node.antiEntropy.loops.failing().map((f) => [f.loop, f.item, f.count]),
+      [['anti-entropy', 'ingest', 5]],
+    )
+  })
 })

@@ -112,4 +112,30 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
     assert.notEqual(bad.code, 0)
     assert.match(bad.stderr, /model>@<version/)
   })
+
+  test('a command for a release no node knows is refused, signed nowhere, with a non-zero exit', async () => {
+    const seedApi = String(f.seed.apiUrl)
+    const deviceApi = String(f.devices[1].daemon.apiUrl)
+    const before = f.seedParts.controller!.statusJson().releases.flatMap((r) => r.commands).length
+    const res = await fetch(`${seedApi}/rollout/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'pause', model: 'nope', version: '1.0.0' }),
+    })
+    assert.equal(res.status, 404)
+    assert.equal(((await res.json()) as { error: string }).error, 'ERR_UNKNOWN_RELEASE')
+    const viaSeed = await cli('rollout', 'pause', 'nope@1.0.0', '--api', seedApi)
+    assert.notEqual(viaSeed.code, 0)
+    assert.match(viaSeed.stderr, /ERR_UNKNOWN_RELEASE/)
+    assert.doesNotMatch(viaSeed.stdout, /sent/)
+    // signed locally: refused before anything is signed or sent
+    const viaDevice = await cli('rollout', 'abort', 'tiny@9.9.9', '--fleet', fleetDir, '--api', deviceApi)
+    assert.notEqual(viaDevice.code, 0)
+    assert.match(viaDevice.stderr, /ERR_UNKNOWN_RELEASE/)
+    const status = await cli('rollout', 'status', 'nope@1.0.0', '--api', seedApi)
+    assert.notEqual(status.code, 0)
+    assert.match(status.stderr, /ERR_UNKNOWN_RELEASE/)
+    assert.equal(f.seedParts.controller!.statusJson().releases.flatMap((r) => r.commands).length, before)
+    assert.equal(f.seedParts.controller!.statusJson().releases.length, 1)
+  })
 })

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after } from 'node:test'
 import { StatusRegistry } from '../../node/api/status.ts'
-import { silentLogger } from '../../node/logger.ts'
+import { type Logger, silentLogger } from '../../node/logger.ts'
 import { MessageStore } from '../../node/mesh/message-store.ts'
 import type { AnyMessage } from '../../node/mesh/types.ts'
-import { RolloutController } from '../../node/rollout/rollout-controller.ts'
+import { RolloutController, type RolloutControllerComponents } from '../../node/rollout/rollout-controller.ts'
 import { canonicalBytes, sha256Hex } from '../../protocols/encoding.ts'
 import type { ReleaseManifest, RolloutPolicy } from '../../protocols/schemas/index.ts'
 import { deviceKey, exampleCommand, exampleEnrollment, exampleRelease } from '../fixtures/messages.ts'
@@ -121,7 +121,13 @@ export class FakeReporter {
   async cut() {}
 }
 
-export async function setup(dataDir?: string) {
+/** Options of `setup`: a logger to read, a `decide` that may throw. */
+export interface SetupOptions {
+  logger?: Logger
+  decide?: RolloutControllerComponents['decide']
+}
+
+export async function setup(dataDir?: string, opts: SetupOptions = {}) {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'llmesh-deact-')))
   if (!dataDir) dirs.push(dir)
   const me = await deviceKey()
@@ -135,7 +141,7 @@ export async function setup(dataDir?: string) {
   const ctx = {
     config: { role: 'node', fleet: 'test-fleet', dataDir: dir, tags: [], reportIntervalMs: 1000 } as never,
     identity: { peerId: me.peerId, privateKey: me.key, created: false },
-    logger: silentLogger(),
+    logger: opts.logger ?? silentLogger(),
     store,
     mesh: { state: 'stopped', peers: () => [] } as never,
     publish: async () => ({ status: 'accepted' }) as never,
@@ -143,7 +149,7 @@ export async function setup(dataDir?: string) {
   }
   const controller = new RolloutController(
     { startupCatchUpMs: 0, decideIntervalMs: 60_000 },
-    { ctx, installer: installer as never, supervisor: supervisor as never, reporter },
+    { ctx, installer: installer as never, supervisor: supervisor as never, reporter, decide: opts.decide },
   )
   add(store, exampleEnrollment({ device: me.peerId, issued_at: Date.now() - 1000, expires_at: undefined }))
   return { dir, me, store, log, installer, supervisor, reporter, controller, status }

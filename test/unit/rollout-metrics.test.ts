@@ -195,6 +195,33 @@ describe('RolloutMetrics', () => {
     assert.deepEqual([...s], [['{model="tiny",model_version="1.1.0"}', 5]])
   })
 
+  test('release errors per (model, version, code) and loop errors per loop, read at scrape time', async () => {
+    const m = new RolloutMetrics()
+    const counts = [{ model: 'tiny', version: '1.0.0+gguf-q4_0', code: 'ERR_RELEASE_CONFLICT', count: 3 }]
+    const c = Object.assign(new FakeController(), { releaseErrorCounts: () => counts })
+    m.bindController(c)
+    const totals: Record<string, number> = { rollout: 0, gc: 2 }
+    m.bindLoops({ totals: () => totals })
+    let text = await m.registry.metrics()
+    assert.deepEqual(
+      [...samples(text, 'llmesh_rollout_release_errors_total')],
+      [['{model="tiny",model_version="1.0.0+gguf-q4_0",code="ERR_RELEASE_CONFLICT"}', 3]],
+    )
+    assert.deepEqual(
+      [...samples(text, 'llmesh_loop_errors_total')],
+      [
+        ['{loop="rollout"}', 0],
+        ['{loop="gc"}', 2],
+      ],
+    )
+    counts[0].count = 5
+    totals.gc = 7
+    text = await m.registry.metrics()
+    assert.equal(samples(text, 'llmesh_rollout_release_errors_total').values().next().value, 5)
+    assert.equal(samples(text, 'llmesh_loop_errors_total').get('{loop="gc"}'), 7)
+    assert.equal(deactivationReason('release conflicted'), 'conflicted')
+  })
+
   test('promtool check metrics finds nothing to lint', { skip: !existsSync(PROMTOOL) && 'no promtool' }, async () => {
     const m = new RolloutMetrics({ node: { peerId: 'p', role: 'node', fleet: 'f' } })
     const c = new FakeController()
@@ -202,6 +229,7 @@ describe('RolloutMetrics', () => {
     c.releases = [release('1.1.0', 2, 'canary', 1, 'pass')]
     c.active = [{ model: 'tiny', version: '1.0.0' }]
     c.emit({ kind: 'fleet-rollback', model: 'tiny', version: '1.1.0' })
+    m.bindLoops({ totals: () => ({ 'anti-entropy': 1 }) })
     const text = await m.registry.metrics()
     const out = await new Promise<string>((done) => {
       const child = execFile(PROMTOOL, ['check', 'metrics'], (_err, stdout, stderr) => done(`${stdout}${stderr}`))

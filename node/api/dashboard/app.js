@@ -5,7 +5,7 @@
  */
 import { api, errorText, getToken, setToken } from './api.js'
 import { fill, h, short } from './dom.js'
-import { renderDevices, renderDownloads, renderReleases, renderSelf } from './render.js'
+import { renderDevices, renderDownloads, renderProblems, renderReleases, renderSelf } from './render.js'
 
 const REFRESH_MS = 3000
 
@@ -137,6 +137,7 @@ async function refresh() {
       : 'Read-only: this node holds no operator key. Send commands from the seed, or with `llmesh rollout … --fleet <dir>`.',
   )
   const devices = /** @type {import('./render.js').Device[]} */ (fleet.data.devices)
+  fill('problems', rollout.ok ? renderProblems(rollout.data, status.data.loops) : null)
   if (rollout.ok) {
     updateReleases(
       renderReleases({

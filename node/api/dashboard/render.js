@@ -30,4 +30,4 @@
 
 export { isOnline, renderDevices } from './render-devices.js'
 export { renderDownloads, renderSelf } from './render-node.js'
-export { renderReleases } from './render-releases.js'
+export { renderProblems, renderReleases } from './render-releases.js'

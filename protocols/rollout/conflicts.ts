@@ -1,0 +1,148 @@
+/**
+ * Two valid manifests for one model@version (a second seed, an old backup of the operator key, a
+ * seed that let a version be published twice): which one a node rolls out, decided per release
+ * from the set of manifests alone, so every node reaches the same outcome whatever order they
+ * arrived in, and a release's outcome never depends on another release.
+ *
+ * How it works, per `model@version` (manifests deduplicated by digest):
+ * - one manifest: it is the release (`single`).
+ * - several, all for the same file (same sha256 and size): the same bytes were published twice.
+ *   The one with the lowest `seq`, then the smallest digest, is the release; the others are
+ *   ignored (`duplicate`). Devices that already run the version keep running it: the bytes are
+ *   the ones they verified.
+ * - several naming different files: the version means two different builds, so no device can
+ *   know which bytes another runs, and health reports (which name `model@version`) would mix the
+ *   figures of both. The version is `conflicted`: refused everywhere, as if aborted (devices go
+ *   back to the previous version, or deactivate the model). The operator publishes the intended
+ *   bytes again under a new, higher version.
+ * Pure: no clock, no I/O.
+ */
+import { LlmeshError } from '../errors.ts'
+import type { ReleaseManifest } from '../schemas/index.ts'
+import type { RolloutState } from './state.ts'
+
+/** Stable code of a conflicted release (two valid manifests name different files). */
+export const ERR_RELEASE_CONFLICT = 'ERR_RELEASE_CONFLICT'
+
+/** A release that cannot be rolled out: two valid manifests for it name different files. */
+export class ReleaseConflictError extends LlmeshError {
+  constructor(release: string, digests: readonly string[]) {
+    super(
+      ERR_RELEASE_CONFLICT,
+      `${release} has ${digests.length} valid manifests for different files (${digests.map((d) => d.slice(0, 12)).join(', ')}): refused on every node; publish the intended file as a new version`,
+    )
+    this.name = 'ReleaseConflictError'
+  }
+}
+
+/** A verified manifest and the digest of its message. */
+export interface SignedRelease {
+  manifest: ReleaseManifest
+  digest: string
+}
+
+/** One manifest of a release with several, as status shows it. */
+export interface ConflictManifest {
+  digest: string
+  seq: number
+  sha256: string
+  size: number
+  created_at: number
+}
+
+/** A release with more than one valid manifest, and what every node makes of it. */
+export interface ReleaseConflict {
+  model: string
+  version: string
+  /** `duplicate`: same file, `chosen` counts and the others are ignored; `conflicted`: refused. */
+  outcome: 'duplicate' | 'conflicted'
+  /** The digest of the manifest that counts (duplicates only). */
+  chosen?: string
+  /** Every manifest of the release, by (seq, digest). */
+  manifests: ConflictManifest[]
+}
+
+/** What a node rolls out. */
+export interface ReleaseResolution {
+  /** One manifest per release that may roll out (singles and the chosen duplicates), by model then seq. */
+  releases: SignedRelease[]
+  /** Releases with several manifests, by model then version. */
+  conflicts: ReleaseConflict[]
+}
+
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+const bySeqDigest = (a: SignedRelease, b: SignedRelease): number =>
+  a.manifest.seq - b.manifest.seq || byText(a.digest, b.digest)
+
+/** `model@version`. */
+function keyOf(m: Pick<ReleaseManifest, 'model' | 'version'>): string {
+  return `${m.model}@${m.version}`
+}
+
+/** Resolves every release from the set of valid manifests. Deterministic: depends only on the set. */
+export function resolveReleases(list: Iterable<SignedRelease>): ReleaseResolution {
+  const byKey = new Map<string, Map<string, SignedRelease>>()
+  for (const r of list) {
+    const k = keyOf(r.manifest)
+    const group = byKey.get(k) ?? new Map<string, SignedRelease>()
+    group.set(r.digest, r)
+    byKey.set(k, group)
+  }
+  const releases: SignedRelease[] = []
+  const conflicts: ReleaseConflict[] = []
+  for (const group of byKey.values()) {
+    const all = [...group.values()].sort(bySeqDigest)
+    const first = all[0]
+    if (all.length === 1) {
+      releases.push(first)
+      continue
+    }
+    const sameFile = all.every(
+      (r) => r.manifest.file.sha256 === first.manifest.file.sha256 && r.manifest.file.size === first.manifest.file.size,
+    )
+    const c: ReleaseConflict = {
+      model: first.manifest.model,
+      version: first.manifest.version,
+      outcome: sameFile ? 'duplicate' : 'conflicted',
+      manifests: all.map((r) => ({
+        digest: r.digest,
+        seq: r.manifest.seq,
+        sha256: r.manifest.file.sha256,
+        size: r.manifest.file.size,
+        created_at: r.manifest.created_at,
+      })),
+    }
+    if (sameFile) {
+      c.chosen = first.digest
+      releases.push(first)
+    }
+    conflicts.push(c)
+  }
+  releases.sort((a, b) => byText(a.manifest.model, b.manifest.model) || bySeqDigest(a, b))
+  conflicts.sort((a, b) => byText(a.model, b.model) || byText(a.version, b.version))
+  return { releases, conflicts }
+}
+
+/** The error of a conflicted release (for status and the error counters). */
+export function conflictError(c: ReleaseConflict): ReleaseConflictError {
+  return new ReleaseConflictError(
+    `${c.model}@${c.version}`,
+    c.manifests.map((m) => m.digest),
+  )
+}
+
+/**
+ * A persisted rollout state if it belongs to this manifest (same release, stages and start), else
+ * undefined: facts kept for another manifest of the same model@version (one that lost the pick
+ * after the winner arrived) cannot be joined with this one's and are re-derived from the store.
+ */
+export function stateForManifest(
+  state: RolloutState | undefined,
+  m: Pick<ReleaseManifest, 'model' | 'version' | 'created_at' | 'policy'>,
+): RolloutState | undefined {
+  if (state === undefined) return undefined
+  const stages = m.policy.stages.map((s) => s.name)
+  const same =
+    state.release === keyOf(m) && state.releasedAt === m.created_at && state.stages.join('\n') === stages.join('\n')
+  return same ? state : undefined
+}
