@@ -23,7 +23,12 @@ const LOCK = {
   },
   'node_modules/@node-llama-cpp/linux-x64': { version: '3.0.0', optional: true, os: ['linux'], cpu: ['x64'] },
   'node_modules/@node-llama-cpp/linux-x64-cuda': { version: '3.0.0', optional: true, os: ['linux'], cpu: ['x64'] },
-  'node_modules/@node-llama-cpp/linux-arm64': { version: '3.0.0', optional: true, os: ['linux'], cpu: ['arm64', 'x64'] },
+  'node_modules/@node-llama-cpp/linux-arm64': {
+    version: '3.0.0',
+    optional: true,
+    os: ['linux'],
+    cpu: ['arm64', 'x64'],
+  },
   'node_modules/@node-llama-cpp/mac-arm64-metal': { version: '3.0.0', optional: true, os: ['darwin'], cpu: ['arm64'] },
   'node_modules/r-musl': { version: '1.0.0', optional: true, os: ['linux'], cpu: ['arm64'], libc: ['musl'] },
   'node_modules/r-gnu': { version: '1.0.0', optional: true, os: ['linux'], cpu: ['arm64'], libc: ['glibc'] },
@@ -67,7 +72,8 @@ test('copies the selected packages without other platforms prebuilds; refuses a 
   }
   writeFileSync(join(src, 'package-lock.json'), JSON.stringify({ packages: LOCK }))
   for (const [path, e] of Object.entries(LOCK)) {
-    if (path !== '' && !/musl|r-gnu/.test(path)) put(`${path}/package.json`, JSON.stringify({ version: e.version }))
+    if (path !== '' && !/musl|r-gnu/.test(path))
+      put(`${path}/package.json`, JSON.stringify({ version: (e as { version?: string }).version }))
   }
   put('node_modules/a/prebuilds/linux-x64/a.node', elfHeader(62))
   put('node_modules/a/prebuilds/linux-arm64/a.node', elfHeader(183))
@@ -77,7 +83,10 @@ test('copies the selected packages without other platforms prebuilds; refuses a 
   const dest = await tmpDir(t, 'llmesh-pkg-dest-')
   const leftOut = copyModules(src, dest, 'arm64')
   assert.deepEqual(readdirSync(join(dest, 'node_modules/a/prebuilds')), ['linux-arm64'])
-  assert.deepEqual(readdirSync(join(dest, 'node_modules/a')).sort(), ['node_modules', 'package.json', 'prebuilds', 'index.js'].sort())
+  assert.deepEqual(
+    readdirSync(join(dest, 'node_modules/a')).sort(),
+    ['node_modules', 'package.json', 'prebuilds', 'index.js'].sort(),
+  )
   assert.deepEqual(
     elfFiles(dest).map((e) => [e.path, e.machine]),
     [['node_modules/a/prebuilds/linux-arm64/a.node', 183]],
