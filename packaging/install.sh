@@ -134,6 +134,16 @@ if [ -n "$FLEET" ]; then
   [ $SEED = 0 ] || [ -f "$FLEET/operator.key" ] || die "--seed needs $FLEET/operator.key"
 fi
 [ -z "$INVITE" ] || [ -f "$INVITE" ] || die "no invite file $INVITE"
+# shared libraries the bundled native modules need beyond glibc (the package brings everything else)
+LIBS="libstdc++.so.6 libgcc_s.so.1 libatomic.so.1"
+LDCONFIG=$(command -v ldconfig || echo /sbin/ldconfig)
+if [ -z "$ROOT" ] && [ -x "$LDCONFIG" ]; then
+  missing=""
+  for lib in $LIBS; do
+    "$LDCONFIG" -p | grep -q "^[[:space:]]*$lib " || missing="$missing $lib"
+  done
+  [ -z "$missing" ] || die "missing shared libraries:$missing (Debian packages libstdc++6 libgcc-s1 libatomic1: copy their .deb files to the device and dpkg -i them)"
+fi
 
 ensure_user
 
