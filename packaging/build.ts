@@ -25,11 +25,22 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statfsSync,
   statSync,
   writeFileSync,
 } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
-import { APP_DIRS, APP_FILES, type Arch, GZIP_LEVEL, MANIFEST_FORMAT, PACKAGE_FILES, TARGETS } from './constants.ts'
+import {
+  APP_DIRS,
+  APP_FILES,
+  type Arch,
+  GZIP_LEVEL,
+  MANIFEST_FORMAT,
+  PACKAGE_FILES,
+  SHM_DIR,
+  STAGE_MIN_FREE_BYTES,
+  TARGETS,
+} from './constants.ts'
 import { elfFiles } from './elf.ts'
 import { copyModules, type LeftOut } from './modules.ts'
 import { installRuntime } from './runtime.ts'
@@ -119,13 +130,29 @@ export function projectVersions(root: string): { version: string; node: string }
   return { version: pkg.version, node }
 }
 
+/**
+ * Where the package tree is assembled: a RAM-backed /dev/shm when it has room (copying and removing
+ * ~10k small files is most of a build's time on a busy disk), else the output directory.
+ */
+function stageParent(out: string): string {
+  try {
+    const fs = statfsSync(SHM_DIR)
+    if (fs.bavail * fs.bsize >= STAGE_MIN_FREE_BYTES) return SHM_DIR
+  } catch {
+    // no /dev/shm
+  }
+  mkdirSync(out, { recursive: true })
+  return out
+}
+
 /** Builds the package of one architecture. */
 export function buildPackage(init: BuildInit): BuiltPackage {
   const started = performance.now()
   const { root, arch, out } = init
   const { version, node } = projectVersions(root)
   const stem = packageStem(version, arch)
-  const stage = join(out, `.stage-${arch}-${process.pid}`)
+  mkdirSync(out, { recursive: true })
+  const stage = join(stageParent(out), `.llmesh-stage-${arch}-${process.pid}`)
   const top = join(stage, stem)
   rmSync(stage, { recursive: true, force: true })
   mkdirSync(top, { recursive: true })

@@ -48,3 +48,7 @@ export const MANIFEST_FORMAT = 1
 export const DEFAULT_OUT_DIR = 'dist'
 /** gzip level of the tarballs: 6 is gzip's default (level 9 saves ~2% for twice the time). */
 export const GZIP_LEVEL = 6
+/** RAM-backed directory where a package tree is assembled when it has room (build.ts stageParent). */
+export const SHM_DIR = '/dev/shm'
+/** Free space /dev/shm needs to be used for staging (a package tree is ~300 MB). */
+export const STAGE_MIN_FREE_BYTES = 1024 * 1024 * 1024
