@@ -194,13 +194,19 @@ mkdir -p "$DATA"
 own llmesh 0700 "$DATA"
 
 # services
-UNIT=llmesh-node.service
-[ $SEED = 0 ] || UNIT=llmesh-seed.service
+UNIT=llmesh-node.service OTHER=llmesh-seed.service
+if [ $SEED = 1 ]; then UNIT=llmesh-seed.service OTHER=llmesh-node.service; fi
 mkdir -p "$UNITS/multi-user.target.wants"
 for u in llmesh-node.service llmesh-seed.service; do
   cp "$DEST/systemd/$u" "$UNITS/$u" && chmod 0644 "$UNITS/$u"
 done
 CMD="llmesh $([ $SEED = 1 ] && echo seed || echo node) start --fleet /etc/llmesh --data ${DATA#"$ROOT"}"
+# one role per machine: both daemons default to the same API port
+if [ -L "$UNITS/multi-user.target.wants/$OTHER" ]; then
+  if [ $SYSTEMD = 1 ]; then systemctl disable --now "$OTHER" >/dev/null 2>&1 || true; fi
+  rm -f "$UNITS/multi-user.target.wants/$OTHER"
+  note "disabled $OTHER (this machine now runs $UNIT)"
+fi
 if [ -n "$ROOT" ]; then
   ln -sfn "/etc/systemd/system/$UNIT" "$UNITS/multi-user.target.wants/$UNIT"
   note "installed llmesh $VERSION ($ARCH) under $ROOT; $UNIT is enabled there"

@@ -151,7 +151,17 @@ test('the x64 package installs, upgrades, runs and uninstalls offline', {
   await waitFor(() => child.exitCode !== null || child.signalCode !== null, { timeoutMs: 30_000, what: 'node exit' })
   assert.equal(await exited, 0, stderr)
 
-  // 5. uninstall keeps the data and the user; --purge removes them
+  // 5. the seed: re-run from the installed copy (no copy of itself), with the operator key
+  await inNs(join(current, 'install.sh'), ['--root', root, '--fleet', fleet, '--seed'])
+  assert.equal(statSync(join(etc, 'operator.key')).mode & 0o777, 0o640)
+  assert.ok(existsSync(join(root, 'var/lib/llmesh-seed')))
+  const wants = join(root, 'etc/systemd/system/multi-user.target.wants')
+  assert.equal(readlinkSync(join(wants, 'llmesh-seed.service')), '/etc/systemd/system/llmesh-seed.service')
+  assert.throws(() => lstatSync(join(wants, 'llmesh-node.service')), 'one role per machine')
+  assert.equal(readlinkSync(join(opt, 'current')), next)
+  await assert.rejects(inNs(join(current, 'install.sh'), ['--root', root, '--seed', '--fleet', data]), /not a fleet/)
+
+  // 6. uninstall keeps the data and the user; --purge removes them
   await inNs(join(current, 'install.sh'), ['--root', root, '--uninstall'])
   assert.ok(!existsSync(opt) && !existsSync(etc))
   assert.throws(() => lstatSync(llmesh))

@@ -98,3 +98,18 @@ test('the arm64 package runs llmesh --version under qemu', {
   })
   assert.equal(stdout.trim(), manifest.version)
 })
+
+test('install.sh refuses the arm64 package on an x64 machine before changing anything', {
+  skip: process.arch !== 'x64' || process.getuid?.() !== 0,
+  timeout: BUILD_TEST_TIMEOUT_MS,
+}, async (t) => {
+  const { dir } = await extracted(t)
+  // an empty --fleet: were the architecture check broken, the fleet check still stops it before any change
+  const empty = await tmpDir(t, 'llmesh-empty-fleet-')
+  const err = (await run(join(dir, 'install.sh'), ['--fleet', empty]).catch((e) => e)) as {
+    code?: number
+    stderr?: string
+  }
+  assert.equal(err.code, 1)
+  assert.match(String(err.stderr), /this package is for arm64, this machine is x64/)
+})
