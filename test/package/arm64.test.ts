@@ -1,7 +1,7 @@
 /**
  * The arm64 package holds aarch64 binaries only (checked with `file`, independently of the build's
  * own ELF check), needs no shared library beyond those install.sh checks for, and really runs: its
- * Node runs `llmesh --version` under qemu-aarch64-static with Debian's arm64 libc
+ * Node runs `llmesh --version` and `llmesh model inspect` of a tiny GGUF under qemu-aarch64-static with Debian's arm64 libc
  * (`dpkg --add-architecture arm64; apt-get install qemu-user-static libc6:arm64 libstdc++6:arm64
  * libatomic1:arm64`, done by .ci/run). Without `file` or qemu the checks that need them are skipped
  * with a message, except under CI=true, where they fail.
@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
+import { writeTinyGguf } from '../../node/model/gguf-writer.ts'
 import { tmpDir } from '../helpers/index.ts'
 import { BUILD_TEST_TIMEOUT_MS, ensurePackage, REPO_ROOT } from './build.ts'
 
@@ -86,7 +87,7 @@ const noQemu =
     `${ARM64_LOADER} is missing (dpkg --add-architecture arm64; apt-get install libc6:arm64)`,
   )
 
-test('the arm64 package runs llmesh --version under qemu', {
+test('the arm64 package runs llmesh --version and model inspect under qemu', {
   skip: noQemu,
   timeout: BUILD_TEST_TIMEOUT_MS,
 }, async (t) => {
@@ -97,6 +98,23 @@ test('the arm64 package runs llmesh --version under qemu', {
     cwd: REPO_ROOT,
   })
   assert.equal(stdout.trim(), manifest.version)
+  // and reads a model with the packaged aarch64 code (loading it with llama.cpp is not tried here:
+  // node-llama-cpp tests its binding in a child process, which an x64 host without binfmt_misc
+  // cannot start for an aarch64 node)
+  const gguf = join(await tmpDir(t, 'llmesh-arm64-gguf-'), 'tiny.gguf')
+  await writeTinyGguf(gguf)
+  const inspect = await run(
+    QEMU,
+    [join(dir, 'runtime/bin/node'), join(dir, 'app/cli/bin.ts'), 'model', 'inspect', gguf, '--json'],
+    {
+      timeout: 600_000,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  )
+  const report = JSON.parse(inspect.stdout) as { ok: boolean; architecture: string; tensorCount: number }
+  assert.equal(report.ok, true)
+  assert.equal(report.architecture, 'llama')
+  assert.ok(report.tensorCount > 0)
 })
 
 test('install.sh refuses the arm64 package on an x64 machine before changing anything', {
