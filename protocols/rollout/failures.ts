@@ -15,7 +15,7 @@ import type { ReleaseRef } from '../schemas/common.ts'
 import type { FailureBudget, Gates } from '../schemas/policy.ts'
 import type { GateFigure } from '../schemas/rollout.ts'
 import { FAILED_NAMED_IN_REASON } from './constants.ts'
-import type { StageFailures, VerifiedReport } from './gates.ts'
+import type { StageFailures, VerifiedReport } from './report-types.ts'
 
 /** A cohort device that failed the candidate version, and why. */
 export interface FailedDevice {

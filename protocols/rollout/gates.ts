@@ -26,19 +26,16 @@
  */
 
 import type { ReleaseRef } from '../schemas/common.ts'
-import type { HealthReport, InferenceStats } from '../schemas/health.ts'
+import type { InferenceStats } from '../schemas/health.ts'
 import type { RolloutPolicy } from '../schemas/policy.ts'
 import type { EvidenceRef, GateFigure } from '../schemas/rollout.ts'
 import { assignStages, type CohortDevice, cohortSize, inCohort, type StageAssignment } from './cohorts.ts'
 import { GATE_MIN_REQUESTS, LATENCY_QUANTILE, REGRESSION_FLOOR, SKETCH_ALPHA, VOTE_MAX_AGE_MS } from './constants.ts'
 import { cohortFailures, judgeFailures } from './failures.ts'
+import type { StageFailures, VerifiedReport } from './report-types.ts'
 import { mergeSketches, quantile } from './sketch.ts'
 
-/** A health report whose signature was verified, with the digest of its wire envelope. */
-export interface VerifiedReport {
-  report: HealthReport
-  digest: string
-}
+export type { StageFailures, VerifiedReport } from './report-types.ts'
 
 /** Inputs of one stage's evaluation. */
 export interface StageEvalInput {
@@ -71,13 +68,6 @@ export interface StageEvaluation {
   required: number
   /** The cohort's failed devices (whatever the outcome) against the stage's failure budget. */
   failures: StageFailures
-}
-
-/** Failed devices of the stage's cohort, with their reasons, and how many the budget tolerates. */
-export interface StageFailures {
-  cohort: number
-  budget: number
-  failed: Array<{ device: string; reasons: string[] }>
 }
 
 interface DeviceView {
