@@ -118,7 +118,10 @@ export function humanRollout(st: RolloutJson): string {
   const lines: string[] = problems(st)
   if (releases.length === 0) return [...lines, '(no releases)'].join('\n')
   for (const r of releases) {
-    lines.push(`${r.model}@${r.version}  ${r.state}  (stage ${r.stage} ${r.stageName}, previous ${r.previous ?? '-'})`)
+    lines.push(
+      `${r.model}@${r.version}  ${r.state}  (stage ${r.stage} ${r.stageName}, previous ${r.previous ?? '-'})` +
+        (r.downgradeFrom !== undefined ? `  DOWNGRADE from ${r.downgradeFrom} (allowed by the operator)` : ''),
+    )
     if (r.prestaged !== undefined) {
       const { devices, of, missing } = r.prestaged
       lines.push(

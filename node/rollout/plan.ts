@@ -170,6 +170,8 @@ export interface ReleaseRolloutStatus {
    */
   prestaged: { devices: number; of: number; missing: string[] }
   abortedBy?: string
+  /** The higher version this release was published below, when the operator allowed a downgrade. */
+  downgradeFrom?: string
   /** Failed devices of the stage's cohort with their reasons, and the failure budget (decide()). */
   failures?: StageFailures | null
 }
@@ -260,5 +262,6 @@ export function releaseStatus(
     failures: d.failures,
   }
   if (d.view.abortedBy !== undefined) out.abortedBy = d.view.abortedBy
+  if (m.downgrade !== undefined) out.downgradeFrom = m.downgrade.from
   return out
 }

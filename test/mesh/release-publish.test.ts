@@ -17,7 +17,7 @@ import { silentLogger } from '../../node/logger.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { createSeedDaemon, type SeedDaemon } from '../../seed/seed-daemon.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
-import { scaled } from '../helpers/index.ts'
+import { scaled, waitFor } from '../helpers/index.ts'
 
 const execFileP = promisify(execFile)
 const BIN = join(import.meta.dirname, '../../cli/bin.ts')
@@ -137,6 +137,17 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     assert.equal(rows.find((r) => r.version === '1.5.0')?.downgrade_from, '2.0.0')
     assert.equal(rows.find((r) => r.version === '2.0.0')?.downgrade_from, undefined)
     assert.match((await cli('release', 'list', '--api', api)).stdout, /tiny@1\.5\.0 .*downgrade from 2\.0\.0/)
+    // and the rollout shows it: status JSON and the human form
+    await waitFor(
+      async () => {
+        const st = JSON.parse((await cli('rollout', 'status', '--api', api, '--json')).stdout) as {
+          releases: Array<{ version: string; downgradeFrom?: string }>
+        }
+        return st.releases.find((r) => r.version === '1.5.0')?.downgradeFrom === '2.0.0'
+      },
+      { timeoutMs: 20_000, what: 'rollout status shows the downgrade' },
+    )
+    assert.match((await cli('rollout', 'status', '--api', api)).stdout, /tiny@1\.5\.0 .*DOWNGRADE from 2\.0\.0/)
 
     // two builds of one core are distinct variants: neither a duplicate nor a downgrade
     const variant = await publish(await gguf('v2-q8.gguf', 1), '2.0.0+gguf-Q8_0')

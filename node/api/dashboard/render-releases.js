@@ -130,6 +130,7 @@ export function renderReleases(p) {
         ` · phase ${r.phase} · replaces ${r.previous ?? 'nothing (first release)'}`,
         pb ? ` · ${bytes(pb.size)} in ${pb.chunks} chunks` : '',
         r.abortedBy ? ` · aborted by ${r.abortedBy}` : '',
+        r.downgradeFrom ? ` · downgrade from ${r.downgradeFrom}, allowed by the operator` : '',
       ),
       r.gate === null
         ? h('p', { class: 'muted' }, 'No gate evaluated for this stage.')

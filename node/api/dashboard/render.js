@@ -21,7 +21,7 @@
  *   verdicts: Array<{ digest: string, device: string, stage: number, outcome: string, decided_at: number,
  *     evidence: number, adopted: boolean, check: string }>,
  *   commands: Array<{ id: string, action: string, issued_at: number, to_stage?: string }>,
- *   cohorts: Record<string, string[]>, abortedBy?: string,
+ *   cohorts: Record<string, string[]>, abortedBy?: string, downgradeFrom?: string,
  *   prestaged?: { devices: number, of: number, missing: string[] } }} Rollout
  * @typedef {{ model: string, version: string, seq: number, size: number, chunks: number, created_at: number }} Published
  * @typedef {(action: string, model: string, version: string) => void} OnCommand
