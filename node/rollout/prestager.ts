@@ -2,7 +2,9 @@
  * Prestager: fetches releases ahead of activation (devices, policy `prestage`): per model, the
  * newest release that is not bad. A failed fetch is tried again 10 s later (a peer with the
  * blocks may show up). One fetch per release at a time. A failure is one release's fault (the
- * `prestage` loop's Faults: counted, logged once per change); the other releases go on.
+ * `prestage` loop's Faults: counted, logged once per change); the other releases go on. A release
+ * this device cannot take (another architecture, too little RAM or disk, another runtime) is no
+ * fault: the device refuses it by design (shown in /status), logged once at warn level.
  */
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import type { Installer } from '../install/installer.ts'
@@ -13,12 +15,22 @@ import { releaseKey } from './plan.ts'
 /** Retry delay after a failed prestage. */
 const RETRY_MS = 10_000
 
+/** Compatibility refusals (node/install/compat.ts): the device declines the release, nothing failed. */
+const DECLINED = new Set([
+  'ERR_INCOMPATIBLE_ARCH',
+  'ERR_INSUFFICIENT_RAM',
+  'ERR_RUNTIME_RANGE',
+  'ERR_INSUFFICIENT_DISK',
+])
+
 /** Fetches releases through the installer. */
 export class Prestager {
   private readonly installer: Installer | undefined
   private readonly logger: Logger
   private readonly inFlight = new Set<string>()
   private readonly faults: Faults | undefined
+  /** `release\ncode` of the refusals already logged. */
+  private readonly declined = new Set<string>()
 
   constructor(installer: Installer | undefined, logger: Logger, faults?: Faults) {
     this.installer = installer
@@ -59,6 +71,15 @@ export class Prestager {
   }
 
   private failed(key: string, err: unknown): void {
+    const code = (err as { code?: unknown } | null)?.code
+    if (typeof code === 'string' && DECLINED.has(code)) {
+      this.faults?.ok(key)
+      if (!this.declined.has(`${key}\n${code}`) && this.declined.size < 1000) {
+        this.declined.add(`${key}\n${code}`)
+        this.logger.warn({ release: key, code }, `release declined: ${(err as Error).message}`)
+      }
+      return
+    }
     if (this.faults !== undefined) this.faults.fail(key, err)
     else this.logger.warn({ release: key, err }, 'prestage failed')
   }

@@ -77,8 +77,9 @@ describe('the closed API on a LAN', { skip, timeout: scaled(300_000) }, () => {
     assert.ok(!p.logs.some((l) => l.msg === 'llmesh node started'))
   })
 
-  test('with a token: a LAN neighbour needs it; a foreign Host or Origin is refused even with it', async () => {
+  test('with a token: a LAN neighbour needs it; a foreign Host or Origin is refused even with it', async (t) => {
     const p = seed('guarded', ['--api-token-file', tokenFile])
+    t.after(() => bed.terminate(p)) // also when an assertion fails: the next test needs the ports
     await started(p)
     assert.equal(p.child.exitCode, null, p.stderr)
     const neighbour = bed.hosts[1]
@@ -92,19 +93,20 @@ describe('the closed API on a LAN', { skip, timeout: scaled(300_000) }, () => {
     assert.deepEqual([origin.status, (origin.body.error as { code: string }).code], [403, 'ERR_ORIGIN_NOT_ALLOWED'])
     const bad = await post(neighbour, [auth], { action: 'explode' })
     assert.deepEqual([bad.status, (bad.body.error as { code: string }).code], [400, 'ERR_INVALID_INPUT'])
+    // with the token and its own Origin the request passes every access check and reaches the
+    // route, which refuses it only because the seed knows no such release (nothing is signed for
+    // a release no node knows; the signed abort itself is covered by the mesh rollout tests)
     const ok = await post(neighbour, [auth, `origin: http://${bed.hosts[0].ip}:7420`], abort)
-    assert.equal(ok.status, 201, JSON.stringify(ok.body))
-    assert.equal((ok.body.command as { action: string }).action, 'abort')
-    await bed.terminate(p)
+    assert.deepEqual([ok.status, (ok.body.error as { code: string }).code], [404, 'ERR_UNKNOWN_RELEASE'])
   })
 
-  test('--api-insecure starts without a token, with a loud warning', async () => {
+  test('--api-insecure starts without a token, with a loud warning', async (t) => {
     const p = seed('insecure', ['--api-insecure'])
+    t.after(() => bed.terminate(p))
     await started(p)
     assert.equal(p.child.exitCode, null, p.stderr)
     const warn = p.logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('API INSECURE'))
     assert.ok(warn, 'the warning is logged')
     assert.equal(warn.level, 40)
-    await bed.terminate(p)
   })
 })

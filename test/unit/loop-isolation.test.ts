@@ -13,11 +13,14 @@ import pino from 'pino'
 import { Installer } from '../../node/install/installer.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { MessageStore } from '../../node/mesh/message-store.ts'
+import { Prestager } from '../../node/rollout/prestager.ts'
 import { ModelStore } from '../../node/store/model-store.ts'
 import { errorCode, Faults, LoopErrors } from '../../node/telemetry/faults.ts'
 import { HealthReporter } from '../../node/telemetry/health-reporter.ts'
+import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { deviceKey } from '../fixtures/messages.ts'
+import { waitFor } from '../helpers/index.ts'
 import { makeRelease } from './install-fixtures.ts'
 
 const dirs: string[] = []
@@ -191,3 +194,40 @@ describe('installer loops', () => {
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
+
+describe('prestager', () => {
+  const manifest = (model: string, version: string) =>
+    ({ model, version, seq: 1, policy: { prestage: true } }) as unknown as ReleaseManifest
+
+  test('a release this device declines (arch, RAM, disk, runtime) is no loop fault; a real failure is', async () => {
+    const { logger, lines } = capture()
+    const faults = new Faults({ logger }, { what: 'prestage loop: one item failed', fields: { loop: 'prestage' } })
+    const refusal = (code: string) => Object.assign(new Error(`declined with ${code}`), { code })
+    const outcomes: Record<string, Error> = {
+      'foreign@1.0.0': refusal('ERR_INCOMPATIBLE_ARCH'),
+      'huge@1.0.0': refusal('ERR_INSUFFICIENT_DISK'),
+      'broken@1.0.0': refusal('ERR_GGUF_TRUNCATED'),
+    }
+    let calls = 0
+    const installer = {
+      prestage: async (m: ReleaseManifest) => {
+        calls++
+        throw outcomes[`${m.model}@${m.version}`]
+      },
+    } as unknown as Installer
+    const p = new Prestager(installer, logger, faults)
+    p.prestageNewest(
+      [manifest('foreign', '1.0.0'), manifest('huge', '1.0.0'), manifest('broken', '1.0.0')],
+      () => new Set(),
+    )
+    await waitFor(() => calls === 3 && lines.some((l) => l.level === 50), { what: 'the three fetches' })
+    await new Promise((r) => setImmediate(r))
+    assert.deepEqual(
+      faults.list().map((f) => [f.item, f.code]),
+      [['broken@1.0.0', 'ERR_GGUF_TRUNCATED']],
+    )
+    assert.equal(lines.filter((l) => l.level === 50).length, 1)
+    const warned = lines.filter((l) => l.level === 40 && l.msg.startsWith('release declined'))
+    assert.equal(warned.length, 2)
+  })
+})
