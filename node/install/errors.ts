@@ -9,6 +9,7 @@ export type InstallErrorCode =
   | 'ERR_DIGEST_MISMATCH'
   | 'ERR_NOT_STAGED'
   | 'ERR_NO_PREVIOUS'
+  | 'ERR_STOPPED'
 
 /** A release cannot be installed or activated here. */
 export class InstallError extends LlmeshError {
@@ -16,5 +17,13 @@ export class InstallError extends LlmeshError {
   constructor(code: InstallErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options)
     this.name = 'InstallError'
+  }
+}
+
+/** A download cut short because the installer is stopping (the daemon shuts down): not a fault. */
+export class InstallerStoppedError extends InstallError {
+  constructor() {
+    super('ERR_STOPPED', 'installer stopped')
+    this.name = 'InstallerStoppedError'
   }
 }

@@ -30,7 +30,7 @@ import { type Faults, LoopErrors } from '../telemetry/faults.ts'
 import { assembleRelease } from './assemble.ts'
 import { checkCompatibility, checkDisk, type DeviceEnv, readDeviceEnv } from './compat.ts'
 import { KEEP_VERSIONS, MANIFEST_FILE, MAX_REFUSALS } from './constants.ts'
-import { InstallError } from './errors.ts'
+import { InstallError, InstallerStoppedError } from './errors.ts'
 import {
   atomicSymlink,
   InstallLayout,
@@ -133,7 +133,7 @@ export class Installer {
   /** Aborts downloads in flight. Idempotent. */
   async stop(): Promise<void> {
     this.running = false
-    for (const d of this.downloading.values()) d.abort.abort(new Error('installer stopped'))
+    for (const d of this.downloading.values()) d.abort.abort(new InstallerStoppedError())
     await Promise.allSettled([...this.locks.values()])
   }
 

@@ -72,6 +72,7 @@ export class Prestager {
 
   private failed(key: string, err: unknown): void {
     const code = (err as { code?: unknown } | null)?.code
+    if (code === 'ERR_STOPPED') return // the daemon is shutting down: nothing failed
     if (typeof code === 'string' && DECLINED.has(code)) {
       this.faults?.ok(key)
       if (!this.declined.has(`${key}\n${code}`) && this.declined.size < 1000) {

@@ -187,8 +187,9 @@ describe('forged health reports (network namespaces)', { skip, timeout: scaled(2
     // (an unenrolled key's well-signed report is refused before it is stored or forwarded)
     const refused = {
       unenrolled: 'ERR_NOT_ENROLLED',
-      asD1: 'ERR_UNKNOWN_SIGNER',
-      asD2: 'ERR_UNKNOWN_SIGNER',
+      // signed by a key no device holds: its signer is refused as unenrolled before any signature work
+      asD1: 'ERR_NOT_ENROLLED',
+      asD2: 'ERR_NOT_ENROLLED',
       tamperedD1: 'ERR_BAD_SIGNATURE',
       tamperedD2: 'ERR_BAD_SIGNATURE',
     } as const

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import pino from 'pino'
+import { InstallerStoppedError } from '../../node/install/errors.ts'
 import { Installer } from '../../node/install/installer.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { MessageStore } from '../../node/mesh/message-store.ts'
@@ -199,7 +200,7 @@ describe('prestager', () => {
   const manifest = (model: string, version: string) =>
     ({ model, version, seq: 1, policy: { prestage: true } }) as unknown as ReleaseManifest
 
-  test('a release this device declines (arch, RAM, disk, runtime) is no loop fault; a real failure is', async () => {
+  test('a release this device declines (arch, RAM, disk, runtime) or a shutdown is no loop fault; a real failure is', async () => {
     const { logger, lines } = capture()
     const faults = new Faults({ logger }, { what: 'prestage loop: one item failed', fields: { loop: 'prestage' } })
     const refusal = (code: string) => Object.assign(new Error(`declined with ${code}`), { code })
@@ -207,6 +208,7 @@ describe('prestager', () => {
       'foreign@1.0.0': refusal('ERR_INCOMPATIBLE_ARCH'),
       'huge@1.0.0': refusal('ERR_INSUFFICIENT_DISK'),
       'broken@1.0.0': refusal('ERR_GGUF_TRUNCATED'),
+      'stopping@1.0.0': new InstallerStoppedError(), // a download cut by shutdown
     }
     let calls = 0
     const installer = {
@@ -216,11 +218,9 @@ describe('prestager', () => {
       },
     } as unknown as Installer
     const p = new Prestager(installer, logger, faults)
-    p.prestageNewest(
-      [manifest('foreign', '1.0.0'), manifest('huge', '1.0.0'), manifest('broken', '1.0.0')],
-      () => new Set(),
-    )
-    await waitFor(() => calls === 3 && lines.some((l) => l.level === 50), { what: 'the three fetches' })
+    const all = ['foreign', 'huge', 'broken', 'stopping'].map((m) => manifest(m, '1.0.0'))
+    p.prestageNewest(all, () => new Set())
+    await waitFor(() => calls === 4 && lines.some((l) => l.level === 50), { what: 'the four fetches' })
     await new Promise((r) => setImmediate(r))
     assert.deepEqual(
       faults.list().map((f) => [f.item, f.code]),
@@ -229,5 +229,6 @@ describe('prestager', () => {
     assert.equal(lines.filter((l) => l.level === 50).length, 1)
     const warned = lines.filter((l) => l.level === 40 && l.msg.startsWith('release declined'))
     assert.equal(warned.length, 2)
+    assert.equal(lines.filter((l) => l.msg.includes('installer stopped')).length, 0)
   })
 })
