@@ -35,7 +35,8 @@ const BIN = join(REPO_ROOT, 'cli', 'bin.ts')
 const TAGS = [['pilot'], ['canary'], [], ['canary'], []]
 /** Host indexes of the minority (d4, d5). */
 const MINORITY = [4, 5]
-const PILOT_WINDOW_S = 25
+/** Long enough for every device to prestage and the minority to hold a pilot report before the cut (scaled for a loaded machine). */
+const PILOT_WINDOW_S = Math.round(scaled(25_000) / 1000)
 const CANARY_WINDOW_S = 4
 const POLICY = `
 stages:

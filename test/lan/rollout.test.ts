@@ -167,11 +167,13 @@ describe('collective canary in network namespaces', { skip, timeout: scaled(240_
   })
 
   test('pause holds v4 through a passing gate, resume continues, abort mid-canary rolls everyone back', async () => {
-    // the pause is signed before the release exists (a CLI process on a loaded machine can take
-    // longer than the pilot window): commands merge in any order, so v4 starts paused
-    await cli(seed, 'rollout', 'pause', 'tiny@4.0.0', '--reason', 'hold')
-    await publish('4.0.0', multi('8s', '10m'))
+    // a command needs a release the node knows (ERR_UNKNOWN_RELEASE otherwise): publish, then
+    // pause at once; the pilot window is scaled for a loaded machine, where one CLI process can
+    // take longer than the idle machine's window, so the pause lands in the pilot stage
+    await publish('4.0.0', multi(`${scaled(8)}s`, '10m'))
     await until(async () => release(await status(seed), '4.0.0') !== undefined, 30_000, 'v4 known to the seed')
+    await cli(seed, 'rollout', 'pause', 'tiny@4.0.0', '--reason', 'hold')
+    await until(async () => release(await status(seed), '4.0.0')?.state === 'paused', 30_000, 'v4 paused')
     const paused = release(await status(seed), '4.0.0')!
     assert.deepEqual([paused.state, paused.stage], ['paused', 0])
     await until(
