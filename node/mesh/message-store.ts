@@ -2,6 +2,10 @@
  * The node's memory of the fleet: every verified wire message, by id (`digest`: the hash of its
  * canonical content and signer, see protocols/signing/message-id.ts), indexed by type, model and
  * device, kept in memory and appended to `<data>/messages.jsonl` so a restart keeps what it knew.
+ * A message is accepted (`put` resolves, its events fire, it is in memory) only once its record is
+ * durably on disk (node/mesh/log-writer.ts: fsync, group commit); an append that fails (a full
+ * disk) refuses the message with a StoreWriteError and leaves memory as the disk is. Load drops a
+ * torn tail, skips unreadable records, and compacts only when it must (node/mesh/store-load.ts).
  * Two envelopes of one message share the id and are stored once (the first kept). Health reports
  * older than the retention are dropped (on load and by `prune`), dated by the earlier of their
  * window's end and their arrival, so a sender cannot keep a report forever by dating it ahead.
@@ -22,7 +26,10 @@ import type {
 } from '../../protocols/schemas/index.ts'
 import { HEALTH_RETENTION_MS, MESSAGES_FILE } from '../constants.ts'
 import type { Logger } from '../logger.ts'
-import { appendLog, logLine, readLog, rewriteLog } from './message-log.ts'
+import { LogWriter } from './log-writer.ts'
+import { logLine } from './message-log.ts'
+import type { StoreWriteError } from './store-errors.ts'
+import { loadLog, type StoreHealth, storeHealth } from './store-load.ts'
 import { type AnyMessage, EVENT_OF_TYPE, type MessageEvents, type StoredMessage, type VerifiedWire } from './types.ts'
 
 /** Options of the message store. */
@@ -31,6 +38,8 @@ export interface MessageStoreInit {
   dataDir?: string
   /** Health reports older than this (by window end) are dropped. */
   healthRetentionMs?: number
+  /** false: appends are not fsynced (benches measuring what durability costs). Default true. */
+  sync?: boolean
 }
 
 /** What the store uses. */
@@ -38,6 +47,8 @@ export interface MessageStoreComponents {
   logger: Logger
   /** Clock, ms since epoch. */
   now?: () => number
+  /** Free bytes on the data directory's filesystem, checked before a compaction (tests inject one). */
+  freeBytes?: (dir: string) => Promise<number>
 }
 
 /** Device id a message is about, if any. */
@@ -80,8 +91,13 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   private readonly retention: number
   private readonly log: Logger
   private readonly now: () => number
-  private writes: Promise<void> = Promise.resolve()
+  private readonly freeBytes: ((dir: string) => Promise<number>) | undefined
+  private readonly writer: LogWriter | undefined
+  /** Appends not yet durable, by id (a second put of one waits for the first). */
+  private readonly pending = new Map<string, Promise<boolean>>()
   private loaded = false
+  /** Write errors, load findings and disk state (for /status and /metrics). */
+  readonly health: StoreHealth = storeHealth()
 
   constructor(init: MessageStoreInit, components: MessageStoreComponents) {
     super()
@@ -89,27 +105,44 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     this.retention = init.healthRetentionMs ?? HEALTH_RETENTION_MS
     this.log = components.logger
     this.now = components.now ?? Date.now
+    this.freeBytes = components.freeBytes
+    this.writer = this.file === undefined ? undefined : new LogWriter(this.file, { sync: init.sync })
   }
 
-  /** Loads the persisted messages (idempotent), dropping stale health reports, and compacts the file. */
+  /**
+   * Loads the persisted messages (idempotent), dropping stale health reports and a torn tail;
+   * compacts the file only when it must (see store-load.ts).
+   */
   async load(): Promise<void> {
-    if (this.loaded || this.file === undefined) {
+    const file = this.file
+    const writer = this.writer
+    if (this.loaded || file === undefined || writer === undefined) {
       this.loaded = true
       return
     }
     this.loaded = true
-    const { records, bad } = await readLog(this.file)
-    for (const stored of records) {
-      if (!this.byDigest.has(stored.digest) && !this.isStale(stored, this.now())) this.index(stored)
-    }
-    if (bad > 0) this.log.warn({ bad }, 'skipped unreadable lines in the message log')
-    await this.compact()
+    await writer.exclusive(() =>
+      loadLog(file, {
+        keep: (m) => !this.byDigest.has(m.digest) && !this.isStale(m, this.now()),
+        index: (m) => this.index(m),
+        live: () => this.byDigest.values(),
+        setEnd: (end) => writer.setEnd(end),
+        health: this.health,
+        log: this.log,
+        free: this.freeBytes,
+      }),
+    )
     this.log.info({ messages: this.byDigest.size }, 'message store loaded')
   }
 
-  /** Waits until every pending write reached the disk. */
+  /** Waits until every pending append is settled (durable or refused). */
   async flush(): Promise<void> {
-    await this.writes
+    await this.writer?.idle()
+  }
+
+  /** Group commits and records written since start (memory-only store: none). */
+  writeStats(): { commits: number; lines: number } {
+    return { ...(this.writer?.stats ?? { commits: 0, lines: 0 }) }
   }
 
   /** Whether a message with this digest is known. */
@@ -133,17 +166,56 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   }
 
   /**
-   * Adds a verified message. Returns false (and emits nothing) when it was already known.
-   * Emits the type's event and `message`.
+   * Stores a verified message. Resolves true once its record is durable (then it is in memory and
+   * its events have fired), false when it was already known (or is being stored); rejects with a
+   * StoreWriteError (`ERR_DISK_FULL`, `ERR_STORE_WRITE`) when it cannot be written: then it is not
+   * stored at all.
+   */
+  put(verified: VerifiedWire, bytes: Uint8Array, receivedAt = this.now()): Promise<boolean> {
+    if (this.byDigest.has(verified.digest)) return Promise.resolve(false)
+    const pending = this.pending.get(verified.digest)
+    if (pending !== undefined) return pending.then(() => false)
+    const stored: StoredMessage = { ...verified, bytes, receivedAt }
+    if (this.writer === undefined) {
+      this.accept(stored)
+      return Promise.resolve(true)
+    }
+    const p = this.writer.append(logLine(stored)).then(
+      () => {
+        this.health.written()
+        // a prune or a concurrent load may not have seen it: it is new unless already indexed
+        if (this.byDigest.has(stored.digest)) return false
+        this.accept(stored)
+        return true
+      },
+      (err: StoreWriteError) => {
+        this.health.failed(err)
+        this.log.error({ code: err.code, errno: err.errno, digest: stored.digest }, 'message refused: cannot write it')
+        throw err
+      },
+    )
+    this.pending.set(stored.digest, p)
+    void p.then(
+      () => this.pending.delete(stored.digest),
+      () => this.pending.delete(stored.digest),
+    )
+    return p
+  }
+
+  /**
+   * Stores a verified message without waiting (`put`, errors logged): true when it was new. It is
+   * in memory once durable (at once for a memory-only store).
    */
   add(verified: VerifiedWire, bytes: Uint8Array, receivedAt = this.now()): boolean {
-    if (this.byDigest.has(verified.digest)) return false
-    const stored: StoredMessage = { ...verified, bytes, receivedAt }
+    if (this.byDigest.has(verified.digest) || this.pending.has(verified.digest)) return false
+    this.put(verified, bytes, receivedAt).catch(() => {})
+    return true
+  }
+
+  private accept(stored: StoredMessage): void {
     this.index(stored)
-    this.persist(stored)
     this.emit(EVENT_OF_TYPE[stored.type] as 'message', stored)
     this.emit('message', stored)
-    return true
   }
 
   /** Every message of one type, oldest first by arrival. */
@@ -266,18 +338,5 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     if (model !== undefined) this.byModel.get(model)?.delete(m.digest)
     const device = deviceOf(m.message)
     if (device !== undefined) this.byDevice.get(device)?.delete(m.digest)
-  }
-
-  private persist(m: StoredMessage): void {
-    const file = this.file
-    if (file === undefined) return
-    const text = logLine(m)
-    this.writes = this.writes
-      .then(() => appendLog(file, text))
-      .catch((err) => this.log.error({ err }, 'cannot append to the message log'))
-  }
-
-  private async compact(): Promise<void> {
-    if (this.file !== undefined) await rewriteLog(this.file, this.byDigest.values())
   }
 }
