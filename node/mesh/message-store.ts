@@ -16,7 +16,6 @@
  */
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
-import { sha256Hex } from '../../protocols/encoding.ts'
 import type {
   DeviceEnrollment,
   MessageType,
@@ -27,6 +26,7 @@ import type {
 import { HEALTH_RETENTION_MS, MESSAGES_FILE } from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { LogWriter } from './log-writer.ts'
+import { MessageIndex, reportTime } from './message-index.ts'
 import { logLine } from './message-log.ts'
 import type { StoreWriteError } from './store-errors.ts'
 import { loadLog, type StoreHealth, storeHealth } from './store-load.ts'
@@ -51,42 +51,9 @@ export interface MessageStoreComponents {
   freeBytes?: (dir: string) => Promise<number>
 }
 
-/** Device id a message is about, if any. */
-function deviceOf(m: AnyMessage): string | undefined {
-  return 'device' in m ? m.device : undefined
-}
-
-/** Model a message is about, if any. */
-function modelOf(m: AnyMessage): string | undefined {
-  return 'model' in m ? m.model : undefined
-}
-
-/**
- * The time retention judges a health report by: its window's end, but never later than its
- * arrival here (the verifier bounds the window to now + skew; records older than that bound are
- * not trusted to be).
- */
-function reportTime(m: StoredMessage): number {
-  return Math.min((m.message as { window: { end: number } }).window.end, m.receivedAt)
-}
-
-function addTo(index: Map<string, Set<string>>, key: string | undefined, digest: string): void {
-  if (key === undefined) return
-  const set = index.get(key)
-  if (set === undefined) index.set(key, new Set([digest]))
-  else set.add(digest)
-}
-
 /** Verified messages by digest, with indexes and typed events. */
 export class MessageStore extends EventEmitter<MessageEvents> {
-  private readonly byDigest = new Map<string, StoredMessage>()
-  private readonly byType = new Map<string, Set<string>>()
-  private readonly byModel = new Map<string, Set<string>>()
-  private readonly byDevice = new Map<string, Set<string>>()
-  /** Enrollments and revocations per device (the verifier asks at every device message). */
-  private readonly adminOf = new Map<string, Set<string>>()
-  /** sha256 of stored wire bytes → id: the fast path for bytes already held. */
-  private readonly byWire = new Map<string, string>()
+  private readonly ix = new MessageIndex()
   private readonly file: string | undefined
   private readonly retention: number
   private readonly log: Logger
@@ -123,16 +90,16 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     this.loaded = true
     await writer.exclusive(() =>
       loadLog(file, {
-        keep: (m) => !this.byDigest.has(m.digest) && !this.isStale(m, this.now()),
-        index: (m) => this.index(m),
-        live: () => this.byDigest.values(),
+        keep: (m) => !this.ix.byDigest.has(m.digest) && !this.isStale(m, this.now()),
+        index: (m) => this.ix.index(m),
+        live: () => this.ix.byDigest.values(),
         setEnd: (end) => writer.setEnd(end),
         health: this.health,
         log: this.log,
         free: this.freeBytes,
       }),
     )
-    this.log.info({ messages: this.byDigest.size }, 'message store loaded')
+    this.log.info({ messages: this.ix.byDigest.size }, 'message store loaded')
   }
 
   /** Waits until every pending append is settled (durable or refused). */
@@ -147,22 +114,22 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   /** Whether a message with this digest is known. */
   has(digest: string): boolean {
-    return this.byDigest.has(digest)
+    return this.ix.byDigest.has(digest)
   }
 
   /** The message with this digest. */
   get(digest: string): StoredMessage | undefined {
-    return this.byDigest.get(digest)
+    return this.ix.byDigest.get(digest)
   }
 
   /** The id of these exact wire bytes (by their sha256) when held: cheaper than verifying them again. */
   heldWire(wireSha256: string): string | undefined {
-    return this.byWire.get(wireSha256)
+    return this.ix.byWire.get(wireSha256)
   }
 
   /** Number of messages held. */
   get size(): number {
-    return this.byDigest.size
+    return this.ix.byDigest.size
   }
 
   /**
@@ -172,7 +139,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
    * stored at all.
    */
   put(verified: VerifiedWire, bytes: Uint8Array, receivedAt = this.now()): Promise<boolean> {
-    if (this.byDigest.has(verified.digest)) return Promise.resolve(false)
+    if (this.ix.byDigest.has(verified.digest)) return Promise.resolve(false)
     const pending = this.pending.get(verified.digest)
     if (pending !== undefined) return pending.then(() => false)
     const stored: StoredMessage = { ...verified, bytes, receivedAt }
@@ -184,7 +151,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
       () => {
         this.health.written()
         // a prune or a concurrent load may not have seen it: it is new unless already indexed
-        if (this.byDigest.has(stored.digest)) return false
+        if (this.ix.byDigest.has(stored.digest)) return false
         this.accept(stored)
         return true
       },
@@ -207,30 +174,30 @@ export class MessageStore extends EventEmitter<MessageEvents> {
    * in memory once durable (at once for a memory-only store).
    */
   add(verified: VerifiedWire, bytes: Uint8Array, receivedAt = this.now()): boolean {
-    if (this.byDigest.has(verified.digest) || this.pending.has(verified.digest)) return false
+    if (this.ix.byDigest.has(verified.digest) || this.pending.has(verified.digest)) return false
     this.put(verified, bytes, receivedAt).catch(() => {})
     return true
   }
 
   private accept(stored: StoredMessage): void {
-    this.index(stored)
+    this.ix.index(stored)
     this.emit(EVENT_OF_TYPE[stored.type] as 'message', stored)
     this.emit('message', stored)
   }
 
   /** Every message of one type, oldest first by arrival. */
   list<T extends MessageType>(type: T): Array<StoredMessage<Extract<AnyMessage, { type: T }>>> {
-    return this.collect(this.byType.get(type)) as Array<StoredMessage<Extract<AnyMessage, { type: T }>>>
+    return this.ix.collect(this.ix.byType.get(type)) as Array<StoredMessage<Extract<AnyMessage, { type: T }>>>
   }
 
   /** Every message about one model. */
   forModel(model: string): StoredMessage[] {
-    return this.collect(this.byModel.get(model))
+    return this.ix.collect(this.ix.byModel.get(model))
   }
 
   /** Every message about (or by) one device. */
   forDevice(device: string): StoredMessage[] {
-    return this.collect(this.byDevice.get(device))
+    return this.ix.collect(this.ix.byDevice.get(device))
   }
 
   /** Release manifests, newest sequence first per model. */
@@ -257,7 +224,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   /** The revocation of a device, if any (revocations are final). */
   revocationOf(device: string): Revocation | undefined {
-    return this.collect(this.adminOf.get(device)).find((m) => m.type === 'Revocation')?.message as
+    return this.ix.collect(this.ix.adminOf.get(device)).find((m) => m.type === 'Revocation')?.message as
       | Revocation
       | undefined
   }
@@ -266,7 +233,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   enrollmentOf(device: string, now = this.now()): DeviceEnrollment | undefined {
     if (this.revocationOf(device) !== undefined) return undefined
     let best: DeviceEnrollment | undefined
-    for (const m of this.collect(this.adminOf.get(device))) {
+    for (const m of this.ix.collect(this.ix.adminOf.get(device))) {
       if (m.type !== 'DeviceEnrollment') continue
       const e = m.message as DeviceEnrollment
       if (e.expires_at !== undefined && e.expires_at <= now) continue
@@ -286,7 +253,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
    */
   syncDigests(now = this.now(), healthWindowMs = this.retention): string[] {
     const out: string[] = []
-    for (const m of this.byDigest.values()) {
+    for (const m of this.ix.byDigest.values()) {
       if (m.type === 'HealthReport' && reportTime(m) < now - healthWindowMs) continue
       out.push(m.digest)
     }
@@ -296,9 +263,9 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   /** Drops health reports past the retention (memory only; the file is compacted on next load). */
   prune(now = this.now()): number {
     let n = 0
-    for (const m of [...this.byDigest.values()]) {
+    for (const m of [...this.ix.byDigest.values()]) {
       if (this.isStale(m, now)) {
-        this.unindex(m)
+        this.ix.unindex(m)
         n++
       }
     }
@@ -307,36 +274,5 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   private isStale(m: StoredMessage, now: number): boolean {
     return m.type === 'HealthReport' && reportTime(m) < now - this.retention
-  }
-
-  private collect(set: Set<string> | undefined): StoredMessage[] {
-    if (set === undefined) return []
-    const out: StoredMessage[] = []
-    for (const d of set) {
-      const m = this.byDigest.get(d)
-      if (m !== undefined) out.push(m)
-    }
-    return out
-  }
-
-  private index(m: StoredMessage): void {
-    this.byDigest.set(m.digest, m)
-    this.byWire.set(sha256Hex(m.bytes), m.digest)
-    if (m.type === 'DeviceEnrollment' || m.type === 'Revocation') addTo(this.adminOf, deviceOf(m.message), m.digest)
-    addTo(this.byType, m.type, m.digest)
-    addTo(this.byModel, modelOf(m.message), m.digest)
-    addTo(this.byDevice, deviceOf(m.message), m.digest)
-  }
-
-  private unindex(m: StoredMessage): void {
-    this.byDigest.delete(m.digest)
-    this.byWire.delete(sha256Hex(m.bytes))
-    const admin = deviceOf(m.message)
-    if (admin !== undefined) this.adminOf.get(admin)?.delete(m.digest)
-    this.byType.get(m.type)?.delete(m.digest)
-    const model = modelOf(m.message)
-    if (model !== undefined) this.byModel.get(model)?.delete(m.digest)
-    const device = deviceOf(m.message)
-    if (device !== undefined) this.byDevice.get(device)?.delete(m.digest)
   }
 }
