@@ -11,7 +11,7 @@
  * StoreWriteError; the next commit writes at the same end anyway, so a failed batch never glues
  * its fragment to the next record. `exclusive(fn)` runs fn between commits (load, compaction).
  */
-import { constants, open } from 'node:fs/promises'
+import { constants, mkdir, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { repairTail, syncDir } from './message-log.ts'
 import { GROUP_COMMIT_MAX_RECORDS } from './store-constants.ts'
@@ -105,7 +105,10 @@ export class LogWriter {
 
   private async write(data: Buffer): Promise<void> {
     const created = this.end === undefined
-    if (this.end === undefined) this.end = await repairTail(this.file)
+    if (this.end === undefined) {
+      await mkdir(dirname(this.file), { recursive: true })
+      this.end = await repairTail(this.file)
+    }
     const start = this.end
     const fh = await open(this.file, constants.O_RDWR | constants.O_CREAT, 0o600)
     try {

@@ -149,15 +149,18 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     }
     const p = this.writer.append(logLine(stored)).then(
       () => {
-        this.health.written()
+        if (this.health.written()) this.log.info('message store writes again (the disk has room)')
         // a prune or a concurrent load may not have seen it: it is new unless already indexed
         if (this.ix.byDigest.has(stored.digest)) return false
         this.accept(stored)
         return true
       },
       (err: StoreWriteError) => {
-        this.health.failed(err)
-        this.log.error({ code: err.code, errno: err.errno, digest: stored.digest }, 'message refused: cannot write it')
+        // logged when the error changes, then at most once a minute (every refusal is counted)
+        if (this.health.failed(err)) {
+          const refused = this.health.writeErrors[err.errno]
+          this.log.error({ code: err.code, errno: err.errno, refused }, 'refusing new messages: cannot write them')
+        }
         throw err
       },
     )

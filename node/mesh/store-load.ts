@@ -33,25 +33,35 @@ export interface StoreHealth {
   diskFull: boolean
   /** What the last load found. */
   load: { records: number; bad: number; tornBytes: number; deadBytes: number; migrate: number; compaction: string }
-  /** Records an append made durable. */
-  written(): void
-  /** Records a refused append. */
-  failed(err: StoreWriteError): void
+  /** Records an append made durable; true when it ends a full-disk period. */
+  written(): boolean
+  /** Records a refused append; true when worth a log line (another error, or a minute since the last line). */
+  failed(err: StoreWriteError): boolean
 }
+
+/** A refusal with the same code as the last one is logged at most this often. */
+const REFUSAL_LOG_INTERVAL_MS = 60_000
 
 /** A fresh health record. */
 export function storeHealth(now: () => number = Date.now): StoreHealth {
+  let loggedAt = 0
   return {
     writeErrors: {},
     diskFull: false,
     load: { records: 0, bad: 0, tornBytes: 0, deadBytes: 0, migrate: 0, compaction: 'none' },
     written() {
+      const was = this.diskFull
       this.diskFull = false
+      return was
     },
     failed(err) {
+      const t = now()
       this.writeErrors[err.errno] = (this.writeErrors[err.errno] ?? 0) + 1
-      this.lastError = { code: err.code, errno: err.errno, message: err.message, at: now() }
+      const log = this.lastError?.errno !== err.errno || t - loggedAt >= REFUSAL_LOG_INTERVAL_MS
+      if (log) loggedAt = t
+      this.lastError = { code: err.code, errno: err.errno, message: err.message, at: t }
       if (err.code === 'ERR_DISK_FULL') this.diskFull = true
+      return log
     },
   }
 }

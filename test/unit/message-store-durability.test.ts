@@ -6,9 +6,10 @@
  * the disk is.
  */
 import assert from 'node:assert/strict'
-import { appendFile, readFile, stat, symlink, writeFile } from 'node:fs/promises'
+import { appendFile, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
+import pino from 'pino'
 import { silentLogger } from '../../node/logger.ts'
 import { MessageStore } from '../../node/mesh/message-store.ts'
 import { StoreWriteError } from '../../node/mesh/store-errors.ts'
@@ -174,5 +175,29 @@ describe('message store durability', () => {
     await store.flush()
     assert.equal(store.has(m.verified.digest), false)
     assert.equal(store.health.writeErrors.ENOSPC, 2)
+  })
+
+  test('a full disk is logged once, not once per refused message, and its end is logged', async (t) => {
+    const dir = await tmpDir(t)
+    const r = await reporter()
+    const file = join(dir, 'messages.jsonl')
+    await symlink('/dev/full', file)
+    const lines: Array<{ level: number; msg: string }> = []
+    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) })
+    const store = new MessageStore({ dataDir: dir }, { logger: log })
+    for (let i = 0; i < 10; i++) {
+      const m = await report(r, i)
+      await store.put(m.verified, m.bytes).catch(() => {})
+    }
+    assert.equal(store.health.writeErrors.ENOSPC, 10)
+    assert.equal(lines.filter((l) => l.level === 50).length, 1)
+    // room again (the link replaced by a real file): the next append succeeds and says so
+    await rm(file)
+    const ok = new MessageStore({ dataDir: dir }, { logger: log })
+    Object.assign(ok.health, { diskFull: true })
+    const m = await report(r, 99)
+    assert.equal(await ok.put(m.verified, m.bytes), true)
+    assert.equal(ok.health.diskFull, false)
+    assert.ok(lines.some((l) => l.msg.startsWith('message store writes again')))
   })
 })
