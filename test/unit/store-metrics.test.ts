@@ -6,8 +6,10 @@ import assert from 'node:assert/strict'
 import { symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { statusOf } from '../../node/api/errors.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { MessageStore } from '../../node/mesh/message-store.ts'
+import { StoreWriteError } from '../../node/mesh/store-errors.ts'
 import { createStoreMetrics, storeStatus } from '../../node/mesh/store-metrics.ts'
 import { tmpDir } from '../helpers/index.ts'
 import { report, reporter } from './store-fixtures.ts'
@@ -34,6 +36,12 @@ test('refused appends are counted by code in /metrics and shown in /status', asy
   assert.deepEqual(s.write_errors, { ENOSPC: 2 })
   assert.equal(s.last_error?.code, 'ERR_DISK_FULL')
   assert.equal(s.messages, 0)
+})
+
+test('a refusal for a full disk answers 507 on the API, another write error 500', () => {
+  assert.equal(statusOf(new StoreWriteError('ENOSPC', 'full').code), 507)
+  assert.equal(statusOf(new StoreWriteError('EDQUOT', 'quota').code), 507)
+  assert.equal(statusOf(new StoreWriteError('EIO', 'io').code), 500)
 })
 
 test('an unknown system error code is exported as OTHER (bounded labels)', async () => {
