@@ -27,6 +27,7 @@ import { openaiRoutes } from './inference/openai-routes.ts'
 import type { InferenceSupervisorInit } from './inference/types.ts'
 import { Distribution, type DistributionInit } from './install/distribution.ts'
 import { runtimeVersion } from './install/runtime-version.ts'
+import { createStoreMetrics, storeStatus } from './mesh/store-metrics.ts'
 import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
 import { rolloutRoutes } from './rollout/routes.ts'
@@ -105,8 +106,11 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
     // every periodic loop's faults: llmesh_loop_errors_total and the `loops` section of /status
     if (ctx.mesh.state === 'running') ctx.status.loops.include(ctx.mesh.antiEntropy.loops)
     rolloutMetrics.bindLoops(ctx.status.loops)
+    // the message store's disk health: the `store` section of /status
+    ctx.status.addSection('store', () => storeStatus(ctx.store))
   }
-  const metricsRoute: RouteFactory = () => async (app) => {
+  const metricsRoute: RouteFactory = (ctx) => async (app) => {
+    const storeMetrics = createStoreMetrics(ctx.store)
     app.get('/metrics', async (_req, reply) => {
       let text = ''
       if (parts.metrics !== undefined) {
@@ -117,6 +121,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
         text = await parts.metrics.registry.metrics()
       }
       text += await rolloutMetrics.registry.metrics()
+      text += await storeMetrics.registry.metrics()
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }

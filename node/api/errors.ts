@@ -61,6 +61,9 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_INTERNAL: 500,
   ERR_GGUF_IO: 500,
   ERR_NOT_RUNNING: 503,
+  // the message store could not write a message (node/mesh/store-errors.ts): refused, not stored
+  ERR_STORE_WRITE: 500,
+  ERR_DISK_FULL: 507,
 }
 
 /** Status of a typed refusal whose code the table does not list (as before the table: a bad request). */

@@ -132,7 +132,8 @@ export class Ingest {
     const misplaced = filter?.(out.value)
     if (misplaced !== undefined) return this.refuse(out.value.digest, wire, misplaced, source, from)
     const value = out.value
-    if (!this.store.add(value, bytes)) {
+    // resolves once durable; a write error (a full disk) throws: the message is not accepted
+    if (!(await this.store.put(value, bytes))) {
       this.counters.duplicate++
       return { status: 'duplicate', digest: value.digest }
     }

@@ -2,6 +2,10 @@
  * The node's memory of the fleet: every verified wire message, by id (`digest`: the hash of its
  * canonical content and signer, see protocols/signing/message-id.ts), indexed by type, model and
  * device, kept in memory and appended to `<data>/messages.jsonl` so a restart keeps what it knew.
+ * A message is accepted (`put` resolves, its events fire, it is in memory) only once its record is
+ * durably on disk (node/mesh/log-writer.ts: fsync, group commit); an append that fails (a full
+ * disk) refuses the message with a StoreWriteError and leaves memory as the disk is. Load drops a
+ * torn tail, skips unreadable records, and compacts only when it must (node/mesh/store-load.ts).
  * Two envelopes of one message share the id and are stored once (the first kept). Health reports
  * older than the retention are dropped (on load and by `prune`), dated by the earlier of their
  * window's end and their arrival, so a sender cannot keep a report forever by dating it ahead.
@@ -12,7 +16,6 @@
  */
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
-import { sha256Hex } from '../../protocols/encoding.ts'
 import type {
   DeviceEnrollment,
   MessageType,
@@ -22,7 +25,11 @@ import type {
 } from '../../protocols/schemas/index.ts'
 import { HEALTH_RETENTION_MS, MESSAGES_FILE } from '../constants.ts'
 import type { Logger } from '../logger.ts'
-import { appendLog, logLine, readLog, rewriteLog } from './message-log.ts'
+import { LogWriter } from './log-writer.ts'
+import { MessageIndex, reportTime } from './message-index.ts'
+import { logLine } from './message-log.ts'
+import type { StoreWriteError } from './store-errors.ts'
+import { loadLog, type StoreHealth, storeHealth } from './store-load.ts'
 import { type AnyMessage, EVENT_OF_TYPE, type MessageEvents, type StoredMessage, type VerifiedWire } from './types.ts'
 
 /** Options of the message store. */
@@ -31,6 +38,8 @@ export interface MessageStoreInit {
   dataDir?: string
   /** Health reports older than this (by window end) are dropped. */
   healthRetentionMs?: number
+  /** false: appends are not fsynced (benches measuring what durability costs). Default true. */
+  sync?: boolean
 }
 
 /** What the store uses. */
@@ -38,50 +47,24 @@ export interface MessageStoreComponents {
   logger: Logger
   /** Clock, ms since epoch. */
   now?: () => number
-}
-
-/** Device id a message is about, if any. */
-function deviceOf(m: AnyMessage): string | undefined {
-  return 'device' in m ? m.device : undefined
-}
-
-/** Model a message is about, if any. */
-function modelOf(m: AnyMessage): string | undefined {
-  return 'model' in m ? m.model : undefined
-}
-
-/**
- * The time retention judges a health report by: its window's end, but never later than its
- * arrival here (the verifier bounds the window to now + skew; records older than that bound are
- * not trusted to be).
- */
-function reportTime(m: StoredMessage): number {
-  return Math.min((m.message as { window: { end: number } }).window.end, m.receivedAt)
-}
-
-function addTo(index: Map<string, Set<string>>, key: string | undefined, digest: string): void {
-  if (key === undefined) return
-  const set = index.get(key)
-  if (set === undefined) index.set(key, new Set([digest]))
-  else set.add(digest)
+  /** Free bytes on the data directory's filesystem, checked before a compaction (tests inject one). */
+  freeBytes?: (dir: string) => Promise<number>
 }
 
 /** Verified messages by digest, with indexes and typed events. */
 export class MessageStore extends EventEmitter<MessageEvents> {
-  private readonly byDigest = new Map<string, StoredMessage>()
-  private readonly byType = new Map<string, Set<string>>()
-  private readonly byModel = new Map<string, Set<string>>()
-  private readonly byDevice = new Map<string, Set<string>>()
-  /** Enrollments and revocations per device (the verifier asks at every device message). */
-  private readonly adminOf = new Map<string, Set<string>>()
-  /** sha256 of stored wire bytes → id: the fast path for bytes already held. */
-  private readonly byWire = new Map<string, string>()
+  private readonly ix = new MessageIndex()
   private readonly file: string | undefined
   private readonly retention: number
   private readonly log: Logger
   private readonly now: () => number
-  private writes: Promise<void> = Promise.resolve()
+  private readonly freeBytes: ((dir: string) => Promise<number>) | undefined
+  private readonly writer: LogWriter | undefined
+  /** Appends not yet durable, by id (a second put of one waits for the first). */
+  private readonly pending = new Map<string, Promise<boolean>>()
   private loaded = false
+  /** Write errors, load findings and disk state (for /status and /metrics). */
+  readonly health: StoreHealth = storeHealth()
 
   constructor(init: MessageStoreInit, components: MessageStoreComponents) {
     super()
@@ -89,76 +72,135 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     this.retention = init.healthRetentionMs ?? HEALTH_RETENTION_MS
     this.log = components.logger
     this.now = components.now ?? Date.now
+    this.freeBytes = components.freeBytes
+    this.writer = this.file === undefined ? undefined : new LogWriter(this.file, { sync: init.sync })
   }
 
-  /** Loads the persisted messages (idempotent), dropping stale health reports, and compacts the file. */
+  /**
+   * Loads the persisted messages (idempotent), dropping stale health reports and a torn tail;
+   * compacts the file only when it must (see store-load.ts).
+   */
   async load(): Promise<void> {
-    if (this.loaded || this.file === undefined) {
+    const file = this.file
+    const writer = this.writer
+    if (this.loaded || file === undefined || writer === undefined) {
       this.loaded = true
       return
     }
     this.loaded = true
-    const { records, bad } = await readLog(this.file)
-    for (const stored of records) {
-      if (!this.byDigest.has(stored.digest) && !this.isStale(stored, this.now())) this.index(stored)
-    }
-    if (bad > 0) this.log.warn({ bad }, 'skipped unreadable lines in the message log')
-    await this.compact()
-    this.log.info({ messages: this.byDigest.size }, 'message store loaded')
+    await writer.exclusive(() =>
+      loadLog(file, {
+        keep: (m) => !this.ix.byDigest.has(m.digest) && !this.isStale(m, this.now()),
+        index: (m) => this.ix.index(m),
+        live: () => this.ix.byDigest.values(),
+        setEnd: (end) => writer.setEnd(end),
+        health: this.health,
+        log: this.log,
+        free: this.freeBytes,
+      }),
+    )
+    this.log.info({ messages: this.ix.byDigest.size }, 'message store loaded')
   }
 
-  /** Waits until every pending write reached the disk. */
+  /** Waits until every pending append is settled (durable or refused). */
   async flush(): Promise<void> {
-    await this.writes
+    await this.writer?.idle()
+  }
+
+  /** Group commits and records written since start (memory-only store: none). */
+  writeStats(): { commits: number; lines: number } {
+    return { ...(this.writer?.stats ?? { commits: 0, lines: 0 }) }
   }
 
   /** Whether a message with this digest is known. */
   has(digest: string): boolean {
-    return this.byDigest.has(digest)
+    return this.ix.byDigest.has(digest)
   }
 
   /** The message with this digest. */
   get(digest: string): StoredMessage | undefined {
-    return this.byDigest.get(digest)
+    return this.ix.byDigest.get(digest)
   }
 
   /** The id of these exact wire bytes (by their sha256) when held: cheaper than verifying them again. */
   heldWire(wireSha256: string): string | undefined {
-    return this.byWire.get(wireSha256)
+    return this.ix.byWire.get(wireSha256)
   }
 
   /** Number of messages held. */
   get size(): number {
-    return this.byDigest.size
+    return this.ix.byDigest.size
   }
 
   /**
-   * Adds a verified message. Returns false (and emits nothing) when it was already known.
-   * Emits the type's event and `message`.
+   * Stores a verified message. Resolves true once its record is durable (then it is in memory and
+   * its events have fired), false when it was already known (or is being stored); rejects with a
+   * StoreWriteError (`ERR_DISK_FULL`, `ERR_STORE_WRITE`) when it cannot be written: then it is not
+   * stored at all.
+   */
+  put(verified: VerifiedWire, bytes: Uint8Array, receivedAt = this.now()): Promise<boolean> {
+    if (this.ix.byDigest.has(verified.digest)) return Promise.resolve(false)
+    const pending = this.pending.get(verified.digest)
+    if (pending !== undefined) return pending.then(() => false)
+    const stored: StoredMessage = { ...verified, bytes, receivedAt }
+    if (this.writer === undefined) {
+      this.accept(stored)
+      return Promise.resolve(true)
+    }
+    const p = this.writer.append(logLine(stored)).then(
+      () => {
+        if (this.health.written()) this.log.info('message store writes again (the disk has room)')
+        // a prune or a concurrent load may not have seen it: it is new unless already indexed
+        if (this.ix.byDigest.has(stored.digest)) return false
+        this.accept(stored)
+        return true
+      },
+      (err: StoreWriteError) => {
+        // logged when the error changes, then at most once a minute (every refusal is counted)
+        if (this.health.failed(err)) {
+          const refused = this.health.writeErrors[err.errno]
+          this.log.error({ code: err.code, errno: err.errno, refused }, 'refusing new messages: cannot write them')
+        }
+        throw err
+      },
+    )
+    this.pending.set(stored.digest, p)
+    void p.then(
+      () => this.pending.delete(stored.digest),
+      () => this.pending.delete(stored.digest),
+    )
+    return p
+  }
+
+  /**
+   * Stores a verified message without waiting (`put`, errors logged): true when it was new. It is
+   * in memory once durable (at once for a memory-only store).
    */
   add(verified: VerifiedWire, bytes: Uint8Array, receivedAt = this.now()): boolean {
-    if (this.byDigest.has(verified.digest)) return false
-    const stored: StoredMessage = { ...verified, bytes, receivedAt }
-    this.index(stored)
-    this.persist(stored)
+    if (this.ix.byDigest.has(verified.digest) || this.pending.has(verified.digest)) return false
+    this.put(verified, bytes, receivedAt).catch(() => {})
+    return true
+  }
+
+  private accept(stored: StoredMessage): void {
+    this.ix.index(stored)
     this.emit(EVENT_OF_TYPE[stored.type] as 'message', stored)
     this.emit('message', stored)
-    return true
   }
 
   /** Every message of one type, oldest first by arrival. */
   list<T extends MessageType>(type: T): Array<StoredMessage<Extract<AnyMessage, { type: T }>>> {
-    return this.collect(this.byType.get(type)) as Array<StoredMessage<Extract<AnyMessage, { type: T }>>>
+    return this.ix.collect(this.ix.byType.get(type)) as Array<StoredMessage<Extract<AnyMessage, { type: T }>>>
   }
 
   /** Every message about one model. */
   forModel(model: string): StoredMessage[] {
-    return this.collect(this.byModel.get(model))
+    return this.ix.collect(this.ix.byModel.get(model))
   }
 
   /** Every message about (or by) one device. */
   forDevice(device: string): StoredMessage[] {
-    return this.collect(this.byDevice.get(device))
+    return this.ix.collect(this.ix.byDevice.get(device))
   }
 
   /** Release manifests, newest sequence first per model. */
@@ -185,7 +227,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   /** The revocation of a device, if any (revocations are final). */
   revocationOf(device: string): Revocation | undefined {
-    return this.collect(this.adminOf.get(device)).find((m) => m.type === 'Revocation')?.message as
+    return this.ix.collect(this.ix.adminOf.get(device)).find((m) => m.type === 'Revocation')?.message as
       | Revocation
       | undefined
   }
@@ -194,7 +236,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   enrollmentOf(device: string, now = this.now()): DeviceEnrollment | undefined {
     if (this.revocationOf(device) !== undefined) return undefined
     let best: DeviceEnrollment | undefined
-    for (const m of this.collect(this.adminOf.get(device))) {
+    for (const m of this.ix.collect(this.ix.adminOf.get(device))) {
       if (m.type !== 'DeviceEnrollment') continue
       const e = m.message as DeviceEnrollment
       if (e.expires_at !== undefined && e.expires_at <= now) continue
@@ -214,7 +256,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
    */
   syncDigests(now = this.now(), healthWindowMs = this.retention): string[] {
     const out: string[] = []
-    for (const m of this.byDigest.values()) {
+    for (const m of this.ix.byDigest.values()) {
       if (m.type === 'HealthReport' && reportTime(m) < now - healthWindowMs) continue
       out.push(m.digest)
     }
@@ -224,9 +266,9 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   /** Drops health reports past the retention (memory only; the file is compacted on next load). */
   prune(now = this.now()): number {
     let n = 0
-    for (const m of [...this.byDigest.values()]) {
+    for (const m of [...this.ix.byDigest.values()]) {
       if (this.isStale(m, now)) {
-        this.unindex(m)
+        this.ix.unindex(m)
         n++
       }
     }
@@ -235,49 +277,5 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   private isStale(m: StoredMessage, now: number): boolean {
     return m.type === 'HealthReport' && reportTime(m) < now - this.retention
-  }
-
-  private collect(set: Set<string> | undefined): StoredMessage[] {
-    if (set === undefined) return []
-    const out: StoredMessage[] = []
-    for (const d of set) {
-      const m = this.byDigest.get(d)
-      if (m !== undefined) out.push(m)
-    }
-    return out
-  }
-
-  private index(m: StoredMessage): void {
-    this.byDigest.set(m.digest, m)
-    this.byWire.set(sha256Hex(m.bytes), m.digest)
-    if (m.type === 'DeviceEnrollment' || m.type === 'Revocation') addTo(this.adminOf, deviceOf(m.message), m.digest)
-    addTo(this.byType, m.type, m.digest)
-    addTo(this.byModel, modelOf(m.message), m.digest)
-    addTo(this.byDevice, deviceOf(m.message), m.digest)
-  }
-
-  private unindex(m: StoredMessage): void {
-    this.byDigest.delete(m.digest)
-    this.byWire.delete(sha256Hex(m.bytes))
-    const admin = deviceOf(m.message)
-    if (admin !== undefined) this.adminOf.get(admin)?.delete(m.digest)
-    this.byType.get(m.type)?.delete(m.digest)
-    const model = modelOf(m.message)
-    if (model !== undefined) this.byModel.get(model)?.delete(m.digest)
-    const device = deviceOf(m.message)
-    if (device !== undefined) this.byDevice.get(device)?.delete(m.digest)
-  }
-
-  private persist(m: StoredMessage): void {
-    const file = this.file
-    if (file === undefined) return
-    const text = logLine(m)
-    this.writes = this.writes
-      .then(() => appendLog(file, text))
-      .catch((err) => this.log.error({ err }, 'cannot append to the message log'))
-  }
-
-  private async compact(): Promise<void> {
-    if (this.file !== undefined) await rewriteLog(this.file, this.byDigest.values())
   }
 }

@@ -23,6 +23,8 @@ import { Histogram } from 'prom-client'
 import { parse } from 'yaml'
 import { buildProgram } from '../../cli/program.ts'
 import { InferenceMetrics } from '../../node/inference/metrics.ts'
+import { storeHealth } from '../../node/mesh/store-load.ts'
+import { createStoreMetrics } from '../../node/mesh/store-metrics.ts'
 import { RolloutMetrics } from '../../node/rollout/metrics.ts'
 import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
 
@@ -138,6 +140,9 @@ const MUTATIONS: Array<[string, string, string]> = [
   ['LlmeshLoopErrors', ')) > 0)', ')) > 20)'],
   ['LlmeshLoopErrors', 'sum by (job, instance, loop)', 'sum by (job, instance)'],
   ['LlmeshLoopErrors', 'group_left (peer_id)', 'group_left ()'],
+  ['LlmeshStoreDiskFull', 'for: 5m', 'for: 15m'],
+  ['LlmeshStoreDiskFull', '== 1)', '== 0)'],
+  ['LlmeshStoreDiskFull', 'llmesh_store_disk_full', 'llmesh_store_disk_ful'],
 ]
 
 /** promtool runs at once in the mutation test (each mutant has its own directory). */
@@ -220,9 +225,10 @@ describe('alerting rules with promtool', { skip, timeout: 300_000 }, () => {
 })
 
 describe('alerting rules against the metrics a device exposes', () => {
-  test('every metric and label the rules use is registered by InferenceMetrics or RolloutMetrics', async () => {
+  test('every metric and label the rules use is registered by InferenceMetrics, RolloutMetrics or the store metrics', async () => {
     const registered = new Map<string, Set<string>>()
-    const all = [new InferenceMetrics(), new RolloutMetrics()].flatMap((x) => x.registry.getMetricsAsArray())
+    const store = createStoreMetrics({ health: storeHealth(), size: 0 })
+    const all = [new InferenceMetrics(), new RolloutMetrics(), store].flatMap((x) => x.registry.getMetricsAsArray())
     for (const m of all) {
       assert.ok(!registered.has(m.name), `${m.name} registered twice: one /metrics serves both registries`)
       const labels = new Set([...((m as unknown as { labelNames?: string[] }).labelNames ?? []), 'job', 'instance'])

@@ -1,0 +1,73 @@
+/** The message store's in-memory indexes: by id, wire hash, type, model and device. */
+import { sha256Hex } from '../../protocols/encoding.ts'
+import type { AnyMessage, StoredMessage } from './types.ts'
+
+/** Device id a message is about, if any. */
+function deviceOf(m: AnyMessage): string | undefined {
+  return 'device' in m ? m.device : undefined
+}
+
+/** Model a message is about, if any. */
+function modelOf(m: AnyMessage): string | undefined {
+  return 'model' in m ? m.model : undefined
+}
+
+/**
+ * The time retention judges a health report by: its window's end, but never later than its
+ * arrival here (the verifier bounds the window to now + skew; records older than that bound are
+ * not trusted to be).
+ */
+export function reportTime(m: StoredMessage): number {
+  return Math.min((m.message as { window: { end: number } }).window.end, m.receivedAt)
+}
+
+function addTo(index: Map<string, Set<string>>, key: string | undefined, digest: string): void {
+  if (key === undefined) return
+  const set = index.get(key)
+  if (set === undefined) index.set(key, new Set([digest]))
+  else set.add(digest)
+}
+
+/** Stored messages by id, with the indexes the store's queries use. */
+export class MessageIndex {
+  readonly byDigest = new Map<string, StoredMessage>()
+  readonly byType = new Map<string, Set<string>>()
+  readonly byModel = new Map<string, Set<string>>()
+  readonly byDevice = new Map<string, Set<string>>()
+  /** Enrollments and revocations per device (the verifier asks at every device message). */
+  readonly adminOf = new Map<string, Set<string>>()
+  /** sha256 of stored wire bytes → id: the fast path for bytes already held. */
+  readonly byWire = new Map<string, string>()
+
+  /** The messages of an index entry. */
+  collect(set: Set<string> | undefined): StoredMessage[] {
+    if (set === undefined) return []
+    const out: StoredMessage[] = []
+    for (const d of set) {
+      const m = this.byDigest.get(d)
+      if (m !== undefined) out.push(m)
+    }
+    return out
+  }
+
+  index(m: StoredMessage): void {
+    this.byDigest.set(m.digest, m)
+    this.byWire.set(sha256Hex(m.bytes), m.digest)
+    if (m.type === 'DeviceEnrollment' || m.type === 'Revocation') addTo(this.adminOf, deviceOf(m.message), m.digest)
+    addTo(this.byType, m.type, m.digest)
+    addTo(this.byModel, modelOf(m.message), m.digest)
+    addTo(this.byDevice, deviceOf(m.message), m.digest)
+  }
+
+  unindex(m: StoredMessage): void {
+    this.byDigest.delete(m.digest)
+    this.byWire.delete(sha256Hex(m.bytes))
+    const admin = deviceOf(m.message)
+    if (admin !== undefined) this.adminOf.get(admin)?.delete(m.digest)
+    this.byType.get(m.type)?.delete(m.digest)
+    const model = modelOf(m.message)
+    if (model !== undefined) this.byModel.get(model)?.delete(m.digest)
+    const device = deviceOf(m.message)
+    if (device !== undefined) this.byDevice.get(device)?.delete(m.digest)
+  }
+}
