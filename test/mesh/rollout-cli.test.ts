@@ -123,7 +123,7 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
       body: JSON.stringify({ action: 'pause', model: 'nope', version: '1.0.0' }),
     })
     assert.equal(res.status, 404)
-    assert.equal(((await res.json()) as { error: string }).error, 'ERR_UNKNOWN_RELEASE')
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'ERR_UNKNOWN_RELEASE')
     const viaSeed = await cli('rollout', 'pause', 'nope@1.0.0', '--api', seedApi)
     assert.notEqual(viaSeed.code, 0)
     assert.match(viaSeed.stderr, /ERR_UNKNOWN_RELEASE/)
