@@ -25,13 +25,13 @@ const MiB = 1024 * 1024
 const src = realSources()
 
 /** A memory cgroup for this test file with a limit, or why none can be made. */
-function makeTestCgroup(limit: number): { dir: string } | { why: string } {
+function makeTestCgroup(limit: number, name = 'tight'): { dir: string } | { why: string } {
   const own = locateOwnCgroup(src)
   if (own === undefined) return { why: 'no memory cgroup controller is reachable' }
   if (own.version === 2 && !src.write(`${own.dir}/cgroup.subtree_control`, '+memory')) {
     return { why: `cannot enable the memory controller below ${own.dir}` }
   }
-  const dir = `${own.dir}/llmesh-test-${process.pid}`
+  const dir = `${own.dir}/llmesh-test-${process.pid}-${name}`
   if (!src.mkdir(dir)) return { why: `cannot create ${dir}` }
   const file = own.version === 2 ? 'memory.max' : 'memory.limit_in_bytes'
   if (!src.write(`${dir}/${file}`, String(limit))) {
@@ -46,8 +46,12 @@ const made = makeTestCgroup(96 * MiB)
 const skip = 'why' in made ? `memory cgroups unavailable: ${made.why}` : false
 if (skip && process.env.CI) throw new Error(skip)
 const cgroup = 'dir' in made ? made.dir : ''
+/** A cgroup with room for an idle worker (~110 MB): the 96 MiB one above kills it at start. */
+const roomyMade = skip ? undefined : makeTestCgroup(2048 * MiB, 'roomy')
+const roomy = roomyMade !== undefined && 'dir' in roomyMade ? roomyMade.dir : ''
 after(() => {
   if (cgroup) assert.ok(src.rmdir(cgroup), `test cgroup ${cgroup} left behind`)
+  if (roomy) assert.ok(src.rmdir(roomy), `test cgroup ${roomy} left behind`)
 })
 
 function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -128,9 +132,10 @@ describe('the real inference worker past a memory limit', { skip, timeout: scale
   })
 
   test('/metrics tells how the live worker’s OOM kills are detected', async () => {
+    assert.ok(roomy, 'a cgroup with room for the worker')
     const sup = new InferenceSupervisor(
       { threads: 1 },
-      { logger: silentLogger, oom: createOomDetector({}, { parent: cgroup }) },
+      { logger: silentLogger, oom: createOomDetector({}, { parent: roomy }) },
     )
     const metrics = createInferenceMetrics()
     const unbind = metrics.bindSupervisor(sup)
