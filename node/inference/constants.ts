@@ -60,3 +60,8 @@ export const OOM_CGROUP_PREFIX = 'llmesh-worker-'
 /** The kernel logs an OOM kill just after its SIGKILL: re-read /dev/kmsg this often, this many times. */
 export const KMSG_RETRY_MS = 50
 export const KMSG_RETRIES = 6
+
+/** A dead worker's cgroup is removed with up to this many tries (the kernel may refuse for a moment). */
+export const CGROUP_RMDIR_TRIES = 50
+/** Delay between those tries, ms. */
+export const CGROUP_RMDIR_RETRY_MS = 100

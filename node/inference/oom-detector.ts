@@ -22,7 +22,13 @@
  */
 import * as fs from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { KMSG_RETRIES, KMSG_RETRY_MS, OOM_CGROUP_PREFIX } from './constants.ts'
+import {
+  CGROUP_RMDIR_RETRY_MS,
+  CGROUP_RMDIR_TRIES,
+  KMSG_RETRIES,
+  KMSG_RETRY_MS,
+  OOM_CGROUP_PREFIX,
+} from './constants.ts'
 import type { Logger } from './logger.ts'
 
 /** The file operations the detector needs (sync: cgroupfs and procfs answer at once). */
@@ -146,6 +152,15 @@ export function sharedOomDetector(logger?: Logger): OomDetector {
   return shared
 }
 
+/**
+ * Removes a dead worker's cgroup. Right after its last task died (an OOM kill above all) the
+ * kernel may still refuse (EBUSY) for a moment: retried in the background, bounded.
+ */
+function removeSoon(src: OomSources, dir: string, tries = CGROUP_RMDIR_TRIES): void {
+  if (src.rmdir(dir) || tries <= 1) return
+  setTimeout(() => removeSoon(src, dir, tries - 1), CGROUP_RMDIR_RETRY_MS).unref()
+}
+
 /** Removes empty worker cgroups a crashed daemon left behind (non-empty ones refuse rmdir). */
 function sweepStale(src: OomSources, dir: string | undefined): void {
   if (dir === undefined) return
@@ -171,7 +186,8 @@ function makeWatch(
       rebase: () => {},
       dispose: () => {
         if (disposed) return
-        disposed = src.rmdir(mine)
+        disposed = true
+        removeSoon(src, mine)
       },
     }
   }

@@ -12,6 +12,7 @@ import {
   type OomSources,
   parseOomKill,
 } from '../../node/inference/oom-detector.ts'
+import { waitFor } from '../helpers/index.ts'
 
 /** An in-memory file tree; `writable: false` refuses every mkdir and write. */
 function fakeTree(files: Record<string, string>, opts: { writable?: boolean; kmsg?: string[] } = {}) {
@@ -93,6 +94,25 @@ describe('methods', () => {
     assert.equal(await w.oomKilled(), true)
     w.dispose()
     assert.equal(t.dirs.size, 0)
+  })
+
+  test('a worker cgroup the kernel still holds for a moment after the kill is removed on a retry', async () => {
+    const t = fakeTree({
+      ...V2_SELF,
+      [`${V2_DIR}/cgroup.controllers`]: 'memory pids',
+      [`${V2_DIR}/cgroup.subtree_control`]: 'memory',
+      [`${V2_DIR}/memory.events`]: 'oom_kill 0\n',
+    })
+    let busy = 3 // the first three rmdir calls fail, as EBUSY does
+    const rmdir = t.src.rmdir
+    const w = createOomDetector({
+      sources: { ...t.src, rmdir: (p: string) => (busy-- > 0 ? false : rmdir(p)) },
+    }).watch(102, {})
+    assert.equal(t.dirs.has(`${V2_DIR}/llmesh-worker-102`), true)
+    w.dispose()
+    w.dispose() // idempotent
+    await waitFor(() => !t.dirs.has(`${V2_DIR}/llmesh-worker-102`), { what: 'the worker cgroup removed' })
+    assert.ok(busy < 0)
   })
 
   test('v2 with the daemon inside its cgroup (controller not delegated): the shared counter', async () => {
