@@ -32,6 +32,8 @@ export class HistoryRing<F extends RingFields> {
   /** Bucket number held by each slot (EMPTY when none). Float64: bucket numbers exceed 2^24. */
   private readonly bucket: Float64Array
   private readonly data: Record<keyof F, Float32Array>
+  /** The newest bucket number held (EMPTY when none). */
+  private newestK = EMPTY
 
   constructor(fields: F, stepMs: number, slots: number) {
     this.fields = fields
@@ -57,6 +59,7 @@ export class HistoryRing<F extends RingFields> {
     if (this.bucket[i] !== k) {
       if (this.bucket[i] > k) return undefined // a newer bucket already took the slot
       this.bucket[i] = k
+      if (k > this.newestK) this.newestK = k
       for (const f of Object.keys(this.fields)) this.data[f as keyof F][i] = 0
     }
     return i
@@ -64,9 +67,7 @@ export class HistoryRing<F extends RingFields> {
 
   /** The newest bucket number held (EMPTY when none). */
   newest(): number {
-    let n = EMPTY
-    for (const b of this.bucket) if (b > n) n = b
-    return n
+    return this.newestK
   }
 
   /**
@@ -130,6 +131,7 @@ export class HistoryRing<F extends RingFields> {
     const numbers = new Float64Array(buckets.buffer.slice(buckets.byteOffset, buckets.byteOffset + buckets.byteLength))
     if (!numbers.every((k, i) => k === EMPTY || (Number.isInteger(k) && k >= 0 && k % this.slots === i))) return false
     this.bucket.set(numbers)
+    this.newestK = numbers.reduce((a, b) => Math.max(a, b), EMPTY)
     for (const [f, col] of cols) {
       this.data[f].set(new Float32Array(col.buffer.slice(col.byteOffset, col.byteOffset + col.byteLength)))
     }

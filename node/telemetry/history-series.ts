@@ -106,9 +106,13 @@ export class ReleaseSeries {
         r.add(t, { devices: 1 }, now)
       }
       if (latency !== undefined && latency.count > 0) {
-        this.sketches[ring].set(k, mergeBounded(this.sketches[ring].get(k), latency))
-        const oldest = r.newest() - r.slots
-        for (const b of this.sketches[ring].keys()) if (b <= oldest) this.sketches[ring].delete(b)
+        const held = this.sketches[ring].get(k)
+        this.sketches[ring].set(k, mergeBounded(held, latency))
+        if (held === undefined) {
+          // a new bucket: sketches of buckets past the ring's horizon go (at most slots + 1 kept)
+          const oldest = r.newest() - r.slots
+          for (const b of this.sketches[ring].keys()) if (b <= oldest) this.sketches[ring].delete(b)
+        }
       }
     }
   }
