@@ -29,6 +29,7 @@ import { openaiRoutes } from './inference/openai-routes.ts'
 import type { InferenceSupervisorInit } from './inference/types.ts'
 import { Distribution, type DistributionInit } from './install/distribution.ts'
 import { runtimeVersion } from './install/runtime-version.ts'
+import { createMeshMetrics } from './mesh/mesh-metrics.ts'
 import { createStoreMetrics, storeStatus } from './mesh/store-metrics.ts'
 import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
@@ -116,6 +117,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
   }
   const metricsRoute: RouteFactory = (ctx) => async (app) => {
     const storeMetrics = createStoreMetrics(ctx.store)
+    const meshMetrics = createMeshMetrics(ctx.mesh)
     app.get('/metrics', async (_req, reply) => {
       let text = ''
       if (parts.metrics !== undefined) {
@@ -127,6 +129,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
       }
       text += await rolloutMetrics.registry.metrics()
       text += await storeMetrics.registry.metrics()
+      text += await meshMetrics.registry.metrics()
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }
