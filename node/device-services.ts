@@ -11,7 +11,8 @@
  *   when an operator signer is given (`--operator-key`), the OpenAI-compatible API (/v1/…) and
  *   GET /metrics (prom-client, `rollout_stage` label from the served version's release state,
  *   plus node/rollout/metrics.ts: node identity, rollout state, rollbacks),
- *   and the fleet dashboard (GET /dashboard, node/api/dashboard-routes.ts).
+ *   the fleet dashboard (GET /dashboard, node/api/dashboard-routes.ts) and the fleet's history
+ *   (GET /history/…, node/telemetry/fleet-history.ts; on the seed too, started first).
  * Observer (`observerServices`, what the seed composes in seed/seed-daemon.ts with its own
  *   Distribution and /releases routes): a RolloutController that only observes (`act: false`: no
  *   verdicts, no activation), the rollout routes with the operator key, the dashboard and
@@ -20,6 +21,7 @@
 import { readFile } from 'node:fs/promises'
 import { createOperatorSigner, type OperatorSigner } from '../protocols/signing/index.ts'
 import { dashboardRoutes } from './api/dashboard-routes.ts'
+import { historyRoutes } from './api/history-routes.ts'
 import type { DaemonContext, RouteFactory, Service, ServiceFactory } from './daemon.ts'
 import { InferenceSupervisor } from './inference/inference-supervisor.ts'
 import { createInferenceMetrics, type InferenceMetrics } from './inference/metrics.ts'
@@ -27,10 +29,12 @@ import { openaiRoutes } from './inference/openai-routes.ts'
 import type { InferenceSupervisorInit } from './inference/types.ts'
 import { Distribution, type DistributionInit } from './install/distribution.ts'
 import { runtimeVersion } from './install/runtime-version.ts'
+import { createMeshMetrics } from './mesh/mesh-metrics.ts'
 import { createStoreMetrics, storeStatus } from './mesh/store-metrics.ts'
 import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
 import { rolloutRoutes } from './rollout/routes.ts'
+import { FleetHistory } from './telemetry/fleet-history.ts'
 import { HealthReporter, type HealthReporterInit } from './telemetry/health-reporter.ts'
 
 /** The live parts, once the daemon has started them (for tests and extra routes). */
@@ -41,6 +45,8 @@ export interface DeviceParts {
   rolloutMetrics?: RolloutMetrics
   reporter?: HealthReporter
   controller?: RolloutController
+  /** The fleet's history (every node): GET /history/…. */
+  history?: FleetHistory
 }
 
 /** Options of the composition. */
@@ -111,6 +117,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
   }
   const metricsRoute: RouteFactory = (ctx) => async (app) => {
     const storeMetrics = createStoreMetrics(ctx.store)
+    const meshMetrics = createMeshMetrics(ctx.mesh)
     app.get('/metrics', async (_req, reply) => {
       let text = ''
       if (parts.metrics !== undefined) {
@@ -122,10 +129,20 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
       }
       text += await rolloutMetrics.registry.metrics()
       text += await storeMetrics.registry.metrics()
+      text += await meshMetrics.registry.metrics()
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }
-  return { routes: [rollout, dashboard, metricsRoute], bindMetrics }
+  // the fleet's history from the signed health reports (every node; GET /history/…)
+  const history: RouteFactory = () => historyRoutes({ history: () => parts.history })
+  const historyService: ServiceFactory = (ctx) => {
+    parts.history = new FleetHistory(
+      { store: ctx.store, logger: ctx.logger.child({ svc: 'history' }) },
+      { dataDir: ctx.config.dataDir },
+    )
+    return parts.history
+  }
+  return { routes: [rollout, dashboard, metricsRoute, history], bindMetrics, historyService }
 }
 
 /**
@@ -139,6 +156,7 @@ export function observerServices(
   const parts: DeviceParts = {}
   const common = commonParts(init, parts)
   const services: ServiceFactory[] = [
+    common.historyService,
     (ctx) => {
       parts.distribution = init.distribution?.()
       parts.controller = new RolloutController({ ...init.rollout, act: false }, { ctx })
@@ -155,6 +173,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
   const services: ServiceFactory[] = []
   const routes: RouteFactory[] = []
   const common = commonParts(init, parts)
+  services.push(common.historyService)
   services.push((ctx) => {
     parts.distribution = new Distribution(ctx, { ...init.distribution, prestage: false })
     return parts.distribution

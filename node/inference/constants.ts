@@ -65,3 +65,6 @@ export const KMSG_RETRIES = 6
 export const CGROUP_RMDIR_TRIES = 50
 /** Delay between those tries, ms. */
 export const CGROUP_RMDIR_RETRY_MS = 100
+
+/** Most inputs in one POST /v1/embeddings (OpenAI allows 2,048; a Pi embeds a few per second). */
+export const MAX_EMBEDDING_INPUTS = 256

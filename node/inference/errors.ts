@@ -11,6 +11,7 @@ export type InferenceErrorCode =
   | 'ERR_WORKER_CRASHED'
   | 'ERR_ABORTED'
   | 'ERR_GENERATION'
+  | 'ERR_INPUT_TOO_LONG'
   | 'ERR_SUPERVISOR_STOPPED'
 
 /** Base of inference errors. */
@@ -100,6 +101,14 @@ export class RequestAbortedError extends InferenceError {
   constructor() {
     super('ERR_ABORTED', 'request aborted')
     this.name = 'RequestAbortedError'
+  }
+}
+
+/** An input does not fit the model's context (the caller must shorten it). */
+export class InputTooLongError extends InferenceError {
+  constructor(message: string) {
+    super('ERR_INPUT_TOO_LONG', message)
+    this.name = 'InputTooLongError'
   }
 }
 

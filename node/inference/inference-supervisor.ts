@@ -271,6 +271,16 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     return this.gate.generate(input, opts)
   }
 
+  /**
+   * Embeds `inputs` with the served model: one vector each, in order. Same admission, queue,
+   * deadline and `request` events as generation. Throws InputTooLongError for an input longer
+   * than the context, and what generate() throws.
+   */
+  async embed(inputs: string[], opts: Pick<T.GenerateOptions, 'signal'> = {}): Promise<T.EmbedResult> {
+    const r = await this.gate.generate({ mode: 'embed', inputs, maxTokens: 1 }, opts)
+    return { vectors: r.vectors ?? [], tokensIn: r.tokensIn, durationMs: r.durationMs, queuedMs: r.queuedMs }
+  }
+
   /** Short deterministic generation on the loaded model (greedy, fixed seed); throws ProbeFailedError. */
   async probe(): Promise<T.ProbeResult> {
     const w = this.slot.worker

@@ -7,7 +7,7 @@
  * matches the worker's busy sequences). A worker that does not acknowledge a cancel within the
  * grace period is reported as hung.
  */
-import { GenerationError, InferenceTimeoutError, RequestAbortedError } from './errors.ts'
+import { GenerationError, InferenceTimeoutError, InputTooLongError, RequestAbortedError } from './errors.ts'
 import type { FinishReason, FromWorker, GenerateSpec } from './ipc.ts'
 import type { GenerateOptions } from './types.ts'
 import type { WorkerProcess } from './worker-process.ts'
@@ -20,6 +20,8 @@ export interface RunOutcome {
   finishReason: FinishReason
   /** ms from `startedAt` to the first text chunk. */
   ttftMs: number | undefined
+  /** Embeddings: one vector per input. */
+  vectors?: number[][]
 }
 
 interface Pending {
@@ -123,7 +125,8 @@ export class Inflight {
     this.finish(m.id)
     if (p.settled) return true
     p.settled = true
-    if (m.type === 'gen-error') p.reject(new GenerationError(m.message))
+    if (m.type === 'gen-error')
+      p.reject(m.tooLong === true ? new InputTooLongError(m.message) : new GenerationError(m.message))
     else {
       p.resolve({
         text: p.chunks.join(''),
@@ -131,6 +134,7 @@ export class Inflight {
         tokensOut: m.tokensOut,
         finishReason: m.finishReason,
         ttftMs: p.firstAt === undefined ? undefined : p.firstAt - p.startedAt,
+        ...(m.vectors === undefined ? {} : { vectors: m.vectors }),
       })
     }
     return true

@@ -13,10 +13,12 @@ export interface LoadSpec {
   sequences: number
 }
 
-/** What to generate. `prompt` for completions, `messages` for chat. */
+/** What to generate. `prompt` for completions, `messages` for chat, `inputs` for embeddings. */
 export interface GenerateSpec {
-  mode: 'completion' | 'chat'
+  mode: 'completion' | 'chat' | 'embed'
   prompt?: string
+  /** Texts to embed (mode `embed`): one vector each, in order. */
+  inputs?: string[]
   messages?: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>
   maxTokens: number
   /** 0 = greedy. */
@@ -55,7 +57,16 @@ export type FromWorker =
   | { type: 'load-error'; id: number; message: string; oom: boolean }
   | { type: 'unloaded'; id: number }
   | { type: 'text'; id: number; text: string }
-  | { type: 'done'; id: number; tokensIn: number; tokensOut: number; finishReason: FinishReason }
-  | { type: 'gen-error'; id: number; message: string }
+  | {
+      type: 'done'
+      id: number
+      tokensIn: number
+      tokensOut: number
+      finishReason: FinishReason
+      /** Mode `embed`: one vector per input. */
+      vectors?: number[][]
+    }
+  /** `tooLong`: an input does not fit the context (the caller's fault, not the runtime's). */
+  | { type: 'gen-error'; id: number; message: string; tooLong?: boolean }
   | { type: 'health'; id: number; health: WorkerHealth }
   | { type: 'log'; level: 'warn' | 'error' | 'fatal'; message: string }

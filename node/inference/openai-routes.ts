@@ -1,6 +1,8 @@
 /**
  * OpenAI-compatible HTTP routes as a fastify 5 plugin:
- *   GET /v1/models, POST /v1/completions, POST /v1/chat/completions (stream or not).
+ *   GET /v1/models, POST /v1/completions, POST /v1/chat/completions (stream or not),
+ *   POST /v1/embeddings (string or array input, `encoding_format` float or base64); any other
+ *   /v1/… route answers 404 in OpenAI's shape.
  * Streaming is Server-Sent Events (`data: {json}\n\n`, then `data: [DONE]\n\n`); headers are sent
  * with the first token, so errors before it still get a proper status (429/503/…). Errors use
  * OpenAI's shape `{ error: { message, type, param, code } }`.
@@ -13,6 +15,7 @@ import {
   GenerationError,
   InferenceError,
   InferenceTimeoutError,
+  InputTooLongError,
   ModelDeactivatedError,
   ModelUnavailableError,
   OverloadedError,
@@ -21,7 +24,15 @@ import {
 } from './errors.ts'
 import type { InferenceSupervisor } from './inference-supervisor.ts'
 import type { InferenceMetrics } from './metrics.ts'
-import { ChatBody, CompletionBody, chatInput, completionInput, InvalidBodyError, parseBody } from './openai-schemas.ts'
+import {
+  ChatBody,
+  CompletionBody,
+  chatInput,
+  completionInput,
+  EmbeddingBody,
+  InvalidBodyError,
+  parseBody,
+} from './openai-schemas.ts'
 import type { GenerateInput, GenerateResult } from './types.ts'
 
 /** Options of the plugin. */
@@ -69,6 +80,9 @@ function toApiError(err: unknown): ApiError {
   if (err instanceof ModelUnavailableError) {
     return new ApiError(503, 'server_error', 'model_unavailable', err.message, null, err.retryAfterSeconds)
   }
+  if (err instanceof InputTooLongError) {
+    return new ApiError(400, 'invalid_request_error', 'context_length_exceeded', err.message, 'input')
+  }
   if (err instanceof InferenceTimeoutError) return new ApiError(504, 'server_error', 'timeout', err.message)
   if (err instanceof WorkerCrashedError) return new ApiError(502, 'server_error', 'worker_crashed', err.message)
   if (err instanceof GenerationError) return new ApiError(500, 'server_error', 'generation_error', 'generation failed')
@@ -109,6 +123,22 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
       throw new ApiError(401, 'invalid_request_error', 'invalid_api_key', 'missing or invalid bearer token')
     }
   })
+
+  // Unknown /v1/… routes answer like OpenAI's API, so its clients show a proper error.
+  await fastify.register(
+    async (v1) => {
+      v1.setNotFoundHandler((request, reply) => {
+        const e = new ApiError(
+          404,
+          'invalid_request_error',
+          'unknown_url',
+          `Unknown request URL: ${request.method} ${request.url.split('?')[0]}`,
+        )
+        return reply.code(404).send(errorBody(e))
+      })
+    },
+    { prefix: '/v1' },
+  )
 
   fastify.get('/v1/models', async () => {
     const name = servedName()
@@ -201,15 +231,43 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
     }
   })
 
+  fastify.post('/v1/embeddings', async (request, reply) => {
+    const body = parseBody(EmbeddingBody, request.body)
+    const model = checkModel(body.model)
+    const inputs = typeof body.input === 'string' ? [body.input] : body.input
+    const r = await untilClientGoes(reply, (signal) => supervisor.embed(inputs, { signal }))
+    const size = r.vectors[0]?.length ?? 0
+    if (body.dimensions != null && body.dimensions !== size) {
+      const msg = `this model's embeddings have ${size} dimensions; it cannot return ${body.dimensions}`
+      throw new ApiError(400, 'invalid_request_error', 'invalid_request', msg, 'dimensions')
+    }
+    const base64 = body.encoding_format === 'base64'
+    return {
+      object: 'list',
+      data: r.vectors.map((v, index) => ({
+        object: 'embedding',
+        index,
+        embedding: base64 ? Buffer.from(Float32Array.from(v).buffer).toString('base64') : v,
+      })),
+      model,
+      usage: { prompt_tokens: r.tokensIn, total_tokens: r.tokensIn },
+    }
+  })
+
   /** Runs a request, aborting it if the client goes away. */
-  async function run(reply: FastifyReply, input: GenerateInput, onText?: (t: string) => void) {
+  function run(reply: FastifyReply, input: GenerateInput, onText?: (t: string) => void) {
+    return untilClientGoes(reply, (signal) => supervisor.generate(input, { signal, onText }))
+  }
+
+  /** Runs `work` with a signal aborted when the client disconnects; marks its errors as counted. */
+  async function untilClientGoes<R>(reply: FastifyReply, work: (signal: AbortSignal) => Promise<R>): Promise<R> {
     const ac = new AbortController()
     const onClose = (): void => {
       if (!reply.raw.writableFinished) ac.abort()
     }
     reply.raw.on('close', onClose) // fires on client disconnect (or after a finished response)
     try {
-      return await supervisor.generate(input, { signal: ac.signal, onText })
+      return await work(ac.signal)
     } catch (err) {
       if (typeof err === 'object' && err !== null) counted.add(err)
       throw err

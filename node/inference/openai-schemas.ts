@@ -3,7 +3,7 @@
  * supervisor requests. Unknown fields are ignored, as OpenAI clients send many.
  */
 import { z } from 'zod'
-import { DEFAULT_CHAT_MAX_TOKENS, DEFAULT_COMPLETION_MAX_TOKENS } from './constants.ts'
+import { DEFAULT_CHAT_MAX_TOKENS, DEFAULT_COMPLETION_MAX_TOKENS, MAX_EMBEDDING_INPUTS } from './constants.ts'
 import type { GenerateInput } from './types.ts'
 
 const stop = z.union([z.string(), z.array(z.string()).max(4)]).nullish()
@@ -39,6 +39,27 @@ export const ChatBody = z.object({
   messages: z.array(message).min(1),
 })
 export type ChatBody = z.infer<typeof ChatBody>
+
+const embeddingText = z.string().min(1, 'an input must not be empty')
+
+/**
+ * POST /v1/embeddings body. Input is a string or an array of strings; OpenAI's token-array forms
+ * are refused (the tokens of another model's tokenizer mean nothing to this one).
+ */
+export const EmbeddingBody = z.object({
+  model: z.string().optional(),
+  input: z.union([
+    embeddingText,
+    z
+      .array(embeddingText)
+      .min(1, 'input must not be empty')
+      .max(MAX_EMBEDDING_INPUTS, `at most ${MAX_EMBEDDING_INPUTS} inputs per request`),
+  ]),
+  encoding_format: z.enum(['float', 'base64']).nullish(),
+  dimensions: z.number().int().min(1).nullish(),
+  user: z.string().optional(),
+})
+export type EmbeddingBody = z.infer<typeof EmbeddingBody>
 
 /** A request body that did not validate; `param` names the offending field. */
 export class InvalidBodyError extends Error {

@@ -60,6 +60,7 @@ export function generateSpec(input: T.GenerateInput, maxTokensLimit: number): Ge
     mode: input.mode,
     prompt: input.prompt,
     messages: input.messages,
+    inputs: input.inputs,
     maxTokens: Math.max(1, Math.min(input.maxTokens, maxTokensLimit)),
     temperature: input.temperature ?? 0,
     topP: input.topP,

@@ -97,10 +97,15 @@ export interface LoadedModel {
   loadedAt: number
 }
 
+/** What a request asks of the model. */
+export type RequestMode = 'completion' | 'chat' | 'embed'
+
 /** A generation request (text is never logged). */
 export interface GenerateInput {
-  mode: 'completion' | 'chat'
+  mode: RequestMode
   prompt?: string
+  /** Mode `embed`: the texts to embed. */
+  inputs?: string[]
   messages?: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>
   maxTokens: number
   temperature?: number
@@ -123,10 +128,22 @@ export interface GenerateResult {
   tokensIn: number
   tokensOut: number
   finishReason: FinishReason
+  /** Mode `embed`: one vector per input, in order. */
+  vectors?: number[][]
   /** From admission to the last token. */
   durationMs: number
   /** From admission to the first text chunk (undefined if none). */
   ttftMs: number | undefined
+  queuedMs: number
+}
+
+/** Result of an embedding request. */
+export interface EmbedResult {
+  /** One vector per input, in order. */
+  vectors: number[][]
+  /** Tokens of all inputs. */
+  tokensIn: number
+  durationMs: number
   queuedMs: number
 }
 
@@ -141,7 +158,7 @@ export interface ProbeResult {
 /** One finished request, for metrics (no text). */
 export interface RequestRecord {
   at: number
-  mode: 'completion' | 'chat'
+  mode: RequestMode
   outcome: 'ok' | 'error'
   /** Error code when outcome is 'error'. */
   errorCode?: string

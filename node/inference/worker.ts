@@ -5,7 +5,9 @@
  *
  * States: starting → idle (no model) ⇄ loading → ready (model + context) → idle (unload).
  * One llama.cpp sequence per concurrent request, plus one reserved for probes; each generation
- * starts from a cleared sequence, so requests never see each other's tokens.
+ * starts from a cleared sequence, so requests never see each other's tokens. Embeddings use a
+ * separate embedding context, made on the first embedding request after a load (devices nobody
+ * asks for embeddings never pay its memory) and used by one request at a time.
  *
  * Never logs prompt or completion text: text only goes back to the parent over IPC.
  */
@@ -18,6 +20,7 @@ import {
   LlamaCompletion,
   type LlamaContext,
   type LlamaContextSequence,
+  type LlamaEmbeddingContext,
   LlamaLogLevel,
   type LlamaModel,
 } from 'node-llama-cpp'
@@ -34,6 +37,11 @@ let context: LlamaContext | undefined
 /** Free user sequences; the probe sequence is kept apart. */
 let freeSequences: LlamaContextSequence[] = []
 let probeSequence: LlamaContextSequence | undefined
+/** Made on the first embedding request after a load; disposed with the model. */
+let embedding: Promise<LlamaEmbeddingContext> | undefined
+/** Embedding requests run one after another on the one embedding context. */
+let embedTail: Promise<unknown> = Promise.resolve()
+let loadedSpec: LoadSpec | undefined
 const running = new Map<number, AbortController>()
 
 function send(msg: FromWorker): void {
@@ -57,6 +65,7 @@ async function load(id: number, spec: LoadSpec): Promise<void> {
     for (let i = 0; i < spec.sequences; i++) seqs.push(context.getSequence())
     probeSequence = seqs.pop()
     freeSequences = seqs
+    loadedSpec = spec
     state = 'ready'
     send({
       type: 'loaded',
@@ -86,6 +95,10 @@ async function unload(): Promise<void> {
   for (const c of running.values()) c.abort()
   freeSequences = []
   probeSequence = undefined
+  const emb = embedding
+  embedding = undefined
+  loadedSpec = undefined
+  await emb?.then((e) => e.dispose()).catch(() => {})
   await context?.dispose().catch(() => {})
   await model?.dispose().catch(() => {})
   context = undefined
@@ -142,11 +155,59 @@ function countTokens(input: number, output: number, finish: FinishReason, maxTok
   return { tokensIn: input + 1, tokensOut: Math.min(maxTokens, sampled) }
 }
 
+/**
+ * Embeds `spec.inputs` in order. Each input is tokenized first and refused (`tooLong`) when it
+ * does not fit the context, before any is evaluated. A cancel stops between inputs.
+ */
+async function embed(id: number, spec: GenerateSpec): Promise<void> {
+  const m = model
+  const loaded = loadedSpec
+  if (m === undefined || loaded === undefined) {
+    send({ type: 'gen-error', id, message: 'no model loaded' })
+    return
+  }
+  const abort = new AbortController()
+  running.set(id, abort)
+  const run = embedTail.then(async () => {
+    const inputs = spec.inputs ?? []
+    const size = Math.min(loaded.contextSize, m.trainContextSize)
+    const counts = inputs.map((t) => m.tokenize(t).length)
+    const over = counts.findIndex((n) => n > size)
+    if (over >= 0) {
+      const message = `input ${over} has ${counts[over]} tokens; this model's context holds ${size}`
+      send({ type: 'gen-error', id, message, tooLong: true })
+      return
+    }
+    embedding ??= m.createEmbeddingContext({ contextSize: size, threads: loaded.threads })
+    const ctx = await embedding.catch((err: unknown) => {
+      embedding = undefined // a failed creation (e.g. no memory) is retried by the next request
+      throw err
+    })
+    const vectors: number[][] = []
+    for (const text of inputs) {
+      if (abort.signal.aborted) break
+      vectors.push([...(await ctx.getEmbeddingFor(text)).vector])
+    }
+    const tokensIn = counts.reduce((a, b) => a + b, 0)
+    const finishReason: FinishReason = abort.signal.aborted ? 'abort' : 'stop'
+    send({ type: 'done', id, tokensIn, tokensOut: 0, finishReason, vectors })
+  })
+  embedTail = run.catch(() => {})
+  try {
+    await run
+  } catch (err) {
+    send({ type: 'gen-error', id, message: (err as Error)?.message ?? String(err) })
+  } finally {
+    running.delete(id)
+  }
+}
+
 async function generate(id: number, spec: GenerateSpec): Promise<void> {
   if (state !== 'ready' || model === undefined) {
     send({ type: 'gen-error', id, message: 'no model loaded' })
     return
   }
+  if (spec.mode === 'embed') return embed(id, spec)
   const sequence = spec.probe === true ? probeSequence : freeSequences.pop()
   if (sequence === undefined) {
     send({ type: 'gen-error', id, message: 'no free sequence' })

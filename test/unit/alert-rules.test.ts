@@ -23,14 +23,19 @@ import { Histogram } from 'prom-client'
 import { parse } from 'yaml'
 import { buildProgram } from '../../cli/program.ts'
 import { InferenceMetrics } from '../../node/inference/metrics.ts'
+import { createMeshMetrics } from '../../node/mesh/mesh-metrics.ts'
 import { storeHealth } from '../../node/mesh/store-load.ts'
 import { createStoreMetrics } from '../../node/mesh/store-metrics.ts'
 import { RolloutMetrics } from '../../node/rollout/metrics.ts'
 import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
+import { scaled } from '../helpers/index.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const RULES = join(ROOT, 'docs/alerts/llmesh.rules.yml')
 const FIXTURE = join(ROOT, 'test/fixtures/alert-rules.test.yml')
+/** The day-over-day rules' tests: more than a day of series, evaluated every 5 minutes. */
+const DAILY_FIXTURE = join(ROOT, 'test/fixtures/alert-rules-daily.test.yml')
+const FIXTURES = [FIXTURE, DAILY_FIXTURE]
 const RUNBOOK = join(ROOT, 'docs/runbook.md')
 const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool'
 const hasPromtool = existsSync(PROMTOOL)
@@ -143,6 +148,16 @@ const MUTATIONS: Array<[string, string, string]> = [
   ['LlmeshStoreDiskFull', 'for: 5m', 'for: 15m'],
   ['LlmeshStoreDiskFull', '== 1)', '== 0)'],
   ['LlmeshStoreDiskFull', 'llmesh_store_disk_full', 'llmesh_store_disk_ful'],
+  ['LlmeshP95ChangedSinceYesterday', '> 1.5 *', '> 2.5 *'],
+  ['LlmeshP95ChangedSinceYesterday', '[30m] offset 1d))\n', '[30m]))\n'],
+  ['LlmeshP95ChangedSinceYesterday', '[30m] offset 1d)) > 0.01', '[30m])) > 0.01'],
+  ['LlmeshP95ChangedSinceYesterday', 'for: 30m', 'for: 5m'],
+  ['LlmeshNodeIsolated', '== 0)', '== 1)'],
+  ['LlmeshNodeIsolated', 'for: 10m', 'for: 1m'],
+  ['LlmeshNodeIsolated', 'group_left (peer_id)', 'group_left ()'],
+  ['LlmeshGossipRejections', '[10m])) > 10)', '[10m])) > 100)'],
+  ['LlmeshGossipRejections', '{outcome="rejected"}', ''],
+  ['LlmeshGossipRejections', 'for: 10m', 'for: 1m'],
 ]
 
 /** promtool runs at once in the mutation test (each mutant has its own directory). */
@@ -159,7 +174,7 @@ function mutate(text: string, alert: string, from: string, to: string): string {
   return text.slice(0, start) + block.replace(from, to) + text.slice(end)
 }
 
-describe('alerting rules with promtool', { skip, timeout: 300_000 }, () => {
+describe('alerting rules with promtool', { skip, timeout: scaled(300_000) }, () => {
   let dir = ''
   before(async () => {
     assert.ok(hasPromtool, `CI=true and ${PROMTOOL} is missing (apt install prometheus)`)
@@ -176,16 +191,15 @@ describe('alerting rules with promtool', { skip, timeout: 300_000 }, () => {
   })
 
   test('promtool test rules: each alert fires on the bad series and only there', async () => {
-    const { code, out } = await promtool(['test', 'rules', FIXTURE])
+    const { code, out } = await promtool(['test', 'rules', ...FIXTURES])
     assert.equal(code, 0, out)
     assert.match(out, /SUCCESS/)
   })
 
   test('the fixture tests every alert of the rules file', async () => {
-    const fixture = parse(await readFile(FIXTURE, 'utf8')) as {
-      tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }>
-    }
-    const cases = fixture.tests.flatMap((t) => t.alert_rule_test ?? [])
+    type Fixture = { tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }> }
+    const fixtures = await Promise.all(FIXTURES.map(async (f) => parse(await readFile(f, 'utf8')) as Fixture))
+    const cases = fixtures.flatMap((fx) => fx.tests.flatMap((t) => t.alert_rule_test ?? []))
     for (const { alert } of await loadRules()) {
       const mine = cases.filter((c) => c.alertname === alert)
       assert.ok(
@@ -197,12 +211,22 @@ describe('alerting rules with promtool', { skip, timeout: 300_000 }, () => {
 
   test('a broken rule makes promtool test rules fail', async () => {
     const original = await readFile(RULES, 'utf8')
-    const fixture = (await readFile(FIXTURE, 'utf8')).replace('../../docs/alerts/llmesh.rules.yml', 'rules.yml')
-    assert.match(fixture, /- rules\.yml/)
-    await writeFile(join(dir, 'test.yml'), fixture)
+    const copies = await Promise.all(
+      FIXTURES.map(async (f) => (await readFile(f, 'utf8')).replace('../../docs/alerts/llmesh.rules.yml', 'rules.yml')),
+    )
+    for (const c of copies) assert.match(c, /- rules\.yml/)
+    /** Writes the fixtures into `d` (beside its rules.yml); returns their paths. */
+    const writeFixtures = (d: string): Promise<string[]> =>
+      Promise.all(
+        copies.map(async (c, i) => {
+          const path = join(d, `test${i}.yml`)
+          await writeFile(path, c)
+          return path
+        }),
+      )
     // the unmutated copy passes in the temp dir: the failures below come from the mutations
     await writeFile(join(dir, 'rules.yml'), original)
-    assert.equal((await promtool(['test', 'rules', join(dir, 'test.yml')])).code, 0)
+    assert.equal((await promtool(['test', 'rules', ...(await writeFixtures(dir))])).code, 0)
     const survived: string[] = []
     // each mutant in its own directory, a few promtool runs at a time
     const queue = MUTATIONS.map((m, i) => [i, ...m] as const)
@@ -211,11 +235,11 @@ describe('alerting rules with promtool', { skip, timeout: 300_000 }, () => {
         const [i, alert, from, to] = next
         const sub = join(dir, `m${i}`)
         await mkdir(sub)
-        await writeFile(join(sub, 'test.yml'), fixture)
+        const tests = await writeFixtures(sub)
         await writeFile(join(sub, 'rules.yml'), mutate(original, alert, from, to))
         const check = await promtool(['check', 'rules', join(sub, 'rules.yml')])
         assert.equal(check.code, 0, `mutant of ${alert} is not even valid: ${check.out}`)
-        const { code } = await promtool(['test', 'rules', join(sub, 'test.yml')])
+        const { code } = await promtool(['test', 'rules', ...tests])
         if (code === 0) survived.push(`${alert}: ${JSON.stringify(from)} -> ${JSON.stringify(to)}`)
       }
     }
@@ -225,10 +249,30 @@ describe('alerting rules with promtool', { skip, timeout: 300_000 }, () => {
 })
 
 describe('alerting rules against the metrics a device exposes', () => {
-  test('every metric and label the rules use is registered by InferenceMetrics, RolloutMetrics or the store metrics', async () => {
+  test('every metric and label the rules use is registered by InferenceMetrics, RolloutMetrics, the store or the mesh metrics', async () => {
     const registered = new Map<string, Set<string>>()
     const store = createStoreMetrics({ health: storeHealth(), size: 0 })
-    const all = [new InferenceMetrics(), new RolloutMetrics(), store].flatMap((x) => x.registry.getMetricsAsArray())
+    const zero = {
+      accepted: 0,
+      duplicate: 0,
+      rejected: 0,
+      ignored: 0,
+      rounds: 0,
+      received: 0,
+      sent: 0,
+      failures: 0,
+      errors: 0,
+    }
+    const mesh = createMeshMetrics({
+      state: 'stopped',
+      peers: () => [],
+      ingest: { counters: zero },
+      gossip: { counters: zero },
+      antiEntropy: { counters: zero },
+    })
+    const all = [new InferenceMetrics(), new RolloutMetrics(), store, mesh].flatMap((x) =>
+      x.registry.getMetricsAsArray(),
+    )
     for (const m of all) {
       assert.ok(!registered.has(m.name), `${m.name} registered twice: one /metrics serves both registries`)
       const labels = new Set([...((m as unknown as { labelNames?: string[] }).labelNames ?? []), 'job', 'instance'])
@@ -280,6 +324,8 @@ describe('alerting rules against the metrics a device exposes', () => {
       'llmesh_model_deactivated_info',
       'llmesh_rollout_release_errors_total',
       'llmesh_loop_errors_total',
+      'llmesh_mesh_peers',
+      'llmesh_gossip_messages_total',
       'up',
     ]) {
       assert.ok(used.has(n), `no rule uses ${n}`)
