@@ -28,12 +28,38 @@ export interface GenerateSpec {
   probe?: boolean
 }
 
+/**
+ * A quality probe (node/quality/): the prompt, then the reference output scored token by token
+ * (teacher forced, greedy). Without a reference, the model's own greedy output is returned
+ * instead (how a publisher makes references by running the reference version).
+ */
+export interface ScoreSpec {
+  prompt: string
+  reference?: string
+  referenceTokens?: number[]
+  maxTokens: number
+}
+
+/** What a scored probe gave. */
+export interface ScoreResult {
+  /** Reference tokens scored. */
+  tokens: number
+  /** Of those, the model's most likely next token. */
+  agreed: number
+  /** Σ −ln p(reference token), nats (each term capped). */
+  nll: number
+  /** Without a reference: the greedy output tokens and their text. */
+  greedy?: number[]
+  text?: string
+}
+
 /** Parent → worker. */
 export type ToWorker =
   | { type: 'load'; id: number; spec: LoadSpec }
   | { type: 'unload'; id: number }
   | { type: 'generate'; id: number; spec: GenerateSpec }
   | { type: 'cancel'; id: number }
+  | { type: 'score'; id: number; spec: ScoreSpec }
   | { type: 'health'; id: number }
   | { type: 'shutdown' }
 
@@ -57,5 +83,7 @@ export type FromWorker =
   | { type: 'text'; id: number; text: string }
   | { type: 'done'; id: number; tokensIn: number; tokensOut: number; finishReason: FinishReason }
   | { type: 'gen-error'; id: number; message: string }
+  | { type: 'scored'; id: number; result: ScoreResult }
+  | { type: 'score-error'; id: number; message: string }
   | { type: 'health'; id: number; health: WorkerHealth }
   | { type: 'log'; level: 'warn' | 'error' | 'fatal'; message: string }
