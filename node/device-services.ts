@@ -28,6 +28,8 @@ import type { InferenceSupervisorInit } from './inference/types.ts'
 import { Distribution, type DistributionInit } from './install/distribution.ts'
 import { runtimeVersion } from './install/runtime-version.ts'
 import { createStoreMetrics, storeStatus } from './mesh/store-metrics.ts'
+import { probeSetsFor } from './quality/probe-sets.ts'
+import { QualityProber, type QualityProberInit } from './quality/prober.ts'
 import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
 import { rolloutRoutes } from './rollout/routes.ts'
@@ -41,6 +43,7 @@ export interface DeviceParts {
   rolloutMetrics?: RolloutMetrics
   reporter?: HealthReporter
   controller?: RolloutController
+  prober?: QualityProber
 }
 
 /** Options of the composition. */
@@ -55,6 +58,8 @@ export interface DeviceServicesInit {
   distribution?: DistributionInit
   /** Bearer token the OpenAI-compatible API requires from non-loopback callers (default none). */
   apiToken?: string
+  /** Quality probes run when idle (node/quality/; `enabled: false` turns them off). */
+  quality?: QualityProberInit
 }
 
 /** What to pass to the daemon. */
@@ -171,6 +176,22 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       await openaiRoutes(app, { supervisor: parts.supervisor!, metrics: parts.metrics!, apiToken: init.apiToken })
     })
   }
+  if (init.inference !== false) {
+    services.push((ctx) => {
+      const prober = new QualityProber(init.quality ?? {}, {
+        supervisor: parts.supervisor!,
+        probeSets: (model, version) =>
+          probeSetsFor(
+            ctx.store.releases().map((r) => r.message),
+            model,
+            version,
+          ),
+        logger: ctx.logger.child({ svc: 'quality' }),
+      })
+      parts.prober = prober
+      return { start: async () => prober.start(), stop: async () => prober.stop() }
+    })
+  }
   services.push(async (ctx) => {
     const installer = parts.distribution!.installer
     parts.reporter = new HealthReporter(
@@ -189,6 +210,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
         logger: ctx.logger.child({ svc: 'health' }),
         loops: ctx.status.loops,
         supervisor: parts.supervisor,
+        quality: () => parts.prober?.figures() ?? [],
         // what the controller has loaded and probed (installer links alone until it runs)
         active: async () =>
           parts.controller !== undefined
