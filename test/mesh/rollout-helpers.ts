@@ -41,6 +41,14 @@ export interface RolloutFleet {
 
 const REPORT_MS = 400
 
+/** One stage, no gate: every device runs the release at once (a fleet's first version). */
+export const ONE_STAGE = `
+stages:
+  - { name: full, percent: 100, window: 1s }
+gates:
+  min_reports: 0
+`
+
 /** Starts a seed and `tags.length` devices (device i gets `tags[i]`). */
 export async function startRolloutFleet(
   tags: string[][],

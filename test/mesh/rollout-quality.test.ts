@@ -16,6 +16,7 @@ import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { scaled } from '../helpers/index.ts'
 import {
   activeOf,
+  ONE_STAGE,
   publish,
   type RolloutFleet,
   rolloutOf,
@@ -24,12 +25,6 @@ import {
   waitFor,
 } from './rollout-helpers.ts'
 
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-`
 const QUALITY = `
 stages:
   - { name: canary, percent: 1, min_devices: 1, window: 2s }

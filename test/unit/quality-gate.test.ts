@@ -47,36 +47,13 @@ function input(over: Partial<StageEvalInput>): StageEvalInput {
   }
 }
 
-/** Healthy inference figures everywhere; quality figures as given. */
+/** A report of one device in the stage window: healthy inference figures, quality figures as given. */
+const rep = (device: string, active: string, quality?: QualityFigure[]) =>
+  report({ device, seq: 1, start: T0 + MIN, end: T0 + 2 * MIN, active, latencies: lat(100), quality })
+
+/** The cohort on the candidate, the devices outside on the previous version. */
 function fleet(cand: QualityFigure[] | undefined, base: QualityFigure[] | undefined) {
-  const rs = []
-  for (const id of cohort) {
-    rs.push(
-      report({
-        device: id,
-        seq: 1,
-        start: T0 + MIN,
-        end: T0 + 2 * MIN,
-        active: '2.0.0',
-        latencies: lat(100),
-        quality: cand,
-      }),
-    )
-  }
-  for (const id of outside) {
-    rs.push(
-      report({
-        device: id,
-        seq: 1,
-        start: T0 + MIN,
-        end: T0 + 2 * MIN,
-        active: '1.0.0',
-        latencies: lat(100),
-        quality: base,
-      }),
-    )
-  }
-  return rs
+  return [...cohort.map((id) => rep(id, '2.0.0', cand)), ...outside.map((id) => rep(id, '1.0.0', base))]
 }
 
 describe('quality gate', () => {
@@ -140,15 +117,7 @@ describe('quality gate', () => {
     assert.match(none.reasons.join(';'), /quality: 0 of 1 devices/)
     const many = policy({ gates: { ...P.gates, quality: { ...P.gates.quality!, min_devices: 50 } } })
     const partial = fleet(undefined, [fig('1.0.0', 1, 48)])
-    partial[0] = report({
-      device: cohort[0],
-      seq: 1,
-      start: T0 + MIN,
-      end: T0 + 2 * MIN,
-      active: '2.0.0',
-      latencies: lat(100),
-      quality: [fig('2.0.0', 1, 48)],
-    })
+    partial[0] = rep(cohort[0], '2.0.0', [fig('2.0.0', 1, 48)])
     const few = evaluateStage(input({ policy: many, reports: partial }))
     assert.ok(cohort.length > 1)
     assert.equal(few.outcome, 'inconclusive', 'min_devices (bounded by the cohort size) were not reached')
