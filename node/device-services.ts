@@ -189,7 +189,11 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
         logger: ctx.logger.child({ svc: 'quality' }),
       })
       parts.prober = prober
-      return { start: async () => prober.start(), stop: async () => prober.stop() }
+      const start = async () => {
+        prober.start()
+        ctx.status.addSection('quality', () => ({ ...prober.counters, figures: prober.figures() }))
+      }
+      return { start, stop: async () => prober.stop() }
     })
   }
   services.push(async (ctx) => {
