@@ -28,6 +28,7 @@ import type { InferenceSupervisorInit } from './inference/types.ts'
 import { Distribution, type DistributionInit } from './install/distribution.ts'
 import { runtimeVersion } from './install/runtime-version.ts'
 import { createStoreMetrics, storeStatus } from './mesh/store-metrics.ts'
+import { createQualityMetrics } from './quality/metrics.ts'
 import { probeSetsFor } from './quality/probe-sets.ts'
 import { QualityProber, type QualityProberInit } from './quality/prober.ts'
 import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
@@ -116,6 +117,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
   }
   const metricsRoute: RouteFactory = (ctx) => async (app) => {
     const storeMetrics = createStoreMetrics(ctx.store)
+    let qualityMetrics: ReturnType<typeof createQualityMetrics> | undefined
     app.get('/metrics', async (_req, reply) => {
       let text = ''
       if (parts.metrics !== undefined) {
@@ -127,6 +129,10 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
       }
       text += await rolloutMetrics.registry.metrics()
       text += await storeMetrics.registry.metrics()
+      if (parts.prober !== undefined) {
+        qualityMetrics ??= createQualityMetrics(parts.prober)
+        text += await qualityMetrics.metrics()
+      }
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }

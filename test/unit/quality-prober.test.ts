@@ -5,6 +5,7 @@ import { describe, test } from 'node:test'
 import type { ScoreResult, ScoreSpec } from '../../node/inference/ipc.ts'
 import { silentLogger } from '../../node/inference/logger.ts'
 import { QUALITY_IDLE_MS, QUALITY_PROBE_INTERVAL_MS } from '../../node/quality/constants.ts'
+import { createQualityMetrics } from '../../node/quality/metrics.ts'
 import { type ProberTimers, QualityProber } from '../../node/quality/prober.ts'
 import { type ProbeSet, probeSetDigest } from '../../protocols/schemas/index.ts'
 
@@ -184,6 +185,22 @@ describe('quality prober', () => {
     await clock.advance(3 * 30_000)
     assert.equal(prober.figures().length, 1)
     assert.equal(prober.figures()[0].version, '2.0.0', 'the v1 pass was dropped, v2 ran from its first probe')
+    prober.stop()
+  })
+
+  test('/metrics: probes by outcome, passes, and the figures of each complete pass', async () => {
+    const { clock, prober } = setup()
+    const registry = createQualityMetrics(prober)
+    assert.doesNotMatch(await registry.metrics(), /llmesh_quality_agreement\{/)
+    prober.start()
+    await clock.advance(4 * QUALITY_PROBE_INTERVAL_MS)
+    const text = await registry.metrics()
+    assert.match(text, /llmesh_quality_probes_total\{outcome="scored"\} 3/)
+    assert.match(text, /llmesh_quality_passes_total 1/)
+    const labels = `model="m",model_version="1.0.0",probe_set="${DIGEST.slice(0, 12)}"`
+    assert.ok(text.includes(`llmesh_quality_agreement{${labels}} 0.75`), text)
+    const ppl = Number(text.split(`llmesh_quality_perplexity{${labels}} `)[1]?.split('\n')[0])
+    assert.ok(Math.abs(ppl - 10) < 1e-5, text)
     prober.stop()
   })
 
