@@ -6,8 +6,10 @@ import type { ScoreResult, ScoreSpec } from '../../node/inference/ipc.ts'
 import { silentLogger } from '../../node/inference/logger.ts'
 import { QUALITY_IDLE_MS, QUALITY_PROBE_INTERVAL_MS } from '../../node/quality/constants.ts'
 import { createQualityMetrics } from '../../node/quality/metrics.ts'
+import { probeSetsFor } from '../../node/quality/probe-sets.ts'
 import { type ProberTimers, QualityProber } from '../../node/quality/prober.ts'
-import { type ProbeSet, probeSetDigest } from '../../protocols/schemas/index.ts'
+import { type ProbeSet, probeSetDigest, type ReleaseManifest } from '../../protocols/schemas/index.ts'
+import { exampleRelease } from '../fixtures/messages.ts'
 
 /** A fake clock: timers fire when `advance` passes them. */
 class FakeClock implements ProberTimers {
@@ -214,5 +216,35 @@ describe('quality prober', () => {
     p.start()
     await clock.advance(10 * QUALITY_PROBE_INTERVAL_MS)
     assert.equal(sup.calls.length, 0)
+  })
+
+  test('which sets run on a version: its own and newer releases of the model (baselines), newest first, at most 3', () => {
+    const set = (id: string): ProbeSet => ({ ...SET, id })
+    const rel = (version: string, seq: number, probes?: ProbeSet, model = 'm'): ReleaseManifest =>
+      exampleRelease({
+        model,
+        version,
+        seq,
+        ...(probes ? { probes } : {}),
+        provenance: {
+          approved_by: [],
+          ...(probes ? { validation_dataset: { id: probes.id, digest: probeSetDigest(probes) } } : {}),
+        },
+      })
+    const ms = [
+      rel('1.0.0', 1),
+      rel('2.0.0', 2, set('a')),
+      rel('3.0.0', 3, set('b')),
+      rel('3.1.0', 4, set('b')),
+      rel('4.0.0', 5, set('c')),
+      rel('5.0.0', 6, set('d')),
+      rel('9.0.0', 9, set('x'), 'other'),
+    ]
+    const ids = (v: string) => probeSetsFor(ms, 'm', v).map((s) => s.set.id)
+    assert.deepEqual(ids('1.0.0'), ['d', 'c', 'b'], 'newest first, a digest once, at most 3')
+    assert.deepEqual(ids('3.1.0'), ['d', 'c', 'b'])
+    assert.deepEqual(ids('5.0.0'), ['d'])
+    assert.deepEqual(ids('0.0.1'), [], 'a version without a manifest here runs nothing')
+    assert.equal(probeSetsFor(ms, 'm', '2.0.0')[2].digest, probeSetDigest(set('b')))
   })
 })
