@@ -31,7 +31,12 @@ const BENCHMARKS: Bench[] = [
     quick: ['--mib', '8', '--runs', '1'],
   },
   { name: 'gossip-sim', file: 'gossip-sim.ts', args: [], quick: [] },
-  { name: 'history', file: 'history.ts', args: ['--devices', '1000', '--days', '7'], quick: ['--devices', '50', '--days', '1'] },
+  {
+    name: 'history',
+    file: 'history.ts',
+    args: ['--devices', '1000', '--days', '7'],
+    quick: ['--devices', '50', '--days', '1'],
+  },
   { name: 'message-store', file: 'message-store.ts', args: ['--messages', '2000'], quick: ['--messages', '200'] },
   { name: 'rollout-sim', file: 'rollout-sim.ts', args: ['--nodes', '100', '--seed', '1'], quick: ['--nodes', '20'] },
   {

@@ -31,6 +31,9 @@ import { Distribution, type DistributionInit } from './install/distribution.ts'
 import { runtimeVersion } from './install/runtime-version.ts'
 import { createMeshMetrics } from './mesh/mesh-metrics.ts'
 import { createStoreMetrics, storeStatus } from './mesh/store-metrics.ts'
+import { createQualityMetrics } from './quality/metrics.ts'
+import { probeSetsFor } from './quality/probe-sets.ts'
+import { QualityProber, type QualityProberInit } from './quality/prober.ts'
 import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
 import { rolloutRoutes } from './rollout/routes.ts'
@@ -47,6 +50,7 @@ export interface DeviceParts {
   controller?: RolloutController
   /** The fleet's history (every node): GET /history/…. */
   history?: FleetHistory
+  prober?: QualityProber
 }
 
 /** Options of the composition. */
@@ -61,6 +65,8 @@ export interface DeviceServicesInit {
   distribution?: DistributionInit
   /** Bearer token the OpenAI-compatible API requires from non-loopback callers (default none). */
   apiToken?: string
+  /** Quality probes run when idle (node/quality/; `enabled: false` turns them off). */
+  quality?: QualityProberInit
 }
 
 /** What to pass to the daemon. */
@@ -118,6 +124,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
   const metricsRoute: RouteFactory = (ctx) => async (app) => {
     const storeMetrics = createStoreMetrics(ctx.store)
     const meshMetrics = createMeshMetrics(ctx.mesh)
+    let qualityMetrics: ReturnType<typeof createQualityMetrics> | undefined
     app.get('/metrics', async (_req, reply) => {
       let text = ''
       if (parts.metrics !== undefined) {
@@ -130,6 +137,10 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
       text += await rolloutMetrics.registry.metrics()
       text += await storeMetrics.registry.metrics()
       text += await meshMetrics.registry.metrics()
+      if (parts.prober !== undefined) {
+        qualityMetrics ??= createQualityMetrics(parts.prober)
+        text += await qualityMetrics.metrics()
+      }
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }
@@ -190,6 +201,26 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       await openaiRoutes(app, { supervisor: parts.supervisor!, metrics: parts.metrics!, apiToken: init.apiToken })
     })
   }
+  if (init.inference !== false) {
+    services.push((ctx) => {
+      const prober = new QualityProber(init.quality ?? {}, {
+        supervisor: parts.supervisor!,
+        probeSets: (model, version) =>
+          probeSetsFor(
+            ctx.store.releases().map((r) => r.message),
+            model,
+            version,
+          ),
+        logger: ctx.logger.child({ svc: 'quality' }),
+      })
+      parts.prober = prober
+      const start = async () => {
+        prober.start()
+        ctx.status.addSection('quality', () => ({ ...prober.counters, figures: prober.figures() }))
+      }
+      return { start, stop: async () => prober.stop() }
+    })
+  }
   services.push(async (ctx) => {
     const installer = parts.distribution!.installer
     parts.reporter = new HealthReporter(
@@ -208,6 +239,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
         logger: ctx.logger.child({ svc: 'health' }),
         loops: ctx.status.loops,
         supervisor: parts.supervisor,
+        quality: () => parts.prober?.figures() ?? [],
         // what the controller has loaded and probed (installer links alone until it runs)
         active: async () =>
           parts.controller !== undefined

@@ -42,6 +42,7 @@ import {
   type ReleaseManifest,
   type TrustRoot,
 } from './schemas/index.ts'
+import { probeSetDigest } from './schemas/probes.ts'
 import { pae } from './signing/dsse.ts'
 import { messageId } from './signing/message-id.ts'
 import { openOperatorBundle } from './signing/open-bundle.ts'
@@ -197,6 +198,10 @@ function openOperator(envelope: Extract<WireEnvelope, { kind: 'operator' }>, ctx
   if (msg.data.type === 'ReleaseManifest') {
     if (subject?.digest.sha256 !== msg.data.file.sha256 || subject?.name !== releaseFileName(msg.data)) {
       return fail('ERR_DIGEST_MISMATCH', 'in-toto subject does not match the manifest file')
+    }
+    const probes = msg.data.probes
+    if (probes !== undefined && msg.data.provenance.validation_dataset?.digest !== probeSetDigest(probes)) {
+      return fail('ERR_DIGEST_MISMATCH', 'provenance.validation_dataset does not name the inline probe set')
     }
   }
   return { ok: true, message: msg.data, signer: bundle.keyid, digest }

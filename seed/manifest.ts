@@ -5,7 +5,7 @@
 
 import type { AppendResult } from '../node/store/model-store.ts'
 import { SCHEMA_VERSION } from '../protocols/constants.ts'
-import { ReleaseManifest, type RolloutPolicy } from '../protocols/schemas/index.ts'
+import { type ProbeSet, probeSetDigest, ReleaseManifest, type RolloutPolicy } from '../protocols/schemas/index.ts'
 import { DEFAULT_RUNTIME_RANGE, RELEASE_TTL_MS } from './constants.ts'
 
 /** Inputs of a manifest. */
@@ -27,6 +27,8 @@ export interface ManifestInput {
   ttlMs?: number
   /** The model's highest version this release goes below (an allowed downgrade), if any. */
   downgradeFrom?: string
+  /** Quality probes, inline; `provenance.validation_dataset` names them by digest. */
+  probes?: ProbeSet
 }
 
 /** Returns a schema-checked manifest (throws a ZodError on invalid input). */
@@ -53,9 +55,14 @@ export function buildReleaseManifest(i: ManifestInput): ReleaseManifest {
     min_ram_mb: i.minRamMb ?? Math.ceil((i.append.size * 1.2) / 1048576),
     chunks: i.append.chunks,
     policy: i.policy,
-    provenance: { approved_by: i.approvedBy ?? [], ...(i.baseModel ? { base_model: i.baseModel } : {}) },
+    provenance: {
+      approved_by: i.approvedBy ?? [],
+      ...(i.baseModel ? { base_model: i.baseModel } : {}),
+      ...(i.probes ? { validation_dataset: { id: i.probes.id, digest: probeSetDigest(i.probes) } } : {}),
+    },
     created_at: i.now,
     expires_at: i.now + (i.ttlMs ?? RELEASE_TTL_MS),
     ...(i.downgradeFrom !== undefined ? { downgrade: { from: i.downgradeFrom } } : {}),
+    ...(i.probes !== undefined ? { probes: i.probes } : {}),
   })
 }

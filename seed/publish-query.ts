@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { basename } from 'node:path'
 import { InvalidInputError } from '../protocols/errors.ts'
+import { decodeProbeHeader } from '../protocols/probe-file.ts'
 import { parsePolicyYaml } from '../protocols/rollout/policy-yaml.ts'
 import { CpuArch, type ReleaseManifest } from '../protocols/schemas/index.ts'
 import type { ReleaseRequest } from './release-checks.ts'
@@ -64,6 +65,9 @@ export function parsePublishRequest(q: PublishQuery, headers: IncomingHttpHeader
       filename: uploadName(headers['x-llmesh-policy-name'], 'policy.yaml'),
     })
   }
+  const probesHeader = headers['x-llmesh-probes']
+  const probes =
+    typeof probesHeader === 'string' && probesHeader.length > 0 ? decodeProbeHeader(probesHeader) : undefined
   const ttlDays = num(q.ttl_days, 'ttl_days')
   return {
     model: q.model,
@@ -75,6 +79,7 @@ export function parsePublishRequest(q: PublishQuery, headers: IncomingHttpHeader
     minRamMb: num(q.min_ram_mb, 'min_ram_mb'),
     ttlMs: ttlDays === undefined ? undefined : Math.round(ttlDays * 86_400_000),
     allowDowngrade: flag(q.allow_downgrade, 'allow_downgrade'),
+    ...(probes !== undefined ? { probes } : {}),
   }
 }
 

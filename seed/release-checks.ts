@@ -12,7 +12,7 @@
  */
 import { InvalidInputError } from '../protocols/errors.ts'
 import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
-import type { ReleaseManifest, RolloutPolicy } from '../protocols/schemas/index.ts'
+import type { ProbeSet, ReleaseManifest, RolloutPolicy } from '../protocols/schemas/index.ts'
 import { compareVersions, highestVersion, isVersion } from '../protocols/version.ts'
 import { DowngradeError, VersionExistsError } from './errors.ts'
 import { buildReleaseManifest, type ManifestInput } from './manifest.ts'
@@ -42,6 +42,8 @@ export interface ReleaseRequest {
   baseModel?: string
   /** Publish even when the version is below the model's highest (recorded in the manifest). */
   allowDowngrade?: boolean
+  /** Quality probes carried inline in the manifest (`--probes`). */
+  probes?: ProbeSet
 }
 
 /** What the version checks decided. */
@@ -95,6 +97,9 @@ export function preflightManifest(
   if (req.ttlMs !== undefined && !(Number.isFinite(req.ttlMs) && req.ttlMs > 0)) {
     throw new InvalidInputError('ttl must be a positive number of days')
   }
+  if ((req.policy ?? DEFAULT_POLICY).gates.quality !== undefined && req.probes === undefined) {
+    throw new InvalidInputError('the policy has a quality gate: publish the release with its probes (--probes <file>)')
+  }
   try {
     buildReleaseManifest({
       ...manifestFields(req, ctx),
@@ -125,6 +130,7 @@ export function manifestFields(
     now: ctx.now,
     ttlMs: req.ttlMs,
     downgradeFrom: ctx.downgradeFrom,
+    probes: req.probes,
   }
 }
 

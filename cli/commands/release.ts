@@ -13,6 +13,7 @@ import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import { DEFAULT_API, NODE_INFO_FILE } from '../../node/constants.ts'
 import { checkGgufForLlama } from '../../node/model/gguf.ts'
+import { encodeProbeHeader, parseProbeFile } from '../../protocols/probe-file.ts'
 import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { checkVersion } from '../../seed/release-checks.ts'
@@ -29,6 +30,7 @@ interface PublishOptions extends ApiOptions {
   model: string
   version: string
   policy?: string
+  probes?: string
   approvedBy?: string[]
   arch?: string
   runtime?: string
@@ -84,6 +86,11 @@ async function publish(file: string, opts: PublishOptions): Promise<void> {
     parsePolicyYaml(text, { filename: opts.policy }) // refuse locally with the line number
     headers['x-llmesh-policy'] = Buffer.from(text).toString('base64')
     headers['x-llmesh-policy-name'] = opts.policy
+  }
+  if (opts.probes !== undefined) {
+    // refuse locally, naming the file, before uploading a byte; the seed checks it again
+    const set = parseProbeFile(await readFile(opts.probes, 'utf8'), opts.probes)
+    headers['x-llmesh-probes'] = encodeProbeHeader(set)
   }
   const q = new URLSearchParams({ model: opts.model, version: opts.version })
   if (opts.approvedBy?.length) q.set('approved_by', opts.approvedBy.join(','))
@@ -154,6 +161,7 @@ export function registerRelease(program: Command): void {
       .requiredOption('--model <name>', 'model name (lineage)')
       .requiredOption('--version <semver>', 'release version')
       .option('--policy <policy.yaml>', 'rollout policy (default policy otherwise)')
+      .option('--probes <file>', 'quality probes (JSON or YAML) carried in the signed manifest')
       .option('--approved-by <name...>', 'approvers recorded in the provenance')
       .option('--arch <list>', 'CPU architectures, comma-separated (default any)')
       .option('--runtime <range>', 'node-llama-cpp semver range')

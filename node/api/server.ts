@@ -22,6 +22,8 @@ import { parseHostPort } from './host-port.ts'
 
 /** Largest request body the API parses (uploads stream through their own parser). */
 export const API_BODY_LIMIT = 1024 * 1024
+/** Largest request head (Node's default is 16 KiB): a publish's policy and probe set headers fit. */
+export const API_MAX_HEADER_BYTES = 256 * 1024
 
 /** Options of the API server. */
 export interface ApiServerInit {
@@ -65,6 +67,8 @@ export async function buildApiApp(
   const app = Fastify({
     loggerInstance: log.child({ svc: 'http' }, { level }) as FastifyBaseLogger,
     bodyLimit: API_BODY_LIMIT,
+    // a publish carries its policy and probe set in headers (base64, each bounded by its parser)
+    http: { maxHeaderSize: API_MAX_HEADER_BYTES },
   })
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url })

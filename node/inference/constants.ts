@@ -68,3 +68,9 @@ export const CGROUP_RMDIR_RETRY_MS = 100
 
 /** Most inputs in one POST /v1/embeddings (OpenAI allows 2,048; a Pi embeds a few per second). */
 export const MAX_EMBEDDING_INPUTS = 256
+/** Quality probes: tokens evaluated per step, between which a probe checks for preemption. */
+export const SCORE_CHUNK_TOKENS = 32
+/** Cap of one token's −ln p in a probe score (p = 0 would be infinite); = QualityFigure's bound. */
+export const SCORE_MAX_TOKEN_NLL = 100
+/** Longest a quality probe may run on the worker before it is abandoned. */
+export const SCORE_TIMEOUT_MS = 60_000

@@ -25,13 +25,15 @@
  * events, restart with backoff) with restart-policy.ts (when to restart, after what delay).
  */
 import { EventEmitter } from 'node:events'
+import { SCORE_TIMEOUT_MS } from './constants.ts'
 import { type ResolvedSupervisorInit, resolveSupervisorInit } from './defaults.ts'
 import { type InferenceError, ModelDeactivatedError, ModelUnavailableError, WorkerCrashedError } from './errors.ts'
 import { Inflight } from './inflight.ts'
+import type { ScoreResult, ScoreSpec } from './ipc.ts'
 import type { Logger } from './logger.ts'
 import { checkHeader, type LoaderHooks, type LoadTarget, loadOn } from './model-loader.ts'
 import { sharedOomDetector } from './oom-detector.ts'
-import { runProbe } from './probe.ts'
+import { runProbe, scoreOn } from './probe.ts'
 import { RequestGate } from './request-gate.ts'
 import type * as T from './types.ts'
 import type { WorkerProcess } from './worker-process.ts'
@@ -287,6 +289,18 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     const path = this.current?.path ?? this.wanted?.path ?? ''
     if (w === undefined || this.current === undefined) throw this.unavailable('no model loaded')
     return this.probeOn(w, path)
+  }
+
+  /**
+   * Scores a quality probe (node/quality/) on the sequence reserved for probes, at the lowest
+   * evaluation priority; only while ready. `signal` preempts it. Its failure is no probe failure.
+   */
+  score(spec: ScoreSpec, signal?: AbortSignal): Promise<ScoreResult> {
+    const w = this.slot.worker
+    if (this._state !== 'ready' || w === undefined || this.current === undefined) {
+      return Promise.reject(this.unavailable('no model is being served'))
+    }
+    return scoreOn(w, spec, SCORE_TIMEOUT_MS, signal)
   }
 
   // ───────────────────────── internals ─────────────────────────

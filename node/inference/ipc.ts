@@ -30,12 +30,38 @@ export interface GenerateSpec {
   probe?: boolean
 }
 
+/**
+ * A quality probe (node/quality/): the prompt, then the reference output scored token by token
+ * (teacher forced, greedy). Without a reference, the model's own greedy output is returned
+ * instead (how a publisher makes references by running the reference version).
+ */
+export interface ScoreSpec {
+  prompt: string
+  reference?: string
+  referenceTokens?: number[]
+  maxTokens: number
+}
+
+/** What a scored probe gave. */
+export interface ScoreResult {
+  /** Reference tokens scored. */
+  tokens: number
+  /** Of those, the model's most likely next token. */
+  agreed: number
+  /** Σ −ln p(reference token), nats (each term capped). */
+  nll: number
+  /** Without a reference: the greedy output tokens and their text. */
+  greedy?: number[]
+  text?: string
+}
+
 /** Parent → worker. */
 export type ToWorker =
   | { type: 'load'; id: number; spec: LoadSpec }
   | { type: 'unload'; id: number }
   | { type: 'generate'; id: number; spec: GenerateSpec }
   | { type: 'cancel'; id: number }
+  | { type: 'score'; id: number; spec: ScoreSpec }
   | { type: 'health'; id: number }
   | { type: 'shutdown' }
 
@@ -68,5 +94,7 @@ export type FromWorker =
     }
   /** `tooLong`: an input does not fit the context (the caller's fault, not the runtime's). */
   | { type: 'gen-error'; id: number; message: string; tooLong?: boolean }
+  | { type: 'scored'; id: number; result: ScoreResult }
+  | { type: 'score-error'; id: number; message: string }
   | { type: 'health'; id: number; health: WorkerHealth }
   | { type: 'log'; level: 'warn' | 'error' | 'fatal'; message: string }

@@ -8,7 +8,7 @@ import * as C from './constants.ts'
 import type { ResolvedSupervisorInit } from './defaults.ts'
 import { type InferenceError, ProbeFailedError } from './errors.ts'
 import type { Inflight } from './inflight.ts'
-import type { GenerateSpec } from './ipc.ts'
+import type { GenerateSpec, ScoreResult, ScoreSpec } from './ipc.ts'
 import type * as T from './types.ts'
 import type { WorkerProcess } from './worker-process.ts'
 
@@ -66,5 +66,41 @@ export function generateSpec(input: T.GenerateInput, maxTokensLimit: number): Ge
     topP: input.topP,
     seed: input.seed,
     stop: input.stop,
+  }
+}
+
+let lastScoreId = 0
+
+/**
+ * Runs a quality probe on `w` (worker-score.ts) and returns its score. Ids are negative, so they
+ * never meet a request's. `signal` cancels it (the worker stops within one evaluation chunk).
+ * Throws on a worker error, a timeout or a cancel: a quality probe is no health probe, and its
+ * failure is no load failure.
+ */
+export async function scoreOn(
+  w: WorkerProcess,
+  spec: ScoreSpec,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<ScoreResult> {
+  const id = --lastScoreId
+  if (signal?.aborted) throw new Error('probe preempted')
+  if (!w.send({ type: 'score', id, spec })) throw new Error('inference worker is gone')
+  const cancel = () => w.send({ type: 'cancel', id })
+  signal?.addEventListener('abort', cancel, { once: true })
+  try {
+    const m = await w.waitFor(
+      (x) => (x.type === 'scored' || x.type === 'score-error') && x.id === id,
+      timeoutMs,
+      'quality probe',
+    )
+    if (m.type === 'score-error') throw new Error(m.message)
+    if (m.type !== 'scored') throw new Error('unexpected answer')
+    return m.result
+  } catch (err) {
+    cancel()
+    throw err
+  } finally {
+    signal?.removeEventListener('abort', cancel)
   }
 }

@@ -24,7 +24,8 @@ import {
   LlamaLogLevel,
   type LlamaModel,
 } from 'node-llama-cpp'
-import type { FinishReason, FromWorker, GenerateSpec, LoadSpec, ToWorker } from './ipc.ts'
+import type { FinishReason, FromWorker, GenerateSpec, LoadSpec, ScoreSpec, ToWorker } from './ipc.ts'
+import { scoreProbe } from './worker-score.ts'
 
 const OOM_TEXT = /out of memory|insufficient memory|failed to allocate|bad_alloc|cannot allocate/i
 
@@ -268,6 +269,26 @@ async function generate(id: number, spec: GenerateSpec): Promise<void> {
   }
 }
 
+/** A quality probe on the probe sequence (worker-score.ts); cancellable like a generation. */
+async function score(id: number, spec: ScoreSpec): Promise<void> {
+  const sequence = probeSequence
+  if (state !== 'ready' || model === undefined || sequence === undefined) {
+    send({ type: 'score-error', id, message: model === undefined ? 'no model loaded' : 'probe sequence busy' })
+    return
+  }
+  probeSequence = undefined
+  const abort = new AbortController()
+  running.set(id, abort)
+  try {
+    send({ type: 'scored', id, result: await scoreProbe(model, sequence, spec, abort.signal) })
+  } catch (err) {
+    send({ type: 'score-error', id, message: (err as Error)?.message ?? String(err) })
+  } finally {
+    running.delete(id)
+    if (state === 'ready' && !sequence.disposed) probeSequence = sequence
+  }
+}
+
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'load':
@@ -278,6 +299,8 @@ async function handle(msg: ToWorker): Promise<void> {
       return
     case 'generate':
       return generate(msg.id, msg.spec)
+    case 'score':
+      return score(msg.id, msg.spec)
     case 'cancel':
       running.get(msg.id)?.abort()
       return

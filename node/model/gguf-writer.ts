@@ -33,6 +33,14 @@ export interface TinyGgufOptions {
   omitKey?: string
   /** Re-seed only the weights of this layer (the other tensors keep bytes and offsets). */
   perturbLayer?: number
+  /**
+   * Add noise to every random weight: w + noise × scale × u, u uniform in [−1, 1) from a PRNG of
+   * its own (`noiseSeed`). 0.01 is "v1 with small noise", 1 makes a model that loads and answers
+   * but no longer agrees with v1 (quality probe tests). Default 0: byte-identical to before.
+   */
+  noise?: number
+  /** Seed of the noise PRNG. Default 7. */
+  noiseSeed?: number
 }
 
 const ALIGNMENT = 32
@@ -112,6 +120,8 @@ export function resolveTinyShape(opts: TinyGgufOptions = {}): TinyGgufShape {
   }
   if (embd % heads !== 0) throw new RangeError(`embd (${embd}) must be a multiple of heads (${heads})`)
   if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`)
+  if (opts.noise !== undefined && !(opts.noise >= 0 && Number.isFinite(opts.noise)))
+    throw new RangeError(`noise must be a finite number >= 0, got ${opts.noise}`)
   return { layers, embd, ff, heads, ctx, vocab: vocabulary().tokens.length, seed }
 }
 
@@ -317,7 +327,12 @@ export function makeTinyGgufBuffer(opts: TinyGgufOptions = {}): Buffer {
       return
     }
     const rnd = prng(tensorSeed(shape.seed, t.seedKey))
-    for (let j = 0; j < n; j++) out.writeFloatLE((rnd() * 2 - 1) * t.scale, base + j * 4)
+    const noise = opts.noise ?? 0
+    const jitter = prng(tensorSeed(opts.noiseSeed ?? 7, `noise:${t.seedKey}`))
+    for (let j = 0; j < n; j++) {
+      const w = (rnd() * 2 - 1) * t.scale
+      out.writeFloatLE(noise === 0 ? w : w + (jitter() * 2 - 1) * t.scale * noise, base + j * 4)
+    }
   })
   return out
 }

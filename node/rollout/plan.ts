@@ -95,6 +95,7 @@ export function gatherInputs(
     commands: snap.commands.filter(mine),
     verdicts: snap.verdicts.filter((v) => mine(v.verdict)),
     now,
+    probeSet: m.probes === undefined ? undefined : m.provenance.validation_dataset?.digest,
   }
   if (state !== undefined) input.state = state
   return input

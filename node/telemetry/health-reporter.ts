@@ -21,6 +21,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import type { HealthReport } from '../../protocols/schemas/health.ts'
+import type { QualityFigure } from '../../protocols/schemas/probes.ts'
 import { signDeviceMessage } from '../../protocols/signing/index.ts'
 import type { SupervisorEvents } from '../inference/types.ts'
 import type { Logger } from '../logger.ts'
@@ -63,6 +64,8 @@ export interface HealthReporterComponents {
   /** Versions staged (downloaded and verified) on this device; omitted from reports when absent. */
   staged?(): Promise<VersionRef[]>
   supervisor?: ReporterSupervisor
+  /** Quality probe figures to sign (node/quality/prober.ts); left out when empty. */
+  quality?(): QualityFigure[]
   now?: () => number
   /** Where this loop's faults go (default: a set of its own, `reporter.loops`). */
   loops?: LoopErrors
@@ -229,6 +232,8 @@ export class HealthReporter {
       inference: folded.inference,
       events: folded.events,
     }
+    const quality = this.c.quality?.().slice(-16) ?? []
+    if (quality.length > 0) report.quality = quality
     if (this.salt !== undefined && this.promptHashes.length > 0) {
       report.prompt_hashes = this.promptHashes
       this.promptHashes = []

@@ -28,6 +28,8 @@ export interface CheckInput {
   assignment?: StageAssignment
   /** Locally verified reports by digest. */
   reports: ReadonlyMap<string, VerifiedReport>
+  /** The manifest's probe set digest, for the quality gate. */
+  probeSet?: string
 }
 
 /** Result of checking a verdict. */
@@ -73,6 +75,7 @@ export function checkVerdict(verdict: Verdict, input: CheckInput): VerdictCheck 
     reports,
     stageStartedAt: verdict.window.start,
     now: verdict.window.end,
+    probeSet: input.probeSet,
   })
   const wanted = verdict.outcome === 'promote' ? 'pass' : 'fail'
   if (evaluation.outcome !== wanted) {

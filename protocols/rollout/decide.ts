@@ -67,6 +67,8 @@ export interface DecideInput {
   /** Facts adopted earlier (optional): joined with what the messages give. */
   state?: RolloutState
   now: number
+  /** The manifest's probe set digest (`provenance.validation_dataset.digest`), for the quality gate. */
+  probeSet?: string
 }
 
 /** Output of `decide`. */
@@ -126,7 +128,7 @@ export function decide(input: DecideInput): Decision {
   }
   const pending: Decision['pending'] = []
   const rejected: Decision['rejected'] = []
-  const check = { policy, release, previous, devices, assignment, reports: byDigest }
+  const check = { policy, release, previous, devices, assignment, reports: byDigest, probeSet: input.probeSet }
   for (const { verdict, digest } of input.verdicts) {
     if (verdict.model !== release.model || verdict.version !== release.version || state.verdicts[digest]) continue
     const r = checkVerdict(verdict, check)
@@ -152,7 +154,17 @@ export function decide(input: DecideInput): Decision {
   }
 
   const stageStartedAt = view.stageStartedAt[view.stage]
-  const evalInput = { policy, stage: view.stage, release, previous, devices, assignment, stageStartedAt, now }
+  const evalInput = {
+    policy,
+    stage: view.stage,
+    release,
+    previous,
+    devices,
+    assignment,
+    stageStartedAt,
+    now,
+    probeSet: input.probeSet,
+  }
   let gate = evaluateStage({ ...evalInput, reports: input.reports })
   if (gate.evidence.length > MAX_EVIDENCE) {
     // Too much evidence for one verdict: judge (and prove) on a deterministic subset instead.

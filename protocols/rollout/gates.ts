@@ -20,6 +20,8 @@
  *   fast), with the reports that show it as evidence (for the budget: every failed device's). `pass` only when the window has elapsed, at
  *   least min(min_reports, cohort size) distinct candidate devices reported, and every gate has
  *   the data to judge and passes. Anything else is `inconclusive`: hold, never promote.
+ * - Quality (`gates.quality`, quality-gate.ts): probe figures of the cohort's devices against
+ *   `min_agreement` and, relative to devices on the previous version, `max_perplexity_regression_pct`.
  * - The relative gates need a baseline while eligible devices remain outside the cohort; once the
  *   cohort holds every eligible device (last stage, tiny fleets), and for a model's first release
  *   (`previous` null), only the absolute gates apply.
@@ -32,6 +34,7 @@ import type { EvidenceRef, GateFigure } from '../schemas/rollout.ts'
 import { assignStages, type CohortDevice, cohortSize, inCohort, type StageAssignment } from './cohorts.ts'
 import { GATE_MIN_REQUESTS, LATENCY_QUANTILE, REGRESSION_FLOOR, SKETCH_ALPHA, VOTE_MAX_AGE_MS } from './constants.ts'
 import { cohortFailures, judgeFailures } from './failures.ts'
+import { judgeQuality } from './quality-gate.ts'
 import type { StageFailures, VerifiedReport } from './report-types.ts'
 import { mergeSketches, quantile } from './sketch.ts'
 
@@ -52,6 +55,8 @@ export interface StageEvalInput {
   reports: readonly VerifiedReport[]
   stageStartedAt: number
   now: number
+  /** The manifest's probe set digest (`provenance.validation_dataset.digest`), for the quality gate. */
+  probeSet?: string
 }
 
 /** Result of a stage's evaluation. */
@@ -248,6 +253,28 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
     for (const f of health.failed) addFail(f.evidence)
   }
   const failures = judged.failures
+  // Output quality on the release's probes (quality-gate.ts).
+  const quality = gates.quality
+    ? judgeQuality({
+        gate: gates.quality,
+        probeSet: input.probeSet,
+        release,
+        previous,
+        candidates,
+        baseline,
+        cohort: size,
+        needBaseline,
+      })
+    : undefined
+  if (quality) {
+    figures.push(...quality.figures)
+    if (quality.failed.length > 0) reasons.push(...quality.reasons)
+    else if (quality.inconclusive) {
+      inconclusive = true
+      reasons.push(...quality.reasons)
+    }
+    addFail(quality.failed)
+  }
   const windowMs = policy.stages[stage].window_ms
   figures.push({
     gate: 'window_ms',
@@ -274,5 +301,6 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
   // Every report of the voters (their figures and health events) and the baseline's figures.
   for (const v of voters) for (const r of v.reports) used.set(r.digest, ref(r))
   for (const x of baseStats) for (const r of x.s!.from) used.set(r.digest, ref(r))
+  for (const r of quality?.used ?? []) used.set(r.digest, ref(r))
   return { ...base, outcome: 'pass', evidence: sorted(used.values()), reasons }
 }

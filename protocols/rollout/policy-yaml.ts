@@ -42,7 +42,17 @@ const STAGE_KEYS: Record<string, string> = {
   tags: 'tags',
   window: 'window_ms',
 }
-const GATE_KEYS = ['latency_p95_ms', 'error_rate', 'restarts', 'ooms', 'failures', 'min_reports', 'vote_max_age']
+const GATE_KEYS = [
+  'latency_p95_ms',
+  'error_rate',
+  'restarts',
+  'ooms',
+  'failures',
+  'quality',
+  'min_reports',
+  'vote_max_age',
+]
+const QUALITY_KEYS = ['min_agreement', 'max_perplexity_regression_pct', 'min_devices']
 const METRIC_KEYS = ['max', 'max_regression_pct']
 const TOP_KEYS = ['stages', 'gates', 'exclude_tags', 'inconclusive', 'prestage']
 /** Schema field name → YAML key name, for error paths. */
@@ -184,6 +194,9 @@ function parseChecked(text: string, file: string): RolloutPolicy {
     }
     if (g.failures !== null && typeof g.failures === 'object' && !Array.isArray(g.failures)) {
       checkKeys(g.failures as Record<string, unknown>, ['max_devices', 'max_pct'], ['gates', 'failures'], keyLine, fail)
+    }
+    if (g.quality !== null && typeof g.quality === 'object' && !Array.isArray(g.quality)) {
+      checkKeys(g.quality as Record<string, unknown>, QUALITY_KEYS, ['gates', 'quality'], keyLine, fail)
     }
     out.gates = g
   }

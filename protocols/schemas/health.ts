@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { SCHEMA_VERSION } from '../constants.ts'
 import { FleetId, ModelName, PeerIdString, SemverString, Sha256Hex, Tag, Timestamp } from './common.ts'
+import { QualityFigure } from './probes.ts'
 
 /**
  * A mergeable latency sketch (DDSketch-style log buckets with relative accuracy `alpha`): bucket i
@@ -86,5 +87,10 @@ export const HealthReport = z.object({
   events: z.array(z.object({ model: ModelName, version: SemverString, counts: HealthEvents })).max(16),
   /** Opt-in: salted sha256 of a sample of prompts; the salt never leaves the device. */
   prompt_hashes: z.array(Sha256Hex).max(64).optional(),
+  /**
+   * Quality probe figures per (model version, probe set), from the device's latest complete pass
+   * of each set (quality gate, protocols/rollout/quality-gate.ts). Optional: older devices omit it.
+   */
+  quality: z.array(QualityFigure).max(16).optional(),
 })
 export type HealthReport = z.infer<typeof HealthReport>

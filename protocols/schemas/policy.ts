@@ -42,6 +42,23 @@ export const FailureBudget = z.object({
 })
 export type FailureBudget = z.infer<typeof FailureBudget>
 
+/**
+ * The quality gate (probe figures in health reports, protocols/rollout/quality-gate.ts): the
+ * release's probe set run on the candidate by the cohort's devices. Needs `probes` in the manifest.
+ */
+export const QualityGate = z.object({
+  /** Least share (0–1) of reference tokens that must be the candidate's greedy next token. */
+  min_agreement: z.number().min(0).max(1).optional(),
+  /**
+   * Largest rise of the reference outputs' perplexity under the candidate over the previous
+   * version's (the same probe set run by devices still on it), in percent.
+   */
+  max_perplexity_regression_pct: z.number().nonnegative().optional(),
+  /** Devices whose complete pass is needed before the gate judges (fewer: inconclusive, hold). */
+  min_devices: z.number().int().positive().max(1_000_000).default(1),
+})
+export type QualityGate = z.infer<typeof QualityGate>
+
 /** The gates every stage must pass before promotion. */
 export const Gates = z.object({
   latency_p95_ms: MetricGate.optional(),
@@ -52,6 +69,8 @@ export const Gates = z.object({
   ooms: z.object({ max: z.number().int().nonnegative() }).optional(),
   /** Failed devices a stage tolerates (absent: none). */
   failures: FailureBudget.optional(),
+  /** Output quality on the release's probes (absent: not judged). */
+  quality: QualityGate.optional(),
   /** Minimum number of distinct enrolled devices reporting in the window. */
   min_reports: z.number().int().nonnegative().default(1),
   /**

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { SCHEMA_VERSION } from '../constants.ts'
 import { CpuArch, FleetId, ModelName, SemverRange, SemverString, Sha256Hex, Timestamp } from './common.ts'
 import { RolloutPolicy } from './policy.ts'
+import { ProbeSet } from './probes.ts'
 
 /** One content-defined chunk of the model file, stored as one block of the model's hypercore feed. */
 export const ChunkRef = z.object({
@@ -33,6 +34,10 @@ export type ChunkIndex = z.infer<typeof ChunkIndex>
 /** Who approved the release and what it was validated with. */
 export const Provenance = z.object({
   approved_by: z.array(z.string().min(1).max(128)).max(16).default([]),
+  /**
+   * The validation (quality probe) set the release was checked with: `digest` = `probeSetDigest`
+   * of the manifest's `probes` when those are inline (the verifier refuses a mismatch).
+   */
   validation_dataset: z.object({ id: z.string().max(256), digest: Sha256Hex }).optional(),
   build_log_digest: Sha256Hex.optional(),
   base_model: z.string().max(256).optional(),
@@ -77,5 +82,10 @@ export const ReleaseManifest = z.object({
    * Absent in every other manifest (older manifests stay valid).
    */
   downgrade: z.object({ from: SemverString }).optional(),
+  /**
+   * Quality probes devices run on this version when idle (`llmesh release publish --probes`),
+   * inline and signed; named by `provenance.validation_dataset`. Optional: older manifests stay valid.
+   */
+  probes: ProbeSet.optional(),
 })
 export type ReleaseManifest = z.infer<typeof ReleaseManifest>

@@ -9,7 +9,10 @@ import { join } from 'node:path'
 import { Daemon } from '../../node/daemon.ts'
 import { type DeviceParts, deviceServices } from '../../node/device-services.ts'
 import { silentLogger } from '../../node/logger.ts'
+import type { QualityProberInit } from '../../node/quality/prober.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
+import { encodeProbeHeader } from '../../protocols/probe-file.ts'
+import type { ProbeSet } from '../../protocols/schemas/index.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { type TinyGgufOptions, writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { makeFleet, type TestFleet, tempDir, waitFor } from './fixtures.ts'
@@ -38,11 +41,19 @@ export interface RolloutFleet {
 
 const REPORT_MS = 400
 
+/** One stage, no gate: every device runs the release at once (a fleet's first version). */
+export const ONE_STAGE = `
+stages:
+  - { name: full, percent: 100, window: 1s }
+gates:
+  min_reports: 0
+`
+
 /** Starts a seed and `tags.length` devices (device i gets `tags[i]`). */
 export async function startRolloutFleet(
   tags: string[][],
   fleet: TestFleet = makeFleet(),
-  opts: { reportIntervalMs?: number } = {},
+  opts: { reportIntervalMs?: number; quality?: QualityProberInit } = {},
 ): Promise<RolloutFleet> {
   const tmp = await tempDir('llmesh-rollout-')
   const base = (name: string) => ({
@@ -60,7 +71,7 @@ export async function startRolloutFleet(
   await seed.start()
   const devices: FleetDevice[] = []
   for (const [i, t] of tags.entries()) {
-    const dc = deviceServices({ supervisor: { threads: 1 }, rollout })
+    const dc = deviceServices({ supervisor: { threads: 1 }, rollout, quality: opts.quality })
     const daemon = new Daemon({
       ...base(`d${i}`),
       tags: t,
@@ -112,6 +123,7 @@ export async function publish(
   version: string,
   policy: string,
   gguf: TinyGgufOptions = {},
+  probes?: ProbeSet,
 ): Promise<{ created_at: number }> {
   const file = join(f.dir, `tiny-${version}.gguf`)
   await writeTinyGguf(file, { layers: 2, embd: 64, ...gguf })
@@ -120,6 +132,7 @@ export async function publish(
     headers: {
       'content-type': 'application/octet-stream',
       'x-llmesh-policy': Buffer.from(policy).toString('base64'),
+      ...(probes ? { 'x-llmesh-probes': encodeProbeHeader(probes) } : {}),
     },
     body: await readFile(file),
   })

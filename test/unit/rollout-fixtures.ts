@@ -1,7 +1,7 @@
 /** Test builders for the rollout logic: fake peer ids, policies, health reports. No I/O. */
 import { canonicalBytes, sha256Hex } from '../../protocols/encoding.ts'
 import { addValue, newSketch } from '../../protocols/rollout/sketch.ts'
-import type { HealthReport, RolloutPolicy } from '../../protocols/schemas/index.ts'
+import type { HealthReport, QualityFigure, RolloutPolicy } from '../../protocols/schemas/index.ts'
 
 export const T0 = Date.UTC(2026, 0, 1)
 export const MIN = 60_000
@@ -58,6 +58,8 @@ export interface ReportSpec {
   load_failures?: number
   rollbacks?: number
   tags?: string[]
+  /** Quality probe figures carried by the report. */
+  quality?: QualityFigure[]
 }
 
 /** A health report of one device for model `m` (default `m`), plus its digest. */
@@ -101,6 +103,7 @@ export function report(spec: ReportSpec): { report: HealthReport; digest: string
         },
       },
     ],
+    ...(spec.quality ? { quality: spec.quality } : {}),
   }
   return { report: r, digest: sha256Hex(canonicalBytes(r)) }
 }
