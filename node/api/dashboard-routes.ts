@@ -27,7 +27,7 @@ export interface DashboardInit {
 
 /** What the routes use. */
 export interface DashboardComponents {
-  ctx: Pick<DaemonContext, 'config' | 'identity' | 'store'>
+  ctx: Pick<DaemonContext, 'config' | 'identity' | 'store' | 'mesh'>
 }
 
 /** The static files, by name, with their content type. */
@@ -93,7 +93,7 @@ export function dashboardRoutes(init: DashboardInit, components: DashboardCompon
           report_interval_ms: ctx.config.reportIntervalMs,
         },
         now: now(),
-        devices: dashboardDevices(ctx.store, ctx.identity.peerId, now()),
+        devices: dashboardDevices(ctx.store, ctx.identity.peerId, now(), ctx.mesh),
       }),
     )
 

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { loadFleet } from '../../node/fleet/index.ts'
+import type { FleetDevice } from '../../protocols/fleet/device-view.ts'
 import type { DeviceView } from '../../seed/devices.ts'
 import { cli, scaled, suiteTmpDir } from '../helpers/index.ts'
 import {
@@ -174,7 +175,7 @@ describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
     assert.match(again.stderr, /ERR_REVOKED/)
     const st = await cli(['status', '--api', String(d0.daemon.apiUrl), '--json'])
     assert.equal(st.code, 0, st.stderr)
-    const seen = (JSON.parse(st.stdout) as { devices: Array<{ id: string; revoked: boolean }> }).devices
-    assert.equal(seen.find((d) => d.id === d1.id)?.revoked, true)
+    const seen = (JSON.parse(st.stdout) as { devices: FleetDevice[] }).devices.find((d) => d.id === d1.id)
+    assert.deepEqual([seen?.membership, seen?.revoked?.reason], ['revoked', 'stolen from the shop'])
   })
 })
