@@ -18,6 +18,37 @@ export interface DashboardInference {
   p95_ms: number | null
 }
 
+/** This node, as the dashboard's header shows it. */
+export interface DashboardNode {
+  id: string
+  role: string
+  fleet: string
+  /** Whether this node holds the operator key (the page's buttons sign commands). */
+  operator: boolean
+  report_interval_ms: number
+}
+
+/** The JSON of `GET /dashboard/fleet`. */
+export interface DashboardFleet {
+  node: DashboardNode
+  now: number
+  devices: DashboardDevice[]
+}
+
+/** One published release in `GET /releases` (sent by the seed's release routes). */
+export interface PublishedRelease {
+  model: string
+  version: string
+  seq: number
+  size: number
+  sha256: string
+  chunks: number
+  created_at: number
+  expires_at: number
+  digest: string
+  downgrade_from?: string
+}
+
 /** One device row: the fleet device view and the figures of its latest signed health report. */
 export type DashboardDevice = FleetDevice & {
   /** Figures of the latest report, null when the device never reported. */

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { DaemonContext } from '../daemon.ts'
 import { PUBLIC_ROUTE } from './access.ts'
-import { dashboardDevices } from './dashboard-fleet.ts'
+import { type DashboardFleet, dashboardDevices } from './dashboard-fleet.ts'
 import { sendError } from './errors.ts'
 
 /** Options of the dashboard routes. */
@@ -94,7 +94,7 @@ export function dashboardRoutes(init: DashboardInit, components: DashboardCompon
         },
         now: now(),
         devices: dashboardDevices(ctx.store, ctx.identity.peerId, now(), ctx.mesh),
-      }),
+      } satisfies DashboardFleet),
     )
 
     app.get<{ Params: { file: string } }>('/dashboard/:file', { config: PUBLIC_ROUTE }, async (req, reply) => {
