@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
-import { silentLogger } from '../../node/inference/logger.ts'
 import { createInferenceMetrics } from '../../node/inference/metrics.ts'
 import { createOomDetector, locateOwnCgroup, realSources } from '../../node/inference/oom-detector.ts'
 import type { SupervisorEvents } from '../../node/inference/types.ts'
 import { classifyExit } from '../../node/inference/worker-process.ts'
+import { silentLogger } from '../../node/logger.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { scaled } from '../helpers/index.ts'
 
@@ -105,7 +105,7 @@ describe('the real inference worker past a memory limit', { skip, timeout: scale
     // node-llama-cpp alone needs ~110 MB: 32 MiB cannot hold the worker
     const sup = new InferenceSupervisor(
       { threads: 1, spawnOnStart: false, workerMemoryLimitBytes: 32 * MiB },
-      { logger: silentLogger, oom: createOomDetector({}, { parent: cgroup }) },
+      { logger: silentLogger(), oom: createOomDetector({}, { parent: cgroup }) },
     )
     const exits: Array<SupervisorEvents['worker-exit'][0]> = []
     const ooms: unknown[] = []
@@ -135,7 +135,7 @@ describe('the real inference worker past a memory limit', { skip, timeout: scale
     assert.ok(roomy, 'a cgroup with room for the worker')
     const sup = new InferenceSupervisor(
       { threads: 1 },
-      { logger: silentLogger, oom: createOomDetector({}, { parent: roomy }) },
+      { logger: silentLogger(), oom: createOomDetector({}, { parent: roomy }) },
     )
     const metrics = createInferenceMetrics()
     const unbind = metrics.bindSupervisor(sup)

@@ -15,9 +15,9 @@ import {
   WorkerCrashedError,
 } from '../../node/inference/errors.ts'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
-import { silentLogger } from '../../node/inference/logger.ts'
 import type { SupervisorEvents } from '../../node/inference/types.ts'
 import { WorkerProcess } from '../../node/inference/worker-process.ts'
+import { silentLogger } from '../../node/logger.ts'
 import { makeTinyGgufBuffer, writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { scaled } from '../helpers/index.ts'
 
@@ -63,7 +63,7 @@ async function waitState(sup: InferenceSupervisor, state: string, ms = 20_000): 
 describe('InferenceSupervisor with a real tiny model', { timeout: scaled(120_000) }, () => {
   const sup = new InferenceSupervisor(
     { threads: 1, restartBackoffMs: 50, healthIntervalMs: 300, healthTimeoutMs: 1500 },
-    { logger: silentLogger },
+    { logger: silentLogger() },
   )
   const seen = recorder(sup)
   after(() => sup.stop())
@@ -195,7 +195,7 @@ describe('InferenceSupervisor with a real tiny model', { timeout: scaled(120_000
 
 describe('without a previous model', { timeout: scaled(60_000) }, () => {
   test('spawnOnStart false: no worker until the first load; a failed first load leaves it failed, not crashed', async () => {
-    const sup = new InferenceSupervisor({ threads: 1, spawnOnStart: false }, { logger: silentLogger })
+    const sup = new InferenceSupervisor({ threads: 1, spawnOnStart: false }, { logger: silentLogger() })
     const failures: unknown[] = []
     sup.on('load-failure', (e) => failures.push(e))
     try {
@@ -216,7 +216,7 @@ describe('without a previous model', { timeout: scaled(60_000) }, () => {
 
 describe('WorkerProcess', { timeout: scaled(60_000) }, () => {
   test('llama.cpp aborting on an unchecked file kills only the child', async () => {
-    const w = new WorkerProcess({ startTimeoutMs: 30_000 }, { logger: silentLogger })
+    const w = new WorkerProcess({ startTimeoutMs: 30_000 }, { logger: silentLogger() })
     await w.start()
     w.send({ type: 'load', id: 1, spec: { modelPath: paths.noHeads, contextSize: 256, threads: 1, sequences: 1 } })
     const exit = await w.exitedPromise()

@@ -12,9 +12,9 @@ import { after, before, describe, test } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
 import OpenAI from 'openai'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
-import { silentLogger } from '../../node/inference/logger.ts'
 import { createInferenceMetrics } from '../../node/inference/metrics.ts'
 import { openaiRoutes } from '../../node/inference/openai-routes.ts'
+import { silentLogger } from '../../node/logger.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 
 const TOKEN = 'test-token-123'
@@ -22,7 +22,7 @@ let dir = ''
 let modelPath = ''
 let app: FastifyInstance
 let client: OpenAI
-const sup = new InferenceSupervisor({ threads: 1, maxConcurrent: 1, maxQueue: 0 }, { logger: silentLogger })
+const sup = new InferenceSupervisor({ threads: 1, maxConcurrent: 1, maxQueue: 0 }, { logger: silentLogger() })
 const metrics = createInferenceMetrics({ labels: { rolloutStage: 'canary' } })
 
 before(async () => {
