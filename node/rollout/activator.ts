@@ -23,7 +23,7 @@
 import type { Installer } from '../install/installer.ts'
 import type { Logger } from '../logger.ts'
 import { LOCAL_PROBATION_MS } from './constants.ts'
-import { type LocalEvent, type LocalTrigger, localRollbackTrigger } from './local-triggers.ts'
+import { type LocalEvent, type LocalTrigger, localRollbackTrigger, pruneTriggerEvents } from './local-triggers.ts'
 import type { Deactivation } from './persisted.ts'
 import type { RolloutEvent } from './rollout-events.ts'
 import type { ControllerReporter, ControllerSupervisor } from './types.ts'
@@ -300,8 +300,8 @@ export class Activator {
     const key = `${m.name}@${m.version}`
     const since = this.activatedAt.get(key)
     if (since === undefined || at - since > this.probationMs) return
-    const events = this.probation.get(key) ?? []
-    events.push({ kind, at })
+    // pruned: restarts older than the window can no longer matter, so the list stays bounded
+    const events = pruneTriggerEvents([...(this.probation.get(key) ?? []), { kind, at }], at)
     this.probation.set(key, events)
     const trigger = localRollbackTrigger(events, at)
     if (trigger === null) return

@@ -39,6 +39,46 @@ describe('rollout controller plumbing', () => {
     await s.controller.stop()
   })
 
+  test('an OOM while serving a new version rolls it back; one during a load does not count as probation', async () => {
+    const s = await setup()
+    await s.controller.start()
+    add(s.store, release('1.0.0', 1))
+    await s.controller.tick()
+    add(s.store, release('2.0.0', 2))
+    await s.controller.tick()
+    await s.controller.tick()
+    assert.equal(s.supervisor.model?.version, '2.0.0')
+    s.supervisor.emit('oom', { at: Date.now(), during: 'load' })
+    await s.controller.tick()
+    assert.equal(s.installer.active, '2.0.0')
+    s.supervisor.emit('oom', { at: Date.now(), during: 'serving' })
+    await s.controller.tick()
+    assert.equal(s.installer.active, '1.0.0')
+    assert.equal(s.supervisor.model?.version, '1.0.0')
+    await s.controller.stop()
+  })
+
+  test('restarts spread wider than the window never add up to a local rollback', async () => {
+    const s = await setup()
+    await s.controller.start()
+    add(s.store, release('1.0.0', 1))
+    await s.controller.tick()
+    add(s.store, release('2.0.0', 2))
+    await s.controller.tick()
+    await s.controller.tick()
+    const t = Date.now()
+    // 3 restarts now, 3 more six minutes later: never more than 3 within 5 minutes
+    for (let i = 0; i < 3; i++) s.supervisor.emit('restart', { at: t + i, count: i + 1, reason: 'crash' })
+    for (let i = 0; i < 3; i++) s.supervisor.emit('restart', { at: t + 6 * 60_000 + i, count: i + 4, reason: 'crash' })
+    await s.controller.tick()
+    assert.equal(s.installer.active, '2.0.0')
+    // a fourth within the second burst's window tips it
+    s.supervisor.emit('restart', { at: t + 6 * 60_000 + 3, count: 7, reason: 'crash' })
+    await s.controller.tick()
+    assert.equal(s.installer.active, '1.0.0')
+    await s.controller.stop()
+  })
+
   test('more than 3 restarts of a new version within 5 minutes roll it back locally', async () => {
     const s = await setup()
     await s.controller.start()
