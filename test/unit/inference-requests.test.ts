@@ -4,8 +4,6 @@
  * while new requests wait or get ModelUnavailableError.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import {
@@ -17,17 +15,14 @@ import {
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { suiteTmpDir } from '../helpers/index.ts'
 
-let dir = ''
+const dir = suiteTmpDir('llmesh-inference-req-')
 let v1 = ''
 let v2 = ''
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'llmesh-inference-req-'))
   v1 = (await writeTinyGguf(join(dir, 'v1.gguf'))).path
   v2 = (await writeTinyGguf(join(dir, 'v2.gguf'), { perturbLayer: 1 })).path
-})
-after(async () => {
-  await rm(dir, { recursive: true, force: true })
 })
 
 /** Resolves when the supervisor starts draining (the header of the new model was checked). */

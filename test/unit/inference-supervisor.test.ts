@@ -4,8 +4,7 @@
  */
 
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import {
@@ -19,22 +18,18 @@ import type { SupervisorEvents } from '../../node/inference/types.ts'
 import { WorkerProcess } from '../../node/inference/worker-process.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { makeTinyGgufBuffer, writeTinyGguf } from '../fixtures/gguf-writer.ts'
-import { scaled } from '../helpers/index.ts'
+import { scaled, suiteTmpDir } from '../helpers/index.ts'
 
-let dir = ''
+const dir = suiteTmpDir('llmesh-inference-')
 const paths: Record<string, string> = {}
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'llmesh-inference-'))
   paths.v1 = (await writeTinyGguf(join(dir, 'v1.gguf'))).path
   paths.broken = (await writeTinyGguf(join(dir, 'broken.gguf'), { breakTensor: true })).path
   paths.noHeads = (await writeTinyGguf(join(dir, 'noheads.gguf'), { omitKey: 'llama.attention.head_count' })).path
   const full = makeTinyGgufBuffer()
   paths.truncated = join(dir, 'truncated.gguf')
   await writeFile(paths.truncated, full.subarray(0, Math.floor(full.length * 0.6)))
-})
-after(async () => {
-  await rm(dir, { recursive: true, force: true })
 })
 
 /** Records every supervisor event by name. */
