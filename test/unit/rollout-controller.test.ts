@@ -16,6 +16,18 @@ import type { RolloutPolicy } from '../../protocols/schemas/index.ts'
 import { exampleCommand } from '../fixtures/messages.ts'
 import { add, ONE_STAGE, release, setup } from './rollout-fakes.ts'
 
+/** A device that served 1.0.0 and now serves 2.0.0, the version under probation. */
+async function servingSecond() {
+  const s = await setup()
+  await s.controller.start()
+  add(s.store, release('1.0.0', 1))
+  await s.controller.tick()
+  add(s.store, release('2.0.0', 2))
+  await s.controller.tick()
+  await s.controller.tick()
+  return s
+}
+
 describe('rollout controller plumbing', () => {
   test('activates a one-stage release, rolls back locally on a load failure and never retries it', async () => {
     const s = await setup()
@@ -40,13 +52,7 @@ describe('rollout controller plumbing', () => {
   })
 
   test('an OOM while serving a new version rolls it back; one during a load does not count as probation', async () => {
-    const s = await setup()
-    await s.controller.start()
-    add(s.store, release('1.0.0', 1))
-    await s.controller.tick()
-    add(s.store, release('2.0.0', 2))
-    await s.controller.tick()
-    await s.controller.tick()
+    const s = await servingSecond()
     assert.equal(s.supervisor.model?.version, '2.0.0')
     s.supervisor.emit('oom', { at: Date.now(), during: 'load' })
     await s.controller.tick()
@@ -59,13 +65,7 @@ describe('rollout controller plumbing', () => {
   })
 
   test('restarts spread wider than the window never add up to a local rollback', async () => {
-    const s = await setup()
-    await s.controller.start()
-    add(s.store, release('1.0.0', 1))
-    await s.controller.tick()
-    add(s.store, release('2.0.0', 2))
-    await s.controller.tick()
-    await s.controller.tick()
+    const s = await servingSecond()
     const t = Date.now()
     // 3 restarts now, 3 more six minutes later: never more than 3 within 5 minutes
     for (let i = 0; i < 3; i++) s.supervisor.emit('restart', { at: t + i, count: i + 1, reason: 'crash' })
@@ -80,13 +80,7 @@ describe('rollout controller plumbing', () => {
   })
 
   test('more than 3 restarts of a new version within 5 minutes roll it back locally', async () => {
-    const s = await setup()
-    await s.controller.start()
-    add(s.store, release('1.0.0', 1))
-    await s.controller.tick()
-    add(s.store, release('2.0.0', 2))
-    await s.controller.tick()
-    await s.controller.tick()
+    const s = await servingSecond()
     assert.equal(s.supervisor.model?.version, '2.0.0')
     const t = Date.now()
     for (let i = 0; i < 3; i++) s.supervisor.emit('restart', { at: t + i, count: i + 1, reason: 'crash' })
