@@ -16,8 +16,8 @@ import Fastify from 'fastify'
 import { getLlama, LlamaCompletion, type LlamaContextSequence, LlamaLogLevel } from 'node-llama-cpp'
 import OpenAI from 'openai'
 import { InferenceSupervisor } from '../node/inference/inference-supervisor.ts'
-import { silentLogger } from '../node/inference/logger.ts'
 import { openaiRoutes } from '../node/inference/openai-routes.ts'
+import { silentLogger } from '../node/logger.ts'
 import { writeTinyGguf } from '../node/model/gguf-writer.ts'
 
 const { values } = parseArgs({
@@ -59,7 +59,7 @@ try {
   // ── idle supervisor: worker up, no model ──
   const sup = new InferenceSupervisor(
     { threads: THREADS, contextSize: CONTEXT, maxTokensLimit: 4096 },
-    { logger: silentLogger },
+    { logger: silentLogger() },
   )
   await sup.start()
   const pid = sup.status().workerPid!

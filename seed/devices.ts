@@ -8,76 +8,38 @@
  * No clock reads here: `now` comes in.
  */
 import { InvalidInputError } from '../protocols/errors.ts'
+import {
+  type DeviceCapabilities,
+  type DeviceMembership,
+  type EnrollmentRecord,
+  type FleetDevice,
+  type FleetViewInput,
+  fleetDevices,
+  latestEnrollment,
+} from '../protocols/fleet/device-view.ts'
 import { SEED_TAG } from '../protocols/rollout/constants.ts'
 import { type DeviceEnrollment, PeerIdString, type Revocation, Tag } from '../protocols/schemas/index.ts'
 
-/** Capabilities as an enrollment carries them. */
-export type DeviceCapabilities = DeviceEnrollment['capabilities']
+export type { DeviceCapabilities, DeviceHello, EnrollmentRecord } from '../protocols/fleet/device-view.ts'
+export { latestEnrollment }
 
-/** A stored enrollment with its digest (what `latestEnrollment` picks from). */
-export interface EnrollmentRecord {
-  message: DeviceEnrollment
-  digest: string
-}
+/** Device states in the list (the view's membership). */
+export type DeviceState = DeviceMembership
 
-/** A device's self-description from its latest anti-entropy round. */
-export interface DeviceHello {
-  role: 'node' | 'seed'
-  tags: string[]
-  capabilities: DeviceCapabilities
-}
-
-/** Device states in the list. */
-export type DeviceState = 'enrolled' | 'expired' | 'revoked' | 'unenrolled'
-
-/** One device in `GET /devices` and `llmesh device list`. */
-export interface DeviceView {
-  id: string
+/** One device in `GET /devices` and `llmesh device list`: the fleet device view and what the seed adds. */
+export type DeviceView = FleetDevice & {
+  /** The view's `membership` (the name `llmesh device list` reads). */
   state: DeviceState
-  /** Tags of the effective enrollment (empty when none). */
-  tags: string[]
-  /** Tags the device declares itself (its `--tags`), when it was seen in an anti-entropy round. */
-  declared_tags: string[] | null
   /** Whether the tags were set by the operator (the auto-enroller leaves them alone). */
   pinned: boolean
-  role: 'node' | 'seed' | null
-  capabilities: DeviceCapabilities | null
-  enrolled_at: number | null
-  expires_at: number | null
-  revoked: { reason: string; issued_at: number } | null
   connected: boolean
-  /** End of the window of its latest health report (ms since epoch). */
-  last_report: number | null
-  /** Versions its latest health report says it runs (`model@version`). */
-  active: string[]
 }
 
 /** What the device list reads. */
-export interface DeviceListInput {
-  enrollments: readonly EnrollmentRecord[]
-  revocations: readonly Revocation[]
-  reports: ReadonlyArray<{
-    device: string
-    window: { end: number }
-    active: ReadonlyArray<{ model: string; version: string }>
-  }>
-  hellos: ReadonlyMap<string, DeviceHello>
+export interface DeviceListInput extends FleetViewInput {
   connected: ReadonlySet<string>
   /** Whether an enrollment digest was made by the auto-enroller (else: the operator pinned the tags). */
   isAuto: (digest: string) => boolean
-  now: number
-}
-
-/** The effective (highest `issued_at`) enrollment among `records`, expired or not. Ties: lower tag list. */
-export function latestEnrollment(records: Iterable<EnrollmentRecord>): EnrollmentRecord | undefined {
-  let best: EnrollmentRecord | undefined
-  for (const r of records) {
-    const e = r.message
-    const b = best?.message
-    if (b === undefined || e.issued_at > b.issued_at || (e.issued_at === b.issued_at && e.tags.join() < b.tags.join()))
-      best = r
-  }
-  return best
 }
 
 /** Parses a comma-separated tag list (`a,b`); an empty string is the empty list. */
@@ -146,49 +108,18 @@ export function buildRevocation(fleet: string, device: string, reason: string, n
 
 /** Every device the node knows of (enrolled, revoked, or only seen), sorted by id. */
 export function listDevices(input: DeviceListInput): DeviceView[] {
-  const ids = new Set<string>([...input.hellos.keys()])
-  const enrollments = new Map<string, EnrollmentRecord[]>()
+  const effective = new Map<string, EnrollmentRecord>()
   for (const r of input.enrollments) {
-    ids.add(r.message.device)
-    const list = enrollments.get(r.message.device)
-    if (list === undefined) enrollments.set(r.message.device, [r])
-    else list.push(r)
+    const had = effective.get(r.message.device)
+    effective.set(r.message.device, had === undefined ? r : (latestEnrollment([had, r]) as EnrollmentRecord))
   }
-  const revocations = new Map<string, Revocation>()
-  for (const r of input.revocations) {
-    ids.add(r.device)
-    const had = revocations.get(r.device)
-    if (had === undefined || r.issued_at < had.issued_at) revocations.set(r.device, r)
-  }
-  const last = new Map<string, { end: number; active: string[] }>()
-  for (const h of input.reports) {
-    ids.add(h.device)
-    const had = last.get(h.device)
-    if (had === undefined || h.window.end > had.end)
-      last.set(h.device, { end: h.window.end, active: h.active.map((a) => `${a.model}@${a.version}`) })
-  }
-  return [...ids].sort().map((id) => {
-    const latest = latestEnrollment(enrollments.get(id) ?? [])
-    const e = latest?.message
-    const rev = revocations.get(id)
-    const hello = input.hellos.get(id)
-    const expired = e?.expires_at !== undefined && e.expires_at <= input.now
-    const state: DeviceState =
-      rev !== undefined ? 'revoked' : e === undefined ? 'unenrolled' : expired ? 'expired' : 'enrolled'
+  return fleetDevices(input).map((d) => {
+    const latest = effective.get(d.id)
     return {
-      id,
-      state,
-      tags: e !== undefined && state === 'enrolled' ? [...e.tags] : [],
-      declared_tags: hello === undefined ? null : [...hello.tags],
+      ...d,
+      state: d.membership,
       pinned: latest !== undefined && !input.isAuto(latest.digest),
-      role: hello?.role ?? (e?.tags.includes(SEED_TAG) ? 'seed' : null),
-      capabilities: e?.capabilities ?? hello?.capabilities ?? null,
-      enrolled_at: e?.issued_at ?? null,
-      expires_at: e?.expires_at ?? null,
-      revoked: rev === undefined ? null : { reason: rev.reason, issued_at: rev.issued_at },
-      connected: input.connected.has(id),
-      last_report: last.get(id)?.end ?? null,
-      active: last.get(id)?.active ?? [],
+      connected: input.connected.has(d.id),
     }
   })
 }

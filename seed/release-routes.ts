@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyPluginAsync } from 'fastify'
+import type { PublishedRelease } from '../node/api/dashboard-fleet.ts'
 import { errorReply, sendError } from '../node/api/errors.ts'
 import type { Logger } from '../node/logger.ts'
 import type { ModelStore } from '../node/store/model-store.ts'
@@ -117,18 +118,20 @@ export function releaseRoutes(deps: ReleaseRoutesDeps): FastifyPluginAsync {
     })
 
     app.get('/releases', async () => ({
-      releases: deps.releases().map(({ manifest: m, digest }) => ({
-        model: m.model,
-        version: m.version,
-        seq: m.seq,
-        size: m.file.size,
-        sha256: m.file.sha256,
-        chunks: m.chunks.chunks.length,
-        created_at: m.created_at,
-        expires_at: m.expires_at,
-        digest,
-        ...(m.downgrade ? { downgrade_from: m.downgrade.from } : {}),
-      })),
+      releases: deps.releases().map(
+        ({ manifest: m, digest }): PublishedRelease => ({
+          model: m.model,
+          version: m.version,
+          seq: m.seq,
+          size: m.file.size,
+          sha256: m.file.sha256,
+          chunks: m.chunks.chunks.length,
+          created_at: m.created_at,
+          expires_at: m.expires_at,
+          digest,
+          ...(m.downgrade ? { downgrade_from: m.downgrade.from } : {}),
+        }),
+      ),
     }))
 
     app.get<{ Params: { model: string; version: string } }>('/releases/:model/:version', async (req, reply) => {

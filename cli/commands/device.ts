@@ -13,6 +13,7 @@
 import type { Command } from 'commander'
 import { DEFAULT_API } from '../../node/constants.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
+import type { FleetDevice } from '../../protocols/fleet/device-view.ts'
 import { CpuArch } from '../../protocols/schemas/index.ts'
 import { signOperatorMessage } from '../../protocols/signing/index.ts'
 import { messageIdOfWire } from '../../protocols/signing/message-id.ts'
@@ -128,32 +129,9 @@ async function revoke(peer: string, opts: DeviceOptions): Promise<void> {
   print(opts, out, (o) => `revoked ${o.revocation.device}: ${o.revocation.reason}`)
 }
 
-interface StatusDevice {
-  id: string
-  tags: string[]
-  enrolled: boolean
-  revoked: boolean
-  active: string[]
-  last_seen: number | null
-}
-
-/** A node without /devices: its /status device list, in the same shape. */
-function fromStatus(d: StatusDevice): DeviceView {
-  return {
-    id: d.id,
-    state: d.revoked ? 'revoked' : d.enrolled ? 'enrolled' : 'unenrolled',
-    tags: d.tags,
-    declared_tags: null,
-    pinned: false,
-    role: null,
-    capabilities: null,
-    enrolled_at: null,
-    expires_at: null,
-    revoked: null,
-    connected: false,
-    last_report: d.last_seen,
-    active: d.active,
-  }
+/** A node without /devices: its /status device list (the same fleet device view). */
+function fromStatus(d: FleetDevice): DeviceView {
+  return { ...d, state: d.membership, pinned: false, connected: false }
 }
 
 function human(devices: DeviceView[]): string {
@@ -198,7 +176,7 @@ export function registerDevice(program: Command): void {
         | { devices: DeviceView[] }
         | undefined
       const devices =
-        r?.devices ?? ((await callApi(`${url}/status`)) as { devices: StatusDevice[] }).devices.map(fromStatus)
+        r?.devices ?? ((await callApi(`${url}/status`)) as { devices: FleetDevice[] }).devices.map(fromStatus)
       print(opts, { devices }, (o) => human(o.devices))
     }),
   )

@@ -12,6 +12,7 @@ import { Daemon, type DaemonInit } from '../../node/daemon.ts'
 import { cliDeviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { createLogger } from '../../node/logger.ts'
+import { parseDuration } from '../../protocols/duration.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { callApi, nodeUrl } from '../api-client.ts'
 import { action, CliError, print } from '../output.ts'
@@ -29,14 +30,6 @@ interface StartOptions {
   operatorKey?: string
   apiTokenFile?: string
   apiInsecure?: boolean
-}
-
-/** Parses `500ms`, `30s`, `5m`, `2h`, `1d` or a number of ms. */
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim())
-  if (m === null) throw new CliError(`invalid duration ${text} (use e.g. 30s, 5m, 1h)`, 'ERR_INVALID_INPUT')
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms']
-  return Math.round(Number(m[1]) * unit)
 }
 
 function collect(value: string, prev: string[] | undefined): string[] {

@@ -1,11 +1,12 @@
 /**
- * The fleet's devices as the dashboard shows them: one row per device this node has heard of
- * (enrollment, revocation or health report), with the figures of its latest signed health report.
+ * The fleet's devices as the dashboard shows them: the fleet device view (one row per device this
+ * node has heard of), with the figures of its latest signed health report.
  * Pure over the message store (no clock read: `now` comes in).
  */
+import { type FleetDevice, latestReports } from '../../protocols/fleet/device-view.ts'
 import { quantile } from '../../protocols/rollout/sketch.ts'
 import type { HealthReport } from '../../protocols/schemas/index.ts'
-import type { MessageStore } from '../mesh/message-store.ts'
+import { type FleetViewSource, type StoreFleetViewOptions, storeFleetView } from '../fleet-view.ts'
 
 /** Inference figures of one model version over a device's latest report window. */
 export interface DashboardInference {
@@ -17,18 +18,39 @@ export interface DashboardInference {
   p95_ms: number | null
 }
 
-/** One device row. */
-export interface DashboardDevice {
+/** This node, as the dashboard's header shows it. */
+export interface DashboardNode {
   id: string
-  tags: string[]
-  enrolled: boolean
-  revoked: boolean
-  /** `model@version` per active model, from the latest report. */
-  active: string[]
-  /** `model@version` staged on the device, from the latest report (null: the report does not say). */
-  staged: string[] | null
-  /** ms since epoch: latest report window end, else the enrollment time. */
-  last_seen: number | null
+  role: string
+  fleet: string
+  /** Whether this node holds the operator key (the page's buttons sign commands). */
+  operator: boolean
+  report_interval_ms: number
+}
+
+/** The JSON of `GET /dashboard/fleet`. */
+export interface DashboardFleet {
+  node: DashboardNode
+  now: number
+  devices: DashboardDevice[]
+}
+
+/** One published release in `GET /releases` (sent by the seed's release routes). */
+export interface PublishedRelease {
+  model: string
+  version: string
+  seq: number
+  size: number
+  sha256: string
+  chunks: number
+  created_at: number
+  expires_at: number
+  digest: string
+  downgrade_from?: string
+}
+
+/** One device row: the fleet device view and the figures of its latest signed health report. */
+export type DashboardDevice = FleetDevice & {
   /** Figures of the latest report, null when the device never reported. */
   report: {
     seq: number
@@ -46,17 +68,7 @@ export interface DashboardDevice {
 }
 
 /** The store's part the summary reads. */
-export type DashboardSource = Pick<MessageStore, 'list' | 'forDevice' | 'enrollmentOf' | 'revocationOf'>
-
-function latestReport(store: DashboardSource, id: string): HealthReport | undefined {
-  let best: HealthReport | undefined
-  for (const m of store.forDevice(id)) {
-    if (m.type !== 'HealthReport') continue
-    const h = m.message as HealthReport
-    if (h.device === id && (best === undefined || h.window.end > best.window.end)) best = h
-  }
-  return best
-}
+export type DashboardSource = FleetViewSource
 
 function summarize(h: HealthReport): NonNullable<DashboardDevice['report']> {
   const events = { restarts: 0, ooms: 0, load_failures: 0, probe_failures: 0, rollbacks: 0 }
@@ -81,24 +93,16 @@ function summarize(h: HealthReport): NonNullable<DashboardDevice['report']> {
   }
 }
 
-/** Every device this node knows, sorted by id; `self` is always listed. */
-export function dashboardDevices(store: DashboardSource, self: string, now: number): DashboardDevice[] {
-  const ids = new Set<string>([self])
-  for (const t of ['DeviceEnrollment', 'Revocation', 'HealthReport'] as const) {
-    for (const m of store.list(t)) ids.add(m.message.device)
-  }
-  return [...ids].sort().map((id) => {
-    const enr = store.enrollmentOf(id, now)
-    const h = latestReport(store, id)
-    return {
-      id,
-      tags: enr?.tags ?? h?.meta.tags ?? [],
-      enrolled: enr !== undefined,
-      revoked: store.revocationOf(id) !== undefined,
-      active: h?.active.map((a) => `${a.model}@${a.version}`) ?? [],
-      staged: h?.staged?.map((a) => `${a.model}@${a.version}`) ?? null,
-      last_seen: h?.window.end ?? enr?.issued_at ?? null,
-      report: h === undefined ? null : summarize(h),
-    }
+/** Every device this node knows (the fleet device view), sorted by id; `self` is always listed. */
+export function dashboardDevices(
+  store: DashboardSource,
+  self: string,
+  now: number,
+  mesh?: StoreFleetViewOptions['mesh'],
+): DashboardDevice[] {
+  const latest = latestReports(store.list('HealthReport').map((m) => m.message))
+  return storeFleetView(store, { mesh, self, now }).map((d) => {
+    const h = latest.get(d.id)
+    return { ...d, report: h === undefined ? null : summarize(h) }
   })
 }

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { DaemonContext } from '../daemon.ts'
 import { PUBLIC_ROUTE } from './access.ts'
-import { dashboardDevices } from './dashboard-fleet.ts'
+import { type DashboardFleet, dashboardDevices } from './dashboard-fleet.ts'
 import { sendError } from './errors.ts'
 
 /** Options of the dashboard routes. */
@@ -27,7 +27,7 @@ export interface DashboardInit {
 
 /** What the routes use. */
 export interface DashboardComponents {
-  ctx: Pick<DaemonContext, 'config' | 'identity' | 'store'>
+  ctx: Pick<DaemonContext, 'config' | 'identity' | 'store' | 'mesh'>
 }
 
 /** The static files, by name, with their content type. */
@@ -93,8 +93,8 @@ export function dashboardRoutes(init: DashboardInit, components: DashboardCompon
           report_interval_ms: ctx.config.reportIntervalMs,
         },
         now: now(),
-        devices: dashboardDevices(ctx.store, ctx.identity.peerId, now()),
-      }),
+        devices: dashboardDevices(ctx.store, ctx.identity.peerId, now(), ctx.mesh),
+      } satisfies DashboardFleet),
     )
 
     app.get<{ Params: { file: string } }>('/dashboard/:file', { config: PUBLIC_ROUTE }, async (req, reply) => {

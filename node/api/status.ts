@@ -6,6 +6,7 @@
  * the node's periodic loops (shown as the `loops` section and in /metrics).
  */
 import type { FastifyPluginAsync } from 'fastify'
+import type { FleetDevice } from '../../protocols/fleet/device-view.ts'
 import { LoopErrors } from '../telemetry/faults.ts'
 
 /** Versions of one model on this device. */
@@ -40,19 +41,8 @@ export interface ReleaseStatus {
   expires_at: number
 }
 
-/** One device of the fleet as this node knows it. */
-export interface DeviceStatus {
-  id: string
-  tags: string[]
-  enrolled: boolean
-  revoked: boolean
-  /** Active versions from its latest health report. */
-  active: string[]
-  /** Staged (prestaged) versions from its latest health report; null when the report does not say. */
-  staged: string[] | null
-  /** ms since epoch of the latest health report, or of the enrollment. */
-  last_seen: number | null
-}
+/** One device of the fleet in /status: the fleet device view. */
+export type DeviceStatus = FleetDevice
 
 /** The JSON of `GET /status`. */
 export interface NodeStatus {

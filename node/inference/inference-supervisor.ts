@@ -25,12 +25,12 @@
  * events, restart with backoff) with restart-policy.ts (when to restart, after what delay).
  */
 import { EventEmitter } from 'node:events'
+import type { Logger } from '../logger.ts'
 import { SCORE_TIMEOUT_MS } from './constants.ts'
 import { type ResolvedSupervisorInit, resolveSupervisorInit } from './defaults.ts'
 import { type InferenceError, ModelDeactivatedError, ModelUnavailableError, WorkerCrashedError } from './errors.ts'
 import { Inflight } from './inflight.ts'
 import type { ScoreResult, ScoreSpec } from './ipc.ts'
-import type { Logger } from './logger.ts'
 import { checkHeader, type LoaderHooks, type LoadTarget, loadOn } from './model-loader.ts'
 import { sharedOomDetector } from './oom-detector.ts'
 import { runProbe, scoreOn } from './probe.ts'

@@ -3,11 +3,12 @@
  * worker), the load with its bound, and the LoadedModel it yields. Failures are ModelLoadError
  * with a reason, reported once through `load-failure` (and `timeout`/`oom` when they apply).
  */
+
+import type { Logger } from '../logger.ts'
 import { checkGgufForLlama, type GgufInfo } from '../model/gguf.ts'
 import type { ResolvedSupervisorInit } from './defaults.ts'
 import { ModelLoadError } from './errors.ts'
 import { loadOnWorker, loadSpecFor } from './load-on-worker.ts'
-import type { Logger } from './logger.ts'
 import type * as T from './types.ts'
 import type { WorkerProcess } from './worker-process.ts'
 

@@ -22,6 +22,7 @@
  */
 import * as fs from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from '../logger.ts'
 import {
   CGROUP_RMDIR_RETRY_MS,
   CGROUP_RMDIR_TRIES,
@@ -29,7 +30,6 @@ import {
   KMSG_RETRY_MS,
   OOM_CGROUP_PREFIX,
 } from './constants.ts'
-import type { Logger } from './logger.ts'
 
 /** The file operations the detector needs (sync: cgroupfs and procfs answer at once). */
 export interface OomSources {

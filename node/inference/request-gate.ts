@@ -6,10 +6,10 @@
  * Also drains in-flight requests before a model operation (bounded, then cancels them).
  */
 import type { EventEmitter } from 'node:events'
+import type { Logger } from '../logger.ts'
 import type { ResolvedSupervisorInit } from './defaults.ts'
 import { type InferenceError, type ModelUnavailableError, OverloadedError, RequestAbortedError } from './errors.ts'
 import type { Inflight } from './inflight.ts'
-import type { Logger } from './logger.ts'
 import { generateSpec } from './probe.ts'
 import { QueueRefusedError, RequestQueue } from './request-queue.ts'
 import type * as T from './types.ts'

@@ -1,7 +1,8 @@
 /** Public types of the inference supervisor: options, events, requests, results. */
+
+import type { Logger } from '../logger.ts'
 import type { LoadFailureReason } from './errors.ts'
 import type { FinishReason } from './ipc.ts'
-import type { Logger } from './logger.ts'
 import type { OomDetector, OomMethod } from './oom-detector.ts'
 import type { WorkerExitKind } from './worker-process.ts'
 

@@ -10,8 +10,8 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import type { Logger } from '../logger.ts'
 import type { FromWorker, ToWorker } from './ipc.ts'
-import type { Logger } from './logger.ts'
 import type { OomDetector, OomMethod, OomWatch } from './oom-detector.ts'
 
 /** How the worker process ended. */

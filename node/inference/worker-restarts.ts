@@ -6,7 +6,7 @@
  * after the backoff delay, as one of the supervisor's exclusive model operations.
  */
 import type { EventEmitter } from 'node:events'
-import type { Logger } from './logger.ts'
+import type { Logger } from '../logger.ts'
 import type { LoadTarget } from './model-loader.ts'
 import {
   decideRestart,

@@ -4,9 +4,10 @@
  * Inflight, llama.cpp logs to the logger), reports its exits, and health-checks it (RSS; a
  * worker that does not answer is killed as `timeout`). No model logic here.
  */
+
+import type { Logger } from '../logger.ts'
 import type { ResolvedSupervisorInit } from './defaults.ts'
 import type { Inflight } from './inflight.ts'
-import type { Logger } from './logger.ts'
 import type { OomDetector } from './oom-detector.ts'
 import { type WorkerExit, WorkerProcess } from './worker-process.ts'
 

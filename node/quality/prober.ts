@@ -18,8 +18,8 @@
  */
 import type { ProbeSet, QualityFigure } from '../../protocols/schemas/index.ts'
 import type { ScoreResult, ScoreSpec } from '../inference/ipc.ts'
-import type { Logger } from '../inference/logger.ts'
 import type { SupervisorEvents } from '../inference/types.ts'
+import type { Logger } from '../logger.ts'
 import * as C from './constants.ts'
 
 /** The part of the inference supervisor the prober uses. */

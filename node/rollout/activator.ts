@@ -7,7 +7,7 @@
  * happened while this device was offline is known before it activates). Switching is
  * installer.activate (or installer.rollback when the target is `previous`) → supervisor
  * switchModel (load + probe) → installer.markHealthy. A load or probe failure, or later on a
- * version under probation an OOM or more than 3 restarts in 5 minutes (node/inference's rule),
+ * version under probation an OOM or more than 3 restarts in 5 minutes (node/rollout/local-triggers.ts),
  * is a local rollback: the version is marked failed for good, the failure and the rollback are
  * recorded for the next health report (flushed at once), and the best remaining version is
  * reactivated and served. `activeVersions()` (what health reports claim) lists only versions that
@@ -23,31 +23,33 @@
 import type { Installer } from '../install/installer.ts'
 import type { Logger } from '../logger.ts'
 import { LOCAL_PROBATION_MS } from './constants.ts'
-import { type LocalEvent, type LocalTrigger, localRollbackTrigger } from './local-triggers.ts'
-import type { Deactivation } from './persisted.ts'
+import { type LocalEvent, type LocalTrigger, localRollbackTrigger, pruneTriggerEvents } from './local-triggers.ts'
+import type { RolloutMemory } from './memory.ts'
 import type { RolloutEvent } from './rollout-events.ts'
 import type { ControllerReporter, ControllerSupervisor } from './types.ts'
 
-/** What the activator asks of the controller. */
-export interface ActivatorHost {
+/** The rollout memory the activator reads and writes (node/rollout/memory.ts: persisted facts). */
+export type ActivatorMemory = Pick<RolloutMemory, 'bad' | 'markFailed' | 'whyBad' | 'deactivated' | 'setDeactivation'>
+
+/** Where the controller's decisions meet the activator: what to run, and when. */
+export interface ActivatorTargeting {
   /** The version this device should run for a model, from the latest decisions. */
   target(model: string): string | null
-  /** Versions of a model that must not run here (aborted by the fleet or failed here). */
-  bad(model: string): Set<string>
   /** Catches up with peers and re-decides; false when the target changed meanwhile. */
   catchUp(model: string, target: string): Promise<boolean>
   /** Fetches a release that is not staged yet. */
   fetch(model: string, version: string): void
-  /** Marks a version failed here, for good (persisted). */
-  markFailed(model: string, version: string): Promise<void>
-  /** Why a bad version is bad (`release aborted`, …), for the deactivation reason. */
-  whyBad(model: string, version: string): string
-  /** The model's deactivation here, if any (persisted). */
-  deactivation(model: string): Deactivation | undefined
-  /** Records (or clears, with null) the model's deactivation (persisted). */
-  setDeactivation(model: string, d: Deactivation | null): Promise<void>
   /** Runs `fn` after the running tick (serializes local rollbacks with ticks). */
   enqueue(fn: () => Promise<void>): void
+}
+
+/** What the activator is built from. */
+export interface ActivatorComponents {
+  memory: ActivatorMemory
+  targeting: ActivatorTargeting
+  installer: Installer
+  supervisor?: ControllerSupervisor
+  reporter?: ControllerReporter
   /** Told of every activation, rollback and deactivation, as the counters go up (metrics). */
   event?(e: RolloutEvent): void
   logger: Logger
@@ -62,7 +64,9 @@ export interface ActivatorInit {
 
 /** Switches versions on this device. */
 export class Activator {
-  private readonly host: ActivatorHost
+  private readonly c: ActivatorComponents
+  private readonly memory: ActivatorMemory
+  private readonly targeting: ActivatorTargeting
   private readonly installer: Installer
   private readonly supervisor: ControllerSupervisor | undefined
   private readonly reporter: ControllerReporter | undefined
@@ -78,15 +82,13 @@ export class Activator {
     if (e.during === 'serving') this.probationEvent('oom', e.at)
   }
 
-  constructor(
-    host: ActivatorHost,
-    parts: { installer: Installer; supervisor?: ControllerSupervisor; reporter?: ControllerReporter },
-    init: ActivatorInit = {},
-  ) {
-    this.host = host
-    this.installer = parts.installer
-    this.supervisor = parts.supervisor
-    this.reporter = parts.reporter
+  constructor(components: ActivatorComponents, init: ActivatorInit = {}) {
+    this.c = components
+    this.memory = components.memory
+    this.targeting = components.targeting
+    this.installer = components.installer
+    this.supervisor = components.supervisor
+    this.reporter = components.reporter
     this.probationMs = init.probationMs ?? LOCAL_PROBATION_MS
   }
 
@@ -112,15 +114,15 @@ export class Activator {
   async reconcile(model: string): Promise<void> {
     const st = (await this.installer.status())[model]
     const active = st?.active ?? null
-    const target = this.host.target(model)
-    const bad = this.host.bad(model)
+    const target = this.targeting.target(model)
+    const bad = this.memory.bad(model)
     if (target !== null && target !== active) {
       if ((await this.installer.installedManifest(model, target)) === null) {
-        this.host.fetch(model, target) // fetch on activation when not prestaged
+        this.targeting.fetch(model, target) // fetch on activation when not prestaged
         if (active === null || !bad.has(active)) return
       } else {
         const forward = active === null || !bad.has(active)
-        if (forward && !(await this.host.catchUp(model, target))) return
+        if (forward && !(await this.targeting.catchUp(model, target))) return
         await this.switchTo(model, target, active, forward)
         return
       }
@@ -130,7 +132,7 @@ export class Activator {
       if (st?.previous && !bad.has(st.previous)) await this.switchTo(model, st.previous, active, false)
       else {
         this.reporter?.record({ model, version: active }, 'rollbacks')
-        await this.deactivate(model, active, this.host.whyBad(model, active))
+        await this.deactivate(model, active, this.memory.whyBad(model, active))
       }
       return
     }
@@ -148,14 +150,14 @@ export class Activator {
   }
 
   private async switchTo(model: string, version: string, from: string | null, forward: boolean): Promise<void> {
-    const log = this.host.logger
+    const log = this.c.logger
     this.serving.delete(model)
     await this.reporter?.cut()
     const st = (await this.installer.status())[model]
     if (st?.previous === version) await this.installer.rollback(model)
     else await this.installer.activate(model, version)
-    if (this.host.deactivation(model) !== undefined) await this.host.setDeactivation(model, null)
-    this.activatedAt.set(`${model}@${version}`, this.host.now())
+    if (this.memory.deactivated[model] !== undefined) await this.memory.setDeactivation(model, null)
+    this.activatedAt.set(`${model}@${version}`, this.c.now())
     this.probation.set(`${model}@${version}`, [])
     if (forward) this.count('activations', { kind: 'activation', model, version })
     else {
@@ -175,15 +177,15 @@ export class Activator {
     const sup = this.supervisor
     if (sup !== undefined && sup.state !== 'idle' && sup.state !== 'failed') return // next tick
     this.loadTried.add(`${model}@${version}`)
-    this.activatedAt.set(`${model}@${version}`, this.host.now())
+    this.activatedAt.set(`${model}@${version}`, this.c.now())
     this.probation.set(`${model}@${version}`, [])
-    this.host.logger.info({ model, version, previous }, 'resuming an interrupted activation')
+    this.c.logger.info({ model, version, previous }, 'resuming an interrupted activation')
     await this.loadNew(model, version, true)
   }
 
   /** Loads and probes a just-switched version; serves it, or rolls back locally. */
   private async loadNew(model: string, version: string, forward: boolean): Promise<void> {
-    const log = this.host.logger
+    const log = this.c.logger
     if (this.supervisor === undefined) {
       if (forward) await this.installer.markHealthy(model)
       return
@@ -205,18 +207,18 @@ export class Activator {
 
   /** Local rollback: mark failed, record, reactivate and serve the best remaining version. */
   private async localFailure(model: string, version: string, trigger: LocalTrigger): Promise<void> {
-    await this.host.markFailed(model, version)
+    await this.memory.markFailed(`${model}@${version}`)
     this.count('localRollbacks', { kind: 'local-rollback', model, version, trigger })
     const ref = { model, version }
     if (trigger === 'load-failure') this.reporter?.record(ref, 'load_failures')
     if (trigger === 'probe-failure') this.reporter?.record(ref, 'probe_failures')
     this.reporter?.record(ref, 'rollbacks')
     const st = (await this.installer.status())[model]
-    const back = this.host.target(model)
+    const back = this.targeting.target(model)
     if (st?.active === version) {
       if (back !== null && st.previous !== back && (await this.installer.installedManifest(model, back)) !== null) {
         await this.installer.activate(model, back)
-      } else if (st.previous && !this.host.bad(model).has(st.previous)) await this.installer.rollback(model)
+      } else if (st.previous && !this.memory.bad(model).has(st.previous)) await this.installer.rollback(model)
       else {
         await this.deactivate(model, version, `local rollback: ${trigger}`)
         return
@@ -229,15 +231,12 @@ export class Activator {
       try {
         await sup.switchModel(this.installer.layout.file(model, now), { name: model, version: now })
       } catch (err) {
-        this.host.logger.error(
-          { model, version: now, err: (err as Error).message },
-          'cannot serve the previous version',
-        )
+        this.c.logger.error({ model, version: now, err: (err as Error).message }, 'cannot serve the previous version')
       }
     }
     if (now !== null && (sup === undefined || sup.model?.version === now)) this.serving.set(model, now)
     else this.serving.delete(model)
-    this.host.logger.warn({ model, version, trigger, active: now }, 'rolled back locally')
+    this.c.logger.warn({ model, version, trigger, active: now }, 'rolled back locally')
     await this.reporter?.flush()
   }
 
@@ -255,15 +254,15 @@ export class Activator {
     await this.installer.deactivate(model)
     this.activatedAt.delete(`${model}@${version}`)
     this.probation.delete(`${model}@${version}`)
-    await this.host.setDeactivation(model, { version, reason, at: this.host.now() })
+    await this.memory.setDeactivation(model, { version, reason, at: this.c.now() })
     this.count('deactivations', { kind: 'deactivation', model, version, reason })
-    this.host.logger.warn({ model, version, reason }, 'model deactivated: no good version to go back to')
+    this.c.logger.warn({ model, version, reason }, 'model deactivated: no good version to go back to')
     await this.reporter?.flush()
   }
 
   /** After a restart, tells an idle supervisor why the model is not served. */
   private async restoreDeactivation(model: string): Promise<void> {
-    const d = this.host.deactivation(model)
+    const d = this.memory.deactivated[model]
     const sup = this.supervisor
     if (d === undefined || sup === undefined || sup.deactivation !== undefined || sup.model !== undefined) return
     if (sup.state !== 'idle') return
@@ -280,7 +279,7 @@ export class Activator {
       await sup.switchModel(this.installer.layout.file(model, version), { name: model, version })
       this.serving.set(model, version)
     } catch (err) {
-      this.host.logger.warn({ model, version, err: (err as Error).message }, 'cannot serve the active version')
+      this.c.logger.warn({ model, version, err: (err as Error).message }, 'cannot serve the active version')
     }
   }
 
@@ -288,9 +287,9 @@ export class Activator {
   private count(counter: keyof Activator['counters'], e: RolloutEvent): void {
     this.counters[counter]++
     try {
-      this.host.event?.(e)
+      this.c.event?.(e)
     } catch (err) {
-      this.host.logger.warn({ err, kind: e.kind }, 'rollout event listener failed')
+      this.c.logger.warn({ err, kind: e.kind }, 'rollout event listener failed')
     }
   }
 
@@ -300,13 +299,13 @@ export class Activator {
     const key = `${m.name}@${m.version}`
     const since = this.activatedAt.get(key)
     if (since === undefined || at - since > this.probationMs) return
-    const events = this.probation.get(key) ?? []
-    events.push({ kind, at })
+    // pruned: restarts older than the window can no longer matter, so the list stays bounded
+    const events = pruneTriggerEvents([...(this.probation.get(key) ?? []), { kind, at }], at)
     this.probation.set(key, events)
     const trigger = localRollbackTrigger(events, at)
     if (trigger === null) return
     this.probation.set(key, [])
     const version = m.version
-    this.host.enqueue(() => this.localFailure(m.name, version, trigger))
+    this.targeting.enqueue(() => this.localFailure(m.name, version, trigger))
   }
 }

@@ -5,6 +5,7 @@
  * No I/O, no clock: `now` comes in.
  */
 
+import { latestReports as latestReportOf } from '../../protocols/fleet/device-view.ts'
 import type { StageFailures } from '../../protocols/rollout/gates.ts'
 import {
   type Activation,
@@ -179,12 +180,7 @@ export interface ReleaseRolloutStatus {
 
 /** Each device's latest health report (by window end): build once per status, for every release. */
 export function latestReports(store: MessageSource): Map<string, HealthReport> {
-  const latest = new Map<string, HealthReport>()
-  for (const { message: h } of store.list('HealthReport')) {
-    const cur = latest.get(h.device)
-    if (cur === undefined || h.window.end > cur.window.end) latest.set(h.device, h)
-  }
-  return latest
+  return latestReportOf(store.list('HealthReport').map((x) => x.message))
 }
 
 /** Who in the release's scope holds it (staged or active), by each device's latest health report. */

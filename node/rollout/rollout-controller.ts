@@ -120,30 +120,29 @@ export class RolloutController {
       decide: components.decide,
     })
     if (this.act && installer !== undefined) {
-      const memory = this.memory
       this.activator = new Activator(
         {
-          target: (model) => this.target(model),
-          bad: (model) => memory.bad(model),
-          catchUp: (model, target) => this.catchUp(model, target),
-          fetch: (model, version) => {
-            const e = this.decisions.entries.get(`${model}@${version}`)
-            if (e !== undefined) this.prestager.fetch(e.manifest)
+          memory: this.memory,
+          targeting: {
+            target: (model) => this.target(model),
+            catchUp: (model, target) => this.catchUp(model, target),
+            fetch: (model, version) => {
+              const e = this.decisions.entries.get(`${model}@${version}`)
+              if (e !== undefined) this.prestager.fetch(e.manifest)
+            },
+            enqueue: (fn) => {
+              this.chain = this.chain.then(fn).catch((err) => ctx.logger.error({ err }, 'local rollback failed'))
+            },
           },
-          markFailed: (model, version) => memory.markFailed(`${model}@${version}`),
-          whyBad: (model, version) => memory.whyBad(model, version),
-          deactivation: (model) => memory.deactivated[model],
-          setDeactivation: (model, d) => memory.setDeactivation(model, d),
-          enqueue: (fn) => {
-            this.chain = this.chain.then(fn).catch((err) => ctx.logger.error({ err }, 'local rollback failed'))
-          },
+          installer,
+          supervisor: components.supervisor,
+          reporter: components.reporter,
           event: (e) => {
             for (const fn of this.listeners) fn(e)
           },
           logger: ctx.logger,
           now: this.now,
         },
-        { installer, supervisor: components.supervisor, reporter: components.reporter },
         { probationMs: init.probationMs },
       )
     }

@@ -13,6 +13,7 @@
  *    verdict. Adopting one's own verdict moves the state, so a node never re-issues it.
  * Nothing here reads a clock, a socket or a disk: `now` and every message come in as arguments.
  */
+import { latestEnrollment } from '../fleet/device-view.ts'
 import type { ReleaseRef } from '../schemas/common.ts'
 import type { DeviceEnrollment, Revocation } from '../schemas/enrollment.ts'
 import type { RolloutPolicy } from '../schemas/policy.ts'
@@ -98,14 +99,14 @@ export function activeDevices(
   now: number,
 ): CohortDevice[] {
   const revoked = new Set(revocations.map((r) => r.device))
-  const latest = new Map<string, DeviceEnrollment>()
+  const byDevice = new Map<string, Array<{ message: DeviceEnrollment }>>()
   for (const e of enrollments) {
-    const had = latest.get(e.device)
-    if (!had || e.issued_at > had.issued_at || (e.issued_at === had.issued_at && e.tags.join() < had.tags.join())) {
-      latest.set(e.device, e)
-    }
+    const list = byDevice.get(e.device)
+    if (list === undefined) byDevice.set(e.device, [{ message: e }])
+    else list.push({ message: e })
   }
-  return [...latest.values()]
+  return [...byDevice.values()]
+    .map((records) => (latestEnrollment(records) as { message: DeviceEnrollment }).message)
     .filter((e) => !revoked.has(e.device) && (e.expires_at === undefined || e.expires_at > now))
     .map((e) => ({ id: e.device, tags: [...e.tags] }))
     .sort((a, b) => (a.id < b.id ? -1 : 1))

@@ -16,16 +16,10 @@ import { Daemon } from '../../node/daemon.ts'
 import { deviceServices } from '../../node/device-services.ts'
 import { silentLogger } from '../../node/logger.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import { publish, type RolloutFleet, startRolloutFleet, waitAllServing, waitFor } from '../mesh/rollout-helpers.ts'
 import { canRunBrowser, launchBrowser, type TestBrowser } from './chromium.ts'
 
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-`
 // the pilot window outlasts the test: v2 stays in `pilot` until the operator acts
 const MULTI = `
 stages:
@@ -83,7 +77,7 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: scale
     // screenshots: kept in $LLMESH_DASHBOARD_SHOTS when set (to look at them), else a temp dir removed after
     shots = process.env.LLMESH_DASHBOARD_SHOTS ?? (await mkdtemp(join(tmpdir(), 'llmesh-dashboard-shots-')))
     await mkdir(shots, { recursive: true })
-    await publish(f, '1.0.0', ONE_STAGE)
+    await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0')
     await publish(f, '2.0.0', MULTI)
     await waitAllStates(f, (s) => s === 'pilot', 'v2 in pilot')

@@ -9,10 +9,11 @@
  * `LLMESH_TEST_SLOWDOWN` sets the factor (default 3).
  */
 import { execFile } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { TestContext } from 'node:test'
+import { after, type TestContext } from 'node:test'
 
 /** How much longer than on an idle machine a deadline may take (env `LLMESH_TEST_SLOWDOWN`, default 3). */
 export const SLOWDOWN = (() => {
@@ -52,6 +53,39 @@ export async function tmpDir(t: Pick<TestContext, 'after'>, prefix = 'llmesh-tes
   t.after(() => rm(dir, { recursive: true, force: true }))
   return dir
 }
+
+/**
+ * A temporary directory for a whole suite (or file): call it in a `describe` body or at the top of
+ * a file, never inside a hook (an `after` registered there runs as soon as the hook ends). It is
+ * removed once the suite ends.
+ */
+export function suiteTmpDir(prefix = 'llmesh-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/**
+ * Named rollout policies (YAML, as `--policy` and the seed's publish take them).
+ * `ONE_STAGE`: every device at once, one-second window, no reports needed: a release is promoted
+ * as soon as it serves. `PILOT_THEN_ALL`: the devices tagged `pilot` first, for `window`, then all.
+ */
+export const POLICIES = {
+  ONE_STAGE: `
+stages:
+  - { name: full, percent: 100, window: 1s }
+gates:
+  min_reports: 0
+`,
+  PILOT_THEN_ALL: (window: string, minReports = 1) => `
+stages:
+  - { name: pilot, tags: [pilot], window: ${window} }
+  - { name: full, percent: 100 }
+gates:
+  min_reports: ${minReports}
+exclude_tags: [seed]
+`,
+} as const
 
 /** The `llmesh` entry point. */
 export const CLI_BIN = join(import.meta.dirname, '../../cli/bin.ts')

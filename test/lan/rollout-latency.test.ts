@@ -14,19 +14,13 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { GateFigure } from '../../protocols/index.ts'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import type { LanNode } from './helpers.ts'
 import { badLines, canRunBed, REPO_ROOT, until } from './netns.ts'
 import { logTime, publishTiny, type RolloutBed, rolloutOf, serving, startRolloutBed, statusOf } from './rollout-bed.ts'
 
 const skip = canRunBed() ? false : 'needs root and ip netns'
 const LOAD = join(REPO_ROOT, 'test', 'lan', 'load-client.ts')
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-`
 const SLOW_GATED = `
 stages:
   - { name: pilot, tags: [pilot], window: 3s }
@@ -53,7 +47,7 @@ describe('relative latency gate (network namespaces)', { skip, timeout: scaled(2
     const { bed, devices } = rb
     const allServing = async (v: string) =>
       (await Promise.all(devices.map((n) => statusOf(bed, n)))).every((s) => serving(s, v))
-    await publishTiny(rb, '3.0.0', ONE_STAGE)
+    await publishTiny(rb, '3.0.0', POLICIES.ONE_STAGE)
     await until(() => allServing('3.0.0'), 90_000, 'every device serving v3')
 
     const load = bed.spawn(bed.hosts[0], 'load-client', process.execPath, [

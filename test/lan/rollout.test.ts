@@ -17,7 +17,7 @@ import type { NodeStatus } from '../../node/api/status.ts'
 import type { Fleet } from '../../node/fleet/index.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import { type LanNode, lanStatus, makeFleetDir, startLanNode } from './helpers.ts'
 import { canRunBed, REPO_ROOT, TestBed, until } from './netns.ts'
 
@@ -25,12 +25,6 @@ const skip = canRunBed() ? false : 'needs root and ip netns'
 const BIN = join(REPO_ROOT, 'cli', 'bin.ts')
 const DEVICES = 6
 
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-`
 const multi = (pilotWindow: string, canaryWindow: string) => `
 stages:
   - { name: pilot, tags: [pilot], window: ${pilotWindow} }
@@ -112,7 +106,7 @@ describe('collective canary in network namespaces', { skip, timeout: scaled(240_
   })
 
   test('v1 runs everywhere; v2 goes pilot → canary → full with the seed killed after prestaging', async () => {
-    await publish('1.0.0', ONE_STAGE)
+    await publish('1.0.0', POLICIES.ONE_STAGE)
     await until(() => allServing('1.0.0'), 60_000, 'all devices serving v1')
 
     await publish('2.0.0', multi('1s', '1s'))

@@ -6,15 +6,12 @@
  */
 
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { promisify } from 'node:util'
 import { loadFleet } from '../../node/fleet/index.ts'
+import type { FleetDevice } from '../../protocols/fleet/device-view.ts'
 import type { DeviceView } from '../../seed/devices.ts'
-import { scaled } from '../helpers/index.ts'
+import { cli, scaled, suiteTmpDir } from '../helpers/index.ts'
 import {
   command,
   publish,
@@ -24,19 +21,6 @@ import {
   waitAllServing,
   waitFor,
 } from './rollout-helpers.ts'
-
-const execFileP = promisify(execFile)
-const BIN = join(import.meta.dirname, '../../cli/bin.ts')
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await execFileP(process.execPath, [BIN, ...args])
-    return { code: 0, stdout: r.stdout, stderr: r.stderr }
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
 
 /** The first release: the pilot stage is exactly the devices tagged `pilot`. */
 const POLICY_TAGS_ONLY = `
@@ -61,11 +45,10 @@ exclude_tags: [seed]
 describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
   let f: RolloutFleet
   let fleetDir: string
-  let home: string
+  const home = suiteTmpDir('llmesh-device-cli-')
   before(async () => {
-    home = await mkdtemp(join(tmpdir(), 'llmesh-device-cli-'))
     fleetDir = join(home, 'fleet')
-    const init = await cli('fleet', 'init', fleetDir, '--fleet-id', 'device-fleet')
+    const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'device-fleet'])
     assert.equal(init.code, 0, init.stderr)
     const fl = await loadFleet(fleetDir)
     f = await startRolloutFleet([['pilot'], [], []], {
@@ -77,7 +60,6 @@ describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
   })
   after(async () => {
     await f?.stop()
-    await rm(home, { recursive: true, force: true })
   })
 
   test('re-tag to pilot, then revoke: every node follows', async () => {
@@ -85,7 +67,7 @@ describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
     const [d0, d1, d2] = f.devices
     const all = [f.seed, ...f.devices.map((d) => d.daemon)]
     const list = async (api: string) => {
-      const r = await cli('device', 'list', '--api', api, '--json')
+      const r = await cli(['device', 'list', '--api', api, '--json'])
       assert.equal(r.code, 0, r.stderr)
       return new Map((JSON.parse(r.stdout) as { devices: DeviceView[] }).devices.map((d) => [d.id, d]))
     }
@@ -98,7 +80,7 @@ describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
     assert.equal(before.get(f.seed.context.identity.peerId)?.role, 'seed')
 
     // re-tag d1 through the seed
-    const tag = await cli('device', 'tag', d1.id, '--tags', 'pilot', '--api', seedApi, '--json')
+    const tag = await cli(['device', 'tag', d1.id, '--tags', 'pilot', '--api', seedApi, '--json'])
     assert.equal(tag.code, 0, tag.stderr)
     assert.deepEqual((JSON.parse(tag.stdout) as { pinned: boolean; via: string }).via, 'seed')
     await waitFor(
@@ -141,7 +123,7 @@ describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
       [f.seedParts, d0.parts].filter((p) => p.distribution?.replicator.activePeers().includes(d1.id)).length
     await waitFor(() => replicating() > 0, 10_000, 'd1 replicating before its revocation')
     // revoke d1: signed locally with the fleet directory, sent through d0's API
-    const revoke = await cli(
+    const revoke = await cli([
       'device',
       'revoke',
       d1.id,
@@ -152,7 +134,7 @@ describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
       '--api',
       String(d0.daemon.apiUrl),
       '--json',
-    )
+    ])
     assert.equal(revoke.code, 0, revoke.stderr)
     assert.equal((JSON.parse(revoke.stdout) as { via: string }).via, 'local-key')
     const live = [f.seed, d0.daemon, d1.daemon]
@@ -188,12 +170,12 @@ describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
     const after = (await list(seedApi)).get(d1.id)
     assert.equal(after?.state, 'revoked')
     assert.equal(after?.revoked?.reason, 'stolen from the shop')
-    const again = await cli('device', 'revoke', d1.id, '--reason', 'twice', '--api', seedApi)
+    const again = await cli(['device', 'revoke', d1.id, '--reason', 'twice', '--api', seedApi])
     assert.notEqual(again.code, 0)
     assert.match(again.stderr, /ERR_REVOKED/)
-    const st = await cli('status', '--api', String(d0.daemon.apiUrl), '--json')
+    const st = await cli(['status', '--api', String(d0.daemon.apiUrl), '--json'])
     assert.equal(st.code, 0, st.stderr)
-    const seen = (JSON.parse(st.stdout) as { devices: Array<{ id: string; revoked: boolean }> }).devices
-    assert.equal(seen.find((d) => d.id === d1.id)?.revoked, true)
+    const seen = (JSON.parse(st.stdout) as { devices: FleetDevice[] }).devices.find((d) => d.id === d1.id)
+    assert.deepEqual([seen?.membership, seen?.revoked?.reason], ['revoked', 'stolen from the shop'])
   })
 })

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import OpenAI from 'openai'
 import type { HealthReport } from '../../protocols/index.ts'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import {
   activeOf,
   type FleetDevice,
@@ -25,20 +25,13 @@ import {
   waitFor,
 } from './rollout-helpers.ts'
 
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-`
-
 describe('inference worker faults through a daemon', { timeout: scaled(120_000) }, () => {
   let f: RolloutFleet
   let d: FleetDevice
   before(async () => {
     f = await startRolloutFleet([[]])
     d = f.devices[0]
-    await publish(f, '1.0.0', ONE_STAGE)
+    await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0')
   })
   after(async () => {
@@ -89,7 +82,7 @@ describe('inference worker faults through a daemon', { timeout: scaled(120_000) 
   })
 
   test('4 crashes of a new version: restarts counted for it, rolled back to previous', async () => {
-    await publish(f, '2.0.0', ONE_STAGE, { perturbLayer: 1 })
+    await publish(f, '2.0.0', POLICIES.ONE_STAGE, { perturbLayer: 1 })
     await waitAllServing(f, '2.0.0')
     const sup = d.parts.supervisor!
     const restarts: Array<{ version?: string }> = []

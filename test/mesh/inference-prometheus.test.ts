@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import OpenAI from 'openai'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import { publish, type RolloutFleet, startRolloutFleet, waitAllServing, waitFor } from './rollout-helpers.ts'
 
 const PROMETHEUS = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus'
@@ -24,13 +24,6 @@ const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool'
 const missing = [PROMETHEUS, PROMTOOL].filter((p) => !existsSync(p))
 const skip =
   missing.length > 0 && process.env.CI !== 'true' ? `missing ${missing.join(', ')} (apt install prometheus)` : false
-
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-`
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -76,7 +69,7 @@ describe('a real Prometheus scrapes a device', { skip, timeout: scaled(120_000) 
     assert.deepEqual(missing, [], `CI=true and the Prometheus binaries are missing: ${missing.join(', ')}`)
     dir = await mkdtemp(join(tmpdir(), 'llmesh-prom-'))
     f = await startRolloutFleet([[]])
-    await publish(f, '1.0.0', ONE_STAGE)
+    await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0')
     const target = new URL(f.devices[0].daemon.apiUrl!).host
     const port = await freePort()
@@ -202,7 +195,7 @@ describe('rollout_stage of request metrics', { timeout: scaled(90_000) }, () => 
 
   test('requests made before any scrape carry the stage they ran in', async () => {
     f = await startRolloutFleet([[]])
-    await publish(f, '1.0.0', ONE_STAGE)
+    await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0')
     const api = f.devices[0].daemon.apiUrl!
     const res = await fetch(`${api}/v1/completions`, {

@@ -6,35 +6,18 @@
  */
 
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { promisify } from 'node:util'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { silentLogger } from '../../node/logger.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { createSeedDaemon, type SeedDaemon } from '../../seed/seed-daemon.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
-import { scaled, waitFor } from '../helpers/index.ts'
-
-const execFileP = promisify(execFile)
-const BIN = join(import.meta.dirname, '../../cli/bin.ts')
-
-/** Runs the CLI; never throws. */
-export async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await execFileP(process.execPath, [BIN, ...args])
-    return { code: 0, stdout: r.stdout, stderr: r.stderr }
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
+import { cli, scaled, suiteTmpDir, waitFor } from '../helpers/index.ts'
 
 describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
-  let home: string
+  const home = suiteTmpDir('llmesh-release-')
   let fleetDir: string
   let seed: SeedDaemon
   let api: string
@@ -52,7 +35,7 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     return file
   }
   const publish = (file: string, version: string, ...extra: string[]) =>
-    cli('release', 'publish', file, '--model', 'tiny', '--version', version, '--api', api, '--json', ...extra)
+    cli(['release', 'publish', file, '--model', 'tiny', '--version', version, '--api', api, '--json', ...extra])
   const post = async (query: string, body: Uint8Array, headers: Record<string, string> = {}) => {
     const res = await fetch(`${api}/releases?${query}`, {
       method: 'POST',
@@ -66,9 +49,8 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
   }
 
   before(async () => {
-    home = await mkdtemp(join(tmpdir(), 'llmesh-release-'))
     fleetDir = join(home, 'fleet')
-    const init = await cli('fleet', 'init', fleetDir, '--fleet-id', 'release-fleet')
+    const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'release-fleet'])
     assert.equal(init.code, 0, init.stderr)
     const fl = await loadFleet(fleetDir)
     seed = createSeedDaemon({
@@ -85,7 +67,6 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
   })
   after(async () => {
     await seed?.stop()
-    await rm(home, { recursive: true, force: true })
   })
 
   test('the same version published twice: the second exits non-zero with ERR_VERSION_EXISTS and changes nothing', async () => {
@@ -94,7 +75,7 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     assert.equal(first.code, 0, first.stderr)
     assert.equal((JSON.parse(first.stdout) as { manifest: ReleaseManifest }).manifest.seq, 1)
     const before = await snapshot()
-    const listBefore = await cli('release', 'list', '--api', api, '--json')
+    const listBefore = await cli(['release', 'list', '--api', api, '--json'])
 
     const again = await publish(await gguf('v1-other.gguf', 1), '1.0.0+gguf-q4_0')
     assert.notEqual(again.code, 0)
@@ -110,7 +91,7 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
       assert.equal(raw.body.error.code, 'ERR_VERSION_EXISTS')
     }
     assert.deepEqual(await snapshot(), before)
-    assert.equal((await cli('release', 'list', '--api', api, '--json')).stdout, listBefore.stdout)
+    assert.equal((await cli(['release', 'list', '--api', api, '--json'])).stdout, listBefore.stdout)
   })
 
   test('downgrades are refused unless allowed, then recorded and listed; another build of one core is a variant', async () => {
@@ -130,24 +111,24 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     assert.equal(allowed.code, 0, allowed.stderr)
     const m = (JSON.parse(allowed.stdout) as { manifest: ReleaseManifest }).manifest
     assert.deepEqual(m.downgrade, { from: '2.0.0' })
-    const rows = JSON.parse((await cli('release', 'list', '--api', api, '--json')).stdout) as Array<{
+    const rows = JSON.parse((await cli(['release', 'list', '--api', api, '--json'])).stdout) as Array<{
       version: string
       downgrade_from?: string
     }>
     assert.equal(rows.find((r) => r.version === '1.5.0')?.downgrade_from, '2.0.0')
     assert.equal(rows.find((r) => r.version === '2.0.0')?.downgrade_from, undefined)
-    assert.match((await cli('release', 'list', '--api', api)).stdout, /tiny@1\.5\.0 .*downgrade from 2\.0\.0/)
+    assert.match((await cli(['release', 'list', '--api', api])).stdout, /tiny@1\.5\.0 .*downgrade from 2\.0\.0/)
     // and the rollout shows it: status JSON and the human form
     await waitFor(
       async () => {
-        const st = JSON.parse((await cli('rollout', 'status', '--api', api, '--json')).stdout) as {
+        const st = JSON.parse((await cli(['rollout', 'status', '--api', api, '--json'])).stdout) as {
           releases: Array<{ version: string; downgradeFrom?: string }>
         }
         return st.releases.find((r) => r.version === '1.5.0')?.downgradeFrom === '2.0.0'
       },
       { timeoutMs: 20_000, what: 'rollout status shows the downgrade' },
     )
-    assert.match((await cli('rollout', 'status', '--api', api)).stdout, /tiny@1\.5\.0 .*DOWNGRADE from 2\.0\.0/)
+    assert.match((await cli(['rollout', 'status', '--api', api])).stdout, /tiny@1\.5\.0 .*DOWNGRADE from 2\.0\.0/)
 
     // two builds of one core are distinct variants: neither a duplicate nor a downgrade
     const variant = await publish(await gguf('v2-q8.gguf', 1), '2.0.0+gguf-Q8_0')
@@ -244,7 +225,7 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     const text = join(home, 'readme.txt')
     await writeFile(text, 'not a model at all')
     // the API address is unreachable: the refusal must come from the local check
-    const r = await cli(
+    const r = await cli([
       'release',
       'publish',
       text,
@@ -254,7 +235,7 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
       '9.3.0',
       '--api',
       'http://127.0.0.1:9',
-    )
+    ])
     assert.notEqual(r.code, 0)
     assert.match(r.stderr, /\[ERR_GGUF_BAD_MAGIC\]/)
     assert.ok(r.stderr.includes(text), r.stderr)
@@ -265,14 +246,14 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     assert.equal((await publish(file, '3.0.0')).code, 0)
     const bundle = join(home, 'tiny-3.bundle.json')
     const manifest = join(home, 'tiny-3.manifest.json')
-    const got = await cli('release', 'get', 'tiny@3.0.0', '--bundle', bundle, '--manifest', manifest, '--api', api)
+    const got = await cli(['release', 'get', 'tiny@3.0.0', '--bundle', bundle, '--manifest', manifest, '--api', api])
     assert.equal(got.code, 0, got.stderr)
     const { readFile } = await import('node:fs/promises')
     const b = JSON.parse(await readFile(bundle, 'utf8')) as { mediaType: string }
     assert.match(b.mediaType, /sigstore\.bundle/)
     assert.equal((JSON.parse(await readFile(manifest, 'utf8')) as ReleaseManifest).version, '3.0.0')
 
-    const ok = await cli('verify', file, '--bundle', bundle, '--fleet', fleetDir, '--json')
+    const ok = await cli(['verify', file, '--bundle', bundle, '--fleet', fleetDir, '--json'])
     assert.equal(ok.code, 0, ok.stderr)
     assert.equal((JSON.parse(ok.stdout) as { version: string }).version, '3.0.0')
 
@@ -280,20 +261,20 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     bytes[bytes.length - 10] ^= 0x01
     const flipped = join(home, 'v3-flipped.gguf')
     await writeFile(flipped, bytes)
-    const bad = await cli('verify', flipped, '--bundle', bundle, '--fleet', fleetDir)
+    const bad = await cli(['verify', flipped, '--bundle', bundle, '--fleet', fleetDir])
     assert.notEqual(bad.code, 0)
     assert.match(bad.stderr, /ERR_DIGEST_MISMATCH/)
 
     // a version with build metadata (`+`, `_`) through the URL; no option: the bundle on stdout
-    const plus = await cli('release', 'get', 'tiny@1.0.0+gguf-q4_0', '--api', api)
+    const plus = await cli(['release', 'get', 'tiny@1.0.0+gguf-q4_0', '--api', api])
     assert.equal(plus.code, 0, plus.stderr)
     const plusBundle = join(home, 'tiny-1.bundle.json')
     await writeFile(plusBundle, plus.stdout)
-    const v1 = await cli('verify', join(home, 'v1.gguf'), '--bundle', plusBundle, '--fleet', fleetDir, '--json')
+    const v1 = await cli(['verify', join(home, 'v1.gguf'), '--bundle', plusBundle, '--fleet', fleetDir, '--json'])
     assert.equal(v1.code, 0, v1.stderr)
     assert.equal((JSON.parse(v1.stdout) as { version: string }).version, '1.0.0+gguf-q4_0')
 
-    const missing = await cli('release', 'get', 'tiny@9.9.9', '--bundle', bundle, '--api', api)
+    const missing = await cli(['release', 'get', 'tiny@9.9.9', '--bundle', bundle, '--api', api])
     assert.notEqual(missing.code, 0)
     assert.match(missing.stderr, /ERR_NOT_FOUND/)
   })

@@ -5,46 +5,19 @@
  */
 
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { promisify } from 'node:util'
 import { loadFleet } from '../../node/fleet/index.ts'
-import { scaled } from '../helpers/index.ts'
+import { cli, POLICIES, scaled, suiteTmpDir } from '../helpers/index.ts'
 import { publish, type RolloutFleet, rolloutOf, startRolloutFleet, waitFor } from './rollout-helpers.ts'
-
-const execFileP = promisify(execFile)
-const BIN = join(import.meta.dirname, '../../cli/bin.ts')
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await execFileP(process.execPath, [BIN, ...args])
-    return { code: 0, stdout: r.stdout, stderr: r.stderr }
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
-
-const POLICY = `
-stages:
-  - { name: pilot, tags: [pilot], window: 10m }
-  - { name: full, percent: 100 }
-gates:
-  min_reports: 1
-exclude_tags: [seed]
-`
 
 describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
   let f: RolloutFleet
   let fleetDir: string
-  let home: string
+  const home = suiteTmpDir('llmesh-rollout-cli-')
   before(async () => {
-    home = await mkdtemp(join(tmpdir(), 'llmesh-rollout-cli-'))
     fleetDir = join(home, 'fleet')
-    const init = await cli('fleet', 'init', fleetDir, '--fleet-id', 'cli-fleet')
+    const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'cli-fleet'])
     assert.equal(init.code, 0, init.stderr)
     const fl = await loadFleet(fleetDir)
     f = await startRolloutFleet([['pilot'], []], {
@@ -53,18 +26,17 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
       signer: fl.operatorSigner!,
       trust: fl.root,
     })
-    await publish(f, '1.0.0', POLICY)
+    await publish(f, '1.0.0', POLICIES.PILOT_THEN_ALL('10m'))
   })
   after(async () => {
     await f?.stop()
-    await rm(home, { recursive: true, force: true })
   })
 
   test('status names each release state; pause through the seed; promote signed locally via a device', async () => {
     const seedApi = String(f.seed.apiUrl)
     const deviceApi = String(f.devices[1].daemon.apiUrl)
     await waitFor(() => rolloutOf(f.seedParts, '1.0.0') !== undefined, 20_000, 'seed knows v1')
-    const st = await cli('rollout', 'status', '--api', seedApi, '--json')
+    const st = await cli(['rollout', 'status', '--api', seedApi, '--json'])
     assert.equal(st.code, 0, st.stderr)
     const json = JSON.parse(st.stdout) as { releases: Array<{ model: string; version: string; state: string }> }
     assert.deepEqual(
@@ -72,18 +44,18 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
       ['tiny@1.0.0 pilot'],
     )
 
-    const pause = await cli('rollout', 'pause', 'tiny@1.0.0', '--api', seedApi, '--reason', 'look first', '--json')
+    const pause = await cli(['rollout', 'pause', 'tiny@1.0.0', '--api', seedApi, '--reason', 'look first', '--json'])
     assert.equal(pause.code, 0, pause.stderr)
     assert.equal((JSON.parse(pause.stdout) as { via: string }).via, 'node')
     await waitFor(() => f.devices.every((d) => rolloutOf(d.parts, '1.0.0')?.state === 'paused'), 20_000, 'paused')
 
     // a device holds no operator key: it refuses to sign
-    const refused = await cli('rollout', 'abort', 'tiny@1.0.0', '--api', deviceApi)
+    const refused = await cli(['rollout', 'abort', 'tiny@1.0.0', '--api', deviceApi])
     assert.notEqual(refused.code, 0)
     assert.match(refused.stderr, /ERR_NO_OPERATOR_KEY/)
 
     // with the fleet directory, the CLI signs and any node publishes the signed bytes
-    const promote = await cli(
+    const promote = await cli([
       'rollout',
       'promote',
       'tiny@1.0.0',
@@ -94,7 +66,7 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
       '--api',
       deviceApi,
       '--json',
-    )
+    ])
     assert.equal(promote.code, 0, promote.stderr)
     assert.equal((JSON.parse(promote.stdout) as { via: string }).via, 'local-key')
     await waitFor(
@@ -102,13 +74,13 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
       20_000,
       'promoted everywhere',
     )
-    const human = await cli('rollout', 'status', 'tiny@1.0.0', '--api', seedApi)
+    const human = await cli(['rollout', 'status', 'tiny@1.0.0', '--api', seedApi])
     assert.equal(human.code, 0, human.stderr)
     assert.match(human.stdout, /tiny@1\.0\.0 {2}promoted/)
     assert.match(human.stdout, /command pause/)
     assert.match(human.stdout, /command promote → full/)
     assert.match(human.stdout, /cohort pilot: /)
-    const bad = await cli('rollout', 'pause', 'tiny', '--api', seedApi)
+    const bad = await cli(['rollout', 'pause', 'tiny', '--api', seedApi])
     assert.notEqual(bad.code, 0)
     assert.match(bad.stderr, /model>@<version/)
   })
@@ -124,15 +96,15 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
     })
     assert.equal(res.status, 404)
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'ERR_UNKNOWN_RELEASE')
-    const viaSeed = await cli('rollout', 'pause', 'nope@1.0.0', '--api', seedApi)
+    const viaSeed = await cli(['rollout', 'pause', 'nope@1.0.0', '--api', seedApi])
     assert.notEqual(viaSeed.code, 0)
     assert.match(viaSeed.stderr, /ERR_UNKNOWN_RELEASE/)
     assert.doesNotMatch(viaSeed.stdout, /sent/)
     // signed locally: refused before anything is signed or sent
-    const viaDevice = await cli('rollout', 'abort', 'tiny@9.9.9', '--fleet', fleetDir, '--api', deviceApi)
+    const viaDevice = await cli(['rollout', 'abort', 'tiny@9.9.9', '--fleet', fleetDir, '--api', deviceApi])
     assert.notEqual(viaDevice.code, 0)
     assert.match(viaDevice.stderr, /ERR_UNKNOWN_RELEASE/)
-    const status = await cli('rollout', 'status', 'nope@1.0.0', '--api', seedApi)
+    const status = await cli(['rollout', 'status', 'nope@1.0.0', '--api', seedApi])
     assert.notEqual(status.code, 0)
     assert.match(status.stderr, /ERR_UNKNOWN_RELEASE/)
     assert.equal(f.seedParts.controller!.statusJson().releases.flatMap((r) => r.commands).length, before)

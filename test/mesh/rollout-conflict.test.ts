@@ -12,14 +12,8 @@ import { after, before, describe, test } from 'node:test'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { signOperatorMessage } from '../../protocols/signing/index.ts'
 import { CHROMIUM, launchBrowser } from '../browser/chromium.ts'
+import { POLICIES } from '../helpers/index.ts'
 import { publish, type RolloutFleet, rolloutOf, startRolloutFleet, waitAllServing, waitFor } from './rollout-helpers.ts'
-
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-`
 
 describe('two valid manifests for one model@version', { timeout: 150_000 }, () => {
   let f: RolloutFleet
@@ -31,7 +25,7 @@ describe('two valid manifests for one model@version', { timeout: 150_000 }, () =
   })
 
   test('the other release rolls out untouched; every node refuses the conflicted version and shows it', async () => {
-    await publish(f, '1.0.0', ONE_STAGE)
+    await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0', 60_000)
     const nodes = [{ name: 'seed', daemon: f.seed, parts: f.seedParts }, ...f.devices]
 
@@ -64,7 +58,7 @@ describe('two valid manifests for one model@version', { timeout: 150_000 }, () =
     await waitFor(() => nodes.every((n) => ghosts(n) === 2), 30_000, 'both ghost manifests everywhere')
 
     // another release, published afterwards, rolls out as if nothing happened
-    await publish(f, '2.0.0', ONE_STAGE, { seed: 7 })
+    await publish(f, '2.0.0', POLICIES.ONE_STAGE, { seed: 7 })
     await waitAllServing(f, '2.0.0', 60_000)
     await waitFor(
       () => nodes.every((n) => rolloutOf(n.parts, '2.0.0')?.state === 'promoted'),

@@ -12,7 +12,7 @@ import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { HealthReport } from '../../protocols/index.ts'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import {
   activeOf,
   command,
@@ -25,14 +25,6 @@ import {
   waitAllServing,
   waitFor,
 } from './rollout-helpers.ts'
-
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-exclude_tags: [seed]
-`
 
 async function chat(d: FleetDevice): Promise<{ status: number; body: { error?: { code: string; message: string } } }> {
   const res = await fetch(`${d.daemon.apiUrl}/v1/chat/completions`, {
@@ -71,7 +63,7 @@ describe('aborting a model first release deactivates it', { timeout: scaled(150_
   })
 
   test('v1 aborted: nothing active, nothing served, /status says why; v2 then activates', async () => {
-    await publish(f, '1.0.0', ONE_STAGE)
+    await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0')
     for (const d of f.devices) {
       assert.equal((await chat(d)).status, 200)
@@ -133,7 +125,7 @@ describe('aborting a model first release deactivates it', { timeout: scaled(150_
     }
 
     // a good v2 activates normally and is served
-    await publish(f, '2.0.0', ONE_STAGE, { perturbLayer: 1 })
+    await publish(f, '2.0.0', POLICIES.ONE_STAGE, { perturbLayer: 1 })
     await waitAllServing(f, '2.0.0')
     for (const d of f.devices) {
       const r = await chat(d)

@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import {
   activeOf,
   type FleetDevice,
@@ -21,12 +21,6 @@ import {
   waitFor,
 } from './rollout-helpers.ts'
 
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-`
 const budget = (maxDevices: number, window: string) => `
 stages:
   - { name: wide, percent: 100, window: ${window} }
@@ -60,7 +54,7 @@ describe('failure budgets across a real fleet', { timeout: scaled(400_000) }, ()
   let f: RolloutFleet
   before(async () => {
     f = await startRolloutFleet([[], [], []])
-    await publish(f, '1.0.0', ONE_STAGE)
+    await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0', 90_000)
   })
   after(async () => {

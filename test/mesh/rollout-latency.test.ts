@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import { makeFleet } from './fixtures.ts'
 import {
   activeOf,
@@ -19,12 +19,6 @@ import {
   waitFor,
 } from './rollout-helpers.ts'
 
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-`
 const SLOW_GATED = `
 stages:
   - { name: pilot, tags: [pilot], window: 3s }
@@ -49,7 +43,7 @@ describe('relative latency gate', { timeout: scaled(110_000) }, () => {
   })
 
   test('a much slower v2 fails the regression gate against v1 and is aborted', async () => {
-    await publish(f, '1.0.0', ONE_STAGE)
+    await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0')
     // steady load on every device (sequential requests, a few tokens each)
     for (const d of f.devices) {

@@ -11,19 +11,11 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { after, describe, test } from 'node:test'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import { command, publish, type RolloutFleet, startRolloutFleet, waitAllServing, waitFor } from './rollout-helpers.ts'
 
 const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool'
 const hasPromtool = existsSync(PROMTOOL)
-
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-exclude_tags: [seed]
-`
 
 /** `name{labels}` → value, for the samples of `name`. */
 function samples(text: string, name: string): Map<string, number> {
@@ -58,9 +50,9 @@ describe('rollout metrics of real daemons', { timeout: scaled(120_000) }, () => 
   test('after an operator abort: fleet rollback counted, release aborted, on the device and the seed', async () => {
     f = await startRolloutFleet([[]])
     const dev = f.devices[0]
-    await publish(f, '1.0.0', ONE_STAGE)
+    await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0')
-    await publish(f, '1.1.0', ONE_STAGE)
+    await publish(f, '1.1.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.1.0')
     let text = await scrape(dev.daemon.apiUrl!)
     assert.equal(samples(text, 'llmesh_rollout_fleet_rollbacks_total').size, 0, 'no rollback yet')

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
-import { silentLogger } from '../../node/inference/logger.ts'
+import { silentLogger } from '../../node/logger.ts'
 import type { HealthReport, ProbeSet, Verdict } from '../../protocols/schemas/index.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { scaled } from '../helpers/index.ts'
@@ -79,7 +79,7 @@ describe('quality gate across a real fleet', { timeout: scaled(400_000) }, () =>
     // it loads and answers without errors: the same file in a worker of its own
     const file = join(f.dir, 'v3-check.gguf')
     await writeTinyGguf(file, { layers: 2, embd: 64, ...LARGE_NOISE })
-    const sup = new InferenceSupervisor({ threads: 1 }, { logger: silentLogger })
+    const sup = new InferenceSupervisor({ threads: 1 }, { logger: silentLogger() })
     try {
       await sup.start()
       await sup.loadModel(file)

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { type HealthReport, signDeviceMessage } from '../../protocols/index.ts'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import {
   activeOf,
   command,
@@ -24,12 +24,6 @@ import {
   waitFor,
 } from './rollout-helpers.ts'
 
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-`
 const MULTI = `
 stages:
   - { name: pilot, tags: [pilot], window: 1s }
@@ -52,7 +46,7 @@ describe('collective canary on loopback', { timeout: scaled(110_000) }, () => {
   })
 
   test('a one-stage policy activates everywhere', async () => {
-    await publish(f, '1.0.0', ONE_STAGE)
+    await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0')
     assert.equal(rolloutOf(f.seedParts, '1.0.0')?.state, 'promoted')
     for (const d of f.devices) assert.equal(rolloutOf(d.parts, '1.0.0')?.state, 'promoted')
@@ -210,15 +204,7 @@ describe('collective canary on loopback', { timeout: scaled(110_000) }, () => {
 
   test('a device offline through promotion and abort catches up before it would activate', async () => {
     const d3 = f.devices[3]
-    const policy = `
-stages:
-  - { name: pilot, tags: [pilot], window: 3s }
-  - { name: full, percent: 100 }
-gates:
-  min_reports: 1
-exclude_tags: [seed]
-`
-    await publish(f, '4.5.0', policy)
+    await publish(f, '4.5.0', POLICIES.PILOT_THEN_ALL('3s'))
     await waitFor(
       async () => (await d3.parts.distribution!.installer.status()).tiny?.staged.includes('4.5.0') === true,
       30_000,

@@ -15,10 +15,9 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { before, describe, test } from 'node:test'
 import { Histogram } from 'prom-client'
 import { parse } from 'yaml'
 import { buildProgram } from '../../cli/program.ts'
@@ -28,7 +27,7 @@ import { storeHealth } from '../../node/mesh/store-load.ts'
 import { createStoreMetrics } from '../../node/mesh/store-metrics.ts'
 import { RolloutMetrics } from '../../node/rollout/metrics.ts'
 import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
-import { scaled } from '../helpers/index.ts'
+import { scaled, suiteTmpDir } from '../helpers/index.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const RULES = join(ROOT, 'docs/alerts/llmesh.rules.yml')
@@ -175,13 +174,9 @@ function mutate(text: string, alert: string, from: string, to: string): string {
 }
 
 describe('alerting rules with promtool', { skip, timeout: scaled(300_000) }, () => {
-  let dir = ''
+  const dir = suiteTmpDir('llmesh-alerts-')
   before(async () => {
     assert.ok(hasPromtool, `CI=true and ${PROMTOOL} is missing (apt install prometheus)`)
-    dir = await mkdtemp(join(tmpdir(), 'llmesh-alerts-'))
-  })
-  after(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true })
   })
 
   test('promtool check rules accepts the rules file', async () => {

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { before, describe, test } from 'node:test'
 import { initFleet, loadFleet, rotateFleetKey, sha256File } from '../../node/fleet/index.ts'
 import {
   applyRootChain,
@@ -15,34 +13,9 @@ import {
 } from '../../protocols/index.ts'
 import { makeTinyGgufBuffer } from '../fixtures/gguf-writer.ts'
 import { DAY, exampleRelease } from '../fixtures/messages.ts'
+import { cli, suiteTmpDir } from '../helpers/index.ts'
 
-// Runs `llmesh fleet|verify …` in a child process through the register functions only.
-const runner = `
-const { Command } = await import(${JSON.stringify(import.meta.resolve('commander'))})
-const { registerFleet } = await import(${JSON.stringify(new URL('../../cli/commands/fleet.ts', import.meta.url).href)})
-const { registerVerify } = await import(${JSON.stringify(new URL('../../cli/commands/verify.ts', import.meta.url).href)})
-const { fail } = await import(${JSON.stringify(new URL('../../cli/output.ts', import.meta.url).href)})
-const program = new Command('llmesh')
-registerFleet(program)
-registerVerify(program)
-await program.parseAsync(process.argv.slice(1), { from: 'user' }).catch(fail)
-`
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--input-type=module', '-e', runner, ...args], (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), stdout, stderr })
-    })
-  })
-}
-
-let dir = ''
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'llmesh-fleet-'))
-})
-after(async () => {
-  await rm(dir, { recursive: true, force: true })
-})
-
+const dir = suiteTmpDir('llmesh-fleet-')
 describe('fleet directory', () => {
   test('init writes the trust root (public) and both secrets (0600) and loads back', async () => {
     const d = join(dir, 'a')
@@ -115,7 +88,7 @@ describe('llmesh fleet / llmesh verify (CLI)', () => {
   let rawPath = ''
   before(async () => {
     fleetDir = join(dir, 'cli-fleet')
-    const r = await cli('fleet', 'init', fleetDir, '--fleet-id', 'cli-fleet', '--json')
+    const r = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'cli-fleet', '--json'])
     assert.equal(r.code, 0, r.stderr)
     model = join(dir, 'tiny.gguf')
     const buf = makeTinyGgufBuffer({ layers: 1, embd: 16 })
@@ -136,10 +109,10 @@ describe('llmesh fleet / llmesh verify (CLI)', () => {
   })
 
   test('fleet init --json prints the summary; a second init fails with one stderr line', async () => {
-    const show = await cli('fleet', 'show', fleetDir, '--json')
+    const show = await cli(['fleet', 'show', fleetDir, '--json'])
     assert.equal(show.code, 0)
     assert.equal(JSON.parse(show.stdout).fleet, 'cli-fleet')
-    const again = await cli('fleet', 'init', fleetDir)
+    const again = await cli(['fleet', 'init', fleetDir])
     assert.equal(again.code, 1)
     assert.match(again.stderr, /refusing to overwrite.*\[ERR_FLEET_EXISTS\]\n$/)
     assert.equal(again.stderr.trim().split('\n').length, 1)
@@ -147,7 +120,7 @@ describe('llmesh fleet / llmesh verify (CLI)', () => {
 
   test('verify accepts the file with a wire envelope or a raw Sigstore bundle', async () => {
     for (const b of [wirePath, rawPath]) {
-      const r = await cli('verify', model, '--bundle', b, '--fleet', fleetDir, '--json')
+      const r = await cli(['verify', model, '--bundle', b, '--fleet', fleetDir, '--json'])
       assert.equal(r.code, 0, r.stderr)
       const out = JSON.parse(r.stdout)
       assert.equal(out.model, 'tiny-llama')
@@ -165,21 +138,21 @@ describe('llmesh fleet / llmesh verify (CLI)', () => {
     const buf = await readFile(model)
     buf[100] ^= 0x01
     await writeFile(bad, buf)
-    const r = await cli('verify', bad, '--bundle', wirePath, '--fleet', fleetDir)
+    const r = await cli(['verify', bad, '--bundle', wirePath, '--fleet', fleetDir])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /\[ERR_DIGEST_MISMATCH\]\n$/)
     const other = join(dir, 'other-fleet')
-    assert.equal((await cli('fleet', 'init', other)).code, 0)
-    const r2 = await cli('verify', model, '--bundle', wirePath, '--fleet', other)
+    assert.equal((await cli(['fleet', 'init', other])).code, 0)
+    const r2 = await cli(['verify', model, '--bundle', wirePath, '--fleet', other])
     assert.equal(r2.code, 1)
     assert.match(r2.stderr, /\[ERR_UNKNOWN_SIGNER\]/)
   })
 
   test('verify after rotate-key (runs last): the old key no longer verifies, the new one does', async () => {
-    const r = await cli('fleet', 'rotate-key', fleetDir, '--json')
+    const r = await cli(['fleet', 'rotate-key', fleetDir, '--json'])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(JSON.parse(r.stdout).version, 2)
-    const v = await cli('verify', model, '--bundle', wirePath, '--fleet', fleetDir)
+    const v = await cli(['verify', model, '--bundle', wirePath, '--fleet', fleetDir])
     assert.equal(v.code, 1)
     assert.match(v.stderr, /\[ERR_UNKNOWN_SIGNER\]/)
     const { operatorSigner } = await loadFleet(fleetDir)
@@ -188,7 +161,7 @@ describe('llmesh fleet / llmesh verify (CLI)', () => {
     const manifest = JSON.parse(Buffer.from(old.dsseEnvelope.payload, 'base64').toString()).predicate
     const resigned = join(dir, 'release-v2.wire.json')
     await writeFile(resigned, await signOperatorMessage(manifest, operatorSigner))
-    const ok = await cli('verify', model, '--bundle', resigned, '--fleet', fleetDir)
+    const ok = await cli(['verify', model, '--bundle', resigned, '--fleet', fleetDir])
     assert.equal(ok.code, 0, ok.stderr)
     assert.match(ok.stdout, new RegExp(`signed by ${operatorSigner.keyid}`))
   })

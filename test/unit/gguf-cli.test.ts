@@ -1,43 +1,16 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { makeTinyGgufBuffer } from '../fixtures/gguf-writer.ts'
+import { cli, suiteTmpDir } from '../helpers/index.ts'
 
-// Runs `llmesh model …` in a child process through registerModelCommands (cli/bin.ts wiring is
-// someone else's): checks stdout, the one-line stderr and the exit code.
-const runner = `
-const { Command } = await import(${JSON.stringify(import.meta.resolve('commander'))})
-const { registerModelCommands } = await import(${JSON.stringify(new URL('../../cli/commands/model.ts', import.meta.url).href)})
-const { fail } = await import(${JSON.stringify(new URL('../../cli/output.ts', import.meta.url).href)})
-const program = new Command('llmesh')
-registerModelCommands(program)
-await program.parseAsync(process.argv.slice(1), { from: 'user' }).catch(fail)
-`
-
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--input-type=module', '-e', runner, ...args], (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), stdout, stderr })
-    })
-  })
-}
-
-let dir = ''
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'llmesh-model-cli-'))
-})
-after(async () => {
-  await rm(dir, { recursive: true, force: true })
-})
-
+const dir = suiteTmpDir('llmesh-model-cli-')
 describe('llmesh model', () => {
   test('make-tiny writes the same bytes as the fixture writer and reports them', async () => {
     const out = join(dir, 'v2.gguf')
-    const r = await cli('model', 'make-tiny', out, '--layers', '3', '--seed', '5', '--perturb-layer', '1', '--json')
+    const r = await cli(['model', 'make-tiny', out, '--layers', '3', '--seed', '5', '--perturb-layer', '1', '--json'])
     assert.equal(r.code, 0, r.stderr)
     const data = JSON.parse(r.stdout)
     const expected = makeTinyGgufBuffer({ layers: 3, seed: 5, perturbLayer: 1 })
@@ -50,7 +23,7 @@ describe('llmesh model', () => {
   test('inspect --json describes a good file', async () => {
     const p = join(dir, 'good.gguf')
     await writeFile(p, makeTinyGgufBuffer())
-    const r = await cli('model', 'inspect', p, '--json')
+    const r = await cli(['model', 'inspect', p, '--json'])
     assert.equal(r.code, 0, r.stderr)
     const rep = JSON.parse(r.stdout)
     assert.equal(rep.ok, true)
@@ -63,7 +36,7 @@ describe('llmesh model', () => {
   test('inspect of a file missing head_count: problems on stdout, one error line, exit 1', async () => {
     const p = join(dir, 'nohead.gguf')
     await writeFile(p, makeTinyGgufBuffer({ omitKey: 'llama.attention.head_count' }))
-    const r = await cli('model', 'inspect', p, '--json')
+    const r = await cli(['model', 'inspect', p, '--json'])
     assert.equal(r.code, 1)
     assert.equal(JSON.parse(r.stdout).problems[0].code, 'ERR_GGUF_MISSING_KEY')
     assert.equal(r.stderr.trim().split('\n').length, 1)
@@ -71,14 +44,14 @@ describe('llmesh model', () => {
   })
 
   test('errors: missing file, bad argument, layer out of range', async () => {
-    const missing = await cli('model', 'inspect', join(dir, 'nope.gguf'))
+    const missing = await cli(['model', 'inspect', join(dir, 'nope.gguf')])
     assert.notEqual(missing.code, 0)
     assert.equal(missing.stdout, '')
     assert.match(missing.stderr, /ERR_GGUF_IO/)
-    const badArg = await cli('model', 'make-tiny', join(dir, 'x.gguf'), '--layers', 'x')
+    const badArg = await cli(['model', 'make-tiny', join(dir, 'x.gguf'), '--layers', 'x'])
     assert.notEqual(badArg.code, 0)
     assert.match(badArg.stderr, /--layers/)
-    const range = await cli('model', 'make-tiny', join(dir, 'y.gguf'), '--perturb-layer', '7')
+    const range = await cli(['model', 'make-tiny', join(dir, 'y.gguf'), '--perturb-layer', '7'])
     assert.notEqual(range.code, 0)
     assert.equal(range.stderr.trim().split('\n').length, 1)
   })

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { after, describe, test } from 'node:test'
 import fc from 'fast-check'
 import {
   checkGgufForLlama,
@@ -14,21 +13,16 @@ import {
   validateForLlama,
 } from '../../node/model/gguf.ts'
 import { makeTinyGgufBuffer, type TinyGgufOptions } from '../fixtures/gguf-writer.ts'
+import { suiteTmpDir } from '../helpers/index.ts'
 
-let dir = ''
+const dir = suiteTmpDir('llmesh-gguf-')
 let n = 0
 async function file(opts: TinyGgufOptions | Buffer = {}): Promise<string> {
   const p = join(dir, `m${n++}.gguf`)
   await writeFile(p, Buffer.isBuffer(opts) ? opts : makeTinyGgufBuffer(opts))
   return p
 }
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'llmesh-gguf-'))
-})
-after(async () => {
-  await rm(dir, { recursive: true, force: true })
-})
+after(async () => {})
 
 describe('readGgufInfo', () => {
   test('reads the tiny model header', async () => {

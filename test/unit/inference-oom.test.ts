@@ -8,18 +8,16 @@
 
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
-import { silentLogger } from '../../node/inference/logger.ts'
 import { createInferenceMetrics } from '../../node/inference/metrics.ts'
 import { createOomDetector, locateOwnCgroup, realSources } from '../../node/inference/oom-detector.ts'
 import type { SupervisorEvents } from '../../node/inference/types.ts'
 import { classifyExit } from '../../node/inference/worker-process.ts'
+import { silentLogger } from '../../node/logger.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
-import { scaled } from '../helpers/index.ts'
+import { scaled, suiteTmpDir } from '../helpers/index.ts'
 
 const MiB = 1024 * 1024
 const src = realSources()
@@ -93,19 +91,17 @@ describe('a process in its own memory cgroup', { skip, timeout: scaled(60_000) }
 })
 
 describe('the real inference worker past a memory limit', { skip, timeout: scaled(120_000) }, () => {
-  let dir = ''
+  const dir = suiteTmpDir('llmesh-oom-')
   let model = ''
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'llmesh-oom-'))
     model = (await writeTinyGguf(join(dir, 'tiny.gguf'))).path
   })
-  after(() => rm(dir, { recursive: true, force: true }))
 
   test('the kernel OOM-kills the worker: exit kind oom, `oom` event, no crash', async () => {
     // node-llama-cpp alone needs ~110 MB: 32 MiB cannot hold the worker
     const sup = new InferenceSupervisor(
       { threads: 1, spawnOnStart: false, workerMemoryLimitBytes: 32 * MiB },
-      { logger: silentLogger, oom: createOomDetector({}, { parent: cgroup }) },
+      { logger: silentLogger(), oom: createOomDetector({}, { parent: cgroup }) },
     )
     const exits: Array<SupervisorEvents['worker-exit'][0]> = []
     const ooms: unknown[] = []
@@ -135,7 +131,7 @@ describe('the real inference worker past a memory limit', { skip, timeout: scale
     assert.ok(roomy, 'a cgroup with room for the worker')
     const sup = new InferenceSupervisor(
       { threads: 1 },
-      { logger: silentLogger, oom: createOomDetector({}, { parent: roomy }) },
+      { logger: silentLogger(), oom: createOomDetector({}, { parent: roomy }) },
     )
     const metrics = createInferenceMetrics()
     const unbind = metrics.bindSupervisor(sup)

@@ -6,12 +6,10 @@
  */
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import Fastify from 'fastify'
 import OpenAI from 'openai'
 import pino from 'pino'
@@ -19,14 +17,10 @@ import { InferenceSupervisor } from '../../node/inference/inference-supervisor.t
 import { createInferenceMetrics } from '../../node/inference/metrics.ts'
 import { openaiRoutes } from '../../node/inference/openai-routes.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { tmpDir } from '../helpers/index.ts'
 
-let dir = ''
-after(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true })
-})
-
-test('prompt and completion text appear in no log line and no metric', { timeout: 60_000 }, async () => {
-  dir = await mkdtemp(join(tmpdir(), 'llmesh-privacy-'))
+test('prompt and completion text appear in no log line and no metric', { timeout: 60_000 }, async (t) => {
+  const dir = await tmpDir(t, 'llmesh-privacy-')
   const model = (await writeTinyGguf(join(dir, 'tiny.gguf'))).path
   const captured: string[] = []
   const sink = new Writable({

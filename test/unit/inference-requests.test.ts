@@ -4,8 +4,6 @@
  * while new requests wait or get ModelUnavailableError.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import {
@@ -15,19 +13,16 @@ import {
   RequestAbortedError,
 } from '../../node/inference/errors.ts'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
-import { silentLogger } from '../../node/inference/logger.ts'
+import { silentLogger } from '../../node/logger.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { suiteTmpDir } from '../helpers/index.ts'
 
-let dir = ''
+const dir = suiteTmpDir('llmesh-inference-req-')
 let v1 = ''
 let v2 = ''
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'llmesh-inference-req-'))
   v1 = (await writeTinyGguf(join(dir, 'v1.gguf'))).path
   v2 = (await writeTinyGguf(join(dir, 'v2.gguf'), { perturbLayer: 1 })).path
-})
-after(async () => {
-  await rm(dir, { recursive: true, force: true })
 })
 
 /** Resolves when the supervisor starts draining (the header of the new model was checked). */
@@ -48,7 +43,7 @@ const short = { mode: 'completion' as const, prompt: 'Hello', maxTokens: 8 }
 describe('requests on one worker', { timeout: 60_000 }, () => {
   const sup = new InferenceSupervisor(
     { threads: 1, maxConcurrent: 1, maxQueue: 1, requestTimeoutMs: 30_000, maxTokensLimit: 4096 },
-    { logger: silentLogger },
+    { logger: silentLogger() },
   )
   before(async () => {
     await sup.start()
@@ -91,7 +86,7 @@ describe('request deadline', { timeout: 60_000 }, () => {
   test('a slow request times out; the worker acknowledges the cancel and is not killed', async () => {
     const sup = new InferenceSupervisor(
       { threads: 1, requestTimeoutMs: 300, maxTokensLimit: 100_000 },
-      { logger: silentLogger },
+      { logger: silentLogger() },
     )
     const timeouts: string[] = []
     sup.on('timeout', (e) => timeouts.push(e.what))
@@ -113,7 +108,7 @@ describe('request deadline', { timeout: 60_000 }, () => {
 
 describe('switchModel', { timeout: 60_000 }, () => {
   test('drains in-flight requests, queues new ones, then serves the new model', async () => {
-    const sup = new InferenceSupervisor({ threads: 1, unavailableWaitMs: 20_000 }, { logger: silentLogger })
+    const sup = new InferenceSupervisor({ threads: 1, unavailableWaitMs: 20_000 }, { logger: silentLogger() })
     try {
       await sup.start()
       await sup.loadModel(v1, { version: '1' })
@@ -141,7 +136,7 @@ describe('switchModel', { timeout: 60_000 }, () => {
   test('requests arriving during a swap past the wait bound get ModelUnavailableError; slow in-flight ones are cancelled', async () => {
     const sup = new InferenceSupervisor(
       { threads: 1, unavailableWaitMs: 1, drainTimeoutMs: 30, maxTokensLimit: 100_000 },
-      { logger: silentLogger },
+      { logger: silentLogger() },
     )
     try {
       await sup.start()

@@ -4,8 +4,7 @@
  */
 
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import {
@@ -15,26 +14,22 @@ import {
   WorkerCrashedError,
 } from '../../node/inference/errors.ts'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
-import { silentLogger } from '../../node/inference/logger.ts'
 import type { SupervisorEvents } from '../../node/inference/types.ts'
 import { WorkerProcess } from '../../node/inference/worker-process.ts'
+import { silentLogger } from '../../node/logger.ts'
 import { makeTinyGgufBuffer, writeTinyGguf } from '../fixtures/gguf-writer.ts'
-import { scaled } from '../helpers/index.ts'
+import { scaled, suiteTmpDir } from '../helpers/index.ts'
 
-let dir = ''
+const dir = suiteTmpDir('llmesh-inference-')
 const paths: Record<string, string> = {}
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'llmesh-inference-'))
   paths.v1 = (await writeTinyGguf(join(dir, 'v1.gguf'))).path
   paths.broken = (await writeTinyGguf(join(dir, 'broken.gguf'), { breakTensor: true })).path
   paths.noHeads = (await writeTinyGguf(join(dir, 'noheads.gguf'), { omitKey: 'llama.attention.head_count' })).path
   const full = makeTinyGgufBuffer()
   paths.truncated = join(dir, 'truncated.gguf')
   await writeFile(paths.truncated, full.subarray(0, Math.floor(full.length * 0.6)))
-})
-after(async () => {
-  await rm(dir, { recursive: true, force: true })
 })
 
 /** Records every supervisor event by name. */
@@ -63,7 +58,7 @@ async function waitState(sup: InferenceSupervisor, state: string, ms = 20_000): 
 describe('InferenceSupervisor with a real tiny model', { timeout: scaled(120_000) }, () => {
   const sup = new InferenceSupervisor(
     { threads: 1, restartBackoffMs: 50, healthIntervalMs: 300, healthTimeoutMs: 1500 },
-    { logger: silentLogger },
+    { logger: silentLogger() },
   )
   const seen = recorder(sup)
   after(() => sup.stop())
@@ -195,7 +190,7 @@ describe('InferenceSupervisor with a real tiny model', { timeout: scaled(120_000
 
 describe('without a previous model', { timeout: scaled(60_000) }, () => {
   test('spawnOnStart false: no worker until the first load; a failed first load leaves it failed, not crashed', async () => {
-    const sup = new InferenceSupervisor({ threads: 1, spawnOnStart: false }, { logger: silentLogger })
+    const sup = new InferenceSupervisor({ threads: 1, spawnOnStart: false }, { logger: silentLogger() })
     const failures: unknown[] = []
     sup.on('load-failure', (e) => failures.push(e))
     try {
@@ -216,7 +211,7 @@ describe('without a previous model', { timeout: scaled(60_000) }, () => {
 
 describe('WorkerProcess', { timeout: scaled(60_000) }, () => {
   test('llama.cpp aborting on an unchecked file kills only the child', async () => {
-    const w = new WorkerProcess({ startTimeoutMs: 30_000 }, { logger: silentLogger })
+    const w = new WorkerProcess({ startTimeoutMs: 30_000 }, { logger: silentLogger() })
     await w.start()
     w.send({ type: 'load', id: 1, spec: { modelPath: paths.noHeads, contextSize: 256, threads: 1, sequences: 1 } })
     const exit = await w.exitedPromise()

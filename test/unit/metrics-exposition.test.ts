@@ -5,17 +5,12 @@
  * (CPU %, RAM %), and the temperature of the hottest thermal zone only where one exists.
  */
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import { createInferenceMetrics, maxTemperature } from '../../node/inference/metrics.ts'
 import type { RequestRecord } from '../../node/inference/types.ts'
-
-let dir = ''
-after(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true })
-})
+import { tmpDir } from '../helpers/index.ts'
 
 const req = (over: Partial<RequestRecord> = {}): RequestRecord =>
   ({
@@ -38,8 +33,8 @@ function samples(text: string, name: string): Array<[string, number]> {
     .map((l) => [l.slice(name.length, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))])
 }
 
-test('every metric of the spec, with model, model_version and rollout_stage', async () => {
-  dir = await mkdtemp(join(tmpdir(), 'llmesh-metrics-'))
+test('every metric of the spec, with model, model_version and rollout_stage', async (t) => {
+  const dir = await tmpDir(t, 'llmesh-metrics-')
   const m = createInferenceMetrics({
     labels: { model: 'tiny', modelVersion: '2.0.0', rolloutStage: 'canary' },
     thermalDir: join(dir, 'none'),
@@ -99,8 +94,8 @@ test('every metric of the spec, with model, model_version and rollout_stage', as
   assert.deepEqual(samples(text, 'llmesh_inference_worker_resident_memory_bytes'), [])
 })
 
-test('temperature: the hottest readable thermal zone, in °C', async () => {
-  dir ||= await mkdtemp(join(tmpdir(), 'llmesh-metrics-'))
+test('temperature: the hottest readable thermal zone, in °C', async (t) => {
+  const dir = await tmpDir(t, 'llmesh-metrics-')
   const thermal = join(dir, 'thermal')
   for (const [zone, milli] of [
     ['thermal_zone0', '41500'],

@@ -12,16 +12,16 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import OpenAI from 'openai'
 import { MAX_EMBEDDING_INPUTS } from '../../node/inference/constants.ts'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
-import { silentLogger } from '../../node/inference/logger.ts'
 import { createInferenceMetrics } from '../../node/inference/metrics.ts'
 import { openaiRoutes } from '../../node/inference/openai-routes.ts'
+import { silentLogger } from '../../node/logger.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { scaled, tmpDir } from '../helpers/index.ts'
 
 let app: FastifyInstance
 let client: OpenAI
 let base = ''
-const sup = new InferenceSupervisor({ threads: 1, maxConcurrent: 1, maxQueue: 4 }, { logger: silentLogger })
+const sup = new InferenceSupervisor({ threads: 1, maxConcurrent: 1, maxQueue: 4 }, { logger: silentLogger() })
 const metrics = createInferenceMetrics()
 
 before(async (t) => {

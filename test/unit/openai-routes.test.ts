@@ -4,29 +4,27 @@
  * 429/503 with Retry-After, bearer auth for non-loopback callers, metrics.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
 import OpenAI from 'openai'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
-import { silentLogger } from '../../node/inference/logger.ts'
 import { createInferenceMetrics } from '../../node/inference/metrics.ts'
 import { openaiRoutes } from '../../node/inference/openai-routes.ts'
+import { silentLogger } from '../../node/logger.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { suiteTmpDir } from '../helpers/index.ts'
 
 const TOKEN = 'test-token-123'
-let dir = ''
+const dir = suiteTmpDir('llmesh-openai-')
 let modelPath = ''
 let app: FastifyInstance
 let client: OpenAI
-const sup = new InferenceSupervisor({ threads: 1, maxConcurrent: 1, maxQueue: 0 }, { logger: silentLogger })
+const sup = new InferenceSupervisor({ threads: 1, maxConcurrent: 1, maxQueue: 0 }, { logger: silentLogger() })
 const metrics = createInferenceMetrics({ labels: { rolloutStage: 'canary' } })
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'llmesh-openai-'))
   modelPath = (await writeTinyGguf(join(dir, 'tiny.gguf'))).path
   metrics.bindSupervisor(sup)
   await sup.start()
@@ -40,7 +38,6 @@ before(async () => {
 after(async () => {
   await app?.close()
   await sup.stop()
-  await rm(dir, { recursive: true, force: true })
 })
 
 describe('OpenAI-compatible routes with the openai client', { timeout: 60_000 }, () => {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { parseDuration } from '../../protocols/duration.ts'
 import { InvalidInputError } from '../../protocols/errors.ts'
 import { DEFAULT_POLICY } from '../../protocols/rollout/policy-defaults.ts'
-import { parseDuration, parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
+import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
 import { RolloutPolicy } from '../../protocols/schemas/policy.ts'
 
 const ISSUE_YAML = `stages:

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { describe, test } from 'node:test'
 import type { ScoreResult, ScoreSpec } from '../../node/inference/ipc.ts'
-import { silentLogger } from '../../node/inference/logger.ts'
+import { silentLogger } from '../../node/logger.ts'
 import { QUALITY_IDLE_MS, QUALITY_PROBE_INTERVAL_MS } from '../../node/quality/constants.ts'
 import { createQualityMetrics } from '../../node/quality/metrics.ts'
 import { probeSetsFor } from '../../node/quality/probe-sets.ts'
@@ -92,7 +92,7 @@ function setup() {
   const sup = new FakeSupervisor(clock)
   const prober = new QualityProber(
     {},
-    { supervisor: sup, probeSets: () => [{ digest: DIGEST, set: SET }], logger: silentLogger, timers: clock },
+    { supervisor: sup, probeSets: () => [{ digest: DIGEST, set: SET }], logger: silentLogger(), timers: clock },
   )
   return { clock, sup, prober }
 }
@@ -211,7 +211,7 @@ describe('quality prober', () => {
     const sup = new FakeSupervisor(clock)
     const p = new QualityProber(
       { enabled: false },
-      { supervisor: sup, probeSets: () => [{ digest: DIGEST, set: SET }], logger: silentLogger, timers: clock },
+      { supervisor: sup, probeSets: () => [{ digest: DIGEST, set: SET }], logger: silentLogger(), timers: clock },
     )
     p.start()
     await clock.advance(10 * QUALITY_PROBE_INTERVAL_MS)

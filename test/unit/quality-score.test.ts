@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
-import { silentLogger } from '../../node/inference/logger.ts'
+import { silentLogger } from '../../node/logger.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 
 const PROMPTS = ['The capital of France is', 'Once upon a time', '1, 2, 3,']
 
 describe('quality probe scoring on a real worker', () => {
-  const sup = new InferenceSupervisor({ threads: 1 }, { logger: silentLogger })
+  const sup = new InferenceSupervisor({ threads: 1 }, { logger: silentLogger() })
   const paths: Record<string, string> = {}
   let dir = ''
   before(async () => {

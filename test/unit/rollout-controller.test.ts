@@ -7,140 +7,26 @@
  */
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { after, describe, test } from 'node:test'
-import { StatusRegistry } from '../../node/api/status.ts'
-import { silentLogger } from '../../node/logger.ts'
-import { MessageStore } from '../../node/mesh/message-store.ts'
-import type { AnyMessage } from '../../node/mesh/types.ts'
+import { describe, test } from 'node:test'
 import { localRollbackTrigger } from '../../node/rollout/local-triggers.ts'
 import { chooseTarget, previousRelease } from '../../node/rollout/plan.ts'
-import { RolloutController } from '../../node/rollout/rollout-controller.ts'
 import { HealthWindow } from '../../node/telemetry/window.ts'
-import { canonicalBytes, sha256Hex } from '../../protocols/encoding.ts'
 import { mergeSketches, quantile } from '../../protocols/rollout/sketch.ts'
-import type { ReleaseManifest, RolloutPolicy } from '../../protocols/schemas/index.ts'
-import { deviceKey, exampleCommand, exampleEnrollment, exampleRelease } from '../fixtures/messages.ts'
+import type { RolloutPolicy } from '../../protocols/schemas/index.ts'
+import { exampleCommand } from '../fixtures/messages.ts'
+import { add, ONE_STAGE, release, setup } from './rollout-fakes.ts'
 
-const ONE_STAGE: RolloutPolicy = {
-  stages: [{ name: 'full', percent: 100, min_devices: 0, tags: [], window_ms: 0 }],
-  gates: { min_reports: 0 },
-  exclude_tags: [],
-  inconclusive: 'hold',
-  prestage: true,
+/** A device that served 1.0.0 and now serves 2.0.0, the version under probation. */
+async function servingSecond() {
+  const s = await setup()
+  await s.controller.start()
+  add(s.store, release('1.0.0', 1))
+  await s.controller.tick()
+  add(s.store, release('2.0.0', 2))
+  await s.controller.tick()
+  await s.controller.tick()
+  return s
 }
-
-const dirs: string[] = []
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
-})
-
-function add(store: MessageStore, message: AnyMessage): void {
-  const bytes = canonicalBytes(message)
-  store.add({ digest: sha256Hex(bytes), type: message.type, message, signer: 'test' }, bytes)
-}
-
-/** An in-memory installer with the real one's version links. */
-class FakeInstaller {
-  active: string | null = null
-  previous: string | null = null
-  staged = new Set<string>()
-  calls: string[] = []
-  layout = { file: (_m: string, v: string) => `/models/${v}.gguf` }
-  async status() {
-    return {
-      tiny: { active: this.active, previous: this.previous, staged: [...this.staged], downloading: null, refused: [] },
-    }
-  }
-  async installedManifest(_m: string, v: string) {
-    return this.staged.has(v) ? ({} as ReleaseManifest) : null
-  }
-  async prestage(m: ReleaseManifest) {
-    this.staged.add(m.version)
-    return ''
-  }
-  async activate(_m: string, v: string) {
-    this.calls.push(`activate ${v}`)
-    if (this.active !== v) {
-      this.previous = this.active
-      this.active = v
-    }
-  }
-  async rollback() {
-    this.calls.push(`rollback ${this.previous}`)
-    this.active = this.previous
-    this.previous = null
-    return this.active as string
-  }
-  async markHealthy() {
-    this.calls.push('healthy')
-    this.previous = null
-  }
-}
-
-/** A supervisor that fails to load the versions in `broken` and goes back to what it served. */
-class FakeSupervisor extends EventEmitter {
-  model: { name: string; version: string | undefined } | undefined
-  state = 'idle' as const
-  broken = new Set<string>()
-  async switchModel(_path: string, meta: { name?: string; version?: string }) {
-    if (this.broken.has(meta.version ?? '')) {
-      throw Object.assign(new Error('llama.cpp refused the model'), { code: 'ERR_MODEL_LOAD' })
-    }
-    this.model = { name: meta.name ?? 'tiny', version: meta.version }
-    return this.model
-  }
-}
-
-class FakeReporter {
-  events: string[] = []
-  record(ref: { version: string }, kind: string) {
-    this.events.push(`${ref.version} ${kind}`)
-  }
-  async flush() {}
-  async cut() {}
-}
-
-async function setup(dataDir?: string, mesh: unknown = { state: 'stopped', peers: () => [] }) {
-  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'llmesh-ctl-')))
-  if (!dataDir) dirs.push(dir)
-  const me = await deviceKey()
-  const store = new MessageStore({}, { logger: silentLogger() })
-  const published: Uint8Array[] = []
-  const installer = new FakeInstaller()
-  const supervisor = new FakeSupervisor()
-  const reporter = new FakeReporter()
-  const ctx = {
-    config: { role: 'node', fleet: 'test-fleet', dataDir: dir, tags: [], reportIntervalMs: 1000 } as never,
-    identity: { peerId: me.peerId, privateKey: me.key, created: false },
-    logger: silentLogger(),
-    store,
-    mesh: mesh as never,
-    publish: async (b: Uint8Array) => {
-      published.push(b)
-      return { status: 'accepted' } as never
-    },
-    status: new StatusRegistry(),
-  }
-  const controller = new RolloutController(
-    { startupCatchUpMs: 0, decideIntervalMs: 60_000 },
-    { ctx, installer: installer as never, supervisor: supervisor as never, reporter },
-  )
-  add(store, exampleEnrollment({ device: me.peerId, issued_at: Date.now() - 1000, expires_at: undefined }))
-  return { dir, me, store, installer, supervisor, reporter, controller, published, ctx }
-}
-
-const release = (version: string, seq: number, policy = ONE_STAGE) =>
-  exampleRelease({
-    model: 'tiny',
-    version,
-    seq,
-    policy,
-    created_at: Date.now() - 500,
-    expires_at: Date.now() + 86_400_000,
-  })
 
 describe('rollout controller plumbing', () => {
   test('activates a one-stage release, rolls back locally on a load failure and never retries it', async () => {
@@ -159,20 +45,42 @@ describe('rollout controller plumbing', () => {
     for (let i = 0; i < 4; i++) await s.controller.tick()
     assert.equal(s.installer.active, '1.0.0')
     assert.equal(s.supervisor.model?.version, '1.0.0')
-    assert.equal(s.installer.calls.filter((c) => c === 'activate 2.0.0').length, 1)
+    assert.equal(s.log.filter((c) => c === 'activate 2.0.0').length, 1)
     assert.deepEqual(s.reporter.events, ['2.0.0 load_failures', '2.0.0 rollbacks'])
     assert.equal(s.controller.counters.localRollbacks, 1)
     await s.controller.stop()
   })
 
+  test('an OOM while serving a new version rolls it back; one during a load does not count as probation', async () => {
+    const s = await servingSecond()
+    assert.equal(s.supervisor.model?.version, '2.0.0')
+    s.supervisor.emit('oom', { at: Date.now(), during: 'load' })
+    await s.controller.tick()
+    assert.equal(s.installer.active, '2.0.0')
+    s.supervisor.emit('oom', { at: Date.now(), during: 'serving' })
+    await s.controller.tick()
+    assert.equal(s.installer.active, '1.0.0')
+    assert.equal(s.supervisor.model?.version, '1.0.0')
+    await s.controller.stop()
+  })
+
+  test('restarts spread wider than the window never add up to a local rollback', async () => {
+    const s = await servingSecond()
+    const t = Date.now()
+    // 3 restarts now, 3 more six minutes later: never more than 3 within 5 minutes
+    for (let i = 0; i < 3; i++) s.supervisor.emit('restart', { at: t + i, count: i + 1, reason: 'crash' })
+    for (let i = 0; i < 3; i++) s.supervisor.emit('restart', { at: t + 6 * 60_000 + i, count: i + 4, reason: 'crash' })
+    await s.controller.tick()
+    assert.equal(s.installer.active, '2.0.0')
+    // a fourth within the second burst's window tips it
+    s.supervisor.emit('restart', { at: t + 6 * 60_000 + 3, count: 7, reason: 'crash' })
+    await s.controller.tick()
+    assert.equal(s.installer.active, '1.0.0')
+    await s.controller.stop()
+  })
+
   test('more than 3 restarts of a new version within 5 minutes roll it back locally', async () => {
-    const s = await setup()
-    await s.controller.start()
-    add(s.store, release('1.0.0', 1))
-    await s.controller.tick()
-    add(s.store, release('2.0.0', 2))
-    await s.controller.tick()
-    await s.controller.tick()
+    const s = await servingSecond()
     assert.equal(s.supervisor.model?.version, '2.0.0')
     const t = Date.now()
     for (let i = 0; i < 3; i++) s.supervisor.emit('restart', { at: t + i, count: i + 1, reason: 'crash' })
@@ -218,7 +126,7 @@ describe('rollout controller plumbing', () => {
     add(again.store, r3)
     for (let i = 0; i < 3; i++) await again.controller.tick()
     assert.equal(again.installer.active, '1.0.0')
-    assert.ok(!again.installer.calls.includes('activate 3.0.0'))
+    assert.ok(!again.log.includes('activate 3.0.0'))
     await again.controller.stop()
   })
 
@@ -226,7 +134,7 @@ describe('rollout controller plumbing', () => {
     let onSync: () => void = () => {}
     const antiEntropy = Object.assign(new EventEmitter(), { sync: async () => onSync() })
     const libp2p = { getConnections: () => [{ remotePeer: { toString: () => 'peer' } }] }
-    const s = await setup(undefined, { state: 'running', peers: () => ['peer'], antiEntropy, libp2p })
+    const s = await setup(undefined, { mesh: { state: 'running', peers: () => ['peer'], antiEntropy, libp2p } })
     await s.controller.start()
     add(s.store, release('1.0.0', 1))
     await s.controller.tick()
@@ -240,7 +148,7 @@ describe('rollout controller plumbing', () => {
     add(s.store, release('2.0.0', 2))
     for (let i = 0; i < 3; i++) await s.controller.tick()
     assert.equal(s.installer.active, '1.0.0')
-    assert.ok(!s.installer.calls.includes('activate 2.0.0'))
+    assert.ok(!s.log.includes('activate 2.0.0'))
     assert.ok(s.controller.isAborted('tiny@2.0.0'))
     // without news from peers it goes ahead
     onSync = () => {}

@@ -121,10 +121,11 @@ export class FakeReporter {
   async cut() {}
 }
 
-/** Options of `setup`: a logger to read, a `decide` that may throw. */
+/** Options of `setup`: a logger to read, a `decide` that may throw, the mesh the controller sees. */
 export interface SetupOptions {
   logger?: Logger
   decide?: RolloutControllerComponents['decide']
+  mesh?: unknown
 }
 
 export async function setup(dataDir?: string, opts: SetupOptions = {}) {
@@ -138,13 +139,17 @@ export async function setup(dataDir?: string, opts: SetupOptions = {}) {
   const reporter = new FakeReporter()
   const status = new StatusRegistry()
   status.setModels(() => installer.status())
+  const published: Uint8Array[] = []
   const ctx = {
     config: { role: 'node', fleet: 'test-fleet', dataDir: dir, tags: [], reportIntervalMs: 1000 } as never,
     identity: { peerId: me.peerId, privateKey: me.key, created: false },
     logger: opts.logger ?? silentLogger(),
     store,
-    mesh: { state: 'stopped', peers: () => [] } as never,
-    publish: async () => ({ status: 'accepted' }) as never,
+    mesh: (opts.mesh ?? { state: 'stopped', peers: () => [] }) as never,
+    publish: async (b: Uint8Array) => {
+      published.push(b)
+      return { status: 'accepted' } as never
+    },
     status,
   }
   const controller = new RolloutController(
@@ -152,15 +157,15 @@ export async function setup(dataDir?: string, opts: SetupOptions = {}) {
     { ctx, installer: installer as never, supervisor: supervisor as never, reporter, decide: opts.decide },
   )
   add(store, exampleEnrollment({ device: me.peerId, issued_at: Date.now() - 1000, expires_at: undefined }))
-  return { dir, me, store, log, installer, supervisor, reporter, controller, status }
+  return { dir, me, store, log, installer, supervisor, reporter, controller, status, ctx, published }
 }
 
-export const release = (version: string, seq: number) =>
+export const release = (version: string, seq: number, policy: RolloutPolicy = ONE_STAGE) =>
   exampleRelease({
     model: 'tiny',
     version,
     seq,
-    policy: ONE_STAGE,
+    policy,
     created_at: Date.now() - 500,
     expires_at: Date.now() + 86_400_000,
   })

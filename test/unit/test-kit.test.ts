@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { cli, SLOWDOWN, scaled, tmpDir, waitFor } from '../helpers/index.ts'
+import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
+import { cli, POLICIES, SLOWDOWN, scaled, suiteTmpDir, tmpDir, waitFor } from '../helpers/index.ts'
 
 describe('test kit', () => {
   test('waitFor returns as soon as the condition holds', async () => {
@@ -43,4 +44,28 @@ describe('test kit', () => {
     assert.notEqual(bad.code, 0)
     assert.ok(bad.stderr.length > 0)
   })
+})
+
+let suiteDir = ''
+describe('suiteTmpDir', () => {
+  suiteDir = suiteTmpDir('llmesh-suite-')
+  test('lives through every test of its suite', async () => {
+    await writeFile(join(suiteDir, 'x'), 'y')
+    assert.ok(existsSync(join(suiteDir, 'x')))
+  })
+  test('… still there for the next test', () => {
+    assert.ok(existsSync(join(suiteDir, 'x')))
+  })
+})
+test('… and is gone once its suite ended', () => {
+  assert.notEqual(suiteDir, '')
+  assert.equal(existsSync(suiteDir), false)
+})
+
+test('the named policies parse', () => {
+  assert.equal(parsePolicyYaml(POLICIES.ONE_STAGE).stages.length, 1)
+  const pilot = parsePolicyYaml(POLICIES.PILOT_THEN_ALL('3s', 2))
+  assert.deepEqual(pilot.stages[0].tags, ['pilot'])
+  assert.equal(pilot.stages[0].window_ms, 3000)
+  assert.equal(pilot.gates.min_reports, 2)
 })

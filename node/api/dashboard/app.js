@@ -191,6 +191,9 @@ function onCommand(action, model, version) {
   void send(action, model, version, {})
 }
 
+/** @returns {NodeListOf<HTMLButtonElement>} the command buttons */
+const buttons = () => document.querySelectorAll('button[data-action]')
+
 /**
  * @param {string} action
  * @param {string} model
@@ -200,11 +203,11 @@ function onCommand(action, model, version) {
 async function send(action, model, version, extra) {
   if (state.busy) return
   state.busy = true
-  for (const b of document.querySelectorAll('button[data-action]')) /** @type {HTMLButtonElement} */ (b).disabled = true
+  for (const b of buttons()) b.disabled = true
   notice('pending', `Sending ${action} for ${model}@${version}…`)
   const r = await api('/rollout/commands', { method: 'POST', body: { action, model, version, ...extra } })
   state.busy = false
-  /** @type {HTMLButtonElement} */ for (const b of document.querySelectorAll('button[data-action]')) b.disabled = false
+  for (const b of buttons()) b.disabled = false
   if (r.ok) notice('ok', `${action} ${model}@${version} sent: signed command ${r.data.command.id.slice(0, 8)}.`)
   else notice('error', `${action} ${model}@${version} failed: ${errorText(r)}`)
   await refresh()

@@ -3,13 +3,16 @@
  * values (never as HTML), so a device name, tag or reason cannot inject markup or script.
  */
 
-/** @typedef {Node | string | number | null | undefined | false} Child */
+/**
+ * @typedef {Node | string | number | null | undefined | false} Child
+ * @typedef {Child | Array<Child | Array<Child | Array<Child | Child[]>>>} Children children, nested up to three deep (flattened)
+ */
 
 /**
  * Creates an element. `on<event>` attributes given a function become listeners.
  * @param {string} tag
  * @param {Record<string, unknown>} [attrs]
- * @param {...(Child | Child[])} children
+ * @param {...Children} children
  * @returns {HTMLElement}
  */
 export function h(tag, attrs = {}, ...children) {
@@ -30,7 +33,7 @@ export function h(tag, attrs = {}, ...children) {
 /**
  * Replaces the children of the element with this id.
  * @param {string} id
- * @param {...(Child | Child[])} children
+ * @param {...Children} children
  */
 export function fill(id, ...children) {
   const el = document.getElementById(id)

@@ -18,7 +18,7 @@ export function isOnline(d, now, interval) {
 
 /**
  * The devices table.
- * @param {{ devices: Device[], self: string, selfModels: Record<string, any>, now: number, interval: number }} p
+ * @param {{ devices: Device[], self: string, selfModels: Record<string, import('../status.ts').ModelStatus>, now: number, interval: number }} p
  */
 export function renderDevices(p) {
   if (p.devices.length === 0) return [h('p', { class: 'muted' }, 'No device known yet.')]

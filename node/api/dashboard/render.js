@@ -7,23 +7,15 @@
  */
 
 /**
- * @typedef {{ id: string, role: string, fleet: string, operator: boolean, report_interval_ms: number }} NodeInfo
- * @typedef {{ model: string, version: string, requests: number, errors: number, p95_ms: number | null }} Inference
- * @typedef {{ seq: number, window_ms: number, device_type: string, runtime_version: string, uptime_s: number,
- *   cpu_pct: number, ram_pct: number, temp_c: number | null, inference: Inference[],
- *   events: Record<string, number> }} Report
- * @typedef {{ id: string, tags: string[], enrolled: boolean, revoked: boolean, active: string[],
- *   last_seen: number | null, report: Report | null }} Device
- * @typedef {{ gate: string, value: number | null, threshold: number | null, baseline?: number | null, pass: boolean }} Figure
- * @typedef {{ model: string, version: string, seq: number, state: string, phase: string, stage: number,
- *   stageName: string, stageStartedAt: number | null, previous: string | null,
- *   gate: { outcome: string, figures: Figure[], reasons: string[], reporters: number, required: number } | null,
- *   verdicts: Array<{ digest: string, device: string, stage: number, outcome: string, decided_at: number,
- *     evidence: number, adopted: boolean, check: string }>,
- *   commands: Array<{ id: string, action: string, issued_at: number, to_stage?: string }>,
- *   cohorts: Record<string, string[]>, abortedBy?: string, downgradeFrom?: string,
- *   prestaged?: { devices: number, of: number, missing: string[] } }} Rollout
- * @typedef {{ model: string, version: string, seq: number, size: number, chunks: number, created_at: number }} Published
+ * The types of the JSON the page reads, imported from the server's own (checked by
+ * `npx tsc -p node/api/dashboard`: no hand copies).
+ * @typedef {import('../dashboard-fleet.ts').DashboardNode} NodeInfo
+ * @typedef {import('../dashboard-fleet.ts').DashboardInference} Inference
+ * @typedef {NonNullable<Device['report']>} Report
+ * @typedef {import('../dashboard-fleet.ts').DashboardDevice} Device
+ * @typedef {import('../../../protocols/schemas/index.ts').GateFigure} Figure
+ * @typedef {import('../../rollout/plan.ts').ReleaseRolloutStatus} Rollout
+ * @typedef {import('../dashboard-fleet.ts').PublishedRelease} Published
  * @typedef {(action: string, model: string, version: string) => void} OnCommand
  * @typedef {import('./render-releases.js').ReleaseView} ReleaseView
  */

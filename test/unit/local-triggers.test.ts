@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict'
-import { EventEmitter } from 'node:events'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
-import type { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
-import { decideRollback, pruneTriggerEvents, type TriggerEvent } from '../../node/inference/rollback-triggers.ts'
-import { recordTriggerEvents } from '../../node/inference/trigger-recorder.ts'
+import { LOCAL_MAX_RESTARTS, LOCAL_RESTART_WINDOW_MS } from '../../node/rollout/constants.ts'
+import {
+  DEFAULT_ROLLBACK_RULE,
+  decideRollback,
+  pruneTriggerEvents,
+  type TriggerEvent,
+} from '../../node/rollout/local-triggers.ts'
 
 const MIN = 60_000
 const now = 10 * 60 * MIN
@@ -74,19 +77,7 @@ describe('decideRollback', () => {
   })
 })
 
-describe('recordTriggerEvents', () => {
-  test('records supervisor events and feeds decideRollback', () => {
-    const fake = new EventEmitter()
-    const rec = recordTriggerEvents(fake as unknown as InferenceSupervisor)
-    for (let i = 0; i < 4; i++) fake.emit('restart', { at: now - i * 1000, count: i + 1, reason: 'crash' })
-    fake.emit('crash', { at: now })
-    assert.equal(rec.events(now).length, 4)
-    assert.equal(decideRollback(rec.events(now), now).rollback, true)
-    rec.reset()
-    fake.emit('oom', { at: now, during: 'serving' })
-    assert.deepEqual(rec.events(now), [{ kind: 'oom', at: now }])
-    rec.dispose()
-    fake.emit('load-failure', { at: now })
-    assert.equal(rec.events(now).length, 1)
-  })
+test('the rule is stated once: its defaults are the rollout constants (>3 restarts in 5 min)', () => {
+  assert.deepEqual(DEFAULT_ROLLBACK_RULE, { maxRestarts: LOCAL_MAX_RESTARTS, windowMs: LOCAL_RESTART_WINDOW_MS })
+  assert.deepEqual([LOCAL_MAX_RESTARTS, LOCAL_RESTART_WINDOW_MS], [3, 5 * MIN])
 })
