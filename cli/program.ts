@@ -21,6 +21,8 @@ export function buildProgram(): Command {
     // root options only before the subcommand, so `release publish --version <semver>` reaches the subcommand
     .enablePositionalOptions()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    // usage errors reach bin.ts as CommanderError (exit 2), inherited by every subcommand
+    .exitOverride()
   // command groups register here
   registerFleet(program)
   registerVerify(program)

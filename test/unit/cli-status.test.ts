@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { humanStatus, type StatusJson } from '../../cli/commands/node.ts'
+import { humanStatus, type StatusView } from '../../cli/commands/node.ts'
 import { humanRollout } from '../../cli/commands/rollout.ts'
 
-const base: StatusJson = {
+const base: StatusView = {
   device: { id: '12D3KooWdev', tags: ['pilot'], enrolled: true, role: 'node', fleet: 'f' },
   peers: ['a', 'b'],
   releases: [{ model: 'tiny', version: '1.0.0', state: 'aborted' }],
@@ -50,12 +50,16 @@ test('failing and conflicted releases and failing loop items come first, under p
           code: 'ERR_RELEASE_CONFLICT',
           message: 'tiny@1.1.0 has 2 valid manifests',
           count: 9,
+          since: 1,
+          last: 2,
         },
       ],
     },
     loops: {
       errors: { gc: 1, rollout: 0 },
-      failing: [{ loop: 'gc', item: 'tiny@0.9.0', code: 'ERR_INTERNAL', message: 'EBUSY' }],
+      failing: [
+        { loop: 'gc', item: 'tiny@0.9.0', code: 'ERR_INTERNAL', message: 'EBUSY', since: 1, last: 2, count: 1 },
+      ],
     },
   })
   assert.match(
