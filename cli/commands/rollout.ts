@@ -20,7 +20,7 @@ import {
   type CommandResponse,
   type RolloutJson as RolloutResponse,
 } from '../api-client.ts'
-import { action, CliError, type OutputOptions, print, UsageError } from '../output.ts'
+import { action, CliError, type OutputOptions, print, RefusedError, UsageError } from '../output.ts'
 
 interface RolloutOptions extends OutputOptions {
   api?: string
@@ -47,9 +47,11 @@ async function releaseRef(ref: string): Promise<{ model: string; version: string
 function ensureKnown(st: RolloutJson, model: string, version: string, url: string): void {
   const is = (x: { model: string; version: string }) => x.model === model && x.version === version
   if (st.releases.some(is) || (st.conflicts ?? []).some(is)) return
-  throw new CliError(
+  // the same refusal as the node's own (404 ERR_UNKNOWN_RELEASE), decided from its release list
+  throw new RefusedError(
     `${model}@${version} is not a release ${url} knows (see llmesh rollout status)`,
     'ERR_UNKNOWN_RELEASE',
+    404,
   )
 }
 
