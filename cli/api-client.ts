@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ErrorBody } from '../node/api/errors.ts'
 import type { NodeStatus } from '../node/api/status.ts'
+import { envValue } from '../node/config/options.ts'
 import { DEFAULT_API, NODE_INFO_FILE } from '../node/constants.ts'
 import type { CommandRequest } from '../node/rollout/commands.ts'
 import type { CommandResponse, MessageResponse, ReleaseRolloutJson, RolloutJson } from '../node/rollout/routes.ts'
@@ -183,9 +184,9 @@ async function send(url: string, call: Call, token: string | undefined): Promise
   throw err
 }
 
-/** The API token of the operator's environment (`LLMESH_API_TOKEN`). */
+/** The API token of the operator's environment (`LLMESH_API_TOKEN`, node/config/options.ts). */
 function envToken(): string | undefined {
-  return process.env.LLMESH_API_TOKEN
+  return envValue('api_token')
 }
 
 const seg = encodeURIComponent

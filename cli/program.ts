@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
+import { registerConfig } from './commands/config.ts'
 import { registerDemo } from './commands/demo.ts'
 import { registerDevice } from './commands/device.ts'
 import { registerFleet } from './commands/fleet.ts'
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerModelCommands(program)
   registerRollout(program)
   registerDevice(program)
+  registerConfig(program)
   registerDemo(program)
   return program
 }

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
+import { envValue, optionSpec } from '../../node/config/options.ts'
 import { ApiClient } from '../api-client.ts'
 import { action, CliError, UsageError } from '../output.ts'
 
@@ -90,7 +91,7 @@ async function startProc(name: string, args: string[], dir: string, api: string)
   const log = createWriteStream(join(dir, 'logs', `${name}.log`))
   const child = spawn(process.execPath, [BIN, ...args, '--data', data, '--api', api], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LLMESH_LOG_LEVEL: process.env.LLMESH_LOG_LEVEL ?? 'info' },
+    env: { ...process.env, [optionSpec('log_level').env]: envValue('log_level') ?? 'info' },
   })
   child.stdout?.pipe(log)
   child.stderr?.pipe(log)

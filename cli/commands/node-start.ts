@@ -6,24 +6,13 @@
  */
 import { readFile } from 'node:fs/promises'
 import { checkApiExposure } from '../../node/api/exposure.ts'
-import { DEFAULT_API } from '../../node/constants.ts'
+import type { ConfigValues } from '../../node/config/resolve.ts'
 import { Daemon, type DaemonInit } from '../../node/daemon.ts'
 import { cliDeviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { createLogger } from '../../node/logger.ts'
-import { parseDuration } from '../../protocols/rollout/policy-yaml.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { CliError, UsageError } from '../output.ts'
-import type { StartOptions } from './node.ts'
-
-/** The policy's duration parser (`30s`, `1h30m`, …), a bad value a usage error naming the flag. */
-function duration(flag: string, text: string): number {
-  try {
-    return parseDuration(text)
-  } catch (err) {
-    throw new UsageError(`${flag}: ${(err as Error).message}`, 'ERR_INVALID_INPUT')
-  }
-}
 
 async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogger>): Promise<void> {
   let stopping = false
@@ -56,52 +45,49 @@ async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogge
   await daemon.start()
 }
 
-/** The API token from `--api-token-file` or `LLMESH_API_TOKEN` (none: no auth). */
-async function apiToken(opts: StartOptions): Promise<string | undefined> {
-  const token =
-    opts.apiTokenFile !== undefined ? (await readFile(opts.apiTokenFile, 'utf8')).trim() : process.env.LLMESH_API_TOKEN
-  if (token === undefined || (token === '' && opts.apiTokenFile === undefined)) return undefined // LLMESH_API_TOKEN= : none
-  if (token.length < 16) throw new CliError('the API token must be at least 16 characters', 'ERR_INVALID_INPUT')
+/** The API token from `api_token_file` or `api_token` (`LLMESH_API_TOKEN`); none: no auth. */
+async function apiToken(c: ConfigValues): Promise<string | undefined> {
+  const token = c.api_token_file !== undefined ? (await readFile(c.api_token_file, 'utf8')).trim() : c.api_token
+  if (token === undefined) return undefined
+  if (token.length < 16) throw new UsageError('the API token must be at least 16 characters', 'ERR_INVALID_INPUT')
   return token
 }
 
-/** Starts a node or seed daemon and runs it until a signal. */
-export async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
-  const log = createLogger({ base: { role } })
-  const token = await apiToken(opts)
+/** Starts a node or seed daemon with the resolved configuration and runs it until a signal. */
+export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<void> {
+  const log = createLogger({ base: { role }, level: c.log_level })
+  const token = await apiToken(c)
   // refuse an API open to the network before anything starts (the daemon checks again)
-  checkApiExposure({ address: opts.api ?? DEFAULT_API, token, insecure: opts.apiInsecure })
-  const fleet = await loadFleet(opts.fleet)
+  checkApiExposure({ address: c.api, token, insecure: c.api_insecure })
+  const fleet = await loadFleet(c.fleet)
   const init: DaemonInit = {
     fleet: { id: fleet.root.fleet, psk: fleet.swarmKey, trust: fleet.root, chain: fleet.chain },
-    dataDir: opts.data,
-    listen: opts.listen,
-    api: opts.api,
-    tags:
-      opts.tags === undefined
-        ? []
-        : opts.tags
-            .split(',')
-            .map((t) => t.trim())
-            .filter((t) => t !== ''),
-    mdns: opts.mdns,
-    bootstrap: opts.bootstrap,
-    reportIntervalMs:
-      opts.reportInterval === undefined ? undefined : duration('--report-interval', opts.reportInterval),
+    dataDir: c.data,
+    listen: c.listen,
+    api: c.api,
+    tags: c.tags ?? [],
+    mdns: c.mdns,
+    bootstrap: c.bootstrap,
+    reportIntervalMs: c.report_interval,
     apiToken: token,
-    apiInsecure: opts.apiInsecure === true,
+    apiInsecure: c.api_insecure,
+    deviceType: c.device_type,
     logger: log,
   }
   let daemon: Daemon
   if (role === 'seed') {
     if (fleet.operatorSigner === undefined) {
-      throw new CliError(`${opts.fleet} holds no operator key: a seed needs it`, 'ERR_NO_OPERATOR_KEY')
+      throw new CliError(`${c.fleet} holds no operator key: a seed needs it`, 'ERR_NO_OPERATOR_KEY')
     }
     // distribution, observing controller, enroller and the operator's routes (seed/seed-daemon.ts)
     daemon = createSeedDaemon({ ...init, signer: fleet.operatorSigner })
   } else {
     // installer, inference, health reports, rollout controller and their routes (node/device-services.ts)
-    const composed = await cliDeviceServices({ operatorKeyFile: opts.operatorKey })
+    const composed = await cliDeviceServices({
+      operatorKeyFile: c.operator_key,
+      supervisor: { maxConcurrent: c.inference_concurrency, maxQueue: c.inference_queue, threads: c.inference_threads },
+      keepVersions: c.keep_versions,
+    })
     daemon = new Daemon({ ...init, services: composed.services, routes: composed.routes })
   }
   await runUntilSignal(daemon, log)

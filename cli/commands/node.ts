@@ -1,49 +1,15 @@
 /**
- * `llmesh node start`, `llmesh seed start` and `llmesh status`. The daemon itself is imported only
- * when a daemon starts (node-start.ts): `llmesh status` loads the typed API client and nothing else.
+ * `llmesh node start`, `llmesh seed start` and `llmesh status`. The start commands' flags come from
+ * the one option table (node/config/options.ts, applied flag > env > file > default); the daemon
+ * itself is imported only when a daemon starts (node-start.ts): `llmesh status` loads the typed
+ * API client and nothing else.
  */
 import type { Command } from 'commander'
 import type { DeviceStatus, ReleaseStatus } from '../../node/api/status.ts'
 import { DEFAULT_API } from '../../node/constants.ts'
 import { ApiClient, type StatusResponse } from '../api-client.ts'
+import { addConfigOptions, flagsGiven, loadConfig } from '../config-flags.ts'
 import { action, type OutputOptions, print } from '../output.ts'
-
-/** Options shared by `node start` and `seed start`. */
-export interface StartOptions {
-  fleet: string
-  data: string
-  listen?: string[]
-  api?: string
-  tags?: string
-  mdns: boolean
-  bootstrap?: string[]
-  reportInterval?: string
-  operatorKey?: string
-  apiTokenFile?: string
-  apiInsecure?: boolean
-}
-
-function collect(value: string, prev: string[] | undefined): string[] {
-  return [...(prev ?? []), value]
-}
-
-function addStartOptions(cmd: Command): Command {
-  return cmd
-    .requiredOption('--fleet <dir>', 'fleet directory (trust root and join secret)')
-    .requiredOption('--data <dir>', 'data directory (identity, messages, models)')
-    .option('--listen <multiaddr>', 'libp2p listen address (repeatable)', collect)
-    .option('--api <host:port>', `local HTTP API address (default ${DEFAULT_API})`)
-    .option('--tags <a,b>', 'device tags, comma-separated')
-    .option('--no-mdns', 'disable mDNS discovery and the bonjour advertisement')
-    .option('--bootstrap <multiaddr>', 'peer to dial (repeatable)', collect)
-    .option('--report-interval <duration>', 'health report interval (e.g. 60s)')
-    .option('--operator-key <file>', 'operator private key (PEM): this node signs rollout commands')
-    .option(
-      '--api-token-file <file>',
-      'file holding the bearer token that non-loopback API callers must send (or env LLMESH_API_TOKEN)',
-    )
-    .option('--api-insecure', 'allow a non-loopback --api address without a token (anyone on the network can use it)')
-}
 
 interface StatusOptions extends OutputOptions {
   api?: string
@@ -101,20 +67,22 @@ export function humanStatus(s: StatusView): string {
   return lines.join('\n')
 }
 
-async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
+/** Resolves the configuration (flags typed on `cmd`) and starts the daemon (loaded only now). */
+async function start(role: 'node' | 'seed', cmd: Command): Promise<void> {
+  const config = await loadConfig(role, flagsGiven(cmd))
   const { start: run } = await import('./node-start.ts')
-  await run(role, opts)
+  await run(role, config.values)
 }
 
 /** Registers `node`, `seed` and `status`. */
 export function registerNode(program: Command): void {
   const node = program.command('node').description('run a device node')
-  addStartOptions(node.command('start').description('start a node daemon (runs until SIGTERM/SIGINT)')).action(
-    action((opts: StartOptions) => start('node', opts)),
+  addConfigOptions(node.command('start').description('start a node daemon (runs until SIGTERM/SIGINT)')).action(
+    action((_opts: unknown, cmd: Command) => start('node', cmd)),
   )
   const seed = program.command('seed').description('run the seed (a node holding the operator key)')
-  addStartOptions(seed.command('start').description('start a seed daemon: auto-enrolls devices')).action(
-    action((opts: StartOptions) => start('seed', opts)),
+  addConfigOptions(seed.command('start').description('start a seed daemon: auto-enrolls devices')).action(
+    action((_opts: unknown, cmd: Command) => start('seed', cmd)),
   )
   program
     .command('status')
