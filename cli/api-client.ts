@@ -11,19 +11,37 @@
  *
  * This module imports no daemon code at run time (types only): `llmesh status` stays fast.
  */
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import type { ErrorBody } from '../node/api/errors.ts'
 import type { NodeStatus } from '../node/api/status.ts'
-import { envValue } from '../node/config/options.ts'
-import { DEFAULT_API, NODE_INFO_FILE } from '../node/constants.ts'
 import type { CommandRequest } from '../node/rollout/commands.ts'
 import type { CommandResponse, MessageResponse, ReleaseRolloutJson, RolloutJson } from '../node/rollout/routes.ts'
 import type { LoopErrors } from '../node/telemetry/faults.ts'
 import type { DeviceListResponse, EnrollRequest, EnrollResponse, RevokeResponse } from '../seed/device-routes.ts'
 import type { DeviceView } from '../seed/devices.ts'
 import type { PublishResponse, ReleaseListResponse, ReleaseResponse } from '../seed/release-routes.ts'
-import { CliError, RefusedError, UnreachableError } from './output.ts'
+import {
+  type ApiTarget,
+  type Call,
+  DEFAULT_TIMEOUT_MS,
+  envToken,
+  MAX_BUNDLE_BYTES,
+  nodeUrl,
+  parseJson,
+  seedOnly,
+  seg,
+  send,
+  withScheme,
+} from './api-transport.ts'
+import { CliError } from './output.ts'
+
+export {
+  type ApiTarget,
+  apiError,
+  DEFAULT_TIMEOUT_MS,
+  MAX_BUNDLE_BYTES,
+  MAX_RESPONSE_BYTES,
+  nodeUrl,
+  unreachable,
+} from './api-transport.ts'
 
 export type {
   CommandRequest,
@@ -47,149 +65,12 @@ export type StatusResponse = NodeStatus & {
   loops?: ReturnType<LoopErrors['status']>
 }
 
-/** Default timeout of one API call, ms (an upload has none). */
-export const DEFAULT_TIMEOUT_MS = 15_000
-/** Largest JSON answer the CLI reads, bytes (a fleet's status is far below). */
-export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-/** Largest signed bundle read from `GET /releases/:model/:version/bundle`, bytes. */
-export const MAX_BUNDLE_BYTES = 16 * 1024 * 1024
-
-/** Where the daemon is: `--api`, else `--data`'s node.json, else the default address. */
-export interface ApiTarget {
-  api?: string
-  data?: string
-}
-
 /** Options of a client. */
 export interface ApiClientInit {
   /** Bearer token for the API (default `LLMESH_API_TOKEN`). */
   token?: string
   timeoutMs?: number
 }
-
-/** One request, as the client sends it. */
-interface Call {
-  method?: 'GET' | 'POST'
-  body?: RequestInit['body']
-  headers?: Record<string, string>
-  /** A missing route (ERR_NO_ROUTE, or a bare 404 of an older node) gives `undefined`. */
-  missingOk?: boolean
-  /** ERR_NOT_FOUND gives `undefined`. */
-  notFoundOk?: boolean
-  timeoutMs?: number | null
-  maxBytes?: number
-}
-
-/** Base URL of the node the command talks to. */
-export async function nodeUrl(opts: ApiTarget): Promise<string> {
-  if (opts.api !== undefined) return withScheme(opts.api)
-  if (opts.data !== undefined) {
-    let api: unknown
-    try {
-      api = (JSON.parse(await readFile(join(opts.data, NODE_INFO_FILE), 'utf8')) as { api?: unknown }).api
-    } catch {
-      throw new UnreachableError(
-        `no running node found in ${opts.data} (no ${NODE_INFO_FILE}): is the node running? see llmesh node start`,
-        'ERR_NOT_RUNNING',
-      )
-    }
-    if (typeof api !== 'string' || api === '') throw new CliError(`${NODE_INFO_FILE} names no API`, 'ERR_SCHEMA')
-    return withScheme(api)
-  }
-  return `http://${DEFAULT_API}`
-}
-
-function withScheme(api: string): string {
-  return (api.includes('://') ? api : `http://${api}`).replace(/\/$/, '')
-}
-
-/**
- * The error for an API error answer: the API's `{ error: { code, message } }`, so `--json`
- * callers and the one-line stderr error keep the daemon's stable `ERR_*` code. An answer without
- * one (a proxy, an older node's `{ error: code, message }`) still gives its code or `ERR_API`.
- */
-export function apiError(status: number, body: unknown): RefusedError {
-  const b = (typeof body === 'object' && body !== null ? body : {}) as { error?: unknown; message?: unknown }
-  const e = (typeof b.error === 'object' && b.error !== null ? b.error : {}) as Partial<ErrorBody['error']>
-  const code = [e.code, b.error].find((c): c is string => typeof c === 'string' && /^ERR_[A-Z0-9_]+$/.test(c))
-  const message = [e.message, b.message].find((m): m is string => typeof m === 'string' && m !== '')
-  return new RefusedError((message ?? `HTTP ${status}`).slice(0, 2048), code ?? 'ERR_API', status)
-}
-
-/** Why a fetch got no answer, in words an operator can act on. */
-export function unreachable(url: string, err: unknown): UnreachableError {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } }
-  if (e?.name === 'TimeoutError') return new UnreachableError(`${url}: no answer in time`, 'ERR_TIMEOUT')
-  const cause = e?.cause
-  const where = new URL(url).host
-  if (cause?.code === 'ECONNREFUSED') {
-    const addr = /ECONNREFUSED (\S+)/.exec(cause.message ?? '')?.[1] ?? where
-    return new UnreachableError(`ECONNREFUSED ${addr}: is the node running? see llmesh node start`)
-  }
-  if (cause?.code !== undefined) return new UnreachableError(`${cause.code} ${where}: ${cause.message ?? 'no answer'}`)
-  return new UnreachableError(`cannot reach ${url}: ${cause?.message ?? e?.message ?? String(err)}`)
-}
-
-/** Reads at most `max` bytes of a body (a hostile or broken daemon cannot fill the CLI's memory). */
-async function readCapped(res: Response, max: number): Promise<Uint8Array> {
-  const declared = Number(res.headers.get('content-length'))
-  if (Number.isFinite(declared) && declared > max) throw tooLarge(max)
-  const chunks: Uint8Array[] = []
-  let size = 0
-  if (res.body === null) return new Uint8Array()
-  for await (const chunk of res.body) {
-    size += chunk.byteLength
-    if (size > max) throw tooLarge(max)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
-}
-
-function tooLarge(max: number): CliError {
-  return new CliError(`the daemon's answer is larger than ${max} bytes`, 'ERR_OVERSIZED')
-}
-
-function parseJson(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(Buffer.from(bytes).toString('utf8'))
-  } catch {
-    return undefined
-  }
-}
-
-/** Sends one request; returns the raw answer bytes of a 2xx, `undefined` for an allowed miss. */
-async function send(url: string, call: Call, token: string | undefined): Promise<Uint8Array | undefined> {
-  const headers = new Headers(call.headers)
-  if (token !== undefined && token !== '' && !headers.has('authorization'))
-    headers.set('authorization', `Bearer ${token}`)
-  const timeoutMs = call.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : call.timeoutMs
-  let res: Response
-  try {
-    res = await fetch(url, {
-      method: call.method ?? 'GET',
-      headers,
-      body: call.body,
-      ...(call.body instanceof ReadableStream ? { duplex: 'half' } : {}),
-      ...(timeoutMs === null ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
-    } as RequestInit)
-  } catch (err) {
-    throw unreachable(url, err)
-  }
-  const bytes = await readCapped(res, call.maxBytes ?? MAX_RESPONSE_BYTES)
-  if (res.ok) return bytes
-  const err = apiError(res.status, parseJson(bytes))
-  const noRoute = err.code === 'ERR_NO_ROUTE' || (res.status === 404 && err.code === 'ERR_API')
-  if (noRoute && call.missingOk === true) return undefined
-  if (err.code === 'ERR_NOT_FOUND' && call.notFoundOk === true) return undefined
-  throw err
-}
-
-/** The API token of the operator's environment (`LLMESH_API_TOKEN`, node/config/options.ts). */
-function envToken(): string | undefined {
-  return envValue('api_token')
-}
-
-const seg = encodeURIComponent
 
 /** The typed client: one method per route of the node and seed APIs. */
 export class ApiClient {
@@ -259,28 +140,28 @@ export class ApiClient {
 
   /** `GET /releases` (seed). */
   releases(): Promise<ReleaseListResponse> {
-    return this.must('/releases')
+    return seedOnly('releases', () => this.must('/releases'))
   }
 
   /** `GET /releases/:model/:version` (seed). */
   release(model: string, version: string): Promise<ReleaseResponse> {
-    return this.must(`/releases/${seg(model)}/${seg(version)}`)
+    return seedOnly('releases', () => this.must(`/releases/${seg(model)}/${seg(version)}`))
   }
 
   /** `GET /releases/:model/:version/bundle` (seed): the signed wire bytes, at most `MAX_BUNDLE_BYTES`. */
   async releaseBundle(model: string, version: string): Promise<Uint8Array> {
     const path = `/releases/${seg(model)}/${seg(version)}/bundle`
-    const bytes = await send(
-      `${this.base}${path}`,
-      { timeoutMs: this.timeoutMs, maxBytes: MAX_BUNDLE_BYTES },
-      this.token,
+    const bytes = await seedOnly('releases', () =>
+      send(`${this.base}${path}`, { timeoutMs: this.timeoutMs, maxBytes: MAX_BUNDLE_BYTES }, this.token),
     )
     return bytes ?? new Uint8Array()
   }
 
   /** `POST /releases` (seed): streams a GGUF file; no timeout (a large upload takes its time). */
   publish(query: URLSearchParams, headers: Record<string, string>, body: ReadableStream): Promise<PublishResponse> {
-    return this.must(`/releases?${query}`, { method: 'POST', headers, body, timeoutMs: null })
+    return seedOnly('releases', () =>
+      this.must(`/releases?${query}`, { method: 'POST', headers, body, timeoutMs: null }),
+    )
   }
 
   /** `GET /devices` (seed); `undefined` on a node without the route. */
@@ -295,12 +176,12 @@ export class ApiClient {
 
   /** `POST /devices/:peer/enrollment` (seed). */
   enroll(peer: string, req: EnrollRequest): Promise<EnrollResponse> {
-    return this.postJson(`/devices/${seg(peer)}/enrollment`, req)
+    return seedOnly('devices', () => this.postJson(`/devices/${seg(peer)}/enrollment`, req))
   }
 
   /** `POST /devices/:peer/revocation` (seed). */
   revoke(peer: string, reason: string): Promise<RevokeResponse> {
-    return this.postJson(`/devices/${seg(peer)}/revocation`, { reason })
+    return seedOnly('devices', () => this.postJson(`/devices/${seg(peer)}/revocation`, { reason }))
   }
 }
 

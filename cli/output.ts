@@ -75,10 +75,48 @@ export interface CliErrorBody {
   error: { code: string; message: string; class: ErrorClass }
 }
 
+/** One zod-style issue. */
+interface Issue {
+  path: PropertyKey[]
+  message: string
+}
+
+function isIssues(v: unknown): v is Issue[] {
+  return Array.isArray(v) && v.length > 0 && v.every((i) => typeof i?.message === 'string' && Array.isArray(i?.path))
+}
+
+function issueLine(issues: Issue[]): string {
+  const i = issues[0]
+  const field = i.path.map(String).join('.') || '(root)'
+  return `${field}: ${i.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`
+}
+
+/**
+ * A message on one line: a zod error's issues (an `issues` array, or their JSON inside the
+ * message, as zod prints them) become `field: reason`; otherwise the first line.
+ */
+export function oneLine(message: string, issues?: unknown): string {
+  if (isIssues(issues)) {
+    const at = message.indexOf('[')
+    const prefix = at > 0 ? message.slice(0, at) : ''
+    return `${prefix}${issueLine(issues)}`
+  }
+  const at = message.indexOf('[')
+  if (at >= 0 && message.includes('\n')) {
+    try {
+      const parsed: unknown = JSON.parse(message.slice(at))
+      if (isIssues(parsed)) return `${message.slice(0, at)}${issueLine(parsed)}`
+    } catch {
+      // not zod's JSON: the first line
+    }
+  }
+  return message.split('\n')[0]
+}
+
 /** Class, code and one-line message of any thrown value. */
 export function describeError(err: unknown): CliErrorBody['error'] {
-  const e = err as { message?: unknown; code?: unknown; errorClass?: unknown } | null
-  const message = (typeof e?.message === 'string' ? e.message : String(err)).split('\n')[0]
+  const e = err as { message?: unknown; code?: unknown; errorClass?: unknown; issues?: unknown } | null
+  const message = oneLine(typeof e?.message === 'string' ? e.message : String(err), e?.issues)
   const code = typeof e?.code === 'string' ? e.code : 'ERR_CLI'
   const cls = err instanceof CliError ? err.errorClass : 'failed'
   return { code, message, class: cls }

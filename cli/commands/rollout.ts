@@ -133,7 +133,9 @@ export function humanRollout(st: RolloutJson): string {
     if (r.gate !== null) {
       lines.push(`  gate: ${r.gate.outcome}  reporters ${r.gate.reporters}/${r.gate.required}`)
       for (const g of r.gate.figures) {
-        lines.push(`    ${g.pass ? 'ok  ' : 'FAIL'} ${g.gate}: ${g.value ?? '-'} (threshold ${g.threshold ?? '-'})`)
+        // a figure not met fails the stage only when the outcome is `fail`; else the stage holds and waits
+        const mark = g.pass ? 'ok   ' : r.gate.outcome === 'fail' ? 'FAIL ' : 'holds'
+        lines.push(`    ${mark} ${g.gate}: ${g.value ?? '-'} (threshold ${g.threshold ?? '-'})`)
       }
       for (const why of r.gate.reasons) lines.push(`    · ${why}`)
     }

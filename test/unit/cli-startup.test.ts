@@ -2,7 +2,8 @@
  * `llmesh --version` and `llmesh status` start fast: they load commander, the command definitions
  * and the typed API client, never the daemon, zod, libp2p or sigstore (those cost 0.4–2 s of CPU
  * on a Pi). Checked two ways: the modules a run loads (exact, does not depend on the machine's
- * load) and the wall time against a generous bound (0.6 s on an idle machine, scaled).
+ * load) and the wall time against a generous bound (0.6 s on an idle machine, scaled, or 4× the
+ * time Node takes to run one TypeScript file at the same moment, whichever is larger).
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -11,6 +12,8 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { CLI_BIN, cli, scaled, tmpDir } from '../helpers/index.ts'
+
+const ROOT = join(import.meta.dirname, '../..')
 
 /** Runs the CLI with a resolve hook that lists every module it loads (on stderr, `LOAD <url>`). */
 async function loadedModules(hook: string, args: string[]): Promise<string[]> {
@@ -61,14 +64,24 @@ test('--version and status load no daemon, zod, libp2p or sigstore module', asyn
 
 test('--version and status answer within a generous bound', async () => {
   const port = await closedPort()
+  // the same machine's cost of starting Node on one TypeScript file: the bound follows the load
+  const bare = async () => {
+    const t0 = performance.now()
+    await new Promise((ok) => execFile(process.execPath, [join(ROOT, 'node/constants.ts')], ok))
+    return performance.now() - t0
+  }
   for (const args of [['--version'], ['status', '--api', `127.0.0.1:${port}`]]) {
     let best = Number.POSITIVE_INFINITY
+    let baseline = Number.POSITIVE_INFINITY
     for (let i = 0; i < 3; i++) {
+      baseline = Math.min(baseline, await bare())
       const t0 = performance.now()
       const r = await cli(args)
       best = Math.min(best, performance.now() - t0)
       assert.equal(r.code, args[0] === 'status' ? 3 : 0, r.stderr)
     }
-    assert.ok(best < scaled(600), `llmesh ${args[0]} took ${Math.round(best)} ms (bound ${scaled(600)} ms)`)
+    // idle: about 0.3 s against 0.15 s for Node alone; importing the daemon made it 1.3 s (9×)
+    const bound = Math.max(scaled(600), 4 * baseline)
+    assert.ok(best < bound, `llmesh ${args[0]} took ${Math.round(best)} ms (bound ${Math.round(bound)} ms)`)
   }
 })
