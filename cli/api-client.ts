@@ -1,59 +1,211 @@
 /**
- * How CLI commands reach a daemon's API: the base URL (`--api`, else `<data>/node.json`, else the
- * default loopback address) and one JSON call with a timeout and the API's `ERR_*` codes mapped
- * to CliError (`apiError`, also used by `release publish`'s streaming upload).
+ * The typed client of the daemons' HTTP API: one method per route, typed with the server's own
+ * exported types (node/api/status.ts, node/rollout/routes.ts, seed/release-routes.ts,
+ * seed/device-routes.ts), so a change of a route's shape breaks the CLI's type check, not its run.
+ *
+ * How it works: `ApiClient.connect(opts)` finds the base URL (`--api`, else `<data>/node.json`,
+ * else the default loopback address) and the bearer token (`LLMESH_API_TOKEN`). Each call sends
+ * one request with a timeout and reads at most `MAX_RESPONSE_BYTES`. Failures are typed
+ * (cli/output.ts): no answer → UnreachableError naming the cause (exit 3); an error answer →
+ * RefusedError with the daemon's `{ error: { code, message } }` (node/api/errors.ts, exit 4).
+ *
+ * This module imports no daemon code at run time (types only): `llmesh status` stays fast.
  */
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { DEFAULT_API, NODE_INFO_FILE } from '../node/constants.ts'
+import type { NodeStatus } from '../node/api/status.ts'
+import type { CommandRequest } from '../node/rollout/commands.ts'
+import type { CommandResponse, MessageResponse, ReleaseRolloutJson, RolloutJson } from '../node/rollout/routes.ts'
+import type { LoopErrors } from '../node/telemetry/faults.ts'
+import type { DeviceListResponse, EnrollRequest, EnrollResponse, RevokeResponse } from '../seed/device-routes.ts'
+import type { DeviceView } from '../seed/devices.ts'
+import type { PublishResponse, ReleaseListResponse, ReleaseResponse } from '../seed/release-routes.ts'
+import {
+  type ApiTarget,
+  type Call,
+  DEFAULT_TIMEOUT_MS,
+  envToken,
+  MAX_BUNDLE_BYTES,
+  nodeUrl,
+  parseJson,
+  seedOnly,
+  seg,
+  send,
+  withScheme,
+} from './api-transport.ts'
 import { CliError } from './output.ts'
 
-/** Base URL of the node the command talks to. */
-export async function nodeUrl(opts: { api?: string; data?: string }): Promise<string> {
-  if (opts.api !== undefined) return (opts.api.includes('://') ? opts.api : `http://${opts.api}`).replace(/\/$/, '')
-  if (opts.data !== undefined) {
-    try {
-      return (JSON.parse(await readFile(join(opts.data, NODE_INFO_FILE), 'utf8')) as { api: string }).api
-    } catch {
-      throw new CliError(`no running node found in ${opts.data} (no ${NODE_INFO_FILE})`, 'ERR_NOT_RUNNING')
-    }
+export {
+  type ApiTarget,
+  apiError,
+  DEFAULT_TIMEOUT_MS,
+  MAX_BUNDLE_BYTES,
+  MAX_RESPONSE_BYTES,
+  nodeUrl,
+  unreachable,
+} from './api-transport.ts'
+
+export type {
+  CommandRequest,
+  CommandResponse,
+  DeviceListResponse,
+  DeviceView,
+  EnrollRequest,
+  EnrollResponse,
+  MessageResponse,
+  PublishResponse,
+  ReleaseListResponse,
+  ReleaseResponse,
+  ReleaseRolloutJson,
+  RevokeResponse,
+  RolloutJson,
+}
+
+/** The JSON of `GET /status`, with the sections the daemon's services add (rollout, loops). */
+export type StatusResponse = NodeStatus & {
+  rollout?: Partial<Pick<RolloutJson, 'errors' | 'conflicts'>>
+  loops?: ReturnType<LoopErrors['status']>
+}
+
+/** Options of a client. */
+export interface ApiClientInit {
+  /** Bearer token for the API (default `LLMESH_API_TOKEN`). */
+  token?: string
+  timeoutMs?: number
+}
+
+/** The typed client: one method per route of the node and seed APIs. */
+export class ApiClient {
+  readonly base: string
+  private readonly token: string | undefined
+  private readonly timeoutMs: number
+
+  constructor(base: string, init: ApiClientInit = {}) {
+    this.base = withScheme(base)
+    this.token = init.token ?? envToken()
+    this.timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
   }
-  return `http://${DEFAULT_API}`
+
+  /** A client of the daemon `opts` names. */
+  static async connect(opts: ApiTarget, init: ApiClientInit = {}): Promise<ApiClient> {
+    return new ApiClient(await nodeUrl(opts), init)
+  }
+
+  private async json<T>(path: string, call: Call = {}): Promise<T | undefined> {
+    const bytes = await send(`${this.base}${path}`, { timeoutMs: this.timeoutMs, ...call }, this.token)
+    if (bytes === undefined) return undefined
+    const body = parseJson(bytes)
+    if (body === undefined) throw new CliError(`${this.base}${path} answered something that is not JSON`, 'ERR_SCHEMA')
+    return body as T
+  }
+
+  private async must<T>(path: string, call: Call = {}): Promise<T> {
+    return (await this.json<T>(path, call)) as T
+  }
+
+  private postJson<T>(path: string, body: unknown): Promise<T> {
+    return this.must<T>(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+  }
+
+  /** `GET /status`: what the node knows. */
+  status(): Promise<StatusResponse> {
+    return this.must('/status')
+  }
+
+  /** `GET /rollout`: every release's rollout status. */
+  rollout(): Promise<RolloutJson> {
+    return this.must('/rollout')
+  }
+
+  /** `GET /rollout/:model/:version`. */
+  rolloutRelease(model: string, version: string): Promise<ReleaseRolloutJson> {
+    return this.must(`/rollout/${seg(model)}/${seg(version)}`)
+  }
+
+  /** `POST /rollout/commands`: the node signs the command with the operator key it holds. */
+  command(req: CommandRequest): Promise<CommandResponse> {
+    return this.postJson('/rollout/commands', req)
+  }
+
+  /** `POST /messages`: signed wire bytes, verified and gossiped by the node. */
+  postMessage(wire: Uint8Array): Promise<MessageResponse> {
+    return this.must('/messages', {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: wire,
+    })
+  }
+
+  /** `GET /releases` (seed). */
+  releases(): Promise<ReleaseListResponse> {
+    return seedOnly('releases', () => this.must('/releases'))
+  }
+
+  /** `GET /releases/:model/:version` (seed). */
+  release(model: string, version: string): Promise<ReleaseResponse> {
+    return seedOnly('releases', () => this.must(`/releases/${seg(model)}/${seg(version)}`))
+  }
+
+  /** `GET /releases/:model/:version/bundle` (seed): the signed wire bytes, at most `MAX_BUNDLE_BYTES`. */
+  async releaseBundle(model: string, version: string): Promise<Uint8Array> {
+    const path = `/releases/${seg(model)}/${seg(version)}/bundle`
+    const bytes = await seedOnly('releases', () =>
+      send(`${this.base}${path}`, { timeoutMs: this.timeoutMs, maxBytes: MAX_BUNDLE_BYTES }, this.token),
+    )
+    return bytes ?? new Uint8Array()
+  }
+
+  /** `POST /releases` (seed): streams a GGUF file; no timeout (a large upload takes its time). */
+  publish(query: URLSearchParams, headers: Record<string, string>, body: ReadableStream): Promise<PublishResponse> {
+    return seedOnly('releases', () =>
+      this.must(`/releases?${query}`, { method: 'POST', headers, body, timeoutMs: null }),
+    )
+  }
+
+  /** `GET /devices` (seed); `undefined` on a node without the route. */
+  devices(): Promise<DeviceListResponse | undefined> {
+    return this.json('/devices', { missingOk: true })
+  }
+
+  /** `GET /devices/:peer` (seed); `undefined` when the node does not know it or has no such route. */
+  device(peer: string): Promise<DeviceView | undefined> {
+    return this.json(`/devices/${seg(peer)}`, { missingOk: true, notFoundOk: true })
+  }
+
+  /** `POST /devices/:peer/enrollment` (seed). */
+  enroll(peer: string, req: EnrollRequest): Promise<EnrollResponse> {
+    return seedOnly('devices', () => this.postJson(`/devices/${seg(peer)}/enrollment`, req))
+  }
+
+  /** `POST /devices/:peer/revocation` (seed). */
+  revoke(peer: string, reason: string): Promise<RevokeResponse> {
+    return seedOnly('devices', () => this.postJson(`/devices/${seg(peer)}/revocation`, { reason }))
+  }
 }
 
 /**
- * The CliError for an API error answer: the API's `{ error: { code, message } }` (node/api/errors.ts),
- * so `--json` callers and the one-line stderr error keep the daemon's stable `ERR_*` code. An answer
- * without one (a proxy, an older node's `{ error: code, message }`) still gives its code or `ERR_API`.
- */
-export function apiError(status: number, body: unknown): CliError {
-  const b = (typeof body === 'object' && body !== null ? body : {}) as { error?: unknown; message?: unknown }
-  const e = (typeof b.error === 'object' && b.error !== null ? b.error : {}) as { code?: unknown; message?: unknown }
-  const code = [e.code, b.error].find((c): c is string => typeof c === 'string' && /^ERR_[A-Z0-9_]+$/.test(c))
-  const message = [e.message, b.message].find((m): m is string => typeof m === 'string' && m !== '')
-  return new CliError(message ?? `HTTP ${status}`, code ?? 'ERR_API')
-}
-
-/**
- * Calls the API and returns its JSON body. Throws CliError: `ERR_UNREACHABLE`, the API's own
- * `ERR_*` code, or `ERR_API`. With `missingOk`, a missing route (`ERR_NO_ROUTE`, or a plain 404
- * from an older node) gives `undefined`.
+ * Compatibility with the untyped client (kept for code written against it): calls `url` and
+ * returns its JSON body. Prefer the typed `ApiClient` methods.
+ * @deprecated use `ApiClient.connect(opts)` and its per-route methods.
  */
 export async function callApi(
   url: string,
   init?: RequestInit,
   opts: { missingOk?: boolean; timeoutMs?: number } = {},
 ): Promise<unknown> {
-  let res: Response
-  try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000) })
-  } catch (err) {
-    throw new CliError(`cannot reach ${url}: ${(err as Error).message}`, 'ERR_UNREACHABLE')
-  }
-  const body: unknown = await res.json().catch(() => ({}))
-  if (res.ok) return body
-  const err = apiError(res.status, body)
-  const noRoute = err.code === 'ERR_NO_ROUTE' || (res.status === 404 && err.code === 'ERR_API')
-  if (noRoute && opts.missingOk === true) return undefined
-  throw err
+  const headers = Object.fromEntries(new Headers(init?.headers).entries())
+  const bytes = await send(
+    url,
+    {
+      method: (init?.method ?? 'GET') as Call['method'],
+      headers,
+      body: init?.body,
+      missingOk: opts.missingOk,
+      timeoutMs: opts.timeoutMs,
+    },
+    envToken(),
+  )
+  return bytes === undefined ? undefined : (parseJson(bytes) ?? {})
 }

@@ -1,18 +1,21 @@
 #!/usr/bin/env node
-import { fail } from './output.ts'
+/**
+ * The `llmesh` entry point. Loads commander and the command definitions only: each command
+ * imports what it needs (the daemon, zod, sigstore) when it runs, so `llmesh --version` and
+ * `llmesh status` start fast. Exit codes are those of cli/output.ts (usage errors: 2).
+ */
+import { CommanderError } from 'commander'
+import { EXIT_CODES, fail, UsageError } from './output.ts'
 import { buildProgram } from './program.ts'
 
-// Every command is a client of a daemon's API: send the operator's token when one is set.
-const token = process.env.LLMESH_API_TOKEN
-if (token !== undefined && token !== '') {
-  const plain = globalThis.fetch
-  globalThis.fetch = (input, init) => {
-    const headers = new Headers(init?.headers)
-    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${token}`)
-    return plain(input, { ...init, headers })
-  }
+const json = process.argv.includes('--json')
+try {
+  await buildProgram().exitOverride().parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // commander printed its message (and the help) already
+    if (err.exitCode === 0) process.exitCode = 0
+    else if (json) fail(new UsageError(err.message.replace(/^error: /, ''), 'ERR_USAGE'), true)
+    else process.exitCode = EXIT_CODES.usage
+  } else fail(err, json)
 }
-
-buildProgram()
-  .parseAsync(process.argv)
-  .catch((err) => fail(err))

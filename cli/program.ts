@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
+import { registerConfig } from './commands/config.ts'
 import { registerDemo } from './commands/demo.ts'
 import { registerDevice } from './commands/device.ts'
 import { registerFleet } from './commands/fleet.ts'
@@ -21,6 +22,8 @@ export function buildProgram(): Command {
     // root options only before the subcommand, so `release publish --version <semver>` reaches the subcommand
     .enablePositionalOptions()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    // usage errors reach bin.ts as CommanderError (exit 2), inherited by every subcommand
+    .exitOverride()
   // command groups register here
   registerFleet(program)
   registerVerify(program)
@@ -29,6 +32,7 @@ export function buildProgram(): Command {
   registerModelCommands(program)
   registerRollout(program)
   registerDevice(program)
+  registerConfig(program)
   registerDemo(program)
   return program
 }

@@ -4,6 +4,8 @@
 
 /** libp2p listen address when none is given: every interface, a free port. */
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/0'
+/** Device type a node declares in its capabilities when none is configured. */
+export const DEFAULT_DEVICE_TYPE = 'generic'
 /** Local HTTP API address when none is given. */
 export const DEFAULT_API = '127.0.0.1:7420'
 /** Name of the identity file (libp2p protobuf-encoded Ed25519 private key, mode 0600) in the data dir. */

@@ -17,7 +17,13 @@ import { join } from 'node:path'
 import { checkApiExposure } from './api/exposure.ts'
 import { ApiServer } from './api/server.ts'
 import { type NodeStatus, StatusRegistry, statusRoute } from './api/status.ts'
-import { DEFAULT_API, DEFAULT_LISTEN, DEFAULT_REPORT_INTERVAL_MS, NODE_INFO_FILE } from './constants.ts'
+import {
+  DEFAULT_API,
+  DEFAULT_DEVICE_TYPE,
+  DEFAULT_LISTEN,
+  DEFAULT_REPORT_INTERVAL_MS,
+  NODE_INFO_FILE,
+} from './constants.ts'
 import type { DaemonContext, DaemonFleet, Role, RouteFactory, Service, ServiceFactory } from './daemon-context.ts'
 import { buildNodeStatus } from './daemon-status.ts'
 import { BonjourAdvertiser, hostNameOf } from './discovery/bonjour-advertiser.ts'
@@ -52,6 +58,8 @@ export interface DaemonInit {
   apiInsecure?: boolean
   /** This device's tags (sent to the seed for enrollment). */
   tags?: string[]
+  /** The device type it declares in its capabilities (default `generic`; `device_type` in node/config/options.ts). */
+  deviceType?: string
   /** libp2p mDNS and bonjour (default true). */
   mdns?: boolean
   bootstrap?: string[]
@@ -146,7 +154,7 @@ export class Daemon {
         capabilities: {
           arch: (['arm64', 'x64', 'arm', 'riscv64'] as const).find((a) => a === arch()) ?? 'any',
           ram_mb: Math.floor(totalmem() / (1024 * 1024)),
-          device_type: process.env.LLMESH_DEVICE_TYPE ?? 'generic',
+          device_type: init.deviceType ?? DEFAULT_DEVICE_TYPE,
         },
       }
       const mesh = new MeshNode(

@@ -273,8 +273,18 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
  * What `llmesh node start` runs: a node signs operator commands only when given
  * `--operator-key <file>` (PEM). The seed composes itself (seed/seed-daemon.ts).
  */
-export async function cliDeviceServices(opts: { operatorKeyFile?: string }): Promise<DeviceServices> {
+export async function cliDeviceServices(opts: {
+  operatorKeyFile?: string
+  /** Inference queue, concurrency and threads (node/config/options.ts). */
+  supervisor?: Pick<InferenceSupervisorInit, 'maxConcurrent' | 'maxQueue' | 'threads'>
+  /** Versions of each model kept on disk. */
+  keepVersions?: number
+}): Promise<DeviceServices> {
   const signer =
     opts.operatorKeyFile === undefined ? undefined : createOperatorSigner(await readFile(opts.operatorKeyFile, 'utf8'))
-  return deviceServices({ signer })
+  return deviceServices({
+    signer,
+    supervisor: opts.supervisor,
+    distribution: opts.keepVersions === undefined ? undefined : { installer: { keepVersions: opts.keepVersions } },
+  })
 }

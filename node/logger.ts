@@ -3,6 +3,7 @@
  * Never log prompt or completion text.
  */
 import pino from 'pino'
+import { envValue } from './config/options.ts'
 
 /** The logger type every service takes. */
 export type Logger = pino.Logger
@@ -22,7 +23,7 @@ export function createLogger(init: LoggerInit = {}): Logger {
   return pino(
     {
       name: init.name ?? 'llmesh',
-      level: init.level ?? process.env.LLMESH_LOG_LEVEL ?? 'info',
+      level: init.level ?? envValue('log_level') ?? 'info',
       base: { pid: process.pid, ...init.base },
     },
     pino.destination({ dest: 2, sync: true }),

@@ -21,7 +21,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { errorReply, sendError } from '../node/api/errors.ts'
 import type { DaemonContext } from '../node/daemon.ts'
 import { LlmeshError } from '../protocols/errors.ts'
-import { DeviceEnrollment } from '../protocols/schemas/index.ts'
+import { DeviceEnrollment, type Revocation } from '../protocols/schemas/index.ts'
 import { type OperatorSigner, signOperatorMessage } from '../protocols/signing/index.ts'
 import { messageIdOfWire } from '../protocols/signing/message-id.ts'
 import type { AutoEnrollmentLedger } from './auto-enrollments.ts'
@@ -44,10 +44,36 @@ export interface DeviceRoutesDeps {
   now?: () => number
 }
 
-interface EnrollBody {
+/** The body of `POST /devices/:peer/enrollment` (every field checked by the route). */
+export interface EnrollBody {
   tags?: unknown
   capabilities?: unknown
   retag?: unknown
+}
+
+/** What a client sends as `POST /devices/:peer/enrollment`. */
+export interface EnrollRequest {
+  tags?: string[]
+  capabilities?: DeviceEnrollment['capabilities']
+  retag?: boolean
+}
+
+/** The JSON of `GET /devices`. */
+export interface DeviceListResponse {
+  devices: DeviceView[]
+}
+
+/** The JSON of `POST /devices/:peer/enrollment` (201). */
+export interface EnrollResponse {
+  enrollment: DeviceEnrollment
+  digest: string
+  pinned: boolean
+}
+
+/** The JSON of `POST /devices/:peer/revocation` (201). */
+export interface RevokeResponse {
+  revocation: Revocation
+  digest: string
 }
 
 /** The device list as this node sees it. */
@@ -78,7 +104,7 @@ export function deviceRoutes(deps: DeviceRoutesDeps): FastifyPluginAsync {
     return next
   }
 
-  const enroll = async (peer: string, body: EnrollBody) => {
+  const enroll = async (peer: string, body: EnrollBody): Promise<EnrollResponse> => {
     const device = validPeer(peer)
     if (ctx.store.revocationOf(device) !== undefined)
       throw new LlmeshError('ERR_REVOKED', `${device} is revoked (final): enroll the device under a new identity`)
@@ -119,7 +145,7 @@ export function deviceRoutes(deps: DeviceRoutesDeps): FastifyPluginAsync {
     return { enrollment: msg, digest, pinned }
   }
 
-  const revoke = async (peer: string, reason: unknown) => {
+  const revoke = async (peer: string, reason: unknown): Promise<RevokeResponse> => {
     const device = validPeer(peer)
     if (device === ctx.identity.peerId) throw new LlmeshError('ERR_INVALID_INPUT', 'the seed cannot revoke itself')
     if (ctx.store.revocationOf(device) !== undefined)
@@ -132,7 +158,7 @@ export function deviceRoutes(deps: DeviceRoutesDeps): FastifyPluginAsync {
   }
 
   return async (app) => {
-    app.get('/devices', async () => ({ devices: deviceList(deps) }))
+    app.get('/devices', async (): Promise<DeviceListResponse> => ({ devices: deviceList(deps) }))
 
     app.get<{ Params: { peer: string } }>('/devices/:peer', async (req, reply) => {
       const d = deviceList(deps).find((x) => x.id === req.params.peer)

@@ -41,6 +41,28 @@ export interface HeldRelease {
   bytes: Uint8Array
 }
 
+/** One row of `GET /releases` (the dashboard reads the same type). */
+export type ReleaseRow = PublishedRelease
+
+/** The JSON of `GET /releases`. */
+export interface ReleaseListResponse {
+  releases: ReleaseRow[]
+}
+
+/** The JSON of `GET /releases/:model/:version`. */
+export interface ReleaseResponse {
+  manifest: ReleaseManifest
+  digest: string
+}
+
+/** The JSON of `POST /releases` (201). */
+export interface PublishResponse {
+  manifest: ReleaseManifest
+  digest: string
+  new_chunks: number
+  new_bytes: number
+}
+
 /** What the routes use. */
 export interface ReleaseRoutesDeps {
   store: ModelStore
@@ -104,7 +126,13 @@ export function releaseRoutes(deps: ReleaseRoutesDeps): FastifyPluginAsync {
           r.manifest.downgrade ? 'release published (downgrade)' : 'release published',
         )
         status = 201
-        body = { manifest: r.manifest, digest: r.digest, new_chunks: r.newChunks, new_bytes: r.newBytes }
+        const out: PublishResponse = {
+          manifest: r.manifest,
+          digest: r.digest,
+          new_chunks: r.newChunks,
+          new_bytes: r.newBytes,
+        }
+        body = out
       } catch (err) {
         const e = errorReply(err)
         if (e.status === 500) deps.logger.error({ err }, 'publish failed')
@@ -117,27 +145,31 @@ export function releaseRoutes(deps: ReleaseRoutesDeps): FastifyPluginAsync {
       return reply.code(status).send(body)
     })
 
-    app.get('/releases', async () => ({
-      releases: deps.releases().map(
-        ({ manifest: m, digest }): PublishedRelease => ({
-          model: m.model,
-          version: m.version,
-          seq: m.seq,
-          size: m.file.size,
-          sha256: m.file.sha256,
-          chunks: m.chunks.chunks.length,
-          created_at: m.created_at,
-          expires_at: m.expires_at,
-          digest,
-          ...(m.downgrade ? { downgrade_from: m.downgrade.from } : {}),
-        }),
-      ),
-    }))
+    app.get(
+      '/releases',
+      async (): Promise<ReleaseListResponse> => ({
+        releases: deps.releases().map(
+          ({ manifest: m, digest }): ReleaseRow => ({
+            model: m.model,
+            version: m.version,
+            seq: m.seq,
+            size: m.file.size,
+            sha256: m.file.sha256,
+            chunks: m.chunks.chunks.length,
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            digest,
+            ...(m.downgrade ? { downgrade_from: m.downgrade.from } : {}),
+          }),
+        ),
+      }),
+    )
 
     app.get<{ Params: { model: string; version: string } }>('/releases/:model/:version', async (req, reply) => {
       const hit = find(req.params.model, req.params.version)
       if (!hit) return sendError(reply, 'ERR_NOT_FOUND', `no release ${req.params.model}@${req.params.version}`)
-      return { manifest: hit.manifest, digest: hit.digest }
+      const out: ReleaseResponse = { manifest: hit.manifest, digest: hit.digest }
+      return out
     })
 
     app.get<{ Params: { model: string; version: string } }>('/releases/:model/:version/bundle', async (req, reply) => {

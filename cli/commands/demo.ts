@@ -12,9 +12,9 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
-import { initFleet } from '../../node/fleet/index.ts'
-import { writeTinyGguf } from '../../node/model/gguf-writer.ts'
-import { action, CliError } from '../output.ts'
+import { envValue, optionSpec } from '../../node/config/options.ts'
+import { ApiClient } from '../api-client.ts'
+import { action, CliError, UsageError } from '../output.ts'
 
 const BIN = fileURLToPath(new URL('../bin.ts', import.meta.url))
 
@@ -64,11 +64,9 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
   }
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: the demo reads a few fields of the daemons' JSON
-async function getJson(url: string): Promise<any> {
-  const res = await fetch(url)
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`)
-  return res.json()
+/** The typed client of a demo daemon (no token: the demo's daemons listen on loopback). */
+function client(api: string): ApiClient {
+  return new ApiClient(api, { token: '' })
 }
 
 /** Runs the CLI itself as a child and waits for it (for `release publish`). */
@@ -93,7 +91,7 @@ async function startProc(name: string, args: string[], dir: string, api: string)
   const log = createWriteStream(join(dir, 'logs', `${name}.log`))
   const child = spawn(process.execPath, [BIN, ...args, '--data', data, '--api', api], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LLMESH_LOG_LEVEL: process.env.LLMESH_LOG_LEVEL ?? 'info' },
+    env: { ...process.env, [optionSpec('log_level').env]: envValue('log_level') ?? 'info' },
   })
   child.stdout?.pipe(log)
   child.stderr?.pipe(log)
@@ -102,8 +100,8 @@ async function startProc(name: string, args: string[], dir: string, api: string)
 
 async function activeEverywhere(devices: Proc[], model: string, version: string): Promise<boolean | undefined> {
   for (const d of devices) {
-    const s = await getJson(`${d.api}/status`)
-    if (s.models?.[model]?.active !== version) return undefined
+    const s = await client(d.api).status()
+    if (s.models[model]?.active !== version) return undefined
   }
   return true
 }
@@ -112,7 +110,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const dir = resolve(opts.dir)
   const n = Number(opts.devices)
   const base = Number(opts.basePort)
-  if (!Number.isInteger(n) || n < 1 || n > 16) throw new CliError('--devices must be 1..16')
+  if (!Number.isInteger(n) || n < 1 || n > 16) throw new UsageError('--devices must be 1..16', 'ERR_INVALID_INPUT')
   if (opts.fresh === true) await rm(dir, { recursive: true, force: true })
   const fleetDir = join(dir, 'fleet')
   const exists = await stat(join(fleetDir, 'trust-root.json')).then(
@@ -121,11 +119,13 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   )
   if (!exists) {
     await mkdir(dir, { recursive: true })
+    const { initFleet } = await import('../../node/fleet/index.ts')
     await initFleet(fleetDir, { fleetId: 'demo-fleet' })
   }
   say(`fleet: ${fleetDir}`)
   const v1 = join(dir, 'tiny-v1.gguf')
   const v2 = join(dir, 'tiny-v2.gguf')
+  const { writeTinyGguf } = await import('../../node/model/gguf-writer.ts')
   await writeTinyGguf(v1, { layers: 2, embd: 64, seed: 1 })
   await writeTinyGguf(v2, { layers: 2, embd: 64, seed: 1, perturbLayer: 1 })
 
@@ -167,7 +167,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     for (const d of devices) {
       await waitFor(
         `${d.name} to be enrolled`,
-        async () => ((await getJson(`${d.api}/status`)).device.enrolled ? true : undefined),
+        async () => ((await client(d.api).status()).device.enrolled ? true : undefined),
         90_000,
       )
       say(`${d.name}: ${d.api}  enrolled`)
@@ -239,9 +239,9 @@ async function runDemo(opts: DemoOptions): Promise<void> {
             }).catch(() => undefined),
           ),
         )
-        const r = await getJson(`${seed.api}/rollout`)
-        const rel = (r.releases ?? []).find((x: { version: string }) => x.version === '1.1.0+gguf-f32')
-        const state = rel?.state ?? rel?.status?.status ?? 'unknown'
+        const r = await client(seed.api).rollout()
+        const rel = r.releases.find((x) => x.version === '1.1.0+gguf-f32')
+        const state = rel?.state ?? 'unknown'
         if (state !== last) {
           say(`  rollout state: ${state}`)
           last = state

@@ -12,21 +12,10 @@
 
 import type { Command } from 'commander'
 import { DEFAULT_API } from '../../node/constants.ts'
-import { loadFleet } from '../../node/fleet/index.ts'
 import type { FleetDevice } from '../../protocols/fleet/device-view.ts'
-import { CpuArch } from '../../protocols/schemas/index.ts'
-import { signOperatorMessage } from '../../protocols/signing/index.ts'
-import { messageIdOfWire } from '../../protocols/signing/message-id.ts'
-import {
-  buildEnrollment,
-  buildRevocation,
-  type DeviceCapabilities,
-  type DeviceView,
-  parseTags,
-  validPeer,
-} from '../../seed/devices.ts'
-import { callApi, nodeUrl } from '../api-client.ts'
-import { action, CliError, type OutputOptions, print } from '../output.ts'
+import type { DeviceCapabilities, DeviceView } from '../../seed/devices.ts'
+import { ApiClient, type EnrollResponse, type RevokeResponse } from '../api-client.ts'
+import { action, CliError, type OutputOptions, print, UsageError } from '../output.ts'
 
 interface DeviceOptions extends OutputOptions {
   api?: string
@@ -39,20 +28,37 @@ interface DeviceOptions extends OutputOptions {
   deviceType?: string
 }
 
-const post = (url: string, body: unknown) =>
-  callApi(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+/** The device helpers and the signing code (zod, sigstore): loaded only by the commands that sign. */
+async function signing() {
+  const devices = await import('../../seed/devices.ts')
+  const { signOperatorMessage } = await import('../../protocols/signing/index.ts')
+  const { messageIdOfWire } = await import('../../protocols/signing/message-id.ts')
+  const { CpuArch } = await import('../../protocols/schemas/index.ts')
+  return { ...devices, signOperatorMessage, messageIdOfWire, CpuArch }
+}
 
-const postWire = (url: string, wire: Uint8Array) =>
-  callApi(`${url}/messages`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: wire })
+/** A peer id and tags checked by the seed's own rules, a bad one a usage error. */
+async function checkedArgs(peer: string, tags: string | undefined) {
+  const { validPeer, parseTags } = await import('../../seed/devices.ts')
+  try {
+    return { device: validPeer(peer), tags: tags === undefined ? undefined : parseTags(tags) }
+  } catch (err) {
+    throw new UsageError((err as Error).message, 'ERR_INVALID_INPUT')
+  }
+}
 
 async function operatorKey(dir: string) {
+  const { loadFleet } = await import('../../node/fleet/index.ts')
   const fleet = await loadFleet(dir)
   if (fleet.operatorSigner === undefined) throw new CliError(`${dir} holds no operator key`, 'ERR_NO_OPERATOR_KEY')
   return { fleet: fleet.root.fleet, signer: fleet.operatorSigner }
 }
 
 /** Capabilities from the flags, over what the node knows. */
-function capabilitiesOf(opts: DeviceOptions, known: DeviceCapabilities | null | undefined): DeviceCapabilities {
+async function capabilitiesOf(
+  opts: DeviceOptions,
+  known: DeviceCapabilities | null | undefined,
+): Promise<DeviceCapabilities> {
   const flags = opts.arch !== undefined || opts.ramMb !== undefined || opts.deviceType !== undefined
   if (!flags && known) return known
   if (opts.arch === undefined || opts.ramMb === undefined)
@@ -60,50 +66,43 @@ function capabilitiesOf(opts: DeviceOptions, known: DeviceCapabilities | null | 
       'the node does not know this device’s capabilities: pass --arch, --ram-mb (and --device-type), or use the seed’s API',
       'ERR_UNKNOWN_DEVICE',
     )
+  const { CpuArch } = await import('../../protocols/schemas/index.ts')
   const arch = CpuArch.safeParse(opts.arch)
   const ram = Number(opts.ramMb)
   if (!arch.success || !Number.isInteger(ram) || ram < 0)
-    throw new CliError('--arch must be arm64|x64|arm|riscv64|any and --ram-mb a whole number', 'ERR_INVALID_INPUT')
+    throw new UsageError('--arch must be arm64|x64|arm|riscv64|any and --ram-mb a whole number', 'ERR_INVALID_INPUT')
   return { arch: arch.data, ram_mb: ram, device_type: opts.deviceType ?? known?.device_type ?? 'generic' }
 }
 
-interface EnrollOut {
-  enrollment: { device: string; tags: string[]; issued_at: number }
-  digest: string
-  pinned: boolean
-  via: 'seed' | 'local-key'
-}
+/** What an enrollment prints: the seed's answer (or the locally signed one) and who signed it. */
+type EnrollOut = EnrollResponse & { via: 'seed' | 'local-key' }
 
 async function enroll(peer: string, opts: DeviceOptions, retag: boolean): Promise<void> {
-  const device = validPeer(peer)
-  const url = await nodeUrl(opts)
-  const tags = opts.tags === undefined ? undefined : parseTags(opts.tags)
-  if (retag && tags === undefined) throw new CliError('give the new tags with --tags a,b', 'ERR_INVALID_INPUT')
+  const { device, tags } = await checkedArgs(peer, opts.tags)
+  if (retag && tags === undefined) throw new UsageError('give the new tags with --tags a,b', 'ERR_INVALID_INPUT')
+  const client = await ApiClient.connect(opts)
   let out: EnrollOut
   if (opts.fleet === undefined) {
-    const r = (await post(`${url}/devices/${device}/enrollment`, { tags, retag })) as Omit<EnrollOut, 'via'>
-    out = { ...r, via: 'seed' }
+    out = { ...(await client.enroll(device, { tags, retag })), via: 'seed' }
   } else {
+    const { buildEnrollment, signOperatorMessage, messageIdOfWire } = await signing()
     const key = await operatorKey(opts.fleet)
-    const info = (await callApi(`${url}/devices/${device}`, undefined, { missingOk: true }).catch((err) => {
-      if ((err as CliError).code === 'ERR_NOT_FOUND') return undefined
-      throw err
-    })) as DeviceView | undefined
+    const info = await client.device(device)
     if (info?.state === 'revoked') throw new CliError(`${device} is revoked (final)`, 'ERR_REVOKED')
     if (retag && info !== undefined && info.state === 'unenrolled')
       throw new CliError(`${device} holds no enrollment: use enroll`, 'ERR_NOT_ENROLLED')
     const chosen = tags ?? info?.declared_tags ?? (info?.state === 'enrolled' ? info.tags : undefined)
-    if (chosen === undefined) throw new CliError(`give the device’s tags with --tags`, 'ERR_INVALID_INPUT')
+    if (chosen === undefined) throw new UsageError(`give the device’s tags with --tags`, 'ERR_INVALID_INPUT')
     const enrollment = buildEnrollment({
       fleet: key.fleet,
       device,
       tags: chosen,
-      capabilities: capabilitiesOf(opts, info?.capabilities),
+      capabilities: await capabilitiesOf(opts, info?.capabilities),
       current: info?.enrolled_at != null ? { issued_at: info.enrolled_at, tags: info.tags } : undefined,
       now: Date.now(),
     })
     const wire = await signOperatorMessage(enrollment, key.signer)
-    await postWire(url, wire)
+    await client.postMessage(wire)
     out = { enrollment, digest: messageIdOfWire(wire), pinned: true, via: 'local-key' }
   }
   const e = out.enrollment
@@ -111,19 +110,19 @@ async function enroll(peer: string, opts: DeviceOptions, retag: boolean): Promis
 }
 
 async function revoke(peer: string, opts: DeviceOptions): Promise<void> {
-  const device = validPeer(peer)
-  const url = await nodeUrl(opts)
+  const { device } = await checkedArgs(peer, undefined)
   if (opts.reason === undefined || opts.reason.trim() === '')
-    throw new CliError('say why with --reason <text>', 'ERR_INVALID_INPUT')
-  let out: { revocation: { device: string; reason: string }; digest: string; via: 'seed' | 'local-key' }
+    throw new UsageError('say why with --reason <text>', 'ERR_INVALID_INPUT')
+  const client = await ApiClient.connect(opts)
+  let out: RevokeResponse & { via: 'seed' | 'local-key' }
   if (opts.fleet === undefined) {
-    const r = (await post(`${url}/devices/${device}/revocation`, { reason: opts.reason })) as Omit<typeof out, 'via'>
-    out = { ...r, via: 'seed' }
+    out = { ...(await client.revoke(device, opts.reason)), via: 'seed' }
   } else {
+    const { buildRevocation, signOperatorMessage, messageIdOfWire } = await signing()
     const key = await operatorKey(opts.fleet)
     const revocation = buildRevocation(key.fleet, device, opts.reason, Date.now())
     const wire = await signOperatorMessage(revocation, key.signer)
-    await postWire(url, wire)
+    await client.postMessage(wire)
     out = { revocation, digest: messageIdOfWire(wire), via: 'local-key' }
   }
   print(opts, out, (o) => `revoked ${o.revocation.device}: ${o.revocation.reason}`)
@@ -171,12 +170,8 @@ export function registerDevice(program: Command): void {
 
   common(device.command('list').description('enrolled, revoked and seen-but-unenrolled devices')).action(
     action(async (opts: DeviceOptions) => {
-      const url = await nodeUrl(opts)
-      const r = (await callApi(`${url}/devices`, undefined, { missingOk: true })) as
-        | { devices: DeviceView[] }
-        | undefined
-      const devices =
-        r?.devices ?? ((await callApi(`${url}/status`)) as { devices: FleetDevice[] }).devices.map(fromStatus)
+      const client = await ApiClient.connect(opts)
+      const devices = (await client.devices())?.devices ?? (await client.status()).devices.map(fromStatus)
       print(opts, { devices }, (o) => human(o.devices))
     }),
   )

@@ -3,7 +3,7 @@
  * rotate its operator key.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander'
-import { type Fleet, initFleet, loadFleet, rotateFleetKey } from '../../node/fleet/index.ts'
+import type { Fleet } from '../../node/fleet/index.ts'
 import { action, print } from '../output.ts'
 
 /** What `fleet init|show|rotate-key --json` print. Never includes secrets. */
@@ -43,6 +43,9 @@ function days(v: string): number {
   return Number(v)
 }
 
+/** The fleet module (node:crypto keys, sigstore): loaded only when a fleet command runs. */
+const fleetModule = () => import('../../node/fleet/index.ts')
+
 const algOption = () => new Option('--alg <alg>', 'operator key algorithm').choices(['ecdsa-p256', 'ed25519'])
 
 /** Registers `llmesh fleet`. */
@@ -61,6 +64,7 @@ export function registerFleet(program: Command): void {
           dir: string,
           o: { fleetId: string; alg: 'ecdsa-p256' | 'ed25519'; expiresDays?: number; json?: boolean },
         ) => {
+          const { initFleet } = await fleetModule()
           const f = await initFleet(dir, {
             fleetId: o.fleetId,
             alg: o.alg,
@@ -76,6 +80,7 @@ export function registerFleet(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (dir: string, o: { json?: boolean }) => {
+        const { loadFleet } = await fleetModule()
         print(o, summary(await loadFleet(dir)), human)
       }),
     )
@@ -86,6 +91,7 @@ export function registerFleet(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (dir: string, o: { alg?: 'ecdsa-p256' | 'ed25519'; json?: boolean }) => {
+        const { rotateFleetKey } = await fleetModule()
         const f = await rotateFleetKey(dir, o.alg === undefined ? {} : { alg: o.alg })
         print(o, summary(f), (s) => `rotated ${human(s)}`)
       }),

@@ -5,9 +5,8 @@
 import { createHash } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { type Command, InvalidArgumentError } from 'commander'
-import { type GgufInfo, type GgufProblem, type GgufValue, inspectGguf } from '../../node/model/gguf.ts'
-import { makeTinyGgufBuffer } from '../../node/model/gguf-writer.ts'
-import { action, CliError, print } from '../output.ts'
+import type { GgufInfo, GgufProblem, GgufValue } from '../../node/model/gguf.ts'
+import { action, CliError, print, UsageError } from '../output.ts'
 
 /** Parses a non-negative integer option. */
 function intArg(name: string): (v: string) => number {
@@ -93,8 +92,9 @@ interface MakeTinyOptions {
 
 async function makeTiny(out: string, o: MakeTinyOptions): Promise<void> {
   if (o.perturbLayer !== undefined && o.perturbLayer >= o.layers) {
-    throw new CliError(`--perturb-layer ${o.perturbLayer} is not a layer (0..${o.layers - 1})`, 'ERR_INVALID_INPUT')
+    throw new UsageError(`--perturb-layer ${o.perturbLayer} is not a layer (0..${o.layers - 1})`, 'ERR_INVALID_INPUT')
   }
+  const { makeTinyGgufBuffer } = await import('../../node/model/gguf-writer.ts')
   let buf: Buffer
   try {
     buf = makeTinyGgufBuffer({ layers: o.layers, embd: o.embd, seed: o.seed, perturbLayer: o.perturbLayer })
@@ -134,6 +134,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (file: string, o: { json?: boolean }) => {
+        const { inspectGguf } = await import('../../node/model/gguf.ts')
         const { info, problems } = await inspectGguf(file)
         if (info === undefined && problems[0]?.code === 'ERR_GGUF_IO')
           throw new CliError(problems[0].message, 'ERR_GGUF_IO')

@@ -1,170 +1,32 @@
 /**
- * `llmesh node start`, `llmesh seed start` and `llmesh status`.
- * A started daemon logs its listen addresses and API URL (pino JSON on stderr, msg
- * `llmesh node started`) and writes `<data>/node.json`; SIGTERM/SIGINT stop it cleanly (exit 0).
+ * `llmesh node start`, `llmesh seed start` and `llmesh status`. The start commands' flags come from
+ * the one option table (node/config/options.ts, applied flag > env > file > default); the daemon
+ * itself is imported only when a daemon starts (node-start.ts): `llmesh status` loads the typed
+ * API client and nothing else.
  */
-import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { checkApiExposure } from '../../node/api/exposure.ts'
-import type { ModelStatus } from '../../node/api/status.ts'
+import type { DeviceStatus, ReleaseStatus } from '../../node/api/status.ts'
 import { DEFAULT_API } from '../../node/constants.ts'
-import { Daemon, type DaemonInit } from '../../node/daemon.ts'
-import { cliDeviceServices } from '../../node/device-services.ts'
-import { loadFleet } from '../../node/fleet/index.ts'
-import { createLogger } from '../../node/logger.ts'
-import { parseDuration } from '../../protocols/duration.ts'
-import { createSeedDaemon } from '../../seed/seed-daemon.ts'
-import { callApi, nodeUrl } from '../api-client.ts'
-import { action, CliError, print } from '../output.ts'
+import { ApiClient, type StatusResponse } from '../api-client.ts'
+import { addConfigOptions, flagsGiven, loadConfig } from '../config-flags.ts'
+import { action, type OutputOptions, print } from '../output.ts'
 
-/** Options shared by `node start` and `seed start`. */
-interface StartOptions {
-  fleet: string
-  data: string
-  listen?: string[]
-  api?: string
-  tags?: string
-  mdns: boolean
-  bootstrap?: string[]
-  reportInterval?: string
-  operatorKey?: string
-  apiTokenFile?: string
-  apiInsecure?: boolean
-}
-
-function collect(value: string, prev: string[] | undefined): string[] {
-  return [...(prev ?? []), value]
-}
-
-function addStartOptions(cmd: Command): Command {
-  return cmd
-    .requiredOption('--fleet <dir>', 'fleet directory (trust root and join secret)')
-    .requiredOption('--data <dir>', 'data directory (identity, messages, models)')
-    .option('--listen <multiaddr>', 'libp2p listen address (repeatable)', collect)
-    .option('--api <host:port>', `local HTTP API address (default ${DEFAULT_API})`)
-    .option('--tags <a,b>', 'device tags, comma-separated')
-    .option('--no-mdns', 'disable mDNS discovery and the bonjour advertisement')
-    .option('--bootstrap <multiaddr>', 'peer to dial (repeatable)', collect)
-    .option('--report-interval <duration>', 'health report interval (e.g. 60s)')
-    .option('--operator-key <file>', 'operator private key (PEM): this node signs rollout commands')
-    .option(
-      '--api-token-file <file>',
-      'file holding the bearer token that non-loopback API callers must send (or env LLMESH_API_TOKEN)',
-    )
-    .option('--api-insecure', 'allow a non-loopback --api address without a token (anyone on the network can use it)')
-}
-
-async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogger>): Promise<void> {
-  let stopping = false
-  const stop = (signal: string): void => {
-    if (stopping) return
-    stopping = true
-    log.info({ signal }, 'stopping')
-    const force = setTimeout(() => {
-      log.warn('stop timed out, exiting')
-      process.exit(1)
-    }, 15_000)
-    force.unref()
-    daemon.stop().then(
-      () => process.exit(0),
-      (err) => {
-        log.error({ err }, 'stop failed')
-        process.exit(1)
-      },
-    )
-  }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
-  process.on('uncaughtException', (err) => {
-    log.fatal({ err }, 'uncaught exception')
-    stop('uncaughtException')
-  })
-  process.on('unhandledRejection', (err) => {
-    log.error({ err }, 'unhandled rejection')
-  })
-  await daemon.start()
-}
-
-/** The API token from `--api-token-file` or `LLMESH_API_TOKEN` (none: no auth). */
-async function apiToken(opts: StartOptions): Promise<string | undefined> {
-  const token =
-    opts.apiTokenFile !== undefined ? (await readFile(opts.apiTokenFile, 'utf8')).trim() : process.env.LLMESH_API_TOKEN
-  if (token === undefined || (token === '' && opts.apiTokenFile === undefined)) return undefined // LLMESH_API_TOKEN= : none
-  if (token.length < 16) throw new CliError('the API token must be at least 16 characters', 'ERR_INVALID_INPUT')
-  return token
-}
-
-async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
-  const log = createLogger({ base: { role } })
-  const token = await apiToken(opts)
-  // refuse an API open to the network before anything starts (the daemon checks again)
-  checkApiExposure({ address: opts.api ?? DEFAULT_API, token, insecure: opts.apiInsecure })
-  const fleet = await loadFleet(opts.fleet)
-  const init: DaemonInit = {
-    fleet: { id: fleet.root.fleet, psk: fleet.swarmKey, trust: fleet.root, chain: fleet.chain },
-    dataDir: opts.data,
-    listen: opts.listen,
-    api: opts.api,
-    tags:
-      opts.tags === undefined
-        ? []
-        : opts.tags
-            .split(',')
-            .map((t) => t.trim())
-            .filter((t) => t !== ''),
-    mdns: opts.mdns,
-    bootstrap: opts.bootstrap,
-    reportIntervalMs: opts.reportInterval === undefined ? undefined : parseDuration(opts.reportInterval),
-    apiToken: token,
-    apiInsecure: opts.apiInsecure === true,
-    logger: log,
-  }
-  let daemon: Daemon
-  if (role === 'seed') {
-    if (fleet.operatorSigner === undefined) {
-      throw new CliError(`${opts.fleet} holds no operator key: a seed needs it`, 'ERR_NO_OPERATOR_KEY')
-    }
-    // distribution, observing controller, enroller and the operator's routes (seed/seed-daemon.ts)
-    daemon = createSeedDaemon({ ...init, signer: fleet.operatorSigner })
-  } else {
-    // installer, inference, health reports, rollout controller and their routes (node/device-services.ts)
-    const composed = await cliDeviceServices({ operatorKeyFile: opts.operatorKey })
-    daemon = new Daemon({ ...init, services: composed.services, routes: composed.routes })
-  }
-  await runUntilSignal(daemon, log)
-}
-
-interface StatusOptions {
+interface StatusOptions extends OutputOptions {
   api?: string
   data?: string
-  json?: boolean
 }
 
-/** What `GET /status` returns, as far as `llmesh status` prints it. */
-export interface StatusJson {
-  device: { id: string; tags: string[]; enrolled: boolean; role: string; fleet: string }
-  peers: string[]
-  releases: Array<{ model: string; version: string; state: string }>
-  models: Record<string, ModelStatus>
-  devices: Array<{
-    id: string
-    tags: string[]
-    enrolled: boolean
-    revoked: boolean
-    active: string[]
-    last_seen: number | null
-  }>
-  /** The rollout engine's section: releases failing now (an exception, or conflicted). */
-  rollout?: { errors?: Array<{ model: string; version: string; code: string; message: string; count: number }> }
-  /** Periodic loops: failures per loop since start, and the items failing now. */
-  loops?: {
-    errors: Record<string, number>
-    failing: Array<{ loop: string; item: string; code: string; message: string }>
-  }
+/**
+ * What `llmesh status` prints of `GET /status` (the server's types; the parts a terminal shows, so
+ * a test can give only those).
+ */
+export type StatusView = Pick<StatusResponse, 'device' | 'peers' | 'models' | 'rollout' | 'loops'> & {
+  releases: Array<Pick<ReleaseStatus, 'model' | 'version' | 'state'>>
+  devices: Array<Pick<DeviceStatus, 'id' | 'membership' | 'tags' | 'active' | 'last_seen'>>
 }
 
 /** Failing releases and loop items, for the top of `llmesh status`: what needs the operator. */
-function problemLines(s: StatusJson): string[] {
+function problemLines(s: StatusView): string[] {
   const lines = [
     ...(s.rollout?.errors ?? []).map(
       (e) => `  release ${e.model}@${e.version}  ${e.code}: ${e.message} (${e.count}×; other releases go on)`,
@@ -175,7 +37,7 @@ function problemLines(s: StatusJson): string[] {
 }
 
 /** The human-readable form of `llmesh status`. */
-export function humanStatus(s: StatusJson): string {
+export function humanStatus(s: StatusView): string {
   const ago = (t: number | null): string =>
     t === null ? '-' : `${Math.max(0, Math.round((Date.now() - t) / 1000))}s ago`
   const lines = [
@@ -199,21 +61,28 @@ export function humanStatus(s: StatusJson): string {
     'devices:',
     ...s.devices.map(
       (d) =>
-        `  ${d.id}  ${d.revoked ? 'revoked' : d.enrolled ? 'enrolled' : 'unenrolled'}  tags=${d.tags.join(',') || '-'}  versions=${d.active.join(',') || '-'}  last seen ${ago(d.last_seen)}`,
+        `  ${d.id}  ${d.membership}  tags=${d.tags.join(',') || '-'}  versions=${d.active.join(',') || '-'}  last seen ${ago(d.last_seen)}`,
     ),
   ]
   return lines.join('\n')
 }
 
+/** Resolves the configuration (flags typed on `cmd`) and starts the daemon (loaded only now). */
+async function start(role: 'node' | 'seed', cmd: Command): Promise<void> {
+  const config = await loadConfig(role, flagsGiven(cmd))
+  const { start: run } = await import('./node-start.ts')
+  await run(role, config.values)
+}
+
 /** Registers `node`, `seed` and `status`. */
 export function registerNode(program: Command): void {
   const node = program.command('node').description('run a device node')
-  addStartOptions(node.command('start').description('start a node daemon (runs until SIGTERM/SIGINT)')).action(
-    action((opts: StartOptions) => start('node', opts)),
+  addConfigOptions(node.command('start').description('start a node daemon (runs until SIGTERM/SIGINT)')).action(
+    action((_opts: unknown, cmd: Command) => start('node', cmd)),
   )
   const seed = program.command('seed').description('run the seed (a node holding the operator key)')
-  addStartOptions(seed.command('start').description('start a seed daemon: auto-enrolls devices')).action(
-    action((opts: StartOptions) => start('seed', opts)),
+  addConfigOptions(seed.command('start').description('start a seed daemon: auto-enrolls devices')).action(
+    action((_opts: unknown, cmd: Command) => start('seed', cmd)),
   )
   program
     .command('status')
@@ -223,9 +92,8 @@ export function registerNode(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (opts: StatusOptions) => {
-        const url = await nodeUrl(opts)
-        const status = (await callApi(`${url}/status`, undefined, { timeoutMs: 10_000 })) as StatusJson
-        print(opts, status, humanStatus)
+        const client = await ApiClient.connect(opts, { timeoutMs: 10_000 })
+        print(opts, await client.status(), humanStatus)
       }),
     )
 }

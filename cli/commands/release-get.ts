@@ -7,11 +7,8 @@
  */
 import { writeFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
-import { wireMessageId } from '../../protocols/signing/message-id.ts'
-import { WireEnvelope } from '../../protocols/wire.ts'
-import { apiError, callApi, nodeUrl } from '../api-client.ts'
-import { action, CliError, type OutputOptions, print } from '../output.ts'
+import { ApiClient } from '../api-client.ts'
+import { action, CliError, type OutputOptions, print, UsageError } from '../output.ts'
 
 /** Options of `release get`. */
 export interface ReleaseGetOptions extends OutputOptions {
@@ -21,39 +18,23 @@ export interface ReleaseGetOptions extends OutputOptions {
   manifest?: string
 }
 
-/** Longest bundle accepted from the API, bytes (a manifest of a 64 GiB file is far below). */
-const MAX_BUNDLE_BYTES = 16 * 1024 * 1024
-
 /** Splits `model@version`. */
 export function splitRef(ref: string): { model: string; version: string } {
   const at = ref.lastIndexOf('@')
   if (at <= 0 || at === ref.length - 1)
-    throw new CliError(`expected <model>@<version>, got ${ref}`, 'ERR_INVALID_INPUT')
+    throw new UsageError(`expected <model>@<version>, got ${ref}`, 'ERR_INVALID_INPUT')
   return { model: ref.slice(0, at), version: ref.slice(at + 1) }
 }
 
 /** Fetches the bundle and manifest and writes them. */
 export async function releaseGet(ref: string, opts: ReleaseGetOptions): Promise<void> {
   const { model, version } = splitRef(ref)
-  const base = `${await nodeUrl(opts)}/releases/${encodeURIComponent(model)}/${encodeURIComponent(version)}`
-  const { manifest, digest } = (await callApi(base)) as { manifest: ReleaseManifest; digest: string }
-  let res: Response
-  try {
-    res = await fetch(`${base}/bundle`, { signal: AbortSignal.timeout(15_000) })
-  } catch (err) {
-    throw new CliError(`cannot reach ${base}/bundle: ${(err as Error).message}`, 'ERR_UNREACHABLE')
-  }
-  const bytes = new Uint8Array(await res.arrayBuffer())
-  if (!res.ok) {
-    let body: unknown = {}
-    try {
-      body = JSON.parse(Buffer.from(bytes).toString('utf8'))
-    } catch {
-      // not JSON: apiError falls back to the status
-    }
-    throw apiError(res.status, body)
-  }
-  if (bytes.byteLength > MAX_BUNDLE_BYTES) throw new CliError('the bundle is too large', 'ERR_OVERSIZED')
+  const client = await ApiClient.connect(opts)
+  const { manifest, digest } = await client.release(model, version)
+  const bytes = await client.releaseBundle(model, version)
+  // zod and the signing code load only here
+  const { wireMessageId } = await import('../../protocols/signing/message-id.ts')
+  const { WireEnvelope } = await import('../../protocols/wire.ts')
   // the bytes must be the message the node listed: same message id, a release envelope
   if (wireMessageId(bytes) !== digest)
     throw new CliError('the bundle does not match the release digest', 'ERR_DIGEST_MISMATCH')

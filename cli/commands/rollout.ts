@@ -13,14 +13,14 @@
 
 import type { Command } from 'commander'
 import { DEFAULT_API } from '../../node/constants.ts'
-import { loadFleet } from '../../node/fleet/index.ts'
-import { parseReleaseRef, signCommand } from '../../node/rollout/commands.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
-import type { ReleaseError } from '../../node/rollout/release-errors.ts'
-import type { ReleaseConflict } from '../../protocols/rollout/index.ts'
-import { messageIdOfWire } from '../../protocols/signing/message-id.ts'
-import { callApi, nodeUrl } from '../api-client.ts'
-import { action, CliError, type OutputOptions, print } from '../output.ts'
+import {
+  ApiClient,
+  type CommandRequest,
+  type CommandResponse,
+  type RolloutJson as RolloutResponse,
+} from '../api-client.ts'
+import { action, CliError, type OutputOptions, print, RefusedError, UsageError } from '../output.ts'
 
 interface RolloutOptions extends OutputOptions {
   api?: string
@@ -30,54 +30,53 @@ interface RolloutOptions extends OutputOptions {
   reason?: string
 }
 
-/** What `GET /rollout` returns that the CLI reads. */
-export interface RolloutJson {
-  releases: ReleaseRolloutStatus[]
-  errors?: ReleaseError[]
-  conflicts?: ReleaseConflict[]
+/** What `llmesh rollout status` prints of `GET /rollout` (the server's type; errors and conflicts optional). */
+export type RolloutJson = Pick<RolloutResponse, 'releases'> & Partial<Pick<RolloutResponse, 'errors' | 'conflicts'>>
+
+/** `model@version`, a malformed one a usage error (the parser loads zod: only when a ref is given). */
+async function releaseRef(ref: string): Promise<{ model: string; version: string }> {
+  const { parseReleaseRef } = await import('../../node/rollout/commands.ts')
+  try {
+    return parseReleaseRef(ref)
+  } catch (err) {
+    throw new UsageError((err as Error).message, 'ERR_INVALID_INPUT')
+  }
 }
 
 /** Refuses a release the node knows nothing of (no manifest, not even a conflicted one). */
 function ensureKnown(st: RolloutJson, model: string, version: string, url: string): void {
   const is = (x: { model: string; version: string }) => x.model === model && x.version === version
   if (st.releases.some(is) || (st.conflicts ?? []).some(is)) return
-  throw new CliError(
+  // the same refusal as the node's own (404 ERR_UNKNOWN_RELEASE), decided from its release list
+  throw new RefusedError(
     `${model}@${version} is not a release ${url} knows (see llmesh rollout status)`,
     'ERR_UNKNOWN_RELEASE',
+    404,
   )
 }
 
-interface CommandOut {
-  command: { action: string; model: string; version: string; id: string; to_stage?: string }
-  digest: string
-  via: 'node' | 'local-key'
-}
+/** What a sent command prints: the server's answer and who signed it. */
+type CommandOut = CommandResponse & { via: 'node' | 'local-key' }
 
 async function sendCommand(act: string, ref: string, opts: RolloutOptions): Promise<void> {
-  const { model, version } = parseReleaseRef(ref)
-  const url = await nodeUrl(opts)
-  const req = { action: act, model, version, to_stage: opts.toStage, reason: opts.reason }
+  const { model, version } = await releaseRef(ref)
+  const client = await ApiClient.connect(opts)
+  const req: CommandRequest = { action: act, model, version, to_stage: opts.toStage, reason: opts.reason }
   let out: CommandOut
   if (opts.fleet !== undefined) {
+    const { loadFleet } = await import('../../node/fleet/index.ts')
+    const { signCommand } = await import('../../node/rollout/commands.ts')
+    const { messageIdOfWire } = await import('../../protocols/signing/message-id.ts')
     const fleet = await loadFleet(opts.fleet)
     if (fleet.operatorSigner === undefined) {
       throw new CliError(`${opts.fleet} holds no operator key`, 'ERR_NO_OPERATOR_KEY')
     }
-    ensureKnown((await callApi(`${url}/rollout`)) as RolloutJson, model, version, url)
+    ensureKnown(await client.rollout(), model, version, client.base)
     const { command, wire } = await signCommand(req, fleet.root.fleet, fleet.operatorSigner, Date.now())
-    await callApi(`${url}/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream' },
-      body: wire,
-    })
+    await client.postMessage(wire)
     out = { command, digest: messageIdOfWire(wire), via: 'local-key' }
   } else {
-    const r = (await callApi(`${url}/rollout/commands`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(req),
-    })) as Omit<CommandOut, 'via'>
-    out = { ...r, via: 'node' }
+    out = { ...(await client.command(req)), via: 'node' }
   }
   print(opts, out, (o) => `${o.command.action} ${o.command.model}@${o.command.version} sent (command ${o.command.id})`)
 }
@@ -134,7 +133,9 @@ export function humanRollout(st: RolloutJson): string {
     if (r.gate !== null) {
       lines.push(`  gate: ${r.gate.outcome}  reporters ${r.gate.reporters}/${r.gate.required}`)
       for (const g of r.gate.figures) {
-        lines.push(`    ${g.pass ? 'ok  ' : 'FAIL'} ${g.gate}: ${g.value ?? '-'} (threshold ${g.threshold ?? '-'})`)
+        // a figure not met fails the stage only when the outcome is `fail`; else the stage holds and waits
+        const mark = g.pass ? 'ok   ' : r.gate.outcome === 'fail' ? 'FAIL ' : 'holds'
+        lines.push(`    ${mark} ${g.gate}: ${g.value ?? '-'} (threshold ${g.threshold ?? '-'})`)
       }
       for (const why of r.gate.reasons) lines.push(`    · ${why}`)
     }
@@ -174,16 +175,17 @@ export function registerRollout(program: Command): void {
   }
   common(rollout.command('status [release]').description('each release’s stage, gates, verdicts and cohorts')).action(
     action(async (ref: string | undefined, opts: RolloutOptions) => {
-      const url = await nodeUrl(opts)
-      const all = (await callApi(`${url}/rollout`)) as RolloutJson
+      const wanted = ref === undefined ? undefined : await releaseRef(ref) // a usage error before any call
+      const client = await ApiClient.connect(opts)
+      const all = await client.rollout()
       let st: Required<RolloutJson> = {
         releases: all.releases,
         errors: all.errors ?? [],
         conflicts: all.conflicts ?? [],
       }
-      if (ref !== undefined) {
-        const { model, version } = parseReleaseRef(ref)
-        ensureKnown(all, model, version, url)
+      if (wanted !== undefined) {
+        const { model, version } = wanted
+        ensureKnown(all, model, version, client.base)
         const is = (x: { model: string; version: string }) => x.model === model && x.version === version
         st = { releases: st.releases.filter(is), errors: st.errors.filter(is), conflicts: st.conflicts.filter(is) }
       }

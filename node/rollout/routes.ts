@@ -11,6 +11,7 @@
  *   Errors: { error: { code, message } } with the status of node/api/errors.ts.
  */
 import type { FastifyPluginAsync } from 'fastify'
+import type { OperatorCommand } from '../../protocols/schemas/index.ts'
 import type { OperatorSigner } from '../../protocols/signing/index.ts'
 import { messageIdOfWire } from '../../protocols/signing/message-id.ts'
 import { errorReply, sendError } from '../api/errors.ts'
@@ -23,6 +24,24 @@ import {
   UnknownReleaseError,
 } from './commands.ts'
 import type { RolloutController } from './rollout-controller.ts'
+
+/** The JSON of `GET /rollout`. */
+export type RolloutJson = ReturnType<RolloutController['statusJson']>
+
+/** The JSON of `GET /rollout/:model/:version`. */
+export type ReleaseRolloutJson = RolloutJson['releases'][number]
+
+/** The JSON of `POST /rollout/commands` (201). */
+export interface CommandResponse {
+  command: OperatorCommand
+  digest: string
+}
+
+/** The JSON of `POST /messages` (202). */
+export interface MessageResponse {
+  status: IngestResult['status']
+  digest: string
+}
 
 /** What the routes use. */
 export interface RolloutRoutesDeps {
@@ -43,7 +62,8 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
     app.get('/rollout', async (_req, reply) => {
       const c = deps.controller()
       if (c === undefined) return sendError(reply, 'ERR_NOT_RUNNING', 'no rollout controller')
-      return c.statusJson()
+      const out: RolloutJson = c.statusJson()
+      return out
     })
 
     app.get<{ Params: { model: string; version: string } }>('/rollout/:model/:version', async (req, reply) => {
@@ -70,7 +90,8 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
         if (!c.knows(body.model, body.version)) throw new UnknownReleaseError(body.model, body.version)
         const { command, wire } = await signCommand(body, deps.fleet, deps.signer, now())
         await deps.publish(wire)
-        return reply.status(201).send({ command, digest: messageIdOfWire(wire) })
+        const out: CommandResponse = { command, digest: messageIdOfWire(wire) }
+        return reply.status(201).send(out)
       } catch (err) {
         const r = errorReply(err)
         if (r.log) req.log.error({ err }, 'rollout route failed')
@@ -85,7 +106,8 @@ export function rolloutRoutes(deps: RolloutRoutesDeps): FastifyPluginAsync {
       }
       try {
         const res = await deps.publish(new Uint8Array(body))
-        return reply.status(202).send({ status: res.status, digest: messageIdOfWire(new Uint8Array(body)) })
+        const out: MessageResponse = { status: res.status, digest: messageIdOfWire(new Uint8Array(body)) }
+        return reply.status(202).send(out)
       } catch (err) {
         const r = errorReply(err)
         if (r.log) req.log.error({ err }, 'rollout route failed')

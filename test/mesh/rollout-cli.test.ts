@@ -51,7 +51,7 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
 
     // a device holds no operator key: it refuses to sign
     const refused = await cli(['rollout', 'abort', 'tiny@1.0.0', '--api', deviceApi])
-    assert.notEqual(refused.code, 0)
+    assert.equal(refused.code, 4, 'refused by the daemon')
     assert.match(refused.stderr, /ERR_NO_OPERATOR_KEY/)
 
     // with the fleet directory, the CLI signs and any node publishes the signed bytes
@@ -81,7 +81,7 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
     assert.match(human.stdout, /command promote → full/)
     assert.match(human.stdout, /cohort pilot: /)
     const bad = await cli(['rollout', 'pause', 'tiny', '--api', seedApi])
-    assert.notEqual(bad.code, 0)
+    assert.equal(bad.code, 2, 'a usage error')
     assert.match(bad.stderr, /model>@<version/)
   })
 
@@ -96,16 +96,23 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
     })
     assert.equal(res.status, 404)
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'ERR_UNKNOWN_RELEASE')
-    const viaSeed = await cli(['rollout', 'pause', 'nope@1.0.0', '--api', seedApi])
-    assert.notEqual(viaSeed.code, 0)
+    const viaSeed = await cli(['rollout', 'pause', 'nope@1.0.0', '--api', seedApi, '--json'])
+    assert.equal(viaSeed.code, 4, 'refused by the daemon')
     assert.match(viaSeed.stderr, /ERR_UNKNOWN_RELEASE/)
-    assert.doesNotMatch(viaSeed.stdout, /sent/)
+    // under --json, stdout is the daemon's error body plus the class
+    assert.deepEqual(JSON.parse(viaSeed.stdout), {
+      error: {
+        code: 'ERR_UNKNOWN_RELEASE',
+        message: 'nope@1.0.0 is not a release this node knows (see llmesh rollout status)',
+        class: 'refused',
+      },
+    })
     // signed locally: refused before anything is signed or sent
     const viaDevice = await cli(['rollout', 'abort', 'tiny@9.9.9', '--fleet', fleetDir, '--api', deviceApi])
-    assert.notEqual(viaDevice.code, 0)
+    assert.equal(viaDevice.code, 4)
     assert.match(viaDevice.stderr, /ERR_UNKNOWN_RELEASE/)
     const status = await cli(['rollout', 'status', 'nope@1.0.0', '--api', seedApi])
-    assert.notEqual(status.code, 0)
+    assert.equal(status.code, 4)
     assert.match(status.stderr, /ERR_UNKNOWN_RELEASE/)
     assert.equal(f.seedParts.controller!.statusJson().releases.flatMap((r) => r.commands).length, before)
     assert.equal(f.seedParts.controller!.statusJson().releases.length, 1)

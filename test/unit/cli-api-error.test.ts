@@ -8,7 +8,7 @@ import { silentLogger } from '../../node/logger.ts'
 
 test('apiError: the contract, an older node’s shape, and no code at all', () => {
   const e = apiError(409, { error: { code: 'ERR_REVOKED', message: 'x is revoked' } })
-  assert.deepEqual([e.code, e.message, e.exitCode], ['ERR_REVOKED', 'x is revoked', 1])
+  assert.deepEqual([e.code, e.message, e.exitCode, e.status], ['ERR_REVOKED', 'x is revoked', 4, 409])
   const old = apiError(400, { error: 'ERR_INVALID_INPUT', message: 'bad tags' })
   assert.deepEqual([old.code, old.message], ['ERR_INVALID_INPUT', 'bad tags'])
   const openai = apiError(503, { error: { code: 'model_deactivated', message: 'off', type: 'server_error' } })

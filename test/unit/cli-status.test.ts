@@ -4,17 +4,18 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { humanStatus, type StatusJson } from '../../cli/commands/node.ts'
+import { humanStatus, type StatusView } from '../../cli/commands/node.ts'
 import { humanRollout } from '../../cli/commands/rollout.ts'
 
-const base: StatusJson = {
+const base: StatusView = {
   device: { id: '12D3KooWdev', tags: ['pilot'], enrolled: true, role: 'node', fleet: 'f' },
   peers: ['a', 'b'],
   releases: [{ model: 'tiny', version: '1.0.0', state: 'aborted' }],
   models: {},
   devices: [
-    { id: '12D3KooWx', tags: [], enrolled: true, revoked: true, active: [], last_seen: null },
-    { id: '12D3KooWy', tags: ['lan'], enrolled: true, revoked: false, active: ['tiny@2.0.0'], last_seen: null },
+    { id: '12D3KooWx', membership: 'revoked', tags: [], active: [], last_seen: null },
+    { id: '12D3KooWy', membership: 'enrolled', tags: ['lan'], active: ['tiny@2.0.0'], last_seen: null },
+    { id: '12D3KooWz', membership: 'pending', tags: [], active: [], last_seen: null },
   ],
 }
 
@@ -35,6 +36,7 @@ test('a deactivated model shows its version and reason; an active one does not',
   assert.match(out, /other {2}active=2\.0\.0 previous=1\.0\.0 staged=1\.0\.0,2\.0\.0$/m)
   assert.match(out, /12D3KooWx {2}revoked/)
   assert.match(out, /12D3KooWy {2}enrolled {2}tags=lan {2}versions=tiny@2\.0\.0/)
+  assert.match(out, /12D3KooWz {2}pending {2}tags=- /)
   assert.match(out, /tiny@1\.0\.0 {2}aborted/)
 })
 
@@ -50,12 +52,16 @@ test('failing and conflicted releases and failing loop items come first, under p
           code: 'ERR_RELEASE_CONFLICT',
           message: 'tiny@1.1.0 has 2 valid manifests',
           count: 9,
+          since: 1,
+          last: 2,
         },
       ],
     },
     loops: {
       errors: { gc: 1, rollout: 0 },
-      failing: [{ loop: 'gc', item: 'tiny@0.9.0', code: 'ERR_INTERNAL', message: 'EBUSY' }],
+      failing: [
+        { loop: 'gc', item: 'tiny@0.9.0', code: 'ERR_INTERNAL', message: 'EBUSY', since: 1, last: 2, count: 1 },
+      ],
     },
   })
   assert.match(
