@@ -61,6 +61,7 @@ export function deviceList(deps: DeviceRoutesDeps): DeviceView[] {
     hellos: running ? mesh.antiEntropy.hellos : new Map(),
     connected: new Set(mesh.peers()),
     isAuto: (d) => deps.ledger.isAuto(d),
+    inForce: store.enrollmentsInForce((deps.now ?? Date.now)()),
     now: (deps.now ?? Date.now)(),
   })
 }

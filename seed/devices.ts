@@ -34,6 +34,10 @@ export type DeviceState = 'enrolled' | 'expired' | 'revoked' | 'unenrolled'
 export interface DeviceView {
   id: string
   state: DeviceState
+  /** `enrolled` (by the operator or an invite), `pending` (nobody enrolled it) or `revoked`. */
+  membership: 'enrolled' | 'pending' | 'revoked'
+  /** The name the invite that enrolled it gave, if any. */
+  name: string | null
   /** Tags of the effective enrollment (empty when none). */
   tags: string[]
   /** Tags the device declares itself (its `--tags`), when it was seen in an anti-entropy round. */
@@ -65,6 +69,8 @@ export interface DeviceListInput {
   connected: ReadonlySet<string>
   /** Whether an enrollment digest was made by the auto-enroller (else: the operator pinned the tags). */
   isAuto: (digest: string) => boolean
+  /** The enrollment in force per device (operator's or by invite: MessageStore.enrollmentsInForce). */
+  inForce?: readonly DeviceEnrollment[]
   now: number
 }
 
@@ -147,6 +153,8 @@ export function buildRevocation(fleet: string, device: string, reason: string, n
 /** Every device the node knows of (enrolled, revoked, or only seen), sorted by id. */
 export function listDevices(input: DeviceListInput): DeviceView[] {
   const ids = new Set<string>([...input.hellos.keys()])
+  const inForce = new Map((input.inForce ?? []).map((e) => [e.device, e]))
+  for (const id of inForce.keys()) ids.add(id)
   const enrollments = new Map<string, EnrollmentRecord[]>()
   for (const r of input.enrollments) {
     ids.add(r.message.device)
@@ -169,7 +177,7 @@ export function listDevices(input: DeviceListInput): DeviceView[] {
   }
   return [...ids].sort().map((id) => {
     const latest = latestEnrollment(enrollments.get(id) ?? [])
-    const e = latest?.message
+    const e = inForce.get(id) ?? latest?.message
     const rev = revocations.get(id)
     const hello = input.hellos.get(id)
     const expired = e?.expires_at !== undefined && e.expires_at <= input.now
@@ -178,6 +186,8 @@ export function listDevices(input: DeviceListInput): DeviceView[] {
     return {
       id,
       state,
+      membership: state === 'revoked' ? 'revoked' : state === 'enrolled' ? 'enrolled' : 'pending',
+      name: e?.name ?? null,
       tags: e !== undefined && state === 'enrolled' ? [...e.tags] : [],
       declared_tags: hello === undefined ? null : [...hello.tags],
       pinned: latest !== undefined && !input.isAuto(latest.digest),

@@ -26,6 +26,7 @@ import {
 } from '../../seed/devices.ts'
 import { callApi, nodeUrl } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print } from '../output.ts'
+import { registerDeviceInvite } from './device-invite.ts'
 
 interface DeviceOptions extends OutputOptions {
   api?: string
@@ -73,7 +74,8 @@ interface EnrollOut {
   via: 'seed' | 'local-key'
 }
 
-async function enroll(peer: string, opts: DeviceOptions, retag: boolean): Promise<void> {
+/** `device enroll|tag|approve`: an operator-signed enrollment, through the seed or with `--fleet`. */
+export async function enroll(peer: string, opts: DeviceOptions, retag: boolean): Promise<void> {
   const device = validPeer(peer)
   const url = await nodeUrl(opts)
   const tags = opts.tags === undefined ? undefined : parseTags(opts.tags)
@@ -142,6 +144,8 @@ function fromStatus(d: StatusDevice): DeviceView {
   return {
     id: d.id,
     state: d.revoked ? 'revoked' : d.enrolled ? 'enrolled' : 'unenrolled',
+    membership: d.revoked ? 'revoked' : d.enrolled ? 'enrolled' : 'pending',
+    name: null,
     tags: d.tags,
     declared_tags: null,
     pinned: false,
@@ -167,7 +171,7 @@ function human(devices: DeviceView[]): string {
           ? ` declared=${d.declared_tags.join(',') || '-'}`
           : ''
       const why = d.revoked ? `  (${d.revoked.reason})` : ''
-      return `${d.id}  ${d.state}${d.pinned ? ' pinned' : ''}  tags=${d.tags.join(',') || '-'}${declared}${caps}  versions=${d.active.join(',') || '-'}  last report ${ago(d.last_report)}${why}`
+      return `${d.id}  ${d.membership === 'pending' ? 'pending' : d.state}${d.pinned ? ' pinned' : ''}  tags=${d.tags.join(',') || '-'}${declared}${caps}  versions=${d.active.join(',') || '-'}  last report ${ago(d.last_report)}${why}`
     })
     .join('\n')
 }
@@ -218,4 +222,5 @@ export function registerDevice(program: Command): void {
   signing(device.command('revoke <peer>').description('revoke a device: final; its reports and verdicts stop counting'))
     .requiredOption('--reason <text>', 'why (kept in the signed revocation)')
     .action(action((peer: string, opts: DeviceOptions) => revoke(peer, opts)))
+  registerDeviceInvite(device)
 }

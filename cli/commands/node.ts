@@ -29,6 +29,7 @@ interface StartOptions {
   operatorKey?: string
   apiTokenFile?: string
   apiInsecure?: boolean
+  invite?: string
 }
 
 /** Parses `500ms`, `30s`, `5m`, `2h`, `1d` or a number of ms. */
@@ -59,6 +60,7 @@ function addStartOptions(cmd: Command): Command {
       'file holding the bearer token that non-loopback API callers must send (or env LLMESH_API_TOKEN)',
     )
     .option('--api-insecure', 'allow a non-loopback --api address without a token (anyone on the network can use it)')
+    .option('--invite <file>', 'an invite file (llmesh device invite): this device claims it and joins with its tags')
 }
 
 async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogger>): Promise<void> {
@@ -124,6 +126,7 @@ async function start(role: 'node' | 'seed', opts: StartOptions): Promise<void> {
     reportIntervalMs: opts.reportInterval === undefined ? undefined : parseDuration(opts.reportInterval),
     apiToken: token,
     apiInsecure: opts.apiInsecure === true,
+    ...(opts.invite === undefined ? {} : { invite: await readFile(opts.invite, 'utf8') }),
     logger: log,
   }
   let daemon: Daemon

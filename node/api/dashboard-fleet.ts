@@ -20,7 +20,12 @@ export interface DashboardInference {
 /** One device row. */
 export interface DashboardDevice {
   id: string
+  /** Tags of the enrollment in force (what cohorts use); empty for a pending device. */
   tags: string[]
+  /** Tags the device declares itself (from its hello; never used for cohorts), null when unknown. */
+  declared_tags: string[] | null
+  /** `enrolled`, `pending` (holds the join secret, nobody enrolled it) or `revoked`. */
+  membership: 'enrolled' | 'pending' | 'revoked'
   enrolled: boolean
   revoked: boolean
   /** `model@version` per active model, from the latest report. */
@@ -81,20 +86,32 @@ function summarize(h: HealthReport): NonNullable<DashboardDevice['report']> {
   }
 }
 
-/** Every device this node knows, sorted by id; `self` is always listed. */
-export function dashboardDevices(store: DashboardSource, self: string, now: number): DashboardDevice[] {
-  const ids = new Set<string>([self])
-  for (const t of ['DeviceEnrollment', 'Revocation', 'HealthReport'] as const) {
+/**
+ * Every device this node knows, sorted by id; `self` is always listed, and so are the peers that
+ * said hello in an anti-entropy round (`declared`: the tags they declare), pending or not.
+ */
+export function dashboardDevices(
+  store: DashboardSource,
+  self: string,
+  now: number,
+  declared: ReadonlyMap<string, { tags: string[] }> = new Map(),
+): DashboardDevice[] {
+  const ids = new Set<string>([self, ...declared.keys()])
+  for (const t of ['DeviceEnrollment', 'Revocation', 'HealthReport', 'InviteClaim'] as const) {
     for (const m of store.list(t)) ids.add(m.message.device)
   }
   return [...ids].sort().map((id) => {
     const enr = store.enrollmentOf(id, now)
     const h = latestReport(store, id)
+    const revoked = store.revocationOf(id) !== undefined
     return {
       id,
-      tags: enr?.tags ?? h?.meta.tags ?? [],
+      // a pending device's own word is never its tags: shown as declared only
+      tags: enr?.tags ?? [],
+      declared_tags: declared.get(id)?.tags ?? null,
+      membership: revoked ? 'revoked' : enr !== undefined ? 'enrolled' : 'pending',
       enrolled: enr !== undefined,
-      revoked: store.revocationOf(id) !== undefined,
+      revoked,
       active: h?.active.map((a) => `${a.model}@${a.version}`) ?? [],
       staged: h?.staged?.map((a) => `${a.model}@${a.version}`) ?? null,
       last_seen: h?.window.end ?? enr?.issued_at ?? null,

@@ -27,7 +27,12 @@ export interface DashboardInit {
 
 /** What the routes use. */
 export interface DashboardComponents {
-  ctx: Pick<DaemonContext, 'config' | 'identity' | 'store'>
+  ctx: Pick<DaemonContext, 'config' | 'identity' | 'store'> & Partial<Pick<DaemonContext, 'mesh'>>
+}
+
+/** The hellos (declared tags) of the peers this node met, when its mesh runs. */
+function hellosOf(ctx: DashboardComponents['ctx']): ReadonlyMap<string, { tags: string[] }> {
+  return ctx.mesh?.state === 'running' ? ctx.mesh.antiEntropy.hellos : new Map()
 }
 
 /** The static files, by name, with their content type. */
@@ -93,7 +98,7 @@ export function dashboardRoutes(init: DashboardInit, components: DashboardCompon
           report_interval_ms: ctx.config.reportIntervalMs,
         },
         now: now(),
-        devices: dashboardDevices(ctx.store, ctx.identity.peerId, now()),
+        devices: dashboardDevices(ctx.store, ctx.identity.peerId, now(), hellosOf(ctx)),
       }),
     )
 

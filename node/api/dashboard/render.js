@@ -12,7 +12,8 @@
  * @typedef {{ seq: number, window_ms: number, device_type: string, runtime_version: string, uptime_s: number,
  *   cpu_pct: number, ram_pct: number, temp_c: number | null, inference: Inference[],
  *   events: Record<string, number> }} Report
- * @typedef {{ id: string, tags: string[], enrolled: boolean, revoked: boolean, active: string[],
+ * @typedef {{ id: string, tags: string[], declared_tags?: string[] | null, membership?: string, enrolled: boolean,
+ *   revoked: boolean, active: string[],
  *   last_seen: number | null, report: Report | null }} Device
  * @typedef {{ gate: string, value: number | null, threshold: number | null, baseline?: number | null, pass: boolean }} Figure
  * @typedef {{ model: string, version: string, seq: number, state: string, phase: string, stage: number,
