@@ -12,8 +12,9 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
-import { initFleet } from '../../node/fleet/index.ts'
+import { initFleet, loadFleet } from '../../node/fleet/index.ts'
 import { writeTinyGguf } from '../../node/model/gguf-writer.ts'
+import { createInvite } from '../../protocols/membership/index.ts'
 import { action, CliError } from '../output.ts'
 
 const BIN = fileURLToPath(new URL('../bin.ts', import.meta.url))
@@ -153,11 +154,21 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     say(`seed:     ${seed.api}  (${seedInfo.peerId})`)
     say(`dashboard: ${seed.api}/dashboard  (open it in a browser: devices, rollouts, operator buttons)`)
     const devices: Proc[] = []
+    const operator = (await loadFleet(fleetDir)).operatorSigner
     for (let i = 1; i <= n; i++) {
       const tags = i === 1 ? 'pilot,demo' : 'demo'
+      // each device joins with its own single-use invite (what `llmesh device invite` writes)
+      const invite = join(dir, `device-${i}.invite`)
+      if (operator !== undefined) {
+        const { file } = await createInvite(
+          { fleet: 'demo-fleet', tags: tags.split(','), name: `device-${i}`, ttlMs: 3_600_000, now: Date.now() },
+          operator,
+        )
+        await writeFile(invite, JSON.stringify(file), { mode: 0o600 })
+      }
       const p = await startProc(
         `device-${i}`,
-        ['node', 'start', ...common, '--tags', tags, '--bootstrap', seedInfo.multiaddrs[0]],
+        ['node', 'start', ...common, '--tags', tags, '--invite', invite, '--bootstrap', seedInfo.multiaddrs[0]],
         dir,
         `127.0.0.1:${base + i}`,
       )

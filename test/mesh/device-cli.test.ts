@@ -65,7 +65,7 @@ describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'llmesh-device-cli-'))
     fleetDir = join(home, 'fleet')
-    const init = await cli('fleet', 'init', fleetDir, '--fleet-id', 'device-fleet')
+    const init = await cli('fleet', 'init', fleetDir, '--fleet-id', 'device-fleet', '--auto-enroll')
     assert.equal(init.code, 0, init.stderr)
     const fl = await loadFleet(fleetDir)
     f = await startRolloutFleet([['pilot'], [], []], {

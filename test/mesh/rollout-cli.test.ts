@@ -44,7 +44,7 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'llmesh-rollout-cli-'))
     fleetDir = join(home, 'fleet')
-    const init = await cli('fleet', 'init', fleetDir, '--fleet-id', 'cli-fleet')
+    const init = await cli('fleet', 'init', fleetDir, '--fleet-id', 'cli-fleet', '--auto-enroll')
     assert.equal(init.code, 0, init.stderr)
     const fl = await loadFleet(fleetDir)
     f = await startRolloutFleet([['pilot'], []], {

@@ -173,7 +173,9 @@ describe('membership', () => {
     const revoked = {
       ...base,
       enrollments: [op],
-      revocations: [{ type: 'Revocation' as const, v: 1 as const, fleet: 'f-1', device: 'A', issued_at: 60, reason: 'x' }],
+      revocations: [
+        { type: 'Revocation' as const, v: 1 as const, fleet: 'f-1', device: 'A', issued_at: 60, reason: 'x' },
+      ],
     }
     assert.equal(membershipOf('A', revoked).membership, 'revoked')
     assert.deepEqual(enrollmentsInForce(revoked), [])
