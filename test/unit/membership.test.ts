@@ -105,7 +105,11 @@ describe('invite claims: who wins', () => {
       const uses: Record<string, number> = { '1': 1, '2': 2, '3': 3 }
       const seen = new Set<string>()
       return xs
-        .filter((x) => !seen.has(x.digest) && (seen.add(x.digest), true))
+        .filter((x) => {
+          if (seen.has(x.digest)) return false
+          seen.add(x.digest)
+          return true
+        })
         .map((x) => claim(x.device, invite(x.invite, uses[x.invite]), x.at, x.digest))
     })
 
@@ -199,7 +203,6 @@ describe('claims on the wire', async () => {
     auto_enroll: false,
   }
   const deviceKey = await generateKeyPair('Ed25519')
-  const device = peerIdFromPrivateKey(deviceKey).toString()
   const ctx = (now: number) => ({ trust, now, deviceStatus: () => 'unknown' as const })
   const made = await createInvite({ fleet: 'f-1', tags: ['pilot'], ttlMs: 60_000, now: T0 }, signer)
   const text = JSON.stringify(made.file)
