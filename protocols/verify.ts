@@ -6,7 +6,10 @@
  * 2. JSON, canonical form (RFC 8785), strict envelope schema → ERR_SCHEMA; unknown type →
  *    ERR_UNKNOWN_TYPE; canonical base64 → ERR_SCHEMA
  * 3. device messages: the signer's enrollment status (optional, before any crypto, so an
- *    unenrolled key costs a map lookup): revoked → ERR_REVOKED, unknown → ERR_NOT_ENROLLED
+ *    unenrolled key costs a map lookup): revoked → ERR_REVOKED, unknown → ERR_NOT_ENROLLED, except
+ *    an InviteClaim (how an unenrolled device asks to join): its embedded invite is checked
+ *    instead, against the trust root at the claim's date, with the invite key's proof
+ *    (`checkClaim`; protocols/membership)
  * 4. signature: operator bundles against the trust root's keys (ERR_UNKNOWN_SIGNER,
  *    ERR_BAD_SIGNATURE; one bundle form, one keyid form, low-S ECDSA); device envelopes against
  *    the signer's peer id (Ed25519, reduced S)
