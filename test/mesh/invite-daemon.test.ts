@@ -113,6 +113,15 @@ describe('invites through the daemons and the CLI', { timeout: scaled(180_000) }
     const view = await listed()
     assert.deepEqual({ membership: view?.membership, tags: view?.tags }, { membership: 'pending', tags: [] })
     for (const n of [seed, a, b, c]) assert.equal(n.context.store.membershipOf(cId).membership, 'pending')
+    // the dashboard shows it pending, with what it declares apart from its (empty) tags
+    const dash = (await (await fetch(`${seedApi}/dashboard/fleet`)).json()) as {
+      devices: Array<{ id: string; membership: string; tags: string[]; declared_tags: string[] | null }>
+    }
+    const row = dash.devices.find((d) => d.id === cId)
+    assert.deepEqual(
+      { membership: row?.membership, tags: row?.tags, declared: row?.declared_tags },
+      { membership: 'pending', tags: [], declared: ['pilot'] },
+    )
     const human = await cli(['device', 'list', '--api', seedApi])
     assert.match(human.stdout, new RegExp(`${cId}  pending .*declared=pilot`))
 
