@@ -17,7 +17,6 @@ import type { DeviceInvite } from '../../protocols/schemas/index.ts'
 import { parseTags } from '../../seed/devices.ts'
 import { callApi, nodeUrl } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print } from '../output.ts'
-import { enroll } from './device.ts'
 import { parseDuration } from './node.ts'
 
 interface InviteOptions extends OutputOptions {
@@ -67,8 +66,11 @@ async function invite(opts: InviteOptions): Promise<void> {
   )
 }
 
+/** How `device approve` enrolls (device.ts's `enroll`, passed in: no import cycle). */
+export type EnrollFn = (peer: string, opts: OutputOptions & Record<string, unknown>, retag: boolean) => Promise<void>
+
 /** Registers `device invite` and `device approve` under `device`. */
-export function registerDeviceInvite(device: Command): void {
+export function registerDeviceInvite(device: Command, enroll: EnrollFn): void {
   device
     .command('invite')
     .description('write an invite file: a device started with --invite <file> joins with its tags')
@@ -93,5 +95,5 @@ export function registerDeviceInvite(device: Command): void {
     .option('--api <url>', `node API (default http://${DEFAULT_API}; the seed, or any node with --fleet)`)
     .option('--data <dir>', 'read the API address from <dir>/node.json')
     .option('--json', 'print JSON')
-    .action(action((peer: string, opts: Parameters<typeof enroll>[1]) => enroll(peer, opts, false)))
+    .action(action((peer: string, opts: OutputOptions & Record<string, unknown>) => enroll(peer, opts, false)))
 }

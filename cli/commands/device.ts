@@ -26,7 +26,7 @@ import {
 } from '../../seed/devices.ts'
 import { callApi, nodeUrl } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print } from '../output.ts'
-import { registerDeviceInvite } from './device-invite.ts'
+import { type EnrollFn, registerDeviceInvite } from './device-invite.ts'
 
 interface DeviceOptions extends OutputOptions {
   api?: string
@@ -74,8 +74,7 @@ interface EnrollOut {
   via: 'seed' | 'local-key'
 }
 
-/** `device enroll|tag|approve`: an operator-signed enrollment, through the seed or with `--fleet`. */
-export async function enroll(peer: string, opts: DeviceOptions, retag: boolean): Promise<void> {
+async function enroll(peer: string, opts: DeviceOptions, retag: boolean): Promise<void> {
   const device = validPeer(peer)
   const url = await nodeUrl(opts)
   const tags = opts.tags === undefined ? undefined : parseTags(opts.tags)
@@ -222,5 +221,5 @@ export function registerDevice(program: Command): void {
   signing(device.command('revoke <peer>').description('revoke a device: final; its reports and verdicts stop counting'))
     .requiredOption('--reason <text>', 'why (kept in the signed revocation)')
     .action(action((peer: string, opts: DeviceOptions) => revoke(peer, opts)))
-  registerDeviceInvite(device)
+  registerDeviceInvite(device, enroll as EnrollFn)
 }
