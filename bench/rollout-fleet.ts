@@ -110,7 +110,7 @@ const stats = (xs: number[]) => {
 }
 
 try {
-  await initFleet(join(root, 'fleet'), { fleetId: 'bench-fleet' })
+  await initFleet(join(root, 'fleet'), { fleetId: 'bench-fleet', autoEnroll: true })
   const t0 = Date.now()
   const seed = await start('seed', 'seed', [
     '--tags',

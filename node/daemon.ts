@@ -27,6 +27,7 @@ import {
 import type { DaemonContext, DaemonFleet, Role, RouteFactory, Service, ServiceFactory } from './daemon-context.ts'
 import { buildNodeStatus } from './daemon-status.ts'
 import { BonjourAdvertiser, hostNameOf } from './discovery/bonjour-advertiser.ts'
+import { presentInvite } from './fleet/invite-claim.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createLogger, type Logger } from './logger.ts'
 import type { AntiEntropyInit, Hello } from './mesh/anti-entropy.ts'
@@ -56,10 +57,12 @@ export interface DaemonInit {
   apiToken?: string
   /** Accept a non-loopback `api` without a token (`--api-insecure`): start() refuses it otherwise. */
   apiInsecure?: boolean
-  /** This device's tags (sent to the seed for enrollment). */
+  /** This device's tags as it declares them (shown to the operator; never used for cohorts). */
   tags?: string[]
   /** The device type it declares in its capabilities (default `generic`; `device_type` in node/config/options.ts). */
   deviceType?: string
+  /** An invite file's text (`--invite`): claimed at start unless this device is enrolled (node/fleet/invite-claim.ts). */
+  invite?: string
   /** libp2p mDNS and bonjour (default true). */
   mdns?: boolean
   bootstrap?: string[]
@@ -192,6 +195,7 @@ export class Daemon {
       this.ctxValue = ctx
       await this.startService(mesh)
       await this.handOnTrustChain(ctx)
+      if (init.invite !== undefined) await presentInvite(ctx, init.invite, Date.now())
       for (const f of init.services ?? []) await this.startService(await f(ctx))
       const api = new ApiServer(
         {

@@ -44,6 +44,8 @@ export const MAX_SIZE = {
   TrustRoot: 64 * 1024,
   HealthReport: 64 * 1024,
   Verdict: 512 * 1024,
+  DeviceInvite: 16 * 1024,
+  InviteClaim: 32 * 1024,
 } as const
 
 /** The largest message any topic accepts (gossipsub's max transmit size is set from it). */

@@ -20,6 +20,8 @@ export type VerificationCode =
   | 'ERR_FUTURE'
   /** A trust-root rotation lacks the signatures of a threshold of the old or the new keys. */
   | 'ERR_THRESHOLD'
+  /** An invite claim that ranks after every use of its invite (and the slack): it can never win. */
+  | 'ERR_INVITE_USED'
 
 /** Base class of llmesh errors. */
 export class LlmeshError extends Error {

@@ -2,6 +2,7 @@
 export * from './constants.ts'
 export * from './encoding.ts'
 export * from './errors.ts'
+export * from './membership/index.ts'
 export * from './rollout/index.ts'
 export * from './schemas/index.ts'
 export * from './signing/index.ts'

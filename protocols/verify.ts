@@ -6,7 +6,10 @@
  * 2. JSON, canonical form (RFC 8785), strict envelope schema → ERR_SCHEMA; unknown type →
  *    ERR_UNKNOWN_TYPE; canonical base64 → ERR_SCHEMA
  * 3. device messages: the signer's enrollment status (optional, before any crypto, so an
- *    unenrolled key costs a map lookup): revoked → ERR_REVOKED, unknown → ERR_NOT_ENROLLED
+ *    unenrolled key costs a map lookup): revoked → ERR_REVOKED, unknown → ERR_NOT_ENROLLED, except
+ *    an InviteClaim (how an unenrolled device asks to join): its embedded invite is checked
+ *    instead, against the trust root at the claim's date, with the invite key's proof
+ *    (`checkClaim`; protocols/membership)
  * 4. signature: operator bundles against the trust root's keys (ERR_UNKNOWN_SIGNER,
  *    ERR_BAD_SIGNATURE; one bundle form, one keyid form, low-S ECDSA); device envelopes against
  *    the signer's peer id (Ed25519, reduced S)
@@ -31,11 +34,14 @@ import {
   PAYLOAD_TYPE_IN_TOTO,
   PAYLOAD_TYPE_OPERATOR,
 } from './constants.ts'
-import { canonicalJson, fromBase64, isCanonicalJsonBytes, parseJsonBytes } from './encoding.ts'
+import { canonicalJson, fromBase64, isCanonicalJsonBytes, parseJsonBytes, tryFromBase64 } from './encoding.ts'
 import { type VerificationCode, VerificationError } from './errors.ts'
 import {
+  claimProofBytes,
   DEVICE_TYPES,
+  type DeviceInvite,
   DeviceMessage,
+  type InviteClaim,
   type MessageType,
   OPERATOR_TYPES,
   OperatorMessage,
@@ -222,7 +228,9 @@ function openDevice(envelope: Extract<WireEnvelope, { kind: 'device' }>, ctx: Ve
   }
   const status = ctx.deviceStatus?.(envelope.signer)
   if (status === 'revoked') return failWith('ERR_REVOKED', `device ${envelope.signer} is revoked`)
-  if (status === 'unknown') return failWith('ERR_NOT_ENROLLED', `device ${envelope.signer} is not enrolled`)
+  // an invite claim is how an unenrolled device asks to join: its invite is checked instead
+  if (status === 'unknown' && envelope.type !== 'InviteClaim')
+    return failWith('ERR_NOT_ENROLLED', `device ${envelope.signer} is not enrolled`)
   if (!isCanonicalEd25519(sig) || rawKey.byteLength !== 32) {
     return failWith('ERR_BAD_SIGNATURE', 'malformed or non-canonical Ed25519 signature')
   }
@@ -245,7 +253,46 @@ function openDevice(envelope: Extract<WireEnvelope, { kind: 'device' }>, ctx: Ve
       `${msg.data.type} claims device ${msg.data.device} but is signed by ${envelope.signer}`,
     )
   }
+  if (msg.data.type === 'InviteClaim') {
+    const bad = checkClaim(msg.data, ctx)
+    if (bad !== undefined) return { ok: false, error: bad, id: digest }
+  }
   return { ok: true, message: msg.data, signer: envelope.signer, digest }
+}
+
+/**
+ * The invite a claim presents: an operator-signed DeviceInvite of this fleet (checked against the
+ * trust root at the claim's own date, so a claim made before the invite expired stays valid on a
+ * node that hears of it later), claimed no earlier than it was issued, with a valid proof by the
+ * invite key for this device.
+ */
+function checkClaim(claim: InviteClaim, ctx: VerifyContext): VerificationError | undefined {
+  const bytes = tryFromBase64(claim.invite)
+  const raw = bytes === undefined ? undefined : parseJsonBytes(bytes, MAX_SIZE.DeviceInvite)
+  const kind = raw?.ok === true ? (raw.value as { kind?: unknown; type?: unknown } | null) : null
+  if (bytes === undefined || kind?.kind !== 'operator' || kind.type !== 'DeviceInvite')
+    return new VerificationError('ERR_SCHEMA', 'the claim does not carry a signed invite')
+  const inner = verifyUnsafe(bytes, { trust: ctx.trust, fleet: ctx.fleet, now: claim.claimed_at })
+  if (!inner.ok) {
+    if (inner.error.code === 'ERR_FUTURE')
+      return new VerificationError('ERR_SCHEMA', 'the claim is dated before its invite was issued')
+    return new VerificationError(inner.error.code, `invite: ${inner.error.message}`)
+  }
+  const invite = inner.message as DeviceInvite
+  if (claim.claimed_at < invite.issued_at)
+    return new VerificationError('ERR_SCHEMA', 'the claim is dated before its invite was issued')
+  if (!verifyInviteProof(invite, claim.device, claim.proof))
+    return new VerificationError('ERR_BAD_SIGNATURE', 'the claim does not prove possession of the invite key')
+  return undefined
+}
+
+/** Whether `proof` is the invite key's signature of the claim of `device`. */
+export function verifyInviteProof(invite: DeviceInvite, device: string, proof: string): boolean {
+  const raw = tryFromBase64(invite.public_key)
+  const sig = tryFromBase64(proof)
+  if (raw?.byteLength !== 32 || sig === undefined || !isCanonicalEd25519(sig)) return false
+  const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' })
+  return cryptoVerify(null, claimProofBytes(invite.fleet, invite.id, device), key, sig)
 }
 
 function describe(err: { issues: Array<{ path: PropertyKey[]; message: string }> }): string {

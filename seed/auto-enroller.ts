@@ -1,8 +1,10 @@
 /**
- * Auto-enrolment on the seed: when the trust root's `auto_enroll` is true, every device that
- * describes itself in an anti-entropy round (and is neither enrolled with the same tags nor
- * revoked) gets a DeviceEnrollment signed with the operator key, gossiped to the fleet. The seed
- * enrolls itself at start. Enrolments already in flight are not signed twice.
+ * Auto-enrolment on the seed. The seed always enrolls itself at start. Other devices join with an
+ * invite or the operator's approval (docs/protocol.md, "Membership"); only when the trust root's
+ * `auto_enroll` is true (labs: anyone holding the join secret becomes a voter with the tags it
+ * chooses), every device that describes itself in an anti-entropy round (and is neither enrolled
+ * with the same tags, enrolled by an invite, nor revoked) gets a DeviceEnrollment signed with the
+ * operator key, gossiped to the fleet. Enrolments already in flight are not signed twice.
  *
  * An operator's enrollment wins: when a device's latest enrollment was not made automatically
  * (see `AutoEnrollmentLedger`), its tags are the operator's and the device's declared tags are
@@ -67,8 +69,11 @@ export class AutoEnroller implements Service {
    */
   async enroll(device: string, hello: Hello): Promise<boolean> {
     const { store, logger } = this.ctx
-    if (!this.started || !this.ctx.trust().auto_enroll) return false
+    if (!this.started) return false
+    if (device !== this.ctx.identity.peerId && !this.ctx.trust().auto_enroll) return false
     if (store.revocationOf(device) !== undefined || this.pending.has(device)) return false
+    // an invite's tags are the operator's: never replaced by what the device declares
+    if (store.membershipOf(device).via === 'invite') return false
     const cur = store.enrollmentOf(device)
     const latest = latestEnrollment(
       store.forDevice(device).filter((m) => m.type === 'DeviceEnrollment') as EnrollmentRecord[],

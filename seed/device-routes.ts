@@ -20,6 +20,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { errorReply, sendError } from '../node/api/errors.ts'
 import type { DaemonContext } from '../node/daemon.ts'
+import { storeViewInput } from '../node/fleet-view.ts'
 import { LlmeshError } from '../protocols/errors.ts'
 import { DeviceEnrollment, type Revocation } from '../protocols/schemas/index.ts'
 import { type OperatorSigner, signOperatorMessage } from '../protocols/signing/index.ts'
@@ -79,15 +80,11 @@ export interface RevokeResponse {
 /** The device list as this node sees it. */
 export function deviceList(deps: DeviceRoutesDeps): DeviceView[] {
   const { store, mesh } = deps.ctx
-  const running = mesh.state === 'running'
+  const now = (deps.now ?? Date.now)()
   return listDevices({
-    enrollments: store.list('DeviceEnrollment').map((m) => ({ message: m.message, digest: m.digest })),
-    revocations: store.list('Revocation').map((m) => m.message),
-    reports: store.list('HealthReport').map((m) => m.message),
-    hellos: running ? mesh.antiEntropy.hellos : new Map(),
+    ...storeViewInput(store, { mesh, now }),
     connected: new Set(mesh.peers()),
     isAuto: (d) => deps.ledger.isAuto(d),
-    now: (deps.now ?? Date.now)(),
   })
 }
 

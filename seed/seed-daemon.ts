@@ -1,11 +1,12 @@
 /**
  * The seed: a node that also holds the operator key, composed here and only here. Started in this
  * order (after the daemon's own identity, store and mesh; stopped in reverse):
- *   AutoEnroller (enrolls devices when the trust root allows it)
+ *   AutoEnroller (enrolls the seed itself, and every device only when the trust root's auto_enroll is on)
  *   → the seed's Distribution (owns every lineage feed and serves blocks; no prestage)
  *   → an observing RolloutController (`act: false`: decides and shows status, activates nothing)
  *   → any extra services the caller adds.
- * Routes: the operator's device routes (`/devices`, seed/device-routes.ts), `/releases`
+ * Routes: the operator's device routes (`/devices`, seed/device-routes.ts), `/invites`
+ * (seed/invite-routes.ts), `/releases`
  * (seed/release-routes.ts), the rollout routes with the operator key, the dashboard and /metrics.
  */
 
@@ -18,6 +19,7 @@ import { AutoEnroller } from './auto-enroller.ts'
 import { AutoEnrollmentLedger } from './auto-enrollments.ts'
 import { deviceRoutes } from './device-routes.ts'
 import { seedDistribution } from './distribution.ts'
+import { inviteRoutes } from './invite-routes.ts'
 
 /** Options of the seed daemon: a daemon's plus the operator signer. */
 export interface SeedDaemonInit extends Omit<DaemonInit, 'role'> {
@@ -49,7 +51,13 @@ export class SeedDaemon extends Daemon {
         ...observer.services,
         ...(services ?? []),
       ],
-      routes: [(ctx) => deviceRoutes({ ctx, signer, ledger }), ...sd.routes, ...observer.routes, ...(routes ?? [])],
+      routes: [
+        (ctx) => deviceRoutes({ ctx, signer, ledger }),
+        (ctx) => inviteRoutes({ ctx, signer }),
+        ...sd.routes,
+        ...observer.routes,
+        ...(routes ?? []),
+      ],
     })
     this.parts = observer.parts
   }

@@ -153,11 +153,23 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     say(`seed:     ${seed.api}  (${seedInfo.peerId})`)
     say(`dashboard: ${seed.api}/dashboard  (open it in a browser: devices, rollouts, operator buttons)`)
     const devices: Proc[] = []
+    const { loadFleet } = await import('../../node/fleet/index.ts')
+    const { createInvite } = await import('../../protocols/membership/index.ts')
+    const operator = (await loadFleet(fleetDir)).operatorSigner
     for (let i = 1; i <= n; i++) {
       const tags = i === 1 ? 'pilot,demo' : 'demo'
+      // each device joins with its own single-use invite (what `llmesh device invite` writes)
+      const invite = join(dir, `device-${i}.invite`)
+      if (operator !== undefined) {
+        const { file } = await createInvite(
+          { fleet: 'demo-fleet', tags: tags.split(','), name: `device-${i}`, ttlMs: 3_600_000, now: Date.now() },
+          operator,
+        )
+        await writeFile(invite, JSON.stringify(file), { mode: 0o600 })
+      }
       const p = await startProc(
         `device-${i}`,
-        ['node', 'start', ...common, '--tags', tags, '--bootstrap', seedInfo.multiaddrs[0]],
+        ['node', 'start', ...common, '--tags', tags, '--invite', invite, '--bootstrap', seedInfo.multiaddrs[0]],
         dir,
         `127.0.0.1:${base + i}`,
       )

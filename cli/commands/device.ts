@@ -16,6 +16,7 @@ import type { FleetDevice } from '../../protocols/fleet/device-view.ts'
 import type { DeviceCapabilities, DeviceView } from '../../seed/devices.ts'
 import { ApiClient, type EnrollResponse, type RevokeResponse } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print, UsageError } from '../output.ts'
+import { type EnrollFn, registerDeviceInvite } from './device-invite.ts'
 
 interface DeviceOptions extends OutputOptions {
   api?: string
@@ -144,7 +145,7 @@ function human(devices: DeviceView[]): string {
           ? ` declared=${d.declared_tags.join(',') || '-'}`
           : ''
       const why = d.revoked ? `  (${d.revoked.reason})` : ''
-      return `${d.id}  ${d.state}${d.pinned ? ' pinned' : ''}  tags=${d.tags.join(',') || '-'}${declared}${caps}  versions=${d.active.join(',') || '-'}  last report ${ago(d.last_report)}${why}`
+      return `${d.id}  ${d.membership === 'pending' ? 'pending' : d.state}${d.pinned ? ' pinned' : ''}  tags=${d.tags.join(',') || '-'}${declared}${caps}  versions=${d.active.join(',') || '-'}  last report ${ago(d.last_report)}${why}`
     })
     .join('\n')
 }
@@ -191,4 +192,5 @@ export function registerDevice(program: Command): void {
   signing(device.command('revoke <peer>').description('revoke a device: final; its reports and verdicts stop counting'))
     .requiredOption('--reason <text>', 'why (kept in the signed revocation)')
     .action(action((peer: string, opts: DeviceOptions) => revoke(peer, opts)))
+  registerDeviceInvite(device, enroll as EnrollFn)
 }

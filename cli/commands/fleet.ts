@@ -15,7 +15,13 @@ export interface FleetSummary {
   threshold: number
   expires_at: number | null
   operator_key: boolean
+  /** Whether the seed enrolls every holder of the join secret (labs only). */
+  auto_enroll: boolean
 }
+
+/** What `fleet show` says of a fleet with `auto_enroll` on. */
+export const AUTO_ENROLL_WARNING =
+  'WARNING: auto_enroll is on: anyone holding swarm.key is enrolled with the tags it declares and votes in rollouts (labs only; use invites)'
 
 function summary(f: Fleet): FleetSummary {
   return {
@@ -26,6 +32,7 @@ function summary(f: Fleet): FleetSummary {
     threshold: f.root.threshold,
     expires_at: f.root.expires_at ?? null,
     operator_key: f.operatorSigner !== undefined,
+    auto_enroll: f.root.auto_enroll,
   }
 }
 
@@ -35,6 +42,7 @@ function human(s: FleetSummary): string {
     `  trust root v${s.version}, threshold ${s.threshold}${s.expires_at === null ? '' : `, expires ${new Date(s.expires_at).toISOString()}`}`,
     ...s.keys.map((k) => `  key ${k.keyid} (${k.alg})`),
     `  operator key ${s.operator_key ? 'present' : 'absent'}`,
+    s.auto_enroll ? `  ${AUTO_ENROLL_WARNING}` : '  enrollment by invite (llmesh device invite) or approval',
   ].join('\n')
 }
 
@@ -57,17 +65,25 @@ export function registerFleet(program: Command): void {
     .option('--fleet-id <id>', 'fleet id (a-z, 0-9, -)', 'default-fleet')
     .addOption(algOption().default('ecdsa-p256'))
     .option('--expires-days <n>', 'trust root lifetime in days (default: no expiry)', days)
+    .option('--auto-enroll', 'labs only: enroll every holder of swarm.key with the tags it declares')
     .option('--json', 'print JSON')
     .action(
       action(
         async (
           dir: string,
-          o: { fleetId: string; alg: 'ecdsa-p256' | 'ed25519'; expiresDays?: number; json?: boolean },
+          o: {
+            fleetId: string
+            alg: 'ecdsa-p256' | 'ed25519'
+            expiresDays?: number
+            autoEnroll?: boolean
+            json?: boolean
+          },
         ) => {
           const { initFleet } = await fleetModule()
           const f = await initFleet(dir, {
             fleetId: o.fleetId,
             alg: o.alg,
+            autoEnroll: o.autoEnroll === true,
             ...(o.expiresDays === undefined ? {} : { expiresInMs: o.expiresDays * 86_400_000 }),
           })
           print(o, summary(f), (s) => `created ${human(s)}`)

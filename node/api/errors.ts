@@ -52,6 +52,7 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_REVOKED: 409,
   ERR_VERSION_EXISTS: 409,
   ERR_DOWNGRADE: 409,
+  ERR_INVITE_USED: 409,
   // 413/415: the body
   ERR_UPLOAD_TOO_LARGE: 413,
   ERR_BODY_TOO_LARGE: 413,

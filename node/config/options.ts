@@ -154,6 +154,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'operator private key (PEM): this node signs rollout commands',
   },
   {
+    name: 'invite',
+    flag: '--invite <file>',
+    env: 'LLMESH_INVITE',
+    key: 'invite',
+    kind: 'path',
+    defaultText: 'none',
+    help: 'an invite file (llmesh device invite): a device not yet enrolled claims it at start and joins with its tags',
+  },
+  {
     name: 'api_token_file',
     flag: '--api-token-file <file>',
     env: 'LLMESH_API_TOKEN_FILE',

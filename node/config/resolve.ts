@@ -32,6 +32,7 @@ export interface ConfigValues {
   /** ms */
   report_interval: number
   operator_key?: string
+  invite?: string
   api_token_file?: string
   api_token?: string
   api_insecure: boolean

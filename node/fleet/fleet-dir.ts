@@ -50,6 +50,11 @@ export interface FleetInit {
   now?: number
   /** Trust root lifetime in ms; none by default. */
   expiresInMs?: number
+  /**
+   * Enroll every device that holds the join secret, with the tags it declares (labs only: anyone
+   * with `swarm.key` then votes in rollouts). Default false: devices join with an invite.
+   */
+  autoEnroll?: boolean
 }
 
 async function writeNew(path: string, data: string | Uint8Array, mode?: number): Promise<void> {
@@ -91,6 +96,7 @@ export async function initFleet(dir: string, init: FleetInit = {}): Promise<Flee
     keys: [key.key],
     now,
     ...(init.expiresInMs === undefined ? {} : { expiresAt: now + init.expiresInMs }),
+    autoEnroll: init.autoEnroll === true,
   })
   const chain = [await signTrustRoot(root, [signer])]
   const swarmKey = new Uint8Array(SWARM_KEY_LENGTH)

@@ -6,7 +6,7 @@
  * Plug in with `DaemonInit.services: [(ctx) => new Distribution(ctx, { … })]`.
  */
 
-import type { ReleaseManifest, Revocation } from '../../protocols/schemas/index.ts'
+import type { DeviceEnrollment, InviteClaim, ReleaseManifest, Revocation } from '../../protocols/schemas/index.ts'
 import type { DaemonContext } from '../daemon.ts'
 import type { StoredMessage } from '../mesh/types.ts'
 import { ModelStore, type ModelStoreInit } from '../store/model-store.ts'
@@ -36,6 +36,14 @@ export class Distribution {
   private readonly onRelease = (m: StoredMessage<ReleaseManifest>) => this.maybePrestage(m.message)
   /** A revoked device gets no more blocks from this node, and its open session is closed. */
   private readonly onRevocation = (m: StoredMessage<Revocation>) => this.replicatorValue?.drop(m.message.device)
+  /**
+   * Only enrolled devices replicate (a pending one gets no block): once a device is enrolled (by the
+   * operator or an invite), a session with it is tried; once this node is, with every peer.
+   */
+  private readonly onMember = (m: StoredMessage<DeviceEnrollment | InviteClaim>) => {
+    const device = m.message.device
+    this.replicatorValue?.reconsider(device === this.ctx.mesh.libp2p.peerId.toString() ? undefined : device)
+  }
 
   constructor(ctx: DistributionContext, init: DistributionInit = {}) {
     this.ctx = ctx
@@ -62,7 +70,7 @@ export class Distribution {
       { libp2p: this.ctx.mesh.libp2p, store: this.store, logger: this.ctx.logger.child({ svc: 'replicator' }) },
       {
         ...this.init.replicator,
-        isFleetPeer: (peer) => this.ctx.store.revocationOf(peer) === undefined && (allowed?.(peer) ?? true),
+        isFleetPeer: (peer) => this.ctx.store.isEnrolled(peer) && (allowed?.(peer) ?? true),
       },
     )
     await this.replicatorValue.start()
@@ -71,6 +79,8 @@ export class Distribution {
     this.ctx.status.addSection('replication', () => this.replicatorValue?.stats())
     this.ctx.store.on('release', this.onRelease)
     this.ctx.store.on('revocation', this.onRevocation)
+    this.ctx.store.on('enrollment', this.onMember)
+    this.ctx.store.on('claim', this.onMember)
     this.running = true
     const newest = new Map<string, ReleaseManifest>()
     for (const r of this.ctx.store.releases()) {
@@ -86,6 +96,8 @@ export class Distribution {
     this.running = false
     this.ctx.store.off('release', this.onRelease)
     this.ctx.store.off('revocation', this.onRevocation)
+    this.ctx.store.off('enrollment', this.onMember)
+    this.ctx.store.off('claim', this.onMember)
     await this.installer.stop()
     await this.replicatorValue?.stop()
     await this.store.stop()

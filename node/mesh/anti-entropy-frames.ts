@@ -36,10 +36,12 @@ const TYPE_ORDER: Record<string, number> = {
   TrustRoot: 0,
   ReleaseManifest: 1,
   DeviceEnrollment: 2,
+  InviteClaim: 2,
   Revocation: 3,
   OperatorCommand: 4,
   Verdict: 5,
   HealthReport: 6,
+  DeviceInvite: 7,
 }
 
 /** Dependencies first: trust roots, releases by seq, enrollments, revocations, commands, verdicts, reports. */

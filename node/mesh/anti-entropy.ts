@@ -27,6 +27,7 @@ import {
   ANTI_ENTROPY_HEALTH_WINDOW_MS,
   ANTI_ENTROPY_INTERVAL_MS,
   ANTI_ENTROPY_MAX_DIGESTS,
+  ANTI_ENTROPY_MAX_HELLOS,
   ANTI_ENTROPY_MAX_MESSAGES,
   ANTI_ENTROPY_MAX_RESPONSE_BYTES,
   ANTI_ENTROPY_RETRIES,
@@ -300,7 +301,10 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
 
   private gotHello(peer: string, hello: Hello | undefined): void {
     if (hello === undefined) return
+    // bounded: re-inserting moves the peer to the newest end; the oldest goes past the cap
+    this.hellos.delete(peer)
     this.hellos.set(peer, hello)
+    if (this.hellos.size > ANTI_ENTROPY_MAX_HELLOS) this.hellos.delete(this.hellos.keys().next().value as string)
     this.tell('hello', { peer, hello })
   }
 

@@ -22,6 +22,8 @@
 import { MAX_SIZE } from '../../protocols/constants.ts'
 import {
   applyRootRotation,
+  claimAdmissible,
+  inviteOfClaim,
   parseJsonBytes,
   SeqTracker,
   sha256Hex,
@@ -199,19 +201,39 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
       : undefined
   }
 
+  /**
+   * Membership rules on top of a verified message: a bare invite is never stored (it travels inside
+   * the claims that present it), and a claim that can never win its invite is refused, so a leaked
+   * invite cannot grow the store without bound (protocols/membership).
+   */
+  const membership = (res: Extract<VerifyResult, { ok: true }>): VerifyOutcome | undefined => {
+    const m = res.message
+    if (m.type === 'DeviceInvite')
+      return refusal('ERR_UNKNOWN_TYPE', 'an invite travels only inside a claim', res.digest)
+    if (m.type !== 'InviteClaim') return undefined
+    const invite = inviteOfClaim(m)
+    if (invite === undefined) return refusal('ERR_SCHEMA', 'the claim’s invite does not decode', res.digest)
+    const held = store.claimsOf(invite.id)
+    if (held.some((c) => c.digest === res.digest)) return undefined
+    return claimAdmissible(held, { digest: res.digest, claim: m, invite })
+      ? undefined
+      : refusal('ERR_INVITE_USED', `invite ${invite.id} has more better-ranked claims than it can use`, res.digest)
+  }
+
   const verifier = ((bytes: Uint8Array, now: number, from?: string): VerifyOutcome => {
     const rotated = rotation(bytes, now, from ?? 'local')
     if (rotated !== undefined) return rotated
     const res = check(bytes, current, now)
     if (!res.ok && res.error.code === 'ERR_ROLLBACK') return outcome(secondManifest(bytes, now) ?? res)
+    if (res.ok) return membership(res) ?? outcome(res)
     return outcome(res)
   }) as FleetVerifier
   verifier.trust = () => current
   return verifier
 }
 
-function refusal(code: VerificationCode, message: string): VerifyOutcome {
-  return { ok: false, error: new VerificationError(code, message) }
+function refusal(code: VerificationCode, message: string, id?: string): VerifyOutcome {
+  return { ok: false, error: new VerificationError(code, message), ...(id === undefined ? {} : { id }) }
 }
 
 /**

@@ -25,6 +25,9 @@ export const TOPIC_OF_TYPE = {
   Verdict: TOPIC_ROLLOUT,
   DeviceEnrollment: TOPIC_ROLLOUT,
   Revocation: TOPIC_ROLLOUT,
+  // claims carry the invite they present; a bare invite is refused by the verifier
+  InviteClaim: TOPIC_ROLLOUT,
+  DeviceInvite: TOPIC_ROLLOUT,
   HealthReport: TOPIC_HEALTH,
 } as const satisfies Record<MessageType, string>
 
@@ -38,8 +41,11 @@ export const TOPIC_OF_TYPE = {
  *   never stored nor forwarded, so an unenrolled key gains nothing;
  * - ERR_FUTURE: dated ahead of this node's clock by more than the skew, but maybe not of the
  *   forwarder's; offered again by anti-entropy once time has caught up.
+ * - ERR_INVITE_USED: an invite claim that can no longer win, forwarded by a peer that held fewer
+ *   claims of that invite.
  */
 export const IGNORED_CODES: ReadonlySet<string> = new Set([
+  'ERR_INVITE_USED',
   'ERR_ROLLBACK',
   'ERR_THRESHOLD',
   'ERR_NOT_ENROLLED',

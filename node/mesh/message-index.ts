@@ -1,5 +1,7 @@
 /** The message store's in-memory indexes: by id, wire hash, type, model and device. */
 import { sha256Hex } from '../../protocols/encoding.ts'
+import { type ClaimFacts, inviteOfClaim } from '../../protocols/membership/index.ts'
+import type { InviteClaim } from '../../protocols/schemas/index.ts'
 import type { AnyMessage, StoredMessage } from './types.ts'
 
 /** Device id a message is about, if any. */
@@ -34,10 +36,13 @@ export class MessageIndex {
   readonly byType = new Map<string, Set<string>>()
   readonly byModel = new Map<string, Set<string>>()
   readonly byDevice = new Map<string, Set<string>>()
-  /** Enrollments and revocations per device (the verifier asks at every device message). */
+  /** Enrollments, revocations and invite claims per device (the verifier asks at every device message). */
   readonly adminOf = new Map<string, Set<string>>()
   /** sha256 of stored wire bytes → id: the fast path for bytes already held. */
   readonly byWire = new Map<string, string>()
+  /** Invite claims with their decoded invite, by claim id; and claim ids per invite id. */
+  readonly claims = new Map<string, ClaimFacts>()
+  readonly claimsOfInvite = new Map<string, Set<string>>()
 
   /** The messages of an index entry. */
   collect(set: Set<string> | undefined): StoredMessage[] {
@@ -53,7 +58,15 @@ export class MessageIndex {
   index(m: StoredMessage): void {
     this.byDigest.set(m.digest, m)
     this.byWire.set(sha256Hex(m.bytes), m.digest)
-    if (m.type === 'DeviceEnrollment' || m.type === 'Revocation') addTo(this.adminOf, deviceOf(m.message), m.digest)
+    if (m.type === 'DeviceEnrollment' || m.type === 'Revocation' || m.type === 'InviteClaim')
+      addTo(this.adminOf, deviceOf(m.message), m.digest)
+    if (m.type === 'InviteClaim') {
+      const invite = inviteOfClaim(m.message as InviteClaim)
+      if (invite !== undefined) {
+        this.claims.set(m.digest, { digest: m.digest, claim: m.message as InviteClaim, invite })
+        addTo(this.claimsOfInvite, invite.id, m.digest)
+      }
+    }
     addTo(this.byType, m.type, m.digest)
     addTo(this.byModel, modelOf(m.message), m.digest)
     addTo(this.byDevice, deviceOf(m.message), m.digest)
@@ -64,6 +77,11 @@ export class MessageIndex {
     this.byWire.delete(sha256Hex(m.bytes))
     const admin = deviceOf(m.message)
     if (admin !== undefined) this.adminOf.get(admin)?.delete(m.digest)
+    const claim = this.claims.get(m.digest)
+    if (claim !== undefined) {
+      this.claims.delete(m.digest)
+      this.claimsOfInvite.get(claim.invite.id)?.delete(m.digest)
+    }
     this.byType.get(m.type)?.delete(m.digest)
     const model = modelOf(m.message)
     if (model !== undefined) this.byModel.get(model)?.delete(m.digest)

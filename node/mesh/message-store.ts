@@ -16,6 +16,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
+import { type ClaimFacts, enrollmentsInForce, membershipOf } from '../../protocols/membership/membership.ts'
 import type {
   DeviceEnrollment,
   MessageType,
@@ -232,17 +233,52 @@ export class MessageStore extends EventEmitter<MessageEvents> {
       | undefined
   }
 
-  /** The newest valid enrollment of a device (none when revoked or expired). */
+  /**
+   * The enrollment in force of a device (none when revoked, expired or pending): its newest
+   * operator enrollment, else the invite claim it won (protocols/membership).
+   */
   enrollmentOf(device: string, now = this.now()): DeviceEnrollment | undefined {
-    if (this.revocationOf(device) !== undefined) return undefined
-    let best: DeviceEnrollment | undefined
-    for (const m of this.ix.collect(this.ix.adminOf.get(device))) {
-      if (m.type !== 'DeviceEnrollment') continue
-      const e = m.message as DeviceEnrollment
-      if (e.expires_at !== undefined && e.expires_at <= now) continue
-      if (best === undefined || e.issued_at > best.issued_at) best = e
+    return this.membershipOf(device, now).enrollment
+  }
+
+  /** A device's membership (`enrolled`, `pending`, `revoked`) and the enrollment in force. */
+  membershipOf(device: string, now = this.now()): ReturnType<typeof membershipOf> {
+    const admin = this.ix.collect(this.ix.adminOf.get(device))
+    const revocations = admin.filter((m) => m.type === 'Revocation').map((m) => m.message as Revocation)
+    const enrollments = admin.filter((m) => m.type === 'DeviceEnrollment').map((m) => m.message as DeviceEnrollment)
+    // the winners of an invite depend on every claim of it: gather the invites this device claimed
+    const invites = new Set<string>()
+    for (const m of admin) {
+      const c = m.type === 'InviteClaim' ? this.ix.claims.get(m.digest) : undefined
+      if (c !== undefined && c.claim.device === device) invites.add(c.invite.id)
     }
-    return best
+    const claims = [...invites].flatMap((id) => this.claimsOf(id))
+    return membershipOf(device, { enrollments, revocations, claims, now })
+  }
+
+  /** The claims held of one invite. */
+  claimsOf(inviteId: string): ClaimFacts[] {
+    const out: ClaimFacts[] = []
+    for (const d of this.ix.claimsOfInvite.get(inviteId) ?? []) {
+      const c = this.ix.claims.get(d)
+      if (c !== undefined) out.push(c)
+    }
+    return out
+  }
+
+  /** Every claim held, with its invite. */
+  claims(): ClaimFacts[] {
+    return [...this.ix.claims.values()]
+  }
+
+  /** The one enrollment in force per enrolled, unrevoked device (operator's or by invite). */
+  enrollmentsInForce(now = this.now()): DeviceEnrollment[] {
+    return enrollmentsInForce({
+      enrollments: this.list('DeviceEnrollment').map((m) => m.message),
+      revocations: this.list('Revocation').map((m) => m.message),
+      claims: this.claims(),
+      now,
+    })
   }
 
   /** Whether a device holds a valid, unrevoked enrollment. */

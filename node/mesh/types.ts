@@ -5,8 +5,10 @@
 import type { VerificationError } from '../../protocols/errors.ts'
 import type {
   DeviceEnrollment,
+  DeviceInvite,
   DeviceMessage,
   HealthReport,
+  InviteClaim,
   MessageType,
   OperatorCommand,
   OperatorMessage,
@@ -58,6 +60,10 @@ export interface MessageEvents {
   health: [StoredMessage<HealthReport>]
   enrollment: [StoredMessage<DeviceEnrollment>]
   revocation: [StoredMessage<Revocation>]
+  /** A device's claim of an invite (it may enroll the device: see protocols/membership). */
+  claim: [StoredMessage<InviteClaim>]
+  /** Never emitted: a bare invite is not stored. */
+  invite: [StoredMessage<DeviceInvite>]
   trustroot: [StoredMessage<TrustRoot>]
   /** Every newly stored message, whatever its type. */
   message: [StoredMessage]
@@ -72,6 +78,8 @@ export const EVENT_OF_TYPE = {
   DeviceEnrollment: 'enrollment',
   Revocation: 'revocation',
   TrustRoot: 'trustroot',
+  InviteClaim: 'claim',
+  DeviceInvite: 'invite',
 } as const satisfies Record<MessageType, keyof MessageEvents>
 
 /** Where a message came from. */

@@ -68,7 +68,7 @@ export class Decisions {
   decideAll(publishVerdicts: boolean): { wantEvidence: boolean } {
     const { store, identity } = this.c.ctx
     const now = this.c.now()
-    const snap = snapshot(store)
+    const snap = snapshot(store, now)
     const resolved = resolveReleases(store.releases().map((r) => ({ manifest: r.message, digest: r.digest })))
     this.conflicts = resolved.conflicts
     for (const c of resolved.conflicts) this.conflict(c)

@@ -61,10 +61,13 @@ export interface StoreSnapshot {
   verdicts: VerifiedVerdict[]
 }
 
-/** Lists what decisions read. */
-export function snapshot(store: MessageSource): StoreSnapshot {
+/**
+ * Lists what decisions read. Enrollments are the one in force per device (the operator's, else a
+ * won invite claim: protocols/membership), so pending devices never take a cohort slot.
+ */
+export function snapshot(store: MessageSource & Pick<MessageStore, 'enrollmentsInForce'>, now: number): StoreSnapshot {
   return {
-    enrollments: store.list('DeviceEnrollment').map((x) => x.message),
+    enrollments: store.enrollmentsInForce(now),
     revocations: store.list('Revocation').map((x) => x.message),
     reports: store.list('HealthReport').map((x) => ({ report: x.message, digest: x.digest })),
     commands: store.list('OperatorCommand').map((x) => x.message),

@@ -114,6 +114,12 @@ export class Replicator {
     this.c.logger.info({ peer }, 'replication session closed')
   }
 
+  /** Tries a session with `peer` again (e.g. it was just enrolled), or with every connected peer. */
+  reconsider(peer?: string): void {
+    if (peer !== undefined) this.maybeDial(peer)
+    else for (const p of this.c.libp2p.getPeers()) this.maybeDial(p.toString())
+  }
+
   /** Peers with an active session. */
   activePeers(): string[] {
     return [...this.sessions].filter(([, s]) => s.state === 'active').map(([id]) => id)

@@ -46,6 +46,8 @@ export interface ViewReport {
 /** One device of the fleet. */
 export interface FleetDevice {
   id: string
+  /** A name for people, from the enrollment (the invite that enrolled it); null when none. */
+  name: string | null
   membership: DeviceMembership
   /** Cohort tags: the effective enrollment's while enrolled, else none. Never the declared ones. */
   tags: string[]
@@ -149,6 +151,7 @@ export function fleetDevices(input: FleetViewInput): FleetDevice[] {
     const declared = hello?.tags ?? h?.meta?.tags
     return {
       id,
+      name: e?.name ?? null,
       membership,
       tags: e !== undefined && membership === 'enrolled' ? [...e.tags] : [],
       declared_tags: declared === undefined ? null : [...declared],

@@ -9,6 +9,8 @@ export const DeviceEnrollment = z.object({
   fleet: FleetId,
   device: PeerIdString,
   tags: z.array(Tag).max(32),
+  /** A name for people (from the invite that enrolled the device); never used for decisions. */
+  name: z.string().min(1).max(64).optional(),
   capabilities: z.object({
     arch: CpuArch,
     ram_mb: z.number().int().nonnegative(),

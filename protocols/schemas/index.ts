@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { DeviceEnrollment, Revocation } from './enrollment.ts'
 import { HealthReport } from './health.ts'
+import { DeviceInvite, InviteClaim } from './membership.ts'
 import { ReleaseManifest } from './release.ts'
 import { OperatorCommand, Verdict } from './rollout.ts'
 import { TrustRoot } from './trust.ts'
@@ -8,6 +9,7 @@ import { TrustRoot } from './trust.ts'
 export * from './common.ts'
 export * from './enrollment.ts'
 export * from './health.ts'
+export * from './membership.ts'
 export * from './policy.ts'
 export * from './probes.ts'
 export * from './release.ts'
@@ -21,11 +23,12 @@ export const OperatorMessage = z.discriminatedUnion('type', [
   DeviceEnrollment,
   Revocation,
   TrustRoot,
+  DeviceInvite,
 ])
 export type OperatorMessage = z.infer<typeof OperatorMessage>
 
 /** Messages signed by a device's own Ed25519 key. */
-export const DeviceMessage = z.discriminatedUnion('type', [HealthReport, Verdict])
+export const DeviceMessage = z.discriminatedUnion('type', [HealthReport, Verdict, InviteClaim])
 export type DeviceMessage = z.infer<typeof DeviceMessage>
 
 /** Every message type tag. */
@@ -36,5 +39,6 @@ export const OPERATOR_TYPES = [
   'DeviceEnrollment',
   'Revocation',
   'TrustRoot',
+  'DeviceInvite',
 ] as const
-export const DEVICE_TYPES = ['HealthReport', 'Verdict'] as const
+export const DEVICE_TYPES = ['HealthReport', 'Verdict', 'InviteClaim'] as const

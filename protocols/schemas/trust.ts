@@ -25,7 +25,10 @@ export const TrustRoot = z.object({
   threshold: z.number().int().positive().default(1),
   created_at: Timestamp,
   expires_at: Timestamp.optional(),
-  /** Whether unenrolled devices that hold the join secret are enrolled automatically by the seed. */
-  auto_enroll: z.boolean().default(true),
+  /**
+   * Whether the seed enrolls every device that holds the join secret, with the tags it declares.
+   * Off by default (devices join with an invite or the operator's approval); for labs only.
+   */
+  auto_enroll: z.boolean().default(false),
 })
 export type TrustRoot = z.infer<typeof TrustRoot>

@@ -17,6 +17,7 @@ export function expiresAt(msg: OperatorMessage | DeviceMessage): number | undefi
     case 'ReleaseManifest':
     case 'DeviceEnrollment':
     case 'TrustRoot':
+    case 'DeviceInvite':
       return msg.expires_at
     default:
       return undefined
@@ -37,6 +38,7 @@ export function issuedAt(msg: OperatorMessage): number {
 /** The latest time a device message claims (what the future bound applies to). */
 export function deviceDatedAt(msg: DeviceMessage): number {
   if (msg.type === 'HealthReport') return Math.max(msg.window.start, msg.window.end)
+  if (msg.type === 'InviteClaim') return msg.claimed_at
   return Math.max(msg.decided_at, msg.window.start, msg.window.end)
 }
 
@@ -50,7 +52,10 @@ export function checkFreshness(
   if (exp !== undefined && exp <= now) {
     return new VerificationError('ERR_EXPIRED', `${msg.type} expired at ${dateText(exp)}`)
   }
-  const at = msg.type === 'HealthReport' || msg.type === 'Verdict' ? deviceDatedAt(msg) : issuedAt(msg)
+  const at =
+    msg.type === 'HealthReport' || msg.type === 'Verdict' || msg.type === 'InviteClaim'
+      ? deviceDatedAt(msg)
+      : issuedAt(msg)
   if (at > now + skewMs) {
     return new VerificationError('ERR_FUTURE', `${msg.type} is dated in the future (${dateText(at)})`)
   }

@@ -17,6 +17,7 @@ export interface TrustRootInit {
   threshold?: number
   /** Expiry time, ms; none by default. */
   expiresAt?: number
+  /** Enroll every device that holds the join secret (labs only); default false. */
   autoEnroll?: boolean
 }
 
@@ -31,7 +32,7 @@ export function firstTrustRoot(init: TrustRootInit): TrustRoot {
     threshold: init.threshold ?? 1,
     created_at: init.now,
     ...(init.expiresAt === undefined ? {} : { expires_at: init.expiresAt }),
-    auto_enroll: init.autoEnroll ?? true,
+    auto_enroll: init.autoEnroll ?? false,
   }
 }
 

@@ -6,8 +6,9 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKey } from '@libp2p/pnet'
 import type { NodeStatus } from '../../node/api/status.ts'
-import { type Fleet, initFleet } from '../../node/fleet/index.ts'
+import { type Fleet, initFleet, loadFleet } from '../../node/fleet/index.ts'
 import { type ReleaseManifest, signOperatorMessage } from '../../protocols/index.ts'
+import { createInvite } from '../../protocols/membership/index.ts'
 import { type BedProcess, type Host, REPO_ROOT, type TestBed, until } from './netns.ts'
 
 /** A running llmesh daemon in the bed. */
@@ -54,13 +55,40 @@ export function startArgs(
   ]
 }
 
-/** Starts `llmesh node|seed start` on a host (mDNS on unless `extra` says otherwise) and waits for node.json. */
+/**
+ * An invite file for a device (the tags it declares with `--tags` in `extra`), signed with the
+ * fleet directory's operator key, as `llmesh device invite --fleet` writes it; its path.
+ */
+export async function inviteFor(fleetDir: string, dataDir: string, extra: readonly string[] = []): Promise<string> {
+  const i = extra.indexOf('--tags')
+  const tags = i < 0 ? [] : (extra[i + 1] ?? '').split(',').filter((t) => t !== '')
+  const fleet = await loadFleet(fleetDir)
+  if (fleet.operatorSigner === undefined) throw new Error(`${fleetDir} holds no operator key`)
+  const { file } = await createInvite(
+    { fleet: fleet.root.fleet, tags, ttlMs: 3_600_000, now: Date.now() },
+    fleet.operatorSigner,
+  )
+  const path = `${dataDir}.invite`
+  await writeFile(path, JSON.stringify(file), { mode: 0o600 })
+  return path
+}
+
+/**
+ * Starts `llmesh node|seed start` on a host (mDNS on unless `extra` says otherwise) and waits for
+ * node.json. A device joins with an invite of the tags it declares unless `invite: false` (then it
+ * stays pending until the operator approves it).
+ */
 export async function startLanNode(
   bed: TestBed,
   host: Host,
-  opts: { role: 'node' | 'seed'; fleetDir: string; dataDir: string; name: string; extra?: string[] },
+  opts: { role: 'node' | 'seed'; fleetDir: string; dataDir: string; name: string; extra?: string[]; invite?: boolean },
 ): Promise<LanNode> {
-  const proc = bed.llmesh(host, opts.name, startArgs(host, opts), { LLMESH_LOG_LEVEL: 'info' })
+  const invite =
+    opts.role === 'node' && opts.invite !== false
+      ? ['--invite', await inviteFor(opts.fleetDir, opts.dataDir, opts.extra)]
+      : []
+  const args = startArgs(host, { ...opts, extra: [...(opts.extra ?? []), ...invite] })
+  const proc = bed.llmesh(host, opts.name, args, { LLMESH_LOG_LEVEL: 'info' })
   await until(
     () => proc.logs.some((l) => l.msg === 'llmesh node started') || proc.child.exitCode !== null,
     30_000,

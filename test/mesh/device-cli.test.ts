@@ -48,7 +48,7 @@ describe('llmesh device CLI', { timeout: scaled(200_000) }, () => {
   const home = suiteTmpDir('llmesh-device-cli-')
   before(async () => {
     fleetDir = join(home, 'fleet')
-    const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'device-fleet'])
+    const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'device-fleet', '--auto-enroll'])
     assert.equal(init.code, 0, init.stderr)
     const fl = await loadFleet(fleetDir)
     f = await startRolloutFleet([['pilot'], [], []], {

@@ -50,7 +50,7 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
 
   before(async () => {
     fleetDir = join(home, 'fleet')
-    const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'release-fleet'])
+    const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'release-fleet', '--auto-enroll'])
     assert.equal(init.code, 0, init.stderr)
     const fl = await loadFleet(fleetDir)
     seed = createSeedDaemon({

@@ -17,7 +17,7 @@ describe('llmesh rollout CLI', { timeout: scaled(100_000) }, () => {
   const home = suiteTmpDir('llmesh-rollout-cli-')
   before(async () => {
     fleetDir = join(home, 'fleet')
-    const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'cli-fleet'])
+    const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'cli-fleet', '--auto-enroll'])
     assert.equal(init.code, 0, init.stderr)
     const fl = await loadFleet(fleetDir)
     f = await startRolloutFleet([['pilot'], []], {

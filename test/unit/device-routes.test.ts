@@ -44,7 +44,7 @@ describe('/devices routes', () => {
     let listed = (await app.inject({ url: '/devices' })).json().devices
     assert.deepEqual(
       listed.map((d: { id: string; state: string }) => [d.id, d.state]),
-      [[seen, 'unenrolled']],
+      [[seen, 'pending']],
     )
 
     const retagFirst = await post(`/devices/${seen}/enrollment`, { tags: ['pilot'], retag: true })

@@ -108,6 +108,22 @@ describe('llmesh fleet / llmesh verify (CLI)', () => {
     await writeFile(rawPath, JSON.stringify(await signOperatorBundle(manifest, operatorSigner), null, 2))
   })
 
+  test('auto_enroll is off by default; --auto-enroll turns it on and fleet show warns about it', async () => {
+    const off = await cli(['fleet', 'show', fleetDir])
+    assert.equal(off.code, 0, off.stderr)
+    assert.doesNotMatch(off.stdout, /WARNING/)
+    assert.match(off.stdout, /enrollment by invite/)
+    assert.equal((await loadFleet(fleetDir)).root.auto_enroll, false)
+    const lab = join(dir, 'lab-fleet')
+    assert.equal((await cli(['fleet', 'init', lab, '--auto-enroll'])).code, 0)
+    const on = await cli(['fleet', 'show', lab])
+    assert.match(on.stdout, /WARNING: auto_enroll is on/)
+    assert.equal(
+      (JSON.parse((await cli(['fleet', 'show', lab, '--json'])).stdout) as { auto_enroll: boolean }).auto_enroll,
+      true,
+    )
+  })
+
   test('fleet init --json prints the summary; a second init fails with one stderr line', async () => {
     const show = await cli(['fleet', 'show', fleetDir, '--json'])
     assert.equal(show.code, 0)

@@ -65,7 +65,7 @@ export function renderDevices(p) {
             : d.id === p.self
               ? 'online'
               : !d.enrolled
-                ? 'not enrolled'
+                ? 'pending'
                 : r === null
                   ? 'no reports'
                   : online
@@ -86,6 +86,10 @@ export function renderDevices(p) {
               d.tags.length > 0
                 ? d.tags.map((t) => h('span', { class: 'tag' }, t))
                 : h('span', { class: 'muted' }, '–'),
+              // what a device says of itself: shown, never used for cohorts
+              !d.enrolled && d.declared_tags && d.declared_tags.length > 0
+                ? h('span', { class: 'muted', 'data-declared': '' }, ` declared: ${d.declared_tags.join(', ')}`)
+                : null,
             ),
             h(
               'td',

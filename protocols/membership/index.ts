@@ -1,0 +1,3 @@
+export * from './constants.ts'
+export * from './invite.ts'
+export * from './membership.ts'
