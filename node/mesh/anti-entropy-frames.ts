@@ -37,6 +37,7 @@ const TYPE_ORDER: Record<string, number> = {
   ReleaseManifest: 1,
   DeviceEnrollment: 2,
   Revocation: 3,
+  SwarmKeyRotation: 3,
   OperatorCommand: 4,
   Verdict: 5,
   HealthReport: 6,

@@ -25,6 +25,7 @@ export const TOPIC_OF_TYPE = {
   Verdict: TOPIC_ROLLOUT,
   DeviceEnrollment: TOPIC_ROLLOUT,
   Revocation: TOPIC_ROLLOUT,
+  SwarmKeyRotation: TOPIC_ROLLOUT,
   HealthReport: TOPIC_HEALTH,
 } as const satisfies Record<MessageType, string>
 

@@ -12,6 +12,7 @@ import type {
   OperatorMessage,
   ReleaseManifest,
   Revocation,
+  SwarmKeyRotation,
   TrustRoot,
   Verdict,
 } from '../../protocols/schemas/index.ts'
@@ -59,6 +60,7 @@ export interface MessageEvents {
   enrollment: [StoredMessage<DeviceEnrollment>]
   revocation: [StoredMessage<Revocation>]
   trustroot: [StoredMessage<TrustRoot>]
+  swarmkey: [StoredMessage<SwarmKeyRotation>]
   /** Every newly stored message, whatever its type. */
   message: [StoredMessage]
 }
@@ -72,6 +74,7 @@ export const EVENT_OF_TYPE = {
   DeviceEnrollment: 'enrollment',
   Revocation: 'revocation',
   TrustRoot: 'trustroot',
+  SwarmKeyRotation: 'swarmkey',
 } as const satisfies Record<MessageType, keyof MessageEvents>
 
 /** Where a message came from. */

@@ -3,6 +3,7 @@ import { DeviceEnrollment, Revocation } from './enrollment.ts'
 import { HealthReport } from './health.ts'
 import { ReleaseManifest } from './release.ts'
 import { OperatorCommand, Verdict } from './rollout.ts'
+import { SwarmKeyRotation } from './swarm-key.ts'
 import { TrustRoot } from './trust.ts'
 
 export * from './common.ts'
@@ -11,6 +12,7 @@ export * from './health.ts'
 export * from './policy.ts'
 export * from './release.ts'
 export * from './rollout.ts'
+export * from './swarm-key.ts'
 export * from './trust.ts'
 
 /** Messages signed by the operator key, carried as Sigstore bundles. */
@@ -20,6 +22,7 @@ export const OperatorMessage = z.discriminatedUnion('type', [
   DeviceEnrollment,
   Revocation,
   TrustRoot,
+  SwarmKeyRotation,
 ])
 export type OperatorMessage = z.infer<typeof OperatorMessage>
 
@@ -35,5 +38,6 @@ export const OPERATOR_TYPES = [
   'DeviceEnrollment',
   'Revocation',
   'TrustRoot',
+  'SwarmKeyRotation',
 ] as const
 export const DEVICE_TYPES = ['HealthReport', 'Verdict'] as const
