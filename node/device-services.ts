@@ -27,7 +27,9 @@ import { openaiRoutes } from './inference/openai-routes.ts'
 import type { InferenceSupervisorInit } from './inference/types.ts'
 import { Distribution, type DistributionInit } from './install/distribution.ts'
 import { runtimeVersion } from './install/runtime-version.ts'
+import { createMembershipMetrics } from './mesh/membership-metrics.ts'
 import { createStoreMetrics, storeStatus } from './mesh/store-metrics.ts'
+import type { SwarmKeyService } from './mesh/swarm-key-service.ts'
 import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
 import { rolloutRoutes } from './rollout/routes.ts'
@@ -111,6 +113,10 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
   }
   const metricsRoute: RouteFactory = (ctx) => async (app) => {
     const storeMetrics = createStoreMetrics(ctx.store)
+    const membershipMetrics = createMembershipMetrics({
+      gate: ctx.mesh.gateCounts,
+      swarmKey: () => ctx.status.sections.get('swarm_key')?.() as ReturnType<SwarmKeyService['statusJson']> | undefined,
+    })
     app.get('/metrics', async (_req, reply) => {
       let text = ''
       if (parts.metrics !== undefined) {
@@ -122,6 +128,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
       }
       text += await rolloutMetrics.registry.metrics()
       text += await storeMetrics.registry.metrics()
+      text += await membershipMetrics.registry.metrics()
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }

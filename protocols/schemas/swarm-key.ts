@@ -6,7 +6,9 @@ import { FleetId, PeerIdString, Sha256Hex, Timestamp } from './common.ts'
 export const SWARM_KEY_MAX_RECIPIENTS = 16_384
 
 /** Base64 of a sealed swarm key: ephemeral X25519 key (32) + ciphertext (32) + tag (16) = 80 bytes. */
-export const SealedSwarmKey = z.string().regex(/^[A-Za-z0-9+/]{106}==$/, 'expected a sealed swarm key (80 bytes, base64)')
+export const SealedSwarmKey = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]{107}=$/, 'expected a sealed swarm key (80 bytes, base64)')
 
 /** One device's copy of the new join secret, sealed to its own Ed25519 (libp2p) key. */
 export const SwarmKeyRecipient = z.strictObject({ device: PeerIdString, sealed: SealedSwarmKey })
@@ -22,7 +24,11 @@ export const SwarmKeyRotation = z.object({
   type: z.literal('SwarmKeyRotation'),
   v: z.literal(SCHEMA_VERSION),
   fleet: FleetId,
-  epoch: z.number().int().min(1).max(2 ** 31),
+  epoch: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31),
   key_id: Sha256Hex,
   issued_at: Timestamp,
   switch_at: Timestamp,

@@ -61,7 +61,8 @@ export function checkRotation(rotation: SwarmKeyRotation, current: number): void
 
 /** The libp2p swarm key file of a 32-byte key (what `preSharedKey({ psk })` takes). */
 export function swarmKeyFile(key: Uint8Array): Uint8Array {
-  if (key.length !== SWARM_KEY_BYTES) throw new SwarmKeyError('ERR_SWARM_KEY', `a swarm key is ${SWARM_KEY_BYTES} bytes`)
+  if (key.length !== SWARM_KEY_BYTES)
+    throw new SwarmKeyError('ERR_SWARM_KEY', `a swarm key is ${SWARM_KEY_BYTES} bytes`)
   return new Uint8Array(Buffer.from(`${SWARM_KEY_FILE_HEADER}${Buffer.from(key).toString('hex')}`, 'utf8'))
 }
 

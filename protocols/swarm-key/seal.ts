@@ -50,7 +50,8 @@ export function sealSwarmKey(
   key: Uint8Array,
   init: { fleet: string; epoch: number; devices: readonly string[] },
 ): SwarmKeyRecipient[] {
-  if (key.length !== SWARM_KEY_BYTES) throw new SwarmKeyError('ERR_SWARM_KEY', `a swarm key is ${SWARM_KEY_BYTES} bytes`)
+  if (key.length !== SWARM_KEY_BYTES)
+    throw new SwarmKeyError('ERR_SWARM_KEY', `a swarm key is ${SWARM_KEY_BYTES} bytes`)
   return [...new Set(init.devices)].map((device) => {
     const devPub = deviceX25519(device)
     const eph = generateKeyPairSync('x25519')
@@ -92,9 +93,13 @@ export function openSwarmKey(rotation: SwarmKeyRotation, self: string, secretKey
     decipher.setAuthTag(tag)
     key = new Uint8Array(Buffer.concat([decipher.update(ct), decipher.final()]))
   } catch (err) {
-    throw new SwarmKeyError('ERR_SEALED_KEY', `swarm key epoch ${rotation.epoch} does not open with this device's key`, {
-      cause: err,
-    })
+    throw new SwarmKeyError(
+      'ERR_SEALED_KEY',
+      `swarm key epoch ${rotation.epoch} does not open with this device's key`,
+      {
+        cause: err,
+      },
+    )
   }
   if (swarmKeyId(key) !== rotation.key_id) {
     throw new SwarmKeyError('ERR_KEY_MISMATCH', `swarm key epoch ${rotation.epoch} is not the key its key_id names`)
