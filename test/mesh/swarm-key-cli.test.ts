@@ -31,7 +31,6 @@ describe('llmesh fleet rotate-swarm-key', { timeout: scaled(240_000) }, () => {
     const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'swarm-fleet'])
     assert.equal(init.code, 0, init.stderr)
     const fl = await loadFleet(fleetDir)
-    // biome-ignore lint/style/noNonNullAssertion: fleet init writes an operator key
     f = await startRolloutFleet([[], [], []], {
       id: fl.root.fleet,
       psk: fl.swarmKey,
