@@ -5,10 +5,11 @@
  * the old key kept as `swarm.key.<old epoch>`, the new one renamed over swarm.key, the epoch file
  * written, the directory fsynced. New devices and invites made from the directory get the new key.
  */
-import { open, readFile, rename, rm } from 'node:fs/promises'
+import { open, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { syncDir } from '../mesh/message-log.ts'
+import { readOptionalJson } from '../mesh/swarm-key-state.ts'
 import { SECRET_MODE, SWARM_KEY_FILE } from './constants.ts'
 import { FleetError } from './errors.ts'
 
@@ -26,14 +27,9 @@ export type SwarmEpoch = z.infer<typeof EpochFile>
 
 /** The epoch of the directory's swarm.key (0 when it was never rotated). */
 export async function readSwarmEpoch(dir: string): Promise<SwarmEpoch | undefined> {
-  let text: string
-  try {
-    text = await readFile(join(dir, SWARM_EPOCH_FILE), 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-  const parsed = EpochFile.safeParse(JSON.parse(text))
+  const json = await readOptionalJson(join(dir, SWARM_EPOCH_FILE))
+  if (json === undefined) return undefined
+  const parsed = EpochFile.safeParse(json)
   if (!parsed.success) throw new FleetError('ERR_FLEET_INVALID', `${SWARM_EPOCH_FILE} is not a swarm epoch file`)
   return parsed.data
 }

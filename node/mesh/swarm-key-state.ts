@@ -15,6 +15,7 @@
 import { open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { LlmeshError } from '../../protocols/errors.ts'
 import { swarmKeyFile, swarmKeyId, swarmKeyOfFile } from '../../protocols/swarm-key/index.ts'
 import { syncDir } from './message-log.ts'
 
@@ -45,16 +46,36 @@ export interface ResolvedSwarmKey {
   state?: SwarmKeyState
 }
 
-/** Reads the state file (undefined when absent; throws on a corrupt one). */
-export async function readSwarmKeyState(dataDir: string): Promise<SwarmKeyState | undefined> {
+/** A JSON file's parsed content, or undefined when the file does not exist. */
+export async function readOptionalJson(file: string): Promise<unknown> {
   let text: string
   try {
-    text = await readFile(join(dataDir, SWARM_KEY_STATE_FILE), 'utf8')
+    text = await readFile(file, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw err
   }
-  return StateFile.parse(JSON.parse(text))
+  return JSON.parse(text)
+}
+
+/** Reads the state file (undefined when absent; throws on a corrupt one). */
+export async function readSwarmKeyState(dataDir: string): Promise<SwarmKeyState | undefined> {
+  const file = join(dataDir, SWARM_KEY_STATE_FILE)
+  let json: unknown
+  try {
+    json = await readOptionalJson(file)
+  } catch (err) {
+    throw new LlmeshError('ERR_SWARM_KEY_STATE', `cannot read ${file}`, { cause: err })
+  }
+  if (json === undefined) return undefined
+  const parsed = StateFile.safeParse(json)
+  if (!parsed.success) {
+    throw new LlmeshError(
+      'ERR_SWARM_KEY_STATE',
+      `${file} is not a swarm key state: remove it to start from the fleet directory's swarm.key`,
+    )
+  }
+  return parsed.data
 }
 
 /** Writes the state file durably. */

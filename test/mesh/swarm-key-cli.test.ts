@@ -8,10 +8,9 @@ import assert from 'node:assert/strict'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { loadFleet } from '../../node/fleet/index.ts'
 import { cli, scaled } from '../helpers/index.ts'
 import { tempDir } from './fixtures.ts'
-import { activeOf, publish, type RolloutFleet, startRolloutFleet, waitFor } from './rollout-helpers.ts'
+import { activeOf, publish, type RolloutFleet, startRolloutFleetFromDir, waitFor } from './rollout-helpers.ts'
 
 const POLICY = `
 stages:
@@ -28,15 +27,7 @@ describe('llmesh fleet rotate-swarm-key', { timeout: scaled(240_000) }, () => {
   before(async () => {
     home = await tempDir('llmesh-swarm-cli-')
     fleetDir = join(home.dir, 'fleet')
-    const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', 'swarm-fleet'])
-    assert.equal(init.code, 0, init.stderr)
-    const fl = await loadFleet(fleetDir)
-    f = await startRolloutFleet([[], [], []], {
-      id: fl.root.fleet,
-      psk: fl.swarmKey,
-      signer: fl.operatorSigner!,
-      trust: fl.root,
-    })
+    f = await startRolloutFleetFromDir(fleetDir, 'swarm-fleet', [[], [], []])
   })
   after(async () => {
     await f?.stop()
@@ -65,7 +56,12 @@ describe('llmesh fleet rotate-swarm-key', { timeout: scaled(240_000) }, () => {
       '--json',
     ])
     assert.equal(out.code, 0, out.stderr)
-    const r = JSON.parse(out.stdout) as { epoch: number; recipients: string[]; skipped_revoked: number }
+    const r = JSON.parse(out.stdout) as {
+      epoch: number
+      recipients: string[]
+      skipped_revoked: number
+      switch_at: number
+    }
     assert.equal(r.epoch, 1)
     assert.deepEqual([...r.recipients].sort(), [f.seed.context.identity.peerId, d0.id, d1.id].sort())
     assert.equal(r.skipped_revoked, 1)
