@@ -34,6 +34,8 @@ import type { AntiEntropyInit, Hello } from './mesh/anti-entropy.ts'
 import { createFleetVerifier } from './mesh/fleet-verifier.ts'
 import { MeshNode, type ServiceState } from './mesh/mesh-node.ts'
 import { MessageStore } from './mesh/message-store.ts'
+import { SwarmKeyService } from './mesh/swarm-key-service.ts'
+import { resolveSwarmKey } from './mesh/swarm-key-state.ts'
 
 export type {
   DaemonContext,
@@ -160,10 +162,12 @@ export class Daemon {
           device_type: init.deviceType ?? DEFAULT_DEVICE_TYPE,
         },
       }
+      // the join secret in force: the fleet directory's, or a newer one a rotation gave this node
+      const swarmKey = await resolveSwarmKey(init.dataDir, init.fleet.psk, Date.now())
       const mesh = new MeshNode(
         {
           fleet: init.fleet.id,
-          psk: init.fleet.psk,
+          psk: swarmKey.psk,
           privateKey: identity.privateKey,
           listen: init.listen ?? [DEFAULT_LISTEN],
           mdns: init.mdns ?? true,
@@ -194,6 +198,18 @@ export class Daemon {
       }
       this.ctxValue = ctx
       await this.startService(mesh)
+      const rotations = new SwarmKeyService(
+        {
+          store,
+          mesh,
+          privateKey: identity.privateKey,
+          self: identity.peerId,
+          logger: log.child({ svc: 'swarm-key' }),
+        },
+        { dataDir: init.dataDir, resolved: swarmKey },
+      )
+      this.status.addSection('swarm_key', () => rotations.statusJson())
+      await this.startService(rotations)
       await this.handOnTrustChain(ctx)
       if (init.invite !== undefined) await presentInvite(ctx, init.invite, Date.now())
       for (const f of init.services ?? []) await this.startService(await f(ctx))

@@ -29,8 +29,10 @@ import { openaiRoutes } from './inference/openai-routes.ts'
 import type { InferenceSupervisorInit } from './inference/types.ts'
 import { Distribution, type DistributionInit } from './install/distribution.ts'
 import { runtimeVersion } from './install/runtime-version.ts'
+import { createMembershipMetrics } from './mesh/membership-metrics.ts'
 import { createMeshMetrics } from './mesh/mesh-metrics.ts'
 import { createStoreMetrics, storeStatus } from './mesh/store-metrics.ts'
+import type { SwarmKeyService } from './mesh/swarm-key-service.ts'
 import { createQualityMetrics } from './quality/metrics.ts'
 import { probeSetsFor } from './quality/probe-sets.ts'
 import { QualityProber, type QualityProberInit } from './quality/prober.ts'
@@ -125,6 +127,10 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
     const storeMetrics = createStoreMetrics(ctx.store)
     const meshMetrics = createMeshMetrics(ctx.mesh)
     let qualityMetrics: ReturnType<typeof createQualityMetrics> | undefined
+    const membershipMetrics = createMembershipMetrics({
+      gate: ctx.mesh.gateCounts,
+      swarmKey: () => ctx.status.sections.get('swarm_key')?.() as ReturnType<SwarmKeyService['statusJson']> | undefined,
+    })
     app.get('/metrics', async (_req, reply) => {
       let text = ''
       if (parts.metrics !== undefined) {
@@ -141,6 +147,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
         qualityMetrics ??= createQualityMetrics(parts.prober)
         text += await qualityMetrics.metrics()
       }
+      text += await membershipMetrics.registry.metrics()
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }

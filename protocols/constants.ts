@@ -42,6 +42,8 @@ export const MAX_SIZE = {
   DeviceEnrollment: 16 * 1024,
   Revocation: 16 * 1024,
   TrustRoot: 64 * 1024,
+  /** ~190 bytes per recipient: 16,384 devices fit. */
+  SwarmKeyRotation: 4 * 1024 * 1024,
   HealthReport: 64 * 1024,
   Verdict: 512 * 1024,
   DeviceInvite: 16 * 1024,

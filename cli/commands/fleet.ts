@@ -5,6 +5,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import type { Fleet } from '../../node/fleet/index.ts'
 import { action, print } from '../output.ts'
+import { registerFleetRotateSwarmKey } from './fleet-rotate.ts'
 
 /** What `fleet init|show|rotate-key --json` print. Never includes secrets. */
 export interface FleetSummary {
@@ -112,4 +113,5 @@ export function registerFleet(program: Command): void {
         print(o, summary(f), (s) => `rotated ${human(s)}`)
       }),
     )
+  registerFleetRotateSwarmKey(fleet)
 }

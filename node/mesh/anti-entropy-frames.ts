@@ -38,6 +38,7 @@ const TYPE_ORDER: Record<string, number> = {
   DeviceEnrollment: 2,
   InviteClaim: 2,
   Revocation: 3,
+  SwarmKeyRotation: 3,
   OperatorCommand: 4,
   Verdict: 5,
   HealthReport: 6,

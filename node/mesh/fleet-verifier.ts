@@ -175,7 +175,7 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
     return mine
   }
 
-  for (const type of ['ReleaseManifest', 'DeviceEnrollment'] as const) {
+  for (const type of ['ReleaseManifest', 'DeviceEnrollment', 'SwarmKeyRotation'] as const) {
     for (const m of store.list(type)) seq.record(m.message, m.digest)
   }
   // Re-apply rotations learnt before a restart, in version order.

@@ -28,6 +28,7 @@ export const TOPIC_OF_TYPE = {
   // claims carry the invite they present; a bare invite is refused by the verifier
   InviteClaim: TOPIC_ROLLOUT,
   DeviceInvite: TOPIC_ROLLOUT,
+  SwarmKeyRotation: TOPIC_ROLLOUT,
   HealthReport: TOPIC_HEALTH,
 } as const satisfies Record<MessageType, string>
 

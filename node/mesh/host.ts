@@ -7,7 +7,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import type { PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, ConnectionProtector, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
@@ -35,6 +35,10 @@ export interface MeshHostInit {
   privateKey: PrivateKey
   /** The fleet's join secret: a libp2p swarm key file's bytes (`/key/swarm/psk/1.0.0/…`). */
   psk: Uint8Array
+  /** A protector to use instead of one built from `psk` (a switchable key, switchable-psk.ts). */
+  protector?: ConnectionProtector
+  /** Refuses connections (revoked peers, revocation-gate.ts). */
+  connectionGater?: ConnectionGater
   listen: string[]
   /** Fleet-scoped topic names, given peer-score parameters (invalid messages weigh heavily). */
   topics: string[]
@@ -79,7 +83,9 @@ export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionProtector: preSharedKey({ psk: init.psk }),
+    connectionProtector:
+      init.protector === undefined ? preSharedKey({ psk: init.psk }) : () => init.protector as ConnectionProtector,
+    ...(init.connectionGater === undefined ? {} : { connectionGater: init.connectionGater }),
     connectionManager: { maxConnections: init.maxConnections ?? MAX_CONNECTIONS },
     // Edge boards saturated by a model transfer answer pings late: judging a link dead after the
     // default ~5 s dropped replication sessions mid-transfer (fan-out bench). Allow 30 s.

@@ -24,6 +24,8 @@ import { createMeshHost, type MeshHostInit, type MeshLibp2p } from './host.ts'
 import { Ingest, type IngestResult } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
 import { watchOwnRevocation } from './own-revocation.ts'
+import { closeOnRevocation, type RevocationGateCounts, revocationGater } from './revocation-gate.ts'
+import { SwitchablePsk } from './switchable-psk.ts'
 import type { MeshVerifier } from './types.ts'
 
 /** Lifecycle state of a service. */
@@ -60,6 +62,9 @@ export interface MeshNodeComponents {
 export class MeshNode {
   readonly store: MessageStore
   readonly ingest: Ingest
+  /** Connections refused or closed for revoked peers (for /metrics). */
+  readonly gateCounts: RevocationGateCounts = { refused: 0 }
+  private readonly psk: SwitchablePsk
   private readonly init: MeshNodeInit
   private readonly log: Logger
   private libp2pNode: MeshLibp2p | undefined
@@ -68,6 +73,7 @@ export class MeshNode {
   private redial: NodeJS.Timeout | undefined
   private pruner: NodeJS.Timeout | undefined
   private unwatchRevocation: () => void = () => {}
+  private unwatchRevoked: () => void = () => {}
   private stateValue: ServiceState = 'idle'
   private transition: Promise<void> = Promise.resolve()
   private readonly onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
@@ -78,6 +84,7 @@ export class MeshNode {
     this.init = init
     this.store = components.store
     this.log = components.logger
+    this.psk = new SwitchablePsk(init.psk)
     this.ingest = new Ingest({}, { store: this.store, verify: components.verify, logger: this.log })
   }
 
@@ -129,6 +136,23 @@ export class MeshNode {
     await this.libp2p.dial(multiaddr(addr))
   }
 
+  /** The join secret (swarm key file bytes) new connections are protected with. */
+  get swarmKey(): Uint8Array {
+    return this.psk.key
+  }
+
+  /**
+   * Switches the join secret: every later connection (dialed or accepted) uses `psk`; open
+   * connections to peers `keep` refuses are closed (they were made with the old key and may belong
+   * to devices that did not get the new one). Returns how many connections were closed.
+   */
+  switchSwarmKey(psk: Uint8Array, keep: (peer: string) => boolean): number {
+    this.psk.setKey(psk)
+    const drop = (this.libp2pNode?.getConnections() ?? []).filter((c) => !keep(c.remotePeer.toString()))
+    for (const c of drop) c.abort(new Error('the fleet switched its join secret'))
+    return drop.length
+  }
+
   start(): Promise<void> {
     this.transition = this.transition.then(() => this.doStart())
     return this.transition
@@ -149,10 +173,13 @@ export class MeshNode {
         peerIdFromPrivateKey(this.init.privateKey).toString(),
         this.log,
       )
+      this.unwatchRevoked = closeOnRevocation(this.store, () => this.libp2pNode, this.gateCounts, this.log)
       const topics = [TOPIC_RELEASES, TOPIC_HEALTH, TOPIC_ROLLOUT].map((t) => fleetTopic(t, this.init.fleet))
       const node = await createMeshHost({
         privateKey: this.init.privateKey,
         psk: this.init.psk,
+        protector: this.psk,
+        connectionGater: revocationGater((p) => this.store.revocationOf(p) !== undefined, this.gateCounts),
         listen: this.init.listen ?? [DEFAULT_LISTEN],
         topics,
         mdns: this.init.mdns ?? true,
@@ -197,6 +224,7 @@ export class MeshNode {
     clearInterval(this.redial)
     clearInterval(this.pruner)
     this.unwatchRevocation()
+    this.unwatchRevoked()
     this.redial = undefined
     this.pruner = undefined
     await this.ae?.stop()

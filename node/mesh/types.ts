@@ -14,6 +14,7 @@ import type {
   OperatorMessage,
   ReleaseManifest,
   Revocation,
+  SwarmKeyRotation,
   TrustRoot,
   Verdict,
 } from '../../protocols/schemas/index.ts'
@@ -65,6 +66,7 @@ export interface MessageEvents {
   /** Never emitted: a bare invite is not stored. */
   invite: [StoredMessage<DeviceInvite>]
   trustroot: [StoredMessage<TrustRoot>]
+  swarmkey: [StoredMessage<SwarmKeyRotation>]
   /** Every newly stored message, whatever its type. */
   message: [StoredMessage]
 }
@@ -80,6 +82,7 @@ export const EVENT_OF_TYPE = {
   TrustRoot: 'trustroot',
   InviteClaim: 'claim',
   DeviceInvite: 'invite',
+  SwarmKeyRotation: 'swarmkey',
 } as const satisfies Record<MessageType, keyof MessageEvents>
 
 /** Where a message came from. */

@@ -4,6 +4,7 @@ import { HealthReport } from './health.ts'
 import { DeviceInvite, InviteClaim } from './membership.ts'
 import { ReleaseManifest } from './release.ts'
 import { OperatorCommand, Verdict } from './rollout.ts'
+import { SwarmKeyRotation } from './swarm-key.ts'
 import { TrustRoot } from './trust.ts'
 
 export * from './common.ts'
@@ -14,6 +15,7 @@ export * from './policy.ts'
 export * from './probes.ts'
 export * from './release.ts'
 export * from './rollout.ts'
+export * from './swarm-key.ts'
 export * from './trust.ts'
 
 /** Messages signed by the operator key, carried as Sigstore bundles. */
@@ -24,6 +26,7 @@ export const OperatorMessage = z.discriminatedUnion('type', [
   Revocation,
   TrustRoot,
   DeviceInvite,
+  SwarmKeyRotation,
 ])
 export type OperatorMessage = z.infer<typeof OperatorMessage>
 
@@ -40,5 +43,6 @@ export const OPERATOR_TYPES = [
   'Revocation',
   'TrustRoot',
   'DeviceInvite',
+  'SwarmKeyRotation',
 ] as const
 export const DEVICE_TYPES = ['HealthReport', 'Verdict', 'InviteClaim'] as const

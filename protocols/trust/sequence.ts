@@ -10,6 +10,7 @@
  * | ReleaseManifest  | model    | seq        |
  * | TrustRoot        | fleet    | version    |
  * | DeviceEnrollment | device   | issued_at  |
+ * | SwarmKeyRotation | fleet    | epoch      |
  *
  * OperatorCommand, Revocation and Verdict have no sequence: commands are ordered by
  * (issued_at, id), revocations are final, verdicts are re-evaluated from evidence. HealthReports
@@ -28,6 +29,8 @@ export function sequenceOf(msg: OperatorMessage | DeviceMessage): { key: string;
       return { key: msg.fleet, seq: msg.version }
     case 'DeviceEnrollment':
       return { key: msg.device, seq: msg.issued_at }
+    case 'SwarmKeyRotation':
+      return { key: msg.fleet, seq: msg.epoch }
     default:
       return undefined
   }

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Daemon } from '../../node/daemon.ts'
 import { type DeviceParts, deviceServices } from '../../node/device-services.ts'
+import { loadFleet } from '../../node/fleet/index.ts'
 import { silentLogger } from '../../node/logger.ts'
 import type { QualityProberInit } from '../../node/quality/prober.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
@@ -15,6 +16,7 @@ import { encodeProbeHeader } from '../../protocols/probe-file.ts'
 import type { ProbeSet } from '../../protocols/schemas/index.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { type TinyGgufOptions, writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { cli } from '../helpers/index.ts'
 import { makeFleet, type TestFleet, tempDir, waitFor } from './fixtures.ts'
 
 /** One device of the test fleet. */
@@ -115,6 +117,19 @@ export async function startRolloutFleet(
       await tmp.cleanup()
     },
   }
+}
+
+/** `llmesh fleet init <fleetDir>` (the CLI's own files), then a rollout fleet on that directory's keys. */
+export async function startRolloutFleetFromDir(
+  fleetDir: string,
+  fleetId: string,
+  tags: string[][],
+): Promise<RolloutFleet> {
+  const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', fleetId])
+  if (init.code !== 0) throw new Error(`fleet init: ${init.stderr}`)
+  const fl = await loadFleet(fleetDir)
+  if (fl.operatorSigner === undefined) throw new Error('fleet init wrote no operator key')
+  return startRolloutFleet(tags, { id: fl.root.fleet, psk: fl.swarmKey, signer: fl.operatorSigner, trust: fl.root })
 }
 
 /** Publishes a tiny GGUF through the seed's API with a policy YAML. */
