@@ -125,7 +125,8 @@ export async function startRolloutFleetFromDir(
   fleetId: string,
   tags: string[][],
 ): Promise<RolloutFleet> {
-  const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', fleetId])
+  // a lab fleet: the devices below are enrolled by the seed's auto-enroller, not by invites
+  const init = await cli(['fleet', 'init', fleetDir, '--fleet-id', fleetId, '--auto-enroll'])
   if (init.code !== 0) throw new Error(`fleet init: ${init.stderr}`)
   const fl = await loadFleet(fleetDir)
   if (fl.operatorSigner === undefined) throw new Error('fleet init wrote no operator key')
