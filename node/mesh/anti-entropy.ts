@@ -235,7 +235,7 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
       this.gotHello(res.peer, first.hello)
       const theirs = first.have
       const theirSet = new Set(theirs)
-      const want = theirs.filter((d) => !this.store.has(d) && !this.ingest.wasRejected(d))
+      const want = theirs.filter((d) => !this.store.known(d) && !this.ingest.wasRejected(d))
       const now = Date.now()
       const missing = this.pick(
         this.store
