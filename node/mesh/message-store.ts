@@ -306,7 +306,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   /**
    * Applies the retention rules to everything held (store-retention.ts): returns how many messages
    * it dropped. Once the dropped records outweigh the live ones, the log is compacted (in the
-   * background; `flush` does not wait for it).
+   * background; `flush` waits for it).
    */
   prune(now = this.now()): number {
     const n = this.keeper.sweep(now, this.dropFn)
@@ -327,8 +327,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     const writer = this.writer
     if (file === undefined || writer === undefined || this.compacting !== undefined) return
     const end = writer.size
-    if (end === undefined || this.deadBytes < this.compactMin || this.deadBytes <= end * COMPACT_DEAD_RATIO)
-      return
+    if (end === undefined || this.deadBytes < this.compactMin || this.deadBytes <= end * COMPACT_DEAD_RATIO) return
     const dead = this.deadBytes
     this.compacting = writer
       .exclusive(async () => {

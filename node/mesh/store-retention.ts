@@ -21,6 +21,7 @@
  * - Enrollments: a device's enrollment is dropped once a later one (issued after it, expiring no
  *   earlier) exists (`superseded-enrollment`). Revocations, trust roots and releases are kept.
  */
+import { MAX_SIZE } from '../../protocols/constants.ts'
 import { VOTE_MAX_AGE_MS } from '../../protocols/rollout/constants.ts'
 import type {
   DeviceEnrollment,
@@ -179,4 +180,34 @@ export function supersededEnrollment(ix: MessageIndex, e: DeviceEnrollment): boo
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** What the store's bound depends on (docs/protocol.md, "Message retention"). */
+export interface FleetSize {
+  /** Devices enrolled (or revoked) within the retention. */
+  devices: number
+  /** Release manifests held (every release is kept). */
+  releases: number
+  /** Operator commands held. */
+  commands: number
+  /** Trust roots held. */
+  trustRoots: number
+}
+
+/**
+ * Upper bound of the wire bytes a store holds: each device at most its report and verdict quotas
+ * plus an enrollment and a revocation, plus what the operator signed. Whatever devices send, the
+ * store stays under it (the log is about 2.4× the wire bytes, the heap about 3×).
+ */
+export function storeWireBound(
+  f: FleetSize,
+  quotas: { HealthReport: { bytes: number }; Verdict: { bytes: number } },
+): number {
+  const perDevice = quotas.HealthReport.bytes + quotas.Verdict.bytes + MAX_SIZE.DeviceEnrollment + MAX_SIZE.Revocation
+  return (
+    f.devices * perDevice +
+    f.releases * MAX_SIZE.ReleaseManifest +
+    f.commands * MAX_SIZE.OperatorCommand +
+    f.trustRoots * MAX_SIZE.TrustRoot
+  )
 }
