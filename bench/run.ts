@@ -32,6 +32,12 @@ const BENCHMARKS: Bench[] = [
   },
   { name: 'gossip-sim', file: 'gossip-sim.ts', args: [], quick: [] },
   { name: 'message-store', file: 'message-store.ts', args: ['--messages', '2000'], quick: ['--messages', '200'] },
+  {
+    name: 'store-retention',
+    file: 'store-retention.ts',
+    args: ['--devices', '1000', '--hours', '3', '--interval-s', '120', '--hostile', '5'],
+    quick: ['--devices', '20', '--hours', '2', '--hostile', '1'],
+  },
   { name: 'rollout-sim', file: 'rollout-sim.ts', args: ['--nodes', '100', '--seed', '1'], quick: ['--nodes', '20'] },
   {
     name: 'rollout-fleet',

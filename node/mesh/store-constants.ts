@@ -19,9 +19,9 @@ export const REPORT_HORIZON_MIN_MS = 60 * 60 * 1000
 /** Of each device, its newest this many reports are kept whatever their age (within the retention). */
 export const REPORTS_KEPT_NEWEST = 2
 /** Most health reports one device may have stored at once. */
-export const REPORT_QUOTA_COUNT = 1024
+export const REPORT_QUOTA_COUNT = 2048
 /** Most wire bytes of health reports one device may have stored at once. */
-export const REPORT_QUOTA_BYTES = 4 * 1024 * 1024
+export const REPORT_QUOTA_BYTES = 8 * 1024 * 1024
 /** Most verdicts one device may have stored at once. */
 export const VERDICT_QUOTA_COUNT = 64
 /** Most wire bytes of verdicts one device may have stored at once. */
