@@ -35,7 +35,7 @@ const BENCHMARKS: Bench[] = [
   {
     name: 'store-retention',
     file: 'store-retention.ts',
-    args: ['--devices', '1000', '--hours', '3', '--interval-s', '120', '--hostile', '5'],
+    args: ['--devices', '1000', '--hours', '3', '--interval-s', '120', '--hostile', '3'],
     quick: ['--devices', '20', '--hours', '2', '--hostile', '1'],
   },
   { name: 'rollout-sim', file: 'rollout-sim.ts', args: ['--nodes', '100', '--seed', '1'], quick: ['--nodes', '20'] },

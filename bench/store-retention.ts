@@ -119,8 +119,8 @@ for (let s = 1; s <= steps; s++) {
   await Promise.all(honest.map((d) => put(d, report(d, clock.now))))
   puts += honest.length
   for (const d of hostile) {
-    // four maximum-size reports per interval (past its quota each is refused)
-    const out = await Promise.all(Array.from({ length: 4 }, () => put(d, bigReport(d, clock.now))))
+    // sixteen maximum-size reports per interval (past its quota each is refused)
+    const out = await Promise.all(Array.from({ length: 16 }, () => put(d, bigReport(d, clock.now))))
     refusals += out.filter((o) => o === 'quota').length
     puts += out.length
   }

@@ -21,10 +21,6 @@ export const ANTI_ENTROPY_RETRY_MS = 3_000
 export const ANTI_ENTROPY_RETRIES = 3
 /** Anti-entropy exchange timeout (whole request/response). */
 export const ANTI_ENTROPY_TIMEOUT_MS = 20_000
-/** Most digests one side lists in one anti-entropy request. */
-export const ANTI_ENTROPY_MAX_DIGESTS = 20_000
-/** Most messages sent in one anti-entropy response (the rest comes next round). */
-export const ANTI_ENTROPY_MAX_MESSAGES = 2_000
 /** Most bytes sent in one anti-entropy response (frames are also bounded by MAX_WIRE_SIZE each). */
 export const ANTI_ENTROPY_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 /** Health reports older than this (by window end) are not kept. */
