@@ -38,6 +38,7 @@ const BENCHMARKS: Bench[] = [
     args: ['--devices', '1000', '--hours', '3', '--interval-s', '120', '--hostile', '3'],
     quick: ['--devices', '20', '--hours', '2', '--hostile', '1'],
   },
+  { name: 'fuzz', file: 'fuzz.ts', args: ['--runs', '10000'], quick: ['--runs', '500'] },
   { name: 'rollout-sim', file: 'rollout-sim.ts', args: ['--nodes', '100', '--seed', '1'], quick: ['--nodes', '20'] },
   {
     name: 'rollout-fleet',
