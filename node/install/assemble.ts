@@ -6,10 +6,11 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, open, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type Hypercore from 'hypercore'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import { writeSynced } from '../durable-file.ts'
 import { MANIFEST_FILE } from './constants.ts'
 import { InstallError } from './errors.ts'
 import { fsyncDir, type InstallLayout } from './layout.ts'
@@ -50,7 +51,8 @@ export async function assembleRelease(layout: InstallLayout, core: Hypercore, m:
     )
   }
   const manifestTmp = join(dir, `${MANIFEST_FILE}.tmp`)
-  await writeFile(manifestTmp, JSON.stringify(m))
+  // fsynced before the rename: after a crash manifest.json is whole or absent, never empty
+  await writeSynced(manifestTmp, JSON.stringify(m), 0o644)
   await rename(manifestTmp, join(dir, MANIFEST_FILE))
   const final = layout.file(m.model, m.version)
   await rename(partial, final)
