@@ -57,6 +57,7 @@ export class Distribution {
   async start(): Promise<void> {
     if (this.running) return
     await this.store.start()
+    await this.installer.start() // installed files are the source of their blocks before any peer asks
     const allowed = this.init.replicator?.isFleetPeer
     this.replicatorValue ??= new Replicator(
       { libp2p: this.ctx.mesh.libp2p, store: this.store, logger: this.ctx.logger.child({ svc: 'replicator' }) },
@@ -66,7 +67,6 @@ export class Distribution {
       },
     )
     await this.replicatorValue.start()
-    await this.installer.start()
     this.ctx.status.setModels(() => this.installer.status())
     this.ctx.status.addSection('replication', () => this.replicatorValue?.stats())
     this.ctx.store.on('release', this.onRelease)

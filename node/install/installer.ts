@@ -27,6 +27,7 @@ import type { Logger } from '../logger.ts'
 import { blockInventory, fetchRelease, releaseBlocks } from '../store/fetcher.ts'
 import type { ModelStore } from '../store/model-store.ts'
 import { type Faults, LoopErrors } from '../telemetry/faults.ts'
+import { adoptInstalled, releaseInstalled } from './adopt.ts'
 import { assembleRelease } from './assemble.ts'
 import { checkCompatibility, checkDisk, type DeviceEnv, readDeviceEnv } from './compat.ts'
 import { KEEP_VERSIONS, MANIFEST_FILE, MAX_REFUSALS } from './constants.ts'
@@ -62,7 +63,10 @@ export interface InstallerInit {
   keepVersions?: number
   /** Overrides of device facts (tests). */
   env?: Partial<Omit<DeviceEnv, 'freeDiskBytes'>>
-  /** Also free corestore blocks only removed versions used (default true; writable feeds are never touched). */
+  /**
+   * Keep one copy on disk: strip an installed version's blocks from the corestore and serve them from
+   * its file, and free blocks only removed versions used (default true; writable feeds are never touched).
+   */
   pruneBlocks?: boolean
   /** statfs used for free-disk checks (tests inject one). */
   statfs?: (path: string) => Promise<{ bavail: number; bsize: number }>
@@ -109,9 +113,14 @@ export class Installer {
   async start(): Promise<void> {
     if (this.running) return
     await mkdir(this.layout.root, { recursive: true })
+    await this.c.store.start()
     for (const model of await listDir(this.layout.root)) {
       try {
         await this.cleanLeftovers(model)
+        for (const v of await this.versions(model)) {
+          const m = await this.installedManifest(model, v)
+          if (m !== null) await adoptInstalled(this.c.store, this.layout, m, this.pruneBlocks)
+        }
       } catch (err) {
         this.faults.fail(`${model} status`, err) // a stray entry never stops the installer
       }
@@ -188,6 +197,7 @@ export class Installer {
           },
         })
         const path = await assembleRelease(this.layout, core, m)
+        await adoptInstalled(this.c.store, this.layout, m, this.pruneBlocks)
         this.c.logger.info({ model: m.model, version: m.version }, 'release staged')
         return path
       } catch (err) {
@@ -266,6 +276,7 @@ export class Installer {
           keep,
           pruneBlocks: this.pruneBlocks,
           manifest: (v) => this.installedManifest(model, v),
+          release: (m) => releaseInstalled(this.c.store, this.layout, m),
           removeVersion: (v) => rm(this.layout.versionDir(model, v), { recursive: true, force: true }),
         },
       )

@@ -37,6 +37,8 @@ declare module 'hypercore' {
     update(opts?: { wait?: boolean }): Promise<boolean>
     download(range?: HypercoreDownloadRange): HypercoreDownload
     clear(start: number, end?: number): Promise<unknown>
+    /** Compacts the core's storage range in RocksDB (returns space of deleted keys). */
+    compact(): Promise<unknown>
     findingPeers(): () => void
     replicate(isInitiator: boolean | Duplex, opts?: Record<string, unknown>): Duplex
     static createProtocolStream(isInitiator: boolean | Duplex, opts?: Record<string, unknown>): Duplex
