@@ -31,6 +31,7 @@ import { createStoreMetrics, storeStatus } from './mesh/store-metrics.ts'
 import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
 import { rolloutRoutes } from './rollout/routes.ts'
+import { createReplicationMetrics } from './store/replication-metrics.ts'
 import { HealthReporter, type HealthReporterInit } from './telemetry/health-reporter.ts'
 
 /** The live parts, once the daemon has started them (for tests and extra routes). */
@@ -111,6 +112,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
   }
   const metricsRoute: RouteFactory = (ctx) => async (app) => {
     const storeMetrics = createStoreMetrics(ctx.store)
+    const replicationMetrics = createReplicationMetrics(() => parts.distribution?.replicationStats())
     app.get('/metrics', async (_req, reply) => {
       let text = ''
       if (parts.metrics !== undefined) {
@@ -122,6 +124,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
       }
       text += await rolloutMetrics.registry.metrics()
       text += await storeMetrics.registry.metrics()
+      text += await replicationMetrics.registry.metrics()
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }

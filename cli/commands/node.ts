@@ -11,6 +11,7 @@ import { DEFAULT_API } from '../../node/constants.ts'
 import { Daemon, type DaemonInit } from '../../node/daemon.ts'
 import { cliDeviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
+import { type DownloadStatus, formatDownload } from '../../node/install/progress.ts'
 import { createLogger } from '../../node/logger.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { callApi, nodeUrl } from '../api-client.ts'
@@ -152,7 +153,7 @@ export interface StatusJson {
   device: { id: string; tags: string[]; enrolled: boolean; role: string; fleet: string }
   peers: string[]
   releases: Array<{ model: string; version: string; state: string }>
-  models: Record<string, ModelStatus>
+  models: Record<string, ModelStatus & { downloading?: DownloadStatus | null }>
   devices: Array<{
     id: string
     tags: string[]
@@ -200,7 +201,8 @@ export function humanStatus(s: StatusJson): string {
       : Object.entries(s.models).map(
           ([m, v]) =>
             `  ${m}  active=${v.active ?? '-'} previous=${v.previous ?? '-'} staged=${v.staged.join(',') || '-'}` +
-            (v.deactivated ? `  deactivated: ${v.deactivated.version} (${v.deactivated.reason})` : ''),
+            (v.deactivated ? `  deactivated: ${v.deactivated.version} (${v.deactivated.reason})` : '') +
+            (v.downloading ? `\n    ${formatDownload(v.downloading)}` : ''),
         )),
     '',
     'devices:',

@@ -21,3 +21,9 @@ export const MAX_REFUSALS = 16
  * the installer strips again at start.
  */
 export const BLOCKS_IN_FILE_MARK = 'blocks-in-file'
+/** A download with no block for this long is logged (once) as stalled, ms. */
+export const PROGRESS_STALL_MS = 10_000
+/** Window of the download rate shown in /status, ms. */
+export const PROGRESS_RATE_WINDOW_MS = 5_000
+/** Period of the progress tick (stall check), ms. */
+export const PROGRESS_TICK_MS = 1_000

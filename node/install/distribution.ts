@@ -10,7 +10,7 @@ import type { ReleaseManifest, Revocation } from '../../protocols/schemas/index.
 import type { DaemonContext } from '../daemon.ts'
 import type { StoredMessage } from '../mesh/types.ts'
 import { ModelStore, type ModelStoreInit } from '../store/model-store.ts'
-import { Replicator, type ReplicatorInit } from '../store/replicator.ts'
+import { type ReplicationStats, Replicator, type ReplicatorInit } from '../store/replicator.ts'
 import { Installer, type InstallerInit } from './installer.ts'
 
 /** The parts of the daemon context the service uses. */
@@ -45,6 +45,11 @@ export class Distribution {
       { store: this.store, logger: ctx.logger.child({ svc: 'installer' }), loops: ctx.status.loops },
       { dataDir: ctx.config.dataDir, ...init.installer },
     )
+  }
+
+  /** Replication figures, or undefined before start (for /metrics). */
+  replicationStats(): ReplicationStats | undefined {
+    return this.replicatorValue?.stats()
   }
 
   /** The replicator (after start). */

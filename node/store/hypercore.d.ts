@@ -41,6 +41,8 @@ declare module 'hypercore' {
     compact(): Promise<unknown>
     findingPeers(): () => void
     replicate(isInitiator: boolean | Duplex, opts?: Record<string, unknown>): Duplex
+    /** hypercore-storage (RocksDB) at `directory`; opts reach RocksDB (e.g. `writeBufferSize`). */
+    static defaultStorage(directory: string, opts?: Record<string, unknown>): object
     static createProtocolStream(isInitiator: boolean | Duplex, opts?: Record<string, unknown>): Duplex
   }
 }
@@ -57,7 +59,7 @@ declare module 'corestore' {
     exclusive?: boolean
   }
   export default class Corestore {
-    constructor(storage: string, opts?: Record<string, unknown>)
+    constructor(storage: string | object, opts?: Record<string, unknown>)
     ready(): Promise<void>
     close(): Promise<void>
     get(opts: CorestoreGetOptions | Buffer | string): Hypercore

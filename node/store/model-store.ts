@@ -9,10 +9,10 @@ import { createHash } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import Corestore from 'corestore'
-import type Hypercore from 'hypercore'
+import Hypercore from 'hypercore'
 import type { ChunkIndex, ChunkRef } from '../../protocols/schemas/index.ts'
 import { type ChunkingOptions, chunkFile, resolveChunking } from './chunker.ts'
-import { FETCH_HOTSWAP, lineageName, STORE_DIR } from './constants.ts'
+import { FETCH_HOTSWAP, lineageName, STORE_DIR, STORE_WRITE_BUFFER } from './constants.ts'
 import { blockRuns } from './fetcher.ts'
 import { FileBlocks, type FileChunk } from './file-blocks.ts'
 
@@ -66,6 +66,10 @@ export class ModelStore {
   private starting: Promise<void> | null = null
   private readonly hotswap: boolean
   private readonly invalidListeners = new Set<(e: InvalidBlock) => void>()
+  /** Blocks received from and sent to peers (verified blocks stored / blocks served), all feeds. */
+  readonly blocks = { in: 0, out: 0 }
+  /** Maps a hypercore replication stream to the remote peer's id; set by the replicator. */
+  peerOfStream: (stream: unknown) => string | undefined = () => undefined
   /** Blocks whose bytes live in installed files instead of the corestore (see file-blocks.ts). */
   readonly files = new FileBlocks()
 
@@ -80,10 +84,18 @@ export class ModelStore {
     return () => this.invalidListeners.delete(fn)
   }
 
+  /** The libp2p id of the peer behind a hypercore peer object (as in its `download` event), if known. */
+  peerOf(from: unknown): string | undefined {
+    const stream = (from as { stream?: unknown } | null)?.stream
+    return stream === undefined ? undefined : this.peerOfStream(stream)
+  }
+
   /** Reports verification failures and applies the hotswap setting (hypercore 11 has no public option for it). */
   private tune(core: Hypercore): void {
     const feed = core.key.toString('hex')
     this.files.attach(core)
+    core.on('download', () => this.blocks.in++)
+    core.on('upload', () => this.blocks.out++)
     core.on('verification-error', (err: Error & { code?: string }, req: unknown, _res: unknown, from: unknown) => {
       const block = (req as { block?: { index?: number } } | null)?.block?.index ?? null
       const stream = (from as { stream?: unknown } | null)?.stream
@@ -100,7 +112,7 @@ export class ModelStore {
   async start(): Promise<void> {
     this.starting ??= (async () => {
       await mkdir(this.dir, { recursive: true })
-      const cs = new Corestore(this.dir)
+      const cs = new Corestore(Hypercore.defaultStorage(this.dir, { writeBufferSize: STORE_WRITE_BUFFER }))
       await cs.ready()
       this.corestore = cs
     })()
