@@ -83,7 +83,15 @@ export async function collectVersions(
     try {
       const m = await plan.manifest(v)
       if (m !== null) {
-        if (plan.pruneBlocks) cleared += await pruneUnreferencedBlocks(c.store, [m.chunks.feed], kept)
+        if (plan.pruneBlocks) {
+          try {
+            cleared += await pruneUnreferencedBlocks(c.store, [m.chunks.feed], kept)
+            c.faults.ok(`${model} blocks`)
+          } catch (err) {
+            // GC still goes on; a block left marked held without bytes is answered "no data" to peers
+            c.faults.fail(`${model} blocks`, err)
+          }
+        }
         plan.release(m)
       }
       await plan.removeVersion(v)
