@@ -16,7 +16,7 @@ import { Installer } from '../../node/install/installer.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { blockInventory, releaseBlocks } from '../../node/store/fetcher.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
-import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { prng, writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { scaled } from '../helpers/index.ts'
 import { cleanup, startPeer, type TestPeer } from '../mesh/distribution-helpers.ts'
 import { makeRelease } from './install-fixtures.ts'
@@ -24,18 +24,6 @@ import { makeRelease } from './install-fixtures.ts'
 const CHILD = join(import.meta.dirname, 'install-trials-child.ts')
 const TRIALS = 30
 const PHASES = ['download', 'assembly', 'activation'] as const
-
-/** mulberry32: a small seeded PRNG, so a failing trial replays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Runs the child; resolves when a stdout line matches `re` (rejects if it exits first or after `ms`). */
 function spawnChild(args: object) {
