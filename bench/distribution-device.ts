@@ -1,8 +1,9 @@
 /**
  * Device side of bench/distribution.ts, in its own process (as curl is): fetches a release from
  * the seed over libp2p or plain TCP, then assembles and verifies it. argv[2] is JSON
- * { mode: 'libp2p' | 'tcp', addr, manifestFile, dataDir }; prints one JSON line { fetchS, installS, bytesIn }.
+ * { mode: 'libp2p' | 'tcp', addr, manifestFile, dataDir }; prints one JSON line { fetchS, installS, bytesIn, du }.
  */
+import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -68,5 +69,7 @@ t = performance.now()
 await inst.prestage(manifest)
 const installS = (performance.now() - t) / 1000
 await store.stop()
-process.stdout.write(`${JSON.stringify({ fetchS, installS, bytesIn })}\n`)
+// everything the device holds for the release: store, install tree, indexes (du: allocated blocks)
+const du = Number(execFileSync('du', ['-sk', a.dataDir]).toString().split('\t')[0]) * 1024
+process.stdout.write(`${JSON.stringify({ fetchS, installS, bytesIn, du })}\n`)
 process.exit(0)

@@ -4,7 +4,7 @@
  * node:http server, in the same run. The device runs in its own process (bench/distribution-device.ts),
  * as curl does. Prints a markdown table.
  *
- * Usage: npx node bench/distribution.ts [--mib 128] [--runs 3]
+ * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5]
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -28,7 +28,7 @@ import { buildReleaseManifest } from '../seed/manifest.ts'
 const execFileP = promisify(execFile)
 const DEVICE = join(import.meta.dirname, 'distribution-device.ts')
 const { values } = parseArgs({
-  options: { mib: { type: 'string', default: '128' }, runs: { type: 'string', default: '3' } },
+  options: { mib: { type: 'string', default: '256' }, runs: { type: 'string', default: '5' } },
 })
 const MIB = Number(values.mib)
 const RUNS = Number(values.runs)
@@ -106,17 +106,20 @@ try {
       fetchS: number
       installS: number
       bytesIn: number
+      du: number
     }
   }
   const fetchS: number[] = []
   const installS: number[] = []
   const wireRatio: number[] = []
+  const diskRatio: number[] = []
   const tcpS: number[] = []
   for (let r = 0; r < RUNS; r++) {
     const d = await device('libp2p', r)
     fetchS.push(d.fetchS)
     installS.push(d.installS)
     wireRatio.push(d.bytesIn / size)
+    diskRatio.push(d.du / size)
     tcpS.push((await device('tcp', r)).fetchS)
   }
   tcpServer.close()
@@ -139,7 +142,9 @@ try {
       '%{time_total}',
       `http://127.0.0.1:${port}/model.bin`,
     ])
-    curlS.push(Number(stdout))
+    const t0 = performance.now()
+    await execFileP('sha256sum', [out])
+    curlS.push(Number(stdout) + (performance.now() - t0) / 1000)
     await rm(out, { force: true })
   }
   server.close()
@@ -157,7 +162,7 @@ try {
   console.log('| path | time (s) | MiB/s | throughput vs curl |')
   console.log('|---|---:|---:|---:|')
   console.log(`| seed: chunk + append to feed | ${ingestS.toFixed(2)} | ${mbps(ingestS)} | |`)
-  console.log(`| curl ← node:http (plain TCP) | ${c.toFixed(2)} | ${mbps(c)} | 1.00 |`)
+  console.log(`| curl ← node:http (plain TCP) + sha256sum | ${c.toFixed(2)} | ${mbps(c)} | 1.00 |`)
   console.log(
     `| device ← seed: hypercore over libp2p (noise+yamux), all blocks | ${f.toFixed(2)} | ${mbps(f)} | ${(c / f).toFixed(2)} |`,
   )
@@ -170,6 +175,9 @@ try {
     `| device: fetch + install total | ${(f + i).toFixed(2)} | ${mbps(f + i)} | ${(c / (f + i)).toFixed(2)} |`,
   )
   console.log(`\nWire bytes received / file size: ${median(wireRatio).toFixed(3)}`)
+  console.log(
+    `Device data directory after install (du, store + install + indexes) / file size: ${median(diskRatio).toFixed(3)} (goal ≤ 1.2)`,
+  )
 } finally {
   await rm(root, { recursive: true, force: true })
 }

@@ -38,6 +38,13 @@ const BENCHMARKS: Bench[] = [
     quick: ['--devices', '50', '--days', '1'],
   },
   { name: 'message-store', file: 'message-store.ts', args: ['--messages', '2000'], quick: ['--messages', '200'] },
+  {
+    name: 'store-retention',
+    file: 'store-retention.ts',
+    args: ['--devices', '1000', '--hours', '3', '--interval-s', '120', '--hostile', '3'],
+    quick: ['--devices', '20', '--hours', '2', '--hostile', '1'],
+  },
+  { name: 'fuzz', file: 'fuzz.ts', args: ['--runs', '10000'], quick: ['--runs', '500'] },
   { name: 'rollout-sim', file: 'rollout-sim.ts', args: ['--nodes', '100', '--seed', '1'], quick: ['--nodes', '20'] },
   {
     name: 'rollout-fleet',

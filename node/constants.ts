@@ -23,16 +23,12 @@ export const ANTI_ENTROPY_RETRY_MS = 3_000
 export const ANTI_ENTROPY_RETRIES = 3
 /** Anti-entropy exchange timeout (whole request/response). */
 export const ANTI_ENTROPY_TIMEOUT_MS = 20_000
-/** Most digests one side lists in one anti-entropy request. */
-export const ANTI_ENTROPY_MAX_DIGESTS = 20_000
-/** Most messages sent in one anti-entropy response (the rest comes next round). */
 /**
  * Most peers' hellos (declared tags and capabilities) a node keeps: the one thing a pending
  * device (join secret, no enrollment) can make a node hold. Past it, the oldest hello is dropped;
  * a peer's hello counts once per anti-entropy round, so a pending device cannot flood it faster.
  */
 export const ANTI_ENTROPY_MAX_HELLOS = 4096
-export const ANTI_ENTROPY_MAX_MESSAGES = 2_000
 /** Most bytes sent in one anti-entropy response (frames are also bounded by MAX_WIRE_SIZE each). */
 export const ANTI_ENTROPY_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 /** Health reports older than this (by window end) are not kept. */

@@ -39,6 +39,7 @@ import { QualityProber, type QualityProberInit } from './quality/prober.ts'
 import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
 import { rolloutRoutes } from './rollout/routes.ts'
+import { createReplicationMetrics } from './store/replication-metrics.ts'
 import { FleetHistory } from './telemetry/fleet-history.ts'
 import { HealthReporter, type HealthReporterInit } from './telemetry/health-reporter.ts'
 
@@ -131,6 +132,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
       gate: ctx.mesh.gateCounts,
       swarmKey: () => ctx.status.sections.get('swarm_key')?.() as ReturnType<SwarmKeyService['statusJson']> | undefined,
     })
+    const replicationMetrics = createReplicationMetrics(() => parts.distribution?.replicationStats())
     app.get('/metrics', async (_req, reply) => {
       let text = ''
       if (parts.metrics !== undefined) {
@@ -148,6 +150,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
         text += await qualityMetrics.metrics()
       }
       text += await membershipMetrics.registry.metrics()
+      text += await replicationMetrics.registry.metrics()
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }

@@ -7,6 +7,7 @@
 import type { Command } from 'commander'
 import type { DeviceStatus, ReleaseStatus } from '../../node/api/status.ts'
 import { DEFAULT_API } from '../../node/constants.ts'
+import { formatDownload } from '../../node/install/progress.ts'
 import { ApiClient, type StatusResponse } from '../api-client.ts'
 import { addConfigOptions, flagsGiven, loadConfig } from '../config-flags.ts'
 import { action, type OutputOptions, print } from '../output.ts'
@@ -55,7 +56,8 @@ export function humanStatus(s: StatusView): string {
       : Object.entries(s.models).map(
           ([m, v]) =>
             `  ${m}  active=${v.active ?? '-'} previous=${v.previous ?? '-'} staged=${v.staged.join(',') || '-'}` +
-            (v.deactivated ? `  deactivated: ${v.deactivated.version} (${v.deactivated.reason})` : ''),
+            (v.deactivated ? `  deactivated: ${v.deactivated.version} (${v.deactivated.reason})` : '') +
+            (v.downloading ? `\n    ${formatDownload(v.downloading)}` : ''),
         )),
     '',
     'devices:',

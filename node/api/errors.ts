@@ -58,6 +58,8 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_BODY_TOO_LARGE: 413,
   ERR_GGUF_TOO_LARGE: 413,
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  // 429: the signer holds its quota of stored messages (node/mesh/store-errors.ts)
+  ERR_QUOTA: 429,
   // 5xx
   ERR_INTERNAL: 500,
   ERR_GGUF_IO: 500,

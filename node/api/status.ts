@@ -5,8 +5,10 @@
  * release's state), and `addSection` (any extra top-level field). `loops` collects the faults of
  * the node's periodic loops (shown as the `loops` section and in /metrics).
  */
+
 import type { FastifyPluginAsync } from 'fastify'
 import type { FleetDevice } from '../../protocols/fleet/device-view.ts'
+import type { DownloadStatus } from '../install/progress.ts'
 import { LoopErrors } from '../telemetry/faults.ts'
 
 /** Versions of one model on this device. */
@@ -19,6 +21,8 @@ export interface ModelStatus {
    * `active` is null, nothing is served, and this says which version and why.
    */
   deactivated?: ModelNote
+  /** A download in progress (bytes, rate, ETA, source peers); null or absent when none. */
+  downloading?: DownloadStatus | null
 }
 
 /** Why a model has no active version on this device. */

@@ -6,10 +6,11 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, open, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type Hypercore from 'hypercore'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import { writeSynced } from '../durable-file.ts'
 import { MANIFEST_FILE } from './constants.ts'
 import { InstallError } from './errors.ts'
 import { fsyncDir, type InstallLayout } from './layout.ts'
@@ -25,11 +26,51 @@ export async function hashFile(path: string): Promise<{ sha256: string; size: nu
   return { sha256: h.digest('hex'), size }
 }
 
-/** Assembles, verifies and publishes `models/<model>/<version>/model.gguf`. */
+/** System errors that mean the disk (or the quota) is full. */
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT'])
+
+/**
+ * Assembles, verifies and publishes `models/<model>/<version>/model.gguf`. On any failure the
+ * partial (and a manifest being written) is removed at once, so a full disk is not kept full; a full
+ * disk is refused as `ERR_INSUFFICIENT_DISK`. Nothing here touches `active` or another version.
+ */
 export async function assembleRelease(layout: InstallLayout, core: Hypercore, m: ReleaseManifest): Promise<string> {
   const dir = layout.versionDir(m.model, m.version)
-  await mkdir(dir, { recursive: true })
   const partial = layout.partial(m.model, m.version)
+  const manifestTmp = join(dir, `${MANIFEST_FILE}.tmp`)
+  try {
+    await mkdir(dir, { recursive: true })
+    await writePartial(partial, core, m)
+    const got = await hashFile(partial)
+    if (got.sha256 !== m.file.sha256 || got.size !== m.file.size) {
+      throw new InstallError(
+        'ERR_DIGEST_MISMATCH',
+        `${m.model}@${m.version}: assembled file sha256 ${got.sha256} (${got.size} bytes) does not match the signed ${m.file.sha256} (${m.file.size} bytes)`,
+      )
+    }
+    // fsynced before the rename: after a crash manifest.json is whole or absent, never empty
+    await writeSynced(manifestTmp, JSON.stringify(m), 0o644)
+    await rename(manifestTmp, join(dir, MANIFEST_FILE))
+  } catch (err) {
+    await rm(partial, { force: true }).catch(() => {})
+    await rm(manifestTmp, { force: true }).catch(() => {})
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== undefined && DISK_FULL.has(code)) {
+      throw new InstallError(
+        'ERR_INSUFFICIENT_DISK',
+        `${m.model}@${m.version}: the disk filled up while assembling the ${m.file.size}-byte file (${code}); the partial file was removed, the active version is untouched`,
+        { cause: err },
+      )
+    }
+    throw err
+  }
+  const final = layout.file(m.model, m.version)
+  await rename(partial, final)
+  await fsyncDir(dir)
+  return final
+}
+
+async function writePartial(partial: string, core: Hypercore, m: ReleaseManifest): Promise<void> {
   const fh = await open(partial, 'w')
   try {
     for (const c of m.chunks.chunks) {
@@ -41,19 +82,4 @@ export async function assembleRelease(layout: InstallLayout, core: Hypercore, m:
   } finally {
     await fh.close()
   }
-  const got = await hashFile(partial)
-  if (got.sha256 !== m.file.sha256 || got.size !== m.file.size) {
-    await rm(partial, { force: true })
-    throw new InstallError(
-      'ERR_DIGEST_MISMATCH',
-      `${m.model}@${m.version}: assembled file sha256 ${got.sha256} (${got.size} bytes) does not match the signed ${m.file.sha256} (${m.file.size} bytes)`,
-    )
-  }
-  const manifestTmp = join(dir, `${MANIFEST_FILE}.tmp`)
-  await writeFile(manifestTmp, JSON.stringify(m))
-  await rename(manifestTmp, join(dir, MANIFEST_FILE))
-  const final = layout.file(m.model, m.version)
-  await rename(partial, final)
-  await fsyncDir(dir)
-  return final
 }

@@ -15,3 +15,15 @@ export const KEEP_VERSIONS = 3
 export const DISK_RESERVE_BYTES = 64 * 1024 * 1024
 /** Refusals remembered per model for /status. */
 export const MAX_REFUSALS = 16
+/**
+ * Marker file in a version directory: the version's blocks were stripped from the corestore and are
+ * read from its `model.gguf` (see node/store/file-blocks.ts). Absent after a crash before the strip:
+ * the installer strips again at start.
+ */
+export const BLOCKS_IN_FILE_MARK = 'blocks-in-file'
+/** A download with no block for this long is logged (once) as stalled, ms. */
+export const PROGRESS_STALL_MS = 10_000
+/** Window of the download rate shown in /status, ms. */
+export const PROGRESS_RATE_WINDOW_MS = 5_000
+/** Period of the progress tick (stall check), ms. */
+export const PROGRESS_TICK_MS = 1_000

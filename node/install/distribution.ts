@@ -10,7 +10,7 @@ import type { DeviceEnrollment, InviteClaim, ReleaseManifest, Revocation } from 
 import type { DaemonContext } from '../daemon.ts'
 import type { StoredMessage } from '../mesh/types.ts'
 import { ModelStore, type ModelStoreInit } from '../store/model-store.ts'
-import { Replicator, type ReplicatorInit } from '../store/replicator.ts'
+import { type ReplicationStats, Replicator, type ReplicatorInit } from '../store/replicator.ts'
 import { Installer, type InstallerInit } from './installer.ts'
 
 /** The parts of the daemon context the service uses. */
@@ -55,6 +55,11 @@ export class Distribution {
     )
   }
 
+  /** Replication figures, or undefined before start (for /metrics). */
+  replicationStats(): ReplicationStats | undefined {
+    return this.replicatorValue?.stats()
+  }
+
   /** The replicator (after start). */
   get replicator(): Replicator {
     if (this.replicatorValue === null) throw new Error('distribution is not started')
@@ -65,6 +70,7 @@ export class Distribution {
   async start(): Promise<void> {
     if (this.running) return
     await this.store.start()
+    await this.installer.start() // installed files are the source of their blocks before any peer asks
     const allowed = this.init.replicator?.isFleetPeer
     this.replicatorValue ??= new Replicator(
       { libp2p: this.ctx.mesh.libp2p, store: this.store, logger: this.ctx.logger.child({ svc: 'replicator' }) },
@@ -74,7 +80,6 @@ export class Distribution {
       },
     )
     await this.replicatorValue.start()
-    await this.installer.start()
     this.ctx.status.setModels(() => this.installer.status())
     this.ctx.status.addSection('replication', () => this.replicatorValue?.stats())
     this.ctx.store.on('release', this.onRelease)

@@ -27,6 +27,7 @@ import type { Logger } from '../logger.ts'
 import { blockInventory, fetchRelease, releaseBlocks } from '../store/fetcher.ts'
 import type { ModelStore } from '../store/model-store.ts'
 import { type Faults, LoopErrors } from '../telemetry/faults.ts'
+import { adoptInstalled, releaseInstalled } from './adopt.ts'
 import { assembleRelease } from './assemble.ts'
 import { checkCompatibility, checkDisk, type DeviceEnv, readDeviceEnv } from './compat.ts'
 import { KEEP_VERSIONS, MANIFEST_FILE, MAX_REFUSALS } from './constants.ts'
@@ -41,6 +42,7 @@ import {
   removeLink,
   TMP_LINK_PREFIX,
 } from './layout.ts'
+import { DownloadProgress, type DownloadStatus } from './progress.ts'
 import { collectVersions, retention } from './prune.ts'
 
 /** Newest version first (semver on core + prerelease; build metadata, which may hold `_`, breaks ties). */
@@ -62,8 +64,13 @@ export interface InstallerInit {
   keepVersions?: number
   /** Overrides of device facts (tests). */
   env?: Partial<Omit<DeviceEnv, 'freeDiskBytes'>>
-  /** Also free corestore blocks only removed versions used (default true; writable feeds are never touched). */
+  /**
+   * Keep one copy on disk: strip an installed version's blocks from the corestore and serve them from
+   * its file, and free blocks only removed versions used (default true; writable feeds are never touched).
+   */
   pruneBlocks?: boolean
+  /** A download with no block for this long is logged as stalled, ms (default `PROGRESS_STALL_MS`). */
+  stallMs?: number
   /** statfs used for free-disk checks (tests inject one). */
   statfs?: (path: string) => Promise<{ bavail: number; bsize: number }>
 }
@@ -74,7 +81,7 @@ export interface ModelInstallState {
   previous: string | null
   /** Verified versions on disk, newest first. */
   staged: string[]
-  downloading: { version: string; blocks_have: number; blocks_total: number } | null
+  downloading: DownloadStatus | null
   refused: Array<{ version: string; code: string; reason: string }>
 }
 
@@ -86,7 +93,11 @@ export class Installer {
   private readonly pruneBlocks: boolean
   private readonly envOverride: InstallerInit['env']
   private readonly statfs: NonNullable<InstallerInit['statfs']>
-  private readonly downloading = new Map<string, ModelInstallState['downloading'] & { abort: AbortController }>()
+  private readonly stallMs: number | undefined
+  private readonly downloading = new Map<
+    string,
+    { version: string; progress: DownloadProgress; abort: AbortController }
+  >()
   private readonly refused = new Map<string, ModelInstallState['refused']>()
   private readonly locks = new Map<string, Promise<unknown>>()
   private running = false
@@ -103,15 +114,21 @@ export class Installer {
     this.pruneBlocks = init.pruneBlocks ?? true
     this.envOverride = init.env
     this.statfs = init.statfs ?? ((p) => fsStatfs(p))
+    this.stallMs = init.stallMs
   }
 
   /** Creates the install root and removes crash leftovers (partials, tmp links). Idempotent. */
   async start(): Promise<void> {
     if (this.running) return
     await mkdir(this.layout.root, { recursive: true })
+    await this.c.store.start()
     for (const model of await listDir(this.layout.root)) {
       try {
         await this.cleanLeftovers(model)
+        for (const v of await this.versions(model)) {
+          const m = await this.installedManifest(model, v)
+          if (m !== null) await adoptInstalled(this.c.store, this.layout, m, this.pruneBlocks)
+        }
       } catch (err) {
         this.faults.fail(`${model} status`, err) // a stray entry never stops the installer
       }
@@ -169,25 +186,34 @@ export class Installer {
     return this.withLock(m.model, async () => {
       if ((await this.installedManifest(m.model, m.version)) !== null) return file
       const abort = new AbortController()
-      const state = {
+      const bytesTotal = [...sizes.values()].reduce((a, b) => a + b, 0)
+      const progress = new DownloadProgress(this.c.logger, {
+        model: m.model,
         version: m.version,
-        blocks_have: blocks.length - missing.length,
-        blocks_total: blocks.length,
-        abort,
-      }
-      this.downloading.set(m.model, state)
+        blocksHave: blocks.length - missing.length,
+        blocksTotal: blocks.length,
+        bytesHave: bytesTotal - missingBytes,
+        bytesTotal,
+        stallMs: this.stallMs,
+      })
+      this.downloading.set(m.model, { version: m.version, progress, abort })
       try {
         this.c.logger.info(
-          { model: m.model, version: m.version, missing: missing.length, total: blocks.length },
+          {
+            model: m.model,
+            version: m.version,
+            missing: missing.length,
+            total: blocks.length,
+            missing_bytes: missingBytes,
+          },
           'fetching release',
         )
         await fetchRelease(this.c.store, m.chunks, {
           signal: abort.signal,
-          onProgress: (p) => {
-            state.blocks_have = p.blocksHave
-          },
+          onBlock: (bytes, peer) => progress.block(bytes, peer),
         })
         const path = await assembleRelease(this.layout, core, m)
+        await adoptInstalled(this.c.store, this.layout, m, this.pruneBlocks)
         this.c.logger.info({ model: m.model, version: m.version }, 'release staged')
         return path
       } catch (err) {
@@ -195,6 +221,7 @@ export class Installer {
           this.refuse(m, err as InstallError)
         throw err
       } finally {
+        progress.stop()
         this.downloading.delete(m.model)
       }
     })
@@ -266,6 +293,7 @@ export class Installer {
           keep,
           pruneBlocks: this.pruneBlocks,
           manifest: (v) => this.installedManifest(model, v),
+          release: (m) => releaseInstalled(this.c.store, this.layout, m),
           removeVersion: (v) => rm(this.layout.versionDir(model, v), { recursive: true, force: true }),
         },
       )
@@ -289,7 +317,7 @@ export class Installer {
           active: await readVersionLink(this.layout.link(model, 'active')),
           previous: await readVersionLink(this.layout.link(model, 'previous')),
           staged: (await this.versions(model)).sort(newestFirst),
-          downloading: d ? { version: d.version, blocks_have: d.blocks_have, blocks_total: d.blocks_total } : null,
+          downloading: d ? d.progress.status() : null,
           refused: this.refused.get(model) ?? [],
         }
         this.faults.ok(`${model} status`)

@@ -56,40 +56,51 @@ export interface CollectPlan {
   keep: Set<string>
   pruneBlocks: boolean
   manifest(version: string): Promise<ReleaseManifest | null>
+  /** The version's file stops serving blocks (called after its unreferenced blocks are cleared, before removal). */
+  release(m: ReleaseManifest): void
   removeVersion(version: string): Promise<void>
 }
 
-/** Removes `plan.remove` one by one, then frees their blocks; returns the versions removed. */
+/**
+ * Removes `plan.remove` one by one; returns the versions removed. For each, first the feed blocks no
+ * kept version uses are cleared (bitfield and all), then its file stops serving blocks, then its
+ * directory goes: the node never advertises a block whose bytes (in the store or in an installed
+ * file, see node/store/file-blocks.ts) are gone, even if it crashes between the steps.
+ */
 export async function collectVersions(
   c: { store: ModelStore; faults: Faults; logger: Logger },
   plan: CollectPlan,
 ): Promise<string[]> {
   const { model } = plan
-  const feeds = new Set<string>()
+  const kept: ReleaseManifest[] = []
+  for (const v of plan.keep) {
+    const m = await plan.manifest(v)
+    if (m !== null) kept.push(m)
+  }
   const removed: string[] = []
+  let cleared = 0
   for (const v of plan.remove) {
     try {
       const m = await plan.manifest(v)
+      if (m !== null) {
+        if (plan.pruneBlocks) {
+          try {
+            cleared += await pruneUnreferencedBlocks(c.store, [m.chunks.feed], kept)
+            c.faults.ok(`${model} blocks`)
+          } catch (err) {
+            // GC still goes on; a block left marked held without bytes is answered "no data" to peers
+            c.faults.fail(`${model} blocks`, err)
+          }
+        }
+        plan.release(m)
+      }
       await plan.removeVersion(v)
-      if (m !== null) feeds.add(m.chunks.feed)
       removed.push(v)
       c.faults.ok(`${model}@${v}`)
     } catch (err) {
       c.faults.fail(`${model}@${v}`, err) // one version that will not go never stops GC
     }
   }
-  if (feeds.size === 0 || !plan.pruneBlocks) return removed
-  const kept: ReleaseManifest[] = []
-  for (const v of plan.keep) {
-    const m = await plan.manifest(v)
-    if (m !== null) kept.push(m)
-  }
-  try {
-    const n = await pruneUnreferencedBlocks(c.store, feeds, kept)
-    c.faults.ok(`${model} blocks`)
-    c.logger.info({ model, removed, blocks_cleared: n }, 'garbage collected')
-  } catch (err) {
-    c.faults.fail(`${model} blocks`, err)
-  }
+  if (removed.length > 0) c.logger.info({ model, removed, blocks_cleared: cleared }, 'garbage collected')
   return removed
 }

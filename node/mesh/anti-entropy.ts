@@ -17,18 +17,22 @@
  * round goes on with the next message, and the schedule with the next round. A peer that fails a
  * round (gone, timed out, hostile bytes) is counted in `counters.failures` only: the network's
  * weather, not a fault of this node.
+ * Budgets (anti-entropy-budget.ts): every frame a peer sends is charged to its per-interval frame,
+ * byte and CPU budgets; control frames are size- and nesting-checked before parsing
+ * (protocols/anti-entropy.ts); an undecodable control frame or a message refused for good is an
+ * invalid frame, and too many of them disconnect the peer and cost it gossip score.
  */
 import { EventEmitter } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p } from 'libp2p'
+import { ANTI_ENTROPY_MAX_DIGESTS, ANTI_ENTROPY_MAX_MESSAGES } from '../../protocols/anti-entropy.ts'
 import { MAX_WIRE_SIZE, PROTOCOL_ANTI_ENTROPY } from '../../protocols/constants.ts'
+import type { VerificationError } from '../../protocols/errors.ts'
 import {
   ANTI_ENTROPY_HEALTH_WINDOW_MS,
   ANTI_ENTROPY_INTERVAL_MS,
-  ANTI_ENTROPY_MAX_DIGESTS,
   ANTI_ENTROPY_MAX_HELLOS,
-  ANTI_ENTROPY_MAX_MESSAGES,
   ANTI_ENTROPY_MAX_RESPONSE_BYTES,
   ANTI_ENTROPY_RETRIES,
   ANTI_ENTROPY_RETRY_MS,
@@ -36,7 +40,10 @@ import {
 } from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { type Faults, LoopErrors } from '../telemetry/faults.ts'
+import { BudgetError, type BudgetLimits, PeerBudgets } from './anti-entropy-budget.ts'
 import { CountFrame, HaveFrame, Hello, order, WantFrame } from './anti-entropy-frames.ts'
+import { isInvalid, PeerGuard } from './anti-entropy-guard.ts'
+import { AE_MAX_INBOUND_STREAMS } from './constants.ts'
 import type { Ingest } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
 import type { StoredMessage } from './types.ts'
@@ -44,7 +51,6 @@ import type { StoredMessage } from './types.ts'
 export { Hello }
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
 /** Result of one anti-entropy round with one peer. */
 export interface SyncResult {
@@ -67,6 +73,8 @@ export interface AntiEntropyInit {
   timeoutMs?: number
   maxMessages?: number
   maxResponseBytes?: number
+  /** Per-peer budgets beyond the defaults (tests). */
+  budget?: Partial<BudgetLimits>
 }
 
 /** What anti-entropy uses. */
@@ -77,6 +85,8 @@ export interface AntiEntropyComponents {
   logger: Logger
   /** Where this loop's faults go (default: a set of its own, `antiEntropy.loops`). */
   loops?: LoopErrors
+  /** Lowers a peer's gossip score (a behaviour penalty); none: disconnecting only. */
+  penalize?: (peer: PeerId, penalty: number) => void
 }
 
 /** Events of anti-entropy. */
@@ -112,6 +122,9 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
   /** The loop-error set holding this loop's faults (`anti-entropy`). */
   readonly loops: LoopErrors
   private readonly faults: Faults
+  /** Per-peer budgets, with what they refused. */
+  readonly budgets: PeerBudgets
+  private readonly guard: PeerGuard
 
   constructor(init: AntiEntropyInit, components: AntiEntropyComponents) {
     super()
@@ -127,13 +140,20 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     this.healthWindowMs = init.healthWindowMs ?? ANTI_ENTROPY_HEALTH_WINDOW_MS
     this.maxMessages = init.maxMessages ?? ANTI_ENTROPY_MAX_MESSAGES
     this.maxBytes = init.maxResponseBytes ?? ANTI_ENTROPY_MAX_RESPONSE_BYTES
+    this.budgets = new PeerBudgets(init.budget)
+    this.guard = new PeerGuard({
+      budgets: this.budgets,
+      logger: this.log,
+      hangUp: (peer) => this.libp2p.hangUp(peer),
+      penalize: components.penalize,
+    })
   }
 
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
     await this.libp2p.handle(PROTOCOL_ANTI_ENTROPY, (stream, connection) => this.respond(stream, connection), {
-      maxInboundStreams: 8,
+      maxInboundStreams: AE_MAX_INBOUND_STREAMS,
     })
     this.libp2p.addEventListener('connection:open', this.onConnect)
     this.schedule()
@@ -210,9 +230,9 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     try {
       const have = this.store.syncDigests(Date.now(), this.healthWindowMs).slice(0, ANTI_ENTROPY_MAX_DIGESTS)
       await lp.write(encoder.encode(JSON.stringify({ have, hello: this.hello })), { signal })
-      const want = WantFrame.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray())))
+      const want = await this.guard.control(lp, peer, signal, WantFrame)
       this.gotHello(res.peer, want.hello)
-      for (let i = 0; i < want.count; i++) await this.receive(res, (await lp.read({ signal })).subarray(), peer)
+      for (let i = 0; i < want.count; i++) await this.receive(res, await this.guard.frame(lp, peer, signal), peer)
       const msgs = this.pick(want.want.filter((d) => this.store.has(d)).map((d) => this.store.get(d) as StoredMessage))
       await lp.write(encoder.encode(JSON.stringify({ count: msgs.length })), { signal })
       for (const m of msgs) await lp.write(m.bytes, { signal })
@@ -231,12 +251,16 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     const lp = lpStream(stream, { maxDataLength: MAX_WIRE_SIZE })
     const peer = connection.remotePeer
     const res: SyncResult = { peer: peer.toString(), received: 0, sent: 0, rejected: 0 }
+    if (this.budgets.blocked(res.peer)) {
+      stream.abort(new BudgetError('frames', res.peer))
+      return
+    }
     try {
-      const first = HaveFrame.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray())))
+      const first = await this.guard.control(lp, peer, signal, HaveFrame)
       this.gotHello(res.peer, first.hello)
       const theirs = first.have
       const theirSet = new Set(theirs)
-      const want = theirs.filter((d) => !this.store.has(d) && !this.ingest.wasRejected(d))
+      const want = theirs.filter((d) => !this.store.known(d) && !this.ingest.wasRejected(d))
       const now = Date.now()
       const missing = this.pick(
         this.store
@@ -247,8 +271,8 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
       await lp.write(encoder.encode(JSON.stringify({ want, count: missing.length, hello: this.hello })), { signal })
       for (const m of missing) await lp.write(m.bytes, { signal })
       res.sent = missing.length
-      const count = CountFrame.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray()))).count
-      for (let i = 0; i < count; i++) await this.receive(res, (await lp.read({ signal })).subarray(), peer)
+      const { count } = await this.guard.control(lp, peer, signal, CountFrame)
+      for (let i = 0; i < count; i++) await this.receive(res, await this.guard.frame(lp, peer, signal), peer)
       await stream.close({ signal })
       this.done(res)
     } catch (err) {
@@ -273,15 +297,23 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
 
   /** Ingests one received message; one that throws is a loop error, and the round goes on. */
   private async receive(res: SyncResult, bytes: Uint8Array, peer: PeerId): Promise<void> {
+    const cpu = process.cpuUsage()
+    let refused: VerificationError | { code: string; message: string } | undefined
     try {
       const r = await this.ingest.ingest(bytes, 'anti-entropy', peer.toString())
       if (r.status === 'accepted') res.received++
-      else if (r.status === 'rejected') res.rejected++
+      else if (r.status === 'rejected') {
+        res.rejected++
+        if (isInvalid(r.error.code, r.signer, peer)) refused = r.error
+      }
       this.faults.ok('ingest')
     } catch (err) {
       res.rejected++
       this.fault('ingest', err)
+    } finally {
+      this.guard.charge(peer, cpu)
     }
+    if (refused !== undefined) this.guard.invalidFrame(peer, refused)
   }
 
   private fault(item: string, err: unknown): void {

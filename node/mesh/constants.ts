@@ -6,3 +6,26 @@ export const ROTATION_MAX_AUTHORIZED_POOLS = 8
 export const ROTATION_MAX_UNAUTHORIZED_POOLS = 16
 /** Pending rotations signed only by the candidate's own keys that one peer may open. */
 export const ROTATION_MAX_POOLS_PER_PEER = 2
+
+/*
+ * Anti-entropy budgets, per peer and interval (docs/protocol.md, "Anti-entropy"). An honest round
+ * sends at most ANTI_ENTROPY_MAX_MESSAGES messages and 64 MiB each way, and a peer runs about two
+ * rounds a minute with this node (its own and this node's).
+ */
+
+/** The interval budgets are counted over. */
+export const AE_BUDGET_INTERVAL_MS = 60_000
+/** Frames one peer may send this node per interval (both directions of every round). */
+export const AE_BUDGET_FRAMES = 6_000
+/** Bytes one peer may send this node per interval. */
+export const AE_BUDGET_BYTES = 160 * 1024 * 1024
+/** CPU time (ms) this node may spend on one peer's frames per interval (decoding and verifying). */
+export const AE_BUDGET_CPU_MS = 10_000
+/** Invalid frames (undecodable control frames, messages refused for good) before the peer is disconnected and penalised. */
+export const AE_INVALID_FRAMES_MAX = 16
+/** Gossipsub behaviour penalty a peer gets when disconnected for invalid frames (score −10 × penalty²). */
+export const AE_SCORE_PENALTY = 10
+/** Inbound anti-entropy streams one connection may hold at once. */
+export const AE_MAX_INBOUND_STREAMS = 2
+/** Peers whose budgets are tracked at once (the least recently seen is forgotten first). */
+export const AE_BUDGET_PEERS = 4096

@@ -155,7 +155,8 @@ export class GossipService {
       this.counters.ignored++
       return TopicValidatorResult.Ignore
     }
-    if (IGNORED_CODES.has(res.error.code)) {
+    // past quota: only the signer sending its own messages is punished, never a peer forwarding them
+    if (IGNORED_CODES.has(res.error.code) || (res.error.code === 'ERR_QUOTA' && res.signer !== peer.toString())) {
       this.counters.ignored++
       return TopicValidatorResult.Ignore
     }

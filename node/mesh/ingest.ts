@@ -18,13 +18,20 @@ import { sha256Hex } from '../../protocols/encoding.ts'
 import { type VerificationCode, VerificationError } from '../../protocols/errors.ts'
 import type { Logger } from '../logger.ts'
 import type { MessageStore } from './message-store.ts'
+import { StoreQuotaError } from './store-errors.ts'
 import type { MeshVerifier, MessageSource, StoredMessage, VerifiedWire } from './types.ts'
 
 /** Outcome of one ingest: new, already known (duplicate), or refused with its typed error. */
 export type IngestResult =
   | { status: 'accepted'; value: VerifiedWire }
   | { status: 'duplicate'; digest: string }
-  | { status: 'rejected'; digest: string; error: VerificationError }
+  | { status: 'rejected'; digest: string; error: VerificationError | StoreQuotaError; signer?: string }
+
+/** Refusals of one (peer, code): the first REFUSAL_LOG_BURST of each interval are logged (each is counted). */
+const REFUSAL_LOG_INTERVAL_MS = 60_000
+const REFUSAL_LOG_BURST = 8
+/** Peers whose last refusal log time is remembered. */
+const REFUSAL_LOG_PEERS = 1024
 
 /** Refusals that a later state (an enrollment, a rotation, the clock) may turn into acceptance. */
 const TRANSIENT: ReadonlySet<VerificationCode> = new Set([
@@ -61,7 +68,9 @@ export class Ingest {
   private readonly rejectedIds = new Map<string, string>()
   private readonly rejectedMax: number
   /** Counters by outcome and source (for /status and tests). */
-  readonly counters = { accepted: 0, duplicate: 0, rejected: 0 }
+  readonly counters = { accepted: 0, duplicate: 0, rejected: 0, quota: 0 }
+  /** Refusal log lines by peer and code in the current interval (a flood logs a few, not one per message). */
+  private readonly logged = new Map<string, { since: number; lines: number }>()
 
   constructor(init: IngestInit, components: IngestComponents) {
     this.store = components.store
@@ -133,7 +142,15 @@ export class Ingest {
     if (misplaced !== undefined) return this.refuse(out.value.digest, wire, misplaced, source, from)
     const value = out.value
     // resolves once durable; a write error (a full disk) throws: the message is not accepted
-    if (!(await this.store.put(value, bytes))) {
+    let stored: boolean
+    try {
+      stored = await this.store.put(value, bytes)
+    } catch (err) {
+      if (!(err instanceof StoreQuotaError)) throw err
+      this.counters.quota++
+      return this.refuse(value.digest, wire, err, source, from, value.signer)
+    }
+    if (!stored) {
       this.counters.duplicate++
       return { status: 'duplicate', digest: value.digest }
     }
@@ -148,13 +165,31 @@ export class Ingest {
   private refuse(
     digest: string,
     wire: string,
-    error: VerificationError,
+    error: VerificationError | StoreQuotaError,
     source: MessageSource,
     from: string | undefined,
+    signer?: string,
   ): IngestResult {
     this.counters.rejected++
-    this.log.warn({ digest, wire, source, from, code: error.code, reason: error.message }, 'message rejected')
-    return { status: 'rejected', digest, error }
+    const key = `${from ?? source}\0${error.code}`
+    const now = this.now()
+    let seen = this.logged.get(key)
+    if (seen === undefined || now - seen.since >= REFUSAL_LOG_INTERVAL_MS) {
+      this.logged.delete(key)
+      seen = { since: now, lines: 0 }
+      this.logged.set(key, seen)
+      if (this.logged.size > REFUSAL_LOG_PEERS) this.logged.delete(this.logged.keys().next().value as string)
+    }
+    if (seen.lines < REFUSAL_LOG_BURST) {
+      seen.lines++
+      const { code } = error
+      const quiet =
+        seen.lines === REFUSAL_LOG_BURST
+          ? 'more refusals of this peer for this reason are only counted this minute'
+          : undefined
+      this.log.warn({ digest, wire, source, from, code, reason: error.message, quiet }, 'message rejected')
+    }
+    return signer === undefined ? { status: 'rejected', digest, error } : { status: 'rejected', digest, error, signer }
   }
 
   private cachedError(code: string): VerificationError {

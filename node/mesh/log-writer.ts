@@ -50,6 +50,11 @@ export class LogWriter {
     this.sync = init.sync ?? true
   }
 
+  /** The log's size as this writer knows it (undefined before the first load or commit). */
+  get size(): number | undefined {
+    return this.end
+  }
+
   /** Sets where the next append goes (after load repaired or compacted the file). */
   setEnd(end: number): void {
     this.end = end

@@ -6,6 +6,7 @@
  * Stop order is the reverse. start()/stop() are idempotent; state is
  * 'idle' → 'starting' → 'running' → 'stopping' → 'stopped' (a stopped node can start again).
  */
+
 import type { PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -196,6 +197,9 @@ export class MeshNode {
         store: this.store,
         ingest: this.ingest,
         logger: this.log.child({ svc: 'anti-entropy' }),
+        // a behaviour penalty (P7): the peer's gossip score drops by 10 × penalty²
+        penalize: (peer, n) =>
+          (node.services.pubsub as unknown as Scored).score?.addPenalty(peer.toString(), n, 'broken_promise'),
       })
       node.addEventListener('peer:discovery', this.onDiscovery)
       await node.start()
@@ -286,4 +290,9 @@ export class MeshNode {
       this.log.debug({ err, peer: peer.toString(), via }, 'dial of discovered peer failed')
     }
   }
+}
+
+/** The gossipsub implementation's peer score (not in its public interface). */
+interface Scored {
+  score?: { addPenalty(peer: string, penalty: number, label: string): void }
 }

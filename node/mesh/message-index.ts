@@ -43,6 +43,10 @@ export class MessageIndex {
   /** Invite claims with their decoded invite, by claim id; and claim ids per invite id. */
   readonly claims = new Map<string, ClaimFacts>()
   readonly claimsOfInvite = new Map<string, Set<string>>()
+  /** Messages and wire bytes held per (signer, type) of device messages: what quotas count. */
+  readonly usage = new Map<string, { count: number; bytes: number }>()
+  /** Wire bytes of every message held. */
+  wireBytes = 0
 
   /** The messages of an index entry. */
   collect(set: Set<string> | undefined): StoredMessage[] {
@@ -57,6 +61,8 @@ export class MessageIndex {
 
   index(m: StoredMessage): void {
     this.byDigest.set(m.digest, m)
+    this.wireBytes += m.bytes.byteLength
+    this.use(m, 1)
     this.byWire.set(sha256Hex(m.bytes), m.digest)
     if (m.type === 'DeviceEnrollment' || m.type === 'Revocation' || m.type === 'InviteClaim')
       addTo(this.adminOf, deviceOf(m.message), m.digest)
@@ -73,7 +79,9 @@ export class MessageIndex {
   }
 
   unindex(m: StoredMessage): void {
-    this.byDigest.delete(m.digest)
+    if (!this.byDigest.delete(m.digest)) return
+    this.wireBytes -= m.bytes.byteLength
+    this.use(m, -1)
     this.byWire.delete(sha256Hex(m.bytes))
     const admin = deviceOf(m.message)
     if (admin !== undefined) this.adminOf.get(admin)?.delete(m.digest)
@@ -88,4 +96,19 @@ export class MessageIndex {
     const device = deviceOf(m.message)
     if (device !== undefined) this.byDevice.get(device)?.delete(m.digest)
   }
+
+  private use(m: StoredMessage, sign: 1 | -1): void {
+    if (m.type !== 'HealthReport' && m.type !== 'Verdict') return
+    const key = usageKey(m.signer, m.type)
+    const u = this.usage.get(key) ?? { count: 0, bytes: 0 }
+    u.count += sign
+    u.bytes += sign * m.bytes.byteLength
+    if (u.count === 0) this.usage.delete(key)
+    else this.usage.set(key, u)
+  }
+}
+
+/** The key of a (signer, type) in `MessageIndex.usage`. */
+export function usageKey(signer: string, type: string): string {
+  return `${signer}\0${type}`
 }

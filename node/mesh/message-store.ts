@@ -6,9 +6,11 @@
  * durably on disk (node/mesh/log-writer.ts: fsync, group commit); an append that fails (a full
  * disk) refuses the message with a StoreWriteError and leaves memory as the disk is. Load drops a
  * torn tail, skips unreadable records, and compacts only when it must (node/mesh/store-load.ts).
- * Two envelopes of one message share the id and are stored once (the first kept). Health reports
- * older than the retention are dropped (on load and by `prune`), dated by the earlier of their
- * window's end and their arrival, so a sender cannot keep a report forever by dating it ahead.
+ * Two envelopes of one message share the id and are stored once (the first kept). What the store
+ * keeps follows the retention rules and per-signer quotas (store-retention.ts, store-keeper.ts;
+ * docs/protocol.md, "Message retention"): applied to each arrival by `put`, to everything by
+ * `prune` (periodic, and after load); once the records dropped outweigh the live ones, the log is
+ * compacted in place (store-load.ts).
  * The store never verifies: callers (gossip, anti-entropy, local publish) add only messages the
  * verifier accepted; on load, each record's id is recomputed from its bytes.
  * It emits one typed event per new message (`release`, `command`, …) so the rest of the node never
@@ -29,16 +31,23 @@ import type { Logger } from '../logger.ts'
 import { LogWriter } from './log-writer.ts'
 import { MessageIndex, reportTime } from './message-index.ts'
 import { logLine } from './message-log.ts'
+import { COMPACT_DEAD_RATIO, COMPACT_MIN_DEAD_BYTES } from './store-constants.ts'
 import type { StoreWriteError } from './store-errors.ts'
-import { loadLog, type StoreHealth, storeHealth } from './store-load.ts'
+import { type KeeperInit, StoreKeeper } from './store-keeper.ts'
+import { compactNow, loadLog, type StoreHealth, storeHealth } from './store-load.ts'
+import type { DropRule } from './store-retention.ts'
 import { type AnyMessage, EVENT_OF_TYPE, type MessageEvents, type StoredMessage, type VerifiedWire } from './types.ts'
 
 /** Options of the message store. */
 export interface MessageStoreInit {
   /** Data directory; omit for a memory-only store (benches). */
   dataDir?: string
-  /** Health reports older than this (by window end) are dropped. */
+  /** No health report older than this (by window end, at most its arrival) is kept. */
   healthRetentionMs?: number
+  /** Online compaction runs only past this many dead bytes (default COMPACT_MIN_DEAD_BYTES). */
+  compactMinDeadBytes?: number
+  /** Retention rules and quotas beyond the defaults (tests, benches). */
+  retention?: Omit<KeeperInit, 'retentionMs'>
   /** false: appends are not fsynced (benches measuring what durability costs). Default true. */
   sync?: boolean
 }
@@ -57,6 +66,13 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   private readonly ix = new MessageIndex()
   private readonly file: string | undefined
   private readonly retention: number
+  /** Retention rules and quotas, with what they did (for /status and /metrics). */
+  readonly keeper: StoreKeeper
+  /** Bytes of the log's records that are no longer held (dropped since the last compaction). */
+  private deadBytes = 0
+  private compacting: Promise<void> | undefined
+  private readonly compactMin: number
+  private readonly dropFn = (m: StoredMessage, rule: DropRule): void => this.drop(m, rule)
   private readonly log: Logger
   private readonly now: () => number
   private readonly freeBytes: ((dir: string) => Promise<number>) | undefined
@@ -71,6 +87,8 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     super()
     this.file = init.dataDir === undefined ? undefined : join(init.dataDir, MESSAGES_FILE)
     this.retention = init.healthRetentionMs ?? HEALTH_RETENTION_MS
+    this.compactMin = init.compactMinDeadBytes ?? COMPACT_MIN_DEAD_BYTES
+    this.keeper = new StoreKeeper(this.ix, { ...init.retention, retentionMs: this.retention })
     this.log = components.logger
     this.now = components.now ?? Date.now
     this.freeBytes = components.freeBytes
@@ -91,7 +109,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     this.loaded = true
     await writer.exclusive(() =>
       loadLog(file, {
-        keep: (m) => !this.ix.byDigest.has(m.digest) && !this.isStale(m, this.now()),
+        keep: (m) => !this.ix.byDigest.has(m.digest) && !this.tooOld(m, this.now()),
         index: (m) => this.ix.index(m),
         live: () => this.ix.byDigest.values(),
         setEnd: (end) => writer.setEnd(end),
@@ -100,7 +118,10 @@ export class MessageStore extends EventEmitter<MessageEvents> {
         free: this.freeBytes,
       }),
     )
-    this.log.info({ messages: this.ix.byDigest.size }, 'message store loaded')
+    this.deadBytes = this.health.load.compaction === 'done' ? 0 : this.health.load.deadBytes
+    const dropped = this.prune()
+    this.log.info({ messages: this.ix.byDigest.size, dropped }, 'message store loaded')
+    await this.compacting
   }
 
   /** Waits until every pending append is settled (durable or refused). */
@@ -116,6 +137,16 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   /** Whether a message with this digest is known. */
   has(digest: string): boolean {
     return this.ix.byDigest.has(digest)
+  }
+
+  /** Whether this id is held, or was dropped by retention (then it is not fetched again). */
+  known(digest: string): boolean {
+    return this.ix.byDigest.has(digest) || this.keeper.wasDropped(digest)
+  }
+
+  /** Wire bytes of every message held. */
+  get wireBytes(): number {
+    return this.ix.wireBytes
   }
 
   /** The message with this digest. */
@@ -135,19 +166,26 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   /**
    * Stores a verified message. Resolves true once its record is durable (then it is in memory and
-   * its events have fired), false when it was already known (or is being stored); rejects with a
-   * StoreWriteError (`ERR_DISK_FULL`, `ERR_STORE_WRITE`) when it cannot be written: then it is not
-   * stored at all.
+   * its events have fired), false when it was already known (or is being stored, or retention
+   * would not keep it); rejects with a StoreQuotaError (`ERR_QUOTA`) past its signer's quota, and
+   * with a StoreWriteError (`ERR_DISK_FULL`, `ERR_STORE_WRITE`) when it cannot be written: then it
+   * is not stored at all.
    */
   put(verified: VerifiedWire, bytes: Uint8Array, receivedAt = this.now()): Promise<boolean> {
     if (this.ix.byDigest.has(verified.digest)) return Promise.resolve(false)
     const pending = this.pending.get(verified.digest)
     if (pending !== undefined) return pending.then(() => false)
     const stored: StoredMessage = { ...verified, bytes, receivedAt }
+    try {
+      if (!this.keeper.admit(stored, this.now(), this.dropFn)) return Promise.resolve(false)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     if (this.writer === undefined) {
       this.accept(stored)
       return Promise.resolve(true)
     }
+    const settle = this.keeper.reserve(stored)
     const p = this.writer.append(logLine(stored)).then(
       () => {
         if (this.health.written()) this.log.info('message store writes again (the disk has room)')
@@ -166,10 +204,11 @@ export class MessageStore extends EventEmitter<MessageEvents> {
       },
     )
     this.pending.set(stored.digest, p)
-    void p.then(
-      () => this.pending.delete(stored.digest),
-      () => this.pending.delete(stored.digest),
-    )
+    const done = () => {
+      this.pending.delete(stored.digest)
+      settle()
+    }
+    void p.then(done, done)
     return p
   }
 
@@ -185,6 +224,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
 
   private accept(stored: StoredMessage): void {
     this.ix.index(stored)
+    this.keeper.changed(stored)
     this.emit(EVENT_OF_TYPE[stored.type] as 'message', stored)
     this.emit('message', stored)
   }
@@ -299,19 +339,53 @@ export class MessageStore extends EventEmitter<MessageEvents> {
     return out
   }
 
-  /** Drops health reports past the retention (memory only; the file is compacted on next load). */
+  /**
+   * Applies the retention rules to everything held (store-retention.ts): returns how many messages
+   * it dropped. Once the dropped records outweigh the live ones, the log is compacted (in the
+   * background; `flush` waits for it).
+   */
   prune(now = this.now()): number {
-    let n = 0
-    for (const m of [...this.ix.byDigest.values()]) {
-      if (this.isStale(m, now)) {
-        this.ix.unindex(m)
-        n++
-      }
-    }
+    const n = this.keeper.sweep(now, this.dropFn)
+    this.maybeCompact()
     return n
   }
 
-  private isStale(m: StoredMessage, now: number): boolean {
+  private drop(m: StoredMessage, rule: DropRule): void {
+    if (!this.ix.byDigest.has(m.digest)) return
+    this.ix.unindex(m)
+    this.keeper.dropped(m, rule)
+    if (this.writer !== undefined) this.deadBytes += Buffer.byteLength(logLine(m))
+  }
+
+  /** Compacts the log when the dead records exceed COMPACT_MIN_DEAD_BYTES and COMPACT_DEAD_RATIO of it. */
+  private maybeCompact(): void {
+    const file = this.file
+    const writer = this.writer
+    if (file === undefined || writer === undefined || this.compacting !== undefined) return
+    const end = writer.size
+    if (end === undefined || this.deadBytes < this.compactMin || this.deadBytes <= end * COMPACT_DEAD_RATIO) return
+    const dead = this.deadBytes
+    this.compacting = writer
+      .exclusive(async () => {
+        const res = await compactNow(file, this.ix.byDigest.values(), this.log, this.free)
+        if (res.done) {
+          writer.setEnd(res.size)
+          this.deadBytes = Math.max(0, this.deadBytes - dead)
+          this.health.compactions++
+        }
+      })
+      .catch((err) => this.log.warn({ err }, 'compacting the message log failed (kept as it is)'))
+      .finally(() => {
+        this.compacting = undefined
+      })
+  }
+
+  private get free(): ((dir: string) => Promise<number>) | undefined {
+    return this.freeBytes
+  }
+
+  /** A health report older than the retention: never kept (not even loaded). */
+  private tooOld(m: StoredMessage, now: number): boolean {
     return m.type === 'HealthReport' && reportTime(m) < now - this.retention
   }
 }

@@ -23,3 +23,24 @@ export class StoreWriteError extends LlmeshError {
     return new StoreWriteError(errno, `cannot append to the message log: ${what}`, { cause: err })
   }
 }
+
+/** Which limit of a signer's quota a message would pass. */
+export type QuotaLimit = 'count' | 'bytes'
+
+/**
+ * A device signer already holds its quota of one message type (count or wire bytes, see
+ * docs/protocol.md, "Message retention"): the message is refused, not stored, not forwarded.
+ */
+export class StoreQuotaError extends LlmeshError {
+  declare readonly code: 'ERR_QUOTA'
+  readonly signer: string
+  readonly type: string
+  readonly limit: QuotaLimit
+  constructor(signer: string, type: string, limit: QuotaLimit, message: string) {
+    super('ERR_QUOTA', message)
+    this.name = 'StoreQuotaError'
+    this.signer = signer
+    this.type = type
+    this.limit = limit
+  }
+}

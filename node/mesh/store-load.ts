@@ -10,7 +10,7 @@
  * a node starts on a nearly full disk.
  */
 import type { Logger } from '../logger.ts'
-import { compactLog, readLog, repairTail } from './message-log.ts'
+import { type CompactResult, compactLog, readLog, repairTail } from './message-log.ts'
 import { COMPACT_DEAD_RATIO, COMPACT_FREE_MARGIN_BYTES } from './store-constants.ts'
 import type { StoreWriteError } from './store-errors.ts'
 import type { StoredMessage } from './types.ts'
@@ -31,6 +31,8 @@ export interface StoreHealth {
   lastError?: StoreWriteFailure
   /** True from an append refused for a full disk until the next successful append. */
   diskFull: boolean
+  /** Compactions done while running (after retention dropped records), since start. */
+  compactions: number
   /** What the last load found. */
   load: { records: number; bad: number; tornBytes: number; deadBytes: number; migrate: number; compaction: string }
   /** Records an append made durable; true when it ends a full-disk period. */
@@ -48,6 +50,7 @@ export function storeHealth(now: () => number = Date.now): StoreHealth {
   return {
     writeErrors: {},
     diskFull: false,
+    compactions: 0,
     load: { records: 0, bad: 0, tornBytes: 0, deadBytes: 0, migrate: 0, compaction: 'none' },
     written() {
       const was = this.diskFull
@@ -104,18 +107,36 @@ export async function loadLog(file: string, t: LoadTarget): Promise<void> {
   Object.assign(h, { records: found.records.length, bad: found.bad, tornBytes: found.torn, deadBytes: dead, migrate })
   h.compaction = 'none'
   if (migrate === 0 && dead <= found.end * COMPACT_DEAD_RATIO) return
-  const res = await compactLog(file, t.live(), COMPACT_FREE_MARGIN_BYTES, t.free)
+  const res = await compactNow(file, t.live(), t.log, t.free, { before: found.end, migrate })
   if (res.done) {
     t.setEnd(res.size)
     h.compaction = 'done'
-    t.log.info({ before: found.end, after: res.size, migrate }, 'compacted the message log')
     return
   }
   h.compaction = `skipped: ${res.reason}`
-  t.log.warn(
+}
+
+/**
+ * Compacts the log to these messages (message-log.ts `compactLog`, with the free-space margin) and
+ * logs what happened: a skipped compaction keeps the old file and is a warning, never an error.
+ */
+export async function compactNow(
+  file: string,
+  live: Iterable<StoredMessage>,
+  log: Logger,
+  free?: (dir: string) => Promise<number>,
+  context: Record<string, number> = {},
+): Promise<CompactResult> {
+  const res = await compactLog(file, live, COMPACT_FREE_MARGIN_BYTES, free)
+  if (res.done) {
+    log.info({ ...context, after: res.size }, 'compacted the message log')
+    return res
+  }
+  log.warn(
     { reason: res.reason, need: res.need, free: res.free, err: res.error },
     res.reason === 'no-space'
       ? 'not compacting the message log: not enough free space (kept as it is)'
       : 'not compacting the message log: the new file could not be written (kept as it is)',
   )
+  return res
 }

@@ -7,6 +7,7 @@
  * `EIO`, `EROFS`, `EACCES`, `EFBIG`, `EMFILE`), else `OTHER`.
  */
 import { Counter, Gauge, Registry } from 'prom-client'
+import type { KeeperStats } from './store-keeper.ts'
 import type { StoreHealth } from './store-load.ts'
 
 /** System error codes exported as they are; any other is `OTHER`. */
@@ -16,6 +17,10 @@ export const STORE_ERROR_CODES = ['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 
 export interface StoreMetricsSource {
   readonly health: StoreHealth
   readonly size: number
+  /** Wire bytes held (absent: not exported). */
+  readonly wireBytes?: number
+  /** Retention and quotas (absent: not exported). */
+  readonly keeper?: { readonly stats: KeeperStats }
 }
 
 /** The `store` section of `GET /status`. */
@@ -27,6 +32,9 @@ export function storeStatus(store: StoreMetricsSource) {
     write_errors: { ...h.writeErrors },
     last_error: h.lastError ?? null,
     load: { ...h.load },
+    compactions: h.compactions,
+    wire_bytes: store.wireBytes ?? null,
+    retention: store.keeper === undefined ? null : structuredClone(store.keeper.stats),
   }
 }
 
@@ -68,6 +76,37 @@ export function createStoreMetrics(store: StoreMetricsSource, prefix = 'llmesh_'
     registers: [registry],
     collect() {
       this.set(store.health.load.bad)
+    },
+  })
+  new Gauge({
+    name: `${prefix}store_wire_bytes`,
+    help: 'Wire bytes of the messages the message store holds (its log is about 2.4 times that)',
+    registers: [registry],
+    collect() {
+      this.set(store.wireBytes ?? 0)
+    },
+  })
+  new Counter({
+    name: `${prefix}store_quota_refusals_total`,
+    help: 'Device messages refused because their signer held its quota of that type (ERR_QUOTA), by limit',
+    labelNames: ['type', 'limit'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [key, n] of Object.entries(store.keeper?.stats.quotaRefused ?? {})) {
+        const [type, limit] = key.split(':')
+        this.inc({ type, limit }, n)
+      }
+    },
+  })
+  new Counter({
+    name: `${prefix}store_retention_dropped_total`,
+    help: 'Messages the retention rules dropped, by rule (docs/protocol.md, "Message retention")',
+    labelNames: ['rule'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [rule, n] of Object.entries(store.keeper?.stats.dropped ?? {})) this.inc({ rule }, n)
     },
   })
   return { registry }

@@ -187,7 +187,7 @@ function tensorSpecs(s: TinyGgufShape, opts: TinyGgufOptions): TensorSpec[] {
 }
 
 /** mulberry32: small, fast, deterministic 32-bit PRNG. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

@@ -4,12 +4,13 @@
  * messages were pruned), the releases the fleet aborted, the versions that failed here, and the
  * models deactivated here (a bad version with nothing to go back to) with the reason, and the
  * releases refused as conflicted (several valid manifests for different files).
- * Written atomically (tmp + rename).
+ * Written durably (temp file fsynced, renamed, directory fsynced: node/durable-file.ts).
  */
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { RolloutState } from '../../protocols/rollout/index.ts'
 import type { ModelNote } from '../api/status.ts'
+import { writeFileDurable } from '../durable-file.ts'
 import { ROLLOUT_STATE_FILE } from './constants.ts'
 
 /** The persisted controller state. */
@@ -44,9 +45,8 @@ export async function loadPersisted(dataDir: string): Promise<PersistedRollout> 
   }
 }
 
-/** Saves it atomically. */
+/** Saves it durably and atomically. */
 export async function savePersisted(dataDir: string, p: PersistedRollout): Promise<void> {
   const file = join(dataDir, ROLLOUT_STATE_FILE)
-  await writeFile(`${file}.tmp`, JSON.stringify(p), { mode: 0o600 })
-  await rename(`${file}.tmp`, file)
+  await writeFileDurable(file, JSON.stringify(p))
 }

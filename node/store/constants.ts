@@ -22,3 +22,10 @@ export const FETCH_PARALLEL = 16
 export const REPLICATE_REDIAL_MS = 2000
 /** Hypercore hotswap (duplicate requests of in-flight blocks to idle peers); see ModelStoreInit.hotswap. */
 export const FETCH_HOTSWAP = false
+/**
+ * RocksDB memtable size of the corestore (hypercore-storage's default is 64 MiB). Blocks sit in the
+ * write-ahead log, preallocated at ~1.1× this, until a memtable flush: at 64 MiB an empty device
+ * store took 76 MB of disk and 1.8× a 128 MiB download while it ran; at 8 MiB 13 MB and 1.1×, for the
+ * same download rate (docs/benchmarks.md). Smaller memtables also lower the daemon's RSS.
+ */
+export const STORE_WRITE_BUFFER = 8 * 1024 * 1024

@@ -21,6 +21,8 @@ export interface FetchProgress {
 /** Options of one fetch. */
 export interface FetchOptions {
   onProgress?: (p: FetchProgress) => void
+  /** Each missing block as it arrives: its size and the peer that sent it (libp2p id, when known). */
+  onBlock?: (bytes: number, peer: string | undefined) => void
   signal?: AbortSignal
 }
 
@@ -56,9 +58,10 @@ export async function fetchRelease(store: ModelStore, index: ChunkIndex, opts: F
   opts.onProgress?.({ blocksHave: have, blocksTotal: total })
   if (missing.length > 0) {
     const wanted = new Set(missing)
-    const onDownload = (i: number) => {
+    const onDownload = (i: number, bytes: number, from: unknown) => {
       if (wanted.delete(i)) {
         have++
+        opts.onBlock?.(bytes, store.peerOf(from))
         opts.onProgress?.({ blocksHave: have, blocksTotal: total })
       }
     }

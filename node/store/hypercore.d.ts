@@ -37,8 +37,12 @@ declare module 'hypercore' {
     update(opts?: { wait?: boolean }): Promise<boolean>
     download(range?: HypercoreDownloadRange): HypercoreDownload
     clear(start: number, end?: number): Promise<unknown>
+    /** Compacts the core's storage range in RocksDB (returns space of deleted keys). */
+    compact(): Promise<unknown>
     findingPeers(): () => void
     replicate(isInitiator: boolean | Duplex, opts?: Record<string, unknown>): Duplex
+    /** hypercore-storage (RocksDB) at `directory`; opts reach RocksDB (e.g. `writeBufferSize`). */
+    static defaultStorage(directory: string, opts?: Record<string, unknown>): object
     static createProtocolStream(isInitiator: boolean | Duplex, opts?: Record<string, unknown>): Duplex
   }
 }
@@ -55,7 +59,7 @@ declare module 'corestore' {
     exclusive?: boolean
   }
   export default class Corestore {
-    constructor(storage: string, opts?: Record<string, unknown>)
+    constructor(storage: string | object, opts?: Record<string, unknown>)
     ready(): Promise<void>
     close(): Promise<void>
     get(opts: CorestoreGetOptions | Buffer | string): Hypercore

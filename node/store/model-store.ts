@@ -9,10 +9,12 @@ import { createHash } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import Corestore from 'corestore'
-import type Hypercore from 'hypercore'
+import Hypercore from 'hypercore'
 import type { ChunkIndex, ChunkRef } from '../../protocols/schemas/index.ts'
 import { type ChunkingOptions, chunkFile, resolveChunking } from './chunker.ts'
-import { FETCH_HOTSWAP, lineageName, STORE_DIR } from './constants.ts'
+import { FETCH_HOTSWAP, lineageName, STORE_DIR, STORE_WRITE_BUFFER } from './constants.ts'
+import { blockRuns } from './fetcher.ts'
+import { FileBlocks, type FileChunk } from './file-blocks.ts'
 
 /** Options of the store. */
 export interface ModelStoreInit {
@@ -64,6 +66,12 @@ export class ModelStore {
   private starting: Promise<void> | null = null
   private readonly hotswap: boolean
   private readonly invalidListeners = new Set<(e: InvalidBlock) => void>()
+  /** Blocks received from and sent to peers (verified blocks stored / blocks served), all feeds. */
+  readonly blocks = { in: 0, out: 0 }
+  /** Maps a hypercore replication stream to the remote peer's id; set by the replicator. */
+  peerOfStream: (stream: unknown) => string | undefined = () => undefined
+  /** Blocks whose bytes live in installed files instead of the corestore (see file-blocks.ts). */
+  readonly files = new FileBlocks()
 
   constructor(init: ModelStoreInit) {
     this.dir = join(init.dataDir, STORE_DIR)
@@ -76,9 +84,18 @@ export class ModelStore {
     return () => this.invalidListeners.delete(fn)
   }
 
+  /** The libp2p id of the peer behind a hypercore peer object (as in its `download` event), if known. */
+  peerOf(from: unknown): string | undefined {
+    const stream = (from as { stream?: unknown } | null)?.stream
+    return stream === undefined ? undefined : this.peerOfStream(stream)
+  }
+
   /** Reports verification failures and applies the hotswap setting (hypercore 11 has no public option for it). */
   private tune(core: Hypercore): void {
     const feed = core.key.toString('hex')
+    this.files.attach(core)
+    core.on('download', () => this.blocks.in++)
+    core.on('upload', () => this.blocks.out++)
     core.on('verification-error', (err: Error & { code?: string }, req: unknown, _res: unknown, from: unknown) => {
       const block = (req as { block?: { index?: number } } | null)?.block?.index ?? null
       const stream = (from as { stream?: unknown } | null)?.stream
@@ -95,7 +112,7 @@ export class ModelStore {
   async start(): Promise<void> {
     this.starting ??= (async () => {
       await mkdir(this.dir, { recursive: true })
-      const cs = new Corestore(this.dir)
+      const cs = new Corestore(Hypercore.defaultStorage(this.dir, { writeBufferSize: STORE_WRITE_BUFFER }))
       await cs.ready()
       this.corestore = cs
     })()
@@ -113,6 +130,26 @@ export class ModelStore {
     this.lineages.clear()
     this.hashIndex.clear()
     if (cs !== null) await cs.close()
+    await this.files.close()
+  }
+
+  /**
+   * An installed, verified file now holds the blocks of `chunks`: reads of them come from it, and
+   * (on a read-only feed, unless `strip` is false) their bytes leave the corestore, so the model is
+   * on disk once. Returns the blocks stripped. The seed's writable lineage keeps its blocks.
+   */
+  async adoptFile(feedHex: string, path: string, chunks: readonly FileChunk[], strip = true): Promise<number> {
+    this.files.register(feedHex, path, chunks)
+    const core = await this.feed(feedHex)
+    if (core.writable || !strip) return 0
+    const runs = blockRuns(chunks.map((c) => c.block))
+    await this.files.strip(core, runs)
+    return runs.reduce((n, [a, b]) => n + b - a, 0)
+  }
+
+  /** `path` is about to be removed: its blocks are no longer read from it. */
+  releaseFile(feedHex: string, path: string): void {
+    this.files.unregister(feedHex, path)
   }
 
   /** The underlying corestore (for replication). Throws before `start()`. */

@@ -36,6 +36,9 @@ export interface ReplicatorInit {
 /** Bytes moved by replication, and blocks refused because they failed verification, in total and per peer. */
 export interface ReplicationStats extends ByteCounters {
   invalidBlocks: number
+  /** Verified blocks received / blocks served, all feeds. */
+  blocksIn: number
+  blocksOut: number
   peers: Record<string, ByteCounters & { state: SessionState; invalidBlocks: number }>
 }
 
@@ -81,6 +84,8 @@ export class Replicator {
     })
     this.c.libp2p.addEventListener('peer:connect', this.onConnect)
     this.offInvalid = this.c.store.onInvalidBlock((e) => this.onInvalidBlock(e))
+    this.c.store.peerOfStream = (stream) =>
+      typeof stream === 'object' && stream !== null ? this.streamPeers.get(stream) : undefined
     for (const p of this.c.libp2p.getPeers()) this.maybeDial(p.toString())
   }
 
@@ -102,7 +107,13 @@ export class Replicator {
   stats(): ReplicationStats {
     const peers: ReplicationStats['peers'] = {}
     for (const [id, s] of this.sessions) peers[id] = { ...s.counters, state: s.state, invalidBlocks: s.invalidBlocks }
-    return { ...this.totals, invalidBlocks: this.invalidTotal, peers }
+    return {
+      ...this.totals,
+      invalidBlocks: this.invalidTotal,
+      blocksIn: this.c.store.blocks.in,
+      blocksOut: this.c.store.blocks.out,
+      peers,
+    }
   }
 
   /** Closes the session with `peer` (e.g. just revoked); `isFleetPeer` decides whether it may come back. */

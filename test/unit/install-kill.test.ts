@@ -63,7 +63,15 @@ function killed(child: ChildProcess): Promise<void> {
 async function checkIntact(dataDir: string, model: string): Promise<string | null> {
   const store = new ModelStore({ dataDir })
   const installer = new Installer({ store, logger: silentLogger() }, { dataDir })
-  await installer.start()
+  await installer.start() // opens the store (installed files are adopted as block sources): close it below
+  try {
+    return await checkTree(dataDir, model, installer)
+  } finally {
+    await store.stop()
+  }
+}
+
+async function checkTree(dataDir: string, model: string, installer: Installer): Promise<string | null> {
   const entries = await readdir(join(dataDir, 'models', model))
   assert.ok(!entries.some((e) => e.startsWith('.tmp-')), `tmp links left after start(): ${entries}`)
   for (const v of entries.filter((e) => /^\d/.test(e))) {

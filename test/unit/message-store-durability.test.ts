@@ -121,7 +121,8 @@ describe('message store durability', () => {
     const stale = await Promise.all([1, 2, 3].map((i) => report(r, i, now - 3 * HOUR)))
     const fresh = await report(r, 4, now)
     const write = async (dir: string) => {
-      const s = open(dir)
+      // written while they were fresh (a store refuses a report already past the retention)
+      const s = open(dir, { now: () => now - 3 * HOUR })
       for (const m of stale) await s.put(m.verified, m.bytes, now - 3 * HOUR)
       await s.put(fresh.verified, fresh.bytes, now)
     }
