@@ -16,7 +16,7 @@ import type { ModelInstallState } from '../../node/install/installer.ts'
 import type { ReplicationStats } from '../../node/store/replicator.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { scaled } from '../helpers/index.ts'
-import { type LanNode, startArgs } from './helpers.ts'
+import { inviteFor, type LanNode, startArgs } from './helpers.ts'
 import { type Host, REPO_ROOT, type TestBed, until } from './netns.ts'
 
 const run = promisify(execFile)
@@ -61,9 +61,15 @@ export async function startNode(
     env?: NodeJS.ProcessEnv
     /** Script run instead of cli/bin.ts (a test entry wrapping the CLI, e.g. with a fault). */
     entry?: string
+    /** A device joins with an invite of the tags it declares (default); false: it stays pending. */
+    invite?: boolean
   },
 ): Promise<LanNode> {
-  const args = [opts.entry ?? BIN, ...startArgs(host, opts)]
+  const invite =
+    opts.role === 'node' && opts.invite !== false
+      ? ['--invite', await inviteFor(opts.fleetDir, opts.dataDir, opts.extra)]
+      : []
+  const args = [opts.entry ?? BIN, ...startArgs(host, { ...opts, extra: [...(opts.extra ?? []), ...invite] })]
   const env = { LLMESH_LOG_LEVEL: 'info', ...opts.env }
   let proc: LanNode['proc']
   if (opts.tmpfsMiB === undefined) {
