@@ -8,6 +8,7 @@
  * wrong: a bad file, a failed verification, a local error) · 2 usage (the command line is wrong) ·
  * 3 unreachable (no daemon answered) · 4 refused (a daemon answered with an error).
  */
+import type { DownloadStatus } from '../node/install/progress.ts'
 
 /** Options every data-printing command accepts. */
 export interface OutputOptions {
@@ -154,4 +155,16 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
 /** Bytes as MiB. */
 export function mib(n: number): string {
   return `${(n / 1048576).toFixed(1)} MiB`
+}
+
+/** One line for `llmesh status`: version, bytes, percent, rate, ETA, source peers, stall. */
+export function formatDownload(d: DownloadStatus): string {
+  const mib = (n: number) => (n / 1048576).toFixed(1)
+  const pct = d.bytes_total === 0 ? 100 : Math.floor((d.bytes_have * 100) / d.bytes_total)
+  const eta = d.eta_s === null ? '-' : `${d.eta_s}s`
+  const peers = d.peers.map((p) => (p.peer.length > 12 ? `…${p.peer.slice(-8)}` : p.peer)).join(',') || '-'
+  return (
+    `downloading ${d.version}: ${mib(d.bytes_have)}/${mib(d.bytes_total)} MiB (${pct}%), ${mib(d.rate_bps)} MiB/s, ` +
+    `ETA ${eta}, from ${d.peers.length} peer(s) ${peers}${d.stalled ? '  STALLED' : ''}`
+  )
 }

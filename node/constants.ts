@@ -24,6 +24,11 @@ export const ANTI_ENTROPY_RETRIES = 3
 /** Anti-entropy exchange timeout (whole request/response). */
 export const ANTI_ENTROPY_TIMEOUT_MS = 20_000
 /**
+ * How long a node keeps a just-revoked peer's connections open for one anti-entropy round that
+ * hands the peer its own revocation (so the device knows and says so), before it cuts them.
+ */
+export const REVOCATION_NOTICE_MS = 3_000
+/**
  * Most peers' hellos (declared tags and capabilities) a node keeps: the one thing a pending
  * device (join secret, no enrollment) can make a node hold. Past it, the oldest hello is dropped;
  * a peer's hello counts once per anti-entropy round, so a pending device cannot flood it faster.

@@ -7,10 +7,9 @@
 import type { Command } from 'commander'
 import type { DeviceStatus, ReleaseStatus } from '../../node/api/status.ts'
 import { DEFAULT_API } from '../../node/constants.ts'
-import { formatDownload } from '../../node/install/progress.ts'
 import { ApiClient, type StatusResponse } from '../api-client.ts'
 import { addConfigOptions, flagsGiven, loadConfig } from '../config-flags.ts'
-import { action, type OutputOptions, print } from '../output.ts'
+import { action, formatDownload, type OutputOptions, print } from '../output.ts'
 
 interface StatusOptions extends OutputOptions {
   api?: string

@@ -148,15 +148,3 @@ export class DownloadProgress {
     }
   }
 }
-
-/** One line for `llmesh status`: version, bytes, percent, rate, ETA, source peers, stall. */
-export function formatDownload(d: DownloadStatus): string {
-  const mib = (n: number) => (n / 1048576).toFixed(1)
-  const pct = d.bytes_total === 0 ? 100 : Math.floor((d.bytes_have * 100) / d.bytes_total)
-  const eta = d.eta_s === null ? '-' : `${d.eta_s}s`
-  const peers = d.peers.map((p) => (p.peer.length > 12 ? `…${p.peer.slice(-8)}` : p.peer)).join(',') || '-'
-  return (
-    `downloading ${d.version}: ${mib(d.bytes_have)}/${mib(d.bytes_total)} MiB (${pct}%), ${mib(d.rate_bps)} MiB/s, ` +
-    `ETA ${eta}, from ${d.peers.length} peer(s) ${peers}${d.stalled ? '  STALLED' : ''}`
-  )
-}

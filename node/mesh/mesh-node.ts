@@ -174,7 +174,13 @@ export class MeshNode {
         peerIdFromPrivateKey(this.init.privateKey).toString(),
         this.log,
       )
-      this.unwatchRevoked = closeOnRevocation(this.store, () => this.libp2pNode, this.gateCounts, this.log)
+      this.unwatchRevoked = closeOnRevocation({
+        store: this.store,
+        libp2p: () => this.libp2pNode,
+        antiEntropy: () => this.ae,
+        counts: this.gateCounts,
+        logger: this.log,
+      })
       const topics = [TOPIC_RELEASES, TOPIC_HEALTH, TOPIC_ROLLOUT].map((t) => fleetTopic(t, this.init.fleet))
       const node = await createMeshHost({
         privateKey: this.init.privateKey,

@@ -9,6 +9,7 @@ import { createHash, randomInt } from 'node:crypto'
 import type Hypercore from 'hypercore'
 import { VerificationError } from '../../protocols/errors.ts'
 import type { ChunkIndex } from '../../protocols/schemas/index.ts'
+import { blockRuns } from './block-runs.ts'
 import { FETCH_PARALLEL } from './constants.ts'
 import type { ModelStore } from './model-store.ts'
 
@@ -129,18 +130,6 @@ export async function downloadBlocks(
     for (const r of active) r.destroy()
     throw err
   }
-}
-
-/** Contiguous runs `[start, end)` of a list of block numbers (sorted and deduplicated first). */
-export function blockRuns(blocks: readonly number[]): [number, number][] {
-  const sorted = [...new Set(blocks)].sort((a, b) => a - b)
-  const runs: [number, number][] = []
-  for (const b of sorted) {
-    const last = runs.at(-1)
-    if (last !== undefined && last[1] === b) last[1] = b + 1
-    else runs.push([b, b + 1])
-  }
-  return runs
 }
 
 /** A copy of `xs` in uniformly random order (Fisher–Yates). */

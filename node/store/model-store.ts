@@ -11,9 +11,9 @@ import { join } from 'node:path'
 import Corestore from 'corestore'
 import Hypercore from 'hypercore'
 import type { ChunkIndex, ChunkRef } from '../../protocols/schemas/index.ts'
+import { blockRuns } from './block-runs.ts'
 import { type ChunkingOptions, chunkFile, resolveChunking } from './chunker.ts'
 import { FETCH_HOTSWAP, lineageName, STORE_DIR, STORE_WRITE_BUFFER } from './constants.ts'
-import { blockRuns } from './fetcher.ts'
 import { FileBlocks, type FileChunk } from './file-blocks.ts'
 
 /** Options of the store. */

@@ -32,6 +32,8 @@ export interface WaitOptions {
   timeoutMs?: number
   /** What is awaited, for the error message. */
   what?: string
+  /** What the state was when the deadline passed, for the error message (so a CI log says why). */
+  detail?: () => unknown
   /** Poll interval, ms (default 25). */
   intervalMs?: number
 }
@@ -42,7 +44,10 @@ export async function waitFor(check: () => boolean | Promise<boolean>, opts: Wai
   const end = Date.now() + timeoutMs
   for (;;) {
     if (await check()) return
-    if (Date.now() >= end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what ?? 'condition'}`)
+    if (Date.now() >= end) {
+      const detail = opts.detail === undefined ? '' : ` (${JSON.stringify(await opts.detail())})`
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what ?? 'condition'}${detail}`)
+    }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 25))
   }
 }

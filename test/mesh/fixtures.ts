@@ -152,8 +152,9 @@ export async function waitFor(
   check: () => boolean | Promise<boolean>,
   timeoutMs = 10_000,
   what = 'condition',
+  detail?: () => unknown,
 ): Promise<void> {
-  await waitForCondition(check, { timeoutMs, what, intervalMs: 20 })
+  await waitForCondition(check, { timeoutMs, what, intervalMs: 20, detail })
 }
 
 /** Waits until every node has at least one gossip mesh peer on `topic`. */

@@ -29,7 +29,7 @@ gates:
 exclude_tags: [seed]
 `
 
-describe('relative latency gate', { timeout: scaled(110_000) }, () => {
+describe('relative latency gate', { timeout: scaled(160_000) }, () => {
   let f: RolloutFleet
   let load = true
   const loops: Promise<void>[] = []
@@ -62,12 +62,22 @@ describe('relative latency gate', { timeout: scaled(110_000) }, () => {
       () => f.devices.every((d) => rolloutOf(d.parts, '2.0.0')?.state === 'aborted'),
       60_000,
       'v2 aborted by the latency gate',
+      () =>
+        f.devices.map((d) => {
+          const r = rolloutOf(d.parts, '2.0.0')
+          return { state: r?.state, stage: r?.stage, gate: r?.gate, active: d.activated.at(-1)?.version }
+        }),
     )
     const st = rolloutOf(f.devices[2].parts, '2.0.0')!
     assert.ok(st.abortedBy?.startsWith('verdict:'), st.abortedBy)
     const abort = st.verdicts.find((v) => v.outcome === 'abort' && v.adopted)!
     assert.ok(abort.evidence >= 3, `evidence ${abort.evidence}`)
-    await waitFor(async () => f.devices.every((d) => servedOf(d) === '1.0.0'), 30_000, 'pilots back on v1')
+    await waitFor(
+      async () => f.devices.every((d) => servedOf(d) === '1.0.0'),
+      30_000,
+      'pilots back on v1',
+      () => f.devices.map((d) => servedOf(d)),
+    )
     for (const d of f.devices) assert.equal(await activeOf(d), '1.0.0')
     for (const d of f.devices.slice(2)) assert.ok(!d.activated.some((a) => a.version === '2.0.0'))
     // the figures the verdict carried: candidate p95 above the baseline's allowance

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { test } from 'node:test'
 import pino from 'pino'
-import { DownloadProgress, formatDownload } from '../../node/install/progress.ts'
+import { formatDownload } from '../../cli/output.ts'
+import { DownloadProgress } from '../../node/install/progress.ts'
 
 function captureLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = []

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { blockRuns, downloadBlocks, shuffled } from '../../node/store/fetcher.ts'
+import { blockRuns } from '../../node/store/block-runs.ts'
+import { downloadBlocks, shuffled } from '../../node/store/fetcher.ts'
 import { ModelStore } from '../../node/store/model-store.ts'
 
 describe('fetch order', () => {
