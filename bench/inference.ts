@@ -58,8 +58,8 @@ try {
 
   // ── idle supervisor: worker up, no model ──
   const sup = new InferenceSupervisor(
-    { threads: THREADS, contextSize: CONTEXT, maxTokensLimit: 4096 },
     { logger: silentLogger() },
+    { threads: THREADS, contextSize: CONTEXT, maxTokensLimit: 4096 },
   )
   await sup.start()
   const pid = sup.status().workerPid!

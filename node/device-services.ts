@@ -180,7 +180,7 @@ export function observerServices(
     common.historyService,
     (ctx) => {
       parts.distribution = init.distribution?.()
-      parts.controller = new RolloutController({ ...init.rollout, act: false }, { ctx })
+      parts.controller = new RolloutController({ ctx }, { ...init.rollout, act: false })
       common.bindMetrics(ctx, parts.controller)
       return parts.controller
     },
@@ -201,9 +201,12 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
   })
   if (init.inference !== false) {
     services.push((ctx) => {
-      parts.supervisor = new InferenceSupervisor(init.supervisor ?? {}, {
-        logger: ctx.logger.child({ svc: 'inference' }),
-      })
+      parts.supervisor = new InferenceSupervisor(
+        {
+          logger: ctx.logger.child({ svc: 'inference' }),
+        },
+        init.supervisor ?? {},
+      )
       parts.metrics = createInferenceMetrics()
       return supervisorService(parts.supervisor, parts.metrics, ctx)
     })
@@ -267,8 +270,8 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
   })
   services.push((ctx) => {
     parts.controller = new RolloutController(
-      { ...init.rollout, act: true },
       { ctx, installer: parts.distribution!.installer, supervisor: parts.supervisor, reporter: parts.reporter },
+      { ...init.rollout, act: true },
     )
     // requests are labelled with the rollout stage of their release at the time they ran
     parts.metrics?.setStageResolver((model, version) => ctx.status.releaseState(model, version))

@@ -59,7 +59,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
   private deactivated: T.DeactivationNote | undefined
   private ops: Promise<unknown> = Promise.resolve()
 
-  constructor(init: T.InferenceSupervisorInit, components: T.InferenceSupervisorComponents) {
+  constructor(components: T.InferenceSupervisorComponents, init: T.InferenceSupervisorInit = {}) {
     super()
     this.cfg = resolveSupervisorInit(init)
     this.logger = components.logger

@@ -99,7 +99,7 @@ export class RolloutController {
     this.schedule()
   }
 
-  constructor(init: RolloutControllerInit, components: RolloutControllerComponents) {
+  constructor(components: RolloutControllerComponents, init: RolloutControllerInit) {
     this.init = init
     this.c = components
     this.now = components.now ?? Date.now

@@ -79,7 +79,7 @@ describe('quality gate across a real fleet', { timeout: scaled(400_000) }, () =>
     // it loads and answers without errors: the same file in a worker of its own
     const file = join(f.dir, 'v3-check.gguf')
     await writeTinyGguf(file, { layers: 2, embd: 64, ...LARGE_NOISE })
-    const sup = new InferenceSupervisor({ threads: 1 }, { logger: silentLogger() })
+    const sup = new InferenceSupervisor({ logger: silentLogger() }, { threads: 1 })
     try {
       await sup.start()
       await sup.loadModel(file)

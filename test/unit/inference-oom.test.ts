@@ -100,8 +100,8 @@ describe('the real inference worker past a memory limit', { skip, timeout: scale
   test('the kernel OOM-kills the worker: exit kind oom, `oom` event, no crash', async () => {
     // node-llama-cpp alone needs ~110 MB: 32 MiB cannot hold the worker
     const sup = new InferenceSupervisor(
-      { threads: 1, spawnOnStart: false, workerMemoryLimitBytes: 32 * MiB },
       { logger: silentLogger(), oom: createOomDetector({}, { parent: cgroup }) },
+      { threads: 1, spawnOnStart: false, workerMemoryLimitBytes: 32 * MiB },
     )
     const exits: Array<SupervisorEvents['worker-exit'][0]> = []
     const ooms: unknown[] = []
@@ -130,8 +130,8 @@ describe('the real inference worker past a memory limit', { skip, timeout: scale
   test('/metrics tells how the live worker’s OOM kills are detected', async () => {
     assert.ok(roomy, 'a cgroup with room for the worker')
     const sup = new InferenceSupervisor(
-      { threads: 1 },
       { logger: silentLogger(), oom: createOomDetector({}, { parent: roomy }) },
+      { threads: 1 },
     )
     const metrics = createInferenceMetrics()
     const unbind = metrics.bindSupervisor(sup)

@@ -36,7 +36,7 @@ test('prompt and completion text appear in no log line and no metric', { timeout
     return (origStderr as (...a: unknown[]) => boolean)(chunk, ...rest)
   }) as typeof process.stderr.write
 
-  const sup = new InferenceSupervisor({ threads: 1, restartBackoffMs: 20 }, { logger })
+  const sup = new InferenceSupervisor({ logger }, { threads: 1, restartBackoffMs: 20 })
   const metrics = createInferenceMetrics()
   metrics.bindSupervisor(sup)
   const app = Fastify({ loggerInstance: logger })

@@ -42,8 +42,8 @@ const short = { mode: 'completion' as const, prompt: 'Hello', maxTokens: 8 }
 
 describe('requests on one worker', { timeout: 60_000 }, () => {
   const sup = new InferenceSupervisor(
-    { threads: 1, maxConcurrent: 1, maxQueue: 1, requestTimeoutMs: 30_000, maxTokensLimit: 4096 },
     { logger: silentLogger() },
+    { threads: 1, maxConcurrent: 1, maxQueue: 1, requestTimeoutMs: 30_000, maxTokensLimit: 4096 },
   )
   before(async () => {
     await sup.start()
@@ -85,8 +85,8 @@ describe('requests on one worker', { timeout: 60_000 }, () => {
 describe('request deadline', { timeout: 60_000 }, () => {
   test('a slow request times out; the worker acknowledges the cancel and is not killed', async () => {
     const sup = new InferenceSupervisor(
-      { threads: 1, requestTimeoutMs: 300, maxTokensLimit: 100_000 },
       { logger: silentLogger() },
+      { threads: 1, requestTimeoutMs: 300, maxTokensLimit: 100_000 },
     )
     const timeouts: string[] = []
     sup.on('timeout', (e) => timeouts.push(e.what))
@@ -108,7 +108,7 @@ describe('request deadline', { timeout: 60_000 }, () => {
 
 describe('switchModel', { timeout: 60_000 }, () => {
   test('drains in-flight requests, queues new ones, then serves the new model', async () => {
-    const sup = new InferenceSupervisor({ threads: 1, unavailableWaitMs: 20_000 }, { logger: silentLogger() })
+    const sup = new InferenceSupervisor({ logger: silentLogger() }, { threads: 1, unavailableWaitMs: 20_000 })
     try {
       await sup.start()
       await sup.loadModel(v1, { version: '1' })
@@ -135,8 +135,8 @@ describe('switchModel', { timeout: 60_000 }, () => {
 
   test('requests arriving during a swap past the wait bound get ModelUnavailableError; slow in-flight ones are cancelled', async () => {
     const sup = new InferenceSupervisor(
-      { threads: 1, unavailableWaitMs: 1, drainTimeoutMs: 30, maxTokensLimit: 100_000 },
       { logger: silentLogger() },
+      { threads: 1, unavailableWaitMs: 1, drainTimeoutMs: 30, maxTokensLimit: 100_000 },
     )
     try {
       await sup.start()

@@ -57,8 +57,8 @@ async function waitState(sup: InferenceSupervisor, state: string, ms = 20_000): 
 
 describe('InferenceSupervisor with a real tiny model', { timeout: scaled(120_000) }, () => {
   const sup = new InferenceSupervisor(
-    { threads: 1, restartBackoffMs: 50, healthIntervalMs: 300, healthTimeoutMs: 1500 },
     { logger: silentLogger() },
+    { threads: 1, restartBackoffMs: 50, healthIntervalMs: 300, healthTimeoutMs: 1500 },
   )
   const seen = recorder(sup)
   after(() => sup.stop())
@@ -190,7 +190,7 @@ describe('InferenceSupervisor with a real tiny model', { timeout: scaled(120_000
 
 describe('without a previous model', { timeout: scaled(60_000) }, () => {
   test('spawnOnStart false: no worker until the first load; a failed first load leaves it failed, not crashed', async () => {
-    const sup = new InferenceSupervisor({ threads: 1, spawnOnStart: false }, { logger: silentLogger() })
+    const sup = new InferenceSupervisor({ logger: silentLogger() }, { threads: 1, spawnOnStart: false })
     const failures: unknown[] = []
     sup.on('load-failure', (e) => failures.push(e))
     try {

@@ -21,7 +21,7 @@ import { scaled, tmpDir } from '../helpers/index.ts'
 let app: FastifyInstance
 let client: OpenAI
 let base = ''
-const sup = new InferenceSupervisor({ threads: 1, maxConcurrent: 1, maxQueue: 4 }, { logger: silentLogger() })
+const sup = new InferenceSupervisor({ logger: silentLogger() }, { threads: 1, maxConcurrent: 1, maxQueue: 4 })
 const metrics = createInferenceMetrics()
 
 before(async (t) => {

@@ -21,7 +21,7 @@ const dir = suiteTmpDir('llmesh-openai-')
 let modelPath = ''
 let app: FastifyInstance
 let client: OpenAI
-const sup = new InferenceSupervisor({ threads: 1, maxConcurrent: 1, maxQueue: 0 }, { logger: silentLogger() })
+const sup = new InferenceSupervisor({ logger: silentLogger() }, { threads: 1, maxConcurrent: 1, maxQueue: 0 })
 const metrics = createInferenceMetrics({ labels: { rolloutStage: 'canary' } })
 
 before(async () => {

@@ -15,7 +15,7 @@ import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 const PROMPTS = ['The capital of France is', 'Once upon a time', '1, 2, 3,']
 
 describe('quality probe scoring on a real worker', () => {
-  const sup = new InferenceSupervisor({ threads: 1 }, { logger: silentLogger() })
+  const sup = new InferenceSupervisor({ logger: silentLogger() }, { threads: 1 })
   const paths: Record<string, string> = {}
   let dir = ''
   before(async () => {

@@ -153,8 +153,8 @@ export async function setup(dataDir?: string, opts: SetupOptions = {}) {
     status,
   }
   const controller = new RolloutController(
-    { startupCatchUpMs: 0, decideIntervalMs: 60_000 },
     { ctx, installer: installer as never, supervisor: supervisor as never, reporter, decide: opts.decide },
+    { startupCatchUpMs: 0, decideIntervalMs: 60_000 },
   )
   add(store, exampleEnrollment({ device: me.peerId, issued_at: Date.now() - 1000, expires_at: undefined }))
   return { dir, me, store, log, installer, supervisor, reporter, controller, status, ctx, published }
