@@ -69,10 +69,14 @@ describe('failure budgets across a real fleet', { timeout: scaled(400_000) }, ()
     await crashLoop(d0, '2.0.0')
     assert.equal(await activeOf(d0), '1.0.0')
     // every node lists the failed device with its reasons, within the budget
+    // both of its failing reports (the restarts and the rollback) may arrive in either order
+    const complete = (p: ReturnType<typeof nodes>[number]) =>
+      rolloutOf(p, '2.0.0')?.failures?.failed.find((x) => x.device === d0.id)?.reasons.length === 2
     await waitFor(
-      () => nodes().every((p) => rolloutOf(p, '2.0.0')?.failures?.failed.some((x) => x.device === d0.id)),
+      () => nodes().every(complete),
       60_000,
-      'the failed device in every node’s rollout status',
+      'the failed device, with both of its reasons, in every node’s rollout status',
+      () => nodes().map((p) => rolloutOf(p, '2.0.0')?.failures?.failed),
     )
     const failures = rolloutOf(f.seedParts, '2.0.0')!.failures!
     assert.equal(failures.budget, 1)

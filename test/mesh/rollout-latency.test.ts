@@ -49,10 +49,13 @@ describe('relative latency gate', { timeout: scaled(160_000) }, () => {
     for (const d of f.devices) {
       loops.push(
         (async () => {
+          // paced (a request, then 100 ms): four busy workers on two cores would starve the pilots'
+          // download and model load, and the gate would have no candidate reports to judge
           while (load) {
             await d.parts
               .supervisor!.generate({ mode: 'completion', prompt: 'once upon a time', maxTokens: 4 })
-              .catch(() => new Promise((r) => setTimeout(r, 50)))
+              .catch(() => undefined)
+            await new Promise((r) => setTimeout(r, 100))
           }
         })(),
       )
