@@ -11,7 +11,7 @@
  * The /status JSON is built in daemon-status.ts.
  */
 
-import { rm, writeFile } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { arch, hostname, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { checkApiExposure } from './api/exposure.ts'
@@ -27,6 +27,7 @@ import {
 import type { DaemonContext, DaemonFleet, Role, RouteFactory, Service, ServiceFactory } from './daemon-context.ts'
 import { buildNodeStatus } from './daemon-status.ts'
 import { BonjourAdvertiser, hostNameOf } from './discovery/bonjour-advertiser.ts'
+import { writeFileDurable } from './durable-file.ts'
 import { presentInvite } from './fleet/invite-claim.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createLogger, type Logger } from './logger.ts'
@@ -252,7 +253,8 @@ export class Daemon {
         api: api.url as string,
         pid: process.pid,
       }
-      await writeFile(join(init.dataDir, NODE_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`)
+      // whole or absent: the CLI and supervisors poll this file while the node starts
+      await writeFileDurable(join(init.dataDir, NODE_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`, 0o644)
       this.stateValue = 'running'
       log.info({ ...info, listen: info.multiaddrs }, 'llmesh node started')
     } catch (err) {
