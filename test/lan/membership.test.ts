@@ -9,6 +9,9 @@
  *    does not move. The invited pilot comes back and promotes it.
  * 2. With the seed stopped, one single-use invite (`llmesh device invite --fleet`) started on two
  *    fresh identities at once enrolls exactly one of them, the same one on every node.
+ * 3. The seed back: `llmesh device approve` enrolls the loser, `device revoke` the winner, and
+ *    `llmesh fleet rotate-swarm-key`: within 60 s the revoked device holds no connection to any
+ *    node, the others are meshed on the new key, and a new release still reaches them.
  */
 
 import assert from 'node:assert/strict'
@@ -44,11 +47,13 @@ exclude_tags: [seed]
 const FAILING = { restarts: 9, ooms: 2, load_failures: 1, probe_failures: 1, rollbacks: 1 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-describe('membership in network namespaces (issue 10 a, b)', { skip, timeout: scaled(360_000) }, () => {
+describe('membership in network namespaces (issue 10 a, b, e)', { skip, timeout: scaled(360_000) }, () => {
   let rb: RolloutBed
   let invited: LanNode
   const pending: LanNode[] = []
   const retired: LanNode[] = []
+  /** The two claimants of the single-use invite (test 2): [winner, loser]. */
+  let twins: LanNode[] = []
   let seedAddr: string
 
   const cli = (n: LanNode, ...args: string[]) => rb.bed.exec(n.host, process.execPath, [BIN, ...args], 60_000)
@@ -279,5 +284,86 @@ describe('membership in network namespaces (issue 10 a, b)', { skip, timeout: sc
     }
     for (const n of nodes) assert.deepEqual(badLines(n.proc), [], n.proc.name)
     for (const n of retired) assert.deepEqual(badLines(n.proc), [], n.proc.name)
+    twins = [claimants.find((c) => c.info.peerId === winner)!, claimants.find((c) => c.info.peerId === loser)!]
+  })
+
+  test('revoke, approve, rotate-swarm-key: the revoked device is off every node, the rest meshed and served', async () => {
+    const { bed } = rb
+    assert.equal(twins.length, 2, 'needs test 2')
+    const [revoked, approved] = twins
+    // fewer processes on 2 cores: the pending pilots have shown what they had to show
+    for (const p of pending) assert.equal((await bed.terminate(p.proc)).code, 0)
+    const seed = await startLanNode(bed, bed.hosts[0], {
+      role: 'seed',
+      fleetDir: rb.fleet.dir,
+      dataDir: rb.seed.dataDir,
+      name: 'seed-2',
+      extra: ['--tags', 'seed', '--report-interval', '1s'],
+    })
+    rb.seed = seed
+    const api = ['--api', seed.info.api]
+    await until(
+      async () => {
+        const ds = (await statusOf(bed, seed)).devices
+        const of = (id: string) => ds.find((d) => d.id === id)
+        return of(revoked.info.peerId)?.enrolled === true && of(approved.info.peerId)?.membership === 'pending'
+      },
+      60_000,
+      'the seed caught up: the winner enrolled, the loser pending',
+    )
+    await cli(seed, 'device', 'approve', approved.info.peerId, '--tags', 'lab', ...api, '--json')
+    await cli(seed, 'device', 'revoke', revoked.info.peerId, '--reason', 'stolen', ...api, '--json')
+    const members = [seed, invited, approved]
+    await until(
+      async () =>
+        (await Promise.all(members.map(enrolledOn))).every(
+          (v) => v.has(approved.info.peerId) && !v.has(revoked.info.peerId),
+        ),
+      60_000,
+      'approved enrolled and revoked refused on every member',
+    )
+    const t0 = Date.now()
+    const { stdout } = await cli(
+      seed,
+      ...['fleet', 'rotate-swarm-key', rb.fleet.dir, ...api, '--switch-in', `${scaled(5000)}ms`, '--json'],
+    )
+    const out = JSON.parse(stdout) as { epoch: number; recipients: string[]; skipped_revoked: number }
+    assert.equal(out.epoch, 1)
+    assert.deepEqual([...out.recipients].sort(), members.map((m) => m.info.peerId).sort())
+    const peersOf = async (n: LanNode) => (await statusOf(bed, n)).peers
+    await until(
+      async () => {
+        if ((await peersOf(revoked)).length > 0) return false
+        const views = await Promise.all(members.map(peersOf))
+        return views.every((p) => !p.includes(revoked.info.peerId))
+      },
+      60_000,
+      'the revoked device without a connection to any node',
+    )
+    const offMs = Date.now() - t0
+    await until(
+      async () =>
+        (await Promise.all(members.map((n) => statusOf(bed, n)))).every(
+          (s, i) =>
+            (s as { swarm_key?: { applied?: number } }).swarm_key?.applied === 1 &&
+            members.every((m, j) => i === j || s.peers.includes(m.info.peerId)),
+        ),
+      60_000,
+      'every member on the new key and meshed with the others',
+    )
+    console.log(`# figure (LAN): rotate-swarm-key → revoked device off every node after ${offMs} ms`)
+    await publishTiny(rb, '2.0.0', POLICY.replace('tags: [pilot], window: 2s', 'tags: [pilot], window: 1s'))
+    await until(
+      async () =>
+        (await Promise.all([invited, approved].map((n) => statusOf(bed, n)))).every((s) => serving(s, '2.0.0')),
+      120_000,
+      'v2 served by the invited and the approved device',
+    )
+    const r = await statusOf(bed, revoked)
+    assert.deepEqual(r.peers, [], 'the revoked device stayed off the mesh')
+    assert.ok(!r.releases.some((x) => x.version === '2.0.0'), 'and never heard of v2')
+    // (the revoked device itself logs its revocation as an error, once: docs/protocol.md)
+    for (const n of members) assert.deepEqual(badLines(n.proc), [], n.proc.name)
+    assert.ok(revoked.proc.logs.some((l) => String(l.msg).startsWith('this device is revoked')))
   })
 })
