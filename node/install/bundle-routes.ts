@@ -80,6 +80,8 @@ export function bundleRoutes(deps: BundleRoutesDeps): FastifyPluginAsync {
 
     app.post('/releases/import', async (req, reply) => {
       const body = req.body as AsyncIterable<Uint8Array> & { resume?: () => void }
+      if (typeof body?.[Symbol.asyncIterator] !== 'function')
+        throw new LlmeshError('ERR_UNSUPPORTED_MEDIA_TYPE', 'a bundle is uploaded as application/octet-stream')
       if (importing) {
         body.resume?.()
         throw new LlmeshError('ERR_IMPORT_BUSY', 'another bundle is being imported on this node')
