@@ -30,8 +30,10 @@ export const BUNDLE_FORMAT = 1
 export const MAX_BUNDLE_META_BYTES = 1024 * 1024
 /** Largest `feed.proofs` per block of the release (a proof is a few hundred bytes; bounded). */
 export const MAX_PROOF_BYTES_PER_BLOCK = 8192
-/** Largest head of an import upload (index, envelopes and proofs, base64). */
-export const MAX_IMPORT_HEAD_BYTES = 192 * 1024 * 1024
+/** Largest `feed.proofs` at all (a proof per block: ~1 KiB each for a 4 GiB model's 65k blocks). */
+export const MAX_PROOFS_FILE_BYTES = 256 * 1024 * 1024
+/** Largest head of an import upload (index and envelopes, base64). */
+export const MAX_IMPORT_HEAD_BYTES = 8 * 1024 * 1024
 /** Most trust envelopes a bundle may carry. */
 export const MAX_BUNDLE_TRUST = 64
 
@@ -126,8 +128,10 @@ export function decodeFrames(bytes: Uint8Array, file: string, maxFrames: number)
 }
 
 /**
- * The head of an import upload (`POST /releases/import`): the bundle's small files, base64.
- * After it, the body carries chunk frames: 64 ASCII hex bytes naming the chunk file, a u32
+ * The head of an import upload (`POST /releases/import`): bundle.json, release.json and the trust
+ * files, base64. The body is: a u32 big-endian length and the head's JSON; a u32 big-endian
+ * length and feed.proofs (bounded by the verified release's block count, read only once the
+ * release verified); then chunk frames: 64 ASCII hex bytes naming the chunk file, a u32
  * big-endian length, the file's bytes.
  */
 export const ImportHead = z
@@ -137,7 +141,6 @@ export const ImportHead = z
     trust: z
       .array(z.object({ file: z.string().max(64), wire: z.string().max(MAX_BUNDLE_META_BYTES * 2) }))
       .max(MAX_BUNDLE_TRUST),
-    proofs: z.string(),
   })
   .strict()
 /** The head of an import upload. */

@@ -175,14 +175,18 @@ export async function bundleUpload(dir: string, onProgress?: (chunks: number, by
     trust: await Promise.all(
       index.trust.map(async (file) => ({ file, wire: (await read(file, b.MAX_BUNDLE_META_BYTES)).toString('base64') })),
     ),
-    proofs: (await read(b.BUNDLE_PROOFS_FILE, b.MAX_IMPORT_HEAD_BYTES)).toString('base64'),
   }
+  const proofs = await read(b.BUNDLE_PROOFS_FILE, b.MAX_PROOFS_FILE_BYTES)
   const headBytes = Buffer.from(JSON.stringify(head))
   async function* body(): AsyncGenerator<Uint8Array> {
     const len = Buffer.alloc(4)
     len.writeUInt32BE(headBytes.byteLength)
     yield len
     yield headBytes
+    const plen = Buffer.alloc(4)
+    plen.writeUInt32BE(proofs.byteLength)
+    yield plen
+    yield proofs
     let chunks = 0
     let bytes = 0
     for (const hash of index.chunks) {

@@ -31,6 +31,7 @@ import {
   MAX_BUNDLE_TRUST,
   MAX_IMPORT_HEAD_BYTES,
   MAX_PROOF_BYTES_PER_BLOCK,
+  MAX_PROOFS_FILE_BYTES,
 } from '../../protocols/release-bundle.ts'
 import type { ChunkRef, ReleaseManifest } from '../../protocols/schemas/index.ts'
 import type { IngestResult } from '../mesh/ingest.ts'
@@ -116,17 +117,20 @@ export async function importBundle(
 
   const core = await deps.store.feed(m.chunks.feed)
   const blocks = releaseBlocks(m.chunks)
+  // feed.proofs: bounded by the verified release's size, read only now
   const maxProofs = blocks.length + MAX_BUNDLE_TRUST + 1
-  const proofBytes = Buffer.from(head.proofs, 'base64')
-  if (proofBytes.byteLength > MAX_PROOF_BYTES_PER_BLOCK * maxProofs)
-    fail('ERR_BUNDLE_TOO_LARGE', BUNDLE_PROOFS_FILE, `${proofBytes.byteLength} bytes`)
-  const proofs = decodeFrames(proofBytes, BUNDLE_PROOFS_FILE, maxProofs).map((f) => {
-    try {
-      return decodeProof(f)
-    } catch (err) {
-      return fail('ERR_BUNDLE_FORMAT', BUNDLE_PROOFS_FILE, `not a hypercore proof (${(err as Error).message})`)
-    }
-  })
+  const proofLen = (await input.exactly(4, BUNDLE_PROOFS_FILE)).readUInt32BE(0)
+  if (proofLen > Math.min(MAX_PROOF_BYTES_PER_BLOCK * maxProofs, MAX_PROOFS_FILE_BYTES))
+    fail('ERR_BUNDLE_TOO_LARGE', BUNDLE_PROOFS_FILE, `${proofLen} bytes for ${blocks.length} blocks`)
+  const proofs = decodeFrames(await input.exactly(proofLen, BUNDLE_PROOFS_FILE), BUNDLE_PROOFS_FILE, maxProofs).map(
+    (f) => {
+      try {
+        return decodeProof(f)
+      } catch (err) {
+        return fail('ERR_BUNDLE_FORMAT', BUNDLE_PROOFS_FILE, `not a hypercore proof (${(err as Error).message})`)
+      }
+    },
+  )
   const { missing } = await blockInventory(core, blocks)
   const byHash = new Map<string, ChunkRef>()
   for (const c of m.chunks.chunks) if (!byHash.has(c.hash)) byHash.set(c.hash, c)

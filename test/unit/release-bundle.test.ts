@@ -7,126 +7,23 @@
 import assert from 'node:assert/strict'
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
-import { bundleUpload, writeBundle } from '../../cli/commands/release-bundle.ts'
-import { planExport, readChunk } from '../../node/install/bundle-export.ts'
-import { importBundle } from '../../node/install/bundle-import.ts'
-import { silentLogger } from '../../node/logger.ts'
-import { createFleetVerifier } from '../../node/mesh/fleet-verifier.ts'
-import { MessageStore } from '../../node/mesh/message-store.ts'
 import { releaseBlocks } from '../../node/store/fetcher.ts'
-import { ModelStore } from '../../node/store/model-store.ts'
-import { BundleError, BundleIndex } from '../../protocols/release-bundle.ts'
-import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
+import { BundleIndex } from '../../protocols/release-bundle.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
-import { publishRelease } from '../../seed/publish.ts'
-import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
-import { POLICIES, suiteTmpDir } from '../helpers/index.ts'
-import { makeFleet, type TestFleet } from '../mesh/fixtures.ts'
-
-const DAY = 86_400_000
-const root = suiteTmpDir('llmesh-bundle-')
-const fleet = makeFleet('bundle-fleet')
-let sites = 0
-
-/** A node: a model store and a message store judged by the fleet verifier. */
-async function site(f: TestFleet = fleet) {
-  const dir = join(root, `site-${sites++}`)
-  const store = new ModelStore({ dataDir: dir })
-  await store.start()
-  const messages = new MessageStore({}, { logger: silentLogger() })
-  const verifier = createFleetVerifier({ trust: f.trust, store: messages })
-  const verify = async (bytes: Uint8Array) => verifier(bytes, Date.now())
-  const publish = async (bytes: Uint8Array) => {
-    const r = await verify(bytes)
-    if (!r.ok) return { status: 'rejected' as const, digest: '', error: r.error }
-    messages.add(r.value, bytes)
-    return { status: 'accepted' as const, value: r.value }
-  }
-  return { dir, store, messages, verify, publish, f }
-}
-type Site = Awaited<ReturnType<typeof site>>
-
-/** Publishes `version` at a seed site (signed, stored like the seed's route does). */
-async function publishAt(s: Site, version: string, seed: number, now = Date.now(), ctx = 256) {
-  const file = join(s.dir, `tiny-${version}.gguf`)
-  await writeTinyGguf(file, { layers: 2, embd: 64, seed, ctx })
-  const r = await publishRelease(
-    { model: 'tiny', version, file, policy: parsePolicyYaml(POLICIES.ONE_STAGE), now },
-    { store: s.store, signer: s.f.signer, fleet: s.f.id, highestSeq: (m) => s.messages.highestReleaseSeq(m) },
-  )
-  const v = await s.verify(r.wire)
-  s.messages.add(
-    v.ok ? v.value : ({ digest: r.digest, type: 'ReleaseManifest', message: r.manifest, signer: 'op' } as never),
-    r.wire,
-  )
-  return r.manifest
-}
-
-/** What the CLI does for `release export`, against `s` directly. */
-async function exportFrom(s: Site, version: string, out: string, since?: string) {
-  const plan = await planExport({ store: s.store, messages: s.messages, self: 'exporter' }, 'tiny', version, since)
-  const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64')
-  const json = {
-    index: plan.index,
-    release: b64(plan.release),
-    trust: plan.trust.map((t) => ({ file: t.file, wire: b64(t.wire) })),
-    proofs: b64(plan.proofs),
-  }
-  return writeBundle(out, json, (h) => readChunk(s.store, plan.manifest, h))
-}
-
-/** What the CLI and the import route do for `release import`. */
-async function importInto(s: Site, dir: string) {
-  const up = await bundleUpload(dir)
-  return importBundle(Readable.from(up.body), {
-    store: s.store,
-    verify: s.verify,
-    publish: s.publish as never,
-    stagingDir: join(s.dir, 'staging'),
-  })
-}
-
-/** Asserts the import is refused with `code`, naming `file`, and `s` holds neither release nor block. */
-async function refused(
-  s: Site,
-  dir: string,
-  code: string | RegExp,
-  file: string,
-  m: ReleaseManifest,
-  checkBlocks = true,
-) {
-  await assert.rejects(importInto(s, dir), (err: unknown) => {
-    assert.ok(err instanceof BundleError, `a BundleError, got ${err}`)
-    if (typeof code === 'string') assert.equal(err.code, code, err.message)
-    else assert.match(err.code, code, err.message)
-    assert.ok(err.message.startsWith(file.endsWith('/') ? file : `${file}:`), err.message)
-    return true
-  })
-  assert.equal(s.messages.releases().filter((r) => r.message.version === m.version).length, 0, 'release not stored')
-  const core = await s.store.feed(m.chunks.feed)
-  if (checkBlocks)
-    for (const b of releaseBlocks(m.chunks)) assert.equal(b < core.length && (await core.has(b)), false, `block ${b}`)
-  assert.deepEqual(await readdir(join(s.dir, 'staging')).catch(() => []), [], 'staging emptied')
-}
-
-/** A copy of bundle `src` at `dst` with `edit` applied. */
-async function variant(src: string, name: string, edit: (dir: string) => Promise<void>): Promise<string> {
-  const dst = join(root, name)
-  await rm(dst, { recursive: true, force: true })
-  const { cp } = await import('node:fs/promises')
-  await cp(src, dst, { recursive: true })
-  await edit(dst)
-  return dst
-}
-
-async function flipByte(path: string, at?: number): Promise<void> {
-  const b = await readFile(path)
-  const i = at ?? Math.floor(b.length / 2)
-  b[i] = (b[i] as number) ^ 0x01
-  await writeFile(path, b)
-}
+import { makeFleet } from '../mesh/fixtures.ts'
+import {
+  DAY,
+  exportFrom,
+  flipByte,
+  importInto,
+  publishAt,
+  refused,
+  root,
+  type Site,
+  site,
+  variant,
+} from './release-bundle-helpers.ts'
 
 describe('release bundles', () => {
   let a: Site
