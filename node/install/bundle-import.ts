@@ -141,6 +141,7 @@ export async function importBundle(
   await mkdir(staging, { recursive: true })
   try {
     const staged = new Set<number>()
+    const seen = new Set<string>()
     const progress: ImportProgress = { chunks: 0, bytes: 0 }
     for (;;) {
       const hdr = await input.upTo(CHUNK_FRAME_HEADER)
@@ -151,11 +152,14 @@ export async function importBundle(
       const file = chunkFile(hash)
       const ref = byHash.get(hash)
       if (ref === undefined) fail('ERR_BUNDLE_CHUNK_UNKNOWN', file, 'not a chunk of the signed chunk index')
+      else if (seen.has(hash))
+        fail('ERR_BUNDLE_FORMAT', file, 'sent twice') // an upload is bounded by the release
       else if (size !== ref.size)
         fail('ERR_BUNDLE_CHUNK_DIGEST', file, `${size} bytes, the signed index says ${ref.size}`)
       const data = await input.exactly(size, file)
       const got = createHash('sha256').update(data).digest('hex')
       if (got !== hash) fail('ERR_BUNDLE_CHUNK_DIGEST', file, `content hashes to ${got}, not its name`)
+      seen.add(hash)
       const block = (ref as ChunkRef).block
       if (needed.has(block) && !staged.has(block)) {
         await writeFile(join(staging, hash), data)

@@ -80,7 +80,7 @@ describe('hostile import uploads', () => {
     await b?.store.stop()
   })
 
-  test('a truncated upload, oversized lengths, an unlisted chunk, a head that is no index: refused', async () => {
+  test('a truncated upload, oversized lengths, an unlisted or repeated chunk, a head that is no index: refused', async () => {
     const { head, proofs, chunks } = split(up)
     const firstHash = chunks.subarray(0, 64).toString('latin1')
     // cut in the middle of the first chunk's bytes
@@ -118,6 +118,14 @@ describe('hostile import uploads', () => {
       Buffer.concat([join32(Buffer.from(JSON.stringify(other)), proofs), chunks]),
       'ERR_BUNDLE_FORMAT',
       'bundle.json',
+      m,
+    )
+    const first = chunks.subarray(0, 68 + chunks.readUInt32BE(64))
+    await refusedRaw(
+      b,
+      Buffer.concat([join32(head, proofs), first, chunks]),
+      'ERR_BUNDLE_FORMAT',
+      `chunks/${firstHash}`,
       m,
     )
     // the untouched upload imports
