@@ -18,7 +18,9 @@ type ApiOptions = ApiTarget & OutputOptions
 
 /** Registers `release publish|list|show`. */
 export function registerRelease(program: Command): void {
-  const release = program.command('release').description('publish and inspect model releases (talks to the seed)')
+  const release = program
+    .command('release')
+    .description('publish and inspect model releases (the seed), carry them to offline sites (any node)')
   const api = (c: Command) =>
     c
       .option('--api <url>', `seed API (default http://${DEFAULT_API})`)
@@ -80,5 +82,5 @@ export function registerRelease(program: Command): void {
     }),
   )
   registerReleaseGet(release, api)
-  registerReleaseBundle(release, api)
+  registerReleaseBundle(release)
 }
