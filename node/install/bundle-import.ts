@@ -135,6 +135,13 @@ export async function importBundle(
   const byHash = new Map<string, ChunkRef>()
   for (const c of m.chunks.chunks) if (!byHash.has(c.hash)) byHash.set(c.hash, c)
   const needed = new Set(missing)
+  // hypercore proves blocks against one tree: a feed here longer than the bundle's cannot take them
+  if (needed.size > 0 && core.length > ix.feed.length)
+    fail(
+      'ERR_BUNDLE_FEED_STATE',
+      BUNDLE_PROOFS_FILE,
+      `cut at feed length ${ix.feed.length}, this node's feed is at ${core.length}: export again from a node as recent`,
+    )
 
   // 2. chunk files, each against the signed index, staged
   const staging = join(deps.stagingDir, randomBytes(8).toString('hex'))
