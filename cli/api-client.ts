@@ -12,6 +12,8 @@
  * This module imports no daemon code at run time (types only): `llmesh status` stays fast.
  */
 import type { NodeStatus } from '../node/api/status.ts'
+import type { ImportResult } from '../node/install/bundle-import.ts'
+import type { ExportResponse } from '../node/install/bundle-routes.ts'
 import type { CommandRequest } from '../node/rollout/commands.ts'
 import type { CommandResponse, MessageResponse, ReleaseRolloutJson, RolloutJson } from '../node/rollout/routes.ts'
 import type { LoopErrors } from '../node/telemetry/faults.ts'
@@ -64,6 +66,11 @@ export type StatusResponse = NodeStatus & {
   rollout?: Partial<Pick<RolloutJson, 'errors' | 'conflicts'>>
   loops?: ReturnType<LoopErrors['status']>
 }
+
+/** Largest export answer read (index, envelopes and feed proofs, base64). */
+const MAX_EXPORT_HEAD_BYTES = 256 * 1024 * 1024
+/** Largest chunk read (the chunker's maximum is 256 KiB). */
+const MAX_CHUNK_BYTES = 1024 * 1024
 
 /** Options of a client. */
 export interface ApiClientInit {
@@ -162,6 +169,33 @@ export class ApiClient {
     return seedOnly('releases', () =>
       this.must(`/releases?${query}`, { method: 'POST', headers, body, timeoutMs: null }),
     )
+  }
+
+  /** `GET /releases/:model/:version/export` (any node holding the release): a bundle's small files. */
+  releaseExport(model: string, version: string, since?: string): Promise<ExportResponse> {
+    const q = since === undefined ? '' : `?${new URLSearchParams({ since })}`
+    return this.must(`/releases/${seg(model)}/${seg(version)}/export${q}`, { maxBytes: MAX_EXPORT_HEAD_BYTES })
+  }
+
+  /** `GET /releases/:model/:version/chunks/:sha256`: one chunk's bytes. */
+  async releaseChunk(model: string, version: string, hash: string): Promise<Uint8Array> {
+    const path = `/releases/${seg(model)}/${seg(version)}/chunks/${seg(hash)}`
+    const bytes = await send(
+      `${this.base}${path}`,
+      { timeoutMs: this.timeoutMs, maxBytes: MAX_CHUNK_BYTES },
+      this.token,
+    )
+    return bytes ?? new Uint8Array()
+  }
+
+  /** `POST /releases/import`: streams a bundle (an import upload); no timeout. */
+  releaseImport(body: ReadableStream): Promise<ImportResult> {
+    return this.must('/releases/import', {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body,
+      timeoutMs: null,
+    })
   }
 
   /** `GET /devices` (seed); `undefined` on a node without the route. */

@@ -12,6 +12,7 @@ import type { Hello } from './mesh/anti-entropy.ts'
 import type { IngestResult } from './mesh/ingest.ts'
 import type { MeshNode } from './mesh/mesh-node.ts'
 import type { MessageStore } from './mesh/message-store.ts'
+import type { VerifyOutcome } from './mesh/types.ts'
 
 /** A long-lived service with idempotent start/stop. */
 export interface Service {
@@ -51,6 +52,8 @@ export interface DaemonContext {
   mesh: MeshNode
   /** Verifies, stores and gossips wire bytes (throws the VerificationError if invalid). */
   publish(bytes: Uint8Array): Promise<IngestResult>
+  /** Runs wire bytes through the node's verifier without storing them (e.g. a bundle's, before import). */
+  verify(bytes: Uint8Array): Promise<VerifyOutcome>
   /** /status hooks. */
   status: StatusRegistry
   /** The trust root in force. */

@@ -191,6 +191,7 @@ export class Daemon {
         store,
         mesh,
         publish: (bytes) => mesh.publish(bytes),
+        verify: async (bytes) => verify(bytes, Date.now()),
         status: this.status,
         trust: () => verify.trust(),
         advertise: async () => {

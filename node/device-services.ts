@@ -7,7 +7,8 @@
  *   → InferenceSupervisor (child-process worker, no model until the controller activates one)
  *   → HealthReporter (signed reports every `reportIntervalMs`)
  *   → RolloutController (decides, publishes verdicts, prestages, activates / rolls back).
- *   Routes: GET /rollout, GET /rollout/:model/:version, POST /messages, and POST /rollout/commands
+ *   Routes: GET /rollout, GET /rollout/:model/:version, POST /messages, the release bundle routes
+ *   (node/install/bundle-routes.ts: export, chunks, import), and POST /rollout/commands
  *   when an operator signer is given (`--operator-key`), the OpenAI-compatible API (/v1/…) and
  *   GET /metrics (prom-client, `rollout_stage` label from the served version's release state,
  *   plus node/rollout/metrics.ts: node identity, rollout state, rollbacks),
@@ -27,6 +28,7 @@ import { InferenceSupervisor } from './inference/inference-supervisor.ts'
 import { createInferenceMetrics, type InferenceMetrics } from './inference/metrics.ts'
 import { openaiRoutes } from './inference/openai-routes.ts'
 import type { InferenceSupervisorInit } from './inference/types.ts'
+import { bundleRoutes } from './install/bundle-routes.ts'
 import { Distribution, type DistributionInit } from './install/distribution.ts'
 import { runtimeVersion } from './install/runtime-version.ts'
 import { createMembershipMetrics } from './mesh/membership-metrics.ts'
@@ -279,6 +281,10 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     return parts.controller
   })
   routes.push(...common.routes)
+  // release bundles (offline sites): export from and import into this device
+  routes.push((ctx) =>
+    bundleRoutes({ ctx, store: () => parts.distribution?.store, logger: ctx.logger.child({ svc: 'bundles' }) }),
+  )
   return { services, routes, parts }
 }
 

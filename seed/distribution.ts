@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path'
 import type { RouteFactory, ServiceFactory } from '../node/daemon.ts'
+import { bundleRoutes } from '../node/install/bundle-routes.ts'
 import { Distribution, type DistributionInit } from '../node/install/distribution.ts'
 import type { ReleaseManifest } from '../protocols/schemas/index.ts'
 import type { OperatorSigner } from '../protocols/signing/index.ts'
@@ -43,6 +44,8 @@ export function seedDistribution(opts: { signer: OperatorSigner; distribution?: 
           logger: ctx.logger.child({ svc: 'releases' }),
         })
       },
+      // release bundles: the seed exports (and imports) like any node
+      (ctx) => bundleRoutes({ ctx, store: () => dist?.store, logger: ctx.logger.child({ svc: 'bundles' }) }),
     ],
     get: () => dist,
   }

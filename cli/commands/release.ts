@@ -1,7 +1,7 @@
 /**
- * `llmesh release publish|list|show|get`: talks to a running seed over its HTTP API
+ * `llmesh release publish|list|show|get|export|import`: talks to a running seed over its HTTP API
  * (`POST /releases` streams the GGUF; `GET /releases`, `GET /releases/:model/:version`; `get` in
- * release-get.ts). Before uploading a byte, `publish` checks the GGUF header locally (errors
+ * release-get.ts; `export`/`import`, release bundles for offline sites, in release-bundle.ts). Before uploading a byte, `publish` checks the GGUF header locally (errors
  * name the user's file) and asks the seed whether the version would be a duplicate or a
  * downgrade (the seed checks again: it is the authority).
  */
@@ -9,6 +9,7 @@ import type { Command } from 'commander'
 import { DEFAULT_API } from '../../node/constants.ts'
 import { ApiClient, type ApiTarget } from '../api-client.ts'
 import { action, mib, type OutputOptions, print } from '../output.ts'
+import { registerReleaseBundle } from './release-bundle.ts'
 import { registerReleaseGet, splitRef } from './release-get.ts'
 import type { PublishOptions } from './release-publish.ts'
 
@@ -17,7 +18,9 @@ type ApiOptions = ApiTarget & OutputOptions
 
 /** Registers `release publish|list|show`. */
 export function registerRelease(program: Command): void {
-  const release = program.command('release').description('publish and inspect model releases (talks to the seed)')
+  const release = program
+    .command('release')
+    .description('publish and inspect model releases (the seed), carry them to offline sites (any node)')
   const api = (c: Command) =>
     c
       .option('--api <url>', `seed API (default http://${DEFAULT_API})`)
@@ -79,4 +82,5 @@ export function registerRelease(program: Command): void {
     }),
   )
   registerReleaseGet(release, api)
+  registerReleaseBundle(release)
 }

@@ -38,6 +38,14 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_GGUF_TRUNCATED: 400,
   ERR_GGUF_UNSUPPORTED_VERSION: 400,
   ERR_GGUF_UNSUPPORTED_ARCH: 400,
+  // a release bundle refused (protocols/release-bundle.ts): the message names the bundle file
+  ERR_BUNDLE_FORMAT: 400,
+  ERR_BUNDLE_MISMATCH: 400,
+  ERR_BUNDLE_CHUNK_DIGEST: 400,
+  ERR_BUNDLE_CHUNK_UNKNOWN: 400,
+  ERR_BUNDLE_CHUNK_MISSING: 400,
+  ERR_BUNDLE_FILE_DIGEST: 400,
+  ERR_BUNDLE_PROOF: 400,
   // 401/403: who may call, and from where
   ERR_UNAUTHORIZED: 401,
   ERR_HOST_NOT_ALLOWED: 403,
@@ -53,10 +61,14 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_VERSION_EXISTS: 409,
   ERR_DOWNGRADE: 409,
   ERR_INVITE_USED: 409,
+  ERR_BUNDLE_FEED_STATE: 409,
+  ERR_RELEASE_INCOMPLETE: 409,
+  ERR_IMPORT_BUSY: 409,
   // 413/415: the body
   ERR_UPLOAD_TOO_LARGE: 413,
   ERR_BODY_TOO_LARGE: 413,
   ERR_GGUF_TOO_LARGE: 413,
+  ERR_BUNDLE_TOO_LARGE: 413,
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   // 429: the signer holds its quota of stored messages (node/mesh/store-errors.ts)
   ERR_QUOTA: 429,

@@ -27,3 +27,5 @@ export const PROGRESS_STALL_MS = 10_000
 export const PROGRESS_RATE_WINDOW_MS = 5_000
 /** Period of the progress tick (stall check), ms. */
 export const PROGRESS_TICK_MS = 1_000
+/** Where a bundle import stages its chunks (under the data directory; deleted after each import). */
+export const IMPORT_STAGING_DIR = 'import-staging'

@@ -40,6 +40,13 @@ declare module 'hypercore' {
     /** Compacts the core's storage range in RocksDB (returns space of deleted keys). */
     compact(): Promise<unknown>
     findingPeers(): () => void
+    /** A Merkle proof for a block/upgrade request (hypercore's replication `data` message, unencoded). */
+    proof(opts: {
+      block?: { index: number; nodes: number }
+      upgrade?: { start: number; length: number }
+    }): Promise<Record<string, unknown>>
+    /** Verifies a proof against the feed's key and stores what it proves; false when not applicable. */
+    applyProof(proof: unknown): Promise<boolean>
     replicate(isInitiator: boolean | Duplex, opts?: Record<string, unknown>): Duplex
     /** hypercore-storage (RocksDB) at `directory`; opts reach RocksDB (e.g. `writeBufferSize`). */
     static defaultStorage(directory: string, opts?: Record<string, unknown>): object
