@@ -5,7 +5,8 @@
  *   swarm.key         the join secret (0600)
  *   invite            an invite signed here with the operator key (0600; `--no-invite`: none)
  *   llmesh.yaml       the device's configuration (keys of node/config/options.ts): `fleet: .`,
- *                     `invite: invite` and every `--set key=value`, each checked against the table
+ *                     `invite: invite`, `name` (`--name`, also the invite's) and every
+ *                     `--set key=value`, each checked against the table
  * never operator.key (nor a rotated key, nor any other file of the fleet directory). The directory
  * is made 0700 and must not exist or be empty. Paths in llmesh.yaml are relative to its directory,
  * so the directory works where it is (`llmesh node start --config <dir>/llmesh.yaml`) and copied to
@@ -70,6 +71,8 @@ export async function exportDevice(fleetDir: string, o: ExportOptions, now = Dat
   const fleet = await loadFleet(fleetDir, { now })
   const out = resolve(o.device)
   const settings = (o.set ?? []).map((s) => setting(s, out))
+  if (o.name !== undefined && settings.some(([k]) => k === 'name'))
+    throw new UsageError('--name sets the name: not --set name= as well')
   const uses = Number(o.inviteUses)
   if (!Number.isInteger(uses) || uses < 1) throw new UsageError('--invite-uses must be a whole number ≥ 1')
   let invite: Awaited<ReturnType<typeof createInvite>> | undefined
@@ -96,6 +99,7 @@ export async function exportDevice(fleetDir: string, o: ExportOptions, now = Dat
   const config: Record<string, unknown> = {
     fleet: '.',
     ...(invite === undefined ? {} : { invite: DEVICE_INVITE_FILE }),
+    ...(o.name === undefined ? {} : { name: o.name }),
     ...Object.fromEntries(settings),
   }
   const yaml = `# llmesh device configuration, written by \`llmesh fleet export\` for fleet ${fleet.root.fleet}.

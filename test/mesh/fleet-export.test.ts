@@ -2,7 +2,8 @@
  * `llmesh fleet export --device <dir>`: the directory holds the trust root, the join secret, an
  * invite and an llmesh.yaml pointing at them, secrets 0600, and nothing of the operator key; a
  * real `llmesh node start --config <dir>/llmesh.yaml` process (loopback, mDNS off, the seed dialled
- * directly, all from the exported file) is enrolled by its invite with the invite's tags and name.
+ * directly, all from the exported file) is enrolled by its invite with the invite's tags and name,
+ * and declares that name in its hello (shown by `llmesh device list`).
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -156,5 +157,9 @@ describe('llmesh fleet export', { timeout: scaled(240_000) }, () => {
     const enrollment = seed.context.store.enrollmentOf(peer)
     assert.deepEqual(enrollment?.tags, ['pilot', 'shop-7'], 'the invite’s tags, not the declared ones')
     assert.equal(enrollment?.name, 'till-7')
+    // the device declares the name of its llmesh.yaml too, and the operator's list shows it next to the id
+    await waitFor(() => seed.context.mesh.antiEntropy.hellos.get(peer)?.name === 'till-7', 60_000, 'the named hello')
+    const list = await cli(['device', 'list', '--api', String(seed.apiUrl)])
+    assert.match(list.stdout, new RegExp(`^${peer} \\(till-7\\)  `, 'm'))
   })
 })
