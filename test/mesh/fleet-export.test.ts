@@ -3,7 +3,9 @@
  * invite and an llmesh.yaml pointing at them, secrets 0600, and nothing of the operator key; a
  * real `llmesh node start --config <dir>/llmesh.yaml` process (loopback, mDNS off, the seed dialled
  * directly, all from the exported file) is enrolled by its invite with the invite's tags and name,
- * and declares that name in its hello (shown by `llmesh device list`).
+ * and declares that name in its hello (shown by `llmesh device list`); the file's
+ * inference_concurrency, inference_queue and keep_versions reach its supervisor and installer
+ * (`/status`).
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -119,6 +121,12 @@ describe('llmesh fleet export', { timeout: scaled(240_000) }, () => {
       'data=node-data',
       '--set',
       'tags=declared-only',
+      '--set',
+      'inference_concurrency=3',
+      '--set',
+      'inference_queue=5',
+      '--set',
+      'keep_versions=4',
     ])
     assert.equal(exported.code, 0, exported.stderr)
     // the device runs from the exported file alone: no flag, no LLMESH_* variable (cwd elsewhere)
@@ -137,16 +145,26 @@ describe('llmesh fleet export', { timeout: scaled(240_000) }, () => {
       if (child.exitCode === null) child.kill('SIGTERM')
       await exited
     })
-    let peer = ''
+    let info = { peerId: '', api: '' }
     await waitFor(
       async () => {
         assert.equal(child.exitCode, null, `the device exited:\n${stderr}`)
-        const info = await readFile(join(dev, 'node-data', NODE_INFO_FILE), 'utf8').catch(() => '')
-        peer = info === '' ? '' : (JSON.parse(info) as { peerId: string }).peerId
-        return peer !== ''
+        const text = await readFile(join(dev, 'node-data', NODE_INFO_FILE), 'utf8').catch(() => '')
+        if (text !== '') info = JSON.parse(text) as typeof info
+        return info.peerId !== ''
       },
       60_000,
       'the device started',
+    )
+    const peer = info.peerId
+    // the file's inference and keep-versions settings reach the running supervisor and installer
+    const status = (await (await fetch(`${info.api}/status`)).json()) as {
+      inference: { max_concurrent: number; max_queue: number; threads: number | null }
+      install: { keep_versions: number }
+    }
+    assert.deepEqual(
+      { ...status.inference, keep: status.install.keep_versions },
+      { ...status.inference, max_concurrent: 3, max_queue: 5, threads: null, keep: 4 },
     )
     await waitFor(
       () => seed.context.store.isEnrolled(peer),
