@@ -47,6 +47,8 @@ export function registerVerify(program: Command): void {
       action(async (file: string, o: VerifyOptions) => {
         const now = Date.now()
         const { trustRootOf, verifyPackageFile } = await import('./package-run.ts')
+        if (o.bundle === undefined && !file.endsWith('.tar.gz'))
+          throw new UsageError('--bundle is required for a model file (a package is llmesh-….tar.gz)')
         if (await isPackageSignature(o.bundle)) {
           const r = await verifyPackageFile(file, o, now)
           print(

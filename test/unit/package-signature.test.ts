@@ -231,5 +231,8 @@ describe('package signatures', () => {
     assert.equal(both.code, 2, both.stderr)
     const none = await cli(['verify', join(dist, X64)])
     assert.equal(none.code, 2, none.stderr)
+    const model = await cli(['verify', join(dist, PACKAGE_SUMS_FILE), '--fleet', fleetDir])
+    assert.equal(model.code, 2, model.stderr)
+    assert.match(model.stderr, /--bundle is required for a model file/)
   })
 })
