@@ -5,6 +5,7 @@
  * refusal is typed: a flipped byte in the tarball, in SHA256SUMS, in the signature; another fleet.
  */
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { before, describe, test } from 'node:test'
@@ -96,7 +97,9 @@ describe('package signatures', () => {
     const buf = await readFile(join(d, X64))
     buf[0] ^= 0x01
     await writeFile(join(d, X64), buf)
-    writeSums(d, VERSION) // the attacker rewrites SHA256SUMS to match
+    writeSums(d, VERSION) // the attacker rewrites SHA256SUMS to match (writeSums drops the stale signature)
+    assert.ok(!existsSync(join(d, PACKAGE_SIGNATURE_FILE)), 'a rebuild removes the signature of the old SHA256SUMS')
+    await copyFile(join(dist, PACKAGE_SIGNATURE_FILE), join(d, PACKAGE_SIGNATURE_FILE))
     await refused(verifyPackageFile(join(d, X64), { fleet: fleetDir }), 'ERR_DIGEST_MISMATCH')
     await refused(verifyPackageFile(join(d, ARM), { fleet: fleetDir }), 'ERR_DIGEST_MISMATCH')
     // a single flipped byte of a digest in SHA256SUMS, packages intact
