@@ -6,6 +6,7 @@ import { registerDevice } from './commands/device.ts'
 import { registerFleet } from './commands/fleet.ts'
 import { registerModelCommands } from './commands/model.ts'
 import { registerNode } from './commands/node.ts'
+import { registerPackage } from './commands/package.ts'
 import { registerRelease } from './commands/release.ts'
 import { registerRollout } from './commands/rollout.ts'
 import { registerVerify } from './commands/verify.ts'
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   // command groups register here
   registerFleet(program)
   registerVerify(program)
+  registerPackage(program)
   registerNode(program)
   registerRelease(program)
   registerModelCommands(program)

@@ -64,6 +64,8 @@ export interface DaemonInit {
   tags?: string[]
   /** The device type it declares in its capabilities (default `generic`; `device_type` in node/config/options.ts). */
   deviceType?: string
+  /** A name for people this device declares (hello, logs); none by default (the CLI's default is the host name). */
+  name?: string
   /** An invite file's text (`--invite`): claimed at start unless this device is enrolled (node/fleet/invite-claim.ts). */
   invite?: string
   /** libp2p mDNS and bonjour (default true). */
@@ -149,13 +151,14 @@ export class Daemon {
       // an API open to the network without a token: refused before anything starts
       checkApiExposure({ address: init.api ?? DEFAULT_API, token: init.apiToken, insecure: init.apiInsecure })
       const identity = await loadOrCreateIdentity(init.dataDir)
-      const log = this.log.child({ peer: identity.peerId })
+      const log = this.log.child({ peer: identity.peerId, ...(init.name === undefined ? {} : { name: init.name }) })
       if (identity.created) log.info({ dataDir: init.dataDir }, 'created a new device identity')
       const store = new MessageStore({ dataDir: init.dataDir }, { logger: log.child({ svc: 'store' }) })
       await store.load()
       const verify = createFleetVerifier({ trust: init.fleet.trust, chain: init.fleet.chain, store })
       const hello: Hello = {
         role,
+        ...(init.name === undefined ? {} : { name: init.name }),
         tags: init.tags ?? [],
         capabilities: {
           arch: (['arm64', 'x64', 'arm', 'riscv64'] as const).find((a) => a === arch()) ?? 'any',

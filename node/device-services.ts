@@ -92,7 +92,16 @@ function supervisorService(sup: InferenceSupervisor, metrics: InferenceMetrics, 
       starting = sup.start().catch((err) => ctx.logger.error({ err }, 'inference supervisor failed to start'))
       ctx.status.addSection('inference', () => {
         const s = sup.status()
-        return { state: s.state, model: s.model?.name ?? null, version: s.model?.version ?? null, restarts: s.restarts }
+        const l = sup.limits
+        return {
+          state: s.state,
+          model: s.model?.name ?? null,
+          version: s.model?.version ?? null,
+          restarts: s.restarts,
+          max_concurrent: l.maxConcurrent,
+          max_queue: l.maxQueue,
+          threads: l.threads ?? null,
+        }
       })
     },
     stop: async () => {
@@ -238,6 +247,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
   }
   services.push(async (ctx) => {
     const installer = parts.distribution!.installer
+    ctx.status.addSection('install', () => ({ keep_versions: installer.keepVersions }))
     parts.reporter = new HealthReporter(
       {
         fleet: ctx.config.fleet,

@@ -30,6 +30,7 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
+import { PACKAGE_SIGNATURE_FILE } from '../protocols/constants.ts'
 import {
   APP_DIRS,
   APP_FILES,
@@ -224,7 +225,10 @@ export function buildPackage(init: BuildInit): BuiltPackage {
   }
 }
 
-/** Writes `<out>/SHA256SUMS` (sha256sum -c format) over every package of `version` in `out`. */
+/**
+ * Writes `<out>/SHA256SUMS` (sha256sum -c format) over every package of `version` in `out`, and
+ * removes a signature of the previous SHA256SUMS (it no longer verifies: sign again).
+ */
 export function writeSums(out: string, version: string): void {
   const lines = readdirSync(out)
     .filter((f) => f.startsWith(`llmesh-${version}-linux-`) && f.endsWith('.tar.gz'))
@@ -236,5 +240,6 @@ export function writeSums(out: string, version: string): void {
           .digest('hex')}  ${f}\n`,
     )
   writeFileSync(join(out, 'SHA256SUMS.tmp'), lines.join(''))
+  rmSync(join(out, PACKAGE_SIGNATURE_FILE), { force: true })
   renameSync(join(out, 'SHA256SUMS.tmp'), join(out, 'SHA256SUMS'))
 }

@@ -11,9 +11,13 @@
 # units and enables llmesh-node.service (llmesh-seed.service with --seed). Re-running it with a
 # newer package upgrades in place and restarts the service; the config and data are kept.
 #
-#   --fleet <dir>    copy trust-root.json and swarm.key from this fleet directory to /etc/llmesh
+# The daemon's settings are /etc/llmesh/llmesh.yaml (keys: docs/config.md), written once and never
+# overwritten: the one of a device directory made by `llmesh fleet export`, else a commented template.
+#
+#   --fleet <dir>    copy trust-root.json and swarm.key from this fleet directory to /etc/llmesh; from
+#                    a device directory (`llmesh fleet export --device <dir>`) also its invite and llmesh.yaml
 #   --seed           this machine is the seed: also copy operator.key, enable llmesh-seed.service
-#   --invite <file>  copy an invite to /etc/llmesh/invite (for the invite feature of a later release)
+#   --invite <file>  copy an invite (`llmesh device invite`) to /etc/llmesh/invite; llmesh.yaml points at it
 #   --root <dir>     install under <dir> as if it were / (image builds, tests): no systemctl, no
 #                    useradd; the user is appended to <dir>/etc/passwd when that file exists
 #   --no-start       enable the service but do not start or restart it
@@ -182,9 +186,39 @@ if [ -n "$FLEET" ]; then
   if [ $SEED = 1 ]; then cp "$FLEET/operator.key" "$ETC/operator.key" && own root 0640 "$ETC/operator.key"; fi
 fi
 [ $SEED = 1 ] || [ ! -f "$ETC/operator.key" ] || note "$ETC/operator.key is left from a seed install: remove it unless this is the seed"
+# an exported device directory brings its invite and settings (a seed keeps its own settings)
+if [ -z "$INVITE" ] && [ -n "$FLEET" ] && [ $SEED = 0 ] && [ -f "$FLEET/invite" ]; then INVITE=$FLEET/invite; fi
 if [ -n "$INVITE" ]; then cp "$INVITE" "$ETC/invite" && own root 0640 "$ETC/invite"; fi
+CONF=$ETC/llmesh.yaml
+if [ ! -f "$CONF" ]; then
+  if [ -n "$FLEET" ] && [ $SEED = 0 ] && [ -f "$FLEET/llmesh.yaml" ]; then
+    cp "$FLEET/llmesh.yaml" "$CONF"
+  else
+    cat > "$CONF" <<'EOF'
+# /etc/llmesh/llmesh.yaml: settings of llmesh-node.service and llmesh-seed.service. Every key, its
+# LLMESH_* variable and default: docs/config.md; the values in force: `llmesh config print --config
+# /etc/llmesh/llmesh.yaml`. install.sh writes this file once and never overwrites it; after an edit:
+# systemctl restart llmesh-node (or llmesh-seed). Relative paths are taken from this directory.
+fleet: .
+# name: till-12          # default: the host name
+# tags: [pilot, shop-12]
+# api: 127.0.0.1:7420
+# inference_concurrency: 2
+# inference_queue: 16
+# keep_versions: 3
+EOF
+    [ -z "$INVITE" ] || echo "invite: invite" >> "$CONF"
+  fi
+elif [ -n "$INVITE" ] && ! grep -q '^invite:' "$CONF"; then
+  echo "invite: invite" >> "$CONF"
+  note "$CONF now names the invite"
+fi
+own root 0640 "$CONF"
 for f in node.env seed.env; do
   [ -f "$ETC/$f" ] || { cp "$DEST/systemd/$f" "$ETC/$f" && own root 0640 "$ETC/$f"; }
+  if grep -Eq "^LLMESH_(NODE|SEED)_ARGS=[\"']?[^\"' ]" "$ETC/$f"; then
+    note "$ETC/$f sets LLMESH_NODE_ARGS/LLMESH_SEED_ARGS, which the units no longer read: move those settings to $CONF"
+  fi
 done
 
 # data
@@ -200,7 +234,7 @@ mkdir -p "$UNITS/multi-user.target.wants"
 for u in llmesh-node.service llmesh-seed.service; do
   cp "$DEST/systemd/$u" "$UNITS/$u" && chmod 0644 "$UNITS/$u"
 done
-CMD="llmesh $([ $SEED = 1 ] && echo seed || echo node) start --fleet /etc/llmesh --data ${DATA#"$ROOT"}"
+CMD="llmesh $([ $SEED = 1 ] && echo seed || echo node) start --config /etc/llmesh/llmesh.yaml --data ${DATA#"$ROOT"}"
 # one role per machine: both daemons default to the same API port
 if [ -L "$UNITS/multi-user.target.wants/$OTHER" ]; then
   if [ $SYSTEMD = 1 ]; then systemctl disable --now "$OTHER" >/dev/null 2>&1 || true; fi

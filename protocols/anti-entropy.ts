@@ -30,6 +30,8 @@ export const ANTI_ENTROPY_MAX_DEPTH = 4
  */
 export const Hello = z.object({
   role: z.enum(['node', 'seed']),
+  /** A name for people (`--name`, default the host name); older nodes send none. Never used for decisions. */
+  name: z.string().min(1).max(64).optional(),
   tags: z.array(Tag).max(32),
   capabilities: z.object({
     arch: CpuArch,

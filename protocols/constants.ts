@@ -28,6 +28,15 @@ export const PAYLOAD_TYPE_DEVICE = 'application/vnd.llmesh.device+json'
 /** in-toto predicate type of a release statement. */
 export const PREDICATE_TYPE_RELEASE = 'https://llmesh.dev/release/v1'
 export const IN_TOTO_STATEMENT_TYPE = 'https://in-toto.io/Statement/v1'
+/** in-toto predicate type of a package signature (the packages listed in a SHA256SUMS). */
+export const PREDICATE_TYPE_PACKAGE = 'https://llmesh.dev/package/v1'
+/** The checksum file beside the packages (`sha256sum -c` format) and its signature's file name. */
+export const PACKAGE_SUMS_FILE = 'SHA256SUMS'
+export const PACKAGE_SIGNATURE_FILE = 'SHA256SUMS.sigstore.json'
+/** Largest SHA256SUMS and package signature read, bytes; most packages one SHA256SUMS lists. */
+export const MAX_PACKAGE_SUMS_BYTES = 64 * 1024
+export const MAX_PACKAGE_SIGNATURE_BYTES = 64 * 1024
+export const MAX_PACKAGES_PER_SUMS = 64
 /** Sigstore bundle media type produced and accepted. */
 export const SIGSTORE_BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json'
 

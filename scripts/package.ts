@@ -2,10 +2,12 @@
  * `npm run package [-- --arch x64 --arch arm64] [--out dist]`: builds the offline installable
  * packages `dist/llmesh-<version>-linux-<arch>.tar.gz` and `dist/SHA256SUMS` (packaging/build.ts).
  * Needs a finished `npm ci`; downloads only the Node runtime of each architecture (`npm pack
- * node-linux-<arch>`, cached in `<out>/.cache`).
+ * node-linux-<arch>`, cached in `<out>/.cache`). With `--fleet <dir>` it then signs SHA256SUMS with
+ * that fleet's operator key (`<out>/SHA256SUMS.sigstore.json`, as `llmesh package sign`).
  */
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { signPackageDir } from '../cli/commands/package-run.ts'
 import { buildPackage } from '../packaging/build.ts'
 import { type Arch, DEFAULT_OUT_DIR, TARGETS } from '../packaging/constants.ts'
 
@@ -14,11 +16,12 @@ const { values } = parseArgs({
   options: {
     arch: { type: 'string', multiple: true },
     out: { type: 'string', default: DEFAULT_OUT_DIR },
+    fleet: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 })
 if (values.help === true) {
-  process.stdout.write('usage: npm run package -- [--arch x64|arm64]... [--out dir]\n')
+  process.stdout.write('usage: npm run package -- [--arch x64|arm64]... [--out dir] [--fleet dir]\n')
   process.exit(0)
 }
 const arches = (values.arch ?? Object.keys(TARGETS)) as string[]
@@ -39,3 +42,7 @@ for (const arch of arches as Arch[]) {
   for (const l of built.manifest.left_out) process.stdout.write(`  left out ${l.path}: ${l.reason}\n`)
 }
 process.stdout.write(`${resolve(out, 'SHA256SUMS')}  total ${((performance.now() - started) / 1000).toFixed(1)} s\n`)
+if (values.fleet !== undefined) {
+  const signed = await signPackageDir(out, resolve(values.fleet))
+  process.stdout.write(`${signed.signature}  signed for fleet ${signed.fleet} by ${signed.keyid}\n`)
+}

@@ -95,6 +95,7 @@ export class AutoEnroller implements Service {
         device,
         tags,
         capabilities: hello.capabilities,
+        ...(hello.name === undefined ? {} : { name: hello.name }),
         // strictly after any earlier enrolment of the device (issued_at is its rollback sequence)
         current: latest?.message,
         now: Date.now(),

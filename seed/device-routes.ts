@@ -131,6 +131,8 @@ export function deviceRoutes(deps: DeviceRoutesDeps): FastifyPluginAsync {
       device,
       tags,
       capabilities,
+      // the name the operator chose (invite) stays; else the one the device declares
+      ...(latest?.message.name === undefined && hello?.name !== undefined ? { name: hello.name } : {}),
       current: latest?.message,
       now: now(),
     })

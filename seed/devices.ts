@@ -72,8 +72,10 @@ export interface EnrollmentDraft {
   device: string
   tags: readonly string[]
   capabilities: DeviceCapabilities
+  /** A name for people (the one the device declares); default the current enrollment's. */
+  name?: string
   /** The device's current effective enrollment, if any (issued_at must go up; the seed tag stays). */
-  current?: Pick<DeviceEnrollment, 'issued_at' | 'tags'>
+  current?: Pick<DeviceEnrollment, 'issued_at' | 'tags' | 'name'>
   now: number
   ttlMs?: number
 }
@@ -86,6 +88,7 @@ export function buildEnrollment(d: EnrollmentDraft): DeviceEnrollment {
   validPeer(d.device)
   let tags = validTags(d.tags)
   if (d.current?.tags.includes(SEED_TAG) && !tags.includes(SEED_TAG)) tags = [...tags, SEED_TAG]
+  const name = d.name ?? d.current?.name
   return {
     type: 'DeviceEnrollment',
     v: 1,
@@ -93,6 +96,7 @@ export function buildEnrollment(d: EnrollmentDraft): DeviceEnrollment {
     device: d.device,
     tags,
     capabilities: d.capabilities,
+    ...(name === undefined ? {} : { name }),
     issued_at: Math.max(d.now, (d.current?.issued_at ?? 0) + 1),
     ...(d.ttlMs === undefined ? {} : { expires_at: d.now + d.ttlMs }),
   }

@@ -1,6 +1,6 @@
 /**
  * `llmesh fleet …`: create a fleet directory (trust root, operator key, swarm key), show it,
- * rotate its operator key.
+ * rotate its operator key, export what one device needs (fleet-export-run.ts).
  */
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import type { Fleet } from '../../node/fleet/index.ts'
@@ -112,6 +112,26 @@ export function registerFleet(program: Command): void {
         const f = await rotateFleetKey(dir, o.alg === undefined ? {} : { alg: o.alg })
         print(o, summary(f), (s) => `rotated ${human(s)}`)
       }),
+    )
+  fleet
+    .command('export <dir>')
+    .description('write what one device needs (trust root, join secret, an invite, llmesh.yaml), never operator.key')
+    .requiredOption('--device <dir>', 'the directory to write (new or empty; made 0700)')
+    .option('--invite-tags <a,b>', 'tags the invite enrolls the device with')
+    .option('--name <name>', 'a name for the device, carried by the invite')
+    .option('--invite-ttl <duration>', 'how long the invite may be claimed', '7d')
+    .option('--invite-uses <n>', 'how many devices the invite may enroll', '1')
+    .option('--no-invite', 'write no invite (the device stays pending until approved, unless auto_enroll)')
+    .option(
+      '--set <key=value>',
+      'a key of llmesh.yaml (docs/config.md), repeatable',
+      (v: string, acc: string[] = []) => [...acc, v],
+    )
+    .option('--json', 'print JSON')
+    .action(
+      action(async (dir: string, o: import('./fleet-export-run.ts').ExportOptions) =>
+        (await import('./fleet-export-run.ts')).runExport(dir, o),
+      ),
     )
   registerFleetRotateSwarmKey(fleet)
 }

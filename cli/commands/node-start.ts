@@ -72,6 +72,7 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
     apiToken: token,
     apiInsecure: c.api_insecure,
     deviceType: c.device_type,
+    name: c.name,
     ...(c.invite === undefined ? {} : { invite: await readFile(c.invite, 'utf8') }),
     logger: log,
   }

@@ -3,10 +3,10 @@
  * Sigstore bundle) and the fleet's trust root; imported only by `llmesh verify` (sigstore, zod).
  */
 import { readFile, stat } from 'node:fs/promises'
-import { loadFleet, sha256File } from '../../node/fleet/index.ts'
+import { sha256File } from '../../node/fleet/index.ts'
 import { canonicalBytes } from '../../protocols/encoding.ts'
 import { VerificationError } from '../../protocols/errors.ts'
-import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import type { ReleaseManifest, TrustRoot } from '../../protocols/schemas/index.ts'
 import { operatorEnvelopeBytes } from '../../protocols/signing/operator.ts'
 import { verifyArtifact, verifyEnvelope } from '../../protocols/verify.ts'
 import { CliError } from '../output.ts'
@@ -39,21 +39,20 @@ export function wireFromBundleFile(text: string): Uint8Array {
   throw new VerificationError('ERR_SCHEMA', 'bundle file is neither a wire envelope nor a Sigstore bundle')
 }
 
-/** Verifies a release file; throws VerificationError (or FleetError) with the reason. */
+/** Verifies a release file against the (verified) trust root; throws VerificationError (or FleetError) with the reason. */
 export async function verifyReleaseFile(
   file: string,
   bundlePath: string,
-  fleetDir: string,
+  trust: TrustRoot,
   now = Date.now(),
 ): Promise<VerifyReport> {
-  const fleet = await loadFleet(fleetDir, { now })
   let text: string
   try {
     text = await readFile(bundlePath, 'utf8')
   } catch (err) {
     throw new CliError(`cannot read bundle ${bundlePath}: ${(err as Error).message}`, 'ERR_INVALID_INPUT')
   }
-  const res = verifyEnvelope(wireFromBundleFile(text), { trust: fleet.root, now })
+  const res = verifyEnvelope(wireFromBundleFile(text), { trust, now })
   if (!res.ok) throw res.error
   if (res.message.type !== 'ReleaseManifest')
     throw new VerificationError('ERR_UNKNOWN_TYPE', `bundle holds a ${res.message.type}, not a release`)

@@ -10,6 +10,8 @@
  * `/var/lib/llmesh`) and a checkout (relative to the current directory).
  */
 
+import { hostname } from 'node:os'
+
 /** Value kinds: how a flag, a variable or a file value is parsed. */
 export type OptionKind = 'string' | 'path' | 'list' | 'bool' | 'int' | 'duration'
 
@@ -208,6 +210,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: () => 'generic',
     defaultText: '`generic`',
     help: 'device type this node declares (e.g. rpi5-8gb), shown with its capabilities',
+  },
+  {
+    name: 'name',
+    flag: '--name <name>',
+    env: 'LLMESH_NAME',
+    key: 'name',
+    kind: 'string',
+    default: () => hostname().slice(0, 64) || 'llmesh',
+    defaultText: 'the host name',
+    help: "a name for people, shown next to the peer id (an invite's name wins); 1-64 characters",
   },
   {
     name: 'inference_concurrency',

@@ -38,6 +38,7 @@ export interface ConfigValues {
   api_insecure: boolean
   log_level: string
   device_type: string
+  name: string
   inference_concurrency: number
   inference_queue: number
   inference_threads?: number
@@ -67,6 +68,8 @@ export interface ConfigInput extends DefaultsContext {
 const MAX_KEYS = 100
 const MAX_STRING = 4096
 const MAX_LIST = 64
+/** Longest device name (the enrollment's limit). */
+const MAX_NAME = 64
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** Parses one raw value of `spec` (from a flag, a variable or the file); `where` names it in errors. */
@@ -114,6 +117,7 @@ export function parseValue(spec: OptionSpec, raw: unknown, where: string, baseDi
     default: {
       const s = str(raw)
       if (spec.name === 'log_level' && !LEVELS.includes(s)) return bad(`must be one of ${LEVELS.join(', ')}`)
+      if (spec.name === 'name' && (s === '' || s.length > MAX_NAME)) return bad(`must be 1 to ${MAX_NAME} characters`)
       return s
     }
   }

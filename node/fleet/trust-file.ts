@@ -73,3 +73,8 @@ export async function readTrustFile(path: string): Promise<TrustFile> {
   }
   return parsed.data
 }
+
+/** Reads and verifies a `trust-root.json` at `now` (all a verifier needs; no swarm or operator key). */
+export async function loadTrustRoot(path: string, now: number): Promise<TrustRoot> {
+  return verifyTrustFile(await readTrustFile(path), now)
+}

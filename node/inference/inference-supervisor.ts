@@ -136,6 +136,11 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     return this.current
   }
 
+  /** Requests served at once, waiting beyond those, and llama.cpp threads (undefined: per model), as configured. */
+  get limits(): { maxConcurrent: number; maxQueue: number; threads: number | undefined } {
+    return { maxConcurrent: this.cfg.maxConcurrent, maxQueue: this.cfg.maxQueue, threads: this.cfg.threads }
+  }
+
   /** Largest max_tokens a request may ask for. */
   get maxTokensLimit(): number {
     return this.cfg.maxTokensLimit

@@ -277,6 +277,11 @@ export class Installer {
     })
   }
 
+  /** Versions of each model kept on disk (`keep_versions`). */
+  get keepVersions(): number {
+    return this.keep
+  }
+
   /** Keeps at most `keepVersions` versions; never removes active, previous or a download in flight. */
   async gc(model: string): Promise<string[]> {
     return this.withLock(model, async () => {

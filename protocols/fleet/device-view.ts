@@ -30,6 +30,8 @@ export interface EnrollmentRecord {
 /** A device's self-description from its latest anti-entropy round. */
 export interface DeviceHello {
   role: 'node' | 'seed'
+  /** The name it declares (`--name`). */
+  name?: string
   tags: string[]
   capabilities: DeviceCapabilities
 }
@@ -46,7 +48,7 @@ export interface ViewReport {
 /** One device of the fleet. */
 export interface FleetDevice {
   id: string
-  /** A name for people, from the enrollment (the invite that enrolled it); null when none. */
+  /** A name for people: the enrollment's (the invite or approval that enrolled it), else the one it declares; null when none. */
   name: string | null
   membership: DeviceMembership
   /** Cohort tags: the effective enrollment's while enrolled, else none. Never the declared ones. */
@@ -151,7 +153,7 @@ export function fleetDevices(input: FleetViewInput): FleetDevice[] {
     const declared = hello?.tags ?? h?.meta?.tags
     return {
       id,
-      name: e?.name ?? null,
+      name: e?.name ?? hello?.name ?? null,
       membership,
       tags: e !== undefined && membership === 'enrolled' ? [...e.tags] : [],
       declared_tags: declared === undefined ? null : [...declared],

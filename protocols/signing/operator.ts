@@ -26,7 +26,8 @@ export function operatorPayload(msg: OperatorMessage): { payloadType: string; pa
   return { payloadType: PAYLOAD_TYPE_OPERATOR, payload: canonicalBytes(msg) }
 }
 
-function toSigstoreSigner(key: OperatorSigner): Signer {
+/** The operator key as a `@sigstore/sign` Signer (its keyid as the bundle's key hint). */
+export function toSigstoreSigner(key: OperatorSigner): Signer {
   return {
     sign: async (data) => ({
       signature: Buffer.from(key.sign(data)),

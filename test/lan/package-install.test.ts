@@ -3,7 +3,7 @@
  * only a loopback interface, its install.sh installs it under a scratch root (`--root`), the
  * installed `llmesh` makes a fleet, a re-run with `--fleet` and a newer version upgrades in place,
  * the installed units pass `systemd-analyze verify` against the installed tree, the installed
- * `llmesh node start` answers `/status` (seen by the packaged readiness check and by
+ * `llmesh node start` answers `/status` from its installed llmesh.yaml (seen by the packaged readiness check and by
  * `llmesh status`), and `--uninstall` keeps the data unless `--purge`.
  * Needs root and iproute2 (skipped otherwise, except under CI=true), and builds the package once
  * per source state (test/package/build.ts).
@@ -106,6 +106,7 @@ test('the x64 package installs, upgrades, runs and uninstalls offline', {
   assert.ok(existsSync(join(etc, 'trust-root.json')))
   assert.ok(!existsSync(join(etc, 'operator.key')), 'a device never gets the operator key')
   assert.ok(existsSync(join(etc, 'node.env')))
+  assert.match(readFileSync(join(etc, 'llmesh.yaml'), 'utf8'), /^fleet: \.$/m, 'the settings file the units read')
   assert.equal(
     readlinkSync(join(root, 'etc/systemd/system/multi-user.target.wants/llmesh-node.service')),
     '/etc/systemd/system/llmesh-node.service',
@@ -125,7 +126,22 @@ test('the x64 package installs, upgrades, runs and uninstalls offline', {
   const api = '127.0.0.1:7420'
   const child = spawn(
     'ip',
-    ['netns', 'exec', ns, llmesh, 'node', 'start', '--fleet', etc, '--data', data, '--no-mdns', '--api', api],
+    // as the unit starts it: the installed llmesh.yaml (its `fleet: .` is this etc), the unit's --data
+    [
+      'netns',
+      'exec',
+      ns,
+      llmesh,
+      'node',
+      'start',
+      '--config',
+      join(etc, 'llmesh.yaml'),
+      '--data',
+      data,
+      '--no-mdns',
+      '--api',
+      api,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   )
   let stderr = ''

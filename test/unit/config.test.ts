@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { join, relative } from 'node:path'
 import { test } from 'node:test'
 import { configMarkdown } from '../../node/config/docs.ts'
@@ -89,6 +90,7 @@ test('hostile configuration files: typed errors naming file:line', async (t) => 
   await refused('type.yaml', 'api: x\nkeep_versions: many\n', /type\.yaml:2$/, /keep_versions must be a whole number/)
   await refused('min.yaml', 'inference_concurrency: 0\n', /min\.yaml:1$/, /at least 1/)
   await refused('bool.yaml', '\nmdns: maybe\n', /bool\.yaml:2$/, /mdns must be true or false/)
+  await refused('name.yaml', `name: ${'n'.repeat(65)}\n`, /name\.yaml:1$/, /name must be 1 to 64 characters/)
   await refused('yaml.yaml', 'api: [unclosed\n', /yaml\.yaml:\d+$/, /not valid YAML/)
   await refused('dup.yaml', 'api: a\napi: b\n', /dup\.yaml:\d+$/, /not valid YAML/)
   await refused('alias.yaml', 'tags: &t [a, b]\nbootstrap: *t\n', /alias\.yaml:2$/, /aliases are not accepted/)
@@ -135,6 +137,7 @@ test('llmesh config print: value and source of each option; a bad file exits 2 n
   assert.deepEqual(row('keep_versions'), [5, 'env'])
   assert.deepEqual(row('inference_threads'), [2, 'flag'])
   assert.deepEqual(row('data'), [join(dir, 'seed-data'), 'default'])
+  assert.deepEqual(row('name'), [hostname().slice(0, 64) || 'llmesh', 'default'], 'a device is named after its host')
   assert.deepEqual(row('api_token'), ['(set)', 'env'], 'a secret is never printed')
   assert.doesNotMatch(r.stdout, /a-secret-of-16-chars/)
   assert.deepEqual(

@@ -89,6 +89,19 @@ describe('fleet device view', () => {
     assert.equal(by.get('me')?.declared_tags, null)
   })
 
+  test("names: the enrollment's (the operator's choice) wins over the one a device declares in its hello", () => {
+    const named = fleetDevices({
+      ...input,
+      enrollments: [...input.enrollments, { message: { ...enr('n', [], 100), name: 'till-7' }, digest: 'n1' }],
+      hellos: new Map([
+        ['h', { role: 'node' as const, name: 'pi-kitchen', tags: [], capabilities: CAPS }],
+        ['n', { role: 'node' as const, name: 'its-hostname', tags: [], capabilities: CAPS }],
+      ]),
+    })
+    const names = Object.fromEntries(named.map((d) => [d.id, d.name]))
+    assert.deepEqual({ h: names.h, n: names.n, a: names.a }, { h: 'pi-kitchen', n: 'till-7', a: null })
+  })
+
   test("the cohort tags are exactly the ones the rollout's cohorts use", () => {
     const cohorts = activeDevices(
       input.enrollments.map((r) => r.message),

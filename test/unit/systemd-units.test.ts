@@ -46,7 +46,7 @@ async function exposure(dir: string, unit: string): Promise<number> {
   return Number(m[1])
 }
 
-test('every unit runs the daemon hardened, as the llmesh user, with a readiness check', () => {
+test('every unit runs the daemon hardened, as the llmesh user, from /etc/llmesh/llmesh.yaml, with a readiness check', () => {
   for (const unit of UNITS) {
     const text = readFileSync(join(UNITS_DIR, unit), 'utf8')
     for (const line of [
@@ -65,6 +65,10 @@ test('every unit runs the daemon hardened, as the llmesh user, with a readiness 
     }
     assert.match(text, /^StateDirectory=llmesh(-seed)?$/m)
     assert.match(text, /^ExecStartPost=.*wait-ready\.ts /m, `${unit} has no readiness check`)
+    // settings come from the one configuration file, not from flags smuggled through an env variable
+    assert.match(text, /^ExecStart=\S+ (node|seed) start --config \/etc\/llmesh\/llmesh\.yaml --data \S+$/m)
+    assert.match(text, /^ConditionPathExists=\/etc\/llmesh\/llmesh\.yaml$/m)
+    assert.doesNotMatch(text, /\$LLMESH_/, `${unit} expands an LLMESH_* variable`)
     // V8's JIT needs W+X pages: this setting would kill node at start
     assert.doesNotMatch(text, /^MemoryDenyWriteExecute=yes/m)
   }

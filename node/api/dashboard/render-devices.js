@@ -77,7 +77,7 @@ export function renderDevices(p) {
             h(
               'td',
               { title: d.id },
-              short(d.id),
+              d.name === null ? short(d.id) : `${d.name} · ${short(d.id)}`,
               d.id === p.self ? h('span', { class: 'pill info' }, 'this node') : null,
             ),
             h(
