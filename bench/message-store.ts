@@ -32,7 +32,7 @@ for (let i = 0; i < N; i++) msgs.push(await report(r, i))
 async function measure(sync: boolean, inflight: number) {
   const dir = await mkdtemp(join(values.dir, 'llmesh-bench-store-'))
   try {
-    const store = new MessageStore({ dataDir: dir, sync }, { logger: silentLogger() })
+    const store = new MessageStore({ logger: silentLogger() }, { dataDir: dir, sync })
     await store.load()
     let next = 0
     const t0 = performance.now()

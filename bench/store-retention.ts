@@ -58,8 +58,8 @@ const hostile = await Promise.all(Array.from({ length: HOSTILE }, mk))
 const dir = await mkdtemp(join(values.dir, 'llmesh-bench-retention-'))
 const clock = { now: t0 }
 const store = new MessageStore(
-  { dataDir: dir, sync: false, compactMinDeadBytes: 16 * 1024 * 1024 },
   { logger: silentLogger(), now: () => clock.now },
+  { dataDir: dir, sync: false, compactMinDeadBytes: 16 * 1024 * 1024 },
 )
 await store.load()
 

@@ -153,7 +153,7 @@ export class Daemon {
       const identity = await loadOrCreateIdentity(init.dataDir)
       const log = this.log.child({ peer: identity.peerId, ...(init.name === undefined ? {} : { name: init.name }) })
       if (identity.created) log.info({ dataDir: init.dataDir }, 'created a new device identity')
-      const store = new MessageStore({ dataDir: init.dataDir }, { logger: log.child({ svc: 'store' }) })
+      const store = new MessageStore({ logger: log.child({ svc: 'store' }) }, { dataDir: init.dataDir })
       await store.load()
       const verify = createFleetVerifier({ trust: init.fleet.trust, chain: init.fleet.chain, store })
       const hello: Hello = {
@@ -169,6 +169,7 @@ export class Daemon {
       // the join secret in force: the fleet directory's, or a newer one a rotation gave this node
       const swarmKey = await resolveSwarmKey(init.dataDir, init.fleet.psk, Date.now())
       const mesh = new MeshNode(
+        { store, verify, logger: log },
         {
           fleet: init.fleet.id,
           psk: swarmKey.psk,
@@ -178,7 +179,6 @@ export class Daemon {
           bootstrap: init.bootstrap,
           antiEntropy: { ...init.antiEntropy, hello },
         },
-        { store, verify, logger: log },
       )
       const ctx: DaemonContext = {
         config: {
@@ -219,6 +219,7 @@ export class Daemon {
       if (init.invite !== undefined) await presentInvite(ctx, init.invite, Date.now())
       for (const f of init.services ?? []) await this.startService(await f(ctx))
       const api = new ApiServer(
+        { logger: log.child({ svc: 'api' }) },
         {
           address: init.api ?? DEFAULT_API,
           apiToken: init.apiToken,
@@ -227,13 +228,13 @@ export class Daemon {
           localNames: [`${hostname()}.local`, hostNameOf(identity.peerId)],
           plugins: [statusRoute(() => this.buildStatus()), ...(init.routes ?? []).map((r) => r(ctx))],
         },
-        { logger: log.child({ svc: 'api' }) },
       )
       this.api = api
       await this.startService(api)
       if (init.mdns ?? true) {
         const port = Number(new URL(api.url as string).port)
         const bonjour = new BonjourAdvertiser(
+          { logger: log.child({ svc: 'bonjour' }) },
           {
             id: identity.peerId,
             fleet: init.fleet.id,
@@ -244,7 +245,6 @@ export class Daemon {
                 s.active === null ? [] : [`${m}@${s.active}`],
               ),
           },
-          { logger: log.child({ svc: 'bonjour' }) },
         )
         this.bonjour = bonjour
         await this.startService(bonjour)

@@ -122,7 +122,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
       publish: ctx.publish,
     })
   // the fleet dashboard (GET /dashboard): operator controls when this node holds the operator key
-  const dashboard: RouteFactory = (ctx) => dashboardRoutes({ operator: init.signer !== undefined }, { ctx })
+  const dashboard: RouteFactory = (ctx) => dashboardRoutes({ ctx }, { operator: init.signer !== undefined })
   // GET /metrics on every node: the inference metrics (devices) and the rollout metrics
   const rolloutMetrics = createRolloutMetrics()
   parts.rolloutMetrics = rolloutMetrics
@@ -227,16 +227,19 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
   }
   if (init.inference !== false) {
     services.push((ctx) => {
-      const prober = new QualityProber(init.quality ?? {}, {
-        supervisor: parts.supervisor!,
-        probeSets: (model, version) =>
-          probeSetsFor(
-            ctx.store.releases().map((r) => r.message),
-            model,
-            version,
-          ),
-        logger: ctx.logger.child({ svc: 'quality' }),
-      })
+      const prober = new QualityProber(
+        {
+          supervisor: parts.supervisor!,
+          probeSets: (model, version) =>
+            probeSetsFor(
+              ctx.store.releases().map((r) => r.message),
+              model,
+              version,
+            ),
+          logger: ctx.logger.child({ svc: 'quality' }),
+        },
+        init.quality ?? {},
+      )
       parts.prober = prober
       const start = async () => {
         prober.start()
@@ -249,14 +252,6 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     const installer = parts.distribution!.installer
     ctx.status.addSection('install', () => ({ keep_versions: installer.keepVersions }))
     parts.reporter = new HealthReporter(
-      {
-        fleet: ctx.config.fleet,
-        dataDir: ctx.config.dataDir,
-        intervalMs: ctx.config.reportIntervalMs,
-        tags: ctx.config.tags,
-        runtimeVersion: await runtimeVersion(),
-        ...init.reporter,
-      },
       {
         identity: ctx.identity,
         store: ctx.store,
@@ -276,6 +271,14 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
           Object.entries(await installer.status()).flatMap(([model, s]) =>
             s.staged.map((version) => ({ model, version })),
           ),
+      },
+      {
+        fleet: ctx.config.fleet,
+        dataDir: ctx.config.dataDir,
+        intervalMs: ctx.config.reportIntervalMs,
+        tags: ctx.config.tags,
+        runtimeVersion: await runtimeVersion(),
+        ...init.reporter,
       },
     )
     return parts.reporter

@@ -74,7 +74,7 @@ function loadFiles(): Map<string, Buffer> {
 }
 
 /** Builds the plugin. */
-export function dashboardRoutes(init: DashboardInit, components: DashboardComponents): FastifyPluginAsync {
+export function dashboardRoutes(components: DashboardComponents, init: DashboardInit): FastifyPluginAsync {
   const now = init.now ?? Date.now
   const files = loadFiles()
   const { ctx } = components

@@ -87,7 +87,7 @@ export class ApiServer {
   private urlValue: string | undefined
   private routeList: ApiRoute[] = []
 
-  constructor(init: ApiServerInit, components: ApiServerComponents) {
+  constructor(components: ApiServerComponents, init: ApiServerInit) {
     this.init = init
     this.log = components.logger
   }

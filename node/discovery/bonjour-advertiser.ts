@@ -38,7 +38,7 @@ export class BonjourAdvertiser {
   private readonly log: Logger
   private txtKey = ''
 
-  constructor(init: BonjourAdvertiserInit, components: BonjourAdvertiserComponents) {
+  constructor(components: BonjourAdvertiserComponents, init: BonjourAdvertiserInit) {
     this.init = init
     this.log = components.logger
   }

@@ -82,7 +82,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   /** Set once the child exited. */
   exit: WorkerExit | undefined
 
-  constructor(init: WorkerProcessInit, components: WorkerProcessComponents) {
+  constructor(components: WorkerProcessComponents, init: WorkerProcessInit) {
     super()
     this.init = init
     this.logger = components.logger

@@ -73,8 +73,8 @@ export class WorkerSlot {
     if (this.w?.alive === true) return this.w
     if (this.starting !== undefined) return this.starting
     const w = new WorkerProcess(
-      { startTimeoutMs: this.cfg.startTimeoutMs, memoryLimitBytes: this.cfg.workerMemoryLimitBytes },
       { logger: this.logger, oom: this.hooks.oom },
+      { startTimeoutMs: this.cfg.startTimeoutMs, memoryLimitBytes: this.cfg.workerMemoryLimitBytes },
     )
     w.on('message', (m) => {
       if (this.inflight.onMessage(w, m)) return

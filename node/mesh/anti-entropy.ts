@@ -126,7 +126,7 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
   readonly budgets: PeerBudgets
   private readonly guard: PeerGuard
 
-  constructor(init: AntiEntropyInit, components: AntiEntropyComponents) {
+  constructor(components: AntiEntropyComponents, init: AntiEntropyInit) {
     super()
     this.hello = init.hello
     this.libp2p = components.libp2p

@@ -81,7 +81,7 @@ export class GossipService {
   private started = false
   readonly counters: GossipCounters = { accepted: 0, ignored: 0, rejected: 0 }
 
-  constructor(init: GossipServiceInit, components: GossipServiceComponents) {
+  constructor(components: GossipServiceComponents, init: GossipServiceInit) {
     this.pubsub = components.pubsub
     this.ingest = components.ingest
     this.log = components.logger

@@ -72,7 +72,7 @@ export class Ingest {
   /** Refusal log lines by peer and code in the current interval (a flood logs a few, not one per message). */
   private readonly logged = new Map<string, { since: number; lines: number }>()
 
-  constructor(init: IngestInit, components: IngestComponents) {
+  constructor(components: IngestComponents, init: IngestInit) {
     this.store = components.store
     this.verify = components.verify
     this.log = components.logger

@@ -81,12 +81,12 @@ export class MeshNode {
     void this.dialPeer(evt.detail.id, 'mdns')
   }
 
-  constructor(init: MeshNodeInit, components: MeshNodeComponents) {
+  constructor(components: MeshNodeComponents, init: MeshNodeInit) {
     this.init = init
     this.store = components.store
     this.log = components.logger
     this.psk = new SwitchablePsk(init.psk)
-    this.ingest = new Ingest({}, { store: this.store, verify: components.verify, logger: this.log })
+    this.ingest = new Ingest({ store: this.store, verify: components.verify, logger: this.log }, {})
   }
 
   get state(): ServiceState {
@@ -195,18 +195,21 @@ export class MeshNode {
       })
       this.libp2pNode = node
       this.gossipService = new GossipService(
-        { fleet: this.init.fleet },
         { pubsub: node.services.pubsub, ingest: this.ingest, logger: this.log.child({ svc: 'gossip' }) },
+        { fleet: this.init.fleet },
       )
-      this.ae = new AntiEntropy(this.init.antiEntropy ?? {}, {
-        libp2p: node,
-        store: this.store,
-        ingest: this.ingest,
-        logger: this.log.child({ svc: 'anti-entropy' }),
-        // a behaviour penalty (P7): the peer's gossip score drops by 10 × penalty²
-        penalize: (peer, n) =>
-          (node.services.pubsub as unknown as Scored).score?.addPenalty(peer.toString(), n, 'broken_promise'),
-      })
+      this.ae = new AntiEntropy(
+        {
+          libp2p: node,
+          store: this.store,
+          ingest: this.ingest,
+          logger: this.log.child({ svc: 'anti-entropy' }),
+          // a behaviour penalty (P7): the peer's gossip score drops by 10 × penalty²
+          penalize: (peer, n) =>
+            (node.services.pubsub as unknown as Scored).score?.addPenalty(peer.toString(), n, 'broken_promise'),
+        },
+        this.init.antiEntropy ?? {},
+      )
       node.addEventListener('peer:discovery', this.onDiscovery)
       await node.start()
       await this.gossipService.start()

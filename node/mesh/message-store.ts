@@ -83,7 +83,7 @@ export class MessageStore extends EventEmitter<MessageEvents> {
   /** Write errors, load findings and disk state (for /status and /metrics). */
   readonly health: StoreHealth = storeHealth()
 
-  constructor(init: MessageStoreInit, components: MessageStoreComponents) {
+  constructor(components: MessageStoreComponents, init: MessageStoreInit) {
     super()
     this.file = init.dataDir === undefined ? undefined : join(init.dataDir, MESSAGES_FILE)
     this.retention = init.healthRetentionMs ?? HEALTH_RETENTION_MS

@@ -112,7 +112,7 @@ export class QualityProber {
     }
   }
 
-  constructor(init: QualityProberInit, components: QualityProberComponents) {
+  constructor(components: QualityProberComponents, init: QualityProberInit) {
     this.c = components
     this.t = components.timers ?? realTimers
     this.enabled = init.enabled ?? true

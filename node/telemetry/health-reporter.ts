@@ -110,7 +110,7 @@ export class HealthReporter {
     if (e.during === 'serving') this.recordCurrent('ooms')
   }
 
-  constructor(init: HealthReporterInit, components: HealthReporterComponents) {
+  constructor(components: HealthReporterComponents, init: HealthReporterInit) {
     this.init = init
     this.c = components
     this.now = components.now ?? Date.now

@@ -19,7 +19,7 @@ const LAN = '192.0.2.20'
 describe('dashboard routes', () => {
   let app: FastifyInstance
   before(async () => {
-    const store = new MessageStore({}, { logger: silentLogger() })
+    const store = new MessageStore({ logger: silentLogger() }, {})
     const ctx = {
       config: { role: 'node', fleet: 'fleet-a', dataDir: '', tags: [], reportIntervalMs: 1000 },
       identity: { peerId: SELF },
@@ -27,7 +27,7 @@ describe('dashboard routes', () => {
     } as unknown as DaemonContext
     app = Fastify()
     guardApi(app, { token: TOKEN })
-    await app.register(dashboardRoutes({ operator: false, now: () => 1000 }, { ctx }))
+    await app.register(dashboardRoutes({ ctx }, { operator: false, now: () => 1000 }))
     await app.ready()
   })
   after(async () => {

@@ -42,8 +42,9 @@ const out = (o: Record<string, unknown>): void => {
 const fleet = await loadFleet(values.fleet as string)
 const psk = values.psk === undefined ? fleet.swarmKey : new Uint8Array(await readFile(values.psk))
 const logger = silentLogger()
-const store = new MessageStore({}, { logger })
+const store = new MessageStore({ logger }, {})
 const node = new MeshNode(
+  { store, verify: createFleetVerifier({ trust: fleet.root, store }), logger },
   {
     fleet: fleet.root.fleet,
     psk,
@@ -52,7 +53,6 @@ const node = new MeshNode(
     mdns: false,
     antiEntropy: { intervalMs: 3_600_000 },
   },
-  { store, verify: createFleetVerifier({ trust: fleet.root, store }), logger },
 )
 await node.start()
 out({ event: 'started', peerId: node.libp2p.peerId.toString() })

@@ -124,9 +124,10 @@ export async function startNode(
 ): Promise<TestNode> {
   const key = opts.key ?? (await generateKeyPair('Ed25519'))
   const logger = silentLogger()
-  const store = new MessageStore({ dataDir: opts.dataDir }, { logger })
+  const store = new MessageStore({ logger }, { dataDir: opts.dataDir })
   const verify = createFleetVerifier({ trust: fleet.trust, store })
   const node = new MeshNode(
+    { store, verify, logger },
     {
       fleet: fleet.id,
       psk: opts.psk ?? fleet.psk,
@@ -135,7 +136,6 @@ export async function startNode(
       mdns: false,
       ...opts.init,
     },
-    { store, verify, logger },
   )
   await node.start()
   return { node, store, key, id: peerIdFromPrivateKey(key).toString(), dataDir: opts.dataDir }

@@ -52,8 +52,8 @@ describe('ingest: enrolled signers only', () => {
 
   test('an unknown key is refused before any crypto; enrolled is accepted; revoked is refused for good', async () => {
     const fleet = makeFleet()
-    const store = new MessageStore({}, { logger })
-    const ingest = new Ingest({}, { store, verify: createFleetVerifier({ trust: fleet.trust, store }), logger })
+    const store = new MessageStore({ logger }, {})
+    const ingest = new Ingest({ store, verify: createFleetVerifier({ trust: fleet.trust, store }), logger }, {})
     const key = await generateKeyPair('Ed25519')
     const device = peerIdFromPrivateKey(key).toString()
     const report = await healthReport(fleet, key, 1)
@@ -99,8 +99,8 @@ describe('ingest: enrolled signers only', () => {
 
   test('two envelopes of one message (ECDSA signs the same payload twice) are stored once', async () => {
     const fleet = makeFleet()
-    const store = new MessageStore({}, { logger })
-    const ingest = new Ingest({}, { store, verify: createFleetVerifier({ trust: fleet.trust, store }), logger })
+    const store = new MessageStore({ logger }, {})
+    const ingest = new Ingest({ store, verify: createFleetVerifier({ trust: fleet.trust, store }), logger }, {})
     const e = {
       type: 'DeviceEnrollment' as const,
       v: 1 as const,
@@ -126,10 +126,10 @@ describe('ingest: enrolled signers only', () => {
   test('a report dated ahead of this clock is refused now and accepted once time has caught up', async () => {
     const fleet = makeFleet()
     let now = Date.now()
-    const store = new MessageStore({}, { logger, now: () => now })
+    const store = new MessageStore({ logger, now: () => now }, {})
     const ingest = new Ingest(
-      {},
       { store, verify: createFleetVerifier({ trust: fleet.trust, store }), logger, now: () => now },
+      {},
     )
     const key = await generateKeyPair('Ed25519')
     const device = peerIdFromPrivateKey(key).toString()
@@ -145,10 +145,10 @@ describe('ingest: enrolled signers only', () => {
   test('an expired enrollment no longer admits its device', async () => {
     const fleet = makeFleet()
     let now = Date.now()
-    const store = new MessageStore({}, { logger, now: () => now })
+    const store = new MessageStore({ logger, now: () => now }, {})
     const ingest = new Ingest(
-      {},
       { store, verify: createFleetVerifier({ trust: fleet.trust, store }), logger, now: () => now },
+      {},
     )
     const key = await generateKeyPair('Ed25519')
     const device = peerIdFromPrivateKey(key).toString()

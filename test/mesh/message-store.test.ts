@@ -24,11 +24,11 @@ describe('message store', () => {
       // its clock 90 min behind while the 2 h old report is stored: not past the retention yet then
       let behind = 90 * 60_000
       const store = new MessageStore(
-        { dataDir: dir, healthRetentionMs: 60 * 60_000 },
         { logger, now: () => Date.now() - behind },
+        { dataDir: dir, healthRetentionMs: 60 * 60_000 },
       )
       await store.load()
-      const ingest = new Ingest({}, { store, verify: createFleetVerifier({ trust: fleet.trust, store }), logger })
+      const ingest = new Ingest({ store, verify: createFleetVerifier({ trust: fleet.trust, store }), logger }, {})
       const seen: string[] = []
       store.on('enrollment', (m) => seen.push(`enrollment:${m.message.device}`))
       store.on('health', (m) => seen.push(`health:${m.message.seq}`))
@@ -54,7 +54,7 @@ describe('message store', () => {
       await store.flush()
       assert.equal((await stat(join(dir, 'messages.jsonl'))).mode & 0o777, 0o600)
 
-      const again = new MessageStore({ dataDir: dir, healthRetentionMs: 60 * 60_000 }, { logger })
+      const again = new MessageStore({ logger }, { dataDir: dir, healthRetentionMs: 60 * 60_000 })
       await again.load()
       assert.equal(again.size, 3, 'the stale health report is dropped on load')
       assert.ok(again.isEnrolled(device))

@@ -36,9 +36,10 @@ interface Node {
 async function start(fleet: TestFleet, trust: TrustRoot, chain?: Uint8Array[][]): Promise<Node> {
   const key = await generateKeyPair('Ed25519')
   const logger = silentLogger()
-  const store = new MessageStore({}, { logger })
+  const store = new MessageStore({ logger }, {})
   const verify = createFleetVerifier({ trust, chain, store })
   const node = new MeshNode(
+    { store, verify, logger },
     {
       fleet: fleet.id,
       psk: fleet.psk,
@@ -47,7 +48,6 @@ async function start(fleet: TestFleet, trust: TrustRoot, chain?: Uint8Array[][])
       mdns: false,
       antiEntropy: { intervalMs: 3_600_000 },
     },
-    { store, verify, logger },
   )
   await node.start()
   return { node, store, verify, id: peerIdFromPrivateKey(key).toString() }

@@ -64,7 +64,7 @@ test('checkApiExposure: loopback or a token is fine; beyond loopback without one
 })
 
 test('ApiServer refuses 0.0.0.0 without a token before listening', async () => {
-  const server = new ApiServer({ address: '0.0.0.0:0', plugins: [] }, { logger: silentLogger() })
+  const server = new ApiServer({ logger: silentLogger() }, { address: '0.0.0.0:0', plugins: [] })
   await assert.rejects(server.start(), { code: 'ERR_API_UNPROTECTED' })
   assert.equal(server.url, undefined)
   assert.deepEqual(server.routes, [])

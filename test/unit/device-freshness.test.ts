@@ -62,7 +62,7 @@ describe('device messages are bounded in time', () => {
     const d = await deviceKey()
     const day = 24 * 3600_000
     let now = NOW
-    const store = new MessageStore({ healthRetentionMs: day }, { logger: silentLogger(), now: () => now })
+    const store = new MessageStore({ logger: silentLogger(), now: () => now }, { healthRetentionMs: day })
     const report = exampleHealthReport({ device: d.peerId, window: { start: NOW, end: NOW + 100 * 365 * day } })
     const wire = await signDeviceMessage(report, d.key)
     // as an older node accepted it (no future bound then)

@@ -18,7 +18,7 @@ const peer = async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).
 describe('/devices routes', () => {
   test('enroll a seen device, re-tag it (pinned), refuse unknown ones, revoke it for good', async () => {
     const fleet = makeFleet()
-    const store = new MessageStore({}, { logger: silentLogger() })
+    const store = new MessageStore({ logger: silentLogger() }, {})
     await store.load()
     const verify = createFleetVerifier({ trust: fleet.trust, store })
     const [self, seen, never] = await Promise.all([peer(), peer(), peer()])

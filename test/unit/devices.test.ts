@@ -155,7 +155,7 @@ describe('auto-enroller and operator tags', () => {
   async function bed() {
     const fleet = makeFleet()
     const dir = await mkdtemp(join(tmpdir(), 'llmesh-autoenroll-'))
-    const store = new MessageStore({}, { logger: silentLogger() })
+    const store = new MessageStore({ logger: silentLogger() }, {})
     await store.load()
     const verify = createFleetVerifier({ trust: fleet.trust, store })
     const publish = async (bytes: Uint8Array) => {
@@ -252,7 +252,7 @@ describe('auto-enroller and operator tags', () => {
 describe('own revocation', () => {
   test('a revoked device logs one error naming the reason', async () => {
     const fleet = makeFleet()
-    const store = new MessageStore({}, { logger: silentLogger() })
+    const store = new MessageStore({ logger: silentLogger() }, {})
     await store.load()
     const self = await peer()
     const errors: unknown[][] = []

@@ -133,7 +133,7 @@ describe('fleet device view', () => {
 describe('status, dashboard and device list share the view', () => {
   test('over one store they agree on every device, and the dashboard no longer falls back to declared tags', async () => {
     const [me, enrolled, unenrolled] = await Promise.all([deviceKey(), deviceKey(), deviceKey()])
-    const store = new MessageStore({}, { logger: silentLogger() })
+    const store = new MessageStore({ logger: silentLogger() }, {})
     const now = Date.now()
     add(
       store,

@@ -71,3 +71,21 @@ test('no import cycles', () => {
   for (const f of graph.keys()) visit(f, [])
   assert.deepEqual([...cycles], [])
 })
+
+/**
+ * One constructor order (issue #12): a factory or constructor that takes both its collaborators
+ * (`…Components`) and its options (`…Init`) takes them as `(components, init)`, like js-libp2p.
+ */
+test('factories take (components, init), never (init, components)', () => {
+  const reversed = /\(\s*init\??:\s*[\w.]*Init\b[^,()]*,\s*\w+\??:\s*[\w.]*Components\b/
+  const ordered = /\(\s*\w+\??:\s*[\w.]*Components\b[^,()]*,\s*init\??:\s*[\w.]*Init\b/g
+  const bad: string[] = []
+  let good = 0
+  for (const f of files.filter((x) => /^(protocols|node|seed|cli)\//.test(x))) {
+    const text = readFileSync(join(ROOT, f), 'utf8')
+    if (reversed.test(text)) bad.push(f)
+    good += [...text.matchAll(ordered)].length
+  }
+  assert.ok(good >= 15, `the scan finds the (components, init) factories (${good})`)
+  assert.deepEqual(bad, [])
+})

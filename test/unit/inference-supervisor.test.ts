@@ -211,7 +211,7 @@ describe('without a previous model', { timeout: scaled(60_000) }, () => {
 
 describe('WorkerProcess', { timeout: scaled(60_000) }, () => {
   test('llama.cpp aborting on an unchecked file kills only the child', async () => {
-    const w = new WorkerProcess({ startTimeoutMs: 30_000 }, { logger: silentLogger() })
+    const w = new WorkerProcess({ logger: silentLogger() }, { startTimeoutMs: 30_000 })
     await w.start()
     w.send({ type: 'load', id: 1, spec: { modelPath: paths.noHeads, contextSize: 256, threads: 1, sequences: 1 } })
     const exit = await w.exitedPromise()

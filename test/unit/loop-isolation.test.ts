@@ -103,10 +103,9 @@ describe('health reporter', () => {
     let failStaged = true
     const loops = new LoopErrors()
     const reporter = new HealthReporter(
-      { fleet: 'test-fleet', dataDir: await tempDir(), intervalMs: 30, tags: [], runtimeVersion: '3.0.0' },
       {
         identity: { peerId: me.peerId, privateKey: me.key },
-        store: new MessageStore({}, { logger: silentLogger() }),
+        store: new MessageStore({ logger: silentLogger() }, {}),
         publish: async (b) => published.push(b),
         logger: silentLogger(),
         loops,
@@ -119,6 +118,7 @@ describe('health reporter', () => {
           return [{ model: 'tiny', version: '1.0.0+gguf-q4_0' }]
         },
       },
+      { fleet: 'test-fleet', dataDir: await tempDir(), intervalMs: 30, tags: [], runtimeVersion: '3.0.0' },
     )
     await reporter.start()
     try {

@@ -35,7 +35,7 @@ async function signed(version: string, seq: number, sha256: string): Promise<Uin
 
 /** A node: its store and verifier; `take` verifies and stores like ingest does. */
 function node() {
-  const store = new MessageStore({}, { logger: silentLogger() })
+  const store = new MessageStore({ logger: silentLogger() }, {})
   const verify = createFleetVerifier({ trust: fleet.trust, store })
   const take = (bytes: Uint8Array): string => {
     const r = verify(bytes, Date.now()) as VerifyOutcome

@@ -55,7 +55,7 @@ test('an older node’s log loads as one message per id, in the accepted form', 
     const line = (bytes: Uint8Array) =>
       `${JSON.stringify({ d: sha256Hex(bytes), t: NOW, s: op.keyid, m: msg, w: toBase64(bytes) })}\n`
     await writeFile(join(dir, 'messages.jsonl'), `${line(legacy)}${line(wire)}not json\n`)
-    const store = new MessageStore({ dataDir: dir }, { logger: silentLogger(), now: () => NOW })
+    const store = new MessageStore({ logger: silentLogger(), now: () => NOW }, { dataDir: dir })
     await store.load()
     assert.equal(store.size, 1)
     const [m] = store.list('OperatorCommand')

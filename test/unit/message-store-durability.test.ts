@@ -20,7 +20,7 @@ const logger = silentLogger()
 const HOUR = 60 * 60_000
 
 function open(dir: string, extra: { freeBytes?: (dir: string) => Promise<number>; now?: () => number } = {}) {
-  return new MessageStore({ dataDir: dir, healthRetentionMs: HOUR }, { logger, ...extra })
+  return new MessageStore({ logger, ...extra }, { dataDir: dir, healthRetentionMs: HOUR })
 }
 
 async function lines(dir: string): Promise<string[]> {
@@ -185,7 +185,7 @@ describe('message store durability', () => {
     await symlink('/dev/full', file)
     const lines: Array<{ level: number; msg: string }> = []
     const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) })
-    const store = new MessageStore({ dataDir: dir }, { logger: log })
+    const store = new MessageStore({ logger: log }, { dataDir: dir })
     for (let i = 0; i < 10; i++) {
       const m = await report(r, i)
       await store.put(m.verified, m.bytes).catch(() => {})
@@ -194,7 +194,7 @@ describe('message store durability', () => {
     assert.equal(lines.filter((l) => l.level === 50).length, 1)
     // room again (the link replaced by a real file): the next append succeeds and says so
     await rm(file)
-    const ok = new MessageStore({ dataDir: dir }, { logger: log })
+    const ok = new MessageStore({ logger: log }, { dataDir: dir })
     Object.assign(ok.health, { diskFull: true })
     const m = await report(r, 99)
     assert.equal(await ok.put(m.verified, m.bytes), true)

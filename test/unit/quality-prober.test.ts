@@ -91,8 +91,8 @@ function setup() {
   const clock = new FakeClock()
   const sup = new FakeSupervisor(clock)
   const prober = new QualityProber(
-    {},
     { supervisor: sup, probeSets: () => [{ digest: DIGEST, set: SET }], logger: silentLogger(), timers: clock },
+    {},
   )
   return { clock, sup, prober }
 }
@@ -210,8 +210,8 @@ describe('quality prober', () => {
     const clock = new FakeClock()
     const sup = new FakeSupervisor(clock)
     const p = new QualityProber(
-      { enabled: false },
       { supervisor: sup, probeSets: () => [{ digest: DIGEST, set: SET }], logger: silentLogger(), timers: clock },
+      { enabled: false },
     )
     p.start()
     await clock.advance(10 * QUALITY_PROBE_INTERVAL_MS)

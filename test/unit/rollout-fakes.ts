@@ -132,7 +132,7 @@ export async function setup(dataDir?: string, opts: SetupOptions = {}) {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'llmesh-deact-')))
   if (!dataDir) dirs.push(dir)
   const me = await deviceKey()
-  const store = new MessageStore({}, { logger: silentLogger() })
+  const store = new MessageStore({ logger: silentLogger() }, {})
   const log: string[] = []
   const installer = new FakeInstaller(log)
   const supervisor = new FakeSupervisor(log)

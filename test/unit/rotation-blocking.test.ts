@@ -58,7 +58,7 @@ describe('trust-root rotation cannot be blocked', () => {
       const { root, s1 } = fleetV1(now)
       const s2 = newSigner()
       const [byOld, byNew] = await signTrustRoot(nextTrustRoot(root, [s2.key], now), [s1, s2])
-      const store = new MessageStore({}, { logger })
+      const store = new MessageStore({ logger }, {})
       const verify = createFleetVerifier({ trust: root, store })
       const junk = Array.from({ length: 31 }, (_, i) => junkCopy(byOld, i))
       assert.equal(new Set(junk.map((j) => sha256Hex(j))).size, 31)
@@ -85,7 +85,7 @@ describe('trust-root rotation cannot be blocked', () => {
     const { root, s1 } = fleetV1(now)
     const s2 = newSigner()
     const [byOld, byNew] = await signTrustRoot(nextTrustRoot(root, [s2.key], now), [s1, s2])
-    const store = new MessageStore({}, { logger })
+    const store = new MessageStore({ logger }, {})
     const verify = createFleetVerifier({ trust: root, store })
     const first = verify(byOld, now, 'seed') as { ok: boolean; error?: { code: string } }
     assert.equal(first.error?.code, 'ERR_THRESHOLD')

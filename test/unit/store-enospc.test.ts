@@ -36,7 +36,7 @@ test('a full disk refuses new messages and loses no accepted one', async (t) => 
     await rm(base, { recursive: true, force: true })
   })
   const r = await reporter()
-  const store = new MessageStore({ dataDir: mnt }, { logger })
+  const store = new MessageStore({ logger }, { dataDir: mnt })
   await store.load()
   const acked: string[] = []
   const refused: string[] = []
@@ -70,7 +70,7 @@ test('a full disk refuses new messages and loses no accepted one', async (t) => 
   assert.deepEqual(new Set(found.records.map((x) => x.message.digest)), new Set(acked))
 
   // restart on the full disk
-  const again = new MessageStore({ dataDir: mnt }, { logger })
+  const again = new MessageStore({ logger }, { dataDir: mnt })
   await again.load()
   assert.deepEqual(
     acked.filter((d) => !again.has(d)),
@@ -90,7 +90,7 @@ test('a full disk refuses new messages and loses no accepted one', async (t) => 
   assert.equal(again.size, acked.length)
 
   // two days later every report is stale: load wants to compact, has no room, keeps the file
-  const later = new MessageStore({ dataDir: mnt }, { logger, now: () => Date.now() + 2 * 24 * 60 * 60_000 })
+  const later = new MessageStore({ logger, now: () => Date.now() + 2 * 24 * 60 * 60_000 }, { dataDir: mnt })
   await later.load()
   assert.equal(later.health.load.compaction, 'skipped: no-space')
   assert.equal((await readLog(file)).records.length, acked.length, 'the old file is kept whole')

@@ -9,7 +9,7 @@ import { MessageStore } from '../../node/mesh/message-store.ts'
 import { report, reporter } from './store-fixtures.ts'
 
 const dir = process.argv[2]
-const store = new MessageStore({ dataDir: dir }, { logger: silentLogger() })
+const store = new MessageStore({ logger: silentLogger() }, { dataDir: dir })
 await store.load()
 const r = await reporter()
 process.stdout.write('ready\n')

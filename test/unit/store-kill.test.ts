@@ -48,7 +48,7 @@ async function lane(dir: string, runs: number): Promise<number> {
   const acked: string[] = []
   for (let run = 0; run < runs; run++) {
     acked.push(...(await appendAndKill(dir, Math.floor(Math.random() * 300))))
-    const store = new MessageStore({ dataDir: dir }, { logger: silentLogger() })
+    const store = new MessageStore({ logger: silentLogger() }, { dataDir: dir })
     await store.load()
     assert.equal(store.health.load.bad, 0, `run ${run}: an unreadable record`)
     const missing = acked.filter((d) => !store.has(d))

@@ -17,7 +17,7 @@ import { report, reporter } from './store-fixtures.ts'
 test('refused appends are counted by code in /metrics and shown in /status', async (t) => {
   const dir = await tmpDir(t)
   await symlink('/dev/full', join(dir, 'messages.jsonl'))
-  const store = new MessageStore({ dataDir: dir }, { logger: silentLogger() })
+  const store = new MessageStore({ logger: silentLogger() }, { dataDir: dir })
   const metrics = createStoreMetrics(store)
   const before = await metrics.registry.metrics()
   assert.match(before, /^llmesh_store_disk_full 0$/m)
@@ -45,7 +45,7 @@ test('a refusal for a full disk answers 507 on the API, another write error 500'
 })
 
 test('an unknown system error code is exported as OTHER (bounded labels)', async () => {
-  const store = new MessageStore({}, { logger: silentLogger() })
+  const store = new MessageStore({ logger: silentLogger() }, {})
   store.health.writeErrors.EWHATEVER = 3
   const text = await createStoreMetrics(store).registry.metrics()
   assert.match(text, /^llmesh_store_write_errors_total\{code="OTHER"\} 3$/m)

@@ -37,7 +37,7 @@ const V1 = '1.3.0+gguf-q4_0-any'
 const V2 = '1.4.0+gguf-q4_0-any'
 
 function open(clock: { now: number }, init: MessageStoreInit = {}) {
-  return new MessageStore({ healthRetentionMs: 24 * HOUR, ...init }, { logger: silentLogger(), now: () => clock.now })
+  return new MessageStore({ logger: silentLogger(), now: () => clock.now }, { healthRetentionMs: 24 * HOUR, ...init })
 }
 
 /** Puts a message as a verified one (`pad`: extra bytes on the wire, for quota tests). */
