@@ -32,7 +32,7 @@ export async function site(f: TestFleet = fleet) {
   const dir = join(root, `site-${sites++}`)
   const store = new ModelStore({ dataDir: dir })
   await store.start()
-  const messages = new MessageStore({}, { logger: silentLogger() })
+  const messages = new MessageStore({ logger: silentLogger() }, {})
   const verifier = createFleetVerifier({ trust: f.trust, store: messages })
   const verify = async (bytes: Uint8Array) => verifier(bytes, Date.now())
   const publish = async (bytes: Uint8Array) => {
