@@ -172,3 +172,40 @@ export async function injectorDone(p: BedProcess, timeoutMs = 30_000): Promise<A
   )
   return injectorEvents(p)
 }
+
+/** What `decisionsLater` reads of a status: the rollout controller's tick counter. */
+type TickStatus = object
+const ticksOf = (s: TickStatus) => (s as { rollout?: { counters?: { ticks?: number } } }).rollout?.counters?.ticks ?? 0
+
+/** How long `decisionsLater` waits. */
+export interface DecisionsLater {
+  /** More decisions (ticks) each node must make (default 4). */
+  count?: number
+  /** Protocol time that must also pass (a stage window, report intervals), in ms. */
+  atLeastMs?: number
+  what?: string
+}
+
+/**
+ * Waits until every node has decided `count` more times than now (its rollout controller's tick
+ * counter, /status → rollout.counters.ticks: once a second and on new messages) and `atLeastMs`
+ * of protocol time has passed: "several decisions later" as a condition the nodes themselves
+ * reach, for checks that something did NOT happen. A fixed sleep is too short on a loaded
+ * machine, where the nodes may not have decided at all in it.
+ */
+export async function decisionsLater<T>(
+  nodes: readonly T[],
+  status: (n: T) => Promise<TickStatus>,
+  opts: DecisionsLater = {},
+): Promise<void> {
+  const { count = 4, atLeastMs = 0 } = opts
+  const t0 = Date.now()
+  const from = await Promise.all(nodes.map(async (n) => ticksOf(await status(n))))
+  await until(
+    async () =>
+      Date.now() - t0 >= atLeastMs &&
+      (await Promise.all(nodes.map(status))).every((s, i) => ticksOf(s) >= from[i] + count),
+    atLeastMs + count * 15_000,
+    opts.what ?? `${count} more decisions on every node`,
+  )
+}

@@ -23,7 +23,7 @@ import type { HealthReport } from '../../protocols/index.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { scaled } from '../helpers/index.ts'
 import { ALL_POLICY, apiUrl, type DistStatus, httpStatus, publishRelease, startNode } from './distribution-bed.ts'
-import { type LanNode, makeFleetDir } from './helpers.ts'
+import { decisionsLater, type LanNode, makeFleetDir } from './helpers.ts'
 import { badLines, canRunBed, REPO_ROOT, TestBed, until } from './netns.ts'
 
 const skip = canRunBed() ? false : 'needs root and ip netns'
@@ -164,7 +164,7 @@ describe('inference in network namespaces', { skip, timeout: scaled(240_000) }, 
     await until(async () => eventCount(await reportsAtSeed(), '2.0.0', 'restarts') >= 1, 20_000, 'report at seed')
     assert.equal(eventCount(await reportsAtSeed(), '2.0.0', 'ooms'), 0)
     // still on v2 after more ticks: one crash is no reason to roll back
-    await new Promise((r) => setTimeout(r, 1500))
+    await decisionsLater([dev], () => status(), { count: 3 })
     assert.ok(await serving('2.0.0'))
     assert.equal(rolledBack('2.0.0'), undefined)
     console.log(`kill -9 → serving again after ${took} ms`)

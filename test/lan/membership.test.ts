@@ -21,7 +21,7 @@ import { after, before, describe, test } from 'node:test'
 import type { FleetDevice } from '../../protocols/fleet/device-view.ts'
 import { sha256Hex } from '../../protocols/index.ts'
 import { scaled } from '../helpers/index.ts'
-import { injectorDone, type LanNode, makeFleetDir, startInjector, startLanNode } from './helpers.ts'
+import { decisionsLater, injectorDone, type LanNode, makeFleetDir, startInjector, startLanNode } from './helpers.ts'
 import { badLines, canRunBed, REPO_ROOT, TestBed, until } from './netns.ts'
 import { votesOf } from './pending-votes.ts'
 import { publishTiny, type RolloutBed, rolloutOf, serving, statusOf } from './rollout-bed.ts'
@@ -37,7 +37,6 @@ gates:
   min_reports: 1
 exclude_tags: [seed]
 `
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('membership in network namespaces (issue 10 a, b, e)', { skip, timeout: scaled(360_000) }, () => {
   let rb: RolloutBed
@@ -169,7 +168,7 @@ describe('membership in network namespaces (issue 10 a, b, e)', { skip, timeout:
 
     // several report intervals and decisions later, nothing moved, and no pending device's own
     // report was stored anywhere
-    await sleep(5000)
+    await decisionsLater(running, (n) => statusOf(bed, n), { count: 5, atLeastMs: 5000 })
     for (const n of running) {
       const r = (await rolloutOf(bed, n, V))!
       assert.deepEqual([r.state, r.stage, r.abortedBy, r.verdicts], ['pilot', 0, undefined, []], n.proc.name)

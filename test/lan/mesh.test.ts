@@ -19,6 +19,7 @@ import {
 } from '../../protocols/index.ts'
 import {
   acceptedAt,
+  decisionsLater,
   foreignSwarmKey,
   injectorDone,
   type LanNode,
@@ -139,7 +140,8 @@ describe('LAN mesh in network namespaces', { skip }, () => {
     const score = (s.mesh as { scores: Record<string, number> }).scores[injectorId]
     t.diagnostic(`injector gossipsub score at the target: ${score}`)
     assert.ok(score < 0, `injector score ${score}`)
-    await new Promise((r) => setTimeout(r, 1500))
+    // a forwarded copy would have arrived long before every node decided twice more
+    await decisionsLater(nodes, (n) => lanStatus(bed, n), { count: 2 })
     const afterStatuses = await Promise.all(nodes.map((n) => lanStatus(bed, n)))
     nodes.forEach((n, i) => {
       if (n === target) return

@@ -34,7 +34,7 @@ import {
   toBase64,
 } from '../../protocols/index.ts'
 import { scaled } from '../helpers/index.ts'
-import { injectorDone, type LanNode, startInjector } from './helpers.ts'
+import { decisionsLater, injectorDone, type LanNode, startInjector } from './helpers.ts'
 import { badLines, canRunBed, until } from './netns.ts'
 import { publishTiny, type RolloutBed, rolloutOf, serving, startRolloutBed, statusOf } from './rollout-bed.ts'
 
@@ -51,7 +51,6 @@ gates:
 exclude_tags: [seed]
 `
 const FAILING = { restarts: 9, ooms: 2, load_failures: 1, probe_failures: 1, rollbacks: 1 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 interface DiskLine {
   d: string
@@ -214,7 +213,8 @@ describe('forged health reports (network namespaces)', { skip, timeout: scaled(2
     }
 
     // several report intervals and decisions later, nothing moved
-    await sleep(6000)
+    // two pilot windows (3 s) of reports
+    await decisionsLater(running, (n) => statusOf(bed, n), { count: 6, atLeastMs: 6000 })
     for (const n of running) {
       const r = (await rolloutOf(bed, n, V))!
       assert.deepEqual([r.state, r.stage, r.abortedBy], ['pilot', 0, undefined], n.proc.name)

@@ -18,7 +18,7 @@ import type { Fleet } from '../../node/fleet/index.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { POLICIES, scaled } from '../helpers/index.ts'
-import { type LanNode, lanStatus, makeFleetDir, startLanNode } from './helpers.ts'
+import { decisionsLater, type LanNode, lanStatus, makeFleetDir, startLanNode } from './helpers.ts'
 import { canRunBed, REPO_ROOT, TestBed, until } from './netns.ts'
 
 const skip = canRunBed() ? false : 'needs root and ip netns'
@@ -175,7 +175,7 @@ describe('collective canary in network namespaces', { skip, timeout: scaled(240_
       60_000,
       'v4 pilot gate passes',
     )
-    await new Promise((r) => setTimeout(r, 2000))
+    await decisionsLater([seed, ...devices], status, { count: 3, what: 'three more decisions while paused' })
     const held = await Promise.all([seed, ...devices].map(status))
     for (const s of held) assert.equal(release(s, '4.0.0')?.state, 'paused')
     assert.equal(held.slice(1).filter((s) => serving(s, '4.0.0')).length, 1)

@@ -18,7 +18,7 @@ import { ApiServer } from '../../node/api/server.ts'
 import { NODE_INFO_FILE } from '../../node/constants.ts'
 import { Daemon } from '../../node/daemon.ts'
 import { silentLogger } from '../../node/logger.ts'
-import { scaled } from '../helpers/index.ts'
+import { scaled, tmpDir } from '../helpers/index.ts'
 import { makeFleet } from '../mesh/fixtures.ts'
 
 const execFileP = promisify(execFile)
@@ -70,24 +70,20 @@ test('ApiServer refuses 0.0.0.0 without a token before listening', async () => {
   assert.deepEqual(server.routes, [])
 })
 
-test('a Daemon refuses before it creates an identity or starts the mesh', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'llmesh-exposure-'))
-  try {
-    const fleet = makeFleet()
-    const daemon = new Daemon({
-      fleet: { id: fleet.id, psk: fleet.psk, trust: fleet.trust },
-      dataDir: dir,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      api: '0.0.0.0:0',
-      mdns: false,
-      logger: silentLogger(),
-    })
-    await assert.rejects(daemon.start(), { code: 'ERR_API_UNPROTECTED' })
-    assert.equal(existsSync(join(dir, 'identity.key')), false)
-    assert.equal(daemon.apiUrl, undefined)
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
+test('a Daemon refuses before it creates an identity or starts the mesh', async (t) => {
+  const dir = await tmpDir(t, 'llmesh-exposure-')
+  const fleet = makeFleet()
+  const daemon = new Daemon({
+    fleet: { id: fleet.id, psk: fleet.psk, trust: fleet.trust },
+    dataDir: dir,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    api: '0.0.0.0:0',
+    mdns: false,
+    logger: silentLogger(),
+  })
+  await assert.rejects(daemon.start(), { code: 'ERR_API_UNPROTECTED' })
+  assert.equal(existsSync(join(dir, 'identity.key')), false)
+  assert.equal(daemon.apiUrl, undefined)
 })
 
 // each case is its own process (the CLI takes seconds to load on a busy machine): run them side by side

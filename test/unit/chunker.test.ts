@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { chunkBuffer, chunkFile, resolveChunking } from '../../node/store/chunker.ts'
 import { makeTinyGgufBuffer } from '../fixtures/gguf-writer.ts'
+import { tmpDir } from '../helpers/index.ts'
 
 function prng(seed: number, n: number): Buffer {
   // xorshift32: deterministic pseudo-random bytes
@@ -44,19 +44,15 @@ describe('FastCDC chunker', () => {
     assert.ok(avg > 32 * 1024 && avg < 128 * 1024, `average chunk ${avg} far from 64 KiB`)
   })
 
-  test('streaming over a file gives the same chunks as the whole buffer', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'chunker-'))
-    try {
-      const data = prng(9, 5 * 1024 * 1024 + 12345)
-      const path = join(dir, 'f.bin')
-      await writeFile(path, data)
-      const streamed = []
-      for await (const c of chunkFile(path)) streamed.push({ offset: c.offset, size: c.size, hash: c.hash })
-      const whole = chunkBuffer(data).map((c) => ({ offset: c.offset, size: c.size, hash: c.hash }))
-      assert.deepEqual(streamed, whole)
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+  test('streaming over a file gives the same chunks as the whole buffer', async (t) => {
+    const dir = await tmpDir(t, 'chunker-')
+    const data = prng(9, 5 * 1024 * 1024 + 12345)
+    const path = join(dir, 'f.bin')
+    await writeFile(path, data)
+    const streamed = []
+    for await (const c of chunkFile(path)) streamed.push({ offset: c.offset, size: c.size, hash: c.hash })
+    const whole = chunkBuffer(data).map((c) => ({ offset: c.offset, size: c.size, hash: c.hash }))
+    assert.deepEqual(streamed, whole)
   })
 
   test('boundaries re-synchronise after an insertion', () => {

@@ -15,6 +15,7 @@ import { silentLogger } from '../../node/logger.ts'
 import { ModelStore } from '../../node/store/model-store.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { tmpDir } from '../helpers/index.ts'
 import { cleanup, startPeer } from '../mesh/distribution-helpers.ts'
 import { makeRelease } from './install-fixtures.ts'
 
@@ -88,34 +89,30 @@ async function checkTree(dataDir: string, model: string, installer: Installer): 
 }
 
 describe('kill -9', () => {
-  test('during activation: active always names a verified file', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'kill-act-'))
-    try {
-      const store = new ModelStore({ dataDir })
-      await store.start()
-      const installer = new Installer({ store, logger: silentLogger() }, { dataDir })
-      await installer.start()
-      for (const [i, v] of ['1.0.0', '1.1.0', '1.2.0'].entries()) {
-        const f = join(dataDir, `v${i}.gguf`)
-        await writeTinyGguf(f, { layers: 2, embd: 64, seed: 1, perturbLayer: i % 2 })
-        await installer.prestage(await makeRelease(store, 'tiny', v, f))
-      }
-      await installer.activate('tiny', '1.0.0')
-      await store.stop()
-      const seen = new Set<string>()
-      for (let round = 0; round < 8; round++) {
-        const r = run({ mode: 'activate', dataDir })
-        await r.waitFor(/^ready$/)
-        await new Promise((res) => setTimeout(res, 5 + Math.random() * 60))
-        await killed(r.child)
-        const active = await checkIntact(dataDir, 'tiny')
-        assert.ok(active !== null)
-        seen.add(active)
-      }
-      assert.ok(seen.size >= 1)
-    } finally {
-      await rm(dataDir, { recursive: true, force: true })
+  test('during activation: active always names a verified file', async (t) => {
+    const dataDir = await tmpDir(t, 'kill-act-')
+    const store = new ModelStore({ dataDir })
+    await store.start()
+    const installer = new Installer({ store, logger: silentLogger() }, { dataDir })
+    await installer.start()
+    for (const [i, v] of ['1.0.0', '1.1.0', '1.2.0'].entries()) {
+      const f = join(dataDir, `v${i}.gguf`)
+      await writeTinyGguf(f, { layers: 2, embd: 64, seed: 1, perturbLayer: i % 2 })
+      await installer.prestage(await makeRelease(store, 'tiny', v, f))
     }
+    await installer.activate('tiny', '1.0.0')
+    await store.stop()
+    const seen = new Set<string>()
+    for (let round = 0; round < 8; round++) {
+      const r = run({ mode: 'activate', dataDir })
+      await r.waitFor(/^ready$/)
+      await new Promise((res) => setTimeout(res, 5 + Math.random() * 60))
+      await killed(r.child)
+      const active = await checkIntact(dataDir, 'tiny')
+      assert.ok(active !== null)
+      seen.add(active)
+    }
+    assert.ok(seen.size >= 1)
   })
 
   test('during download: resumes from stored blocks, active stays intact', async () => {

@@ -3,8 +3,7 @@
  * envelopes, two encodings of one message) loads as one message per id, in the accepted form.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { silentLogger } from '../../node/logger.ts'
@@ -21,6 +20,7 @@ import {
   wireMessageId,
 } from '../../protocols/index.ts'
 import { exampleCommand, exampleOperator, NOW } from '../fixtures/messages.ts'
+import { tmpDir } from '../helpers/index.ts'
 
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n
 
@@ -39,34 +39,30 @@ function highS(der: Uint8Array): Uint8Array {
   return Buffer.concat([Buffer.from([0x30, r.length + s.length]), r, s])
 }
 
-test('an older node’s log loads as one message per id, in the accepted form', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'llmesh-log-'))
-  try {
-    const { op, root } = exampleOperator()
-    const signer = createOperatorSigner(op.privateKeyPem)
-    const msg = exampleCommand()
-    const wire = await signOperatorMessage(msg, signer)
-    const env = JSON.parse(Buffer.from(wire).toString('utf8'))
-    const sig = env.bundle.dsseEnvelope.signatures[0]
-    sig.sig = toBase64(highS(fromBase64(sig.sig)))
-    sig.keyid = ''
-    const legacy = canonicalBytes(env)
-    assert.equal(verifyEnvelope(legacy, { trust: root, now: NOW }).ok, false, 'refused as it is')
-    const line = (bytes: Uint8Array) =>
-      `${JSON.stringify({ d: sha256Hex(bytes), t: NOW, s: op.keyid, m: msg, w: toBase64(bytes) })}\n`
-    await writeFile(join(dir, 'messages.jsonl'), `${line(legacy)}${line(wire)}not json\n`)
-    const store = new MessageStore({ logger: silentLogger(), now: () => NOW }, { dataDir: dir })
-    await store.load()
-    assert.equal(store.size, 1)
-    const [m] = store.list('OperatorCommand')
-    assert.equal(m.digest, wireMessageId(wire))
-    const r = verifyEnvelope(m.bytes, { trust: root, now: NOW })
-    assert.ok(r.ok, 'the stored bytes verify under the strict rules')
-    assert.equal(r.digest, m.digest)
-    const lines = (await readFile(join(dir, 'messages.jsonl'), 'utf8')).trim().split('\n')
-    assert.equal(lines.length, 1)
-    assert.equal(JSON.parse(lines[0]).d, m.digest)
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
+test('an older node’s log loads as one message per id, in the accepted form', async (t) => {
+  const dir = await tmpDir(t, 'llmesh-log-')
+  const { op, root } = exampleOperator()
+  const signer = createOperatorSigner(op.privateKeyPem)
+  const msg = exampleCommand()
+  const wire = await signOperatorMessage(msg, signer)
+  const env = JSON.parse(Buffer.from(wire).toString('utf8'))
+  const sig = env.bundle.dsseEnvelope.signatures[0]
+  sig.sig = toBase64(highS(fromBase64(sig.sig)))
+  sig.keyid = ''
+  const legacy = canonicalBytes(env)
+  assert.equal(verifyEnvelope(legacy, { trust: root, now: NOW }).ok, false, 'refused as it is')
+  const line = (bytes: Uint8Array) =>
+    `${JSON.stringify({ d: sha256Hex(bytes), t: NOW, s: op.keyid, m: msg, w: toBase64(bytes) })}\n`
+  await writeFile(join(dir, 'messages.jsonl'), `${line(legacy)}${line(wire)}not json\n`)
+  const store = new MessageStore({ logger: silentLogger(), now: () => NOW }, { dataDir: dir })
+  await store.load()
+  assert.equal(store.size, 1)
+  const [m] = store.list('OperatorCommand')
+  assert.equal(m.digest, wireMessageId(wire))
+  const r = verifyEnvelope(m.bytes, { trust: root, now: NOW })
+  assert.ok(r.ok, 'the stored bytes verify under the strict rules')
+  assert.equal(r.digest, m.digest)
+  const lines = (await readFile(join(dir, 'messages.jsonl'), 'utf8')).trim().split('\n')
+  assert.equal(lines.length, 1)
+  assert.equal(JSON.parse(lines[0]).d, m.digest)
 })
