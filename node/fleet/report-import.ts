@@ -63,6 +63,7 @@ export interface ReportImportResult {
   /** Messages read from the stream. */
   messages: number
   accepted: number
+  /** Already held, or not kept by the store's retention rules (e.g. a health report past the retention). */
   duplicate: number
   rejected: number
   /** Messages accepted, by type. */
