@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { ReportImportResult } from '../../node/fleet/report-import.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
+import type { ReportIndex } from '../../protocols/fleet-report.ts'
 import type { DeviceView } from '../../seed/devices.ts'
 import { POLICIES, scaled } from '../helpers/index.ts'
 import { inviteFor, type LanNode, startArgs } from './helpers.ts'
@@ -157,13 +158,34 @@ describe('two offline sites: a release carried to B, its evidence carried back t
     const before = await cliIn(a.bed, a.seed.host, ['device', 'list', '--json', '--api', a.seed.info.api])
     const known = (JSON.parse(before.stdout) as { devices: DeviceView[] }).devices.map((d) => d.id)
     for (const n of b) assert.ok(!known.includes(n.info.peerId))
+    // a copy with one byte flipped in one health report: that message refused and counted, the rest imported
+    const index = JSON.parse(await readFile(join(back, 'report.json'), 'utf8')) as ReportIndex
+    const hurt = index.messages.find((m) => m.type === 'HealthReport')?.file as string
+    const badReport = join(bedB.logDir, 'stick', 'report-b-tampered')
+    await cp(back, badReport, { recursive: true })
+    const msg = await readFile(join(badReport, 'messages', hurt))
+    msg[msg.length >> 1] = (msg[msg.length >> 1] as number) ^ 0x01
+    await writeFile(join(badReport, 'messages', hurt), msg)
+    const tampered = await cliIn(a.bed, a.seed.host, [
+      ...['fleet', 'report', 'import', badReport, '--api', a.seed.info.api, '--json'],
+    ])
+    assert.equal(tampered.code, 0, tampered.stderr)
+    const first = JSON.parse(tampered.stdout) as ReportImportResult
+    assert.equal(first.site, 'b')
+    assert.equal(first.messages, index.messages.length)
+    assert.deepEqual(
+      first.refused.map((r) => [r.file, r.code]),
+      [[`messages/${hurt}`, 'ERR_REPORT_DIGEST']],
+    )
+    assert.ok(first.accepted > 0)
+    assert.equal(first.accepted + first.duplicate, index.messages.length - 1)
+    // the intact report: only the refused message is new
     const imp = await cliIn(a.bed, a.seed.host, ['fleet', 'report', 'import', back, '--api', a.seed.info.api, '--json'])
     assert.equal(imp.code, 0, imp.stderr)
     const res = JSON.parse(imp.stdout) as ReportImportResult
-    assert.equal(res.site, 'b')
-    assert.equal(res.rejected, 0, JSON.stringify(res.refused))
-    assert.ok(res.accepted > 0)
-    for (const n of b) assert.ok(res.devices.includes(n.info.peerId), `${n.info.peerId} among ${res.devices}`)
+    assert.deepEqual([res.accepted, res.rejected], [1, 0], JSON.stringify(res.refused))
+    const devicesSeen = new Set([...first.devices, ...res.devices])
+    for (const n of b) assert.ok(devicesSeen.has(n.info.peerId), `${n.info.peerId} among ${[...devicesSeen]}`)
 
     const list = await cliIn(a.bed, a.seed.host, ['device', 'list', '--json', '--api', a.seed.info.api])
     assert.equal(list.code, 0, list.stderr)
@@ -204,7 +226,7 @@ describe('two offline sites: a release carried to B, its evidence carried back t
     // A's 3 devices and B's 3 hold the release: the outcome at B counted at A
     assert.deepEqual([r.prestaged.devices, r.prestaged.of], [6, 6], JSON.stringify(r.prestaged))
     console.log(
-      `# publish→A serving ${tA - t0} ms, export+import→B serving ${tB - tA} ms, report round trip ${Date.now() - tB} ms, ${chunks.length} chunks, ${res.accepted} messages imported`,
+      `# publish→A serving ${tA - t0} ms, export+import→B serving ${tB - tA} ms, report round trip ${Date.now() - tB} ms, ${chunks.length} chunks, ${first.accepted + res.accepted} messages imported`,
     )
   })
 })
