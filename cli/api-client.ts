@@ -12,6 +12,7 @@
  * This module imports no daemon code at run time (types only): `llmesh status` stays fast.
  */
 import type { NodeStatus } from '../node/api/status.ts'
+import type { ReportImportResult } from '../node/fleet/report-import.ts'
 import type { ImportResult } from '../node/install/bundle-import.ts'
 import type { ExportResponse } from '../node/install/bundle-routes.ts'
 import type { CommandRequest } from '../node/rollout/commands.ts'
@@ -34,6 +35,11 @@ import {
   withScheme,
 } from './api-transport.ts'
 import { CliError } from './output.ts'
+
+/** Largest report stream read (protocols/fleet-report.ts: its messages, the index and frame headers). */
+const MAX_REPORT_STREAM_BYTES = 640 * 1024 * 1024
+/** Largest answer of a report import (counts and at most 50 refusals). */
+const MAX_REPORT_ANSWER_BYTES = 1024 * 1024
 
 export {
   type ApiTarget,
@@ -195,6 +201,28 @@ export class ApiClient {
       headers: { 'content-type': 'application/octet-stream' },
       body,
       timeoutMs: null,
+    })
+  }
+
+  /** `GET /fleet/report[?since=ms]`: the report stream of the node's signed messages (bounded). */
+  async fleetReport(since?: number): Promise<Uint8Array> {
+    const q = since === undefined ? '' : `?${new URLSearchParams({ since: String(since) })}`
+    const bytes = await send(
+      `${this.base}/fleet/report${q}`,
+      { timeoutMs: null, maxBytes: MAX_REPORT_STREAM_BYTES },
+      this.token,
+    )
+    return bytes ?? new Uint8Array()
+  }
+
+  /** `POST /fleet/report/import`: streams a report; no timeout. */
+  fleetReportImport(body: ReadableStream): Promise<ReportImportResult> {
+    return this.must('/fleet/report/import', {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body,
+      timeoutMs: null,
+      maxBytes: MAX_REPORT_ANSWER_BYTES,
     })
   }
 

@@ -14,6 +14,7 @@
 import { rm } from 'node:fs/promises'
 import { arch, hostname, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { siteTag } from '../protocols/fleet-report.ts'
 import { checkApiExposure } from './api/exposure.ts'
 import { ApiServer } from './api/server.ts'
 import { type NodeStatus, StatusRegistry, statusRoute } from './api/status.ts'
@@ -29,6 +30,7 @@ import { buildNodeStatus } from './daemon-status.ts'
 import { BonjourAdvertiser, hostNameOf } from './discovery/bonjour-advertiser.ts'
 import { writeFileDurable } from './durable-file.ts'
 import { presentInvite } from './fleet/invite-claim.ts'
+import { reportRoutes } from './fleet/report-routes.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createLogger, type Logger } from './logger.ts'
 import type { AntiEntropyInit, Hello } from './mesh/anti-entropy.ts'
@@ -62,6 +64,11 @@ export interface DaemonInit {
   apiInsecure?: boolean
   /** This device's tags as it declares them (shown to the operator; never used for cohorts). */
   tags?: string[]
+  /**
+   * The site this node is at (`--site`): declared as the tag `site:<name>` in its hello and signed
+   * health reports, so every node (and head office, through fleet reports) labels it by site.
+   */
+  site?: string
   /** The device type it declares in its capabilities (default `generic`; `device_type` in node/config/options.ts). */
   deviceType?: string
   /** A name for people this device declares (hello, logs); none by default (the CLI's default is the host name). */
@@ -156,10 +163,11 @@ export class Daemon {
       const store = new MessageStore({ logger: log.child({ svc: 'store' }) }, { dataDir: init.dataDir })
       await store.load()
       const verify = createFleetVerifier({ trust: init.fleet.trust, chain: init.fleet.chain, store })
+      const tags = declaredTags(init.tags, init.site)
       const hello: Hello = {
         role,
         ...(init.name === undefined ? {} : { name: init.name }),
-        tags: init.tags ?? [],
+        tags,
         capabilities: {
           arch: (['arm64', 'x64', 'arm', 'riscv64'] as const).find((a) => a === arch()) ?? 'any',
           ram_mb: Math.floor(totalmem() / (1024 * 1024)),
@@ -185,7 +193,7 @@ export class Daemon {
           role,
           fleet: init.fleet.id,
           dataDir: init.dataDir,
-          tags: init.tags ?? [],
+          tags,
           reportIntervalMs: init.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS,
           hello,
         },
@@ -226,7 +234,11 @@ export class Daemon {
           insecure: init.apiInsecure,
           // this node's own mDNS names pass the API's Host check
           localNames: [`${hostname()}.local`, hostNameOf(identity.peerId)],
-          plugins: [statusRoute(() => this.buildStatus()), ...(init.routes ?? []).map((r) => r(ctx))],
+          plugins: [
+            statusRoute(() => this.buildStatus()),
+            reportRoutes(ctx),
+            ...(init.routes ?? []).map((r) => r(ctx)),
+          ],
         },
       )
       this.api = api
@@ -304,4 +316,11 @@ export class Daemon {
     this.stateValue = 'stopped'
     this.log.info('llmesh node stopped')
   }
+}
+
+/** The tags a node declares: its `--tags`, and `site:<name>` for its `--site` (once). */
+export function declaredTags(tags: readonly string[] | undefined, site: string | undefined): string[] {
+  const out = [...(tags ?? [])]
+  if (site !== undefined && !out.includes(siteTag(site))) out.push(siteTag(site))
+  return out
 }

@@ -145,7 +145,8 @@ function human(devices: DeviceView[]): string {
           ? ` declared=${d.declared_tags.join(',') || '-'}`
           : ''
       const why = d.revoked ? `  (${d.revoked.reason})` : ''
-      return `${d.id}${d.name === null ? '' : ` (${d.name})`}  ${d.membership === 'pending' ? 'pending' : d.state}${d.pinned ? ' pinned' : ''}  tags=${d.tags.join(',') || '-'}${declared}${caps}  versions=${d.active.join(',') || '-'}  last report ${ago(d.last_report)}${why}`
+      const site = d.site ? `  site=${d.site}` : ''
+      return `${d.id}${d.name === null ? '' : ` (${d.name})`}  ${d.membership === 'pending' ? 'pending' : d.state}${d.pinned ? ' pinned' : ''}${site}  tags=${d.tags.join(',') || '-'}${declared}${caps}  versions=${d.active.join(',') || '-'}  last report ${ago(d.last_report)}${why}`
     })
     .join('\n')
 }
@@ -169,13 +170,16 @@ export function registerDevice(program: Command): void {
       .option('--ram-mb <n>', 'with --fleet, when the node does not know the device: its RAM in MiB')
       .option('--device-type <type>', 'with --fleet: its device type')
 
-  common(device.command('list').description('enrolled, revoked and seen-but-unenrolled devices')).action(
-    action(async (opts: DeviceOptions) => {
-      const client = await ApiClient.connect(opts)
-      const devices = (await client.devices())?.devices ?? (await client.status()).devices.map(fromStatus)
-      print(opts, { devices }, (o) => human(o.devices))
-    }),
-  )
+  common(device.command('list').description('enrolled, revoked and seen-but-unenrolled devices'))
+    .option('--site <name>', 'only the devices of this site (--site on the node, the tag site:<name>)')
+    .action(
+      action(async (opts: DeviceOptions & { site?: string }) => {
+        const client = await ApiClient.connect(opts)
+        const all = (await client.devices())?.devices ?? (await client.status()).devices.map(fromStatus)
+        const devices = opts.site === undefined ? all : all.filter((d) => d.site === opts.site)
+        print(opts, { devices }, (o) => human(o.devices))
+      }),
+    )
   caps(
     signing(
       device

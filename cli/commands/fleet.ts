@@ -5,6 +5,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import type { Fleet } from '../../node/fleet/index.ts'
 import { action, print } from '../output.ts'
+import { registerFleetReport } from './fleet-report.ts'
 import { registerFleetRotateSwarmKey } from './fleet-rotate.ts'
 
 /** What `fleet init|show|rotate-key --json` print. Never includes secrets. */
@@ -134,4 +135,5 @@ export function registerFleet(program: Command): void {
       ),
     )
   registerFleetRotateSwarmKey(fleet)
+  registerFleetReport(fleet)
 }

@@ -66,6 +66,7 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
     listen: c.listen,
     api: c.api,
     tags: c.tags ?? [],
+    ...(c.site === undefined ? {} : { site: c.site }),
     mdns: c.mdns,
     bootstrap: c.bootstrap,
     reportIntervalMs: c.report_interval,

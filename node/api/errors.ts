@@ -46,6 +46,9 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_BUNDLE_CHUNK_MISSING: 400,
   ERR_BUNDLE_FILE_DIGEST: 400,
   ERR_BUNDLE_PROOF: 400,
+  ERR_REPORT_FORMAT: 400,
+  ERR_REPORT_DIGEST: 400,
+  ERR_REPORT_FLEET: 400,
   // 401/403: who may call, and from where
   ERR_UNAUTHORIZED: 401,
   ERR_HOST_NOT_ALLOWED: 403,
@@ -69,6 +72,7 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_BODY_TOO_LARGE: 413,
   ERR_GGUF_TOO_LARGE: 413,
   ERR_BUNDLE_TOO_LARGE: 413,
+  ERR_REPORT_TOO_LARGE: 413,
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   // 429: the signer holds its quota of stored messages (node/mesh/store-errors.ts)
   ERR_QUOTA: 429,

@@ -117,6 +117,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'device tags, comma-separated',
   },
   {
+    name: 'site',
+    flag: '--site <name>',
+    env: 'LLMESH_SITE',
+    key: 'site',
+    kind: 'string',
+    defaultText: 'none',
+    help: 'the site this node is at (a-z, 0-9, . _ -): declared as the tag site:<name>, shown in device list and fleet reports',
+  },
+  {
     name: 'mdns',
     flag: '--no-mdns',
     env: 'LLMESH_MDNS',

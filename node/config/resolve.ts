@@ -13,6 +13,7 @@ import { open } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { isMap, isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import { parseDuration } from '../../protocols/duration.ts'
+import { SiteName } from '../../protocols/fleet-report.ts'
 import { ConfigError } from './errors.ts'
 import { type DefaultsContext, MAX_CONFIG_BYTES, OPTIONS, type OptionSpec } from './options.ts'
 
@@ -27,6 +28,7 @@ export interface ConfigValues {
   api: string
   listen?: string[]
   tags?: string[]
+  site?: string
   mdns: boolean
   bootstrap?: string[]
   /** ms */
@@ -118,6 +120,10 @@ export function parseValue(spec: OptionSpec, raw: unknown, where: string, baseDi
       const s = str(raw)
       if (spec.name === 'log_level' && !LEVELS.includes(s)) return bad(`must be one of ${LEVELS.join(', ')}`)
       if (spec.name === 'name' && (s === '' || s.length > MAX_NAME)) return bad(`must be 1 to ${MAX_NAME} characters`)
+      if (spec.name === 'site' && !SiteName.safeParse(s).success)
+        return bad(
+          `must be a site name (a-z, 0-9, . _ -, at most 58 characters), got ${JSON.stringify(s.slice(0, 40))}`,
+        )
       return s
     }
   }

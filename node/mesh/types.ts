@@ -86,4 +86,4 @@ export const EVENT_OF_TYPE = {
 } as const satisfies Record<MessageType, keyof MessageEvents>
 
 /** Where a message came from. */
-export type MessageSource = 'gossip' | 'anti-entropy' | 'local' | 'disk'
+export type MessageSource = 'gossip' | 'anti-entropy' | 'local' | 'disk' | 'import'

@@ -20,6 +20,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
+import { siteOf, siteTag } from '../../protocols/fleet-report.ts'
 import type { HealthReport } from '../../protocols/schemas/health.ts'
 import type { QualityFigure } from '../../protocols/schemas/probes.ts'
 import { signDeviceMessage } from '../../protocols/signing/index.ts'
@@ -222,7 +223,7 @@ export class HealthReporter {
       window: { start: folded.start, end: folded.end },
       meta: {
         device_type: (this.init.deviceType ?? own?.capabilities.device_type ?? 'generic').slice(0, 64),
-        tags: (own?.tags ?? this.init.tags).slice(0, 32),
+        tags: withSite(own?.tags ?? this.init.tags, siteOf(this.init.tags)).slice(0, 32),
         runtime_version: this.init.runtimeVersion.slice(0, 64),
         uptime_s: Math.max(0, Math.round((now - this.startedAt) / 1000)),
       },
@@ -297,4 +298,9 @@ export class HealthReporter {
       return salt
     }
   }
+}
+
+/** `tags`, with the node's `site:<name>` tag when they name no site (a site is declared, not enrolled). */
+function withSite(tags: readonly string[], site: string | null): string[] {
+  return site === null || siteOf(tags) !== null ? [...tags] : [...tags, siteTag(site)]
 }

@@ -12,6 +12,7 @@
  * hello, else its latest health report) are NEVER cohort tags: they are shown as `declared_tags`.
  * Pure: no store, no clock (`now` comes in).
  */
+import { siteOf } from '../fleet-report.ts'
 import { SEED_TAG } from '../rollout/constants.ts'
 import type { DeviceEnrollment, Revocation } from '../schemas/index.ts'
 
@@ -55,6 +56,11 @@ export interface FleetDevice {
   tags: string[]
   /** Tags the device declares itself (hello, else latest health report); null when unknown. */
   declared_tags: string[] | null
+  /**
+   * Its site (`--site`, the tag `site:<name>`): from its cohort tags, else from the tags it
+   * declares (its hello, else its latest signed health report); null when none names one.
+   */
+  site: string | null
   /** Whether it holds a valid (unexpired, unrevoked) enrollment. */
   enrolled: boolean
   /** Its revocation, null when not revoked. */
@@ -157,6 +163,7 @@ export function fleetDevices(input: FleetViewInput): FleetDevice[] {
       membership,
       tags: e !== undefined && membership === 'enrolled' ? [...e.tags] : [],
       declared_tags: declared === undefined ? null : [...declared],
+      site: siteOf(e?.tags) ?? siteOf(declared),
       enrolled: membership === 'enrolled',
       revoked: rev === undefined ? null : { reason: rev.reason, issued_at: rev.issued_at },
       role: hello?.role ?? (e?.tags.includes(SEED_TAG) ? 'seed' : null),

@@ -151,6 +151,8 @@ describe('every route answers errors in the one contract', { timeout: scaled(240
       'GET /releases/:model/:version/export',
       'GET /releases/:model/:version/chunks/:hash',
       'POST /releases/import',
+      'GET /fleet/report',
+      'POST /fleet/report/import',
       'GET /v1/models',
       'POST /v1/chat/completions',
       'POST /v1/completions',

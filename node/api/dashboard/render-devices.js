@@ -79,6 +79,7 @@ export function renderDevices(p) {
               { title: d.id },
               d.name === null ? short(d.id) : `${d.name} · ${short(d.id)}`,
               d.id === p.self ? h('span', { class: 'pill info' }, 'this node') : null,
+              d.site ? h('span', { class: 'pill', 'data-site': d.site }, `site ${d.site}`) : null,
             ),
             h(
               'td',

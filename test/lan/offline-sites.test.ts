@@ -1,0 +1,232 @@
+/**
+ * Two offline sites (issue #13, acceptance 1), real `llmesh` processes in two test beds: two
+ * separate bridges of network namespaces with no link between them (mDNS inside each).
+ *   site A: the seed (operator key) and 3 devices (`--site a`);
+ *   site B: 3 devices (`--site b`) with a fleet directory holding no operator key, joined with
+ *           invites the operator signed at head office before shipping them; no seed.
+ * A release published at A is exported from a DEVICE of A (`llmesh release export`), a copy with
+ * one byte flipped in one chunk file is refused at B and changes nothing, the intact bundle is
+ * imported through one device of B and activates on all of B under its policy. Then B's evidence
+ * goes back: `llmesh fleet report` on a device of B, `llmesh fleet report import` on A's seed,
+ * and A's `device list --json` and `rollout status --json` show B's devices (site b) serving it.
+ */
+import assert from 'node:assert/strict'
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import type { ReportImportResult } from '../../node/fleet/report-import.ts'
+import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
+import type { ReportIndex } from '../../protocols/fleet-report.ts'
+import type { DeviceView } from '../../seed/devices.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
+import { inviteFor, type LanNode, startArgs } from './helpers.ts'
+import { canRunBed, type Host, REPO_ROOT, TestBed, until } from './netns.ts'
+import { publishTiny, type RolloutBed, serving, startRolloutBed, statusOf } from './rollout-bed.ts'
+
+const skip = canRunBed() ? false : 'needs root and ip netns'
+const BIN = join(REPO_ROOT, 'cli', 'bin.ts')
+
+/** `llmesh …` inside a namespace: exit code and output, never a throw. */
+async function cliIn(bed: TestBed, host: Host, args: string[], timeoutMs = 120_000) {
+  try {
+    const r = await bed.exec(host, process.execPath, [BIN, ...args], timeoutMs)
+    return { code: 0, ...r }
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string }
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) }
+  }
+}
+
+describe('two offline sites: a release carried to B, its evidence carried back to A', {
+  skip,
+  timeout: scaled(300_000),
+}, () => {
+  let a: RolloutBed
+  let bedB: TestBed
+  const b: LanNode[] = []
+
+  before(async () => {
+    a = await startRolloutBed({ tags: [['site:a'], ['site:a'], ['site:a']] })
+    bedB = await TestBed.create({ hosts: 3 })
+    // site B's fleet directory: the trust root and the join secret, no operator key
+    const fleetB = join(bedB.logDir, 'fleet-b')
+    await cp(a.fleet.dir, fleetB, { recursive: true })
+    for (const f of await readdir(fleetB)) if (f.includes('operator')) await rm(join(fleetB, f))
+    for (let i = 0; i < 3; i++) {
+      const host = bedB.hosts[i] as Host
+      const dataDir = join(bedB.logDir, `data-b${i}`)
+      const invite = await inviteFor(a.fleet.dir, dataDir) // signed at head office, shipped with the device
+      const first = b[0]
+      const extra = [
+        ...['--site', 'b', '--report-interval', '1s', '--invite', invite],
+        ...(first === undefined ? [] : ['--bootstrap', `/ip4/${first.host.ip}/tcp/4001/p2p/${first.info.peerId}`]),
+      ]
+      const proc = bedB.llmesh(host, `b${i}`, startArgs(host, { role: 'node', fleetDir: fleetB, dataDir, extra }), {
+        LLMESH_LOG_LEVEL: 'info',
+      })
+      await until(
+        () => proc.logs.some((l) => l.msg === 'llmesh node started') || proc.child.exitCode !== null,
+        scaled(30_000),
+        `b${i} to start`,
+      )
+      if (proc.child.exitCode !== null) throw new Error(`b${i} exited: ${proc.stderr}`)
+      const info = JSON.parse(await readFile(join(dataDir, 'node.json'), 'utf8')) as LanNode['info']
+      b.push({ proc, host, dataDir, info })
+    }
+    await until(
+      async () =>
+        (await Promise.all(b.map((n) => statusOf(bedB, n)))).every(
+          (s) => s.devices.filter((d) => d.enrolled).length >= b.length,
+        ),
+      scaled(90_000),
+      'site B enrolled by its invites',
+    )
+  })
+
+  after(async () => {
+    await bedB?.destroy()
+    await a?.bed.destroy()
+  })
+
+  test('exported from a device of A, imported at B, B activates it; B’s report shows at A', async () => {
+    const t0 = Date.now()
+    await publishTiny(a, '1.0.0', POLICIES.ONE_STAGE)
+    await until(
+      async () => (await Promise.all(a.devices.map((d) => statusOf(a.bed, d)))).every((s) => serving(s, '1.0.0')),
+      scaled(120_000),
+      'site A serving 1.0.0',
+    )
+    const tA = Date.now()
+    const device = a.devices[0] as LanNode
+    const stick = join(a.work, 'stick')
+    const bundle = join(stick, 'tiny-1.0.0')
+    const ex = await cliIn(a.bed, device.host, [
+      'release',
+      'export',
+      'tiny@1.0.0',
+      '--out',
+      bundle,
+      '--api',
+      device.info.api,
+    ])
+    assert.equal(ex.code, 0, ex.stderr)
+    const chunks = await readdir(join(bundle, 'chunks'))
+
+    // a copy with one byte flipped in one chunk file: refused naming it, nothing changes at B
+    const bad = join(stick, 'tampered')
+    await cp(bundle, bad, { recursive: true })
+    const victim = join(bad, 'chunks', chunks[0] as string)
+    const bytes = await readFile(victim)
+    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] as number) ^ 0x01
+    await writeFile(victim, bytes)
+    const importer = b[0] as LanNode
+    const refused = await cliIn(bedB, importer.host, ['release', 'import', bad, '--api', importer.info.api, '--json'])
+    assert.notEqual(refused.code, 0)
+    assert.match(refused.stderr, /ERR_BUNDLE_CHUNK_DIGEST/)
+    assert.ok(refused.stderr.includes(`chunks/${chunks[0]}`), refused.stderr)
+    for (const n of b) {
+      const s = await statusOf(bedB, n)
+      assert.equal(s.models.tiny?.active ?? null, null)
+      assert.equal((s.rollout?.releases ?? []).length, 0)
+    }
+
+    const im = await cliIn(bedB, importer.host, ['release', 'import', bundle, '--api', importer.info.api])
+    assert.equal(im.code, 0, im.stderr)
+    await until(
+      async () => (await Promise.all(b.map((n) => statusOf(bedB, n)))).every((s) => serving(s, '1.0.0')),
+      scaled(120_000),
+      'every device of site B serving 1.0.0',
+    )
+    const tB = Date.now()
+
+    // B's evidence, carried back: exported on a device of B, imported on A's seed
+    const back = join(bedB.logDir, 'stick', 'report-b')
+    const other = b[2] as LanNode
+    // wait until the device exporting holds a report of every device of B serving 1.0.0
+    await until(
+      async () => {
+        const s = await statusOf(bedB, other)
+        return b.every((n) => s.devices.find((d) => d.id === n.info.peerId)?.active.includes('tiny@1.0.0'))
+      },
+      scaled(60_000),
+      'the exporting device of B knows every device of B serves 1.0.0',
+    )
+    const rep = await cliIn(bedB, other.host, ['fleet', 'report', '--out', back, '--api', other.info.api, '--json'])
+    assert.equal(rep.code, 0, rep.stderr)
+    assert.equal(JSON.parse(rep.stdout).site, 'b')
+    // before the report, head office knows nothing of B
+    const before = await cliIn(a.bed, a.seed.host, ['device', 'list', '--json', '--api', a.seed.info.api])
+    const known = (JSON.parse(before.stdout) as { devices: DeviceView[] }).devices.map((d) => d.id)
+    for (const n of b) assert.ok(!known.includes(n.info.peerId))
+    // a copy with one byte flipped in one health report: that message refused and counted, the rest imported
+    const index = JSON.parse(await readFile(join(back, 'report.json'), 'utf8')) as ReportIndex
+    const hurt = index.messages.find((m) => m.type === 'HealthReport')?.file as string
+    const badReport = join(bedB.logDir, 'stick', 'report-b-tampered')
+    await cp(back, badReport, { recursive: true })
+    const msg = await readFile(join(badReport, 'messages', hurt))
+    msg[msg.length >> 1] = (msg[msg.length >> 1] as number) ^ 0x01
+    await writeFile(join(badReport, 'messages', hurt), msg)
+    const tampered = await cliIn(a.bed, a.seed.host, [
+      ...['fleet', 'report', 'import', badReport, '--api', a.seed.info.api, '--json'],
+    ])
+    assert.equal(tampered.code, 0, tampered.stderr)
+    const first = JSON.parse(tampered.stdout) as ReportImportResult
+    assert.equal(first.site, 'b')
+    assert.equal(first.messages, index.messages.length)
+    assert.deepEqual(
+      first.refused.map((r) => [r.file, r.code]),
+      [[`messages/${hurt}`, 'ERR_REPORT_DIGEST']],
+    )
+    assert.ok(first.accepted > 0)
+    assert.equal(first.accepted + first.duplicate, index.messages.length - 1)
+    // the intact report: only the refused message is new
+    const imp = await cliIn(a.bed, a.seed.host, ['fleet', 'report', 'import', back, '--api', a.seed.info.api, '--json'])
+    assert.equal(imp.code, 0, imp.stderr)
+    const res = JSON.parse(imp.stdout) as ReportImportResult
+    assert.deepEqual([res.accepted, res.rejected], [1, 0], JSON.stringify(res.refused))
+    const devicesSeen = new Set([...first.devices, ...res.devices])
+    for (const n of b) assert.ok(devicesSeen.has(n.info.peerId), `${n.info.peerId} among ${[...devicesSeen]}`)
+
+    const list = await cliIn(a.bed, a.seed.host, ['device', 'list', '--json', '--api', a.seed.info.api])
+    assert.equal(list.code, 0, list.stderr)
+    const devices = (JSON.parse(list.stdout) as { devices: DeviceView[] }).devices
+    for (const n of b) {
+      const d = devices.find((x) => x.id === n.info.peerId)
+      assert.ok(d !== undefined, `${n.info.peerId} listed at A`)
+      assert.equal(d.site, 'b')
+      assert.equal(d.enrolled, true)
+      assert.deepEqual(d.active, ['tiny@1.0.0'])
+    }
+    for (const n of a.devices) assert.equal(devices.find((x) => x.id === n.info.peerId)?.site, 'a')
+    const bySite = await cliIn(a.bed, a.seed.host, [
+      'device',
+      'list',
+      '--site',
+      'b',
+      '--json',
+      '--api',
+      a.seed.info.api,
+    ])
+    assert.deepEqual(
+      (JSON.parse(bySite.stdout) as { devices: DeviceView[] }).devices.map((d) => d.id).sort(),
+      b.map((n) => n.info.peerId).sort(),
+    )
+
+    const st = await cliIn(a.bed, a.seed.host, ['rollout', 'status', '--json', '--api', a.seed.info.api])
+    assert.equal(st.code, 0, st.stderr)
+    const parsed = JSON.parse(st.stdout) as { releases: ReleaseRolloutStatus[] }
+    const r = parsed.releases.find((x) => x.model === 'tiny' && x.version === '1.0.0')
+    assert.ok(r !== undefined, st.stdout)
+    console.log(
+      `# rollout at A: ${JSON.stringify({ state: r.state, prestaged: r.prestaged, cohorts: r.cohorts, verdicts: r.verdicts.map((v) => v.device) })}`,
+    )
+    const inScope = Object.values(r.cohorts).flat()
+    for (const n of b) assert.ok(inScope.includes(n.info.peerId), `${n.info.peerId} in A's cohorts`)
+    assert.ok(!b.some((n) => r.prestaged.missing.includes(n.info.peerId)), JSON.stringify(r.prestaged))
+    // A's 3 devices and B's 3 hold the release: the outcome at B counted at A
+    assert.deepEqual([r.prestaged.devices, r.prestaged.of], [6, 6], JSON.stringify(r.prestaged))
+    console.log(
+      `# publish→A serving ${tA - t0} ms, export+import→B serving ${tB - tA} ms, report round trip ${Date.now() - tB} ms, ${chunks.length} chunks, ${first.accepted + res.accepted} messages imported`,
+    )
+  })
+})
