@@ -69,6 +69,8 @@ export class Ingest {
   private readonly rejectedMax: number
   /** Counters by outcome and source (for /status and tests). */
   readonly counters = { accepted: 0, duplicate: 0, rejected: 0, quota: 0 }
+  /** Rejections by error code (a closed set: the verification codes and ERR_QUOTA). */
+  readonly rejectedByCode = new Map<string, number>()
   /** Refusal log lines by peer and code in the current interval (a flood logs a few, not one per message). */
   private readonly logged = new Map<string, { since: number; lines: number }>()
 
@@ -100,14 +102,14 @@ export class Ingest {
     }
     const refused = this.rejectedWire.get(wire)
     if (refused !== undefined) {
-      this.counters.rejected++
+      this.countRejection(refused)
       return { status: 'rejected', digest: wire, error: this.cachedError(refused) }
     }
     const pending = this.inflight.get(wire)
     if (pending !== undefined) {
       const first = await pending
       if (first.status === 'rejected') {
-        this.counters.rejected++
+        this.countRejection(first.error.code)
         return first
       }
       this.counters.duplicate++
@@ -170,7 +172,7 @@ export class Ingest {
     from: string | undefined,
     signer?: string,
   ): IngestResult {
-    this.counters.rejected++
+    this.countRejection(error.code)
     const key = `${from ?? source}\0${error.code}`
     const now = this.now()
     let seen = this.logged.get(key)
@@ -190,6 +192,11 @@ export class Ingest {
       this.log.warn({ digest, wire, source, from, code, reason: error.message, quiet }, 'message rejected')
     }
     return signer === undefined ? { status: 'rejected', digest, error } : { status: 'rejected', digest, error, signer }
+  }
+
+  private countRejection(code: string): void {
+    this.counters.rejected++
+    this.rejectedByCode.set(code, (this.rejectedByCode.get(code) ?? 0) + 1)
   }
 
   private cachedError(code: string): VerificationError {

@@ -11,7 +11,10 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 export interface MeshMetricsSource {
   readonly state: string
   peers(): string[]
-  readonly ingest: { readonly counters: { accepted: number; duplicate: number; rejected: number } }
+  readonly ingest: {
+    readonly counters: { accepted: number; duplicate: number; rejected: number }
+    readonly rejectedByCode: ReadonlyMap<string, number>
+  }
   readonly gossip: { readonly counters: { accepted: number; ignored: number; rejected: number } }
   readonly antiEntropy: {
     readonly counters: { rounds: number; received: number; sent: number; failures: number; errors: number }
@@ -69,6 +72,13 @@ export function createMeshMetrics(mesh: MeshMetricsSource, prefix = 'llmesh_'): 
     'Signed messages offered to this node (gossip, anti-entropy, API), by outcome: accepted (verified and stored), duplicate, rejected',
     () => (running() ? Object.entries(mesh.ingest.counters).map(([outcome, n]) => [{ outcome }, n]) : []),
     ['outcome'],
+  )
+  readCounter(
+    registry,
+    `${prefix}ingest_rejections_total`,
+    'Signed messages this node refused, by error code (ERR_BAD_SIGNATURE, ERR_NOT_ENROLLED, ERR_EXPIRED, ERR_QUOTA, …): which kind of bad input the fleet is seeing',
+    () => (running() ? [...mesh.ingest.rejectedByCode].map(([code, n]) => [{ code }, n]) : []),
+    ['code'],
   )
   readCounter(
     registry,

@@ -57,6 +57,11 @@ describe('mesh metrics of real nodes', { timeout: scaled(60_000) }, () => {
     assert.equal(res.status, 'rejected')
     text = await scrape()
     assert.equal(samples(text, 'llmesh_ingest_messages_total').get('{outcome="rejected"}'), rejected0 + 1)
+    assert.equal(res.status === 'rejected' && res.error.code, 'ERR_SCHEMA')
+    assert.equal(samples(text, 'llmesh_ingest_rejections_total').get('{code="ERR_SCHEMA"}'), 1, 'counted by its code')
+    // the same bytes again: refused from the cache, and still counted under their code
+    await nodes[1].node.ingest.ingest(new TextEncoder().encode('{"not":"a message"}'), 'local')
+    assert.equal(samples(await scrape(), 'llmesh_ingest_rejections_total').get('{code="ERR_SCHEMA"}'), 2)
     await waitFor(
       async () => (samples(await scrape(), 'llmesh_anti_entropy_rounds_total').get('') ?? 0) > 0,
       scaled(15_000),

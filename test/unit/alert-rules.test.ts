@@ -55,7 +55,7 @@ async function loadRules(): Promise<Rule[]> {
 
 function promtool(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((done) => {
-    execFile(PROMTOOL, args, { timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(PROMTOOL, args, { timeout: scaled(60_000) }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null
       done({ code, out: `${stdout}${stderr}` })
     })
@@ -157,6 +157,14 @@ const MUTATIONS: Array<[string, string, string]> = [
   ['LlmeshGossipRejections', '[10m])) > 10)', '[10m])) > 100)'],
   ['LlmeshGossipRejections', '{outcome="rejected"}', ''],
   ['LlmeshGossipRejections', 'for: 10m', 'for: 1m'],
+  [
+    'LlmeshForgedMessages',
+    'increase(llmesh_ingest_rejections_total{code=~"ERR_BAD_SIGNATURE|ERR_UNKNOWN_SIGNER|ERR_REVOKED|ERR_WRONG_FLEET"}',
+    'increase(llmesh_ingest_rejections_total',
+  ],
+  ['LlmeshForgedMessages', 'offset 15m)\n              or increase', 'offset 15m) * 0\n              or increase'],
+  ['LlmeshForgedMessages', ') > 0\n', ') > 1\n'],
+  ['LlmeshForgedMessages', 'group_left (peer_id)', 'group_left ()'],
 ]
 
 /** promtool runs at once in the mutation test (each mutant has its own directory). */
@@ -261,7 +269,7 @@ describe('alerting rules against the metrics a device exposes', () => {
     const mesh = createMeshMetrics({
       state: 'stopped',
       peers: () => [],
-      ingest: { counters: zero },
+      ingest: { counters: zero, rejectedByCode: new Map() },
       gossip: { counters: zero },
       antiEntropy: { counters: zero },
     })
