@@ -17,6 +17,7 @@ import type { ExportResponse } from '../node/install/bundle-routes.ts'
 import type { CommandRequest } from '../node/rollout/commands.ts'
 import type { CommandResponse, MessageResponse, ReleaseRolloutJson, RolloutJson } from '../node/rollout/routes.ts'
 import type { LoopErrors } from '../node/telemetry/faults.ts'
+import type { AgentPublishResponse, AgentReleaseRow } from '../seed/agent-routes.ts'
 import type { DeviceListResponse, EnrollRequest, EnrollResponse, RevokeResponse } from '../seed/device-routes.ts'
 import type { DeviceView } from '../seed/devices.ts'
 import type { PublishResponse, ReleaseListResponse, ReleaseResponse } from '../seed/release-routes.ts'
@@ -169,6 +170,22 @@ export class ApiClient {
     return seedOnly('releases', () =>
       this.must(`/releases?${query}`, { method: 'POST', headers, body, timeoutMs: null }),
     )
+  }
+
+  /** `POST /agent-releases` (seed): streams an agent package; no timeout. */
+  publishAgent(
+    query: URLSearchParams,
+    headers: Record<string, string>,
+    body: ReadableStream,
+  ): Promise<AgentPublishResponse> {
+    return seedOnly('releases', () =>
+      this.must(`/agent-releases?${query}`, { method: 'POST', headers, body, timeoutMs: null }),
+    )
+  }
+
+  /** `GET /agent-releases` (seed). */
+  agentReleases(): Promise<{ releases: AgentReleaseRow[] }> {
+    return seedOnly('releases', () => this.must('/agent-releases'))
   }
 
   /** `GET /releases/:model/:version/export` (any node holding the release): a bundle's small files. */
