@@ -11,6 +11,7 @@
  *
  * This module imports no daemon code at run time (types only): `llmesh status` stays fast.
  */
+import type { AgentInfo } from '../node/agent-update/updater.ts'
 import type { NodeStatus } from '../node/api/status.ts'
 import type { ImportResult } from '../node/install/bundle-import.ts'
 import type { ExportResponse } from '../node/install/bundle-routes.ts'
@@ -66,6 +67,8 @@ export type {
 export type StatusResponse = NodeStatus & {
   rollout?: Partial<Pick<RolloutJson, 'errors' | 'conflicts'>>
   loops?: ReturnType<LoopErrors['status']>
+  /** The agent update (node/agent-update/): devices only. */
+  agent?: AgentInfo
 }
 
 /** Largest export answer read (index, envelopes and feed proofs, base64). */

@@ -145,7 +145,7 @@ function human(devices: DeviceView[]): string {
           ? ` declared=${d.declared_tags.join(',') || '-'}`
           : ''
       const why = d.revoked ? `  (${d.revoked.reason})` : ''
-      return `${d.id}${d.name === null ? '' : ` (${d.name})`}  ${d.membership === 'pending' ? 'pending' : d.state}${d.pinned ? ' pinned' : ''}  tags=${d.tags.join(',') || '-'}${declared}${caps}  versions=${d.active.join(',') || '-'}  last report ${ago(d.last_report)}${why}`
+      return `${d.id}${d.name === null ? '' : ` (${d.name})`}  ${d.membership === 'pending' ? 'pending' : d.state}${d.pinned ? ' pinned' : ''}  tags=${d.tags.join(',') || '-'}${declared}${caps}  versions=${d.active.join(',') || '-'}  agent=${d.agent_version ?? '-'}  last report ${ago(d.last_report)}${why}`
     })
     .join('\n')
 }

@@ -32,3 +32,5 @@ export const READY_POLL_MS = 200
 export const CHILD_KILL_GRACE_MS = 10_000
 /** Delay before a crashed (already confirmed) version is started again, ms. */
 export const CRASH_RESTART_DELAY_MS = 1_000
+/** The updater looks at the newest agent release again this often (an install that failed, a newer one that came while busy), ms. */
+export const AGENT_RECONSIDER_MS = 60_000

@@ -7,6 +7,7 @@
  * (unpack.ts), record the pending switch `{ version, previous }`, switch `current` atomically,
  * then call `restart()` (the daemon stops and exits with `AGENT_RESTART_EXIT_CODE`; the wrapper,
  * `llmesh agent run`, or systemd starts the new version and watches its health window).
+ * Every `AGENT_RECONSIDER_MS` it looks again (a failed fetch, a release that came while busy).
  * With `enabled: false` it only reports the running version (status, health reports, metrics).
  * It acts only when the running version is itself installed under the root (`<root>/<running>`):
  * otherwise there would be nothing to roll back to.
@@ -19,7 +20,7 @@ import type { Logger } from '../logger.ts'
 import type { MessageStore } from '../mesh/message-store.ts'
 import type { StoredMessage } from '../mesh/types.ts'
 import type { ModelStore } from '../store/model-store.ts'
-import { AGENT_ENTRY, AGENT_RELEASE_FILE, MAX_AGENT_STATE_BYTES } from './constants.ts'
+import { AGENT_ENTRY, AGENT_RECONSIDER_MS, AGENT_RELEASE_FILE, MAX_AGENT_STATE_BYTES } from './constants.ts'
 import { type AgentFailure, readFailures, switchCurrent, writePending } from './layout.ts'
 import { installAgentPackage } from './unpack.ts'
 
@@ -41,6 +42,8 @@ export interface AgentUpdaterInit {
   enabled: boolean
   /** Default `process.arch`. */
   arch?: string
+  /** How often the newest release is looked at again, ms (default `AGENT_RECONSIDER_MS`). */
+  reconsiderMs?: number
   /** Called once `current` points at the new version: stop and exit for the supervisor. */
   restart?: () => void
 }
@@ -67,6 +70,7 @@ export class AgentUpdater {
   private busy = false
   private running = false
   private readonly abort = new AbortController()
+  private timer: NodeJS.Timeout | undefined
   private readonly onRelease = (_m: StoredMessage<AgentRelease>) => void this.consider()
 
   constructor(components: AgentUpdaterComponents, init: AgentUpdaterInit) {
@@ -89,11 +93,14 @@ export class AgentUpdater {
     this.failures = await readFailures(this.init.root)
     this.running = true
     this.c.messages.on('agent-release', this.onRelease)
+    this.timer = setInterval(() => void this.consider(), this.init.reconsiderMs ?? AGENT_RECONSIDER_MS)
+    this.timer.unref()
     void this.consider()
   }
 
   async stop(): Promise<void> {
     this.running = false
+    clearInterval(this.timer)
     this.abort.abort()
     this.c.messages.off('agent-release', this.onRelease)
   }

@@ -165,6 +165,8 @@ describe('agent update through the mesh, with the wrapper', { timeout: scaled(30
     const info = JSON.parse(await readFile(join(data, NODE_INFO_FILE), 'utf8')) as { api: string }
     const metrics = await (await fetch(`${info.api}/metrics`)).text()
     assert.match(metrics, /^llmesh_agent_info\{version="0\.9\.1"\} 1$/m)
+    const shown = await cli(['status', '--data', data])
+    assert.match(shown.stdout, /^agent {3}0\.9\.1 \(updates on/m, shown.stdout)
     // a duplicate is refused by the seed (the model releases' rule)
     const dup = await cli(['release', 'publish-agent', pkg1, '--version', '0.9.1', '--api', api])
     assert.notEqual(dup.code, 0)
@@ -195,6 +197,8 @@ describe('agent update through the mesh, with the wrapper', { timeout: scaled(30
           ),
       { timeoutMs: 30_000, what: 'a health report carrying the 0.9.2 failure at the seed' },
     )
+    const list = await cli(['device', 'list', '--api', api])
+    assert.match(list.stdout, /agent=0\.9\.1 /, list.stdout)
     // 0.9.1's updater does not take 0.9.2 again
     const s = await status()
     assert.equal(s?.agent?.state, 'failed')
