@@ -259,9 +259,6 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       return { start, stop: async () => prober.stop() }
     })
   }
-  const agent = init.agent
-  if (agent !== undefined)
-    services.push((ctx) => (parts.agent = agentUpdateService({ ctx, store: () => parts.distribution?.store }, agent)))
   services.push(async (ctx) => {
     const installer = parts.distribution!.installer
     ctx.status.addSection('install', () => ({ keep_versions: installer.keepVersions }))
@@ -298,6 +295,14 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     )
     return parts.reporter
   })
+  // after the reporter: versions the wrapper rolled back become events of the next report
+  const agent = init.agent
+  if (agent !== undefined)
+    services.push((ctx) => {
+      const record = (ref: { model: string; version: string }) => parts.reporter?.record(ref, 'rollbacks')
+      parts.agent = agentUpdateService({ ctx, store: () => parts.distribution?.store, record }, agent)
+      return parts.agent
+    })
   services.push((ctx) => {
     parts.controller = new RolloutController(
       { ctx, installer: parts.distribution!.installer, supervisor: parts.supervisor, reporter: parts.reporter },

@@ -12,7 +12,7 @@
  * It acts only when the running version is itself installed under the root (`<root>/<running>`):
  * otherwise there would be nothing to roll back to.
  */
-import { lstat, readFile } from 'node:fs/promises'
+import { lstat, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { checkAgentUpgrade } from '../../protocols/agent/upgrade.ts'
 import { AgentRelease } from '../../protocols/schemas/index.ts'
@@ -20,13 +20,24 @@ import type { Logger } from '../logger.ts'
 import type { MessageStore } from '../mesh/message-store.ts'
 import type { StoredMessage } from '../mesh/types.ts'
 import type { ModelStore } from '../store/model-store.ts'
-import { AGENT_ENTRY, AGENT_RECONSIDER_MS, AGENT_RELEASE_FILE, MAX_AGENT_STATE_BYTES } from './constants.ts'
+import {
+  AGENT_ENTRY,
+  AGENT_RECONSIDER_MS,
+  AGENT_RELEASE_FILE,
+  AGENT_REPORTED_FILE,
+  MAX_AGENT_STATE_BYTES,
+} from './constants.ts'
 import { type AgentFailure, readFailures, switchCurrent, writePending } from './layout.ts'
 import { installAgentPackage } from './unpack.ts'
 
 /** What the updater uses. */
 export interface AgentUpdaterComponents {
   messages: Pick<MessageStore, 'list' | 'on' | 'off'>
+  /**
+   * Counts a rolled-back version as a `rollbacks` event of `llmesh-agent@<version>` in the next
+   * health report (the health reporter's `record`), so the gates see it like a model's rollback.
+   */
+  recordRollback?: (version: string) => void
   /** The distribution's model store (after it started). */
   store: () => ModelStore | undefined
   logger: Logger
@@ -91,6 +102,7 @@ export class AgentUpdater {
 
   async start(): Promise<void> {
     this.failures = await readFailures(this.init.root)
+    await this.reportNewFailures()
     this.running = true
     this.c.messages.on('agent-release', this.onRelease)
     this.timer = setInterval(() => void this.consider(), this.init.reconsiderMs ?? AGENT_RECONSIDER_MS)
@@ -153,6 +165,19 @@ export class AgentUpdater {
     } finally {
       this.busy = false
     }
+  }
+
+  /** Counts the failures the wrapper recorded since the last start as health events, once each. */
+  private async reportNewFailures(): Promise<void> {
+    if (this.c.recordRollback === undefined) return
+    const file = join(this.init.root, AGENT_REPORTED_FILE)
+    const mark = Number((await readFile(file, 'utf8').catch(() => '0')).slice(0, 32)) || 0
+    const fresh = this.failures.filter((f) => f.at > mark)
+    if (fresh.length === 0) return
+    for (const f of fresh) this.c.recordRollback(f.version)
+    await writeFile(file, String(Math.max(...fresh.map((f) => f.at)))).catch((err) =>
+      this.c.logger.warn({ err }, 'agent failure mark not written'),
+    )
   }
 
   /** `min_agent_version` of the release the running version was installed from, if known. */

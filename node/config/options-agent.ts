@@ -14,9 +14,9 @@ export const AGENT_OPTIONS = [
     env: 'LLMESH_AGENT_UPDATE',
     key: 'agent_update',
     kind: 'bool',
-    default: (c: { installed: boolean }) => c.installed,
-    defaultText: '`true` on an installed device, `false` in a checkout',
-    help: 'take agent releases (llmesh updating itself): install beside the running version, switch, restart',
+    default: () => false,
+    defaultText: '`false`',
+    help: 'take agent releases (llmesh updating itself): install beside the running version, switch, restart; off by default while agent releases skip the rollout stages',
   },
   {
     name: 'agent_root',

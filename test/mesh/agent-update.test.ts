@@ -197,6 +197,23 @@ describe('agent update through the mesh, with the wrapper', { timeout: scaled(30
           ),
       { timeoutMs: 30_000, what: 'a health report carrying the 0.9.2 failure at the seed' },
     )
+    // …and counts it once as a rollback of llmesh-agent@0.9.2, the event form the gates read
+    await waitFor(
+      () =>
+        seed.context.store
+          .list('HealthReport')
+          .some((r) => r.message.events.some((e) => e.model === 'llmesh-agent' && e.version === '0.9.2')),
+      { timeoutMs: 30_000, what: 'a rollbacks event of llmesh-agent@0.9.2 at the seed' },
+    )
+    const events = seed.context.store
+      .list('HealthReport')
+      .flatMap((r) => r.message.events)
+      .filter((e) => e.model === 'llmesh-agent' && e.version === '0.9.2')
+    assert.deepEqual(
+      events.map((e) => e.counts.rollbacks),
+      [1],
+      'counted once',
+    )
     const list = await cli(['device', 'list', '--api', api])
     assert.match(list.stdout, /agent=0\.9\.1 /, list.stdout)
     // 0.9.1's updater does not take 0.9.2 again
