@@ -79,9 +79,11 @@ export class AgentRunner {
       const readyFile = join(this.init.root, `.agent-ready-${process.pid}`)
       await rm(readyFile, { force: true })
       const child = this.start(version, readyFile)
-      const exited = new Promise<Outcome>((resolve) =>
-        child.once('exit', (code, signal) => resolve({ kind: 'exit', code, signal })),
-      )
+      // a launcher that cannot be started (missing, not executable) emits 'error' and maybe no 'exit'
+      const exited = new Promise<Outcome>((resolve) => {
+        child.once('exit', (code, signal) => resolve({ kind: 'exit', code, signal }))
+        child.once('error', () => resolve({ kind: 'exit', code: null, signal: null }))
+      })
       let outcome = probation ? await Promise.race([exited, this.readiness(readyFile, child)]) : await exited
       if (probation && pending !== null) {
         if (outcome.kind === 'ready') {
@@ -149,7 +151,7 @@ export class AgentRunner {
   }
 
   private async kill(child: ChildProcess, exited: Promise<Outcome>): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
     child.kill('SIGTERM')
     const force = setTimeout(() => child.kill('SIGKILL'), CHILD_KILL_GRACE_MS)
     await exited

@@ -52,6 +52,24 @@ test('a version that never reports ready is rolled back when its window ends', a
   await done
 })
 
+test('a version whose launcher cannot be started is rolled back', async (t) => {
+  const root = await tmpDir(t)
+  await version(root, '1.0.0', READY)
+  await version(root, '1.0.1', READY)
+  await chmod(join(root, '1.0.1', 'bin', 'llmesh'), 0o644) // not executable: spawn fails with EACCES
+  await symlink('1.0.1', join(root, 'current'))
+  await writePending(root, { version: '1.0.1', previous: '1.0.0' })
+  const runner = new AgentRunner({ logger: silentLogger() }, { root, args: [], healthWindowMs: scaled(30_000) })
+  const done = runner.run()
+  t.after(async () => {
+    runner.stop()
+    await done
+  })
+  await waitFor(() => runner.rollbacks.includes('1.0.1'), { timeoutMs: 20_000, what: 'the rollback' })
+  assert.equal(await readCurrent(root), '1.0.0')
+  assert.match((await readFailures(root))[0].reason, /exited before ready/)
+})
+
 test('a version that reports ready is confirmed and kept', async (t) => {
   const root = await tmpDir(t)
   await version(root, '1.0.0', READY)
