@@ -11,6 +11,7 @@
  *
  * This module imports no daemon code at run time (types only): `llmesh status` stays fast.
  */
+import type { AgentInfo } from '../node/agent-update/updater.ts'
 import type { NodeStatus } from '../node/api/status.ts'
 import type { ReportImportResult } from '../node/fleet/report-import.ts'
 import type { ImportResult } from '../node/install/bundle-import.ts'
@@ -18,6 +19,7 @@ import type { ExportResponse } from '../node/install/bundle-routes.ts'
 import type { CommandRequest } from '../node/rollout/commands.ts'
 import type { CommandResponse, MessageResponse, ReleaseRolloutJson, RolloutJson } from '../node/rollout/routes.ts'
 import type { LoopErrors } from '../node/telemetry/faults.ts'
+import type { AgentPublishResponse, AgentReleaseRow } from '../seed/agent-routes.ts'
 import type { DeviceListResponse, EnrollRequest, EnrollResponse, RevokeResponse } from '../seed/device-routes.ts'
 import type { DeviceView } from '../seed/devices.ts'
 import type { PublishResponse, ReleaseListResponse, ReleaseResponse } from '../seed/release-routes.ts'
@@ -71,6 +73,8 @@ export type {
 export type StatusResponse = NodeStatus & {
   rollout?: Partial<Pick<RolloutJson, 'errors' | 'conflicts'>>
   loops?: ReturnType<LoopErrors['status']>
+  /** The agent update (node/agent-update/): devices only. */
+  agent?: AgentInfo
 }
 
 /** Largest export answer read (index, envelopes and feed proofs, base64). */
@@ -175,6 +179,22 @@ export class ApiClient {
     return seedOnly('releases', () =>
       this.must(`/releases?${query}`, { method: 'POST', headers, body, timeoutMs: null }),
     )
+  }
+
+  /** `POST /agent-releases` (seed): streams an agent package; no timeout. */
+  publishAgent(
+    query: URLSearchParams,
+    headers: Record<string, string>,
+    body: ReadableStream,
+  ): Promise<AgentPublishResponse> {
+    return seedOnly('releases', () =>
+      this.must(`/agent-releases?${query}`, { method: 'POST', headers, body, timeoutMs: null }),
+    )
+  }
+
+  /** `GET /agent-releases` (seed). */
+  agentReleases(): Promise<{ releases: AgentReleaseRow[] }> {
+    return seedOnly('releases', () => this.must('/agent-releases'))
   }
 
   /** `GET /releases/:model/:version/export` (any node holding the release): a bundle's small files. */

@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import pkg from '../package.json' with { type: 'json' }
+import { registerAgent } from './commands/agent.ts'
 import { registerConfig } from './commands/config.ts'
 import { registerDemo } from './commands/demo.ts'
 import { registerDevice } from './commands/device.ts'
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerRollout(program)
   registerDevice(program)
   registerConfig(program)
+  registerAgent(program)
   registerDemo(program)
   return program
 }

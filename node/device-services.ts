@@ -21,6 +21,8 @@
  */
 import { readFile } from 'node:fs/promises'
 import { createOperatorSigner, type OperatorSigner } from '../protocols/signing/index.ts'
+import { agentUpdateService } from './agent-update/service.ts'
+import type { AgentUpdaterInit } from './agent-update/updater.ts'
 import { dashboardRoutes } from './api/dashboard-routes.ts'
 import { historyRoutes } from './api/history-routes.ts'
 import type { DaemonContext, RouteFactory, Service, ServiceFactory } from './daemon.ts'
@@ -56,6 +58,8 @@ export interface DeviceParts {
   /** The fleet's history (every node): GET /history/…. */
   history?: FleetHistory
   prober?: QualityProber
+  /** Agent releases (llmesh updating itself), when `DeviceServicesInit.agent` is given. */
+  agent?: ReturnType<typeof agentUpdateService>
 }
 
 /** Options of the composition. */
@@ -72,6 +76,8 @@ export interface DeviceServicesInit {
   apiToken?: string
   /** Quality probes run when idle (node/quality/; `enabled: false` turns them off). */
   quality?: QualityProberInit
+  /** The agent version running and whether it takes agent releases (node/agent-update/). */
+  agent?: AgentUpdaterInit
 }
 
 /** What to pass to the daemon. */
@@ -113,7 +119,7 @@ function supervisorService(sup: InferenceSupervisor, metrics: InferenceMetrics, 
 }
 
 /** Routes and metrics every composition has: rollout routes, dashboard, GET /metrics. */
-function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DeviceParts) {
+function commonParts(init: Pick<DeviceServicesInit, 'signer' | 'agent'>, parts: DeviceParts) {
   const rollout: RouteFactory = (ctx) =>
     rolloutRoutes({
       controller: () => parts.controller,
@@ -127,7 +133,12 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
   const rolloutMetrics = createRolloutMetrics()
   parts.rolloutMetrics = rolloutMetrics
   const bindMetrics = (ctx: DaemonContext, controller: RolloutController): void => {
-    rolloutMetrics.setNode({ peerId: ctx.identity.peerId, role: ctx.config.role, fleet: ctx.config.fleet })
+    rolloutMetrics.setNode({
+      peerId: ctx.identity.peerId,
+      role: ctx.config.role,
+      fleet: ctx.config.fleet,
+      version: init.agent?.running,
+    })
     rolloutMetrics.bindController(controller)
     // every periodic loop's faults: llmesh_loop_errors_total and the `loops` section of /status
     if (ctx.mesh.state === 'running') ctx.status.loops.include(ctx.mesh.antiEntropy.loops)
@@ -260,6 +271,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
         loops: ctx.status.loops,
         supervisor: parts.supervisor,
         quality: () => parts.prober?.figures() ?? [],
+        agent: () => parts.agent?.report(),
         // what the controller has loaded and probed (installer links alone until it runs)
         active: async () =>
           parts.controller !== undefined
@@ -283,6 +295,14 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     )
     return parts.reporter
   })
+  // after the reporter: versions the wrapper rolled back become events of the next report
+  const agent = init.agent
+  if (agent !== undefined)
+    services.push((ctx) => {
+      const record = (ref: { model: string; version: string }) => parts.reporter?.record(ref, 'rollbacks')
+      parts.agent = agentUpdateService({ ctx, store: () => parts.distribution?.store, record }, agent)
+      return parts.agent
+    })
   services.push((ctx) => {
     parts.controller = new RolloutController(
       { ctx, installer: parts.distribution!.installer, supervisor: parts.supervisor, reporter: parts.reporter },
@@ -311,12 +331,14 @@ export async function cliDeviceServices(opts: {
   supervisor?: Pick<InferenceSupervisorInit, 'maxConcurrent' | 'maxQueue' | 'threads'>
   /** Versions of each model kept on disk. */
   keepVersions?: number
+  agent?: AgentUpdaterInit
 }): Promise<DeviceServices> {
   const signer =
     opts.operatorKeyFile === undefined ? undefined : createOperatorSigner(await readFile(opts.operatorKeyFile, 'utf8'))
   return deviceServices({
     signer,
     supervisor: opts.supervisor,
+    agent: opts.agent,
     distribution: opts.keepVersions === undefined ? undefined : { installer: { keepVersions: opts.keepVersions } },
   })
 }

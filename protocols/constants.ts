@@ -47,6 +47,8 @@ export const SIGSTORE_BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v
  */
 export const MAX_SIZE = {
   ReleaseManifest: 4 * 1024 * 1024,
+  /** One chunk list per architecture (at most 8). */
+  AgentRelease: 4 * 1024 * 1024,
   OperatorCommand: 16 * 1024,
   DeviceEnrollment: 16 * 1024,
   Revocation: 16 * 1024,

@@ -1,4 +1,5 @@
 /** The llmesh wire protocol: schemas, canonical encoding, signing, verification and trust. */
+export * from './agent/index.ts'
 export * from './constants.ts'
 export * from './encoding.ts'
 export * from './errors.ts'

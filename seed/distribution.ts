@@ -9,6 +9,7 @@ import { bundleRoutes } from '../node/install/bundle-routes.ts'
 import { Distribution, type DistributionInit } from '../node/install/distribution.ts'
 import type { ReleaseManifest } from '../protocols/schemas/index.ts'
 import type { OperatorSigner } from '../protocols/signing/index.ts'
+import { agentRoutes } from './agent-routes.ts'
 import { UPLOAD_DIR } from './constants.ts'
 import { releaseRoutes } from './release-routes.ts'
 
@@ -42,6 +43,19 @@ export function seedDistribution(opts: { signer: OperatorSigner; distribution?: 
               .map((r) => ({ manifest: r.message as ReleaseManifest, digest: r.digest, bytes: r.bytes })),
           highestSeq: (model) => ctx.store.highestReleaseSeq(model),
           logger: ctx.logger.child({ svc: 'releases' }),
+        })
+      },
+      // agent releases: packages of llmesh itself, chunked into the same store (seed/agent-routes.ts)
+      (ctx) => {
+        if (dist === undefined) throw new Error('seed distribution service was not started before its routes')
+        return agentRoutes({
+          store: dist.store,
+          signer: opts.signer,
+          fleet: ctx.config.fleet,
+          uploadDir: join(ctx.config.dataDir, UPLOAD_DIR),
+          publish: (wire) => ctx.publish(wire),
+          releases: () => ctx.store.list('AgentRelease').map((r) => ({ release: r.message, digest: r.digest })),
+          logger: ctx.logger.child({ svc: 'agent-releases' }),
         })
       },
       // release bundles: the seed exports (and imports) like any node

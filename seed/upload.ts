@@ -2,7 +2,7 @@
  * Spooling an upload to disk for publishing. The stream is bounded in size, and its first bytes
  * are checked as they arrive: a body that does not start with the GGUF magic and a supported
  * version is refused before it is written to disk (and long before the whole file has crossed
- * the network). Errors name the upload as the client called it, never the spool path.
+ * the network; `check` replaces the GGUF check for other uploads, e.g. agent packages). Errors name the upload as the client called it, never the spool path.
  */
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
@@ -46,8 +46,9 @@ export function checkGgufStart(head: Uint8Array, name: string): void {
 export async function spoolUpload(
   body: NodeJS.ReadableStream,
   file: string,
-  opts: { maxBytes: number; name: string },
+  opts: { maxBytes: number; name: string; check?: (head: Uint8Array, name: string) => void },
 ): Promise<number> {
+  const check = opts.check ?? checkGgufStart
   let bytes = 0
   let head: Buffer | undefined = Buffer.alloc(0)
   const guard = new Transform({
@@ -58,7 +59,7 @@ export async function spoolUpload(
       head = Buffer.concat([head, chunk])
       if (head.byteLength < HEADER_BYTES) return cb()
       try {
-        checkGgufStart(head, opts.name)
+        check(head, opts.name)
       } catch (err) {
         return cb(err as Error)
       }
@@ -69,7 +70,7 @@ export async function spoolUpload(
     flush(cb) {
       if (head === undefined) return cb()
       try {
-        checkGgufStart(head, opts.name)
+        check(head, opts.name)
         cb()
       } catch (err) {
         cb(err as Error)

@@ -146,7 +146,7 @@ function human(devices: DeviceView[]): string {
           : ''
       const why = d.revoked ? `  (${d.revoked.reason})` : ''
       const site = d.site ? `  site=${d.site}` : ''
-      return `${d.id}${d.name === null ? '' : ` (${d.name})`}  ${d.membership === 'pending' ? 'pending' : d.state}${d.pinned ? ' pinned' : ''}${site}  tags=${d.tags.join(',') || '-'}${declared}${caps}  versions=${d.active.join(',') || '-'}  last report ${ago(d.last_report)}${why}`
+      return `${d.id}${d.name === null ? '' : ` (${d.name})`}  ${d.membership === 'pending' ? 'pending' : d.state}${d.pinned ? ' pinned' : ''}${site}  tags=${d.tags.join(',') || '-'}${declared}${caps}  versions=${d.active.join(',') || '-'}  agent=${d.agent_version ?? '-'}  last report ${ago(d.last_report)}${why}`
     })
     .join('\n')
 }

@@ -5,18 +5,28 @@
  * `llmesh node started`) and writes `<data>/node.json`; SIGTERM/SIGINT stop it cleanly (exit 0).
  */
 import { readFile } from 'node:fs/promises'
+import { AGENT_RESTART_EXIT_CODE } from '../../node/agent-update/constants.ts'
+import { markAgentReady } from '../../node/agent-update/ready.ts'
 import { checkApiExposure } from '../../node/api/exposure.ts'
 import type { ConfigValues } from '../../node/config/resolve.ts'
 import { Daemon, type DaemonInit } from '../../node/daemon.ts'
 import { cliDeviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { createLogger } from '../../node/logger.ts'
+import pkg from '../../package.json' with { type: 'json' }
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { CliError, UsageError } from '../output.ts'
 
-async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogger>): Promise<void> {
+/** Stops the daemon and exits with `code` (a signal: 0; an agent switch: AGENT_RESTART_EXIT_CODE). */
+type Stopper = (signal: string, code?: number) => void
+
+async function runUntilSignal(
+  daemon: Daemon,
+  log: ReturnType<typeof createLogger>,
+  hooks: { onStop?: (stop: Stopper) => void; afterStart?: () => Promise<void> } = {},
+): Promise<void> {
   let stopping = false
-  const stop = (signal: string): void => {
+  const stop: Stopper = (signal, code = 0): void => {
     if (stopping) return
     stopping = true
     log.info({ signal }, 'stopping')
@@ -26,7 +36,7 @@ async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogge
     }, 15_000)
     force.unref()
     daemon.stop().then(
-      () => process.exit(0),
+      () => process.exit(code),
       (err) => {
         log.error({ err }, 'stop failed')
         process.exit(1)
@@ -42,7 +52,9 @@ async function runUntilSignal(daemon: Daemon, log: ReturnType<typeof createLogge
   process.on('unhandledRejection', (err) => {
     log.error({ err }, 'unhandled rejection')
   })
+  hooks.onStop?.(stop)
   await daemon.start()
+  await hooks.afterStart?.()
 }
 
 /** The API token from `api_token_file` or `api_token` (`LLMESH_API_TOKEN`); none: no auth. */
@@ -78,6 +90,7 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
     logger: log,
   }
   let daemon: Daemon
+  let restart: Stopper = () => {}
   if (role === 'seed') {
     if (fleet.operatorSigner === undefined) {
       throw new CliError(`${c.fleet} holds no operator key: a seed needs it`, 'ERR_NO_OPERATOR_KEY')
@@ -90,8 +103,22 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
       operatorKeyFile: c.operator_key,
       supervisor: { maxConcurrent: c.inference_concurrency, maxQueue: c.inference_queue, threads: c.inference_threads },
       keepVersions: c.keep_versions,
+      agent: {
+        root: c.agent_root,
+        running: c.agent_version ?? pkg.version,
+        enabled: c.agent_update,
+        restart: () => restart('agent switched', AGENT_RESTART_EXIT_CODE),
+      },
     })
     daemon = new Daemon({ ...init, services: composed.services, routes: composed.routes })
   }
-  await runUntilSignal(daemon, log)
+  await runUntilSignal(daemon, log, {
+    onStop: (stop) => {
+      restart = stop
+    },
+    // the wrapper's health window (`llmesh agent run`): this version came up
+    afterStart: async () => {
+      if (c.agent_ready_file !== undefined) await markAgentReady(c.agent_ready_file, c.agent_version ?? pkg.version)
+    },
+  })
 }

@@ -21,6 +21,7 @@ interface StatusOptions extends OutputOptions {
  * a test can give only those).
  */
 export type StatusView = Pick<StatusResponse, 'device' | 'peers' | 'models' | 'rollout' | 'loops'> & {
+  agent?: StatusResponse['agent']
   releases: Array<Pick<ReleaseStatus, 'model' | 'version' | 'state'>>
   devices: Array<Pick<DeviceStatus, 'id' | 'membership' | 'tags' | 'active' | 'last_seen'>>
 }
@@ -36,6 +37,14 @@ function problemLines(s: StatusView): string[] {
   return lines.length === 0 ? [] : ['problems:', ...lines, '']
 }
 
+/** `agent   0.9.1 (updates on; 0.9.2 rolled back: not ready within 120000 ms)`. */
+function agentLine(a: NonNullable<StatusView['agent']>): string {
+  const last = a.failures.at(-1)
+  const state =
+    a.state === 'idle' ? '' : `; ${a.state}${a.target ? ` ${a.target}` : ''}${a.reason ? `: ${a.reason}` : ''}`
+  return `agent   ${a.version} (updates ${a.update ? 'on' : 'off'}${state}${last ? `; ${last.version} rolled back: ${last.reason}` : ''})`
+}
+
 /** The human-readable form of `llmesh status`. */
 export function humanStatus(s: StatusView): string {
   const ago = (t: number | null): string =>
@@ -44,6 +53,7 @@ export function humanStatus(s: StatusView): string {
     `device  ${s.device.id} (${s.device.role}, fleet ${s.device.fleet}) ${s.device.enrolled ? 'enrolled' : 'not enrolled'}`,
     `tags    ${s.device.tags.join(',') || '-'}`,
     `peers   ${s.peers.length}`,
+    ...(s.agent === undefined ? [] : [agentLine(s.agent)]),
     '',
     ...problemLines(s),
     'releases:',

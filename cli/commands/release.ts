@@ -9,6 +9,7 @@ import type { Command } from 'commander'
 import { DEFAULT_API } from '../../node/constants.ts'
 import { ApiClient, type ApiTarget } from '../api-client.ts'
 import { action, mib, type OutputOptions, print } from '../output.ts'
+import { registerReleaseAgent } from './release-agent.ts'
 import { registerReleaseBundle } from './release-bundle.ts'
 import { registerReleaseGet, splitRef } from './release-get.ts'
 import type { PublishOptions } from './release-publish.ts'
@@ -83,4 +84,5 @@ export function registerRelease(program: Command): void {
   )
   registerReleaseGet(release, api)
   registerReleaseBundle(release)
+  registerReleaseAgent(release, api)
 }

@@ -11,6 +11,7 @@
  */
 
 import { hostname } from 'node:os'
+import { AGENT_OPTIONS } from './options-agent.ts'
 
 /** Value kinds: how a flag, a variable or a file value is parsed. */
 export type OptionKind = 'string' | 'path' | 'list' | 'bool' | 'int' | 'duration'
@@ -273,6 +274,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultText: '`3`',
     help: 'versions of each model kept on disk (active and previous always kept)',
   },
+  ...AGENT_OPTIONS,
 ]
 
 /** The option named `name` (a typo in code is a bug, caught by the tests). */

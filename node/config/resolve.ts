@@ -45,6 +45,12 @@ export interface ConfigValues {
   inference_queue: number
   inference_threads?: number
   keep_versions: number
+  agent_update: boolean
+  agent_root: string
+  /** ms */
+  agent_health_window: number
+  agent_version?: string
+  agent_ready_file?: string
 }
 
 /** A value as parsed from one source. */

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs'
 import { mkdir, open, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type Hypercore from 'hypercore'
-import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import type { ChunkRef, ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { writeSynced } from '../durable-file.ts'
 import { MANIFEST_FILE } from './constants.ts'
 import { InstallError } from './errors.ts'
@@ -40,7 +40,7 @@ export async function assembleRelease(layout: InstallLayout, core: Hypercore, m:
   const manifestTmp = join(dir, `${MANIFEST_FILE}.tmp`)
   try {
     await mkdir(dir, { recursive: true })
-    await writePartial(partial, core, m)
+    await writeChunks(partial, core, m.chunks.chunks)
     const got = await hashFile(partial)
     if (got.sha256 !== m.file.sha256 || got.size !== m.file.size) {
       throw new InstallError(
@@ -70,10 +70,11 @@ export async function assembleRelease(layout: InstallLayout, core: Hypercore, m:
   return final
 }
 
-async function writePartial(partial: string, core: Hypercore, m: ReleaseManifest): Promise<void> {
-  const fh = await open(partial, 'w')
+/** Writes the chunks' local blocks, in order, to `path` and fsyncs it (model files and agent packages). */
+export async function writeChunks(path: string, core: Hypercore, chunks: readonly ChunkRef[]): Promise<void> {
+  const fh = await open(path, 'w')
   try {
-    for (const c of m.chunks.chunks) {
+    for (const c of chunks) {
       const data = await core.get(c.block, { wait: false })
       if (data === null) throw new Error(`block ${c.block} is not local`)
       await fh.write(data)

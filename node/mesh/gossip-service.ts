@@ -20,6 +20,7 @@ import type { VerifiedWire } from './types.ts'
 /** Base topic per message type. */
 export const TOPIC_OF_TYPE = {
   ReleaseManifest: TOPIC_RELEASES,
+  AgentRelease: TOPIC_RELEASES,
   TrustRoot: TOPIC_RELEASES,
   OperatorCommand: TOPIC_ROLLOUT,
   Verdict: TOPIC_ROLLOUT,

@@ -4,6 +4,7 @@
  */
 import type { VerificationError } from '../../protocols/errors.ts'
 import type {
+  AgentRelease,
   DeviceEnrollment,
   DeviceInvite,
   DeviceMessage,
@@ -66,6 +67,8 @@ export interface MessageEvents {
   /** Never emitted: a bare invite is not stored. */
   invite: [StoredMessage<DeviceInvite>]
   trustroot: [StoredMessage<TrustRoot>]
+  /** A release of llmesh itself (node/agent-update/). */
+  'agent-release': [StoredMessage<AgentRelease>]
   swarmkey: [StoredMessage<SwarmKeyRotation>]
   /** Every newly stored message, whatever its type. */
   message: [StoredMessage]
@@ -74,6 +77,7 @@ export interface MessageEvents {
 /** Event name per message type. */
 export const EVENT_OF_TYPE = {
   ReleaseManifest: 'release',
+  AgentRelease: 'agent-release',
   OperatorCommand: 'command',
   Verdict: 'verdict',
   HealthReport: 'health',

@@ -173,6 +173,9 @@ export class RolloutMetrics {
           g.set({ peer_id: n.peerId, role: n.role, fleet: n.fleet, version: n.version ?? pkg.version }, 1)
       },
     )
+    gauge('agent_info', 'The agent (llmesh) version this node runs; always 1', ['version'], async (g) => {
+      if (this.node !== undefined) g.set({ version: this.node.version ?? pkg.version }, 1)
+    })
     gauge('model_active_info', 'The version this device serves (loaded and probed); always 1', rel, async (g) => {
       for (const a of (await this.source?.activeVersions()) ?? [])
         g.set({ model: a.model, model_version: a.version }, 1)

@@ -67,6 +67,8 @@ export interface HealthReporterComponents {
   supervisor?: ReporterSupervisor
   /** Quality probe figures to sign (node/quality/prober.ts); left out when empty. */
   quality?(): QualityFigure[]
+  /** The agent version running and its rolled-back versions (node/agent-update/); left out when absent. */
+  agent?(): HealthReport['agent']
   now?: () => number
   /** Where this loop's faults go (default: a set of its own, `reporter.loops`). */
   loops?: LoopErrors
@@ -235,6 +237,8 @@ export class HealthReporter {
     }
     const quality = this.c.quality?.().slice(-16) ?? []
     if (quality.length > 0) report.quality = quality
+    const agent = this.c.agent?.()
+    if (agent !== undefined) report.agent = agent
     if (this.salt !== undefined && this.promptHashes.length > 0) {
       report.prompt_hashes = this.promptHashes
       this.promptHashes = []

@@ -44,6 +44,7 @@ export interface ViewReport {
   active: ReadonlyArray<{ model: string; version: string }>
   staged?: ReadonlyArray<{ model: string; version: string }>
   meta?: { tags: readonly string[] }
+  agent?: { version: string }
 }
 
 /** One device of the fleet. */
@@ -73,6 +74,8 @@ export interface FleetDevice {
   active: string[]
   /** `model@version` staged, from its latest health report (null: the report does not say). */
   staged: string[] | null
+  /** The agent (llmesh) version its latest health report names; null when it does not say. */
+  agent_version: string | null
   /** End of the window of its latest health report (ms since epoch). */
   last_report: number | null
   /** The latest report's window end, else the enrollment time. */
@@ -172,6 +175,7 @@ export function fleetDevices(input: FleetViewInput): FleetDevice[] {
       expires_at: e?.expires_at ?? null,
       active: h === undefined ? [] : refs(h.active),
       staged: h?.staged === undefined ? null : refs(h.staged),
+      agent_version: h?.agent?.version ?? null,
       last_report: h?.window.end ?? null,
       last_seen: h?.window.end ?? e?.issued_at ?? null,
     }

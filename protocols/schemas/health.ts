@@ -92,5 +92,18 @@ export const HealthReport = z.object({
    * of each set (quality gate, protocols/rollout/quality-gate.ts). Optional: older devices omit it.
    */
   quality: z.array(QualityFigure).max(16).optional(),
+  /**
+   * The agent (llmesh) version running, and the agent versions this device rolled back by itself
+   * (`llmesh agent run`'s health window), newest last. Optional: older devices omit it.
+   */
+  agent: z
+    .object({
+      version: SemverString,
+      failures: z
+        .array(z.object({ version: SemverString, reason: z.string().max(256), at: Timestamp }))
+        .max(16)
+        .optional(),
+    })
+    .optional(),
 })
 export type HealthReport = z.infer<typeof HealthReport>

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { AgentRelease } from './agent-release.ts'
 import { DeviceEnrollment, Revocation } from './enrollment.ts'
 import { HealthReport } from './health.ts'
 import { DeviceInvite, InviteClaim } from './membership.ts'
@@ -7,6 +8,7 @@ import { OperatorCommand, Verdict } from './rollout.ts'
 import { SwarmKeyRotation } from './swarm-key.ts'
 import { TrustRoot } from './trust.ts'
 
+export * from './agent-release.ts'
 export * from './common.ts'
 export * from './enrollment.ts'
 export * from './health.ts'
@@ -27,6 +29,7 @@ export const OperatorMessage = z.discriminatedUnion('type', [
   TrustRoot,
   DeviceInvite,
   SwarmKeyRotation,
+  AgentRelease,
 ])
 export type OperatorMessage = z.infer<typeof OperatorMessage>
 
@@ -44,5 +47,6 @@ export const OPERATOR_TYPES = [
   'TrustRoot',
   'DeviceInvite',
   'SwarmKeyRotation',
+  'AgentRelease',
 ] as const
 export const DEVICE_TYPES = ['HealthReport', 'Verdict', 'InviteClaim'] as const

@@ -15,6 +15,7 @@ import type { DeviceMessage, OperatorMessage } from '../schemas/index.ts'
 export function expiresAt(msg: OperatorMessage | DeviceMessage): number | undefined {
   switch (msg.type) {
     case 'ReleaseManifest':
+    case 'AgentRelease':
     case 'DeviceEnrollment':
     case 'TrustRoot':
     case 'DeviceInvite':
@@ -28,6 +29,7 @@ export function expiresAt(msg: OperatorMessage | DeviceMessage): number | undefi
 export function issuedAt(msg: OperatorMessage): number {
   switch (msg.type) {
     case 'ReleaseManifest':
+    case 'AgentRelease':
     case 'TrustRoot':
       return msg.created_at
     default:

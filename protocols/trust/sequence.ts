@@ -8,6 +8,7 @@
  * | type             | key      | sequence   |
  * |------------------|----------|------------|
  * | ReleaseManifest  | model    | seq        |
+ * | AgentRelease     | `agent`  | seq        |
  * | TrustRoot        | fleet    | version    |
  * | DeviceEnrollment | device   | issued_at  |
  * | SwarmKeyRotation | fleet    | epoch      |
@@ -18,6 +19,7 @@
  * accept a device's earlier reports (verdicts cite them as evidence), and the gates collapse two
  * reports with one (device, seq) to the lower digest, so an equivocating device gains nothing.
  */
+import { AGENT_SEQUENCE_KEY } from '../agent/constants.ts'
 import type { DeviceMessage, MessageType, OperatorMessage } from '../schemas/index.ts'
 
 /** The rollback key and sequence number of a message, if its type has one. */
@@ -25,6 +27,8 @@ export function sequenceOf(msg: OperatorMessage | DeviceMessage): { key: string;
   switch (msg.type) {
     case 'ReleaseManifest':
       return { key: msg.model, seq: msg.seq }
+    case 'AgentRelease':
+      return { key: AGENT_SEQUENCE_KEY, seq: msg.seq }
     case 'TrustRoot':
       return { key: msg.fleet, seq: msg.version }
     case 'DeviceEnrollment':

@@ -1,0 +1,63 @@
+/**
+ * `llmesh release publish-agent <package.tar.gz> --version <v>` (imported only by that command:
+ * the policy check loads zod and yaml):
+ * publishes a package of llmesh itself (from `npm run package`) as an agent release on the seed
+ * (`POST /agent-releases`, seed/agent-routes.ts), which chunks it into the lineage feed of its
+ * architecture and signs the manifest with the operator key. The policy file is checked locally
+ * first (errors name the line); the seed checks everything again.
+ */
+import { createReadStream } from 'node:fs'
+import { readFile, stat } from 'node:fs/promises'
+import { basename } from 'node:path'
+import { Readable } from 'node:stream'
+import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
+import { ApiClient, type ApiTarget } from '../api-client.ts'
+import { CliError, mib, type OutputOptions, print } from '../output.ts'
+
+/** Options of `release publish-agent`. */
+export interface PublishAgentOptions extends ApiTarget, OutputOptions {
+  version: string
+  arch?: string
+  minAgentVersion?: string
+  minFrom?: string
+  policy?: string
+  approvedBy?: string[]
+  ttlDays?: string
+  allowDowngrade?: boolean
+}
+
+/** Streams the package to the seed and prints the signed release. */
+export async function publishAgent(file: string, opts: PublishAgentOptions): Promise<void> {
+  const size = (await stat(file).catch(() => null))?.size
+  if (size === undefined) throw new CliError(`${file} does not exist`, 'ERR_INVALID_INPUT')
+  const headers: Record<string, string> = {
+    'content-type': 'application/octet-stream',
+    'content-length': String(size),
+    'x-llmesh-filename': basename(file),
+  }
+  if (opts.policy !== undefined) {
+    const text = await readFile(opts.policy, 'utf8')
+    parsePolicyYaml(text, { filename: opts.policy })
+    headers['x-llmesh-policy'] = Buffer.from(text).toString('base64')
+  }
+  const q = new URLSearchParams({ version: opts.version })
+  if (opts.arch) q.set('arch', opts.arch)
+  if (opts.minAgentVersion) q.set('min_agent_version', opts.minAgentVersion)
+  if (opts.minFrom) q.set('min_from', opts.minFrom)
+  if (opts.approvedBy?.length) q.set('approved_by', opts.approvedBy.join(','))
+  if (opts.ttlDays) q.set('ttl_days', opts.ttlDays)
+  if (opts.allowDowngrade === true) q.set('allow_downgrade', '1')
+  const client = await ApiClient.connect(opts)
+  const stream = createReadStream(file, { highWaterMark: 1024 * 1024 })
+  const out = await client.publishAgent(q, headers, Readable.toWeb(stream) as unknown as ReadableStream)
+  print(opts, out, (o) => {
+    const p = o.release.packages[0]
+    return [
+      `published agent ${o.release.version} (seq ${o.release.seq}) for ${p.arch}`,
+      `  package  ${p.name} ${mib(p.size)} in ${p.chunks.chunks.length} chunks, ${o.new_chunks} new (${mib(o.new_bytes)})`,
+      `  sha256   ${p.sha256}`,
+      `  compat   min_agent_version ${o.release.min_agent_version}${o.release.min_from ? `, from ${o.release.min_from} or later` : ''}`,
+      `  digest   ${o.digest}`,
+    ].join('\n')
+  })
+}

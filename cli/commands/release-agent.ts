@@ -1,0 +1,43 @@
+/**
+ * `llmesh release publish-agent` and `llmesh release agents`: registration only (the publish
+ * itself is in release-agent-run.ts, imported when the command runs, so `--version` and `status`
+ * load no zod or yaml).
+ */
+import type { Command } from 'commander'
+import { ApiClient, type ApiTarget } from '../api-client.ts'
+import { action, type OutputOptions, print } from '../output.ts'
+import type { PublishAgentOptions } from './release-agent-run.ts'
+
+/** Registers `release publish-agent` and `release agents` on the `release` command. */
+export function registerReleaseAgent(release: Command, api: (c: Command) => Command): void {
+  api(
+    release
+      .command('publish-agent <package>')
+      .description('sign and publish a package of llmesh itself (llmesh-<v>-linux-<arch>.tar.gz) as an agent release')
+      .requiredOption('--version <semver>', 'agent version')
+      .option('--arch <arch>', 'architecture (default: from the file name, -linux-<arch>.tar.gz)')
+      .option('--min-agent-version <semver>', 'lowest agent able to read what this one writes (default: this version)')
+      .option('--min-from <semver>', 'lowest running version that may upgrade directly (required step)')
+      .option('--policy <policy.yaml>', 'rollout policy (default policy otherwise)')
+      .option('--approved-by <name...>', 'approvers recorded in the provenance')
+      .option('--ttl-days <n>', 'manifest lifetime in days (default 90)')
+      .option('--allow-downgrade', 'publish below the highest agent version (recorded in the manifest)'),
+  ).action(
+    action(async (file: string, opts: PublishAgentOptions) => {
+      const { publishAgent } = await import('./release-agent-run.ts')
+      await publishAgent(file, opts)
+    }),
+  )
+  api(release.command('agents').description('list published agent releases')).action(
+    action(async (opts: ApiTarget & OutputOptions) => {
+      const out = await (await ApiClient.connect(opts)).agentReleases()
+      print(opts, out.releases, (rows) =>
+        rows.length === 0
+          ? 'no agent releases'
+          : rows
+              .map((r) => `agent ${r.version}  seq ${r.seq}  ${r.archs.join(',')}  min ${r.min_agent_version}`)
+              .join('\n'),
+      )
+    }),
+  )
+}

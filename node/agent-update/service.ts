@@ -1,0 +1,45 @@
+/**
+ * The agent update as a daemon service: an AgentUpdater over the daemon's message store and the
+ * device's model store, its `/status` section (`agent`), and what health reports carry
+ * (`agent: { version, failures }`, and each newly rolled-back version once as a `rollbacks` event of
+ * `llmesh-agent@<version>`, the form the gates read for model releases). Composed by node/device-services.ts.
+ */
+import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
+import type { HealthReport } from '../../protocols/schemas/index.ts'
+import type { DaemonContext } from '../daemon.ts'
+import type { ModelStore } from '../store/model-store.ts'
+import { AgentUpdater, type AgentUpdaterInit } from './updater.ts'
+
+/** The service and the report part, for the composition. */
+export function agentUpdateService(
+  components: {
+    ctx: Pick<DaemonContext, 'store' | 'logger' | 'status'>
+    store: () => ModelStore | undefined
+    /** The health reporter's `record` (rolled-back versions become `rollbacks` events). */
+    record?: (ref: { model: string; version: string }, kind: 'rollbacks') => void
+  },
+  init: AgentUpdaterInit,
+): { updater: AgentUpdater; start(): Promise<void>; stop(): Promise<void>; report(): HealthReport['agent'] } {
+  const { ctx } = components
+  const updater = new AgentUpdater(
+    {
+      messages: ctx.store,
+      store: components.store,
+      logger: ctx.logger.child({ svc: 'agent-update' }),
+      recordRollback: (version) => components.record?.({ model: AGENT_LINEAGE, version }, 'rollbacks'),
+    },
+    init,
+  )
+  return {
+    updater,
+    start: async () => {
+      await updater.start()
+      ctx.status.addSection('agent', () => updater.info())
+    },
+    stop: () => updater.stop(),
+    report: () => {
+      const i = updater.info()
+      return { version: i.version, ...(i.failures.length > 0 ? { failures: i.failures } : {}) }
+    },
+  }
+}

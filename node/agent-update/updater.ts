@@ -1,0 +1,199 @@
+/**
+ * AgentUpdater: the device side of agent releases. It watches the message store for
+ * `AgentRelease`s (verified like every operator message), takes the highest-seq one, and decides
+ * with the pure rules (protocols/agent/upgrade.ts: own architecture, required step, downgrade).
+ * A version the wrapper already rolled back (`<root>/.agent-failures.json`) is never taken again.
+ * To install: fetch the package's chunks from peers, verify and unpack beside the running version
+ * (unpack.ts), record the pending switch `{ version, previous }`, switch `current` atomically,
+ * then call `restart()` (the daemon stops and exits with `AGENT_RESTART_EXIT_CODE`; the wrapper,
+ * `llmesh agent run`, or systemd starts the new version and watches its health window).
+ * Every `AGENT_RECONSIDER_MS` it looks again (a failed fetch, a release that came while busy).
+ * With `enabled: false` it only reports the running version (status, health reports, metrics).
+ * It acts only when the running version is itself installed under the root (`<root>/<running>`):
+ * otherwise there would be nothing to roll back to.
+ */
+import { lstat, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { checkAgentUpgrade } from '../../protocols/agent/upgrade.ts'
+import { AgentRelease } from '../../protocols/schemas/index.ts'
+import type { Logger } from '../logger.ts'
+import type { MessageStore } from '../mesh/message-store.ts'
+import type { StoredMessage } from '../mesh/types.ts'
+import type { ModelStore } from '../store/model-store.ts'
+import {
+  AGENT_ENTRY,
+  AGENT_RECONSIDER_MS,
+  AGENT_RELEASE_FILE,
+  AGENT_REPORTED_FILE,
+  MAX_AGENT_STATE_BYTES,
+} from './constants.ts'
+import { type AgentFailure, readFailures, switchCurrent, writePending } from './layout.ts'
+import { installAgentPackage } from './unpack.ts'
+
+/** What the updater uses. */
+export interface AgentUpdaterComponents {
+  messages: Pick<MessageStore, 'list' | 'on' | 'off'>
+  /**
+   * Counts a rolled-back version as a `rollbacks` event of `llmesh-agent@<version>` in the next
+   * health report (the health reporter's `record`), so the gates see it like a model's rollback.
+   */
+  recordRollback?: (version: string) => void
+  /** The distribution's model store (after it started). */
+  store: () => ModelStore | undefined
+  logger: Logger
+}
+
+/** Options. */
+export interface AgentUpdaterInit {
+  /** Where versions live side by side (`agent_root`). */
+  root: string
+  /** The agent version running now. */
+  running: string
+  /** Take agent releases (`agent_update`); false: report the version only. */
+  enabled: boolean
+  /** Default `process.arch`. */
+  arch?: string
+  /** How often the newest release is looked at again, ms (default `AGENT_RECONSIDER_MS`). */
+  reconsiderMs?: number
+  /** Called once `current` points at the new version: stop and exit for the supervisor. */
+  restart?: () => void
+}
+
+/** The agent's state in /status and health reports. */
+export interface AgentInfo {
+  version: string
+  root: string
+  update: boolean
+  state: 'idle' | 'installing' | 'switched' | 'refused' | 'failed'
+  /** The release the state is about, and why when refused or failed. */
+  target?: string
+  reason?: string
+  /** Versions the wrapper rolled back on this device (newest last). */
+  failures: AgentFailure[]
+}
+
+/** The agent update service. */
+export class AgentUpdater {
+  private readonly c: AgentUpdaterComponents
+  private readonly init: AgentUpdaterInit
+  private state: Omit<AgentInfo, 'version' | 'root' | 'update' | 'failures'> = { state: 'idle' }
+  private failures: AgentFailure[] = []
+  private busy = false
+  private running = false
+  private readonly abort = new AbortController()
+  private timer: NodeJS.Timeout | undefined
+  private readonly onRelease = (_m: StoredMessage<AgentRelease>) => void this.consider()
+
+  constructor(components: AgentUpdaterComponents, init: AgentUpdaterInit) {
+    this.c = components
+    this.init = init
+  }
+
+  /** The running version, the update state and the recorded failures. */
+  info(): AgentInfo {
+    return {
+      version: this.init.running,
+      root: this.init.root,
+      update: this.init.enabled,
+      ...this.state,
+      failures: this.failures,
+    }
+  }
+
+  async start(): Promise<void> {
+    this.failures = await readFailures(this.init.root)
+    await this.reportNewFailures()
+    this.running = true
+    this.c.messages.on('agent-release', this.onRelease)
+    this.timer = setInterval(() => void this.consider(), this.init.reconsiderMs ?? AGENT_RECONSIDER_MS)
+    this.timer.unref()
+    void this.consider()
+  }
+
+  async stop(): Promise<void> {
+    this.running = false
+    clearInterval(this.timer)
+    this.abort.abort()
+    this.c.messages.off('agent-release', this.onRelease)
+  }
+
+  /** Looks at the newest agent release and installs it when the rules say so. Never rejects. */
+  async consider(): Promise<void> {
+    if (!this.running || !this.init.enabled || this.busy) return
+    const top = this.c.messages
+      .list('AgentRelease')
+      .map((m) => m.message)
+      .sort((a, b) => b.seq - a.seq)[0]
+    const store = this.c.store()
+    if (top === undefined || store === undefined) return
+    if (this.failures.some((f) => f.version === top.version)) {
+      this.state = { state: 'failed', target: top.version, reason: 'rolled back on this device' }
+      return
+    }
+    const d = checkAgentUpgrade(top, {
+      arch: this.init.arch ?? process.arch,
+      running: this.init.running,
+      runningMinAgent: await this.runningMinAgent(),
+    })
+    if (d.action === 'current' || d.action === 'not-mine') return
+    if (d.action === 'refuse') {
+      this.state = { state: 'refused', target: top.version, reason: `${d.code}: ${d.reason}` }
+      this.c.logger.warn({ version: top.version, code: d.code }, d.reason)
+      return
+    }
+    if (!(await exists(join(this.init.root, this.init.running, AGENT_ENTRY)))) {
+      const reason = `the running ${this.init.running} is not installed under ${this.init.root}: nothing to roll back to`
+      this.state = { state: 'refused', target: top.version, reason }
+      this.c.logger.warn({ version: top.version }, reason)
+      return
+    }
+    this.busy = true
+    this.state = { state: 'installing', target: top.version }
+    try {
+      this.c.logger.info({ version: top.version, arch: d.pkg.arch }, 'installing agent release')
+      await installAgentPackage(store, this.init.root, top, d.pkg, this.abort.signal)
+      if (!this.running) return
+      await writePending(this.init.root, { version: top.version, previous: this.init.running })
+      await switchCurrent(this.init.root, top.version)
+      this.state = { state: 'switched', target: top.version }
+      this.c.logger.info({ version: top.version, previous: this.init.running }, 'agent switched: restarting')
+      this.init.restart?.()
+    } catch (err) {
+      if (!this.running) return
+      this.state = { state: 'failed', target: top.version, reason: (err as Error).message.slice(0, 256) }
+      this.c.logger.warn({ err, version: top.version }, 'agent release install failed')
+    } finally {
+      this.busy = false
+    }
+  }
+
+  /** Counts the failures the wrapper recorded since the last start as health events, once each. */
+  private async reportNewFailures(): Promise<void> {
+    if (this.c.recordRollback === undefined) return
+    const file = join(this.init.root, AGENT_REPORTED_FILE)
+    const mark = Number((await readFile(file, 'utf8').catch(() => '0')).slice(0, 32)) || 0
+    const fresh = this.failures.filter((f) => f.at > mark)
+    if (fresh.length === 0) return
+    for (const f of fresh) this.c.recordRollback(f.version)
+    await writeFile(file, String(Math.max(...fresh.map((f) => f.at)))).catch((err) =>
+      this.c.logger.warn({ err }, 'agent failure mark not written'),
+    )
+  }
+
+  /** `min_agent_version` of the release the running version was installed from, if known. */
+  private async runningMinAgent(): Promise<string | undefined> {
+    const file = join(this.init.root, this.init.running, AGENT_RELEASE_FILE)
+    const text = await readFile(file, 'utf8').catch(() => null)
+    if (text === null || text.length > MAX_AGENT_STATE_BYTES * 64) return undefined
+    try {
+      const r = AgentRelease.safeParse(JSON.parse(text))
+      return r.success ? r.data.min_agent_version : undefined
+    } catch {
+      return undefined
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => null)) !== null
+}

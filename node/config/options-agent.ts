@@ -1,0 +1,55 @@
+/**
+ * The options of the agent update (llmesh updating itself, node/agent-update/), part of the one
+ * option table (node/config/options.ts spreads them in). `agent_version` and `agent_ready_file`
+ * are set by the wrapper (`llmesh agent run`) for the agent it starts, not by the operator.
+ */
+/**
+ * The agent update's options, in the order the docs show them (typed as `OptionSpec` where
+ * options.ts spreads them in: no import back, no cycle).
+ */
+export const AGENT_OPTIONS = [
+  {
+    name: 'agent_update',
+    flag: '--agent-update',
+    env: 'LLMESH_AGENT_UPDATE',
+    key: 'agent_update',
+    kind: 'bool',
+    default: () => false,
+    defaultText: '`false`',
+    help: 'take agent releases (llmesh updating itself): install beside the running version, switch, restart; off by default while agent releases skip the rollout stages',
+  },
+  {
+    name: 'agent_root',
+    flag: '--agent-root <dir>',
+    env: 'LLMESH_AGENT_ROOT',
+    key: 'agent_root',
+    kind: 'path',
+    default: () => '/opt/llmesh',
+    defaultText: '`/opt/llmesh`',
+    help: 'where agent versions live side by side (<dir>/<version>, <dir>/current)',
+  },
+  {
+    name: 'agent_health_window',
+    flag: '--agent-health-window <duration>',
+    env: 'LLMESH_AGENT_HEALTH_WINDOW',
+    key: 'agent_health_window',
+    kind: 'duration',
+    default: () => '120s',
+    defaultText: '`120s`',
+    help: '`llmesh agent run`: a new agent version must be ready within this window, else the previous one takes over',
+  },
+  {
+    name: 'agent_version',
+    env: 'LLMESH_AGENT_VERSION',
+    kind: 'string',
+    defaultText: "package.json's version",
+    help: 'the agent version running (set by `llmesh agent run` for the version it starts)',
+  },
+  {
+    name: 'agent_ready_file',
+    env: 'LLMESH_AGENT_READY_FILE',
+    kind: 'path',
+    defaultText: 'none',
+    help: 'file the daemon creates once started (set by `llmesh agent run` for its health window)',
+  },
+] as const

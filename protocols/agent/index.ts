@@ -1,0 +1,3 @@
+/** Agent releases: llmesh updating itself through its own mesh (pure rules). */
+export * from './constants.ts'
+export * from './upgrade.ts'

@@ -1,0 +1,133 @@
+/**
+ * Publishing an agent release on the seed (`POST /agent-releases`, `llmesh release publish-agent`).
+ * The same path as a model release: every check first (version duplicate/downgrade with the very
+ * rule models use, `checkVersion` under the name `llmesh-agent`; the manifest schema with a
+ * placeholder chunk index; `min_agent_version`/`min_from` not above the version; the package
+ * starts as gzip), then the package is chunked into its architecture's lineage feed
+ * (`llmesh-agent-<arch>`), the manifest built (seq = highest agent seq + 1) and signed by the
+ * operator key as a Sigstore bundle. One package (one architecture) per publish.
+ */
+
+import type { AppendResult, ModelStore } from '../node/store/model-store.ts'
+import { AGENT_LINEAGE, agentLineage } from '../protocols/agent/constants.ts'
+import { agentReleaseProblems } from '../protocols/agent/upgrade.ts'
+import { SCHEMA_VERSION } from '../protocols/constants.ts'
+import { InvalidInputError } from '../protocols/errors.ts'
+import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
+import { AgentRelease, type PackageArch, type RolloutPolicy } from '../protocols/schemas/index.ts'
+import { type OperatorSigner, signOperatorMessage } from '../protocols/signing/index.ts'
+import { messageIdOfWire } from '../protocols/signing/message-id.ts'
+import { RELEASE_TTL_MS } from './constants.ts'
+import { checkVersion, type KnownRelease } from './release-checks.ts'
+
+/** The operator's part of an agent release: everything but the package bytes. */
+export interface AgentRequest {
+  version: string
+  arch: PackageArch
+  /** The package's file name (`llmesh-<v>-linux-<arch>.tar.gz`). */
+  name: string
+  /** Default: the version itself (nothing older reads what it writes). */
+  minAgentVersion?: string
+  minFrom?: string
+  policy?: RolloutPolicy
+  approvedBy?: string[]
+  ttlMs?: number
+  allowDowngrade?: boolean
+}
+
+/** What publishing uses. */
+export interface AgentPublishComponents {
+  store: ModelStore
+  signer: OperatorSigner
+  fleet: string
+  /** Agent releases already known (the daemon's message store). */
+  known: () => ReadonlyArray<{ version: string; seq: number }>
+}
+
+/** A signed agent release. */
+export interface AgentPublishResult {
+  release: AgentRelease
+  wire: Uint8Array
+  digest: string
+  newChunks: number
+  newBytes: number
+}
+
+const PLACEHOLDER: AppendResult = {
+  chunks: {
+    feed: '0'.repeat(64),
+    feed_length: 1,
+    chunking: { algo: 'fastcdc', min: 1, avg: 1, max: 1 },
+    chunks: [{ hash: '0'.repeat(64), block: 0, size: 1 }],
+  },
+  size: 1,
+  sha256: '0'.repeat(64),
+  newChunks: 0,
+  newBytes: 0,
+}
+
+/** Refuses the request before any byte is read (InvalidInputError, VersionExistsError, DowngradeError). */
+export function preflightAgent(
+  req: AgentRequest,
+  c: Pick<AgentPublishComponents, 'fleet' | 'known'>,
+  now: number,
+): { seq: number; downgradeFrom?: string } {
+  const known: KnownRelease[] = c.known().map((r) => ({ model: AGENT_LINEAGE, version: r.version, seq: r.seq }))
+  const { downgradeFrom } = checkVersion(AGENT_LINEAGE, req.version, known, req.allowDowngrade)
+  const seq = Math.max(0, ...known.map((r) => r.seq)) + 1
+  if (req.ttlMs !== undefined && !(Number.isFinite(req.ttlMs) && req.ttlMs > 0))
+    throw new InvalidInputError('ttl must be a positive number of days')
+  buildAgentRelease(req, { fleet: c.fleet, seq, now, downgradeFrom, append: PLACEHOLDER })
+  return { seq, downgradeFrom }
+}
+
+/** Builds the schema-checked manifest; throws InvalidInputError naming the first bad field. */
+export function buildAgentRelease(
+  req: AgentRequest,
+  ctx: { fleet: string; seq: number; now: number; downgradeFrom?: string; append: AppendResult },
+): AgentRelease {
+  const parsed = AgentRelease.safeParse({
+    type: 'AgentRelease',
+    v: SCHEMA_VERSION,
+    fleet: ctx.fleet,
+    version: req.version,
+    seq: ctx.seq,
+    packages: [
+      { arch: req.arch, name: req.name, size: ctx.append.size, sha256: ctx.append.sha256, chunks: ctx.append.chunks },
+    ],
+    min_agent_version: req.minAgentVersion ?? req.version,
+    ...(req.minFrom !== undefined ? { min_from: req.minFrom } : {}),
+    policy: req.policy ?? DEFAULT_POLICY,
+    provenance: { approved_by: req.approvedBy ?? [] },
+    created_at: ctx.now,
+    expires_at: ctx.now + (req.ttlMs ?? RELEASE_TTL_MS),
+    ...(ctx.downgradeFrom !== undefined ? { downgrade: { from: ctx.downgradeFrom } } : {}),
+  })
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]
+    throw new InvalidInputError(`agent release is invalid: ${i?.path.map(String).join('.') || '(root)'}: ${i?.message}`)
+  }
+  const problems = agentReleaseProblems(parsed.data)
+  if (problems.length > 0) throw new InvalidInputError(`agent release is invalid: ${problems.join('; ')}`)
+  return parsed.data
+}
+
+/** Refuses a package that does not start as gzip (the first bytes of the upload). */
+export function checkGzipStart(head: Uint8Array, name: string): void {
+  if (head.byteLength < 2 || head[0] !== 0x1f || head[1] !== 0x8b)
+    throw new InvalidInputError(`${name}: not a gzip-compressed tar package`)
+}
+
+/** Checks, chunks the package at `file` into its lineage feed, builds and signs the release. */
+export async function publishAgentRelease(
+  req: AgentRequest,
+  file: string,
+  c: AgentPublishComponents,
+  now = Date.now(),
+): Promise<AgentPublishResult> {
+  const { seq, downgradeFrom } = preflightAgent(req, c, now)
+  const append = await c.store.appendFile(agentLineage(req.arch), file)
+  const release = buildAgentRelease(req, { fleet: c.fleet, seq, now, downgradeFrom, append })
+  const wire = await signOperatorMessage(release, c.signer)
+  return { release, wire, digest: messageIdOfWire(wire), newChunks: append.newChunks, newBytes: append.newBytes }
+}
