@@ -41,6 +41,7 @@ import { QualityProber, type QualityProberInit } from './quality/prober.ts'
 import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
 import { rolloutRoutes } from './rollout/routes.ts'
+import { createServing, type Serving, type ServingInit } from './serving/serving-service.ts'
 import { createReplicationMetrics } from './store/replication-metrics.ts'
 import { FleetHistory } from './telemetry/fleet-history.ts'
 import { HealthReporter, type HealthReporterInit } from './telemetry/health-reporter.ts'
@@ -56,6 +57,8 @@ export interface DeviceParts {
   /** The fleet's history (every node): GET /history/…. */
   history?: FleetHistory
   prober?: QualityProber
+  /** Federated serving (node/serving/): forwarder, responder, their metrics. */
+  serving?: Serving
 }
 
 /** Options of the composition. */
@@ -72,6 +75,8 @@ export interface DeviceServicesInit {
   apiToken?: string
   /** Quality probes run when idle (node/quality/; `enabled: false` turns them off). */
   quality?: QualityProberInit
+  /** Federated serving (node/serving/; `enabled: false` turns it off). */
+  serving?: ServingInit
 }
 
 /** What to pass to the daemon. */
@@ -162,6 +167,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer'>, parts: DevicePart
       }
       text += await membershipMetrics.registry.metrics()
       text += await replicationMetrics.registry.metrics()
+      if (parts.serving !== undefined) text += await parts.serving.metrics.registry.metrics()
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }
@@ -221,8 +227,21 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       parts.metrics = createInferenceMetrics()
       return supervisorService(parts.supervisor, parts.metrics, ctx)
     })
+    // federated serving: requests this device cannot serve go to a peer that can (node/serving/)
+    const serving = createServing(
+      { controller: () => parts.controller, version: () => parts.supervisor?.model?.version },
+      init.serving,
+    )
+    parts.serving = serving
     routes.push(() => async (app) => {
-      await openaiRoutes(app, { supervisor: parts.supervisor!, metrics: parts.metrics!, apiToken: init.apiToken })
+      serving.setApp(app)
+      await openaiRoutes(app, {
+        supervisor: parts.supervisor!,
+        metrics: parts.metrics!,
+        apiToken: init.apiToken,
+        forward: serving.hook,
+        remoteModels: serving.remoteModels,
+      })
     })
   }
   if (init.inference !== false) {
@@ -293,6 +312,10 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     common.bindMetrics(ctx, parts.controller)
     return parts.controller
   })
+  if (parts.serving !== undefined) {
+    const serving = parts.serving
+    services.push((ctx) => serving.service(ctx))
+  }
   routes.push(...common.routes)
   // release bundles (offline sites): export from and import into this device
   routes.push((ctx) =>
@@ -311,12 +334,15 @@ export async function cliDeviceServices(opts: {
   supervisor?: Pick<InferenceSupervisorInit, 'maxConcurrent' | 'maxQueue' | 'threads'>
   /** Versions of each model kept on disk. */
   keepVersions?: number
+  /** Federated serving (`--no-forwarding`: false). */
+  forwarding?: boolean
 }): Promise<DeviceServices> {
   const signer =
     opts.operatorKeyFile === undefined ? undefined : createOperatorSigner(await readFile(opts.operatorKeyFile, 'utf8'))
   return deviceServices({
     signer,
     supervisor: opts.supervisor,
+    serving: { enabled: opts.forwarding ?? true },
     distribution: opts.keepVersions === undefined ? undefined : { installer: { keepVersions: opts.keepVersions } },
   })
 }

@@ -89,6 +89,7 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
       operatorKeyFile: c.operator_key,
       supervisor: { maxConcurrent: c.inference_concurrency, maxQueue: c.inference_queue, threads: c.inference_threads },
       keepVersions: c.keep_versions,
+      forwarding: c.forwarding,
     })
     daemon = new Daemon({ ...init, services: composed.services, routes: composed.routes })
   }

@@ -43,6 +43,7 @@ export interface ConfigValues {
   inference_queue: number
   inference_threads?: number
   keep_versions: number
+  forwarding: boolean
 }
 
 /** A value as parsed from one source. */

@@ -1,0 +1,203 @@
+/**
+ * Federated serving with real daemons on loopback (seed + 2 devices, real installer, inference
+ * worker, health reports, rollout controllers, libp2p): the release excludes the `edge` device by
+ * tag, so only the `gpu` device serves `tiny`. The edge device lists `tiny` as remote in
+ * GET /v1/models and answers chat completions (plain and streamed), completions and embeddings
+ * through the gpu device, with the official `openai` client, naming the serving peer and version
+ * in headers. A request already forwarded is never forwarded again; hostile frames, strangers and
+ * over-long frames on /llmesh/infer/1.0.0 are refused with typed answers; the prompt marker is in
+ * no file of any node; /metrics counts the forwards both ways.
+ */
+import assert from 'node:assert/strict'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import OpenAI from 'openai'
+import { PROTOCOL_INFER } from '../../protocols/constants.ts'
+import { decodeBodyFrame, decodeInferHead, encodeInferRequest, INFER_MAX_REQUEST_BYTES } from '../../protocols/infer.ts'
+import { scaled } from '../helpers/index.ts'
+import { startNode, type TestNode } from './fixtures.ts'
+import {
+  type FleetDevice,
+  publish,
+  type RolloutFleet,
+  servedOf,
+  startRolloutFleet,
+  waitFor,
+} from './rollout-helpers.ts'
+
+const EDGE_EXCLUDED = `
+stages:
+  - { name: full, percent: 100, window: 1s }
+gates:
+  min_reports: 0
+exclude_tags: [edge]
+`
+const MARKER = `marker-${process.pid}-${Date.now()}`
+
+const client = (d: FleetDevice) => new OpenAI({ baseURL: `${d.daemon.apiUrl}/v1`, apiKey: 'none', maxRetries: 0 })
+
+/** Every file under `dir` that contains `needle`. */
+async function filesWith(dir: string, needle: string): Promise<string[]> {
+  const out: string[] = []
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue
+    const p = join(e.parentPath, e.name)
+    if ((await readFile(p)).includes(needle)) out.push(p)
+  }
+  return out
+}
+
+/** One PROTOCOL_INFER exchange from `from` to `to` with raw frames: the head and the body text. */
+async function exchange(from: TestNode['node']['libp2p'], to: string, frames: Uint8Array[]) {
+  const stream = await from.dialProtocol(peerIdFromString(to), PROTOCOL_INFER)
+  const lp = lpStream(stream, { maxDataLength: 2 * INFER_MAX_REQUEST_BYTES })
+  for (const f of frames) await lp.write(f)
+  await stream.close()
+  const head = decodeInferHead((await lp.read()).subarray())
+  let text = ''
+  for (;;) {
+    const f = decodeBodyFrame((await lp.read()).subarray(), text.length)
+    if (f.end) break
+    text += Buffer.from(f.data).toString()
+  }
+  return { head, body: JSON.parse(text) as { error: { code: string } } }
+}
+
+const metric = async (d: FleetDevice, direction: string, outcome: string): Promise<number> => {
+  const text = await (await fetch(`${d.daemon.apiUrl}/metrics`)).text()
+  const m = new RegExp(
+    `^llmesh_forwarded_requests_total\\{direction="${direction}",outcome="${outcome}"\\} (\\d+)$`,
+    'm',
+  )
+  return Number(m.exec(text)?.[1] ?? Number.NaN)
+}
+
+describe('federated serving: a device answers through the peer that serves the model', {
+  timeout: scaled(180_000),
+}, () => {
+  let f: RolloutFleet
+  let gpu: FleetDevice
+  let edge: FleetDevice
+  let stranger: TestNode | undefined
+  before(async () => {
+    f = await startRolloutFleet([['gpu'], ['edge']])
+    ;[gpu, edge] = f.devices
+    await publish(f, '1.0.0', EDGE_EXCLUDED)
+    await waitFor(() => servedOf(gpu) === '1.0.0', 60_000, 'the gpu device serving 1.0.0')
+    // the edge device learns it from the gpu device's signed health reports
+    await waitFor(
+      () => (edge.parts.serving?.forwarder()?.candidates('tiny') ?? []).some((c) => c.peer === gpu.id),
+      30_000,
+      'the gpu device as a candidate on the edge device',
+    )
+  })
+  after(async () => {
+    await stranger?.node.stop()
+    await f?.stop()
+  })
+
+  test('GET /v1/models lists local and remote models, marked', async () => {
+    assert.equal(servedOf(edge), undefined)
+    const onEdge = (await client(edge).models.list()).data as unknown as Array<Record<string, unknown>>
+    assert.deepEqual(
+      onEdge.map((m) => [m.id, m.object, m.served, m.versions, m.peers]),
+      [['tiny', 'model', 'remote', ['1.0.0'], 1]],
+    )
+    const onGpu = (await client(gpu).models.list()).data as unknown as Array<Record<string, unknown>>
+    assert.deepEqual(
+      onGpu.map((m) => [m.id, m.served, m.version]),
+      [['tiny', 'local', '1.0.0']],
+    )
+  })
+
+  test('chat completions, plain and streamed, completions and embeddings, served by the peer', async () => {
+    const messages = [{ role: 'user' as const, content: `say hi ${MARKER}` }]
+    const plain = await client(edge).chat.completions.create({ model: 'tiny', messages, max_tokens: 4 }).withResponse()
+    assert.equal(plain.response.status, 200)
+    assert.equal(plain.response.headers.get('x-llmesh-served-by'), gpu.id)
+    assert.equal(plain.response.headers.get('x-llmesh-served-version'), '1.0.0')
+    assert.equal(plain.data.object, 'chat.completion')
+    assert.equal(plain.data.model, 'tiny')
+    assert.ok((plain.data.usage?.completion_tokens ?? 0) > 0)
+
+    const streamed = await client(edge)
+      .chat.completions.create({
+        model: 'tiny',
+        messages,
+        max_tokens: 6,
+        stream: true,
+        stream_options: { include_usage: true },
+      })
+      .withResponse()
+    assert.equal(streamed.response.headers.get('x-llmesh-served-by'), gpu.id)
+    assert.match(streamed.response.headers.get('content-type') ?? '', /^text\/event-stream/)
+    let chunks = 0
+    let finish: string | null = null
+    let usage: { completion_tokens: number } | undefined
+    for await (const c of streamed.data) {
+      chunks++
+      finish = c.choices[0]?.finish_reason ?? finish
+      usage = c.usage ?? usage
+    }
+    assert.ok(chunks >= 3, `${chunks} chunks`)
+    assert.ok(finish === 'stop' || finish === 'length')
+    assert.ok((usage?.completion_tokens ?? 0) > 0)
+
+    const completion = await client(edge).completions.create({ model: 'tiny', prompt: MARKER, max_tokens: 3 })
+    assert.equal(completion.object, 'text_completion')
+    const emb = await client(edge).embeddings.create({
+      model: 'tiny',
+      input: [MARKER, 'two'],
+      encoding_format: 'float',
+    })
+    assert.equal(emb.data.length, 2)
+    assert.ok(emb.data[0].embedding.length > 0)
+
+    assert.ok((await metric(edge, 'out', 'ok')) >= 4)
+    assert.ok((await metric(gpu, 'in', 'ok')) >= 4)
+    assert.equal(await metric(gpu, 'out', 'ok'), 0)
+  })
+
+  test('an unknown model and a request already forwarded answer as without forwarding (no loop)', async () => {
+    const res = await fetch(`${edge.daemon.apiUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-llmesh-forwarded': '1' },
+      body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }),
+    })
+    assert.equal(res.status, 503)
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'model_unavailable')
+    await assert.rejects(
+      client(edge).chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
+      (e: unknown) => e instanceof OpenAI.APIError && e.status === 503,
+    )
+    assert.ok((await metric(edge, 'out', 'no_peer')) >= 1)
+  })
+
+  test('hostile frames, strangers and over-long frames are refused with typed answers', async () => {
+    const libp2p = edge.daemon.context.mesh.libp2p
+    const before = await metric(gpu, 'in', 'refused')
+    const garbage = await exchange(libp2p, gpu.id, [new TextEncoder().encode('{"v":1,"path":"/rollout/commands"}')])
+    assert.deepEqual([garbage.head.status, garbage.body.error.code], [400, 'invalid_forward'])
+    const long = await exchange(libp2p, gpu.id, [new Uint8Array(INFER_MAX_REQUEST_BYTES + 1)])
+    assert.deepEqual([long.head.status, long.body.error.code], [400, 'invalid_forward'])
+    // a node with the join secret but no enrollment
+    stranger = await startNode({ id: f.fleet.id, psk: f.fleet.psk, signer: f.fleet.signer, trust: f.fleet.trust })
+    await stranger.node.dial(gpu.daemon.context.mesh.multiaddrs()[0])
+    const req = encodeInferRequest({
+      v: 1,
+      path: '/v1/completions',
+      model: 'tiny',
+      body: { prompt: 'x', max_tokens: 1 },
+    })
+    const strange = await exchange(stranger.node.libp2p, gpu.id, [req])
+    assert.deepEqual([strange.head.status, strange.body.error.code], [403, 'peer_not_enrolled'])
+    assert.equal(await metric(gpu, 'in', 'refused'), before + 3)
+  })
+
+  test('the prompt marker is in no file of any node', async () => {
+    assert.deepEqual(await filesWith(f.dir, MARKER), [])
+  })
+})
