@@ -241,6 +241,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
         apiToken: init.apiToken,
         forward: serving.hook,
         remoteModels: serving.remoteModels,
+        forwardedSignal: serving.forwardedSignal,
       })
     })
   }

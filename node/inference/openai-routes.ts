@@ -38,6 +38,8 @@ export interface OpenAIRoutesOptions {
   forward?: ForwardHook
   /** Models peers serve that `local` does not hold, at most `max` (for GET /v1/models). */
   remoteModels?: (local: ReadonlySet<string>, max: number) => RemoteModel[]
+  /** The abort signal of a forwarded request (by its `x-llmesh-forwarded` id): its requester went away. */
+  forwardedSignal?: (id: string | undefined) => AbortSignal | undefined
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
@@ -249,8 +251,10 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
       if (!reply.raw.writableFinished) ac.abort()
     }
     reply.raw.on('close', onClose) // fires on client disconnect (or after a finished response)
+    const forwarded = reply.request.headers[HEADER_FORWARDED]
+    const peer = opts.forwardedSignal?.(typeof forwarded === 'string' ? forwarded : undefined)
     try {
-      return await work(ac.signal)
+      return await work(peer === undefined ? ac.signal : AbortSignal.any([ac.signal, peer]))
     } catch (err) {
       if (typeof err === 'object' && err !== null) counted.add(err)
       throw err

@@ -2,6 +2,8 @@
 
 /** A peer's health report older than this many report intervals no longer makes it a candidate. */
 export const FORWARD_REPORT_MAX_INTERVALS = 3
+/** …but never less than this, ms (short report intervals, a busy reporter, a little clock skew). */
+export const FORWARD_REPORT_MIN_AGE_MS = 30_000
 /** Forwarded streams in flight at once to one peer (requester side) and from one peer (server side). */
 export const FORWARD_MAX_STREAMS_PER_PEER = 4
 /** Forwarded streams a node serves at once, from all peers (libp2p's maxInboundStreams too). */

@@ -7,8 +7,11 @@
  *   that breaks off after the head: an SSE error event then the end (as a local stream does), or a
  *   reset connection for a JSON body (never a truncated JSON the client would parse).
  * - `injectExecute`: runs a peer's forwarded request through this node's own routes (fastify
- *   `inject` from loopback, marked `x-llmesh-forwarded`, so the routes never forward it again).
+ *   `inject` from loopback, marked `x-llmesh-forwarded: <id>`, so the routes never forward it
+ *   again); the routes find the request's abort signal by that id (`ForwardedSignals`), so a
+ *   requester that goes away stops the generation.
  */
+import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { InferPath } from '../../protocols/infer.ts'
@@ -70,25 +73,55 @@ export function forwardHook(forwarder: () => Forwarder | undefined): ForwardHook
   }
 }
 
+/** The abort signals of the forwarded requests being served, by their `x-llmesh-forwarded` id. */
+export class ForwardedSignals {
+  private readonly m = new Map<string, AbortSignal>()
+  add(signal: AbortSignal): string {
+    const id = randomUUID()
+    this.m.set(id, signal)
+    return id
+  }
+  get(id: string | undefined): AbortSignal | undefined {
+    return id === undefined ? undefined : this.m.get(id)
+  }
+  delete(id: string): void {
+    this.m.delete(id)
+  }
+  get size(): number {
+    return this.m.size
+  }
+}
+
 /** Runs forwarded requests through `app`'s routes (the OpenAI routes must be registered on it). */
-export function injectExecute(app: () => FastifyInstance | undefined): LocalExecute {
-  return async (req) => {
+export function injectExecute(app: () => FastifyInstance | undefined, signals: ForwardedSignals): LocalExecute {
+  return async (req, signal) => {
     const a = app()
     if (a === undefined) throw new Error('the API is not running')
-    const res = await a.inject({
-      method: 'POST',
-      url: req.path,
-      payload: req.body,
-      headers: { 'content-type': 'application/json', [HEADER_FORWARDED]: '1' },
-      payloadAsStream: true,
-    })
-    const retry = res.headers['retry-after']
-    return {
-      status: res.statusCode,
-      contentType: String(res.headers['content-type'] ?? 'application/json'),
-      retryAfter: typeof retry === 'string' ? retry : undefined,
-      body: res.stream(),
-      abort: () => (res.raw.res as { destroy(): void }).destroy(),
+    const id = signals.add(signal)
+    try {
+      const res = await a.inject({
+        method: 'POST',
+        url: req.path,
+        payload: req.body,
+        headers: { 'content-type': 'application/json', [HEADER_FORWARDED]: id },
+        payloadAsStream: true,
+      })
+      const retry = res.headers['retry-after']
+      const body = res.stream()
+      body.once('close', () => signals.delete(id))
+      return {
+        status: res.statusCode,
+        contentType: String(res.headers['content-type'] ?? 'application/json'),
+        retryAfter: typeof retry === 'string' ? retry : undefined,
+        body,
+        abort: () => {
+          signals.delete(id)
+          ;(res.raw.res as { destroy(): void }).destroy()
+        },
+      }
+    } catch (err) {
+      signals.delete(id)
+      throw err
     }
   }
 }

@@ -84,6 +84,8 @@ export class Forwarder {
   private readonly c: ForwarderComponents
   private readonly o: Required<ForwarderInit>
   private readonly inflight = new Map<string, number>()
+  /** Peers skipped for the next one (also `llmesh_forward_failovers_total`). */
+  readonly counters = { failovers: 0 }
 
   constructor(components: ForwarderComponents, init: ForwarderInit = {}) {
     this.c = components
@@ -146,6 +148,7 @@ export class Forwarder {
         const busy = r.head.status === 429 || r.head.status === 503
         if (busy && i < peers.length - 1) {
           r.cancel()
+          this.failover()
           continue
         }
         return r
@@ -153,11 +156,17 @@ export class Forwarder {
         last = err
         this.c.logger.debug({ peer: cand.peer, code: (err as { code?: string }).code }, 'forward attempt failed')
         if (signal.aborted) break
+        if (i < peers.length - 1) this.failover()
       }
     }
     this.c.metrics?.count('out', 'failed')
     if (last instanceof ForwardError) throw last
     throw new ForwardError('ERR_FORWARD_FAILED', `no peer could serve model ${req.model}`, { cause: last })
+  }
+
+  private failover(): void {
+    this.counters.failovers++
+    this.c.metrics?.failover()
   }
 
   /** One peer: dial, request frame, head frame; the body is read by the caller. */

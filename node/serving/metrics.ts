@@ -4,6 +4,8 @@
  * - `llmesh_forwarded_requests_total{direction,outcome}`: `direction` `out` (this node forwarded a
  *   request it could not serve) or `in` (it served one for a peer); `outcome` one of
  *   FORWARD_OUTCOMES. Counts only: no prompt, model output or peer id.
+ * - `llmesh_forward_failovers_total`: peers skipped for the next one (unreachable, broken head, or
+ *   429/503) while forwarding a request.
  */
 import { Counter, Registry } from 'prom-client'
 
@@ -20,6 +22,7 @@ export type ForwardOutcome = (typeof FORWARD_OUTCOMES)[number]
 export interface ForwardMetrics {
   registry: Registry
   count(direction: 'in' | 'out', outcome: ForwardOutcome): void
+  failover(): void
 }
 
 /** Creates the metrics on a registry of their own. */
@@ -32,5 +35,14 @@ export function createForwardMetrics(prefix = 'llmesh_'): ForwardMetrics {
     registers: [registry],
   })
   for (const direction of ['in', 'out']) for (const outcome of FORWARD_OUTCOMES) total.inc({ direction, outcome }, 0)
-  return { registry, count: (direction, outcome) => total.inc({ direction, outcome }) }
+  const failovers = new Counter({
+    name: `${prefix}forward_failovers_total`,
+    help: 'Peers skipped for the next one while forwarding a request (unreachable, broken head, 429/503)',
+    registers: [registry],
+  })
+  return {
+    registry,
+    count: (direction, outcome) => total.inc({ direction, outcome }),
+    failover: () => failovers.inc(),
+  }
 }

@@ -43,8 +43,8 @@ export interface LocalAnswer {
   abort(): void
 }
 
-/** Runs a forwarded request through this node's OpenAI routes, marked as forwarded. */
-export type LocalExecute = (req: InferRequest) => Promise<LocalAnswer>
+/** Runs a forwarded request through this node's OpenAI routes, marked as forwarded; `signal` stops it. */
+export type LocalExecute = (req: InferRequest, signal: AbortSignal) => Promise<LocalAnswer>
 
 /** What the responder uses. */
 export interface ResponderComponents {
@@ -150,7 +150,16 @@ export class Responder {
       this.c.metrics?.count('in', 'refused')
       return this.answerError(lp, stream, 503, 'model_unavailable', 'this node is starting', signal)
     }
-    const answer = await execute(req)
+    // the requester went away (its stream reset) or the time is up: the local request stops
+    const gone = new AbortController()
+    const onClose = (): void => gone.abort()
+    stream.addEventListener('close', onClose, { once: true })
+    let answer: LocalAnswer
+    try {
+      answer = await execute(req, AbortSignal.any([signal, gone.signal]))
+    } finally {
+      stream.removeEventListener('close', onClose)
+    }
     let complete = false
     try {
       const head: InferHead = {

@@ -11,8 +11,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { DaemonContext, Service } from '../daemon-context.ts'
 import type { RolloutController } from '../rollout/rollout-controller.ts'
-import { FORWARD_REPORT_MAX_INTERVALS } from './constants.ts'
-import { type ForwardHook, forwardHook, injectExecute } from './forward-routes.ts'
+import { FORWARD_REPORT_MAX_INTERVALS, FORWARD_REPORT_MIN_AGE_MS } from './constants.ts'
+import { ForwardedSignals, type ForwardHook, forwardHook, injectExecute } from './forward-routes.ts'
 import { Forwarder, type ForwarderInit } from './forwarder.ts'
 import { createForwardMetrics, type ForwardMetrics } from './metrics.ts'
 import type { RemoteModel } from './peer-choice.ts'
@@ -41,6 +41,8 @@ export interface Serving {
   forwarder(): Forwarder | undefined
   hook: ForwardHook
   remoteModels: (local: ReadonlySet<string>, max: number) => RemoteModel[]
+  /** The abort signal of a forwarded request being served, by its `x-llmesh-forwarded` id. */
+  forwardedSignal: (id: string | undefined) => AbortSignal | undefined
   /** Gives the responder the API instance the OpenAI routes are registered on. */
   setApp(app: FastifyInstance): void
   service(ctx: DaemonContext): Service
@@ -51,7 +53,8 @@ export function createServing(components: ServingComponents, init: ServingInit =
   const metrics = createForwardMetrics()
   let forwarder: Forwarder | undefined
   let app: FastifyInstance | undefined
-  const execute = injectExecute(() => app)
+  const signals = new ForwardedSignals()
+  const execute = injectExecute(() => app, signals)
   let canaryCache: { at: number; rolling: Set<string> } | undefined
   const isCanary = (model: string, version: string): boolean => {
     const now = Date.now()
@@ -67,6 +70,7 @@ export function createServing(components: ServingComponents, init: ServingInit =
     forwarder: () => forwarder,
     hook: forwardHook(() => forwarder),
     remoteModels: (local, max) => forwarder?.remoteModels(local, max) ?? [],
+    forwardedSignal: (id) => signals.get(id),
     setApp: (a) => {
       app = a
     },
@@ -85,7 +89,13 @@ export function createServing(components: ServingComponents, init: ServingInit =
               logger: ctx.logger.child({ svc: 'forward' }),
               metrics,
             },
-            { reportMaxAgeMs: FORWARD_REPORT_MAX_INTERVALS * ctx.config.reportIntervalMs, ...init.forwarder },
+            {
+              reportMaxAgeMs: Math.max(
+                FORWARD_REPORT_MAX_INTERVALS * ctx.config.reportIntervalMs,
+                FORWARD_REPORT_MIN_AGE_MS,
+              ),
+              ...init.forwarder,
+            },
           )
           responder = new Responder(
             {

@@ -1,12 +1,14 @@
 /**
- * Federated serving with real daemons on loopback (seed + 2 devices, real installer, inference
- * worker, health reports, rollout controllers, libp2p): the release excludes the `edge` device by
- * tag, so only the `gpu` device serves `tiny`. The edge device lists `tiny` as remote in
+ * Federated serving with real daemons on loopback (seed + 4 devices, real installer, inference
+ * worker, health reports, rollout controllers, libp2p): the release excludes the `edge` devices by
+ * tag, so only the two `gpu` devices serve `tiny`. The edge device lists `tiny` as remote in
  * GET /v1/models and answers chat completions (plain and streamed), completions and embeddings
- * through the gpu device, with the official `openai` client, naming the serving peer and version
- * in headers. A request already forwarded is never forwarded again; hostile frames, strangers and
- * over-long frames on /llmesh/infer/1.0.0 are refused with typed answers; the prompt marker is in
- * no file of any node; /metrics counts the forwards both ways.
+ * through a gpu device, with the official `openai` client, naming the serving peer and version
+ * in headers. A peer that cannot take the stream is skipped for the other (failover); a stopped
+ * peer is no longer chosen; a client that goes away stops the peer's generation. A request
+ * already forwarded is never forwarded again; with forwarding off a device answers 503 as before.
+ * Hostile frames, strangers and over-long frames on /llmesh/infer/1.0.0 are refused with typed
+ * answers; the prompt marker is in no file of any node; /metrics counts the forwards both ways.
  */
 import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
@@ -79,20 +81,21 @@ describe('federated serving: a device answers through the peer that serves the m
   timeout: scaled(180_000),
 }, () => {
   let f: RolloutFleet
-  let gpu: FleetDevice
+  let gpus: FleetDevice[]
   let edge: FleetDevice
+  let off: FleetDevice
   let stranger: TestNode | undefined
+  const candidates = () => (edge.parts.serving?.forwarder()?.candidates('tiny') ?? []).map((c) => c.peer)
   before(async () => {
-    f = await startRolloutFleet([['gpu'], ['edge']])
-    ;[gpu, edge] = f.devices
+    f = await startRolloutFleet([['gpu'], ['gpu'], ['edge'], ['edge']], undefined, {
+      device: (i) => (i === 3 ? { serving: { enabled: false } } : {}),
+    })
+    gpus = f.devices.slice(0, 2)
+    ;[edge, off] = f.devices.slice(2)
     await publish(f, '1.0.0', EDGE_EXCLUDED)
-    await waitFor(() => servedOf(gpu) === '1.0.0', 60_000, 'the gpu device serving 1.0.0')
-    // the edge device learns it from the gpu device's signed health reports
-    await waitFor(
-      () => (edge.parts.serving?.forwarder()?.candidates('tiny') ?? []).some((c) => c.peer === gpu.id),
-      30_000,
-      'the gpu device as a candidate on the edge device',
-    )
+    await waitFor(() => gpus.every((g) => servedOf(g) === '1.0.0'), 60_000, 'the gpu devices serving 1.0.0')
+    // the edge device learns it from the gpu devices' signed health reports
+    await waitFor(() => candidates().length === 2, 30_000, 'both gpu devices as candidates on the edge device')
   })
   after(async () => {
     await stranger?.node.stop()
@@ -104,9 +107,9 @@ describe('federated serving: a device answers through the peer that serves the m
     const onEdge = (await client(edge).models.list()).data as unknown as Array<Record<string, unknown>>
     assert.deepEqual(
       onEdge.map((m) => [m.id, m.object, m.served, m.versions, m.peers]),
-      [['tiny', 'model', 'remote', ['1.0.0'], 1]],
+      [['tiny', 'model', 'remote', ['1.0.0'], 2]],
     )
-    const onGpu = (await client(gpu).models.list()).data as unknown as Array<Record<string, unknown>>
+    const onGpu = (await client(gpus[0]).models.list()).data as unknown as Array<Record<string, unknown>>
     assert.deepEqual(
       onGpu.map((m) => [m.id, m.served, m.version]),
       [['tiny', 'local', '1.0.0']],
@@ -117,7 +120,8 @@ describe('federated serving: a device answers through the peer that serves the m
     const messages = [{ role: 'user' as const, content: `say hi ${MARKER}` }]
     const plain = await client(edge).chat.completions.create({ model: 'tiny', messages, max_tokens: 4 }).withResponse()
     assert.equal(plain.response.status, 200)
-    assert.equal(plain.response.headers.get('x-llmesh-served-by'), gpu.id)
+    const ids = gpus.map((g) => g.id)
+    assert.ok(ids.includes(plain.response.headers.get('x-llmesh-served-by') ?? ''))
     assert.equal(plain.response.headers.get('x-llmesh-served-version'), '1.0.0')
     assert.equal(plain.data.object, 'chat.completion')
     assert.equal(plain.data.model, 'tiny')
@@ -132,7 +136,7 @@ describe('federated serving: a device answers through the peer that serves the m
         stream_options: { include_usage: true },
       })
       .withResponse()
-    assert.equal(streamed.response.headers.get('x-llmesh-served-by'), gpu.id)
+    assert.ok(ids.includes(streamed.response.headers.get('x-llmesh-served-by') ?? ''))
     assert.match(streamed.response.headers.get('content-type') ?? '', /^text\/event-stream/)
     let chunks = 0
     let finish: string | null = null
@@ -156,9 +160,75 @@ describe('federated serving: a device answers through the peer that serves the m
     assert.equal(emb.data.length, 2)
     assert.ok(emb.data[0].embedding.length > 0)
 
-    assert.ok((await metric(edge, 'out', 'ok')) >= 4)
-    assert.ok((await metric(gpu, 'in', 'ok')) >= 4)
-    assert.equal(await metric(gpu, 'out', 'ok'), 0)
+    assert.equal(await metric(edge, 'out', 'ok'), 4)
+    assert.equal((await metric(gpus[0], 'in', 'ok')) + (await metric(gpus[1], 'in', 'ok')), 4)
+    assert.equal(await metric(gpus[0], 'out', 'ok'), 0)
+    assert.equal(edge.parts.serving?.forwarder()?.counters.failovers, 0)
+  })
+
+  test('a client that goes away stops the generation on the serving peer, streamed or not', async () => {
+    for (const stream of [true, false]) {
+      const aborted: string[] = []
+      const listeners = gpus.map((g) => {
+        const on = (r: { errorCode?: string }) => {
+          if (r.errorCode === 'ERR_ABORTED') aborted.push(g.id)
+        }
+        g.parts.supervisor?.on('request', on)
+        return () => g.parts.supervisor?.off('request', on)
+      })
+      // the previous generation's slot is freed once the worker confirmed its cancel
+      await waitFor(() => gpus.every((g) => g.parts.supervisor?.status().active === 0), 10_000, 'idle peers')
+      const ac = new AbortController()
+      const res = fetch(`${edge.daemon.apiUrl}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny', prompt: 'count', max_tokens: 2048, stream }),
+        signal: ac.signal,
+      })
+      if (stream) {
+        const r = await res
+        assert.equal(r.status, 200)
+        await r.body!.getReader().read()
+      } else {
+        res.catch(() => {})
+        // no byte comes back before the whole answer: wait until a peer generates
+        await waitFor(() => gpus.some((g) => (g.parts.supervisor?.status().active ?? 0) > 0), 10_000, 'a generation')
+      }
+      ac.abort()
+      // far sooner than 2,048 tokens take on a loaded machine
+      await waitFor(() => aborted.length > 0, 5_000, `the peer's generation aborted (stream: ${stream})`)
+      for (const off of listeners) off()
+      if (stream) assert.equal((await res).headers.get('x-llmesh-served-by'), aborted[0])
+    }
+  })
+
+  test('a peer that cannot take the stream is skipped for the other; a stopped peer is not chosen', async () => {
+    const [first, second] = candidates()
+    const a = f.devices.find((d) => d.id === first)!
+    await a.daemon.context.mesh.libp2p.unhandle(PROTOCOL_INFER)
+    const fwd = edge.parts.serving!.forwarder()!
+    const before = fwd.counters.failovers
+    const messages = [{ role: 'user' as const, content: 'hi' }]
+    const r = await client(edge).chat.completions.create({ model: 'tiny', messages, max_tokens: 2 }).withResponse()
+    assert.equal(r.response.headers.get('x-llmesh-served-by'), second)
+    assert.equal(fwd.counters.failovers, before + 1)
+    await a.daemon.stop()
+    await waitFor(() => candidates().join() === second, 10_000, 'only the running gpu device as a candidate')
+    const r2 = await client(edge)
+      .chat.completions.create({ model: 'tiny', messages, max_tokens: 2, stream: true })
+      .withResponse()
+    for await (const _ of r2.data);
+    assert.equal(r2.response.headers.get('x-llmesh-served-by'), second)
+  })
+
+  test('with forwarding off a device answers 503 as without peers', async () => {
+    assert.equal(off.parts.serving?.forwarder(), undefined)
+    await assert.rejects(
+      client(off).chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'x' }] }),
+      (e: unknown) => e instanceof OpenAI.APIError && e.status === 503 && e.code === 'model_unavailable',
+    )
+    const models = (await client(off).models.list()).data
+    assert.deepEqual(models, [])
   })
 
   test('an unknown model and a request already forwarded answer as without forwarding (no loop)', async () => {
@@ -178,6 +248,7 @@ describe('federated serving: a device answers through the peer that serves the m
 
   test('hostile frames, strangers and over-long frames are refused with typed answers', async () => {
     const libp2p = edge.daemon.context.mesh.libp2p
+    const gpu = f.devices.find((d) => d.daemon.state === 'running' && servedOf(d) === '1.0.0')!
     const before = await metric(gpu, 'in', 'refused')
     const garbage = await exchange(libp2p, gpu.id, [new TextEncoder().encode('{"v":1,"path":"/rollout/commands"}')])
     assert.deepEqual([garbage.head.status, garbage.body.error.code], [400, 'invalid_forward'])
