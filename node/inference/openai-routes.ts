@@ -16,13 +16,14 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { InferPath } from '../../protocols/infer.ts'
-import { HEADER_FORWARDED, MODELS_MAX_LISTED } from '../serving/constants.ts'
+import { HEADER_FORWARDED } from '../serving/constants.ts'
 import type { ForwardHook } from '../serving/forward-routes.ts'
 import type { RemoteModel } from '../serving/peer-choice.ts'
 import { ModelDeactivatedError, ModelUnavailableError, RequestAbortedError } from './errors.ts'
 import type { InferenceSupervisor } from './inference-supervisor.ts'
 import type { InferenceMetrics } from './metrics.ts'
 import { ApiError, errorBody, toApiError } from './openai-errors.ts'
+import { modelList } from './openai-models.ts'
 import { ChatBody, CompletionBody, chatInput, completionInput, EmbeddingBody, parseBody } from './openai-schemas.ts'
 import type { GenerateInput, GenerateResult } from './types.ts'
 
@@ -88,24 +89,8 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
 
   fastify.get('/v1/models', async () => {
     const name = servedName()
-    const created = Math.floor((supervisor.model?.loadedAt ?? Date.now()) / 1000)
-    const local = name === undefined ? [] : [{ id: name, object: 'model', created, owned_by: 'llmesh' }]
-    const remote = opts.remoteModels?.(new Set(local.map((m) => m.id)), MODELS_MAX_LISTED - local.length) ?? []
-    return {
-      object: 'list',
-      data: [
-        ...local.map((m) => ({ ...m, served: 'local', version: supervisor.model?.version ?? null })),
-        ...remote.map((r) => ({
-          id: r.model,
-          object: 'model',
-          created: Math.floor(r.since / 1000),
-          owned_by: 'llmesh',
-          served: 'remote',
-          peers: r.peers,
-          versions: r.versions,
-        })),
-      ],
-    }
+    const local = name === undefined ? undefined : { name, model: supervisor.model }
+    return modelList(local, opts.remoteModels)
   })
 
   /** Serves the request through a peer when this device cannot (see the header); true once answered. */
