@@ -4,7 +4,8 @@
  * tag, so only the two `gpu` devices serve `tiny`. The edge device lists `tiny` as remote in
  * GET /v1/models and answers chat completions (plain and streamed), completions and embeddings
  * through a gpu device, with the official `openai` client, naming the serving peer and version
- * in headers. A peer that cannot take the stream is skipped for the other (failover); a stopped
+ * in headers. A gpu device whose queue is full serves the next request through the other one. A
+ * peer that cannot take the stream is skipped for the other (failover); a stopped
  * peer is no longer chosen; a client that goes away stops the peer's generation. A request
  * already forwarded is never forwarded again; with forwarding off a device answers 503 as before.
  * Hostile frames, strangers and over-long frames on /llmesh/infer/1.0.0 are refused with typed
@@ -47,7 +48,12 @@ async function filesWith(dir: string, needle: string): Promise<string[]> {
   for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
     if (!e.isFile()) continue
     const p = join(e.parentPath, e.name)
-    if ((await readFile(p)).includes(needle)) out.push(p)
+    // a temporary file may be renamed away between the listing and the read
+    const bytes = await readFile(p).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return Buffer.alloc(0)
+      throw e
+    })
+    if (bytes.includes(needle)) out.push(p)
   }
   return out
 }
@@ -88,7 +94,13 @@ describe('federated serving: a device answers through the peer that serves the m
   const candidates = () => (edge.parts.serving?.forwarder()?.candidates('tiny') ?? []).map((c) => c.peer)
   before(async () => {
     f = await startRolloutFleet([['gpu'], ['gpu'], ['edge'], ['edge']], undefined, {
-      device: (i) => (i === 3 ? { serving: { enabled: false } } : {}),
+      // device 0 serves one request at a time and queues none: a second one is forwarded
+      device: (i) =>
+        i === 0
+          ? { supervisor: { threads: 1, maxConcurrent: 1, maxQueue: 0 } }
+          : i === 3
+            ? { serving: { enabled: false } }
+            : {},
     })
     gpus = f.devices.slice(0, 2)
     ;[edge, off] = f.devices.slice(2)
@@ -199,6 +211,27 @@ describe('federated serving: a device answers through the peer that serves the m
       await waitFor(() => aborted.length > 0, 5_000, `the peer's generation aborted (stream: ${stream})`)
       for (const off of listeners) off()
       if (stream) assert.equal((await res).headers.get('x-llmesh-served-by'), aborted[0])
+    }
+  })
+
+  test('a device whose queue is full serves the next request through a peer', async () => {
+    const [busy, other] = gpus
+    await waitFor(() => gpus.every((g) => g.parts.supervisor?.status().active === 0), 10_000, 'idle peers')
+    const ac = new AbortController()
+    const long = await fetch(`${busy.daemon.apiUrl}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny', prompt: 'count', max_tokens: 2048, stream: true }),
+      signal: ac.signal,
+    })
+    assert.equal(long.headers.get('x-llmesh-served-by'), null)
+    await long.body!.getReader().read()
+    try {
+      const messages = [{ role: 'user' as const, content: 'hi' }]
+      const r = await client(busy).chat.completions.create({ model: 'tiny', messages, max_tokens: 2 }).withResponse()
+      assert.equal(r.response.headers.get('x-llmesh-served-by'), other.id)
+    } finally {
+      ac.abort()
     }
   })
 
