@@ -8,8 +8,8 @@
  * peer that cannot take the stream is skipped for the other (failover); a stopped
  * peer is no longer chosen; a client that goes away stops the peer's generation. A request
  * already forwarded is never forwarded again; with forwarding off a device answers 503 as before.
- * Hostile frames, strangers and over-long frames on /llmesh/infer/1.0.0 are refused with typed
- * answers; the prompt marker is in no file of any node; /metrics counts the forwards both ways.
+ * Hostile frames, strangers, over-long frames and a fifth stream from one peer on
+ * /llmesh/infer/1.0.0 are refused with typed answers; the prompt marker is in no file of any node; /metrics counts the forwards both ways.
  */
 import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
@@ -299,6 +299,37 @@ describe('federated serving: a device answers through the peer that serves the m
     const strange = await exchange(stranger.node.libp2p, gpu.id, [req])
     assert.deepEqual([strange.head.status, strange.body.error.code], [403, 'peer_not_enrolled'])
     assert.equal(await metric(gpu, 'in', 'refused'), before + 3)
+  })
+
+  test('a peer holding its 4 streams gets 429 too_many_forwards for a fifth', async () => {
+    const gpu = f.devices.find((d) => d.daemon.state === 'running' && servedOf(d) === '1.0.0')!
+    const libp2p = edge.daemon.context.mesh.libp2p
+    // four streams that announce a 10-byte request and never send it
+    const holders = await Promise.all(
+      [0, 1, 2, 3].map(async () => {
+        const s = await libp2p.dialProtocol(peerIdFromString(gpu.id), PROTOCOL_INFER)
+        s.send(Uint8Array.of(10))
+        return s
+      }),
+    )
+    try {
+      const junk = new TextEncoder().encode('{}')
+      let last: Awaited<ReturnType<typeof exchange>> | undefined
+      await waitFor(
+        async () => {
+          last = await exchange(libp2p, gpu.id, [junk])
+          return last.head.status === 429
+        },
+        10_000,
+        'a refusal for the fifth stream',
+        () => last,
+      )
+      assert.equal(last?.body.error.code, 'too_many_forwards')
+    } finally {
+      for (const s of holders) s.abort(new Error('done'))
+    }
+    // the slots are freed with the streams
+    await waitFor(async () => (await exchange(libp2p, gpu.id, [new TextEncoder().encode('{}')])).head.status === 400)
   })
 
   test('the prompt marker is in no file of any node', async () => {
