@@ -74,6 +74,8 @@ export class Responder {
   private readonly c: ResponderComponents
   private readonly o: Required<ResponderInit>
   private readonly perPeer = new Map<string, number>()
+  /** Streams being served, from all peers. */
+  private total = 0
   private started = false
 
   constructor(components: ResponderComponents, init: ResponderInit = {}) {
@@ -106,14 +108,18 @@ export class Responder {
     const lp = lpStream(stream, { maxDataLength: INFER_MAX_REQUEST_BYTES })
     const refuse = async (status: number, code: string, message: string): Promise<void> => {
       this.c.metrics?.count('in', 'refused')
-      await this.answerError(lp, stream, status, code, message, signal)
+      // a refused peer gets its answer within the read time, or nothing
+      const brief = AbortSignal.any([signal, AbortSignal.timeout(this.o.readTimeoutMs)])
+      await this.answerError(lp, stream, status, code, message, brief)
     }
     if (!this.c.store.isEnrolled(peer) || this.c.store.revocationOf(peer) !== undefined) {
       return refuse(403, 'peer_not_enrolled', 'only enrolled fleet devices may forward requests here')
     }
     const n = this.perPeer.get(peer) ?? 0
     if (n >= this.o.maxPerPeer) return refuse(429, 'too_many_forwards', 'too many forwarded requests from this peer')
+    if (this.total >= this.o.maxInbound) return refuse(429, 'too_many_forwards', 'too many forwarded requests')
     this.perPeer.set(peer, n + 1)
+    this.total++
     try {
       let req: InferRequest
       try {
@@ -133,6 +139,7 @@ export class Responder {
       this.c.logger.debug({ peer, code: (err as { code?: string }).code }, 'forwarded request failed')
       stream.abort(err as Error)
     } finally {
+      this.total--
       const left = (this.perPeer.get(peer) ?? 1) - 1
       if (left <= 0) this.perPeer.delete(peer)
       else this.perPeer.set(peer, left)
