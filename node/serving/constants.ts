@@ -12,6 +12,8 @@ export const FORWARD_MAX_INBOUND_STREAMS = 32
 export const FORWARD_MAX_ATTEMPTS = 3
 /** Dialing a peer and opening the stream, ms. */
 export const FORWARD_DIAL_TIMEOUT_MS = 5_000
+/** Server side: reading the request frame, and answering a refused peer, ms. */
+export const FORWARD_READ_TIMEOUT_MS = 5_000
 /** From the request frame to the head frame (the server's queue wait and first token), ms. */
 export const FORWARD_HEAD_TIMEOUT_MS = 60_000
 /** Longest silence between two body frames, ms (a token every so often keeps a stream alive). */

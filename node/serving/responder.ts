@@ -26,9 +26,9 @@ import {
 import type { Logger } from '../logger.ts'
 import type { MessageStore } from '../mesh/message-store.ts'
 import {
-  FORWARD_DIAL_TIMEOUT_MS,
   FORWARD_MAX_INBOUND_STREAMS,
   FORWARD_MAX_STREAMS_PER_PEER,
+  FORWARD_READ_TIMEOUT_MS,
   FORWARD_TOTAL_TIMEOUT_MS,
 } from './constants.ts'
 import type { ForwardMetrics } from './metrics.ts'
@@ -83,7 +83,7 @@ export class Responder {
     this.o = {
       maxPerPeer: init.maxPerPeer ?? FORWARD_MAX_STREAMS_PER_PEER,
       maxInbound: init.maxInbound ?? FORWARD_MAX_INBOUND_STREAMS,
-      readTimeoutMs: init.readTimeoutMs ?? FORWARD_DIAL_TIMEOUT_MS,
+      readTimeoutMs: init.readTimeoutMs ?? FORWARD_READ_TIMEOUT_MS,
       totalTimeoutMs: init.totalTimeoutMs ?? FORWARD_TOTAL_TIMEOUT_MS,
     }
   }
