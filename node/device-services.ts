@@ -43,6 +43,7 @@ import { QualityProber, type QualityProberInit } from './quality/prober.ts'
 import { createRolloutMetrics, type RolloutMetrics } from './rollout/metrics.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
 import { rolloutRoutes } from './rollout/routes.ts'
+import { createServing, type Serving, type ServingInit } from './serving/serving-service.ts'
 import { createReplicationMetrics } from './store/replication-metrics.ts'
 import { FleetHistory } from './telemetry/fleet-history.ts'
 import { HealthReporter, type HealthReporterInit } from './telemetry/health-reporter.ts'
@@ -60,6 +61,8 @@ export interface DeviceParts {
   prober?: QualityProber
   /** Agent releases (llmesh updating itself), when `DeviceServicesInit.agent` is given. */
   agent?: ReturnType<typeof agentUpdateService>
+  /** Federated serving (node/serving/): forwarder, responder, their metrics. */
+  serving?: Serving
 }
 
 /** Options of the composition. */
@@ -78,6 +81,8 @@ export interface DeviceServicesInit {
   quality?: QualityProberInit
   /** The agent version running and whether it takes agent releases (node/agent-update/). */
   agent?: AgentUpdaterInit
+  /** Federated serving (node/serving/; `enabled: false` turns it off). */
+  serving?: ServingInit
 }
 
 /** What to pass to the daemon. */
@@ -173,6 +178,7 @@ function commonParts(init: Pick<DeviceServicesInit, 'signer' | 'agent'>, parts: 
       }
       text += await membershipMetrics.registry.metrics()
       text += await replicationMetrics.registry.metrics()
+      if (parts.serving !== undefined) text += await parts.serving.metrics.registry.metrics()
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }
@@ -232,8 +238,22 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       parts.metrics = createInferenceMetrics()
       return supervisorService(parts.supervisor, parts.metrics, ctx)
     })
+    // federated serving: requests this device cannot serve go to a peer that can (node/serving/)
+    const serving = createServing(
+      { controller: () => parts.controller, version: () => parts.supervisor?.model?.version },
+      init.serving,
+    )
+    parts.serving = serving
     routes.push(() => async (app) => {
-      await openaiRoutes(app, { supervisor: parts.supervisor!, metrics: parts.metrics!, apiToken: init.apiToken })
+      serving.setApp(app)
+      await openaiRoutes(app, {
+        supervisor: parts.supervisor!,
+        metrics: parts.metrics!,
+        apiToken: init.apiToken,
+        forward: serving.hook,
+        remoteModels: serving.remoteModels,
+        forwardedSignal: serving.forwardedSignal,
+      })
     })
   }
   if (init.inference !== false) {
@@ -313,6 +333,10 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
     common.bindMetrics(ctx, parts.controller)
     return parts.controller
   })
+  if (parts.serving !== undefined) {
+    const serving = parts.serving
+    services.push((ctx) => serving.service(ctx))
+  }
   routes.push(...common.routes)
   // release bundles (offline sites): export from and import into this device
   routes.push((ctx) =>
@@ -332,6 +356,8 @@ export async function cliDeviceServices(opts: {
   /** Versions of each model kept on disk. */
   keepVersions?: number
   agent?: AgentUpdaterInit
+  /** Federated serving (`--no-forwarding`: false). */
+  forwarding?: boolean
 }): Promise<DeviceServices> {
   const signer =
     opts.operatorKeyFile === undefined ? undefined : createOperatorSigner(await readFile(opts.operatorKeyFile, 'utf8'))
@@ -339,6 +365,7 @@ export async function cliDeviceServices(opts: {
     signer,
     supervisor: opts.supervisor,
     agent: opts.agent,
+    serving: { enabled: opts.forwarding ?? true },
     distribution: opts.keepVersions === undefined ? undefined : { installer: { keepVersions: opts.keepVersions } },
   })
 }

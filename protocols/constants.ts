@@ -19,6 +19,8 @@ export function fleetTopic(topic: string, fleet: string): string {
 /** libp2p protocol ids. */
 export const PROTOCOL_ANTI_ENTROPY = '/llmesh/anti-entropy/1.0.0'
 export const PROTOCOL_REPLICATE = '/llmesh/replicate/1.0.0'
+/** Federated serving: one OpenAI request forwarded to a peer that serves its model (protocols/infer.ts). */
+export const PROTOCOL_INFER = '/llmesh/infer/1.0.0'
 
 /** DSSE payload types for operator-signed messages. */
 export const PAYLOAD_TYPE_IN_TOTO = 'application/vnd.in-toto+json'

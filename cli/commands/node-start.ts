@@ -109,6 +109,7 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
         enabled: c.agent_update,
         restart: () => restart('agent switched', AGENT_RESTART_EXIT_CODE),
       },
+      forwarding: c.forwarding,
     })
     daemon = new Daemon({ ...init, services: composed.services, routes: composed.routes })
   }

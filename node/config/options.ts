@@ -275,6 +275,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'versions of each model kept on disk (active and previous always kept)',
   },
   ...AGENT_OPTIONS,
+  {
+    name: 'forwarding',
+    flag: '--no-forwarding',
+    env: 'LLMESH_FORWARDING',
+    key: 'forwarding',
+    kind: 'bool',
+    default: () => true,
+    defaultText: '`true`',
+    help: 'serve OpenAI requests for models this device cannot serve through a peer that can, and serve peers’ forwarded requests',
+  },
 ]
 
 /** The option named `name` (a typo in code is a bug, caught by the tests). */

@@ -51,6 +51,7 @@ export interface ConfigValues {
   agent_health_window: number
   agent_version?: string
   agent_ready_file?: string
+  forwarding: boolean
 }
 
 /** A value as parsed from one source. */

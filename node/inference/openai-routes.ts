@@ -7,32 +7,24 @@
  * with the first token, so errors before it still get a proper status (429/503/…). Errors use
  * OpenAI's shape `{ error: { message, type, param, code } }`.
  * Auth: with `apiToken`, callers not on loopback must send `Authorization: Bearer <token>`.
+ * Federated serving (node/serving/): with `forward`, a request this device cannot serve (model not
+ * here, deactivated or unavailable, or the queue full) is served through a peer, unless it was
+ * itself forwarded (`x-llmesh-forwarded`: one hop at most); GET /v1/models lists the peers' models
+ * too (`remoteModels`), each entry marked `served: local | remote`.
  * Prompts and completions are never logged.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
-import {
-  GenerationError,
-  InferenceError,
-  InferenceTimeoutError,
-  InputTooLongError,
-  ModelDeactivatedError,
-  ModelUnavailableError,
-  OverloadedError,
-  RequestAbortedError,
-  WorkerCrashedError,
-} from './errors.ts'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { InferPath } from '../../protocols/infer.ts'
+import { HEADER_FORWARDED } from '../serving/constants.ts'
+import type { ForwardHook } from '../serving/forward-routes.ts'
+import type { RemoteModel } from '../serving/peer-choice.ts'
+import { ModelDeactivatedError, ModelUnavailableError, RequestAbortedError } from './errors.ts'
 import type { InferenceSupervisor } from './inference-supervisor.ts'
 import type { InferenceMetrics } from './metrics.ts'
-import {
-  ChatBody,
-  CompletionBody,
-  chatInput,
-  completionInput,
-  EmbeddingBody,
-  InvalidBodyError,
-  parseBody,
-} from './openai-schemas.ts'
+import { ApiError, errorBody, toApiError } from './openai-errors.ts'
+import { modelList } from './openai-models.ts'
+import { ChatBody, CompletionBody, chatInput, completionInput, EmbeddingBody, parseBody } from './openai-schemas.ts'
 import type { GenerateInput, GenerateResult } from './types.ts'
 
 /** Options of the plugin. */
@@ -43,58 +35,13 @@ export interface OpenAIRoutesOptions {
   apiToken?: string
   /** Name the model is served under (`model` in requests and responses). Default: the loaded model's name. */
   modelName?: string | (() => string | undefined)
+  /** Serves requests this device cannot through a peer (federated serving; unset: off). */
+  forward?: ForwardHook
+  /** Models peers serve that `local` does not hold, at most `max` (for GET /v1/models). */
+  remoteModels?: (local: ReadonlySet<string>, max: number) => RemoteModel[]
+  /** The abort signal of a forwarded request (by its `x-llmesh-forwarded` id): its requester went away. */
+  forwardedSignal?: (id: string | undefined) => AbortSignal | undefined
 }
-
-/** An error in OpenAI's shape with its HTTP status. */
-class ApiError extends Error {
-  readonly status: number
-  readonly type: string
-  readonly code: string
-  readonly param: string | null
-  readonly retryAfter: number | undefined
-  constructor(
-    status: number,
-    type: string,
-    code: string,
-    message: string,
-    param: string | null = null,
-    retryAfter?: number,
-  ) {
-    super(message)
-    this.status = status
-    this.type = type
-    this.code = code
-    this.param = param
-    this.retryAfter = retryAfter
-  }
-}
-
-/** Maps any error to an ApiError (status, OpenAI type and code). */
-function toApiError(err: unknown): ApiError {
-  if (err instanceof ApiError) return err
-  if (err instanceof InvalidBodyError)
-    return new ApiError(400, 'invalid_request_error', 'invalid_request', err.message, err.param)
-  if (err instanceof OverloadedError)
-    return new ApiError(429, 'rate_limit_error', 'overloaded', err.message, null, err.retryAfterSeconds)
-  if (err instanceof ModelDeactivatedError) return new ApiError(503, 'server_error', 'model_deactivated', err.message)
-  if (err instanceof ModelUnavailableError) {
-    return new ApiError(503, 'server_error', 'model_unavailable', err.message, null, err.retryAfterSeconds)
-  }
-  if (err instanceof InputTooLongError) {
-    return new ApiError(400, 'invalid_request_error', 'context_length_exceeded', err.message, 'input')
-  }
-  if (err instanceof InferenceTimeoutError) return new ApiError(504, 'server_error', 'timeout', err.message)
-  if (err instanceof WorkerCrashedError) return new ApiError(502, 'server_error', 'worker_crashed', err.message)
-  if (err instanceof GenerationError) return new ApiError(500, 'server_error', 'generation_error', 'generation failed')
-  if (err instanceof InferenceError) return new ApiError(500, 'server_error', err.code.toLowerCase(), err.message)
-  const fe = err as Partial<FastifyError>
-  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return new ApiError(fe.statusCode, 'invalid_request_error', 'invalid_request', fe.message ?? 'bad request')
-  }
-  return new ApiError(500, 'server_error', 'internal_error', 'internal error')
-}
-
-const errorBody = (e: ApiError) => ({ error: { message: e.message, type: e.type, param: e.param, code: e.code } })
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
@@ -142,12 +89,32 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
 
   fastify.get('/v1/models', async () => {
     const name = servedName()
-    const created = Math.floor((supervisor.model?.loadedAt ?? Date.now()) / 1000)
-    return {
-      object: 'list',
-      data: name === undefined ? [] : [{ id: name, object: 'model', created, owned_by: 'llmesh' }],
-    }
+    const local = name === undefined ? undefined : { name, model: supervisor.model }
+    return modelList(local, opts.remoteModels)
   })
+
+  /** Serves the request through a peer when this device cannot (see the header); true once answered. */
+  const forwarded = async (
+    path: InferPath,
+    model: string | undefined,
+    request: { headers: Record<string, unknown>; body: unknown },
+    reply: FastifyReply,
+  ): Promise<boolean> => {
+    if (opts.forward === undefined || model === undefined || request.headers[HEADER_FORWARDED] !== undefined) {
+      return false
+    }
+    const s = supervisor.status()
+    const full = s.waiting >= supervisor.limits.maxQueue && s.active >= supervisor.limits.maxConcurrent
+    if (!full) {
+      try {
+        checkModel(model)
+        return false
+      } catch {
+        // not servable here: try a peer
+      }
+    }
+    return opts.forward({ path, model, body: request.body as Record<string, unknown>, reply })
+  }
 
   const checkModel = (requested: string | undefined): string => {
     const name = servedName()
@@ -176,6 +143,7 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
 
   fastify.post('/v1/completions', async (request, reply) => {
     const body = parseBody(CompletionBody, request.body)
+    if (await forwarded('/v1/completions', body.model, request, reply)) return reply
     const model = checkModel(body.model)
     const input = completionInput(body)
     checkMaxTokens(input)
@@ -197,6 +165,7 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
 
   fastify.post('/v1/chat/completions', async (request, reply) => {
     const body = parseBody(ChatBody, request.body)
+    if (await forwarded('/v1/chat/completions', body.model, request, reply)) return reply
     const model = checkModel(body.model)
     const input = chatInput(body)
     checkMaxTokens(input)
@@ -233,6 +202,7 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
 
   fastify.post('/v1/embeddings', async (request, reply) => {
     const body = parseBody(EmbeddingBody, request.body)
+    if (await forwarded('/v1/embeddings', body.model, request, reply)) return reply
     const model = checkModel(body.model)
     const inputs = typeof body.input === 'string' ? [body.input] : body.input
     const r = await untilClientGoes(reply, (signal) => supervisor.embed(inputs, { signal }))
@@ -266,8 +236,10 @@ export async function openaiRoutes(fastify: FastifyInstance, opts: OpenAIRoutesO
       if (!reply.raw.writableFinished) ac.abort()
     }
     reply.raw.on('close', onClose) // fires on client disconnect (or after a finished response)
+    const forwarded = reply.request.headers[HEADER_FORWARDED]
+    const peer = opts.forwardedSignal?.(typeof forwarded === 'string' ? forwarded : undefined)
     try {
-      return await work(ac.signal)
+      return await work(peer === undefined ? ac.signal : AbortSignal.any([ac.signal, peer]))
     } catch (err) {
       if (typeof err === 'object' && err !== null) counted.add(err)
       throw err

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Daemon } from '../../node/daemon.ts'
-import { type DeviceParts, deviceServices } from '../../node/device-services.ts'
+import { type DeviceParts, type DeviceServicesInit, deviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { silentLogger } from '../../node/logger.ts'
 import type { QualityProberInit } from '../../node/quality/prober.ts'
@@ -55,7 +55,12 @@ gates:
 export async function startRolloutFleet(
   tags: string[][],
   fleet: TestFleet = makeFleet(),
-  opts: { reportIntervalMs?: number; quality?: QualityProberInit } = {},
+  opts: {
+    reportIntervalMs?: number
+    quality?: QualityProberInit
+    /** More options of device i's composition (e.g. `serving: { enabled: false }`). */
+    device?: (i: number) => Partial<DeviceServicesInit>
+  } = {},
 ): Promise<RolloutFleet> {
   const tmp = await tempDir('llmesh-rollout-')
   const base = (name: string) => ({
@@ -73,7 +78,7 @@ export async function startRolloutFleet(
   await seed.start()
   const devices: FleetDevice[] = []
   for (const [i, t] of tags.entries()) {
-    const dc = deviceServices({ supervisor: { threads: 1 }, rollout, quality: opts.quality })
+    const dc = deviceServices({ supervisor: { threads: 1 }, rollout, quality: opts.quality, ...opts.device?.(i) })
     const daemon = new Daemon({
       ...base(`d${i}`),
       tags: t,
