@@ -1,0 +1,301 @@
+/**
+ * Range-based set reconciliation of message ids (anti-entropy 2.0.0; docs/protocol.md,
+ * "Anti-entropy"). Pure and deterministic: both peers must compute the same keys, bounds and
+ * fingerprints, so every choice here is protocol.
+ *
+ * How it works: each message has a key, `rank ‖ seq ‖ id` in hex (`reconcileKey`), so keys sort
+ * dependencies first (trust roots, releases by seq, enrollments, …) and ids spread uniformly inside
+ * a rank. A range of keys has a fingerprint: sha256 of the XOR of its ids' first 16 bytes and its
+ * count, cut to 16 bytes; prefix XORs make any range's fingerprint O(log n) (two binary searches).
+ * The initiator sends fingerprints of RECONCILE_BRANCH ranges splitting its set; the responder
+ * skips the ranges whose fingerprint matches, and splits again those that differ, or sends its ids
+ * when it holds at most RECONCILE_LEAF in the range; an id list is answered by a diff. Only ranges
+ * that differ are split, so a round costs O(d · log n) bytes for d differences among n messages,
+ * in O(log n) round trips. The initiator ends when nothing is left open, when it has found
+ * `work` differences (the rest waits for the next round), or after RECONCILE_MAX_ROUNDS frames.
+ */
+import { createHash } from 'node:crypto'
+import { ANTI_ENTROPY_MAX_MESSAGES } from './anti-entropy.ts'
+import {
+  type QueryFrame,
+  type QueryRange,
+  type Range,
+  RECONCILE_MAX_IDS,
+  RECONCILE_MAX_RANGES,
+  type ReplyFrame,
+  type ReplyRange,
+} from './reconcile-frames.ts'
+
+/** Ranges a differing range is split into. */
+export const RECONCILE_BRANCH = 16
+/** A side holding at most this many ids in a differing range sends them instead of splitting. */
+export const RECONCILE_LEAF = 32
+/** Most query frames of one initiator in one session. */
+export const RECONCILE_MAX_ROUNDS = 16
+
+/** Largest sequence number a key can hold (12 hex digits); larger ones are clamped. */
+const MAX_SEQ = 2 ** 48 - 1
+
+/** The key of a message: its type's rank (0–15), its sequence number, its id. */
+export function reconcileKey(rank: number, seq: number, id: string): string {
+  const s = Number.isSafeInteger(seq) ? Math.min(Math.max(seq, 0), MAX_SEQ) : 0
+  return (rank & 15).toString(16) + s.toString(16).padStart(12, '0') + id
+}
+
+/** An item to reconcile: its key (`reconcileKey`) and its id. */
+export interface ReconcileItem {
+  key: string
+  id: string
+}
+
+/** Limits of one side's frames (defaults: the protocol's). */
+export interface ReconcileLimits {
+  /** Most ranges per frame. */
+  ranges: number
+  /** Most ids per frame. */
+  ids: number
+  /** Most ids a reply offers in its diffs (`g`): what one round can send anyway. */
+  diff: number
+}
+
+const LIMITS: ReconcileLimits = {
+  ranges: RECONCILE_MAX_RANGES,
+  ids: RECONCILE_MAX_IDS,
+  diff: ANTI_ENTROPY_MAX_MESSAGES,
+}
+
+/** The four big-endian 32-bit words of an id's first 16 bytes: what fingerprints XOR. */
+export function idWords(id: string): [number, number, number, number] {
+  const b = Buffer.from(id.slice(0, 32), 'hex')
+  return [b.readUInt32BE(0), b.readUInt32BE(4), b.readUInt32BE(8), b.readUInt32BE(12)]
+}
+
+/** Offset of the id inside a key. */
+const ID_AT = 13
+
+/**
+ * One side's set: keys in order, with prefix XORs of their ids for O(1) range fingerprints. Build
+ * it from sorted keys and their id words (`fromSorted`, what the node keeps), or from any items.
+ */
+export class ReconcileSet {
+  readonly keys: string[]
+  private readonly xor: Uint32Array
+
+  /** From items in any order. */
+  constructor(items: Iterable<ReconcileItem>) {
+    const keys = [...items].map((x) => x.key).sort()
+    const words = new Uint32Array(keys.length * 4)
+    for (let k = 0; k < keys.length; k++) words.set(idWords(keys[k].slice(ID_AT)), k * 4)
+    this.keys = keys
+    this.xor = prefixXor(words, keys.length)
+  }
+
+  /** From keys sorted ascending (no duplicates) and their ids' words (`idWords`, 4 per key). */
+  static fromSorted(keys: string[], words: Uint32Array): ReconcileSet {
+    const set = Object.create(ReconcileSet.prototype) as { keys: string[]; xor: Uint32Array }
+    set.keys = keys
+    set.xor = prefixXor(words, keys.length)
+    return set as unknown as ReconcileSet
+  }
+
+  get size(): number {
+    return this.keys.length
+  }
+
+  /** The id at index `k`. */
+  id(k: number): string {
+    return this.keys[k].slice(ID_AT)
+  }
+
+  /** The ids at indexes [lo, hi). */
+  ids(lo: number, hi: number): string[] {
+    const out: string[] = []
+    for (let k = lo; k < hi; k++) out.push(this.id(k))
+    return out
+  }
+
+  /** Index of the first key ≥ bound (`undefined`: the end). */
+  index(bound: string | undefined): number {
+    if (bound === undefined) return this.keys.length
+    let lo = 0
+    let hi = this.keys.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.keys[mid] < bound) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  /** Fingerprint of the items at indexes [lo, hi). */
+  fingerprint(lo: number, hi: number): string {
+    const buf = Buffer.alloc(20)
+    for (let w = 0; w < 4; w++) buf.writeUInt32BE((this.xor[hi * 4 + w] ^ this.xor[lo * 4 + w]) >>> 0, w * 4)
+    buf.writeUInt32BE(hi - lo, 16)
+    return createHash('sha256').update(buf).digest('hex').slice(0, 32)
+  }
+}
+
+function prefixXor(words: Uint32Array, n: number): Uint32Array {
+  const xor = new Uint32Array((n + 1) * 4)
+  for (let k = 0; k < n * 4; k++) xor[k + 4] = xor[k] ^ words[k]
+  return xor
+}
+
+/** The shortest prefix of `next` greater than `prev` (keys are distinct and of one length). */
+function between(prev: string, next: string): string {
+  let k = 0
+  while (k < next.length && prev[k] === next[k]) k++
+  return next.slice(0, k + 1)
+}
+
+const isSkip = (r: Range): boolean => r.f === undefined && r.i === undefined && r.g === undefined && r.m === undefined
+
+/** Builds a frame's ranges, merging adjacent skips and dropping a trailing one, within limits. */
+class RangeWriter {
+  readonly out: Range[] = []
+  ids = 0
+  private readonly limits: ReconcileLimits
+
+  constructor(limits: ReconcileLimits) {
+    this.limits = limits
+  }
+
+  /** Whether `n` more ranges with `ids` more ids still fit. */
+  fits(n: number, ids: number): boolean {
+    return this.out.length + n < this.limits.ranges && this.ids + ids <= this.limits.ids
+  }
+
+  add(r: Range): void {
+    const last = this.out[this.out.length - 1]
+    if (isSkip(r) && last !== undefined && isSkip(last)) {
+      if (r.b === undefined) delete last.b
+      else last.b = r.b
+    } else this.out.push(r)
+    this.ids += (r.i?.length ?? 0) + (r.g?.length ?? 0) + (r.m?.length ?? 0)
+  }
+
+  /** The ranges, with a trailing skip dropped. */
+  done(): Range[] {
+    const last = this.out[this.out.length - 1]
+    if (last !== undefined && isSkip(last)) this.out.pop()
+    return this.out
+  }
+}
+
+/** Splits the differing range [lower, upper) of `set` (indexes [lo, hi)): its ids, or fingerprints of sub-ranges. */
+function split(set: ReconcileSet, lo: number, hi: number, upper: string | undefined, w: RangeWriter): void {
+  const n = hi - lo
+  if (n <= RECONCILE_LEAF) {
+    w.add(w.fits(1, n) ? { b: upper, i: set.ids(lo, hi) } : { b: upper })
+    return
+  }
+  if (!w.fits(RECONCILE_BRANCH, 0)) {
+    w.add({ b: upper })
+    return
+  }
+  let start = lo
+  for (let j = 1; j <= RECONCILE_BRANCH; j++) {
+    const end = j === RECONCILE_BRANCH ? hi : lo + Math.floor((j * n) / RECONCILE_BRANCH)
+    const b = j === RECONCILE_BRANCH ? upper : between(set.keys[end - 1], set.keys[end])
+    w.add({ b, f: set.fingerprint(start, end) })
+    start = end
+  }
+}
+
+/** Walks a frame's ranges with their index spans in `set`. */
+function* spans(set: ReconcileSet, ranges: Range[]): Generator<[Range, number, number]> {
+  let lo = 0
+  for (const r of ranges) {
+    const hi = set.index(r.b)
+    yield [r, lo, Math.max(lo, hi)]
+    lo = Math.max(lo, hi)
+  }
+}
+
+/** The responder's answer to a query frame. `wanted` filters the ids of a list it asks for (`m`). */
+export function respond(
+  set: ReconcileSet,
+  ranges: QueryRange[],
+  wanted: (id: string) => boolean = () => true,
+  limits: ReconcileLimits = LIMITS,
+): ReplyRange[] {
+  const w = new RangeWriter(limits)
+  let offered = 0
+  for (const [r, lo, hi] of spans(set, ranges)) {
+    if (r.f !== undefined) {
+      if (set.fingerprint(lo, hi) === r.f) w.add({ b: r.b })
+      else split(set, lo, hi, r.b, w)
+    } else if (r.i !== undefined) {
+      const theirs = new Set(r.i)
+      const mine = new Set(set.ids(lo, hi))
+      const m = r.i.filter((id) => !mine.has(id) && wanted(id))
+      const room = Math.max(0, Math.min(limits.ids - w.ids - m.length, limits.diff - offered))
+      const g: string[] = []
+      for (let k = lo; k < hi && g.length < room; k++) if (!theirs.has(set.id(k))) g.push(set.id(k))
+      if (g.length === 0 && m.length === 0) w.add({ b: r.b })
+      else if (!w.fits(1, g.length + m.length)) w.add({ b: r.b })
+      else {
+        w.add({ b: r.b, g, m })
+        offered += g.length
+      }
+    } else w.add({ b: r.b })
+  }
+  return w.done()
+}
+
+/** The initiator's side of one session: the frames it sends, and what it learns. */
+export class Initiator {
+  private readonly set: ReconcileSet
+  private readonly limits: ReconcileLimits
+  private readonly work: number
+  /** Ids the responder holds that this side lacks. */
+  readonly need = new Set<string>()
+  /** Ids this side holds that the responder lacks. */
+  readonly give = new Set<string>()
+  /** Query frames sent. */
+  rounds = 0
+
+  /** `work`: differences after which the session ends (the rest is found next round). */
+  constructor(set: ReconcileSet, work: number, limits: ReconcileLimits = LIMITS) {
+    this.set = set
+    this.work = work
+    this.limits = limits
+  }
+
+  /** The first query: the whole key space. */
+  first(): QueryRange[] {
+    const w = new RangeWriter(this.limits)
+    split(this.set, 0, this.set.size, undefined, w)
+    this.rounds = 1
+    return w.done() as QueryRange[]
+  }
+
+  /** Takes the responder's answer; returns the next query, or `undefined` when the session is over. */
+  next(ranges: ReplyRange[]): QueryRange[] | undefined {
+    const w = new RangeWriter(this.limits)
+    let open = false
+    for (const [r, lo, hi] of spans(this.set, ranges)) {
+      if (r.f !== undefined) {
+        if (this.set.fingerprint(lo, hi) === r.f) w.add({ b: r.b })
+        else {
+          split(this.set, lo, hi, r.b, w)
+          open = true
+        }
+      } else if (r.i !== undefined || r.g !== undefined || r.m !== undefined) {
+        // a list, or a diff: what each side lacks in this range is now known
+        const mine = new Set(this.set.ids(lo, hi))
+        const theirs = new Set(r.i)
+        for (const id of r.i ?? r.g ?? []) if (!mine.has(id)) this.need.add(id)
+        if (r.i !== undefined) for (const id of mine) if (!theirs.has(id)) this.give.add(id)
+        for (const id of r.m ?? []) if (mine.has(id)) this.give.add(id)
+        w.add({ b: r.b })
+      } else w.add({ b: r.b })
+    }
+    if (!open || this.rounds >= RECONCILE_MAX_ROUNDS || this.need.size + this.give.size >= this.work) return undefined
+    this.rounds++
+    return w.done() as QueryRange[]
+  }
+}
+
+export type { QueryFrame, ReplyFrame }
