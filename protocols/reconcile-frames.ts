@@ -14,7 +14,7 @@ import { ANTI_ENTROPY_MAX_DIGESTS, Hello } from './anti-entropy.ts'
 import { Sha256Hex } from './schemas/common.ts'
 
 /** Most ranges in one reconciliation frame. */
-export const RECONCILE_MAX_RANGES = 4_096
+export const RECONCILE_MAX_RANGES = 8_192
 /** Length of a key: type rank (1 hex digit), sequence number (12), id (64). */
 export const RECONCILE_KEY_LENGTH = 77
 /** Most ids in one reconciliation frame, all ranges together (a frame stays under the control frame limit). */

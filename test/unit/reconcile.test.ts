@@ -7,7 +7,14 @@ import { createHash } from 'node:crypto'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { decodeFrame } from '../../protocols/anti-entropy.ts'
-import { Initiator, RECONCILE_LEAF, ReconcileSet, reconcileKey, respond } from '../../protocols/reconcile.ts'
+import {
+  Initiator,
+  RECONCILE_LEAF,
+  RECONCILE_MAX_ROUNDS,
+  ReconcileSet,
+  reconcileKey,
+  respond,
+} from '../../protocols/reconcile.ts'
 import { NextFrame, QueryFrame, ReplyFrame } from '../../protocols/reconcile-frames.ts'
 import { runSession } from '../../protocols/reconcile-session.ts'
 
@@ -112,6 +119,22 @@ describe('range-based reconciliation', () => {
     assert.deepEqual(new Set(reply[0].g), new Set(b.slice(10).map((x) => x.id)))
   })
 
+  test('a responder whose fingerprints always differ costs a bounded session', () => {
+    const ini = new Initiator(new ReconcileSet(sets(50_000, 0, 0).a), 2000)
+    let query: ReturnType<Initiator['next']> = ini.first()
+    let frames = 0
+    while (query !== undefined) {
+      frames++
+      assert.ok(decodeFrame(enc.encode(JSON.stringify({ ranges: query })), QueryFrame).ok, 'every query decodes')
+      const lying = Array.from({ length: 8_000 }, (_, k) => ({
+        b: k.toString(16).padStart(8, '0'),
+        f: id(k).slice(0, 32),
+      }))
+      query = ini.next(lying)
+    }
+    assert.equal(frames, RECONCILE_MAX_ROUNDS)
+  })
+
   test('keys sort by rank, then sequence number, then id; a huge or bad seq is clamped', () => {
     assert.ok(reconcileKey(0, 99, 'f'.repeat(64)) < reconcileKey(1, 0, '0'.repeat(64)))
     assert.ok(reconcileKey(1, 2, 'f'.repeat(64)) < reconcileKey(1, 10, '0'.repeat(64)))
@@ -127,7 +150,7 @@ describe('range-based reconciliation', () => {
       { ranges: [{ b: 'A' }] },
       { ranges: [{ b: 'a', x: 1 }] },
       { ranges: [{ b: 'a'.repeat(78) }] },
-      { ranges: Array.from({ length: 4_097 }, (_, k) => ({ b: k.toString(16).padStart(4, '0') })) },
+      { ranges: Array.from({ length: 8_193 }, (_, k) => ({ b: k.toString(16).padStart(4, '0') })) },
     ]
     for (const f of bad) {
       const r = decodeFrame(enc.encode(JSON.stringify(f)), QueryFrame)
