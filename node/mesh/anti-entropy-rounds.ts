@@ -95,7 +95,9 @@ export async function initiateV2(h: RoundHost, io: RoundIo): Promise<void> {
     if (query !== undefined) await write(io, { ranges: query })
   }
   io.res.roundTrips = trips
-  const offer = [...ini.give].slice(0, ANTI_ENTROPY_MAX_DIGESTS)
+  // in key order (dependencies first), and no more than one round can send: an empty peer would
+  // otherwise be offered everything, past the control frame limit
+  const offer = [...ini.give].slice(0, h.maxMessages)
   await write(io, { want: [...ini.need].filter(wanted(h)).slice(0, h.maxMessages), offer })
   const answer = await h.guard.control(io.lp, io.peer, io.signal, WantFrame)
   await receiveAll(h, io, answer.count)

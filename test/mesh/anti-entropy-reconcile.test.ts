@@ -53,6 +53,23 @@ describe('anti-entropy reconciliation on loopback', () => {
     assert.deepEqual([again.received, again.sent, again.roundTrips], [0, 0, 1])
   })
 
+  test('an empty peer catches up over rounds, at most a round's worth of messages each (dependencies first)', async () => {
+    const x = await startNode(fleet, { init: { antiEntropy: { intervalMs: 3_600_000, maxMessages: 10 } } })
+    const empty = await startNode(fleet, QUIET)
+    nodes.push(x, empty)
+    for (let i = 0; i < 25; i++) await x.node.publish(await command(fleet))
+    const sent: number[] = []
+    x.node.antiEntropy.on('sync', (r) => sent.push(r.sent))
+    await x.node.dial(empty.node.multiaddrs()[0])
+    await waitFor(() => sent.length === 1, 15_000, 'the round on connect')
+    const peer = empty.node.libp2p.peerId
+    // each round is one 'sync' event
+    await x.node.antiEntropy.sync(peer)
+    await x.node.antiEntropy.sync(peer)
+    assert.deepEqual(sent, [10, 10, 5])
+    await waitFor(() => empty.store.size === 25, 10_000, 'the empty peer to hold everything')
+  })
+
   test('a peer that speaks only version 1 is reconciled with over version 1', async () => {
     const [x, old] = await pair(20, 2)
     // an older node: no handler for version 2
