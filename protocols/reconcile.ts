@@ -282,6 +282,9 @@ export function respond(
  */
 export const RECONCILE_QUERY_RANGES = Math.floor(RECONCILE_MAX_RANGES / (RECONCILE_BRANCH + 1)) - 1
 
+/** Open ranges an initiator keeps at once (what its remaining queries could send). */
+const MAX_OPEN = RECONCILE_QUERY_RANGES * RECONCILE_MAX_ROUNDS
+
 /** The initiator's side of one session: the frames it sends, and what it learns. */
 export class Initiator {
   private readonly set: ReconcileSet
@@ -327,7 +330,8 @@ export class Initiator {
     let lower = ''
     for (const [r, lo, hi] of spans(this.set, ranges)) {
       if (r.f !== undefined) {
-        if (this.set.fingerprint(lo, hi) !== r.f) opened.push(...split(this.set, lo, hi, lower, r.b))
+        const full = opened.length + this.todo.length >= MAX_OPEN
+        if (!full && this.set.fingerprint(lo, hi) !== r.f) opened.push(...split(this.set, lo, hi, lower, r.b))
       } else if (r.i !== undefined || r.g !== undefined || r.m !== undefined) {
         // a list, or a diff: what each side lacks in this range is now known
         const mine = new Set(this.set.ids(lo, hi))
@@ -340,7 +344,7 @@ export class Initiator {
     }
     // what the reply opened lies inside what was sent, so before what is left; bounded (a hostile
     // responder's replies differ everywhere): what does not fit waits for the next session
-    this.todo = [...opened, ...this.todo].slice(0, RECONCILE_QUERY_RANGES * RECONCILE_MAX_ROUNDS)
+    this.todo = [...opened, ...this.todo].slice(0, MAX_OPEN)
     if (this.todo.length === 0 || this.rounds >= RECONCILE_MAX_ROUNDS || this.need.size + this.give.size >= this.work)
       return undefined
     return this.query()

@@ -53,7 +53,7 @@ describe('anti-entropy reconciliation on loopback', () => {
     assert.deepEqual([again.received, again.sent, again.roundTrips], [0, 0, 1])
   })
 
-  test('an empty peer catches up over rounds, at most a round's worth of messages each (dependencies first)', async () => {
+  test('an empty peer catches up over rounds, at most a round’s worth of messages each (dependencies first)', async () => {
     const x = await startNode(fleet, { init: { antiEntropy: { intervalMs: 3_600_000, maxMessages: 10 } } })
     const empty = await startNode(fleet, QUIET)
     nodes.push(x, empty)
