@@ -6,15 +6,15 @@
  * How it works: each message has a key, `rank ‖ seq ‖ id` in hex (`reconcileKey`), so keys sort
  * dependencies first (trust roots, releases by seq, enrollments, …) and ids spread uniformly inside
  * a rank. A range of keys has a fingerprint: sha256 of the XOR of its ids' first 16 bytes and its
- * count, cut to 16 bytes; prefix XORs make any range's fingerprint O(log n) (two binary searches).
- * The initiator sends fingerprints of RECONCILE_BRANCH ranges splitting its set; the responder
+ * count, cut to 16 bytes; prefix XORs make any range's fingerprint O(log n) (two binary searches;
+ * reconcile-set.ts). The initiator sends fingerprints of RECONCILE_BRANCH ranges splitting its set; the responder
  * skips the ranges whose fingerprint matches, and splits again those that differ, or sends its ids
  * when it holds at most RECONCILE_LEAF in the range; an id list is answered by a diff. Only ranges
  * that differ are split, so a round costs O(d · log n) bytes for d differences among n messages,
- * in O(log n) round trips. The initiator ends when nothing is left open, when it has found
+ * in O(log n) round trips. The initiator keeps a queue of open ranges and sends at most
+ * RECONCILE_QUERY_RANGES per query, so every reply fits a frame. It ends when nothing is left open, when it has found
  * `work` differences (the rest waits for the next round), or after RECONCILE_MAX_ROUNDS frames.
  */
-import { createHash } from 'node:crypto'
 import { ANTI_ENTROPY_MAX_CONTROL_BYTES, ANTI_ENTROPY_MAX_MESSAGES } from './anti-entropy.ts'
 import {
   type QueryFrame,
@@ -25,6 +25,9 @@ import {
   type ReplyFrame,
   type ReplyRange,
 } from './reconcile-frames.ts'
+import type { ReconcileSet } from './reconcile-set.ts'
+
+export { idWords, type ReconcileItem, ReconcileSet, reconcileKey } from './reconcile-set.ts'
 
 /** Ranges a differing range is split into. */
 export const RECONCILE_BRANCH = 16
@@ -32,21 +35,6 @@ export const RECONCILE_BRANCH = 16
 export const RECONCILE_LEAF = 16
 /** Most query frames of one initiator in one session. */
 export const RECONCILE_MAX_ROUNDS = 16
-
-/** Largest sequence number a key can hold (12 hex digits); larger ones are clamped. */
-const MAX_SEQ = 2 ** 48 - 1
-
-/** The key of a message: its type's rank (0–15), its sequence number, its id. */
-export function reconcileKey(rank: number, seq: number, id: string): string {
-  const s = Number.isSafeInteger(seq) ? Math.min(Math.max(seq, 0), MAX_SEQ) : 0
-  return (rank & 15).toString(16) + s.toString(16).padStart(12, '0') + id
-}
-
-/** An item to reconcile: its key (`reconcileKey`) and its id. */
-export interface ReconcileItem {
-  key: string
-  id: string
-}
 
 /** Limits of one side's frames (defaults: the protocol's). */
 export interface ReconcileLimits {
@@ -72,84 +60,6 @@ const LIMITS: ReconcileLimits = {
   ids: RECONCILE_MAX_IDS,
   diff: ANTI_ENTROPY_MAX_MESSAGES,
   bytes: RECONCILE_MAX_FRAME_BYTES,
-}
-
-/** The four big-endian 32-bit words of an id's first 16 bytes: what fingerprints XOR. */
-export function idWords(id: string): [number, number, number, number] {
-  const b = Buffer.from(id.slice(0, 32), 'hex')
-  return [b.readUInt32BE(0), b.readUInt32BE(4), b.readUInt32BE(8), b.readUInt32BE(12)]
-}
-
-/** Offset of the id inside a key. */
-const ID_AT = 13
-
-/**
- * One side's set: keys in order, with prefix XORs of their ids for O(1) range fingerprints. Build
- * it from sorted keys and their id words (`fromSorted`, what the node keeps), or from any items.
- */
-export class ReconcileSet {
-  readonly keys: string[]
-  private readonly xor: Uint32Array
-
-  /** From items in any order. */
-  constructor(items: Iterable<ReconcileItem>) {
-    const keys = [...items].map((x) => x.key).sort()
-    const words = new Uint32Array(keys.length * 4)
-    for (let k = 0; k < keys.length; k++) words.set(idWords(keys[k].slice(ID_AT)), k * 4)
-    this.keys = keys
-    this.xor = prefixXor(words, keys.length)
-  }
-
-  /** From keys sorted ascending (no duplicates) and their ids' words (`idWords`, 4 per key). */
-  static fromSorted(keys: string[], words: Uint32Array): ReconcileSet {
-    const set = Object.create(ReconcileSet.prototype) as { keys: string[]; xor: Uint32Array }
-    set.keys = keys
-    set.xor = prefixXor(words, keys.length)
-    return set as unknown as ReconcileSet
-  }
-
-  get size(): number {
-    return this.keys.length
-  }
-
-  /** The id at index `k`. */
-  id(k: number): string {
-    return this.keys[k].slice(ID_AT)
-  }
-
-  /** The ids at indexes [lo, hi). */
-  ids(lo: number, hi: number): string[] {
-    const out: string[] = []
-    for (let k = lo; k < hi; k++) out.push(this.id(k))
-    return out
-  }
-
-  /** Index of the first key ≥ bound (`undefined`: the end). */
-  index(bound: string | undefined): number {
-    if (bound === undefined) return this.keys.length
-    let lo = 0
-    let hi = this.keys.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (this.keys[mid] < bound) lo = mid + 1
-      else hi = mid
-    }
-    return lo
-  }
-
-  /** Fingerprint of the items at indexes [lo, hi). */
-  fingerprint(lo: number, hi: number): string {
-    const buf = Buffer.alloc(20)
-    for (let w = 0; w < 4; w++) buf.writeUInt32BE((this.xor[hi * 4 + w] ^ this.xor[lo * 4 + w]) >>> 0, w * 4)
-    buf.writeUInt32BE(hi - lo, 16)
-    return createHash('sha256').update(buf).digest('hex').slice(0, 32)
-  }
-}
-
-function prefixXor(words: Uint32Array, n: number): Uint32Array {
-  const xor = new Uint32Array((n + 1) * 4)
-  for (let k = 0; k < n * 4; k++) xor[k + 4] = xor[k] ^ words[k]
-  return xor
 }
 
 /** The shortest prefix of `next` greater than `prev` (keys are distinct and of one length). */
