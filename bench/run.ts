@@ -44,6 +44,12 @@ const BENCHMARKS: Bench[] = [
     args: ['--devices', '1000', '--hours', '3', '--interval-s', '120', '--hostile', '3'],
     quick: ['--devices', '20', '--hours', '2', '--hostile', '1'],
   },
+  {
+    name: 'reconcile',
+    file: 'reconcile.ts',
+    args: ['--sizes', '100000,200000', '--diffs', '0,10,1000'],
+    quick: ['--sizes', '20000', '--diffs', '0,10'],
+  },
   { name: 'fuzz', file: 'fuzz.ts', args: ['--runs', '10000'], quick: ['--runs', '500'] },
   { name: 'rollout-sim', file: 'rollout-sim.ts', args: ['--nodes', '100', '--seed', '1'], quick: ['--nodes', '20'] },
   {

@@ -17,7 +17,9 @@ export function fleetTopic(topic: string, fleet: string): string {
 }
 
 /** libp2p protocol ids. */
-export const PROTOCOL_ANTI_ENTROPY = '/llmesh/anti-entropy/1.0.0'
+export const PROTOCOL_ANTI_ENTROPY = '/llmesh/anti-entropy/2.0.0'
+/** Anti-entropy version 1 (whole id lists): still answered and dialled as a fallback, for nodes not yet upgraded. */
+export const PROTOCOL_ANTI_ENTROPY_V1 = '/llmesh/anti-entropy/1.0.0'
 export const PROTOCOL_REPLICATE = '/llmesh/replicate/1.0.0'
 /** Federated serving: one OpenAI request forwarded to a peer that serves its model (protocols/infer.ts). */
 export const PROTOCOL_INFER = '/llmesh/infer/1.0.0'

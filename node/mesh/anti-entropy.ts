@@ -2,9 +2,9 @@
  * Anti-entropy: a request/response exchange over PROTOCOL_ANTI_ENTROPY that brings two peers to the
  * same set of messages, so a node that was off for days catches up without the seed.
  *
- *   initiator → responder  {have: [digest…]}                 (what the initiator holds)
- *   responder → initiator  {want: [digest…], count: n} + n message frames (what the initiator lacks)
- *   initiator → responder  {count: m} + m message frames     (what the responder asked for)
+ * Version 2 (anti-entropy-rounds.ts): range-based set reconciliation (protocols/reconcile.ts) finds
+ * what each side lacks in O(d · log n) bytes, then each side sends what the other asked for.
+ * Version 1 (whole id lists) is still answered and dialled when a peer speaks nothing newer.
  *
  * Every frame is length-prefixed and at most MAX_WIRE_SIZE bytes; lists and totals are bounded
  * (what does not fit goes in the next round). Every received message goes through the same ingest
@@ -26,8 +26,8 @@ import { EventEmitter } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p } from 'libp2p'
-import { ANTI_ENTROPY_MAX_DIGESTS, ANTI_ENTROPY_MAX_MESSAGES } from '../../protocols/anti-entropy.ts'
-import { MAX_WIRE_SIZE, PROTOCOL_ANTI_ENTROPY } from '../../protocols/constants.ts'
+import { ANTI_ENTROPY_MAX_MESSAGES } from '../../protocols/anti-entropy.ts'
+import { MAX_WIRE_SIZE, PROTOCOL_ANTI_ENTROPY, PROTOCOL_ANTI_ENTROPY_V1 } from '../../protocols/constants.ts'
 import type { VerificationError } from '../../protocols/errors.ts'
 import {
   ANTI_ENTROPY_HEALTH_WINDOW_MS,
@@ -41,27 +41,26 @@ import {
 import type { Logger } from '../logger.ts'
 import { type Faults, LoopErrors } from '../telemetry/faults.ts'
 import { BudgetError, type BudgetLimits, PeerBudgets } from './anti-entropy-budget.ts'
-import { CountFrame, HaveFrame, Hello, order, WantFrame } from './anti-entropy-frames.ts'
+import { Hello, order } from './anti-entropy-frames.ts'
 import { isInvalid, PeerGuard } from './anti-entropy-guard.ts'
+import {
+  initiateV1,
+  initiateV2,
+  type RoundHost,
+  type RoundIo,
+  respondV1,
+  respondV2,
+  type SyncResult,
+} from './anti-entropy-rounds.ts'
 import { AE_MAX_INBOUND_STREAMS } from './constants.ts'
 import type { Ingest } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
 import type { StoredMessage } from './types.ts'
 
+const PROTOCOLS = [PROTOCOL_ANTI_ENTROPY, PROTOCOL_ANTI_ENTROPY_V1]
+
+export type { SyncResult }
 export { Hello }
-
-const encoder = new TextEncoder()
-
-/** Result of one anti-entropy round with one peer. */
-export interface SyncResult {
-  peer: string
-  /** Messages received and accepted. */
-  received: number
-  /** Messages sent. */
-  sent: number
-  /** Received messages that failed verification. */
-  rejected: number
-}
 
 /** Options of anti-entropy. */
 export interface AntiEntropyInit {
@@ -125,6 +124,10 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
   /** Per-peer budgets, with what they refused. */
   readonly budgets: PeerBudgets
   private readonly guard: PeerGuard
+  /** What the rounds (anti-entropy-rounds.ts) use of this instance. */
+  private readonly host: RoundHost
+  /** Rounds run per protocol version, either side. */
+  readonly versions = { v1: 0, v2: 0 }
 
   constructor(components: AntiEntropyComponents, init: AntiEntropyInit) {
     super()
@@ -147,14 +150,26 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
       hangUp: (peer) => this.libp2p.hangUp(peer),
       penalize: components.penalize,
     })
+    this.host = {
+      store: this.store,
+      ingest: this.ingest,
+      guard: this.guard,
+      hello: this.hello,
+      healthWindowMs: this.healthWindowMs,
+      maxMessages: this.maxMessages,
+      pick: (msgs) => this.pick(msgs),
+      receive: (res, bytes, peer) => this.receive(res, bytes, peer),
+      gotHello: (peer, hello) => this.gotHello(peer, hello),
+    }
   }
 
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
-    await this.libp2p.handle(PROTOCOL_ANTI_ENTROPY, (stream, connection) => this.respond(stream, connection), {
-      maxInboundStreams: AE_MAX_INBOUND_STREAMS,
-    })
+    for (const protocol of PROTOCOLS)
+      await this.libp2p.handle(protocol, (stream, connection) => this.respond(stream, connection, protocol), {
+        maxInboundStreams: AE_MAX_INBOUND_STREAMS,
+      })
     this.libp2p.addEventListener('connection:open', this.onConnect)
     this.schedule()
   }
@@ -165,10 +180,12 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     clearTimeout(this.timer)
     this.timer = undefined
     this.libp2p.removeEventListener('connection:open', this.onConnect)
-    try {
-      await this.libp2p.unhandle(PROTOCOL_ANTI_ENTROPY)
-    } catch {
-      // libp2p may already be stopping
+    for (const protocol of PROTOCOLS) {
+      try {
+        await this.libp2p.unhandle(protocol)
+      } catch {
+        // libp2p may already be stopping
+      }
     }
     await Promise.allSettled([...this.running.values()])
   }
@@ -224,60 +241,49 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
 
   private async initiate(peer: PeerId): Promise<SyncResult> {
     const signal = AbortSignal.timeout(this.timeoutMs)
-    const stream = await this.libp2p.dialProtocol(peer, PROTOCOL_ANTI_ENTROPY, { signal })
-    const lp = lpStream(stream, { maxDataLength: MAX_WIRE_SIZE })
-    const res: SyncResult = { peer: peer.toString(), received: 0, sent: 0, rejected: 0 }
+    // the newest version both speak (multistream-select negotiates)
+    const stream = await this.libp2p.dialProtocol(peer, PROTOCOLS, { signal })
+    const io: RoundIo = {
+      lp: lpStream(stream, { maxDataLength: MAX_WIRE_SIZE }),
+      peer,
+      signal,
+      res: { peer: peer.toString(), received: 0, sent: 0, rejected: 0 },
+    }
     try {
-      const have = this.store.syncDigests(Date.now(), this.healthWindowMs).slice(0, ANTI_ENTROPY_MAX_DIGESTS)
-      await lp.write(encoder.encode(JSON.stringify({ have, hello: this.hello })), { signal })
-      const want = await this.guard.control(lp, peer, signal, WantFrame)
-      this.gotHello(res.peer, want.hello)
-      for (let i = 0; i < want.count; i++) await this.receive(res, await this.guard.frame(lp, peer, signal), peer)
-      const msgs = this.pick(want.want.filter((d) => this.store.has(d)).map((d) => this.store.get(d) as StoredMessage))
-      await lp.write(encoder.encode(JSON.stringify({ count: msgs.length })), { signal })
-      for (const m of msgs) await lp.write(m.bytes, { signal })
-      res.sent = msgs.length
+      const v2 = stream.protocol !== PROTOCOL_ANTI_ENTROPY_V1
+      await (v2 ? initiateV2 : initiateV1)(this.host, io)
+      this.versions[v2 ? 'v2' : 'v1']++
       await stream.close({ signal })
     } catch (err) {
       stream.abort(err as Error)
       throw err
     }
-    this.done(res)
-    return res
+    this.done(io.res)
+    return io.res
   }
 
-  private async respond(stream: Stream, connection: Connection): Promise<void> {
+  private async respond(stream: Stream, connection: Connection, protocol: string): Promise<void> {
     const signal = AbortSignal.timeout(this.timeoutMs)
-    const lp = lpStream(stream, { maxDataLength: MAX_WIRE_SIZE })
     const peer = connection.remotePeer
-    const res: SyncResult = { peer: peer.toString(), received: 0, sent: 0, rejected: 0 }
-    if (this.budgets.blocked(res.peer)) {
-      stream.abort(new BudgetError('frames', res.peer))
+    const io: RoundIo = {
+      lp: lpStream(stream, { maxDataLength: MAX_WIRE_SIZE }),
+      peer,
+      signal,
+      res: { peer: peer.toString(), received: 0, sent: 0, rejected: 0 },
+    }
+    if (this.budgets.blocked(io.res.peer)) {
+      stream.abort(new BudgetError('frames', io.res.peer))
       return
     }
     try {
-      const first = await this.guard.control(lp, peer, signal, HaveFrame)
-      this.gotHello(res.peer, first.hello)
-      const theirs = first.have
-      const theirSet = new Set(theirs)
-      const want = theirs.filter((d) => !this.store.known(d) && !this.ingest.wasRejected(d))
-      const now = Date.now()
-      const missing = this.pick(
-        this.store
-          .syncDigests(now, this.healthWindowMs)
-          .filter((d) => !theirSet.has(d))
-          .map((d) => this.store.get(d) as StoredMessage),
-      )
-      await lp.write(encoder.encode(JSON.stringify({ want, count: missing.length, hello: this.hello })), { signal })
-      for (const m of missing) await lp.write(m.bytes, { signal })
-      res.sent = missing.length
-      const { count } = await this.guard.control(lp, peer, signal, CountFrame)
-      for (let i = 0; i < count; i++) await this.receive(res, await this.guard.frame(lp, peer, signal), peer)
+      const v2 = protocol === PROTOCOL_ANTI_ENTROPY
+      await (v2 ? respondV2 : respondV1)(this.host, io)
+      this.versions[v2 ? 'v2' : 'v1']++
       await stream.close({ signal })
-      this.done(res)
+      this.done(io.res)
     } catch (err) {
       this.counters.failures++
-      this.log.debug({ err, peer: res.peer }, 'anti-entropy response failed')
+      this.log.debug({ err, peer: io.res.peer }, 'anti-entropy response failed')
       stream.abort(err as Error)
     }
   }

@@ -18,6 +18,8 @@ export interface MeshMetricsSource {
   readonly gossip: { readonly counters: { accepted: number; ignored: number; rejected: number } }
   readonly antiEntropy: {
     readonly counters: { rounds: number; received: number; sent: number; failures: number; errors: number }
+    /** Rounds run per protocol version (version 1: peers not yet upgraded). */
+    readonly versions?: { v1: number; v2: number }
   }
 }
 
@@ -90,6 +92,22 @@ export function createMeshMetrics(mesh: MeshMetricsSource, prefix = 'llmesh_'): 
   const ae = () => mesh.antiEntropy.counters
   readCounter(registry, `${prefix}anti_entropy_rounds_total`, 'Anti-entropy rounds completed with a peer', () =>
     running() ? [[{}, ae().rounds]] : [],
+  )
+  readCounter(
+    registry,
+    `${prefix}anti_entropy_protocol_rounds_total`,
+    'Anti-entropy rounds by protocol version, either side: 2 (range-based reconciliation), 1 (whole id lists, a peer not yet upgraded)',
+    () => {
+      // the node's services exist only while it runs
+      const v = running() ? mesh.antiEntropy.versions : undefined
+      return v === undefined
+        ? []
+        : [
+            [{ version: '1' }, v.v1],
+            [{ version: '2' }, v.v2],
+          ]
+    },
+    ['version'],
   )
   readCounter(
     registry,

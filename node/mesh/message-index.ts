@@ -1,7 +1,8 @@
-/** The message store's in-memory indexes: by id, wire hash, type, model and device. */
+/** The message store's in-memory indexes: by id, wire hash, type, model, device and reconciliation key. */
 import { sha256Hex } from '../../protocols/encoding.ts'
 import { type ClaimFacts, inviteOfClaim } from '../../protocols/membership/index.ts'
 import type { InviteClaim } from '../../protocols/schemas/index.ts'
+import { ReconcileIndex } from './reconcile-index.ts'
 import type { AnyMessage, StoredMessage } from './types.ts'
 
 /** Device id a message is about, if any. */
@@ -47,6 +48,8 @@ export class MessageIndex {
   readonly usage = new Map<string, { count: number; bytes: number }>()
   /** Wire bytes of every message held. */
   wireBytes = 0
+  /** Every message by reconciliation key (anti-entropy). */
+  readonly reconcile = new ReconcileIndex()
 
   /** The messages of an index entry. */
   collect(set: Set<string> | undefined): StoredMessage[] {
@@ -64,6 +67,7 @@ export class MessageIndex {
     this.wireBytes += m.bytes.byteLength
     this.use(m, 1)
     this.byWire.set(sha256Hex(m.bytes), m.digest)
+    this.reconcile.add(m, m.type === 'HealthReport' ? reportTime(m) : Number.POSITIVE_INFINITY)
     if (m.type === 'DeviceEnrollment' || m.type === 'Revocation' || m.type === 'InviteClaim')
       addTo(this.adminOf, deviceOf(m.message), m.digest)
     if (m.type === 'InviteClaim') {
@@ -83,6 +87,7 @@ export class MessageIndex {
     this.wireBytes -= m.bytes.byteLength
     this.use(m, -1)
     this.byWire.delete(sha256Hex(m.bytes))
+    this.reconcile.remove(m)
     const admin = deviceOf(m.message)
     if (admin !== undefined) this.adminOf.get(admin)?.delete(m.digest)
     const claim = this.claims.get(m.digest)

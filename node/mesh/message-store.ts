@@ -19,6 +19,7 @@
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import { type ClaimFacts, enrollmentsInForce, membershipOf } from '../../protocols/membership/membership.ts'
+import type { ReconcileSet } from '../../protocols/reconcile.ts'
 import type {
   DeviceEnrollment,
   MessageType,
@@ -337,6 +338,14 @@ export class MessageStore extends EventEmitter<MessageEvents> {
       out.push(m.digest)
     }
     return out
+  }
+
+  /**
+   * The set anti-entropy reconciles (protocols/reconcile.ts): the ids `syncDigests` lists, sorted by
+   * reconciliation key. O(n) per call, with no sort and no parsing.
+   */
+  syncSet(now = this.now(), healthWindowMs = this.retention): ReconcileSet {
+    return this.ix.reconcile.snapshot(now - healthWindowMs)
   }
 
   /**

@@ -69,6 +69,9 @@ describe('mesh metrics of real nodes', { timeout: scaled(60_000) }, () => {
     )
     text = await scrape()
     assert.ok(samples(text, 'llmesh_anti_entropy_failures_total').has('{kind="round"}'))
+    // every node here speaks version 2
+    assert.ok((samples(text, 'llmesh_anti_entropy_protocol_rounds_total').get('{version="2"}') ?? 0) > 0)
+    assert.equal(samples(text, 'llmesh_anti_entropy_protocol_rounds_total').get('{version="1"}'), 0)
 
     if (!existsSync(PROMTOOL)) {
       assert.notEqual(process.env.CI, 'true', `promtool is required under CI (${PROMTOOL})`)

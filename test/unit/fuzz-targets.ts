@@ -9,10 +9,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
+import type { z } from 'zod'
 import { GgufError } from '../../node/model/errors.ts'
 import { readGgufInfo } from '../../node/model/gguf.ts'
 import { CountFrame, decodeFrame, HaveFrame, WantFrame } from '../../protocols/anti-entropy.ts'
-import { canonicalBytes } from '../../protocols/encoding.ts'
+import { canonicalBytes, sha256Hex } from '../../protocols/encoding.ts'
 import { VerificationError } from '../../protocols/errors.ts'
 import {
   applyRootRotation,
@@ -28,6 +29,8 @@ import {
   TrustRoot,
   Verdict,
 } from '../../protocols/index.ts'
+import { Initiator, ReconcileSet, reconcileKey, respond } from '../../protocols/reconcile.ts'
+import { NextFrame, QueryFrame, ReplyFrame } from '../../protocols/reconcile-frames.ts'
 import { makeTinyGgufBuffer } from '../fixtures/gguf-writer.ts'
 import {
   exampleCommand,
@@ -113,14 +116,20 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
   // the header alone (metadata and tensor infos, up to the data offset) is what the reader checks
   const header = gguf.subarray(0, (await readGgufInfo(join(dir, 'seed.gguf'))).dataOffset)
   let n = 0
-  const frame = (name: string, schema: typeof HaveFrame | typeof WantFrame | typeof CountFrame, seed: unknown) => ({
+  // decoded frames are also fed to the reconciliation logic: it must take any frame that decodes
+  const frame = <T>(name: string, schema: z.ZodType<T>, seed: unknown, use: (v: T) => void = () => {}) => ({
     name: `anti-entropy ${name}`,
     seed: canonicalBytes(seed),
     run: (b: Uint8Array): Verdict_ => {
-      const r = decodeFrame(b, schema as typeof HaveFrame)
-      return r.ok ? 'ok' : typed(false, r.error)
+      const r = decodeFrame(b, schema)
+      if (!r.ok) return typed(false, r.error)
+      use(r.value)
+      return 'ok'
     },
   })
+  const ids = Array.from({ length: 300 }, (_, k) => sha256Hex(String(k)))
+  const set = new ReconcileSet(ids.map((id, k) => ({ key: reconcileKey(k % 8, k % 3, id), id })))
+  const fp = set.fingerprint(0, 100)
   return [
     schemaTarget('HealthReport', HealthReport, exampleHealthReport()),
     schemaTarget('Verdict', Verdict, exampleVerdict()),
@@ -140,6 +149,26 @@ export async function fuzzTargets(): Promise<FuzzTarget[]> {
     frame('have', HaveFrame, { have: ['a'.repeat(64)] }),
     frame('want', WantFrame, { want: ['b'.repeat(64)], count: 2 }),
     frame('count', CountFrame, { count: 1 }),
+    frame('query', QueryFrame, { ranges: [{ b: '3', f: fp }, { b: '5' }, { i: ids.slice(0, 3) }] }, (v) =>
+      respond(set, v.ranges),
+    ),
+    frame(
+      'reply',
+      ReplyFrame,
+      {
+        ranges: [
+          { b: '3', f: fp },
+          { b: '4', i: [ids[1]] },
+          { g: [ids[2]], m: [] },
+        ],
+      },
+      (v) => {
+        const ini = new Initiator(set, 2000)
+        ini.first()
+        ini.next(v.ranges)
+      },
+    ),
+    frame('offer', NextFrame, { want: [ids[0]], offer: [ids[1]] }),
     {
       name: 'GGUF header',
       seed: header,
