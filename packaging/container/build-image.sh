@@ -16,7 +16,7 @@
 #   --save          also write the manifest list and its images as an OCI archive (podman load -i)
 #
 # Needs root, podman and mmdebstrap (Debian packages); an arm64 image on an x64 machine also needs
-# qemu-user-static and binfmt-support (mmdebstrap and the Containerfile's RUN execute arm64 code).
+# qemu-user-static, binfmt-support and arch-test (mmdebstrap and the Containerfile's RUN execute arm64 code).
 set -euo pipefail
 
 die() { echo "build-image.sh: $*" >&2; exit 1; }
@@ -56,7 +56,7 @@ for arch in "${ARCHES[@]}"; do
   tarball=$DIST/llmesh-$VERSION-linux-$pkgarch.tar.gz
   [ -f "$tarball" ] || die "no $tarball (npm run package -- --arch $pkgarch)"
   if [ "$arch" != "$HOST" ] && [ ! -e "/proc/sys/fs/binfmt_misc/qemu-aarch64" ]; then
-    die "an $arch image on $HOST needs binfmt_misc emulation (apt-get install qemu-user-static binfmt-support)"
+    die "an $arch image on $HOST needs binfmt_misc emulation (apt-get install qemu-user-static binfmt-support arch-test)"
   fi
   base=localhost/llmesh-base:$SUITE-$arch
   if [ $REBUILD = 1 ] || ! podman image exists "$base"; then
