@@ -35,6 +35,7 @@ import {
   APP_DIRS,
   APP_FILES,
   type Arch,
+  CONTAINER_DIR,
   GZIP_LEVEL,
   MANIFEST_FORMAT,
   PACKAGE_FILES,
@@ -93,10 +94,14 @@ export function sourceFiles(root: string): string[] {
   return [...APP_DIRS.flatMap((d) => filesUnder(root, d)), ...APP_FILES].sort()
 }
 
-/** sha256 over the packaged sources, packaging/ and the lock: equal digests make equal packages. */
+/**
+ * sha256 over the packaged sources, packaging/ (less packaging/container/, which builds images
+ * from packages and is not in them) and the lock: equal digests make equal packages.
+ */
 export function sourceDigest(root: string): string {
   const h = createHash('sha256')
-  for (const f of [...sourceFiles(root), ...filesUnder(root, 'packaging'), 'package-lock.json'].sort()) {
+  const packaging = filesUnder(root, 'packaging').filter((f) => !f.startsWith(CONTAINER_DIR))
+  for (const f of [...sourceFiles(root), ...packaging, 'package-lock.json'].sort()) {
     h.update(`${f}\0`)
     h.update(
       createHash('sha256')

@@ -42,6 +42,9 @@ export const PRUNED_PATHS: ReadonlyArray<readonly [RegExp, string]> = [
   [/\.(d\.ts|d\.mts|d\.cts|js\.map|mjs\.map|cjs\.map)$/, 'type declarations and source maps, never loaded at run time'],
 ]
 
+/** Image build files (Containerfile, build-image.sh): they use packages, they are not in one. */
+export const CONTAINER_DIR = 'packaging/container/'
+
 /** Version of the package manifest format (MANIFEST.json). */
 export const MANIFEST_FORMAT = 1
 /** Where built packages go. */

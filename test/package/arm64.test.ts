@@ -3,8 +3,11 @@
  * own ELF check), needs no shared library beyond those install.sh checks for, and really runs: its
  * Node runs `llmesh --version` and `llmesh model inspect` of a tiny GGUF under qemu-aarch64-static with Debian's arm64 libc
  * (`dpkg --add-architecture arm64; apt-get install qemu-user-static libc6:arm64 libstdc++6:arm64
- * libatomic1:arm64`, done by .ci/run). Without `file` or qemu the checks that need them are skipped
- * with a message, except under CI=true, where they fail.
+ * libatomic1:arm64`, done by .ci/run), and, with qemu registered in binfmt_misc (binfmt-support;
+ * node-llama-cpp and the inference supervisor start aarch64 child processes, which the kernel can
+ * only run through it), loads the GGUF with the package's aarch64 node-llama-cpp build and answers
+ * one completion (arm64-complete.ts; about 70 s emulated). Without `file`, qemu or binfmt the checks
+ * that need them are skipped with a message, except under CI=true, where they fail.
  */
 import assert from 'node:assert/strict'
 import { execFile, execFileSync } from 'node:child_process'
@@ -79,6 +82,9 @@ test('every native binary of the arm64 package is aarch64, none x86-64', {
   }
 })
 
+/** Where binfmt-support registers qemu for aarch64 ELF files. */
+const BINFMT_AARCH64 = '/proc/sys/fs/binfmt_misc/qemu-aarch64'
+
 const noQemu =
   !has(QEMU, ['--version'], `${QEMU} is missing (apt-get install qemu-user-static)`) ||
   !has(
@@ -98,9 +104,7 @@ test('the arm64 package runs llmesh --version and model inspect under qemu', {
     cwd: REPO_ROOT,
   })
   assert.equal(stdout.trim(), manifest.version)
-  // and reads a model with the packaged aarch64 code (loading it with llama.cpp is not tried here:
-  // node-llama-cpp tests its binding in a child process, which an x64 host without binfmt_misc
-  // cannot start for an aarch64 node)
+  // and reads a model with the packaged aarch64 code
   const gguf = join(await tmpDir(t, 'llmesh-arm64-gguf-'), 'tiny.gguf')
   await writeTinyGguf(gguf)
   const inspect = await run(
@@ -130,4 +134,35 @@ test('install.sh refuses the arm64 package on an x64 machine before changing any
   }
   assert.equal(err.code, 1)
   assert.match(String(err.stderr), /this package is for arm64, this machine is x64/)
+})
+
+const noBinfmt =
+  noQemu ||
+  !has(
+    'grep',
+    ['-qx', 'enabled', BINFMT_AARCH64],
+    `${BINFMT_AARCH64} is not enabled (apt-get install binfmt-support; mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable qemu-aarch64)`,
+  )
+
+test('the arm64 package loads a GGUF with its aarch64 llama.cpp and answers a completion under qemu', {
+  skip: noBinfmt,
+  timeout: BUILD_TEST_TIMEOUT_MS,
+}, async (t) => {
+  const { dir } = await extracted(t)
+  const gguf = join(await tmpDir(t, 'llmesh-arm64-gguf-'), 'tiny.gguf')
+  await writeTinyGguf(gguf)
+  const t0 = performance.now()
+  // the packaged node itself, started by the kernel through binfmt_misc as on a Pi
+  const { stdout } = await run(
+    join(dir, 'runtime/bin/node'),
+    ['--disable-warning=ExperimentalWarning', join(REPO_ROOT, 'test/package/arm64-complete.ts'), dir, gguf],
+    { timeout: 900_000, maxBuffer: 16 * 1024 * 1024 },
+  )
+  const r = JSON.parse(stdout) as { arch: string; tokensOut: number; finishReason: string; seconds: object }
+  process.stderr.write(
+    `arm64 completion under qemu: ${((performance.now() - t0) / 1000).toFixed(0)} s ${JSON.stringify(r.seconds)}\n`,
+  )
+  assert.equal(r.arch, 'arm64')
+  assert.equal(r.tokensOut, 4)
+  assert.equal(r.finishReason, 'length')
 })
