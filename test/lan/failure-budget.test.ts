@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { POLICIES, scaled } from '../helpers/index.ts'
-import type { LanNode } from './helpers.ts'
+import { decisionsLater, type LanNode } from './helpers.ts'
 import { badLines, canRunBed, REPO_ROOT, until } from './netns.ts'
 import { publishTiny, type RolloutBed, rolloutOf, serving, startRolloutBed, statusOf } from './rollout-bed.ts'
 
@@ -188,7 +188,7 @@ describe('failure budgets and worker crashes in network namespaces (issue 10 c, 
       'the failed device in every node’s rollout status',
     )
     // longer than the same failure took to abort v3 everywhere: still within the budget, still rolling
-    await new Promise((r) => setTimeout(r, Math.max(2 * abortMs, 5000)))
+    await decisionsLater(rb.nodes, (n) => statusOf(rb.bed, n), { count: 5, atLeastMs: Math.max(2 * abortMs, 5000) })
     for (const n of rb.nodes) {
       const r = (await rolloutOf(rb.bed, n, '4.0.0'))!
       assert.deepEqual([r.state, r.abortedBy], ['wide', undefined], n.proc.name)

@@ -15,6 +15,7 @@ import type { HealthReport } from '../../protocols/index.ts'
 import { POLICIES, scaled } from '../helpers/index.ts'
 import {
   activeOf,
+  decisionsLater,
   type FleetDevice,
   publish,
   type RolloutFleet,
@@ -109,7 +110,7 @@ describe('inference worker faults through a daemon', { timeout: scaled(120_000) 
     await waitFor(() => count('2.0.0', 'rollbacks') >= 1, 20_000, 'rollback in a report at the seed')
     assert.equal(count('2.0.0', 'restarts'), 4)
     // v2 failed here for good: still v1 after more ticks
-    await new Promise((r) => setTimeout(r, 1500))
+    await decisionsLater([d.parts])
     assert.equal(await activeOf(d), '1.0.0')
   })
 })

@@ -16,6 +16,7 @@ import { POLICIES, scaled } from '../helpers/index.ts'
 import {
   activeOf,
   command,
+  decisionsLater,
   type FleetDevice,
   publish,
   type RolloutFleet,
@@ -117,7 +118,7 @@ describe('aborting a model first release deactivates it', { timeout: scaled(150_
     for (const d of f.devices) assert.deepEqual(lastReport(f, d)?.active, [])
 
     // v1 is never activated again by itself
-    await new Promise((r) => setTimeout(r, 1500))
+    await decisionsLater(f.devices.map((d) => d.parts))
     for (const d of f.devices) {
       assert.equal(await activeOf(d), null)
       assert.equal(d.activated.filter((a) => a.version === '1.0.0').length, 1)

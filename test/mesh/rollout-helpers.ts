@@ -203,3 +203,15 @@ export async function waitAllServing(f: RolloutFleet, version: string, timeoutMs
 }
 
 export { waitFor }
+
+/**
+ * Waits until every controller in `parts` has decided `count` more times than now (its tick
+ * counter: once a second and on new messages): "after more ticks" as a condition the nodes reach,
+ * for checks that something did NOT happen. A fixed sleep may hold no decision at all on a loaded
+ * machine.
+ */
+export async function decisionsLater(parts: readonly DeviceParts[], count = 3): Promise<void> {
+  const ticks = (p: DeviceParts) => p.controller?.counters.ticks ?? 0
+  const from = parts.map(ticks)
+  await waitFor(() => parts.every((p, i) => ticks(p) >= from[i] + count), count * 10_000, `${count} more decisions`)
+}

@@ -15,6 +15,7 @@ import { POLICIES, scaled } from '../helpers/index.ts'
 import {
   activeOf,
   command,
+  decisionsLater,
   publish,
   type RolloutFleet,
   rolloutOf,
@@ -163,7 +164,7 @@ describe('collective canary on loopback', { timeout: scaled(110_000) }, () => {
     for (const d of rest) assert.ok(!d.activated.some((a) => a.version === '3.0.0'), `${d.name} activated v3`)
     for (const d of f.devices) assert.ok(!d.loaded.some((l) => l.version === '3.0.0'))
     // v3 is bad: it is never activated again by itself, even after more ticks
-    await new Promise((r) => setTimeout(r, 1500))
+    await decisionsLater(f.devices.map((d) => d.parts))
     for (const d of f.devices) assert.equal(await activeOf(d), '2.0.0')
     assert.equal(pilot.activated.filter((a) => a.version === '3.0.0').length, 1)
   })
@@ -182,7 +183,7 @@ describe('collective canary on loopback', { timeout: scaled(110_000) }, () => {
     await waitFor(async () => servedOf(pilot) === '4.0.0', 30_000, 'pilot on v4')
     // the gate passes, but the pause holds the stage
     await waitFor(() => rolloutOf(f.seedParts, '4.0.0')?.gate?.outcome === 'pass', 20_000, 'v4 pilot gate passes')
-    await new Promise((r) => setTimeout(r, 1500))
+    await decisionsLater([f.seedParts, ...f.devices.map((x) => x.parts)])
     for (const d of [f.seedParts, ...f.devices.map((x) => x.parts)]) {
       const s = rolloutOf(d, '4.0.0')!
       assert.equal(s.state, 'paused')
@@ -222,7 +223,7 @@ describe('collective canary on loopback', { timeout: scaled(110_000) }, () => {
       30_000,
       'd3 knows the abort and serves v2',
     )
-    await new Promise((r) => setTimeout(r, 1000))
+    await decisionsLater([d3.parts], 2)
     const c = d3.parts.controller!.counters
     assert.deepEqual([c.activations, c.fleetRollbacks], [0, 0])
     assert.equal(await activeOf(d3), '2.0.0')
