@@ -81,14 +81,23 @@ export async function inviteFor(fleetDir: string, dataDir: string, extra: readon
 export async function startLanNode(
   bed: TestBed,
   host: Host,
-  opts: { role: 'node' | 'seed'; fleetDir: string; dataDir: string; name: string; extra?: string[]; invite?: boolean },
+  opts: {
+    role: 'node' | 'seed'
+    fleetDir: string
+    dataDir: string
+    name: string
+    extra?: string[]
+    invite?: boolean
+    /** LLMESH_LOG_LEVEL (default `info`). */
+    logLevel?: string
+  },
 ): Promise<LanNode> {
   const invite =
     opts.role === 'node' && opts.invite !== false
       ? ['--invite', await inviteFor(opts.fleetDir, opts.dataDir, opts.extra)]
       : []
   const args = startArgs(host, { ...opts, extra: [...(opts.extra ?? []), ...invite] })
-  const proc = bed.llmesh(host, opts.name, args, { LLMESH_LOG_LEVEL: 'info' })
+  const proc = bed.llmesh(host, opts.name, args, { LLMESH_LOG_LEVEL: opts.logLevel ?? 'info' })
   await until(
     () => proc.logs.some((l) => l.msg === 'llmesh node started') || proc.child.exitCode !== null,
     30_000,

@@ -31,6 +31,8 @@ export interface RolloutBedInit {
   reportInterval?: string
   /** Extra hosts without a node (e.g. a load client), after the devices. */
   spareHosts?: number
+  /** LLMESH_LOG_LEVEL of every node (default `info`). */
+  logLevel?: string
 }
 
 /** The bed, its fleet and its nodes. */
@@ -42,8 +44,8 @@ export interface RolloutBed {
   devices: LanNode[]
   /** [seed, ...devices] */
   nodes: LanNode[]
-  /** Starts (or restarts, same data dir) device i. */
-  startDevice(i: number): Promise<LanNode>
+  /** Starts (or restarts, same data dir) device i, with `extra` arguments if given (e.g. `--no-forwarding`). */
+  startDevice(i: number, extra?: string[]): Promise<LanNode>
 }
 
 /** Creates the bed, starts the seed and the devices one after the other, waits for every enrollment everywhere. */
@@ -58,11 +60,12 @@ export async function startRolloutBed(init: RolloutBedInit): Promise<RolloutBed>
     dataDir: join(work, 'data-seed'),
     name: 'seed',
     extra: ['--tags', 'seed', '--report-interval', interval],
+    logLevel: init.logLevel,
   })
   const seedAddr = `/ip4/${bed.hosts[0].ip}/tcp/4001/p2p/${seed.info.peerId}`
   const runs = new Map<number, number>()
   const devices: LanNode[] = []
-  const startDevice = async (i: number): Promise<LanNode> => {
+  const startDevice = async (i: number, more: string[] = []): Promise<LanNode> => {
     const run = (runs.get(i) ?? 0) + 1
     runs.set(i, run)
     const tags = init.tags[i]
@@ -71,9 +74,11 @@ export async function startRolloutBed(init: RolloutBedInit): Promise<RolloutBed>
       fleetDir: fleet.dir,
       dataDir: join(work, `data-${i + 1}`),
       name: run === 1 ? `d${i + 1}` : `d${i + 1}-run${run}`,
+      logLevel: init.logLevel,
       extra: [
         ...['--report-interval', interval, '--bootstrap', seedAddr],
         ...(tags.length > 0 ? ['--tags', tags.join(',')] : []),
+        ...more,
       ],
     })
     devices[i] = n
