@@ -68,6 +68,9 @@ test('a version whose launcher cannot be started is rolled back', async (t) => {
   await waitFor(() => runner.rollbacks.includes('1.0.1'), { timeoutMs: 20_000, what: 'the rollback' })
   assert.equal(await readCurrent(root), '1.0.0')
   assert.match((await readFailures(root))[0].reason, /exited before ready/)
+  // stopped here, before tmpDir's removal (after-hooks run in the order they were added)
+  runner.stop()
+  await done
 })
 
 test('a version that reports ready is confirmed and kept', async (t) => {
@@ -86,6 +89,9 @@ test('a version that reports ready is confirmed and kept', async (t) => {
   assert.equal(await readCurrent(root), '1.0.1')
   assert.deepEqual(runner.rollbacks, [])
   assert.deepEqual(await readFailures(root), [])
+  // stopped here, before tmpDir's removal (after-hooks run in the order they were added)
+  runner.stop()
+  await done
 })
 
 test('switchCurrent replaces the link by rename; failure records are bounded and junk is ignored', async (t) => {
