@@ -165,3 +165,11 @@ export async function seedOnly<T>(what: keyof typeof SEED_ONLY, call: () => Prom
     throw err
   }
 }
+
+/** Adds the options of a command that talks to any node's API: --api, --data, --json. */
+export function nodeApiOptions<C extends { option(flags: string, description: string): C }>(c: C): C {
+  return c
+    .option('--api <url>', `API of a node (default http://${DEFAULT_API})`)
+    .option('--data <dir>', "read the node's API address from <dir>/node.json")
+    .option('--json', 'print JSON')
+}

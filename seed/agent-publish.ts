@@ -18,7 +18,7 @@ import { AgentRelease, type PackageArch, type RolloutPolicy } from '../protocols
 import { type OperatorSigner, signOperatorMessage } from '../protocols/signing/index.ts'
 import { messageIdOfWire } from '../protocols/signing/message-id.ts'
 import { RELEASE_TTL_MS } from './constants.ts'
-import { checkVersion, type KnownRelease } from './release-checks.ts'
+import { checkVersion, type KnownRelease, PLACEHOLDER_APPEND } from './release-checks.ts'
 
 /** The operator's part of an agent release: everything but the package bytes. */
 export interface AgentRequest {
@@ -53,19 +53,6 @@ export interface AgentPublishResult {
   newBytes: number
 }
 
-const PLACEHOLDER: AppendResult = {
-  chunks: {
-    feed: '0'.repeat(64),
-    feed_length: 1,
-    chunking: { algo: 'fastcdc', min: 1, avg: 1, max: 1 },
-    chunks: [{ hash: '0'.repeat(64), block: 0, size: 1 }],
-  },
-  size: 1,
-  sha256: '0'.repeat(64),
-  newChunks: 0,
-  newBytes: 0,
-}
-
 /** Refuses the request before any byte is read (InvalidInputError, VersionExistsError, DowngradeError). */
 export function preflightAgent(
   req: AgentRequest,
@@ -77,7 +64,7 @@ export function preflightAgent(
   const seq = Math.max(0, ...known.map((r) => r.seq)) + 1
   if (req.ttlMs !== undefined && !(Number.isFinite(req.ttlMs) && req.ttlMs > 0))
     throw new InvalidInputError('ttl must be a positive number of days')
-  buildAgentRelease(req, { fleet: c.fleet, seq, now, downgradeFrom, append: PLACEHOLDER })
+  buildAgentRelease(req, { fleet: c.fleet, seq, now, downgradeFrom, append: PLACEHOLDER_APPEND })
   return { seq, downgradeFrom }
 }
 

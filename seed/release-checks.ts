@@ -73,7 +73,7 @@ export function checkVersion(
 }
 
 /** A placeholder chunk index: the preflight checks every field but the ones the feed fills in. */
-const PLACEHOLDER_APPEND: ManifestInput['append'] = {
+export const PLACEHOLDER_APPEND: ManifestInput['append'] = {
   chunks: {
     feed: '0'.repeat(64),
     feed_length: 1,

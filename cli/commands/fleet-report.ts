@@ -17,9 +17,9 @@ import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import type { Command } from 'commander'
-import { DEFAULT_API } from '../../node/constants.ts'
 import type { ReportImportResult } from '../../node/fleet/report-import.ts'
 import { ApiClient } from '../api-client.ts'
+import { nodeApiOptions } from '../api-transport.ts'
 import { action, CliError, mib, type OutputOptions, print, UsageError } from '../output.ts'
 
 /** Options of `fleet report` and `fleet report import`. */
@@ -165,19 +165,14 @@ export async function fleetReportImport(dir: string, opts: ReportOptions): Promi
 
 /** Registers `fleet report` and `fleet report import`. */
 export function registerFleetReport(fleet: Command): void {
-  const api = (c: Command): Command =>
-    c
-      .option('--api <url>', `API of a node (default http://${DEFAULT_API})`)
-      .option('--data <dir>', "read the node's API address from <dir>/node.json")
-      .option('--json', 'print JSON')
-  const report = api(
+  const report = nodeApiOptions(
     fleet
       .command('report')
       .description("write a node's signed evidence (health reports, verdicts, commands, enrollments) to a directory")
       .option('--out <dir>', 'report directory (created; an existing one is resumed)')
       .option('--since <time>', 'only what the node received since: a duration back (24h), a date, or ms'),
   ).action(action(fleetReport))
-  api(
+  nodeApiOptions(
     report
       .command('import <dir>')
       .description("verify a report's messages on a node (typically the seed) and add them to what it knows"),

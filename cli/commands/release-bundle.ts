@@ -17,8 +17,8 @@ import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import type { Command } from 'commander'
-import { DEFAULT_API } from '../../node/constants.ts'
 import { ApiClient } from '../api-client.ts'
+import { nodeApiOptions } from '../api-transport.ts'
 import { action, CliError, mib, type OutputOptions, print } from '../output.ts'
 import { splitRef } from './release-get.ts'
 
@@ -222,23 +222,16 @@ export async function releaseImport(dir: string, opts: ImportOptions): Promise<v
 }
 
 /** `--api`/`--data`/`--json` of the bundle commands: any node, not only the seed. */
-function nodeApi(c: Command): Command {
-  return c
-    .option('--api <url>', `API of a node (default http://${DEFAULT_API})`)
-    .option('--data <dir>', "read the node's API address from <dir>/node.json")
-    .option('--json', 'print JSON')
-}
-
 /** Registers `release export` and `release import`. */
 export function registerReleaseBundle(release: Command): void {
-  nodeApi(
+  nodeApiOptions(
     release
       .command('export <model@version>')
       .description('write a verifiable release bundle (for removable media) from any node that holds it')
       .requiredOption('--out <dir>', 'bundle directory (created; an existing one is resumed)')
       .option('--since <version>', 'only the chunks a node holding <version> lacks'),
   ).action(action(releaseExport))
-  nodeApi(
+  nodeApiOptions(
     release
       .command('import <dir>')
       .description('verify a release bundle offline and hand it to the mesh (no seed, no operator key needed)'),
