@@ -10,3 +10,7 @@ export const UPLOAD_DIR = 'uploads'
 export const MAX_UPLOAD_BYTES = 64 * 1024 * 1024 * 1024
 /** Published manifests (wire form) are kept here, one file per model@version. */
 export const RELEASES_DIR = 'releases'
+/** The operator's release seq counter, in the fleet directory beside operator.key (seed/seq-authority.ts). */
+export const SEQ_FILE = 'release-seq.json'
+/** Largest seq counter file read, bytes (it holds one number per model). */
+export const MAX_SEQ_FILE_BYTES = 1024 * 1024

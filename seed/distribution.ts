@@ -12,9 +12,15 @@ import type { OperatorSigner } from '../protocols/signing/index.ts'
 import { agentRoutes } from './agent-routes.ts'
 import { UPLOAD_DIR } from './constants.ts'
 import { releaseRoutes } from './release-routes.ts'
+import type { SeqAuthority } from './seq-authority.ts'
 
 /** Service and route factories to add to the seed daemon. */
-export function seedDistribution(opts: { signer: OperatorSigner; distribution?: DistributionInit }): {
+export function seedDistribution(opts: {
+  signer: OperatorSigner
+  distribution?: DistributionInit
+  /** The operator's durable seq counter (seed/seq-authority.ts). */
+  seqs?: SeqAuthority
+}): {
   services: ServiceFactory[]
   routes: RouteFactory[]
   /** The distribution instance, once the daemon has started. */
@@ -42,6 +48,7 @@ export function seedDistribution(opts: { signer: OperatorSigner; distribution?: 
               .releases()
               .map((r) => ({ manifest: r.message as ReleaseManifest, digest: r.digest, bytes: r.bytes })),
           highestSeq: (model) => ctx.store.highestReleaseSeq(model),
+          seqs: opts.seqs,
           logger: ctx.logger.child({ svc: 'releases' }),
         })
       },

@@ -4,7 +4,8 @@
  * architectures, duplicate, downgrade) and the GGUF header (refusing files llama.cpp cannot
  * load). Only then is the file chunked and its new chunks appended to the model's lineage feed
  * (an append is permanent: a refused publish must never grow the feed), the manifest built
- * (per-model seq = previous + 1, expiry) and signed with the operator key. The caller (the
+ * (per-model seq from the operator's sequence authority, seed/seq-authority.ts, reserved durably
+ * before signing; expiry) and signed with the operator key. The caller (the
  * seed's route) then hands the wire bytes to the mesh, which verifies, stores and gossips them.
  */
 
@@ -24,6 +25,7 @@ import {
   preflightManifest,
   type ReleaseRequest,
 } from './release-checks.ts'
+import type { SeqAuthority } from './seq-authority.ts'
 
 /** What to publish. */
 export interface PublishInput extends ReleaseRequest {
@@ -47,6 +49,8 @@ export interface PublishComponents {
   highestSeq?: (model: string) => number
   /** Releases already known (the daemon's message store), for the duplicate and downgrade checks; default none. */
   known?: () => readonly KnownRelease[]
+  /** The operator's durable seq counter; without it the seq is the highest known + 1 (tests). */
+  seqs?: SeqAuthority
 }
 
 /** A signed release. */
@@ -66,7 +70,8 @@ export interface PublishResult {
  */
 export async function publishRelease(input: PublishInput, c: PublishComponents): Promise<PublishResult> {
   const now = input.now ?? Date.now()
-  const seq = (c.highestSeq?.(input.model) ?? 0) + 1
+  const highest = c.highestSeq?.(input.model) ?? 0
+  const seq = c.seqs?.next(input.model, highest) ?? highest + 1
   const { downgradeFrom } = checkVersion(input.model, input.version, c.known?.() ?? [], input.allowDowngrade)
   preflightManifest(input, { fleet: c.fleet, seq, now, downgradeFrom })
   const info = await checkGguf(input.file, input.displayName ?? basename(input.file))
@@ -85,6 +90,7 @@ export async function publishRelease(input: PublishInput, c: PublishComponents):
   } catch (err) {
     throw new InvalidInputError(`release manifest is invalid: ${(err as Error).message}`, { cause: err })
   }
+  await c.seqs?.reserve(input.model, seq)
   const wire = await signOperatorMessage(manifest, c.signer)
   return { manifest, wire, digest: messageIdOfWire(wire), newChunks: append.newChunks, newBytes: append.newBytes }
 }

@@ -31,6 +31,7 @@ import { MAX_UPLOAD_BYTES } from './constants.ts'
 import { publishRelease } from './publish.ts'
 import { type PublishQuery, parsePublishRequest, uploadName } from './publish-query.ts'
 import { checkVersion, type KnownRelease, preflightManifest } from './release-checks.ts'
+import type { SeqAuthority } from './seq-authority.ts'
 import { spoolUpload } from './upload.ts'
 
 /** A release the seed holds: the manifest, its digest and the signed wire bytes. */
@@ -75,6 +76,8 @@ export interface ReleaseRoutesDeps {
   /** Known releases with their digests and wire bytes (the daemon's message store). */
   releases: () => HeldRelease[]
   highestSeq: (model: string) => number
+  /** The operator's durable seq counter (seed/seq-authority.ts). */
+  seqs?: SeqAuthority
   logger: Logger
   maxUploadBytes?: number
 }
@@ -102,7 +105,7 @@ export function releaseRoutes(deps: ReleaseRoutesDeps): FastifyPluginAsync {
         const { downgradeFrom } = checkVersion(request.model, request.version, known(), request.allowDowngrade)
         preflightManifest(request, {
           fleet: deps.fleet,
-          seq: deps.highestSeq(request.model) + 1,
+          seq: deps.seqs?.next(request.model, deps.highestSeq(request.model)) ?? deps.highestSeq(request.model) + 1,
           now: Date.now(),
           downgradeFrom,
         })
@@ -113,7 +116,14 @@ export function releaseRoutes(deps: ReleaseRoutesDeps): FastifyPluginAsync {
           .then(() =>
             publishRelease(
               { ...request, file: upload, displayName: name },
-              { store: deps.store, signer: deps.signer, fleet: deps.fleet, highestSeq: deps.highestSeq, known },
+              {
+                store: deps.store,
+                signer: deps.signer,
+                fleet: deps.fleet,
+                highestSeq: deps.highestSeq,
+                known,
+                seqs: deps.seqs,
+              },
             ).then(async (r) => {
               await deps.publish(r.wire)
               return r

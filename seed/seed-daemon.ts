@@ -10,6 +10,7 @@
  * (seed/release-routes.ts), the rollout routes with the operator key, the dashboard and /metrics.
  */
 
+import { join } from 'node:path'
 import { Daemon, type DaemonInit } from '../node/daemon.ts'
 import { type DeviceParts, observerServices } from '../node/device-services.ts'
 import type { DistributionInit } from '../node/install/distribution.ts'
@@ -17,9 +18,11 @@ import type { RolloutControllerInit } from '../node/rollout/rollout-controller.t
 import type { OperatorSigner } from '../protocols/index.ts'
 import { AutoEnroller } from './auto-enroller.ts'
 import { AutoEnrollmentLedger } from './auto-enrollments.ts'
+import { SEQ_FILE } from './constants.ts'
 import { deviceRoutes } from './device-routes.ts'
 import { seedDistribution } from './distribution.ts'
 import { inviteRoutes } from './invite-routes.ts'
+import { SeqAuthority } from './seq-authority.ts'
 
 /** Options of the seed daemon: a daemon's plus the operator signer. */
 export interface SeedDaemonInit extends Omit<DaemonInit, 'role'> {
@@ -30,6 +33,11 @@ export interface SeedDaemonInit extends Omit<DaemonInit, 'role'> {
   rollout?: RolloutControllerInit
   /** Options of the seed's distribution. */
   distribution?: DistributionInit
+  /**
+   * The operator's release seq counter (seed/seq-authority.ts): `<fleet dir>/release-seq.json`,
+   * beside the operator key. Default: `release-seq.json` in the data directory.
+   */
+  seqFile?: string
 }
 
 /** The seed daemon, with its live parts once started (for tests and status). */
@@ -38,9 +46,10 @@ export class SeedDaemon extends Daemon {
   readonly parts: DeviceParts
 
   constructor(init: SeedDaemonInit) {
-    const { signer, enrollmentTtlMs, rollout, distribution, services, routes, ...rest } = init
+    const { signer, enrollmentTtlMs, rollout, distribution, services, routes, seqFile, ...rest } = init
     const ledger = new AutoEnrollmentLedger()
-    const sd = seedDistribution({ signer, distribution })
+    const seqs = new SeqAuthority({ file: seqFile ?? join(init.dataDir, SEQ_FILE) })
+    const sd = seedDistribution({ signer, distribution, seqs })
     const observer = observerServices({ signer, rollout, distribution: sd.get })
     super({
       ...rest,

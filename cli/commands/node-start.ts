@@ -5,6 +5,7 @@
  * `llmesh node started`) and writes `<data>/node.json`; SIGTERM/SIGINT stop it cleanly (exit 0).
  */
 import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { AGENT_RESTART_EXIT_CODE } from '../../node/agent-update/constants.ts'
 import { markAgentReady } from '../../node/agent-update/ready.ts'
 import { checkApiExposure } from '../../node/api/exposure.ts'
@@ -14,6 +15,7 @@ import { cliDeviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { createLogger } from '../../node/logger.ts'
 import pkg from '../../package.json' with { type: 'json' }
+import { SEQ_FILE } from '../../seed/constants.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { CliError, UsageError } from '../output.ts'
 
@@ -96,7 +98,8 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
       throw new CliError(`${c.fleet} holds no operator key: a seed needs it`, 'ERR_NO_OPERATOR_KEY')
     }
     // distribution, observing controller, enroller and the operator's routes (seed/seed-daemon.ts)
-    daemon = createSeedDaemon({ ...init, signer: fleet.operatorSigner })
+    // seqs come from the counter beside the operator key (seed/seq-authority.ts)
+    daemon = createSeedDaemon({ ...init, signer: fleet.operatorSigner, seqFile: join(c.fleet, SEQ_FILE) })
   } else {
     // installer, inference, health reports, rollout controller and their routes (node/device-services.ts)
     const composed = await cliDeviceServices({

@@ -97,9 +97,11 @@ function problems(st: RolloutJson): string[] {
   for (const c of st.conflicts ?? []) {
     const seqs = c.manifests.map((m) => `seq ${m.seq} ${m.sha256.slice(0, 12)}`).join(', ')
     lines.push(
-      c.outcome === 'conflicted'
-        ? `${c.model}@${c.version}  CONFLICTED: ${c.manifests.length} valid manifests for different files (${seqs}); refused on every node, publish the intended file as a new version`
-        : `${c.model}@${c.version}  published ${c.manifests.length} times with the same file (${seqs}); the lowest seq counts`,
+      c.outcome === 'duplicate'
+        ? `${c.model}@${c.version}  published ${c.manifests.length} times with the same file (${seqs}); the lowest seq counts`
+        : c.reason === 'seq'
+          ? `${c.model}@${c.version}  CONFLICTED: shares a seq with ${(c.seq_shared_with ?? []).map((v) => `${c.model}@${v}`).join(', ')} (${seqs}): two operator nodes allocated one seq; refused on every node, publish the intended file as a new, higher version`
+          : `${c.model}@${c.version}  CONFLICTED: ${c.manifests.length} valid manifests for different files (${seqs}); refused on every node, publish the intended file as a new version`,
     )
   }
   for (const e of st.errors ?? []) {

@@ -83,6 +83,8 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   // the message store could not write a message (node/mesh/store-errors.ts): refused, not stored
   ERR_STORE_WRITE: 500,
   ERR_DISK_FULL: 507,
+  // the operator's release seq counter cannot be read or written (seed/seq-authority.ts)
+  ERR_SEQ_AUTHORITY: 500,
 }
 
 /** Status of a typed refusal whose code the table does not list (as before the table: a bad request). */

@@ -187,16 +187,18 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
 
   /**
    * A ReleaseManifest refused as a rollback is accepted when it is another valid manifest of a
-   * model@version already held: it installs nothing older, and holding it lets this node resolve
-   * the release from the same set of manifests as every other node (protocols/rollout/
-   * conflicts.ts), whatever order they arrived in. A lower seq for any other version stays refused.
+   * model@version already held, or has the seq of a manifest of that model already held (two
+   * operator nodes that allocated one seq): it installs nothing older, and holding it lets this
+   * node resolve the release from the same set of manifests as every other node (protocols/
+   * rollout/conflicts.ts), whatever order they arrived in. Any other lower seq stays refused.
    */
   const secondManifest = (bytes: Uint8Array, now: number): VerifyResult | undefined => {
     // the same checks as `check` but the per-model seq (the point is to hold a lower seq)
     const res = verifyEnvelope(bytes, { trust: current, now, deviceStatus: () => 'unknown' })
     if (!res.ok || res.message.type !== 'ReleaseManifest') return undefined
     const m = res.message
-    return store.releases().some((r) => r.message.model === m.model && r.message.version === m.version)
+    const held = store.releases()
+    return held.some((r) => r.message.model === m.model && (r.message.version === m.version || r.message.seq === m.seq))
       ? res
       : undefined
   }

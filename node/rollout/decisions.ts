@@ -145,8 +145,10 @@ export class Decisions {
       this.entries.delete(key)
       if (this.c.memory.markConflicted(key)) {
         this.c.ctx.logger.error(
-          { release: key, manifests: c.manifests.map((x) => x.digest) },
-          'release refused: several valid manifests name different files',
+          { release: key, manifests: c.manifests.map((x) => x.digest), seq_shared_with: c.seq_shared_with },
+          c.reason === 'seq'
+            ? 'release refused: another version of the model has the same seq'
+            : 'release refused: several valid manifests name different files',
         )
       }
       this.c.errors.fail(key, conflictError(c))

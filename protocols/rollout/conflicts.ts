@@ -15,6 +15,11 @@
  *   figures of both. The version is `conflicted`: refused everywhere, as if aborted (devices go
  *   back to the previous version, or deactivate the model). The operator publishes the intended
  *   bytes again under a new, higher version.
+ * And per `(model, seq)`: a seq names one release of a model. Two valid manifests with one model
+ * and seq naming different versions (two operator nodes allocating seq while apart, or a seed
+ * restored from a backup) make every version involved `conflicted` (reason `seq`): otherwise the
+ * node that received one first would refuse the other as a rollback and the fleet would split
+ * along arrival order.
  * Pure: no clock, no I/O.
  */
 import { LlmeshError } from '../errors.ts'
@@ -26,10 +31,12 @@ export const ERR_RELEASE_CONFLICT = 'ERR_RELEASE_CONFLICT'
 
 /** A release that cannot be rolled out: two valid manifests for it name different files. */
 export class ReleaseConflictError extends LlmeshError {
-  constructor(release: string, digests: readonly string[]) {
+  constructor(release: string, digests: readonly string[], seqSharedWith?: readonly string[]) {
     super(
       ERR_RELEASE_CONFLICT,
-      `${release} has ${digests.length} valid manifests for different files (${digests.map((d) => d.slice(0, 12)).join(', ')}): refused on every node; publish the intended file as a new version`,
+      seqSharedWith !== undefined && seqSharedWith.length > 0
+        ? `${release} shares its seq with version ${seqSharedWith.join(', ')} of the same model (two operator nodes allocated one seq): both refused on every node; publish the intended file as a new, higher version`
+        : `${release} has ${digests.length} valid manifests for different files (${digests.map((d) => d.slice(0, 12)).join(', ')}): refused on every node; publish the intended file as a new version`,
     )
     this.name = 'ReleaseConflictError'
   }
@@ -56,6 +63,13 @@ export interface ReleaseConflict {
   version: string
   /** `duplicate`: same file, `chosen` counts and the others are ignored; `conflicted`: refused. */
   outcome: 'duplicate' | 'conflicted'
+  /**
+   * Why it is conflicted: `file` (manifests of this version name different files) or `seq` (a seq
+   * of this version is also the seq of another version of the model, listed in `seq_shared_with`).
+   */
+  reason?: 'file' | 'seq'
+  /** Other versions of the model that share a seq with this one (reason `seq`), sorted. */
+  seq_shared_with?: string[]
   /** The digest of the manifest that counts (duplicates only). */
   chosen?: string
   /** Every manifest of the release, by (seq, digest). */
@@ -88,12 +102,14 @@ export function resolveReleases(list: Iterable<SignedRelease>): ReleaseResolutio
     group.set(r.digest, r)
     byKey.set(k, group)
   }
+  const sharedSeq = versionsSharingSeq(byKey.values())
   const releases: SignedRelease[] = []
   const conflicts: ReleaseConflict[] = []
   for (const group of byKey.values()) {
     const all = [...group.values()].sort(bySeqDigest)
     const first = all[0]
-    if (all.length === 1) {
+    const shared = sharedSeq.get(keyOf(first.manifest))
+    if (all.length === 1 && shared === undefined) {
       releases.push(first)
       continue
     }
@@ -103,7 +119,7 @@ export function resolveReleases(list: Iterable<SignedRelease>): ReleaseResolutio
     const c: ReleaseConflict = {
       model: first.manifest.model,
       version: first.manifest.version,
-      outcome: sameFile ? 'duplicate' : 'conflicted',
+      outcome: sameFile && shared === undefined ? 'duplicate' : 'conflicted',
       manifests: all.map((r) => ({
         digest: r.digest,
         seq: r.manifest.seq,
@@ -112,7 +128,10 @@ export function resolveReleases(list: Iterable<SignedRelease>): ReleaseResolutio
         created_at: r.manifest.created_at,
       })),
     }
-    if (sameFile) {
+    if (!sameFile) c.reason = 'file'
+    else if (shared !== undefined) c.reason = 'seq'
+    if (shared !== undefined) c.seq_shared_with = [...shared].sort(byText)
+    if (c.outcome === 'duplicate') {
       c.chosen = first.digest
       releases.push(first)
     }
@@ -123,11 +142,39 @@ export function resolveReleases(list: Iterable<SignedRelease>): ReleaseResolutio
   return { releases, conflicts }
 }
 
+/**
+ * For every model@version one of whose seqs is also a seq of another version of the model: the
+ * versions it shares a seq with (by model@version, whose versions are returned).
+ */
+function versionsSharingSeq(groups: Iterable<Map<string, SignedRelease>>): Map<string, Set<string>> {
+  const bySeq = new Map<string, Set<string>>()
+  for (const group of groups) {
+    for (const r of group.values()) {
+      const k = `${r.manifest.model}\0${r.manifest.seq}`
+      const versions = bySeq.get(k) ?? new Set<string>()
+      versions.add(r.manifest.version)
+      bySeq.set(k, versions)
+    }
+  }
+  const out = new Map<string, Set<string>>()
+  for (const [k, versions] of bySeq) {
+    if (versions.size < 2) continue
+    const model = k.slice(0, k.indexOf('\0'))
+    for (const v of versions) {
+      const others = out.get(`${model}@${v}`) ?? new Set<string>()
+      for (const o of versions) if (o !== v) others.add(o)
+      out.set(`${model}@${v}`, others)
+    }
+  }
+  return out
+}
+
 /** The error of a conflicted release (for status and the error counters). */
 export function conflictError(c: ReleaseConflict): ReleaseConflictError {
   return new ReleaseConflictError(
     `${c.model}@${c.version}`,
     c.manifests.map((m) => m.digest),
+    c.seq_shared_with,
   )
 }
 

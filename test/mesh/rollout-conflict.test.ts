@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { signOperatorMessage } from '../../protocols/signing/index.ts'
 import { CHROMIUM, launchBrowser } from '../browser/chromium.ts'
-import { POLICIES } from '../helpers/index.ts'
+import { cli, POLICIES } from '../helpers/index.ts'
 import { publish, type RolloutFleet, rolloutOf, startRolloutFleet, waitAllServing, waitFor } from './rollout-helpers.ts'
 
 describe('two valid manifests for one model@version', { timeout: 150_000 }, () => {
@@ -142,5 +142,63 @@ describe('two valid manifests for one model@version', { timeout: 150_000 }, () =
     } finally {
       await browser.close()
     }
+  })
+
+  test('two versions signed with one seq (two operator nodes apart): every node holds both and refuses both', async () => {
+    const nodes = [{ name: 'seed', daemon: f.seed, parts: f.seedParts }, ...f.devices]
+    const base = f.seed.context.store.releases().find((r) => r.message.model === 'tiny')!.message
+    const now = Date.now()
+    const phantom = (version: string, sha256: string): ReleaseManifest => ({
+      ...base,
+      model: 'phantom',
+      version,
+      seq: 1,
+      created_at: now,
+      file: { ...base.file, sha256 },
+      policy: {
+        ...base.policy,
+        stages: [{ name: 'hold', percent: 0, min_devices: 0, tags: ['nobody'], window_ms: 3_600_000 }],
+        prestage: false,
+      },
+    })
+    const a = await signOperatorMessage(phantom('1.0.0', base.file.sha256), f.fleet.signer)
+    const b = await signOperatorMessage(phantom('1.1.0', 'd'.repeat(64)), f.fleet.signer)
+    // each device receives one of the pair first: before the rule, each refused the other as an
+    // equivocation (same seq, other digest) and the fleet split along arrival order
+    const [ra, rb] = await Promise.all([f.devices[0].daemon.context.publish(a), f.devices[1].daemon.context.publish(b)])
+    assert.equal(ra.status, 'accepted')
+    assert.equal(rb.status, 'accepted')
+    const phantoms = (n: (typeof nodes)[number]) =>
+      n.daemon.context.store.releases().filter((r) => r.message.model === 'phantom').length
+    await waitFor(() => nodes.every((n) => phantoms(n) === 2), 30_000, 'both phantom manifests on every node')
+    await waitFor(
+      () =>
+        nodes.every((n) =>
+          ['1.0.0', '1.1.0'].every((v) => n.daemon.context.status.releaseState('phantom', v) === 'conflicted'),
+        ),
+      30_000,
+      'both phantom versions conflicted on every node',
+    )
+    for (const n of nodes) {
+      const st = n.parts.controller!.statusJson()
+      assert.deepEqual(
+        st.conflicts
+          .filter((x) => x.model === 'phantom')
+          .map((x) => [x.version, x.outcome, x.reason, x.seq_shared_with]),
+        [
+          ['1.0.0', 'conflicted', 'seq', ['1.1.0']],
+          ['1.1.0', 'conflicted', 'seq', ['1.0.0']],
+        ],
+        n.name,
+      )
+      assert.equal(
+        st.releases.find((r) => r.model === 'phantom'),
+        undefined,
+        n.name,
+      )
+    }
+    const out = await cli(['rollout', 'status', '--api', f.seed.apiUrl!])
+    assert.equal(out.code, 0, out.stderr)
+    assert.match(out.stdout, /phantom@1\.0\.0 {2}CONFLICTED: shares a seq with phantom@1\.1\.0/)
   })
 })

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { canonicalBytes, canonicalJson, sha256Hex } from '../../protocols/encoding.ts'
 import {
+  conflictError,
   ERR_RELEASE_CONFLICT,
   newRolloutState,
   ReleaseConflictError,
@@ -76,6 +77,61 @@ describe('resolveReleases', () => {
     assert.match(err.message, /tiny@1\.0\.0 has 2 valid manifests/)
   })
 
+  test('two versions of one model with one seq (two operator nodes): both conflicted, reason seq', () => {
+    const a = signed({ model: 'tiny', version: '1.1.0', seq: 5 }, FILE_A)
+    const b = signed({ model: 'tiny', version: '1.5.0', seq: 5 }, FILE_B)
+    const before = signed({ model: 'tiny', version: '1.0.0', seq: 4 })
+    const after = signed({ model: 'tiny', version: '1.2.0', seq: 6 })
+    const other = signed({ model: 'other', version: '1.1.0', seq: 5 }) // another model may use seq 5
+    for (const order of [
+      [a, b, before, after, other],
+      [after, b, other, before, a],
+    ]) {
+      const r = resolveReleases(order)
+      assert.deepEqual(r.releases.map((x) => `${x.manifest.model}@${x.manifest.version}`).sort(), [
+        'other@1.1.0',
+        'tiny@1.0.0',
+        'tiny@1.2.0',
+      ])
+      assert.deepEqual(
+        r.conflicts.map((c) => [c.version, c.outcome, c.reason, c.seq_shared_with]),
+        [
+          ['1.1.0', 'conflicted', 'seq', ['1.5.0']],
+          ['1.5.0', 'conflicted', 'seq', ['1.1.0']],
+        ],
+      )
+    }
+    const err = conflictError(resolveReleases([a, b]).conflicts[0])
+    assert.equal(err.code, ERR_RELEASE_CONFLICT)
+    assert.match(err.message, /tiny@1\.1\.0 shares its seq with version 1\.5\.0/)
+  })
+
+  test('the same version and file signed twice with one seq stays a harmless duplicate', () => {
+    const s1 = signed({ model: 'tiny', version: '1.0.0', seq: 3, created_at: 1000 })
+    const s2 = signed({ model: 'tiny', version: '1.0.0', seq: 3, created_at: 2000 })
+    const r = resolveReleases([s2, s1])
+    assert.equal(r.releases.length, 1)
+    assert.deepEqual(
+      r.conflicts.map((c) => [c.outcome, c.reason, c.seq_shared_with]),
+      [['duplicate', undefined, undefined]],
+    )
+  })
+
+  test('a duplicate version whose seq another version also uses is conflicted', () => {
+    const s1 = signed({ model: 'tiny', version: '1.0.0', seq: 3 })
+    const s2 = signed({ model: 'tiny', version: '1.0.0', seq: 4 })
+    const clash = signed({ model: 'tiny', version: '2.0.0', seq: 4 }, FILE_B)
+    const r = resolveReleases([s1, s2, clash])
+    assert.deepEqual(r.releases, [])
+    assert.deepEqual(
+      r.conflicts.map((c) => [c.version, c.outcome, c.reason]),
+      [
+        ['1.0.0', 'conflicted', 'seq'],
+        ['2.0.0', 'conflicted', 'seq'],
+      ],
+    )
+  })
+
   test('property: the outcome depends only on the set (any order, any repetition)', () => {
     const manifest = fc.record({
       model: fc.constantFrom('a', 'b'),
@@ -105,12 +161,15 @@ describe('resolveReleases', () => {
     )
   })
 
-  test('property: a release’s outcome never depends on another release’s manifests', () => {
+  test('property: a release’s outcome never depends on another release’s manifests, unless they share a model and seq', () => {
     const one = fc.record({ seq: fc.integer({ min: 1, max: 4 }), file: fc.constantFrom(FILE_A, FILE_B) })
     fc.assert(
       fc.property(fc.array(one, { minLength: 1, maxLength: 4 }), fc.array(one, { maxLength: 6 }), (mine, others) => {
         const a = mine.map((x) => signed({ model: 'a', version: '1.0.0', seq: x.seq }, x.file))
-        const b = others.map((x, i) => signed({ model: i % 2 ? 'a' : 'b', version: '9.0.0', seq: x.seq }, x.file))
+        // the other version of model a has seqs of its own (5–8); model b may reuse any
+        const b = others.map((x, i) =>
+          signed({ model: i % 2 ? 'a' : 'b', version: '9.0.0', seq: i % 2 ? x.seq + 4 : x.seq }, x.file),
+        )
         const pick = (r: ReturnType<typeof resolveReleases>) =>
           canonicalJson({
             releases: r.releases.filter((x) => x.manifest.version === '1.0.0').map((x) => x.digest),
