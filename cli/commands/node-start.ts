@@ -4,7 +4,8 @@
  * A started daemon logs its listen addresses and API URL (pino JSON on stderr, msg
  * `llmesh node started`) and writes `<data>/node.json`; SIGTERM/SIGINT stop it cleanly (exit 0).
  */
-import { readFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AGENT_RESTART_EXIT_CODE } from '../../node/agent-update/constants.ts'
 import { markAgentReady } from '../../node/agent-update/ready.ts'
@@ -67,6 +68,16 @@ async function apiToken(c: ConfigValues): Promise<string | undefined> {
   return token
 }
 
+/** Whether this process may create files in `dir`. */
+async function writable(dir: string): Promise<boolean> {
+  try {
+    await access(dir, constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** Starts a node or seed daemon with the resolved configuration and runs it until a signal. */
 export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<void> {
   const log = createLogger({ base: { role }, level: c.log_level })
@@ -98,8 +109,14 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
       throw new CliError(`${c.fleet} holds no operator key: a seed needs it`, 'ERR_NO_OPERATOR_KEY')
     }
     // distribution, observing controller, enroller and the operator's routes (seed/seed-daemon.ts)
-    // seqs come from the counter beside the operator key (seed/seq-authority.ts)
-    daemon = createSeedDaemon({ ...init, signer: fleet.operatorSigner, seqFile: join(c.fleet, SEQ_FILE) })
+    // seqs come from the counter beside the operator key (seed/seq-authority.ts), or from the data
+    // directory when the fleet directory is read-only (the packaged unit: ProtectSystem=strict)
+    const besideKey = await writable(c.fleet)
+    const seqFile = join(besideKey ? c.fleet : c.data, SEQ_FILE)
+    if (!besideKey) {
+      log.warn({ seq_file: seqFile }, 'fleet directory is read-only: release seq counter kept in the data directory')
+    }
+    daemon = createSeedDaemon({ ...init, signer: fleet.operatorSigner, seqFile })
   } else {
     // installer, inference, health reports, rollout controller and their routes (node/device-services.ts)
     const composed = await cliDeviceServices({
