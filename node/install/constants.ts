@@ -23,6 +23,8 @@ export const MAX_REFUSALS = 16
 export const BLOCKS_IN_FILE_MARK = 'blocks-in-file'
 /** A download with no block for this long is logged (once) as stalled, ms. */
 export const PROGRESS_STALL_MS = 10_000
+/** While a download stays stalled, the stall is signalled again every this many stall periods. */
+export const PROGRESS_STALL_REPEAT = 3
 /** Window of the download rate shown in /status, ms. */
 export const PROGRESS_RATE_WINDOW_MS = 5_000
 /** Period of the progress tick (stall check), ms. */

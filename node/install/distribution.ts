@@ -30,6 +30,7 @@ export class Distribution {
   readonly store: ModelStore
   readonly installer: Installer
   private replicatorValue: Replicator | null = null
+  private offStall: (() => void) | undefined
   private readonly ctx: DistributionContext
   private readonly init: DistributionInit
   private running = false
@@ -80,6 +81,9 @@ export class Distribution {
       },
     )
     await this.replicatorValue.start()
+    // a stalled download restarts replication sessions: hypercore never re-asks blocks in flight
+    // to a peer that stopped answering, nor asks a peer it paused (node/store/replicator.ts)
+    this.offStall ??= recycleOnStall(this.installer, this.replicatorValue)
     this.ctx.status.setModels(() => this.installer.status())
     this.ctx.status.addSection('replication', () => this.replicatorValue?.stats())
     this.ctx.store.on('release', this.onRelease)
@@ -103,6 +107,8 @@ export class Distribution {
     this.ctx.store.off('revocation', this.onRevocation)
     this.ctx.store.off('enrollment', this.onMember)
     this.ctx.store.off('claim', this.onMember)
+    this.offStall?.()
+    this.offStall = undefined
     await this.installer.stop()
     await this.replicatorValue?.stop()
     await this.store.stop()
@@ -114,4 +120,14 @@ export class Distribution {
       if (this.running) this.ctx.logger.warn({ model: m.model, version: m.version, code: err.code }, err.message)
     })
   }
+}
+
+/** Restarts `replicator`'s sessions whenever a download of `installer` stalls; returns the unsubscribe function. */
+export function recycleOnStall(
+  installer: Pick<Installer, 'onStall'>,
+  replicator: Pick<Replicator, 'recycle'>,
+): () => void {
+  return installer.onStall((model, version) => {
+    replicator.recycle(`download of ${model}@${version} stalled`)
+  })
 }

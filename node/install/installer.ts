@@ -99,6 +99,7 @@ export class Installer {
     { version: string; progress: DownloadProgress; abort: AbortController }
   >()
   private readonly refused = new Map<string, ModelInstallState['refused']>()
+  private readonly stallListeners = new Set<(model: string, version: string) => void>()
   private readonly locks = new Map<string, Promise<unknown>>()
   private running = false
   /** The loop-error set holding GC's faults (`gc`). */
@@ -195,6 +196,9 @@ export class Installer {
         bytesHave: bytesTotal - missingBytes,
         bytesTotal,
         stallMs: this.stallMs,
+        onStall: () => {
+          for (const l of this.stallListeners) l(m.model, m.version)
+        },
       })
       this.downloading.set(m.model, { version: m.version, progress, abort })
       try {
@@ -225,6 +229,15 @@ export class Installer {
         this.downloading.delete(m.model)
       }
     })
+  }
+
+  /**
+   * Calls `listener` when a download stalls (no block for the stall period), and again while it
+   * stays stalled (node/install/progress.ts). Returns the unsubscribe function.
+   */
+  onStall(listener: (model: string, version: string) => void): () => void {
+    this.stallListeners.add(listener)
+    return () => this.stallListeners.delete(listener)
   }
 
   /** Makes a staged version active (the old active becomes `previous`). */

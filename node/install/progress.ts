@@ -4,10 +4,12 @@
  *
  * How it works: the fetcher reports every block that arrives (`block(bytes, peer)`); a 1 s tick
  * (unref'd) logs a line at each 10 % step and once when no byte has arrived for `PROGRESS_STALL_MS`
- * (a stall), and again when bytes flow after it. `stop()` ends the tick.
+ * (a stall), and again when bytes flow after it. A stall also calls `onStall`, at its start and
+ * again every `PROGRESS_STALL_REPEAT` stall periods while it lasts (the distribution restarts
+ * replication sessions on it). `stop()` ends the tick.
  */
 import type { Logger } from '../logger.ts'
-import { PROGRESS_RATE_WINDOW_MS, PROGRESS_STALL_MS, PROGRESS_TICK_MS } from './constants.ts'
+import { PROGRESS_RATE_WINDOW_MS, PROGRESS_STALL_MS, PROGRESS_STALL_REPEAT, PROGRESS_TICK_MS } from './constants.ts'
 
 /** The `downloading` entry of a model in /status. */
 export interface DownloadStatus {
@@ -41,6 +43,8 @@ export class DownloadProgress {
   private readonly now: () => number
   private readonly stallMs: number
   private readonly logger: Logger
+  private readonly onStall: (() => void) | undefined
+  private lastStallSignal = 0
 
   constructor(
     logger: Logger,
@@ -53,11 +57,14 @@ export class DownloadProgress {
       bytesTotal: number
       /** Stall threshold, ms (default `PROGRESS_STALL_MS`). */
       stallMs?: number
+      /** Called when a stall starts, and again every `PROGRESS_STALL_REPEAT` stall periods while it lasts. */
+      onStall?: () => void
       now?: () => number
     },
   ) {
     this.now = init.now ?? Date.now
     this.stallMs = init.stallMs ?? PROGRESS_STALL_MS
+    this.onStall = init.onStall
     this.s = {
       version: init.version,
       blocks_have: init.blocksHave,
@@ -99,12 +106,25 @@ export class DownloadProgress {
 
   /** Checks for a stall (also called by the tick). */
   tick(): void {
-    if (!this.s.stalled && this.s.bytes_have < this.s.bytes_total && this.now() - this.lastByteAt >= this.stallMs) {
+    const t = this.now()
+    if (!this.s.stalled && this.s.bytes_have < this.s.bytes_total && t - this.lastByteAt >= this.stallMs) {
       this.s.stalled = true
       this.logger.warn(
-        { ...this.line(), idle_s: Math.round((this.now() - this.lastByteAt) / 1000) },
+        { ...this.line(), idle_s: Math.round((t - this.lastByteAt) / 1000) },
         'download stalled: no block arrived',
       )
+      this.signalStall(t)
+    } else if (this.s.stalled && t - this.lastStallSignal >= this.stallMs * PROGRESS_STALL_REPEAT) {
+      this.signalStall(t)
+    }
+  }
+
+  private signalStall(t: number): void {
+    this.lastStallSignal = t
+    try {
+      this.onStall?.()
+    } catch (err) {
+      this.logger.error({ err }, 'stall handler failed')
     }
   }
 

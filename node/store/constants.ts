@@ -29,3 +29,5 @@ export const FETCH_HOTSWAP = false
  * same download rate (docs/benchmarks.md). Smaller memtables also lower the daemon's RSS.
  */
 export const STORE_WRITE_BUFFER = 8 * 1024 * 1024
+/** Least time between two restarts of every replication session after a stalled download, ms (replicator.ts). */
+export const REPLICATE_RECYCLE_MIN_MS = 30_000

@@ -45,6 +45,15 @@ export function createReplicationMetrics(
       this.inc(stats()?.invalidBlocks ?? 0)
     },
   })
+  new Counter({
+    name: `${prefix}replication_recycles_total`,
+    help: 'Times every replication session was restarted because a download stalled with no block arriving',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(stats()?.recycles ?? 0)
+    },
+  })
   new Gauge({
     name: `${prefix}replication_peers`,
     help: 'Peers with an active replication session',

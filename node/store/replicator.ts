@@ -8,11 +8,16 @@
  * corestore then attaches every open feed and any feed the remote asks for that this store
  * holds. A session that fails while the connection is still up is re-dialed after a delay.
  * States per peer: `dialing` → `active` → (closed: removed).
+ * Stall recovery: hypercore keeps a block request in flight to a peer until that peer answers or
+ * its session ends, and stops asking a peer it has paused (after repeated no-data replies) for the
+ * life of the session. A download that makes no progress although peers hold its blocks (the
+ * installer's stall signal) `recycle`s every session: each restarts clean (the lower id re-dials),
+ * at most once per `recycleMinMs`, counted in `recycles`.
  */
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { PROTOCOL_REPLICATE } from '../../protocols/constants.ts'
-import { REPLICATE_REDIAL_MS } from './constants.ts'
+import { REPLICATE_RECYCLE_MIN_MS, REPLICATE_REDIAL_MS } from './constants.ts'
 import type { InvalidBlock, ModelStore } from './model-store.ts'
 import { type ByteCounters, streamToDuplex } from './stream-duplex.ts'
 
@@ -31,6 +36,8 @@ export interface ReplicatorInit {
   isFleetPeer?: (peerId: string) => boolean
   /** Delay before re-dialing a failed session, ms. */
   redialMs?: number
+  /** Least time between two recycles of every session, ms (default `REPLICATE_RECYCLE_MIN_MS`). */
+  recycleMinMs?: number
 }
 
 /** Bytes moved by replication, and blocks refused because they failed verification, in total and per peer. */
@@ -39,6 +46,8 @@ export interface ReplicationStats extends ByteCounters {
   /** Verified blocks received / blocks served, all feeds. */
   blocksIn: number
   blocksOut: number
+  /** Times every session was closed and restarted because a download stalled. */
+  recycles: number
   peers: Record<string, ByteCounters & { state: SessionState; invalidBlocks: number }>
 }
 
@@ -61,6 +70,9 @@ export class Replicator {
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly totals: ByteCounters = { bytesIn: 0, bytesOut: 0 }
   private invalidTotal = 0
+  private readonly recycleMinMs: number
+  private recycles = 0
+  private lastRecycle = Number.NEGATIVE_INFINITY
   /** hypercore noise stream of a session → remote libp2p peer id (to name who sent an invalid block). */
   private readonly streamPeers = new WeakMap<object, string>()
   private offInvalid: (() => void) | null = null
@@ -72,6 +84,7 @@ export class Replicator {
     this.protocol = init.protocol ?? PROTOCOL_REPLICATE
     this.isFleetPeer = init.isFleetPeer ?? (() => true)
     this.redialMs = init.redialMs ?? REPLICATE_REDIAL_MS
+    this.recycleMinMs = init.recycleMinMs ?? REPLICATE_RECYCLE_MIN_MS
   }
 
   /** Registers the protocol and starts replicating with connected peers. Idempotent. */
@@ -112,6 +125,7 @@ export class Replicator {
       invalidBlocks: this.invalidTotal,
       blocksIn: this.c.store.blocks.in,
       blocksOut: this.c.store.blocks.out,
+      recycles: this.recycles,
       peers,
     }
   }
@@ -123,6 +137,20 @@ export class Replicator {
     this.sessions.delete(peer)
     s.close()
     this.c.logger.info({ peer }, 'replication session closed')
+  }
+
+  /**
+   * Closes every session so each restarts clean (see the header); returns how many were closed,
+   * 0 when the last recycle is less than `recycleMinMs` ago.
+   */
+  recycle(reason: string, now = Date.now()): number {
+    if (!this.running || now - this.lastRecycle < this.recycleMinMs) return 0
+    this.lastRecycle = now
+    this.recycles++
+    const sessions = [...this.sessions.values()]
+    for (const s of sessions) s.close()
+    this.c.logger.warn({ reason, sessions: sessions.length }, 'replication sessions restarted')
+    return sessions.length
   }
 
   /** Tries a session with `peer` again (e.g. it was just enrolled), or with every connected peer. */

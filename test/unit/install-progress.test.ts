@@ -80,3 +80,49 @@ test('progress: deciles logged once each, rate and ETA from the last seconds, pe
     p.stop()
   }
 })
+
+test('progress: a stall is signalled at its start and every 3 stall periods while it lasts, not after bytes flow', () => {
+  const { logger } = captureLogger()
+  let now = 0
+  let signals = 0
+  const p = new DownloadProgress(logger, {
+    model: 'm',
+    version: '1.0.0',
+    blocksHave: 0,
+    blocksTotal: 10,
+    bytesHave: 0,
+    bytesTotal: 10_000,
+    stallMs: 1000,
+    onStall: () => {
+      signals++
+      throw new Error('a failing handler does not stop the tick')
+    },
+    now: () => now,
+  })
+  try {
+    now = 999
+    p.tick()
+    assert.equal(signals, 0)
+    now = 1000
+    p.tick()
+    p.tick()
+    assert.equal(signals, 1, 'at the start of the stall, once')
+    now = 3999
+    p.tick()
+    assert.equal(signals, 1)
+    now = 4000
+    p.tick()
+    assert.equal(signals, 2, 'again after 3 stall periods')
+    p.block(1000, 'peerA')
+    now = 4500
+    p.tick()
+    now = 4999
+    p.tick()
+    assert.equal(signals, 2, 'bytes flow again: no signal')
+    now = 5000
+    p.tick()
+    assert.equal(signals, 3, 'a new stall is signalled at its start')
+  } finally {
+    p.stop()
+  }
+})
