@@ -193,7 +193,8 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
   if (agent !== undefined)
     services.push((ctx) => {
       const record = (ref: { model: string; version: string }) => parts.reporter?.record(ref, 'rollbacks')
-      parts.agent = agentUpdateService({ ctx, store: () => parts.distribution?.store, record }, agent)
+      const rollout = () => parts.controller
+      parts.agent = agentUpdateService({ ctx, store: () => parts.distribution?.store, record, rollout }, agent)
       return parts.agent
     })
   services.push((ctx) => {
