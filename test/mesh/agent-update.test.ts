@@ -159,6 +159,12 @@ describe('agent releases through the mesh, under the rollout stages', { timeout:
     )
     const rollbackMs = Date.now() - t1
     assert.match(pilot.stderr(), /agent version rolled back/)
+    // counted once on the pilot's /metrics (alert LlmeshAgentRollback)
+    const pilotApi = (JSON.parse(await readFile(join(pilot.data, NODE_INFO_FILE), 'utf8')) as { api: string }).api
+    assert.match(
+      await (await fetch(`${pilotApi}/metrics`)).text(),
+      /^llmesh_agent_rollbacks_total\{version="0\.9\.2"\} 1$/m,
+    )
     // the devices abort it among themselves: the pilot's signed report is the evidence
     for (const d of [other, pilot]) {
       await waitFor(async () => (await d.release(AGENT_LINEAGE, '0.9.2'))?.state === 'aborted', {
