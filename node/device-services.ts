@@ -192,8 +192,12 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
   const agent = init.agent
   if (agent !== undefined)
     services.push((ctx) => {
-      const record = (ref: { model: string; version: string }) => parts.reporter?.record(ref, 'rollbacks')
-      parts.agent = agentUpdateService({ ctx, store: () => parts.distribution?.store, record }, agent)
+      const record = (ref: { model: string; version: string }) => {
+        parts.reporter?.record(ref, 'rollbacks')
+        parts.rolloutMetrics?.agentRolledBack(ref.version)
+      }
+      const rollout = () => parts.controller
+      parts.agent = agentUpdateService({ ctx, store: () => parts.distribution?.store, record, rollout }, agent)
       return parts.agent
     })
   services.push((ctx) => {

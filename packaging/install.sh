@@ -169,6 +169,9 @@ if [ -n "$OLD" ] && [ "$OLD" != "$VERSION" ] && [ -d "$OPT/$OLD" ]; then
   ln -sfn "$OLD" "$OPT/.previous.$$" && mv -Tf "$OPT/.previous.$$" "$OPT/previous"
 fi
 ln -sfn "$VERSION" "$OPT/.current.$$" && mv -Tf "$OPT/.current.$$" "$OPT/current"
+# the agent root itself is the daemon's: agent releases are unpacked and switched to here (the
+# versions installed by this script stay root's, read-only to it)
+own llmesh 0755 "$OPT"
 PREV=$(readlink "$OPT/previous" 2>/dev/null || true)
 for d in "$OPT"/*; do
   n=${d##*/}

@@ -10,6 +10,7 @@
  * distinct variants of equal precedence: publishing the second is neither a duplicate nor a
  * downgrade.
  */
+import { AGENT_LINEAGE } from '../protocols/agent/constants.ts'
 import { InvalidInputError } from '../protocols/errors.ts'
 import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
 import type { ProbeSet, ReleaseManifest, RolloutPolicy } from '../protocols/schemas/index.ts'
@@ -96,6 +97,10 @@ export function preflightManifest(
 ): void {
   if (req.ttlMs !== undefined && !(Number.isFinite(req.ttlMs) && req.ttlMs > 0)) {
     throw new InvalidInputError('ttl must be a positive number of days')
+  }
+  // `llmesh-agent` names agent releases in the rollout, `llmesh-agent-<arch>` their package feeds
+  if (req.model === AGENT_LINEAGE || req.model.startsWith(`${AGENT_LINEAGE}-`)) {
+    throw new InvalidInputError(`model name ${req.model}: ${AGENT_LINEAGE}* is reserved for agent releases`)
   }
   if ((req.policy ?? DEFAULT_POLICY).gates.quality !== undefined && req.probes === undefined) {
     throw new InvalidInputError('the policy has a quality gate: publish the release with its probes (--probes <file>)')

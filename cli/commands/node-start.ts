@@ -127,6 +127,7 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
         root: c.agent_root,
         running: c.agent_version ?? pkg.version,
         enabled: c.agent_update,
+        supervised: c.agent_ready_file !== undefined,
         restart: () => restart('agent switched', AGENT_RESTART_EXIT_CODE),
       },
       forwarding: c.forwarding,

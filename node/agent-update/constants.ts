@@ -34,5 +34,7 @@ export const CHILD_KILL_GRACE_MS = 10_000
 export const CRASH_RESTART_DELAY_MS = 1_000
 /** The updater looks at the newest agent release again this often (an install that failed, a newer one that came while busy), ms. */
 export const AGENT_RECONSIDER_MS = 60_000
+/** The updater compares the version the rollout admits with the last one it looked at this often (a promotion is taken within it), ms. */
+export const AGENT_TARGET_POLL_MS = 1_000
 /** The newest failure (its `at`) already counted in a health report's events (under the root). */
 export const AGENT_REPORTED_FILE = '.agent-failures-reported.json'

@@ -2,19 +2,22 @@
  * The agent update as a daemon service: an AgentUpdater over the daemon's message store and the
  * device's model store, its `/status` section (`agent`), and what health reports carry
  * (`agent: { version, failures }`, and each newly rolled-back version once as a `rollbacks` event of
- * `llmesh-agent@<version>`, the form the gates read for model releases). Composed by node/device-services.ts.
+ * `llmesh-agent@<version>`, the form the gates read for model releases). The version to take comes
+ * from the rollout controller (its stages admit it). Composed by node/device-services.ts.
  */
 import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
 import type { HealthReport } from '../../protocols/schemas/index.ts'
 import type { DaemonContext } from '../daemon.ts'
 import type { ModelStore } from '../store/model-store.ts'
-import { AgentUpdater, type AgentUpdaterInit } from './updater.ts'
+import { type AgentRollout, AgentUpdater, type AgentUpdaterInit } from './updater.ts'
 
 /** The service and the report part, for the composition. */
 export function agentUpdateService(
   components: {
     ctx: Pick<DaemonContext, 'store' | 'logger' | 'status'>
     store: () => ModelStore | undefined
+    /** The rollout controller (which agent version the device's stage admits), once composed. */
+    rollout: () => AgentRollout | undefined
     /** The health reporter's `record` (rolled-back versions become `rollbacks` events). */
     record?: (ref: { model: string; version: string }, kind: 'rollbacks') => void
   },
@@ -25,6 +28,7 @@ export function agentUpdateService(
     {
       messages: ctx.store,
       store: components.store,
+      rollout: components.rollout,
       logger: ctx.logger.child({ svc: 'agent-update' }),
       recordRollback: (version) => components.record?.({ model: AGENT_LINEAGE, version }, 'rollbacks'),
     },

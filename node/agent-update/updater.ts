@@ -1,7 +1,11 @@
 /**
  * AgentUpdater: the device side of agent releases. It watches the message store for
- * `AgentRelease`s (verified like every operator message), takes the highest-seq one, and decides
- * with the pure rules (protocols/agent/upgrade.ts: own architecture, required step, downgrade).
+ * `AgentRelease`s (verified like every operator message) and takes the version the fleet's rollout
+ * admits for this device (`rollout().agentTarget()`, node/rollout/: the highest-seq agent release
+ * whose stage — pilot, canary, … — has reached this device's cohort and that the fleet has not
+ * aborted), then decides with the pure rules (protocols/agent/upgrade.ts: own architecture,
+ * required step, downgrade; going back from a running version the fleet aborted is allowed).
+ * A newer release whose stage does not admit this device yet is shown as `waiting`.
  * A version the wrapper already rolled back (`<root>/.agent-failures.json`) is never taken again.
  * To install: fetch the package's chunks from peers, verify and unpack beside the running version
  * (unpack.ts), record the pending switch `{ version, previous }`, switch `current` atomically,
@@ -9,11 +13,12 @@
  * `llmesh agent run`, or systemd starts the new version and watches its health window).
  * Every `AGENT_RECONSIDER_MS` it looks again (a failed fetch, a release that came while busy).
  * With `enabled: false` it only reports the running version (status, health reports, metrics).
- * It acts only when the running version is itself installed under the root (`<root>/<running>`):
- * otherwise there would be nothing to roll back to.
+ * It acts only under the wrapper (`supervised`) and when the running version is itself installed
+ * under the root (`<root>/<running>`): otherwise nothing would roll a broken version back.
  */
 import { lstat, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
 import { checkAgentUpgrade } from '../../protocols/agent/upgrade.ts'
 import { AgentRelease } from '../../protocols/schemas/index.ts'
 import type { Logger } from '../logger.ts'
@@ -25,14 +30,30 @@ import {
   AGENT_RECONSIDER_MS,
   AGENT_RELEASE_FILE,
   AGENT_REPORTED_FILE,
+  AGENT_TARGET_POLL_MS,
   MAX_AGENT_STATE_BYTES,
 } from './constants.ts'
 import { type AgentFailure, readFailures, switchCurrent, writePending } from './layout.ts'
 import { installAgentPackage } from './unpack.ts'
 
+/** The fleet's rollout of agent releases as the updater reads it (the RolloutController). */
+export interface AgentRollout {
+  /** The agent version this device's stage admits now, or null. */
+  agentTarget(): string | null
+  /** Whether the fleet aborted a release (`llmesh-agent@<version>`). */
+  isAborted(key: string): boolean
+  /**
+   * Catches up with peers (anti-entropy) and decides again before going to `version`: false when
+   * it is not admitted any more (e.g. a device that was off learns of an abort before installing).
+   */
+  confirmAgent(version: string): Promise<boolean>
+}
+
 /** What the updater uses. */
 export interface AgentUpdaterComponents {
   messages: Pick<MessageStore, 'list' | 'on' | 'off'>
+  /** The rollout controller, once started (undefined: nothing is admitted yet). */
+  rollout: () => AgentRollout | undefined
   /**
    * Counts a rolled-back version as a `rollbacks` event of `llmesh-agent@<version>` in the next
    * health report (the health reporter's `record`), so the gates see it like a model's rollback.
@@ -51,10 +72,17 @@ export interface AgentUpdaterInit {
   running: string
   /** Take agent releases (`agent_update`); false: report the version only. */
   enabled: boolean
+  /**
+   * Run by the wrapper (`llmesh agent run` gave it a ready file): only then is a version that does
+   * not come up rolled back, so only then does the updater install (default false).
+   */
+  supervised?: boolean
   /** Default `process.arch`. */
   arch?: string
   /** How often the newest release is looked at again, ms (default `AGENT_RECONSIDER_MS`). */
   reconsiderMs?: number
+  /** How often the admitted version is compared with the last one looked at, ms (default `AGENT_TARGET_POLL_MS`). */
+  pollMs?: number
   /** Called once `current` points at the new version: stop and exit for the supervisor. */
   restart?: () => void
 }
@@ -64,7 +92,7 @@ export interface AgentInfo {
   version: string
   root: string
   update: boolean
-  state: 'idle' | 'installing' | 'switched' | 'refused' | 'failed'
+  state: 'idle' | 'waiting' | 'installing' | 'switched' | 'refused' | 'failed'
   /** The release the state is about, and why when refused or failed. */
   target?: string
   reason?: string
@@ -79,9 +107,12 @@ export class AgentUpdater {
   private state: Omit<AgentInfo, 'version' | 'root' | 'update' | 'failures'> = { state: 'idle' }
   private failures: AgentFailure[] = []
   private busy = false
+  /** What the rollout said when last looked at (a change, e.g. a promotion or an abort, is looked at at once). */
+  private lastSeen: string | undefined
   private running = false
   private readonly abort = new AbortController()
   private timer: NodeJS.Timeout | undefined
+  private poll: NodeJS.Timeout | undefined
   private readonly onRelease = (_m: StoredMessage<AgentRelease>) => void this.consider()
 
   constructor(components: AgentUpdaterComponents, init: AgentUpdaterInit) {
@@ -107,12 +138,17 @@ export class AgentUpdater {
     this.c.messages.on('agent-release', this.onRelease)
     this.timer = setInterval(() => void this.consider(), this.init.reconsiderMs ?? AGENT_RECONSIDER_MS)
     this.timer.unref()
+    this.poll = setInterval(() => {
+      if (this.seen() !== this.lastSeen) void this.consider()
+    }, this.init.pollMs ?? AGENT_TARGET_POLL_MS)
+    this.poll.unref()
     void this.consider()
   }
 
   async stop(): Promise<void> {
     this.running = false
     clearInterval(this.timer)
+    clearInterval(this.poll)
     this.abort.abort()
     this.c.messages.off('agent-release', this.onRelease)
   }
@@ -120,13 +156,25 @@ export class AgentUpdater {
   /** Looks at the newest agent release and installs it when the rules say so. Never rejects. */
   async consider(): Promise<void> {
     if (!this.running || !this.init.enabled || this.busy) return
-    const top = this.c.messages
+    const rollout = this.c.rollout()
+    const store = this.c.store()
+    if (rollout === undefined || store === undefined) return
+    const all = this.c.messages
       .list('AgentRelease')
       .map((m) => m.message)
-      .sort((a, b) => b.seq - a.seq)[0]
-    const store = this.c.store()
-    if (top === undefined || store === undefined) return
-    if (this.failures.some((f) => f.version === top.version)) {
+      .sort((a, b) => a.seq - b.seq)
+    const admitted = rollout.agentTarget()
+    this.lastSeen = this.seen()
+    const top = all.find((r) => r.version === admitted)
+    const newest = all.at(-1)
+    if (newest !== undefined && newest.version !== admitted && newest.version !== this.init.running) {
+      const reason = rollout.isAborted(`${AGENT_LINEAGE}@${newest.version}`)
+        ? 'aborted by the fleet'
+        : "its rollout stage has not reached this device's cohort"
+      if (!this.failedHere(newest.version)) this.state = { state: 'waiting', target: newest.version, reason }
+    } else if (this.state.state === 'waiting') this.state = { state: 'idle' }
+    if (top === undefined) return
+    if (this.failedHere(top.version)) {
       this.state = { state: 'failed', target: top.version, reason: 'rolled back on this device' }
       return
     }
@@ -134,6 +182,7 @@ export class AgentUpdater {
       arch: this.init.arch ?? process.arch,
       running: this.init.running,
       runningMinAgent: await this.runningMinAgent(),
+      runningAborted: rollout.isAborted(`${AGENT_LINEAGE}@${this.init.running}`),
     })
     if (d.action === 'current' || d.action === 'not-mine') return
     if (d.action === 'refuse') {
@@ -141,15 +190,22 @@ export class AgentUpdater {
       this.c.logger.warn({ version: top.version, code: d.code }, d.reason)
       return
     }
-    if (!(await exists(join(this.init.root, this.init.running, AGENT_ENTRY)))) {
-      const reason = `the running ${this.init.running} is not installed under ${this.init.root}: nothing to roll back to`
+    const unsupervised = this.init.supervised !== true
+    if (unsupervised || !(await exists(join(this.init.root, this.init.running, AGENT_ENTRY)))) {
+      const reason = unsupervised
+        ? 'not run by the wrapper (llmesh agent run): nothing would put a version that does not come up back'
+        : `the running ${this.init.running} is not installed under ${this.init.root}: nothing to roll back to`
       this.state = { state: 'refused', target: top.version, reason }
       this.c.logger.warn({ version: top.version }, reason)
       return
     }
     this.busy = true
-    this.state = { state: 'installing', target: top.version }
     try {
+      if (!(await rollout.confirmAgent(top.version)) || !this.running) {
+        this.lastSeen = undefined // not yet caught up, or no longer admitted: look again at the next poll
+        return
+      }
+      this.state = { state: 'installing', target: top.version }
       this.c.logger.info({ version: top.version, arch: d.pkg.arch }, 'installing agent release')
       await installAgentPackage(store, this.init.root, top, d.pkg, this.abort.signal)
       if (!this.running) return
@@ -165,6 +221,21 @@ export class AgentUpdater {
     } finally {
       this.busy = false
     }
+  }
+
+  /** The admitted version and whether the newest release is aborted, as the rollout says now. */
+  private seen(): string | undefined {
+    const rollout = this.c.rollout()
+    if (rollout === undefined) return undefined
+    const newest = this.c.messages
+      .list('AgentRelease')
+      .reduce<AgentRelease | undefined>((a, m) => (a === undefined || m.message.seq > a.seq ? m.message : a), undefined)
+    const aborted = newest !== undefined && rollout.isAborted(`${AGENT_LINEAGE}@${newest.version}`)
+    return `${rollout.agentTarget()}/${newest?.version}/${aborted}`
+  }
+
+  private failedHere(version: string): boolean {
+    return this.failures.some((f) => f.version === version)
   }
 
   /** Counts the failures the wrapper recorded since the last start as health events, once each. */

@@ -10,13 +10,13 @@
 export const AGENT_OPTIONS = [
   {
     name: 'agent_update',
-    flag: '--agent-update',
+    flag: '--no-agent-update',
     env: 'LLMESH_AGENT_UPDATE',
     key: 'agent_update',
     kind: 'bool',
-    default: () => false,
-    defaultText: '`false`',
-    help: 'take agent releases (llmesh updating itself): install beside the running version, switch, restart; off by default while agent releases skip the rollout stages',
+    default: () => true,
+    defaultText: '`true`',
+    help: 'take agent releases (llmesh updating itself) when the fleet’s rollout admits this device: install beside the running version, switch, restart; only under the wrapper (`llmesh agent run`, the device unit), which rolls a version that does not come up back',
   },
   {
     name: 'agent_root',

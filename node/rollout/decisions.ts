@@ -11,9 +11,13 @@
  *    ones) inside its own try/catch: an exception is a release error (caught, counted, logged once
  *    per change, shown), the release keeps its last good decision (frozen, never acted on anew)
  *    and the next release is decided as if nothing happened.
+ * 3. Agent releases (agent-releases.ts) are decided the same way, as `llmesh-agent@<version>`, in
+ *    their own map (`agents`): `agentTarget` is the agent version this device's stage admits.
  * A release whose outcome no report can change any more (aborted, or promoted and superseded by a
  * newer promoted release) is re-decided only when its commands, verdicts or the device set change.
  */
+
+import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
 import {
   activationFor,
   conflictError,
@@ -27,13 +31,22 @@ import type { ReleaseRef } from '../../protocols/schemas/common.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import type { DaemonContext } from '../daemon.ts'
 import type { Faults } from '../telemetry/faults.ts'
+import { resolveAgentReleases } from './agent-releases.ts'
 import type { RolloutMemory } from './memory.ts'
-import { chooseTarget, decideRelease, previousRelease, releaseKey, type StoreSnapshot, snapshot } from './plan.ts'
+import {
+  chooseTarget,
+  decideRelease,
+  previousRelease,
+  type RolloutSubject,
+  releaseKey,
+  type StoreSnapshot,
+  snapshot,
+} from './plan.ts'
 import type { VerdictPublisher } from './verdict-publisher.ts'
 
-/** One release's latest good decision. */
-export interface Entry {
-  manifest: ReleaseManifest
+/** One release's latest good decision (`M`: a model manifest, or an agent release's subject). */
+export interface Entry<M extends RolloutSubject = ReleaseManifest> {
+  manifest: M
   digest: string
   previous: ReleaseRef | null
   decision: Decision
@@ -55,6 +68,8 @@ export interface DecisionsComponents {
 /** Every release's decision, kept between ticks. */
 export class Decisions {
   readonly entries = new Map<string, Entry>()
+  /** Agent releases' decisions, by `llmesh-agent@<version>`. */
+  readonly agents = new Map<string, Entry<RolloutSubject>>()
   /** Releases with several valid manifests, from the last tick. */
   conflicts: ReleaseConflict[] = []
   private readonly c: DecisionsComponents
@@ -79,7 +94,18 @@ export class Decisions {
       const key = releaseKey(m)
       if (this.c.memory.isConflicted(key)) continue // conflicted on an earlier tick: refused for good
       try {
-        if (this.decideOne(snap, manifests, m, digest, now, enrolled)) wantEvidence = true
+        if (this.decideOne(this.entries, snap, manifests, m, digest, now, enrolled)) wantEvidence = true
+        this.c.errors.ok(key)
+      } catch (err) {
+        this.c.errors.fail(key, err)
+      }
+    }
+    const agents = resolveAgentReleases(store.list('AgentRelease'))
+    const subjects = agents.map((a) => a.manifest)
+    for (const { manifest: m, digest } of agents) {
+      const key = releaseKey(m)
+      try {
+        if (this.decideOne(this.agents, snap, subjects, m, digest, now, enrolled)) wantEvidence = true
         this.c.errors.ok(key)
       } catch (err) {
         this.c.errors.fail(key, err)
@@ -106,11 +132,26 @@ export class Decisions {
     return chooseTarget(candidates, this.c.memory.bad(model))
   }
 
+  /**
+   * The agent version this device should run now: the highest-seq agent release whose stage admits
+   * it and that the fleet has not aborted (the rule of `target` for a model). Null: none admitted.
+   */
+  agentTarget(): string | null {
+    const me = this.c.ctx.identity.peerId
+    const candidates = [...this.agents.values()].map((e) => ({
+      version: e.manifest.version,
+      seq: e.manifest.seq,
+      activation: activationFor(me, e.decision.view, e.decision.assignment),
+    }))
+    return chooseTarget(candidates, this.c.memory.bad(AGENT_LINEAGE))
+  }
+
   /** Decides one release; true when a verdict misses evidence. Throws what `decide` throws. */
-  private decideOne(
+  private decideOne<M extends RolloutSubject>(
+    entries: Map<string, Entry<M>>,
     snap: StoreSnapshot,
-    manifests: ReleaseManifest[],
-    m: ReleaseManifest,
+    manifests: M[],
+    m: M,
     digest: string,
     now: number,
     enrolled: boolean,
@@ -124,12 +165,12 @@ export class Decisions {
       snap.commands.filter(mine).length,
       snap.verdicts.filter((v) => mine(v.verdict)).length,
     ].join('/')
-    const had = this.entries.get(key)
-    if (had !== undefined && had.sig === sig && this.settled(had)) return false
+    const had = entries.get(key)
+    if (had !== undefined && had.sig === sig && settled(had, entries)) return false
     const { memory } = this.c
     const previous = previousRelease(manifests, m, (k) => memory.isAborted(k) || memory.isConflicted(k))
     const d = (this.c.decide ?? decideRelease)(snap, m, previous, stateForManifest(memory.state(key), m), now)
-    this.entries.set(key, { manifest: m, digest, previous, decision: d, sig })
+    entries.set(key, { manifest: m, digest, previous, decision: d, sig })
     memory.setState(key, d.state as RolloutState)
     if (d.view.aborted && memory.markAborted(key)) {
       this.c.ctx.logger.warn({ release: key, by: d.view.abortedBy }, 'release aborted by the fleet')
@@ -162,17 +203,17 @@ export class Decisions {
       'several manifests for the same file of one release: the lowest seq counts',
     )
   }
+}
 
-  /** Aborted, or promoted and superseded by a newer promoted release of the model. */
-  private settled(e: Entry): boolean {
-    const v = e.decision.view
-    if (v.aborted) return true
-    if (e.decision.status.phase !== 'promoted') return false
-    for (const o of this.entries.values()) {
-      if (o.manifest.model === e.manifest.model && o.manifest.seq > e.manifest.seq) {
-        if (o.decision.status.phase === 'promoted') return true
-      }
+/** Aborted, or promoted and superseded by a newer promoted release of the model. */
+function settled<M extends RolloutSubject>(e: Entry<M>, entries: ReadonlyMap<string, Entry<M>>): boolean {
+  const v = e.decision.view
+  if (v.aborted) return true
+  if (e.decision.status.phase !== 'promoted') return false
+  for (const o of entries.values()) {
+    if (o.manifest.model === e.manifest.model && o.manifest.seq > e.manifest.seq) {
+      if (o.decision.status.phase === 'promoted') return true
     }
-    return false
   }
+  return false
 }

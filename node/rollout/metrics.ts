@@ -8,7 +8,8 @@
  *   `llmesh_rollout_release_stage`, `llmesh_rollout_release_paused_since_timestamp_seconds`,
  *   `llmesh_rollout_gate_outcome`.
  * - Actions of this device (counters, from the controller's events, node/rollout/rollout-events.ts):
- *   activations, local rollbacks, fleet rollbacks, deactivations.
+ *   activations, local rollbacks, fleet rollbacks, deactivations; and agent versions the wrapper
+ *   rolled back (`llmesh_agent_rollbacks_total`, counted once each when the previous version starts).
  * - Faults (counters read at scrape time): `llmesh_rollout_release_errors_total` (a release whose
  *   evaluation failed or that is conflicted; every other release kept moving) and
  *   `llmesh_loop_errors_total` (an item a periodic loop failed on; the loop went on).
@@ -105,6 +106,7 @@ export class RolloutMetrics {
   private readonly localRollbacks: Counter<string>
   private readonly fleetRollbacks: Counter<string>
   private readonly deactivations: Counter<string>
+  private readonly agentRollbacks: Counter<string>
 
   constructor(init: RolloutMetricsInit = {}) {
     const p = init.prefix ?? 'llmesh_'
@@ -129,6 +131,12 @@ export class RolloutMetrics {
       'Models this device deactivated (a bad version and nothing good to go back to)',
       ['reason'],
     )
+    this.agentRollbacks = new Counter({
+      name: `${p}agent_rollbacks_total`,
+      help: 'Agent (llmesh) versions the wrapper rolled back on this device (exited or not ready within the health window)',
+      labelNames: ['version'],
+      registers,
+    })
     const source = () => this.source
     const loops = () => this.loops
     new Counter({
@@ -272,6 +280,11 @@ export class RolloutMetrics {
         this.deactivations.inc({ ...lv, reason: deactivationReason(e.reason) })
         break
     }
+  }
+
+  /** Counts an agent version the wrapper rolled back (node/agent-update/: once per recorded failure). */
+  agentRolledBack(version: string): void {
+    this.agentRollbacks.inc({ version })
   }
 
   /** The releases exported: the newest `maxReleases` of each model. */

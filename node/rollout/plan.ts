@@ -2,6 +2,8 @@
  * Plumbing between the message store and the pure rollout logic (`decide`, `activationFor`):
  * gathers one release's inputs from the verified messages, finds the baseline release, picks the
  * version a device should run, and shapes a release's rollout status for /status and the CLI.
+ * What is rolled out is a `RolloutSubject`: a model release's manifest, or an agent release under
+ * the name `llmesh-agent` (agent-releases.ts), decided by the same `decide`.
  * No I/O, no clock: `now` comes in.
  */
 
@@ -13,6 +15,7 @@ import {
   type Decision,
   decide,
   type RolloutState,
+  runsRelease,
   type VerifiedReport,
   type VerifiedVerdict,
 } from '../../protocols/rollout/index.ts'
@@ -30,6 +33,13 @@ import type { MessageStore } from '../mesh/message-store.ts'
 /** The part of the message store the plumbing reads. */
 export type MessageSource = Pick<MessageStore, 'list'>
 
+/**
+ * What a rollout is about: a model release's manifest, or an agent release as `agentSubject`
+ * shapes it (no probes: the quality gate has no probe set to judge).
+ */
+export type RolloutSubject = Pick<ReleaseManifest, 'model' | 'version' | 'seq' | 'policy' | 'created_at'> &
+  Partial<Pick<ReleaseManifest, 'probes' | 'provenance' | 'downgrade'>>
+
 /** `model@version`. */
 export function releaseKey(r: ReleaseRef): string {
   return `${r.model}@${r.version}`
@@ -40,11 +50,11 @@ export function releaseKey(r: ReleaseRef): string {
  * aborted (devices went back to it), or null for a model's first release.
  */
 export function previousRelease(
-  releases: readonly ReleaseManifest[],
-  m: ReleaseManifest,
+  releases: readonly RolloutSubject[],
+  m: RolloutSubject,
   isAborted: (key: string) => boolean,
 ): ReleaseRef | null {
-  let best: ReleaseManifest | null = null
+  let best: RolloutSubject | null = null
   for (const r of releases) {
     if (r.model !== m.model || r.seq >= m.seq || isAborted(releaseKey(r))) continue
     if (best === null || r.seq > best.seq) best = r
@@ -82,7 +92,7 @@ export function snapshot(store: MessageSource & Pick<MessageStore, 'enrollmentsI
  */
 export function gatherInputs(
   snap: StoreSnapshot,
-  m: ReleaseManifest,
+  m: RolloutSubject,
   previous: ReleaseRef | null,
   state: RolloutState | undefined,
   now: number,
@@ -99,7 +109,7 @@ export function gatherInputs(
     commands: snap.commands.filter(mine),
     verdicts: snap.verdicts.filter((v) => mine(v.verdict)),
     now,
-    probeSet: m.probes === undefined ? undefined : m.provenance.validation_dataset?.digest,
+    probeSet: m.probes === undefined ? undefined : m.provenance?.validation_dataset?.digest,
   }
   if (state !== undefined) input.state = state
   return input
@@ -108,7 +118,7 @@ export function gatherInputs(
 /** Runs `decide` for one release. */
 export function decideRelease(
   snap: StoreSnapshot,
-  m: ReleaseManifest,
+  m: RolloutSubject,
   previous: ReleaseRef | null,
   state: RolloutState | undefined,
   now: number,
@@ -189,13 +199,13 @@ export function latestReports(store: MessageSource): Map<string, HealthReport> {
 /** Who in the release's scope holds it (staged or active), by each device's latest health report. */
 function prestagedOf(
   latest: Map<string, HealthReport>,
-  m: ReleaseManifest,
+  m: RolloutSubject,
   d: Decision,
 ): ReleaseRolloutStatus['prestaged'] {
   const has = (x: { model: string; version: string }) => x.model === m.model && x.version === m.version
   const holds = (id: string) => {
     const h = latest.get(id)
-    return h !== undefined && (h.active.some(has) || (h.staged ?? []).some(has))
+    return h !== undefined && (runsRelease(h, m) || (h.staged ?? []).some(has))
   }
   const scope = [...d.assignment].filter(([, k]) => k !== null).map(([id]) => id)
   const missing = scope.filter((id) => !holds(id)).sort()
@@ -205,7 +215,7 @@ function prestagedOf(
 /** Shapes the status of one release from its decision and the store's verdicts. */
 export function releaseStatus(
   store: MessageSource,
-  m: ReleaseManifest,
+  m: RolloutSubject,
   previous: ReleaseRef | null,
   d: Decision,
   latest: Map<string, HealthReport> = latestReports(store),

@@ -20,11 +20,14 @@
  * is a release error: caught, counted (`releaseErrors`, /metrics), logged once per change and
  * shown in `statusJson().errors`; every other release goes on. A failing tick is a `rollout` loop
  * error (ctx.status.loops).
+ * Agent releases are decided beside them as `llmesh-agent@<version>` (agent-releases.ts); the
+ * agent updater (node/agent-update/) takes the version this device's stage admits (`agentTarget`).
  * The seed runs it with `act: false`: it decides, shows status and (once enrolled) publishes
  * verdicts, but activates nothing.
  * Parts: decisions.ts (per-release decisions), memory.ts (persisted facts), peer-sync.ts (anti-entropy rounds), prestager.ts,
  * verdict-publisher.ts, activator.ts (acting on this device).
  */
+import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
 import type { ReleaseConflict } from '../../protocols/rollout/index.ts'
 import type { HealthReport } from '../../protocols/schemas/index.ts'
 import type { DaemonContext } from '../daemon.ts'
@@ -225,7 +228,7 @@ export class RolloutController {
     conflicts: ReleaseConflict[]
   } {
     const latest = latestReports(this.c.ctx.store)
-    const releases = [...this.decisions.entries.values()]
+    const releases = [...this.decisions.entries.values(), ...this.decisions.agents.values()]
       .sort((a, b) => a.manifest.model.localeCompare(b.manifest.model) || a.manifest.seq - b.manifest.seq)
       .map((e) => releaseStatus(this.c.ctx.store, e.manifest, e.previous, e.decision, latest))
     const deactivated = { ...this.memory.deactivated }
@@ -247,15 +250,28 @@ export class RolloutController {
     return this.releaseErrors.counts()
   }
 
-  /** Whether any node message names this release (a manifest, even a conflicted one). */
+  /** Whether any node message names this release (a manifest, even a conflicted one, or an agent release). */
   knows(model: string, version: string): boolean {
+    if (model === AGENT_LINEAGE) return this.c.ctx.store.list('AgentRelease').some((r) => r.message.version === version)
     return this.c.ctx.store.releases().some((r) => r.message.model === model && r.message.version === version)
+  }
+
+  /** The agent version this device's stage admits now (not aborted, highest seq), or null. */
+  agentTarget(): string | null {
+    return this.decisions.agentTarget()
+  }
+
+  /** Catches up with peers and decides again; whether `version` is still the admitted agent version. */
+  async confirmAgent(version: string): Promise<boolean> {
+    if (!(await this.sync.beforeForward())) return false
+    this.decideAll()
+    return this.agentTarget() === version
   }
 
   /** A release's state for /status and metrics labels: `conflicted`, or its rollout status. */
   private releaseState(key: string): string | undefined {
     if (this.decisions.isConflicted(key)) return 'conflicted'
-    return this.decisions.entries.get(key)?.decision.status.status
+    return (this.decisions.entries.get(key) ?? this.decisions.agents.get(key))?.decision.status.status
   }
 
   /**

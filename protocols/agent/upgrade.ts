@@ -11,7 +11,9 @@
  *    rule model releases follow) is taken only when the operator published it as a downgrade
  *    (`downgrade` present, set by the seed's duplicate/downgrade check) — else `ERR_AGENT_DOWNGRADE`;
  *    and never below the running release's `min_agent_version` (the older agent could not read the
- *    data the running one wrote): `ERR_AGENT_INCOMPATIBLE`.
+ *    data the running one wrote): `ERR_AGENT_INCOMPATIBLE`. Going back from a running version the
+ *    fleet aborted (`runningAborted`) is the fleet's rollback: taken like a published downgrade,
+ *    under the same `min_agent_version` floor.
  * Duplicates never reach a device: the seed refuses a version published twice, and the sequence
  * table refuses a second manifest at one seq.
  */
@@ -36,6 +38,8 @@ export interface AgentSelf {
   running: string
   /** The `min_agent_version` of the release it runs, when it was installed from one. */
   runningMinAgent?: string
+  /** The fleet aborted the running version's release (going back below it is its rollback). */
+  runningAborted?: boolean
 }
 
 /** The package of `arch`, if the release has one. */
@@ -60,7 +64,7 @@ export function checkAgentUpgrade(release: AgentRelease, self: AgentSelf): Agent
     }
   }
   if (order < 0) {
-    if (release.downgrade === undefined) {
+    if (release.downgrade === undefined && self.runningAborted !== true) {
       return {
         action: 'refuse',
         code: 'ERR_AGENT_DOWNGRADE',

@@ -6,7 +6,8 @@
  *   is enrolled and not revoked, and (device, seq) was not seen before (replays and duplicates
  *   collapse; of two different reports with one (device, seq) the lower digest wins everywhere).
  * - Candidate: devices in the cohorts up to this stage. One device one vote: a device votes for
- *   the candidate when its latest report says it runs the new version; its inference figures are
+ *   the candidate when its latest report says it runs the new version (runs.ts: a model version in
+ *   `active`, the agent release `llmesh-agent@<v>` in `agent.version`); its inference figures are
  *   all its reports' figures for that version in the window folded together (reports are
  *   per-interval deltas: counts add, sketches merge). Devices outside the cohort never count.
  * - Baseline: devices whose latest report says they run the previous version, same window.
@@ -36,6 +37,7 @@ import { GATE_MIN_REQUESTS, LATENCY_QUANTILE, REGRESSION_FLOOR, SKETCH_ALPHA, VO
 import { cohortFailures, judgeFailures } from './failures.ts'
 import { judgeQuality } from './quality-gate.ts'
 import type { StageFailures, VerifiedReport } from './report-types.ts'
+import { inferenceFor, runsRelease } from './runs.ts'
 import { mergeSketches, quantile } from './sketch.ts'
 
 export type { StageFailures, VerifiedReport } from './report-types.ts'
@@ -81,8 +83,6 @@ interface DeviceView {
   latest: VerifiedReport
 }
 
-const same = (a: { model: string; version: string }, b: ReleaseRef) => a.model === b.model && a.version === b.version
-
 function ref(r: VerifiedReport): EvidenceRef {
   return { device: r.report.device, seq: r.report.seq, digest: r.digest }
 }
@@ -124,9 +124,9 @@ function statsOf(
   rel: ReleaseRef,
   since = Number.NEGATIVE_INFINITY,
 ): (InferenceStats & { from: VerifiedReport[] }) | undefined {
-  const from = v.reports.filter((r) => r.report.window.end > since && r.report.inference.some((s) => same(s, rel)))
+  const from = v.reports.filter((r) => r.report.window.end > since && inferenceFor(r.report, rel).length > 0)
   if (from.length === 0) return undefined
-  const all = from.map((r) => r.report.inference.find((s) => same(s, rel))!)
+  const all = from.flatMap((r) => inferenceFor(r.report, rel))
   const sketches = all.map((s) => s.latency_ms).filter((k) => k.alpha === SKETCH_ALPHA)
   return {
     ...all[0],
@@ -153,16 +153,14 @@ export function evaluateStage(input: StageEvalInput): StageEvaluation {
   const baseline: DeviceView[] = []
   for (const id of ids) {
     const v = views.get(id)!
-    const active = v.latest.report.active
-    if (inCohort(assignment, id, stage)) {
-      candidates.push(v)
-      if (previous && active.some((a) => same(a, previous))) baseline.push(v)
-    } else if (previous && active.some((a) => same(a, previous))) baseline.push(v)
+    const onPrevious = previous !== null && runsRelease(v.latest.report, previous)
+    if (inCohort(assignment, id, stage)) candidates.push(v)
+    if (onPrevious) baseline.push(v)
   }
   // Only fresh votes count: stale reports held by a partitioned minority make no quorum.
   const voters = candidates.filter(
     (v) =>
-      v.latest.report.active.some((a) => same(a, release)) &&
+      runsRelease(v.latest.report, release) &&
       v.latest.report.window.end >= now - (gates.vote_max_age_ms ?? VOTE_MAX_AGE_MS),
   )
   const size = cohortSize(assignment, stage)

@@ -1,60 +1,38 @@
 /**
- * Issue 15 with real processes on loopback (mDNS off): a device runs under the wrapper
- * (`llmesh agent run`) from an agent root laid out like /opt/llmesh, its version 0.9.0 a tiny
- * launcher that runs this checkout's daemon. The operator publishes agent 0.9.1 (a package the
- * test builds: the same launcher) through the seed's API with `llmesh release publish-agent`; the
- * device fetches its chunks from the seed over the mesh, verifies and unpacks it beside 0.9.0,
- * switches `current`, exits for the wrapper, and 0.9.1 comes up and is confirmed (status,
- * /metrics `llmesh_agent_info`). Then a broken 0.9.2 (its launcher exits at start) is published:
- * the wrapper puts 0.9.1 back by itself, records the failure, and the device's next health report
- * carries it to the seed; 0.9.1's updater never takes 0.9.2 again.
+ * Issue 15 with real processes on loopback (mDNS off): two devices run under the wrapper
+ * (`llmesh agent run`) from agent roots laid out like /opt/llmesh, their version 0.9.0 a tiny
+ * launcher that runs this checkout's daemon; `pilot` is tagged pilot, `other` is not. Agent
+ * releases go through the rollout stages like model releases (pilot, then everyone):
+ * - 0.9.1, published through the seed's API with `llmesh release publish-agent`: the pilot fetches
+ *   its chunks over the mesh, unpacks it beside 0.9.0, switches `current`, exits for the wrapper
+ *   and comes up on 0.9.1; only once a pilot report shows 0.9.1 running does a promote verdict
+ *   let `other` take it (no report of `other` claims 0.9.1 before that verdict).
+ * - 0.9.2 exits at start. The pilot fetches it, then the seed goes offline; the pilot's wrapper
+ *   puts 0.9.1 back by itself, its next health report counts a rollback of `llmesh-agent@0.9.2`,
+ *   the devices abort the release among themselves, and `other` never installs 0.9.2.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { chmod, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises'
+import { lstat, readFile, readlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { promisify } from 'node:util'
 import { NODE_INFO_FILE } from '../../node/constants.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { silentLogger } from '../../node/logger.ts'
+import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
-import { CLI_BIN, cli, POLICIES, scaled, suiteTmpDir, waitFor } from '../helpers/index.ts'
+import { cli, POLICIES, scaled, suiteTmpDir, waitFor } from '../helpers/index.ts'
+import { type AgentDevice, BROKEN, fakePackage, freePort, startAgentDevice, WORKING } from './agent-helpers.ts'
 
-const run = promisify(execFile)
-const WORKING = `#!/bin/sh\nexec "${process.execPath}" --disable-warning=ExperimentalWarning "${CLI_BIN}" "$@"\n`
-const BROKEN = '#!/bin/sh\necho "agent 0.9.2: broken on purpose" >&2\nexit 3\n'
+const exists = async (p: string) => (await lstat(p).catch(() => null)) !== null
 
-/** Writes `<dir>/bin/llmesh` with `script`. */
-async function launcher(dir: string, script: string): Promise<void> {
-  await mkdir(join(dir, 'bin'), { recursive: true })
-  await writeFile(join(dir, 'bin', 'llmesh'), script)
-  await chmod(join(dir, 'bin', 'llmesh'), 0o755)
-}
-
-/** Builds `llmesh-<v>-linux-<arch>.tar.gz` (one top directory, as `npm run package` lays it out). */
-async function fakePackage(home: string, version: string, script: string): Promise<string> {
-  const top = `llmesh-${version}-linux-${process.arch}`
-  const src = join(home, 'build', version)
-  await launcher(join(src, top), script)
-  await writeFile(join(src, top, 'MANIFEST.json'), JSON.stringify({ version, arch: process.arch }))
-  const out = join(home, `${top}.tar.gz`)
-  await run('tar', ['-czf', out, '-C', src, top])
-  return out
-}
-
-interface Status {
-  agent?: { version: string; state: string; failures: Array<{ version: string; reason: string }> }
-}
-
-describe('agent update through the mesh, with the wrapper', { timeout: scaled(300_000) }, () => {
+describe('agent releases through the mesh, under the rollout stages', { timeout: scaled(480_000) }, () => {
   const home = suiteTmpDir('llmesh-agent-')
   const cleanups: Array<() => Promise<unknown>> = []
   after(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {})
   })
 
-  test('0.9.0 → 0.9.1 is fetched, switched to and confirmed; a broken 0.9.2 is rolled back by the wrapper', async () => {
+  test('0.9.1 goes to the pilot first, then to the other device; a broken 0.9.2 is rolled back on the pilot and aborted for the rest with the seed offline', async () => {
     const fleetDir = join(home, 'fleet')
     assert.equal((await cli(['fleet', 'init', fleetDir, '--fleet-id', 'agent-fleet', '--auto-enroll'])).code, 0)
     const fleet = await loadFleet(fleetDir)
@@ -71,157 +49,151 @@ describe('agent update through the mesh, with the wrapper', { timeout: scaled(30
       logger: silentLogger(),
     })
     await seed.start()
-    cleanups.push(() => seed.stop())
+    let seedUp = true
+    cleanups.push(() => (seedUp ? seed.stop() : Promise.resolve()))
     const api = String(seed.apiUrl)
+    const seedAddr = seed.context.mesh.multiaddrs()[0] as string
 
-    // the agent root as install.sh lays it out: <root>/0.9.0, current -> 0.9.0
-    const root = join(home, 'opt-llmesh')
-    await launcher(join(root, '0.9.0'), WORKING)
-    await symlink('0.9.0', join(root, 'current'))
-    const data = join(home, 'device-data')
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LLMESH_')))
-    const wrapper: ChildProcess = spawn(
-      process.execPath,
-      [
-        CLI_BIN,
-        'agent',
-        'run',
-        '--agent-root',
-        root,
-        '--agent-health-window',
-        `${Math.round(scaled(90_000) / 1000)}s`,
-        '--',
-        'node',
-        'start',
-        '--fleet',
-        fleetDir,
-        '--data',
-        data,
-        '--api',
-        '127.0.0.1:0',
-        '--listen',
-        '/ip4/127.0.0.1/tcp/0',
-        '--no-mdns',
-        '--bootstrap',
-        seed.context.mesh.multiaddrs()[0] as string,
-        '--report-interval',
-        '2s',
-        '--agent-update',
-        '--agent-root',
-        root,
-      ],
-      { cwd: home, env: { ...env, LLMESH_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] },
-    )
-    let stderr = ''
-    wrapper.stderr?.on('data', (b: Buffer) => {
-      stderr = `${stderr}${b}`.slice(-16000)
+    // each device dials the seed and the other one (fixed ports: redialed after each restart)
+    const [pPort, oPort] = [await freePort(), await freePort()]
+    const at = (port: number) => `/ip4/127.0.0.1/tcp/${port}`
+    const pilot = await startAgentDevice(home, {
+      name: 'pilot',
+      fleetDir,
+      port: pPort,
+      bootstrap: [seedAddr, at(oPort)],
+      tags: ['pilot'],
     })
-    const exited = new Promise((ok) => wrapper.once('exit', ok))
-    cleanups.push(async () => {
-      if (wrapper.exitCode === null) wrapper.kill('SIGTERM')
-      await exited
+    cleanups.push(() => pilot.stop())
+    const other = await startAgentDevice(home, {
+      name: 'other',
+      fleetDir,
+      port: oPort,
+      bootstrap: [seedAddr, at(pPort)],
     })
-    const status = async (): Promise<Status | undefined> => {
-      assert.equal(wrapper.exitCode, null, `the wrapper exited:\n${stderr}`)
-      const text = await readFile(join(data, NODE_INFO_FILE), 'utf8').catch(() => '')
-      if (text === '') return undefined
-      const info = JSON.parse(text) as { api: string }
-      const res = await fetch(`${info.api}/status`).catch(() => undefined)
-      return res?.ok === true ? ((await res.json()) as Status) : undefined
+    cleanups.push(() => other.stop())
+    const detail = (d: AgentDevice) => () => d.stderr().slice(-3000)
+    const on = async (d: AgentDevice, v: string) => (await d.agent())?.version === v
+    for (const d of [pilot, other]) {
+      await waitFor(() => on(d, '0.9.0'), { timeoutMs: 60_000, what: `${d.name} up on 0.9.0`, detail: detail(d) })
     }
-    const agentVersion = async () => (await status())?.agent?.version
-    const detail = () => stderr.slice(-3000)
-    await waitFor(async () => (await agentVersion()) === '0.9.0', { timeoutMs: 60_000, what: '0.9.0 up', detail })
+    const [pilotId, otherId] = [await pilot.peerId(), await other.peerId()]
+    await waitFor(() => [pilotId, otherId].every((id) => seed.context.store.isEnrolled(id, Date.now())), {
+      timeoutMs: 30_000,
+      what: 'both devices enrolled',
+    })
 
-    // 0.9.1: published through the seed's API, fetched over the mesh, switched to, confirmed
+    // 0.9.1: pilot stage first (its window passes once the pilot reports 0.9.1), then everyone
     const policy = join(home, 'policy.yaml')
-    await writeFile(policy, POLICIES.ONE_STAGE)
+    await writeFile(policy, POLICIES.PILOT_THEN_ALL('5s', 1))
     const pkg1 = await fakePackage(home, '0.9.1', WORKING)
     const t0 = Date.now()
-    const pub = await cli([
-      'release',
-      'publish-agent',
-      pkg1,
-      '--version',
-      '0.9.1',
-      '--policy',
-      policy,
-      '--api',
-      api,
-      '--json',
-    ])
+    const publish = (pkg: string, v: string) =>
+      cli(['release', 'publish-agent', pkg, '--version', v, '--policy', policy, '--api', api, '--json'])
+    const pub = await publish(pkg1, '0.9.1')
     assert.equal(pub.code, 0, pub.stderr)
     assert.equal(
       (JSON.parse(pub.stdout) as { release: { min_agent_version: string } }).release.min_agent_version,
       '0.9.1',
     )
-    await waitFor(async () => (await agentVersion()) === '0.9.1', { timeoutMs: 90_000, what: '0.9.1 up', detail })
-    const upgradeMs = Date.now() - t0
-    assert.equal(await readlink(join(root, 'current')), '0.9.1')
-    await waitFor(async () => (await readFile(join(root, '.agent-pending.json')).catch(() => null)) === null, {
-      timeoutMs: 30_000,
-      what: '0.9.1 confirmed (pending record removed)',
-    })
-    const info = JSON.parse(await readFile(join(data, NODE_INFO_FILE), 'utf8')) as { api: string }
-    const metrics = await (await fetch(`${info.api}/metrics`)).text()
-    assert.match(metrics, /^llmesh_agent_info\{version="0\.9\.1"\} 1$/m)
-    const shown = await cli(['status', '--data', data])
+    await waitFor(() => on(pilot, '0.9.1'), { timeoutMs: 90_000, what: 'pilot on 0.9.1', detail: detail(pilot) })
+    const pilotMs = Date.now() - t0
+    await waitFor(() => on(other, '0.9.1'), { timeoutMs: 90_000, what: 'other on 0.9.1', detail: detail(other) })
+    const otherMs = Date.now() - t0
+    for (const d of [pilot, other]) {
+      assert.equal(await readlink(join(d.root, 'current')), '0.9.1')
+      await waitFor(async () => !(await exists(join(d.root, '.agent-pending.json'))), {
+        timeoutMs: 30_000,
+        what: `${d.name}: 0.9.1 confirmed (pending record removed)`,
+      })
+    }
+    // the order is the rollout's: the promotion came after a pilot report running 0.9.1, and no
+    // report of the other device ran 0.9.1 before the promotion
+    const verdicts = seed.context.store
+      .list('Verdict')
+      .filter(
+        (v) => v.message.model === AGENT_LINEAGE && v.message.version === '0.9.1' && v.message.outcome === 'promote',
+      )
+    assert.ok(verdicts.length > 0, 'a promote verdict of llmesh-agent@0.9.1')
+    const promotedAt = Math.min(...verdicts.map((v) => v.message.decided_at))
+    const reports = seed.context.store.list('HealthReport').map((r) => r.message)
+    assert.ok(
+      reports.some((r) => r.device === pilotId && r.agent?.version === '0.9.1' && r.window.end <= promotedAt),
+      'a pilot report running 0.9.1 before the promotion',
+    )
+    const early = reports.filter(
+      (r) => r.device === otherId && r.agent?.version === '0.9.1' && r.window.start < promotedAt,
+    )
+    assert.deepEqual(early, [], 'the other device ran 0.9.1 before the promotion')
+    const info = JSON.parse(await readFile(join(other.data, NODE_INFO_FILE), 'utf8')) as { api: string }
+    assert.match(await (await fetch(`${info.api}/metrics`)).text(), /^llmesh_agent_info\{version="0\.9\.1"\} 1$/m)
+    const shown = await cli(['status', '--data', other.data])
     assert.match(shown.stdout, /^agent {3}0\.9\.1 \(updates on/m, shown.stdout)
+    const list = await cli(['device', 'list', '--api', api])
+    assert.match(list.stdout, /agent=0\.9\.1 /, list.stdout)
+    const status = await cli(['rollout', 'status', '--api', api, '--json'])
+    assert.match(status.stdout, /"model": ?"llmesh-agent"/, status.stdout.slice(0, 2000))
     // a duplicate is refused by the seed (the model releases' rule)
     const dup = await cli(['release', 'publish-agent', pkg1, '--version', '0.9.1', '--api', api])
     assert.notEqual(dup.code, 0)
     assert.match(dup.stderr, /ERR_VERSION_EXISTS|exists/)
 
-    // 0.9.2 exits at start: the wrapper switches back to 0.9.1 by itself and records why
-    const pkg2 = await fakePackage(home, '0.9.2', BROKEN)
+    // 0.9.2 exits at start: only the pilot is admitted; once it holds the package, the seed goes
+    const pkg2 = await fakePackage(home, '0.9.2', BROKEN('0.9.2'))
     const t1 = Date.now()
-    const pub2 = await cli(['release', 'publish-agent', pkg2, '--version', '0.9.2', '--api', api])
+    const pub2 = await publish(pkg2, '0.9.2')
     assert.equal(pub2.code, 0, pub2.stderr)
+    await waitFor(() => exists(join(pilot.root, '0.9.2', 'bin', 'llmesh')), {
+      timeoutMs: 90_000,
+      what: 'the pilot unpacked 0.9.2',
+      detail: detail(pilot),
+    })
+    await seed.stop()
+    seedUp = false
     await waitFor(
       async () => {
-        const s = await status()
-        return s?.agent?.version === '0.9.1' && s.agent.failures.some((f) => f.version === '0.9.2')
+        const a = await pilot.agent()
+        return a?.version === '0.9.1' && a.failures.some((f) => f.version === '0.9.2')
       },
-      { timeoutMs: 120_000, what: '0.9.1 back, with 0.9.2 recorded as failed', detail },
+      { timeoutMs: 120_000, what: 'pilot back on 0.9.1, with 0.9.2 recorded as failed', detail: detail(pilot) },
     )
     const rollbackMs = Date.now() - t1
-    assert.equal(await readlink(join(root, 'current')), '0.9.1')
-    assert.match(stderr, /agent version rolled back/)
-    // the fleet hears of it: a signed health report of the device carries the failure
-    await waitFor(
-      () =>
-        seed.context.store
-          .list('HealthReport')
-          .some(
-            (r) => r.message.agent?.version === '0.9.1' && r.message.agent.failures?.some((f) => f.version === '0.9.2'),
-          ),
-      { timeoutMs: 30_000, what: 'a health report carrying the 0.9.2 failure at the seed' },
+    assert.match(pilot.stderr(), /agent version rolled back/)
+    // counted once on the pilot's /metrics (alert LlmeshAgentRollback)
+    const pilotApi = (JSON.parse(await readFile(join(pilot.data, NODE_INFO_FILE), 'utf8')) as { api: string }).api
+    assert.match(
+      await (await fetch(`${pilotApi}/metrics`)).text(),
+      /^llmesh_agent_rollbacks_total\{version="0\.9\.2"\} 1$/m,
     )
-    // …and counts it once as a rollback of llmesh-agent@0.9.2, the event form the gates read
-    await waitFor(
-      () =>
-        seed.context.store
-          .list('HealthReport')
-          .some((r) => r.message.events.some((e) => e.model === 'llmesh-agent' && e.version === '0.9.2')),
-      { timeoutMs: 30_000, what: 'a rollbacks event of llmesh-agent@0.9.2 at the seed' },
-    )
-    const events = seed.context.store
-      .list('HealthReport')
-      .flatMap((r) => r.message.events)
-      .filter((e) => e.model === 'llmesh-agent' && e.version === '0.9.2')
+    // the devices abort it among themselves: the pilot's signed report is the evidence
+    for (const d of [other, pilot]) {
+      await waitFor(async () => (await d.release(AGENT_LINEAGE, '0.9.2'))?.state === 'aborted', {
+        timeoutMs: 60_000,
+        what: `llmesh-agent@0.9.2 aborted as seen by ${d.name} (seed offline)`,
+        detail: detail(d),
+      })
+    }
+    const abortMs = Date.now() - t1
+    const seen = await other.release(AGENT_LINEAGE, '0.9.2')
+    assert.deepEqual(seen?.cohorts.pilot, [pilotId])
     assert.deepEqual(
-      events.map((e) => e.counts.rollbacks),
-      [1],
-      'counted once',
+      seen?.failures?.failed.map((f) => [f.device, f.reasons]),
+      [[pilotId, ['local rollback']]],
     )
-    const list = await cli(['device', 'list', '--api', api])
-    assert.match(list.stdout, /agent=0\.9\.1 /, list.stdout)
-    // 0.9.1's updater does not take 0.9.2 again
-    const s = await status()
-    assert.equal(s?.agent?.state, 'failed')
-    assert.equal(await readlink(join(root, 'current')), '0.9.1')
+    // no device outside the pilot ever installed it; the pilot's updater does not take it again
+    assert.equal(await exists(join(other.root, '0.9.2')), false)
+    // its updater looks again within a second of the abort and says why it waits
+    await waitFor(async () => (await other.agent())?.reason === 'aborted by the fleet', {
+      timeoutMs: 10_000,
+      what: "the other device's updater: 0.9.2 aborted",
+    })
+    const o = await other.agent()
+    assert.equal(o?.version, '0.9.1')
+    assert.deepEqual([o?.state, o?.target], ['waiting', '0.9.2'])
+    assert.equal((await pilot.agent())?.state, 'failed')
+    for (const d of [pilot, other]) assert.equal(await readlink(join(d.root, 'current')), '0.9.1')
     console.log(
-      `# agent upgrade 0.9.0→0.9.1 ${upgradeMs} ms after publish; 0.9.2 rolled back ${rollbackMs} ms after publish`,
+      `# agent 0.9.1: pilot ${pilotMs} ms, other ${otherMs} ms after publish; 0.9.2 rolled back on the pilot ${rollbackMs} ms, aborted fleet-wide ${abortMs} ms after publish`,
     )
   })
 })

@@ -99,6 +99,18 @@ describe('checkAgentUpgrade', () => {
     const unreadable = checkAgentUpgrade(allowed, { arch: 'x64', running: '0.2.0', runningMinAgent: '0.2.0' })
     assert.equal(unreadable.action === 'refuse' && unreadable.code, 'ERR_AGENT_INCOMPATIBLE')
   })
+  test("going back from a version the fleet aborted is the fleet's rollback, under the same readability floor", () => {
+    const back = agent({ version: '0.1.0' })
+    assert.equal(checkAgentUpgrade(back, { arch: 'x64', running: '0.2.0', runningAborted: true }).action, 'install')
+    assert.equal(checkAgentUpgrade(back, { arch: 'x64', running: '0.2.0', runningAborted: false }).action, 'refuse')
+    const floor = checkAgentUpgrade(back, {
+      arch: 'x64',
+      running: '0.2.0',
+      runningAborted: true,
+      runningMinAgent: '0.2.0',
+    })
+    assert.equal(floor.action === 'refuse' && floor.code, 'ERR_AGENT_INCOMPATIBLE')
+  })
   test('build metadata carries no precedence: another build of the running core is not a downgrade', () => {
     assert.equal(
       checkAgentUpgrade(agent({ version: '0.2.0+b2' }), { arch: 'x64', running: '0.2.0+b1' }).action,

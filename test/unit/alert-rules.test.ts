@@ -124,6 +124,12 @@ const MUTATIONS: Array<[string, string, string]> = [
     '* on (job, instance) group_left (peer_id) max by (job, instance, peer_id) (llmesh_node_info)',
     '',
   ],
+  // counters born at their first increment (the first scrape after the rollback), one alert per version
+  ['LlmeshAgentRollback', 'unless llmesh_agent_rollbacks_total offset 30m', 'unless llmesh_agent_rollbacks_total'],
+  ['LlmeshAgentRollback', 'or increase(llmesh_agent_rollbacks_total[30m])', ''],
+  ['LlmeshAgentRollback', 'sum by (job, instance, version)', 'sum by (job, instance)'],
+  ['LlmeshAgentRollback', ') > 0\n', ') > 1\n'],
+  ['LlmeshAgentRollback', 'group_left (peer_id)', 'group_left ()'],
   ['LlmeshModelDeactivated', 'for: 2m', 'for: 30s'],
   ['LlmeshModelDeactivated', '(llmesh_model_deactivated_info == 1)', '(llmesh_model_deactivated_info == 0)'],
   ['LlmeshModelDeactivated', 'group_left (peer_id)', 'group_left ()'],

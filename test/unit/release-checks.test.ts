@@ -65,6 +65,9 @@ describe('seed publish checks', () => {
       [{ approvedBy: [''] }, /approved_by/],
       [{ ttlMs: 0 }, /ttl/],
       [{ ttlMs: Number.NaN }, /ttl/],
+      // the agent's release name and its package feeds (llmesh-agent-<arch>) are not model names
+      [{ model: 'llmesh-agent' }, /reserved for agent releases/],
+      [{ model: 'llmesh-agent-x64' }, /reserved for agent releases/],
     ]
     for (const [over, re] of cases) {
       assert.throws(

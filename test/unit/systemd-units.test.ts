@@ -11,6 +11,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join, resolve } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
+import { AGENT_RESTART_EXIT_CODE, CURRENT_LINK, DEFAULT_AGENT_ROOT } from '../../node/agent-update/constants.ts'
 import { tmpDir } from '../helpers/index.ts'
 
 const run = promisify(execFile)
@@ -66,12 +67,26 @@ test('every unit runs the daemon hardened, as the llmesh user, from /etc/llmesh/
     assert.match(text, /^StateDirectory=llmesh(-seed)?$/m)
     assert.match(text, /^ExecStartPost=.*wait-ready\.ts /m, `${unit} has no readiness check`)
     // settings come from the one configuration file, not from flags smuggled through an env variable
-    assert.match(text, /^ExecStart=\S+ (node|seed) start --config \/etc\/llmesh\/llmesh\.yaml --data \S+$/m)
+    assert.match(
+      text,
+      /^ExecStart=\S+ (agent run --config \/etc\/llmesh\/llmesh\.yaml -- )?(node|seed) start --config \/etc\/llmesh\/llmesh\.yaml --data \S+$/m,
+    )
     assert.match(text, /^ConditionPathExists=\/etc\/llmesh\/llmesh\.yaml$/m)
     assert.doesNotMatch(text, /\$LLMESH_/, `${unit} expands an LLMESH_* variable`)
     // V8's JIT needs W+X pages: this setting would kill node at start
     assert.doesNotMatch(text, /^MemoryDenyWriteExecute=yes/m)
   }
+})
+
+test('the device unit runs the daemon under the agent wrapper, restarts on its exit code, and may write the agent root', () => {
+  const text = readFileSync(join(UNITS_DIR, 'llmesh-node.service'), 'utf8')
+  const start = /^ExecStart=(\S+) agent run (.*) -- node start /m.exec(text)
+  assert.ok(start, 'ExecStart= is not `llmesh agent run … -- node start …`')
+  assert.equal(start[1], `${DEFAULT_AGENT_ROOT}/${CURRENT_LINK}/bin/llmesh`)
+  assert.match(text, new RegExp(`^RestartForceExitStatus=${AGENT_RESTART_EXIT_CODE}$`, 'm'))
+  assert.match(text, new RegExp(`^ReadWritePaths=${DEFAULT_AGENT_ROOT}$`, 'm'))
+  // the wrapper alone gets SIGTERM and passes it on (control-group would signal the daemon twice)
+  assert.match(text, /^KillMode=mixed$/m)
 })
 
 test('systemd-analyze verify accepts both units without a warning', { skip }, async (t) => {
