@@ -12,16 +12,23 @@
  * on it, so that every dialed node gets the message straight from the injector. Gossipsub
  * graylists a peer after its second invalid message (score -20 × n², threshold -80): a test that
  * must see each forgery refused sends at most two invalid ones per injector.
+ *
+ * `--identity <identity.key>` runs the peer with that private key (e.g. an enrolled device's, its
+ * daemon stopped) instead of a fresh one; `--flood-health-ms N` then publishes maximum-size health
+ * reports signed by that key as fast as it can for N ms (test/lan/flood-reports.ts), printing
+ * `flood-started`, `flood` progress and `flood-done` with the counts.
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { createFleetVerifier } from '../../node/mesh/fleet-verifier.ts'
 import { MeshNode } from '../../node/mesh/mesh-node.ts'
 import { MessageStore } from '../../node/mesh/message-store.ts'
+import { TOPIC_HEALTH } from '../../protocols/constants.ts'
 import { fleetTopic } from '../../protocols/index.ts'
+import { floodReports } from './flood-reports.ts'
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +39,8 @@ const { values } = parseArgs({
     publish: { type: 'string', multiple: true, default: [] },
     'subscribers-wait-ms': { type: 'string', default: '10000' },
     'min-subscribers': { type: 'string', default: '1' },
+    identity: { type: 'string' },
+    'flood-health-ms': { type: 'string' },
   },
 })
 
@@ -41,6 +50,10 @@ const out = (o: Record<string, unknown>): void => {
 
 const fleet = await loadFleet(values.fleet as string)
 const psk = values.psk === undefined ? fleet.swarmKey : new Uint8Array(await readFile(values.psk))
+const privateKey =
+  values.identity === undefined
+    ? await generateKeyPair('Ed25519')
+    : privateKeyFromProtobuf(new Uint8Array(await readFile(values.identity)))
 const logger = silentLogger()
 const store = new MessageStore({ logger }, {})
 const node = new MeshNode(
@@ -48,7 +61,7 @@ const node = new MeshNode(
   {
     fleet: fleet.root.fleet,
     psk,
-    privateKey: await generateKeyPair('Ed25519'),
+    privateKey,
     listen: ['/ip4/0.0.0.0/tcp/0'],
     mdns: false,
     antiEntropy: { intervalMs: 3_600_000 },
@@ -86,6 +99,21 @@ if (!values['dial-only'] && dialed > 0) {
     } catch (err) {
       out({ event: 'publish-failed', topic, error: (err as Error).message })
     }
+  }
+  if (values['flood-health-ms'] !== undefined) {
+    const topic = fleetTopic(TOPIC_HEALTH, fleet.root.fleet)
+    const end = Date.now() + waitMs
+    while (pubsub.getSubscribers(topic).length < minSubscribers && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    out({ event: 'flood-started', subscribers: pubsub.getSubscribers(topic).length })
+    const counts = await floodReports((bytes) => pubsub.publish(topic, bytes), {
+      fleet: fleet.root.fleet,
+      key: privateKey,
+      durationMs: Number(values['flood-health-ms']),
+      progress: (c) => out({ event: 'flood', ...c }),
+    })
+    out({ event: 'flood-done', ...counts })
   }
 }
 out({ event: 'done' })

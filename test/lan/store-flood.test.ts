@@ -1,0 +1,261 @@
+/**
+ * Issue 11, first acceptance item: a store flood changes nothing that matters, with real `llmesh`
+ * processes in network namespaces. Seed + 3 devices; d3 turns hostile: its daemon stops and a bare
+ * mesh peer with d3's own (enrolled) key publishes maximum-size valid health reports as fast as it
+ * can for 60 s (test/lan/injector.ts `--flood-health-ms`), while a fresh unenrolled identity does
+ * the same from another host. During the flood a tiny release with a one-stage policy is
+ * published. Checked on every honest node (seed, d1, d2):
+ * - its store holds at most d3's report quota (REPORT_QUOTA_BYTES, + 2 MiB of honest traffic) more than before, under the
+ *   documented bound (`storeWireBound`), and its heap grows less than 3× that bound
+ *   (docs/protocol.md, "Message retention"); the quota was hit (`ERR_QUOTA` refusals counted);
+ * - nothing signed by the unenrolled key is in its log, and its refusals were counted
+ *   (`ERR_NOT_ENROLLED`: ignored by gossip, so it costs no score);
+ * - every honest device serves the release and every honest node's reports arrived during the flood;
+ * - d3's gossip score at it went negative (a signer past its quota sending its own messages).
+ */
+
+import assert from 'node:assert/strict'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import type { NodeStatus } from '../../node/api/status.ts'
+import { REPORT_QUOTA_BYTES, VERDICT_QUOTA_BYTES } from '../../node/mesh/store-constants.ts'
+import { storeWireBound } from '../../node/mesh/store-retention.ts'
+import { scaled, waitFor } from '../helpers/index.ts'
+import { injectorEvents, type LanNode, startInjector } from './helpers.ts'
+import { badLines, canRunBed, until } from './netns.ts'
+import { publishTiny, type RolloutBed, serving, startRolloutBed, statusOf } from './rollout-bed.ts'
+
+const skip = canRunBed() ? false : 'needs root and ip netns'
+const V = '1.0.0'
+const FLOOD_MS = 60_000
+const POLICY = `
+stages:
+  - { name: full, percent: 100, window: 1s }
+gates:
+  min_reports: 0
+exclude_tags: [seed]
+`
+const MIB = 1024 * 1024
+
+/** What the test reads of a node's store, heap and refusals. */
+interface Figures {
+  messages: number
+  wire: number
+  log: number
+  heap: number
+  quota: number
+  rejections: Record<string, number>
+  /** Gossip validator outcomes (rejected: the sender lost score). */
+  gossip: Record<string, number>
+}
+
+type StoreSection = { messages: number; wire_bytes: number | null }
+
+/** Sum of a metric's samples whose line includes `filter`. */
+function metric(text: string, name: string, filter = ''): number {
+  let sum = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
+    if (!line.includes(filter)) continue
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return sum
+}
+
+describe('a flood of maximum-size reports (network namespaces)', { skip, timeout: scaled(300_000) }, () => {
+  let rb: RolloutBed
+
+  before(async () => {
+    rb = await startRolloutBed({ tags: [[], [], []], spareHosts: 1 })
+  })
+
+  after(async () => {
+    await rb?.bed.destroy()
+  })
+
+  test('an enrolled and an unenrolled flooder: stores bounded, nothing unenrolled stored, the rollout goes through, the flooder loses score', async (t) => {
+    const { bed, seed, fleet } = rb
+    const [d1, d2, d3] = rb.devices
+    const honest = [seed, d1, d2]
+    const hostileId = d3.info.peerId
+    const metricsOf = async (n: LanNode) =>
+      (await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(10)), `${n.info.api}/metrics`])).stdout
+    const figures = async (n: LanNode): Promise<Figures> => {
+      const [s, m] = await Promise.all([statusOf(bed, n), metricsOf(n)])
+      const store = s.store as StoreSection
+      const rejections: Record<string, number> = {}
+      for (const code of ['ERR_QUOTA', 'ERR_NOT_ENROLLED', 'ERR_BAD_SIGNATURE', 'ERR_OVERSIZED', 'ERR_FUTURE']) {
+        rejections[code] = metric(m, 'llmesh_ingest_rejections_total', `code="${code}"`)
+      }
+      return {
+        messages: store.messages,
+        wire: store.wire_bytes ?? Number.NaN,
+        log: (await stat(join(n.dataDir, 'messages.jsonl'))).size,
+        heap: metric(m, 'nodejs_heap_size_used_bytes'),
+        quota: metric(m, 'llmesh_store_quota_refusals_total'),
+        rejections,
+        gossip: Object.fromEntries(
+          ['accepted', 'ignored', 'rejected'].map((o) => [
+            o,
+            metric(m, 'llmesh_gossip_messages_total', `outcome="${o}"`),
+          ]),
+        ),
+      }
+    }
+    const show = (f: Figures) =>
+      `messages ${f.messages}, wire ${(f.wire / MIB).toFixed(2)} MiB, log ${(f.log / MIB).toFixed(2)} MiB, heap ${(f.heap / MIB).toFixed(1)} MiB, quota refusals ${f.quota}, rejections ${JSON.stringify(f.rejections)}, gossip ${JSON.stringify(f.gossip)}`
+
+    // d3 turns hostile: its daemon stops, its enrolled key floods
+    assert.equal((await bed.terminate(d3.proc)).code, 0)
+    const beforeFlood = await Promise.all(honest.map(figures))
+    for (const [i, n] of honest.entries()) t.diagnostic(`${n.proc.name} before: ${show(beforeFlood[i])}`)
+
+    const dial = honest.flatMap((n) => ['--dial', `/ip4/${n.host.ip}/tcp/4001/p2p/${n.info.peerId}`])
+    const flood = (name: string, host: number, identity: string[]) =>
+      startInjector(bed, bed.hosts[host], name, [
+        ...['--fleet', fleet.dir, '--min-subscribers', String(honest.length)],
+        ...['--flood-health-ms', String(FLOOD_MS), ...identity, ...dial],
+      ])
+    const floodStart = Date.now()
+    const injectors = [
+      flood('hostile', 3, ['--identity', join(d3.dataDir, 'identity.key')]),
+      flood('unenrolled', 4, []),
+    ]
+    const [hostile, unenrolled] = injectors
+    await until(
+      () =>
+        injectors.every((p) => injectorEvents(p).some((e) => e.event === 'flood-started') || p.child.exitCode !== null),
+      30_000,
+      'both flooders dialed and started',
+    )
+    for (const p of injectors) {
+      const started = injectorEvents(p).find((e) => e.event === 'flood-started')
+      assert.equal(started?.subscribers, honest.length, `${p.name}: ${p.stdout} ${p.stderr}`)
+    }
+    const unenrolledId = injectorEvents(unenrolled).find((e) => e.event === 'started')?.peerId as string
+    assert.ok(unenrolledId !== undefined && unenrolledId !== hostileId)
+
+    // during the flood: a release, every honest device serving it, d3's score negative everywhere
+    const publishAt = Date.now()
+    await publishTiny(rb, V, POLICY)
+    const published = Date.now()
+    let servedAt: number | undefined
+    const minScore = new Map<string, number>()
+    const unenrolledScore = new Map<string, number>()
+    /** Per (node, honest device): the newest report window end it showed while d3 was flooding. */
+    const reportsDuring = new Map<string, number>()
+    const flooding = () => !injectorEvents(hostile).some((e) => e.event === 'flood-done')
+    await waitFor(
+      async () => {
+        const ss = await Promise.all(honest.map((n) => statusOf(bed, n)))
+        ss.forEach((s, i) => {
+          const scores = (s.mesh as { scores?: Record<string, number> }).scores ?? {}
+          const name = honest[i].proc.name
+          if (scores[hostileId] !== undefined) minScore.set(name, Math.min(minScore.get(name) ?? 0, scores[hostileId]))
+          if (scores[unenrolledId] !== undefined) unenrolledScore.set(name, scores[unenrolledId])
+          if (!flooding()) return
+          for (const h of honest) {
+            const last = s.devices.find((d) => d.id === h.info.peerId)?.last_report ?? 0
+            reportsDuring.set(`${name}:${h.proc.name}`, last)
+          }
+        })
+        if (servedAt === undefined && [ss[1], ss[2]].every((s) => serving(s, V))) servedAt = Date.now()
+        return servedAt !== undefined && honest.every((n) => (minScore.get(n.proc.name) ?? 0) < 0)
+      },
+      {
+        timeoutMs: 90_000,
+        intervalMs: 200,
+        what: 'every honest device serving the release and d3 with a negative score at every honest node',
+        detail: async () => ({
+          servedAt,
+          minScore: Object.fromEntries(minScore),
+          models: (await Promise.all(honest.map((n) => statusOf(bed, n)))).map((s) => [s.models.tiny, s.inference]),
+          hostile: injectorEvents(hostile).slice(-3),
+          unenrolled: injectorEvents(unenrolled).slice(-2),
+          stderr: hostile.stderr.slice(-2000),
+        }),
+      },
+    )
+    t.diagnostic(
+      `release published in ${published - publishAt} ms, served by d1 and d2 ${servedAt! - publishAt} ms after publishing started (${servedAt! - floodStart} ms into the flood)`,
+    )
+    t.diagnostic(`d3's lowest score: ${JSON.stringify(Object.fromEntries(minScore))}`)
+    t.diagnostic(`unenrolled flooder's score: ${JSON.stringify(Object.fromEntries(unenrolledScore))}`)
+
+    await until(
+      () =>
+        injectors.every((p) => injectorEvents(p).some((e) => e.event === 'flood-done') || p.child.exitCode !== null),
+      FLOOD_MS + 30_000,
+      'both floods over',
+    )
+    const floodDone = injectorEvents(hostile).find((e) => e.event === 'flood-done')
+    const strangerDone = injectorEvents(unenrolled).find((e) => e.event === 'flood-done')
+    t.diagnostic(`hostile flood: ${JSON.stringify(floodDone)}`)
+    t.diagnostic(`unenrolled flood: ${JSON.stringify(strangerDone)}`)
+    assert.ok(floodDone !== undefined && strangerDone !== undefined, `${hostile.stderr} ${unenrolled.stderr}`)
+    // the rollout went through while d3 was still flooding
+    assert.ok(servedAt! < (floodDone.time as number), 'the release was served during the flood')
+    // enough to overflow the quota several times over, else the bound checks prove nothing
+    for (const f of [floodDone, strangerDone]) {
+      assert.ok((f.bytes as number) > 2 * REPORT_QUOTA_BYTES, JSON.stringify(f))
+      assert.ok((f.wireSize as number) > 64 * 1024 - 128, JSON.stringify(f))
+    }
+
+    // after the flood: honest reports arrived during it, stores and heaps bounded
+    const afterFlood = await Promise.all(honest.map(figures))
+    const bound = storeWireBound(
+      { devices: rb.nodes.length, releases: 1, commands: 0, trustRoots: 1 },
+      { HealthReport: { bytes: REPORT_QUOTA_BYTES }, Verdict: { bytes: VERDICT_QUOTA_BYTES } },
+    )
+    t.diagnostic(
+      `documented bound (storeWireBound, ${rb.nodes.length} devices, 1 release): ${(bound / MIB).toFixed(2)} MiB`,
+    )
+    for (const [i, n] of honest.entries()) {
+      const [b, a] = [beforeFlood[i], afterFlood[i]]
+      t.diagnostic(`${n.proc.name} after: ${show(a)}`)
+      assert.ok(a.quota > 0 && a.rejections.ERR_QUOTA > 0, `${n.proc.name}: d3's quota was never hit`)
+      assert.ok(
+        a.rejections.ERR_NOT_ENROLLED > b.rejections.ERR_NOT_ENROLLED,
+        `${n.proc.name}: no unenrolled report arrived`,
+      )
+      assert.ok(a.wire <= bound, `${n.proc.name}: ${a.wire} wire bytes over the bound ${bound}`)
+      assert.ok(a.wire - b.wire <= REPORT_QUOTA_BYTES + 2 * MIB, `${n.proc.name}: grew ${a.wire - b.wire} wire bytes`)
+      assert.ok(a.heap - b.heap <= 3 * bound, `${n.proc.name}: heap grew ${a.heap - b.heap} bytes`)
+
+      const lines = (await readFile(join(n.dataDir, 'messages.jsonl'), 'utf8')).split('\n')
+      assert.equal(
+        lines.filter((l) => l.includes(unenrolledId)).length,
+        0,
+        `${n.proc.name} stored the unenrolled key's`,
+      )
+      const d3Reports = new Map<string, number>()
+      for (const l of lines) {
+        if (!l.startsWith('{') || !l.includes(hostileId)) continue
+        const rec = JSON.parse(l) as { d: string; m?: { type: string; device: string }; w?: string }
+        if (rec.m?.type === 'HealthReport' && rec.m.device === hostileId && rec.w !== undefined) {
+          d3Reports.set(rec.d, Buffer.from(rec.w, 'base64').byteLength)
+        }
+      }
+      const held = [...d3Reports.values()].reduce((x, y) => x + y, 0)
+      t.diagnostic(`${n.proc.name} holds ${d3Reports.size} reports of d3, ${(held / MIB).toFixed(2)} MiB wire`)
+      assert.ok(held <= REPORT_QUOTA_BYTES, `${n.proc.name}: ${held} bytes of d3's reports`)
+
+      // honest reports went through during the flood: made after the release was published
+      const s: NodeStatus = await statusOf(bed, n)
+      for (const h of honest) {
+        const during = reportsDuring.get(`${n.proc.name}:${h.proc.name}`) ?? 0
+        assert.ok(during > publishAt, `${n.proc.name}: no report of ${h.proc.name} during the flood`)
+        const dev = s.devices.find((d) => d.id === h.info.peerId)
+        if (h !== seed) assert.ok(dev?.active.includes(`tiny@${V}`), `${n.proc.name}: ${h.proc.name} ${dev?.active}`)
+      }
+    }
+
+    for (const p of injectors) await bed.terminate(p)
+    for (const n of honest) {
+      const exit = await bed.terminate(n.proc)
+      assert.equal(exit.code, 0, `${n.proc.name} exit ${JSON.stringify(exit)}`)
+    }
+    for (const n of rb.nodes) assert.deepEqual(badLines(n.proc), [], n.proc.name)
+  })
+})
