@@ -2,8 +2,16 @@
  * A health-report flood for LAN tests (used by test/lan/injector.ts `--flood-health-ms`): valid
  * reports signed by the sending peer's own key (enrolled or not), each padded with latency sketch
  * bins to just under the HealthReport wire limit (MAX_SIZE.HealthReport), published one after the
- * other as fast as gossipsub takes them until the time is up. The bin count is found once by
+ * other as fast as the receivers take them until the time is up. The bin count is found once by
  * signing probes; a margin keeps later reports (longer seq and dates) under the limit.
+ *
+ * "As fast as the receivers take them": gossipsub's publish never waits (it appends to each
+ * peer's stream and returns), and a stream whose write buffer passes gossipsub's
+ * `maxOutboundBufferSize` is aborted, after which publish silently reaches nobody. A flooder that
+ * ignores this kills its own streams after ~300 maximum-size reports, before the receivers
+ * validated more than a few (what the first LAN run of issue 11 saw), so the caller passes `ready`,
+ * which waits until the streams drained (test/lan/injector.ts), and only reports that reached at
+ * least one peer count as `delivered`.
  */
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -54,6 +62,8 @@ export async function maxSizeBins(fleet: string, key: PrivateKey): Promise<{ bin
 /** What a flood sent. */
 export interface FloodCounts {
   sent: number
+  /** Reports gossipsub handed to at least one peer's stream. */
+  delivered: number
   failed: number
   bytes: number
   wireSize: number
@@ -64,11 +74,18 @@ export interface FloodCounts {
  * called about every 5 s.
  */
 export async function floodReports(
-  publish: (bytes: Uint8Array) => Promise<unknown>,
-  opts: { fleet: string; key: PrivateKey; durationMs: number; progress?: (c: FloodCounts) => void },
+  publish: (bytes: Uint8Array) => Promise<{ recipients: readonly unknown[] }>,
+  opts: {
+    fleet: string
+    key: PrivateKey
+    durationMs: number
+    progress?: (c: FloodCounts) => void
+    /** Resolves once the peers' streams can take another report (backpressure). */
+    ready?: () => Promise<void>
+  },
 ): Promise<FloodCounts> {
   const { bins, wireSize } = await maxSizeBins(opts.fleet, opts.key)
-  const c: FloodCounts = { sent: 0, failed: 0, bytes: 0, wireSize }
+  const c: FloodCounts = { sent: 0, delivered: 0, failed: 0, bytes: 0, wireSize }
   const end = Date.now() + opts.durationMs
   let nextProgress = Date.now() + 5000
   // a seq above any the device's own daemon used (its reports are numbered from 1, one a second)
@@ -76,7 +93,9 @@ export async function floodReports(
   while (Date.now() < end) {
     const bytes = await signDeviceMessage(floodReport(opts.fleet, opts.key, seq++, bins), opts.key)
     try {
-      await publish(bytes)
+      await opts.ready?.()
+      const { recipients } = await publish(bytes)
+      if (recipients.length > 0) c.delivered++
       c.sent++
       c.bytes += bytes.byteLength
     } catch {

@@ -7,6 +7,7 @@
  *
  *   node test/lan/injector.ts --fleet <dir> [--psk <swarm.key>] --dial <ma>… [--dial-only]
  *        [--publish <topic-base>=<file>…] [--subscribers-wait-ms 10000] [--min-subscribers 1]
+ *        [--dial-attempts 3]
  *
  * `--min-subscribers N` waits (up to the wait) until N peers subscribe to a topic before publishing
  * on it, so that every dialed node gets the message straight from the injector. Gossipsub
@@ -16,7 +17,9 @@
  * `--identity <identity.key>` runs the peer with that private key (e.g. an enrolled device's, its
  * daemon stopped) instead of a fresh one; `--flood-health-ms N` then publishes maximum-size health
  * reports signed by that key as fast as it can for N ms (test/lan/flood-reports.ts), printing
- * `flood-started`, `flood` progress and `flood-done` with the counts.
+ * `flood-started`, `flood` progress and `flood-done` with the counts. The flood waits for the
+ * peers' gossipsub streams to drain below FLOOD_BUFFER_BYTES before each report: gossipsub aborts a
+ * stream whose write buffer passes its limit, and publish then reaches nobody (flood-reports.ts).
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
@@ -41,8 +44,17 @@ const { values } = parseArgs({
     'min-subscribers': { type: 'string', default: '1' },
     identity: { type: 'string' },
     'flood-health-ms': { type: 'string' },
+    'dial-attempts': { type: 'string', default: '3' },
   },
 })
+
+/** Bytes a peer's gossipsub stream may hold unsent before the flood waits for it to drain. */
+const FLOOD_BUFFER_BYTES = 1024 * 1024
+
+/** gossipsub's outbound streams (not in its public interface). */
+interface OutboundStreams {
+  streamsOutbound: Map<string, { rawStream: { writeBufferLength: number; status: string } }>
+}
 
 const out = (o: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify({ ...o, time: Date.now() })}\n`)
@@ -70,15 +82,21 @@ const node = new MeshNode(
 await node.start()
 out({ event: 'started', peerId: node.libp2p.peerId.toString() })
 let dialed = 0
+// a loaded bed answers late: outside --dial-only (which must see refusals fast), a timed-out dial is retried
+const attempts = values['dial-only'] ? 1 : Number(values['dial-attempts'])
 for (const addr of values.dial) {
-  try {
-    await node.libp2p.dial((await import('@multiformats/multiaddr')).multiaddr(addr), {
-      signal: AbortSignal.timeout(5000),
-    })
-    dialed++
-    out({ event: 'dial', addr, ok: true })
-  } catch (err) {
-    out({ event: 'dial', addr, ok: false, error: (err as Error).name, message: (err as Error).message })
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      await node.libp2p.dial((await import('@multiformats/multiaddr')).multiaddr(addr), {
+        signal: AbortSignal.timeout(5000),
+      })
+      dialed++
+      out({ event: 'dial', addr, ok: true, attempt })
+      break
+    } catch (err) {
+      if (attempt < attempts && (err as Error).name === 'TimeoutError') continue
+      out({ event: 'dial', addr, ok: false, error: (err as Error).name, message: (err as Error).message })
+    }
   }
 }
 if (!values['dial-only'] && dialed > 0) {
@@ -107,10 +125,16 @@ if (!values['dial-only'] && dialed > 0) {
       await new Promise((r) => setTimeout(r, 50))
     }
     out({ event: 'flood-started', subscribers: pubsub.getSubscribers(topic).length })
+    const streams = (pubsub as unknown as OutboundStreams).streamsOutbound
+    const floodEnd = Date.now() + Number(values['flood-health-ms'])
+    const drained = () => [...streams.values()].every((s) => s.rawStream.writeBufferLength <= FLOOD_BUFFER_BYTES)
     const counts = await floodReports((bytes) => pubsub.publish(topic, bytes), {
       fleet: fleet.root.fleet,
       key: privateKey,
       durationMs: Number(values['flood-health-ms']),
+      ready: async () => {
+        while (!drained() && Date.now() < floodEnd) await new Promise((r) => setTimeout(r, 5))
+      },
       progress: (c) => out({ event: 'flood', ...c }),
     })
     out({ event: 'flood-done', ...counts })
