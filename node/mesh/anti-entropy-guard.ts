@@ -11,7 +11,6 @@ import type { lpStream } from '@libp2p/utils'
 import { decodeFrame } from '../../protocols/anti-entropy.ts'
 import type { Logger } from '../logger.ts'
 import { BudgetError, type BudgetLimit, type PeerBudgets } from './anti-entropy-budget.ts'
-import type { SyncResult } from './anti-entropy-rounds.ts'
 import { AE_SCORE_PENALTY } from './constants.ts'
 import { IGNORED_CODES } from './gossip-service.ts'
 import type { Ingest } from './ingest.ts'
@@ -65,7 +64,7 @@ export class PeerGuard {
    */
   async message(
     ingest: Ingest,
-    res: SyncResult,
+    res: { received: number; rejected: number },
     bytes: Uint8Array,
     peer: PeerId,
     ingested: (err?: unknown) => void,
