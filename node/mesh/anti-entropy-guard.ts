@@ -1,8 +1,10 @@
 /**
  * What anti-entropy does with each frame a peer sends (node/mesh/anti-entropy.ts): charge it to the
  * peer's budgets (anti-entropy-budget.ts), decode control frames with the pre-parse checks of
- * protocols/anti-entropy.ts, and count invalid frames: one warning per peer and interval, and past
- * the limit the peer is disconnected and its gossip score lowered.
+ * protocols/anti-entropy.ts, ingest message frames (charged with the CPU of ingest's synchronous
+ * part: hashing, parsing, verifying; the store's write is I/O, and other work runs meanwhile), and
+ * count invalid frames: one warning per peer and interval, and past the limit the peer is
+ * disconnected and its gossip score lowered.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { lpStream } from '@libp2p/utils'
@@ -11,6 +13,7 @@ import type { Logger } from '../logger.ts'
 import { BudgetError, type BudgetLimit, type PeerBudgets } from './anti-entropy-budget.ts'
 import { AE_SCORE_PENALTY } from './constants.ts'
 import { IGNORED_CODES } from './gossip-service.ts'
+import type { Ingest } from './ingest.ts'
 
 /** What the guard uses. */
 export interface PeerGuardComponents {
@@ -52,6 +55,37 @@ export class PeerGuard {
     if (r.ok) return r.value
     this.invalidFrame(peer, r.error)
     throw r.error
+  }
+
+  /**
+   * Ingests one message frame of a peer and counts it in `res`; `ingested` is told whether ingest
+   * threw (a loop error of the caller, the round goes on). A message refused for good is an
+   * invalid frame (past the limit: BudgetError, the round ends).
+   */
+  async message(
+    ingest: Ingest,
+    res: { received: number; rejected: number },
+    bytes: Uint8Array,
+    peer: PeerId,
+    ingested: (err?: unknown) => void,
+  ): Promise<void> {
+    let refused: { code: string; message: string } | undefined
+    const cpu = process.cpuUsage()
+    try {
+      const pending = ingest.ingest(bytes, 'anti-entropy', peer.toString())
+      this.charge(peer, cpu)
+      const r = await pending
+      if (r.status === 'accepted') res.received++
+      else if (r.status === 'rejected') {
+        res.rejected++
+        if (isInvalid(r.error.code, r.signer, peer)) refused = r.error
+      }
+      ingested()
+    } catch (err) {
+      res.rejected++
+      ingested(err)
+    }
+    if (refused !== undefined) this.invalidFrame(peer, refused)
   }
 
   /** Adds the CPU time since `since` to the peer's budget. */

@@ -1,12 +1,9 @@
 /**
  * Anti-entropy: a request/response exchange over PROTOCOL_ANTI_ENTROPY that brings two peers to the
  * same set of messages, so a node that was off for days catches up without the seed.
- *
- * Version 2 (anti-entropy-rounds.ts): range-based set reconciliation (protocols/reconcile.ts) finds
- * what each side lacks in O(d · log n) bytes, then each side sends what the other asked for.
- * Version 1 (whole id lists) is still answered and dialled when a peer speaks nothing newer.
- *
- * Every frame is length-prefixed and at most MAX_WIRE_SIZE bytes; lists and totals are bounded
+ * Rounds (anti-entropy-rounds.ts): version 2 reconciles key ranges (protocols/reconcile.ts) in
+ * O(d · log n) bytes; version 1 (whole id lists) is still answered and dialled.
+ * Lists and totals are bounded
  * (what does not fit goes in the next round). Every received message goes through the same ingest
  * (verification) as gossip. Messages are sent trust roots first, then releases by sequence, then
  * enrollments, revocations, commands, verdicts and health reports, so dependencies arrive first.
@@ -17,6 +14,7 @@
  * round goes on with the next message, and the schedule with the next round. A peer that fails a
  * round (gone, timed out, hostile bytes) is counted in `counters.failures` only: the network's
  * weather, not a fault of this node.
+ * Streams (anti-entropy-streams.ts): the dial or answer of one round, and what a round may send.
  * Budgets (anti-entropy-budget.ts): every frame a peer sends is charged to its per-interval frame,
  * byte and CPU budgets; control frames are size- and nesting-checked before parsing
  * (protocols/anti-entropy.ts); an undecodable control frame or a message refused for good is an
@@ -24,11 +22,8 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
 import type { Libp2p } from 'libp2p'
 import { ANTI_ENTROPY_MAX_MESSAGES } from '../../protocols/anti-entropy.ts'
-import { MAX_WIRE_SIZE, PROTOCOL_ANTI_ENTROPY, PROTOCOL_ANTI_ENTROPY_V1 } from '../../protocols/constants.ts'
-import type { VerificationError } from '../../protocols/errors.ts'
 import {
   ANTI_ENTROPY_HEALTH_WINDOW_MS,
   ANTI_ENTROPY_INTERVAL_MS,
@@ -40,24 +35,14 @@ import {
 } from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { type Faults, LoopErrors } from '../telemetry/faults.ts'
-import { BudgetError, type BudgetLimits, PeerBudgets } from './anti-entropy-budget.ts'
-import { Hello, order } from './anti-entropy-frames.ts'
-import { isInvalid, PeerGuard } from './anti-entropy-guard.ts'
-import {
-  initiateV1,
-  initiateV2,
-  type RoundHost,
-  type RoundIo,
-  respondV1,
-  respondV2,
-  type SyncResult,
-} from './anti-entropy-rounds.ts'
+import { type BudgetLimits, PeerBudgets } from './anti-entropy-budget.ts'
+import { Hello } from './anti-entropy-frames.ts'
+import { PeerGuard } from './anti-entropy-guard.ts'
+import type { RoundHost, SyncResult } from './anti-entropy-rounds.ts'
+import { AE_PROTOCOLS, answerRound, dialRound, pickMessages, type RoundStreams } from './anti-entropy-streams.ts'
 import { AE_MAX_INBOUND_STREAMS } from './constants.ts'
 import type { Ingest } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
-import type { StoredMessage } from './types.ts'
-
-const PROTOCOLS = [PROTOCOL_ANTI_ENTROPY, PROTOCOL_ANTI_ENTROPY_V1]
 
 export type { SyncResult }
 export { Hello }
@@ -126,6 +111,8 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
   private readonly guard: PeerGuard
   /** What the rounds (anti-entropy-rounds.ts) use of this instance. */
   private readonly host: RoundHost
+  /** What a round on a stream (anti-entropy-streams.ts) uses. */
+  private readonly streams: RoundStreams
   /** Rounds run per protocol version, either side. */
   readonly versions = { v1: 0, v2: 0 }
 
@@ -157,16 +144,23 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
       hello: this.hello,
       healthWindowMs: this.healthWindowMs,
       maxMessages: this.maxMessages,
-      pick: (msgs) => this.pick(msgs),
+      pick: (msgs) => pickMessages(msgs, this.maxMessages, this.maxBytes),
       receive: (res, bytes, peer) => this.receive(res, bytes, peer),
       gotHello: (peer, hello) => this.gotHello(peer, hello),
+    }
+    this.streams = {
+      libp2p: this.libp2p,
+      host: this.host,
+      budgets: this.budgets,
+      timeoutMs: this.timeoutMs,
+      versions: this.versions,
     }
   }
 
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
-    for (const protocol of PROTOCOLS)
+    for (const protocol of AE_PROTOCOLS)
       await this.libp2p.handle(protocol, (stream, connection) => this.respond(stream, connection, protocol), {
         maxInboundStreams: AE_MAX_INBOUND_STREAMS,
       })
@@ -180,7 +174,7 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     clearTimeout(this.timer)
     this.timer = undefined
     this.libp2p.removeEventListener('connection:open', this.onConnect)
-    for (const protocol of PROTOCOLS) {
+    for (const protocol of AE_PROTOCOLS) {
       try {
         await this.libp2p.unhandle(protocol)
       } catch {
@@ -240,86 +234,26 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
   }
 
   private async initiate(peer: PeerId): Promise<SyncResult> {
-    const signal = AbortSignal.timeout(this.timeoutMs)
-    // the newest version both speak (multistream-select negotiates)
-    const stream = await this.libp2p.dialProtocol(peer, PROTOCOLS, { signal })
-    const io: RoundIo = {
-      lp: lpStream(stream, { maxDataLength: MAX_WIRE_SIZE }),
-      peer,
-      signal,
-      res: { peer: peer.toString(), received: 0, sent: 0, rejected: 0 },
-    }
-    try {
-      const v2 = stream.protocol !== PROTOCOL_ANTI_ENTROPY_V1
-      await (v2 ? initiateV2 : initiateV1)(this.host, io)
-      this.versions[v2 ? 'v2' : 'v1']++
-      await stream.close({ signal })
-    } catch (err) {
-      stream.abort(err as Error)
-      throw err
-    }
-    this.done(io.res)
-    return io.res
+    const res = await dialRound(this.streams, peer)
+    this.done(res)
+    return res
   }
 
   private async respond(stream: Stream, connection: Connection, protocol: string): Promise<void> {
-    const signal = AbortSignal.timeout(this.timeoutMs)
-    const peer = connection.remotePeer
-    const io: RoundIo = {
-      lp: lpStream(stream, { maxDataLength: MAX_WIRE_SIZE }),
-      peer,
-      signal,
-      res: { peer: peer.toString(), received: 0, sent: 0, rejected: 0 },
-    }
-    if (this.budgets.blocked(io.res.peer)) {
-      stream.abort(new BudgetError('frames', io.res.peer))
-      return
-    }
     try {
-      const v2 = protocol === PROTOCOL_ANTI_ENTROPY
-      await (v2 ? respondV2 : respondV1)(this.host, io)
-      this.versions[v2 ? 'v2' : 'v1']++
-      await stream.close({ signal })
-      this.done(io.res)
+      const res = await answerRound(this.streams, stream, connection, protocol)
+      if (res !== undefined) this.done(res)
     } catch (err) {
       this.counters.failures++
-      this.log.debug({ err, peer: io.res.peer }, 'anti-entropy response failed')
-      stream.abort(err as Error)
+      this.log.debug({ err, peer: connection.remotePeer.toString() }, 'anti-entropy response failed')
     }
-  }
-
-  /** Orders messages and bounds them by count and bytes. */
-  private pick(msgs: StoredMessage[]): StoredMessage[] {
-    msgs.sort(order)
-    const out: StoredMessage[] = []
-    let bytes = 0
-    for (const m of msgs) {
-      if (out.length >= this.maxMessages || bytes + m.bytes.byteLength > this.maxBytes) break
-      out.push(m)
-      bytes += m.bytes.byteLength
-    }
-    return out
   }
 
   /** Ingests one received message; one that throws is a loop error, and the round goes on. */
-  private async receive(res: SyncResult, bytes: Uint8Array, peer: PeerId): Promise<void> {
-    const cpu = process.cpuUsage()
-    let refused: VerificationError | { code: string; message: string } | undefined
-    try {
-      const r = await this.ingest.ingest(bytes, 'anti-entropy', peer.toString())
-      if (r.status === 'accepted') res.received++
-      else if (r.status === 'rejected') {
-        res.rejected++
-        if (isInvalid(r.error.code, r.signer, peer)) refused = r.error
-      }
-      this.faults.ok('ingest')
-    } catch (err) {
-      res.rejected++
-      this.fault('ingest', err)
-    } finally {
-      this.guard.charge(peer, cpu)
-    }
-    if (refused !== undefined) this.guard.invalidFrame(peer, refused)
+  private receive(res: SyncResult, bytes: Uint8Array, peer: PeerId): Promise<void> {
+    return this.guard.message(this.ingest, res, bytes, peer, (err) =>
+      err === undefined ? this.faults.ok('ingest') : this.fault('ingest', err),
+    )
   }
 
   private fault(item: string, err: unknown): void {

@@ -29,3 +29,20 @@ export const AE_SCORE_PENALTY = 10
 export const AE_MAX_INBOUND_STREAMS = 2
 /** Peers whose budgets are tracked at once (the least recently seen is forgotten first). */
 export const AE_BUDGET_PEERS = 4096
+
+/*
+ * Gossip ingest budgets, per propagation peer and interval (docs/protocol.md, "Ingest"). Checked
+ * before a message is parsed or verified. An honest peer forwards only what it accepted: a fleet of
+ * 1,000 devices reporting once a minute is ≈ 170 messages and a few MiB per interval, far under.
+ */
+
+/** The interval gossip budgets are counted over. */
+export const GOSSIP_BUDGET_INTERVAL_MS = 10_000
+/** Messages one peer may deliver to this node's validators per interval. */
+export const GOSSIP_BUDGET_MESSAGES = 1_000
+/** Message bytes one peer may deliver per interval. */
+export const GOSSIP_BUDGET_BYTES = 16 * 1024 * 1024
+/** CPU time (ms) this node may spend hashing, parsing and verifying one peer's messages per interval. */
+export const GOSSIP_BUDGET_CPU_MS = 2_000
+/** Gossipsub behaviour penalty per message dropped for a budget (score −10 × penalty², decays ×0.2 a second). */
+export const GOSSIP_BUDGET_PENALTY = 1

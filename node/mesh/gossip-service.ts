@@ -6,6 +6,9 @@
  * Rejected too. Refusals an honest forwarder can cause are Ignored (not forwarded, not stored,
  * not punished; `IGNORED_CODES`). Publishing verifies locally first: the node never sends what
  * it would refuse.
+ * Before any of that, each message is charged to its delivering peer's ingest budget
+ * (gossip-budget.ts): past it, the message is dropped unread (Ignored, counted as `dropped`) and the
+ * peer loses score.
  */
 import type { GossipSub } from '@libp2p/gossipsub'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -14,6 +17,7 @@ import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../p
 import { VerificationError } from '../../protocols/errors.ts'
 import type { MessageType } from '../../protocols/schemas/index.ts'
 import type { Logger } from '../logger.ts'
+import { GossipBudget, type GossipBudgetLimits } from './gossip-budget.ts'
 import type { Ingest, IngestResult } from './ingest.ts'
 import type { VerifiedWire } from './types.ts'
 
@@ -57,6 +61,8 @@ export const IGNORED_CODES: ReadonlySet<string> = new Set([
 /** Options of the gossip service. */
 export interface GossipServiceInit {
   fleet: string
+  /** Per-peer ingest budgets beyond the defaults (tests). */
+  budget?: Partial<GossipBudgetLimits>
 }
 
 /** What the gossip service uses. */
@@ -64,6 +70,9 @@ export interface GossipServiceComponents {
   pubsub: GossipSub
   ingest: Ingest
   logger: Logger
+  /** Lowers a peer's gossip score (a behaviour penalty) when it passes its budget. */
+  penalize?: (peer: PeerId, penalty: number) => void
+  now?: () => number
 }
 
 /** Counts of validator outcomes (tests and /status read them). */
@@ -71,6 +80,8 @@ export interface GossipCounters {
   accepted: number
   ignored: number
   rejected: number
+  /** Dropped unread: the delivering peer was over its ingest budget (also Ignored to gossipsub). */
+  dropped: number
 }
 
 /** The fleet's gossip topics with verifying validators. */
@@ -80,12 +91,18 @@ export class GossipService {
   private readonly log: Logger
   private readonly topics: Map<string, string>
   private started = false
-  readonly counters: GossipCounters = { accepted: 0, ignored: 0, rejected: 0 }
+  readonly counters: GossipCounters = { accepted: 0, ignored: 0, rejected: 0, dropped: 0 }
+  /** Per-peer ingest budgets, with what they dropped. */
+  readonly budget: GossipBudget
 
   constructor(components: GossipServiceComponents, init: GossipServiceInit) {
     this.pubsub = components.pubsub
     this.ingest = components.ingest
     this.log = components.logger
+    this.budget = new GossipBudget(
+      { logger: this.log, penalize: components.penalize, now: components.now },
+      init.budget,
+    )
     this.topics = new Map(
       [TOPIC_RELEASES, TOPIC_HEALTH, TOPIC_ROLLOUT].map((t) => [fleetTopic(t, init.fleet), t] as const),
     )
@@ -140,9 +157,17 @@ export class GossipService {
   private async validate(topic: string, base: string, peer: PeerId, data: Uint8Array): Promise<TopicValidatorResult> {
     const filter = (v: VerifiedWire): VerificationError | undefined =>
       TOPIC_OF_TYPE[v.type] === base ? undefined : new VerificationError('ERR_UNKNOWN_TYPE', `${v.type} on ${topic}`)
+    if (!this.budget.admit(peer, data.byteLength)) {
+      this.counters.dropped++
+      return TopicValidatorResult.Ignore
+    }
     let res: IngestResult
+    // ingest hashes, parses and verifies synchronously, up to its first await (the store's write)
+    const cpu = process.cpuUsage()
     try {
-      res = await this.ingest.ingest(data, 'gossip', peer.toString(), filter)
+      const pending = this.ingest.ingest(data, 'gossip', peer.toString(), filter)
+      this.budget.spent(peer, cpu)
+      res = await pending
     } catch (err) {
       this.log.error({ err, topic }, 'gossip validator failed')
       this.counters.ignored++

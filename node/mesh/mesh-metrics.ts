@@ -15,11 +15,19 @@ export interface MeshMetricsSource {
     readonly counters: { accepted: number; duplicate: number; rejected: number }
     readonly rejectedByCode: ReadonlyMap<string, number>
   }
-  readonly gossip: { readonly counters: { accepted: number; ignored: number; rejected: number } }
+  readonly gossip: {
+    readonly counters: { accepted: number; ignored: number; rejected: number; dropped?: number }
+    /** Messages dropped unread for their peer's ingest budget, by limit. */
+    readonly budget?: { readonly drops: Readonly<Record<string, number>> }
+  }
   readonly antiEntropy: {
     readonly counters: { rounds: number; received: number; sent: number; failures: number; errors: number }
     /** Rounds run per protocol version (version 1: peers not yet upgraded). */
     readonly versions?: { v1: number; v2: number }
+    /** What the per-peer budgets refused (anti-entropy-budget.ts). */
+    readonly budgets?: {
+      readonly counters: { readonly overBudget: Readonly<Record<string, number>>; readonly disconnects: number }
+    }
   }
 }
 
@@ -89,6 +97,16 @@ export function createMeshMetrics(mesh: MeshMetricsSource, prefix = 'llmesh_'): 
     () => (running() ? Object.entries(mesh.gossip.counters).map(([outcome, n]) => [{ outcome }, n]) : []),
     ['outcome'],
   )
+  readCounter(
+    registry,
+    `${prefix}gossip_budget_drops_total`,
+    'gossipsub messages dropped unread because their delivering peer was over its ingest budget, by limit: messages, bytes, cpu (the peer loses score)',
+    () => {
+      const drops = running() ? mesh.gossip.budget?.drops : undefined
+      return drops === undefined ? [] : Object.entries(drops).map(([limit, n]) => [{ limit }, n])
+    },
+    ['limit'],
+  )
   const ae = () => mesh.antiEntropy.counters
   readCounter(registry, `${prefix}anti_entropy_rounds_total`, 'Anti-entropy rounds completed with a peer', () =>
     running() ? [[{}, ae().rounds]] : [],
@@ -134,6 +152,20 @@ export function createMeshMetrics(mesh: MeshMetricsSource, prefix = 'llmesh_'): 
           ]
         : [],
     ['direction'],
+  )
+  readCounter(
+    registry,
+    `${prefix}anti_entropy_budget_refusals_total`,
+    'Anti-entropy frames refused because their peer was over its budget, by limit: frames, bytes, cpu; invalid: peers disconnected for too many invalid frames',
+    () => {
+      const c = running() ? mesh.antiEntropy.budgets?.counters : undefined
+      if (c === undefined) return []
+      return [
+        ...Object.entries(c.overBudget).map(([limit, n]): [Record<string, string>, number] => [{ limit }, n]),
+        [{ limit: 'invalid' }, c.disconnects],
+      ]
+    },
+    ['limit'],
   )
   return { registry }
 }

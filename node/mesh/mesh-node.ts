@@ -20,7 +20,7 @@ import {
 } from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { AntiEntropy, type AntiEntropyInit } from './anti-entropy.ts'
-import { GossipService } from './gossip-service.ts'
+import { GossipService, type GossipServiceInit } from './gossip-service.ts'
 import { createMeshHost, type MeshHostInit, type MeshLibp2p } from './host.ts'
 import { Ingest, type IngestResult } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
@@ -48,6 +48,8 @@ export interface MeshNodeInit {
   /** Dial discovered peers only below this many connections. */
   dialTargetPeers?: number
   antiEntropy?: AntiEntropyInit
+  /** Per-peer gossip ingest budgets beyond the defaults (tests). */
+  gossipBudget?: GossipServiceInit['budget']
   /** libp2p connection monitor options (benches with one busy event loop relax it). */
   connectionMonitor?: MeshHostInit['connectionMonitor']
 }
@@ -194,9 +196,17 @@ export class MeshNode {
         connectionMonitor: this.init.connectionMonitor,
       })
       this.libp2pNode = node
+      // a behaviour penalty (P7): the peer's gossip score drops by 10 × penalty²
+      const penalize = (peer: PeerId, n: number, label: string): void =>
+        (node.services.pubsub as unknown as Scored).score?.addPenalty(peer.toString(), n, label)
       this.gossipService = new GossipService(
-        { pubsub: node.services.pubsub, ingest: this.ingest, logger: this.log.child({ svc: 'gossip' }) },
-        { fleet: this.init.fleet },
+        {
+          pubsub: node.services.pubsub,
+          ingest: this.ingest,
+          logger: this.log.child({ svc: 'gossip' }),
+          penalize: (peer, n) => penalize(peer, n, 'ingest_budget'),
+        },
+        { fleet: this.init.fleet, budget: this.init.gossipBudget },
       )
       this.ae = new AntiEntropy(
         {
@@ -204,9 +214,7 @@ export class MeshNode {
           store: this.store,
           ingest: this.ingest,
           logger: this.log.child({ svc: 'anti-entropy' }),
-          // a behaviour penalty (P7): the peer's gossip score drops by 10 × penalty²
-          penalize: (peer, n) =>
-            (node.services.pubsub as unknown as Scored).score?.addPenalty(peer.toString(), n, 'broken_promise'),
+          penalize: (peer, n) => penalize(peer, n, 'broken_promise'),
         },
         this.init.antiEntropy ?? {},
       )

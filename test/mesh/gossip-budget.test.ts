@@ -1,0 +1,86 @@
+/**
+ * Gossip ingest budgets between real nodes on loopback (node/mesh/gossip-budget.ts): a peer that
+ * floods unenrolled reports (refused as ERR_NOT_ENROLLED, which gossip Ignores and so never costs
+ * score by itself) gets only its budget read; the rest are dropped unread, counted, and the peer's
+ * score falls below the graylist threshold. An honest peer's report still goes through.
+ */
+import assert from 'node:assert/strict'
+import { after, describe, test } from 'node:test'
+import { createMeshMetrics } from '../../node/mesh/mesh-metrics.ts'
+import { fleetTopic, TOPIC_HEALTH, TOPIC_ROLLOUT } from '../../protocols/index.ts'
+import { enrollment, healthReport, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
+
+/** Messages the receiver reads of one peer per (long) interval in this test. */
+const BUDGET = 20
+const FLOOD = 120
+/** gossipsub's default graylist threshold: below it a peer's RPCs are discarded unread. */
+const GRAYLIST = -80
+
+function scoreOf(n: TestNode, peer: string): number {
+  const pubsub = n.node.libp2p.services.pubsub as unknown as { score: { score(id: string): number } }
+  return pubsub.score.score(peer)
+}
+
+describe('gossip ingest budgets on loopback', () => {
+  const fleet = makeFleet()
+  const nodes: TestNode[] = []
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.node.stop()))
+  })
+
+  test('a flooding peer gets its budget read, the rest dropped unread, and is graylisted; an honest peer is not', async () => {
+    const quiet = { antiEntropy: { intervalMs: 3_600_000 } }
+    const receiver = await startNode(fleet, {
+      init: { ...quiet, gossipBudget: { frames: BUDGET, intervalMs: 600_000 } },
+    })
+    const flooder = await startNode(fleet, { init: quiet })
+    const honest = await startNode(fleet, { init: quiet })
+    nodes.push(receiver, flooder, honest)
+    const health = fleetTopic(TOPIC_HEALTH, fleet.id)
+    for (const n of [flooder, honest]) await n.node.dial(receiver.node.multiaddrs()[0])
+    await waitFor(
+      () =>
+        [flooder, honest].every((n) => n.node.libp2p.services.pubsub.getSubscribers(health).length > 0) &&
+        receiver.node.libp2p.services.pubsub.getSubscribers(fleetTopic(TOPIC_ROLLOUT, fleet.id)).length === 2,
+      10_000,
+      'subscriptions',
+    )
+    await receiver.node.publish(await enrollment(fleet, honest.id))
+    await waitFor(() => honest.store.isEnrolled(honest.id), 10_000, 'the honest device enrolled at itself')
+
+    // unenrolled reports straight into gossipsub (no local verification), as fast as it takes them
+    const pubsub = flooder.node.libp2p.services.pubsub
+    for (let seq = 1; seq <= FLOOD; seq++) await pubsub.publish(health, await healthReport(fleet, flooder.key, seq))
+    const notEnrolled = () => receiver.node.ingest.rejectedByCode.get('ERR_NOT_ENROLLED') ?? 0
+    const gossip = receiver.node.gossip
+    await waitFor(
+      () => scoreOf(receiver, flooder.id) < GRAYLIST && gossip.counters.dropped > 0,
+      10_000,
+      'the flooder dropped and graylisted',
+      () => ({ score: scoreOf(receiver, flooder.id), counters: gossip.counters, notEnrolled: notEnrolled() }),
+    )
+    assert.equal(notEnrolled(), BUDGET, 'only the budget was read and verified')
+    assert.ok(gossip.counters.dropped <= FLOOD - BUDGET, JSON.stringify(gossip.counters))
+    assert.equal(gossip.budget.drops.messages, gossip.counters.dropped)
+    assert.equal(receiver.store.forDevice(flooder.id).length, 0)
+    const metrics = await createMeshMetrics(receiver.node).registry.metrics()
+    assert.match(
+      metrics,
+      new RegExp(`llmesh_gossip_budget_drops_total\\{limit="messages"\\} ${gossip.budget.drops.messages}\n`),
+    )
+    assert.match(
+      metrics,
+      new RegExp(`llmesh_gossip_messages_total\\{outcome="dropped"\\} ${gossip.counters.dropped}\n`),
+    )
+
+    // the budget is per peer: an honest report still goes through the receiver
+    await honest.node.publish(await healthReport(fleet, honest.key, 1))
+    await waitFor(
+      () => receiver.store.forDevice(honest.id).some((m) => m.type === 'HealthReport'),
+      10_000,
+      'the honest report at the receiver',
+    )
+    assert.ok(scoreOf(receiver, honest.id) >= 0, `honest score ${scoreOf(receiver, honest.id)}`)
+    assert.equal(notEnrolled(), BUDGET, 'nothing more of the flooder was read')
+  })
+})
