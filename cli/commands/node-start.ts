@@ -14,7 +14,6 @@ import { cliDeviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { createLogger } from '../../node/logger.ts'
 import pkg from '../../package.json' with { type: 'json' }
-import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { CliError, UsageError } from '../output.ts'
 
 /** Stops the daemon and exits with `code` (a signal: 0; an agent switch: AGENT_RESTART_EXIT_CODE). */
@@ -95,7 +94,9 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
     if (fleet.operatorSigner === undefined) {
       throw new CliError(`${c.fleet} holds no operator key: a seed needs it`, 'ERR_NO_OPERATOR_KEY')
     }
-    // distribution, observing controller, enroller and the operator's routes (seed/seed-daemon.ts)
+    // distribution, observing controller, enroller and the operator's routes (seed/seed-daemon.ts);
+    // imported here only: a device daemon does not hold the seed's modules
+    const { createSeedDaemon } = await import('../../seed/seed-daemon.ts')
     daemon = createSeedDaemon({ ...init, signer: fleet.operatorSigner })
   } else {
     // installer, inference, health reports, rollout controller and their routes (node/device-services.ts)
