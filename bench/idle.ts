@@ -11,7 +11,7 @@
  * CPU is the share of one core over each window (`/proc/<pid>/stat`).
  *
  * Usage: npx node bench/idle.ts [--window-s 60] [--settle-s 10] [--sizes small,medium,large]
- *                               [--node-flags "--max-semi-space-size=1 --optimize-for-size"]
+ *                               [--node-flags="--max-semi-space-size=1 --optimize-for-size"] [--node-env="K=V …"]
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     'settle-s': { type: 'string', default: '10' },
     sizes: { type: 'string', default: 'small,medium,large' },
     'node-flags': { type: 'string', default: '--max-semi-space-size=1 --optimize-for-size' },
+    'node-env': { type: 'string', default: '' },
   },
 })
 const WINDOW_MS = Number(values['window-s']) * 1000
@@ -42,6 +43,13 @@ const SETTLE_MS = Number(values['settle-s']) * 1000
 const sizes = values.sizes.split(',').map((s) => s.trim())
 for (const s of sizes) if (SIZES[s] === undefined) throw new Error(`unknown size ${s}: ${Object.keys(SIZES)}`)
 const NODE_FLAGS = values['node-flags'].split(/\s+/).filter(Boolean)
+/** Environment of the `flags` device too (e.g. MALLOC_ARENA_MAX=2). */
+const NODE_ENV = Object.fromEntries(
+  values['node-env']
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+)
 const BIN = join(import.meta.dirname, '..', 'cli', 'bin.ts')
 const ONE_STAGE = 'stages:\n  - { name: full, percent: 100, window: 1s }\ngates:\n  min_reports: 0\n'
 
@@ -67,13 +75,19 @@ async function until(check: () => boolean | Promise<boolean>, ms: number, what: 
   throw new Error(`timed out after ${ms} ms waiting for ${what}`)
 }
 
-async function start(role: 'seed' | 'node', name: string, flags: string[], extra: string[]): Promise<Proc> {
+async function start(
+  role: 'seed' | 'node',
+  name: string,
+  flags: string[],
+  extra: string[],
+  env: Record<string, string> = {},
+): Promise<Proc> {
   const data = join(root, name)
   const args = [...flags, BIN, role, 'start', '--fleet', join(root, 'fleet'), '--data', data]
   const child = spawn(
     process.execPath,
     [...args, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--api', '127.0.0.1:0', ...extra],
-    { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, LLMESH_LOG_LEVEL: 'warn' } },
+    { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, ...env, LLMESH_LOG_LEVEL: 'warn' } },
   )
   const p: Proc = { name, child, api: '', multiaddr: '' }
   procs.push(p)
@@ -138,7 +152,7 @@ try {
   await initFleet(join(root, 'fleet'), { fleetId: 'bench-idle', autoEnroll: true })
   const seed = await start('seed', 'seed', [], ['--tags', 'seed'])
   const boot = ['--bootstrap', seed.multiaddr]
-  const devices = [await start('node', 'plain', [], boot), await start('node', 'flags', NODE_FLAGS, boot)]
+  const devices = [await start('node', 'plain', [], boot), await start('node', 'flags', NODE_FLAGS, boot, NODE_ENV)]
   await until(
     async () =>
       (await getJson<{ devices: Array<{ enrolled: boolean }> }>(seed, '/status')).devices.filter((d) => d.enrolled)
@@ -193,9 +207,11 @@ try {
 }
 
 console.log(
-  `\nCommand: \`npx node bench/idle.ts --window-s ${WINDOW_MS / 1000} --settle-s ${SETTLE_MS / 1000} --sizes ${sizes.join(',')} --node-flags "${NODE_FLAGS.join(' ')}"\``,
+  `\nCommand: \`npx node bench/idle.ts --window-s ${WINDOW_MS / 1000} --settle-s ${SETTLE_MS / 1000} --sizes ${sizes.join(',')} --node-flags="${NODE_FLAGS.join(' ')}" --node-env="${values['node-env']}"\``,
 )
-console.log(`Devices: plain = node as launched by the package; flags = node ${NODE_FLAGS.join(' ')}`)
+console.log(
+  `Devices: plain = node as launched by the package; flags = node ${NODE_FLAGS.join(' ')} ${values['node-env']}`,
+)
 console.log(`Models: ${sizeNotes.join('; ')}\n`)
 console.log(
   '| phase | device | daemon RSS (MiB) | anon / file | worker RSS (MiB) | anon / file | total RSS (MiB) | daemon CPU % | worker CPU % | load avg |',
