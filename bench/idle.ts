@@ -3,15 +3,15 @@
  * and its children on loopback (a seed + devices, mDNS off), with no model, with one active model
  * of each test size, and again once no model remains (every release aborted: deactivated).
  *
- * Side by side in one run: device `plain` (node as the launcher runs it) and device `flags`
- * (node with `--node-flags`, V8 heap settings, applied to the daemon process only), and the
- * baseline: an inference worker with no model, which every device held before the worker became
- * lazy (spawned by this process, measured in the same window). RSS is split into anonymous memory
+ * Side by side in one run: device `plain` (node with no flags, as daemons ran before) and device
+ * `flags` (node with `--node-flags` and `--node-env`; the defaults are what packaging/llmesh gives
+ * `node start` now), and the baseline: an inference worker with no model, which every device held
+ * before the worker became lazy (spawned by this process, measured in the same window). RSS is split into anonymous memory
  * (what the process really costs) and file pages (the node binary's code, shared and reclaimable).
  * CPU is the share of one core over each window (`/proc/<pid>/stat`).
  *
  * Usage: npx node bench/idle.ts [--window-s 60] [--settle-s 10] [--sizes small,medium,large]
- *                               [--node-flags="--max-semi-space-size=1 --optimize-for-size"] [--node-env="K=V …"]
+ *                               [--node-flags="--optimize-for-size"] [--node-env="MALLOC_ARENA_MAX=2"]
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -34,8 +34,8 @@ const { values } = parseArgs({
     'window-s': { type: 'string', default: '60' },
     'settle-s': { type: 'string', default: '10' },
     sizes: { type: 'string', default: 'small,medium,large' },
-    'node-flags': { type: 'string', default: '--max-semi-space-size=1 --optimize-for-size' },
-    'node-env': { type: 'string', default: '' },
+    'node-flags': { type: 'string', default: '--optimize-for-size' },
+    'node-env': { type: 'string', default: 'MALLOC_ARENA_MAX=2' },
   },
 })
 const WINDOW_MS = Number(values['window-s']) * 1000
