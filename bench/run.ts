@@ -30,6 +30,12 @@ const BENCHMARKS: Bench[] = [
     args: ['--mib', '128', '--runs', '5'],
     quick: ['--mib', '8', '--runs', '1'],
   },
+  {
+    name: 'idle',
+    file: 'idle.ts',
+    args: ['--window-s', '60', '--settle-s', '10'],
+    quick: ['--window-s', '5', '--settle-s', '2', '--sizes', 'small'],
+  },
   { name: 'gossip-sim', file: 'gossip-sim.ts', args: [], quick: [] },
   {
     name: 'history',

@@ -48,7 +48,8 @@ export function supervisorService(sup: InferenceSupervisor, metrics: InferenceMe
   let starting: Promise<void> = Promise.resolve()
   let unbind = (): void => {}
   return {
-    // the worker comes up in the background (~2 s of CPU): the daemon's API and mesh do not wait
+    // no worker until a model is activated (spawnOnStart off); with it on, the worker comes up in
+    // the background (~2 s of CPU): the daemon's API and mesh do not wait
     start: async () => {
       unbind = metrics.bindSupervisor(sup)
       starting = sup.start().catch((err) => ctx.logger.error({ err }, 'inference supervisor failed to start'))

@@ -16,8 +16,6 @@ import { cliDeviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { createLogger } from '../../node/logger.ts'
 import pkg from '../../package.json' with { type: 'json' }
-import { SEQ_FILE } from '../../seed/constants.ts'
-import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { CliError, UsageError } from '../output.ts'
 
 /** Stops the daemon and exits with `code` (a signal: 0; an agent switch: AGENT_RESTART_EXIT_CODE). */
@@ -108,7 +106,10 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
     if (fleet.operatorSigner === undefined) {
       throw new CliError(`${c.fleet} holds no operator key: a seed needs it`, 'ERR_NO_OPERATOR_KEY')
     }
-    // distribution, observing controller, enroller and the operator's routes (seed/seed-daemon.ts)
+    // distribution, observing controller, enroller and the operator's routes (seed/seed-daemon.ts);
+    // imported here only: a device daemon does not hold the seed's modules
+    const { createSeedDaemon } = await import('../../seed/seed-daemon.ts')
+    const { SEQ_FILE } = await import('../../seed/constants.ts')
     // seqs come from the counter beside the operator key (seed/seq-authority.ts), or from the data
     // directory when the fleet directory is read-only (the packaged unit: ProtectSystem=strict)
     const besideKey = await writable(c.fleet)

@@ -11,6 +11,13 @@ export const DEFAULT_UNAVAILABLE_WAIT_MS = 15_000
 /** Retry-After hint (seconds) given with ModelUnavailableError/OverloadedError. */
 export const DEFAULT_RETRY_AFTER_S = 5
 
+/**
+ * Spawn the worker in start(), before any model is wanted. Off: a device with no active model
+ * holds no worker (measured: ~100–117 MB RSS of a Node + node-llama-cpp process with nothing to
+ * serve, bench/idle.ts); the first load pays the worker's start (~1–2 s) instead.
+ */
+export const DEFAULT_SPAWN_ON_START = false
+
 /** Worker process start (getLlama inside the child). */
 export const DEFAULT_START_TIMEOUT_MS = 60_000
 /** Model load + context creation in the worker. */

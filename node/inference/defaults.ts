@@ -76,7 +76,7 @@ export function resolveSupervisorInit(init: InferenceSupervisorInit): ResolvedSu
     restartBackoffMs: init.restartBackoffMs ?? C.DEFAULT_RESTART_BACKOFF_MS,
     maxRestartBackoffMs: init.maxRestartBackoffMs ?? C.DEFAULT_MAX_RESTART_BACKOFF_MS,
     maxTokensLimit: init.maxTokensLimit ?? C.DEFAULT_MAX_TOKENS_LIMIT,
-    spawnOnStart: init.spawnOnStart ?? true,
+    spawnOnStart: init.spawnOnStart ?? C.DEFAULT_SPAWN_ON_START,
     workerMemoryLimitBytes: init.workerMemoryLimitBytes,
   }
 }

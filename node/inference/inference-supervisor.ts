@@ -3,13 +3,15 @@
  * llama.cpp abort or OOM never takes the node down.
  *
  * States (see SupervisorState):
- *   stopped → start() → starting → idle (worker up, no model)
+ *   stopped → start() → starting → idle (no model; no worker unless `spawnOnStart`)
  *   idle|ready|failed → loadModel/switchModel → [draining →] loading → ready
- *     loading = header check → worker load → probe; on failure: back to the previous model if
- *     any (switchModel), else failed
+ *     loading = header check → worker (spawned if none) load → probe; on failure: back to the
+ *     previous model if any (switchModel), else failed
  *   ready + worker exits → restarting → (backoff, new worker, reload, probe) → ready | failed
  *   any running state → deactivate() → [draining →] idle, worker stopped, nothing wanted; requests
  *     fail with ModelDeactivatedError (the reason kept) until the next load
+ * The worker lives only while a model is served or being loaded: unloadModel(), deactivate() and
+ * `failed` stop it (an idle worker holds ~100 MB RSS), and the next load spawns a new one.
  *   any → stop() → stopping → stopped
  * Requests get a slot only in `ready`. During starting/draining/loading/restarting they wait (up
  * to unavailableWaitMs) and then fail with ModelUnavailableError; in idle/failed/stopped they fail
@@ -225,23 +227,19 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
           this.logger.warn({ path: previous.path }, 'going back to the previous model')
           this.wanted = previous
           await this.loadInto(previous).catch(() => this.fail())
-        } else this.fail()
+        } else await this.fail()
         throw err
       }
     })
   }
 
-  /** Unloads the model; the worker stays up. */
+  /** Unloads the model and stops the worker (the next load spawns one). */
   unloadModel(): Promise<void> {
     return this.exclusive(async () => {
       await this.drain()
       this.wanted = undefined
       this.current = undefined
-      const w = this.slot.worker
-      if (w?.alive === true) {
-        w.send({ type: 'unload', id: 0 })
-        await w.waitFor((m) => m.type === 'unloaded', this.cfg.loadTimeoutMs, 'unload').catch(() => {})
-      }
+      await this.releaseWorker(() => this.unavailable('the model was unloaded'))
       this.gate.queue.refuseAll('closed')
       if (this.isRunning()) this.setState('idle')
     })
@@ -262,11 +260,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       this.current = undefined
       this.deactivated = { ...note, at: this.now() }
       this.gate.close()
-      const w = await this.slot.take()
-      if (w !== undefined) {
-        this.inflight.failWorker(w, () => this.deactivatedError())
-        await w.stop(this.cfg.stopTimeoutMs)
-      }
+      await this.releaseWorker(() => this.deactivatedError())
       this.logger.warn({ model: note.name, version: note.version, reason: note.reason }, 'model deactivated')
       if (this.isRunning()) this.setState('idle')
       this.emit('model-deactivated', { at: this.now(), note: this.deactivated })
@@ -354,10 +348,20 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     return run
   }
 
-  private fail(): void {
+  /** Gives up on the wanted model: nothing served, state `failed`, and no idle worker kept. */
+  private async fail(): Promise<void> {
     this.current = undefined
     this.gate.close()
     if (this.isRunning()) this.setState('failed')
+    await this.releaseWorker(() => this.unavailable('no model is being served (failed)'))
+  }
+
+  /** Detaches the worker (waiting for one being spawned), fails what it still runs, stops it. */
+  private async releaseWorker(error: () => InferenceError): Promise<void> {
+    const w = await this.slot.take()
+    if (w === undefined) return
+    this.inflight.failWorker(w, error)
+    await w.stop(this.cfg.stopTimeoutMs)
   }
 
   /** Waits for in-flight requests (bounded), cancelling them if they take too long. */

@@ -8,10 +8,12 @@ import type { WorkerExitKind } from './worker-process.ts'
 
 /**
  * Supervisor states.
- * - stopped: no worker. starting: spawning the worker. idle: worker up, no model wanted.
- * - loading: validating, loading and probing a model. draining: waiting for in-flight requests
- *   before a swap. ready: serving. restarting: the worker died while serving; coming back.
- * - failed: a model is wanted but could not be loaded. stopping: shutting down.
+ * - stopped: no worker. starting: spawning the worker (with spawnOnStart). idle: no model wanted,
+ *   no worker (unless spawnOnStart made one).
+ * - loading: validating, loading and probing a model (spawning the worker first if none).
+ *   draining: waiting for in-flight requests before a swap. ready: serving. restarting: the worker
+ *   died while serving; coming back.
+ * - failed: a model is wanted but could not be loaded; its worker is stopped. stopping: shutting down.
  */
 export type SupervisorState =
   | 'stopped'
@@ -57,9 +59,9 @@ export interface InferenceSupervisorInit {
   /** Largest max_tokens accepted. */
   maxTokensLimit?: number
   /**
-   * Spawn the worker in start() (default true: the first load skips the ~1–2 s runtime start).
-   * false: spawn on the first load, so an idle node (or a test with many nodes) holds no
-   * worker (~110 MB RSS each).
+   * Spawn the worker in start() (true: the first load skips the ~1–2 s runtime start). Default
+   * DEFAULT_SPAWN_ON_START (false): the worker is spawned by the first load, so a device with no
+   * model holds no worker (~100–117 MB RSS each); it is stopped again whenever no model remains.
    */
   spawnOnStart?: boolean
   /**

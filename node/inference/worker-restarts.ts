@@ -35,8 +35,8 @@ export interface WorkerRestartsHooks {
   exclusive(fn: () => Promise<void>): Promise<void>
   /** Loads and probes the target on a (new) worker; throws if it fails. */
   loadInto(target: LoadTarget): Promise<unknown>
-  /** Gives up: no model served, state `failed`. */
-  fail(): void
+  /** Gives up: no model served, state `failed`, worker stopped. */
+  fail(): Promise<void>
 }
 
 /** Handles worker exits and the restarts they call for. */
@@ -97,7 +97,7 @@ export class WorkerRestarts {
       await this.hooks.loadInto(target)
     } catch (err) {
       this.hooks.logger.error({ err: (err as Error).message }, 'restart failed')
-      this.hooks.fail()
+      await this.hooks.fail()
     }
   }
 }

@@ -45,9 +45,9 @@ export class WorkerSlot {
     return this.w
   }
 
-  /** RSS from the latest health check. */
+  /** RSS of the live worker from its latest health check (none without a worker). */
   get rssBytes(): number | undefined {
-    return this.rss
+    return this.w === undefined ? undefined : this.rss
   }
 
   /** Forgets the current worker (stopped by the caller). */

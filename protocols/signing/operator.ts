@@ -6,7 +6,7 @@
  * `application/vnd.llmesh.operator+json`). The wire form wraps the bundle in a `WireEnvelope`.
  */
 import { bundleToJSON } from '@sigstore/bundle'
-import { DSSEBundleBuilder, type Signer } from '@sigstore/sign'
+import type { Signer } from '@sigstore/sign'
 import { PAYLOAD_TYPE_IN_TOTO, PAYLOAD_TYPE_OPERATOR } from '../constants.ts'
 import { canonicalBytes } from '../encoding.ts'
 import { InvalidInputError } from '../errors.ts'
@@ -45,6 +45,8 @@ export async function signOperatorBundle(msg: OperatorMessage, key: OperatorSign
   const parsed = OperatorMessage.safeParse(msg)
   if (!parsed.success) throw new InvalidInputError(`invalid ${msg?.type ?? 'message'}: ${parsed.error.message}`)
   const { payloadType, payload } = operatorPayload(parsed.data)
+  // loaded on first use: only signers need it (~9 MB RSS a device daemon would hold for nothing)
+  const { DSSEBundleBuilder } = await import('@sigstore/sign')
   const builder = new DSSEBundleBuilder({ signer: toSigstoreSigner(key), witnesses: [] })
   const bundle = await builder.create({ data: Buffer.from(payload), type: payloadType })
   return JSON.parse(JSON.stringify(bundleToJSON(bundle))) as BundleJson

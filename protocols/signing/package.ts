@@ -13,7 +13,6 @@
  */
 import { createHash } from 'node:crypto'
 import { bundleToJSON } from '@sigstore/bundle'
-import { DSSEBundleBuilder } from '@sigstore/sign'
 import { z } from 'zod'
 import {
   IN_TOTO_STATEMENT_TYPE,
@@ -98,6 +97,8 @@ export async function signPackageSums(
   now: number,
 ): Promise<BundleJson> {
   const payload = canonicalBytes(packageStatement(sumsText, fleet, now))
+  // loaded on first use: only signers need it (~9 MB RSS a device daemon would hold for nothing)
+  const { DSSEBundleBuilder } = await import('@sigstore/sign')
   const builder = new DSSEBundleBuilder({ signer: toSigstoreSigner(key), witnesses: [] })
   const bundle = await builder.create({ data: Buffer.from(payload), type: PAYLOAD_TYPE_IN_TOTO })
   return JSON.parse(JSON.stringify(bundleToJSON(bundle))) as BundleJson

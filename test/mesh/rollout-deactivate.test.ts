@@ -1,8 +1,9 @@
 /**
  * A model's FIRST release aborted by the operator (signed command through the seed's API), with
  * real daemons on loopback (seed + 2 devices, real installer, inference worker, health reports and
- * rollout controllers): every device that ran v1 ends with nothing active and nothing served (no
- * `active` link, inference worker stopped, the OpenAI routes answer 503 `model_deactivated`),
+ * rollout controllers): no device runs an inference worker process before its first release; every
+ * device that ran v1 ends with nothing active and nothing served (no `active` link, inference
+ * worker process gone, the OpenAI routes answer 503 `model_deactivated`),
  * /status says why, later health reports claim no version, v1 is never activated again by itself;
  * then a good v2 activates everywhere.
  */
@@ -13,6 +14,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { HealthReport } from '../../protocols/index.ts'
 import { POLICIES, scaled } from '../helpers/index.ts'
+import { workerPids } from '../helpers/processes.ts'
 import {
   activeOf,
   command,
@@ -64,12 +66,16 @@ describe('aborting a model first release deactivates it', { timeout: scaled(150_
   })
 
   test('v1 aborted: nothing active, nothing served, /status says why; v2 then activates', async () => {
+    // before any release: no inference worker process at all (every daemon runs in this process)
+    assert.deepEqual(await workerPids(), [])
     await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0')
     for (const d of f.devices) {
       assert.equal((await chat(d)).status, 200)
       assert.ok(d.parts.supervisor!.status().workerPid !== undefined)
     }
+    const serving = f.devices.map((d) => d.parts.supervisor!.status().workerPid).sort()
+    assert.deepEqual((await workerPids()).sort(), serving, 'one worker per device serving v1')
 
     await command(String(f.seed.apiUrl), 'abort', '1.0.0', { reason: 'scale the canary to 0%' })
     await waitFor(
@@ -84,6 +90,7 @@ describe('aborting a model first release deactivates it', { timeout: scaled(150_
       'every device deactivated v1',
     )
     const deactivatedAt = Date.now()
+    await waitFor(async () => (await workerPids()).length === 0, 10_000, 'every worker process gone')
     for (const d of f.devices) {
       assert.equal(rolloutOf(d.parts, '1.0.0')?.state, 'aborted')
       // no `active` link on disk, the worker process is gone

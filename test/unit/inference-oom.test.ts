@@ -131,7 +131,8 @@ describe('the real inference worker past a memory limit', { skip, timeout: scale
     assert.ok(roomy, 'a cgroup with room for the worker')
     const sup = new InferenceSupervisor(
       { logger: silentLogger(), oom: createOomDetector({}, { parent: roomy }) },
-      { threads: 1 },
+      // a worker with no model: spawned by start() only when asked to
+      { threads: 1, spawnOnStart: true },
     )
     const metrics = createInferenceMetrics()
     const unbind = metrics.bindSupervisor(sup)

@@ -66,7 +66,7 @@ describe('InferenceSupervisor with a real tiny model', { timeout: scaled(120_000
   test('start is idempotent; without a model requests fail with ModelUnavailableError', async () => {
     await Promise.all([sup.start(), sup.start()])
     assert.equal(sup.state, 'idle')
-    assert.ok(sup.status().workerPid)
+    assert.equal(sup.status().workerPid, undefined, 'no worker until a model is wanted')
     await assert.rejects(
       sup.generate({ mode: 'completion', prompt: 'x', maxTokens: 2 }),
       (e: ModelUnavailableError) => e instanceof ModelUnavailableError && e.retryAfterSeconds > 0,
@@ -199,6 +199,7 @@ describe('without a previous model', { timeout: scaled(60_000) }, () => {
       assert.equal(sup.status().workerPid, undefined)
       await assert.rejects(sup.loadModel(paths.broken), ModelLoadError)
       assert.equal(sup.state, 'failed')
+      assert.equal(sup.status().workerPid, undefined, 'no worker kept for a model that failed')
       assert.equal(failures.length, 1)
       await assert.rejects(sup.generate({ mode: 'completion', prompt: 'x', maxTokens: 1 }), ModelUnavailableError)
       await sup.loadModel(paths.v1)

@@ -1,0 +1,88 @@
+/**
+ * The footprint of an idle device (issue 17 goal 5), as an installed package runs it: the real
+ * launcher (packaging/llmesh, in a package layout made of links to this checkout) starts
+ * `llmesh node start` on loopback (mDNS off) with no model. Checked: the launcher's V8 and malloc
+ * settings reach the daemon, no inference worker process exists, and the process tree's RSS stays
+ * under IDLE_RSS_LIMIT_MIB. The goal is 100 MB; measured here ~134 MiB (docs/benchmarks.md), so the
+ * limit guards what was reached (a worker with no model, ~100 MiB more, or the lost settings,
+ * +18 to +50 MiB, fail it) rather than the goal.
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { copyFile, mkdir, readFile, symlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { memoryOf } from '../../bench/proc-stats.ts'
+import { initFleet } from '../../node/fleet/index.ts'
+import { scaled, tmpDir, waitFor } from '../helpers/index.ts'
+import { childPids } from '../helpers/processes.ts'
+
+/** RSS of the idle device's process tree, MiB: 134 measured on x64, plus a margin. */
+const IDLE_RSS_LIMIT_MIB = 165
+const REPO = join(import.meta.dirname, '..', '..')
+
+test('an idle device with no model: launcher settings applied, no worker, RSS under the limit', {
+  timeout: scaled(120_000),
+}, async (t) => {
+  const dir = await tmpDir(t, 'llmesh-idle-footprint-')
+  // <pkg>/bin/llmesh, <pkg>/runtime/bin/node, <pkg>/app: what the launcher expects
+  const pkg = join(dir, 'pkg')
+  await mkdir(join(pkg, 'bin'), { recursive: true })
+  await mkdir(join(pkg, 'runtime', 'bin'), { recursive: true })
+  await copyFile(join(REPO, 'packaging', 'llmesh'), join(pkg, 'bin', 'llmesh'))
+  await symlink(process.execPath, join(pkg, 'runtime', 'bin', 'node'))
+  await symlink(REPO, join(pkg, 'app'))
+  await initFleet(join(dir, 'fleet'), { fleetId: 'idle-fleet' })
+  const data = join(dir, 'data')
+  const env: NodeJS.ProcessEnv = { ...process.env, LLMESH_LOG_LEVEL: 'warn' }
+  delete env.MALLOC_ARENA_MAX
+  const child: ChildProcess = spawn(
+    'sh',
+    [
+      ...[join(pkg, 'bin', 'llmesh'), 'node', 'start', '--fleet', join(dir, 'fleet'), '--data', data],
+      ...['--no-mdns', '--api', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0'],
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], env },
+  )
+  let stderr = ''
+  child.stderr?.on('data', (b: Buffer) => {
+    stderr = (stderr + b.toString('utf8')).slice(-4000)
+  })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  t.after(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM')
+      await exited
+    }
+  })
+  // the launcher execs node: the child's pid is the daemon's
+  const pid = child.pid!
+  let api = ''
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the daemon exited: ${stderr}`)
+      const info = await readFile(join(data, 'node.json'), 'utf8').catch(() => '')
+      if (info === '') return false
+      api = (JSON.parse(info) as { api: string }).api
+      return (await fetch(`${api}/status`).catch(() => undefined))?.ok === true
+    },
+    { timeoutMs: 40_000, what: 'the daemon answering /status', detail: () => stderr },
+  )
+  const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
+  assert.ok(cmdline.includes('--optimize-for-size'), cmdline.join(' '))
+  const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0')
+  assert.ok(environ.includes('MALLOC_ARENA_MAX=2'))
+  // a few rounds of the API and the daemon's timers; the largest RSS seen counts
+  let rss = 0
+  for (let i = 0; i < 20; i++) {
+    const st = (await (await fetch(`${api}/status`)).json()) as { inference?: { state: string; model: unknown } }
+    assert.equal(st.inference?.state, 'idle')
+    assert.equal(st.inference?.model, null)
+    assert.deepEqual(await childPids('', pid), [], 'no child process: no inference worker')
+    rss = Math.max(rss, (await memoryOf(pid))?.rss ?? 0)
+    await fetch(`${api}/metrics`)
+  }
+  const mib = rss / 2 ** 20
+  assert.ok(mib <= IDLE_RSS_LIMIT_MIB, `idle device RSS ${mib.toFixed(1)} MiB > ${IDLE_RSS_LIMIT_MIB} MiB`)
+  t.diagnostic(`idle device RSS ${mib.toFixed(1)} MiB`)
+})
