@@ -77,7 +77,11 @@ async function loadView() {
  */
 export function feed(snap) {
   state.snapshot = snap
-  fill('timeline', renderTimeline({ rollouts: snap.rollouts, published: snap.published, now: snap.now, onVerdict }))
+  const names = new Map(snap.devices.map((d) => [d.id, d.name]))
+  fill(
+    'timeline',
+    renderTimeline({ rollouts: snap.rollouts, published: snap.published, now: snap.now, onVerdict, names }),
+  )
   if (state.view !== 'rollouts' && Date.now() - state.loadedAt >= HISTORY_REFRESH_MS) void loadView()
 }
 
@@ -96,7 +100,8 @@ async function onVerdict(digest) {
   fill('evidence-body', h('p', { class: 'muted' }, 'Reading the evidence…'))
   if (!dialog.open) dialog.showModal()
   const r = await api(`/dashboard/verdicts/${encodeURIComponent(digest)}`)
-  fill('evidence-body', r.ok ? renderEvidence(r.data) : h('p', { class: 'bad' }, errorText(r)))
+  const names = new Map((state.snapshot?.devices ?? []).map((d) => [d.id, d.name]))
+  fill('evidence-body', r.ok ? renderEvidence(r.data, names) : h('p', { class: 'bad' }, errorText(r)))
   const body = document.getElementById('evidence-body')
   if (body) body.dataset.digest = digest
 }

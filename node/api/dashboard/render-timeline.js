@@ -17,12 +17,23 @@ export const TIMELINE_MAX = 200
  */
 
 /**
+ * A device as people name it: its name (when known) and the end of its peer id.
+ * @param {string} id
+ * @param {Map<string, string | null> | undefined} names
+ */
+function who(id, names) {
+  const name = names?.get(id)
+  return name ? `${name} · ${short(id)}` : short(id)
+}
+
+/**
  * The timeline's entries, newest first.
  * @param {Rollout[]} rollouts
  * @param {Published[] | null} published
+ * @param {Map<string, string | null>} [names] device names by peer id
  * @returns {Entry[]}
  */
-export function timelineEntries(rollouts, published) {
+export function timelineEntries(rollouts, published, names) {
   /** @type {Entry[]} */
   const out = []
   const keys = new Set(rollouts.map((r) => `${r.model}@${r.version}`))
@@ -42,7 +53,7 @@ export function timelineEntries(rollouts, published) {
         release,
         digest: v.digest,
         text: [
-          `verdict ${v.outcome} on stage ${v.stage} by ${short(v.device)}: ${v.evidence} signed reports, ${v.check}`,
+          `verdict ${v.outcome} on stage ${v.stage} by ${who(v.device, names)}: ${v.evidence} signed reports, ${v.check}`,
           v.adopted ? ', adopted' : '',
         ].filter((x) => x !== ''),
       })
@@ -59,10 +70,11 @@ export function timelineEntries(rollouts, published) {
 
 /**
  * The timeline list.
- * @param {{ rollouts: Rollout[], published: Published[] | null, now: number, onVerdict: (digest: string) => void }} p
+ * @param {{ rollouts: Rollout[], published: Published[] | null, now: number, onVerdict: (digest: string) => void,
+ *   names?: Map<string, string | null> }} p
  */
 export function renderTimeline(p) {
-  const entries = timelineEntries(p.rollouts, p.published)
+  const entries = timelineEntries(p.rollouts, p.published, p.names)
   if (entries.length === 0) return [h('p', { class: 'muted' }, 'Nothing has happened to a release yet.')]
   return [
     h(
@@ -92,14 +104,15 @@ export function renderTimeline(p) {
 /**
  * A verdict's evidence, for the dialog.
  * @param {VerdictEvidence} v
+ * @param {Map<string, string | null>} [names] device names by peer id
  */
-export function renderEvidence(v) {
+export function renderEvidence(v, names) {
   const held = v.evidence.filter((e) => e.held).length
   return [
     h(
       'p',
       {},
-      `${v.model}@${v.version}: ${v.outcome} on stage ${v.stage} by ${short(v.device)}, over a window of `,
+      `${v.model}@${v.version}: ${v.outcome} on stage ${v.stage} by ${who(v.device, names)}, over a window of `,
       duration(v.window.end - v.window.start),
       `. ${v.evidence.length + v.more} reports cited, ${held} of the ${v.evidence.length} listed held here.`,
     ),
@@ -141,7 +154,7 @@ export function renderEvidence(v) {
             h(
               'tr',
               { 'data-evidence': e.digest, 'data-held': String(e.held) },
-              h('td', { title: e.device }, short(e.device)),
+              h('td', { title: e.device }, who(e.device, names)),
               h('td', { class: 'mono', title: e.digest }, `#${e.seq} ${e.digest.slice(0, 12)}`),
               h('td', {}, e.window ? new Date(e.window.end).toLocaleTimeString() : 'not held here'),
               h('td', { class: 'n' }, num(e.requests)),
