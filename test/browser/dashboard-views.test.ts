@@ -166,6 +166,13 @@ describe('dashboard persona views and timeline in Chromium', {
       const ram = await plotted(page, 'ram', await seriesNameOf(page, 'ram', d.id))
       assert.ok(ram.length > 0 && ram.every((x) => x > 0 && x <= 100), `ram of ${d.id}: ${ram}`)
     }
+    // each device served 3 requests on v1 and 2 on v2: counted over every report, not the latest window
+    for (const d of f.devices) {
+      const cells = await page.locator(`[data-table="device-totals"] tr[data-row="${d.id}"] td`).allTextContents()
+      assert.equal(cells[2], '5', `requests of ${d.id}: ${cells.join(' | ')}`)
+      assert.equal(cells[3], '0')
+      assert.ok(Number(cells[1]) > 0)
+    }
     const offline = await plotted(page, 'offline', 'offline %')
     assert.ok(offline.length > 0 && offline.every((x) => x >= 0 && x <= 100), `offline: ${offline}`)
     // the seed and the two devices, all reporting

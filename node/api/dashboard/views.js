@@ -175,6 +175,34 @@ export function renderOps(v) {
         to: hi.to,
       }),
     ),
+    h('h3', {}, 'Devices over the last 6 h (every report, not only the latest window)'),
+    table(
+      'device-totals',
+      ['device', 'reports', 'requests', 'errors', 'mean CPU %', 'peak RAM %', 'peak °C'],
+      hi.devices.map((d) => {
+        const sum = (/** @type {'reports' | 'requests' | 'errors'} */ f) => d.points.reduce((n, p) => n + p[f], 0)
+        const peak = (/** @type {'ram_pct' | 'temp_c'} */ f) => {
+          const vs = d.points.map((p) => p[f]).filter((v) => v !== null)
+          return vs.length > 0 ? num(Math.max(...vs)) : '–'
+        }
+        const cpu = d.points.filter((p) => p.cpu_pct !== null)
+        // a bucket's cpu_pct is a mean over its reports: weigh by reports
+        const reports = cpu.reduce((n, p) => n + p.reports, 0)
+        const mean = reports > 0 ? num(cpu.reduce((n, p) => n + (p.cpu_pct ?? 0) * p.reports, 0) / reports) : '–'
+        return {
+          key: d.id,
+          cells: [
+            deviceName(d.id, v.devices),
+            sum('reports'),
+            sum('requests'),
+            sum('errors'),
+            mean,
+            peak('ram_pct'),
+            peak('temp_c'),
+          ],
+        }
+      }),
+    ),
     h('h3', {}, 'Failed updates (last 6 h)'),
     table(
       'failed-updates',
