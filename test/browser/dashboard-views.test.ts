@@ -132,6 +132,9 @@ describe('dashboard persona views and timeline in Chromium', {
     page.on('pageerror', (e) => errors.push(e.message))
     await openView(page, seedApi, 'dev')
     assert.equal(await page.locator('#view-rollouts').isVisible(), false)
+    // what needs the operator (conflicts, loop errors) sits above every view, not inside one
+    assert.equal(await page.locator('#problems').count(), 1)
+    assert.equal(await page.locator('[data-view-panel] #problems').count(), 0)
     for (const v of ['1.0.0', '2.0.0']) {
       const p95 = await plotted(page, 'p95', `tiny@${v}`)
       assert.ok(p95.length > 0 && p95.every((x) => x > 0), `p95 of ${v}: ${p95}`)
