@@ -32,7 +32,7 @@ export function registerReleaseAgent(release: Command, api: (c: Command) => Comm
   api(release.command('agents').description('list published agent releases')).action(
     action(async (opts: ApiTarget & OutputOptions) => {
       const out = await (await ApiClient.connect(opts)).agentReleases()
-      print(opts, out.releases, (rows) =>
+      print(opts, { releases: out.releases }, ({ releases: rows }) =>
         rows.length === 0
           ? 'no agent releases'
           : table(

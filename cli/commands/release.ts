@@ -51,7 +51,8 @@ export function registerRelease(program: Command): void {
   api(release.command('list').description('list published releases')).action(
     action(async (opts: ApiOptions) => {
       const out = await (await ApiClient.connect(opts)).releases()
-      print(opts, out.releases, (rows) =>
+      // the envelope every list prints under --json: { <items>: [...] } (as device list)
+      print(opts, { releases: out.releases }, ({ releases: rows }) =>
         rows.length === 0
           ? 'no releases'
           : table(
