@@ -194,7 +194,12 @@ describe('dashboard persona views and timeline in Chromium', {
 
   test('Product: devices per version (the rollout) and tokens per model today', async () => {
     const page = await browser.context.newPage()
-    await openView(page, seedApi, 'product')
+    // from another view through the tabs: the view follows the link (hash), the other hides
+    await openView(page, seedApi, 'dev')
+    await page.locator('#views a[data-view="product"]').click()
+    await page.locator('#view-product[data-loaded]').waitFor({ timeout: scaled(15_000) })
+    assert.equal(await page.locator('#view-dev').isVisible(), false)
+    assert.equal(await page.locator('#views a[data-view="product"]').getAttribute('aria-current'), 'page')
     const v2 = await plotted(page, 'devices-per-version', 'tiny@2.0.0')
     assert.equal(Math.max(...v2), 2, `devices on v2: ${v2}`)
     const today = await page

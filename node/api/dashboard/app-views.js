@@ -66,7 +66,8 @@ async function loadView() {
     const panel = document.getElementById(`view-${view}`)
     if (panel) panel.dataset.loaded = String(state.loads)
   } finally {
-    state.loadedAt = Date.now()
+    // the view changed during the load: the next refresh loads the new one at once
+    state.loadedAt = view === state.view ? Date.now() : 0
     state.loading = false
   }
 }
