@@ -8,6 +8,7 @@
  */
 import type { Command } from 'commander'
 import { optionSpec } from '../../node/config/options.ts'
+import type { LogFormat } from '../../node/logger.ts'
 import { flagsGiven, loadConfig, optionHelp } from '../config-flags.ts'
 import { action } from '../output.ts'
 
@@ -29,7 +30,13 @@ export function registerAgent(program: Command): void {
         const { createLogger } = await import('../../node/logger.ts')
         const { AgentRunner } = await import('../../node/agent-update/runner.ts')
         const runner = new AgentRunner(
-          { logger: createLogger({ base: { role: 'agent-run' }, level: c.log_level }) },
+          {
+            logger: createLogger({
+              base: { role: 'agent-run' },
+              level: c.log_level,
+              format: c.log_format as LogFormat | undefined,
+            }),
+          },
           { root: c.agent_root, args, healthWindowMs: c.agent_health_window },
         )
         process.on('SIGTERM', () => runner.stop('SIGTERM'))

@@ -8,6 +8,7 @@ import { type Command, Option } from 'commander'
 import { OPTIONS } from '../../node/config/options.ts'
 import { addConfigOptions, flagsGiven, loadConfig } from '../config-flags.ts'
 import { action, type OutputOptions, print } from '../output.ts'
+import { table } from '../table.ts'
 
 /** One row of `config print --json`. */
 export interface ConfigRow {
@@ -34,13 +35,8 @@ function shown(v: ConfigRow['value']): string {
 
 /** The aligned table of `config print`. */
 export function humanConfig(p: ConfigPrint): string {
-  const rows = [
-    ['OPTION', 'VALUE', 'SOURCE', 'VARIABLE'],
-    ...p.options.map((o) => [o.name, shown(o.value), o.source, o.env]),
-  ]
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
-  const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '))
-  return [`${p.role}, configuration file: ${p.file ?? '(none)'}`, ...lines].join('\n')
+  const rows = p.options.map((o) => [o.name, shown(o.value), o.source, o.env])
+  return `${p.role}, configuration file: ${p.file ?? '(none)'}\n${table(['option', 'value', 'source', 'variable'], rows)}`
 }
 
 /** Registers `config print`. */

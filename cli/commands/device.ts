@@ -16,6 +16,7 @@ import type { FleetDevice } from '../../protocols/fleet/device-view.ts'
 import type { DeviceCapabilities, DeviceView } from '../../seed/devices.ts'
 import { ApiClient, type EnrollResponse, type RevokeResponse } from '../api-client.ts'
 import { action, CliError, type OutputOptions, print, UsageError } from '../output.ts'
+import { table } from '../table.ts'
 import { type EnrollFn, registerDeviceInvite } from './device-invite.ts'
 
 interface DeviceOptions extends OutputOptions {
@@ -137,18 +138,23 @@ function fromStatus(d: FleetDevice): DeviceView {
 function human(devices: DeviceView[]): string {
   if (devices.length === 0) return '(no devices)'
   const ago = (t: number | null) => (t === null ? '-' : `${Math.max(0, Math.round((Date.now() - t) / 1000))}s ago`)
-  return devices
-    .map((d) => {
-      const caps = d.capabilities ? ` ${d.capabilities.arch}/${d.capabilities.ram_mb}MB` : ''
-      const declared =
-        d.declared_tags && d.declared_tags.join(',') !== d.tags.join(',')
-          ? ` declared=${d.declared_tags.join(',') || '-'}`
-          : ''
-      const why = d.revoked ? `  (${d.revoked.reason})` : ''
-      const site = d.site ? `  site=${d.site}` : ''
-      return `${d.id}${d.name === null ? '' : ` (${d.name})`}  ${d.membership === 'pending' ? 'pending' : d.state}${d.pinned ? ' pinned' : ''}${site}  tags=${d.tags.join(',') || '-'}${declared}${caps}  versions=${d.active.join(',') || '-'}  agent=${d.agent_version ?? '-'}  last report ${ago(d.last_report)}${why}`
-    })
-    .join('\n')
+  return table(
+    ['device', 'name', 'state', 'site', 'tags', 'declared', 'hardware', 'versions', 'agent', 'last report', 'note'],
+    devices.map((d) => [
+      d.id,
+      d.name,
+      `${d.membership === 'pending' ? 'pending' : d.state}${d.pinned ? ' pinned' : ''}`,
+      d.site,
+      d.tags.join(','),
+      // what the device says of itself, when it differs from its tags
+      d.declared_tags && d.declared_tags.join(',') !== d.tags.join(',') ? d.declared_tags.join(',') || '(none)' : '',
+      d.capabilities ? `${d.capabilities.arch}/${d.capabilities.ram_mb}MB` : '',
+      d.active.join(','),
+      d.agent_version,
+      ago(d.last_report),
+      d.revoked ? `revoked: ${d.revoked.reason}` : '',
+    ]),
+  )
 }
 
 /** Registers `device`. */

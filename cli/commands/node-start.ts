@@ -14,7 +14,7 @@ import type { ConfigValues } from '../../node/config/resolve.ts'
 import { Daemon, type DaemonInit } from '../../node/daemon.ts'
 import { cliDeviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
-import { createLogger } from '../../node/logger.ts'
+import { createLogger, type LogFormat } from '../../node/logger.ts'
 import pkg from '../../package.json' with { type: 'json' }
 import { CliError, UsageError } from '../output.ts'
 
@@ -78,7 +78,7 @@ async function writable(dir: string): Promise<boolean> {
 
 /** Starts a node or seed daemon with the resolved configuration and runs it until a signal. */
 export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<void> {
-  const log = createLogger({ base: { role }, level: c.log_level })
+  const log = createLogger({ base: { role }, level: c.log_level, format: c.log_format as LogFormat | undefined })
   const token = await apiToken(c)
   // refuse an API open to the network before anything starts (the daemon checks again)
   checkApiExposure({ address: c.api, token, insecure: c.api_insecure })

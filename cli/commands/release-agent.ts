@@ -6,6 +6,7 @@
 import type { Command } from 'commander'
 import { ApiClient, type ApiTarget } from '../api-client.ts'
 import { action, type OutputOptions, print } from '../output.ts'
+import { table } from '../table.ts'
 import type { PublishAgentOptions } from './release-agent-run.ts'
 
 /** Registers `release publish-agent` and `release agents` on the `release` command. */
@@ -31,12 +32,13 @@ export function registerReleaseAgent(release: Command, api: (c: Command) => Comm
   api(release.command('agents').description('list published agent releases')).action(
     action(async (opts: ApiTarget & OutputOptions) => {
       const out = await (await ApiClient.connect(opts)).agentReleases()
-      print(opts, out.releases, (rows) =>
+      print(opts, { releases: out.releases }, ({ releases: rows }) =>
         rows.length === 0
           ? 'no agent releases'
-          : rows
-              .map((r) => `agent ${r.version}  seq ${r.seq}  ${r.archs.join(',')}  min ${r.min_agent_version}`)
-              .join('\n'),
+          : table(
+              ['agent', 'seq', 'archs', 'min agent'],
+              rows.map((r) => [r.version, r.seq, r.archs.join(','), r.min_agent_version]),
+            ),
       )
     }),
   )

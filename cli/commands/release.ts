@@ -9,6 +9,7 @@ import type { Command } from 'commander'
 import { DEFAULT_API } from '../../node/constants.ts'
 import { ApiClient, type ApiTarget } from '../api-client.ts'
 import { action, mib, type OutputOptions, print } from '../output.ts'
+import { table } from '../table.ts'
 import { registerReleaseAgent } from './release-agent.ts'
 import { registerReleaseBundle } from './release-bundle.ts'
 import { registerReleaseGet, splitRef } from './release-get.ts'
@@ -50,15 +51,21 @@ export function registerRelease(program: Command): void {
   api(release.command('list').description('list published releases')).action(
     action(async (opts: ApiOptions) => {
       const out = await (await ApiClient.connect(opts)).releases()
-      print(opts, out.releases, (rows) =>
+      // the envelope every list prints under --json: { <items>: [...] } (as device list)
+      print(opts, { releases: out.releases }, ({ releases: rows }) =>
         rows.length === 0
           ? 'no releases'
-          : rows
-              .map(
-                (r) =>
-                  `${r.model}@${r.version}  seq ${r.seq}  ${mib(r.size)}  ${r.chunks} chunks  ${new Date(r.created_at).toISOString()}${r.downgrade_from ? `  downgrade from ${r.downgrade_from}` : ''}`,
-              )
-              .join('\n'),
+          : table(
+              ['release', 'seq', 'size', 'chunks', 'created', 'note'],
+              rows.map((r) => [
+                `${r.model}@${r.version}`,
+                r.seq,
+                mib(r.size),
+                r.chunks,
+                new Date(r.created_at).toISOString(),
+                r.downgrade_from ? `downgrade from ${r.downgrade_from}` : '',
+              ]),
+            ),
       )
     }),
   )

@@ -5,8 +5,11 @@
  *   GET /dashboard/<file>        → its static ES modules and CSS from node/api/dashboard/ (public)
  *   GET /dashboard/fleet         → { node: { id, role, fleet, operator, report_interval_ms }, now, devices }
  *                                  (data: needs the API token like every other route)
+ *   GET /dashboard/verdicts/:digest → a verdict with the signed reports it cites (dashboard-evidence.ts;
+ *                                  data: needs the token; ERR_INVALID_INPUT, ERR_NOT_FOUND)
  *
- * The page itself reads the JSON API (/status, /rollout, /releases on the seed, /dashboard/fleet)
+ * The page itself reads the JSON API (/status, /rollout, /releases on the seed, /dashboard/fleet,
+ * /history/… for the persona views)
  * with the token the operator typed (kept in the tab's sessionStorage, sent as a bearer header),
  * and, when this node holds the operator key, sends POST /rollout/commands. No build step: the
  * browser code is plain ES modules with JSDoc types, read once when the plugin is built.
@@ -15,6 +18,7 @@ import { readFileSync } from 'node:fs'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { DaemonContext } from '../daemon.ts'
 import { PUBLIC_ROUTE } from './access.ts'
+import { DIGEST_RE, verdictEvidence } from './dashboard-evidence.ts'
 import { type DashboardFleet, dashboardDevices } from './dashboard-fleet.ts'
 import { sendError } from './errors.ts'
 
@@ -34,11 +38,17 @@ export interface DashboardComponents {
 const FILES: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
+  'app-views.js': 'text/javascript; charset=utf-8',
   'api.js': 'text/javascript; charset=utf-8',
   'render.js': 'text/javascript; charset=utf-8',
   'render-releases.js': 'text/javascript; charset=utf-8',
   'render-devices.js': 'text/javascript; charset=utf-8',
   'render-node.js': 'text/javascript; charset=utf-8',
+  'render-timeline.js': 'text/javascript; charset=utf-8',
+  'history.js': 'text/javascript; charset=utf-8',
+  'plot.js': 'text/javascript; charset=utf-8',
+  'views.js': 'text/javascript; charset=utf-8',
+  'views-product.js': 'text/javascript; charset=utf-8',
   'dom.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 }
@@ -96,6 +106,14 @@ export function dashboardRoutes(components: DashboardComponents, init: Dashboard
         devices: dashboardDevices(ctx.store, ctx.identity.peerId, now(), ctx.mesh),
       } satisfies DashboardFleet),
     )
+
+    app.get<{ Params: { digest: string } }>('/dashboard/verdicts/:digest', async (req, reply) => {
+      if (!DIGEST_RE.test(req.params.digest))
+        return sendError(secure(reply), 'ERR_INVALID_INPUT', 'a verdict digest is 64 lowercase hex characters')
+      const v = verdictEvidence(ctx.store, req.params.digest)
+      if (v === undefined) return sendError(secure(reply), 'ERR_NOT_FOUND', 'no such verdict on this node')
+      return secure(reply).send(v)
+    })
 
     app.get<{ Params: { file: string } }>('/dashboard/:file', { config: PUBLIC_ROUTE }, async (req, reply) => {
       const body = files.get(req.params.file)

@@ -212,6 +212,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'log level: fatal, error, warn, info, debug, trace, silent',
   },
   {
+    name: 'log_format',
+    flag: '--log-format <format>',
+    env: 'LLMESH_LOG_FORMAT',
+    key: 'log_format',
+    kind: 'string',
+    defaultText: '`pretty` when stderr is a terminal, else `json`',
+    help: 'log format: pretty (one readable line per entry, for a person at a terminal) or json (one JSON object per line, for journald and log collectors)',
+  },
+  {
     name: 'device_type',
     flag: '--device-type <type>',
     env: 'LLMESH_DEVICE_TYPE',

@@ -39,6 +39,8 @@ export interface ConfigValues {
   api_token?: string
   api_insecure: boolean
   log_level: string
+  /** `pretty` or `json`; absent: pretty on a terminal (node/logger.ts). */
+  log_format?: string
   device_type: string
   name: string
   inference_concurrency: number
@@ -80,6 +82,7 @@ const MAX_LIST = 64
 /** Longest device name (the enrollment's limit). */
 const MAX_NAME = 64
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const FORMATS = ['pretty', 'json']
 
 /** Parses one raw value of `spec` (from a flag, a variable or the file); `where` names it in errors. */
 export function parseValue(spec: OptionSpec, raw: unknown, where: string, baseDir: string): Value {
@@ -126,6 +129,7 @@ export function parseValue(spec: OptionSpec, raw: unknown, where: string, baseDi
     default: {
       const s = str(raw)
       if (spec.name === 'log_level' && !LEVELS.includes(s)) return bad(`must be one of ${LEVELS.join(', ')}`)
+      if (spec.name === 'log_format' && !FORMATS.includes(s)) return bad(`must be one of ${FORMATS.join(', ')}`)
       if (spec.name === 'name' && (s === '' || s.length > MAX_NAME)) return bad(`must be 1 to ${MAX_NAME} characters`)
       if (spec.name === 'site' && !SiteName.safeParse(s).success)
         return bad(

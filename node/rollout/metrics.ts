@@ -5,6 +5,7 @@
  *
  * - State (gauges, computed at scrape time from the rollout controller): `llmesh_node_info`,
  *   `llmesh_model_active_info`, `llmesh_model_deactivated_info`, `llmesh_rollout_release_state`,
+ *   `llmesh_rollout_stage_info` (the stage as a label, for joins on `model_version`),
  *   `llmesh_rollout_release_stage`, `llmesh_rollout_release_paused_since_timestamp_seconds`,
  *   `llmesh_rollout_gate_outcome`.
  * - Actions of this device (counters, from the controller's events, node/rollout/rollout-events.ts):
@@ -207,6 +208,14 @@ export class RolloutMetrics {
           for (const s of releaseStates(r))
             g.set({ model: r.model, model_version: r.version, state: s }, s === r.state ? 1 : 0)
         }
+      },
+    )
+    gauge(
+      'rollout_stage_info',
+      "A release's rollout stage as this node sees it (its state: the stage name, paused, promoted or aborted); always 1. Join on model_version for a request series' stage",
+      [...rel, 'rollout_stage'],
+      async (g) => {
+        for (const r of this.releases()) g.set({ model: r.model, model_version: r.version, rollout_stage: r.state }, 1)
       },
     )
     gauge(

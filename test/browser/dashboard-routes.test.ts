@@ -4,6 +4,7 @@
  * carries a CSP that forbids inline script and other origins; unknown files are 404.
  */
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { guardApi } from '../../node/api/access.ts'
@@ -74,6 +75,37 @@ describe('dashboard routes', () => {
         [SELF],
       )
     }
+  })
+
+  test("a verdict's evidence: a bad digest is refused, an unknown one is not found, both in the one error contract", async () => {
+    const bad = await app.inject({ url: '/dashboard/verdicts/not-a-digest', remoteAddress: '127.0.0.1' })
+    assert.equal(bad.statusCode, 400)
+    assert.equal((bad.json() as { error: { code: string } }).error.code, 'ERR_INVALID_INPUT')
+    const unknown = await app.inject({ url: `/dashboard/verdicts/${'a'.repeat(64)}`, remoteAddress: '127.0.0.1' })
+    assert.equal(unknown.statusCode, 404)
+    assert.equal((unknown.json() as { error: { code: string } }).error.code, 'ERR_NOT_FOUND')
+    const guarded = await app.inject({ url: `/dashboard/verdicts/${'a'.repeat(64)}`, remoteAddress: LAN })
+    assert.equal(guarded.statusCode, 401)
+  })
+
+  test('every module and stylesheet the page loads is served', async () => {
+    // the page's own references, followed from index.html through every module's imports
+    const dir = new URL('../../node/api/dashboard/', import.meta.url)
+    const seen = new Set<string>()
+    const queue = ['index.html']
+    while (queue.length > 0) {
+      const name = queue.shift() as string
+      if (seen.has(name)) continue
+      seen.add(name)
+      const r = await app.inject({ url: `/dashboard/${name}`, remoteAddress: '127.0.0.1' })
+      assert.equal(r.statusCode, 200, `${name} is served`)
+      assert.equal(r.body, readFileSync(new URL(name, dir), 'utf8'), `${name} as on disk`)
+      const refs = [
+        ...r.body.matchAll(/(?:from|import\(|src=|href=)\s*['"](?:\/dashboard\/|\.\/)([\w.-]+\.(?:js|css))['"]/g),
+      ]
+      for (const m of refs) queue.push(m[1])
+    }
+    assert.ok(seen.has('app-views.js') && seen.has('plot.js') && seen.has('style.css'), [...seen].join(', '))
   })
 
   test('only the listed files are served', async () => {

@@ -121,3 +121,26 @@ export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: strin
     )
   })
 }
+
+/**
+ * The rows of an aligned CLI table (cli/table.ts) as objects keyed by lower-case header: each
+ * column is cut at its header's offset (cells hold no control characters; `-` is empty).
+ */
+export function parseTable(text: string): Array<Record<string, string>> {
+  const lines = text.split('\n').filter((l) => l.trim() !== '')
+  const at = lines.findIndex((l) => /^[A-Z][A-Z /]*( {2}[A-Z][A-Z /]*)+$/.test(l.trimEnd()))
+  if (at < 0) throw new Error(`no table header in:\n${text}`)
+  const head = lines[at]
+  const starts = [...head.matchAll(/(?:^| {2})([A-Z][A-Z /]*?)(?= {2}|$)/g)].map((m) => ({
+    name: m[1].toLowerCase(),
+    from: (m.index ?? 0) + (m[0].length - m[1].length),
+  }))
+  return lines.slice(at + 1).map((l) =>
+    Object.fromEntries(
+      starts.map((c, i) => {
+        const v = l.slice(c.from, i + 1 < starts.length ? starts[i + 1].from : undefined).trim()
+        return [c.name, v === '-' ? '' : v]
+      }),
+    ),
+  )
+}

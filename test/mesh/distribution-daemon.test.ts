@@ -125,8 +125,8 @@ describe('distribution through daemons', () => {
     assert.equal(pub.manifest.version, '3.0.0')
     assert.deepEqual(pub.manifest.provenance.approved_by, ['bob'])
     assert.ok(pub.new_chunks < pub.manifest.chunks.chunks.length || pub.manifest.chunks.chunks.length === 1)
-    const list = JSON.parse((await cli('release', 'list')).stdout) as Array<{ version: string }>
-    assert.ok(list.some((r) => r.version === '3.0.0'))
+    const list = JSON.parse((await cli('release', 'list')).stdout) as { releases: Array<{ version: string }> }
+    assert.ok(list.releases.some((r) => r.version === '3.0.0'))
     const show = JSON.parse((await cli('release', 'show', 'tiny@3.0.0')).stdout) as { manifest: ReleaseManifest }
     assert.equal(show.manifest.file.sha256, pub.manifest.file.sha256)
     await assert.rejects(cli('release', 'show', 'tiny@9.9.9'), (e: { stderr: string }) =>

@@ -111,10 +111,9 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     assert.equal(allowed.code, 0, allowed.stderr)
     const m = (JSON.parse(allowed.stdout) as { manifest: ReleaseManifest }).manifest
     assert.deepEqual(m.downgrade, { from: '2.0.0' })
-    const rows = JSON.parse((await cli(['release', 'list', '--api', api, '--json'])).stdout) as Array<{
-      version: string
-      downgrade_from?: string
-    }>
+    const { releases: rows } = JSON.parse((await cli(['release', 'list', '--api', api, '--json'])).stdout) as {
+      releases: Array<{ version: string; downgrade_from?: string }>
+    }
     assert.equal(rows.find((r) => r.version === '1.5.0')?.downgrade_from, '2.0.0')
     assert.equal(rows.find((r) => r.version === '2.0.0')?.downgrade_from, undefined)
     assert.match((await cli(['release', 'list', '--api', api])).stdout, /tiny@1\.5\.0 .*downgrade from 2\.0\.0/)

@@ -109,6 +109,24 @@ describe('RolloutMetrics', () => {
     assert.equal(samples(text, 'llmesh_rollout_gate_outcome').size, 0, 'no gate, no outcome series')
   })
 
+  test('rollout_stage_info: one series per release, its stage as a label with value 1, following the state', async () => {
+    const m = new RolloutMetrics()
+    const c = new FakeController()
+    m.bindController(c)
+    c.releases = [release('1.0.0', 1, 'promoted', 2), release('1.1.0', 2, 'canary', 1)]
+    const info = samples(await m.registry.metrics(), 'llmesh_rollout_stage_info')
+    assert.deepEqual([...info].sort(), [
+      ['{model="tiny",model_version="1.0.0",rollout_stage="promoted"}', 1],
+      ['{model="tiny",model_version="1.1.0",rollout_stage="canary"}', 1],
+    ])
+    // the stage moves: the old label set goes (no stale series to join on)
+    c.releases = [release('1.0.0', 1, 'promoted', 2), release('1.1.0', 2, 'aborted', 1)]
+    const later = samples(await m.registry.metrics(), 'llmesh_rollout_stage_info')
+    assert.equal(later.get('{model="tiny",model_version="1.1.0",rollout_stage="canary"}'), undefined)
+    assert.equal(later.get('{model="tiny",model_version="1.1.0",rollout_stage="aborted"}'), 1)
+    assert.equal(later.size, 2)
+  })
+
   test('only the newest releases of each model are exported', async () => {
     const m = new RolloutMetrics({ maxReleasesPerModel: 2 })
     const c = new FakeController()

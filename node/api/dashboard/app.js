@@ -1,11 +1,13 @@
 /**
  * The dashboard's main loop: every few seconds it reads this node's JSON API and redraws the
  * page; operator buttons (only when the node holds the operator key) send POST /rollout/commands
- * and show the result or the error. A 401 from the API shows the refusal and no data.
+ * and show the result or the error. A 401 from the API shows the refusal and no data. The persona
+ * views and the timeline (app-views.js) are fed every refresh's data.
  */
 import { api, errorText, getToken, setToken } from './api.js'
+import { clearViews, feed, setupViews } from './app-views.js'
 import { fill, h, short } from './dom.js'
-import { renderDevices, renderDownloads, renderProblems, renderReleases, renderSelf } from './render.js'
+import { isOnline, renderDevices, renderDownloads, renderProblems, renderReleases, renderSelf } from './render.js'
 
 const REFRESH_MS = 3000
 
@@ -45,6 +47,7 @@ function banner(text, kind = 'error') {
 /** Empties every data section (after a refusal: nothing from an earlier token stays on screen). */
 function clearData() {
   shells.clear()
+  clearViews()
   for (const id of ['releases', 'devices', 'downloads', 'self', 'mode-line']) fill(id)
   byId('node-line').replaceChildren('no data')
 }
@@ -164,6 +167,13 @@ async function refresh() {
     }),
   )
   fill('downloads', renderDownloads(status.data.models ?? {}))
+  feed({
+    rollouts: rollout.ok ? (rollout.data.releases ?? []) : [],
+    published: releases.ok ? releases.data.releases : null,
+    devices,
+    now,
+    online: (d) => d.id === node.id || isOnline(d, now, node.report_interval_ms),
+  })
   fill('self', renderSelf(node, status.data))
   byId('refresh-line').replaceChildren(
     `Updated ${new Date().toLocaleTimeString()} · refreshes every ${REFRESH_MS / 1000} s`,
@@ -255,4 +265,5 @@ function loop() {
 
 setupToken()
 setupAbortDialog()
+setupViews()
 loop()

@@ -91,3 +91,20 @@ export function bytes(n) {
   }
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
 }
+
+/**
+ * A duration for people: "45 s", "30 min", "2 h 5 min", "3 d 4 h".
+ * @param {number | null | undefined} ms
+ */
+export function duration(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return '–'
+  const s = Math.round(ms / 1000)
+  if (s < 1) return `${Math.round(ms)} ms`
+  if (s < 120) return `${s} s`
+  const m = Math.round(s / 60)
+  if (m < 120) return `${m} min`
+  const hr = Math.floor(m / 60)
+  if (hr < 48) return m % 60 === 0 ? `${hr} h` : `${hr} h ${m % 60} min`
+  const d = Math.floor(hr / 24)
+  return hr % 24 === 0 ? `${d} d` : `${d} d ${hr % 24} h`
+}

@@ -3,7 +3,7 @@
  * prestaging, cohorts, verdicts, operator commands, and the operator buttons. Pure DOM building
  * with `h` (text nodes only); the caller puts the nodes in place.
  */
-import { ago, bytes, h, num, short } from './dom.js'
+import { ago, bytes, duration, h, num, short } from './dom.js'
 
 /**
  * @typedef {import('./render.js').Device} Device
@@ -55,6 +55,15 @@ function controls(r, onCommand) {
  * @param {string} outcome
  */
 function gateTable(figures, outcome) {
+  // windows in human durations, latencies in ms
+  const fig = (/** @type {string} */ gate, /** @type {number | null | undefined} */ v) =>
+    v === null || v === undefined
+      ? '–'
+      : gate === 'window_ms'
+        ? duration(v)
+        : gate.includes('_ms')
+          ? `${num(v)} ms`
+          : num(v)
   return h(
     'table',
     { class: 'gates' },
@@ -79,9 +88,9 @@ function gateTable(figures, outcome) {
           'tr',
           { 'data-gate': g.gate },
           h('td', {}, g.gate),
-          h('td', { class: 'n' }, num(g.value)),
-          h('td', { class: 'n' }, num(g.threshold)),
-          h('td', { class: 'n' }, num(g.baseline)),
+          h('td', { class: 'n' }, fig(g.gate, g.value)),
+          h('td', { class: 'n' }, fig(g.gate, g.threshold)),
+          h('td', { class: 'n' }, fig(g.gate, g.baseline)),
           g.pass
             ? h('td', { class: 'good' }, 'pass')
             : outcome === 'fail'

@@ -1,0 +1,295 @@
+/**
+ * The three persona views, drawn from the fleet's history (history.js) and the rollout state:
+ *   ops     — fleet health: devices offline %, memory pressure, temperature and CPU per device,
+ *             failed updates per release, downloads (prestaging) across the fleet;
+ *   dev     — inference quality: p95 latency and error rate per version with the gates'
+ *             thresholds drawn in, tokens per version, errors per version;
+ *   product — adoption (views-product.js).
+ * Pure DOM building (`h`, plot.js): text nodes only.
+ */
+import { h, num, short } from './dom.js'
+import { linePlot } from './plot.js'
+
+/**
+ * @typedef {import('./history.js').History} History
+ * @typedef {import('./render.js').Rollout} Rollout
+ * @typedef {import('./render.js').Device} Device
+ * @typedef {{ history: History, rollouts: Rollout[], devices: Device[], online: (d: Device) => boolean }} ViewInput
+ */
+
+/**
+ * A device as people name it: its name (when it has one) and the end of its peer id.
+ * @param {string} id
+ * @param {Device[]} devices
+ */
+export function deviceName(id, devices) {
+  const d = devices.find((x) => x.id === id)
+  return d?.name ? `${d.name} · ${short(id)}` : short(id)
+}
+
+/**
+ * A small table.
+ * @param {string} role
+ * @param {string[]} head
+ * @param {Array<{ key: string, cells: Array<string | number | HTMLElement> }>} rows
+ */
+export function table(role, head, rows) {
+  if (rows.length === 0) return h('p', { class: 'muted', 'data-table': role }, 'Nothing to show yet.')
+  return h(
+    'table',
+    { 'data-table': role },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        head.map((x) => h('th', {}, x)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      rows.map((r) =>
+        h(
+          'tr',
+          { 'data-row': r.key },
+          r.cells.map((c) => h('td', {}, c)),
+        ),
+      ),
+    ),
+  )
+}
+
+/** @param {History} hi */
+export function problems(hi) {
+  const notes = [...hi.errors]
+  if (hi.skipped.releases > 0) notes.push(`${hi.skipped.releases} older releases not drawn`)
+  if (hi.skipped.devices > 0) notes.push(`${hi.skipped.devices} devices not drawn`)
+  return notes.length > 0 ? h('p', { class: 'muted', 'data-role': 'history-notes' }, notes.join(' · ')) : null
+}
+
+/**
+ * The thresholds of the gates named `prefix.*` in the current gate of each rollout still moving.
+ * @param {Rollout[]} rollouts
+ * @param {string} prefix
+ */
+function thresholds(rollouts, prefix) {
+  return rollouts
+    .filter((r) => r.gate !== null && r.state !== 'aborted' && r.state !== 'promoted')
+    .flatMap((r) =>
+      (r.gate?.figures ?? [])
+        .filter((f) => f.gate.startsWith(`${prefix}.`) && f.threshold !== null)
+        .map((f) => ({
+          label: `${r.model}@${r.version} ${f.gate.slice(prefix.length + 1)}`,
+          value: Number(f.threshold),
+        })),
+    )
+}
+
+/**
+ * [t, value] pairs of points.
+ * @template P
+ * @param {P[]} points
+ * @param {(p: P) => number | null} f
+ * @param {(p: P) => number} t
+ * @returns {Array<[number, number | null]>}
+ */
+export const pairs = (points, f, t) => points.map((p) => [t(p), f(p)])
+
+/** @param {ViewInput} v */
+export function renderOps(v) {
+  const hi = v.history
+  const enrolled = v.devices.filter((d) => d.enrolled && !d.revoked)
+  const offline = enrolled.filter((d) => !v.online(d))
+  const pct = enrolled.length > 0 ? (offline.length * 100) / enrolled.length : 0
+  const perDevice = (/** @type {'ram_pct' | 'temp_c' | 'cpu_pct'} */ field) =>
+    hi.devices.map((d) => ({
+      name: deviceName(d.id, v.devices),
+      points: pairs(
+        d.points,
+        (p) => p[field],
+        (p) => p.t,
+      ),
+    }))
+  const failed = hi.releases
+    .map((r) => {
+      const sum = (/** @type {'failures' | 'restarts' | 'ooms'} */ f) => r.points.reduce((n, p) => n + p[f], 0)
+      const ro = v.rollouts.find((x) => `${x.model}@${x.version}` === r.key)
+      return { key: r.key, failures: sum('failures'), restarts: sum('restarts'), ooms: sum('ooms'), ro }
+    })
+    .filter((x) => x.failures + x.restarts + x.ooms > 0 || (x.ro?.failures?.failed.length ?? 0) > 0)
+  return [
+    h(
+      'p',
+      { 'data-role': 'ops-summary' },
+      `${enrolled.length} enrolled devices, ${offline.length} offline (${num(pct)} %)`,
+      offline.length > 0 ? `: ${offline.map((d) => deviceName(d.id, v.devices)).join(', ')}` : '',
+    ),
+    problems(hi),
+    h(
+      'div',
+      { class: 'plots' },
+      linePlot({
+        id: 'offline',
+        title: 'Devices offline % (7 days, hourly)',
+        series: [
+          {
+            name: 'offline %',
+            points: pairs(
+              hi.fleet,
+              (p) => p.offline_ratio * 100,
+              (p) => p.t,
+            ),
+          },
+        ],
+        unit: ' %',
+        yMax: 100,
+        from: hi.to - 7 * 86_400_000,
+        to: hi.to,
+      }),
+      linePlot({
+        id: 'ram',
+        title: 'Memory pressure: RAM % per device',
+        series: perDevice('ram_pct'),
+        unit: ' %',
+        yMax: 100,
+        from: hi.from,
+        to: hi.to,
+      }),
+      linePlot({
+        id: 'temp',
+        title: 'Temperature per device',
+        series: perDevice('temp_c'),
+        unit: ' °C',
+        from: hi.from,
+        to: hi.to,
+      }),
+      linePlot({
+        id: 'cpu',
+        title: 'CPU % per device',
+        series: perDevice('cpu_pct'),
+        unit: ' %',
+        yMax: 100,
+        from: hi.from,
+        to: hi.to,
+      }),
+    ),
+    h('h3', {}, 'Devices over the last 6 h (every report, not only the latest window)'),
+    table(
+      'device-totals',
+      ['device', 'reports', 'requests', 'errors', 'mean CPU %', 'peak RAM %', 'peak °C'],
+      hi.devices.map((d) => {
+        const sum = (/** @type {'reports' | 'requests' | 'errors'} */ f) => d.points.reduce((n, p) => n + p[f], 0)
+        const peak = (/** @type {'ram_pct' | 'temp_c'} */ f) => {
+          const vs = d.points.map((p) => p[f]).filter((v) => v !== null)
+          return vs.length > 0 ? num(Math.max(...vs)) : '–'
+        }
+        const cpu = d.points.filter((p) => p.cpu_pct !== null)
+        // a bucket's cpu_pct is a mean over its reports: weigh by reports
+        const reports = cpu.reduce((n, p) => n + p.reports, 0)
+        const mean = reports > 0 ? num(cpu.reduce((n, p) => n + (p.cpu_pct ?? 0) * p.reports, 0) / reports) : '–'
+        return {
+          key: d.id,
+          cells: [
+            deviceName(d.id, v.devices),
+            sum('reports'),
+            sum('requests'),
+            sum('errors'),
+            mean,
+            peak('ram_pct'),
+            peak('temp_c'),
+          ],
+        }
+      }),
+    ),
+    h('h3', {}, 'Failed updates (last 6 h)'),
+    table(
+      'failed-updates',
+      ['release', 'state', 'load/probe failures and rollbacks', 'restarts', 'OOMs', 'failed devices'],
+      failed.map((x) => ({
+        key: x.key,
+        cells: [
+          x.key,
+          x.ro?.state ?? '–',
+          x.failures,
+          x.restarts,
+          x.ooms,
+          x.ro?.failures ? `${x.ro.failures.failed.length} of ${x.ro.failures.cohort}` : '–',
+        ],
+      })),
+    ),
+    h('h3', {}, 'Downloads across the fleet'),
+    table(
+      'fleet-downloads',
+      ['release', 'devices holding it', ''],
+      v.rollouts
+        .filter((r) => r.state !== 'aborted' && r.prestaged.of > 0)
+        .map((r) => ({
+          key: `${r.model}@${r.version}`,
+          cells: [
+            `${r.model}@${r.version}`,
+            `${r.prestaged.devices} of ${r.prestaged.of}`,
+            h('progress', { max: String(r.prestaged.of), value: String(r.prestaged.devices) }),
+          ],
+        })),
+    ),
+  ]
+}
+
+/** @param {ViewInput} v */
+export function renderDev(v) {
+  const hi = v.history
+  const line = (/** @type {(p: import('./history.js').ReleasePoint) => number | null} */ f) =>
+    hi.releases.map((r) => ({ name: r.key, points: pairs(r.points, f, (p) => p.t) }))
+  const totals = hi.releases.map((r) => {
+    const req = r.points.reduce((n, p) => n + p.requests, 0)
+    const err = r.points.reduce((n, p) => n + p.errors, 0)
+    return {
+      key: r.key,
+      cells: [r.key, req, err, req > 0 ? num(err / req) : '–', r.points.reduce((n, p) => n + p.tokens_out, 0)],
+    }
+  })
+  return [
+    problems(hi),
+    h(
+      'div',
+      { class: 'plots' },
+      linePlot({
+        id: 'p95',
+        title: 'p95 latency per version (fleet, merged sketches), with the gates’ thresholds',
+        series: line((p) => p.p95_ms),
+        thresholds: thresholds(v.rollouts, 'latency_p95_ms'),
+        unit: ' ms',
+        from: hi.from,
+        to: hi.to,
+      }),
+      linePlot({
+        id: 'error-rate',
+        title: 'Error rate per version, with the gates’ thresholds',
+        series: line((p) => p.error_rate),
+        thresholds: thresholds(v.rollouts, 'error_rate'),
+        from: hi.from,
+        to: hi.to,
+      }),
+      linePlot({
+        id: 'tokens',
+        title: 'Tokens out per version',
+        series: line((p) => p.tokens_out),
+        from: hi.from,
+        to: hi.to,
+      }),
+      linePlot({
+        id: 'requests',
+        title: 'Requests per version',
+        series: line((p) => p.requests),
+        from: hi.from,
+        to: hi.to,
+      }),
+    ),
+    h('h3', {}, 'Requests and errors per version (last 6 h)'),
+    table('version-errors', ['version', 'requests', 'errors', 'error rate', 'tokens out'], totals),
+  ]
+}
+
+export { renderProduct } from './views-product.js'
