@@ -4,7 +4,9 @@
  * node:http server, in the same run. The device runs in its own process (bench/distribution-device.ts),
  * as curl does. Prints a markdown table.
  *
- * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5]
+ * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5] [--inflight 16] [--avg-kib 64] [--no-tcp]
+ * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: FastCDC
+ * average chunk size, min = avg/4, max = 4 × avg; both default to the store's constants)
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -28,8 +30,17 @@ import { buildReleaseManifest } from '../seed/manifest.ts'
 const execFileP = promisify(execFile)
 const DEVICE = join(import.meta.dirname, 'distribution-device.ts')
 const { values } = parseArgs({
-  options: { mib: { type: 'string', default: '256' }, runs: { type: 'string', default: '5' } },
+  options: {
+    mib: { type: 'string', default: '256' },
+    runs: { type: 'string', default: '5' },
+    inflight: { type: 'string' },
+    'avg-kib': { type: 'string' },
+    'no-tcp': { type: 'boolean', default: false },
+  },
 })
+const INFLIGHT = values.inflight === undefined ? undefined : Number(values.inflight)
+const AVG = values['avg-kib'] === undefined ? undefined : Number(values['avg-kib']) * 1024
+const CHUNKING = AVG === undefined ? undefined : { min: AVG / 4, avg: AVG, max: AVG * 4 }
 const MIB = Number(values.mib)
 const RUNS = Number(values.runs)
 const logger = silentLogger()
@@ -62,7 +73,7 @@ try {
   const seedStore = new ModelStore({ dataDir: seedDir })
   await seedStore.start()
   const t = performance.now()
-  const append = await seedStore.appendFile('bench', file)
+  const append = await seedStore.appendFile('bench', file, { chunking: CHUNKING })
   const ingestS = (performance.now() - t) / 1000
   const manifest = buildReleaseManifest({
     fleet: 'bench-fleet',
@@ -96,7 +107,7 @@ try {
         : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
     const { stdout } = await execFileP(
       process.execPath,
-      [DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir })],
+      [DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT })],
       {
         maxBuffer: 1 << 20,
       },
@@ -120,7 +131,7 @@ try {
     installS.push(d.installS)
     wireRatio.push(d.bytesIn / size)
     diskRatio.push(d.du / size)
-    tcpS.push((await device('tcp', r)).fetchS)
+    if (!values['no-tcp']) tcpS.push((await device('tcp', r)).fetchS)
   }
   tcpServer.close()
 
@@ -156,8 +167,10 @@ try {
   const f = median(fetchS)
   const c = median(curlS)
   const i = median(installS)
+  const c0 = append.chunks.chunking
+  const kib = (n: number) => n / 1024
   console.log(
-    `File: ${MIB} MiB of random bytes, ${append.chunks.chunks.length} chunks (FastCDC 16/64/256 KiB); ${RUNS} runs, medians; loopback, ${process.arch}, Node ${process.version}\n`,
+    `File: ${MIB} MiB of random bytes, ${append.chunks.chunks.length} chunks (FastCDC ${kib(c0.min)}/${kib(c0.avg)}/${kib(c0.max)} KiB)${INFLIGHT === undefined ? '' : `, in-flight ${INFLIGHT}`}; ${RUNS} runs, medians; loopback, ${process.arch}, Node ${process.version}\n`,
   )
   console.log('| path | time (s) | MiB/s | throughput vs curl |')
   console.log('|---|---:|---:|---:|')
@@ -167,9 +180,10 @@ try {
     `| device ← seed: hypercore over libp2p (noise+yamux), all blocks | ${f.toFixed(2)} | ${mbps(f)} | ${(c / f).toFixed(2)} |`,
   )
   const p = median(tcpS)
-  console.log(
-    `| (reference) hypercore over plain TCP, no libp2p | ${p.toFixed(2)} | ${mbps(p)} | ${(c / p).toFixed(2)} |`,
-  )
+  if (tcpS.length > 0)
+    console.log(
+      `| (reference) hypercore over plain TCP, no libp2p | ${p.toFixed(2)} | ${mbps(p)} | ${(c / p).toFixed(2)} |`,
+    )
   console.log(`| device: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
   console.log(
     `| device: fetch + install total | ${(f + i).toFixed(2)} | ${mbps(f + i)} | ${(c / (f + i)).toFixed(2)} |`,
