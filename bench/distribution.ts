@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs'
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { type AddressInfo, createServer as createNetServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -116,12 +116,16 @@ try {
     return JSON.parse(stdout.trim().split('\n').pop() as string) as {
       fetchS: number
       installS: number
+      fetchCpuS: number
+      installCpuS: number
       bytesIn: number
       du: number
     }
   }
   const fetchS: number[] = []
   const installS: number[] = []
+  const fetchCpu: number[] = []
+  const installCpu: number[] = []
   const wireRatio: number[] = []
   const diskRatio: number[] = []
   const tcpS: number[] = []
@@ -129,6 +133,8 @@ try {
     const d = await device('libp2p', r)
     fetchS.push(d.fetchS)
     installS.push(d.installS)
+    fetchCpu.push(d.fetchCpuS)
+    installCpu.push(d.installCpuS)
     wireRatio.push(d.bytesIn / size)
     diskRatio.push(d.du / size)
     if (!values['no-tcp']) tcpS.push((await device('tcp', r)).fetchS)
@@ -187,6 +193,14 @@ try {
   console.log(`| device: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
   console.log(
     `| device: fetch + install total | ${(f + i).toFixed(2)} | ${mbps(f + i)} | ${(c / (f + i)).toFixed(2)} |`,
+  )
+  console.log(
+    `\nDevice process CPU (user + system, median): fetch ${median(fetchCpu).toFixed(2)} s, install ${median(installCpu).toFixed(2)} s`,
+  )
+  console.log(
+    `Load average at the end: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
   )
   console.log(`\nWire bytes received / file size: ${median(wireRatio).toFixed(3)}`)
   console.log(
