@@ -1,7 +1,7 @@
 /**
  * Device side of bench/distribution.ts, in its own process (as curl is): fetches a release from
  * the seed over libp2p or plain TCP, then assembles and verifies it. argv[2] is JSON
- * { mode: 'libp2p' | 'tcp', addr, manifestFile, dataDir }; prints one JSON line { fetchS, installS, bytesIn, du }.
+ * { mode: 'libp2p' | 'tcp', addr, manifestFile, dataDir, inflight? }; prints one JSON line { fetchS, installS, fetchCpuS, installCpuS, bytesIn, du } (CPU: this process, user + system).
  */
 import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
@@ -23,10 +23,14 @@ const a = JSON.parse(process.argv[2]) as {
   addr: string
   manifestFile: string
   dataDir: string
+  inflight?: number
 }
 const manifest = JSON.parse(await readFile(a.manifestFile, 'utf8')) as ReleaseManifest
 const logger = silentLogger()
-const store = new ModelStore({ dataDir: a.dataDir })
+const store = new ModelStore({
+  dataDir: a.dataDir,
+  inflight: a.inflight === undefined ? undefined : [a.inflight, Math.max(512, 3 * a.inflight)],
+})
 await store.start()
 let bytesIn = 0
 let stop: () => Promise<void>
@@ -59,17 +63,25 @@ if (a.mode === 'libp2p') {
     sock.destroy()
   }
 }
+const cpu = () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1e6
+}
+let c0 = cpu()
 let t = performance.now()
-await fetchRelease(store, manifest.chunks)
+await fetchRelease(store, manifest.chunks, { verifyChunks: false }) // as the installer fetches
 const fetchS = (performance.now() - t) / 1000
+const fetchCpuS = cpu() - c0
 await stop()
 const inst = new Installer({ store, logger }, { dataDir: a.dataDir })
 await inst.start()
+c0 = cpu()
 t = performance.now()
 await inst.prestage(manifest)
 const installS = (performance.now() - t) / 1000
+const installCpuS = cpu() - c0
 await store.stop()
 // everything the device holds for the release: store, install tree, indexes (du: allocated blocks)
 const du = Number(execFileSync('du', ['-sk', a.dataDir]).toString().split('\t')[0]) * 1024
-process.stdout.write(`${JSON.stringify({ fetchS, installS, bytesIn, du })}\n`)
+process.stdout.write(`${JSON.stringify({ fetchS, installS, fetchCpuS, installCpuS, bytesIn, du })}\n`)
 process.exit(0)

@@ -4,7 +4,9 @@
  * node:http server, in the same run. The device runs in its own process (bench/distribution-device.ts),
  * as curl does. Prints a markdown table.
  *
- * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5]
+ * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5] [--inflight 16] [--avg-kib 64] [--no-tcp]
+ * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: FastCDC
+ * average chunk size, min = avg/4, max = 4 × avg; both default to the store's constants)
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -12,7 +14,7 @@ import { createReadStream } from 'node:fs'
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { type AddressInfo, createServer as createNetServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -28,8 +30,17 @@ import { buildReleaseManifest } from '../seed/manifest.ts'
 const execFileP = promisify(execFile)
 const DEVICE = join(import.meta.dirname, 'distribution-device.ts')
 const { values } = parseArgs({
-  options: { mib: { type: 'string', default: '256' }, runs: { type: 'string', default: '5' } },
+  options: {
+    mib: { type: 'string', default: '256' },
+    runs: { type: 'string', default: '5' },
+    inflight: { type: 'string' },
+    'avg-kib': { type: 'string' },
+    'no-tcp': { type: 'boolean', default: false },
+  },
 })
+const INFLIGHT = values.inflight === undefined ? undefined : Number(values.inflight)
+const AVG = values['avg-kib'] === undefined ? undefined : Number(values['avg-kib']) * 1024
+const CHUNKING = AVG === undefined ? undefined : { min: AVG / 4, avg: AVG, max: AVG * 4 }
 const MIB = Number(values.mib)
 const RUNS = Number(values.runs)
 const logger = silentLogger()
@@ -62,7 +73,7 @@ try {
   const seedStore = new ModelStore({ dataDir: seedDir })
   await seedStore.start()
   const t = performance.now()
-  const append = await seedStore.appendFile('bench', file)
+  const append = await seedStore.appendFile('bench', file, { chunking: CHUNKING })
   const ingestS = (performance.now() - t) / 1000
   const manifest = buildReleaseManifest({
     fleet: 'bench-fleet',
@@ -96,7 +107,7 @@ try {
         : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
     const { stdout } = await execFileP(
       process.execPath,
-      [DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir })],
+      [DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT })],
       {
         maxBuffer: 1 << 20,
       },
@@ -105,12 +116,16 @@ try {
     return JSON.parse(stdout.trim().split('\n').pop() as string) as {
       fetchS: number
       installS: number
+      fetchCpuS: number
+      installCpuS: number
       bytesIn: number
       du: number
     }
   }
   const fetchS: number[] = []
   const installS: number[] = []
+  const fetchCpu: number[] = []
+  const installCpu: number[] = []
   const wireRatio: number[] = []
   const diskRatio: number[] = []
   const tcpS: number[] = []
@@ -118,9 +133,11 @@ try {
     const d = await device('libp2p', r)
     fetchS.push(d.fetchS)
     installS.push(d.installS)
+    fetchCpu.push(d.fetchCpuS)
+    installCpu.push(d.installCpuS)
     wireRatio.push(d.bytesIn / size)
     diskRatio.push(d.du / size)
-    tcpS.push((await device('tcp', r)).fetchS)
+    if (!values['no-tcp']) tcpS.push((await device('tcp', r)).fetchS)
   }
   tcpServer.close()
 
@@ -156,8 +173,10 @@ try {
   const f = median(fetchS)
   const c = median(curlS)
   const i = median(installS)
+  const c0 = append.chunks.chunking
+  const kib = (n: number) => n / 1024
   console.log(
-    `File: ${MIB} MiB of random bytes, ${append.chunks.chunks.length} chunks (FastCDC 16/64/256 KiB); ${RUNS} runs, medians; loopback, ${process.arch}, Node ${process.version}\n`,
+    `File: ${MIB} MiB of random bytes, ${append.chunks.chunks.length} chunks (FastCDC ${kib(c0.min)}/${kib(c0.avg)}/${kib(c0.max)} KiB)${INFLIGHT === undefined ? '' : `, in-flight ${INFLIGHT}`}; ${RUNS} runs, medians; loopback, ${process.arch}, Node ${process.version}\n`,
   )
   console.log('| path | time (s) | MiB/s | throughput vs curl |')
   console.log('|---|---:|---:|---:|')
@@ -167,12 +186,21 @@ try {
     `| device ← seed: hypercore over libp2p (noise+yamux), all blocks | ${f.toFixed(2)} | ${mbps(f)} | ${(c / f).toFixed(2)} |`,
   )
   const p = median(tcpS)
-  console.log(
-    `| (reference) hypercore over plain TCP, no libp2p | ${p.toFixed(2)} | ${mbps(p)} | ${(c / p).toFixed(2)} |`,
-  )
+  if (tcpS.length > 0)
+    console.log(
+      `| (reference) hypercore over plain TCP, no libp2p | ${p.toFixed(2)} | ${mbps(p)} | ${(c / p).toFixed(2)} |`,
+    )
   console.log(`| device: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
   console.log(
     `| device: fetch + install total | ${(f + i).toFixed(2)} | ${mbps(f + i)} | ${(c / (f + i)).toFixed(2)} |`,
+  )
+  console.log(
+    `\nDevice process CPU (user + system, median): fetch ${median(fetchCpu).toFixed(2)} s, install ${median(installCpu).toFixed(2)} s`,
+  )
+  console.log(
+    `Load average at the end: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
   )
   console.log(`\nWire bytes received / file size: ${median(wireRatio).toFixed(3)}`)
   console.log(

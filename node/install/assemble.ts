@@ -1,17 +1,23 @@
 /**
- * Assembles a release's file from local feed blocks into `model.gguf.partial`, fsyncs it,
- * re-reads it to check the whole-file sha256 and size against the signed manifest, then
- * writes `manifest.json` and renames the partial to `model.gguf` (fsyncing the directory).
- * A `model.gguf` therefore always is a complete, verified file.
+ * Assembles a release's file from local feed blocks into `model.gguf.partial` in one pass: blocks
+ * are read a few ahead, each chunk's size is checked, the whole-file sha256 is computed over the
+ * bytes as they are written (gathered into large writes), then the partial is fsynced. Only if
+ * sha256 and size match the signed manifest is `manifest.json` written and the partial renamed to
+ * `model.gguf` (fsyncing the directory); on a mismatch a second pass names the first chunk whose
+ * sha256 is wrong. A `model.gguf` therefore always is a complete, verified file.
+ *
+ * The per-chunk sha256 pass the fetcher used to make before assembly is not repeated here: the
+ * chunks' sizes and the whole-file sha256 together pin every chunk's bytes (the manifest is
+ * signed), and hypercore verified every downloaded block against the feed's signed tree already.
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdir, open, rename, rm } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type Hypercore from 'hypercore'
 import type { ChunkRef, ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { writeSynced } from '../durable-file.ts'
-import { MANIFEST_FILE } from './constants.ts'
+import { ASSEMBLE_READ_AHEAD, ASSEMBLE_WRITE_BYTES, MANIFEST_FILE } from './constants.ts'
 import { InstallError } from './errors.ts'
 import { fsyncDir, type InstallLayout } from './layout.ts'
 
@@ -40,12 +46,12 @@ export async function assembleRelease(layout: InstallLayout, core: Hypercore, m:
   const manifestTmp = join(dir, `${MANIFEST_FILE}.tmp`)
   try {
     await mkdir(dir, { recursive: true })
-    await writeChunks(partial, core, m.chunks.chunks)
-    const got = await hashFile(partial)
+    const got = await writeChunksHashed(partial, core, m.chunks.chunks)
     if (got.sha256 !== m.file.sha256 || got.size !== m.file.size) {
+      const bad = await firstBadChunk(core, m.chunks.chunks)
       throw new InstallError(
         'ERR_DIGEST_MISMATCH',
-        `${m.model}@${m.version}: assembled file sha256 ${got.sha256} (${got.size} bytes) does not match the signed ${m.file.sha256} (${m.file.size} bytes)`,
+        `${m.model}@${m.version}: assembled file sha256 ${got.sha256} (${got.size} bytes) does not match the signed ${m.file.sha256} (${m.file.size} bytes)${bad === null ? '' : `; block ${bad.block} does not match chunk hash ${bad.hash}`}`,
       )
     }
     // fsynced before the rename: after a crash manifest.json is whole or absent, never empty
@@ -72,15 +78,77 @@ export async function assembleRelease(layout: InstallLayout, core: Hypercore, m:
 
 /** Writes the chunks' local blocks, in order, to `path` and fsyncs it (model files and agent packages). */
 export async function writeChunks(path: string, core: Hypercore, chunks: readonly ChunkRef[]): Promise<void> {
+  await writeChunksHashed(path, core, chunks)
+}
+
+/**
+ * Writes the chunks' local blocks, in order, to `path`, fsyncs it, and returns the sha256 and size
+ * of what was written. Throws ERR_DIGEST_MISMATCH when a block's size is not its chunk's.
+ */
+export async function writeChunksHashed(
+  path: string,
+  core: Hypercore,
+  chunks: readonly ChunkRef[],
+): Promise<{ sha256: string; size: number }> {
+  const whole = createHash('sha256')
+  let size = 0
+  const reads: Promise<Buffer | null>[] = []
+  let next = 0
   const fh = await open(path, 'w')
   try {
-    for (const c of chunks) {
-      const data = await core.get(c.block, { wait: false })
-      if (data === null) throw new Error(`block ${c.block} is not local`)
-      await fh.write(data)
+    let batch: Buffer[] = []
+    let batchBytes = 0
+    const flush = async () => {
+      await writeAll(fh, batch, batchBytes)
+      batch = []
+      batchBytes = 0
     }
+    for (const c of chunks) {
+      while (next < chunks.length && reads.length < ASSEMBLE_READ_AHEAD) {
+        const p = core.get(chunks[next++].block, { wait: false })
+        p.catch(() => {}) // awaited below in order; a failure after an early exit is not unhandled
+        reads.push(p)
+      }
+      const data = await (reads.shift() as Promise<Buffer | null>)
+      if (data === null) throw new Error(`block ${c.block} is not local`)
+      if (data.byteLength !== c.size) {
+        throw new InstallError(
+          'ERR_DIGEST_MISMATCH',
+          `block ${c.block} holds ${data.byteLength} bytes, the signed chunk ${c.hash} has ${c.size}`,
+        )
+      }
+      whole.update(data)
+      size += data.byteLength
+      batch.push(data)
+      batchBytes += data.byteLength
+      if (batchBytes >= ASSEMBLE_WRITE_BYTES) await flush()
+    }
+    await flush()
     await fh.sync()
   } finally {
     await fh.close()
   }
+  return { sha256: whole.digest('hex'), size }
+}
+
+/** Writes every byte of `bufs` (`bytes` in all), looping over short writes. */
+async function writeAll(fh: FileHandle, bufs: Buffer[], bytes: number): Promise<void> {
+  if (bytes === 0) return
+  let { bytesWritten } = await fh.writev(bufs)
+  if (bytesWritten === bytes) return
+  const rest = Buffer.concat(bufs).subarray(bytesWritten)
+  let off = 0
+  while (off < rest.byteLength) {
+    ;({ bytesWritten } = await fh.write(rest, off))
+    off += bytesWritten
+  }
+}
+
+/** The first chunk whose local block does not hash to the chunk's sha256 (or is missing), or null. */
+async function firstBadChunk(core: Hypercore, chunks: readonly ChunkRef[]): Promise<ChunkRef | null> {
+  for (const c of chunks) {
+    const data = await core.get(c.block, { wait: false })
+    if (data === null || createHash('sha256').update(data).digest('hex') !== c.hash) return c
+  }
+  return null
 }

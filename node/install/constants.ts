@@ -31,3 +31,7 @@ export const PROGRESS_RATE_WINDOW_MS = 5_000
 export const PROGRESS_TICK_MS = 1_000
 /** Where a bundle import stages its chunks (under the data directory; deleted after each import). */
 export const IMPORT_STAGING_DIR = 'import-staging'
+/** Block reads kept in flight while assembling a file (overlaps storage reads with hashing and writing). */
+export const ASSEMBLE_READ_AHEAD = 8
+/** Bytes of blocks gathered into one write while assembling a file. */
+export const ASSEMBLE_WRITE_BYTES = 4 * 1024 * 1024

@@ -20,6 +20,12 @@ export function lineageName(model: string): string {
 export const FETCH_PARALLEL = 16
 /** Re-dial a connected peer's replication stream after a failure, ms. */
 export const REPLICATE_REDIAL_MS = 2000
+/**
+ * hypercore's in-flight request range per peer, [min, max]. On streams that are not UDX (every
+ * libp2p stream) hypercore keeps min(max, 3 × min) block requests open per peer; its default
+ * [16, 512] gives 48.
+ */
+export const FETCH_INFLIGHT: readonly [number, number] = [16, 512]
 /** Hypercore hotswap (duplicate requests of in-flight blocks to idle peers); see ModelStoreInit.hotswap. */
 export const FETCH_HOTSWAP = false
 /**

@@ -13,7 +13,7 @@ import Hypercore from 'hypercore'
 import type { ChunkIndex, ChunkRef } from '../../protocols/schemas/index.ts'
 import { blockRuns } from './block-runs.ts'
 import { type ChunkingOptions, chunkFile, resolveChunking } from './chunker.ts'
-import { FETCH_HOTSWAP, lineageName, STORE_DIR, STORE_WRITE_BUFFER } from './constants.ts'
+import { FETCH_HOTSWAP, FETCH_INFLIGHT, lineageName, STORE_DIR, STORE_WRITE_BUFFER } from './constants.ts'
 import { FileBlocks, type FileChunk } from './file-blocks.ts'
 
 /** Options of the store. */
@@ -27,6 +27,8 @@ export interface ModelStoreInit {
    * Turn it on for fleets with very uneven links, where a slow peer would stall the tail.
    */
   hotswap?: boolean
+  /** hypercore's in-flight request range per peer, [min, max]; default `FETCH_INFLIGHT` (see constants.ts). */
+  inflight?: readonly [number, number]
 }
 
 /** What appending a file to a lineage did. */
@@ -65,6 +67,7 @@ export class ModelStore {
   private readonly hashIndex = new Map<string, Map<string, number>>()
   private starting: Promise<void> | null = null
   private readonly hotswap: boolean
+  private readonly inflight: readonly [number, number]
   private readonly invalidListeners = new Set<(e: InvalidBlock) => void>()
   /** Blocks received from and sent to peers (verified blocks stored / blocks served), all feeds. */
   readonly blocks = { in: 0, out: 0 }
@@ -76,6 +79,7 @@ export class ModelStore {
   constructor(init: ModelStoreInit) {
     this.dir = join(init.dataDir, STORE_DIR)
     this.hotswap = init.hotswap ?? FETCH_HOTSWAP
+    this.inflight = init.inflight ?? FETCH_INFLIGHT
   }
 
   /** Calls `fn` for every block a peer sent that failed verification. Returns the unsubscribe. */
@@ -90,7 +94,7 @@ export class ModelStore {
     return stream === undefined ? undefined : this.peerOfStream(stream)
   }
 
-  /** Reports verification failures and applies the hotswap setting (hypercore 11 has no public option for it). */
+  /** Reports verification failures and applies the in-flight range and hotswap settings (hypercore 11 has no public option for them). */
   private tune(core: Hypercore): void {
     const feed = core.key.toString('hex')
     this.files.attach(core)
@@ -101,8 +105,13 @@ export class ModelStore {
       const stream = (from as { stream?: unknown } | null)?.stream
       for (const fn of this.invalidListeners) fn({ feed, block, stream, error: err.code ?? err.message })
     })
+    const inner = (
+      core as unknown as {
+        core?: { replicator?: { _updateHotswap?: unknown; setInflightRange?: (min: number, max: number) => void } }
+      }
+    ).core
+    inner?.replicator?.setInflightRange?.(this.inflight[0], this.inflight[1])
     if (this.hotswap) return
-    const inner = (core as unknown as { core?: { replicator?: { _updateHotswap?: unknown } } }).core
     if (inner?.replicator && typeof inner.replicator._updateHotswap === 'function') {
       inner.replicator._updateHotswap = () => {}
     }

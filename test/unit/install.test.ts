@@ -138,6 +138,31 @@ describe('installer', () => {
     await assert.rejects(installer.activate('tiny', '1.0.0'), (e: InstallError) => e.code === 'ERR_NOT_STAGED')
   })
 
+  test('assembly checks in one pass: a wrong chunk size is refused at once, a wrong sha256 names the first bad block', async () => {
+    const m = await makeRelease(store, 'tiny', '1.0.0', await gguf('v.gguf', 5))
+    assert.ok(m.chunks.chunks.length >= 2, 'the fixture spans several chunks')
+    const [c0, c1, ...rest] = m.chunks.chunks
+    const sized = { ...m, chunks: { ...m.chunks, chunks: [c0, { ...c1, size: c1.size + 1 }, ...rest] } }
+    await assert.rejects(
+      installer.prestage(sized),
+      (e: InstallError) => e.code === 'ERR_DIGEST_MISMATCH' && new RegExp(`block ${c1.block} holds`).test(e.message),
+    )
+    const hashed = {
+      ...m,
+      file: { ...m.file, sha256: 'b'.repeat(64) },
+      chunks: { ...m.chunks, chunks: [c0, { ...c1, hash: 'c'.repeat(64) }, ...rest] },
+    }
+    await assert.rejects(
+      installer.prestage(hashed),
+      (e: InstallError) =>
+        e.code === 'ERR_DIGEST_MISMATCH' &&
+        new RegExp(`block ${c1.block} does not match chunk hash c{64}`).test(e.message),
+    )
+    assert.deepEqual(await readdir(join(dir, 'models/tiny/1.0.0')), [])
+    // the genuine manifest still installs from the same blocks
+    assert.deepEqual(await readFile(await installer.prestage(m)), await readFile(join(dir, 'v.gguf')))
+  })
+
   test('start() removes stale partials and tmp links, keeps active', async () => {
     const m = await makeRelease(store, 'tiny', '1.0.0', await gguf('v.gguf', 5))
     await installer.prestage(m)
