@@ -49,6 +49,7 @@ const FILES: Record<string, string> = {
   'plot.js': 'text/javascript; charset=utf-8',
   'views.js': 'text/javascript; charset=utf-8',
   'views-product.js': 'text/javascript; charset=utf-8',
+  'view-parts.js': 'text/javascript; charset=utf-8',
   'dom.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 }

@@ -10,7 +10,8 @@ import { api, errorText } from './api.js'
 import { fill, h } from './dom.js'
 import { loadHistory } from './history.js'
 import { renderEvidence, renderTimeline } from './render-timeline.js'
-import { renderDev, renderOps, renderProduct } from './views.js'
+import { renderDev, renderOps } from './views.js'
+import { renderProduct } from './views-product.js'
 
 /** How often an open persona view reads the history again. */
 export const HISTORY_REFRESH_MS = 30_000

@@ -5,7 +5,7 @@
  */
 import { h, num } from './dom.js'
 import { barPlot, linePlot } from './plot.js'
-import { pairs, problems, table } from './views.js'
+import { pairs, problems, table } from './view-parts.js'
 
 /** @typedef {import('./views.js').ViewInput} ViewInput */
 
