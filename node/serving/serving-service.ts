@@ -7,10 +7,13 @@
  *
  * A version is a canary here while its release, as this node's rollout controller sees it, is
  * rolling or paused before its last stage; a release the controller does not know is not one.
+ * Forwarded requests avoid canaries unless the release's policy says `forward_to_canary`
+ * (canaries.ts).
  */
 import type { FastifyInstance } from 'fastify'
 import type { DaemonContext, Service } from '../daemon-context.ts'
 import type { RolloutController } from '../rollout/rollout-controller.ts'
+import { type CanaryPolicyOf, closedCanaries } from './canaries.ts'
 import { FORWARD_REPORT_MAX_INTERVALS, FORWARD_REPORT_MIN_AGE_MS } from './constants.ts'
 import { ForwardedSignals, type ForwardHook, forwardHook, injectExecute } from './forward-routes.ts'
 import { Forwarder, type ForwarderInit } from './forwarder.ts'
@@ -56,12 +59,12 @@ export function createServing(components: ServingComponents, init: ServingInit =
   const signals = new ForwardedSignals()
   const execute = injectExecute(() => app, signals)
   let canaryCache: { at: number; rolling: Set<string> } | undefined
+  let manifests: () => CanaryPolicyOf[] = () => []
   const isCanary = (model: string, version: string): boolean => {
     const now = Date.now()
     if (canaryCache === undefined || now - canaryCache.at > 1000) {
       const releases = components.controller()?.statusJson().releases ?? []
-      const rolling = releases.filter((r) => r.phase === 'rolling' || r.phase === 'paused')
-      canaryCache = { at: now, rolling: new Set(rolling.map((r) => `${r.model}@${r.version}`)) }
+      canaryCache = { at: now, rolling: closedCanaries(releases, manifests()) }
     }
     return canaryCache.rolling.has(`${model}@${version}`)
   }
@@ -79,6 +82,7 @@ export function createServing(components: ServingComponents, init: ServingInit =
       return {
         start: async () => {
           if (init.enabled === false || ctx.mesh.state !== 'running') return
+          manifests = () => ctx.store.releases().map((r) => r.message)
           const libp2p = ctx.mesh.libp2p
           forwarder = new Forwarder(
             {

@@ -37,7 +37,7 @@ const GATE_KEYS = [
 ]
 const QUALITY_KEYS = ['min_agreement', 'max_perplexity_regression_pct', 'min_devices']
 const METRIC_KEYS = ['max', 'max_regression_pct']
-const TOP_KEYS = ['stages', 'gates', 'exclude_tags', 'inconclusive', 'prestage']
+const TOP_KEYS = ['stages', 'gates', 'exclude_tags', 'inconclusive', 'prestage', 'forward_to_canary']
 /** Schema field name → YAML key name, for error paths. */
 const YAML_NAME: Record<string, string> = { window_ms: 'window', per_ms: 'per', vote_max_age_ms: 'vote_max_age' }
 

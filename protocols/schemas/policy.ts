@@ -92,5 +92,12 @@ export const RolloutPolicy = z.object({
   inconclusive: z.literal('hold').default('hold'),
   /** Devices download as soon as the release is announced and activate when their stage comes. */
   prestage: z.boolean().default(true),
+  /**
+   * Whether devices running this release while it is still a canary (rolling or paused before its
+   * last stage) take requests other devices forward to them (federated serving). Off by default:
+   * forwarding must not widen a canary's blast radius by the back door. Nodes that predate the
+   * field ignore it and forward to no canary.
+   */
+  forward_to_canary: z.boolean().optional(),
 })
 export type RolloutPolicy = z.infer<typeof RolloutPolicy>

@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { closedCanaries } from '../../node/serving/canaries.ts'
 import { choosePeers, type PeerChoiceInput, remoteModels } from '../../node/serving/peer-choice.ts'
-import type { HealthReport } from '../../protocols/schemas/index.ts'
+import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
+import { type HealthReport, RolloutPolicy } from '../../protocols/schemas/index.ts'
 
 const NOW = 1_800_000_000_000
 
@@ -118,4 +120,34 @@ test('models through peers: not the local ones, merged across peers, sorted and 
     remoteModels(input(rs), new Set(), 2).map((m) => m.model),
     ['big', 'tiny'],
   )
+})
+
+test('canaries closed to forwarded requests: rolling or paused releases, unless their policy opens them', () => {
+  const releases = [
+    { model: 'tiny', version: '2.0.0', phase: 'rolling' },
+    { model: 'tiny', version: '1.0.0', phase: 'promoted' },
+    { model: 'chat', version: '3.0.0', phase: 'paused' },
+    { model: 'chat', version: '3.1.0', phase: 'rolling' },
+    { model: 'gone', version: '1.0.0', phase: 'aborted' },
+  ]
+  const manifests = [
+    { model: 'tiny', version: '2.0.0', policy: {} },
+    { model: 'chat', version: '3.0.0', policy: { forward_to_canary: false } },
+    { model: 'chat', version: '3.1.0', policy: { forward_to_canary: true } },
+  ]
+  assert.deepEqual([...closedCanaries(releases, manifests)].sort(), ['chat@3.0.0', 'tiny@2.0.0'])
+  // a canary whose manifest this node does not hold stays closed
+  assert.deepEqual([...closedCanaries(releases, [])].sort(), ['chat@3.0.0', 'chat@3.1.0', 'tiny@2.0.0'])
+  // the field survives the policy schema, and is absent (not false) when not given
+  const parsed = RolloutPolicy.parse({ stages: [{ name: 'all', percent: 100 }], gates: {}, forward_to_canary: true })
+  assert.equal(parsed.forward_to_canary, true)
+  assert.equal(
+    'forward_to_canary' in RolloutPolicy.parse({ stages: [{ name: 'all', percent: 100 }], gates: {} }),
+    false,
+  )
+})
+
+test('forward_to_canary is read from a policy file', () => {
+  const yaml = 'stages:\n  - { name: all, percent: 100 }\ngates: {}\nforward_to_canary: true\n'
+  assert.equal(parsePolicyYaml(yaml).forward_to_canary, true)
 })
