@@ -174,6 +174,8 @@ export interface ReleaseRolloutStatus {
     evidence: number
     adopted: boolean
     check: 'valid' | 'pending' | 'invalid'
+    /** The verdict's quality-probe figures (`quality.*`), the dashboard's Dev view plots them. */
+    quality: GateFigure[]
   }>
   commands: Array<{ id: string; action: string; issued_at: number; to_stage?: string }>
   /** Device ids per stage name (the cohort that joins at that stage), plus `excluded`. */
@@ -239,6 +241,7 @@ export function releaseStatus(
       decided_at: x.message.decided_at,
       evidence: x.message.evidence.length,
       adopted: adopted.has(x.digest),
+      quality: x.message.figures.filter((f) => f.gate.startsWith('quality.')),
       check: (pending.has(x.digest) ? 'pending' : rejected.has(x.digest) ? 'invalid' : 'valid') as
         | 'valid'
         | 'pending'

@@ -7,11 +7,13 @@
  * the signed reports that hold them.
  */
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
 import { silentLogger } from '../../node/logger.ts'
 import type { HealthReport, ProbeSet, Verdict } from '../../protocols/schemas/index.ts'
+import { CHROMIUM, launchBrowser } from '../browser/chromium.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { scaled } from '../helpers/index.ts'
 import {
@@ -123,6 +125,36 @@ describe('quality gate across a real fleet', { timeout: scaled(400_000) }, () =>
       60_000,
       'every device back on v2',
     )
+  })
+
+  test('the Dev view plots and lists the probe figures per version, as the gate judged them', {
+    skip: !existsSync(CHROMIUM) && 'no Chromium',
+  }, async () => {
+    // aborted: no gate evaluated any more, the figures are the adopted abort verdict's
+    const abort = verdicts('3.0.0').find((v) => v.outcome === 'abort')!
+    const agreement = abort.figures.find((x) => x.gate === 'quality.agreement')
+    assert.ok(agreement?.value !== null && agreement !== undefined, JSON.stringify(abort.figures))
+    const browser = await launchBrowser()
+    try {
+      const page = await browser.context.newPage()
+      const pageErrors: string[] = []
+      page.on('pageerror', (e) => pageErrors.push(e.message))
+      await page.goto(`${f.seed.apiUrl}/dashboard#dev`)
+      const row = page.locator('[data-table="quality"] tr[data-row="tiny@3.0.0"]')
+      await row.waitFor({ timeout: scaled(30_000) })
+      const cells = await row.locator('td').allTextContents()
+      assert.equal(cells[0], 'tiny@3.0.0')
+      // shown to 3 significant digits
+      assert.equal(Number(cells[2]), Number(agreement.value!.toPrecision(3)), cells.join(' | '))
+      assert.equal(cells[7], 'no', 'v3 failed the gate')
+      const v2 = await page.locator('[data-table="quality"] tr[data-row="tiny@2.0.0"] td').allTextContents()
+      if (v2.length > 0) assert.equal(v2[7], 'yes', v2.join(' | '))
+      // one bar per version with figures
+      assert.ok((await page.locator('[data-plot="quality-agreement"] rect').count()) >= 1)
+      assert.deepEqual(pageErrors, [])
+    } finally {
+      await browser.close()
+    }
   })
 
   function rolloutManifestDigest(version: string): string | undefined {

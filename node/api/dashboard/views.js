@@ -8,7 +8,7 @@
  * Pure DOM building (`h`, plot.js): text nodes only.
  */
 import { h, num } from './dom.js'
-import { linePlot } from './plot.js'
+import { barPlot, linePlot } from './plot.js'
 import { deviceName, pairs, problems, table } from './view-parts.js'
 
 /**
@@ -228,5 +228,59 @@ export function renderDev(v) {
     ),
     h('h3', {}, 'Requests and errors per version (last 6 h)'),
     table('version-errors', ['version', 'requests', 'errors', 'error rate', 'tokens out'], totals),
+    ...qualityParts(v.rollouts),
+  ]
+}
+
+/**
+ * The quality probes' figures per version: from the release's current gate evaluation while it
+ * rolls, else from its latest verdict (adopted first), so a promoted or aborted release keeps the
+ * figures it was judged on. Greedy-token agreement against the minimum, and perplexity against the
+ * baseline of the devices on the previous version.
+ * @param {Rollout[]} rollouts
+ */
+function qualityParts(rollouts) {
+  const rows = rollouts
+    .map((r) => {
+      const live = (r.gate?.figures ?? []).filter((f) => f.gate.startsWith('quality.'))
+      const judged = [...r.verdicts].sort(
+        (a, b) => Number(a.adopted) - Number(b.adopted) || a.decided_at - b.decided_at,
+      )
+      const figures = live.length > 0 ? live : (judged.at(-1)?.quality ?? [])
+      const fig = (/** @type {string} */ g) => figures.find((f) => f.gate === g)
+      return {
+        key: `${r.model}@${r.version}`,
+        agreement: fig('quality.agreement'),
+        ppl: fig('quality.perplexity.regression'),
+        tokens: fig('quality.tokens'),
+      }
+    })
+    .filter((q) => q.agreement !== undefined || q.ppl !== undefined)
+  const val = (/** @type {{ value: number | null } | undefined} */ f) => (f?.value == null ? '–' : num(f.value))
+  return [
+    h('h3', {}, 'Quality probes per version (as judged: the current gate, or the latest verdict)'),
+    barPlot({
+      id: 'quality-agreement',
+      title: 'Greedy-token agreement with the reference outputs, per version',
+      groups: rows.map((q) => q.key),
+      series: [{ name: 'agreement', values: rows.map((q) => q.agreement?.value ?? 0) }],
+    }),
+    table(
+      'quality',
+      ['version', 'probe tokens', 'agreement', 'min agreement', 'perplexity', 'baseline', 'allowed', 'pass'],
+      rows.map((q) => ({
+        key: q.key,
+        cells: [
+          q.key,
+          val(q.tokens),
+          val(q.agreement),
+          q.agreement?.threshold == null ? '–' : num(q.agreement.threshold),
+          val(q.ppl),
+          q.ppl?.baseline == null ? '–' : num(q.ppl.baseline),
+          q.ppl?.threshold == null ? '–' : num(q.ppl.threshold),
+          [q.agreement, q.ppl].every((f) => f === undefined || f.pass) ? 'yes' : 'no',
+        ],
+      })),
+    ),
   ]
 }
