@@ -142,10 +142,17 @@ describe('partition cut mid-canary (network namespaces)', { skip, timeout: scale
     await until(
       async () => {
         last = await Promise.all(nodes.map((n) => rolloutOf(bed, n, '1.0.0')))
-        return last.every((r) => r?.state === 'promoted' && r.stage === 2)
+        // and holds the majority's canary verdict: a minority node can decide by itself once it has
+        // fresh votes again, before that verdict reaches it through gossip or anti-entropy
+        return last.every(
+          (r) =>
+            r?.state === 'promoted' &&
+            r.stage === 2 &&
+            r.verdicts.some((v) => v.stage === 1 && v.outcome === 'promote' && !minorityIds.has(v.device)),
+        )
       },
       120_000,
-      'every node agrees after healing',
+      'every node agrees after healing and holds the majority’s canary verdict',
     )
     const agreedMs = Date.now() - healedAt
     // while partitioned, no minority node issued a canary promotion (after healing one may: it
