@@ -51,15 +51,8 @@ export async function dialRound(s: RoundStreams, peer: PeerId): Promise<SyncResu
   // the newest version both speak (multistream-select negotiates)
   const stream = await s.libp2p.dialProtocol(peer, AE_PROTOCOLS, { signal })
   const io = roundIo(stream, peer, signal)
-  try {
-    const v2 = stream.protocol !== PROTOCOL_ANTI_ENTROPY_V1
-    await (v2 ? initiateV2 : initiateV1)(s.host, io)
-    s.versions[v2 ? 'v2' : 'v1']++
-    await stream.close({ signal })
-  } catch (err) {
-    stream.abort(err as Error)
-    throw err
-  }
+  const v2 = stream.protocol !== PROTOCOL_ANTI_ENTROPY_V1
+  await runSide(s, stream, signal, v2, () => (v2 ? initiateV2 : initiateV1)(s.host, io))
   return io.res
 }
 
@@ -80,16 +73,27 @@ export async function answerRound(
     stream.abort(new BudgetError('frames', io.res.peer))
     return undefined
   }
+  const v2 = protocol === PROTOCOL_ANTI_ENTROPY
+  await runSide(s, stream, signal, v2, () => (v2 ? respondV2 : respondV1)(s.host, io))
+  return io.res
+}
+
+/** Runs one side of a round, counts its protocol version and closes the stream; aborts it on failure. */
+async function runSide(
+  s: RoundStreams,
+  stream: Stream,
+  signal: AbortSignal,
+  v2: boolean,
+  side: () => Promise<unknown>,
+): Promise<void> {
   try {
-    const v2 = protocol === PROTOCOL_ANTI_ENTROPY
-    await (v2 ? respondV2 : respondV1)(s.host, io)
+    await side()
     s.versions[v2 ? 'v2' : 'v1']++
     await stream.close({ signal })
   } catch (err) {
     stream.abort(err as Error)
     throw err
   }
-  return io.res
 }
 
 /** Orders messages (dependencies first) and keeps what fits in `maxMessages` and `maxBytes`. */
