@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, test } from 'node:test'
+import { describe, type TestContext, test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { DaemonContext } from '../../node/daemon.ts'
@@ -152,9 +151,9 @@ describe('auto-enrollment ledger', () => {
 })
 
 describe('auto-enroller and operator tags', () => {
-  async function bed() {
+  async function bed(t: TestContext) {
     const fleet = makeFleet()
-    const dir = await mkdtemp(join(tmpdir(), 'llmesh-autoenroll-'))
+    const dir = await tmpDir(t, 'llmesh-autoenroll-')
     const store = new MessageStore({ logger: silentLogger() }, {})
     await store.load()
     const verify = createFleetVerifier({ trust: fleet.trust, store })
@@ -184,11 +183,11 @@ describe('auto-enroller and operator tags', () => {
     } as unknown as DaemonContext
     const ae = new AutoEnroller({ signer: fleet.signer }, ctx)
     await ae.start()
-    return { fleet, store, ae, publish, dir }
+    return { fleet, store, ae, publish }
   }
 
-  test('declared tags are followed until the operator pins tags; then only the operator changes them', async () => {
-    const { fleet, store, ae, publish, dir } = await bed()
+  test('declared tags are followed until the operator pins tags; then only the operator changes them', async (t) => {
+    const { fleet, store, ae, publish } = await bed(t)
     try {
       const d = await peer()
       const hello = (tags: string[]) => ({ role: 'node' as const, tags, capabilities: CAPS })
@@ -218,12 +217,11 @@ describe('auto-enroller and operator tags', () => {
       assert.equal(store.enrollmentOf(d), undefined)
     } finally {
       await ae.stop()
-      await rm(dir, { recursive: true, force: true })
     }
   })
 
-  test('an expired pinned enrollment is renewed with the operator’s tags, not the declared ones', async () => {
-    const { fleet, store, ae, publish, dir } = await bed()
+  test('an expired pinned enrollment is renewed with the operator’s tags, not the declared ones', async (t) => {
+    const { fleet, store, ae, publish } = await bed(t)
     try {
       const d = await peer()
       const now = Date.now()
@@ -244,7 +242,6 @@ describe('auto-enroller and operator tags', () => {
       void publish
     } finally {
       await ae.stop()
-      await rm(dir, { recursive: true, force: true })
     }
   })
 })

@@ -4,29 +4,23 @@
  * as staged, garbage-collected, and counted in a release's "prestaged N/N".
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { Installer } from '../../node/install/installer.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { ModelStore } from '../../node/store/model-store.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { exampleHealthReport } from '../fixtures/messages.ts'
+import { tmpDir } from '../helpers/index.ts'
 import { makeRelease } from './install-fixtures.ts'
 import { add, release, setup, ticks } from './rollout-fakes.ts'
 
 const BUILDS = ['1.0.0+gguf-f16', '1.1.0+gguf-q4_0', '1.2.0+gguf-q4_K_M', '1.3.0+gguf-Q8_0']
 
-const dirs: string[] = []
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
-})
-
 describe('builds with _ in their metadata on a device', () => {
-  test('listed as staged, collected by GC, and counted as prestaged', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'install-build-'))
-    dirs.push(dir)
+  test('listed as staged, collected by GC, and counted as prestaged', async (t) => {
+    const dir = await tmpDir(t, 'install-build-')
     const store = new ModelStore({ dataDir: dir })
     await store.start()
     const keepAll = new Installer({ store, logger: silentLogger() }, { dataDir: dir, keepVersions: 10 })

@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { hashFile } from '../../node/install/assemble.ts'
@@ -115,9 +114,9 @@ describe('kill -9', () => {
     assert.ok(seen.size >= 1)
   })
 
-  test('during download: resumes from stored blocks, active stays intact', async () => {
+  test('during download: resumes from stored blocks, active stays intact', async (t) => {
     const seed = await startPeer('kill-seed')
-    const dataDir = await mkdtemp(join(tmpdir(), 'kill-dl-'))
+    const dataDir = await tmpDir(t, 'kill-dl-')
     try {
       const f1 = join(seed.dataDir, 'v1.gguf')
       const f2 = join(seed.dataDir, 'v2.gguf')
@@ -153,7 +152,6 @@ describe('kill -9', () => {
       assert.deepEqual(await readFile(join(dataDir, 'models/tiny/2.0.0/model.gguf')), await readFile(f2))
     } finally {
       await cleanup([seed])
-      await rm(dataDir, { recursive: true, force: true })
     }
   })
 })

@@ -5,10 +5,9 @@
  * installer's GC and status (a model directory that cannot be read, blocks that cannot be freed).
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import pino from 'pino'
 import { InstallerStoppedError } from '../../node/install/errors.ts'
 import { Installer } from '../../node/install/installer.ts'
@@ -21,18 +20,12 @@ import { HealthReporter } from '../../node/telemetry/health-reporter.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { deviceKey } from '../fixtures/messages.ts'
-import { waitFor } from '../helpers/index.ts'
+import { suiteTmpDir, waitFor } from '../helpers/index.ts'
 import { makeRelease } from './install-fixtures.ts'
 
-const dirs: string[] = []
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
-})
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'llmesh-loops-'))
-  dirs.push(d)
-  return d
-}
+/** One directory for the file, removed after it; each test takes a fresh one inside. */
+const root = suiteTmpDir('llmesh-loops-')
+const tempDir = (): Promise<string> => mkdtemp(join(root, 'd-'))
 
 function capture() {
   const lines: Array<{ level: number; msg: string; loop?: string; item?: string }> = []

@@ -6,21 +6,16 @@
  * different files: the version is conflicted and refused).
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import pino from 'pino'
 import { ROLLOUT_STATE_FILE } from '../../node/rollout/constants.ts'
 import { decideRelease } from '../../node/rollout/plan.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { SHA_A, SHA_B } from '../fixtures/messages.ts'
+import { tmpDir } from '../helpers/index.ts'
 import { add, release, setup, ticks } from './rollout-fakes.ts'
-
-const dirs: string[] = []
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true })
-})
 
 /** A logger whose lines the test reads. */
 function capture() {
@@ -32,9 +27,8 @@ function capture() {
 const withFile = (m: ReleaseManifest, sha256: string): ReleaseManifest => ({ ...m, file: { ...m.file, sha256 } })
 
 describe('per-release fault isolation', () => {
-  test('a release whose state is corrupt fails alone; the next release activates', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'llmesh-iso-'))
-    dirs.push(dir)
+  test('a release whose state is corrupt fails alone; the next release activates', async (t) => {
+    const dir = await tmpDir(t, 'llmesh-iso-')
     const r1 = release('1.0.0', 1)
     // a corrupt persisted state of 1.0.0 (a disk fault, a bug): deciding 1.0.0 throws
     const corrupt = { release: 'tiny@1.0.0', stages: ['full'], releasedAt: r1.created_at, commands: null, verdicts: {} }

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { blockRuns } from '../../node/store/block-runs.ts'
 import { downloadBlocks, shuffled } from '../../node/store/fetcher.ts'
 import { ModelStore } from '../../node/store/model-store.ts'
+import { tmpDir } from '../helpers/index.ts'
 
 describe('fetch order', () => {
   test('blockRuns groups a block list into sorted contiguous runs', () => {
@@ -36,8 +35,8 @@ describe('fetch order', () => {
 })
 
 describe('downloadBlocks', () => {
-  test('fetches exactly the listed blocks (several runs at once) from a replicating peer', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'llmesh-fetch-'))
+  test('fetches exactly the listed blocks (several runs at once) from a replicating peer', async (t) => {
+    const dir = await tmpDir(t, 'llmesh-fetch-')
     const a = new ModelStore({ dataDir: join(dir, 'a') })
     const b = new ModelStore({ dataDir: join(dir, 'b') })
     try {
@@ -59,7 +58,6 @@ describe('downloadBlocks', () => {
     } finally {
       await b.stop()
       await a.stop()
-      await rm(dir, { recursive: true, force: true })
     }
   })
 })
