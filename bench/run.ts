@@ -20,6 +20,8 @@ interface Bench {
   /** Arguments of a quick smoke run. */
   quick: string[]
   needsRoot?: boolean
+  /** Node options it needs (before the file). */
+  nodeFlags?: string[]
 }
 
 const BENCHMARKS: Bench[] = [
@@ -44,6 +46,13 @@ const BENCHMARKS: Bench[] = [
     quick: ['--devices', '50', '--days', '1'],
   },
   { name: 'message-store', file: 'message-store.ts', args: ['--messages', '2000'], quick: ['--messages', '200'] },
+  {
+    name: 'report-heap',
+    file: 'report-heap.ts',
+    args: ['--reports', '100'],
+    quick: ['--reports', '10'],
+    nodeFlags: ['--expose-gc'],
+  },
   {
     name: 'store-retention',
     file: 'store-retention.ts',
@@ -83,9 +92,10 @@ if (unknown.length > 0) {
 
 function run(b: Bench): Promise<number> {
   const args = [join(import.meta.dirname, b.file), ...(values.quick ? b.quick : b.args)]
-  console.log(`\n## ${b.name}: node bench/${b.file} ${args.slice(1).join(' ')}\n`)
+  const flags = b.nodeFlags ?? []
+  console.log(`\n## ${b.name}: node ${[...flags, `bench/${b.file}`, ...args.slice(1)].join(' ')}\n`)
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: 'inherit' })
+    const child = spawn(process.execPath, [...flags, ...args], { stdio: 'inherit' })
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)))
     child.on('error', () => resolve(127))
   })

@@ -34,7 +34,14 @@ import {
   PAYLOAD_TYPE_IN_TOTO,
   PAYLOAD_TYPE_OPERATOR,
 } from './constants.ts'
-import { canonicalJson, fromBase64, isCanonicalJsonBytes, parseJsonBytes, tryFromBase64 } from './encoding.ts'
+import {
+  canonicalJson,
+  compactArrays,
+  fromBase64,
+  isCanonicalJsonBytes,
+  parseJsonBytes,
+  tryFromBase64,
+} from './encoding.ts'
 import { type VerificationCode, VerificationError } from './errors.ts'
 import {
   claimProofBytes,
@@ -210,7 +217,7 @@ function openOperator(envelope: Extract<WireEnvelope, { kind: 'operator' }>, ctx
       return fail('ERR_DIGEST_MISMATCH', 'provenance.validation_dataset does not name the inline probe set')
     }
   }
-  return { ok: true, message: msg.data, signer: bundle.keyid, digest }
+  return { ok: true, message: compactArrays(msg.data), signer: bundle.keyid, digest }
 }
 
 function openDevice(envelope: Extract<WireEnvelope, { kind: 'device' }>, ctx: VerifyContext): Opened {
@@ -257,7 +264,7 @@ function openDevice(envelope: Extract<WireEnvelope, { kind: 'device' }>, ctx: Ve
     const bad = checkClaim(msg.data, ctx)
     if (bad !== undefined) return { ok: false, error: bad, id: digest }
   }
-  return { ok: true, message: msg.data, signer: envelope.signer, digest }
+  return { ok: true, message: compactArrays(msg.data), signer: envelope.signer, digest }
 }
 
 /**
