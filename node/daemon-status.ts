@@ -41,6 +41,8 @@ export async function buildNodeStatus(
       ingest: mesh.ingest.counters,
       gossip: mesh.state === 'running' ? mesh.gossip.counters : undefined,
       scores: mesh.state === 'running' ? mesh.scores() : undefined,
+      /** Peers banned now for a gossip score under the graylist threshold, with when each ban ends. */
+      banned: mesh.bans.active(),
       antiEntropy: mesh.state === 'running' ? mesh.antiEntropy.counters : undefined,
     },
   }

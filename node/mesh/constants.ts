@@ -46,3 +46,13 @@ export const GOSSIP_BUDGET_BYTES = 16 * 1024 * 1024
 export const GOSSIP_BUDGET_CPU_MS = 2_000
 /** Gossipsub behaviour penalty per message dropped for a budget (score −10 × penalty², decays ×0.2 a second). */
 export const GOSSIP_BUDGET_PENALTY = 1
+/** gossipsub's graylist threshold (its default): below it a peer's RPCs are discarded unread. */
+export const PEER_BAN_SCORE = -80
+/** How often connected peers' gossip scores are checked for a ban. */
+export const PEER_BAN_CHECK_MS = 5_000
+/** A first ban's length; each later ban of the same peer doubles it, up to PEER_BAN_MAX_MS. */
+export const PEER_BAN_MS = 5 * 60_000
+/** The longest ban. */
+export const PEER_BAN_MAX_MS = 60 * 60_000
+/** Banned peers remembered at most (the oldest ban is forgotten first). */
+export const PEER_BAN_MAX_PEERS = 4_096

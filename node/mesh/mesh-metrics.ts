@@ -11,6 +11,8 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 export interface MeshMetricsSource {
   readonly state: string
   peers(): string[]
+  /** Peers banned for a gossip score under the graylist threshold (peer-bans.ts). */
+  readonly bans?: { readonly bans: number; readonly refused: number; active(): unknown[] }
   readonly ingest: {
     readonly counters: { accepted: number; duplicate: number; rejected: number }
     readonly rejectedByCode: ReadonlyMap<string, number>
@@ -167,5 +169,27 @@ export function createMeshMetrics(mesh: MeshMetricsSource, prefix = 'llmesh_'): 
     },
     ['limit'],
   )
+  readCounter(
+    registry,
+    `${prefix}mesh_peer_bans_total`,
+    'Peers banned for a gossip score under the graylist threshold (a flooder): each ban closes its connections for 5 min, doubling on each repeat',
+    () => (mesh.bans === undefined ? [] : [[{}, mesh.bans.bans]]),
+    [],
+  )
+  readCounter(
+    registry,
+    `${prefix}mesh_ban_refusals_total`,
+    'Connections refused or closed because their peer is banned',
+    () => (mesh.bans === undefined ? [] : [[{}, mesh.bans.refused]]),
+    [],
+  )
+  new Gauge({
+    name: `${prefix}mesh_peers_banned`,
+    help: 'Peers banned now (gossip score under the graylist threshold)',
+    registers: [registry],
+    collect() {
+      this.set(mesh.bans?.active().length ?? 0)
+    },
+  })
   return { registry }
 }

@@ -25,6 +25,7 @@ import { createMeshHost, type MeshHostInit, type MeshLibp2p } from './host.ts'
 import { Ingest, type IngestResult } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
 import { watchOwnRevocation } from './own-revocation.ts'
+import { eitherGater, hostBans, type PeerBans, type PeerBansInit } from './peer-bans.ts'
 import { closeOnRevocation, type RevocationGateCounts, revocationGater } from './revocation-gate.ts'
 import { SwitchablePsk } from './switchable-psk.ts'
 import type { MeshVerifier } from './types.ts'
@@ -50,6 +51,8 @@ export interface MeshNodeInit {
   antiEntropy?: AntiEntropyInit
   /** Per-peer gossip ingest budgets beyond the defaults (tests). */
   gossipBudget?: GossipServiceInit['budget']
+  /** Temporary bans of peers under the graylist score (peer-bans.ts); false: none. */
+  peerBans?: PeerBansInit | false
   /** libp2p connection monitor options (benches with one busy event loop relax it). */
   connectionMonitor?: MeshHostInit['connectionMonitor']
 }
@@ -67,6 +70,8 @@ export class MeshNode {
   readonly ingest: Ingest
   /** Connections refused or closed for revoked peers (for /metrics). */
   readonly gateCounts: RevocationGateCounts = { refused: 0 }
+  /** Peers banned for a gossip score under the graylist threshold. */
+  readonly bans: PeerBans
   private readonly psk: SwitchablePsk
   private readonly init: MeshNodeInit
   private readonly log: Logger
@@ -89,6 +94,7 @@ export class MeshNode {
     this.log = components.logger
     this.psk = new SwitchablePsk(init.psk)
     this.ingest = new Ingest({ store: this.store, verify: components.verify, logger: this.log }, {})
+    this.bans = hostBans(() => this.libp2pNode, this.log.child({ svc: 'peer-bans' }), init.peerBans || {})
   }
 
   get state(): ServiceState {
@@ -188,7 +194,10 @@ export class MeshNode {
         privateKey: this.init.privateKey,
         psk: this.init.psk,
         protector: this.psk,
-        connectionGater: revocationGater((p) => this.store.revocationOf(p) !== undefined, this.gateCounts),
+        connectionGater: eitherGater(
+          revocationGater((p) => this.store.revocationOf(p) !== undefined, this.gateCounts),
+          this.bans.gater(),
+        ),
         listen: this.init.listen ?? [DEFAULT_LISTEN],
         topics,
         mdns: this.init.mdns ?? true,
@@ -222,6 +231,7 @@ export class MeshNode {
       await node.start()
       await this.gossipService.start()
       await this.ae.start()
+      if (this.init.peerBans !== false) this.bans.start()
       this.stateValue = 'running'
       this.pruner = setInterval(() => this.store.prune(), PRUNE_INTERVAL_MS)
       this.pruner.unref()
@@ -244,6 +254,7 @@ export class MeshNode {
     this.stateValue = 'stopping'
     clearInterval(this.redial)
     clearInterval(this.pruner)
+    this.bans.stop()
     this.unwatchRevocation()
     this.unwatchRevoked()
     this.redial = undefined

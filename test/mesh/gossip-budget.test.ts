@@ -2,7 +2,9 @@
  * Gossip ingest budgets between real nodes on loopback (node/mesh/gossip-budget.ts): a peer that
  * floods unenrolled reports (refused as ERR_NOT_ENROLLED, which gossip Ignores and so never costs
  * score by itself) gets only its budget read; the rest are dropped unread, counted, and the peer's
- * score falls below the graylist threshold. An honest peer's report still goes through.
+ * score falls below the graylist threshold, and the receiver then bans it (node/mesh/peer-bans.ts):
+ * its connections are closed and its dials refused, so a flood stops costing transport work. An
+ * honest peer's report still goes through, and the honest peer stays connected.
  */
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
@@ -31,7 +33,7 @@ describe('gossip ingest budgets on loopback', () => {
   test('a flooding peer gets its budget read, the rest dropped unread, and is graylisted; an honest peer is not', async () => {
     const quiet = { antiEntropy: { intervalMs: 3_600_000 } }
     const receiver = await startNode(fleet, {
-      init: { ...quiet, gossipBudget: { frames: BUDGET, intervalMs: 600_000 } },
+      init: { ...quiet, gossipBudget: { frames: BUDGET, intervalMs: 600_000 }, peerBans: { checkMs: 200 } },
     })
     const flooder = await startNode(fleet, { init: quiet })
     const honest = await startNode(fleet, { init: quiet })
@@ -82,5 +84,28 @@ describe('gossip ingest budgets on loopback', () => {
     )
     assert.ok(scoreOf(receiver, honest.id) >= 0, `honest score ${scoreOf(receiver, honest.id)}`)
     assert.equal(notEnrolled(), BUDGET, 'nothing more of the flooder was read')
+
+    // the graylisted flooder is banned: disconnected, and its dials are refused for the ban's length
+    await waitFor(
+      () => receiver.node.bans.bans === 1 && !receiver.node.peers().includes(flooder.id),
+      10_000,
+      'the flooder banned and disconnected',
+      () => ({ bans: receiver.node.bans.active(), peers: receiver.node.peers() }),
+    )
+    assert.ok(receiver.node.peers().includes(honest.id), 'the honest peer stays connected')
+    assert.ok(receiver.node.bans.isBanned(flooder.id))
+    assert.ok(!receiver.node.bans.isBanned(honest.id))
+    // a banned peer cannot come back: the receiver refuses the connection once the handshake names it
+    const refusedBefore = receiver.node.bans.refused
+    await flooder.node.dial(receiver.node.multiaddrs()[0]).catch(() => undefined)
+    await waitFor(
+      () => receiver.node.bans.refused > refusedBefore && !receiver.node.peers().includes(flooder.id),
+      10_000,
+      'the banned flooder refused again',
+    )
+    const after = await createMeshMetrics(receiver.node).registry.metrics()
+    assert.match(after, /llmesh_mesh_peer_bans_total 1\n/)
+    assert.match(after, /llmesh_mesh_peers_banned 1\n/)
+    assert.match(after, /llmesh_mesh_ban_refusals_total [1-9]/)
   })
 })
