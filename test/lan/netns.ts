@@ -332,9 +332,20 @@ export class TestBed {
   }
 }
 
-/** Waits until `check` holds (polling every 50 ms), with `timeoutMs` scaled for a loaded machine (test/helpers). */
+/** Waits until `check` holds (polling every 50 ms, a throw counting as not yet), with `timeoutMs` scaled for a loaded machine (test/helpers). */
 export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  await waitFor(check, { timeoutMs, what, intervalMs: 50 })
+  // a check that throws (a curl timing out while the machine is loaded) is "not yet": it is asked
+  // again until the deadline, and the timeout names its last error
+  let last: string | undefined
+  const tolerant = async (): Promise<boolean> => {
+    try {
+      return await check()
+    } catch (err) {
+      last = String((err as Error)?.message ?? err).slice(0, 400)
+      return false
+    }
+  }
+  await waitFor(tolerant, { timeoutMs, what, intervalMs: 50, detail: () => ({ lastError: last }) })
 }
 
 /** Log lines that mean something went wrong: level >= 50 or an uncaught/unhandled error. */
