@@ -106,9 +106,15 @@ export type VerifyResult =
       error: VerificationError
       /** The refused message's id, set only when the signature was checked before the refusal. */
       id?: string
+      /**
+       * The signer the envelope claims, set for ERR_NOT_ENROLLED (refused before any signature
+       * check, so unproven): the mesh penalises a peer that sends messages naming itself as their
+       * unenrolled signer, and no one else.
+       */
+      claimedSigner?: string
     }
 
-type Fail = { ok: false; error: VerificationError; id?: string }
+type Fail = { ok: false; error: VerificationError; id?: string; claimedSigner?: string }
 const failWith = (code: VerificationCode, message: string, cause?: unknown): Fail => ({
   ok: false,
   error: new VerificationError(code, message, cause === undefined ? undefined : { cause }),
@@ -237,7 +243,10 @@ function openDevice(envelope: Extract<WireEnvelope, { kind: 'device' }>, ctx: Ve
   if (status === 'revoked') return failWith('ERR_REVOKED', `device ${envelope.signer} is revoked`)
   // an invite claim is how an unenrolled device asks to join: its invite is checked instead
   if (status === 'unknown' && envelope.type !== 'InviteClaim')
-    return failWith('ERR_NOT_ENROLLED', `device ${envelope.signer} is not enrolled`)
+    return {
+      ...failWith('ERR_NOT_ENROLLED', `device ${envelope.signer} is not enrolled`),
+      claimedSigner: envelope.signer,
+    }
   if (!isCanonicalEd25519(sig) || rawKey.byteLength !== 32) {
     return failWith('ERR_BAD_SIGNATURE', 'malformed or non-canonical Ed25519 signature')
   }

@@ -46,6 +46,12 @@ export const GOSSIP_BUDGET_BYTES = 16 * 1024 * 1024
 export const GOSSIP_BUDGET_CPU_MS = 2_000
 /** Gossipsub behaviour penalty per message dropped for a budget (score −10 × penalty², decays ×0.2 a second). */
 export const GOSSIP_BUDGET_PENALTY = 1
+/**
+ * Behaviour penalty per message a peer sends signed by its own unenrolled key (ERR_NOT_ENROLLED).
+ * It decays ×0.2 a second: one report a second (a device whose enrollment is on its way) holds
+ * the score near −16, while a flood of 7 a second passes −700 and the peer is banned.
+ */
+export const NOT_ENROLLED_PENALTY = 1
 /** gossipsub's graylist threshold (its default): below it a peer's RPCs are discarded unread. */
 export const PEER_BAN_SCORE = -80
 /** How often connected peers' gossip scores are checked for a ban. */

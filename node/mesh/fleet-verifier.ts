@@ -108,7 +108,7 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
   const outcome = (res: VerifyResult): VerifyOutcome =>
     res.ok
       ? { ok: true, value: { digest: res.digest, type: res.type, message: res.message, signer: res.signer } }
-      : { ok: false, error: res.error, id: res.id }
+      : { ok: false, error: res.error, id: res.id, claimedSigner: res.claimedSigner }
 
   /** Verifies an envelope of a root of the known chain, under its own root or its predecessor. */
   const knownRoot = (bytes: Uint8Array, version: number, now: number): VerifyOutcome => {

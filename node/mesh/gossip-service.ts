@@ -8,7 +8,8 @@
  * it would refuse.
  * Before any of that, each message is charged to its delivering peer's ingest budget
  * (gossip-budget.ts): past it, the message is dropped unread (Ignored, counted as `dropped`) and the
- * peer loses score.
+ * peer loses score. A peer sending messages signed by its own unenrolled key loses score the same
+ * way (NOT_ENROLLED_PENALTY).
  */
 import type { GossipSub } from '@libp2p/gossipsub'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -17,6 +18,7 @@ import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../p
 import { VerificationError } from '../../protocols/errors.ts'
 import type { MessageType } from '../../protocols/schemas/index.ts'
 import type { Logger } from '../logger.ts'
+import { NOT_ENROLLED_PENALTY } from './constants.ts'
 import { GossipBudget, type GossipBudgetLimits } from './gossip-budget.ts'
 import type { Ingest, IngestResult } from './ingest.ts'
 import type { VerifiedWire } from './types.ts'
@@ -89,6 +91,7 @@ export class GossipService {
   private readonly pubsub: GossipSub
   private readonly ingest: Ingest
   private readonly log: Logger
+  private readonly penalize: ((peer: PeerId, penalty: number) => void) | undefined
   private readonly topics: Map<string, string>
   private started = false
   readonly counters: GossipCounters = { accepted: 0, ignored: 0, rejected: 0, dropped: 0 }
@@ -99,6 +102,7 @@ export class GossipService {
     this.pubsub = components.pubsub
     this.ingest = components.ingest
     this.log = components.logger
+    this.penalize = components.penalize
     this.budget = new GossipBudget(
       { logger: this.log, penalize: components.penalize, now: components.now },
       init.budget,
@@ -180,6 +184,12 @@ export class GossipService {
     if (res.status === 'duplicate') {
       this.counters.ignored++
       return TopicValidatorResult.Ignore
+    }
+    // a stranger sending messages it signed itself: a behaviour penalty, as for a budget drop. It
+    // decays within seconds, so a device whose enrollment is still on its way (a report per
+    // interval) keeps its score, while a flood goes under the graylist threshold and is banned
+    if (res.error.code === 'ERR_NOT_ENROLLED' && res.signer === peer.toString()) {
+      this.penalize?.(peer, NOT_ENROLLED_PENALTY)
     }
     // past quota: only the signer sending its own messages is punished, never a peer forwarding them
     if (IGNORED_CODES.has(res.error.code) || (res.error.code === 'ERR_QUOTA' && res.signer !== peer.toString())) {

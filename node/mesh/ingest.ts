@@ -137,7 +137,7 @@ export class Ingest {
         remember(this.rejectedWire, wire, out.error.code, this.rejectedMax)
         if (out.id !== undefined) remember(this.rejectedIds, out.id, out.error.code, this.rejectedMax)
       }
-      return this.refuse(out.id ?? wire, wire, out.error, source, from)
+      return this.refuse(out.id ?? wire, wire, out.error, source, from, out.claimedSigner)
     }
     // a topic filter judges where the message came from, not the message: never remembered
     const misplaced = filter?.(out.value)

@@ -45,7 +45,10 @@ export interface StoredMessage<M extends AnyMessage = AnyMessage> extends Verifi
  * Verification outcome: a value or a typed error, never a throw. A refusal made after the
  * signature was checked names the message's id (`id`).
  */
-export type VerifyOutcome = { ok: true; value: VerifiedWire } | { ok: false; error: VerificationError; id?: string }
+export type VerifyOutcome =
+  | { ok: true; value: VerifiedWire }
+  /** `claimedSigner`: the unproven signer of an ERR_NOT_ENROLLED refusal (protocols/verify.ts). */
+  | { ok: false; error: VerificationError; id?: string; claimedSigner?: string }
 
 /**
  * Checks raw wire bytes: size, schema, signature, enrollment, fleet, freshness, rollback. The mesh

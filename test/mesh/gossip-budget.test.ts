@@ -108,4 +108,39 @@ describe('gossip ingest budgets on loopback', () => {
     assert.match(after, /llmesh_mesh_peers_banned 1\n/)
     assert.match(after, /llmesh_mesh_ban_refusals_total [1-9]/)
   })
+
+  test('a peer sending its own unenrolled reports under the budget is penalised and banned; a newcomer is not', async () => {
+    const quiet = { antiEntropy: { intervalMs: 3_600_000 } }
+    const receiver = await startNode(fleet, { init: { ...quiet, peerBans: { checkMs: 200 } } })
+    const stranger = await startNode(fleet, { init: quiet })
+    const newcomer = await startNode(fleet, { init: quiet })
+    nodes.push(receiver, stranger, newcomer)
+    const health = fleetTopic(TOPIC_HEALTH, fleet.id)
+    for (const n of [stranger, newcomer]) await n.node.dial(receiver.node.multiaddrs()[0])
+    await waitFor(
+      () => [stranger, newcomer].every((n) => n.node.libp2p.services.pubsub.getSubscribers(health).length > 0),
+      10_000,
+      'subscriptions',
+    )
+    // the newcomer: a report a second while its enrollment is on its way
+    for (let seq = 1; seq <= 3; seq++) {
+      await newcomer.node.libp2p.services.pubsub.publish(health, await healthReport(fleet, newcomer.key, seq))
+      await new Promise((r) => setTimeout(r, 1000)) // the pace is the point: one report per second
+    }
+    // the stranger: 60 as fast as it can, far under the 1,000-message budget
+    for (let seq = 1; seq <= 60; seq++) {
+      await stranger.node.libp2p.services.pubsub.publish(health, await healthReport(fleet, stranger.key, seq))
+    }
+    await waitFor(
+      () => receiver.node.bans.isBanned(stranger.id) && !receiver.node.peers().includes(stranger.id),
+      10_000,
+      'the stranger banned',
+      () => ({ score: scoreOf(receiver, stranger.id), counters: receiver.node.gossip.counters }),
+    )
+    assert.equal(receiver.node.gossip.counters.dropped, 0, 'no budget was passed: the penalty did it')
+    assert.ok(!receiver.node.bans.isBanned(newcomer.id), 'the newcomer is not banned')
+    assert.ok(receiver.node.peers().includes(newcomer.id))
+    assert.ok(scoreOf(receiver, newcomer.id) > GRAYLIST, `newcomer score ${scoreOf(receiver, newcomer.id)}`)
+    assert.equal(receiver.store.forDevice(stranger.id).length, 0)
+  })
 })
