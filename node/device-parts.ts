@@ -114,13 +114,7 @@ export function commonParts(init: { signer?: OperatorSigner; agent?: AgentUpdate
     const replicationMetrics = createReplicationMetrics(() => parts.distribution?.replicationStats())
     app.get('/metrics', async (_req, reply) => {
       let text = ''
-      if (parts.metrics !== undefined) {
-        // the rollout stage label follows the served version's release
-        const m = parts.supervisor?.model
-        const r = parts.controller?.statusJson().releases.find((x) => x.model === m?.name && x.version === m?.version)
-        parts.metrics.setLabels({ rolloutStage: r?.state ?? 'none' })
-        text = await parts.metrics.registry.metrics()
-      }
+      if (parts.metrics !== undefined) text = await parts.metrics.registry.metrics()
       text += await rolloutMetrics.registry.metrics()
       text += await storeMetrics.registry.metrics()
       text += await meshMetrics.registry.metrics()

@@ -96,6 +96,7 @@ const MUTATIONS: Array<[string, string, string]> = [
   ['LlmeshP95LatencyAboveFleet', ') >= 3', ') >= 2'],
   ['LlmeshP95LatencyAboveFleet', '1.5 * quantile', '20 * quantile'],
   ['LlmeshCanaryP95Regression', '{rollout_stage!~"promoted|aborted|none"}', ''],
+  ['LlmeshCanaryP95Regression', '{rollout_stage="promoted"}', '{rollout_stage="canary"}'],
   ['LlmeshCanaryP95Regression', '1.25 * min by', '3 * min by'],
   ['LlmeshCanaryP95Regression', '1.25 * min by', '1 * min by'],
   ['LlmeshNodeDown', 'up{job=~"llmesh.*"}', 'up'],
