@@ -44,6 +44,7 @@ const FILES: Record<string, string> = {
   'render-releases.js': 'text/javascript; charset=utf-8',
   'release-parts.js': 'text/javascript; charset=utf-8',
   'render-problems.js': 'text/javascript; charset=utf-8',
+  'site-filter.js': 'text/javascript; charset=utf-8',
   'render-devices.js': 'text/javascript; charset=utf-8',
   'render-node.js': 'text/javascript; charset=utf-8',
   'render-timeline.js': 'text/javascript; charset=utf-8',
