@@ -9,6 +9,7 @@
  * 3 unreachable (no daemon answered) · 4 refused (a daemon answered with an error).
  */
 import type { DownloadStatus } from '../node/install/progress.ts'
+import { jsonDocument } from './json-output.ts'
 
 /** Options every data-printing command accepts. */
 export interface OutputOptions {
@@ -24,11 +25,19 @@ export const EXIT_CODES: Readonly<Record<ErrorClass, number>> = { failed: 1, usa
 /** Whether a command printed its data: under `--json` stdout then holds that one document, not an error body too. */
 let printedData = false
 
-/** Prints `data` as JSON (with --json) or through `human` as text. */
-export function print<T>(opts: OutputOptions, data: T, human: (data: T) => string): void {
-  printedData = true
-  if (opts.json === true) process.stdout.write(`${JSON.stringify(data, null, 2)}\n`)
-  else process.stdout.write(`${human(data)}\n`)
+/**
+ * Prints `data` through `human` as text, or with --json as one JSON document shaped at the one
+ * boundary, cli/json-output.ts: snake_case keys at every depth, an object envelope.
+ */
+export function print<T extends object>(opts: OutputOptions, data: T, human: (data: T) => string): void {
+  if (opts.json === true) {
+    const doc = jsonDocument(data)
+    printedData = true
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`)
+  } else {
+    printedData = true
+    process.stdout.write(`${human(data)}\n`)
+  }
 }
 
 /** A failure the CLI reports as one line on stderr; `errorClass` picks the exit code. */
@@ -144,6 +153,7 @@ function wantsJson(args: unknown[]): boolean {
 /** Wraps a command action so that any error ends as one stderr line and its class's exit code. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
   return async (...args: A) => {
+    printedData = false
     try {
       await fn(...args)
     } catch (err) {

@@ -3,6 +3,7 @@
  * supervisor as a daemon service, and the routes and metrics every node has (rollout routes,
  * dashboard, GET /metrics over every registry, the fleet's history).
  */
+import type { Registry } from 'prom-client'
 import type { OperatorSigner } from '../protocols/signing/index.ts'
 import type { agentUpdateService } from './agent-update/service.ts'
 import type { AgentUpdaterInit } from './agent-update/updater.ts'
@@ -41,6 +42,8 @@ export interface DeviceParts {
   agent?: ReturnType<typeof agentUpdateService>
   /** Federated serving (node/serving/): forwarder, responder, their metrics. */
   serving?: Serving
+  /** More registries GET /metrics serves (the seed's publish refusals, seed/publish-metrics.ts). */
+  registries?: Registry[]
 }
 
 /** The supervisor as a daemon service, with its /status section. */
@@ -114,13 +117,7 @@ export function commonParts(init: { signer?: OperatorSigner; agent?: AgentUpdate
     const replicationMetrics = createReplicationMetrics(() => parts.distribution?.replicationStats())
     app.get('/metrics', async (_req, reply) => {
       let text = ''
-      if (parts.metrics !== undefined) {
-        // the rollout stage label follows the served version's release
-        const m = parts.supervisor?.model
-        const r = parts.controller?.statusJson().releases.find((x) => x.model === m?.name && x.version === m?.version)
-        parts.metrics.setLabels({ rolloutStage: r?.state ?? 'none' })
-        text = await parts.metrics.registry.metrics()
-      }
+      if (parts.metrics !== undefined) text = await parts.metrics.registry.metrics()
       text += await rolloutMetrics.registry.metrics()
       text += await storeMetrics.registry.metrics()
       text += await meshMetrics.registry.metrics()
@@ -131,6 +128,7 @@ export function commonParts(init: { signer?: OperatorSigner; agent?: AgentUpdate
       text += await membershipMetrics.registry.metrics()
       text += await replicationMetrics.registry.metrics()
       if (parts.serving !== undefined) text += await parts.serving.metrics.registry.metrics()
+      for (const r of parts.registries ?? []) text += await r.metrics()
       return reply.type(rolloutMetrics.registry.contentType).send(text)
     })
   }

@@ -10,8 +10,9 @@
  *   Routes: GET /rollout, GET /rollout/:model/:version, POST /messages, the release bundle routes
  *   (node/install/bundle-routes.ts: export, chunks, import), and POST /rollout/commands
  *   when an operator signer is given (`--operator-key`), the OpenAI-compatible API (/v1/…) and
- *   GET /metrics (prom-client, `rollout_stage` label from the served version's release state,
- *   plus node/rollout/metrics.ts: node identity, rollout state, rollbacks),
+ *   GET /metrics (prom-client: requests by `model`/`model_version`, no stage label; plus
+ *   node/rollout/metrics.ts: node identity, rollout state (`llmesh_rollout_stage_info`, joined
+ *   on model_version), rollbacks),
  *   the fleet dashboard (GET /dashboard, node/api/dashboard-routes.ts) and the fleet's history
  *   (GET /history/…, node/telemetry/fleet-history.ts; on the seed too, started first).
  * Observer (`observerServices`, what the seed composes in seed/seed-daemon.ts with its own
@@ -205,8 +206,6 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       { ctx, installer: parts.distribution!.installer, supervisor: parts.supervisor, reporter: parts.reporter },
       { ...init.rollout, act: true },
     )
-    // requests are labelled with the rollout stage of their release at the time they ran
-    parts.metrics?.setStageResolver((model, version) => ctx.status.releaseState(model, version))
     common.bindMetrics(ctx, parts.controller)
     return parts.controller
   })

@@ -14,3 +14,5 @@ export const RELEASES_DIR = 'releases'
 export const SEQ_FILE = 'release-seq.json'
 /** Largest seq counter file read, bytes (it holds one number per model). */
 export const MAX_SEQ_FILE_BYTES = 1024 * 1024
+/** Distinct error codes `llmesh_publish_refusals_total` keeps as labels (more go to `ERR_OTHER`). */
+export const MAX_REFUSAL_CODES = 32

@@ -11,6 +11,7 @@ import type { ReleaseManifest } from '../protocols/schemas/index.ts'
 import type { OperatorSigner } from '../protocols/signing/index.ts'
 import { agentRoutes } from './agent-routes.ts'
 import { UPLOAD_DIR } from './constants.ts'
+import type { PublishMetrics } from './publish-metrics.ts'
 import { releaseRoutes } from './release-routes.ts'
 import type { SeqAuthority } from './seq-authority.ts'
 
@@ -20,6 +21,8 @@ export function seedDistribution(opts: {
   distribution?: DistributionInit
   /** The operator's durable seq counter (seed/seq-authority.ts). */
   seqs?: SeqAuthority
+  /** Counts refused publishes (seed/publish-metrics.ts). */
+  metrics?: PublishMetrics
 }): {
   services: ServiceFactory[]
   routes: RouteFactory[]
@@ -49,6 +52,7 @@ export function seedDistribution(opts: {
               .map((r) => ({ manifest: r.message as ReleaseManifest, digest: r.digest, bytes: r.bytes })),
           highestSeq: (model) => ctx.store.highestReleaseSeq(model),
           seqs: opts.seqs,
+          metrics: opts.metrics,
           logger: ctx.logger.child({ svc: 'releases' }),
         })
       },

@@ -15,7 +15,8 @@
  * downgrade) or the policy is wrong; before its body is written to disk when it does not start
  * as a GGUF file; and before any chunk is appended when the header is not loadable (see
  * seed/publish.ts). Publishes run one at a time (each takes the next per-model seq, and the
- * duplicate check is repeated in that queue).
+ * duplicate check is repeated in that queue). Every refusal is counted by its error code
+ * (`llmesh_publish_refusals_total{code}`, seed/publish-metrics.ts).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
@@ -29,6 +30,7 @@ import type { ReleaseManifest } from '../protocols/schemas/index.ts'
 import type { OperatorSigner } from '../protocols/signing/index.ts'
 import { MAX_UPLOAD_BYTES } from './constants.ts'
 import { publishRelease } from './publish.ts'
+import type { PublishMetrics } from './publish-metrics.ts'
 import { type PublishQuery, parsePublishRequest, uploadName } from './publish-query.ts'
 import { checkVersion, type KnownRelease, preflightManifest } from './release-checks.ts'
 import type { SeqAuthority } from './seq-authority.ts'
@@ -78,6 +80,8 @@ export interface ReleaseRoutesDeps {
   highestSeq: (model: string) => number
   /** The operator's durable seq counter (seed/seq-authority.ts). */
   seqs?: SeqAuthority
+  /** Counts refused publishes by code (`llmesh_publish_refusals_total`, seed/publish-metrics.ts). */
+  metrics?: PublishMetrics
   logger: Logger
   maxUploadBytes?: number
 }
@@ -145,6 +149,7 @@ export function releaseRoutes(deps: ReleaseRoutesDeps): FastifyPluginAsync {
         body = out
       } catch (err) {
         const e = errorReply(err)
+        deps.metrics?.refused(e.body.error.code)
         if (e.status === 500) deps.logger.error({ err }, 'publish failed')
         else deps.logger.info({ code: e.body.error.code, reason: e.body.error.message }, 'publish refused')
         status = e.status

@@ -7,7 +7,8 @@
  *   → any extra services the caller adds.
  * Routes: the operator's device routes (`/devices`, seed/device-routes.ts), `/invites`
  * (seed/invite-routes.ts), `/releases`
- * (seed/release-routes.ts), the rollout routes with the operator key, the dashboard and /metrics.
+ * (seed/release-routes.ts), the rollout routes with the operator key, the dashboard and /metrics
+ * (with the seed's publish refusals, seed/publish-metrics.ts).
  */
 
 import { join } from 'node:path'
@@ -22,6 +23,7 @@ import { SEQ_FILE } from './constants.ts'
 import { deviceRoutes } from './device-routes.ts'
 import { seedDistribution } from './distribution.ts'
 import { inviteRoutes } from './invite-routes.ts'
+import { createPublishMetrics } from './publish-metrics.ts'
 import { SeqAuthority } from './seq-authority.ts'
 
 /** Options of the seed daemon: a daemon's plus the operator signer. */
@@ -49,8 +51,11 @@ export class SeedDaemon extends Daemon {
     const { signer, enrollmentTtlMs, rollout, distribution, services, routes, seqFile, ...rest } = init
     const ledger = new AutoEnrollmentLedger()
     const seqs = new SeqAuthority({ file: seqFile ?? join(init.dataDir, SEQ_FILE) })
-    const sd = seedDistribution({ signer, distribution, seqs })
+    const publishMetrics = createPublishMetrics()
+    const sd = seedDistribution({ signer, distribution, seqs, metrics: publishMetrics })
     const observer = observerServices({ signer, rollout, distribution: sd.get })
+    // GET /metrics serves the refused publishes too (llmesh_publish_refusals_total)
+    observer.parts.registries = [...(observer.parts.registries ?? []), publishMetrics.registry]
     super({
       ...rest,
       role: 'seed',

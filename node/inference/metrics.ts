@@ -1,7 +1,9 @@
 /**
  * Prometheus metrics of the inference service, on their OWN registry (`metrics.registry`; the HTTP
- * server serves it at /metrics). Request metrics carry the labels `model`, `model_version`,
- * `rollout_stage` (set with setLabels(); model and version follow model loads automatically).
+ * server serves it at /metrics). Request metrics carry the labels `model` and `model_version`
+ * (set with setLabels(); they follow model loads automatically). No `rollout_stage`: a stage
+ * label would change value mid-rollout and start new series; the stage is the info series
+ * `llmesh_rollout_stage_info` (node/rollout/metrics.ts), joined on `model_version`.
  * Only numbers and identifiers go in: never prompt or completion text.
  */
 import { readdir, readFile } from 'node:fs/promises'
@@ -14,7 +16,6 @@ import type { RequestRecord } from './types.ts'
 export interface ModelLabels {
   model: string
   modelVersion: string
-  rolloutStage: string
 }
 
 /** Options of the metrics. */
@@ -25,17 +26,10 @@ export interface InferenceMetricsInit {
   labels?: Partial<ModelLabels>
   /** Thermal zones directory. Default /sys/class/thermal. */
   thermalDir?: string
-  /**
-   * Resolves the rollout stage of a model version when a sample is recorded (e.g. from the
-   * rollout controller). Without it the stage is whatever setLabels() last set.
-   */
-  stageOf?: StageResolver
 }
 
-/** The rollout stage of `model@version` now, or undefined when unknown. */
-export type StageResolver = (model: string, version: string) => string | undefined
-
-const MODEL_LABELS = ['model', 'model_version', 'rollout_stage'] as const
+/** The labels of every model series (request, latency, token, fault counters). */
+export const MODEL_LABELS = ['model', 'model_version'] as const
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 const TTFT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
@@ -65,7 +59,6 @@ export class InferenceMetrics {
   private labels: ModelLabels
   private readonly thermalDir: string
   private supervisor: InferenceSupervisor | undefined
-  private stageOf: StageResolver | undefined
   private readonly requests: Counter<string>
   private readonly errors: Counter<string>
   private readonly latency: Histogram<string>
@@ -83,8 +76,7 @@ export class InferenceMetrics {
   constructor(init: InferenceMetricsInit = {}) {
     const p = init.prefix ?? 'llmesh_'
     this.thermalDir = init.thermalDir ?? '/sys/class/thermal'
-    this.stageOf = init.stageOf
-    this.labels = { model: 'none', modelVersion: 'none', rolloutStage: 'none', ...init.labels }
+    this.labels = { model: 'none', modelVersion: 'none', ...init.labels }
     const registers = [this.registry]
     const labelNames = [...MODEL_LABELS]
     const counter = (name: string, help: string, extra: string[] = []): Counter<string> =>
@@ -170,30 +162,13 @@ export class InferenceMetrics {
     })
   }
 
-  /** Changes the label values used from now on (e.g. the rollout stage). */
+  /** Changes the label values used from now on. */
   setLabels(labels: Partial<ModelLabels>): void {
     this.labels = { ...this.labels, ...labels }
   }
 
-  /**
-   * Resolves the rollout stage at recording time from now on, so that a request is labelled with
-   * the stage it ran in, not with the stage of the last scrape.
-   */
-  setStageResolver(fn: StageResolver | undefined): void {
-    this.stageOf = fn
-  }
-
   private lv(): Record<(typeof MODEL_LABELS)[number], string> {
-    const { model, modelVersion, rolloutStage } = this.labels
-    let stage = rolloutStage
-    if (this.stageOf !== undefined && model !== 'none') {
-      try {
-        stage = this.stageOf(model, modelVersion) ?? 'none'
-      } catch {
-        // a resolver failure must not lose the sample
-      }
-    }
-    return { model, model_version: modelVersion, rollout_stage: stage }
+    return { model: this.labels.model, model_version: this.labels.modelVersion }
   }
 
   private setModelGauge(g: Gauge<string>, pick: (s: { active: number; waiting: number }) => number): void {

@@ -5,6 +5,8 @@
  * each device; v2 rolls through pilot to full by the devices' verdicts; v3 holds in a 30 min pilot
  * with latency and error-rate gates, then is aborted. The values are read back from the DOM (each
  * plotted point carries its value) and checked against the API; screenshots of every view are taken.
+ * The devices are on two sites (`site:north`, `site:south`): the site selector narrows the device
+ * rows and the per-device plots to one.
  */
 import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
@@ -80,7 +82,10 @@ describe('dashboard persona views and timeline in Chromium', {
   let seedApi: string
 
   before(async () => {
-    f = await startRolloutFleet([['pilot'], ['shop']])
+    f = await startRolloutFleet([
+      ['pilot', 'site:north'],
+      ['shop', 'site:south'],
+    ])
     seedApi = f.seed.apiUrl as string
     browser = await launchBrowser()
     shots = process.env.LLMESH_DASHBOARD_SHOTS ?? (await mkdtemp(join(tmpdir(), 'llmesh-dashboard-shots-')))
@@ -251,6 +256,43 @@ describe('dashboard persona views and timeline in Chromium', {
       scaled(30_000),
       'both devices on v2, the newest release not aborted',
     )
+    await page.close()
+  })
+
+  test('the site selector narrows the device rows and the per-device plots to one site', async () => {
+    const [north, south] = f.devices.map((d) => d.id)
+    const page = await browser.context.newPage()
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(e.message))
+    await page.goto(`${seedApi}/dashboard`)
+    const select = page.locator('[data-role="site-select"]')
+    await select.waitFor({ timeout: scaled(15_000) })
+    const options = await select.locator('option').evaluateAll((els) => els.map((e) => e.getAttribute('value')))
+    assert.deepEqual(options, ['', 'north', 'south'], 'every site seen, and all of them')
+    const rows = () =>
+      page.locator('#devices tr[data-device]').evaluateAll((els) => els.map((e) => e.getAttribute('data-device')))
+    await page.locator(`#devices tr[data-device="${south}"]`).waitFor()
+    assert.ok(
+      (await rows()).includes(north) && (await rows()).includes(f.seed.context.identity.peerId),
+      'all sites: every row',
+    )
+    await select.selectOption('north')
+    await waitFor(async () => !(await rows()).includes(south), scaled(15_000), 'the south device filtered out')
+    assert.deepEqual(await rows(), [north], 'only the north device (the seed declares no site)')
+    // the choice holds across refreshes and views: the Ops plots show the north device alone
+    await page.locator('#views a[data-view="ops"]').click()
+    await page.locator('#view-ops[data-loaded]').waitFor({ timeout: scaled(30_000) })
+    const series = await page
+      .locator('[data-plot="ram"] g[data-series]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-series') ?? ''))
+    assert.equal(series.length, 1, series.join(', '))
+    assert.ok(series[0].endsWith(north.slice(-8)), series[0])
+    await page.screenshot({ path: join(shots, 'view-ops-site-north.png'), fullPage: true })
+    // back to every site
+    await page.locator('[data-role="site-select"]').selectOption('')
+    await page.locator('#views a[data-view="rollouts"]').click()
+    await waitFor(async () => (await rows()).includes(south), scaled(15_000), 'every site again')
+    assert.deepEqual(errors, [])
     await page.close()
   })
 

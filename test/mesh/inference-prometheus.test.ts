@@ -1,9 +1,10 @@
 /**
  * A real Prometheus (Debian `prometheus`, 1 s scrape interval, loopback only) scrapes a real device
  * daemon's /metrics (seed + 1 device, a release activated through the rollout controller).
- * Prometheus' HTTP API must return the llmesh request counters with the `model`, `model_version`
- * and `rollout_stage` labels and exactly the count of requests this test made; `promtool check
- * metrics` must accept the exposition with no lint finding. Skipped only when the binaries are
+ * Prometheus' HTTP API must return the llmesh request counters with the `model` and `model_version`
+ * labels and exactly the count of requests this test made, their stage joined from
+ * `llmesh_rollout_stage_info` on model_version (no request series carries `rollout_stage`);
+ * `promtool check metrics` must accept the exposition with no lint finding. Skipped only when the binaries are
  * missing outside CI (under CI=true a missing binary fails).
  */
 
@@ -127,7 +128,7 @@ describe('a real Prometheus scrapes a device', { skip, timeout: scaled(120_000) 
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 
-  test('request counts with model, model_version and rollout_stage labels reach Prometheus', async () => {
+  test('request counts with model and model_version labels reach Prometheus, the stage joined on model_version', async () => {
     const api = f!.devices[0].daemon.apiUrl!
     const client = new OpenAI({ baseURL: `${api}/v1`, apiKey: 'none', maxRetries: 0 })
     const N = 5
@@ -139,7 +140,7 @@ describe('a real Prometheus scrapes a device', { skip, timeout: scaled(120_000) 
     // one refused request: counted as an error by kind, not as a served request
     await assert.rejects(client.completions.create({ model: 'tiny', prompt: 'x', max_tokens: 0 }))
 
-    const sel = '{job="llmesh",model="tiny",model_version="1.0.0",rollout_stage="promoted"}'
+    const sel = '{job="llmesh",model="tiny",model_version="1.0.0"}'
     let last = ''
     await waitFor(
       async () => {
@@ -150,7 +151,7 @@ describe('a real Prometheus scrapes a device', { skip, timeout: scaled(120_000) 
       20_000,
       `Prometheus sees ${N} requests`,
     ).catch(async (err) => {
-      const seen = JSON.stringify(await query('count by (__name__, rollout_stage) ({job="llmesh", rollout_stage!=""})'))
+      const seen = JSON.stringify(await query('count by (__name__, model_version) ({job="llmesh", model_version!=""})'))
       throw new Error(`${(err as Error).message}; last answer ${last}; series ${seen}; log:\n${promLog.slice(-1500)}`)
     })
     const byMode = await query(`sum by (mode, outcome) (llmesh_inference_requests_total${sel})`)
@@ -160,6 +161,14 @@ describe('a real Prometheus scrapes a device', { skip, timeout: scaled(120_000) 
     assert.equal(
       lat.reduce((n, x) => n + Number(x.value[1]), 0),
       N,
+    )
+    // the stage of the requests' version: the info series, joined on (instance, model, model_version)
+    const staged = await query(
+      `sum by (rollout_stage) (llmesh_inference_requests_total${sel} * on (job, instance, model, model_version) group_left (rollout_stage) llmesh_rollout_stage_info)`,
+    )
+    assert.deepEqual(
+      staged.map((x) => [x.metric.rollout_stage, Number(x.value[1])]),
+      [['promoted', N]],
     )
     const tokensOut = await query(`llmesh_inference_tokens_out_total${sel}`)
     assert.ok(Number(tokensOut[0]?.value[1]) > 0, JSON.stringify(tokensOut))
@@ -187,13 +196,13 @@ describe('a real Prometheus scrapes a device', { skip, timeout: scaled(120_000) 
   })
 })
 
-describe('rollout_stage of request metrics', { timeout: scaled(90_000) }, () => {
+describe('no rollout_stage on request metrics', { timeout: scaled(90_000) }, () => {
   let f: RolloutFleet | undefined
   after(async () => {
     await f?.stop()
   })
 
-  test('requests made before any scrape carry the stage they ran in', async () => {
+  test('no request series carries the stage; the info series names it for the served version', async () => {
     f = await startRolloutFleet([[]])
     await publish(f, '1.0.0', POLICIES.ONE_STAGE)
     await waitAllServing(f, '1.0.0')
@@ -206,6 +215,12 @@ describe('rollout_stage of request metrics', { timeout: scaled(90_000) }, () => 
     assert.equal(res.status, 200)
     const text = await (await fetch(`${api}/metrics`)).text()
     const line = text.split('\n').find((l) => l.startsWith('llmesh_inference_requests_total{'))
-    assert.match(line ?? '', /model_version="1\.0\.0",rollout_stage="promoted"/, line)
+    assert.match(line ?? '', /model="tiny",model_version="1\.0\.0",/, line)
+    const staged = text.split('\n').filter((l) => /^llmesh_inference_\w+\{[^}]*rollout_stage=/.test(l))
+    assert.deepEqual(staged, [], 'inference series with a rollout_stage label')
+    assert.match(
+      text,
+      /^llmesh_rollout_stage_info\{model="tiny",model_version="1\.0\.0",rollout_stage="promoted"\} 1$/m,
+    )
   })
 })

@@ -121,9 +121,9 @@ describe('release publish on a seed', { timeout: scaled(400_000) }, () => {
     await waitFor(
       async () => {
         const st = JSON.parse((await cli(['rollout', 'status', '--api', api, '--json'])).stdout) as {
-          releases: Array<{ version: string; downgradeFrom?: string }>
+          releases: Array<{ version: string; downgrade_from?: string }>
         }
-        return st.releases.find((r) => r.version === '1.5.0')?.downgradeFrom === '2.0.0'
+        return st.releases.find((r) => r.version === '1.5.0')?.downgrade_from === '2.0.0'
       },
       { timeoutMs: 20_000, what: 'rollout status shows the downgrade' },
     )

@@ -115,10 +115,10 @@ test('the arm64 package runs llmesh --version and model inspect under qemu', {
       maxBuffer: 16 * 1024 * 1024,
     },
   )
-  const report = JSON.parse(inspect.stdout) as { ok: boolean; architecture: string; tensorCount: number }
+  const report = JSON.parse(inspect.stdout) as { ok: boolean; architecture: string; tensor_count: number }
   assert.equal(report.ok, true)
   assert.equal(report.architecture, 'llama')
-  assert.ok(report.tensorCount > 0)
+  assert.ok(report.tensor_count > 0)
 })
 
 test('install.sh refuses the arm64 package on an x64 machine before changing anything', {

@@ -26,6 +26,7 @@ import { createMeshMetrics } from '../../node/mesh/mesh-metrics.ts'
 import { storeHealth } from '../../node/mesh/store-load.ts'
 import { createStoreMetrics } from '../../node/mesh/store-metrics.ts'
 import { RolloutMetrics } from '../../node/rollout/metrics.ts'
+import { createReplicationMetrics } from '../../node/store/replication-metrics.ts'
 import { parsePolicyYaml } from '../../protocols/rollout/policy-yaml.ts'
 import { scaled, suiteTmpDir } from '../helpers/index.ts'
 
@@ -96,6 +97,7 @@ const MUTATIONS: Array<[string, string, string]> = [
   ['LlmeshP95LatencyAboveFleet', ') >= 3', ') >= 2'],
   ['LlmeshP95LatencyAboveFleet', '1.5 * quantile', '20 * quantile'],
   ['LlmeshCanaryP95Regression', '{rollout_stage!~"promoted|aborted|none"}', ''],
+  ['LlmeshCanaryP95Regression', '{rollout_stage="promoted"}', '{rollout_stage="canary"}'],
   ['LlmeshCanaryP95Regression', '1.25 * min by', '3 * min by'],
   ['LlmeshCanaryP95Regression', '1.25 * min by', '1 * min by'],
   ['LlmeshNodeDown', 'up{job=~"llmesh.*"}', 'up'],
@@ -171,6 +173,15 @@ const MUTATIONS: Array<[string, string, string]> = [
   ['LlmeshForgedMessages', 'offset 15m)\n              or increase', 'offset 15m) * 0\n              or increase'],
   ['LlmeshForgedMessages', ') > 0\n', ') > 1\n'],
   ['LlmeshForgedMessages', 'group_left (peer_id)', 'group_left ()'],
+  ['LlmeshReplicationRecycling', ') > 3)', ') > 10)'],
+  ['LlmeshReplicationRecycling', ') > 3)', ') > 1)'],
+  ['LlmeshReplicationRecycling', '[15m]', '[5m]'],
+  [
+    'LlmeshReplicationRecycling',
+    'increase(llmesh_replication_recycles_total[15m])',
+    'llmesh_replication_recycles_total',
+  ],
+  ['LlmeshReplicationRecycling', 'group_left (peer_id)', 'group_left ()'],
 ]
 
 /** promtool runs at once in the mutation test (each mutant has its own directory). */
@@ -287,7 +298,7 @@ describe('alerting rules with promtool', { skip, timeout: scaled(300_000) }, () 
 })
 
 describe('alerting rules against the metrics a device exposes', () => {
-  test('every metric and label the rules use is registered by InferenceMetrics, RolloutMetrics, the store or the mesh metrics', async () => {
+  test('every metric and label the rules use is registered by InferenceMetrics, RolloutMetrics, the store, mesh or replication metrics', async () => {
     const registered = new Map<string, Set<string>>()
     const store = createStoreMetrics({ health: storeHealth(), size: 0 })
     const zero = {
@@ -308,7 +319,8 @@ describe('alerting rules against the metrics a device exposes', () => {
       gossip: { counters: zero },
       antiEntropy: { counters: zero },
     })
-    const all = [new InferenceMetrics(), new RolloutMetrics(), store, mesh].flatMap((x) =>
+    const replication = createReplicationMetrics(() => undefined)
+    const all = [new InferenceMetrics(), new RolloutMetrics(), store, mesh, replication].flatMap((x) =>
       x.registry.getMetricsAsArray(),
     )
     for (const m of all) {
@@ -364,6 +376,7 @@ describe('alerting rules against the metrics a device exposes', () => {
       'llmesh_loop_errors_total',
       'llmesh_mesh_peers',
       'llmesh_gossip_messages_total',
+      'llmesh_replication_recycles_total',
       'up',
     ]) {
       assert.ok(used.has(n), `no rule uses ${n}`)

@@ -29,7 +29,7 @@ describe('llmesh model', () => {
     assert.equal(rep.ok, true)
     assert.equal(rep.architecture, 'llama')
     assert.equal(rep.quantization, 'F32')
-    assert.equal(rep.tensorCount, 21)
+    assert.equal(rep.tensor_count, 21)
     assert.equal(rep.metadata['tokenizer.ggml.tokens'].length, 260)
   })
 

@@ -1,7 +1,7 @@
 /**
  * What /metrics must expose (issue 5): requests, errors by kind, a latency histogram, time to
  * first token, tokens in and out, concurrency and queue length, restarts, OOMs, load failures and
- * model load time, each with `model`, `model_version` and `rollout_stage`; process and host gauges
+ * model load time, each with `model` and `model_version` (no stage label); process and host gauges
  * (CPU %, RAM %), and the temperature of the hottest thermal zone only where one exists.
  */
 import assert from 'node:assert/strict'
@@ -33,10 +33,10 @@ function samples(text: string, name: string): Array<[string, number]> {
     .map((l) => [l.slice(name.length, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))])
 }
 
-test('every metric of the spec, with model, model_version and rollout_stage', async (t) => {
+test('every metric of the spec, with model and model_version', async (t) => {
   const dir = await tmpDir(t, 'llmesh-metrics-')
   const m = createInferenceMetrics({
-    labels: { model: 'tiny', modelVersion: '2.0.0', rolloutStage: 'canary' },
+    labels: { model: 'tiny', modelVersion: '2.0.0' },
     thermalDir: join(dir, 'none'),
   })
   m.observeRequest(req())
@@ -44,7 +44,7 @@ test('every metric of the spec, with model, model_version and rollout_stage', as
   m.observeRequest(req({ outcome: 'error', errorCode: 'ERR_INFERENCE_TIMEOUT', tokensOut: 0, ttftMs: undefined }))
   m.recordError('bad_request')
   const text = await m.registry.metrics()
-  const labels = 'model="tiny",model_version="2.0.0",rollout_stage="canary"'
+  const labels = 'model="tiny",model_version="2.0.0"'
   assert.deepEqual(
     samples(text, 'llmesh_inference_requests_total').map(([, v]) => v),
     [1, 1, 1],

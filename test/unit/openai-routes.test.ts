@@ -22,7 +22,7 @@ let modelPath = ''
 let app: FastifyInstance
 let client: OpenAI
 const sup = new InferenceSupervisor({ logger: silentLogger() }, { threads: 1, maxConcurrent: 1, maxQueue: 0 })
-const metrics = createInferenceMetrics({ labels: { rolloutStage: 'canary' } })
+const metrics = createInferenceMetrics()
 
 before(async () => {
   modelPath = (await writeTinyGguf(join(dir, 'tiny.gguf'))).path
@@ -207,7 +207,7 @@ describe('OpenAI-compatible routes with the openai client', { timeout: 60_000 },
   test('metrics count requests by model, version, stage and errors by kind', async () => {
     const text = await metrics.registry.metrics()
     const ok =
-      /llmesh_inference_requests_total\{model="tiny",model_version="1",rollout_stage="canary",mode="completion",outcome="ok"\} (\d+)/.exec(
+      /llmesh_inference_requests_total\{model="tiny",model_version="1",mode="completion",outcome="ok"\} (\d+)/.exec(
         text,
       )
     assert.ok(ok && Number(ok[1]) >= 4, 'completion requests counted')
@@ -216,10 +216,7 @@ describe('OpenAI-compatible routes with the openai client', { timeout: 60_000 },
     assert.match(text, /llmesh_inference_errors_total\{[^}]*kind="invalid_request"\} [1-9]/)
     assert.match(text, /llmesh_inference_time_to_first_token_seconds_count\{[^}]*mode="chat"\} [1-9]/)
     assert.match(text, /llmesh_inference_tokens_out_total\{[^}]*\} [1-9]/)
-    assert.match(
-      text,
-      /llmesh_inference_model_load_seconds_count\{model="tiny",model_version="1",rollout_stage="canary"\} 1/,
-    )
+    assert.match(text, /llmesh_inference_model_load_seconds_count\{model="tiny",model_version="1"\} 1/)
     assert.match(text, /llmesh_inference_ready 1/)
     assert.match(text, /llmesh_host_memory_used_percent \d/)
     assert.match(text, /llmesh_inference_concurrency\{model="tiny"/)

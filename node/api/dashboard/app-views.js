@@ -22,7 +22,9 @@ const VIEWS = /** @type {const} */ (['rollouts', 'ops', 'dev', 'product'])
 /**
  * What the last refresh read, for the views.
  * @typedef {{ rollouts: import('./render.js').Rollout[], published: import('./render.js').Published[] | null,
- *   devices: import('./render.js').Device[], now: number, online: (d: import('./render.js').Device) => boolean }} Snapshot
+ *   devices: import('./render.js').Device[], everyone?: import('./render.js').Device[], now: number,
+ *   online: (d: import('./render.js').Device) => boolean }} Snapshot
+ * `devices` are those the views plot (the chosen site's); `everyone` names the devices in the timeline.
  */
 
 /** @type {{ view: View, snapshot: Snapshot | null, loading: boolean, loadedAt: number, loads: number }} */
@@ -59,6 +61,8 @@ async function loadView() {
       rollouts: snap.rollouts,
       devices: snap.devices.map((d) => d.id),
       now: snap.now,
+      // a site is chosen: its devices alone, not every device the history holds
+      only: snap.everyone !== undefined && snap.everyone.length !== snap.devices.length,
     })
     if (view !== state.view) return
     const input = { history, rollouts: snap.rollouts, devices: snap.devices, online: snap.online }
@@ -79,12 +83,17 @@ async function loadView() {
  */
 export function feed(snap) {
   state.snapshot = snap
-  const names = new Map(snap.devices.map((d) => [d.id, d.name]))
+  const names = new Map((snap.everyone ?? snap.devices).map((d) => [d.id, d.name]))
   fill(
     'timeline',
     renderTimeline({ rollouts: snap.rollouts, published: snap.published, now: snap.now, onVerdict, names }),
   )
   if (state.view !== 'rollouts' && Date.now() - state.loadedAt >= HISTORY_REFRESH_MS) void loadView()
+}
+
+/** Draws the open persona view again with the next refresh (e.g. another site was chosen). */
+export function reloadView() {
+  state.loadedAt = 0
 }
 
 /** Empties the views (after a refusal). */
@@ -102,7 +111,8 @@ async function onVerdict(digest) {
   fill('evidence-body', h('p', { class: 'muted' }, 'Reading the evidence…'))
   if (!dialog.open) dialog.showModal()
   const r = await api(`/dashboard/verdicts/${encodeURIComponent(digest)}`)
-  const names = new Map((state.snapshot?.devices ?? []).map((d) => [d.id, d.name]))
+  const snap = state.snapshot
+  const names = new Map((snap?.everyone ?? snap?.devices ?? []).map((d) => [d.id, d.name]))
   fill('evidence-body', r.ok ? renderEvidence(r.data, names) : h('p', { class: 'bad' }, errorText(r)))
   const body = document.getElementById('evidence-body')
   if (body) body.dataset.digest = digest

@@ -2,17 +2,38 @@
  * The dashboard's main loop: every few seconds it reads this node's JSON API and redraws the
  * page; operator buttons (only when the node holds the operator key) send POST /rollout/commands
  * and show the result or the error. A 401 from the API shows the refusal and no data. The persona
- * views and the timeline (app-views.js) are fed every refresh's data.
+ * views and the timeline (app-views.js) are fed every refresh's data; with devices on more than
+ * one site, a site selector (site-filter.js) narrows the device rows and the per-device plots.
  */
 import { api, errorText, getToken, setToken } from './api.js'
-import { clearViews, feed, setupViews } from './app-views.js'
+import { clearViews, feed, reloadView, setupViews } from './app-views.js'
 import { fill, h, short } from './dom.js'
 import { isOnline, renderDevices, renderDownloads, renderProblems, renderReleases, renderSelf } from './render.js'
+import { ALL_SITES, chosenSite, filterBySite, renderSiteSelect, sitesOf } from './site-filter.js'
 
 const REFRESH_MS = 3000
 
-/** @type {{ operator: boolean, busy: boolean, timer: number | undefined, pendingAbort: { model: string, version: string } | null }} */
-const state = { operator: false, busy: false, timer: undefined, pendingAbort: null }
+/** @type {{ operator: boolean, busy: boolean, timer: number | undefined, pendingAbort: { model: string, version: string } | null, sites: string }} */
+const state = { operator: false, busy: false, timer: undefined, pendingAbort: null, sites: '' }
+
+/**
+ * Draws the site selector when the sites seen or the choice changed (not on every refresh: an
+ * open drop-down would close).
+ * @param {string[]} sites
+ * @param {string} site
+ */
+function updateSiteSelect(sites, site) {
+  const sig = `${site}|${sites.join('|')}`
+  if (sig === state.sites) return
+  state.sites = sig
+  fill(
+    'site-filter',
+    renderSiteSelect(sites, site, () => {
+      reloadView()
+      void refresh()
+    }),
+  )
+}
 
 /** @param {string} id */
 function byId(id) {
@@ -48,7 +69,8 @@ function banner(text, kind = 'error') {
 function clearData() {
   shells.clear()
   clearViews()
-  for (const id of ['releases', 'devices', 'downloads', 'self', 'mode-line']) fill(id)
+  for (const id of ['releases', 'devices', 'downloads', 'self', 'mode-line', 'site-filter']) fill(id)
+  state.sites = ''
   byId('node-line').replaceChildren('no data')
 }
 
@@ -140,6 +162,11 @@ async function refresh() {
       : 'Read-only: this node holds no operator key. Send commands from the seed, or with `llmesh rollout … --fleet <dir>`.',
   )
   const devices = /** @type {import('./render.js').Device[]} */ (fleet.data.devices)
+  const sites = sitesOf(devices)
+  const site = sites.length > 1 ? chosenSite() : ALL_SITES
+  updateSiteSelect(sites, site)
+  // the device rows and the per-device plots show the chosen site; release cards name everyone
+  const shown = filterBySite(devices, site)
   fill('problems', rollout.ok ? renderProblems(rollout.data, status.data.loops) : null)
   if (rollout.ok) {
     updateReleases(
@@ -159,7 +186,7 @@ async function refresh() {
   fill(
     'devices',
     renderDevices({
-      devices,
+      devices: shown,
       self: node.id,
       selfModels: status.data.models ?? {},
       now,
@@ -170,7 +197,8 @@ async function refresh() {
   feed({
     rollouts: rollout.ok ? (rollout.data.releases ?? []) : [],
     published: releases.ok ? releases.data.releases : null,
-    devices,
+    devices: shown,
+    everyone: devices,
     now,
     online: (d) => d.id === node.id || isOnline(d, now, node.report_interval_ms),
   })

@@ -46,7 +46,8 @@ function split(key) {
 /**
  * Reads what `view` draws.
  * @param {'ops' | 'dev' | 'product'} view
- * @param {{ rollouts: Array<{ model: string, version: string, seq: number }>, devices: string[], now: number }} p
+ * @param {{ rollouts: Array<{ model: string, version: string, seq: number }>, devices: string[], now: number,
+ *   only?: boolean }} p `only`: these devices alone (a site is chosen), not also those only the history holds
  * @returns {Promise<History>}
  */
 export async function loadHistory(view, p) {
@@ -72,7 +73,10 @@ export async function loadHistory(view, p) {
   out.skipped.releases = Math.max(0, keys.length - MAX_RELEASES)
   const picked = keys.slice(0, MAX_RELEASES)
   const held = new Set(summary.data.devices ?? [])
-  const ids = [...p.devices.filter((id) => held.has(id)), ...[...held].filter((id) => !p.devices.includes(id))]
+  const ids = [
+    ...p.devices.filter((id) => held.has(id)),
+    ...(p.only === true ? [] : [...held].filter((id) => !p.devices.includes(id))),
+  ]
   out.skipped.devices = Math.max(0, ids.length - MAX_DEVICES)
 
   /** @param {string} key @param {number} since */

@@ -2,7 +2,8 @@
  * Renders the dashboard's sections from the API's JSON (GET /dashboard/fleet, /status, /rollout,
  * /releases). Pure DOM building with `h` (text nodes only); the caller puts the nodes in place.
  * The page's entry point for rendering and the home of the shared JSDoc types; the sections live in
- * render-releases.js (release cards), render-devices.js (devices table) and render-node.js (this
+ * render-releases.js (release cards, their parts in release-parts.js), render-problems.js (what
+ * needs the operator), render-devices.js (devices table) and render-node.js (this
  * node's panels and downloads).
  */
 
@@ -22,4 +23,5 @@
 
 export { isOnline, renderDevices } from './render-devices.js'
 export { renderDownloads, renderSelf } from './render-node.js'
-export { renderProblems, renderReleases } from './render-releases.js'
+export { renderProblems } from './render-problems.js'
+export { renderReleases } from './render-releases.js'
