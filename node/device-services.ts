@@ -196,7 +196,7 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
         parts.reporter?.record(ref, 'rollbacks')
         parts.rolloutMetrics?.agentRolledBack(ref.version)
       }
-      const rollout = () => parts.controller
+      const rollout = () => parts.controller?.agent
       parts.agent = agentUpdateService({ ctx, store: () => parts.distribution?.store, record, rollout }, agent)
       return parts.agent
     })
