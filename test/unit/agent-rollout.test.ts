@@ -166,11 +166,12 @@ describe('an agent release goes through the stages', () => {
 })
 
 describe('node plumbing of agent releases', () => {
+  const packages = [{ arch: 'x64', sha256: 'a'.repeat(64), size: 1000 }]
   const rel = (version: string, seq: number): AgentRelease =>
-    ({ type: 'AgentRelease', version, seq, policy: policy(), created_at: T0 + seq }) as AgentRelease
+    ({ type: 'AgentRelease', version, seq, packages, policy: policy(), created_at: T0 + seq }) as AgentRelease
 
-  test('one subject per version (lowest seq), named llmesh-agent, in seq order', () => {
-    const out = resolveAgentReleases([
+  test('one subject per version (the same packages twice: the lowest seq), named llmesh-agent, in seq order', () => {
+    const { releases: out, conflicts } = resolveAgentReleases([
       { message: rel('0.9.2', 3), digest: 'b' },
       { message: rel('0.9.1', 2), digest: 'c' },
       { message: rel('0.9.1', 5), digest: 'a' },
@@ -182,10 +183,14 @@ describe('node plumbing of agent releases', () => {
         [AGENT_LINEAGE, '0.9.2', 3, 'b'],
       ],
     )
+    assert.deepEqual(
+      conflicts.map((c) => [c.version, c.outcome, c.chosen]),
+      [['0.9.1', 'duplicate', 'c']],
+    )
   })
 
   test('the inputs of an agent release carry no probe set; the admitted version skips aborted ones', () => {
-    const [s] = resolveAgentReleases([{ message: rel('0.9.1', 2), digest: 'c' }])
+    const [s] = resolveAgentReleases([{ message: rel('0.9.1', 2), digest: 'c' }]).releases
     const snap: StoreSnapshot = { enrollments, revocations: [], reports: [], commands: [], verdicts: [] }
     const input = gatherInputs(snap, s.manifest, PREV, undefined, T0)
     assert.deepEqual(input.release, REL)
