@@ -197,7 +197,11 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
         parts.rolloutMetrics?.agentRolledBack(ref.version)
       }
       const rollout = () => parts.controller?.agent
-      parts.agent = agentUpdateService({ ctx, store: () => parts.distribution?.store, record, rollout }, agent)
+      const registry = parts.rolloutMetrics?.registry
+      parts.agent = agentUpdateService(
+        { ctx, store: () => parts.distribution?.store, record, rollout, registry },
+        agent,
+      )
       return parts.agent
     })
   services.push((ctx) => {

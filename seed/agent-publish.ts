@@ -10,6 +10,7 @@
 
 import type { AppendResult, ModelStore } from '../node/store/model-store.ts'
 import { AGENT_LINEAGE, agentLineage } from '../protocols/agent/constants.ts'
+import { compatFloor } from '../protocols/agent/fallback.ts'
 import { agentReleaseProblems } from '../protocols/agent/upgrade.ts'
 import { SCHEMA_VERSION } from '../protocols/constants.ts'
 import { InvalidInputError } from '../protocols/errors.ts'
@@ -26,7 +27,7 @@ export interface AgentRequest {
   arch: PackageArch
   /** The package's file name (`llmesh-<v>-linux-<arch>.tar.gz`). */
   name: string
-  /** Default: the version itself (nothing older reads what it writes). */
+  /** Default: the first version of its compatibility line (`compatFloor`, protocols/agent/fallback.ts). */
   minAgentVersion?: string
   minFrom?: string
   policy?: RolloutPolicy
@@ -82,7 +83,7 @@ export function buildAgentRelease(
     packages: [
       { arch: req.arch, name: req.name, size: ctx.append.size, sha256: ctx.append.sha256, chunks: ctx.append.chunks },
     ],
-    min_agent_version: req.minAgentVersion ?? req.version,
+    min_agent_version: req.minAgentVersion ?? compatFloor(req.version),
     ...(req.minFrom !== undefined ? { min_from: req.minFrom } : {}),
     policy: req.policy ?? DEFAULT_POLICY,
     provenance: { approved_by: req.approvedBy ?? [] },

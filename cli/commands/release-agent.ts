@@ -17,7 +17,10 @@ export function registerReleaseAgent(release: Command, api: (c: Command) => Comm
       .description('sign and publish a package of llmesh itself (llmesh-<v>-linux-<arch>.tar.gz) as an agent release')
       .requiredOption('--version <semver>', 'agent version')
       .option('--arch <arch>', 'architecture (default: from the file name, -linux-<arch>.tar.gz)')
-      .option('--min-agent-version <semver>', 'lowest agent able to read what this one writes (default: this version)')
+      .option(
+        '--min-agent-version <semver>',
+        'lowest agent able to read what this one writes (default: the first version of its semver line, e.g. 0.9.0 for 0.9.2, 2.0.0 for 2.4.1)',
+      )
       .option('--min-from <semver>', 'lowest running version that may upgrade directly (required step)')
       .option('--policy <policy.yaml>', 'rollout policy (default policy otherwise)')
       .option('--approved-by <name...>', 'approvers recorded in the provenance')

@@ -94,7 +94,8 @@ describe('agent releases through the mesh, under the rollout stages', { timeout:
     assert.equal(pub.code, 0, pub.stderr)
     assert.equal(
       (JSON.parse(pub.stdout) as { release: { min_agent_version: string } }).release.min_agent_version,
-      '0.9.1',
+      '0.9.0',
+      'the default min_agent_version is the first version of the semver line',
     )
     await waitFor(() => on(pilot, '0.9.1'), { timeoutMs: 90_000, what: 'pilot on 0.9.1', detail: detail(pilot) })
     const pilotMs = Date.now() - t0
