@@ -14,3 +14,7 @@ export const RELEASES_DIR = 'releases'
 export const SEQ_FILE = 'release-seq.json'
 /** Largest seq counter file read, bytes (it holds one number per model). */
 export const MAX_SEQ_FILE_BYTES = 1024 * 1024
+/** Most agent packages staged for a multi-architecture release at once (the oldest is dropped). */
+export const MAX_STAGED_AGENT_PACKAGES = 16
+/** How long a staged agent package waits for the release that names it, ms. */
+export const STAGED_AGENT_PACKAGE_TTL_MS = 60 * 60 * 1000

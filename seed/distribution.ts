@@ -62,6 +62,7 @@ export function seedDistribution(opts: {
           uploadDir: join(ctx.config.dataDir, UPLOAD_DIR),
           publish: (wire) => ctx.publish(wire),
           releases: () => ctx.store.list('AgentRelease').map((r) => ({ release: r.message, digest: r.digest })),
+          seqs: opts.seqs,
           logger: ctx.logger.child({ svc: 'agent-releases' }),
         })
       },

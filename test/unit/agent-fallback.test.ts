@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { agentFallback, compatFloor, ERR_AGENT_NO_FALLBACK, type FallbackInput } from '../../protocols/agent/index.ts'
-import { buildAgentRelease } from '../../seed/agent-publish.ts'
+import { buildAgentRelease, packageOf } from '../../seed/agent-publish.ts'
 import { PLACEHOLDER_APPEND } from '../../seed/release-checks.ts'
 
 const none = () => false
@@ -83,8 +83,8 @@ describe('the publish default of min_agent_version', () => {
   })
 
   test('a publish without --min-agent-version takes it; an explicit one is kept', () => {
-    const ctx = { fleet: 'test-fleet', seq: 3, now: 1_700_000_000_000, append: PLACEHOLDER_APPEND }
     const req = { version: '0.9.2', arch: 'x64' as const, name: 'llmesh-0.9.2-linux-x64.tar.gz' }
+    const ctx = { fleet: 'test-fleet', seq: 3, now: 1_700_000_000_000, packages: [packageOf(req, PLACEHOLDER_APPEND)] }
     assert.equal(buildAgentRelease(req, ctx).min_agent_version, '0.9.0')
     assert.equal(buildAgentRelease({ ...req, minAgentVersion: '0.9.2' }, ctx).min_agent_version, '0.9.2')
   })
