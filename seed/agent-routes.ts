@@ -10,7 +10,8 @@
  *   POST /agent-releases?version=&stage=1[&arch=]  body: one package → 201 { staged: { token, package, new_chunks, new_bytes } }
  *        (checked and chunked, nothing signed), once per architecture, then
  *   POST /agent-releases?version=&packages=<token>,<token>[&…the fields above]  no body → 201 { release, … }
- *   GET  /agent-releases → { releases: [{ version, seq, archs, min_agent_version, min_from?, digest, created_at }] }
+ *   GET  /agent-releases → { releases: [{ version, seq, archs, min_agent_version, min_from?, digest, created_at, state? }] }
+ *        (`state`: the release's rollout state as this seed sees it: a stage, `promoted`, `aborted`, `conflicted`)
  *
  * As `POST /releases`: refused before the body is read when the request is wrong, before it is
  * written when it does not start as gzip; publishes run one at a time.
@@ -64,6 +65,8 @@ export interface AgentReleaseRow {
   min_from?: string
   digest: string
   created_at: number
+  /** The rollout state of `llmesh-agent@<version>` here (a stage, `promoted`, `aborted`, `conflicted`), when known. */
+  state?: string
 }
 
 /** The JSON of `POST /agent-releases` (201). */
@@ -90,6 +93,8 @@ export interface AgentRoutesDeps {
   releases: () => Array<{ release: AgentRelease; digest: string }>
   /** The operator's durable seq counter (seed/seq-authority.ts), shared with model releases. */
   seqs?: SeqAuthority
+  /** The rollout state of an agent version (the node's status registry), for `GET /agent-releases`. */
+  state?: (version: string) => string | undefined
   logger: Logger
   maxUploadBytes?: number
 }
@@ -206,6 +211,10 @@ export function agentRoutes(deps: AgentRoutesDeps): FastifyPluginAsync {
       return reply.code(status).send(body)
     })
 
+    const stateOf = (v: string) => {
+      const state = deps.state?.(v)
+      return state === undefined ? {} : { state }
+    }
     app.get('/agent-releases', async () => ({
       releases: deps.releases().map(
         ({ release: r, digest }): AgentReleaseRow => ({
@@ -216,6 +225,7 @@ export function agentRoutes(deps: AgentRoutesDeps): FastifyPluginAsync {
           ...(r.min_from !== undefined ? { min_from: r.min_from } : {}),
           digest,
           created_at: r.created_at,
+          ...stateOf(r.version),
         }),
       ),
     }))

@@ -41,8 +41,8 @@ export function registerReleaseAgent(release: Command, api: (c: Command) => Comm
         rows.length === 0
           ? 'no agent releases'
           : table(
-              ['agent', 'seq', 'archs', 'min agent'],
-              rows.map((r) => [r.version, r.seq, r.archs.join(','), r.min_agent_version]),
+              ['agent', 'seq', 'archs', 'min agent', 'state'],
+              rows.map((r) => [r.version, r.seq, r.archs.join(','), r.min_agent_version, r.state ?? '-']),
             ),
       )
     }),

@@ -147,6 +147,14 @@ describe('agent releases through the mesh, under the rollout stages', { timeout:
       parseTable(list.stdout).some((r) => r.agent === '0.9.1'),
       list.stdout,
     )
+    const agents = await cli(['release', 'agents', '--api', api, '--json'])
+    assert.deepEqual(
+      (
+        JSON.parse(agents.stdout) as { releases: Array<{ version: string; archs: string[]; state?: string }> }
+      ).releases.map((r) => [r.version, r.archs, r.state]),
+      [['0.9.1', [process.arch, foreignArch], 'promoted']],
+      agents.stdout,
+    )
     const status = await cli(['rollout', 'status', '--api', api, '--json'])
     assert.match(status.stdout, /"model": ?"llmesh-agent"/, status.stdout.slice(0, 2000))
     // a duplicate is refused by the seed (the model releases' rule)
