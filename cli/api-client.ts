@@ -181,12 +181,12 @@ export class ApiClient {
     )
   }
 
-  /** `POST /agent-releases` (seed): streams an agent package; no timeout. */
-  publishAgent(
+  /** `POST /agent-releases` (seed): streams an agent package (or stages it, or names staged ones); no timeout. */
+  publishAgent<T = AgentPublishResponse>(
     query: URLSearchParams,
     headers: Record<string, string>,
-    body: ReadableStream,
-  ): Promise<AgentPublishResponse> {
+    body?: ReadableStream,
+  ): Promise<T> {
     return seedOnly('releases', () =>
       this.must(`/agent-releases?${query}`, { method: 'POST', headers, body, timeoutMs: null }),
     )

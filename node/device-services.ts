@@ -197,8 +197,12 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
         parts.reporter?.record(ref, 'rollbacks')
         parts.rolloutMetrics?.agentRolledBack(ref.version)
       }
-      const rollout = () => parts.controller
-      parts.agent = agentUpdateService({ ctx, store: () => parts.distribution?.store, record, rollout }, agent)
+      const rollout = () => parts.controller?.agent
+      const registry = parts.rolloutMetrics?.registry
+      parts.agent = agentUpdateService(
+        { ctx, store: () => parts.distribution?.store, record, rollout, registry },
+        agent,
+      )
       return parts.agent
     })
   services.push((ctx) => {

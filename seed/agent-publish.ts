@@ -4,21 +4,27 @@
  * rule models use, `checkVersion` under the name `llmesh-agent`; the manifest schema with a
  * placeholder chunk index; `min_agent_version`/`min_from` not above the version; the package
  * starts as gzip), then the package is chunked into its architecture's lineage feed
- * (`llmesh-agent-<arch>`), the manifest built (seq = highest agent seq + 1) and signed by the
- * operator key as a Sigstore bundle. One package (one architecture) per publish.
+ * (`llmesh-agent-<arch>`), the manifest built and signed by the operator key as a Sigstore bundle.
+ * The seq comes from the operator's sequence authority (seed/seq-authority.ts, key `llmesh-agent`),
+ * reserved durably before signing, as for model releases; without one, the highest agent seq + 1.
+ * One package per publish, or several architectures in one release: each package is staged
+ * first (`stageAgentPackage`: checked and chunked, nothing signed), then `publishStagedAgentRelease`
+ * signs one manifest naming them all.
  */
 
 import type { AppendResult, ModelStore } from '../node/store/model-store.ts'
 import { AGENT_LINEAGE, agentLineage } from '../protocols/agent/constants.ts'
+import { compatFloor } from '../protocols/agent/fallback.ts'
 import { agentReleaseProblems } from '../protocols/agent/upgrade.ts'
 import { SCHEMA_VERSION } from '../protocols/constants.ts'
 import { InvalidInputError } from '../protocols/errors.ts'
 import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
-import { AgentRelease, type PackageArch, type RolloutPolicy } from '../protocols/schemas/index.ts'
+import { type AgentPackage, AgentRelease, type PackageArch, type RolloutPolicy } from '../protocols/schemas/index.ts'
 import { type OperatorSigner, signOperatorMessage } from '../protocols/signing/index.ts'
 import { messageIdOfWire } from '../protocols/signing/message-id.ts'
 import { RELEASE_TTL_MS } from './constants.ts'
 import { checkVersion, type KnownRelease, PLACEHOLDER_APPEND } from './release-checks.ts'
+import type { SeqAuthority } from './seq-authority.ts'
 
 /** The operator's part of an agent release: everything but the package bytes. */
 export interface AgentRequest {
@@ -26,7 +32,7 @@ export interface AgentRequest {
   arch: PackageArch
   /** The package's file name (`llmesh-<v>-linux-<arch>.tar.gz`). */
   name: string
-  /** Default: the version itself (nothing older reads what it writes). */
+  /** Default: the first version of its compatibility line (`compatFloor`, protocols/agent/fallback.ts). */
   minAgentVersion?: string
   minFrom?: string
   policy?: RolloutPolicy
@@ -42,6 +48,15 @@ export interface AgentPublishComponents {
   fleet: string
   /** Agent releases already known (the daemon's message store). */
   known: () => ReadonlyArray<{ version: string; seq: number }>
+  /** The operator's durable seq counter (absent: the highest known seq + 1). */
+  seqs?: SeqAuthority
+}
+
+/** A package chunked into its lineage feed, not yet in a signed release. */
+export interface StagedAgentPackage {
+  package: AgentPackage
+  newChunks: number
+  newBytes: number
 }
 
 /** A signed agent release. */
@@ -56,22 +71,29 @@ export interface AgentPublishResult {
 /** Refuses the request before any byte is read (InvalidInputError, VersionExistsError, DowngradeError). */
 export function preflightAgent(
   req: AgentRequest,
-  c: Pick<AgentPublishComponents, 'fleet' | 'known'>,
+  c: Pick<AgentPublishComponents, 'fleet' | 'known' | 'seqs'>,
   now: number,
+  packages: AgentPackage[] = [packageOf(req, PLACEHOLDER_APPEND)],
 ): { seq: number; downgradeFrom?: string } {
   const known: KnownRelease[] = c.known().map((r) => ({ model: AGENT_LINEAGE, version: r.version, seq: r.seq }))
   const { downgradeFrom } = checkVersion(AGENT_LINEAGE, req.version, known, req.allowDowngrade)
-  const seq = Math.max(0, ...known.map((r) => r.seq)) + 1
+  const highest = Math.max(0, ...known.map((r) => r.seq))
+  const seq = c.seqs?.next(AGENT_LINEAGE, highest) ?? highest + 1
   if (req.ttlMs !== undefined && !(Number.isFinite(req.ttlMs) && req.ttlMs > 0))
     throw new InvalidInputError('ttl must be a positive number of days')
-  buildAgentRelease(req, { fleet: c.fleet, seq, now, downgradeFrom, append: PLACEHOLDER_APPEND })
+  buildAgentRelease(req, { fleet: c.fleet, seq, now, downgradeFrom, packages })
   return { seq, downgradeFrom }
+}
+
+/** The package entry of `req`'s file once appended. */
+export function packageOf(req: Pick<AgentRequest, 'arch' | 'name'>, append: AppendResult): AgentPackage {
+  return { arch: req.arch, name: req.name, size: append.size, sha256: append.sha256, chunks: append.chunks }
 }
 
 /** Builds the schema-checked manifest; throws InvalidInputError naming the first bad field. */
 export function buildAgentRelease(
   req: AgentRequest,
-  ctx: { fleet: string; seq: number; now: number; downgradeFrom?: string; append: AppendResult },
+  ctx: { fleet: string; seq: number; now: number; downgradeFrom?: string; packages: AgentPackage[] },
 ): AgentRelease {
   const parsed = AgentRelease.safeParse({
     type: 'AgentRelease',
@@ -79,10 +101,8 @@ export function buildAgentRelease(
     fleet: ctx.fleet,
     version: req.version,
     seq: ctx.seq,
-    packages: [
-      { arch: req.arch, name: req.name, size: ctx.append.size, sha256: ctx.append.sha256, chunks: ctx.append.chunks },
-    ],
-    min_agent_version: req.minAgentVersion ?? req.version,
+    packages: ctx.packages,
+    min_agent_version: req.minAgentVersion ?? compatFloor(req.version),
     ...(req.minFrom !== undefined ? { min_from: req.minFrom } : {}),
     policy: req.policy ?? DEFAULT_POLICY,
     provenance: { approved_by: req.approvedBy ?? [] },
@@ -112,9 +132,33 @@ export async function publishAgentRelease(
   c: AgentPublishComponents,
   now = Date.now(),
 ): Promise<AgentPublishResult> {
-  const { seq, downgradeFrom } = preflightAgent(req, c, now)
+  const staged = await stageAgentPackage(req, file, c, now)
+  const out = await publishStagedAgentRelease(req, [staged.package], c, now)
+  return { ...out, newChunks: staged.newChunks, newBytes: staged.newBytes }
+}
+
+/** Checks the request and chunks the package at `file` into its lineage feed; signs nothing. */
+export async function stageAgentPackage(
+  req: AgentRequest,
+  file: string,
+  c: AgentPublishComponents,
+  now = Date.now(),
+): Promise<StagedAgentPackage> {
+  preflightAgent(req, c, now)
   const append = await c.store.appendFile(agentLineage(req.arch), file)
-  const release = buildAgentRelease(req, { fleet: c.fleet, seq, now, downgradeFrom, append })
+  return { package: packageOf(req, append), newChunks: append.newChunks, newBytes: append.newBytes }
+}
+
+/** Builds one release naming `packages` (one per architecture), reserves its seq, signs it. */
+export async function publishStagedAgentRelease(
+  req: AgentRequest,
+  packages: AgentPackage[],
+  c: AgentPublishComponents,
+  now = Date.now(),
+): Promise<AgentPublishResult> {
+  const { seq, downgradeFrom } = preflightAgent(req, c, now, packages)
+  const release = buildAgentRelease(req, { fleet: c.fleet, seq, now, downgradeFrom, packages })
+  await c.seqs?.reserve(AGENT_LINEAGE, seq)
   const wire = await signOperatorMessage(release, c.signer)
-  return { release, wire, digest: messageIdOfWire(wire), newChunks: append.newChunks, newBytes: append.newBytes }
+  return { release, wire, digest: messageIdOfWire(wire), newChunks: 0, newBytes: 0 }
 }

@@ -6,7 +6,12 @@
  *        header `x-llmesh-filename`: the package's file name (its architecture when `arch` is absent)
  *        header `x-llmesh-policy`: base64 of a policy YAML (optional)
  *        → 201 { release, digest, new_chunks, new_bytes } | 400 | 409 ERR_VERSION_EXISTS / ERR_DOWNGRADE | 413
- *   GET  /agent-releases → { releases: [{ version, seq, archs, min_agent_version, min_from?, digest, created_at }] }
+ *   Several architectures in one release (agent-staging.ts):
+ *   POST /agent-releases?version=&stage=1[&arch=]  body: one package → 201 { staged: { token, package, new_chunks, new_bytes } }
+ *        (checked and chunked, nothing signed), once per architecture, then
+ *   POST /agent-releases?version=&packages=<token>,<token>[&…the fields above]  no body → 201 { release, … }
+ *   GET  /agent-releases → { releases: [{ version, seq, archs, min_agent_version, min_from?, digest, created_at, state? }] }
+ *        (`state`: the release's rollout state as this seed sees it: a stage, `promoted`, `aborted`, `conflicted`)
  *
  * As `POST /releases`: refused before the body is read when the request is wrong, before it is
  * written when it does not start as gzip; publishes run one at a time.
@@ -20,11 +25,20 @@ import type { Logger } from '../node/logger.ts'
 import type { ModelStore } from '../node/store/model-store.ts'
 import { InvalidInputError } from '../protocols/errors.ts'
 import { parsePolicyYaml } from '../protocols/rollout/policy-yaml.ts'
-import { type AgentRelease, PackageArch } from '../protocols/schemas/index.ts'
+import { type AgentPackage, type AgentRelease, PackageArch } from '../protocols/schemas/index.ts'
 import type { OperatorSigner } from '../protocols/signing/index.ts'
-import { type AgentRequest, checkGzipStart, preflightAgent, publishAgentRelease } from './agent-publish.ts'
+import {
+  type AgentRequest,
+  checkGzipStart,
+  preflightAgent,
+  publishAgentRelease,
+  publishStagedAgentRelease,
+  stageAgentPackage,
+} from './agent-publish.ts'
+import { AgentStaging } from './agent-staging.ts'
 import { MAX_UPLOAD_BYTES } from './constants.ts'
 import { uploadName } from './publish-query.ts'
+import type { SeqAuthority } from './seq-authority.ts'
 import { spoolUpload } from './upload.ts'
 
 /** Query of `POST /agent-releases`. */
@@ -36,6 +50,10 @@ export interface AgentPublishQuery {
   approved_by?: string
   ttl_days?: string
   allow_downgrade?: string
+  /** `1`: chunk the package and keep it for a multi-architecture release; sign nothing. */
+  stage?: string
+  /** Staged package tokens (comma-separated): publish one release naming them, with no body. */
+  packages?: string
 }
 
 /** One row of `GET /agent-releases`. */
@@ -47,6 +65,8 @@ export interface AgentReleaseRow {
   min_from?: string
   digest: string
   created_at: number
+  /** The rollout state of `llmesh-agent@<version>` here (a stage, `promoted`, `aborted`, `conflicted`), when known. */
+  state?: string
 }
 
 /** The JSON of `POST /agent-releases` (201). */
@@ -55,6 +75,11 @@ export interface AgentPublishResponse {
   digest: string
   new_chunks: number
   new_bytes: number
+}
+
+/** The JSON of `POST /agent-releases?stage=1` (201): a package kept for a multi-architecture release. */
+export interface AgentStagedResponse {
+  staged: { token: string; package: AgentPackage; new_chunks: number; new_bytes: number }
 }
 
 /** What the routes use. */
@@ -66,6 +91,10 @@ export interface AgentRoutesDeps {
   publish: (wire: Uint8Array) => Promise<unknown>
   /** Agent releases held (the daemon's message store). */
   releases: () => Array<{ release: AgentRelease; digest: string }>
+  /** The operator's durable seq counter (seed/seq-authority.ts), shared with model releases. */
+  seqs?: SeqAuthority
+  /** The rollout state of an agent version (the node's status registry), for `GET /agent-releases`. */
+  state?: (version: string) => string | undefined
   logger: Logger
   maxUploadBytes?: number
 }
@@ -108,7 +137,14 @@ export function parseAgentRequest(q: AgentPublishQuery, name: string, policyHead
 export function agentRoutes(deps: AgentRoutesDeps): FastifyPluginAsync {
   let chain: Promise<unknown> = Promise.resolve()
   const known = () => deps.releases().map(({ release: r }) => ({ version: r.version, seq: r.seq }))
-  const c = { store: deps.store, signer: deps.signer, fleet: deps.fleet, known }
+  const c = { store: deps.store, signer: deps.signer, fleet: deps.fleet, known, seqs: deps.seqs }
+  const staging = new AgentStaging()
+  /** Runs publishes and stagings one at a time. */
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = chain.catch(() => {}).then(fn)
+    chain = run
+    return run
+  }
   return async (app) => {
     if (!app.hasContentTypeParser('application/octet-stream'))
       app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload))
@@ -119,29 +155,51 @@ export function agentRoutes(deps: AgentRoutesDeps): FastifyPluginAsync {
       let status: number
       let body: unknown
       try {
-        const request = parseAgentRequest(req.query, name, req.headers['x-llmesh-policy'])
-        preflightAgent(request, c, Date.now())
-        await mkdir(deps.uploadDir, { recursive: true })
-        await spoolUpload(req.body as NodeJS.ReadableStream, upload, {
-          maxBytes: deps.maxUploadBytes ?? MAX_UPLOAD_BYTES,
-          name,
-          check: checkGzipStart,
-        })
-        const result = chain
-          .catch(() => {})
-          .then(() => publishAgentRelease(request, upload, c))
-          .then(async (r) => {
-            await deps.publish(r.wire)
-            return r
+        const q = req.query
+        if (q.packages !== undefined) {
+          // a release naming staged packages: no body
+          const pkgs = staging.resolve(q.packages, q.version ?? '', Date.now())
+          const request = parseAgentRequest({ ...q, arch: pkgs[0].arch }, pkgs[0].name, req.headers['x-llmesh-policy'])
+          const r = await serial(async () => {
+            const out = await publishStagedAgentRelease(request, pkgs, c)
+            await deps.publish(out.wire)
+            return out
           })
-        chain = result
-        const r = await result
-        deps.logger.info(
-          { version: r.release.version, seq: r.release.seq, arch: request.arch },
-          'agent release published',
-        )
-        status = 201
-        body = { release: r.release, digest: r.digest, new_chunks: r.newChunks, new_bytes: r.newBytes }
+          staging.take(q.packages)
+          deps.logger.info(
+            { version: r.release.version, seq: r.release.seq, archs: pkgs.map((p) => p.arch) },
+            'agent release published',
+          )
+          status = 201
+          body = { release: r.release, digest: r.digest, new_chunks: 0, new_bytes: 0 }
+        } else {
+          const request = parseAgentRequest(q, name, req.headers['x-llmesh-policy'])
+          preflightAgent(request, c, Date.now())
+          await mkdir(deps.uploadDir, { recursive: true })
+          await spoolUpload(req.body as NodeJS.ReadableStream, upload, {
+            maxBytes: deps.maxUploadBytes ?? MAX_UPLOAD_BYTES,
+            name,
+            check: checkGzipStart,
+          })
+          if (q.stage === '1') {
+            const st = await serial(() => stageAgentPackage(request, upload, c))
+            const token = staging.add(request.version, st.package, Date.now())
+            status = 201
+            body = { staged: { token, package: st.package, new_chunks: st.newChunks, new_bytes: st.newBytes } }
+          } else {
+            const r = await serial(async () => {
+              const out = await publishAgentRelease(request, upload, c)
+              await deps.publish(out.wire)
+              return out
+            })
+            deps.logger.info(
+              { version: r.release.version, seq: r.release.seq, arch: request.arch },
+              'agent release published',
+            )
+            status = 201
+            body = { release: r.release, digest: r.digest, new_chunks: r.newChunks, new_bytes: r.newBytes }
+          }
+        }
       } catch (err) {
         const e = errorReply(err)
         if (e.status === 500) deps.logger.error({ err }, 'agent publish failed')
@@ -153,6 +211,10 @@ export function agentRoutes(deps: AgentRoutesDeps): FastifyPluginAsync {
       return reply.code(status).send(body)
     })
 
+    const stateOf = (v: string) => {
+      const state = deps.state?.(v)
+      return state === undefined ? {} : { state }
+    }
     app.get('/agent-releases', async () => ({
       releases: deps.releases().map(
         ({ release: r, digest }): AgentReleaseRow => ({
@@ -163,6 +225,7 @@ export function agentRoutes(deps: AgentRoutesDeps): FastifyPluginAsync {
           ...(r.min_from !== undefined ? { min_from: r.min_from } : {}),
           digest,
           created_at: r.created_at,
+          ...stateOf(r.version),
         }),
       ),
     }))

@@ -16,3 +16,7 @@ export const SEQ_FILE = 'release-seq.json'
 export const MAX_SEQ_FILE_BYTES = 1024 * 1024
 /** Distinct error codes `llmesh_publish_refusals_total` keeps as labels (more go to `ERR_OTHER`). */
 export const MAX_REFUSAL_CODES = 32
+/** Most agent packages staged for a multi-architecture release at once (the oldest is dropped). */
+export const MAX_STAGED_AGENT_PACKAGES = 16
+/** How long a staged agent package waits for the release that names it, ms. */
+export const STAGED_AGENT_PACKAGE_TTL_MS = 60 * 60 * 1000

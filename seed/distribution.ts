@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { RouteFactory, ServiceFactory } from '../node/daemon.ts'
 import { bundleRoutes } from '../node/install/bundle-routes.ts'
 import { Distribution, type DistributionInit } from '../node/install/distribution.ts'
+import { AGENT_LINEAGE } from '../protocols/agent/constants.ts'
 import type { ReleaseManifest } from '../protocols/schemas/index.ts'
 import type { OperatorSigner } from '../protocols/signing/index.ts'
 import { agentRoutes } from './agent-routes.ts'
@@ -66,6 +67,8 @@ export function seedDistribution(opts: {
           uploadDir: join(ctx.config.dataDir, UPLOAD_DIR),
           publish: (wire) => ctx.publish(wire),
           releases: () => ctx.store.list('AgentRelease').map((r) => ({ release: r.message, digest: r.digest })),
+          seqs: opts.seqs,
+          state: (version) => ctx.status.releaseState(AGENT_LINEAGE, version),
           logger: ctx.logger.child({ svc: 'agent-releases' }),
         })
       },

@@ -142,6 +142,8 @@ export function humanRollout(st: RolloutJson): string {
       for (const why of r.gate.reasons) lines.push(`    · ${why}`)
     }
     lines.push(...failedDeviceLines(r))
+    for (const x of r.stillRunning ?? [])
+      lines.push(`  still running it: ${x.device}${x.reason !== undefined ? ` (STUCK: ${x.reason})` : ''}`)
     for (const v of r.verdicts) {
       lines.push(
         `  verdict ${v.outcome} stage ${v.stage} by ${v.device.slice(-8)}: ${v.evidence} reports, ${v.check}${v.adopted ? ', adopted' : ''}`,

@@ -38,3 +38,5 @@ export const AGENT_RECONSIDER_MS = 60_000
 export const AGENT_TARGET_POLL_MS = 1_000
 /** The newest failure (its `at`) already counted in a health report's events (under the root). */
 export const AGENT_REPORTED_FILE = '.agent-failures-reported.json'
+/** Most version directories under the root the fleet rollback looks at (the rest are ignored). */
+export const MAX_HELD_VERSIONS = 64

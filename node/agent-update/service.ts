@@ -1,10 +1,12 @@
 /**
  * The agent update as a daemon service: an AgentUpdater over the daemon's message store and the
  * device's model store, its `/status` section (`agent`), and what health reports carry
- * (`agent: { version, failures }`, and each newly rolled-back version once as a `rollbacks` event of
+ * (`agent: { version, failures, stuck }`, and each newly rolled-back version once as a `rollbacks` event of
  * `llmesh-agent@<version>`, the form the gates read for model releases). The version to take comes
- * from the rollout controller (its stages admit it). Composed by node/device-services.ts.
+ * from the rollout controller (its stages admit it). `llmesh_agent_stuck{version}` is 1 while the
+ * fleet refuses the running version and nothing held may replace it. Composed by node/device-services.ts.
  */
+import { Gauge, type Registry } from 'prom-client'
 import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
 import type { HealthReport } from '../../protocols/schemas/index.ts'
 import type { DaemonContext } from '../daemon.ts'
@@ -20,6 +22,8 @@ export function agentUpdateService(
     rollout: () => AgentRollout | undefined
     /** The health reporter's `record` (rolled-back versions become `rollbacks` events). */
     record?: (ref: { model: string; version: string }, kind: 'rollbacks') => void
+    /** Where `llmesh_agent_stuck` is registered (the node's /metrics registry), if any. */
+    registry?: Registry
   },
   init: AgentUpdaterInit,
 ): { updater: AgentUpdater; start(): Promise<void>; stop(): Promise<void>; report(): HealthReport['agent'] } {
@@ -34,6 +38,18 @@ export function agentUpdateService(
     },
     init,
   )
+  if (components.registry !== undefined) {
+    new Gauge({
+      name: 'llmesh_agent_stuck',
+      help: 'The fleet refuses (aborted or conflicted) the agent version this device runs and it has no version it may go back to (1), else 0',
+      labelNames: ['version'],
+      registers: [components.registry],
+      collect() {
+        const i = updater.info()
+        this.set({ version: i.version }, i.state === 'stuck' ? 1 : 0)
+      },
+    })
+  }
   return {
     updater,
     start: async () => {
@@ -43,7 +59,11 @@ export function agentUpdateService(
     stop: () => updater.stop(),
     report: () => {
       const i = updater.info()
-      return { version: i.version, ...(i.failures.length > 0 ? { failures: i.failures } : {}) }
+      return {
+        version: i.version,
+        ...(i.failures.length > 0 ? { failures: i.failures } : {}),
+        ...(i.state === 'stuck' && i.reason !== undefined ? { stuck: i.reason.slice(0, 512) } : {}),
+      }
     },
   }
 }

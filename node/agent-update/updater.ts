@@ -7,6 +7,11 @@
  * required step, downgrade; going back from a running version the fleet aborted is allowed).
  * A newer release whose stage does not admit this device yet is shown as `waiting`.
  * A version the wrapper already rolled back (`<root>/.agent-failures.json`) is never taken again.
+ * Fleet rollback: when the fleet refuses the running version (aborted or conflicted) and admits
+ * nothing newer, the device goes back to the newest version it holds under the root that the
+ * rule allows (protocols/agent/fallback.ts: not refused, not rolled back here, at or above the
+ * running release's `min_agent_version`), through the same pending switch and restart; when none
+ * does it stays (`stuck`, with why: /status, health reports, `llmesh_agent_stuck`).
  * To install: fetch the package's chunks from peers, verify and unpack beside the running version
  * (unpack.ts), record the pending switch `{ version, previous }`, switch `current` atomically,
  * then call `restart()` (the daemon stops and exits with `AGENT_RESTART_EXIT_CODE`; the wrapper,
@@ -19,35 +24,21 @@
 import { lstat, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
+import { agentFallback } from '../../protocols/agent/fallback.ts'
 import { checkAgentUpgrade } from '../../protocols/agent/upgrade.ts'
-import { AgentRelease } from '../../protocols/schemas/index.ts'
+import type { AgentPackage, AgentRelease } from '../../protocols/schemas/index.ts'
+import { compareVersions } from '../../protocols/version.ts'
 import type { Logger } from '../logger.ts'
 import type { MessageStore } from '../mesh/message-store.ts'
 import type { StoredMessage } from '../mesh/types.ts'
 import type { ModelStore } from '../store/model-store.ts'
-import {
-  AGENT_ENTRY,
-  AGENT_RECONSIDER_MS,
-  AGENT_RELEASE_FILE,
-  AGENT_REPORTED_FILE,
-  AGENT_TARGET_POLL_MS,
-  MAX_AGENT_STATE_BYTES,
-} from './constants.ts'
+import { AGENT_ENTRY, AGENT_RECONSIDER_MS, AGENT_REPORTED_FILE, AGENT_TARGET_POLL_MS } from './constants.ts'
+import { heldVersions, runningFloor } from './fallback.ts'
 import { type AgentFailure, readFailures, switchCurrent, writePending } from './layout.ts'
+import type { AgentInfo, AgentRollout } from './types.ts'
 import { installAgentPackage } from './unpack.ts'
 
-/** The fleet's rollout of agent releases as the updater reads it (the RolloutController). */
-export interface AgentRollout {
-  /** The agent version this device's stage admits now, or null. */
-  agentTarget(): string | null
-  /** Whether the fleet aborted a release (`llmesh-agent@<version>`). */
-  isAborted(key: string): boolean
-  /**
-   * Catches up with peers (anti-entropy) and decides again before going to `version`: false when
-   * it is not admitted any more (e.g. a device that was off learns of an abort before installing).
-   */
-  confirmAgent(version: string): Promise<boolean>
-}
+export type { AgentInfo, AgentRollout } from './types.ts'
 
 /** What the updater uses. */
 export interface AgentUpdaterComponents {
@@ -85,19 +76,6 @@ export interface AgentUpdaterInit {
   pollMs?: number
   /** Called once `current` points at the new version: stop and exit for the supervisor. */
   restart?: () => void
-}
-
-/** The agent's state in /status and health reports. */
-export interface AgentInfo {
-  version: string
-  root: string
-  update: boolean
-  state: 'idle' | 'waiting' | 'installing' | 'switched' | 'refused' | 'failed'
-  /** The release the state is about, and why when refused or failed. */
-  target?: string
-  reason?: string
-  /** Versions the wrapper rolled back on this device (newest last). */
-  failures: AgentFailure[]
 }
 
 /** The agent update service. */
@@ -168,56 +146,95 @@ export class AgentUpdater {
     const top = all.find((r) => r.version === admitted)
     const newest = all.at(-1)
     if (newest !== undefined && newest.version !== admitted && newest.version !== this.init.running) {
-      const reason = rollout.isAborted(`${AGENT_LINEAGE}@${newest.version}`)
+      const key = `${AGENT_LINEAGE}@${newest.version}`
+      const reason = rollout.isAborted(key)
         ? 'aborted by the fleet'
-        : "its rollout stage has not reached this device's cohort"
+        : rollout.isRefused(key)
+          ? 'conflicted: refused by the fleet'
+          : "its rollout stage has not reached this device's cohort"
       if (!this.failedHere(newest.version)) this.state = { state: 'waiting', target: newest.version, reason }
     } else if (this.state.state === 'waiting') this.state = { state: 'idle' }
+    const self = {
+      arch: this.init.arch ?? process.arch,
+      running: this.init.running,
+      runningMinAgent: await runningFloor(this.init.root, this.init.running, all),
+      runningAborted: rollout.isRefused(`${AGENT_LINEAGE}@${this.init.running}`),
+    }
+    if (self.runningAborted && (top === undefined || compareVersions(top.version, self.running) < 0)) {
+      // the fleet refuses the running version and admits nothing newer: go back to one held here
+      const fb = agentFallback({
+        running: self.running,
+        floor: self.runningMinAgent,
+        held: await heldVersions(this.init.root),
+        refused: (v) => rollout.isRefused(`${AGENT_LINEAGE}@${v}`),
+        failedHere: (v) => this.failedHere(v),
+      })
+      if (fb.action === 'return') return this.switchTo(rollout, fb.version, null)
+      // nothing held qualifies: the admitted older release, if the rules let it in, is fetched
+      if (top === undefined || this.failedHere(top.version) || checkAgentUpgrade(top, self).action !== 'install') {
+        if (this.state.reason !== fb.reason) this.c.logger.warn({ version: self.running, code: fb.code }, fb.reason)
+        this.state = { state: 'stuck', target: self.running, reason: fb.reason }
+        return
+      }
+    }
     if (top === undefined) return
     if (this.failedHere(top.version)) {
       this.state = { state: 'failed', target: top.version, reason: 'rolled back on this device' }
       return
     }
-    const d = checkAgentUpgrade(top, {
-      arch: this.init.arch ?? process.arch,
-      running: this.init.running,
-      runningMinAgent: await this.runningMinAgent(),
-      runningAborted: rollout.isAborted(`${AGENT_LINEAGE}@${this.init.running}`),
-    })
+    const d = checkAgentUpgrade(top, self)
     if (d.action === 'current' || d.action === 'not-mine') return
     if (d.action === 'refuse') {
       this.state = { state: 'refused', target: top.version, reason: `${d.code}: ${d.reason}` }
       this.c.logger.warn({ version: top.version, code: d.code }, d.reason)
       return
     }
+    await this.switchTo(rollout, top.version, { release: top, pkg: d.pkg, store })
+  }
+
+  /**
+   * Switches to `version` (installing `from` first, when given: a release to fetch) and restarts,
+   * only under the wrapper and when the running version is installed under the root.
+   */
+  private async switchTo(
+    rollout: AgentRollout,
+    version: string,
+    from: { release: AgentRelease; pkg: AgentPackage; store: ModelStore } | null,
+  ): Promise<void> {
     const unsupervised = this.init.supervised !== true
     if (unsupervised || !(await exists(join(this.init.root, this.init.running, AGENT_ENTRY)))) {
       const reason = unsupervised
         ? 'not run by the wrapper (llmesh agent run): nothing would put a version that does not come up back'
         : `the running ${this.init.running} is not installed under ${this.init.root}: nothing to roll back to`
-      this.state = { state: 'refused', target: top.version, reason }
-      this.c.logger.warn({ version: top.version }, reason)
+      this.state = { state: 'refused', target: version, reason }
+      this.c.logger.warn({ version }, reason)
       return
     }
     this.busy = true
     try {
-      if (!(await rollout.confirmAgent(top.version)) || !this.running) {
+      // going forward: catch up with peers first (a device that was off learns of an abort); going
+      // back from a refused version: the refusal is final, nothing to wait for
+      if (from !== null && (!(await rollout.confirmAgent(version)) || !this.running)) {
         this.lastSeen = undefined // not yet caught up, or no longer admitted: look again at the next poll
         return
       }
-      this.state = { state: 'installing', target: top.version }
-      this.c.logger.info({ version: top.version, arch: d.pkg.arch }, 'installing agent release')
-      await installAgentPackage(store, this.init.root, top, d.pkg, this.abort.signal)
+      if (from !== null) {
+        this.state = { state: 'installing', target: version }
+        this.c.logger.info({ version, arch: from.pkg.arch }, 'installing agent release')
+        await installAgentPackage(from.store, this.init.root, from.release, from.pkg, this.abort.signal)
+      } else {
+        this.c.logger.warn({ version, from: this.init.running }, 'agent version refused by the fleet: going back')
+      }
       if (!this.running) return
-      await writePending(this.init.root, { version: top.version, previous: this.init.running })
-      await switchCurrent(this.init.root, top.version)
-      this.state = { state: 'switched', target: top.version }
-      this.c.logger.info({ version: top.version, previous: this.init.running }, 'agent switched: restarting')
+      await writePending(this.init.root, { version, previous: this.init.running })
+      await switchCurrent(this.init.root, version)
+      this.state = { state: 'switched', target: version }
+      this.c.logger.info({ version, previous: this.init.running }, 'agent switched: restarting')
       this.init.restart?.()
     } catch (err) {
       if (!this.running) return
-      this.state = { state: 'failed', target: top.version, reason: (err as Error).message.slice(0, 256) }
-      this.c.logger.warn({ err, version: top.version }, 'agent release install failed')
+      this.state = { state: 'failed', target: version, reason: (err as Error).message.slice(0, 256) }
+      this.c.logger.warn({ err, version }, 'agent release install failed')
     } finally {
       this.busy = false
     }
@@ -231,7 +248,8 @@ export class AgentUpdater {
       .list('AgentRelease')
       .reduce<AgentRelease | undefined>((a, m) => (a === undefined || m.message.seq > a.seq ? m.message : a), undefined)
     const aborted = newest !== undefined && rollout.isAborted(`${AGENT_LINEAGE}@${newest.version}`)
-    return `${rollout.agentTarget()}/${newest?.version}/${aborted}`
+    const refused = rollout.isRefused(`${AGENT_LINEAGE}@${this.init.running}`)
+    return `${rollout.agentTarget()}/${newest?.version}/${aborted}/${refused}`
   }
 
   private failedHere(version: string): boolean {
@@ -249,19 +267,6 @@ export class AgentUpdater {
     await writeFile(file, String(Math.max(...fresh.map((f) => f.at)))).catch((err) =>
       this.c.logger.warn({ err }, 'agent failure mark not written'),
     )
-  }
-
-  /** `min_agent_version` of the release the running version was installed from, if known. */
-  private async runningMinAgent(): Promise<string | undefined> {
-    const file = join(this.init.root, this.init.running, AGENT_RELEASE_FILE)
-    const text = await readFile(file, 'utf8').catch(() => null)
-    if (text === null || text.length > MAX_AGENT_STATE_BYTES * 64) return undefined
-    try {
-      const r = AgentRelease.safeParse(JSON.parse(text))
-      return r.success ? r.data.min_agent_version : undefined
-    } catch {
-      return undefined
-    }
   }
 }
 

@@ -3,8 +3,8 @@
  * in force, the clock, the rollback floor per (type, key) kept from every accepted message, and
  * the enrollment status of devices: a device message is accepted only from a device that holds a
  * valid, unrevoked enrollment here (`ERR_NOT_ENROLLED`, `ERR_REVOKED`), checked before any crypto.
- * A second valid manifest of a model@version already held passes the rollback check (see
- * `secondManifest`).
+ * A second valid manifest of a model@version (or agent release of a version) already held, or
+ * one sharing a held seq, passes the rollback check (see `secondManifest`).
  *
  * Trust roots move only by TUF-style rotation, never by "the newest root in the store":
  * - the root in force starts as the fleet directory's (itself verified along its signed chain);
@@ -175,7 +175,7 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
     return mine
   }
 
-  for (const type of ['ReleaseManifest', 'DeviceEnrollment', 'SwarmKeyRotation'] as const) {
+  for (const type of ['ReleaseManifest', 'AgentRelease', 'DeviceEnrollment', 'SwarmKeyRotation'] as const) {
     for (const m of store.list(type)) seq.record(m.message, m.digest)
   }
   // Re-apply rotations learnt before a restart, in version order.
@@ -191,16 +191,20 @@ export function createFleetVerifier(init: FleetVerifierInit): FleetVerifier {
    * operator nodes that allocated one seq): it installs nothing older, and holding it lets this
    * node resolve the release from the same set of manifests as every other node (protocols/
    * rollout/conflicts.ts), whatever order they arrived in. Any other lower seq stays refused.
+   * An AgentRelease likewise, against the agent releases held (node/rollout/agent-releases.ts).
    */
   const secondManifest = (bytes: Uint8Array, now: number): VerifyResult | undefined => {
     // the same checks as `check` but the per-model seq (the point is to hold a lower seq)
     const res = verifyEnvelope(bytes, { trust: current, now, deviceStatus: () => 'unknown' })
-    if (!res.ok || res.message.type !== 'ReleaseManifest') return undefined
+    if (!res.ok) return undefined
     const m = res.message
-    const held = store.releases()
-    return held.some((r) => r.message.model === m.model && (r.message.version === m.version || r.message.seq === m.seq))
-      ? res
-      : undefined
+    if (m.type !== 'AgentRelease' && m.type !== 'ReleaseManifest') return undefined
+    const same = (r: { version: string; seq: number }) => r.version === m.version || r.seq === m.seq
+    const held =
+      m.type === 'AgentRelease'
+        ? store.list('AgentRelease').some((r) => same(r.message))
+        : store.releases().some((r) => r.message.model === m.model && same(r.message))
+    return held ? res : undefined
   }
 
   /**

@@ -4,8 +4,15 @@
  * releases go through (cohorts, gates, verdicts, commands, aborts: protocols/rollout). The gates
  * read `llmesh-agent@<v>` from health reports through protocols/rollout/runs.ts. This module only
  * shapes the messages; node/rollout/decisions.ts decides them beside the model releases.
+ *
+ * Several agent releases for one version, or one seq for two versions, are resolved by the rule of
+ * model manifests (`resolveSubjects`, protocols/rollout/conflicts.ts), from the set alone: the same
+ * packages twice are a duplicate (the lowest seq counts); other packages under one version, or two
+ * versions under one seq, make every version involved `conflicted`, refused on every node.
  */
 import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
+import { canonicalBytes, sha256Hex } from '../../protocols/encoding.ts'
+import { type FileIdentity, type ReleaseConflict, resolveSubjects } from '../../protocols/rollout/conflicts.ts'
 import type { AgentRelease } from '../../protocols/schemas/index.ts'
 import type { RolloutSubject } from './plan.ts'
 
@@ -23,19 +30,30 @@ export function agentSubject(r: AgentRelease): RolloutSubject {
 }
 
 /**
- * One agent release per version, with its message digest: of several (a version published twice
- * past the seed's check) the lowest seq, then the smallest digest, counts on every node.
+ * The bytes an agent release names, as one file identity: the sha256 of the canonical list of its
+ * packages (`[arch, sha256, size]` by architecture) and their total size.
  */
-export function resolveAgentReleases(
-  list: Iterable<{ message: AgentRelease; digest: string }>,
-): Array<{ manifest: RolloutSubject; release: AgentRelease; digest: string }> {
-  const byVersion = new Map<string, { message: AgentRelease; digest: string }>()
-  for (const r of list) {
-    const had = byVersion.get(r.message.version)
-    const better = had === undefined || r.message.seq < had.message.seq
-    if (better || (r.message.seq === had.message.seq && r.digest < had.digest)) byVersion.set(r.message.version, r)
+export function agentFileIdentity(r: Pick<AgentRelease, 'packages'>): FileIdentity {
+  const list = r.packages.map((p) => [p.arch, p.sha256, p.size] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1))
+  return { sha256: sha256Hex(canonicalBytes(list)), size: r.packages.reduce((n, p) => n + p.size, 0) }
+}
+
+/** The agent releases that may roll out (one per version, by seq), and the versions in conflict. */
+export interface AgentResolution {
+  releases: Array<{ manifest: RolloutSubject; release: AgentRelease; digest: string }>
+  conflicts: ReleaseConflict[]
+}
+
+/** Resolves the agent releases held (see the header). Deterministic: depends only on the set. */
+export function resolveAgentReleases(list: Iterable<{ message: AgentRelease; digest: string }>): AgentResolution {
+  const signed = [...list].map(({ message, digest }) => ({ manifest: { ...agentSubject(message), message }, digest }))
+  const out = resolveSubjects(signed, (m) => agentFileIdentity(m.message))
+  return {
+    releases: out.releases.map(({ manifest: { message, ...manifest }, digest }) => ({
+      manifest,
+      release: message,
+      digest,
+    })),
+    conflicts: out.conflicts,
   }
-  return [...byVersion.values()]
-    .sort((a, b) => a.message.seq - b.message.seq)
-    .map((r) => ({ manifest: agentSubject(r.message), release: r.message, digest: r.digest }))
 }

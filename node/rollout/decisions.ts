@@ -11,8 +11,9 @@
  *    ones) inside its own try/catch: an exception is a release error (caught, counted, logged once
  *    per change, shown), the release keeps its last good decision (frozen, never acted on anew)
  *    and the next release is decided as if nothing happened.
- * 3. Agent releases (agent-releases.ts) are decided the same way, as `llmesh-agent@<version>`, in
- *    their own map (`agents`): `agentTarget` is the agent version this device's stage admits.
+ * 3. Agent releases (agent-releases.ts) are resolved by the same conflict rule and decided the same
+ *    way, as `llmesh-agent@<version>`, in their own map (`agents`): `agentTarget` is the agent
+ *    version this device's stage admits.
  * A release whose outcome no report can change any more (aborted, or promoted and superseded by a
  * newer promoted release) is re-decided only when its commands, verdicts or the device set change.
  */
@@ -70,7 +71,7 @@ export class Decisions {
   readonly entries = new Map<string, Entry>()
   /** Agent releases' decisions, by `llmesh-agent@<version>`. */
   readonly agents = new Map<string, Entry<RolloutSubject>>()
-  /** Releases with several valid manifests, from the last tick. */
+  /** Releases (model and agent) with several valid manifests or a shared seq, from the last tick. */
   conflicts: ReleaseConflict[] = []
   private readonly c: DecisionsComponents
   private readonly noted = new Set<string>()
@@ -85,7 +86,6 @@ export class Decisions {
     const now = this.c.now()
     const snap = snapshot(store, now)
     const resolved = resolveReleases(store.releases().map((r) => ({ manifest: r.message, digest: r.digest })))
-    this.conflicts = resolved.conflicts
     for (const c of resolved.conflicts) this.conflict(c)
     const manifests = resolved.releases.map((r) => r.manifest)
     const enrolled = publishVerdicts && store.isEnrolled(identity.peerId, now)
@@ -101,9 +101,12 @@ export class Decisions {
       }
     }
     const agents = resolveAgentReleases(store.list('AgentRelease'))
-    const subjects = agents.map((a) => a.manifest)
-    for (const { manifest: m, digest } of agents) {
+    this.conflicts = [...resolved.conflicts, ...agents.conflicts]
+    for (const c of agents.conflicts) this.conflict(c)
+    const subjects = agents.releases.map((a) => a.manifest)
+    for (const { manifest: m, digest } of agents.releases) {
       const key = releaseKey(m)
+      if (this.c.memory.isConflicted(key)) continue
       try {
         if (this.decideOne(this.agents, snap, subjects, m, digest, now, enrolled)) wantEvidence = true
         this.c.errors.ok(key)
@@ -184,6 +187,7 @@ export class Decisions {
     const key = `${c.model}@${c.version}`
     if (c.outcome === 'conflicted') {
       this.entries.delete(key)
+      this.agents.delete(key)
       if (this.c.memory.markConflicted(key)) {
         this.c.ctx.logger.error(
           { release: key, manifests: c.manifests.map((x) => x.digest), seq_shared_with: c.seq_shared_with },

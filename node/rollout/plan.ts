@@ -14,6 +14,7 @@ import {
   type DecideInput,
   type Decision,
   decide,
+  isAgentRelease,
   type RolloutState,
   runsRelease,
   type VerifiedReport,
@@ -191,6 +192,11 @@ export interface ReleaseRolloutStatus {
   downgradeFrom?: string
   /** Failed devices of the stage's cohort with their reasons, and the failure budget (decide()). */
   failures?: StageFailures | null
+  /**
+   * An aborted release only: devices whose latest report still runs it, with why when they say
+   * (an agent version with nothing to go back to: the report's `agent.stuck`). Absent when none.
+   */
+  stillRunning?: Array<{ device: string; reason?: string }>
 }
 
 /** Each device's latest health report (by window end): build once per status, for every release. */
@@ -275,6 +281,12 @@ export function releaseStatus(
     failures: d.failures,
   }
   if (d.view.abortedBy !== undefined) out.abortedBy = d.view.abortedBy
+  if (d.view.aborted) {
+    const still = [...latest].filter(([, h]) => runsRelease(h, m)).sort(([a], [b]) => (a < b ? -1 : 1))
+    const why = (h: HealthReport) =>
+      isAgentRelease(m) && h.agent?.stuck !== undefined ? { reason: h.agent.stuck } : {}
+    if (still.length > 0) out.stillRunning = still.map(([device, h]) => ({ device, ...why(h) }))
+  }
   if (m.downgrade !== undefined) out.downgradeFrom = m.downgrade.from
   return out
 }

@@ -21,56 +21,35 @@
  * shown in `statusJson().errors`; every other release goes on. A failing tick is a `rollout` loop
  * error (ctx.status.loops).
  * Agent releases are decided beside them as `llmesh-agent@<version>` (agent-releases.ts); the
- * agent updater (node/agent-update/) takes the version this device's stage admits (`agentTarget`).
+ * agent updater (node/agent-update/) reads them through `agent` (agent-rollout.ts).
  * The seed runs it with `act: false`: it decides, shows status and (once enrolled) publishes
  * verdicts, but activates nothing.
  * Parts: decisions.ts (per-release decisions), memory.ts (persisted facts), peer-sync.ts (anti-entropy rounds), prestager.ts,
  * verdict-publisher.ts, activator.ts (acting on this device).
  */
 import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
-import type { ReleaseConflict } from '../../protocols/rollout/index.ts'
 import type { HealthReport } from '../../protocols/schemas/index.ts'
-import type { DaemonContext } from '../daemon.ts'
-import type { Installer } from '../install/installer.ts'
 import type { StoredMessage } from '../mesh/types.ts'
 import type { Faults } from '../telemetry/faults.ts'
 import { Activator } from './activator.ts'
+import { AgentRolloutView } from './agent-rollout.ts'
 import { DECIDE_INTERVAL_MS, TICK_COALESCE_MS } from './constants.ts'
 import { Decisions } from './decisions.ts'
 import { RolloutMemory } from './memory.ts'
 import { PeerSync } from './peer-sync.ts'
-import type { Deactivation } from './persisted.ts'
-import { type decideRelease, latestReports, type ReleaseRolloutStatus, releaseStatus } from './plan.ts'
+import { latestReports, releaseStatus } from './plan.ts'
 import { Prestager } from './prestager.ts'
-import { type ReleaseError, type ReleaseErrorCount, ReleaseErrors } from './release-errors.ts'
+import { type ReleaseErrorCount, ReleaseErrors } from './release-errors.ts'
 import type { RolloutEventListener } from './rollout-events.ts'
-import type { ControllerReporter, ControllerSupervisor } from './types.ts'
+import type {
+  ControllerCounters,
+  RolloutControllerComponents,
+  RolloutControllerInit,
+  RolloutStatusJson,
+} from './types.ts'
 import { VerdictPublisher } from './verdict-publisher.ts'
 
-/** Options. */
-export interface RolloutControllerInit {
-  /** Activate/roll back on this device (default true; the seed: false). */
-  act?: boolean
-  /** Publish verdicts when this node is an enrolled device (default true). */
-  verdicts?: boolean
-  /** Prestage announced releases when their policy says so (default true when acting). */
-  prestage?: boolean
-  decideIntervalMs?: number
-  catchUpTimeoutMs?: number
-  startupCatchUpMs?: number
-  probationMs?: number
-}
-
-/** What the controller uses. */
-export interface RolloutControllerComponents {
-  ctx: Pick<DaemonContext, 'config' | 'identity' | 'logger' | 'store' | 'mesh' | 'publish' | 'status'>
-  installer?: Installer
-  supervisor?: ControllerSupervisor
-  reporter?: ControllerReporter
-  now?: () => number
-  /** Runs `decide` for one release (tests inject faults; default plan.ts's). */
-  decide?: typeof decideRelease
-}
+export type { RolloutControllerComponents, RolloutControllerInit } from './types.ts'
 
 /** The rollout controller service. */
 export class RolloutController {
@@ -83,6 +62,8 @@ export class RolloutController {
   private readonly prestager: Prestager
   private readonly verdicts: VerdictPublisher
   private readonly decisions: Decisions
+  /** The agent updater's view (node/agent-update/): admitted agent version, refusals, catch-up. */
+  readonly agent: AgentRolloutView
   /** Releases failing now (by `model@version`), and failures per (release, code) since start. */
   readonly releaseErrors: ReleaseErrors
   private readonly tickErrors: Faults
@@ -122,6 +103,12 @@ export class RolloutController {
       now: this.now,
       decide: components.decide,
     })
+    const catchUp = async () => {
+      if (!(await this.sync.beforeForward())) return false
+      this.decideAll()
+      return true
+    }
+    this.agent = new AgentRolloutView({ decisions: this.decisions, memory: this.memory, catchUp })
     if (this.act && installer !== undefined) {
       this.activator = new Activator(
         {
@@ -152,14 +139,7 @@ export class RolloutController {
   }
 
   /** Counters for /status and tests. */
-  get counters(): {
-    ticks: number
-    verdictsPublished: number
-    activations: number
-    localRollbacks: number
-    fleetRollbacks: number
-    deactivations: number
-  } {
+  get counters(): ControllerCounters {
     const none = { activations: 0, localRollbacks: 0, fleetRollbacks: 0, deactivations: 0 }
     return { ticks: this.ticks, verdictsPublished: this.verdicts.count, ...none, ...this.activator?.counters }
   }
@@ -215,33 +195,19 @@ export class RolloutController {
   }
 
   /** Every release's rollout status. */
-  statusJson(): {
-    device: string
-    acting: boolean
-    counters: RolloutController['counters']
-    releases: ReleaseRolloutStatus[]
-    /** Models this device deactivated (no active version), with why. */
-    deactivated: Record<string, Deactivation>
-    /** Releases that fail now: their evaluation throws, or they are conflicted. */
-    errors: ReleaseError[]
-    /** Releases with several valid manifests (`duplicate`: one counts; `conflicted`: refused). */
-    conflicts: ReleaseConflict[]
-  } {
+  statusJson(): RolloutStatusJson {
     const latest = latestReports(this.c.ctx.store)
     const releases = [...this.decisions.entries.values(), ...this.decisions.agents.values()]
       .sort((a, b) => a.manifest.model.localeCompare(b.manifest.model) || a.manifest.seq - b.manifest.seq)
       .map((e) => releaseStatus(this.c.ctx.store, e.manifest, e.previous, e.decision, latest))
-    const deactivated = { ...this.memory.deactivated }
-    const { conflicts } = this.decisions
-    const errors = this.releaseErrors.list()
     return {
       device: this.c.ctx.identity.peerId,
       acting: this.act,
       counters: this.counters,
       releases,
-      deactivated,
-      errors,
-      conflicts,
+      deactivated: { ...this.memory.deactivated },
+      errors: this.releaseErrors.list(),
+      conflicts: this.decisions.conflicts,
     }
   }
 
@@ -254,18 +220,6 @@ export class RolloutController {
   knows(model: string, version: string): boolean {
     if (model === AGENT_LINEAGE) return this.c.ctx.store.list('AgentRelease').some((r) => r.message.version === version)
     return this.c.ctx.store.releases().some((r) => r.message.model === model && r.message.version === version)
-  }
-
-  /** The agent version this device's stage admits now (not aborted, highest seq), or null. */
-  agentTarget(): string | null {
-    return this.decisions.agentTarget()
-  }
-
-  /** Catches up with peers and decides again; whether `version` is still the admitted agent version. */
-  async confirmAgent(version: string): Promise<boolean> {
-    if (!(await this.sync.beforeForward())) return false
-    this.decideAll()
-    return this.agentTarget() === version
   }
 
   /** A release's state for /status and metrics labels: `conflicted`, or its rollout status. */

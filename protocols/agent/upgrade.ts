@@ -12,10 +12,12 @@
  *    (`downgrade` present, set by the seed's duplicate/downgrade check) — else `ERR_AGENT_DOWNGRADE`;
  *    and never below the running release's `min_agent_version` (the older agent could not read the
  *    data the running one wrote): `ERR_AGENT_INCOMPATIBLE`. Going back from a running version the
- *    fleet aborted (`runningAborted`) is the fleet's rollback: taken like a published downgrade,
- *    under the same `min_agent_version` floor.
- * Duplicates never reach a device: the seed refuses a version published twice, and the sequence
- * table refuses a second manifest at one seq.
+ *    fleet refuses (`runningAborted`: aborted or conflicted) to an admitted older release it does
+ *    not hold is taken like a published downgrade, under the same `min_agent_version` floor (the
+ *    versions it holds come first: fallback.ts).
+ * Duplicates never reach this rule: the seed refuses a version published twice, and the rollout
+ * resolves several releases of one version or one seq first (node/rollout/agent-releases.ts: a
+ * duplicate counts once, a conflicted version is never admitted).
  */
 import type { AgentPackage, AgentRelease } from '../schemas/agent-release.ts'
 import { compareVersions } from '../version.ts'
@@ -38,7 +40,7 @@ export interface AgentSelf {
   running: string
   /** The `min_agent_version` of the release it runs, when it was installed from one. */
   runningMinAgent?: string
-  /** The fleet aborted the running version's release (going back below it is its rollback). */
+  /** The fleet refuses the running version's release: aborted or conflicted (going back below it is its rollback). */
   runningAborted?: boolean
 }
 

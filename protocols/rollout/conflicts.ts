@@ -20,6 +20,8 @@
  * restored from a backup) make every version involved `conflicted` (reason `seq`): otherwise the
  * node that received one first would refuse the other as a rollback and the fleet would split
  * along arrival order.
+ * The same rule serves agent releases (node/rollout/agent-releases.ts): `resolveSubjects` takes any
+ * signed subject with a model, version, seq and file identity (an agent release's is its packages).
  * Pure: no clock, no I/O.
  */
 import { LlmeshError } from '../errors.ts'
@@ -42,10 +44,22 @@ export class ReleaseConflictError extends LlmeshError {
   }
 }
 
-/** A verified manifest and the digest of its message. */
-export interface SignedRelease {
-  manifest: ReleaseManifest
+/** What the rule reads of a release: its name, seq and creation time. */
+export type ConflictSubject = Pick<ReleaseManifest, 'model' | 'version' | 'seq' | 'created_at'>
+
+/** A verified release message (a model manifest, or another subject) and the digest of its message. */
+export interface Signed<M extends ConflictSubject> {
+  manifest: M
   digest: string
+}
+
+/** A verified manifest and the digest of its message. */
+export type SignedRelease = Signed<ReleaseManifest>
+
+/** The bytes a release names: two manifests of one version are duplicates when these are equal. */
+export interface FileIdentity {
+  sha256: string
+  size: number
 }
 
 /** One manifest of a release with several, as status shows it. */
@@ -77,15 +91,15 @@ export interface ReleaseConflict {
 }
 
 /** What a node rolls out. */
-export interface ReleaseResolution {
+export interface ReleaseResolution<M extends ConflictSubject = ReleaseManifest> {
   /** One manifest per release that may roll out (singles and the chosen duplicates), by model then seq. */
-  releases: SignedRelease[]
+  releases: Signed<M>[]
   /** Releases with several manifests, by model then version. */
   conflicts: ReleaseConflict[]
 }
 
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
-const bySeqDigest = (a: SignedRelease, b: SignedRelease): number =>
+const bySeqDigest = (a: Signed<ConflictSubject>, b: Signed<ConflictSubject>): number =>
   a.manifest.seq - b.manifest.seq || byText(a.digest, b.digest)
 
 /** `model@version`. */
@@ -95,15 +109,26 @@ function keyOf(m: Pick<ReleaseManifest, 'model' | 'version'>): string {
 
 /** Resolves every release from the set of valid manifests. Deterministic: depends only on the set. */
 export function resolveReleases(list: Iterable<SignedRelease>): ReleaseResolution {
-  const byKey = new Map<string, Map<string, SignedRelease>>()
+  return resolveSubjects(list, (m) => m.file)
+}
+
+/**
+ * The rule above for any release subject whose bytes `fileOf` names (model manifests: `file`;
+ * agent releases: their packages). Deterministic: depends only on the set.
+ */
+export function resolveSubjects<M extends ConflictSubject>(
+  list: Iterable<Signed<M>>,
+  fileOf: (m: M) => FileIdentity,
+): ReleaseResolution<M> {
+  const byKey = new Map<string, Map<string, Signed<M>>>()
   for (const r of list) {
     const k = keyOf(r.manifest)
-    const group = byKey.get(k) ?? new Map<string, SignedRelease>()
+    const group = byKey.get(k) ?? new Map<string, Signed<M>>()
     group.set(r.digest, r)
     byKey.set(k, group)
   }
   const sharedSeq = versionsSharingSeq(byKey.values())
-  const releases: SignedRelease[] = []
+  const releases: Signed<M>[] = []
   const conflicts: ReleaseConflict[] = []
   for (const group of byKey.values()) {
     const all = [...group.values()].sort(bySeqDigest)
@@ -113,20 +138,25 @@ export function resolveReleases(list: Iterable<SignedRelease>): ReleaseResolutio
       releases.push(first)
       continue
     }
-    const sameFile = all.every(
-      (r) => r.manifest.file.sha256 === first.manifest.file.sha256 && r.manifest.file.size === first.manifest.file.size,
-    )
+    const file = fileOf(first.manifest)
+    const sameFile = all.every((r) => {
+      const f = fileOf(r.manifest)
+      return f.sha256 === file.sha256 && f.size === file.size
+    })
     const c: ReleaseConflict = {
       model: first.manifest.model,
       version: first.manifest.version,
       outcome: sameFile && shared === undefined ? 'duplicate' : 'conflicted',
-      manifests: all.map((r) => ({
-        digest: r.digest,
-        seq: r.manifest.seq,
-        sha256: r.manifest.file.sha256,
-        size: r.manifest.file.size,
-        created_at: r.manifest.created_at,
-      })),
+      manifests: all.map((r) => {
+        const f = fileOf(r.manifest)
+        return {
+          digest: r.digest,
+          seq: r.manifest.seq,
+          sha256: f.sha256,
+          size: f.size,
+          created_at: r.manifest.created_at,
+        }
+      }),
     }
     if (!sameFile) c.reason = 'file'
     else if (shared !== undefined) c.reason = 'seq'
@@ -146,7 +176,7 @@ export function resolveReleases(list: Iterable<SignedRelease>): ReleaseResolutio
  * For every model@version one of whose seqs is also a seq of another version of the model: the
  * versions it shares a seq with (by model@version, whose versions are returned).
  */
-function versionsSharingSeq(groups: Iterable<Map<string, SignedRelease>>): Map<string, Set<string>> {
+function versionsSharingSeq(groups: Iterable<Map<string, Signed<ConflictSubject>>>): Map<string, Set<string>> {
   const bySeq = new Map<string, Set<string>>()
   for (const group of groups) {
     for (const r of group.values()) {

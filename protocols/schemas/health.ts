@@ -95,6 +95,8 @@ export const HealthReport = z.object({
   /**
    * The agent (llmesh) version running, and the agent versions this device rolled back by itself
    * (`llmesh agent run`'s health window), newest last. Optional: older devices omit it.
+   * `stuck`: the fleet refuses the running version (aborted or conflicted) and the device has no
+   * version it may go back to; why (protocols/agent/fallback.ts). Optional, absent otherwise.
    */
   agent: z
     .object({
@@ -103,6 +105,7 @@ export const HealthReport = z.object({
         .array(z.object({ version: SemverString, reason: z.string().max(256), at: Timestamp }))
         .max(16)
         .optional(),
+      stuck: z.string().max(512).optional(),
     })
     .optional(),
 })

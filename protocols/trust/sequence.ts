@@ -4,8 +4,8 @@
  * that key. Equal sequence numbers are accepted only for the very same message (same wire
  * digest) and flagged as a replay; a different message with the same sequence (equivocation) is
  * refused like a rollback, except a ReleaseManifest whose model@version or (model, seq) a node
- * already holds: the fleet verifier accepts it so every node resolves the pair alike
- * (node/mesh/fleet-verifier.ts, protocols/rollout/conflicts.ts).
+ * already holds, or an AgentRelease whose version or seq it holds: the fleet verifier accepts it
+ * so every node resolves the pair alike (node/mesh/fleet-verifier.ts, protocols/rollout/conflicts.ts).
  *
  * | type             | key      | sequence   |
  * |------------------|----------|------------|

@@ -31,11 +31,11 @@ export async function launcher(dir: string, script: string): Promise<void> {
 }
 
 /** Builds `llmesh-<v>-linux-<arch>.tar.gz` (one top directory, as `npm run package` lays it out). */
-export async function fakePackage(home: string, version: string, script: string): Promise<string> {
-  const top = `llmesh-${version}-linux-${process.arch}`
+export async function fakePackage(home: string, version: string, script: string, arch = process.arch): Promise<string> {
+  const top = `llmesh-${version}-linux-${arch}`
   const src = join(home, 'build', version)
   await launcher(join(src, top), script)
-  await writeFile(join(src, top, 'MANIFEST.json'), JSON.stringify({ version, arch: process.arch }))
+  await writeFile(join(src, top, 'MANIFEST.json'), JSON.stringify({ version, arch }))
   const out = join(home, `${top}.tar.gz`)
   await run('tar', ['-czf', out, '-C', src, top])
   return out

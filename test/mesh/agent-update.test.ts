@@ -3,8 +3,9 @@
  * (`llmesh agent run`) from agent roots laid out like /opt/llmesh, their version 0.9.0 a tiny
  * launcher that runs this checkout's daemon; `pilot` is tagged pilot, `other` is not. Agent
  * releases go through the rollout stages like model releases (pilot, then everyone):
- * - 0.9.1, published through the seed's API with `llmesh release publish-agent`: the pilot fetches
- *   its chunks over the mesh, unpacks it beside 0.9.0, switches `current`, exits for the wrapper
+ * - 0.9.1, published through the seed's API with `llmesh release publish-agent` as one release
+ *   for two architectures (the other architecture's package exits at start): the pilot fetches
+ *   its own architecture's chunks over the mesh, unpacks it beside 0.9.0, switches `current`, exits for the wrapper
  *   and comes up on 0.9.1; only once a pilot report shows 0.9.1 running does a promote verdict
  *   let `other` take it (no report of `other` claims 0.9.1 before that verdict).
  * - 0.9.2 exits at start. The pilot fetches it, then the seed goes offline; the pilot's wrapper
@@ -87,14 +88,26 @@ describe('agent releases through the mesh, under the rollout stages', { timeout:
     const policy = join(home, 'policy.yaml')
     await writeFile(policy, POLICIES.PILOT_THEN_ALL('5s', 1))
     const pkg1 = await fakePackage(home, '0.9.1', WORKING)
+    // one release for two architectures: the other one's package exits at start, so a device that
+    // took a package not built for its own architecture would roll it back and fail the test
+    const foreignArch = process.arch === 'arm64' ? 'x64' : 'arm64'
+    const foreign = await fakePackage(home, '0.9.1', BROKEN('0.9.1'), foreignArch)
     const t0 = Date.now()
-    const publish = (pkg: string, v: string) =>
-      cli(['release', 'publish-agent', pkg, '--version', v, '--policy', policy, '--api', api, '--json'])
-    const pub = await publish(pkg1, '0.9.1')
+    const publish = (pkgs: string[], v: string) =>
+      cli(['release', 'publish-agent', ...pkgs, '--version', v, '--policy', policy, '--api', api, '--json'])
+    const pub = await publish([pkg1, foreign], '0.9.1')
     assert.equal(pub.code, 0, pub.stderr)
+    const rel1 = (
+      JSON.parse(pub.stdout) as { release: { min_agent_version: string; packages: Array<{ arch: string }> } }
+    ).release
     assert.equal(
-      (JSON.parse(pub.stdout) as { release: { min_agent_version: string } }).release.min_agent_version,
-      '0.9.1',
+      rel1.min_agent_version,
+      '0.9.0',
+      'the default min_agent_version is the first version of the semver line',
+    )
+    assert.deepEqual(
+      rel1.packages.map((p) => p.arch),
+      [process.arch, foreignArch],
     )
     await waitFor(() => on(pilot, '0.9.1'), { timeoutMs: 90_000, what: 'pilot on 0.9.1', detail: detail(pilot) })
     const pilotMs = Date.now() - t0
@@ -134,6 +147,14 @@ describe('agent releases through the mesh, under the rollout stages', { timeout:
       parseTable(list.stdout).some((r) => r.agent === '0.9.1'),
       list.stdout,
     )
+    const agents = await cli(['release', 'agents', '--api', api, '--json'])
+    assert.deepEqual(
+      (
+        JSON.parse(agents.stdout) as { releases: Array<{ version: string; archs: string[]; state?: string }> }
+      ).releases.map((r) => [r.version, r.archs, r.state]),
+      [['0.9.1', [process.arch, foreignArch], 'promoted']],
+      agents.stdout,
+    )
     const status = await cli(['rollout', 'status', '--api', api, '--json'])
     assert.match(status.stdout, /"model": ?"llmesh-agent"/, status.stdout.slice(0, 2000))
     // a duplicate is refused by the seed (the model releases' rule)
@@ -144,7 +165,7 @@ describe('agent releases through the mesh, under the rollout stages', { timeout:
     // 0.9.2 exits at start: only the pilot is admitted; once it holds the package, the seed goes
     const pkg2 = await fakePackage(home, '0.9.2', BROKEN('0.9.2'))
     const t1 = Date.now()
-    const pub2 = await publish(pkg2, '0.9.2')
+    const pub2 = await publish([pkg2], '0.9.2')
     assert.equal(pub2.code, 0, pub2.stderr)
     await waitFor(() => exists(join(pilot.root, '0.9.2', 'bin', 'llmesh')), {
       timeoutMs: 90_000,

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { resolveAgentReleases } from '../../node/rollout/agent-releases.ts'
-import { chooseTarget, gatherInputs, type StoreSnapshot } from '../../node/rollout/plan.ts'
+import { chooseTarget, gatherInputs, releaseStatus, type StoreSnapshot } from '../../node/rollout/plan.ts'
 import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
 import { canonicalBytes, sha256Hex } from '../../protocols/encoding.ts'
 import {
@@ -149,6 +149,19 @@ describe('an agent release goes through the stages', () => {
     const other = decide(b({ reports: [r], verdicts: [sign(d.verdictToPublish, peer(3))], now: T0 + 2 * MIN }))
     assert.equal(other.status.status, 'aborted')
     for (const x of other.devices) assert.equal(activationFor(x.id, other.view, other.assignment), 'rollback')
+    // rollout status lists the devices still running the aborted version, with why when they say
+    const stuck = agentReport({ device: peer(2), seq: 2, start: T0, end: T0 + 2 * MIN, agent: '0.9.2', latencies: [] })
+    stuck.report.agent = { version: '0.9.2', stuck: 'nothing to go back to' }
+    const later = agentReport({ device: peer(4), seq: 2, start: T0, end: T0 + 2 * MIN, agent: '0.9.2', latencies: [] })
+    const latest = new Map([
+      [peer(0), r.report],
+      [peer(2), stuck.report],
+      [peer(4), later.report],
+    ])
+    const subject = { ...REL, version: '0.9.2', seq: 3, policy: policy({ exclude_tags: [] }), created_at: T0 }
+    const st = releaseStatus({ list: () => [] }, subject, REL, other, latest)
+    assert.deepEqual(st.stillRunning, [{ device: peer(2), reason: 'nothing to go back to' }, { device: peer(4) }])
+    assert.equal(releaseStatus({ list: () => [] }, subject, REL, d, latest).stillRunning, undefined, 'not aborted')
   })
 
   test('a slower agent fails its stage against devices still on the previous agent', () => {
@@ -166,11 +179,12 @@ describe('an agent release goes through the stages', () => {
 })
 
 describe('node plumbing of agent releases', () => {
+  const packages = [{ arch: 'x64', sha256: 'a'.repeat(64), size: 1000 }]
   const rel = (version: string, seq: number): AgentRelease =>
-    ({ type: 'AgentRelease', version, seq, policy: policy(), created_at: T0 + seq }) as AgentRelease
+    ({ type: 'AgentRelease', version, seq, packages, policy: policy(), created_at: T0 + seq }) as AgentRelease
 
-  test('one subject per version (lowest seq), named llmesh-agent, in seq order', () => {
-    const out = resolveAgentReleases([
+  test('one subject per version (the same packages twice: the lowest seq), named llmesh-agent, in seq order', () => {
+    const { releases: out, conflicts } = resolveAgentReleases([
       { message: rel('0.9.2', 3), digest: 'b' },
       { message: rel('0.9.1', 2), digest: 'c' },
       { message: rel('0.9.1', 5), digest: 'a' },
@@ -182,10 +196,14 @@ describe('node plumbing of agent releases', () => {
         [AGENT_LINEAGE, '0.9.2', 3, 'b'],
       ],
     )
+    assert.deepEqual(
+      conflicts.map((c) => [c.version, c.outcome, c.chosen]),
+      [['0.9.1', 'duplicate', 'c']],
+    )
   })
 
   test('the inputs of an agent release carry no probe set; the admitted version skips aborted ones', () => {
-    const [s] = resolveAgentReleases([{ message: rel('0.9.1', 2), digest: 'c' }])
+    const [s] = resolveAgentReleases([{ message: rel('0.9.1', 2), digest: 'c' }]).releases
     const snap: StoreSnapshot = { enrollments, revocations: [], reports: [], commands: [], verdicts: [] }
     const input = gatherInputs(snap, s.manifest, PREV, undefined, T0)
     assert.deepEqual(input.release, REL)
