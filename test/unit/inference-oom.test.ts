@@ -2,14 +2,20 @@
  * Real kernel OOM kills against plain SIGKILLs. The test makes its own memory cgroup with a limit
  * (under this process's memory cgroup; removed afterwards) and runs real processes in it:
  * - a small node script that allocates until the kernel kills it → `oom`; a `kill -9` → `crash`;
- * - the real inference worker pushed past a memory limit → the supervisor's exit kind is `oom`.
+ * - the real inference worker pushed past a memory limit → the supervisor's exit kind is `oom`;
+ * - a daemon (test/fixtures/oom-daemon.ts: the real supervisor) and its worker under one limit, as
+ *   systemd's MemoryMax= puts them: the daemon, the larger of the two, pushes the cgroup past its
+ *   limit, and the kernel kills the worker (its raised oom_score_adj), which the daemon counts as
+ *   an OOM (the cgroup's shared counter) and restarts, the daemon alive all along.
  * Skipped with a message only when no memory cgroup can be made here and CI is not set.
  */
 
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { WORKER_OOM_SCORE_ADJ } from '../../node/inference/constants.ts'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
 import { createInferenceMetrics } from '../../node/inference/metrics.ts'
 import { createOomDetector, locateOwnCgroup, realSources } from '../../node/inference/oom-detector.ts'
@@ -148,5 +154,93 @@ describe('the real inference worker past a memory limit', { skip, timeout: scale
       await sup.stop()
     }
     assert.deepEqual(await line(), [])
+  })
+})
+
+describe('a daemon and its worker under one memory limit (systemd MemoryMax=)', {
+  skip,
+  timeout: scaled(180_000),
+}, () => {
+  const dir = suiteTmpDir('llmesh-oom-daemon-')
+  let limited = ''
+  let daemon: ChildProcess | undefined
+  before(() => {
+    const made = makeTestCgroup(512 * MiB, 'unit')
+    assert.ok('dir' in made, 'why' in made ? made.why : '')
+    limited = made.dir
+  })
+  after(async () => {
+    if (daemon !== undefined && daemon.exitCode === null && daemon.signalCode === null) {
+      const gone = exitOf(daemon)
+      daemon.kill('SIGKILL')
+      await gone
+    }
+    if (limited) {
+      // the killed worker leaves the cgroup a moment after the daemon reaped it
+      const t0 = Date.now()
+      while (!src.rmdir(limited) && Date.now() - t0 < scaled(10_000)) await new Promise((r) => setTimeout(r, 100))
+      assert.equal(src.read(`${limited}/cgroup.procs`), undefined, `test cgroup ${limited} left behind`)
+    }
+  })
+
+  test('the kernel kills the worker, not the daemon; the daemon counts an OOM and restarts it', async () => {
+    const model = (await writeTinyGguf(join(dir, 'tiny.gguf'))).path
+    const script = join(import.meta.dirname, '../fixtures/oom-daemon.ts')
+    // the shell joins the cgroup, then becomes the daemon: everything it allocates is charged there
+    daemon = spawn(
+      'sh',
+      [
+        '-c',
+        'echo $$ > "$1" && exec "$2" --expose-gc "$3" "$4"',
+        'sh',
+        `${limited}/cgroup.procs`,
+        process.execPath,
+        script,
+        model,
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    )
+    const exited = exitOf(daemon)
+    const messages: Array<Record<string, unknown>> = []
+    daemon.on('message', (m: Record<string, unknown>) => messages.push(m))
+    const next = async (type: string) => {
+      const t0 = Date.now()
+      for (;;) {
+        const m = messages.find((x) => x.type === type || x.type === 'error')
+        if (m !== undefined) {
+          assert.notEqual(m.type, 'error', String(m.message))
+          return m
+        }
+        const gone = await Promise.race([exited, new Promise((r) => setTimeout(() => r(undefined), 50))])
+        if (gone !== undefined) assert.fail(`the daemon exited before '${type}': ${JSON.stringify(gone)}`)
+        if (Date.now() - t0 > scaled(90_000)) assert.fail(`no '${type}' from the daemon`)
+      }
+    }
+    const loaded = await next('loaded')
+    const workerPid = loaded.workerPid as number
+    assert.equal(readFileSync(`/proc/${workerPid}/oom_score_adj`, 'utf8').trim(), String(WORKER_OOM_SCORE_ADJ))
+    assert.equal(loaded.oomDetection, 'shared-cgroup', 'no child cgroup here: the cgroup’s own counter')
+    assert.equal(loaded.cgroupOomKills, 0)
+
+    daemon.send({ type: 'squeeze' })
+    const oom = await next('oom')
+    process.stderr.write(
+      `OOM kill at daemon ${((oom.daemonRss as number) / MiB).toFixed(0)} MiB RSS, worker ${((oom.workerRss as number) / MiB).toFixed(0)} MiB (limit 512 MiB)\n`,
+    )
+    assert.deepEqual(oom.exit, { ...(oom.exit as object), kind: 'oom', signal: 'SIGKILL', during: 'ready' })
+    assert.equal((oom.oom as { during: string }).during, 'serving')
+    // without the worker's oom_score_adj the kernel would have picked the larger process: the daemon
+    assert.ok((oom.daemonRss as number) > (oom.workerRss as number), JSON.stringify(oom))
+
+    const back = await next('recovered')
+    assert.notEqual(back.workerPid, workerPid, 'a new worker')
+    assert.equal(back.restarts, 1)
+    assert.equal(back.tokensOut, 3, 'the new worker answers')
+    assert.equal(back.cgroupOomKills, 1, 'exactly one OOM kill in the cgroup: the worker')
+    const oomTotal = back.oomTotal as string[]
+    assert.equal(oomTotal.length, 1, oomTotal.join('\n'))
+    assert.match(oomTotal[0], /^llmesh_inference_oom_total\{.*model="tiny".*\} 1$/, 'counted once, for its model')
+    daemon.send({ type: 'stop' })
+    assert.deepEqual(await exited, { code: 0, signal: null }, 'the daemon survived and stopped cleanly')
   })
 })
