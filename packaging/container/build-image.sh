@@ -100,7 +100,7 @@ if [ -n "$SAVE" ]; then
   oci=llmesh-$VERSION-oci.tar
   # a signature of the previous SHA256SUMS could only fail to verify: sign again
   rm -f "$SAVE/$oci" "$SAVE/SHA256SUMS.sigstore.json"
-  podman manifest push --all "$TAG" "oci-archive:$SAVE/$oci:$TAG" >/dev/null
+  podman manifest push --quiet --all "$TAG" "oci-archive:$SAVE/$oci:$TAG" >/dev/null
   (cd "$SAVE" && sha256sum "$oci" >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS)
   echo "build-image.sh: wrote $SAVE/$oci and $SAVE/SHA256SUMS (sign: llmesh package sign $SAVE --fleet <fleet>)"
 fi
