@@ -3,8 +3,9 @@
  * against the fleet's trust root,
  * - a model file against its signed release manifest (`--bundle`: a wire envelope or a raw
  *   Sigstore bundle; verify-release.ts), or
- * - an llmesh package (`llmesh-<v>-linux-<arch>.tar.gz`) against the operator's signature of its
- *   SHA256SUMS (`SHA256SUMS.sigstore.json` beside it unless `--bundle` names it; package-run.ts).
+ * - an llmesh package (`llmesh-<v>-linux-<arch>.tar.gz`) or image archive (`llmesh-<v>-oci.tar`)
+ *   against the operator's signature of its SHA256SUMS (`SHA256SUMS.sigstore.json` beside it
+ *   unless `--bundle` names it; package-run.ts).
  * Which check runs is read from the bundle: a package statement, or else a release.
  */
 import type { Command } from 'commander'
@@ -47,8 +48,8 @@ export function registerVerify(program: Command): void {
       action(async (file: string, o: VerifyOptions) => {
         const now = Date.now()
         const { trustRootOf, verifyPackageFile } = await import('./package-run.ts')
-        if (o.bundle === undefined && !file.endsWith('.tar.gz'))
-          throw new UsageError('--bundle is required for a model file (a package is llmesh-….tar.gz)')
+        if (o.bundle === undefined && !file.endsWith('.tar.gz') && !file.endsWith('-oci.tar'))
+          throw new UsageError('--bundle is required for a model file (a package is llmesh-….tar.gz or …-oci.tar)')
         if (await isPackageSignature(o.bundle)) {
           const r = await verifyPackageFile(file, o, now)
           print(

@@ -81,3 +81,11 @@ export const SCORE_CHUNK_TOKENS = 32
 export const SCORE_MAX_TOKEN_NLL = 100
 /** Longest a quality probe may run on the worker before it is abandoned. */
 export const SCORE_TIMEOUT_MS = 60_000
+
+/**
+ * oom_score_adj the worker gets right after its spawn (-1000..1000; the daemon keeps its own,
+ * -100 under the systemd units' OOMScoreAdjust=): under memory pressure, of the whole machine or
+ * of the unit's MemoryMax=, the kernel kills the worker, which the supervisor sees, counts as an
+ * OOM and restarts, rather than the daemon. 800 leaves room above for processes meant to die first.
+ */
+export const WORKER_OOM_SCORE_ADJ = 800

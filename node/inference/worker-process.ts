@@ -6,9 +6,14 @@
  * OOM killer killed it, as the OomDetector of oom-detector.ts tells, or it died with out-of-memory
  * text on stderr), 'crash' (anything else: abort(), segfault, non-zero exit, unexpected exit 0,
  * and a SIGKILL from anyone but the OOM killer, e.g. an operator's `kill -9`).
+ *
+ * Right after the fork the child's /proc/<pid>/oom_score_adj is raised (WORKER_OOM_SCORE_ADJ by
+ * default): under memory pressure the kernel then kills the worker, whose death the supervisor
+ * sees and counts, rather than the daemon (raising needs no privilege; a failure is logged).
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { EventEmitter } from 'node:events'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../logger.ts'
 import type { FromWorker, ToWorker } from './ipc.ts'
@@ -54,6 +59,29 @@ export interface WorkerProcessInit {
   startTimeoutMs: number
   /** Memory limit of the worker's own cgroup, when the OomDetector can make one. */
   memoryLimitBytes?: number
+  /** The child's oom_score_adj (-1000..1000), set right after the fork; undefined: inherited. */
+  oomScoreAdj?: number
+}
+
+function checkOomScoreAdj(adj: number): void {
+  if (!Number.isInteger(adj) || adj < -1000 || adj > 1000) {
+    throw new RangeError(`oom_score_adj ${adj} is not an integer in -1000..1000`)
+  }
+}
+
+/**
+ * Writes /proc/<pid>/oom_score_adj and reads it back: the value now in force, or undefined when
+ * the write failed (no procfs, or lowering it without CAP_SYS_RESOURCE).
+ */
+export function setOomScoreAdj(pid: number, adj: number): number | undefined {
+  checkOomScoreAdj(adj)
+  const file = `/proc/${pid}/oom_score_adj`
+  try {
+    writeFileSync(file, String(adj))
+    return Number(readFileSync(file, 'utf8').trim())
+  } catch {
+    return undefined
+  }
 }
 
 /** What a worker process uses. */
@@ -78,12 +106,14 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   private child: ChildProcess | undefined
   private killReason: KillReason | undefined
   private stderrTail = ''
+  private adj: number | undefined
   private exited: Promise<WorkerExit> | undefined
   /** Set once the child exited. */
   exit: WorkerExit | undefined
 
   constructor(components: WorkerProcessComponents, init: WorkerProcessInit) {
     super()
+    if (init.oomScoreAdj !== undefined) checkOomScoreAdj(init.oomScoreAdj)
     this.init = init
     this.logger = components.logger
     this.oom = components.oom
@@ -107,6 +137,15 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       serialization: 'json',
     })
     this.child = child
+    if (child.pid !== undefined && this.init.oomScoreAdj !== undefined) {
+      this.adj = setOomScoreAdj(child.pid, this.init.oomScoreAdj)
+      if (this.adj !== this.init.oomScoreAdj) {
+        this.logger.warn(
+          { pid: child.pid, wanted: this.init.oomScoreAdj, got: this.adj },
+          'could not set the inference worker oom_score_adj: under memory pressure the kernel may kill the daemon instead',
+        )
+      }
+    }
     if (child.pid !== undefined) {
       this.oomWatch = this.oom?.watch(child.pid, { memoryLimitBytes: this.init.memoryLimitBytes })
     }
@@ -146,6 +185,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     watch?.dispose()
     const kind = classifyExit({ code, signal, killReason: this.killReason, stderrTail: this.stderrTail, oomKilled })
     return { kind, code, signal, stderrTail: this.stderrTail.split('\n').slice(-12).join('\n').trim() }
+  }
+
+  /** The oom_score_adj set on the child after its fork (undefined: not set, or the write failed). */
+  get oomScoreAdj(): number | undefined {
+    return this.adj
   }
 
   /** How an OOM kill of this worker would be told from another SIGKILL. */

@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from '../logger.ts'
+import { WORKER_OOM_SCORE_ADJ } from './constants.ts'
 import type { ResolvedSupervisorInit } from './defaults.ts'
 import type { Inflight } from './inflight.ts'
 import type { OomDetector } from './oom-detector.ts'
@@ -74,7 +75,11 @@ export class WorkerSlot {
     if (this.starting !== undefined) return this.starting
     const w = new WorkerProcess(
       { logger: this.logger, oom: this.hooks.oom },
-      { startTimeoutMs: this.cfg.startTimeoutMs, memoryLimitBytes: this.cfg.workerMemoryLimitBytes },
+      {
+        startTimeoutMs: this.cfg.startTimeoutMs,
+        memoryLimitBytes: this.cfg.workerMemoryLimitBytes,
+        oomScoreAdj: WORKER_OOM_SCORE_ADJ,
+      },
     )
     w.on('message', (m) => {
       if (this.inflight.onMessage(w, m)) return

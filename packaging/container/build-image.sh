@@ -7,13 +7,17 @@
 # <tag>-amd64 and <tag>-arm64, and <tag> is a manifest list of both (podman run picks the machine's).
 #
 #   packaging/container/build-image.sh [--arch amd64|arm64]... [--dist dir] [--tag name]
-#                                      [--rebuild-base] [--save file.tar]
+#                                      [--rebuild-base] [--save dir]
 #
 #   --arch          an architecture to build (repeatable; default both)
 #   --dist          where the packages are (default dist/ of the repository)
 #   --tag           image name (default localhost/llmesh:<version of package.json>)
 #   --rebuild-base  make the Debian base again (else reused when present)
-#   --save          also write the manifest list and its images as an OCI archive (podman load -i)
+#   --save          also write <dir>/llmesh-<version>-oci.tar, an OCI archive of the manifest list and
+#                   its images (podman load -i), and <dir>/SHA256SUMS of it, for the operator to sign
+#                   like the packages (llmesh package sign <dir> --fleet <fleet>; a device checks it
+#                   with llmesh verify <dir>/llmesh-<version>-oci.tar --trust-root <file>). A directory
+#                   of its own, not dist/: that SHA256SUMS lists the archive alone.
 #
 # Needs root, podman and mmdebstrap (Debian packages); an arm64 image on an x64 machine also needs
 # qemu-user-static, binfmt-support and arch-test (mmdebstrap and the Containerfile's RUN execute arm64 code).
@@ -35,7 +39,7 @@ while [ $# -gt 0 ]; do
     --dist) [ $# -ge 2 ] || die "--dist needs a directory"; DIST=$2; shift 2 ;;
     --tag) [ $# -ge 2 ] || die "--tag needs a name"; TAG=$2; shift 2 ;;
     --rebuild-base) REBUILD=1; shift ;;
-    --save) [ $# -ge 2 ] || die "--save needs a file"; SAVE=$2; shift 2 ;;
+    --save) [ $# -ge 2 ] || die "--save needs a directory"; SAVE=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -47,6 +51,12 @@ VERSION=$(sed -n 's/^  "version": "\([^"]*\)",$/\1/p' "$REPO/package.json")
 [ -n "$VERSION" ] || die "no version in $REPO/package.json"
 TAG=${TAG:-localhost/llmesh:$VERSION}
 HOST=$(dpkg --print-architecture)
+if [ -n "$SAVE" ]; then
+  mkdir -p "$SAVE"
+  if compgen -G "$SAVE/llmesh-*-linux-*.tar.gz" >/dev/null; then
+    die "--save $SAVE holds packages: give the image a directory of its own (its SHA256SUMS lists the archive alone)"
+  fi
+fi
 
 WORK=$(mktemp -d /tmp/llmesh-image.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -87,6 +97,10 @@ for arch in amd64 arm64; do
 done
 echo "build-image.sh: $TAG lists $(podman manifest inspect "$TAG" | grep -c '"architecture"') image(s)"
 if [ -n "$SAVE" ]; then
-  podman manifest push --all "$TAG" "oci-archive:$SAVE:$TAG" >/dev/null
-  echo "build-image.sh: wrote $SAVE"
+  oci=llmesh-$VERSION-oci.tar
+  # a signature of the previous SHA256SUMS could only fail to verify: sign again
+  rm -f "$SAVE/$oci" "$SAVE/SHA256SUMS.sigstore.json"
+  podman manifest push --quiet --all "$TAG" "oci-archive:$SAVE/$oci:$TAG" >/dev/null
+  (cd "$SAVE" && sha256sum "$oci" >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS)
+  echo "build-image.sh: wrote $SAVE/$oci and $SAVE/SHA256SUMS (sign: llmesh package sign $SAVE --fleet <fleet>)"
 fi

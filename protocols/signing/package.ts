@@ -1,6 +1,7 @@
 /**
  * Package signatures: the operator key signs the SHA256SUMS of a set of llmesh packages
- * (`llmesh-<v>-linux-<arch>.tar.gz`, scripts/package.ts) the way it signs a release, as a Sigstore
+ * (`llmesh-<v>-linux-<arch>.tar.gz`, scripts/package.ts, and the OCI archive of the container image,
+ * `llmesh-<v>-oci.tar`, packaging/container/build-image.sh --save) the way it signs a release, as a Sigstore
  * bundle holding a DSSE envelope of an in-toto statement. Its subjects are the packages SHA256SUMS
  * lists (name and sha256) and its predicate (type PREDICATE_TYPE_PACKAGE, so it can never pass as a
  * release) names the fleet and the sha256 of the SHA256SUMS text itself.
@@ -30,8 +31,10 @@ import type { BundleJson } from './operator.ts'
 import { toSigstoreSigner } from './operator.ts'
 import type { OperatorSigner } from './operator-key.ts'
 
-/** A package file name as SHA256SUMS lists it. */
-export const PackageFileName = z.string().regex(/^llmesh-[0-9A-Za-z.+-]{1,64}-linux-[a-z0-9]{1,16}\.tar\.gz$/)
+/** A package file name as SHA256SUMS lists it: a package, or the image's OCI archive. */
+export const PackageFileName = z
+  .string()
+  .regex(/^llmesh-[0-9A-Za-z.+-]{1,64}-(linux-[a-z0-9]{1,16}\.tar\.gz|oci\.tar)$/)
 
 /** One package of a SHA256SUMS. */
 export interface PackageSum {
@@ -67,7 +70,10 @@ export function parsePackageSums(text: string): PackageSum[] {
   const sums = lines.map((line, i) => {
     const m = SUM_LINE.exec(line)
     if (m === null || !PackageFileName.safeParse(m[2]).success)
-      throw new VerificationError('ERR_SCHEMA', `SHA256SUMS line ${i + 1} is not "<sha256>  llmesh-….tar.gz"`)
+      throw new VerificationError(
+        'ERR_SCHEMA',
+        `SHA256SUMS line ${i + 1} is not "<sha256>  llmesh-….tar.gz" (or llmesh-…-oci.tar)`,
+      )
     return { sha256: m[1] as string, name: m[2] as string }
   })
   if (new Set(sums.map((s) => s.name)).size !== sums.length)

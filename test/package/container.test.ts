@@ -4,9 +4,14 @@
  * registry), then the image's `llmesh --version` is the package's, and its entrypoint
  * (`llmesh node start` reading /etc/llmesh/llmesh.yaml) runs a node from a device directory of
  * `llmesh fleet export --device`, mounted read-only, with `--network none` and `--no-mdns`, that
- * `llmesh status` in the container sees in the fleet; `podman stop` ends it cleanly.
+ * `llmesh status` in the container sees in the fleet; `podman stop` ends it cleanly. The image's
+ * OCI archive (--save) is signed with the operator key like the packages, `llmesh verify` accepts
+ * it, and the image `podman load`ed from it runs.
+ * The arm64 image (from the arm64 package, its base and the Containerfile's RUN executed under
+ * qemu through binfmt_misc) runs `llmesh --version` and `uname -m` says aarch64.
  *
- * Opt-in (LLMESH_TEST_CONTAINER=1): making the Debian base takes ~5 minutes on the first run (it is
+ * Opt-in: LLMESH_TEST_CONTAINER=1 (or amd64) the amd64 image, =arm64 the arm64 one, =all both.
+ * Making a Debian base takes ~5 minutes (amd64) or ~15 (arm64, emulated) on the first run (it is
  * kept in podman's storage and reused), the image build about one more. Needs root, podman,
  * mmdebstrap; runc is used when present (Debian bookworm's crun refuses hybrid cgroup v1/v2
  * machines), and the container's rlimits are set below the host's (a machine without
@@ -14,7 +19,7 @@
  */
 import assert from 'node:assert/strict'
 import { execFile, execFileSync } from 'node:child_process'
-import { chownSync, readdirSync } from 'node:fs'
+import { chownSync, existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
@@ -34,12 +39,18 @@ function present(cmd: string): boolean {
   }
 }
 
-const skip =
-  process.env.LLMESH_TEST_CONTAINER !== '1'
-    ? 'opt-in: LLMESH_TEST_CONTAINER=1 (a first run makes a Debian base, ~5 minutes)'
-    : process.getuid?.() !== 0 || !present('podman') || !present('mmdebstrap')
-      ? 'needs root, podman and mmdebstrap'
-      : false
+const wanted = process.env.LLMESH_TEST_CONTAINER ?? ''
+const needs =
+  process.getuid?.() !== 0 || !present('podman') || !present('mmdebstrap') ? 'needs root, podman and mmdebstrap' : false
+const skip = !['1', 'amd64', 'all'].includes(wanted)
+  ? 'opt-in: LLMESH_TEST_CONTAINER=1 (a first run makes a Debian base, ~5 minutes)'
+  : needs
+const skipArm64 = !['arm64', 'all'].includes(wanted)
+  ? 'opt-in: LLMESH_TEST_CONTAINER=arm64 or all (a first run makes an arm64 Debian base under qemu, ~15 minutes)'
+  : needs ||
+    (process.arch === 'arm64' || existsSync('/proc/sys/fs/binfmt_misc/qemu-aarch64')
+      ? false
+      : 'needs qemu-aarch64 in binfmt_misc (qemu-user-static, binfmt-support)')
 
 /** `podman run` options this machine needs (see the header). */
 const RUN_OPTS = [
@@ -57,10 +68,12 @@ test('the amd64 image runs llmesh --version and llmesh node start from a device 
   const { manifest } = await ensurePackage('x64')
   const tag = `${TAG}:${manifest.version}`
   const image = `${tag}-amd64`
+  const dir = await tmpDir(t, 'llmesh-container-')
+  const saved = join(dir, 'image')
   const t0 = performance.now()
   const built = await run(
     join(REPO_ROOT, 'packaging/container/build-image.sh'),
-    ['--arch', 'amd64', '--dist', DIST, '--tag', tag],
+    ['--arch', 'amd64', '--dist', DIST, '--tag', tag, '--save', saved],
     { timeout: scaled(15 * 60_000) },
   )
   process.stderr.write(`${built.stdout.trim()}\n`)
@@ -82,12 +95,19 @@ test('the amd64 image runs llmesh --version and llmesh node start from a device 
   assert.ok(uid > 0 && gid > 0, `the image runs as the user llmesh, not root: ${ids}`)
 
   // a device directory as the operator hands it over, readable by the image's llmesh user only
-  const dir = await tmpDir(t, 'llmesh-container-')
   const fleet = join(dir, 'fleet')
   const device = join(dir, 'device')
   assert.equal((await cli(['fleet', 'init', fleet])).code, 0)
   const exported = await cli(['fleet', 'export', fleet, '--device', device, '--no-invite'])
   assert.equal(exported.code, 0, exported.stderr)
+
+  // the image's OCI archive: signed by the operator key like the packages, checked with the trust root
+  const archive = join(saved, `llmesh-${manifest.version}-oci.tar`)
+  const signed = await cli(['package', 'sign', saved, '--fleet', fleet])
+  assert.equal(signed.code, 0, signed.stderr)
+  const verified = await cli(['verify', archive, '--trust-root', join(device, 'trust-root.json')])
+  assert.equal(verified.code, 0, verified.stderr)
+  assert.match(verified.stdout, /^OK package llmesh-.*-oci\.tar of fleet /)
   for (const f of ['', ...readdirSync(device)]) chownSync(join(device, f), uid, gid)
 
   const name = `llmesh-test-${process.pid}`
@@ -124,4 +144,46 @@ test('the amd64 image runs llmesh --version and llmesh node start from a device 
   await run('podman', ['stop', '--time', '30', name], { timeout: scaled(60_000) })
   const exit = (await run('podman', ['inspect', '--format', '{{.State.ExitCode}}', name])).stdout.trim()
   assert.equal(exit, '0', (await run('podman', ['logs', name])).stderr)
+
+  // the verified archive is the image: gone from storage, loaded from it, it runs
+  await run('podman', ['rm', '--force', name])
+  await run('podman', ['manifest', 'rm', tag]).catch(() => {})
+  await run('podman', ['rmi', '--force', image])
+  const loaded = await run('podman', ['load', '--input', archive], { timeout: scaled(300_000) })
+  const ref = /Loaded image(?:\(s\))?: (\S+)/.exec(loaded.stdout)?.[1]
+  assert.ok(ref, loaded.stdout)
+  t.after(() => run('podman', ['rmi', '--force', ref]).catch(() => {}))
+  const again = await podmanRun(['--entrypoint', '/usr/local/bin/llmesh', ref, '--version'])
+  assert.equal(again.stdout.trim(), manifest.version)
+})
+
+test('the arm64 image runs llmesh --version on aarch64 (under qemu on x64)', {
+  skip: skipArm64,
+  timeout: BUILD_TEST_TIMEOUT_MS,
+}, async (t) => {
+  const { manifest } = await ensurePackage('arm64')
+  const tag = `${TAG}:${manifest.version}`
+  const image = `${tag}-arm64`
+  const t0 = performance.now()
+  const built = await run(
+    join(REPO_ROOT, 'packaging/container/build-image.sh'),
+    ['--arch', 'arm64', '--dist', DIST, '--tag', tag],
+    { timeout: scaled(30 * 60_000) },
+  )
+  process.stderr.write(`${built.stdout.trim()}\n`)
+  process.stderr.write(`build-image.sh --arch arm64: ${((performance.now() - t0) / 1000).toFixed(0)} s\n`)
+  t.after(() => run('podman', ['rmi', '--force', image]).catch(() => {}))
+  t.after(() => run('podman', ['manifest', 'rm', tag]).catch(() => {}))
+  const arch = (await run('podman', ['image', 'inspect', '--format', '{{.Architecture}}', image])).stdout.trim()
+  assert.equal(arch, 'arm64')
+  const podmanRun = (args: string[]) =>
+    run('podman', ['run', '--rm', '--arch', 'arm64', ...RUN_OPTS, '--network', 'none', ...args], {
+      timeout: scaled(300_000),
+    })
+  const machine = await podmanRun(['--entrypoint', '/usr/bin/uname', image, '-m'])
+  assert.equal(machine.stdout.trim(), 'aarch64')
+  const t1 = performance.now()
+  const version = await podmanRun(['--entrypoint', '/usr/local/bin/llmesh', image, '--version'])
+  assert.equal(version.stdout.trim(), manifest.version)
+  process.stderr.write(`llmesh --version in the arm64 image: ${((performance.now() - t1) / 1000).toFixed(1)} s\n`)
 })

@@ -2,14 +2,20 @@
  * Real kernel OOM kills against plain SIGKILLs. The test makes its own memory cgroup with a limit
  * (under this process's memory cgroup; removed afterwards) and runs real processes in it:
  * - a small node script that allocates until the kernel kills it → `oom`; a `kill -9` → `crash`;
- * - the real inference worker pushed past a memory limit → the supervisor's exit kind is `oom`.
+ * - the real inference worker pushed past a memory limit → the supervisor's exit kind is `oom`;
+ * - a daemon (test/fixtures/oom-daemon.ts: the real supervisor) and its worker under one limit, as
+ *   systemd's MemoryMax= puts them: a new version too big for it makes the kernel kill the worker
+ *   (its raised oom_score_adj), not the daemon, the larger of the two; the daemon counts an OOM
+ *   (the cgroup's shared counter) and serves the previous version on a new worker.
  * Skipped with a message only when no memory cgroup can be made here and CI is not set.
  */
 
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { WORKER_OOM_SCORE_ADJ } from '../../node/inference/constants.ts'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
 import { createInferenceMetrics } from '../../node/inference/metrics.ts'
 import { createOomDetector, locateOwnCgroup, realSources } from '../../node/inference/oom-detector.ts'
@@ -36,7 +42,9 @@ function makeTestCgroup(limit: number, name = 'tight'): { dir: string } | { why:
     src.rmdir(dir)
     return { why: `cannot set ${file}` }
   }
+  // no swapping instead of the OOM kill, where a machine has swap
   if (own.version === 2) src.write(`${dir}/memory.swap.max`, '0')
+  else src.write(`${dir}/memory.swappiness`, '0')
   return { dir }
 }
 
@@ -148,5 +156,115 @@ describe('the real inference worker past a memory limit', { skip, timeout: scale
       await sup.stop()
     }
     assert.deepEqual(await line(), [])
+  })
+})
+
+/**
+ * The daemon's and worker's cgroup. The daemon holds ~380 MB (a 320 MiB ballast): more than half,
+ * so the worker, killed at the latest when it reaches the rest, is always the smaller process.
+ * The small model's worker (~70 MB) fits beside it; the big model's (~340 MB, its 32k context's
+ * KV cache) does not.
+ */
+const UNIT_LIMIT = 640 * MiB
+const BALLAST_MIB = 320
+
+describe('a daemon and its worker under one memory limit (systemd MemoryMax=)', {
+  skip,
+  timeout: scaled(180_000),
+}, () => {
+  const dir = suiteTmpDir('llmesh-oom-daemon-')
+  let limited = ''
+  let daemon: ChildProcess | undefined
+  before(() => {
+    const made = makeTestCgroup(UNIT_LIMIT, 'unit')
+    assert.ok('dir' in made, 'why' in made ? made.why : '')
+    limited = made.dir
+  })
+  after(async () => {
+    if (daemon !== undefined && daemon.exitCode === null && daemon.signalCode === null) {
+      const gone = exitOf(daemon)
+      daemon.kill('SIGKILL')
+      await gone
+    }
+    if (limited) {
+      // the killed worker leaves the cgroup a moment after the daemon reaped it
+      const t0 = Date.now()
+      while (!src.rmdir(limited) && Date.now() - t0 < scaled(10_000)) await new Promise((r) => setTimeout(r, 100))
+      assert.equal(src.read(`${limited}/cgroup.procs`), undefined, `test cgroup ${limited} left behind`)
+    }
+  })
+
+  test('a version too big: the kernel kills the worker, not the larger daemon, which counts an OOM and serves the previous one on a new worker', async () => {
+    const small = (await writeTinyGguf(join(dir, 'small.gguf'))).path
+    const big = (await writeTinyGguf(join(dir, 'big.gguf'), { embd: 256, layers: 4, ctx: 32_768 })).path
+    const script = join(import.meta.dirname, '../fixtures/oom-daemon.ts')
+    // the shell joins the cgroup, then becomes the daemon: everything it allocates is charged there
+    daemon = spawn(
+      'sh',
+      [
+        '-c',
+        'echo $$ > "$1" && exec "$2" "$3" "$4" "$5" "$6"',
+        'sh',
+        `${limited}/cgroup.procs`,
+        process.execPath,
+        script,
+        small,
+        big,
+        String(BALLAST_MIB),
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    )
+    const exited = exitOf(daemon)
+    const messages: Array<Record<string, unknown>> = []
+    daemon.on('message', (m: Record<string, unknown>) => messages.push(m))
+    const next = async (type: string) => {
+      const t0 = Date.now()
+      for (;;) {
+        const m = messages.find((x) => x.type === type || x.type === 'error')
+        if (m !== undefined) {
+          assert.notEqual(m.type, 'error', String(m.message))
+          return m
+        }
+        const gone = await Promise.race([exited, new Promise((r) => setTimeout(() => r(undefined), 50))])
+        if (gone !== undefined) assert.fail(`the daemon exited before '${type}': ${JSON.stringify(gone)}`)
+        if (Date.now() - t0 > scaled(90_000)) assert.fail(`no '${type}' from the daemon`)
+      }
+    }
+    const loaded = await next('loaded')
+    const workerPid = loaded.workerPid as number
+    assert.equal(readFileSync(`/proc/${workerPid}/oom_score_adj`, 'utf8').trim(), String(WORKER_OOM_SCORE_ADJ))
+    assert.equal(loaded.oomDetection, 'shared-cgroup', 'no child cgroup here: the cgroup’s own counter')
+    assert.equal(loaded.cgroupOomKills, 0)
+
+    daemon.send({ type: 'load-big' })
+    const oom = await next('oom')
+    const daemonAnon = oom.daemonAnon as number
+    const workerAnon = oom.workerAnon as number
+    process.stderr.write(
+      `OOM kill: daemon ${(daemonAnon / MiB).toFixed(0)} MiB anonymous, worker at least ${(workerAnon / MiB).toFixed(0)} MiB (limit ${UNIT_LIMIT / MiB} MiB)\n`,
+    )
+    assert.match(String(oom.error), /died while loading/, 'the load failed by the kill')
+    assert.deepEqual(
+      (oom.exits as Array<{ kind: string; signal: string }>).map((e) => [e.kind, e.signal]),
+      [['oom', 'SIGKILL']],
+    )
+    assert.deepEqual(
+      (oom.ooms as Array<{ during: string }>).map((e) => e.during),
+      ['load'],
+    )
+    // without the worker's oom_score_adj the kernel would have picked the larger process: the daemon
+    assert.ok(daemonAnon > UNIT_LIMIT / 2, `the daemon holds ${daemonAnon} bytes: more than any other process could`)
+    assert.ok(workerAnon < daemonAnon, JSON.stringify(oom))
+
+    const back = await next('recovered')
+    assert.notEqual(back.workerPid, workerPid, 'a new worker')
+    assert.equal(back.version, '1.0.0', 'serving the previous version')
+    assert.equal(back.tokensOut, 3, 'the new worker answers')
+    assert.equal(back.cgroupOomKills, 1, 'exactly one OOM kill in the cgroup: the worker')
+    const oomTotal = back.oomTotal as string[]
+    assert.equal(oomTotal.length, 1, oomTotal.join('\n'))
+    assert.match(oomTotal[0], /^llmesh_inference_oom_total\{.*\} 1$/, 'counted once')
+    daemon.send({ type: 'stop' })
+    assert.deepEqual(await exited, { code: 0, signal: null }, 'the daemon survived and stopped cleanly')
   })
 })

@@ -4,9 +4,11 @@
  */
 
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { WORKER_OOM_SCORE_ADJ } from '../../node/inference/constants.ts'
 import {
   GenerationError,
   ModelLoadError,
@@ -15,7 +17,7 @@ import {
 } from '../../node/inference/errors.ts'
 import { InferenceSupervisor } from '../../node/inference/inference-supervisor.ts'
 import type { SupervisorEvents } from '../../node/inference/types.ts'
-import { WorkerProcess } from '../../node/inference/worker-process.ts'
+import { setOomScoreAdj, WorkerProcess } from '../../node/inference/worker-process.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { makeTinyGgufBuffer, writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { scaled, suiteTmpDir } from '../helpers/index.ts'
@@ -106,6 +108,19 @@ describe('InferenceSupervisor with a real tiny model', { timeout: scaled(120_000
     assert.ok(p1.tokensOut >= 1)
   })
 
+  test("the worker's oom_score_adj is raised (the OOM killer's first choice), the daemon's is kept", async () => {
+    const pid = sup.status().workerPid!
+    const own = readFileSync('/proc/self/oom_score_adj', 'utf8').trim()
+    assert.notEqual(own, String(WORKER_OOM_SCORE_ADJ), 'this process starts below the worker')
+    assert.equal(readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim(), String(WORKER_OOM_SCORE_ADJ))
+    assert.equal(readFileSync('/proc/self/oom_score_adj', 'utf8').trim(), own, "the daemon's own is unchanged")
+    assert.throws(() => setOomScoreAdj(pid, 1001), RangeError)
+    assert.throws(
+      () => new WorkerProcess({ logger: silentLogger() }, { startTimeoutMs: 1, oomScoreAdj: 0.5 }),
+      RangeError,
+    )
+  })
+
   test('a worker killed by a signal is a crash: in-flight request fails, worker restarts, model comes back', async () => {
     const pid = sup.status().workerPid!
     const running = sup.generate({ mode: 'completion', prompt: 'long', maxTokens: 2000 })
@@ -119,6 +134,8 @@ describe('InferenceSupervisor with a real tiny model', { timeout: scaled(120_000
     assert.equal(seen.oom.length, 0)
     await waitState(sup, 'ready')
     assert.notEqual(sup.status().workerPid, pid)
+    const adj = readFileSync(`/proc/${sup.status().workerPid}/oom_score_adj`, 'utf8').trim()
+    assert.equal(adj, String(WORKER_OOM_SCORE_ADJ), 'a restarted worker gets it too')
     assert.equal(sup.status().restarts, 1)
     const r = await sup.generate({ mode: 'completion', prompt: 'Hello', maxTokens: 3 })
     assert.equal(r.tokensOut, 3)

@@ -5,6 +5,7 @@
  * refusal is typed: a flipped byte in the tarball, in SHA256SUMS, in the signature; another fleet.
  */
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -195,6 +196,24 @@ describe('package signatures', () => {
     assert.match(v.stderr, /not among the signed packages \[ERR_DIGEST_MISMATCH\]/)
   })
 
+  test("the container image's OCI archive is signed and verified like a package (build-image.sh --save <dir>)", async () => {
+    const images = join(dir, 'images')
+    await mkdir(images)
+    const oci = `llmesh-${VERSION}-oci.tar`
+    await writeFile(join(images, oci), Buffer.from('fake OCI archive'))
+    // what build-image.sh writes beside it: `sha256sum` of the archive alone
+    const sha = createHash('sha256').update('fake OCI archive').digest('hex')
+    await writeFile(join(images, PACKAGE_SUMS_FILE), `${sha}  ${oci}\n`)
+    const s = await cli(['package', 'sign', images, '--fleet', fleetDir, '--json'])
+    assert.equal(s.code, 0, s.stderr)
+    assert.deepEqual((JSON.parse(s.stdout) as { packages: string[] }).packages, [oci])
+    const v = await cli(['verify', join(images, oci), '--trust-root', join(fleetDir, TRUST_ROOT_FILE)])
+    assert.equal(v.code, 0, v.stderr)
+    assert.match(v.stdout, new RegExp(`^OK package ${oci.replaceAll('.', '\\.')} of fleet pkg-fleet`))
+    await writeFile(join(images, oci), Buffer.from('fake OCI archivE'))
+    await refused(verifyPackageFile(join(images, oci), { fleet: fleetDir }), 'ERR_DIGEST_MISMATCH')
+  })
+
   test('SHA256SUMS is parsed strictly and bounded', () => {
     const h = 'a'.repeat(64)
     assert.deepEqual(parsePackageSums(`${h}  ${X64}\n`), [{ sha256: h, name: X64 }])
@@ -205,6 +224,9 @@ describe('package signatures', () => {
       [`${h}  ../etc/passwd\n`, 'ERR_SCHEMA'],
       [`${h.toUpperCase()}  ${X64}\n`, 'ERR_SCHEMA'],
       [`${h}  ${X64}\n${h}  ${X64}\n`, 'ERR_SCHEMA'],
+      [`${h}  llmesh-1.0-oci.tar.gz\n`, 'ERR_SCHEMA'],
+      [`${h}  other-1.0-oci.tar\n`, 'ERR_SCHEMA'],
+      [`${h}  llmesh-1.0-linux-x64.tar\n`, 'ERR_SCHEMA'],
       [`${h}  ${X64}\n`.repeat(65), 'ERR_OVERSIZED'],
       ['x'.repeat(70_000), 'ERR_OVERSIZED'],
     ] as const) {

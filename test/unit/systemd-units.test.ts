@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
 import { AGENT_RESTART_EXIT_CODE, CURRENT_LINK, DEFAULT_AGENT_ROOT } from '../../node/agent-update/constants.ts'
+import { WORKER_OOM_SCORE_ADJ } from '../../node/inference/constants.ts'
 import { tmpDir } from '../helpers/index.ts'
 
 const run = promisify(execFile)
@@ -65,6 +66,9 @@ test('every unit runs the daemon hardened, as the llmesh user, from /etc/llmesh/
       assert.match(text, new RegExp(`^${line}$`, 'm'), `${unit} lacks ${line}`)
     }
     assert.match(text, /^StateDirectory=llmesh(-seed)?$/m)
+    // the OOM killer's choice: the worker (raised after each spawn), not the daemon
+    const adj = Number(/^OOMScoreAdjust=(-?\d+)$/m.exec(text)?.[1])
+    assert.ok(adj < 0 && adj < WORKER_OOM_SCORE_ADJ, `${unit}: OOMScoreAdjust=${adj}`)
     assert.match(text, /^ExecStartPost=.*wait-ready\.ts /m, `${unit} has no readiness check`)
     // settings come from the one configuration file, not from flags smuggled through an env variable
     assert.match(
