@@ -49,7 +49,7 @@ function roundIo(stream: Stream, peer: PeerId, signal: AbortSignal): RoundIo {
 export async function dialRound(s: RoundStreams, peer: PeerId): Promise<SyncResult> {
   const signal = AbortSignal.timeout(s.timeoutMs)
   // the newest version both speak (multistream-select negotiates)
-  const stream = await s.libp2p.dialProtocol(peer, AE_PROTOCOLS, { signal })
+  const stream = await s.libp2p.dialProtocol(peer, AE_PROTOCOLS, { signal, runOnLimitedConnection: true })
   const io = roundIo(stream, peer, signal)
   const v2 = stream.protocol !== PROTOCOL_ANTI_ENTROPY_V1
   await runSide(s, stream, signal, v2, () => (v2 ? initiateV2 : initiateV1)(s.host, io))
