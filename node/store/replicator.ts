@@ -183,13 +183,15 @@ export class Replicator {
       close: () => {},
     }
     this.sessions.set(peer, session)
-    const target = this.c.libp2p.getConnections().find((conn) => conn.remotePeer.toString() === peer)
+    const open = this.c.libp2p.getConnections().filter((c) => c.remotePeer.toString() === peer && c.status === 'open')
+    const target = open.find((c) => c.limits === undefined) ?? open[0] // a direct link before a relayed one
     if (target === undefined) {
       this.sessions.delete(peer)
       return
     }
-    this.c.libp2p
-      .dialProtocol(target.remotePeer, this.protocol, { runOnLimitedConnection: true })
+    // on the connection itself: libp2p's dialProtocol would never reuse a relayed (limited) one
+    target
+      .newStream(this.protocol, { runOnLimitedConnection: true })
       .then((stream) => {
         if (!this.running || this.sessions.get(peer) !== session) {
           stream.abort(new Error('replicator stopped'))
