@@ -49,8 +49,8 @@ function roundIo(stream: Stream, peer: PeerId, signal: AbortSignal): RoundIo {
 export async function dialRound(s: RoundStreams, peer: PeerId): Promise<SyncResult> {
   const signal = AbortSignal.timeout(s.timeoutMs)
   // the newest version both speak (multistream-select negotiates)
-  // on an open connection when there is one: libp2p's dialProtocol never reuses a relayed
-  // (limited) connection, and a node behind NAT has no other
+  // on an open connection when there is one: libp2p's dialProtocol passes over a relayed (limited)
+  // connection and dials another circuit through the relay (a node behind NAT has no other link)
   const conns = s.libp2p.getConnections(peer).filter((c) => c.status === 'open')
   const open = conns.find((c) => c.limits === undefined) ?? conns[0]
   const opts = { signal, runOnLimitedConnection: true }

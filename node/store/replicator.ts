@@ -189,7 +189,7 @@ export class Replicator {
       this.sessions.delete(peer)
       return
     }
-    // on the connection itself: libp2p's dialProtocol would never reuse a relayed (limited) one
+    // on the connection itself: libp2p's dialProtocol passes over a relayed (limited) one and dials another circuit
     target
       .newStream(this.protocol, { runOnLimitedConnection: true })
       .then((stream) => {

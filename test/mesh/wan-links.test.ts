@@ -63,7 +63,7 @@ describe('WAN links: WebSockets and circuit relay v2 on loopback', () => {
       scaled(20_000),
       'gossipsub peers over the relay',
     )
-    // an anti-entropy round runs over it (libp2p's own dialProtocol would refuse a limited link)
+    // an anti-entropy round runs over it
     const round = await other.node.antiEntropy.sync(natted.node.libp2p.peerId)
     assert.equal(round.peer, natted.id)
     // on the one relayed connection: no second circuit through the relay for each round
