@@ -78,6 +78,12 @@ export interface DaemonInit {
   /** libp2p mDNS and bonjour (default true). */
   mdns?: boolean
   bootstrap?: string[]
+  /** Also listen for libp2p over WebSockets on this TCP port (`--ws-port`; 0: any). */
+  wsPort?: number
+  /** Act as a circuit relay v2 server for nodes behind NAT (`--relay-server`). */
+  relayServer?: boolean
+  /** Cap, bytes/s each way, on replication over WAN links (`--wan-rate`). */
+  wanRate?: number
   reportIntervalMs?: number
   antiEntropy?: Omit<AntiEntropyInit, 'hello'>
   /** Extra services, started in order after the mesh and before the API. */
@@ -182,9 +188,11 @@ export class Daemon {
           fleet: init.fleet.id,
           psk: swarmKey.psk,
           privateKey: identity.privateKey,
-          listen: init.listen ?? [DEFAULT_LISTEN],
+          listen: [...(init.listen ?? [DEFAULT_LISTEN]), ...wsListen(init.wsPort)],
           mdns: init.mdns ?? true,
           bootstrap: init.bootstrap,
+          relayServer: init.relayServer,
+          wanRate: init.wanRate,
           antiEntropy: { ...init.antiEntropy, hello },
         },
       )
@@ -316,6 +324,11 @@ export class Daemon {
     this.stateValue = 'stopped'
     this.log.info('llmesh node stopped')
   }
+}
+
+/** The WebSocket listen address of `--ws-port` (none without it). */
+export function wsListen(port: number | undefined): string[] {
+  return port === undefined ? [] : [`/ip4/0.0.0.0/tcp/${port}/ws`]
 }
 
 /** The tags a node declares: its `--tags`, and `site:<name>` for its `--site` (once). */

@@ -15,6 +15,7 @@ import { Daemon, type DaemonInit } from '../../node/daemon.ts'
 import { cliDeviceServices } from '../../node/device-services.ts'
 import { loadFleet } from '../../node/fleet/index.ts'
 import { createLogger, type LogFormat } from '../../node/logger.ts'
+import { parseRate } from '../../node/mesh/wan-rate.ts'
 import pkg from '../../package.json' with { type: 'json' }
 import { CliError, UsageError } from '../output.ts'
 
@@ -92,6 +93,9 @@ export async function start(role: 'node' | 'seed', c: ConfigValues): Promise<voi
     ...(c.site === undefined ? {} : { site: c.site }),
     mdns: c.mdns,
     bootstrap: c.bootstrap,
+    ...(c.ws_port === undefined ? {} : { wsPort: c.ws_port }),
+    relayServer: c.relay_server,
+    ...(c.wan_rate === undefined ? {} : { wanRate: parseRate(c.wan_rate) }),
     reportIntervalMs: c.report_interval,
     apiToken: token,
     apiInsecure: c.api_insecure,

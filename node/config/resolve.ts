@@ -14,6 +14,7 @@ import { dirname, resolve } from 'node:path'
 import { isMap, isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import { parseDuration } from '../../protocols/duration.ts'
 import { SiteName } from '../../protocols/fleet-report.ts'
+import { parseRate } from '../mesh/wan-rate.ts'
 import { ConfigError } from './errors.ts'
 import { type DefaultsContext, MAX_CONFIG_BYTES, OPTIONS, type OptionSpec } from './options.ts'
 
@@ -31,6 +32,10 @@ export interface ConfigValues {
   site?: string
   mdns: boolean
   bootstrap?: string[]
+  ws_port?: number
+  relay_server: boolean
+  /** As given (`5Mbit`); node/mesh/wan-rate.ts `parseRate` turns it into bytes/s. */
+  wan_rate?: string
   /** ms */
   report_interval: number
   operator_key?: string
@@ -107,6 +112,7 @@ export function parseValue(spec: OptionSpec, raw: unknown, where: string, baseDi
       const s = str(raw)
       if (!/^\d{1,9}$/.test(s)) return bad(`must be a whole number, got ${JSON.stringify(s.slice(0, 40))}`)
       const n = Number(s)
+      if (spec.name === 'ws_port' && n > 65535) return bad(`must be a TCP port (0-65535), got ${n}`)
       if (spec.min !== undefined && n < spec.min) return bad(`must be at least ${spec.min}, got ${n}`)
       return n
     }
@@ -135,6 +141,13 @@ export function parseValue(spec: OptionSpec, raw: unknown, where: string, baseDi
         return bad(
           `must be a site name (a-z, 0-9, . _ -, at most 58 characters), got ${JSON.stringify(s.slice(0, 40))}`,
         )
+      if (spec.name === 'wan_rate') {
+        try {
+          parseRate(s)
+        } catch (err) {
+          return bad(`must be ${(err as Error).message.replace(/^expected /, '')}`)
+        }
+      }
       return s
     }
   }

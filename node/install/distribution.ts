@@ -78,6 +78,8 @@ export class Distribution {
       {
         ...this.init.replicator,
         isFleetPeer: (peer) => this.ctx.store.isEnrolled(peer) && (allowed?.(peer) ?? true),
+        // `--wan-rate`: replication over WAN links goes through the node's token buckets
+        throttle: this.init.replicator?.throttle ?? ((conn) => this.ctx.mesh.wanThrottle(conn)),
       },
     )
     await this.replicatorValue.start()

@@ -49,7 +49,14 @@ function roundIo(stream: Stream, peer: PeerId, signal: AbortSignal): RoundIo {
 export async function dialRound(s: RoundStreams, peer: PeerId): Promise<SyncResult> {
   const signal = AbortSignal.timeout(s.timeoutMs)
   // the newest version both speak (multistream-select negotiates)
-  const stream = await s.libp2p.dialProtocol(peer, AE_PROTOCOLS, { signal })
+  // on an open connection when there is one: libp2p's dialProtocol passes over a relayed (limited)
+  // connection and dials another circuit through the relay (a node behind NAT has no other link)
+  const conns = s.libp2p.getConnections(peer).filter((c) => c.status === 'open')
+  const open = conns.find((c) => c.limits === undefined) ?? conns[0]
+  const opts = { signal, runOnLimitedConnection: true }
+  const stream = await (open === undefined
+    ? s.libp2p.dialProtocol(peer, AE_PROTOCOLS, opts)
+    : open.newStream(AE_PROTOCOLS, opts))
   const io = roundIo(stream, peer, signal)
   const v2 = stream.protocol !== PROTOCOL_ANTI_ENTROPY_V1
   await runSide(s, stream, signal, v2, () => (v2 ? initiateV2 : initiateV1)(s.host, io))

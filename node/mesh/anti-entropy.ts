@@ -163,6 +163,7 @@ export class AntiEntropy extends EventEmitter<AntiEntropyEvents> {
     for (const protocol of AE_PROTOCOLS)
       await this.libp2p.handle(protocol, (stream, connection) => this.respond(stream, connection, protocol), {
         maxInboundStreams: AE_MAX_INBOUND_STREAMS,
+        runOnLimitedConnection: true, // a node behind NAT syncs through a relay
       })
     this.libp2p.addEventListener('connection:open', this.onConnect)
     this.schedule()

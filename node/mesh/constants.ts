@@ -62,3 +62,25 @@ export const PEER_BAN_MS = 5 * 60_000
 export const PEER_BAN_MAX_MS = 60 * 60_000
 /** Banned peers remembered at most (the oldest ban is forgotten first). */
 export const PEER_BAN_MAX_PEERS = 4_096
+
+/*
+ * WAN links between sites (docs/protocol.md, "Sites linked over a WAN"): WebSockets for sites
+ * behind HTTP-only firewalls, circuit relay v2 for nodes behind NAT (off unless --relay-server).
+ */
+
+/** Reservations a relay server (`--relay-server`) holds at once (one per node behind NAT that listens on it). */
+export const RELAY_MAX_RESERVATIONS = 32
+/** How long a reservation lasts before the node behind NAT must renew it, ms. */
+export const RELAY_RESERVATION_TTL_MS = 60 * 60_000
+/** Relayed connections (HOP streams in, STOP streams out) a relay server carries at once. */
+export const RELAY_MAX_CIRCUITS = 64
+/** Bytes one relayed connection may carry (both directions) before the relay resets it; the nodes redial. */
+export const RELAY_DATA_LIMIT_BYTES = 1024n * 1024n * 1024n
+/** How long one relayed connection may last before the relay resets it, ms; the nodes redial. */
+export const RELAY_DURATION_LIMIT_MS = 60 * 60_000
+/** Relayed connections a node accepts at once through the relays it listens on. */
+export const RELAY_MAX_INBOUND_CIRCUITS = 32
+/** Largest burst of a `--wan-rate` token bucket, bytes (also the slice a chunk is cut into). */
+export const WAN_BURST_BYTES = 64 * 1024
+/** Lowest `--wan-rate`, bytes/s (below it a model would take days: a typo, refused). */
+export const WAN_RATE_MIN = 1024

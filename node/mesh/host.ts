@@ -1,10 +1,21 @@
 /**
- * The libp2p 3 host of a node: TCP, Noise, Yamux, identify, ping and gossipsub (StrictSign), inside
- * a private network keyed by the fleet's join secret (@libp2p/pnet): a host without the secret
- * cannot complete a connection. mDNS discovery is optional (off in loopback tests and benches).
+ * The libp2p 3 host of a node: TCP, WebSockets, circuit relay v2, Noise, Yamux, identify, ping and
+ * gossipsub (StrictSign), inside a private network keyed by the fleet's join secret (@libp2p/pnet):
+ * a host without the secret cannot complete a connection, whatever the transport (relayed
+ * connections are protected end to end too). mDNS discovery is optional (off in loopback tests and
+ * benches) and stays on the LAN (multicast is never routed).
+ *
+ * WAN links: WebSockets (`/ws` listen addresses, `--ws-port`) for sites behind HTTP-only
+ * firewalls; the circuit relay transport dials `/p2p-circuit` addresses and, when a node listens
+ * on `/p2p-circuit`, reserves a slot on a relay it is connected to (a node behind NAT). A node is a
+ * relay server only with `relayServer` (`--relay-server`), bounded by reservations, circuits, and
+ * each relayed connection's bytes and duration (node/mesh/constants.ts); relayed connections are
+ * therefore "limited" in libp2p's terms, and the fleet's protocols (gossipsub, anti-entropy,
+ * replication) are registered to run on them.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { type CircuitRelayService, circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { ConnectionGater, ConnectionProtector, PrivateKey } from '@libp2p/interface'
@@ -12,16 +23,27 @@ import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { MAX_WIRE_SIZE } from '../../protocols/constants.ts'
 import './pnet-cipher-fix.ts'
 import { MAX_CONNECTIONS, MDNS_INTERVAL_MS, PING_TIMEOUT_MIN_MS } from '../constants.ts'
+import {
+  RELAY_DATA_LIMIT_BYTES,
+  RELAY_DURATION_LIMIT_MS,
+  RELAY_MAX_CIRCUITS,
+  RELAY_MAX_INBOUND_CIRCUITS,
+  RELAY_MAX_RESERVATIONS,
+  RELAY_RESERVATION_TTL_MS,
+} from './constants.ts'
 
 /** Services the host runs. */
 export type MeshServices = {
   pubsub: GossipSub
   identify: ReturnType<ReturnType<typeof identify>>
   ping: ReturnType<ReturnType<typeof ping>>
+  /** Present on a relay server (`relayServer`). */
+  relay?: CircuitRelayService
 }
 
 /** The libp2p node type of a mesh host. */
@@ -44,6 +66,8 @@ export interface MeshHostInit {
   topics: string[]
   mdns?: boolean
   mdnsIntervalMs?: number
+  /** Act as a circuit relay v2 server for nodes behind NAT (bounded; default false). */
+  relayServer?: boolean
   maxConnections?: number
   /** libp2p connection monitor (pings; aborts unresponsive connections by default). */
   connectionMonitor?: { enabled?: boolean; pingInterval?: number; abortConnectionOnPingFailure?: boolean }
@@ -76,11 +100,34 @@ function topicScore() {
 /** Creates (does not start) the libp2p host. */
 export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
   const topics = Object.fromEntries(init.topics.map((t) => [t, topicScore()]))
-  return createLibp2p({
+  const relay =
+    init.relayServer === true
+      ? {
+          relay: circuitRelayServer({
+            reservations: {
+              maxReservations: RELAY_MAX_RESERVATIONS,
+              reservationTtl: RELAY_RESERVATION_TTL_MS,
+              applyDefaultLimit: true,
+              defaultDataLimit: RELAY_DATA_LIMIT_BYTES,
+              defaultDurationLimit: RELAY_DURATION_LIMIT_MS,
+            },
+            maxInboundHopStreams: RELAY_MAX_CIRCUITS,
+            maxOutboundStopStreams: RELAY_MAX_CIRCUITS,
+          }),
+        }
+      : {}
+  const node = await createLibp2p({
     start: false,
     privateKey: init.privateKey,
     addresses: { listen: init.listen },
-    transports: [tcp()],
+    transports: [
+      tcp(),
+      webSockets(),
+      circuitRelayTransport({
+        maxInboundStopStreams: RELAY_MAX_INBOUND_CIRCUITS,
+        maxOutboundStopStreams: RELAY_MAX_CIRCUITS,
+      }),
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector:
@@ -95,6 +142,7 @@ export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
         ? [mdns({ interval: init.mdnsIntervalMs ?? MDNS_INTERVAL_MS, serviceTag: MDNS_SERVICE_TAG })]
         : [],
     services: {
+      ...relay,
       identify: identify(),
       ping: ping(),
       pubsub: gossipsub({
@@ -102,6 +150,8 @@ export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
         emitSelf: false,
         allowPublishToZeroTopicPeers: true,
         ignoreDuplicatePublishError: true,
+        // a node behind NAT reaches the fleet only through a relay (a limited connection)
+        runOnLimitedConnection: true,
         // the largest message plus protobuf framing
         maxInboundDataLength: MAX_WIRE_SIZE + 64 * 1024,
         maxOutboundBufferSize: 4 * (MAX_WIRE_SIZE + 64 * 1024),
@@ -113,4 +163,5 @@ export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
       }),
     },
   })
+  return node as MeshLibp2p
 }

@@ -1,13 +1,16 @@
 /**
  * The mesh node: the libp2p host plus gossip, anti-entropy, the message store and peer finding
  * (mDNS discoveries and bootstrap addresses are dialed; libp2p 3 does not auto-dial them).
+ * WAN links (wan-links.ts): with `wanRate`, replication over connections to other sites is
+ * throttled by one token bucket per direction for the whole node (wan-rate.ts).
  *
  * Start order: store.load → host.start → gossip → anti-entropy → dial bootstrap peers.
  * Stop order is the reverse. start()/stop() are idempotent; state is
  * 'idle' → 'starting' → 'running' → 'stopping' → 'stopped' (a stopped node can start again).
  */
 
-import type { PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
+import type { Duplex } from 'node:stream'
+import type { Connection, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../protocols/constants.ts'
@@ -29,6 +32,8 @@ import { eitherGater, hostBans, type PeerBans, type PeerBansInit } from './peer-
 import { closeOnRevocation, type RevocationGateCounts, revocationGater } from './revocation-gate.ts'
 import { SwitchablePsk } from './switchable-psk.ts'
 import type { MeshVerifier } from './types.ts'
+import { WanLinks } from './wan-links.ts'
+import { throttle, type WanRate, wanRate } from './wan-rate.ts'
 
 /** Lifecycle state of a service. */
 export type ServiceState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped'
@@ -53,6 +58,10 @@ export interface MeshNodeInit {
   gossipBudget?: GossipServiceInit['budget']
   /** Temporary bans of peers under the graylist score (peer-bans.ts); false: none. */
   peerBans?: PeerBansInit | false
+  /** Act as a circuit relay v2 server for nodes behind NAT (`--relay-server`; default false). */
+  relayServer?: boolean
+  /** Cap, bytes/s each way, on replication over WAN links (`--wan-rate`); absent: none. */
+  wanRate?: number
   /** libp2p connection monitor options (benches with one busy event loop relax it). */
   connectionMonitor?: MeshHostInit['connectionMonitor']
 }
@@ -75,6 +84,8 @@ export class MeshNode {
   private readonly psk: SwitchablePsk
   private readonly init: MeshNodeInit
   private readonly log: Logger
+  private readonly wanLinks = new WanLinks()
+  private readonly wanBuckets: WanRate | undefined
   private libp2pNode: MeshLibp2p | undefined
   private gossipService: GossipService | undefined
   private ae: AntiEntropy | undefined
@@ -93,6 +104,7 @@ export class MeshNode {
     this.store = components.store
     this.log = components.logger
     this.psk = new SwitchablePsk(init.psk)
+    this.wanBuckets = init.wanRate === undefined ? undefined : wanRate(init.wanRate)
     this.ingest = new Ingest({ store: this.store, verify: components.verify, logger: this.log }, {})
     this.bans = hostBans(() => this.libp2pNode, this.log.child({ svc: 'peer-bans' }), init.peerBans || {})
   }
@@ -128,6 +140,17 @@ export class MeshNode {
     const pubsub = this.libp2pNode?.services.pubsub as unknown as { getScore(p: string): number } | undefined
     if (pubsub === undefined) return {}
     return Object.fromEntries(this.peers().map((p) => [p, Math.round(pubsub.getScore(p) * 1000) / 1000]))
+  }
+
+  /** Whether `conn` is a WAN link (another site, or relayed). */
+  isWan(conn: Pick<Connection, 'remoteAddr'>): boolean {
+    return this.wanLinks.isWan(conn.remoteAddr.toString())
+  }
+
+  /** `--wan-rate` limiters for a stream pipeline over `conn`, or undefined (not a WAN link, or no cap). */
+  wanThrottle(conn: Pick<Connection, 'remoteAddr'>): { inbound: Duplex; outbound: Duplex } | undefined {
+    if (this.wanBuckets === undefined || !this.isWan(conn)) return undefined
+    return { inbound: throttle(this.wanBuckets.receive), outbound: throttle(this.wanBuckets.send) }
   }
 
   /** Listen multiaddrs including /p2p/<id>. */
@@ -202,6 +225,7 @@ export class MeshNode {
         topics,
         mdns: this.init.mdns ?? true,
         mdnsIntervalMs: this.init.mdnsIntervalMs,
+        relayServer: this.init.relayServer,
         connectionMonitor: this.init.connectionMonitor,
       })
       this.libp2pNode = node

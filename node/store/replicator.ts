@@ -13,7 +13,11 @@
  * life of the session. A download that makes no progress although peers hold its blocks (the
  * installer's stall signal) `recycle`s every session: each restarts clean (the lower id re-dials),
  * at most once per `recycleMinMs`, counted in `recycles`.
+ * WAN links: a session over a connection `throttle` names (node/mesh/wan-rate.ts, `--wan-rate`)
+ * pipes through its token-bucket Transforms each way; sessions also run over relayed connections.
  */
+
+import type { Duplex } from 'node:stream'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { PROTOCOL_REPLICATE } from '../../protocols/constants.ts'
@@ -38,6 +42,8 @@ export interface ReplicatorInit {
   redialMs?: number
   /** Least time between two recycles of every session, ms (default `REPLICATE_RECYCLE_MIN_MS`). */
   recycleMinMs?: number
+  /** Rate limiters for a session over `conn` (WAN links, `--wan-rate`), or undefined: none. */
+  throttle?: (conn: Connection) => { inbound: Duplex; outbound: Duplex } | undefined
 }
 
 /** Bytes moved by replication, and blocks refused because they failed verification, in total and per peer. */
@@ -71,6 +77,7 @@ export class Replicator {
   private readonly totals: ByteCounters = { bytesIn: 0, bytesOut: 0 }
   private invalidTotal = 0
   private readonly recycleMinMs: number
+  private readonly throttle: NonNullable<ReplicatorInit['throttle']>
   private recycles = 0
   private lastRecycle = Number.NEGATIVE_INFINITY
   /** hypercore noise stream of a session → remote libp2p peer id (to name who sent an invalid block). */
@@ -85,6 +92,7 @@ export class Replicator {
     this.isFleetPeer = init.isFleetPeer ?? (() => true)
     this.redialMs = init.redialMs ?? REPLICATE_REDIAL_MS
     this.recycleMinMs = init.recycleMinMs ?? REPLICATE_RECYCLE_MIN_MS
+    this.throttle = init.throttle ?? (() => undefined)
   }
 
   /** Registers the protocol and starts replicating with connected peers. Idempotent. */
@@ -94,6 +102,7 @@ export class Replicator {
     await this.c.libp2p.handle(this.protocol, (stream, conn) => this.onInbound(stream, conn), {
       maxInboundStreams: 4,
       maxOutboundStreams: 4,
+      runOnLimitedConnection: true,
     })
     this.c.libp2p.addEventListener('peer:connect', this.onConnect)
     this.offInvalid = this.c.store.onInvalidBlock((e) => this.onInvalidBlock(e))
@@ -174,19 +183,21 @@ export class Replicator {
       close: () => {},
     }
     this.sessions.set(peer, session)
-    const target = this.c.libp2p.getConnections().find((conn) => conn.remotePeer.toString() === peer)
+    const open = this.c.libp2p.getConnections().filter((c) => c.remotePeer.toString() === peer && c.status === 'open')
+    const target = open.find((c) => c.limits === undefined) ?? open[0] // a direct link before a relayed one
     if (target === undefined) {
       this.sessions.delete(peer)
       return
     }
-    this.c.libp2p
-      .dialProtocol(target.remotePeer, this.protocol)
+    // on the connection itself: libp2p's dialProtocol passes over a relayed (limited) one and dials another circuit
+    target
+      .newStream(this.protocol, { runOnLimitedConnection: true })
       .then((stream) => {
         if (!this.running || this.sessions.get(peer) !== session) {
           stream.abort(new Error('replicator stopped'))
           return
         }
-        this.attach(peer, stream, true, session)
+        this.attach(peer, stream, true, session, target)
       })
       .catch((err: Error) => {
         this.c.logger.debug({ peer, err: err.message }, 'replicate dial failed')
@@ -210,15 +221,17 @@ export class Replicator {
       close: () => {},
     }
     this.sessions.set(peer, session)
-    this.attach(peer, stream, false, session)
+    this.attach(peer, stream, false, session, conn)
   }
 
-  private attach(peer: string, stream: Stream, initiator: boolean, session: Session): void {
+  private attach(peer: string, stream: Stream, initiator: boolean, session: Session, conn: Connection): void {
     const duplex = streamToDuplex(stream, session.counters, this.totals)
     const proto = this.c.store.store.replicate(initiator)
     const noise = (proto as unknown as { noiseStream?: object }).noiseStream
     if (noise !== undefined) this.streamPeers.set(noise, peer)
-    duplex.pipe(proto).pipe(duplex)
+    const limit = this.throttle(conn)
+    if (limit === undefined) duplex.pipe(proto).pipe(duplex)
+    else duplex.pipe(limit.inbound).pipe(proto).pipe(limit.outbound).pipe(duplex)
     session.state = 'active'
     let closed = false
     const onClose = (err?: Error) => {
@@ -227,6 +240,8 @@ export class Replicator {
       if (err) this.c.logger.debug({ peer, err: err.message }, 'replication session ended')
       proto.destroy()
       duplex.destroy()
+      limit?.inbound.destroy()
+      limit?.outbound.destroy()
       if (this.sessions.get(peer) === session) {
         this.sessions.delete(peer)
         if (initiator) this.scheduleRedial(peer)

@@ -4,11 +4,13 @@
  * on every node. Stage k's cohort is built cumulatively:
  *   members(k) = members(k-1) ∪ {devices with one of stage k's tags} ∪ {position < percent/100},
  * then, while it holds fewer than min(min_devices, eligible devices), the eligible non-member with
- * the lowest position joins. Since positions are fixed, the fill is a prefix of the position order
+ * the lowest position joins. A stage with `sites` adds only devices tagged `site:<s>` for one of
+ * them (by tag, by percent, by the fill); members of earlier stages stay. Since positions are fixed, the fill is a prefix of the position order
  * and cohorts nest: a device in stage k is in every later stage. Devices with an excluded tag never
  * take part (their stage is null).
  */
 import { sha256Hex } from '../encoding.ts'
+import { SITE_TAG_PREFIX } from '../fleet-report.ts'
 import type { ReleaseRef } from '../schemas/common.ts'
 import type { RolloutPolicy } from '../schemas/policy.ts'
 import { COHORT_HASH_SEPARATOR, SEED_TAG } from './constants.ts'
@@ -33,6 +35,12 @@ export function isExcluded(policy: RolloutPolicy, tags: readonly string[]): bool
   return tags.some((t) => t === SEED_TAG || policy.exclude_tags.includes(t))
 }
 
+/** Whether a stage may add the device: it lists no sites, or the device has the tag of one of them. */
+export function inStageSites(sites: readonly string[] | undefined, tags: readonly string[]): boolean {
+  if (sites === undefined || sites.length === 0) return true
+  return tags.some((t) => t.startsWith(SITE_TAG_PREFIX) && sites.includes(t.slice(SITE_TAG_PREFIX.length)))
+}
+
 /** Assigns every device the index of the first stage it belongs to (null: excluded). */
 export function assignStages(
   policy: RolloutPolicy,
@@ -54,13 +62,13 @@ export function assignStages(
   const stageOf = new Map<string, number>()
   policy.stages.forEach((stage, k) => {
     for (const d of eligible) {
-      if (stageOf.has(d.id)) continue
+      if (stageOf.has(d.id) || !inStageSites(stage.sites, d.tags)) continue
       if (d.pos < stage.percent / 100 || d.tags.some((t) => stage.tags.includes(t))) stageOf.set(d.id, k)
     }
     const want = Math.min(stage.min_devices, eligible.length)
     for (const d of eligible) {
       if (stageOf.size >= want) break
-      if (!stageOf.has(d.id)) stageOf.set(d.id, k)
+      if (!stageOf.has(d.id) && inStageSites(stage.sites, d.tags)) stageOf.set(d.id, k)
     }
   })
   for (const [id, k] of stageOf) out.set(id, k)

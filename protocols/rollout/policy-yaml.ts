@@ -23,6 +23,7 @@ const STAGE_KEYS: Record<string, string> = {
   percent: 'percent',
   min_devices: 'min_devices',
   tags: 'tags',
+  sites: 'sites',
   window: 'window_ms',
 }
 const GATE_KEYS = [

@@ -1,10 +1,12 @@
 import { z } from 'zod'
+import { SiteName } from '../fleet-report.ts'
 import { Tag } from './common.ts'
 
 /**
  * One rollout stage. A device is in the stage when it has one of `tags` (pilot stages), or when its
  * cohort position (a hash of release and device id, in [0, 100)) is below `percent`. Cohorts nest:
- * a device in an earlier stage stays in every later one.
+ * a device in an earlier stage stays in every later one. `sites` limits what the stage adds to
+ * devices enrolled with the tag `site:<name>` of one of those sites.
  */
 export const RolloutStage = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/),
@@ -14,6 +16,12 @@ export const RolloutStage = z.object({
   min_devices: z.number().int().nonnegative().default(0),
   /** Devices with any of these tags are in this stage (and every later one). */
   tags: z.array(Tag).max(32).default([]),
+  /**
+   * Only devices whose enrollment tags name one of these sites (`site:<name>`) join at this stage:
+   * by tag, by `percent` (then a share of those sites' devices) and by the `min_devices` fill.
+   * Devices of earlier stages stay in. Absent or empty: every site (and devices with no site).
+   */
+  sites: z.array(SiteName).max(32).optional(),
   /** Observation window in ms before the stage's gates can pass. */
   window_ms: z.number().int().nonnegative().default(0),
 })

@@ -6,6 +6,9 @@
  * `tc netem`, runs real `llmesh` processes in the namespaces (`ip netns exec <ns> node cli/bin.ts …`),
  * collects their logs (in `logDir`, kept until the next run sweeps it), and ALWAYS deletes what it made: on destroy(), on process exit, on
  * SIGINT/SIGTERM, and stale leftovers of crashed runs are swept by name prefix and dead owner pid.
+ * `wanLink` joins a host of this bed to a host of another bed through a router namespace of its
+ * own (a WAN link between two sites, shaped with tbf, its bytes read from the router's counters);
+ * the router belongs to this bed and is deleted with it (its veths, and so the hosts' `wan0`, too).
  *
  * Needs root and iproute2 (ip, tc); avahi tests need avahi-daemon, avahi-utils and dbus.
  */
@@ -33,6 +36,17 @@ export interface Shaping {
   delay?: string
   /** percent, e.g. 1 */
   loss?: number
+}
+
+/** A routed link between a host of one bed and a host of another (see TestBed.wanLink). */
+export interface WanLink {
+  /** The router namespace. */
+  ns: string
+  /** This bed's host's address on the link, and the other's. */
+  ip: string
+  otherIp: string
+  /** Bytes the router moved on this side of the link (both directions), from the kernel's counters. */
+  bytes(): Promise<number>
 }
 
 /** One namespace of the bed. */
@@ -234,6 +248,66 @@ export class TestBed {
     if (s.loss !== undefined) args.push('loss', `${s.loss}%`)
     if (s.rate !== undefined) args.push('rate', s.rate)
     await run('tc', args)
+  }
+
+  /**
+   * Links `own` (a host of this bed) and `otherHost` (of another bed) through a router namespace:
+   * own:wan0 (x.2/30) — wa [router] wb — otherHost:wan0 (x.6/30), each host routing the other's
+   * /30 through the router, the router shaping both directions with tbf at `rate`. Multicast is not
+   * routed, so mDNS stays inside each bed. The router is this bed's: destroy() deletes it.
+   */
+  async wanLink(own: Host, otherHost: Host, rate: string): Promise<WanLink> {
+    const ns = `${NETNS_PREFIX}${this.id}-wan`
+    const net = `192.168.${randomInt(1, 250)}`
+    await this.ip('netns', 'add', ns)
+    this.made.push(ns)
+    try {
+      const r = ['-n', ns]
+      await this.ip(...r, 'link', 'set', 'lo', 'up')
+      await run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'])
+      const sides = [
+        { host: own, dev: 'wa', me: `${net}.2`, gw: `${net}.1`, peer: `${net}.4/30` },
+        { host: otherHost, dev: 'wb', me: `${net}.6`, gw: `${net}.5`, peer: `${net}.0/30` },
+      ]
+      for (const x of sides) {
+        await this.ip(...r, 'link', 'add', x.dev, 'type', 'veth', 'peer', 'name', 'wan0', 'netns', x.host.ns)
+        await this.ip(...r, 'addr', 'add', `${x.gw}/30`, 'dev', x.dev)
+        await this.ip(...r, 'link', 'set', x.dev, 'up')
+        await run('tc', [
+          ...r,
+          'qdisc',
+          'replace',
+          'dev',
+          x.dev,
+          'root',
+          'tbf',
+          'rate',
+          rate,
+          'burst',
+          '32kb',
+          'latency',
+          '200ms',
+        ])
+        await this.ip('-n', x.host.ns, 'addr', 'add', `${x.me}/30`, 'dev', 'wan0')
+        await this.ip('-n', x.host.ns, 'link', 'set', 'wan0', 'up')
+        await this.ip('-n', x.host.ns, 'route', 'add', x.peer, 'via', x.gw)
+      }
+    } catch (err) {
+      deleteNamespace(ns)
+      this.made.splice(this.made.indexOf(ns), 1)
+      throw err
+    }
+    // the other bed's host loses its wan0 when the router goes: a veth pair dies with either end
+    return {
+      ns,
+      ip: `${net}.2`,
+      otherIp: `${net}.6`,
+      bytes: async () => {
+        const { stdout } = await run('ip', ['-n', ns, '-s', '-j', 'link', 'show', 'dev', 'wa'])
+        const [link] = JSON.parse(stdout) as Array<{ stats64: { rx: { bytes: number }; tx: { bytes: number } } }>
+        return (link?.stats64.rx.bytes ?? 0) + (link?.stats64.tx.bytes ?? 0)
+      },
+    }
   }
 
   /** Runs a command in a namespace and returns its output. */

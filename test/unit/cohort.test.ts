@@ -133,3 +133,87 @@ describe('seeds', () => {
     assert.equal(cohortSize(a, p.stages.length - 1), 2)
   })
 })
+
+describe('stages[].sites', () => {
+  const stage = (name: string, percent: number, over: Partial<RolloutPolicy['stages'][number]> = {}) => ({
+    name,
+    percent,
+    min_devices: 0,
+    tags: [],
+    window_ms: 0,
+    ...over,
+  })
+  // 8 devices at site a, 8 at site b, 4 with no site (one of them a pilot); two at a are pilots
+  const devices = Array.from({ length: 20 }, (_, i) => ({
+    id: peer(100 + i),
+    tags: [
+      ...(i < 8 ? ['site:a'] : i < 16 ? ['site:b'] : []),
+      ...(i === 0 || i === 1 || i === 16 ? ['pilot'] : []),
+      ...(i === 2 ? ['zone:x'] : []),
+    ],
+  }))
+  const site = (id: string) => devices.find((d) => d.id === id)?.tags.find((t) => t.startsWith('site:')) ?? null
+
+  test('a stage limited to a site adds only that site: by percent, by tag and by the min_devices fill', () => {
+    const p = policy({
+      stages: [
+        stage('pilot-a', 0, { tags: ['pilot'], sites: ['a'] }),
+        stage('fill-a', 0, { min_devices: 5, sites: ['a'] }),
+        stage('a', 100, { sites: ['a'] }),
+        stage('full', 100),
+      ],
+    })
+    const a = assignStages(p, REL, devices)
+    // the no-site pilot (16) is not in the site-limited pilot stage: it joins at `full`
+    assert.deepEqual(
+      devices.filter((d) => a.get(d.id) === 0).map((d) => d.id),
+      [peer(100), peer(101)],
+    )
+    assert.equal(a.get(peer(116)), 3)
+    assert.equal(cohortSize(a, 1), 5, 'the fill took site a devices only')
+    for (const [id, k] of a) if (k !== null && k <= 2) assert.equal(site(id), 'site:a')
+    assert.equal(cohortSize(a, 2), 8, 'percent 100 of site a is all of site a, and only it')
+    assert.equal(cohortSize(a, 3), 20, 'the unlimited last stage takes everyone, devices with no site too')
+  })
+
+  test('percent is a share of the listed sites; several sites; no site never matches a limited stage', () => {
+    const many = Array.from({ length: 400 }, (_, i) => ({
+      id: peer(1000 + i),
+      tags: i % 4 === 0 ? [] : [`site:s${i % 4}`],
+    }))
+    const p = policy({ stages: [stage('half', 50, { sites: ['s1', 's2'] }), stage('full', 100)] })
+    const a = assignStages(p, REL, many)
+    const first = many.filter((d) => a.get(d.id) === 0)
+    assert.ok(first.every((d) => d.tags[0] === 'site:s1' || d.tags[0] === 'site:s2'))
+    // 200 devices at s1 and s2: half of them by position, give or take the hash's spread
+    assert.ok(first.length > 70 && first.length < 130, `${first.length}`)
+    assert.equal(cohortSize(a, 1), 400)
+  })
+
+  test('site-limited stages keep nesting and a site-only release leaves other devices out', () => {
+    fc.assert(
+      fc.property(stagesArb, fleetArb, fc.array(fc.constantFrom('a', 'b'), { maxLength: 5 }), (stages, fleet, pick) => {
+        const limited: RolloutPolicy['stages'] = stages.map((s, i) =>
+          pick[i] === undefined ? s : { ...s, sites: [pick[i]] },
+        )
+        const devices = devicesOf(fleet).map((d, i) => ({
+          ...d,
+          tags: [...d.tags, ...(i % 3 === 0 ? [] : [i % 3 === 1 ? 'site:a' : 'site:b'])],
+        }))
+        const a = assignStages(policy({ stages: limited }), REL, devices)
+        limited.forEach((s, k) => {
+          if (k > 0) assert.ok(cohortSize(a, k) >= cohortSize(a, k - 1), 'nested')
+          for (const d of devices) {
+            if (a.get(d.id) !== k || s.sites === undefined) continue
+            assert.ok(d.tags.includes(`site:${s.sites[0]}`), `${d.id} joined ${s.name} from another site`)
+          }
+        })
+      }),
+      { numRuns: 200 },
+    )
+    const only = assignStages(policy({ stages: [stage('a', 100, { sites: ['a'] })] }), REL, devices)
+    assert.equal(cohortSize(only, 0), 8)
+    assert.equal(only.get(peer(119)), null, 'a device with no site takes no part')
+    assert.equal(only.get(peer(110)), null, 'a device of site b takes no part')
+  })
+})

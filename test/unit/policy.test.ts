@@ -127,3 +127,28 @@ test('gates.vote_max_age is a duration', () => {
     /policy\.yaml:4/,
   )
 })
+
+test('stages[].sites: site names, bounded; absent leaves the stage unlimited (policies signed before it mean the same)', () => {
+  const p = parsePolicyYaml(
+    'stages:\n  - { name: a-first, percent: 50, sites: [a, head.office] }\n  - { name: all, percent: 100 }\ngates:\n  min_reports: 1\n',
+  )
+  assert.deepEqual(p.stages[0].sites, ['a', 'head.office'])
+  assert.equal('sites' in p.stages[1], false, 'no `sites: []` added: the signed policy stays as written')
+  assert.match(
+    refusal('stages:\n  - { name: a, percent: 100, sites: [Site A] }\ngates:\n  min_reports: 1\n'),
+    /^policy\.yaml:2: stages\[0\]\.sites\[0\]: expected a site name/,
+  )
+  assert.match(
+    refusal('stages:\n  - { name: a, percent: 100, sites: a }\ngates:\n  min_reports: 1\n'),
+    /^policy\.yaml:2: stages\[0\]\.sites: expected array/,
+  )
+  const many = Array.from({ length: 33 }, (_, i) => `s${i}`).join(', ')
+  assert.match(
+    refusal(`stages:\n  - { name: a, percent: 100, sites: [${many}] }\ngates:\n  min_reports: 1\n`),
+    /stages\[0\]\.sites: must be <= 32/,
+  )
+  assert.match(
+    refusal('stages:\n  - { name: a, percent: 100, site: [a] }\ngates:\n  min_reports: 1\n'),
+    /stages\[0\]\.site: unknown key \(expected one of name, percent, min_devices, tags, sites, window\)/,
+  )
+})
