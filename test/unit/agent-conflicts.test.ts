@@ -110,7 +110,7 @@ describe('agent releases sharing a version or a seq, in any arrival order', () =
     const dup = await signOperatorMessage(agent('0.9.1', 4), fleet.signer)
     for (const order of orders([a, dup])) {
       const n = node()
-      order.forEach((m) => n.take(m))
+      for (const m of order) n.take(m)
       const r = resolveAgentReleases(n.store.list('AgentRelease'))
       assert.deepEqual(n.outcome(), [['0.9.1', 'duplicate', null]])
       assert.deepEqual(
