@@ -1,6 +1,6 @@
 /**
  * The mesh node: the libp2p host plus gossip, anti-entropy, the message store and peer finding
- * (mDNS discoveries and bootstrap addresses are dialed; libp2p 3 does not auto-dial them).
+ * (peer-dialer.ts: mDNS discoveries, bootstrap addresses and lost peers are dialed).
  * WAN links (wan-links.ts): with `wanRate`, replication over connections to other sites is
  * throttled by one token bucket per direction for the whole node (wan-rate.ts).
  *
@@ -11,16 +11,10 @@
 
 import type { Duplex } from 'node:stream'
 import type { Connection, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
-import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../protocols/constants.ts'
-import {
-  BOOTSTRAP_REDIAL_MS,
-  DEFAULT_LISTEN,
-  DIAL_TARGET_PEERS,
-  PRUNE_INTERVAL_MS,
-  REDIAL_KNOWN_PER_ROUND,
-} from '../constants.ts'
+import { BOOTSTRAP_REDIAL_MS, DEFAULT_LISTEN, PRUNE_INTERVAL_MS } from '../constants.ts'
 import type { Logger } from '../logger.ts'
 import { AntiEntropy, type AntiEntropyInit } from './anti-entropy.ts'
 import { GossipService, type GossipServiceInit } from './gossip-service.ts'
@@ -29,6 +23,7 @@ import { Ingest, type IngestResult } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
 import { watchOwnRevocation } from './own-revocation.ts'
 import { eitherGater, hostBans, type PeerBans, type PeerBansInit } from './peer-bans.ts'
+import { PeerDialer } from './peer-dialer.ts'
 import { closeOnRevocation, type RevocationGateCounts, revocationGater } from './revocation-gate.ts'
 import { SwitchablePsk } from './switchable-psk.ts'
 import type { MeshVerifier } from './types.ts'
@@ -81,6 +76,7 @@ export class MeshNode {
   readonly gateCounts: RevocationGateCounts = { refused: 0 }
   /** Peers banned for a gossip score under the graylist threshold. */
   readonly bans: PeerBans
+  private readonly dialer: PeerDialer
   private readonly psk: SwitchablePsk
   private readonly init: MeshNodeInit
   private readonly log: Logger
@@ -96,7 +92,7 @@ export class MeshNode {
   private stateValue: ServiceState = 'idle'
   private transition: Promise<void> = Promise.resolve()
   private readonly onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
-    void this.dialPeer(evt.detail.id, 'mdns')
+    void this.dialer.dialPeer(evt.detail.id, 'mdns')
   }
 
   constructor(components: MeshNodeComponents, init: MeshNodeInit) {
@@ -106,6 +102,10 @@ export class MeshNode {
     this.psk = new SwitchablePsk(init.psk)
     this.wanBuckets = init.wanRate === undefined ? undefined : wanRate(init.wanRate)
     this.ingest = new Ingest({ store: this.store, verify: components.verify, logger: this.log }, {})
+    this.dialer = new PeerDialer(
+      { host: () => (this.stateValue === 'running' ? this.libp2pNode : undefined), logger: this.log },
+      { bootstrap: init.bootstrap, dialTargetPeers: init.dialTargetPeers },
+    )
     this.bans = hostBans(() => this.libp2pNode, this.log.child({ svc: 'peer-bans' }), init.peerBans || {})
   }
 
@@ -259,11 +259,11 @@ export class MeshNode {
       this.stateValue = 'running'
       this.pruner = setInterval(() => this.store.prune(), PRUNE_INTERVAL_MS)
       this.pruner.unref()
-      this.dialBootstrap()
+      this.dialer.dialBootstrap()
       const every = this.init.bootstrapRedialMs ?? BOOTSTRAP_REDIAL_MS
       this.redial = setInterval(() => {
-        this.dialBootstrap()
-        void this.redialKnown()
+        this.dialer.dialBootstrap()
+        void this.dialer.redialKnown()
       }, every)
       this.redial.unref()
     } catch (err) {
@@ -295,52 +295,6 @@ export class MeshNode {
     this.gossipService = undefined
     this.ae = undefined
     this.stateValue = 'stopped'
-  }
-
-  private dialBootstrap(): void {
-    const node = this.libp2pNode
-    if (node === undefined || this.stateValue !== 'running') return
-    for (const addr of this.init.bootstrap ?? []) {
-      let ma: ReturnType<typeof multiaddr>
-      try {
-        ma = multiaddr(addr)
-      } catch (err) {
-        this.log.warn({ err, addr }, 'bad bootstrap address')
-        continue
-      }
-      const id = ma.getComponents().find((c) => c.name === 'p2p')?.value
-      if (id !== undefined && node.getConnections(peerIdFromString(id)).length > 0) continue
-      node.dial(ma).catch((err) => this.log.debug({ err, addr }, 'bootstrap dial failed'))
-    }
-  }
-
-  /**
-   * Redials peers the node knew and lost (a partition, a reboot). libp2p raises `peer:discovery`
-   * only for peers new to its peer store, so an mDNS-only mesh would never heal by itself.
-   */
-  private async redialKnown(): Promise<void> {
-    const node = this.libp2pNode
-    if (node === undefined || this.stateValue !== 'running') return
-    if (this.peers().length >= (this.init.dialTargetPeers ?? DIAL_TARGET_PEERS)) return
-    const known = (await node.peerStore.all()).filter(
-      (p) => p.addresses.length > 0 && !p.id.equals(node.peerId) && node.getConnections(p.id).length === 0,
-    )
-    for (const p of known.sort(() => Math.random() - 0.5).slice(0, REDIAL_KNOWN_PER_ROUND)) {
-      void this.dialPeer(p.id, 'redial')
-    }
-  }
-
-  private async dialPeer(peer: PeerId, via: string): Promise<void> {
-    const node = this.libp2pNode
-    if (node === undefined || this.stateValue !== 'running') return
-    if (node.getConnections(peer).length > 0) return
-    if (this.peers().length >= (this.init.dialTargetPeers ?? DIAL_TARGET_PEERS)) return
-    try {
-      await node.dial(peer)
-      this.log.debug({ peer: peer.toString(), via }, 'dialed discovered peer')
-    } catch (err) {
-      this.log.debug({ err, peer: peer.toString(), via }, 'dial of discovered peer failed')
-    }
   }
 }
 
