@@ -182,6 +182,10 @@ const MUTATIONS: Array<[string, string, string]> = [
     'llmesh_replication_recycles_total',
   ],
   ['LlmeshReplicationRecycling', 'group_left (peer_id)', 'group_left ()'],
+  ['LlmeshPeerBanned', ') > 0)', ') > 1)'],
+  ['LlmeshPeerBanned', 'bans_total[15m]', 'bans_total[1m]'],
+  ['LlmeshPeerBanned', 'increase(llmesh_mesh_peer_bans_total[15m])', 'llmesh_mesh_peer_bans_total'],
+  ['LlmeshPeerBanned', 'group_left (peer_id)', 'group_left ()'],
 ]
 
 /** promtool runs at once in the mutation test (each mutant has its own directory). */
@@ -377,6 +381,7 @@ describe('alerting rules against the metrics a device exposes', () => {
       'llmesh_mesh_peers',
       'llmesh_gossip_messages_total',
       'llmesh_replication_recycles_total',
+      'llmesh_mesh_peer_bans_total',
       'up',
     ]) {
       assert.ok(used.has(n), `no rule uses ${n}`)
