@@ -95,9 +95,11 @@ describe('per-release fault isolation', () => {
     assert.equal(s.installer.active, '2.0.0')
     assert.deepEqual(s.controller.statusJson().errors, [])
     assert.equal(lines.filter((l) => l.msg === 'release evaluation failed: recovered').length, 1)
-    // every failed evaluation counts (7 ticks, plus the one start() schedules if it ran meanwhile)
+    // every failed evaluation counts: 7 ticks, plus the evaluations the controller schedules by
+    // itself if they ran meanwhile (the one start() schedules, a catch-up after 1.0.0's activation);
+    // one count per evaluation, never two (that would pass 9)
     const n = s.controller.releaseErrorCounts().find((c) => c.version === '2.0.0')?.count ?? 0
-    assert.ok(n >= 7 && n <= 8, String(n))
+    assert.ok(n >= 7 && n <= 9, String(n))
     await s.controller.stop()
   })
 })
