@@ -1,13 +1,16 @@
 /**
  * Gossip ingest budgets between real nodes on loopback (node/mesh/gossip-budget.ts): a peer that
- * floods unenrolled reports (refused as ERR_NOT_ENROLLED, which gossip Ignores and so never costs
+ * floods another key's unenrolled reports (refused as ERR_NOT_ENROLLED, which costs a forwarder no
  * score by itself) gets only its budget read; the rest are dropped unread, counted, and the peer's
  * score falls below the graylist threshold, and the receiver then bans it (node/mesh/peer-bans.ts):
  * its connections are closed and its dials refused, so a flood stops costing transport work. An
- * honest peer's report still goes through, and the honest peer stays connected.
+ * honest peer's report still goes through, and the honest peer stays connected. A peer sending its
+ * OWN unenrolled reports pays a penalty per report and is banned under the budget (second test).
  */
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createMeshMetrics } from '../../node/mesh/mesh-metrics.ts'
 import { fleetTopic, TOPIC_HEALTH, TOPIC_ROLLOUT } from '../../protocols/index.ts'
 import { enrollment, healthReport, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
@@ -52,7 +55,10 @@ describe('gossip ingest budgets on loopback', () => {
 
     // unenrolled reports straight into gossipsub (no local verification), as fast as it takes them
     const pubsub = flooder.node.libp2p.services.pubsub
-    for (let seq = 1; seq <= FLOOD; seq++) await pubsub.publish(health, await healthReport(fleet, flooder.key, seq))
+    // signed by another unenrolled key, not the flooder's own: a peer passing on someone else's
+    // refused reports pays no penalty for them (that is the second test), only for its budget
+    const other = await generateKeyPair('Ed25519')
+    for (let seq = 1; seq <= FLOOD; seq++) await pubsub.publish(health, await healthReport(fleet, other, seq))
     const notEnrolled = () => receiver.node.ingest.rejectedByCode.get('ERR_NOT_ENROLLED') ?? 0
     const gossip = receiver.node.gossip
     await waitFor(
@@ -64,7 +70,7 @@ describe('gossip ingest budgets on loopback', () => {
     assert.equal(notEnrolled(), BUDGET, 'only the budget was read and verified')
     assert.ok(gossip.counters.dropped <= FLOOD - BUDGET, JSON.stringify(gossip.counters))
     assert.equal(gossip.budget.drops.messages, gossip.counters.dropped)
-    assert.equal(receiver.store.forDevice(flooder.id).length, 0)
+    assert.equal(receiver.store.forDevice(peerIdFromPrivateKey(other).toString()).length, 0)
     const metrics = await createMeshMetrics(receiver.node).registry.metrics()
     assert.match(
       metrics,
