@@ -2,8 +2,8 @@
  * `llmesh --version` and `llmesh status` start fast: they load commander, the command definitions
  * and the typed API client, never the daemon, zod, libp2p or sigstore (those cost 0.4–2 s of CPU
  * on a Pi). Checked two ways: the modules a run loads (exact, does not depend on the machine's
- * load) and the wall time against a generous bound (0.6 s on an idle machine, scaled, or 4× the
- * time Node takes to run one TypeScript file at the same moment, whichever is larger).
+ * load) and the wall time against a generous bound (0.6 s on an idle machine, scaled, or the
+ * time Node takes to run one TypeScript file at the same moment, × 6, whichever is larger).
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -81,7 +81,9 @@ test('--version and status answer within a generous bound', async () => {
       assert.equal(r.code, args[0] === 'status' ? 3 : 0, r.stderr)
     }
     // idle: about 0.3 s against 0.15 s for Node alone; importing the daemon made it 1.3 s (9×)
-    const bound = Math.max(scaled(600), 4 * baseline)
+    // (6×: beside two CPU hogs and two LAN tests one run took 4.2× with nothing more loaded;
+    // which modules load is checked exactly above)
+    const bound = Math.max(scaled(600), 6 * baseline)
     assert.ok(best < bound, `llmesh ${args[0]} took ${Math.round(best)} ms (bound ${Math.round(bound)} ms)`)
   }
 })
