@@ -82,6 +82,14 @@ stages:
 gates:
   min_reports: 0
 `,
+  /** `ONE_STAGE` for every device but those tagged `tag` (e.g. the seed). */
+  ONE_STAGE_EXCEPT: (tag: string) => `
+stages:
+  - { name: full, percent: 100, window: 1s }
+gates:
+  min_reports: 0
+exclude_tags: [${tag}]
+`,
   PILOT_THEN_ALL: (window: string, minReports = 1) => `
 stages:
   - { name: pilot, tags: [pilot], window: ${window} }

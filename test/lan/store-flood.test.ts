@@ -25,7 +25,7 @@ import { after, before, describe, test } from 'node:test'
 import type { NodeStatus } from '../../node/api/status.ts'
 import { REPORT_QUOTA_BYTES, VERDICT_QUOTA_BYTES } from '../../node/mesh/store-constants.ts'
 import { storeWireBound } from '../../node/mesh/store-retention.ts'
-import { scaled, waitFor } from '../helpers/index.ts'
+import { POLICIES, scaled, waitFor } from '../helpers/index.ts'
 import { injectorEvents, type LanNode, startInjector } from './helpers.ts'
 import { badLines, canRunBed, until } from './netns.ts'
 import { publishTiny, type RolloutBed, serving, startRolloutBed, statusOf } from './rollout-bed.ts'
@@ -35,13 +35,7 @@ const skip = canRunBed() ? false : 'needs root and ip netns'
 const V0 = '0.9.0'
 const V = '1.0.0'
 const FLOOD_MS = 60_000
-const POLICY = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-exclude_tags: [seed]
-`
+const POLICY = POLICIES.ONE_STAGE_EXCEPT('seed')
 const MIB = 1024 * 1024
 
 /** What the test reads of a node's store, heap and refusals. */

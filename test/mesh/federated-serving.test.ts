@@ -20,7 +20,7 @@ import { lpStream } from '@libp2p/utils'
 import OpenAI from 'openai'
 import { PROTOCOL_INFER } from '../../protocols/constants.ts'
 import { decodeBodyFrame, decodeInferHead, encodeInferRequest, INFER_MAX_REQUEST_BYTES } from '../../protocols/infer.ts'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import { startNode, type TestNode } from './fixtures.ts'
 import {
   type FleetDevice,
@@ -31,13 +31,7 @@ import {
   waitFor,
 } from './rollout-helpers.ts'
 
-const EDGE_EXCLUDED = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-exclude_tags: [edge]
-`
+const EDGE_EXCLUDED = POLICIES.ONE_STAGE_EXCEPT('edge')
 const MARKER = `marker-${process.pid}-${Date.now()}`
 
 const client = (d: FleetDevice) => new OpenAI({ baseURL: `${d.daemon.apiUrl}/v1`, apiKey: 'none', maxRetries: 0 })

@@ -8,16 +8,10 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import type { DevicePoint, HistoryRange, ReleasePoint } from '../../node/telemetry/fleet-history.ts'
-import { scaled } from '../helpers/index.ts'
+import { POLICIES, scaled } from '../helpers/index.ts'
 import { publish, type RolloutFleet, startRolloutFleet, waitAllServing, waitFor } from './rollout-helpers.ts'
 
-const ONE_STAGE = `
-stages:
-  - { name: full, percent: 100, window: 1s }
-gates:
-  min_reports: 0
-exclude_tags: [seed]
-`
+const ONE_STAGE = POLICIES.ONE_STAGE_EXCEPT('seed')
 
 async function get<T>(url: string): Promise<{ status: number; body: T }> {
   const res = await fetch(url)
