@@ -12,12 +12,12 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import OpenAI from 'openai'
 import { POLICIES, scaled } from '../helpers/index.ts'
+import { freePort } from '../helpers/ports.ts'
 import { publish, type RolloutFleet, startRolloutFleet, waitAllServing, waitFor } from './rollout-helpers.ts'
 
 const PROMETHEUS = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus'
@@ -25,17 +25,6 @@ const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool'
 const missing = [PROMETHEUS, PROMTOOL].filter((p) => !existsSync(p))
 const skip =
   missing.length > 0 && process.env.CI !== 'true' ? `missing ${missing.join(', ')} (apt install prometheus)` : false
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 /** Runs promtool check metrics on `text` (stdin); resolves with its exit code and output. */
 function promtoolCheck(text: string): Promise<{ code: number | null; out: string }> {
