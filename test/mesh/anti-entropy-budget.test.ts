@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { lpStream } from '@libp2p/utils'
 import { PROTOCOL_ANTI_ENTROPY } from '../../protocols/constants.ts'
-import { command, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
+import { command, connect, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
 
 const enc = new TextEncoder()
 
@@ -36,7 +36,7 @@ describe('anti-entropy budgets on loopback', () => {
     const honest = await startNode(fleet, { init: { antiEntropy: { intervalMs: 3_600_000, budget: { invalid: 3 } } } })
     const hostile = await startNode(fleet, { init: { antiEntropy: { intervalMs: 3_600_000 } } })
     nodes.push(honest, hostile)
-    await hostile.node.dial(honest.node.multiaddrs()[0])
+    await connect(hostile, honest)
     await waitFor(() => honest.node.libp2p.getConnections(hostile.node.libp2p.peerId).length > 0, 10_000, 'connected')
     const frames = [enc.encode('{"have":"not a list"}'), new Uint8Array(100_000).fill(0x5b), enc.encode('nope')]
     for (const f of frames) await rawRound(hostile, honest, f)
@@ -57,7 +57,7 @@ describe('anti-entropy budgets on loopback', () => {
     const rich = await startNode(fleet, { init: { antiEntropy: { intervalMs: 3_600_000 } } })
     nodes.push(small, rich)
     for (let i = 0; i < 5; i++) await rich.node.publish(await command(fleet))
-    await rich.node.dial(small.node.multiaddrs()[0])
+    await connect(rich, small)
     const ae = small.node.antiEntropy
     await waitFor(() => ae.budgets.counters.overBudget.frames > 0, 10_000, 'the round cut at the budget')
     assert.ok(small.store.size < 5, `${small.store.size} messages got through a 3-frame budget`)

@@ -11,7 +11,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ANTI_ENTROPY_MAX_DIGESTS, ANTI_ENTROPY_MAX_MESSAGES } from '../../protocols/anti-entropy.ts'
 import { scaled } from '../helpers/index.ts'
-import { enrollment, healthReport, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
+import { connect, enrollment, healthReport, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
 
 const DEVICES = 12
 const REPORTS_EACH = 1_710
@@ -52,7 +52,7 @@ describe('anti-entropy offers to an empty peer past 20,000 messages', () => {
 
     const sent: number[] = []
     full.node.antiEntropy.on('sync', (r) => sent.push(r.sent))
-    await full.node.dial(empty.node.multiaddrs()[0])
+    await connect(full, empty)
     const round = full.node.antiEntropy
     await waitFor(() => sent.length === 1 || round.counters.failures > 0, 60_000, 'the round on connect')
     // an uncapped offer (every id) is refused by the empty peer: the round fails

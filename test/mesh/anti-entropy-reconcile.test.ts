@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { PROTOCOL_ANTI_ENTROPY } from '../../protocols/constants.ts'
-import { command, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
+import { command, connect, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
 
 const QUIET = { init: { antiEntropy: { intervalMs: 3_600_000 } } }
 
@@ -39,7 +39,7 @@ describe('anti-entropy reconciliation on loopback', () => {
     assert.deepEqual([x.store.size, y.store.size], [303, 303])
     const rounds: Array<{ received: number; sent: number; roundTrips?: number }> = []
     x.node.antiEntropy.on('sync', (r) => rounds.push(r))
-    await x.node.dial(y.node.multiaddrs()[0])
+    await connect(x, y)
     await waitFor(() => rounds.length > 0, 15_000, 'the round on connect')
     assert.deepEqual([rounds[0].received, rounds[0].sent], [3, 3])
     assert.ok((rounds[0].roundTrips ?? 99) <= 3, `${rounds[0].roundTrips} round trips`)
@@ -60,7 +60,7 @@ describe('anti-entropy reconciliation on loopback', () => {
     for (let i = 0; i < 25; i++) await x.node.publish(await command(fleet))
     const sent: number[] = []
     x.node.antiEntropy.on('sync', (r) => sent.push(r.sent))
-    await x.node.dial(empty.node.multiaddrs()[0])
+    await connect(x, empty)
     await waitFor(() => sent.length === 1, 15_000, 'the round on connect')
     const peer = empty.node.libp2p.peerId
     // each round is one 'sync' event
@@ -76,7 +76,7 @@ describe('anti-entropy reconciliation on loopback', () => {
     await old.node.libp2p.unhandle(PROTOCOL_ANTI_ENTROPY)
     const rounds: Array<{ received: number; sent: number }> = []
     x.node.antiEntropy.on('sync', (r) => rounds.push(r))
-    await x.node.dial(old.node.multiaddrs()[0])
+    await connect(x, old)
     await waitFor(() => rounds.length > 0, 15_000, 'the round on connect')
     assert.deepEqual([rounds[0].received, rounds[0].sent], [2, 2])
     await waitFor(() => old.store.size === 24 && x.store.size === 24, 10_000, 'both to hold the union')

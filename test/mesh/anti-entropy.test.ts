@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
-import { command, enrollment, healthReport, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
+import { command, connect, enrollment, healthReport, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
 
 describe('anti-entropy on loopback', () => {
   const fleet = makeFleet()
@@ -13,7 +13,7 @@ describe('anti-entropy on loopback', () => {
     const seed = await startNode(fleet)
     const a = await startNode(fleet)
     nodes.push(seed, a)
-    await a.node.dial(seed.node.multiaddrs()[0])
+    await connect(a, seed)
     const published: string[] = []
     for (let i = 0; i < 5; i++) published.push((await seed.node.publish(await command(fleet))).status)
     await seed.node.publish(await enrollment(fleet, a.id))
@@ -26,7 +26,7 @@ describe('anti-entropy on loopback', () => {
     nodes.push(late)
     const got: string[] = []
     late.store.on('message', (m) => got.push(m.type))
-    await late.node.dial(a.node.multiaddrs()[0])
+    await connect(late, a)
     await waitFor(() => late.store.size === 8, 10_000, 'late node to catch up')
     assert.deepEqual(new Set(late.store.syncDigests()), new Set(a.store.syncDigests()))
     assert.ok(late.store.isEnrolled(a.id))
@@ -41,7 +41,7 @@ describe('anti-entropy on loopback', () => {
     nodes.push(x, y)
     await x.node.publish(await command(fleet))
     await y.node.publish(await command(fleet))
-    await x.node.dial(y.node.multiaddrs()[0])
+    await connect(x, y)
     await waitFor(() => x.store.size === 2 && y.store.size === 2, 10_000, 'both to hold both')
     const peer = x.node.libp2p.getConnections()[0].remotePeer
     const r = await x.node.antiEntropy.sync(peer)
@@ -60,8 +60,8 @@ describe('anti-entropy on loopback', () => {
     })
     const rounds: number[] = []
     dst.node.antiEntropy.on('sync', (r) => rounds.push(r.received + r.rejected))
-    await src.node.dial(dst.node.multiaddrs()[0])
-    await dst.node.dial(src.node.multiaddrs()[0])
+    await connect(src, dst)
+    await connect(dst, src)
     // the first round that completes brought everything: it did not stop at the first fault
     await waitFor(() => rounds.length > 0, 15_000, 'a round to complete')
     assert.equal(dst.store.size, 6)

@@ -157,6 +157,32 @@ export async function waitFor(
   await waitForCondition(check, { timeoutMs, what, intervalMs: 20, detail })
 }
 
+/**
+ * Connects `from` to `to`, dialling again until the deadline (scaled): on a loaded machine one
+ * dial can pass libp2p's own dial timeout (10 s; 6 s per address) while the handshake waits for CPU.
+ */
+export async function connect(
+  from: Pick<TestNode, 'node'>,
+  to: Pick<TestNode, 'node'>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  let last: unknown
+  await waitFor(
+    async () => {
+      try {
+        await from.node.dial(to.node.multiaddrs()[0])
+        return true
+      } catch (err) {
+        last = err
+        return false
+      }
+    },
+    timeoutMs,
+    'a connection',
+    () => ({ lastError: String(last) }),
+  )
+}
+
 /** Waits until every node has at least one gossip mesh peer on `topic`. */
 export async function waitForMesh(nodes: TestNode[], topic: string, timeoutMs = 10_000): Promise<void> {
   await waitFor(

@@ -13,7 +13,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createMeshMetrics } from '../../node/mesh/mesh-metrics.ts'
 import { fleetTopic, TOPIC_HEALTH, TOPIC_ROLLOUT } from '../../protocols/index.ts'
-import { enrollment, healthReport, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
+import { connect, enrollment, healthReport, makeFleet, startNode, type TestNode, waitFor } from './fixtures.ts'
 
 /** Messages the receiver reads of one peer per (long) interval in this test. */
 const BUDGET = 20
@@ -42,7 +42,7 @@ describe('gossip ingest budgets on loopback', () => {
     const honest = await startNode(fleet, { init: quiet })
     nodes.push(receiver, flooder, honest)
     const health = fleetTopic(TOPIC_HEALTH, fleet.id)
-    for (const n of [flooder, honest]) await n.node.dial(receiver.node.multiaddrs()[0])
+    for (const n of [flooder, honest]) await connect(n, receiver)
     await waitFor(
       () =>
         [flooder, honest].every((n) => n.node.libp2p.services.pubsub.getSubscribers(health).length > 0) &&
@@ -122,7 +122,7 @@ describe('gossip ingest budgets on loopback', () => {
     const newcomer = await startNode(fleet, { init: quiet })
     nodes.push(receiver, stranger, newcomer)
     const health = fleetTopic(TOPIC_HEALTH, fleet.id)
-    for (const n of [stranger, newcomer]) await n.node.dial(receiver.node.multiaddrs()[0])
+    for (const n of [stranger, newcomer]) await connect(n, receiver)
     await waitFor(
       () => [stranger, newcomer].every((n) => n.node.libp2p.services.pubsub.getSubscribers(health).length > 0),
       10_000,

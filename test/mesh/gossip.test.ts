@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { fleetTopic, TOPIC_ROLLOUT } from '../../protocols/index.ts'
-import { command, enrollment, makeFleet, startNode, type TestNode, waitFor, waitForMesh } from './fixtures.ts'
+import { command, connect, enrollment, makeFleet, startNode, type TestNode, waitFor, waitForMesh } from './fixtures.ts'
 
 describe('gossip on loopback', () => {
   const fleet = makeFleet()
@@ -10,7 +10,7 @@ describe('gossip on loopback', () => {
   before(async () => {
     for (let i = 0; i < 4; i++) nodes.push(await startNode(fleet))
     // a line: 0-1-2-3, so messages must be forwarded
-    for (let i = 1; i < nodes.length; i++) await nodes[i].node.dial(nodes[i - 1].node.multiaddrs()[0])
+    for (let i = 1; i < nodes.length; i++) await connect(nodes[i], nodes[i - 1])
     await waitForMesh(nodes, fleetTopic(TOPIC_ROLLOUT, fleet.id))
   })
 

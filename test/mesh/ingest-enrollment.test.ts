@@ -22,7 +22,16 @@ import {
   type Verdict,
   wireMessageId,
 } from '../../protocols/index.ts'
-import { enrollment, healthReport, makeFleet, startNode, type TestNode, waitFor, waitForMesh } from './fixtures.ts'
+import {
+  connect,
+  enrollment,
+  healthReport,
+  makeFleet,
+  startNode,
+  type TestNode,
+  waitFor,
+  waitForMesh,
+} from './fixtures.ts'
 
 const logger = silentLogger()
 
@@ -189,14 +198,14 @@ describe('ingest: enrolled signers only', () => {
     await b.node.ingest.ingest(enrolled, 'gossip', a.id)
     assert.ok(b.store.isEnrolled(device))
     // A starts the round, so B (the responder) decides what it wants: it must want the report
-    await b.node.dial(a.node.multiaddrs()[0])
+    await connect(b, a)
     const peerB = b.node.libp2p.peerId
     await waitFor(() => a.node.libp2p.getConnections(peerB).length > 0, 10_000, 'connection')
     await a.node.antiEntropy.sync(peerB)
     await waitFor(() => b.store.has(wireMessageId(report) as string), 10_000, 'the report at B')
 
     // an unenrolled device's own report on gossip: ignored (not punished), not stored, not forwarded
-    await stranger.node.dial(b.node.multiaddrs()[0])
+    await connect(stranger, b)
     const topic = fleetTopic(TOPIC_HEALTH, fleet.id)
     await waitForMesh([stranger], topic)
     const sizeA = a.store.size

@@ -19,7 +19,7 @@ import {
   type Verdict,
 } from '../../protocols/index.ts'
 import { policy, report } from '../unit/rollout-fixtures.ts'
-import { makeFleet, startNode, type TestFleet, type TestNode, waitFor, waitForMesh } from './fixtures.ts'
+import { connect, makeFleet, startNode, type TestFleet, type TestNode, waitFor, waitForMesh } from './fixtures.ts'
 
 const CAPS = { arch: 'x64', ram_mb: 1024, device_type: 'test' } as const
 
@@ -30,10 +30,6 @@ async function inviteText(fleet: TestFleet, tags: string[], uses = 1): Promise<s
 
 async function claimFor(fleet: TestFleet, n: TestNode, text: string): Promise<Uint8Array> {
   return signClaim(openInviteFile(text, fleet.trust, Date.now()), n.key, CAPS, Date.now())
-}
-
-async function connect(a: TestNode, b: TestNode): Promise<void> {
-  await a.node.dial(b.node.multiaddrs()[0])
 }
 
 function labFleet(): TestFleet {

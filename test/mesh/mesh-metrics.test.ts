@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test'
 import { createMeshMetrics } from '../../node/mesh/mesh-metrics.ts'
 import { fleetTopic, TOPIC_ROLLOUT } from '../../protocols/index.ts'
 import { scaled } from '../helpers/index.ts'
-import { command, makeFleet, startNode, type TestNode, waitFor, waitForMesh } from './fixtures.ts'
+import { command, connect, makeFleet, startNode, type TestNode, waitFor, waitForMesh } from './fixtures.ts'
 
 const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool'
 
@@ -30,7 +30,7 @@ describe('mesh metrics of real nodes', { timeout: scaled(60_000) }, () => {
   const nodes: TestNode[] = []
   before(async () => {
     for (let i = 0; i < 2; i++) nodes.push(await startNode(fleet, { init: { antiEntropy: { intervalMs: 300 } } }))
-    await nodes[1].node.dial(nodes[0].node.multiaddrs()[0])
+    await connect(nodes[1], nodes[0])
     await waitForMesh(nodes, fleetTopic(TOPIC_ROLLOUT, fleet.id))
   })
   after(async () => {

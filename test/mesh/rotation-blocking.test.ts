@@ -24,7 +24,7 @@ import {
   type TrustRoot,
   toBase64,
 } from '../../protocols/index.ts'
-import { makeFleet, type TestFleet, waitFor } from './fixtures.ts'
+import { connect, makeFleet, type TestFleet, waitFor } from './fixtures.ts'
 
 interface Node {
   node: MeshNode
@@ -81,7 +81,7 @@ describe('rotation blocking over the mesh', () => {
     const device = await start(fleet, v1)
     const attacker = await start(fleet, v1)
     nodes.push(device, attacker)
-    await attacker.node.dial(device.node.multiaddrs()[0])
+    await connect(attacker, device)
     const topic = fleetTopic(TOPIC_RELEASES, fleet.id)
     await waitFor(
       () => attacker.node.libp2p.services.pubsub.getSubscribers(topic).some((p) => p.toString() === device.id),
@@ -116,7 +116,7 @@ describe('rotation blocking over the mesh', () => {
         if (r.peer === seed.id) resolve(device.verify.trust().version)
       })
     })
-    await device.node.dial(seed.node.multiaddrs()[0])
+    await connect(device, seed)
     assert.equal(await versionAtFirstRound, 2, 'adopted in the first round with the seed')
     assert.deepEqual(
       device.verify.trust().keys.map((k) => k.keyid),

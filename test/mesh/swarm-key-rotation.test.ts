@@ -15,7 +15,7 @@ import { fleetTopic, type Revocation, signOperatorMessage, TOPIC_RELEASES } from
 import { buildSwarmKeyRotation, swarmKeyFile } from '../../protocols/swarm-key/index.ts'
 import { DAY, exampleRelease } from '../fixtures/messages.ts'
 import { scaled } from '../helpers/index.ts'
-import { makeFleet, startNode, type TestNode, tempDir, waitFor, waitForMesh } from './fixtures.ts'
+import { connect, makeFleet, startNode, type TestNode, tempDir, waitFor, waitForMesh } from './fixtures.ts'
 
 interface Member extends TestNode {
   keys: SwarmKeyService
@@ -64,9 +64,9 @@ describe('swarm key rotation on a loopback mesh', () => {
   test('revocation cuts a peer off at once; after the rotation it cannot reconnect, the others stay meshed', async () => {
     const [a, b, c, r] = [await member(), await member(), await member(), await member()]
     const honest = [a, b, c]
-    for (const n of [b, c, r]) await n.node.dial(a.node.multiaddrs()[0])
-    await c.node.dial(b.node.multiaddrs()[0])
-    await r.node.dial(b.node.multiaddrs()[0])
+    for (const n of [b, c, r]) await connect(n, a)
+    await connect(c, b)
+    await connect(r, b)
     await waitFor(() => connected(a, r) && connected(b, r), 10_000, 'the future revoked node meshed')
 
     // revocation: every connection to r closes, and r is refused by peer id from then on

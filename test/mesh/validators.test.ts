@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { canonicalBytes, fleetTopic, MAX_SIZE, TOPIC_HEALTH, TOPIC_ROLLOUT } from '../../protocols/index.ts'
-import { command, healthReport, makeFleet, startNode, type TestNode, waitFor, waitForMesh } from './fixtures.ts'
+import {
+  command,
+  connect,
+  healthReport,
+  makeFleet,
+  startNode,
+  type TestNode,
+  waitFor,
+  waitForMesh,
+} from './fixtures.ts'
 
 /** Publishes raw bytes through the attacker's gossipsub, bypassing its own verification. */
 async function inject(attacker: TestNode, topic: string, bytes: Uint8Array): Promise<void> {
@@ -26,8 +35,8 @@ describe('gossip validators on loopback', () => {
     victim = await startNode(fleet)
     behind = await startNode(fleet)
     // attacker - victim - behind: anything "behind" gets must have been forwarded by the victim
-    await attacker.node.dial(victim.node.multiaddrs()[0])
-    await behind.node.dial(victim.node.multiaddrs()[0])
+    await connect(attacker, victim)
+    await connect(behind, victim)
     await waitForMesh([attacker, victim, behind], rollout)
   })
 
