@@ -99,7 +99,7 @@ test('the arm64 package runs llmesh --version and model inspect under qemu', {
 }, async (t) => {
   const { dir, manifest } = await extracted(t)
   assert.ok(existsSync(join(dir, 'runtime/bin/node')))
-  const { stdout } = await run(QEMU, [join(dir, 'runtime/bin/node'), join(dir, 'app/cli/bin.ts'), '--version'], {
+  const { stdout } = await run(QEMU, [join(dir, 'runtime/bin/node'), join(dir, 'app/cli/bin.js'), '--version'], {
     timeout: 600_000,
     cwd: REPO_ROOT,
   })
@@ -109,7 +109,7 @@ test('the arm64 package runs llmesh --version and model inspect under qemu', {
   await writeTinyGguf(gguf)
   const inspect = await run(
     QEMU,
-    [join(dir, 'runtime/bin/node'), join(dir, 'app/cli/bin.ts'), 'model', 'inspect', gguf, '--json'],
+    [join(dir, 'runtime/bin/node'), join(dir, 'app/cli/bin.js'), 'model', 'inspect', gguf, '--json'],
     {
       timeout: 600_000,
       maxBuffer: 16 * 1024 * 1024,
