@@ -23,6 +23,10 @@ import { childPids } from '../helpers/processes.ts'
 
 /** RSS of the idle device's process tree, MiB: ~111 measured on x64, plus a margin. */
 const IDLE_RSS_LIMIT_MIB = 140
+/** Wakeups of the idle daemon's main thread a second: ~10 measured, plus a margin. */
+const IDLE_WAKEUPS_PER_S = 35
+/** How long the idle daemon is watched for wakeups. */
+const WAKEUP_WINDOW_MS = 5000
 const REPO = join(import.meta.dirname, '..', '..')
 
 test('an idle device with no model: launcher settings applied, no worker, RSS under the limit', {
@@ -93,4 +97,14 @@ test('an idle device with no model: launcher settings applied, no worker, RSS un
   const mib = rss / 2 ** 20
   assert.ok(mib <= IDLE_RSS_LIMIT_MIB, `idle device RSS ${mib.toFixed(1)} MiB > ${IDLE_RSS_LIMIT_MIB} MiB`)
   t.diagnostic(`idle device RSS ${mib.toFixed(1)} MiB`)
+  // left alone, it sleeps: its main thread wakes for its timers and peers only (prom-client's
+  // default 10 ms event-loop monitor alone woke it 67-100 times a second)
+  const wakeups = async () =>
+    Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1])
+  const w0 = await wakeups()
+  const t0 = performance.now()
+  await new Promise((r) => setTimeout(r, WAKEUP_WINDOW_MS))
+  const rate = ((await wakeups()) - w0) / ((performance.now() - t0) / 1000)
+  t.diagnostic(`idle device wakeups ${rate.toFixed(1)}/s`)
+  assert.ok(rate <= IDLE_WAKEUPS_PER_S, `idle device woke ${rate.toFixed(1)} times a second`)
 })
