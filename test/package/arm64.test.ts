@@ -82,6 +82,21 @@ test('every native binary of the arm64 package is aarch64, none x86-64', {
   }
 })
 
+test('the package ships JavaScript, no TypeScript: a daemon never loads the type stripper', {
+  timeout: BUILD_TEST_TIMEOUT_MS,
+}, async (t) => {
+  const { dir } = await extracted(t)
+  const app = ['cli', 'node', 'seed', 'protocols'].map((d) => join(dir, 'app', d))
+  const files = (await run('find', [...app, '-type', 'f'])).stdout.trim().split('\n')
+  assert.ok(files.filter((f) => f.endsWith('.js')).length > 100, `${files.length} files`)
+  assert.deepEqual(
+    files.filter((f) => /\.[cm]?ts$/.test(f)),
+    [],
+  )
+  assert.match(readFileSync(join(dir, 'bin', 'llmesh'), 'utf8'), /"\$base\/app\/cli\/bin\.js"/)
+  assert.ok(existsSync(join(dir, 'libexec', 'wait-ready.js')))
+})
+
 /** Where binfmt-support registers qemu for aarch64 ELF files. */
 const BINFMT_AARCH64 = '/proc/sys/fs/binfmt_misc/qemu-aarch64'
 
