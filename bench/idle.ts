@@ -3,9 +3,10 @@
  * and its children on loopback (a seed + devices, mDNS off), with no model, with one active model
  * of each test size, and again once no model remains (every release aborted: deactivated).
  *
- * Side by side in one run: any number of devices, each `--device "<name>=<ts|js> [VAR=value ...]
+ * Side by side in one run: any number of devices, each `--device "<name>=<ts|js|bin> [VAR=value ...]
  * [node flags ...]"`: `ts` runs the TypeScript sources (cli/bin.ts, through Node's type stripper),
- * `js` the sources compiled as the package ships them (packaging/compile.ts, into a scratch tree);
+ * `js` the sources compiled as the package ships them (packaging/compile.ts, into a scratch tree),
+ * anything else is the path of a cli/bin.ts to run (another commit: `git archive <c> | tar -x`);
  * the defaults are the package before (`ts`) and after (`js`) it shipped JavaScript, both with what
  * packaging/llmesh gives `node start`. Also measured in the no-model window: the baseline, an
  * inference worker with no model, which every device held before the worker became lazy (spawned
@@ -17,7 +18,7 @@
  *          [--device "ts=ts MALLOC_ARENA_MAX=2 --optimize-for-size" --device "js=js …" …]
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -25,8 +26,7 @@ import { initFleet } from '../node/fleet/index.ts'
 import { WorkerProcess } from '../node/inference/worker-process.ts'
 import { silentLogger } from '../node/logger.ts'
 import { writeTinyGguf } from '../node/model/gguf-writer.ts'
-import { sourceFiles } from '../packaging/build.ts'
-import { emitFile, shippedPath } from '../packaging/compile.ts'
+import { binsOf, deviceArg, parseDevice, REPO } from './idle-devices.ts'
 import { childrenOf, cpuPercentOver, memoryOf, mib, type ProcMemory } from './proc-stats.ts'
 
 const SIZES: Record<string, { layers: number; embd: number }> = {
@@ -47,28 +47,6 @@ const WINDOW_MS = Number(values['window-s']) * 1000
 const SETTLE_MS = Number(values['settle-s']) * 1000
 const sizes = values.sizes.split(',').map((s) => s.trim())
 for (const s of sizes) if (SIZES[s] === undefined) throw new Error(`unknown size ${s}: ${Object.keys(SIZES)}`)
-const REPO = join(import.meta.dirname, '..')
-
-/** One device to run: its name, which code it runs, its environment and node flags. */
-interface DeviceSpec {
-  name: string
-  entry: 'ts' | 'js'
-  env: Record<string, string>
-  flags: string[]
-}
-
-function parseDevice(spec: string): DeviceSpec {
-  const [name, rest] = [spec.slice(0, spec.indexOf('=')), spec.slice(spec.indexOf('=') + 1)]
-  const [entry, ...words] = rest.split(/\s+/).filter(Boolean)
-  if (name === '' || (entry !== 'ts' && entry !== 'js')) throw new Error(`--device "<name>=<ts|js> …": ${spec}`)
-  const env = words.filter((w) => !w.startsWith('-') && w.includes('='))
-  return {
-    name,
-    entry,
-    env: Object.fromEntries(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
-    flags: words.filter((w) => !env.includes(w)),
-  }
-}
 const deviceSpecs = (values.device ?? DEFAULT_DEVICES).map(parseDevice)
 const ONE_STAGE = 'stages:\n  - { name: full, percent: 100, window: 1s }\ngates:\n  min_reports: 0\n'
 
@@ -80,20 +58,7 @@ interface Proc {
 }
 
 const root = await mkdtemp(join(tmpdir(), 'bench-idle-'))
-/** The package's JavaScript, compiled from this checkout (its node_modules linked). */
-async function compiledBin(): Promise<string> {
-  const app = join(root, 'app')
-  for (const f of sourceFiles(REPO)) {
-    const dest = shippedPath(f)
-    if (dest !== undefined) emitFile(join(REPO, f), join(app, dest))
-  }
-  await symlink(join(REPO, 'node_modules'), join(app, 'node_modules'))
-  return join(app, 'cli', 'bin.js')
-}
-const BINS = {
-  ts: join(REPO, 'cli', 'bin.ts'),
-  js: deviceSpecs.some((d) => d.entry === 'js') ? await compiledBin() : '',
-}
+const binOf = await binsOf(deviceSpecs, root)
 const procs: Proc[] = []
 process.on('exit', () => {
   for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL')
@@ -114,7 +79,7 @@ async function start(
   flags: string[],
   extra: string[],
   env: Record<string, string> = {},
-  bin = BINS.ts,
+  bin = join(REPO, 'cli', 'bin.ts'),
 ): Promise<Proc> {
   const data = join(root, name)
   const args = [...flags, bin, role, 'start', '--fleet', join(root, 'fleet'), '--data', data]
@@ -187,7 +152,7 @@ try {
   const seed = await start('seed', 'seed', [], ['--tags', 'seed'])
   const boot = ['--bootstrap', seed.multiaddr]
   const devices: Proc[] = []
-  for (const d of deviceSpecs) devices.push(await start('node', d.name, d.flags, boot, d.env, BINS[d.entry]))
+  for (const d of deviceSpecs) devices.push(await start('node', d.name, d.flags, boot, d.env, binOf(d.entry)))
   await until(
     async () =>
       (await getJson<{ devices: Array<{ enrolled: boolean }> }>(seed, '/status')).devices.filter((d) => d.enrolled)
@@ -242,10 +207,7 @@ try {
   await rm(root, { recursive: true, force: true })
 }
 
-const deviceArgs = deviceSpecs.map(
-  (d) =>
-    `--device "${d.name}=${[d.entry, ...Object.entries(d.env).map(([k, v]) => `${k}=${v}`), ...d.flags].join(' ')}"`,
-)
+const deviceArgs = deviceSpecs.map(deviceArg)
 console.log(
   `\nCommand: \`npx node bench/idle.ts --window-s ${WINDOW_MS / 1000} --settle-s ${SETTLE_MS / 1000} --sizes ${sizes.join(',')} ${deviceArgs.join(' ')}\``,
 )
