@@ -1,6 +1,8 @@
 /**
  * Keeps Node's bundled undici (fetch, WebSocket: ~1 MB of JavaScript and a WebAssembly HTTP parser)
- * out of a daemon that never uses it: −10 MiB RSS (docs/benchmarks.md, "Idle footprint of a device").
+ * out of a daemon that never uses it: −10 MiB RSS in a bare Node process, but only −1.5 MiB of V8
+ * heap and −1 MiB external memory in a daemon, whose RSS moved within run-to-run noise (the daemon
+ * runs WebAssembly anyway: the pnet cipher; docs/benchmarks.md, "Idle footprint of a device").
  *
  * Why it loads at all: `node:http` exports `WebSocket`, `CloseEvent` and `MessageEvent` as lazy
  * getters that load undici, and the first `import … from 'node:http'` from an ES module (here
