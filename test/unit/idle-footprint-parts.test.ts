@@ -1,17 +1,20 @@
 /**
- * Two parts of the idle footprint (issue 17 goal 5, docs/benchmarks.md): the package's
- * JavaScript (packaging/compile.ts: types erased, `./x.ts` imports rewritten to `./x.js`,
- * declaration files not shipped) and node/http-undici-fix.ts (the daemon's module graph, whose
- * @libp2p/websockets imports `node:http` from an ES module, loads no undici; without the fix it does).
+ * Parts of the idle footprint (issue 17 goal 5, docs/benchmarks.md): the package's JavaScript
+ * (packaging/compile.ts: types erased, `./x.ts` imports rewritten to `./x.js`, declaration files
+ * not shipped), the launcher's settings for every long-lived process (packaging/llmesh, run on a
+ * stub runtime that prints what it was given) and node/http-undici-fix.ts (the daemon's module
+ * graph, whose @libp2p/websockets imports `node:http` from an ES module, loads no undici; without
+ * the fix it does).
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { shippedPath, transpile } from '../../packaging/compile.ts'
-import { scaled } from '../helpers/index.ts'
+import { scaled, tmpDir } from '../helpers/index.ts'
 
 const run = promisify(execFile)
 const ROOT = join(import.meta.dirname, '../..')
@@ -60,4 +63,31 @@ async function loadsUndici(fix: boolean): Promise<boolean> {
 test("the daemon's websockets transport loads no undici once node/http-undici-fix.ts ran", async () => {
   assert.equal(await loadsUndici(false), true, 'premise: without the fix, Node loads undici')
   assert.equal(await loadsUndici(true), false)
+})
+
+test('the launcher gives node start, seed start and agent run the small-device settings, nothing else', async (t) => {
+  const pkg = await tmpDir(t, 'llmesh-launcher-')
+  await mkdir(join(pkg, 'bin'))
+  await mkdir(join(pkg, 'runtime', 'bin'), { recursive: true })
+  await copyFile(join(ROOT, 'packaging', 'llmesh'), join(pkg, 'bin', 'llmesh'))
+  await writeFile(join(pkg, 'runtime', 'bin', 'node'), '#!/bin/sh\necho "arenas=$MALLOC_ARENA_MAX $*"\n')
+  await chmod(join(pkg, 'runtime', 'bin', 'node'), 0o755)
+  const env = { ...process.env }
+  delete env.MALLOC_ARENA_MAX
+  const launch = async (args: string[]) =>
+    (await run(join(pkg, 'bin', 'llmesh'), args, { env, timeout: scaled(10_000) })).stdout.trim()
+  const app = `${join(pkg, 'app', 'cli', 'bin.js')}`
+  for (const args of [
+    ['node', 'start'],
+    ['seed', 'start'],
+    ['agent', 'run', '--', 'node', 'start'],
+  ]) {
+    assert.equal(
+      await launch(args),
+      `arenas=2 --optimize-for-size --disable-warning=ExperimentalWarning ${app} ${args.join(' ')}`,
+    )
+  }
+  for (const args of [['status'], ['node', 'status'], ['agent', 'status']]) {
+    assert.equal(await launch(args), `arenas= --disable-warning=ExperimentalWarning ${app} ${args.join(' ')}`)
+  }
 })
