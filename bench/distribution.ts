@@ -5,6 +5,8 @@
  * as curl does. Prints a markdown table.
  *
  * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5] [--inflight 16] [--avg-kib 64] [--no-tcp]
+ *          [--device-flags="--optimize-for-size --no-opt"]
+ * (--device-flags: node flags of the device process, e.g. to measure V8 settings' CPU cost)
  * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: FastCDC
  * average chunk size, min = avg/4, max = 4 × avg; both default to the store's constants)
  */
@@ -36,8 +38,10 @@ const { values } = parseArgs({
     inflight: { type: 'string' },
     'avg-kib': { type: 'string' },
     'no-tcp': { type: 'boolean', default: false },
+    'device-flags': { type: 'string', default: '' },
   },
 })
+const DEVICE_FLAGS = values['device-flags'].split(/\s+/).filter(Boolean)
 const INFLIGHT = values.inflight === undefined ? undefined : Number(values.inflight)
 const AVG = values['avg-kib'] === undefined ? undefined : Number(values['avg-kib']) * 1024
 const CHUNKING = AVG === undefined ? undefined : { min: AVG / 4, avg: AVG, max: AVG * 4 }
@@ -107,7 +111,7 @@ try {
         : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
     const { stdout } = await execFileP(
       process.execPath,
-      [DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT })],
+      [...DEVICE_FLAGS, DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT })],
       {
         maxBuffer: 1 << 20,
       },
@@ -176,7 +180,7 @@ try {
   const c0 = append.chunks.chunking
   const kib = (n: number) => n / 1024
   console.log(
-    `File: ${MIB} MiB of random bytes, ${append.chunks.chunks.length} chunks (FastCDC ${kib(c0.min)}/${kib(c0.avg)}/${kib(c0.max)} KiB)${INFLIGHT === undefined ? '' : `, in-flight ${INFLIGHT}`}; ${RUNS} runs, medians; loopback, ${process.arch}, Node ${process.version}\n`,
+    `File: ${MIB} MiB of random bytes, ${append.chunks.chunks.length} chunks (FastCDC ${kib(c0.min)}/${kib(c0.avg)}/${kib(c0.max)} KiB)${INFLIGHT === undefined ? '' : `, in-flight ${INFLIGHT}`}${DEVICE_FLAGS.length === 0 ? '' : `, device node flags ${DEVICE_FLAGS.join(' ')}`}; ${RUNS} runs, medians; loopback, ${process.arch}, Node ${process.version}\n`,
   )
   console.log('| path | time (s) | MiB/s | throughput vs curl |')
   console.log('|---|---:|---:|---:|')

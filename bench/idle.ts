@@ -3,15 +3,19 @@
  * and its children on loopback (a seed + devices, mDNS off), with no model, with one active model
  * of each test size, and again once no model remains (every release aborted: deactivated).
  *
- * Side by side in one run: device `plain` (node with no flags, as daemons ran before) and device
- * `flags` (node with `--node-flags` and `--node-env`; the defaults are what packaging/llmesh gives
- * `node start` now), and the baseline: an inference worker with no model, which every device held
- * before the worker became lazy (spawned by this process, measured in the same window). RSS is split into anonymous memory
- * (what the process really costs) and file pages (the node binary's code, shared and reclaimable).
- * CPU is the share of one core over each window (`/proc/<pid>/stat`).
+ * Side by side in one run: any number of devices, each `--device "<name>=<ts|js|bin> [VAR=value ...]
+ * [node flags ...]"`: `ts` runs the TypeScript sources (cli/bin.ts, through Node's type stripper),
+ * `js` the sources compiled as the package ships them (packaging/compile.ts, into a scratch tree),
+ * anything else is the path of a cli/bin.ts to run (another commit: `git archive <c> | tar -x`);
+ * the defaults are the package before (`ts`) and after (`js`) it shipped JavaScript, both with what
+ * packaging/llmesh gives `node start`. Also measured in the no-model window: the baseline, an
+ * inference worker with no model, which every device held before the worker became lazy (spawned
+ * by this process). RSS is split into anonymous memory (what the process really costs) and file
+ * pages (the node binary's code, shared and reclaimable). CPU is the share of one core over each
+ * window (`/proc/<pid>/stat`).
  *
  * Usage: npx node bench/idle.ts [--window-s 60] [--settle-s 10] [--sizes small,medium,large]
- *                               [--node-flags="--optimize-for-size"] [--node-env="MALLOC_ARENA_MAX=2"]
+ *          [--device "ts=ts MALLOC_ARENA_MAX=2 --optimize-for-size" --device "js=js …" …]
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -22,6 +26,7 @@ import { initFleet } from '../node/fleet/index.ts'
 import { WorkerProcess } from '../node/inference/worker-process.ts'
 import { silentLogger } from '../node/logger.ts'
 import { writeTinyGguf } from '../node/model/gguf-writer.ts'
+import { binsOf, deviceArg, parseDevice, REPO } from './idle-devices.ts'
 import { childrenOf, cpuPercentOver, memoryOf, mib, type ProcMemory } from './proc-stats.ts'
 
 const SIZES: Record<string, { layers: number; embd: number }> = {
@@ -34,23 +39,15 @@ const { values } = parseArgs({
     'window-s': { type: 'string', default: '60' },
     'settle-s': { type: 'string', default: '10' },
     sizes: { type: 'string', default: 'small,medium,large' },
-    'node-flags': { type: 'string', default: '--optimize-for-size' },
-    'node-env': { type: 'string', default: 'MALLOC_ARENA_MAX=2' },
+    device: { type: 'string', multiple: true },
   },
 })
+const DEFAULT_DEVICES = ['ts=ts MALLOC_ARENA_MAX=2 --optimize-for-size', 'js=js MALLOC_ARENA_MAX=2 --optimize-for-size']
 const WINDOW_MS = Number(values['window-s']) * 1000
 const SETTLE_MS = Number(values['settle-s']) * 1000
 const sizes = values.sizes.split(',').map((s) => s.trim())
 for (const s of sizes) if (SIZES[s] === undefined) throw new Error(`unknown size ${s}: ${Object.keys(SIZES)}`)
-const NODE_FLAGS = values['node-flags'].split(/\s+/).filter(Boolean)
-/** Environment of the `flags` device too (e.g. MALLOC_ARENA_MAX=2). */
-const NODE_ENV = Object.fromEntries(
-  values['node-env']
-    .split(/\s+/)
-    .filter(Boolean)
-    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-)
-const BIN = join(import.meta.dirname, '..', 'cli', 'bin.ts')
+const deviceSpecs = (values.device ?? DEFAULT_DEVICES).map(parseDevice)
 const ONE_STAGE = 'stages:\n  - { name: full, percent: 100, window: 1s }\ngates:\n  min_reports: 0\n'
 
 interface Proc {
@@ -61,6 +58,7 @@ interface Proc {
 }
 
 const root = await mkdtemp(join(tmpdir(), 'bench-idle-'))
+const binOf = await binsOf(deviceSpecs, root)
 const procs: Proc[] = []
 process.on('exit', () => {
   for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL')
@@ -81,9 +79,10 @@ async function start(
   flags: string[],
   extra: string[],
   env: Record<string, string> = {},
+  bin = join(REPO, 'cli', 'bin.ts'),
 ): Promise<Proc> {
   const data = join(root, name)
-  const args = [...flags, BIN, role, 'start', '--fleet', join(root, 'fleet'), '--data', data]
+  const args = [...flags, bin, role, 'start', '--fleet', join(root, 'fleet'), '--data', data]
   const child = spawn(
     process.execPath,
     [...args, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--api', '127.0.0.1:0', ...extra],
@@ -152,11 +151,13 @@ try {
   await initFleet(join(root, 'fleet'), { fleetId: 'bench-idle', autoEnroll: true })
   const seed = await start('seed', 'seed', [], ['--tags', 'seed'])
   const boot = ['--bootstrap', seed.multiaddr]
-  const devices = [await start('node', 'plain', [], boot), await start('node', 'flags', NODE_FLAGS, boot, NODE_ENV)]
+  const devices: Proc[] = []
+  for (const d of deviceSpecs) devices.push(await start('node', d.name, d.flags, boot, d.env, binOf(d.entry)))
   await until(
     async () =>
       (await getJson<{ devices: Array<{ enrolled: boolean }> }>(seed, '/status')).devices.filter((d) => d.enrolled)
-        .length >= 3,
+        .length >=
+      devices.length + 1,
     120_000,
     'enrollments',
   )
@@ -206,11 +207,9 @@ try {
   await rm(root, { recursive: true, force: true })
 }
 
+const deviceArgs = deviceSpecs.map(deviceArg)
 console.log(
-  `\nCommand: \`npx node bench/idle.ts --window-s ${WINDOW_MS / 1000} --settle-s ${SETTLE_MS / 1000} --sizes ${sizes.join(',')} --node-flags="${NODE_FLAGS.join(' ')}" --node-env="${values['node-env']}"\``,
-)
-console.log(
-  `Devices: plain = node as launched by the package; flags = node ${NODE_FLAGS.join(' ')} ${values['node-env']}`,
+  `\nCommand: \`npx node bench/idle.ts --window-s ${WINDOW_MS / 1000} --settle-s ${SETTLE_MS / 1000} --sizes ${sizes.join(',')} ${deviceArgs.join(' ')}\``,
 )
 console.log(`Models: ${sizeNotes.join('; ')}\n`)
 console.log(

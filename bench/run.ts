@@ -38,6 +38,12 @@ const BENCHMARKS: Bench[] = [
     args: ['--window-s', '60', '--settle-s', '10'],
     quick: ['--window-s', '5', '--settle-s', '2', '--sizes', 'small'],
   },
+  {
+    name: 'idle-agent',
+    file: 'idle-agent.ts',
+    args: ['--settle-s', '10', '--window-s', '30'],
+    quick: ['--settle-s', '2', '--window-s', '2'],
+  },
   { name: 'gossip-sim', file: 'gossip-sim.ts', args: [], quick: [] },
   {
     name: 'history',

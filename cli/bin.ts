@@ -4,6 +4,8 @@
  * imports what it needs (the daemon, zod, sigstore) when it runs, so `llmesh --version` and
  * `llmesh status` start fast. Exit codes are those of cli/output.ts (usage errors: 2).
  */
+// first: before any module imports node:http (node/http-undici-fix.ts)
+import '../node/http-undici-fix.ts'
 import { CommanderError } from 'commander'
 import { EXIT_CODES, fail, UsageError } from './output.ts'
 import { buildProgram } from './program.ts'

@@ -5,10 +5,11 @@
  * Layout of a package (one top directory, extracted anywhere, installed by its install.sh):
  *   llmesh-<v>-linux-<arch>/
  *     install.sh            offline installer (docs: README "Install on a device")
- *     bin/llmesh            launcher: runtime/bin/node on app/cli/bin.ts
+ *     bin/llmesh            launcher: runtime/bin/node on app/cli/bin.js
  *     runtime/bin/node      Node 22 for <arch> (npm package node-linux-<arch>), runtime/LICENSE
- *     app/                  cli/ node/ seed/ protocols/ package.json README.md node_modules/
- *     libexec/wait-ready.ts readiness check of the systemd units (ExecStartPost)
+ *     app/                  cli/ node/ seed/ protocols/ (compiled to .js: compile.ts) package.json
+ *                           README.md node_modules/
+ *     libexec/wait-ready.js readiness check of the systemd units (ExecStartPost)
  *     systemd/              llmesh-node.service, llmesh-seed.service, node.env, seed.env
  *     MANIFEST.json         version, arch, runtime, commit, source digest, left-out packages, ELF files
  *
@@ -18,8 +19,6 @@ import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
   chmodSync,
-  copyFileSync,
-  cpSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -29,8 +28,9 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs'
-import { dirname, join, relative } from 'node:path'
+import { join, relative } from 'node:path'
 import { PACKAGE_SIGNATURE_FILE } from '../protocols/constants.ts'
+import { emitFile, shippedPath } from './compile.ts'
 import {
   APP_DIRS,
   APP_FILES,
@@ -164,14 +164,13 @@ export function buildPackage(init: BuildInit): BuiltPackage {
   mkdirSync(top, { recursive: true })
   try {
     for (const f of sourceFiles(root)) {
-      mkdirSync(dirname(join(top, 'app', f)), { recursive: true })
-      copyFileSync(join(root, f), join(top, 'app', f))
+      const dest = shippedPath(f)
+      if (dest !== undefined) emitFile(join(root, f), join(top, 'app', dest))
     }
     const leftOut = copyModules(root, join(top, 'app'), arch)
     installRuntime(arch, node, init.cacheDir ?? join(out, '.cache'), top)
     for (const [src, dest, mode] of PACKAGE_FILES) {
-      mkdirSync(dirname(join(top, dest)), { recursive: true })
-      cpSync(join(root, 'packaging', src), join(top, dest))
+      emitFile(join(root, 'packaging', src), join(top, dest))
       chmodSync(join(top, dest), mode)
     }
     const elves = elfFiles(top)

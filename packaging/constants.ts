@@ -13,11 +13,14 @@ export type Arch = keyof typeof TARGETS
 export const APP_DIRS = ['cli', 'node', 'seed', 'protocols'] as const
 /** Single files of the project shipped beside the code. */
 export const APP_FILES = ['package.json', 'README.md'] as const
-/** Files of packaging/ copied to the package root: [source under packaging/, destination, mode]. */
+/**
+ * Files of packaging/ copied to the package root: [source under packaging/, destination, mode]; a
+ * `.ts` source with a `.js` destination is compiled (compile.ts).
+ */
 export const PACKAGE_FILES: ReadonlyArray<readonly [string, string, number]> = [
   ['install.sh', 'install.sh', 0o755],
   ['llmesh', 'bin/llmesh', 0o755],
-  ['wait-ready.ts', 'libexec/wait-ready.ts', 0o644],
+  ['wait-ready.ts', 'libexec/wait-ready.js', 0o644],
   ['systemd/llmesh-node.service', 'systemd/llmesh-node.service', 0o644],
   ['systemd/llmesh-seed.service', 'systemd/llmesh-seed.service', 0o644],
   ['systemd/node.env', 'systemd/node.env', 0o644],

@@ -10,13 +10,13 @@ import { createWriteStream } from 'node:fs'
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { envValue, optionSpec } from '../../node/config/options.ts'
+import { siblingModule } from '../../node/module-path.ts'
 import { ApiClient } from '../api-client.ts'
 import { action, CliError, UsageError } from '../output.ts'
 
-const BIN = fileURLToPath(new URL('../bin.ts', import.meta.url))
+const BIN = siblingModule(import.meta.url, '../bin')
 
 interface DemoOptions {
   dir: string

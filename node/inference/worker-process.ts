@@ -14,8 +14,8 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import type { Logger } from '../logger.ts'
+import { siblingModule } from '../module-path.ts'
 import type { FromWorker, ToWorker } from './ipc.ts'
 import type { OomDetector, OomMethod, OomWatch } from './oom-detector.ts'
 
@@ -36,7 +36,7 @@ export interface WorkerExit {
 
 const OOM_TEXT = /out of memory|failed to allocate|std::bad_alloc|cannot allocate memory|oom-kill/i
 const STDERR_TAIL_BYTES = 8 * 1024
-const WORKER_PATH = fileURLToPath(new URL('./worker.ts', import.meta.url))
+const WORKER_PATH = siblingModule(import.meta.url, './worker')
 
 /** Classifies a worker exit (pure). */
 export function classifyExit(e: {

@@ -6,6 +6,7 @@
  * docs/metrics.md lists them.
  */
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { EVENT_LOOP_MONITOR_RESOLUTION_MS } from './constants.ts'
 
 /** What the metrics read: the mesh node (its counters exist while it runs). */
 export interface MeshMetricsSource {
@@ -67,7 +68,7 @@ function readCounter(
 /** The mesh's metrics and the default process metrics on a registry of their own. */
 export function createMeshMetrics(mesh: MeshMetricsSource, prefix = 'llmesh_'): { registry: Registry } {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry })
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITOR_RESOLUTION_MS })
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name)
   const running = (): boolean => mesh.state === 'running'
   new Gauge({

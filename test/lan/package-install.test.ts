@@ -151,7 +151,7 @@ test('the x64 package installs, upgrades, runs and uninstalls offline', {
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
   t.after(() => child.kill('SIGKILL'))
   const current = join(opt, 'current')
-  await inNs(join(current, 'runtime/bin/node'), [join(current, 'libexec/wait-ready.ts'), data, '120'], {
+  await inNs(join(current, 'runtime/bin/node'), [join(current, 'libexec/wait-ready.js'), data, '120'], {
     MAINPID: String(child.pid),
   }).catch((err) => assert.fail(`not ready: ${err}\n${stderr}`))
   const status = JSON.parse((await inNs(llmesh, ['status', '--api', `http://${api}`, '--json'])).stdout) as {
@@ -161,7 +161,7 @@ test('the x64 package installs, upgrades, runs and uninstalls offline', {
   assert.equal(status.device.fleet, (await loadFleet(fleet)).root.fleet)
   // a stale node.json of another pid is not taken for readiness
   await assert.rejects(
-    inNs(join(current, 'runtime/bin/node'), [join(current, 'libexec/wait-ready.ts'), data, '1'], { MAINPID: '1' }),
+    inNs(join(current, 'runtime/bin/node'), [join(current, 'libexec/wait-ready.js'), data, '1'], { MAINPID: '1' }),
   )
   child.kill('SIGTERM')
   await waitFor(() => child.exitCode !== null || child.signalCode !== null, { timeoutMs: 30_000, what: 'node exit' })

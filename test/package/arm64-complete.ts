@@ -13,8 +13,8 @@ type Logger = typeof import('../../node/logger.ts')
 
 const [pkg, gguf] = process.argv.slice(2)
 if (pkg === undefined || gguf === undefined) throw new Error('usage: arm64-complete.ts <package dir> <model.gguf>')
-const { InferenceSupervisor } = (await import(join(pkg, 'app/node/inference/inference-supervisor.ts'))) as Supervisor
-const { silentLogger } = (await import(join(pkg, 'app/node/logger.ts'))) as Logger
+const { InferenceSupervisor } = (await import(join(pkg, 'app/node/inference/inference-supervisor.js'))) as Supervisor
+const { silentLogger } = (await import(join(pkg, 'app/node/logger.js'))) as Logger
 const EMULATED_MS = 10 * 60_000
 const sup = new InferenceSupervisor(
   { logger: silentLogger() },

@@ -82,6 +82,21 @@ test('every native binary of the arm64 package is aarch64, none x86-64', {
   }
 })
 
+test('the package ships JavaScript, no TypeScript: a daemon never loads the type stripper', {
+  timeout: BUILD_TEST_TIMEOUT_MS,
+}, async (t) => {
+  const { dir } = await extracted(t)
+  const app = ['cli', 'node', 'seed', 'protocols'].map((d) => join(dir, 'app', d))
+  const files = (await run('find', [...app, '-type', 'f'])).stdout.trim().split('\n')
+  assert.ok(files.filter((f) => f.endsWith('.js')).length > 100, `${files.length} files`)
+  assert.deepEqual(
+    files.filter((f) => /\.[cm]?ts$/.test(f)),
+    [],
+  )
+  assert.match(readFileSync(join(dir, 'bin', 'llmesh'), 'utf8'), /"\$base\/app\/cli\/bin\.js"/)
+  assert.ok(existsSync(join(dir, 'libexec', 'wait-ready.js')))
+})
+
 /** Where binfmt-support registers qemu for aarch64 ELF files. */
 const BINFMT_AARCH64 = '/proc/sys/fs/binfmt_misc/qemu-aarch64'
 
@@ -99,7 +114,7 @@ test('the arm64 package runs llmesh --version and model inspect under qemu', {
 }, async (t) => {
   const { dir, manifest } = await extracted(t)
   assert.ok(existsSync(join(dir, 'runtime/bin/node')))
-  const { stdout } = await run(QEMU, [join(dir, 'runtime/bin/node'), join(dir, 'app/cli/bin.ts'), '--version'], {
+  const { stdout } = await run(QEMU, [join(dir, 'runtime/bin/node'), join(dir, 'app/cli/bin.js'), '--version'], {
     timeout: 600_000,
     cwd: REPO_ROOT,
   })
@@ -109,7 +124,7 @@ test('the arm64 package runs llmesh --version and model inspect under qemu', {
   await writeTinyGguf(gguf)
   const inspect = await run(
     QEMU,
-    [join(dir, 'runtime/bin/node'), join(dir, 'app/cli/bin.ts'), 'model', 'inspect', gguf, '--json'],
+    [join(dir, 'runtime/bin/node'), join(dir, 'app/cli/bin.js'), 'model', 'inspect', gguf, '--json'],
     {
       timeout: 600_000,
       maxBuffer: 16 * 1024 * 1024,

@@ -69,7 +69,7 @@ test('every unit runs the daemon hardened, as the llmesh user, from /etc/llmesh/
     // the OOM killer's choice: the worker (raised after each spawn), not the daemon
     const adj = Number(/^OOMScoreAdjust=(-?\d+)$/m.exec(text)?.[1])
     assert.ok(adj < 0 && adj < WORKER_OOM_SCORE_ADJ, `${unit}: OOMScoreAdjust=${adj}`)
-    assert.match(text, /^ExecStartPost=.*wait-ready\.ts /m, `${unit} has no readiness check`)
+    assert.match(text, /^ExecStartPost=.*wait-ready\.js /m, `${unit} has no readiness check`)
     // settings come from the one configuration file, not from flags smuggled through an env variable
     assert.match(
       text,
