@@ -14,12 +14,12 @@
  * 3. d4 comes back on 0.1.0 and catches up to 0.1.1 (never 0.1.2).
  */
 import assert from 'node:assert/strict'
-import { rm, writeFile } from 'node:fs/promises'
+import { readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
-import { POLICIES, scaled } from '../helpers/index.ts'
+import { POLICIES, scaled, waitFor } from '../helpers/index.ts'
 import { type AgentStatus, BROKEN, fakePackage } from '../mesh/agent-helpers.ts'
 import { BUILD_TEST_TIMEOUT_MS, ensurePackage } from '../package/build.ts'
 import {
@@ -69,10 +69,11 @@ describe('agent releases on devices running from installed packages', {
   let bed: TestBed | undefined
   after(async () => {
     await bed?.destroy()
-    // the roots hold a package tree each (~250 MB): the logs stay for inspection, they go
-    if (bed !== undefined)
-      for (const n of ['seed', 'd1', 'd2', 'd3', 'd4'])
-        await rm(join(bed.logDir, `root-${n}`), { recursive: true, force: true })
+    // the roots, the unpacked packages and the bumped one hold ~2.5 GB: the logs stay for inspection, they go
+    if (bed === undefined) return
+    for (const f of await readdir(bed.logDir)) {
+      if (!f.endsWith('.log')) await rm(join(bed.logDir, f), { recursive: true, force: true })
+    }
   })
 
   test('0.1.1 pilot → canary → full while serving, a broken 0.1.2 rolled back and aborted, an offline device catches up', async () => {
@@ -158,8 +159,7 @@ describe('agent releases on devices running from installed packages', {
     const load = bed.spawn(bed.hosts[5], 'load-client', process.execPath, [
       LOAD,
       '--chat',
-      '--max-tokens',
-      '4',
+      ...['--max-tokens', '4', '--pause-ms', '100'],
       ...online.map((d) => `${d.info.api}/v1`),
     ])
     const pkg1 = await bumpedPackage(tarball, work, v0, v1)
@@ -182,6 +182,8 @@ describe('agent releases on devices running from installed packages', {
       (d) => d.proc.logs.find((l) => l.msg === 'agent switched: restarting' && l.version === v1)?.time ?? Number.NaN,
     )
     assert.ok(switched[0] < switched[1] && switched[1] < switched[2], `switch times ${switched.join(', ')}`)
+    // requests the new daemons answered through a peer while their own model was loading
+    const forwarded = await Promise.all(online.map((d) => forwardedOk(bed!, d)))
     const r1 = await rolloutOf(bed, d3, v1, AGENT_LINEAGE)
     assert.equal(r1?.state, 'promoted', JSON.stringify(r1))
     const ids = devices.map((d) => d.info.peerId)
@@ -225,21 +227,29 @@ describe('agent releases on devices running from installed packages', {
     assert.deepEqual(versionsStarted(d1, bed.processes), [v0, v1, v2, v1], "the pilot's wrapper: what it started")
     assert.equal(await currentOf(d1), v1)
     assert.deepEqual((await rolloutOf(bed, d1, v2, AGENT_LINEAGE))?.cohorts.pilot, [ids[0]])
+    // no device but the pilot ever held or started it
+    const neverBroken = async (d: InstalledNode) => {
+      assert.deepEqual(await versionsOf(d), [v0, v1], `${d.name}: versions under its agent root`)
+      assert.ok(!versionsStarted(d, bed!.processes).includes(v2), `${d.name} started ${v2}`)
+      assert.deepEqual((await agentOf(d))?.failures, [], `${d.name}: rollbacks`)
+    }
+    for (const d of [d2, d3]) await neverBroken(d)
 
-    // 3. d4 comes back on 0.1.0 and catches up to 0.1.1
+    // 3. d4 comes back on 0.1.0 and catches up to 0.1.1, never starting 0.1.2 (fails at once if it does)
     assert.equal(await currentOf(d4), v0)
     const p3 = Date.now()
     await startInstalled(bed, d4)
-    await until(() => servingOn(d4, v1), 300_000, `d4 serving the model on ${v1}`)
+    await waitFor(
+      async () => {
+        if (versionsStarted(d4, bed!.processes).includes(v2)) throw new Error(`d4 started ${v2}`)
+        return servingOn(d4, v1).catch(() => false)
+      },
+      { timeoutMs: 300_000, what: `d4 serving the model on ${v1}`, intervalMs: 250 },
+    )
     const catchUpMs = Date.now() - p3
     assert.equal(await currentOf(d4), v1)
     assert.deepEqual(await runningEntries(d4), [join(d4.opt, v1, 'app', 'cli', 'bin.ts')])
-    // no device but the pilot ever held or started 0.1.2
-    for (const d of [d2, d3, d4]) {
-      assert.deepEqual(await versionsOf(d), [v0, v1], `${d.name}: versions under its agent root`)
-      assert.ok(!versionsStarted(d, bed.processes).includes(v2), `${d.name} started ${v2}`)
-      assert.equal((await agentOf(d))?.failures.length, 0)
-    }
+    await neverBroken(d4)
     // nothing went wrong beside what the test did (the pilot's rollback is a warning)
     for (const p of bed.processes) assert.deepEqual(badLines(p), [], `${p.name}: errors logged`)
     const figures = online.map((d, i) => {
@@ -247,7 +257,7 @@ describe('agent releases on devices running from installed packages', {
       // where the gap goes: the old daemon's stop to the new one's start, and to its model loaded
       const after = (msg: string) => d.proc.logs.find((l) => l.msg === msg && (l.time ?? 0) > switched[i])?.time
       const [up, ready] = [after('llmesh node started'), after('model ready')]
-      return `${d.name} ${c?.failed} failed / ${c?.ok} ok, longest gap ${c?.gapMs} ms (new daemon up ${(up ?? Number.NaN) - switched[i]} ms, model ready ${(ready ?? Number.NaN) - switched[i]} ms after the switch)`
+      return `${d.name} ${c?.failed} failed / ${c?.ok} ok, longest gap ${c?.gapMs} ms (new daemon up ${(up ?? Number.NaN) - switched[i]} ms, its model ready ${(ready ?? Number.NaN) - switched[i]} ms after the switch, ${forwarded[i]} answered through a peer meanwhile)`
     })
     console.log(
       `# installed and up ${installedMs} ms; ${v1} on d1..d3 ${rolledMs} ms after publish (chat completions: ${figures.join('; ')}); ${v2} rolled back on the pilot ${rollbackMs} ms, aborted ${abortMs} ms after publish; d4 caught up ${catchUpMs} ms after its start`,
@@ -259,6 +269,13 @@ describe('agent releases on devices running from installed packages', {
 function bump(version: string, n: number): string {
   const [major, minor, patch] = version.split(/[.+-]/)
   return `${major}.${minor}.${Number(patch) + n}`
+}
+
+/** `llmesh_forwarded_requests_total{direction="out",outcome="ok"}` of a node's /metrics. */
+async function forwardedOk(bed: TestBed, n: InstalledNode): Promise<number> {
+  const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(10)), `${n.info.api}/metrics`])
+  const m = /^llmesh_forwarded_requests_total\{direction="out",outcome="ok"\} (\d+)$/m.exec(stdout)
+  return Number(m?.[1] ?? 0)
 }
 
 function lastCounts(stdout: string): LoadCounts {
