@@ -139,9 +139,13 @@ export function versionsStarted(
     .flatMap((p) => p.logs.filter((l) => l.msg === 'starting agent').map((l) => String(l.version)))
 }
 
+/** The CLI entry file inside an installed package (compiled; `.ts` is for development only). */
+export const PACKAGED_ENTRY = 'bin.js'
+
 /**
  * The program files the node's daemon processes run right now, read from /proc: the paths of the
- * `app/cli/bin.ts` of the version each runs (`<opt>/<version>/app/cli/bin.ts`).
+ * `app/cli/bin.js` of the version each runs (`<opt>/<version>/app/cli/bin.js`: the package ships
+ * compiled JavaScript).
  */
 export async function runningEntries(n: InstalledNode): Promise<string[]> {
   const { stdout } = await run('ip', ['netns', 'pids', n.host.ns])
@@ -149,7 +153,7 @@ export async function runningEntries(n: InstalledNode): Promise<string[]> {
   for (const pid of stdout.split('\n').filter((p) => p.trim() !== '')) {
     const argv = (await readFile(`/proc/${pid.trim()}/cmdline`, 'utf8').catch(() => '')).split('\0')
     // the daemon: `<node> [flags] <entry> node start …` (the wrapper's own argv is `<entry> agent run …`)
-    const i = argv.findIndex((a) => a.endsWith(join('cli', 'bin.ts')))
+    const i = argv.findIndex((a) => a.endsWith(join('cli', PACKAGED_ENTRY)))
     if (i > 0 && argv[i + 1] === 'node' && argv[i + 2] === 'start') out.push(argv[i])
   }
   return out

@@ -28,6 +28,7 @@ import {
   extractPackage,
   type InstalledNode,
   installNode,
+  PACKAGED_ENTRY,
   runningEntries,
   startInstalled,
   versionsOf,
@@ -190,7 +191,11 @@ describe('agent releases on devices running from installed packages', {
     assert.deepEqual([r1?.cohorts.pilot, r1?.cohorts.canary], [[ids[0]], [ids[1]]])
     for (const d of online) {
       assert.equal(await currentOf(d), v1)
-      assert.deepEqual(await runningEntries(d), [join(d.opt, v1, 'app', 'cli', 'bin.ts')], `${d.name}'s daemon program`)
+      assert.deepEqual(
+        await runningEntries(d),
+        [join(d.opt, v1, 'app', 'cli', PACKAGED_ENTRY)],
+        `${d.name}'s daemon program`,
+      )
       const { stdout } = await bed.exec(d.host, join(d.root, 'usr', 'local', 'bin', 'llmesh'), ['--version'])
       assert.equal(stdout.trim(), v1, `${d.name}: llmesh --version`)
       const c = counts.get(`${d.info.api}/v1`)
@@ -248,7 +253,7 @@ describe('agent releases on devices running from installed packages', {
     )
     const catchUpMs = Date.now() - p3
     assert.equal(await currentOf(d4), v1)
-    assert.deepEqual(await runningEntries(d4), [join(d4.opt, v1, 'app', 'cli', 'bin.ts')])
+    assert.deepEqual(await runningEntries(d4), [join(d4.opt, v1, 'app', 'cli', PACKAGED_ENTRY)])
     await neverBroken(d4)
     // nothing went wrong beside what the test did (the pilot's rollback is a warning)
     for (const p of bed.processes) assert.deepEqual(badLines(p), [], `${p.name}: errors logged`)
