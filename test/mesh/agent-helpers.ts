@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { NODE_INFO_FILE } from '../../node/constants.ts'
@@ -39,18 +38,6 @@ export async function fakePackage(home: string, version: string, script: string,
   const out = join(home, `${top}.tar.gz`)
   await run('tar', ['-czf', out, '-C', src, top])
   return out
-}
-
-/** A free loopback TCP port (closed again before returning). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 /** The agent part of a device's /status. */

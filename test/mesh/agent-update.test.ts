@@ -22,7 +22,8 @@ import { silentLogger } from '../../node/logger.ts'
 import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { cli, POLICIES, parseTable, scaled, suiteTmpDir, waitFor } from '../helpers/index.ts'
-import { type AgentDevice, BROKEN, fakePackage, freePort, startAgentDevice, WORKING } from './agent-helpers.ts'
+import { freePort } from '../helpers/ports.ts'
+import { type AgentDevice, BROKEN, fakePackage, startAgentDevice, WORKING } from './agent-helpers.ts'
 
 const exists = async (p: string) => (await lstat(p).catch(() => null)) !== null
 
