@@ -14,7 +14,8 @@
  *        (`state`: the release's rollout state as this seed sees it: a stage, `promoted`, `aborted`, `conflicted`)
  *
  * As `POST /releases`: refused before the body is read when the request is wrong, before it is
- * written when it does not start as gzip; publishes run one at a time.
+ * written when it does not start as gzip; publishes run one at a time; every refusal (stagings
+ * too) is counted in `llmesh_publish_refusals_total{code}` (seed/publish-metrics.ts).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
@@ -37,6 +38,7 @@ import {
 } from './agent-publish.ts'
 import { AgentStaging } from './agent-staging.ts'
 import { MAX_UPLOAD_BYTES } from './constants.ts'
+import type { PublishMetrics } from './publish-metrics.ts'
 import { uploadName } from './publish-query.ts'
 import type { SeqAuthority } from './seq-authority.ts'
 import { spoolUpload } from './upload.ts'
@@ -95,6 +97,8 @@ export interface AgentRoutesDeps {
   seqs?: SeqAuthority
   /** The rollout state of an agent version (the node's status registry), for `GET /agent-releases`. */
   state?: (version: string) => string | undefined
+  /** Counts refused publishes by code (`llmesh_publish_refusals_total`, shared with POST /releases). */
+  metrics?: PublishMetrics
   logger: Logger
   maxUploadBytes?: number
 }
@@ -202,6 +206,7 @@ export function agentRoutes(deps: AgentRoutesDeps): FastifyPluginAsync {
         }
       } catch (err) {
         const e = errorReply(err)
+        deps.metrics?.refused(e.body.error.code)
         if (e.status === 500) deps.logger.error({ err }, 'agent publish failed')
         else deps.logger.info({ code: e.body.error.code, reason: e.body.error.message }, 'agent publish refused')
         status = e.status

@@ -69,6 +69,7 @@ export function seedDistribution(opts: {
           releases: () => ctx.store.list('AgentRelease').map((r) => ({ release: r.message, digest: r.digest })),
           seqs: opts.seqs,
           state: (version) => ctx.status.releaseState(AGENT_LINEAGE, version),
+          metrics: opts.metrics,
           logger: ctx.logger.child({ svc: 'agent-releases' }),
         })
       },

@@ -1,8 +1,9 @@
 /**
  * Prometheus metrics of the seed's publishing (served by the seed's GET /metrics through
- * `DeviceParts.registries`): `llmesh_publish_refusals_total{code}` counts every POST /releases the
- * seed refused, by the stable error code of its answer (ERR_SEQ_AUTHORITY when the operator's seq
- * counter cannot be read or written, ERR_VERSION_EXISTS, ERR_DOWNGRADE, ERR_INVALID_REQUEST, …).
+ * `DeviceParts.registries`): `llmesh_publish_refusals_total{code}` counts every publish the seed
+ * refused (POST /releases, and POST /agent-releases: agent releases and their staged packages),
+ * by the stable error code of its answer (ERR_SEQ_AUTHORITY when the operator's seq counter cannot
+ * be read or written, ERR_VERSION_EXISTS, ERR_DOWNGRADE, ERR_INVALID_REQUEST, …).
  * The label is bounded: a code that is not `ERR_` + capitals is counted as `ERR_OTHER`, and the
  * number of distinct codes is capped (`MAX_REFUSAL_CODES`, the rest go to `ERR_OTHER`).
  * ERR_SEQ_AUTHORITY is exposed at 0 from the start, so a first refusal is an increase.
@@ -24,7 +25,7 @@ export function createPublishMetrics(prefix = 'llmesh_'): PublishMetrics {
   const registry = new Registry()
   const refusals = new Counter({
     name: `${prefix}publish_refusals_total`,
-    help: 'Release publishes (POST /releases) the seed refused, by error code',
+    help: 'Release publishes (POST /releases, POST /agent-releases) the seed refused, by error code',
     labelNames: ['code'],
     registers: [registry],
   })

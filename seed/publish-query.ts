@@ -1,9 +1,12 @@
 /**
  * The publish request as the seed's HTTP API receives it: query parameters and headers, parsed
- * into a `ReleaseRequest`. Bounded and typed: every refusal is an InvalidInputError (400).
+ * into a `ReleaseRequest`. Bounded and typed: every refusal is an InvalidInputError (400), or a
+ * ReservedNameError (400 ERR_RESERVED_NAME) for a model named like agent releases, before any
+ * state (known releases, the seq counter) is read.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { basename } from 'node:path'
+import { checkModelName } from '../protocols/agent/reserved-names.ts'
 import { InvalidInputError } from '../protocols/errors.ts'
 import { decodeProbeHeader } from '../protocols/probe-file.ts'
 import { parsePolicyYaml } from '../protocols/rollout/policy-yaml.ts'
@@ -54,6 +57,7 @@ function flag(s: string | undefined, what: string): boolean {
 export function parsePublishRequest(q: PublishQuery, headers: IncomingHttpHeaders): ReleaseRequest {
   if (typeof q.model !== 'string' || typeof q.version !== 'string' || !q.model || !q.version)
     throw new InvalidInputError('model and version are required')
+  checkModelName(q.model)
   const arch = list(q.arch)
   for (const a of arch ?? [])
     if (!CpuArch.safeParse(a).success) throw new InvalidInputError(`unknown architecture ${a.slice(0, 32)}`)

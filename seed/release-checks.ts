@@ -10,7 +10,7 @@
  * distinct variants of equal precedence: publishing the second is neither a duplicate nor a
  * downgrade.
  */
-import { AGENT_LINEAGE } from '../protocols/agent/constants.ts'
+import { checkModelName } from '../protocols/agent/reserved-names.ts'
 import { InvalidInputError } from '../protocols/errors.ts'
 import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
 import type { ProbeSet, ReleaseManifest, RolloutPolicy } from '../protocols/schemas/index.ts'
@@ -89,7 +89,8 @@ export const PLACEHOLDER_APPEND: ManifestInput['append'] = {
 
 /**
  * Checks the whole request against the manifest schema before any byte is chunked, by building
- * the manifest with a placeholder chunk index. Throws InvalidInputError naming the first bad field.
+ * the manifest with a placeholder chunk index. Throws ReservedNameError for a name agent releases
+ * own, else InvalidInputError naming the first bad field.
  */
 export function preflightManifest(
   req: ReleaseRequest,
@@ -99,9 +100,7 @@ export function preflightManifest(
     throw new InvalidInputError('ttl must be a positive number of days')
   }
   // `llmesh-agent` names agent releases in the rollout, `llmesh-agent-<arch>` their package feeds
-  if (req.model === AGENT_LINEAGE || req.model.startsWith(`${AGENT_LINEAGE}-`)) {
-    throw new InvalidInputError(`model name ${req.model}: ${AGENT_LINEAGE}* is reserved for agent releases`)
-  }
+  checkModelName(req.model)
   if ((req.policy ?? DEFAULT_POLICY).gates.quality !== undefined && req.probes === undefined) {
     throw new InvalidInputError('the policy has a quality gate: publish the release with its probes (--probes <file>)')
   }

@@ -150,7 +150,8 @@ function human(devices: DeviceView[]): string {
       d.declared_tags && d.declared_tags.join(',') !== d.tags.join(',') ? d.declared_tags.join(',') || '(none)' : '',
       d.capabilities ? `${d.capabilities.arch}/${d.capabilities.ram_mb}MB` : '',
       d.active.join(','),
-      d.agent_version,
+      // stuck: the fleet refuses the agent version it runs and it has none to go back to (--json: why)
+      d.agent_stuck === null ? d.agent_version : `${d.agent_version ?? '?'} STUCK`,
       ago(d.last_report),
       d.revoked ? `revoked: ${d.revoked.reason}` : '',
     ]),

@@ -4,13 +4,15 @@
  * (`agent: { version, failures, stuck }`, and each newly rolled-back version once as a `rollbacks` event of
  * `llmesh-agent@<version>`, the form the gates read for model releases). The version to take comes
  * from the rollout controller (its stages admit it). `llmesh_agent_stuck{version}` is 1 while the
- * fleet refuses the running version and nothing held may replace it. Composed by node/device-services.ts.
+ * fleet refuses the running version and nothing held may replace it (./metrics.ts). Composed by
+ * node/device-services.ts.
  */
-import { Gauge, type Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
 import { AGENT_LINEAGE } from '../../protocols/agent/constants.ts'
 import type { HealthReport } from '../../protocols/schemas/index.ts'
 import type { DaemonContext } from '../daemon.ts'
 import type { ModelStore } from '../store/model-store.ts'
+import { registerAgentMetrics } from './metrics.ts'
 import { type AgentRollout, AgentUpdater, type AgentUpdaterInit } from './updater.ts'
 
 /** The service and the report part, for the composition. */
@@ -38,18 +40,7 @@ export function agentUpdateService(
     },
     init,
   )
-  if (components.registry !== undefined) {
-    new Gauge({
-      name: 'llmesh_agent_stuck',
-      help: 'The fleet refuses (aborted or conflicted) the agent version this device runs and it has no version it may go back to (1), else 0',
-      labelNames: ['version'],
-      registers: [components.registry],
-      collect() {
-        const i = updater.info()
-        this.set({ version: i.version }, i.state === 'stuck' ? 1 : 0)
-      },
-    })
-  }
+  if (components.registry !== undefined) registerAgentMetrics(components.registry, () => updater.info())
   return {
     updater,
     start: async () => {

@@ -49,6 +49,8 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_REPORT_FORMAT: 400,
   ERR_REPORT_DIGEST: 400,
   ERR_REPORT_FLEET: 400,
+  // a model named like agent releases (protocols/agent/reserved-names.ts)
+  ERR_RESERVED_NAME: 400,
   // 401/403: who may call, and from where
   ERR_UNAUTHORIZED: 401,
   ERR_HOST_NOT_ALLOWED: 403,

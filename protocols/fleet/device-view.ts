@@ -44,7 +44,7 @@ export interface ViewReport {
   active: ReadonlyArray<{ model: string; version: string }>
   staged?: ReadonlyArray<{ model: string; version: string }>
   meta?: { tags: readonly string[] }
-  agent?: { version: string }
+  agent?: { version: string; stuck?: string }
 }
 
 /** One device of the fleet. */
@@ -76,6 +76,11 @@ export interface FleetDevice {
   staged: string[] | null
   /** The agent (llmesh) version its latest health report names; null when it does not say. */
   agent_version: string | null
+  /**
+   * Why its agent is stuck, from its latest health report (`agent.stuck`: the fleet refuses the
+   * agent version it runs and it has none it may go back to); null when it is not (or does not say).
+   */
+  agent_stuck: string | null
   /** End of the window of its latest health report (ms since epoch). */
   last_report: number | null
   /** The latest report's window end, else the enrollment time. */
@@ -176,6 +181,7 @@ export function fleetDevices(input: FleetViewInput): FleetDevice[] {
       active: h === undefined ? [] : refs(h.active),
       staged: h?.staged === undefined ? null : refs(h.staged),
       agent_version: h?.agent?.version ?? null,
+      agent_stuck: h?.agent?.stuck ?? null,
       last_report: h?.window.end ?? null,
       last_seen: h?.window.end ?? e?.issued_at ?? null,
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { isReservedModelName, RESERVED_NAMES_TEXT } from '../agent/reserved-names.ts'
 import { SCHEMA_VERSION } from '../constants.ts'
 import { CpuArch, FleetId, ModelName, SemverRange, SemverString, Sha256Hex, Timestamp } from './common.ts'
 import { RolloutPolicy } from './policy.ts'
@@ -52,7 +53,8 @@ export const ReleaseManifest = z.object({
   type: z.literal('ReleaseManifest'),
   v: z.literal(SCHEMA_VERSION),
   fleet: FleetId,
-  model: ModelName,
+  /** Never a name agent releases own (`llmesh-agent`, `llmesh-agent-<arch>`: protocols/agent/reserved-names.ts). */
+  model: ModelName.refine((m) => !isReservedModelName(m), RESERVED_NAMES_TEXT),
   /** Semver with build metadata, e.g. `1.3.0+gguf-q4_0-aarch64`. */
   version: SemverString,
   /** Per-model sequence number: a device never accepts one lower than the highest it has seen. */

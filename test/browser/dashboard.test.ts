@@ -188,7 +188,7 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: scale
     await page.close()
   })
 
-  test('the page renders network text as text, and downloads with their progress', async () => {
+  test('the page renders network text as text, downloads with their progress, and a stuck agent', async () => {
     const page = await browser.context.newPage()
     await page.goto(`${f.devices[1].daemon.apiUrl}/dashboard`)
     // runs in the page: the modules as the page loads them (paths in variables: no TS types for them)
@@ -202,7 +202,34 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: scale
           tiny: { downloading: { version: '3.0.0', blocks_have: 3, blocks_total: 6 } },
         })
         const none = render.renderDownloads({ tiny: { downloading: null } })
+        // this fleet's device rows, one of them with a stuck agent (its report's agent.stuck)
+        type Fleet = { node: { id: string }; now: number; devices: Array<{ id: string }> }
+        const fleet = (await (await fetch('/dashboard/fleet')).json()) as Fleet
+        const rows = fleet.devices.map((d, i) =>
+          i === fleet.devices.length - 1
+            ? { ...d, agent_version: '0.9.1', agent_stuck: `nothing to go back to ${hostile}` }
+            : d,
+        )
+        const [table] = render.renderDevices({
+          devices: rows,
+          self: fleet.node.id,
+          selfModels: {},
+          now: fleet.now,
+          interval: 1000,
+        })
+        const stuck = table.querySelectorAll('[data-agent-stuck]')
         return {
+          agent: {
+            pills: stuck.length,
+            text: stuck[0]?.textContent,
+            title: stuck[0]?.getAttribute('title'),
+            row: stuck[0]?.closest('tr')?.getAttribute('data-device'),
+            cell: stuck[0]?.closest('td')?.textContent,
+            others: [...table.querySelectorAll('td[data-agent]')].map(
+              (td: { textContent: string | null }) => td.textContent ?? '',
+            ),
+            last: fleet.devices.at(-1)?.id,
+          },
           html: cell.innerHTML,
           text: cell.textContent,
           children: cell.children.length,
@@ -223,6 +250,13 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: scale
     assert.match(out.dl ?? '', /3 of 6 blocks/)
     assert.deepEqual(out.progress, [3, 6])
     assert.match(out.none ?? '', /None on this node/)
+    // a stuck agent: a `stuck` pill after its version in its row only, the reason as text in its title
+    assert.equal(out.agent.pills, 1)
+    assert.equal(out.agent.row, out.agent.last)
+    assert.equal(out.agent.text, 'stuck')
+    assert.equal(out.agent.cell, '0.9.1stuck')
+    assert.equal(out.agent.title, 'nothing to go back to <img src=x onerror="window.pwned=1"><b>x</b>')
+    assert.equal(out.agent.others.filter((c) => c.includes('stuck')).length, 1, out.agent.others.join(' | '))
     await page.close()
   })
 

@@ -1,8 +1,10 @@
 /**
  * A running seed counts every refused publish in `llmesh_publish_refusals_total{code}` on its
  * GET /metrics: a seq counter that does not parse refuses with ERR_SEQ_AUTHORITY (500, until the
- * operator mends the file) and a request without a version with its 400 code. One seed daemon on
- * loopback, mDNS off; nothing is published.
+ * operator mends the file) and a request without a version with its 400 code, model and agent
+ * releases alike (POST /agent-releases). A model named like agent releases (`llmesh-agent`) is
+ * refused with ERR_RESERVED_NAME before the seq counter is read. One seed daemon on loopback, mDNS
+ * off; nothing is published.
  */
 import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
@@ -46,8 +48,8 @@ test('every refused publish is counted by its code, ERR_SEQ_AUTHORITY included',
 
   const gguf = join(dir, 'tiny.gguf')
   await writeTinyGguf(gguf, { layers: 2, embd: 64 })
-  const post = async (query: string, body: Buffer | string) => {
-    const res = await fetch(`${seed.apiUrl}/releases?${query}`, {
+  const post = async (query: string, body: Buffer | string, route = 'releases') => {
+    const res = await fetch(`${seed.apiUrl}/${route}?${query}`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body,
@@ -59,6 +61,16 @@ test('every refused publish is counted by its code, ERR_SEQ_AUTHORITY included',
   assert.deepEqual(await post('model=tiny&version=1.0.1', file), { status: 500, code: 'ERR_SEQ_AUTHORITY' })
   const invalid = await post('model=tiny', file)
   assert.equal(invalid.status, 400)
+  // refused before the (broken) seq counter is read: the name alone decides
+  assert.deepEqual(await post('model=llmesh-agent&version=1.0.0', file), { status: 400, code: 'ERR_RESERVED_NAME' })
+  // agent releases: the same counter, the same codes
+  const pkg = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0])
+  assert.deepEqual(await post('version=0.9.1&arch=x64', pkg, 'agent-releases'), {
+    status: 500,
+    code: 'ERR_SEQ_AUTHORITY',
+  })
+  assert.deepEqual(await post('arch=x64', pkg, 'agent-releases'), { status: 400, code: invalid.code })
   assert.equal(seed.context.store.releases().length, 0, 'nothing was published')
-  assert.deepEqual(await metrics(), { ERR_SEQ_AUTHORITY: 2, [invalid.code ?? '?']: 1 })
+  assert.equal(seed.context.store.list('AgentRelease').length, 0, 'no agent release either')
+  assert.deepEqual(await metrics(), { ERR_SEQ_AUTHORITY: 3, [invalid.code ?? '?']: 2, ERR_RESERVED_NAME: 1 })
 })

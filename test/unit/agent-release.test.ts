@@ -1,15 +1,27 @@
 /**
  * Agent releases (issue 15): the manifest schema, the device's pure upgrade rules
  * (protocols/agent/upgrade.ts), signing/verification and the rollback key. Model manifests
- * must stay valid as they were.
+ * must stay valid as they were, except that a model may not take a name agent releases own
+ * (`llmesh-agent`, `llmesh-agent-<arch>`): every node refuses such a manifest, the seed the publish.
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { bundleToJSON } from '@sigstore/bundle'
+import { DSSEBundleBuilder } from '@sigstore/sign'
+import { errorReply } from '../../node/api/errors.ts'
+import { ReservedNameError } from '../../protocols/agent/reserved-names.ts'
 import { agentReleaseProblems, checkAgentUpgrade } from '../../protocols/agent/upgrade.ts'
 import { AgentRelease, OperatorMessage, ReleaseManifest } from '../../protocols/schemas/index.ts'
-import { createOperatorSigner, signOperatorMessage } from '../../protocols/signing/index.ts'
+import {
+  createOperatorSigner,
+  operatorEnvelopeBytes,
+  operatorPayload,
+  signOperatorMessage,
+  toSigstoreSigner,
+} from '../../protocols/signing/index.ts'
 import { SeqTracker } from '../../protocols/trust/sequence.ts'
 import { verifyEnvelope } from '../../protocols/verify.ts'
+import { parsePublishRequest } from '../../seed/publish-query.ts'
 import { DAY, exampleOperator, examplePolicy, exampleRelease, FLEET, NOW, SHA_A, SHA_B } from '../fixtures/messages.ts'
 
 function pkg(arch: 'x64' | 'arm64') {
@@ -134,5 +146,40 @@ describe('agent release signing', () => {
     seqs.record(v3.message, v3.digest)
     const v2 = verifyEnvelope(wire2, ctx)
     assert.equal(v2.ok === false && v2.error.code, 'ERR_ROLLBACK')
+  })
+})
+
+describe('model names reserved for agent releases', () => {
+  test('no model release named llmesh-agent or llmesh-agent-<arch>: the schema, every verifier and the seed refuse it', async () => {
+    for (const model of ['llmesh-agent', 'llmesh-agent-x64', 'llmesh-agent-anything']) {
+      const parsed = ReleaseManifest.safeParse(exampleRelease({ model }))
+      assert.equal(parsed.success, false, model)
+      assert.match(parsed.error?.issues[0]?.message ?? '', /reserved for agent releases/)
+    }
+    for (const model of ['llmesh-agents', 'my-llmesh-agent', 'llmesh']) {
+      assert.equal(ReleaseManifest.safeParse(exampleRelease({ model })).success, true, model)
+    }
+    // signed with the operator key by hand (signOperatorMessage validates first), as an older
+    // seed or a hostile key holder would: a peer still refuses it, typed
+    const { op, root } = exampleOperator()
+    const signer = createOperatorSigner(op.privateKeyPem)
+    const ctx = { trust: root, now: NOW }
+    assert.equal(verifyEnvelope(await signOperatorMessage(exampleRelease(), signer), ctx).ok, true)
+    const { payloadType, payload } = operatorPayload(exampleRelease({ model: 'llmesh-agent' }))
+    const builder = new DSSEBundleBuilder({ signer: toSigstoreSigner(signer), witnesses: [] })
+    const bundle = await builder.create({ data: Buffer.from(payload), type: payloadType })
+    const v = verifyEnvelope(
+      operatorEnvelopeBytes('ReleaseManifest', JSON.parse(JSON.stringify(bundleToJSON(bundle)))),
+      ctx,
+    )
+    assert.equal(v.ok, false)
+    assert.equal(!v.ok && v.error.code, 'ERR_SCHEMA')
+    assert.match(!v.ok ? v.error.message : '', /model: .*reserved for agent releases/)
+    // the seed's publish request: a typed refusal, 400 in the one error table
+    assert.throws(() => parsePublishRequest({ model: 'llmesh-agent', version: '1.0.0' }, {}), ReservedNameError)
+    const reply = errorReply(new ReservedNameError('llmesh-agent'))
+    assert.equal(reply.status, 400)
+    assert.equal(reply.body.error.code, 'ERR_RESERVED_NAME')
+    assert.equal(parsePublishRequest({ model: 'tiny', version: '1.0.0' }, {}).model, 'tiny')
   })
 })

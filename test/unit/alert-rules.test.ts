@@ -5,8 +5,8 @@
  *   synthetic series and stays silent on the healthy ones (the fixture lists every expected alert);
  * - the fixture really catches broken rules: each mutation below (a threshold, a selector, a
  *   metric name, the handling of counters born at their first increment) must make it fail;
- * - every metric and label the rules use exists in node/inference/metrics.ts or node/rollout/metrics.ts
- *   (the classes, each built on its own registry), so renaming a metric or a label breaks this test,
+ * - every metric and label the rules use exists in node/inference/metrics.ts, node/rollout/metrics.ts
+ *   and the other metric modules of a device (each built on its own registry), so renaming a metric or a label breaks this test,
  *   not the on-call's night;
  * - every alert has a severity and a runbook_url whose anchor is a heading of docs/runbook.md.
  * promtool comes from Debian's `prometheus` (.ci/run installs it): without it the promtool tests
@@ -18,9 +18,10 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { before, describe, test } from 'node:test'
-import { Histogram } from 'prom-client'
+import { Histogram, Registry } from 'prom-client'
 import { parse, stringify } from 'yaml'
 import { buildProgram } from '../../cli/program.ts'
+import { registerAgentMetrics } from '../../node/agent-update/metrics.ts'
 import { InferenceMetrics } from '../../node/inference/metrics.ts'
 import { createMeshMetrics } from '../../node/mesh/mesh-metrics.ts'
 import { storeHealth } from '../../node/mesh/store-load.ts'
@@ -132,6 +133,15 @@ const MUTATIONS: Array<[string, string, string]> = [
   ['LlmeshAgentRollback', 'sum by (job, instance, version)', 'sum by (job, instance)'],
   ['LlmeshAgentRollback', ') > 0\n', ') > 1\n'],
   ['LlmeshAgentRollback', 'group_left (peer_id)', 'group_left ()'],
+  // 1 only, for 5 minutes, one alert per device and version, with its peer id
+  ['LlmeshAgentStuck', '== 1)', '== 0)'],
+  ['LlmeshAgentStuck', 'for: 5m', 'for: 1m'],
+  [
+    'LlmeshAgentStuck',
+    'max by (job, instance, version) (llmesh_agent_stuck)',
+    'max by (job, instance) (llmesh_agent_stuck)',
+  ],
+  ['LlmeshAgentStuck', 'group_left (peer_id)', 'group_left ()'],
   ['LlmeshModelDeactivated', 'for: 2m', 'for: 30s'],
   ['LlmeshModelDeactivated', '(llmesh_model_deactivated_info == 1)', '(llmesh_model_deactivated_info == 0)'],
   ['LlmeshModelDeactivated', 'group_left (peer_id)', 'group_left ()'],
@@ -302,7 +312,7 @@ describe('alerting rules with promtool', { skip, timeout: scaled(300_000) }, () 
 })
 
 describe('alerting rules against the metrics a device exposes', () => {
-  test('every metric and label the rules use is registered by InferenceMetrics, RolloutMetrics, the store, mesh or replication metrics', async () => {
+  test('every metric and label the rules use is registered by InferenceMetrics, RolloutMetrics, the store, mesh, replication or agent metrics', async () => {
     const registered = new Map<string, Set<string>>()
     const store = createStoreMetrics({ health: storeHealth(), size: 0 })
     const zero = {
@@ -324,7 +334,9 @@ describe('alerting rules against the metrics a device exposes', () => {
       antiEntropy: { counters: zero },
     })
     const replication = createReplicationMetrics(() => undefined)
-    const all = [new InferenceMetrics(), new RolloutMetrics(), store, mesh, replication].flatMap((x) =>
+    const agent = { registry: new Registry() }
+    registerAgentMetrics(agent.registry, () => ({ version: '0.9.2', state: 'idle' }))
+    const all = [new InferenceMetrics(), new RolloutMetrics(), store, mesh, replication, agent].flatMap((x) =>
       x.registry.getMetricsAsArray(),
     )
     for (const m of all) {
@@ -382,6 +394,7 @@ describe('alerting rules against the metrics a device exposes', () => {
       'llmesh_gossip_messages_total',
       'llmesh_replication_recycles_total',
       'llmesh_mesh_peer_bans_total',
+      'llmesh_agent_stuck',
       'up',
     ]) {
       assert.ok(used.has(n), `no rule uses ${n}`)

@@ -120,6 +120,16 @@ describe('fleet device view', () => {
     assert.equal(by.get('b')?.last_report, null)
     assert.equal(by.get('b')?.last_seen, 100)
     assert.equal(by.get('b')?.staged, null)
+    assert.equal(by.get('a')?.agent_stuck, null)
+  })
+
+  test('the agent version and whether it is stuck come from the latest report only', () => {
+    const stuck = { ...report('s', 600, []), agent: { version: '0.9.1', stuck: 'nothing to go back to' } }
+    const later = { ...report('s', 700, []), agent: { version: '0.9.0' } }
+    const view = (reports: ViewReport[]) => fleetDevices({ ...input, reports }).find((d) => d.id === 's')
+    assert.deepEqual([view([stuck])?.agent_version, view([stuck])?.agent_stuck], ['0.9.1', 'nothing to go back to'])
+    // it went back (or took a fixed version) since: no longer stuck
+    assert.deepEqual([view([later, stuck])?.agent_version, view([later, stuck])?.agent_stuck], ['0.9.0', null])
   })
 
   test('the effective enrollment: highest issued_at, ties to the lower tag list', () => {

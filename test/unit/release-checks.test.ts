@@ -65,9 +65,6 @@ describe('seed publish checks', () => {
       [{ approvedBy: [''] }, /approved_by/],
       [{ ttlMs: 0 }, /ttl/],
       [{ ttlMs: Number.NaN }, /ttl/],
-      // the agent's release name and its package feeds (llmesh-agent-<arch>) are not model names
-      [{ model: 'llmesh-agent' }, /reserved for agent releases/],
-      [{ model: 'llmesh-agent-x64' }, /reserved for agent releases/],
     ]
     for (const [over, re] of cases) {
       assert.throws(
@@ -75,6 +72,13 @@ describe('seed publish checks', () => {
         (e: unknown) => (e as { code: string }).code === 'ERR_INVALID_INPUT' && re.test((e as Error).message),
         JSON.stringify(over),
       )
+    }
+    // the agent's release name and its package feeds (llmesh-agent-<arch>) are not model names
+    for (const model of ['llmesh-agent', 'llmesh-agent-x64']) {
+      assert.throws(() => preflightManifest({ ...ok, model }, ctx), {
+        code: 'ERR_RESERVED_NAME',
+        message: /reserved for agent releases/,
+      })
     }
   })
 

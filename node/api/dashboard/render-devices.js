@@ -17,6 +17,22 @@ export function isOnline(d, now, interval) {
 }
 
 /**
+ * A device's agent cell: the llmesh version its latest report names, and `stuck` when the fleet
+ * refuses that version and the device has none to go back to (the reason as the pill's title).
+ * @param {Device} d
+ */
+function renderAgent(d) {
+  return h(
+    'td',
+    { 'data-agent': d.agent_version ?? '' },
+    d.agent_version ?? h('span', { class: 'muted' }, '–'),
+    d.agent_stuck === null
+      ? null
+      : h('span', { class: 'pill bad', 'data-agent-stuck': '', title: d.agent_stuck }, 'stuck'),
+  )
+}
+
+/**
  * The devices table.
  * @param {{ devices: Device[], self: string, selfModels: Record<string, import('../status.ts').ModelStatus>, now: number, interval: number }} p
  */
@@ -39,6 +55,7 @@ export function renderDevices(p) {
             'last seen',
             'active',
             'staged',
+            'agent',
             'requests / errors',
             'p95',
             'events',
@@ -117,6 +134,7 @@ export function renderDevices(p) {
                 ? h('span', { class: 'muted', title: 'this device’s reports do not list staged versions' }, 'n/a')
                 : staged.join(', ') || '–',
             ),
+            renderAgent(d),
             h('td', { class: 'n' }, reqs === null ? '–' : `${reqs} / ${errs}`),
             h('td', { class: 'n' }, p95.length > 0 ? `${num(Math.max(...p95))} ms` : '–'),
             h('td', {}, r === null ? '–' : ev.length === 0 ? 'none' : ev.map(([k, n]) => `${k} ${n}`).join(', ')),
