@@ -12,6 +12,7 @@ import { decodeFrame } from '../../protocols/anti-entropy.ts'
 import type { Logger } from '../logger.ts'
 import { BudgetError, type BudgetLimit, type PeerBudgets } from './anti-entropy-budget.ts'
 import { AE_SCORE_PENALTY } from './constants.ts'
+import { type CpuReading, cpuMsSince, cpuNow } from './cpu-clock.ts'
 import { IGNORED_CODES } from './gossip-service.ts'
 import type { Ingest } from './ingest.ts'
 
@@ -49,7 +50,7 @@ export class PeerGuard {
     schema: Parameters<typeof decodeFrame<T>>[1],
   ): Promise<T> {
     const bytes = await this.frame(lp, peer, signal)
-    const cpu = process.cpuUsage()
+    const cpu = cpuNow()
     const r = decodeFrame(bytes, schema)
     this.charge(peer, cpu)
     if (r.ok) return r.value
@@ -70,7 +71,7 @@ export class PeerGuard {
     ingested: (err?: unknown) => void,
   ): Promise<void> {
     let refused: { code: string; message: string } | undefined
-    const cpu = process.cpuUsage()
+    const cpu = cpuNow()
     try {
       const pending = ingest.ingest(bytes, 'anti-entropy', peer.toString())
       this.charge(peer, cpu)
@@ -89,9 +90,8 @@ export class PeerGuard {
   }
 
   /** Adds the CPU time since `since` to the peer's budget. */
-  charge(peer: PeerId, since: NodeJS.CpuUsage): void {
-    const d = process.cpuUsage(since)
-    this.c.budgets.spent(peer.toString(), (d.user + d.system) / 1000)
+  charge(peer: PeerId, since: CpuReading): void {
+    this.c.budgets.spent(peer.toString(), cpuMsSince(since))
   }
 
   /** A peer over a budget: one warning per interval, and the round ends. */
