@@ -5,8 +5,11 @@
  * as curl does. Prints a markdown table.
  *
  * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5] [--inflight 16] [--avg-kib 64] [--no-tcp]
+ *   [--v1] [--pnet]
  * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: FastCDC
- * average chunk size, min = avg/4, max = 4 × avg; both default to the store's constants)
+ * average chunk size, min = avg/4, max = 4 × avg; both default to the store's constants; --v1: also
+ * fetch + install with replication protocol version 1 (hypercore's secret-stream inside libp2p), in
+ * the same runs, alternating; --pnet: both hosts in a private network, as every llmesh node is)
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -17,15 +20,12 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { tcp } from '@libp2p/tcp'
-import { createLibp2p } from 'libp2p'
 import { silentLogger } from '../node/logger.ts'
 import { ModelStore } from '../node/store/model-store.ts'
 import { Replicator } from '../node/store/replicator.ts'
 import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
 import { buildReleaseManifest } from '../seed/manifest.ts'
+import { benchHost, benchPsk } from './distribution-host.ts'
 
 const execFileP = promisify(execFile)
 const DEVICE = join(import.meta.dirname, 'distribution-device.ts')
@@ -36,6 +36,8 @@ const { values } = parseArgs({
     inflight: { type: 'string' },
     'avg-kib': { type: 'string' },
     'no-tcp': { type: 'boolean', default: false },
+    v1: { type: 'boolean', default: false },
+    pnet: { type: 'boolean', default: false },
   },
 })
 const INFLIGHT = values.inflight === undefined ? undefined : Number(values.inflight)
@@ -44,15 +46,7 @@ const CHUNKING = AVG === undefined ? undefined : { min: AVG / 4, avg: AVG, max: 
 const MIB = Number(values.mib)
 const RUNS = Number(values.runs)
 const logger = silentLogger()
-
-async function host() {
-  return createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-  })
-}
+const PSK = values.pnet ? benchPsk() : undefined
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -86,7 +80,7 @@ try {
     minRamMb: 1,
     now: Date.now(),
   })
-  const seedHost = await host()
+  const seedHost = await benchHost(PSK)
   const seedRep = new Replicator({ libp2p: seedHost, store: seedStore, logger })
   await seedRep.start()
 
@@ -99,15 +93,13 @@ try {
     s.on('error', () => sock.destroy())
   })
   await new Promise<void>((r) => tcpServer.listen(0, '127.0.0.1', r))
-  const device = async (mode: 'libp2p' | 'tcp', r: number) => {
+  const device = async (mode: 'libp2p' | 'libp2p-v1' | 'tcp', r: number) => {
     const dataDir = join(root, `${mode}${r}`)
     const addr =
-      mode === 'libp2p'
-        ? seedHost.getMultiaddrs()[0].toString()
-        : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
+      mode !== 'tcp' ? seedHost.getMultiaddrs()[0].toString() : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
     const { stdout } = await execFileP(
       process.execPath,
-      [DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT })],
+      [DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT, psk: PSK })],
       {
         maxBuffer: 1 << 20,
       },
@@ -122,34 +114,14 @@ try {
       du: number
     }
   }
-  const fetchS: number[] = []
-  const installS: number[] = []
-  const fetchCpu: number[] = []
-  const installCpu: number[] = []
-  const wireRatio: number[] = []
-  const diskRatio: number[] = []
-  const tcpS: number[] = []
-  for (let r = 0; r < RUNS; r++) {
-    const d = await device('libp2p', r)
-    fetchS.push(d.fetchS)
-    installS.push(d.installS)
-    fetchCpu.push(d.fetchCpuS)
-    installCpu.push(d.installCpuS)
-    wireRatio.push(d.bytesIn / size)
-    diskRatio.push(d.du / size)
-    if (!values['no-tcp']) tcpS.push((await device('tcp', r)).fetchS)
-  }
-  tcpServer.close()
-
-  // plain HTTP + curl
+  // plain HTTP + curl, interleaved with the device runs so that both see the same machine load
   const server = createServer((_req, res) => {
     res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' })
     createReadStream(file).pipe(res)
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   const port = (server.address() as AddressInfo).port
-  const curlS: number[] = []
-  for (let r = 0; r < RUNS; r++) {
+  const curl = async (r: number): Promise<number> => {
     const out = join(root, `curl${r}.bin`)
     const { stdout } = await execFileP('curl', [
       '-s',
@@ -161,20 +133,37 @@ try {
     ])
     const t0 = performance.now()
     await execFileP('sha256sum', [out])
-    curlS.push(Number(stdout) + (performance.now() - t0) / 1000)
+    const s = Number(stdout) + (performance.now() - t0) / 1000
     await rm(out, { force: true })
+    return s
   }
+  type Run = Awaited<ReturnType<typeof device>>
+  const runs: Record<'libp2p' | 'libp2p-v1', Run[]> = { libp2p: [], 'libp2p-v1': [] }
+  const curlS: number[] = []
+  const tcpS: number[] = []
+  const load0 = loadavg()
+  for (let r = 0; r < RUNS; r++) {
+    curlS.push(await curl(r))
+    // alternate which version goes first, so neither always runs on a warmer machine
+    const order: ('libp2p' | 'libp2p-v1')[] = !values.v1
+      ? ['libp2p']
+      : r % 2 === 0
+        ? ['libp2p', 'libp2p-v1']
+        : ['libp2p-v1', 'libp2p']
+    for (const m of order) runs[m].push(await device(m, r))
+    if (!values['no-tcp']) tcpS.push((await device('tcp', r)).fetchS)
+  }
+  tcpServer.close()
   server.close()
   await seedRep.stop()
   await seedHost.stop()
   await seedStore.stop()
 
   const mbps = (s: number) => (size / 1048576 / s).toFixed(1)
-  const f = median(fetchS)
   const c = median(curlS)
-  const i = median(installS)
   const c0 = append.chunks.chunking
   const kib = (n: number) => n / 1024
+  const link = PSK === undefined ? 'noise+yamux' : 'pnet+noise+yamux'
   console.log(
     `File: ${MIB} MiB of random bytes, ${append.chunks.chunks.length} chunks (FastCDC ${kib(c0.min)}/${kib(c0.avg)}/${kib(c0.max)} KiB)${INFLIGHT === undefined ? '' : `, in-flight ${INFLIGHT}`}; ${RUNS} runs, medians; loopback, ${process.arch}, Node ${process.version}\n`,
   )
@@ -182,30 +171,25 @@ try {
   console.log('|---|---:|---:|---:|')
   console.log(`| seed: chunk + append to feed | ${ingestS.toFixed(2)} | ${mbps(ingestS)} | |`)
   console.log(`| curl ← node:http (plain TCP) + sha256sum | ${c.toFixed(2)} | ${mbps(c)} | 1.00 |`)
-  console.log(
-    `| device ← seed: hypercore over libp2p (noise+yamux), all blocks | ${f.toFixed(2)} | ${mbps(f)} | ${(c / f).toFixed(2)} |`,
-  )
+  const row = (label: string, t: number) => `| ${label} | ${t.toFixed(2)} | ${mbps(t)} | ${(c / t).toFixed(2)} |`
   const p = median(tcpS)
-  if (tcpS.length > 0)
-    console.log(
-      `| (reference) hypercore over plain TCP, no libp2p | ${p.toFixed(2)} | ${mbps(p)} | ${(c / p).toFixed(2)} |`,
+  if (tcpS.length > 0) console.log(row('(reference) hypercore over plain TCP, no libp2p, fetch only', p))
+  const cpu: string[] = []
+  for (const [m, rs] of Object.entries(runs)) {
+    if (rs.length === 0) continue
+    const v = m === 'libp2p' ? 'v2 (framed, no secret-stream)' : 'v1 (hypercore secret-stream inside)'
+    const f = median(rs.map((d) => d.fetchS))
+    const i = median(rs.map((d) => d.installS))
+    console.log(row(`device ← seed over libp2p (${link}), replication ${v}: fetch`, f))
+    console.log(`| device, ${v}: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
+    console.log(row(`**device, ${v}: fetch + install**`, median(rs.map((d) => d.fetchS + d.installS))))
+    cpu.push(
+      `${v}: fetch ${median(rs.map((d) => d.fetchCpuS)).toFixed(2)} s, install ${median(rs.map((d) => d.installCpuS)).toFixed(2)} s; wire bytes / file ${median(rs.map((d) => d.bytesIn / size)).toFixed(3)}; data directory / file ${median(rs.map((d) => d.du / size)).toFixed(3)}`,
     )
-  console.log(`| device: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
-  console.log(
-    `| device: fetch + install total | ${(f + i).toFixed(2)} | ${mbps(f + i)} | ${(c / (f + i)).toFixed(2)} |`,
-  )
-  console.log(
-    `\nDevice process CPU (user + system, median): fetch ${median(fetchCpu).toFixed(2)} s, install ${median(installCpu).toFixed(2)} s`,
-  )
-  console.log(
-    `Load average at the end: ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')}`,
-  )
-  console.log(`\nWire bytes received / file size: ${median(wireRatio).toFixed(3)}`)
-  console.log(
-    `Device data directory after install (du, store + install + indexes) / file size: ${median(diskRatio).toFixed(3)} (goal ≤ 1.2)`,
-  )
+  }
+  console.log(`\nDevice process CPU (user + system, medians):\n${cpu.map((l) => `- ${l}`).join('\n')}`)
+  const la = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ')
+  console.log(`Load average at the start: ${la(load0)}; at the end: ${la(loadavg())}`)
 } finally {
   await rm(root, { recursive: true, force: true })
 }

@@ -18,6 +18,13 @@ export function lineageName(model: string): string {
 
 /** Range requests (contiguous runs of missing blocks, random order; see fetcher.ts) a fetch keeps open. */
 export const FETCH_PARALLEL = 16
+/**
+ * Largest message of a framed replication stream (framed-stream.ts), bytes: as hyperswarm's
+ * secret-stream (a u24 length), so any session hypercore can hold over secret-stream fits.
+ */
+export const REPLICATE_FRAME_MAX = 16 * 1024 * 1024 - 1
+/** Messages a framed replication stream gathers into one write to the libp2p stream, bytes. */
+export const REPLICATE_WRITE_BATCH = 256 * 1024
 /** Re-dial a connected peer's replication stream after a failure, ms. */
 export const REPLICATE_REDIAL_MS = 2000
 /**
