@@ -28,7 +28,7 @@ describe('framed replication stream', () => {
     const { a, b } = pair()
     assert.equal(await a.opened, true)
     assert.equal(await b.opened, true)
-    assert.ok(a.handshakeHash !== null && a.handshakeHash.equals(b.handshakeHash as Buffer))
+    assert.ok(a.handshakeHash?.equals(b.handshakeHash as Buffer))
     assert.ok(a.remotePublicKey.equals(b.publicKey))
     const again = pair()
     await again.a.opened
