@@ -9,7 +9,8 @@
  * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: FastCDC
  * average chunk size, min = avg/4, max = 4 × avg; both default to the store's constants; --v1: also
  * fetch + install with replication protocol version 1 (hypercore's secret-stream inside libp2p), in
- * the same runs, alternating; --pnet: both hosts in a private network, as every llmesh node is)
+ * the same runs; --pnet: also v2 inside a private network, as every llmesh node runs, in the same
+ * runs: the seed has a second host in one; the device variants run in an order rotated per run)
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -47,6 +48,25 @@ const MIB = Number(values.mib)
 const RUNS = Number(values.runs)
 const logger = silentLogger()
 const PSK = values.pnet ? benchPsk() : undefined
+/** A device variant: libp2p mode of bench/distribution-device.ts, and whether inside the private network. */
+interface Variant {
+  key: string
+  mode: 'libp2p' | 'libp2p-v1'
+  pnet: boolean
+  label: string
+}
+const ALL_VARIANTS: (Variant & { on: boolean })[] = [
+  { key: 'v2', mode: 'libp2p', pnet: false, label: 'v2 (framed, no secret-stream), noise+yamux', on: true },
+  {
+    key: 'v1',
+    mode: 'libp2p-v1',
+    pnet: false,
+    label: 'v1 (hypercore secret-stream inside), noise+yamux',
+    on: values.v1,
+  },
+  { key: 'v2-pnet', mode: 'libp2p', pnet: true, label: 'v2, pnet+noise+yamux (as llmesh nodes)', on: values.pnet },
+]
+const VARIANTS: Variant[] = ALL_VARIANTS.filter((v) => v.on)
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -80,9 +100,13 @@ try {
     minRamMb: 1,
     now: Date.now(),
   })
-  const seedHost = await benchHost(PSK)
+  const seedHost = await benchHost()
   const seedRep = new Replicator({ libp2p: seedHost, store: seedStore, logger })
   await seedRep.start()
+  // the same store behind a second host inside the private network (replicators only name peers differently)
+  const pnetHost = PSK === undefined ? undefined : await benchHost(PSK)
+  const pnetRep = pnetHost === undefined ? undefined : new Replicator({ libp2p: pnetHost, store: seedStore, logger })
+  await pnetRep?.start()
 
   const manifestFile = join(root, 'manifest.json')
   await writeFile(manifestFile, JSON.stringify(manifest))
@@ -93,13 +117,15 @@ try {
     s.on('error', () => sock.destroy())
   })
   await new Promise<void>((r) => tcpServer.listen(0, '127.0.0.1', r))
-  const device = async (mode: 'libp2p' | 'libp2p-v1' | 'tcp', r: number) => {
-    const dataDir = join(root, `${mode}${r}`)
+  const device = async (mode: 'libp2p' | 'libp2p-v1' | 'tcp', r: number, pnet = false) => {
+    const dataDir = join(root, `${mode}${pnet ? '-pnet' : ''}${r}`)
+    const host = pnet ? pnetHost : seedHost
     const addr =
-      mode !== 'tcp' ? seedHost.getMultiaddrs()[0].toString() : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
+      mode !== 'tcp' ? host?.getMultiaddrs()[0].toString() : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
+    const psk = pnet ? PSK : undefined
     const { stdout } = await execFileP(
       process.execPath,
-      [DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT, psk: PSK })],
+      [DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT, psk })],
       {
         maxBuffer: 1 << 20,
       },
@@ -138,32 +164,31 @@ try {
     return s
   }
   type Run = Awaited<ReturnType<typeof device>>
-  const runs: Record<'libp2p' | 'libp2p-v1', Run[]> = { libp2p: [], 'libp2p-v1': [] }
+  const runs = new Map<Variant, Run[]>(VARIANTS.map((v) => [v, []]))
   const curlS: number[] = []
   const tcpS: number[] = []
   const load0 = loadavg()
   for (let r = 0; r < RUNS; r++) {
     curlS.push(await curl(r))
-    // alternate which version goes first, so neither always runs on a warmer machine
-    const order: ('libp2p' | 'libp2p-v1')[] = !values.v1
-      ? ['libp2p']
-      : r % 2 === 0
-        ? ['libp2p', 'libp2p-v1']
-        : ['libp2p-v1', 'libp2p']
-    for (const m of order) runs[m].push(await device(m, r))
+    // rotate which variant goes first, so none always runs on a warmer machine
+    for (let k = 0; k < VARIANTS.length; k++) {
+      const v = VARIANTS[(r + k) % VARIANTS.length]
+      runs.get(v)?.push(await device(v.mode, r, v.pnet))
+    }
     if (!values['no-tcp']) tcpS.push((await device('tcp', r)).fetchS)
   }
   tcpServer.close()
   server.close()
   await seedRep.stop()
   await seedHost.stop()
+  await pnetRep?.stop()
+  await pnetHost?.stop()
   await seedStore.stop()
 
   const mbps = (s: number) => (size / 1048576 / s).toFixed(1)
   const c = median(curlS)
   const c0 = append.chunks.chunking
   const kib = (n: number) => n / 1024
-  const link = PSK === undefined ? 'noise+yamux' : 'pnet+noise+yamux'
   console.log(
     `File: ${MIB} MiB of random bytes, ${append.chunks.chunks.length} chunks (FastCDC ${kib(c0.min)}/${kib(c0.avg)}/${kib(c0.max)} KiB)${INFLIGHT === undefined ? '' : `, in-flight ${INFLIGHT}`}; ${RUNS} runs, medians; loopback, ${process.arch}, Node ${process.version}\n`,
   )
@@ -175,12 +200,10 @@ try {
   const p = median(tcpS)
   if (tcpS.length > 0) console.log(row('(reference) hypercore over plain TCP, no libp2p, fetch only', p))
   const cpu: string[] = []
-  for (const [m, rs] of Object.entries(runs)) {
-    if (rs.length === 0) continue
-    const v = m === 'libp2p' ? 'v2 (framed, no secret-stream)' : 'v1 (hypercore secret-stream inside)'
+  for (const [{ label: v }, rs] of runs) {
     const f = median(rs.map((d) => d.fetchS))
     const i = median(rs.map((d) => d.installS))
-    console.log(row(`device ← seed over libp2p (${link}), replication ${v}: fetch`, f))
+    console.log(row(`device ← seed over libp2p, replication ${v}: fetch`, f))
     console.log(`| device, ${v}: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
     console.log(row(`**device, ${v}: fetch + install**`, median(rs.map((d) => d.fetchS + d.installS))))
     cpu.push(
