@@ -1,26 +1,26 @@
 /**
  * Device side of bench/distribution.ts, in its own process (as curl is): fetches a release from
  * the seed over libp2p or plain TCP, then assembles and verifies it. argv[2] is JSON
- * { mode: 'libp2p' | 'tcp', addr, manifestFile, dataDir, inflight? }; prints one JSON line { fetchS, installS, fetchCpuS, installCpuS, bytesIn, du } (CPU: this process, user + system).
+ * { mode: 'libp2p' | 'libp2p-v1' | 'tcp', addr, manifestFile, dataDir, inflight?, psk? } (libp2p-v1:
+ * replication protocol version 1, hypercore's secret-stream inside libp2p; psk: swarm key, hex); prints one JSON line { fetchS, installS, fetchCpuS, installCpuS, bytesIn, du } (CPU: this process, user + system).
  */
 import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import { Installer } from '../node/install/installer.ts'
 import { silentLogger } from '../node/logger.ts'
 import { fetchRelease } from '../node/store/fetcher.ts'
 import { ModelStore } from '../node/store/model-store.ts'
 import { Replicator } from '../node/store/replicator.ts'
+import { PROTOCOL_REPLICATE_V1 } from '../protocols/constants.ts'
 import type { ReleaseManifest } from '../protocols/schemas/index.ts'
+import { benchHost } from './distribution-host.ts'
 
 const a = JSON.parse(process.argv[2]) as {
-  mode: 'libp2p' | 'tcp'
+  mode: 'libp2p' | 'libp2p-v1' | 'tcp'
   addr: string
+  psk?: string
   manifestFile: string
   dataDir: string
   inflight?: number
@@ -34,14 +34,10 @@ const store = new ModelStore({
 await store.start()
 let bytesIn = 0
 let stop: () => Promise<void>
-if (a.mode === 'libp2p') {
-  const h = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-  })
-  const rep = new Replicator({ libp2p: h, store, logger })
+if (a.mode !== 'tcp') {
+  const h = await benchHost(a.psk)
+  const protocols = a.mode === 'libp2p-v1' ? [PROTOCOL_REPLICATE_V1] : undefined
+  const rep = new Replicator({ libp2p: h, store, logger }, { protocols })
   await rep.start()
   await h.dial(multiaddr(a.addr))
   stop = async () => {

@@ -5,10 +5,13 @@
  * as curl does. Prints a markdown table.
  *
  * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5] [--inflight 16] [--avg-kib 64] [--no-tcp]
- *          [--device-flags="--optimize-for-size --no-opt"]
+ *   [--v1] [--pnet] [--device-flags="--optimize-for-size --no-opt"]
  * (--device-flags: node flags of the device process, e.g. to measure V8 settings' CPU cost)
  * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: FastCDC
- * average chunk size, min = avg/4, max = 4 × avg; both default to the store's constants)
+ * average chunk size, min = avg/4, max = 4 × avg; both default to the store's constants; --v1: also
+ * fetch + install with replication protocol version 1 (hypercore's secret-stream inside libp2p), in
+ * the same runs; --pnet: also v2 inside a private network, as every llmesh node runs, in the same
+ * runs: the seed has a second host in one; the device variants run in an order rotated per run)
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -19,15 +22,12 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { tcp } from '@libp2p/tcp'
-import { createLibp2p } from 'libp2p'
 import { silentLogger } from '../node/logger.ts'
 import { ModelStore } from '../node/store/model-store.ts'
 import { Replicator } from '../node/store/replicator.ts'
 import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
 import { buildReleaseManifest } from '../seed/manifest.ts'
+import { benchHost, benchPsk } from './distribution-host.ts'
 
 const execFileP = promisify(execFile)
 const DEVICE = join(import.meta.dirname, 'distribution-device.ts')
@@ -39,6 +39,8 @@ const { values } = parseArgs({
     'avg-kib': { type: 'string' },
     'no-tcp': { type: 'boolean', default: false },
     'device-flags': { type: 'string', default: '' },
+    v1: { type: 'boolean', default: false },
+    pnet: { type: 'boolean', default: false },
   },
 })
 const DEVICE_FLAGS = values['device-flags'].split(/\s+/).filter(Boolean)
@@ -48,15 +50,26 @@ const CHUNKING = AVG === undefined ? undefined : { min: AVG / 4, avg: AVG, max: 
 const MIB = Number(values.mib)
 const RUNS = Number(values.runs)
 const logger = silentLogger()
-
-async function host() {
-  return createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-  })
+const PSK = values.pnet ? benchPsk() : undefined
+/** A device variant: libp2p mode of bench/distribution-device.ts, and whether inside the private network. */
+interface Variant {
+  key: string
+  mode: 'libp2p' | 'libp2p-v1'
+  pnet: boolean
+  label: string
 }
+const ALL_VARIANTS: (Variant & { on: boolean })[] = [
+  { key: 'v2', mode: 'libp2p', pnet: false, label: 'v2 (framed, no secret-stream), noise+yamux', on: true },
+  {
+    key: 'v1',
+    mode: 'libp2p-v1',
+    pnet: false,
+    label: 'v1 (hypercore secret-stream inside), noise+yamux',
+    on: values.v1,
+  },
+  { key: 'v2-pnet', mode: 'libp2p', pnet: true, label: 'v2, pnet+noise+yamux (as llmesh nodes)', on: values.pnet },
+]
+const VARIANTS: Variant[] = ALL_VARIANTS.filter((v) => v.on)
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -90,9 +103,13 @@ try {
     minRamMb: 1,
     now: Date.now(),
   })
-  const seedHost = await host()
+  const seedHost = await benchHost()
   const seedRep = new Replicator({ libp2p: seedHost, store: seedStore, logger })
   await seedRep.start()
+  // the same store behind a second host inside the private network (replicators only name peers differently)
+  const pnetHost = PSK === undefined ? undefined : await benchHost(PSK)
+  const pnetRep = pnetHost === undefined ? undefined : new Replicator({ libp2p: pnetHost, store: seedStore, logger })
+  await pnetRep?.start()
 
   const manifestFile = join(root, 'manifest.json')
   await writeFile(manifestFile, JSON.stringify(manifest))
@@ -103,15 +120,15 @@ try {
     s.on('error', () => sock.destroy())
   })
   await new Promise<void>((r) => tcpServer.listen(0, '127.0.0.1', r))
-  const device = async (mode: 'libp2p' | 'tcp', r: number) => {
-    const dataDir = join(root, `${mode}${r}`)
+  const device = async (mode: 'libp2p' | 'libp2p-v1' | 'tcp', r: number, pnet = false) => {
+    const dataDir = join(root, `${mode}${pnet ? '-pnet' : ''}${r}`)
+    const host = pnet ? pnetHost : seedHost
     const addr =
-      mode === 'libp2p'
-        ? seedHost.getMultiaddrs()[0].toString()
-        : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
+      mode !== 'tcp' ? host?.getMultiaddrs()[0].toString() : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
+    const psk = pnet ? PSK : undefined
     const { stdout } = await execFileP(
       process.execPath,
-      [...DEVICE_FLAGS, DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT })],
+      [...DEVICE_FLAGS, DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT, psk })],
       {
         maxBuffer: 1 << 20,
       },
@@ -126,34 +143,14 @@ try {
       du: number
     }
   }
-  const fetchS: number[] = []
-  const installS: number[] = []
-  const fetchCpu: number[] = []
-  const installCpu: number[] = []
-  const wireRatio: number[] = []
-  const diskRatio: number[] = []
-  const tcpS: number[] = []
-  for (let r = 0; r < RUNS; r++) {
-    const d = await device('libp2p', r)
-    fetchS.push(d.fetchS)
-    installS.push(d.installS)
-    fetchCpu.push(d.fetchCpuS)
-    installCpu.push(d.installCpuS)
-    wireRatio.push(d.bytesIn / size)
-    diskRatio.push(d.du / size)
-    if (!values['no-tcp']) tcpS.push((await device('tcp', r)).fetchS)
-  }
-  tcpServer.close()
-
-  // plain HTTP + curl
+  // plain HTTP + curl, interleaved with the device runs so that both see the same machine load
   const server = createServer((_req, res) => {
     res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' })
     createReadStream(file).pipe(res)
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   const port = (server.address() as AddressInfo).port
-  const curlS: number[] = []
-  for (let r = 0; r < RUNS; r++) {
+  const curl = async (r: number): Promise<number> => {
     const out = join(root, `curl${r}.bin`)
     const { stdout } = await execFileP('curl', [
       '-s',
@@ -165,18 +162,34 @@ try {
     ])
     const t0 = performance.now()
     await execFileP('sha256sum', [out])
-    curlS.push(Number(stdout) + (performance.now() - t0) / 1000)
+    const s = Number(stdout) + (performance.now() - t0) / 1000
     await rm(out, { force: true })
+    return s
   }
+  type Run = Awaited<ReturnType<typeof device>>
+  const runs = new Map<Variant, Run[]>(VARIANTS.map((v) => [v, []]))
+  const curlS: number[] = []
+  const tcpS: number[] = []
+  const load0 = loadavg()
+  for (let r = 0; r < RUNS; r++) {
+    curlS.push(await curl(r))
+    // rotate which variant goes first, so none always runs on a warmer machine
+    for (let k = 0; k < VARIANTS.length; k++) {
+      const v = VARIANTS[(r + k) % VARIANTS.length]
+      runs.get(v)?.push(await device(v.mode, r, v.pnet))
+    }
+    if (!values['no-tcp']) tcpS.push((await device('tcp', r)).fetchS)
+  }
+  tcpServer.close()
   server.close()
   await seedRep.stop()
   await seedHost.stop()
+  await pnetRep?.stop()
+  await pnetHost?.stop()
   await seedStore.stop()
 
   const mbps = (s: number) => (size / 1048576 / s).toFixed(1)
-  const f = median(fetchS)
   const c = median(curlS)
-  const i = median(installS)
   const c0 = append.chunks.chunking
   const kib = (n: number) => n / 1024
   console.log(
@@ -186,30 +199,23 @@ try {
   console.log('|---|---:|---:|---:|')
   console.log(`| seed: chunk + append to feed | ${ingestS.toFixed(2)} | ${mbps(ingestS)} | |`)
   console.log(`| curl ← node:http (plain TCP) + sha256sum | ${c.toFixed(2)} | ${mbps(c)} | 1.00 |`)
-  console.log(
-    `| device ← seed: hypercore over libp2p (noise+yamux), all blocks | ${f.toFixed(2)} | ${mbps(f)} | ${(c / f).toFixed(2)} |`,
-  )
+  const row = (label: string, t: number) => `| ${label} | ${t.toFixed(2)} | ${mbps(t)} | ${(c / t).toFixed(2)} |`
   const p = median(tcpS)
-  if (tcpS.length > 0)
-    console.log(
-      `| (reference) hypercore over plain TCP, no libp2p | ${p.toFixed(2)} | ${mbps(p)} | ${(c / p).toFixed(2)} |`,
+  if (tcpS.length > 0) console.log(row('(reference) hypercore over plain TCP, no libp2p, fetch only', p))
+  const cpu: string[] = []
+  for (const [{ label: v }, rs] of runs) {
+    const f = median(rs.map((d) => d.fetchS))
+    const i = median(rs.map((d) => d.installS))
+    console.log(row(`device ← seed over libp2p, replication ${v}: fetch`, f))
+    console.log(`| device, ${v}: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
+    console.log(row(`**device, ${v}: fetch + install**`, median(rs.map((d) => d.fetchS + d.installS))))
+    cpu.push(
+      `${v}: fetch ${median(rs.map((d) => d.fetchCpuS)).toFixed(2)} s, install ${median(rs.map((d) => d.installCpuS)).toFixed(2)} s; wire bytes / file ${median(rs.map((d) => d.bytesIn / size)).toFixed(3)}; data directory / file ${median(rs.map((d) => d.du / size)).toFixed(3)}`,
     )
-  console.log(`| device: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
-  console.log(
-    `| device: fetch + install total | ${(f + i).toFixed(2)} | ${mbps(f + i)} | ${(c / (f + i)).toFixed(2)} |`,
-  )
-  console.log(
-    `\nDevice process CPU (user + system, median): fetch ${median(fetchCpu).toFixed(2)} s, install ${median(installCpu).toFixed(2)} s`,
-  )
-  console.log(
-    `Load average at the end: ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')}`,
-  )
-  console.log(`\nWire bytes received / file size: ${median(wireRatio).toFixed(3)}`)
-  console.log(
-    `Device data directory after install (du, store + install + indexes) / file size: ${median(diskRatio).toFixed(3)} (goal ≤ 1.2)`,
-  )
+  }
+  console.log(`\nDevice process CPU (user + system, medians):\n${cpu.map((l) => `- ${l}`).join('\n')}`)
+  const la = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ')
+  console.log(`Load average at the start: ${la(load0)}; at the end: ${la(loadavg())}`)
 } finally {
   await rm(root, { recursive: true, force: true })
 }

@@ -20,7 +20,14 @@ export function fleetTopic(topic: string, fleet: string): string {
 export const PROTOCOL_ANTI_ENTROPY = '/llmesh/anti-entropy/2.0.0'
 /** Anti-entropy version 1 (whole id lists): still answered and dialled as a fallback, for nodes not yet upgraded. */
 export const PROTOCOL_ANTI_ENTROPY_V1 = '/llmesh/anti-entropy/1.0.0'
-export const PROTOCOL_REPLICATE = '/llmesh/replicate/1.0.0'
+/**
+ * Block replication: hypercore's protocol in length-prefixed frames, without hypercore's own
+ * secret-stream encryption (the libp2p connection is already encrypted and authenticated); see
+ * node/store/framed-stream.ts.
+ */
+export const PROTOCOL_REPLICATE = '/llmesh/replicate/2.0.0'
+/** Replication version 1 (inside hypercore's secret-stream): still answered and dialled as a fallback, for nodes not yet upgraded. */
+export const PROTOCOL_REPLICATE_V1 = '/llmesh/replicate/1.0.0'
 /** Federated serving: one OpenAI request forwarded to a peer that serves its model (protocols/infer.ts). */
 export const PROTOCOL_INFER = '/llmesh/infer/1.0.0'
 

@@ -18,6 +18,13 @@ export function lineageName(model: string): string {
 
 /** Range requests (contiguous runs of missing blocks, random order; see fetcher.ts) a fetch keeps open. */
 export const FETCH_PARALLEL = 16
+/**
+ * Largest message of a framed replication stream (framed-stream.ts), bytes: as hyperswarm's
+ * secret-stream (a u24 length), so any session hypercore can hold over secret-stream fits.
+ */
+export const REPLICATE_FRAME_MAX = 16 * 1024 * 1024 - 1
+/** Messages a framed replication stream gathers into one write to the libp2p stream, bytes. */
+export const REPLICATE_WRITE_BATCH = 256 * 1024
 /** Re-dial a connected peer's replication stream after a failure, ms. */
 export const REPLICATE_REDIAL_MS = 2000
 /**
@@ -35,5 +42,13 @@ export const FETCH_HOTSWAP = false
  * same download rate (docs/benchmarks.md). Smaller memtables also lower the daemon's RSS.
  */
 export const STORE_WRITE_BUFFER = 8 * 1024 * 1024
+/**
+ * RocksDB blob garbage collection age cutoff of the corestore (hypercore-storage's default 0.25:
+ * compactions rewrite the live blobs of the oldest quarter of blob files). Blocks are written once
+ * and deleted only in whole releases (strip after install, GC of a version), after which their
+ * blob files hold no live blob and are deleted without GC; rewriting them during a download was
+ * ≈ 5 % of a device's CPU (docs/benchmarks.md). 0: no blob is rewritten.
+ */
+export const STORE_BLOB_GC_AGE_CUTOFF = 0
 /** Least time between two restarts of every replication session after a stalled download, ms (replicator.ts). */
 export const REPLICATE_RECYCLE_MIN_MS = 30_000

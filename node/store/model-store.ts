@@ -13,7 +13,14 @@ import Hypercore from 'hypercore'
 import type { ChunkIndex, ChunkRef } from '../../protocols/schemas/index.ts'
 import { blockRuns } from './block-runs.ts'
 import { type ChunkingOptions, chunkFile, resolveChunking } from './chunker.ts'
-import { FETCH_HOTSWAP, FETCH_INFLIGHT, lineageName, STORE_DIR, STORE_WRITE_BUFFER } from './constants.ts'
+import {
+  FETCH_HOTSWAP,
+  FETCH_INFLIGHT,
+  lineageName,
+  STORE_BLOB_GC_AGE_CUTOFF,
+  STORE_DIR,
+  STORE_WRITE_BUFFER,
+} from './constants.ts'
 import { FileBlocks, type FileChunk } from './file-blocks.ts'
 
 /** Options of the store. */
@@ -121,7 +128,12 @@ export class ModelStore {
   async start(): Promise<void> {
     this.starting ??= (async () => {
       await mkdir(this.dir, { recursive: true })
-      const cs = new Corestore(Hypercore.defaultStorage(this.dir, { writeBufferSize: STORE_WRITE_BUFFER }))
+      const cs = new Corestore(
+        Hypercore.defaultStorage(this.dir, {
+          writeBufferSize: STORE_WRITE_BUFFER,
+          blobGarbageCollectionAgeCutOff: STORE_BLOB_GC_AGE_CUTOFF,
+        }),
+      )
       await cs.ready()
       this.corestore = cs
     })()

@@ -20,10 +20,14 @@
 import type { Duplex } from 'node:stream'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
-import { PROTOCOL_REPLICATE } from '../../protocols/constants.ts'
+import { PROTOCOL_REPLICATE, PROTOCOL_REPLICATE_V1 } from '../../protocols/constants.ts'
 import { REPLICATE_RECYCLE_MIN_MS, REPLICATE_REDIAL_MS } from './constants.ts'
 import type { InvalidBlock, ModelStore } from './model-store.ts'
-import { type ByteCounters, streamToDuplex } from './stream-duplex.ts'
+import { sessionPipe } from './session-pipe.ts'
+import type { ByteCounters } from './stream-duplex.ts'
+
+/** Replication protocols, newest first: a dial negotiates the newest both speak. */
+export const REPLICATE_PROTOCOLS: readonly string[] = [PROTOCOL_REPLICATE, PROTOCOL_REPLICATE_V1]
 
 /** What the replicator uses. */
 export interface ReplicatorComponents {
@@ -34,8 +38,8 @@ export interface ReplicatorComponents {
 
 /** Options. */
 export interface ReplicatorInit {
-  /** Protocol id; default `PROTOCOL_REPLICATE`. */
-  protocol?: string
+  /** Protocol ids offered and answered, newest first; default `REPLICATE_PROTOCOLS` (benches pin one to compare). */
+  protocols?: readonly string[]
   /** Replicate only with peers this accepts (e.g. enrolled fleet members). Default: every connected peer. */
   isFleetPeer?: (peerId: string) => boolean
   /** Delay before re-dialing a failed session, ms. */
@@ -69,7 +73,7 @@ interface Session {
 /** Corestore replication over libp2p. */
 export class Replicator {
   private readonly c: ReplicatorComponents
-  private readonly protocol: string
+  private readonly protocols: readonly string[]
   private readonly isFleetPeer: (peerId: string) => boolean
   private readonly redialMs: number
   private readonly sessions = new Map<string, Session>()
@@ -88,7 +92,7 @@ export class Replicator {
 
   constructor(components: ReplicatorComponents, init: ReplicatorInit = {}) {
     this.c = components
-    this.protocol = init.protocol ?? PROTOCOL_REPLICATE
+    this.protocols = init.protocols ?? REPLICATE_PROTOCOLS
     this.isFleetPeer = init.isFleetPeer ?? (() => true)
     this.redialMs = init.redialMs ?? REPLICATE_REDIAL_MS
     this.recycleMinMs = init.recycleMinMs ?? REPLICATE_RECYCLE_MIN_MS
@@ -99,7 +103,7 @@ export class Replicator {
   async start(): Promise<void> {
     if (this.running) return
     this.running = true
-    await this.c.libp2p.handle(this.protocol, (stream, conn) => this.onInbound(stream, conn), {
+    await this.c.libp2p.handle([...this.protocols], (stream, conn) => this.onInbound(stream, conn), {
       maxInboundStreams: 4,
       maxOutboundStreams: 4,
       runOnLimitedConnection: true,
@@ -122,10 +126,10 @@ export class Replicator {
     this.timers.clear()
     for (const s of this.sessions.values()) s.close()
     this.sessions.clear()
-    await this.c.libp2p.unhandle(this.protocol).catch(() => {})
+    await this.c.libp2p.unhandle([...this.protocols]).catch(() => {})
   }
 
-  /** Byte counters (libp2p stream payload, i.e. hypercore's encrypted protocol bytes). */
+  /** Byte counters (libp2p stream payload: hypercore's protocol bytes, framed or inside its secret-stream). */
   stats(): ReplicationStats {
     const peers: ReplicationStats['peers'] = {}
     for (const [id, s] of this.sessions) peers[id] = { ...s.counters, state: s.state, invalidBlocks: s.invalidBlocks }
@@ -191,7 +195,7 @@ export class Replicator {
     }
     // on the connection itself: libp2p's dialProtocol passes over a relayed (limited) one and dials another circuit
     target
-      .newStream(this.protocol, { runOnLimitedConnection: true })
+      .newStream([...this.protocols], { runOnLimitedConnection: true })
       .then((stream) => {
         if (!this.running || this.sessions.get(peer) !== session) {
           stream.abort(new Error('replicator stopped'))
@@ -225,33 +229,33 @@ export class Replicator {
   }
 
   private attach(peer: string, stream: Stream, initiator: boolean, session: Session, conn: Connection): void {
-    const duplex = streamToDuplex(stream, session.counters, this.totals)
-    const proto = this.c.store.store.replicate(initiator)
-    const noise = (proto as unknown as { noiseStream?: object }).noiseStream
+    const { proto, noise, parts } = sessionPipe({
+      store: this.c.store.store,
+      stream,
+      initiator,
+      localPeer: this.c.libp2p.peerId.toString(),
+      remotePeer: peer,
+      limit: this.throttle(conn),
+      counters: [session.counters, this.totals],
+    })
     if (noise !== undefined) this.streamPeers.set(noise, peer)
-    const limit = this.throttle(conn)
-    if (limit === undefined) duplex.pipe(proto).pipe(duplex)
-    else duplex.pipe(limit.inbound).pipe(proto).pipe(limit.outbound).pipe(duplex)
     session.state = 'active'
     let closed = false
     const onClose = (err?: Error) => {
       if (closed) return
       closed = true
       if (err) this.c.logger.debug({ peer, err: err.message }, 'replication session ended')
-      proto.destroy()
-      duplex.destroy()
-      limit?.inbound.destroy()
-      limit?.outbound.destroy()
+      for (const p of [proto, ...parts]) p.destroy()
       if (this.sessions.get(peer) === session) {
         this.sessions.delete(peer)
         if (initiator) this.scheduleRedial(peer)
       }
     }
     session.close = () => onClose()
-    proto.on('error', onClose)
-    proto.on('close', () => onClose())
-    duplex.on('error', onClose)
-    duplex.on('close', () => onClose())
+    for (const p of [proto, ...parts]) {
+      p.on('error', onClose)
+      p.on('close', () => onClose())
+    }
     this.c.logger.debug({ peer, initiator }, 'replicating')
   }
 

@@ -13,7 +13,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import pino from 'pino'
 import { ModelStore } from '../../node/store/model-store.ts'
-import { Replicator } from '../../node/store/replicator.ts'
+import { Replicator, type ReplicatorInit } from '../../node/store/replicator.ts'
 
 /** A host on loopback. */
 export async function createHost(): Promise<Libp2p> {
@@ -37,13 +37,16 @@ export interface TestPeer {
 
 export const quietLogger = pino({ level: process.env.LLMESH_TEST_LOG ?? 'silent' })
 
-/** Starts a peer (optionally reusing a data dir, to simulate a restart). */
-export async function startPeer(name: string, dataDir?: string): Promise<TestPeer> {
+/** Starts a peer (optionally reusing a data dir, to simulate a restart; `init` adds replicator options). */
+export async function startPeer(name: string, dataDir?: string, init: ReplicatorInit = {}): Promise<TestPeer> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), `llmesh-${name}-`)))
   const libp2p = await createHost()
   const store = new ModelStore({ dataDir: dir })
   await store.start()
-  const replicator = new Replicator({ libp2p, store, logger: quietLogger.child({ peer: name }) }, { redialMs: 300 })
+  const replicator = new Replicator(
+    { libp2p, store, logger: quietLogger.child({ peer: name }) },
+    { redialMs: 300, ...init },
+  )
   await replicator.start()
   let stopped = false
   return {

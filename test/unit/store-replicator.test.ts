@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { fetchRelease } from '../../node/store/fetcher.ts'
-import { PROTOCOL_REPLICATE } from '../../protocols/constants.ts'
+import { PROTOCOL_REPLICATE, PROTOCOL_REPLICATE_V1 } from '../../protocols/constants.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
 import { cleanup, connectAll, startPeer } from '../mesh/distribution-helpers.ts'
 
@@ -26,6 +26,30 @@ describe('replicator', () => {
       assert.ok(!a.libp2p.getProtocols().includes(PROTOCOL_REPLICATE))
     } finally {
       await cleanup([a, b])
+    }
+  })
+
+  test('a node not yet upgraded (replication v1 only) and an upgraded one replicate over v1; two upgraded ones over v2', async () => {
+    const old = await startPeer('rold', undefined, { protocols: [PROTOCOL_REPLICATE_V1] })
+    const a = await startPeer('rnew')
+    const b = await startPeer('rnew2')
+    const protocolsTo = (p: typeof a, q: typeof a) =>
+      p.libp2p
+        .getConnections(q.libp2p.peerId)
+        .flatMap((c) => c.streams.map((s) => s.protocol))
+        .filter((x) => x?.startsWith('/llmesh/replicate/'))
+    try {
+      await connectAll([a, old, b])
+      const f = join(a.dataDir, 'm.gguf')
+      await writeTinyGguf(f, { layers: 2, embd: 64 })
+      const r = await a.store.appendFile('tiny', f)
+      await fetchRelease(old.store, r.chunks)
+      await fetchRelease(b.store, r.chunks)
+      assert.deepEqual(protocolsTo(a, old), [PROTOCOL_REPLICATE_V1])
+      assert.deepEqual(protocolsTo(a, b), [PROTOCOL_REPLICATE])
+      assert.equal(old.replicator.stats().invalidBlocks + b.replicator.stats().invalidBlocks, 0)
+    } finally {
+      await cleanup([a, old, b])
     }
   })
 
