@@ -12,7 +12,6 @@ import { decodeFrame } from '../../protocols/anti-entropy.ts'
 import type { Logger } from '../logger.ts'
 import { BudgetError, type BudgetLimit, type PeerBudgets } from './anti-entropy-budget.ts'
 import { AE_SCORE_PENALTY } from './constants.ts'
-import { type CpuReading, cpuMsSince, cpuNow } from './cpu-clock.ts'
 import { IGNORED_CODES } from './gossip-service.ts'
 import type { Ingest } from './ingest.ts'
 
@@ -50,7 +49,7 @@ export class PeerGuard {
     schema: Parameters<typeof decodeFrame<T>>[1],
   ): Promise<T> {
     const bytes = await this.frame(lp, peer, signal)
-    const cpu = cpuNow()
+    const cpu = process.cpuUsage()
     const r = decodeFrame(bytes, schema)
     this.charge(peer, cpu)
     if (r.ok) return r.value
@@ -71,7 +70,7 @@ export class PeerGuard {
     ingested: (err?: unknown) => void,
   ): Promise<void> {
     let refused: { code: string; message: string } | undefined
-    const cpu = cpuNow()
+    const cpu = process.cpuUsage()
     try {
       const pending = ingest.ingest(bytes, 'anti-entropy', peer.toString())
       this.charge(peer, cpu)
@@ -90,8 +89,9 @@ export class PeerGuard {
   }
 
   /** Adds the CPU time since `since` to the peer's budget. */
-  charge(peer: PeerId, since: CpuReading): void {
-    this.c.budgets.spent(peer.toString(), cpuMsSince(since))
+  charge(peer: PeerId, since: NodeJS.CpuUsage): void {
+    const d = process.cpuUsage(since)
+    this.c.budgets.spent(peer.toString(), (d.user + d.system) / 1000)
   }
 
   /** A peer over a budget: one warning per interval, and the round ends. */

@@ -19,7 +19,6 @@ import { Initiator, RECONCILE_MAX_ROUNDS, respond } from '../../protocols/reconc
 import type { QueryRange } from '../../protocols/reconcile-frames.ts'
 import { CountFrame, HaveFrame, type Hello, NextFrame, ReplyFrame, WantFrame } from './anti-entropy-frames.ts'
 import type { PeerGuard } from './anti-entropy-guard.ts'
-import { cpuNow } from './cpu-clock.ts'
 import type { Ingest } from './ingest.ts'
 import type { MessageStore } from './message-store.ts'
 import type { StoredMessage } from './types.ts'
@@ -90,7 +89,7 @@ export async function initiateV2(h: RoundHost, io: RoundIo): Promise<void> {
   while (query !== undefined) {
     const reply = await h.guard.control(io.lp, io.peer, io.signal, ReplyFrame)
     if (trips++ === 0) h.gotHello(io.res.peer, reply.hello)
-    const cpu = cpuNow()
+    const cpu = process.cpuUsage()
     query = ini.next(reply.ranges)
     h.guard.charge(io.peer, cpu)
     if (query !== undefined) await write(io, { ranges: query })
@@ -123,7 +122,7 @@ export async function respondV2(h: RoundHost, io: RoundIo): Promise<void> {
       h.guard.invalidFrame(io.peer, err)
       throw err
     }
-    const cpu = cpuNow()
+    const cpu = process.cpuUsage()
     set ??= h.store.syncSet(Date.now(), h.healthWindowMs)
     const ranges = respond(set, next.ranges, wanted(h))
     h.guard.charge(io.peer, cpu)

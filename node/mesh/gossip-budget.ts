@@ -23,7 +23,6 @@ import {
   GOSSIP_BUDGET_MESSAGES,
   GOSSIP_BUDGET_PENALTY,
 } from './constants.ts'
-import { type CpuReading, cpuMsSince } from './cpu-clock.ts'
 
 /** Limits per peer and interval (`frames`: messages). */
 export type GossipBudgetLimits = Omit<BudgetLimits, 'invalid'>
@@ -81,8 +80,9 @@ export class GossipBudget {
     return false
   }
 
-  /** Adds this thread's CPU time since `since` (cpu-clock.ts) to the peer's budget. */
-  spent(peer: PeerId, since: CpuReading): void {
-    this.budgets.spent(peer.toString(), cpuMsSince(since))
+  /** Adds the CPU time since `since` (process.cpuUsage) to the peer's budget. */
+  spent(peer: PeerId, since: NodeJS.CpuUsage): void {
+    const d = process.cpuUsage(since)
+    this.budgets.spent(peer.toString(), (d.user + d.system) / 1000)
   }
 }

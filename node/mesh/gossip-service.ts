@@ -19,7 +19,6 @@ import { VerificationError } from '../../protocols/errors.ts'
 import type { MessageType } from '../../protocols/schemas/index.ts'
 import type { Logger } from '../logger.ts'
 import { NOT_ENROLLED_PENALTY } from './constants.ts'
-import { cpuNow } from './cpu-clock.ts'
 import { GossipBudget, type GossipBudgetLimits } from './gossip-budget.ts'
 import type { Ingest, IngestResult } from './ingest.ts'
 import type { VerifiedWire } from './types.ts'
@@ -168,7 +167,7 @@ export class GossipService {
     }
     let res: IngestResult
     // ingest hashes, parses and verifies synchronously, up to its first await (the store's write)
-    const cpu = cpuNow()
+    const cpu = process.cpuUsage()
     try {
       const pending = this.ingest.ingest(data, 'gossip', peer.toString(), filter)
       this.budget.spent(peer, cpu)
