@@ -6,7 +6,7 @@
  * the same from another host. During the flood a tiny release with a one-stage policy is
  * published. Checked on every honest node (seed, d1, d2):
  * - its store holds at most d3's report quota (REPORT_QUOTA_BYTES, + 2 MiB of honest traffic) more than before, under the
- *   documented bound (`storeWireBound`), and its heap grows less than 4× that bound
+ *   documented bound (`storeWireBound`), and its heap grows less than 8× that bound (garbage included)
  *   (docs/protocol.md, "Message retention"); the quota was hit (`ERR_QUOTA` refusals counted);
  * - nothing signed by the unenrolled key is in its log, and its refusals were counted
  *   (`ERR_NOT_ENROLLED`: ignored by gossip, so it costs no score);
@@ -285,9 +285,12 @@ describe('a flood of maximum-size reports (network namespaces)', { skip, timeout
       assert.ok(a.wire - b.wire <= REPORT_QUOTA_BYTES + 2 * MIB, `${n.proc.name}: grew ${a.wire - b.wire} wire bytes`)
       t.diagnostic(`${n.proc.name} heap held after the flood: ${((heapHeld[i] - b.heap) / MIB).toFixed(1)} MiB more`)
       // heap used includes garbage an idle node has not collected yet (a major GC runs on
-      // allocation, not on time): beside two CPU hogs d2 read +148 MiB, idle +44 to +65; the retained
-      // heap per report, after forced GCs, is bench/report-heap.ts's
-      assert.ok(heapHeld[i] - b.heap <= 4 * bound, `${n.proc.name}: heap grew ${heapHeld[i] - b.heap} bytes`)
+      // allocation, not on time), and that garbage grows with the flood messages a node verified
+      // (~1 MiB of zod output each). Since pnet's cipher runs natively the flooders deliver up to
+      // ~1.6x more in the same minute (637 of 5,950 against 432 of 3,894), and idle runs read
+      // +61 to +216 MiB. The retained heap per stored report, after forced GCs, is tested by
+      // test/unit/report-heap.test.ts; this check only catches runaway growth
+      assert.ok(heapHeld[i] - b.heap <= 8 * bound, `${n.proc.name}: heap grew ${heapHeld[i] - b.heap} bytes`)
 
       const lines = (await readFile(join(n.dataDir, 'messages.jsonl'), 'utf8')).split('\n')
       assert.equal(
