@@ -230,6 +230,8 @@ describe('federated serving: a device answers through the peer that serves the m
   })
 
   test('a peer that cannot take the stream is skipped for the other; a stopped peer is not chosen', async () => {
+    // the previous test's aborted generation may still hold a peer's queue (429 overloaded)
+    await waitFor(() => gpus.every((g) => g.parts.supervisor?.status().active === 0), 10_000, 'idle peers')
     const [first, second] = candidates()
     const a = f.devices.find((d) => d.id === first)!
     await a.daemon.context.mesh.libp2p.unhandle(PROTOCOL_INFER)
