@@ -10,9 +10,9 @@
  * asks for embeddings never pay its memory) and used by one request at a time.
  *
  * Never logs prompt or completion text: text only goes back to the parent over IPC.
+ * Parts: worker-text.ts (chat history, text batching, token counts), worker-score.ts (quality probes).
  */
 
-import type { ChatHistoryItem } from 'node-llama-cpp'
 import {
   getLlama,
   type Llama,
@@ -26,6 +26,7 @@ import {
 } from 'node-llama-cpp'
 import type { FinishReason, FromWorker, GenerateSpec, LoadSpec, ScoreSpec, ToWorker } from './ipc.ts'
 import { scoreProbe } from './worker-score.ts'
+import { countTokens, finishReasonOf, TextBatcher, toHistory } from './worker-text.ts'
 
 const OOM_TEXT = /out of memory|insufficient memory|failed to allocate|bad_alloc|cannot allocate/i
 
@@ -105,55 +106,6 @@ async function unload(): Promise<void> {
   context = undefined
   model = undefined
   state = 'idle'
-}
-
-function toHistory(spec: GenerateSpec): ChatHistoryItem[] {
-  const history: ChatHistoryItem[] = []
-  for (const m of spec.messages ?? []) {
-    if (m.role === 'system') history.push({ type: 'system', text: m.content })
-    else if (m.role === 'user') history.push({ type: 'user', text: m.content })
-    else history.push({ type: 'model', response: [m.content] })
-  }
-  history.push({ type: 'model', response: [] })
-  return history
-}
-
-/**
- * Coalesces text chunks produced in the same turn of the event loop into one IPC message: at
- * hundreds of tokens/s a message per token costs more than the generation itself. The first
- * chunk still goes out on the next tick, so time to first token is unchanged.
- */
-class TextBatcher {
-  private readonly sink: (text: string) => void
-  private pending: string[] = []
-  private scheduled = false
-  constructor(sink: (text: string) => void) {
-    this.sink = sink
-  }
-  push(text: string): void {
-    this.pending.push(text)
-    if (this.scheduled) return
-    this.scheduled = true
-    setImmediate(() => this.flush())
-  }
-  flush(): void {
-    this.scheduled = false
-    if (this.pending.length === 0) return
-    this.sink(this.pending.join(''))
-    this.pending = []
-  }
-}
-
-/**
- * Token counts from the sequence's meter. llama.cpp decodes count as "output" when their logits
- * are read: the last prompt token and every generated token fed back; the rest of the prompt is
- * "input". The last sampled token is not fed back when generation stops at maxTokens. (Text
- * chunks are no measure: byte tokens of an unfinished UTF-8 character yield none.)
- */
-function countTokens(input: number, output: number, finish: FinishReason, maxTokens: number) {
-  if (output === 0) return { tokensIn: input, tokensOut: 0 }
-  const sampled = output - 1 + (finish === 'length' ? 1 : 0)
-  return { tokensIn: input + 1, tokensOut: Math.min(maxTokens, sampled) }
 }
 
 /**
@@ -250,7 +202,7 @@ async function generate(id: number, spec: GenerateSpec): Promise<void> {
       }
     }
     out.flush()
-    const finishReason: FinishReason = stopReason === 'maxTokens' ? 'length' : stopReason === 'abort' ? 'abort' : 'stop'
+    const finishReason = finishReasonOf(stopReason)
     send({
       type: 'done',
       id,
