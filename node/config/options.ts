@@ -11,43 +11,12 @@
  */
 
 import { hostname } from 'node:os'
+import type { OptionSpec } from './option-spec.ts'
 import { AGENT_OPTIONS } from './options-agent.ts'
+import { LISTEN_OPTION, NETWORK_OPTIONS } from './options-network.ts'
+import { FORWARDING_OPTION, SERVING_OPTIONS } from './options-serving.ts'
 
-/** Value kinds: how a flag, a variable or a file value is parsed. */
-export type OptionKind = 'string' | 'path' | 'list' | 'bool' | 'int' | 'duration'
-
-/** Which command reads the option. */
-export type OptionRole = 'node' | 'seed'
-
-/** Where the defaults are computed for. */
-export interface DefaultsContext {
-  role: OptionRole
-  /** Running from an installed package (`/opt/llmesh/…`), not a checkout. */
-  installed: boolean
-}
-
-/** One option. */
-export interface OptionSpec {
-  /** Its name: also the key in the file and `config print`. */
-  readonly name: string
-  /** Commander flag spelling (`--no-…` for a boolean on by default); absent: env and file only. */
-  readonly flag?: string
-  readonly env: string
-  /** Key in the configuration file; absent: not settable from the file (secrets, the file itself). */
-  readonly key?: string
-  readonly kind: OptionKind
-  /** The default, by role and layout; absent: none (the daemon decides, or the feature is off). */
-  readonly default?: (c: DefaultsContext) => string | number | boolean
-  /** The default as the docs state it. */
-  readonly defaultText: string
-  readonly help: string
-  /** A secret: `config print` shows whether it is set, never its value. */
-  readonly secret?: boolean
-  /** Smallest accepted value of an `int`. */
-  readonly min?: number
-  /** A `list` flag given once per value (`--listen a --listen b`); other lists are comma-separated. */
-  readonly repeatable?: boolean
-}
+export type { DefaultsContext, OptionKind, OptionRole, OptionSpec } from './option-spec.ts'
 
 /** Where the configuration file is on an installed device. */
 export const INSTALLED_CONFIG_FILE = '/etc/llmesh/llmesh.yaml'
@@ -98,16 +67,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultText: '`127.0.0.1:7420`',
     help: 'local HTTP API address',
   },
-  {
-    name: 'listen',
-    flag: '--listen <multiaddr>',
-    env: 'LLMESH_LISTEN',
-    key: 'listen',
-    kind: 'list',
-    repeatable: true,
-    defaultText: '`/ip4/0.0.0.0/tcp/0`',
-    help: 'libp2p listen address (flag repeatable; env comma-separated; file a list)',
-  },
+  LISTEN_OPTION,
   {
     name: 'tags',
     flag: '--tags <a,b>',
@@ -126,55 +86,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultText: 'none',
     help: 'the site this node is at (a-z, 0-9, . _ -): declared as the tag site:<name>, shown in device list and fleet reports',
   },
-  {
-    name: 'mdns',
-    flag: '--no-mdns',
-    env: 'LLMESH_MDNS',
-    key: 'mdns',
-    kind: 'bool',
-    default: () => true,
-    defaultText: '`true`',
-    help: 'mDNS discovery and the bonjour advertisement',
-  },
-  {
-    name: 'bootstrap',
-    flag: '--bootstrap <multiaddr>',
-    env: 'LLMESH_BOOTSTRAP',
-    key: 'bootstrap',
-    kind: 'list',
-    repeatable: true,
-    defaultText: 'none',
-    help: 'peer to dial (flag repeatable; env comma-separated; file a list)',
-  },
-  {
-    name: 'ws_port',
-    flag: '--ws-port <port>',
-    env: 'LLMESH_WS_PORT',
-    key: 'ws_port',
-    kind: 'int',
-    min: 0,
-    defaultText: 'none (no WebSocket listener)',
-    help: 'also listen for libp2p over WebSockets on this TCP port (/ip4/0.0.0.0/tcp/<port>/ws), for sites behind HTTP-only firewalls; 0: any free port',
-  },
-  {
-    name: 'relay_server',
-    flag: '--relay-server',
-    env: 'LLMESH_RELAY_SERVER',
-    key: 'relay_server',
-    kind: 'bool',
-    default: () => false,
-    defaultText: '`false`',
-    help: 'relay (circuit relay v2) for fleet nodes behind NAT that listen on /p2p-circuit; bounded: 32 reservations, 64 circuits, 1 GiB and 1 h per relayed connection',
-  },
-  {
-    name: 'wan_rate',
-    flag: '--wan-rate <rate>',
-    env: 'LLMESH_WAN_RATE',
-    key: 'wan_rate',
-    kind: 'string',
-    defaultText: 'none (no cap)',
-    help: 'cap on model bytes this node sends and receives over WAN links (peers off its subnets, or relayed), each way: 5Mbit, 500kbit, 2MB or bytes/s',
-  },
+  ...NETWORK_OPTIONS,
   {
     name: 'report_interval',
     flag: '--report-interval <duration>',
@@ -269,60 +181,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultText: 'the host name',
     help: "a name for people, shown next to the peer id (an invite's name wins); 1-64 characters",
   },
-  {
-    name: 'inference_concurrency',
-    flag: '--inference-concurrency <n>',
-    env: 'LLMESH_INFERENCE_CONCURRENCY',
-    key: 'inference_concurrency',
-    kind: 'int',
-    min: 1,
-    default: () => 2,
-    defaultText: '`2`',
-    help: 'inference requests served at once (llama.cpp sequences)',
-  },
-  {
-    name: 'inference_queue',
-    flag: '--inference-queue <n>',
-    env: 'LLMESH_INFERENCE_QUEUE',
-    key: 'inference_queue',
-    kind: 'int',
-    min: 0,
-    default: () => 16,
-    defaultText: '`16`',
-    help: 'inference requests waiting beyond those served (more: 503 with Retry-After)',
-  },
-  {
-    name: 'inference_threads',
-    flag: '--inference-threads <n>',
-    env: 'LLMESH_INFERENCE_THREADS',
-    key: 'inference_threads',
-    kind: 'int',
-    min: 1,
-    defaultText: 'per model: 1 for tiny models, else all cores but one',
-    help: 'llama.cpp threads',
-  },
-  {
-    name: 'keep_versions',
-    flag: '--keep-versions <n>',
-    env: 'LLMESH_KEEP_VERSIONS',
-    key: 'keep_versions',
-    kind: 'int',
-    min: 2,
-    default: () => 3,
-    defaultText: '`3`',
-    help: 'versions of each model kept on disk (active and previous always kept)',
-  },
+  ...SERVING_OPTIONS,
   ...AGENT_OPTIONS,
-  {
-    name: 'forwarding',
-    flag: '--no-forwarding',
-    env: 'LLMESH_FORWARDING',
-    key: 'forwarding',
-    kind: 'bool',
-    default: () => true,
-    defaultText: '`true`',
-    help: 'serve OpenAI requests for models this device cannot serve through a peer that can, and serve peers’ forwarded requests',
-  },
+  FORWARDING_OPTION,
 ]
 
 /** The option named `name` (a typo in code is a bug, caught by the tests). */
