@@ -14,15 +14,25 @@
  * rename) every `persistIntervalMs` and at stop, and at start reports newer than the save are
  * folded in again from the store, so a restart keeps 7 days. Reports are signed and verified before
  * they get here; their window end is bounded by ingest (not in the future), and anything older than
- * a ring's horizon is dropped.
+ * a ring's horizon is dropped. What a query answers (points from buckets) is in history-points.ts.
  */
-import { quantile } from '../../protocols/rollout/sketch.ts'
-import type { HealthReport, Sketch } from '../../protocols/schemas/index.ts'
+import type { HealthReport } from '../../protocols/schemas/index.ts'
 import type { Logger } from '../logger.ts'
 import type { StoredMessage } from '../mesh/types.ts'
 import { HISTORY_MAX_DEVICES, HISTORY_MAX_RELEASES, HISTORY_PERSIST_INTERVAL_MS } from './constants.ts'
+import {
+  type DevicePoint,
+  devicePoints,
+  type FleetPoint,
+  fleetPoints,
+  type HistoryRange,
+  type ReleasePoint,
+  releasePoints,
+} from './history-points.ts'
 import { type DeviceSeries, newDeviceSeries, newReleaseSeries, type ReleaseSeries } from './history-series.ts'
 import { loadHistory, saveHistory } from './history-store.ts'
+
+export type { DevicePoint, FleetPoint, HistoryRange, ReleasePoint } from './history-points.ts'
 
 /** Where reports come from: the message store. */
 export interface HistorySource {
@@ -48,45 +58,6 @@ export interface FleetHistoryComponents {
   logger: Logger
   now?: () => number
 }
-
-/** One point of a release's history. */
-export interface ReleasePoint {
-  t: number
-  requests: number
-  errors: number
-  /** errors / requests, null without requests. */
-  error_rate: number | null
-  p50_ms: number | null
-  p95_ms: number | null
-  p99_ms: number | null
-  tokens_in: number
-  tokens_out: number
-  /** Devices whose reports in the bucket had this version active. */
-  devices: number
-  restarts: number
-  ooms: number
-  /** Load and probe failures and local rollbacks. */
-  failures: number
-}
-
-/** One point of a device's history. */
-export interface DevicePoint {
-  t: number
-  reports: number
-  requests: number
-  errors: number
-  cpu_pct: number | null
-  ram_pct: number | null
-  temp_c: number | null
-}
-
-/** A range answer: the bucket width and the points with data, oldest first. */
-export interface HistoryRange<P> {
-  step_ms: number
-  points: P[]
-}
-
-const round = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100)
 
 /** The fleet's history on this node. Long-lived: idempotent start()/stop(). */
 export class FleetHistory {
@@ -209,71 +180,18 @@ export class FleetHistory {
   /** A release's points in [from, to]: fine buckets when the range is within the fine ring, else coarse. */
   release(model: string, version: string, from: number, to: number): HistoryRange<ReleasePoint> | undefined {
     const s = this.releases.get(`${model}@${version}`)
-    if (s === undefined) return undefined
-    const ring = from >= this.now() - s.fine.stepMs * s.fine.slots ? 'fine' : 'coarse'
-    const step = s[ring].stepMs
-    const points = s[ring].range(from, to, this.now()).map((p): ReleasePoint => {
-      const sk: Sketch | undefined = s.sketches[ring].get(p.t / step)
-      return {
-        t: p.t,
-        requests: p.requests,
-        errors: p.errors,
-        error_rate: p.requests > 0 ? round(p.errors / p.requests) : null,
-        p50_ms: sk === undefined ? null : round(quantile(sk, 0.5)),
-        p95_ms: sk === undefined ? null : round(quantile(sk, 0.95)),
-        p99_ms: sk === undefined ? null : round(quantile(sk, 0.99)),
-        tokens_in: p.tokens_in,
-        tokens_out: p.tokens_out,
-        devices: p.devices,
-        restarts: p.restarts,
-        ooms: p.ooms,
-        failures: p.failures,
-      }
-    })
-    return { step_ms: step, points }
+    return s === undefined ? undefined : releasePoints(s, from, to, this.now)
   }
 
   /** A device's points in [from, to]. */
   device(id: string, from: number, to: number): HistoryRange<DevicePoint> | undefined {
     const s = this.devices.get(id)
-    if (s === undefined) return undefined
-    const ring = from >= this.now() - s.fine.stepMs * s.fine.slots ? 'fine' : 'coarse'
-    const points = s[ring].range(from, to, this.now()).map(
-      (p): DevicePoint => ({
-        t: p.t,
-        reports: p.reports,
-        requests: p.requests,
-        errors: p.errors,
-        cpu_pct: p.reports > 0 ? round(p.cpu_sum / p.reports) : null,
-        ram_pct: p.reports > 0 ? round(p.ram_sum / p.reports) : null,
-        temp_c: p.temp_n > 0 ? round(p.temp_sum / p.temp_n) : null,
-      }),
-    )
-    return { step_ms: s[ring].stepMs, points }
+    return s === undefined ? undefined : devicePoints(s, from, to, this.now)
   }
 
   /** Devices reporting per coarse bucket against devices known by then (offline share). */
-  fleet(
-    from: number,
-    to: number,
-  ): HistoryRange<{ t: number; known: number; reporting: number; offline_ratio: number }> {
-    const reporting = new Map<number, number>()
-    const first: number[] = []
-    let step = 0
-    for (const s of this.devices.values()) {
-      step = s.coarse.stepMs
-      const pts = s.coarse.range(0, Number.MAX_SAFE_INTEGER, this.now())
-      if (pts.length > 0) first.push(pts[0].t)
-      for (const p of pts) if (p.t + step > from && p.t <= to) reporting.set(p.t, (reporting.get(p.t) ?? 0) + 1)
-    }
-    const points = [...reporting.keys()]
-      .sort((a, b) => a - b)
-      .map((t) => {
-        const known = first.filter((f) => f <= t).length
-        const n = reporting.get(t) ?? 0
-        return { t, known, reporting: n, offline_ratio: known > 0 ? round(1 - n / known)! : 0 }
-      })
-    return { step_ms: step, points }
+  fleet(from: number, to: number): HistoryRange<FleetPoint> {
+    return fleetPoints(this.devices.values(), from, to, this.now)
   }
 
   /** Saves now (one save at a time). */
