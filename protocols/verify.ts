@@ -24,45 +24,28 @@
  * `digest`. A refusal made after the signature was checked carries that id too (`id`), so a
  * caller may remember refused messages by id without letting a forger poison the name of a
  * message it cannot sign.
+ * Steps 3 to 5 (signature, payload, schema) are in verify-open.ts; the invite claim's check here.
  */
-import { createPublicKey, verify as cryptoVerify } from 'node:crypto'
-import { peerIdFromString } from '@libp2p/peer-id'
-import {
-  MAX_SIZE,
-  MAX_WIRE_SIZE,
-  PAYLOAD_TYPE_DEVICE,
-  PAYLOAD_TYPE_IN_TOTO,
-  PAYLOAD_TYPE_OPERATOR,
-} from './constants.ts'
-import {
-  canonicalJson,
-  compactArrays,
-  fromBase64,
-  isCanonicalJsonBytes,
-  parseJsonBytes,
-  tryFromBase64,
-} from './encoding.ts'
+import { verify as cryptoVerify } from 'node:crypto'
+import { MAX_SIZE, MAX_WIRE_SIZE } from './constants.ts'
+import { canonicalJson, parseJsonBytes, tryFromBase64 } from './encoding.ts'
 import { type VerificationCode, VerificationError } from './errors.ts'
 import {
   claimProofBytes,
   DEVICE_TYPES,
   type DeviceInvite,
-  DeviceMessage,
+  type DeviceMessage,
   type InviteClaim,
   type MessageType,
   OPERATOR_TYPES,
-  OperatorMessage,
+  type OperatorMessage,
   type ReleaseManifest,
   type TrustRoot,
 } from './schemas/index.ts'
-import { probeSetDigest } from './schemas/probes.ts'
-import { pae } from './signing/dsse.ts'
-import { messageId } from './signing/message-id.ts'
-import { openOperatorBundle } from './signing/open-bundle.ts'
 import { isCanonicalEd25519 } from './signing/signature-form.ts'
-import { ReleaseStatement, releaseFileName } from './signing/statement.ts'
 import { checkFreshness } from './trust/freshness.ts'
 import { sequenceOf } from './trust/sequence.ts'
+import { ed25519PublicKey, type Fail, failWith, openDevice, openOperator } from './verify-open.ts'
 import { WireEnvelope } from './wire.ts'
 
 /** What a receiver knows when it verifies a message. */
@@ -114,15 +97,7 @@ export type VerifyResult =
       claimedSigner?: string
     }
 
-type Fail = { ok: false; error: VerificationError; id?: string; claimedSigner?: string }
-const failWith = (code: VerificationCode, message: string, cause?: unknown): Fail => ({
-  ok: false,
-  error: new VerificationError(code, message, cause === undefined ? undefined : { cause }),
-})
-
 const ALL_TYPES: readonly string[] = [...OPERATOR_TYPES, ...DEVICE_TYPES]
-/** DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 raw key bytes follow. */
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** Verifies wire bytes. Synchronous; never throws. */
@@ -159,7 +134,10 @@ function verifyUnsafe(bytes: Uint8Array, ctx: VerifyContext): VerifyResult {
   if (canonicalJson(parsed.value) !== decoder.decode(bytes)) {
     return failWith('ERR_SCHEMA', 'wire envelope is not in RFC 8785 canonical form')
   }
-  const opened = envelope.kind === 'operator' ? openOperator(envelope, ctx) : openDevice(envelope, ctx)
+  const opened =
+    envelope.kind === 'operator'
+      ? openOperator(envelope, ctx.trust.keys)
+      : openDevice(envelope, ctx.deviceStatus, (claim) => checkClaim(claim, ctx))
   if (!opened.ok) return opened
   const { message, signer, digest } = opened
   const refuse = (code: VerificationCode, text: string): Fail => ({ ...failWith(code, text), id: digest })
@@ -187,93 +165,6 @@ function verifyUnsafe(bytes: Uint8Array, ctx: VerifyContext): VerifyResult {
     }
   }
   return { ok: true, type: message.type, message, signer, digest, envelope, replay }
-}
-
-type Opened = { ok: true; message: OperatorMessage | DeviceMessage; signer: string; digest: string } | Fail
-
-function openOperator(envelope: Extract<WireEnvelope, { kind: 'operator' }>, ctx: VerifyContext): Opened {
-  const bundle = openOperatorBundle(envelope.bundle, ctx.trust.keys)
-  if (!bundle.ok) return bundle
-  const expected = envelope.type === 'ReleaseManifest' ? PAYLOAD_TYPE_IN_TOTO : PAYLOAD_TYPE_OPERATOR
-  if (bundle.payloadType !== expected)
-    return failWith('ERR_SCHEMA', `payload type ${bundle.payloadType} is not ${expected}`)
-  const digest = messageId(bundle.keyid, bundle.payloadType, bundle.payload)
-  const fail = (code: VerificationCode, text: string): Fail => ({ ...failWith(code, text), id: digest })
-  const json = parseJsonBytes(bundle.payload, MAX_WIRE_SIZE)
-  if (!json.ok) return { ...json, id: digest }
-  if (!isCanonicalJsonBytes(bundle.payload, json.value)) return fail('ERR_SCHEMA', 'payload is not canonical JSON')
-  let body = json.value
-  let subject: ReleaseStatement['subject'][number] | undefined
-  if (envelope.type === 'ReleaseManifest') {
-    const st = ReleaseStatement.safeParse(json.value)
-    if (!st.success) return fail('ERR_SCHEMA', `bad in-toto statement: ${st.error.issues[0]?.message ?? 'invalid'}`)
-    body = st.data.predicate
-    subject = st.data.subject[0]
-  }
-  const msg = OperatorMessage.safeParse(body)
-  if (!msg.success) return fail('ERR_SCHEMA', `bad ${envelope.type}: ${describe(msg.error)}`)
-  if (msg.data.type !== envelope.type)
-    return fail('ERR_SCHEMA', `envelope says ${envelope.type}, payload is ${msg.data.type}`)
-  if (msg.data.type === 'ReleaseManifest') {
-    if (subject?.digest.sha256 !== msg.data.file.sha256 || subject?.name !== releaseFileName(msg.data)) {
-      return fail('ERR_DIGEST_MISMATCH', 'in-toto subject does not match the manifest file')
-    }
-    const probes = msg.data.probes
-    if (probes !== undefined && msg.data.provenance.validation_dataset?.digest !== probeSetDigest(probes)) {
-      return fail('ERR_DIGEST_MISMATCH', 'provenance.validation_dataset does not name the inline probe set')
-    }
-  }
-  return { ok: true, message: compactArrays(msg.data), signer: bundle.keyid, digest }
-}
-
-function openDevice(envelope: Extract<WireEnvelope, { kind: 'device' }>, ctx: VerifyContext): Opened {
-  let payload: Uint8Array
-  let sig: Uint8Array
-  let rawKey: Uint8Array
-  try {
-    payload = fromBase64(envelope.payload)
-    sig = fromBase64(envelope.sig)
-    const pub = peerIdFromString(envelope.signer).publicKey
-    if (pub?.type !== 'Ed25519') return failWith('ERR_SCHEMA', 'device signer is not an Ed25519 peer id')
-    rawKey = pub.raw
-  } catch (err) {
-    return failWith('ERR_SCHEMA', `bad device envelope: ${(err as Error).message}`, err)
-  }
-  const status = ctx.deviceStatus?.(envelope.signer)
-  if (status === 'revoked') return failWith('ERR_REVOKED', `device ${envelope.signer} is revoked`)
-  // an invite claim is how an unenrolled device asks to join: its invite is checked instead
-  if (status === 'unknown' && envelope.type !== 'InviteClaim')
-    return {
-      ...failWith('ERR_NOT_ENROLLED', `device ${envelope.signer} is not enrolled`),
-      claimedSigner: envelope.signer,
-    }
-  if (!isCanonicalEd25519(sig) || rawKey.byteLength !== 32) {
-    return failWith('ERR_BAD_SIGNATURE', 'malformed or non-canonical Ed25519 signature')
-  }
-  const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, rawKey]), format: 'der', type: 'spki' })
-  if (!cryptoVerify(null, pae(PAYLOAD_TYPE_DEVICE, payload), key, sig)) {
-    return failWith('ERR_BAD_SIGNATURE', `bad signature by device ${envelope.signer}`)
-  }
-  const digest = messageId(envelope.signer, PAYLOAD_TYPE_DEVICE, payload)
-  const fail = (code: VerificationCode, text: string): Fail => ({ ...failWith(code, text), id: digest })
-  const json = parseJsonBytes(payload, MAX_WIRE_SIZE)
-  if (!json.ok) return { ...json, id: digest }
-  if (!isCanonicalJsonBytes(payload, json.value)) return fail('ERR_SCHEMA', 'payload is not canonical JSON')
-  const msg = DeviceMessage.safeParse(json.value)
-  if (!msg.success) return fail('ERR_SCHEMA', `bad ${envelope.type}: ${describe(msg.error)}`)
-  if (msg.data.type !== envelope.type)
-    return fail('ERR_SCHEMA', `envelope says ${envelope.type}, payload is ${msg.data.type}`)
-  if (msg.data.device !== envelope.signer) {
-    return fail(
-      'ERR_UNKNOWN_SIGNER',
-      `${msg.data.type} claims device ${msg.data.device} but is signed by ${envelope.signer}`,
-    )
-  }
-  if (msg.data.type === 'InviteClaim') {
-    const bad = checkClaim(msg.data, ctx)
-    if (bad !== undefined) return { ok: false, error: bad, id: digest }
-  }
-  return { ok: true, message: compactArrays(msg.data), signer: envelope.signer, digest }
 }
 
 /**
@@ -307,13 +198,7 @@ export function verifyInviteProof(invite: DeviceInvite, device: string, proof: s
   const raw = tryFromBase64(invite.public_key)
   const sig = tryFromBase64(proof)
   if (raw?.byteLength !== 32 || sig === undefined || !isCanonicalEd25519(sig)) return false
-  const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' })
-  return cryptoVerify(null, claimProofBytes(invite.fleet, invite.id, device), key, sig)
-}
-
-function describe(err: { issues: Array<{ path: PropertyKey[]; message: string }> }): string {
-  const i = err.issues[0]
-  return i === undefined ? 'invalid' : `${i.path.map(String).join('.') || '(root)'}: ${i.message}`
+  return cryptoVerify(null, claimProofBytes(invite.fleet, invite.id, device), ed25519PublicKey(raw), sig)
 }
 
 /** Checks a file's sha256 against a verified manifest → ERR_DIGEST_MISMATCH. */
