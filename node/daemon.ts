@@ -8,24 +8,19 @@
  *
  * Other services plug in through `DaemonInit.services` (factories given the `DaemonContext`:
  * typed store events, publish, status hooks) and `DaemonInit.routes` (fastify plugins).
- * The /status JSON is built in daemon-status.ts.
+ * The /status JSON is built in daemon-status.ts; its options, and what it derives from them (tags,
+ * hello, listen addresses), are in daemon-init.ts.
  */
 
 import { rm } from 'node:fs/promises'
-import { arch, hostname, totalmem } from 'node:os'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { siteTag } from '../protocols/fleet-report.ts'
 import { checkApiExposure } from './api/exposure.ts'
 import { ApiServer } from './api/server.ts'
 import { type NodeStatus, StatusRegistry, statusRoute } from './api/status.ts'
-import {
-  DEFAULT_API,
-  DEFAULT_DEVICE_TYPE,
-  DEFAULT_LISTEN,
-  DEFAULT_REPORT_INTERVAL_MS,
-  NODE_INFO_FILE,
-} from './constants.ts'
-import type { DaemonContext, DaemonFleet, Role, RouteFactory, Service, ServiceFactory } from './daemon-context.ts'
+import { DEFAULT_API, DEFAULT_LISTEN, DEFAULT_REPORT_INTERVAL_MS, NODE_INFO_FILE } from './constants.ts'
+import type { DaemonContext, Service } from './daemon-context.ts'
+import { type DaemonInit, declaredTags, type NodeInfo, nodeHello, wsListen } from './daemon-init.ts'
 import { buildNodeStatus } from './daemon-status.ts'
 import { BonjourAdvertiser, hostNameOf } from './discovery/bonjour-advertiser.ts'
 import { writeFileDurable } from './durable-file.ts'
@@ -33,7 +28,6 @@ import { presentInvite } from './fleet/invite-claim.ts'
 import { reportRoutes } from './fleet/report-routes.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createLogger, type Logger } from './logger.ts'
-import type { AntiEntropyInit, Hello } from './mesh/anti-entropy.ts'
 import { createFleetVerifier } from './mesh/fleet-verifier.ts'
 import { MeshNode, type ServiceState } from './mesh/mesh-node.ts'
 import { MessageStore } from './mesh/message-store.ts'
@@ -48,60 +42,7 @@ export type {
   Service,
   ServiceFactory,
 } from './daemon-context.ts'
-
-/** Options of the daemon. */
-export interface DaemonInit {
-  fleet: DaemonFleet
-  dataDir: string
-  role?: Role
-  /** libp2p listen multiaddrs (default all interfaces, any port). */
-  listen?: string[]
-  /** HTTP API `host:port` (default 127.0.0.1:7420). */
-  api?: string
-  /** Bearer token the API requires from non-loopback callers (none: no auth, and `api` must be loopback). */
-  apiToken?: string
-  /** Accept a non-loopback `api` without a token (`--api-insecure`): start() refuses it otherwise. */
-  apiInsecure?: boolean
-  /** This device's tags as it declares them (shown to the operator; never used for cohorts). */
-  tags?: string[]
-  /**
-   * The site this node is at (`--site`): declared as the tag `site:<name>` in its hello and signed
-   * health reports, so every node (and head office, through fleet reports) labels it by site.
-   */
-  site?: string
-  /** The device type it declares in its capabilities (default `generic`; `device_type` in node/config/options.ts). */
-  deviceType?: string
-  /** A name for people this device declares (hello, logs); none by default (the CLI's default is the host name). */
-  name?: string
-  /** An invite file's text (`--invite`): claimed at start unless this device is enrolled (node/fleet/invite-claim.ts). */
-  invite?: string
-  /** libp2p mDNS and bonjour (default true). */
-  mdns?: boolean
-  bootstrap?: string[]
-  /** Also listen for libp2p over WebSockets on this TCP port (`--ws-port`; 0: any). */
-  wsPort?: number
-  /** Act as a circuit relay v2 server for nodes behind NAT (`--relay-server`). */
-  relayServer?: boolean
-  /** Cap, bytes/s each way, on replication over WAN links (`--wan-rate`). */
-  wanRate?: number
-  reportIntervalMs?: number
-  antiEntropy?: Omit<AntiEntropyInit, 'hello'>
-  /** Extra services, started in order after the mesh and before the API. */
-  services?: ServiceFactory[]
-  /** Extra fastify route plugins on the API server. */
-  routes?: RouteFactory[]
-  logger?: Logger
-}
-
-/** What `<data>/node.json` holds once the daemon runs. */
-export interface NodeInfo {
-  peerId: string
-  fleet: string
-  role: Role
-  multiaddrs: string[]
-  api: string
-  pid: number
-}
+export { type DaemonInit, declaredTags, type NodeInfo, wsListen } from './daemon-init.ts'
 
 /** The device daemon. */
 export class Daemon {
@@ -170,16 +111,7 @@ export class Daemon {
       await store.load()
       const verify = createFleetVerifier({ trust: init.fleet.trust, chain: init.fleet.chain, store })
       const tags = declaredTags(init.tags, init.site)
-      const hello: Hello = {
-        role,
-        ...(init.name === undefined ? {} : { name: init.name }),
-        tags,
-        capabilities: {
-          arch: (['arm64', 'x64', 'arm', 'riscv64'] as const).find((a) => a === arch()) ?? 'any',
-          ram_mb: Math.floor(totalmem() / (1024 * 1024)),
-          device_type: init.deviceType ?? DEFAULT_DEVICE_TYPE,
-        },
-      }
+      const hello = nodeHello(init, role, tags)
       // the join secret in force: the fleet directory's, or a newer one a rotation gave this node
       const swarmKey = await resolveSwarmKey(init.dataDir, init.fleet.psk, Date.now())
       const mesh = new MeshNode(
@@ -324,16 +256,4 @@ export class Daemon {
     this.stateValue = 'stopped'
     this.log.info('llmesh node stopped')
   }
-}
-
-/** The WebSocket listen address of `--ws-port` (none without it). */
-export function wsListen(port: number | undefined): string[] {
-  return port === undefined ? [] : [`/ip4/0.0.0.0/tcp/${port}/ws`]
-}
-
-/** The tags a node declares: its `--tags`, and `site:<name>` for its `--site` (once). */
-export function declaredTags(tags: readonly string[] | undefined, site: string | undefined): string[] {
-  const out = [...(tags ?? [])]
-  if (site !== undefined && !out.includes(siteTag(site))) out.push(siteTag(site))
-  return out
 }
