@@ -18,35 +18,27 @@
  * that cannot be freed) is a `gc` loop error (counted, logged once per change) and the next one is
  * tried. A model whose state cannot be read is left out of `status()` (a `gc` loop error too)
  * instead of hiding every other model.
+ *
+ * Parts: downloads.ts (downloads in flight: fetch, assembly, progress), installed-versions.ts
+ * (what is on disk, crash leftovers), model-locks.ts (one operation per model at a time), prune.ts
+ * (GC), layout.ts (paths, atomic links).
  */
-import { access, statfs as fsStatfs, mkdir, readFile, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { statfs as fsStatfs, mkdir, rm } from 'node:fs/promises'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
-import { compareVersionsTotal, parseVersion } from '../../protocols/version.ts'
 import type { Logger } from '../logger.ts'
-import { blockInventory, fetchRelease, releaseBlocks } from '../store/fetcher.ts'
+import { blockInventory, releaseBlocks } from '../store/fetcher.ts'
 import type { ModelStore } from '../store/model-store.ts'
 import { type Faults, LoopErrors } from '../telemetry/faults.ts'
 import { adoptInstalled, releaseInstalled } from './adopt.ts'
-import { assembleRelease } from './assemble.ts'
 import { checkCompatibility, checkDisk, type DeviceEnv, readDeviceEnv } from './compat.ts'
-import { KEEP_VERSIONS, MANIFEST_FILE, MAX_REFUSALS } from './constants.ts'
+import { KEEP_VERSIONS, MAX_REFUSALS } from './constants.ts'
+import { Downloads } from './downloads.ts'
 import { InstallError, InstallerStoppedError } from './errors.ts'
-import {
-  atomicSymlink,
-  InstallLayout,
-  listDir,
-  MODEL_FILE,
-  PARTIAL_FILE,
-  readVersionLink,
-  removeLink,
-  TMP_LINK_PREFIX,
-} from './layout.ts'
-import { DownloadProgress, type DownloadStatus } from './progress.ts'
+import { cleanLeftovers, installedManifest, installedVersions, newestFirst } from './installed-versions.ts'
+import { atomicSymlink, InstallLayout, listDir, readVersionLink, removeLink } from './layout.ts'
+import { ModelLocks } from './model-locks.ts'
+import type { DownloadStatus } from './progress.ts'
 import { collectVersions, retention } from './prune.ts'
-
-/** Newest version first (semver on core + prerelease; build metadata, which may hold `_`, breaks ties). */
-const newestFirst = (a: string, b: string): number => compareVersionsTotal(b, a)
 
 /** What the installer uses. */
 export interface InstallerComponents {
@@ -93,14 +85,9 @@ export class Installer {
   private readonly pruneBlocks: boolean
   private readonly envOverride: InstallerInit['env']
   private readonly statfs: NonNullable<InstallerInit['statfs']>
-  private readonly stallMs: number | undefined
-  private readonly downloading = new Map<
-    string,
-    { version: string; progress: DownloadProgress; abort: AbortController }
-  >()
+  private readonly downloads: Downloads
   private readonly refused = new Map<string, ModelInstallState['refused']>()
-  private readonly stallListeners = new Set<(model: string, version: string) => void>()
-  private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly locks = new ModelLocks()
   private running = false
   /** The loop-error set holding GC's faults (`gc`). */
   readonly loops: LoopErrors
@@ -115,7 +102,10 @@ export class Installer {
     this.pruneBlocks = init.pruneBlocks ?? true
     this.envOverride = init.env
     this.statfs = init.statfs ?? ((p) => fsStatfs(p))
-    this.stallMs = init.stallMs
+    this.downloads = new Downloads(
+      { store: components.store, logger: components.logger },
+      { layout: this.layout, pruneBlocks: this.pruneBlocks, stallMs: init.stallMs },
+    )
   }
 
   /** Creates the install root and removes crash leftovers (partials, tmp links). Idempotent. */
@@ -125,7 +115,7 @@ export class Installer {
     await this.c.store.start()
     for (const model of await listDir(this.layout.root)) {
       try {
-        await this.cleanLeftovers(model)
+        await cleanLeftovers(this.layout, model)
         for (const v of await this.versions(model)) {
           const m = await this.installedManifest(model, v)
           if (m !== null) await adoptInstalled(this.c.store, this.layout, m, this.pruneBlocks)
@@ -137,22 +127,11 @@ export class Installer {
     this.running = true
   }
 
-  private async cleanLeftovers(model: string): Promise<void> {
-    const mdir = this.layout.modelDir(model)
-    for (const entry of await listDir(mdir)) {
-      if (entry.startsWith(TMP_LINK_PREFIX)) await rm(join(mdir, entry), { force: true })
-      else if (entry !== 'active' && entry !== 'previous') {
-        await rm(join(mdir, entry, PARTIAL_FILE), { force: true })
-        await rm(join(mdir, entry, `${MANIFEST_FILE}.tmp`), { force: true })
-      }
-    }
-  }
-
   /** Aborts downloads in flight. Idempotent. */
   async stop(): Promise<void> {
     this.running = false
-    for (const d of this.downloading.values()) d.abort.abort(new InstallerStoppedError())
-    await Promise.allSettled([...this.locks.values()])
+    this.downloads.abortAll(() => new InstallerStoppedError())
+    await this.locks.settled()
   }
 
   /** Device facts, with overrides applied. */
@@ -184,52 +163,9 @@ export class Installer {
       this.refuse(m, refusal)
       throw refusal
     }
-    return this.withLock(m.model, async () => {
+    return this.locks.run(m.model, async () => {
       if ((await this.installedManifest(m.model, m.version)) !== null) return file
-      const abort = new AbortController()
-      const bytesTotal = [...sizes.values()].reduce((a, b) => a + b, 0)
-      const progress = new DownloadProgress(this.c.logger, {
-        model: m.model,
-        version: m.version,
-        blocksHave: blocks.length - missing.length,
-        blocksTotal: blocks.length,
-        bytesHave: bytesTotal - missingBytes,
-        bytesTotal,
-        stallMs: this.stallMs,
-        onStall: () => {
-          for (const l of this.stallListeners) l(m.model, m.version)
-        },
-      })
-      this.downloading.set(m.model, { version: m.version, progress, abort })
-      try {
-        this.c.logger.info(
-          {
-            model: m.model,
-            version: m.version,
-            missing: missing.length,
-            total: blocks.length,
-            missing_bytes: missingBytes,
-          },
-          'fetching release',
-        )
-        // chunk sizes and the whole-file sha256 are checked by the assembly's single pass
-        await fetchRelease(this.c.store, m.chunks, {
-          verifyChunks: false,
-          signal: abort.signal,
-          onBlock: (bytes, peer) => progress.block(bytes, peer),
-        })
-        const path = await assembleRelease(this.layout, core, m)
-        await adoptInstalled(this.c.store, this.layout, m, this.pruneBlocks)
-        this.c.logger.info({ model: m.model, version: m.version }, 'release staged')
-        return path
-      } catch (err) {
-        if (err instanceof InstallError || (err as { code?: string }).code === 'ERR_DIGEST_MISMATCH')
-          this.refuse(m, err as InstallError)
-        throw err
-      } finally {
-        progress.stop()
-        this.downloading.delete(m.model)
-      }
+      return this.downloads.run(m, { core, blocks, missing, sizes, missingBytes }, (err) => this.refuse(m, err))
     })
   }
 
@@ -238,13 +174,12 @@ export class Installer {
    * stays stalled (node/install/progress.ts). Returns the unsubscribe function.
    */
   onStall(listener: (model: string, version: string) => void): () => void {
-    this.stallListeners.add(listener)
-    return () => this.stallListeners.delete(listener)
+    return this.downloads.onStall(listener)
   }
 
   /** Makes a staged version active (the old active becomes `previous`). */
   async activate(model: string, version: string): Promise<void> {
-    await this.withLock(model, async () => {
+    await this.locks.run(model, async () => {
       if ((await this.installedManifest(model, version)) === null) {
         throw new InstallError('ERR_NOT_STAGED', `${model}@${version} is not staged`)
       }
@@ -258,13 +193,13 @@ export class Installer {
 
   /** The new active version is healthy: drop `previous` and collect garbage. */
   async markHealthy(model: string): Promise<void> {
-    await this.withLock(model, () => removeLink(this.layout.link(model, 'previous')))
+    await this.locks.run(model, () => removeLink(this.layout.link(model, 'previous')))
     await this.gc(model).catch((err: unknown) => this.faults.fail(model, err))
   }
 
   /** Makes `previous` active again atomically. Returns the version now active. */
   async rollback(model: string): Promise<string> {
-    return this.withLock(model, async () => {
+    return this.locks.run(model, async () => {
       const prev = await readVersionLink(this.layout.link(model, 'previous'))
       if (prev === null) throw new InstallError('ERR_NO_PREVIOUS', `${model} has no previous version to roll back to`)
       await atomicSymlink(prev, this.layout.link(model, 'active'))
@@ -282,7 +217,7 @@ export class Installer {
    * whatever reads the file before calling this. Returns the version that was active (or null).
    */
   async deactivate(model: string): Promise<string | null> {
-    return this.withLock(model, async () => {
+    return this.locks.run(model, async () => {
       const active = await readVersionLink(this.layout.link(model, 'active'))
       const previous = await readVersionLink(this.layout.link(model, 'previous'))
       if (active !== null) await removeLink(this.layout.link(model, 'active'))
@@ -299,11 +234,11 @@ export class Installer {
 
   /** Keeps at most `keepVersions` versions; never removes active, previous or a download in flight. */
   async gc(model: string): Promise<string[]> {
-    return this.withLock(model, async () => {
+    return this.locks.run(model, async () => {
       const { remove, keep } = retention((await this.versions(model)).sort(newestFirst), this.keep, [
         await readVersionLink(this.layout.link(model, 'active')),
         await readVersionLink(this.layout.link(model, 'previous')),
-        this.downloading.get(model)?.version,
+        this.downloads.version(model),
       ])
       return collectVersions(
         { store: this.c.store, faults: this.faults, logger: this.c.logger },
@@ -329,15 +264,15 @@ export class Installer {
   /** Per-model state for /status. */
   async status(): Promise<Record<string, ModelInstallState>> {
     const out: Record<string, ModelInstallState> = {}
-    const models = new Set([...(await listDir(this.layout.root)), ...this.downloading.keys(), ...this.refused.keys()])
+    const models = new Set([...(await listDir(this.layout.root)), ...this.downloads.models(), ...this.refused.keys()])
     for (const model of models) {
-      const d = this.downloading.get(model)
+      const d = this.downloads.progress(model)
       try {
         out[model] = {
           active: await readVersionLink(this.layout.link(model, 'active')),
           previous: await readVersionLink(this.layout.link(model, 'previous')),
           staged: (await this.versions(model)).sort(newestFirst),
-          downloading: d ? d.progress.status() : null,
+          downloading: d ? d.status() : null,
           refused: this.refused.get(model) ?? [],
         }
         this.faults.ok(`${model} status`)
@@ -349,23 +284,12 @@ export class Installer {
   }
 
   /** The manifest of a verified installed version, or null. */
-  async installedManifest(model: string, version: string): Promise<ReleaseManifest | null> {
-    try {
-      const text = await readFile(join(this.layout.versionDir(model, version), MANIFEST_FILE), 'utf8')
-      await access(this.layout.file(model, version))
-      return JSON.parse(text) as ReleaseManifest
-    } catch {
-      return null
-    }
+  installedManifest(model: string, version: string): Promise<ReleaseManifest | null> {
+    return installedManifest(this.layout, model, version)
   }
 
-  private async versions(model: string): Promise<string[]> {
-    const out: string[] = []
-    for (const v of await listDir(this.layout.modelDir(model))) {
-      if (parseVersion(v) === undefined) continue // links, tmp files, foreign entries
-      if ((await listDir(this.layout.versionDir(model, v))).includes(MODEL_FILE)) out.push(v)
-    }
-    return out
+  private versions(model: string): Promise<string[]> {
+    return installedVersions(this.layout, model)
   }
 
   private refuse(m: ReleaseManifest, err: InstallError): void {
@@ -373,17 +297,5 @@ export class Installer {
     list.push({ version: m.version, code: err.code, reason: err.message })
     this.refused.set(m.model, list.slice(-MAX_REFUSALS))
     this.c.logger.warn({ model: m.model, version: m.version, code: err.code }, err.message)
-  }
-
-  private withLock<T>(model: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(model) ?? Promise.resolve()
-    const next = prev.catch(() => {}).then(fn)
-    this.locks.set(model, next)
-    next
-      .finally(() => {
-        if (this.locks.get(model) === next) this.locks.delete(model)
-      })
-      .catch(() => {})
-    return next
   }
 }

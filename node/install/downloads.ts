@@ -1,0 +1,131 @@
+/**
+ * The installer's downloads in flight (installer.ts), one per model: the version being fetched,
+ * its progress (progress.ts, with stall notices) and its abort. A download fetches the missing
+ * blocks, then assembles and verifies the file and adopts the installed version, leaving it staged.
+ */
+import type Hypercore from 'hypercore'
+import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
+import type { Logger } from '../logger.ts'
+import { fetchRelease } from '../store/fetcher.ts'
+import type { ModelStore } from '../store/model-store.ts'
+import { adoptInstalled } from './adopt.ts'
+import { assembleRelease } from './assemble.ts'
+import { InstallError } from './errors.ts'
+import type { InstallLayout } from './layout.ts'
+import { DownloadProgress } from './progress.ts'
+
+/** What the downloads use. */
+export interface DownloadsComponents {
+  store: ModelStore
+  logger: Logger
+}
+
+/** Options (the installer's). */
+export interface DownloadsInit {
+  layout: InstallLayout
+  /** Strip the installed version's blocks from the corestore (see InstallerInit.pruneBlocks). */
+  pruneBlocks: boolean
+  /** A download with no block for this long is logged as stalled, ms (default `PROGRESS_STALL_MS`). */
+  stallMs?: number
+}
+
+/** What a download starts from: the release's feed, its blocks, those missing and their sizes. */
+export interface DownloadPlan {
+  core: Hypercore
+  blocks: number[]
+  missing: number[]
+  /** Chunk size by block. */
+  sizes: Map<number, number>
+  missingBytes: number
+}
+
+/** The downloads in flight, by model. */
+export class Downloads {
+  private readonly c: DownloadsComponents
+  private readonly init: DownloadsInit
+  private readonly active = new Map<string, { version: string; progress: DownloadProgress; abort: AbortController }>()
+  private readonly stallListeners = new Set<(model: string, version: string) => void>()
+
+  constructor(components: DownloadsComponents, init: DownloadsInit) {
+    this.c = components
+    this.init = init
+  }
+
+  /** Models with a download in flight. */
+  models(): Iterable<string> {
+    return this.active.keys()
+  }
+
+  /** The version of `model` being downloaded, if any. */
+  version(model: string): string | undefined {
+    return this.active.get(model)?.version
+  }
+
+  /** The progress of `model`'s download, if one is in flight (its `status()` is /status's `downloading`). */
+  progress(model: string): DownloadProgress | undefined {
+    return this.active.get(model)?.progress
+  }
+
+  /** Aborts every download in flight with the error `reason()` makes. */
+  abortAll(reason: () => Error): void {
+    for (const d of this.active.values()) d.abort.abort(reason())
+  }
+
+  /** Calls `listener` when a download stalls, and again while it stays stalled. Returns the unsubscribe function. */
+  onStall(listener: (model: string, version: string) => void): () => void {
+    this.stallListeners.add(listener)
+    return () => this.stallListeners.delete(listener)
+  }
+
+  /**
+   * Downloads `m` (its missing blocks), assembles and verifies it, adopts it: resolves with the
+   * file path. A failed check (InstallError, digest mismatch) goes to `refused` before it is thrown.
+   */
+  async run(m: ReleaseManifest, plan: DownloadPlan, refused: (err: InstallError) => void): Promise<string> {
+    const { core, blocks, missing, sizes, missingBytes } = plan
+    const abort = new AbortController()
+    const bytesTotal = [...sizes.values()].reduce((a, b) => a + b, 0)
+    const progress = new DownloadProgress(this.c.logger, {
+      model: m.model,
+      version: m.version,
+      blocksHave: blocks.length - missing.length,
+      blocksTotal: blocks.length,
+      bytesHave: bytesTotal - missingBytes,
+      bytesTotal,
+      stallMs: this.init.stallMs,
+      onStall: () => {
+        for (const l of this.stallListeners) l(m.model, m.version)
+      },
+    })
+    this.active.set(m.model, { version: m.version, progress, abort })
+    try {
+      this.c.logger.info(
+        {
+          model: m.model,
+          version: m.version,
+          missing: missing.length,
+          total: blocks.length,
+          missing_bytes: missingBytes,
+        },
+        'fetching release',
+      )
+      // chunk sizes and the whole-file sha256 are checked by the assembly's single pass
+      await fetchRelease(this.c.store, m.chunks, {
+        verifyChunks: false,
+        signal: abort.signal,
+        onBlock: (bytes, peer) => progress.block(bytes, peer),
+      })
+      const path = await assembleRelease(this.init.layout, core, m)
+      await adoptInstalled(this.c.store, this.init.layout, m, this.init.pruneBlocks)
+      this.c.logger.info({ model: m.model, version: m.version }, 'release staged')
+      return path
+    } catch (err) {
+      if (err instanceof InstallError || (err as { code?: string }).code === 'ERR_DIGEST_MISMATCH')
+        refused(err as InstallError)
+      throw err
+    } finally {
+      progress.stop()
+      this.active.delete(m.model)
+    }
+  }
+}
