@@ -23,6 +23,7 @@
  * a timestamp (`crash`, `oom`, `timeout`, `restart`, `load-failure`, `probe-failure`) for the
  * rollback triggers and metrics. Prompt and completion text are never logged.
  * Parts: worker-slot.ts (the worker process), request-gate.ts (admission, generation, drain),
+ * served-model.ts (the wanted and served model, and the load/switch/unload/deactivate operations),
  * model-loader.ts (header check, load), probe.ts (post-load probe), worker-restarts.ts (exit
  * events, restart with backoff) with restart-policy.ts (when to restart, after what delay).
  */
@@ -30,15 +31,15 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from '../logger.ts'
 import { SCORE_TIMEOUT_MS } from './constants.ts'
 import { type ResolvedSupervisorInit, resolveSupervisorInit } from './defaults.ts'
-import { type InferenceError, ModelDeactivatedError, ModelUnavailableError, WorkerCrashedError } from './errors.ts'
+import { type InferenceError, ModelUnavailableError, WorkerCrashedError } from './errors.ts'
 import { Inflight } from './inflight.ts'
 import type { ScoreResult, ScoreSpec } from './ipc.ts'
-import { checkHeader, type LoaderHooks, type LoadTarget, loadOn } from './model-loader.ts'
+import type { LoaderHooks } from './model-loader.ts'
 import { sharedOomDetector } from './oom-detector.ts'
-import { runProbe, scoreOn } from './probe.ts'
+import { scoreOn } from './probe.ts'
 import { RequestGate } from './request-gate.ts'
+import { ServedModel } from './served-model.ts'
 import type * as T from './types.ts'
-import type { WorkerProcess } from './worker-process.ts'
 import { WorkerRestarts } from './worker-restarts.ts'
 import { WorkerSlot } from './worker-slot.ts'
 
@@ -54,12 +55,9 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
   private readonly gate: RequestGate
   private readonly loader: LoaderHooks
   private readonly restarts: WorkerRestarts
-  private current: T.LoadedModel | undefined
-  private wanted: LoadTarget | undefined
+  private readonly served: ServedModel
   private _state: T.SupervisorState = 'stopped'
   private healthTimer: NodeJS.Timeout | undefined
-  private deactivated: T.DeactivationNote | undefined
-  private ops: Promise<unknown> = Promise.resolve()
 
   constructor(components: T.InferenceSupervisorComponents, init: T.InferenceSupervisorInit = {}) {
     super()
@@ -111,21 +109,31 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       stopping,
       isRunning: () => this.isRunning(),
     }
+    this.served = new ServedModel(this.cfg, {
+      logger: this.logger,
+      now: this.now,
+      emitter: this,
+      inflight: this.inflight,
+      slot: this.slot,
+      gate: this.gate,
+      loader: this.loader,
+      state: () => this._state,
+      setState: (state) => this.setState(state),
+      isRunning: () => this.isRunning(),
+      unavailable: (m) => this.unavailable(m),
+      cancelRestart: () => this.restarts.cancel(),
+    })
     this.restarts = new WorkerRestarts(this.cfg, {
       now: this.now,
       logger: this.logger,
       emitter: this,
       state: () => this._state,
-      wanted: () => this.wanted,
-      current: () => this.current,
-      enterRestarting: () => {
-        this.current = undefined
-        this.gate.queue.pause()
-        this.setState('restarting')
-      },
-      exclusive: (fn) => this.exclusive(fn),
-      loadInto: (target) => this.loadInto(target),
-      fail: () => this.fail(),
+      wanted: () => this.served.target,
+      current: () => this.served.model,
+      enterRestarting: () => this.served.enterRestarting(),
+      exclusive: (fn) => this.served.exclusive(fn),
+      loadInto: (target) => this.served.loadInto(target),
+      fail: () => this.served.fail(),
     })
   }
 
@@ -135,7 +143,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
 
   /** The model being served, if any. */
   get model(): T.LoadedModel | undefined {
-    return this.current
+    return this.served.model
   }
 
   /** Requests served at once, waiting beyond those, and llama.cpp threads (undefined: per model), as configured. */
@@ -150,19 +158,19 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
 
   /** Why no model is served on purpose, if it was deactivated (cleared by the next load). */
   get deactivation(): T.DeactivationNote | undefined {
-    return this.deactivated
+    return this.served.deactivation
   }
 
   status(): T.SupervisorStatus {
     return {
       state: this._state,
-      model: this.current,
+      model: this.served.model,
       workerPid: this.slot.worker?.pid,
       workerRssBytes: this.slot.rssBytes,
       restarts: this.restarts.count,
       active: this.gate.queue.active,
       waiting: this.gate.queue.waiting,
-      deactivated: this.deactivated,
+      deactivated: this.served.deactivation,
       oomDetection: this.slot.worker?.oomMethod,
     }
   }
@@ -195,10 +203,9 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       this.inflight.failWorker(w, () => this.unavailable('the inference service is stopping'))
       await w.stop(this.cfg.stopTimeoutMs)
     }
-    await this.ops.catch(() => {})
+    await this.served.settled()
     this.slot.forget()
-    this.current = undefined
-    this.wanted = undefined
+    this.served.forget()
     this.setState('stopped')
   }
 
@@ -213,36 +220,12 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
    * probes, swaps. On failure it goes back to the previous model, if any, and rethrows.
    */
   switchModel(path: string, meta: T.ModelMeta = {}): Promise<T.LoadedModel> {
-    return this.exclusive(async () => {
-      if (this._state === 'stopped' || this._state === 'stopping') throw this.unavailable('supervisor is stopped')
-      await checkHeader(this.loader, path)
-      const previous = this.wanted
-      await this.drain()
-      if (!this.isRunning()) throw this.unavailable('the inference service is stopping')
-      this.wanted = { path, meta }
-      try {
-        return await this.loadInto(this.wanted)
-      } catch (err) {
-        if (previous !== undefined && previous.path !== path && this.isRunning()) {
-          this.logger.warn({ path: previous.path }, 'going back to the previous model')
-          this.wanted = previous
-          await this.loadInto(previous).catch(() => this.fail())
-        } else await this.fail()
-        throw err
-      }
-    })
+    return this.served.switchTo(path, meta)
   }
 
   /** Unloads the model and stops the worker (the next load spawns one). */
   unloadModel(): Promise<void> {
-    return this.exclusive(async () => {
-      await this.drain()
-      this.wanted = undefined
-      this.current = undefined
-      await this.releaseWorker(() => this.unavailable('the model was unloaded'))
-      this.gate.queue.refuseAll('closed')
-      if (this.isRunning()) this.setState('idle')
-    })
+    return this.served.unload()
   }
 
   /**
@@ -252,19 +235,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
    * load/switch spawns a new worker. No-op once stopping.
    */
   deactivate(note: Omit<T.DeactivationNote, 'at'>): Promise<void> {
-    return this.exclusive(async () => {
-      if (!this.isRunning()) return
-      this.restarts.cancel()
-      await this.drain()
-      this.wanted = undefined
-      this.current = undefined
-      this.deactivated = { ...note, at: this.now() }
-      this.gate.close()
-      await this.releaseWorker(() => this.deactivatedError())
-      this.logger.warn({ model: note.name, version: note.version, reason: note.reason }, 'model deactivated')
-      if (this.isRunning()) this.setState('idle')
-      this.emit('model-deactivated', { at: this.now(), note: this.deactivated })
-    })
+    return this.served.deactivate(note)
   }
 
   /** Generates text. Throws ModelUnavailableError, OverloadedError, InferenceTimeoutError, … */
@@ -285,9 +256,9 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
   /** Short deterministic generation on the loaded model (greedy, fixed seed); throws ProbeFailedError. */
   async probe(): Promise<T.ProbeResult> {
     const w = this.slot.worker
-    const path = this.current?.path ?? this.wanted?.path ?? ''
-    if (w === undefined || this.current === undefined) throw this.unavailable('no model loaded')
-    return this.probeOn(w, path)
+    const path = this.served.model?.path ?? this.served.target?.path ?? ''
+    if (w === undefined || this.served.model === undefined) throw this.unavailable('no model loaded')
+    return this.served.probeOn(w, path)
   }
 
   /**
@@ -296,7 +267,7 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
    */
   score(spec: ScoreSpec, signal?: AbortSignal): Promise<ScoreResult> {
     const w = this.slot.worker
-    if (this._state !== 'ready' || w === undefined || this.current === undefined) {
+    if (this._state !== 'ready' || w === undefined || this.served.model === undefined) {
       return Promise.reject(this.unavailable('no model is being served'))
     }
     return scoreOn(w, spec, SCORE_TIMEOUT_MS, signal)
@@ -304,26 +275,12 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
 
   // ───────────────────────── internals ─────────────────────────
 
-  private probeOn(w: WorkerProcess, path: string): Promise<T.ProbeResult> {
-    return runProbe(this.inflight, w, path, this.cfg, {
-      now: this.now,
-      onTimeout: () => this.emit('timeout', { at: this.now(), what: 'probe' }),
-      onFailure: (e) => this.emit('probe-failure', e),
-    })
-  }
-
   private isRunning(): boolean {
     return this._state !== 'stopping' && this._state !== 'stopped'
   }
 
-  private deactivatedError(): ModelDeactivatedError {
-    const d = this.deactivated!
-    const what = d.version === undefined ? d.name : `${d.name}@${d.version}`
-    return new ModelDeactivatedError(d.name, `model ${d.name} is deactivated on this device (${what}: ${d.reason})`)
-  }
-
   private notServing(): InferenceError {
-    if (this.deactivated !== undefined && this._state === 'idle') return this.deactivatedError()
+    if (this.served.deactivation !== undefined && this._state === 'idle') return this.served.deactivatedError()
     return this.unavailable(`no model is being served (${this._state})`)
   }
 
@@ -339,58 +296,5 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
     this._state = state
     this.logger.info({ state, previous }, 'inference state')
     this.emit('state', { at: this.now(), state, previous })
-  }
-
-  /** Runs model operations one at a time. */
-  private exclusive<R>(fn: () => Promise<R>): Promise<R> {
-    const run = this.ops.then(fn, fn)
-    this.ops = run.catch(() => {})
-    return run
-  }
-
-  /** Gives up on the wanted model: nothing served, state `failed`, and no idle worker kept. */
-  private async fail(): Promise<void> {
-    this.current = undefined
-    this.gate.close()
-    if (this.isRunning()) this.setState('failed')
-    await this.releaseWorker(() => this.unavailable('no model is being served (failed)'))
-  }
-
-  /** Detaches the worker (waiting for one being spawned), fails what it still runs, stops it. */
-  private async releaseWorker(error: () => InferenceError): Promise<void> {
-    const w = await this.slot.take()
-    if (w === undefined) return
-    this.inflight.failWorker(w, error)
-    await w.stop(this.cfg.stopTimeoutMs)
-  }
-
-  /** Waits for in-flight requests (bounded), cancelling them if they take too long. */
-  private async drain(): Promise<void> {
-    this.gate.queue.pause()
-    if (this._state === 'ready') this.setState('draining')
-    await this.gate.drain()
-  }
-
-  /** Header check → worker load → probe → ready. Throws ModelLoadError / ProbeFailedError. */
-  private async loadInto(target: LoadTarget): Promise<T.LoadedModel> {
-    if (!this.isRunning()) throw this.unavailable('the inference service is stopping')
-    this.setState('loading')
-    const info = await checkHeader(this.loader, target.path)
-    const w = await this.slot.ensure()
-    const model = await loadOn(w, target, info, this.cfg, this.loader)
-    this.current = model
-    try {
-      await this.probeOn(w, target.path)
-    } catch (err) {
-      this.current = undefined
-      if (w.alive) w.send({ type: 'unload', id: 0 })
-      throw err
-    }
-    this.deactivated = undefined
-    this.setState('ready')
-    this.gate.queue.resume()
-    this.logger.info({ path: model.path, loadMs: Math.round(model.loadMs), ctx: model.contextSize }, 'model ready')
-    this.emit('model-loaded', { at: this.now(), model })
-    return model
   }
 }
