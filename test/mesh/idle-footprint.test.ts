@@ -2,8 +2,8 @@
  * The footprint of an idle device (issue 17 goal 5), as an installed package runs it: the device
  * unit's command (`llmesh agent run -- node start`, packaging/systemd/llmesh-node.service) through
  * the real launcher (packaging/llmesh, in a package layout: this checkout's sources compiled to
- * JavaScript as the package ships them, packaging/compile.ts, with links to its node and
- * node_modules), on loopback (mDNS off) with no model: the supervisor (cli/agent-run.ts) and the
+ * JavaScript and the CLI bundled as the package ships them, packaging/compile.ts and bundle.ts,
+ * with links to its node and node_modules), on loopback (mDNS off) with no model: the supervisor (cli/agent-run.ts) and the
  * daemon it starts from an agent root whose one version is that package. Checked: the launcher's V8
  * and malloc settings reach both, no inference worker process exists, the supervisor's RSS stays
  * under SUPERVISOR_RSS_LIMIT_MIB (it loaded zod, yaml and pino through the CLI before: +16 MiB) and
@@ -21,7 +21,9 @@ import { test } from 'node:test'
 import { memoryOf } from '../../bench/proc-stats.ts'
 import { initFleet } from '../../node/fleet/index.ts'
 import { sourceFiles } from '../../packaging/build.ts'
+import { bundleCli } from '../../packaging/bundle.ts'
 import { emitFile, shippedPath } from '../../packaging/compile.ts'
+import { APP_DIRS } from '../../packaging/constants.ts'
 import { scaled, tmpDir, waitFor } from '../helpers/index.ts'
 import { childPids } from '../helpers/processes.ts'
 
@@ -50,6 +52,7 @@ test('an idle device with no model, as its unit runs it: launcher settings appli
     if (dest !== undefined) emitFile(join(REPO, f), join(pkg, 'app', dest))
   }
   await symlink(join(REPO, 'node_modules'), join(pkg, 'app', 'node_modules'))
+  bundleCli(join(pkg, 'app'), APP_DIRS)
   await initFleet(join(dir, 'fleet'), { fleetId: 'idle-fleet' })
   const data = join(dir, 'data')
   const env: NodeJS.ProcessEnv = { ...process.env, LLMESH_LOG_LEVEL: 'warn' }
