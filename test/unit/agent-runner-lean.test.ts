@@ -7,7 +7,7 @@
  * agrees with protocols/version.ts, and its logger writes pino's lines.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { chmod, lstat, mkdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -130,6 +130,14 @@ test('agent run takes its settings from the configuration file, and refuses a ba
   const unknown = supervisor([], ['--agnt-root', dir], dir)
   assert.equal(await unknown.exited, 2, unknown.stderr())
   assert.match(unknown.stderr(), /--agnt-root.*\[ERR_USAGE\]/)
+  // --help stays with the command table (commander prints the usage, on stdout)
+  const help = await new Promise<{ code: number | null; out: string }>((ok) =>
+    execFile(process.execPath, [CLI_BIN, 'agent', 'run', '--help'], (err, out) =>
+      ok({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), out }),
+    ),
+  )
+  assert.equal(help.code, 0)
+  assert.match(help.out, /Usage: llmesh agent run \[options\] \[args\.\.\.\]/)
 })
 
 test('the semver-free version check agrees with protocols/version.ts', () => {
