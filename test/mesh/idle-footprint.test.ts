@@ -14,12 +14,11 @@
  * modules by test/unit/agent-runner-lean.test.ts) rather than the goal.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { copyFile, mkdir, readFile, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { memoryOf } from '../../bench/proc-stats.ts'
-import { initFleet } from '../../node/fleet/index.ts'
 import { sourceFiles } from '../../packaging/build.ts'
 import { bundleCli } from '../../packaging/bundle.ts'
 import { emitFile, shippedPath } from '../../packaging/compile.ts'
@@ -53,7 +52,16 @@ test('an idle device with no model, as its unit runs it: launcher settings appli
   }
   await symlink(join(REPO, 'node_modules'), join(pkg, 'app', 'node_modules'))
   bundleCli(join(pkg, 'app'), APP_DIRS)
-  await initFleet(join(dir, 'fleet'), { fleetId: 'idle-fleet' })
+  // the fleet made by the package's own CLI: signing (its lazily imported @sigstore/sign) runs in the bundle
+  const init = spawnSync(
+    join(pkg, 'bin', 'llmesh'),
+    ['fleet', 'init', join(dir, 'fleet'), '--fleet-id', 'idle-fleet'],
+    {
+      encoding: 'utf8',
+      timeout: scaled(60_000),
+    },
+  )
+  assert.equal(init.status, 0, `llmesh fleet init from the package: ${init.stderr}`)
   const data = join(dir, 'data')
   const env: NodeJS.ProcessEnv = { ...process.env, LLMESH_LOG_LEVEL: 'warn' }
   delete env.MALLOC_ARENA_MAX
