@@ -22,6 +22,9 @@ import { dirname, join, relative, sep } from 'node:path'
 import { buildSync } from 'esbuild'
 import { BUNDLE_EXTERNAL_ROOTS } from './constants.ts'
 
+/** The package's package.json as every bundle module imports it (all are in `app/cli/`). */
+const BUNDLE_PACKAGE_JSON = '../package.json'
+
 /** What bundleCli made. */
 export interface BundleResult {
   /** Files written under `app/cli/` (the entry and its chunks). */
@@ -36,6 +39,16 @@ export function rewriteImportMeta(source: string, shipped: string, outDir: strin
   return source
     .replaceAll('import.meta.url', url)
     .replaceAll('import.meta.dirname', `decodeURIComponent(new URL(".", ${url}).pathname).replace(/\\/$/, "")`)
+}
+
+/**
+ * The module's source with its import of the package's package.json pointing at `app/package.json`
+ * from `app/cli/`, where every output module is: it stays a file read at run time, not inlined, so
+ * the version is the package's own (a package whose package.json was edited after the build, as the
+ * LAN tests' version-bumped packages are, says the edited version).
+ */
+export function rewritePackageJsonImport(source: string): string {
+  return source.replace(/from\s*(['"])(?:\.\.\/)+package\.json\1/g, `from '${BUNDLE_PACKAGE_JSON}'`)
 }
 
 function jsFiles(dir: string): string[] {
@@ -58,7 +71,7 @@ export function bundleCli(app: string, dirs: readonly string[]): BundleResult {
       for (const f of jsFiles(join(app, d))) {
         const dest = join(src, relative(app, f))
         cpSync(f, dest)
-        writeFileSync(dest, rewriteImportMeta(readFileSync(f, 'utf8'), f, outDir))
+        writeFileSync(dest, rewritePackageJsonImport(rewriteImportMeta(readFileSync(f, 'utf8'), f, outDir)))
       }
     }
     cpSync(join(app, 'package.json'), join(src, 'package.json'))
@@ -75,7 +88,7 @@ export function bundleCli(app: string, dirs: readonly string[]): BundleResult {
       minify: true,
       // class and function names stay: error classes, logs and pino's error serializer read them
       keepNames: true,
-      external: BUNDLE_EXTERNAL_ROOTS.flatMap((n) => [n, `${n}/*`]),
+      external: [...BUNDLE_EXTERNAL_ROOTS.flatMap((n) => [n, `${n}/*`]), BUNDLE_PACKAGE_JSON],
       // bundled CommonJS packages call require(): give each output module one
       banner: {
         js: "import { createRequire as __llmeshRequire } from 'node:module'; const require = __llmeshRequire(import.meta.url);",

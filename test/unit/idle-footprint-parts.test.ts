@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
-import { rewriteImportMeta } from '../../packaging/bundle.ts'
+import { rewriteImportMeta, rewritePackageJsonImport } from '../../packaging/bundle.ts'
 import { shippedPath, transpile } from '../../packaging/compile.ts'
 import { scaled, tmpDir } from '../helpers/index.ts'
 
@@ -110,4 +110,20 @@ test("the bundle's modules keep their own import.meta: a path built from it poin
   assert.equal(m.url, pathToFileURL(shipped).href)
   assert.equal(m.dir, join(app, 'node', 'inference'))
   assert.equal(m.worker, pathToFileURL(join(app, 'node', 'inference', 'worker.js')).href)
+})
+
+test("the bundle reads the package's package.json at run time, from app/cli/ where its modules are", () => {
+  const js = [
+    "import pkg from '../../package.json' with { type: 'json' }",
+    'import other from "../package.json" with { type: "json" }',
+    "import x from './package.json.js'",
+  ].join('\n')
+  assert.equal(
+    rewritePackageJsonImport(js),
+    [
+      "import pkg from '../package.json' with { type: 'json' }",
+      'import other from \'../package.json\' with { type: "json" }',
+      "import x from './package.json.js'",
+    ].join('\n'),
+  )
 })
