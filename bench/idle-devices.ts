@@ -8,7 +8,9 @@
 import { symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sourceFiles } from '../packaging/build.ts'
+import { bundleCli } from '../packaging/bundle.ts'
 import { emitFile, shippedPath } from '../packaging/compile.ts'
+import { APP_DIRS } from '../packaging/constants.ts'
 
 /** Repository root. */
 export const REPO = join(import.meta.dirname, '..')
@@ -16,7 +18,7 @@ export const REPO = join(import.meta.dirname, '..')
 /** One device to run: its name, which code it runs, its environment and node flags. */
 export interface DeviceSpec {
   name: string
-  /** `ts`, `js`, or the path of a cli/bin.ts. */
+  /** `ts`, `js`, `bundle`, or the path of a cli/bin.ts. */
   entry: string
   env: Record<string, string>
   flags: string[]
@@ -41,14 +43,15 @@ export function deviceArg(d: DeviceSpec): string {
   return `--device "${d.name}=${[d.entry, ...Object.entries(d.env).map(([k, v]) => `${k}=${v}`), ...d.flags].join(' ')}"`
 }
 
-/** The package's JavaScript, compiled from this checkout into `<dir>/app` (its node_modules linked). */
-async function compiledBin(dir: string): Promise<string> {
-  const app = join(dir, 'app')
+/** The package's JavaScript, compiled from this checkout into `<dir>/app` (its node_modules linked), bundled or not. */
+async function compiledBin(dir: string, bundled = false): Promise<string> {
+  const app = join(dir, bundled ? 'app-bundle' : 'app')
   for (const f of sourceFiles(REPO)) {
     const dest = shippedPath(f)
     if (dest !== undefined) emitFile(join(REPO, f), join(app, dest))
   }
   await symlink(join(REPO, 'node_modules'), join(app, 'node_modules'))
+  if (bundled) bundleCli(app, APP_DIRS)
   return join(app, 'cli', 'bin.js')
 }
 
@@ -57,6 +60,7 @@ export async function binsOf(specs: DeviceSpec[], dir: string): Promise<(entry: 
   const bins: Record<string, string> = {
     ts: join(REPO, 'cli', 'bin.ts'),
     js: specs.some((d) => d.entry === 'js') ? await compiledBin(dir) : '',
+    bundle: specs.some((d) => d.entry === 'bundle') ? await compiledBin(dir, true) : '',
   }
   return (entry) => bins[entry] ?? entry
 }

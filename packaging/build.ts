@@ -8,7 +8,8 @@
  *     bin/llmesh            launcher: runtime/bin/node on app/cli/bin.js
  *     runtime/bin/node      Node 22 for <arch> (npm package node-linux-<arch>), runtime/LICENSE
  *     app/                  cli/ node/ seed/ protocols/ (compiled to .js: compile.ts) package.json
- *                           README.md node_modules/
+ *                           README.md node_modules/; cli/bin.js and its chunks cli/*-<hash>.js:
+ *                           the CLI bundled and minified (bundle.ts)
  *     libexec/wait-ready.js readiness check of the systemd units (ExecStartPost)
  *     systemd/              llmesh-node.service, llmesh-seed.service, node.env, seed.env
  *     MANIFEST.json         version, arch, runtime, commit, source digest, left-out packages, ELF files
@@ -30,6 +31,7 @@ import {
 } from 'node:fs'
 import { join, relative } from 'node:path'
 import { PACKAGE_SIGNATURE_FILE } from '../protocols/constants.ts'
+import { bundleCli } from './bundle.ts'
 import { emitFile, shippedPath } from './compile.ts'
 import {
   APP_DIRS,
@@ -168,6 +170,7 @@ export function buildPackage(init: BuildInit): BuiltPackage {
       if (dest !== undefined) emitFile(join(root, f), join(top, 'app', dest))
     }
     const leftOut = copyModules(root, join(top, 'app'), arch)
+    bundleCli(join(top, 'app'), APP_DIRS)
     installRuntime(arch, node, init.cacheDir ?? join(out, '.cache'), top)
     for (const [src, dest, mode] of PACKAGE_FILES) {
       emitFile(join(root, 'packaging', src), join(top, dest))

@@ -58,3 +58,23 @@ export const GZIP_LEVEL = 6
 export const SHM_DIR = '/dev/shm'
 /** Free space /dev/shm needs to be used for staging (a package tree is ~300 MB). */
 export const STAGE_MIN_FREE_BYTES = 1024 * 1024 * 1024
+
+/**
+ * Packages loaded from `app/node_modules` rather than bundled (packaging/bundle.ts): native modules (a `.node` file found from its package's own directory)
+ * and the packages built around them, and the packages our code patches or reaches into through
+ * `createRequire` (xsalsa20 through @libp2p/pnet: node/mesh/pnet-cipher-fix.ts; hypercore's
+ * internals: node/store/feed-proofs.ts), which must be the one instance the rest of the process uses,
+ * and the packages our code imports with `import()`.
+ */
+export const BUNDLE_EXTERNAL_ROOTS = [
+  'hypercore',
+  'corestore',
+  'sodium-native',
+  'sodium-universal',
+  'node-llama-cpp',
+  '@libp2p/pnet',
+  'xsalsa20',
+  // imported with import() by our code (signers only): a bundled CommonJS package reached that way
+  // lost its named exports (`DSSEBundleBuilder` undefined: `fleet init` failed in the bundle)
+  '@sigstore/sign',
+] as const

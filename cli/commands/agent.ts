@@ -5,11 +5,13 @@
  * restarts it when it exits to switch versions, and rolls a new version back by itself when it
  * does not come up within the health window. SIGTERM/SIGINT go to the agent; the wrapper exits
  * with the agent's code.
+ *
+ * cli/bin.ts runs `agent run` through its lean entry (cli/agent-run.ts) without this command table;
+ * it is registered here for `--help` and for callers of the program.
  */
 import type { Command } from 'commander'
 import { optionSpec } from '../../node/config/options.ts'
-import type { LogFormat } from '../../node/logger.ts'
-import { flagsGiven, loadConfig, optionHelp } from '../config-flags.ts'
+import { optionHelp } from '../config-flags.ts'
 import { action } from '../output.ts'
 
 /** Registers `agent run`. */
@@ -24,24 +26,13 @@ export function registerAgent(program: Command): void {
     .option(optionSpec('agent_health_window').flag as string, optionHelp(optionSpec('agent_health_window')))
     .option('--config <file>', 'configuration file (agent_root, agent_health_window)')
     .action(
-      action(async (args: string[], _opts: unknown, cmd: Command) => {
-        const flags = flagsGiven(cmd)
-        const { values: c } = await loadConfig('node', flags)
-        const { createLogger } = await import('../../node/logger.ts')
-        const { AgentRunner } = await import('../../node/agent-update/runner.ts')
-        const runner = new AgentRunner(
-          {
-            logger: createLogger({
-              base: { role: 'agent-run' },
-              level: c.log_level,
-              format: c.log_format as LogFormat | undefined,
-            }),
-          },
-          { root: c.agent_root, args, healthWindowMs: c.agent_health_window },
-        )
-        process.on('SIGTERM', () => runner.stop('SIGTERM'))
-        process.on('SIGINT', () => runner.stop('SIGINT'))
-        process.exitCode = await runner.run()
+      action(async (args: string[], opts: { config?: string; agentRoot?: string; agentHealthWindow?: string }) => {
+        const flags: Record<string, string> = {}
+        if (opts.config !== undefined) flags.config = opts.config
+        if (opts.agentRoot !== undefined) flags.agent_root = opts.agentRoot
+        if (opts.agentHealthWindow !== undefined) flags.agent_health_window = opts.agentHealthWindow
+        const { runAgentWith } = await import('../agent-run.ts')
+        process.exitCode = await runAgentWith(flags, args)
       }),
     )
 }

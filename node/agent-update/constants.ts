@@ -40,3 +40,7 @@ export const AGENT_TARGET_POLL_MS = 1_000
 export const AGENT_REPORTED_FILE = '.agent-failures-reported.json'
 /** Most version directories under the root the fleet rollback looks at (the rest are ignored). */
 export const MAX_HELD_VERSIONS = 64
+/** Longest time `llmesh agent run` waits for its configuration (read once at start by a short-lived child process), ms. */
+export const AGENT_CONFIG_TIMEOUT_MS = 60_000
+/** Largest answer of that child, bytes. */
+export const AGENT_CONFIG_MAX_BYTES = 64 * 1024

@@ -7,7 +7,6 @@
  */
 import { mkdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { isVersion } from '../../protocols/version.ts'
 import { writeSynced } from '../durable-file.ts'
 import {
   AGENT_FAILURES_FILE,
@@ -16,6 +15,7 @@ import {
   MAX_AGENT_FAILURES,
   MAX_AGENT_STATE_BYTES,
 } from './constants.ts'
+import { isVersionName as isVersion } from './version-name.ts'
 
 /** A switch the wrapper has not confirmed yet. */
 export interface PendingSwitch {

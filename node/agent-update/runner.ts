@@ -18,7 +18,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { lstat, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Logger } from '../logger.ts'
 import {
   AGENT_ENTRY,
   AGENT_HEALTH_WINDOW_MS,
@@ -33,9 +32,19 @@ import { readCurrent, readPending, recordFailure, switchCurrent, writePending } 
 export const AGENT_VERSION_ENV = 'LLMESH_AGENT_VERSION'
 export const AGENT_READY_ENV = 'LLMESH_AGENT_READY_FILE'
 
+/**
+ * The log the runner writes: a pino Logger fits, and so does the supervisor's own small logger
+ * (node/agent-update/log.ts), which keeps pino out of `llmesh agent run`.
+ */
+export interface AgentLog {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
 /** What the runner uses. */
 export interface AgentRunnerComponents {
-  logger: Logger
+  logger: AgentLog
 }
 
 /** Options. */

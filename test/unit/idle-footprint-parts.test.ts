@@ -2,7 +2,8 @@
  * Parts of the idle footprint (issue 17 goal 5, docs/benchmarks.md): the package's JavaScript
  * (packaging/compile.ts: types erased, `./x.ts` imports rewritten to `./x.js`, declaration files
  * not shipped), the launcher's settings for every long-lived process (packaging/llmesh, run on a
- * stub runtime that prints what it was given) and node/http-undici-fix.ts (the daemon's module
+ * stub runtime that prints what it was given), the bundle's rewriting of each module's `import.meta`
+ * (packaging/bundle.ts) and node/http-undici-fix.ts (the daemon's module
  * graph, whose @libp2p/websockets imports `node:http` from an ES module, loads no undici; without
  * the fix it does).
  */
@@ -13,6 +14,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
+import { rewriteImportMeta, rewritePackageJsonImport } from '../../packaging/bundle.ts'
 import { shippedPath, transpile } from '../../packaging/compile.ts'
 import { scaled, tmpDir } from '../helpers/index.ts'
 
@@ -90,4 +92,38 @@ test('the launcher gives node start, seed start and agent run the small-device s
   for (const args of [['status'], ['node', 'status'], ['agent', 'status']]) {
     assert.equal(await launch(args), `arenas= --disable-warning=ExperimentalWarning ${app} ${args.join(' ')}`)
   }
+})
+
+test("the bundle's modules keep their own import.meta: a path built from it points at the module's compiled file", async (t) => {
+  const app = await tmpDir(t, 'llmesh-bundle-meta-')
+  const shipped = join(app, 'node', 'inference', 'worker-process.js')
+  const source = [
+    'export const url = import.meta.url',
+    'export const dir = import.meta.dirname',
+    "export const worker = new URL('./worker.js', import.meta.url).href",
+  ].join('\n')
+  // the bundle's output module, in app/cli, holding that module's code
+  await mkdir(join(app, 'cli'), { recursive: true })
+  const out = join(app, 'cli', 'chunk-TEST.js')
+  await writeFile(out, rewriteImportMeta(source, shipped, join(app, 'cli')))
+  const m = (await import(pathToFileURL(out).href)) as { url: string; dir: string; worker: string }
+  assert.equal(m.url, pathToFileURL(shipped).href)
+  assert.equal(m.dir, join(app, 'node', 'inference'))
+  assert.equal(m.worker, pathToFileURL(join(app, 'node', 'inference', 'worker.js')).href)
+})
+
+test("the bundle reads the package's package.json at run time, from app/cli/ where its modules are", () => {
+  const js = [
+    "import pkg from '../../package.json' with { type: 'json' }",
+    'import other from "../package.json" with { type: "json" }',
+    "import x from './package.json.js'",
+  ].join('\n')
+  assert.equal(
+    rewritePackageJsonImport(js),
+    [
+      "import pkg from '../package.json' with { type: 'json' }",
+      'import other from \'../package.json\' with { type: "json" }',
+      "import x from './package.json.js'",
+    ].join('\n'),
+  )
 })
