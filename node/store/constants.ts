@@ -68,3 +68,5 @@ export const PEER_CHOICE_NUDGE_MS = 500
  * then the first recipient has it and announced it), ms.
  */
 export const PEER_CHOICE_DECLINED_MS = 3000
+/** Requests in flight to a holder while other holders are connected (peer-choice.ts); 512: hypercore's own. */
+export const PEER_CHOICE_HOLDER_INFLIGHT = 512

@@ -26,6 +26,7 @@
  */
 import {
   PEER_CHOICE_DECLINED_MS,
+  PEER_CHOICE_HOLDER_INFLIGHT,
   PEER_CHOICE_HOLDER_STALL_MS,
   PEER_CHOICE_NUDGE_MS,
   PEER_CHOICE_ORIGIN_INFLIGHT,
@@ -45,6 +46,8 @@ export interface ChoicePeer {
 export interface PeerChoiceInit {
   /** Requests in flight to an origin while holders are connected. */
   originInflight?: number
+  /** Requests in flight to a holder while other holders are connected. */
+  holderInflight?: number
   /** A holder with requests in flight that sent nothing for this long stops counting, ms. */
   holderStallMs?: number
   /** Period of the update nudge while a download runs, ms. */
@@ -79,15 +82,21 @@ export function heldByHolder(holders: readonly ChoicePeer[], index: number): boo
   return false
 }
 
-/** In-flight limit of `peer`: capped at `originInflight` for an origin while holders exist. */
+/**
+ * In-flight limit of `peer`, given the holders connected besides it: an origin is capped at
+ * `caps.origin` while any holder exists, a holder at `caps.holder` while another holder exists
+ * (short queues: a block is asked from whichever holder has a free slot, not queued for seconds
+ * behind the first one that announced it). A peer alone keeps hypercore's `stock` limit.
+ */
 export function maxInflight(
   peer: ChoicePeer,
   length: number,
   holders: number,
   stock: number,
-  originInflight: number,
+  caps: { origin: number; holder: number },
 ): number {
-  return holders > 0 && isOrigin(peer, length) ? Math.min(stock, originInflight) : stock
+  if (holders === 0) return stock
+  return Math.min(stock, isOrigin(peer, length) ? caps.origin : caps.holder)
 }
 
 /**
@@ -181,7 +190,10 @@ export interface PeerChoiceFeed {
  */
 export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, init: PeerChoiceInit = {}): () => void {
   const r = replicator as HcReplicator
-  const cap = init.originInflight ?? PEER_CHOICE_ORIGIN_INFLIGHT
+  const caps = {
+    origin: init.originInflight ?? PEER_CHOICE_ORIGIN_INFLIGHT,
+    holder: init.holderInflight ?? PEER_CHOICE_HOLDER_INFLIGHT,
+  }
   const stallMs = init.holderStallMs ?? PEER_CHOICE_HOLDER_STALL_MS
   const declinedMs = init.declinedMs ?? PEER_CHOICE_DECLINED_MS
   const progress = new WeakMap<HcPeer, number>()
@@ -206,7 +218,7 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     const handle = peer._handleRequest.bind(peer)
     peer.getMaxInflight = () => {
       const n = stock()
-      return isOrigin(peer, length()) ? maxInflight(peer, length(), holders(peer).length, n, cap) : n
+      return maxInflight(peer, length(), holders(peer).length, n, caps)
     }
     peer._sendBlockRequest = (req, b) => {
       if (peer.inflight === 0) progress.set(peer, Date.now())

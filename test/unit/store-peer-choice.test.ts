@@ -49,12 +49,14 @@ describe('peer choice rules', () => {
     assert.equal(isHolder(peer([1], { inflight: 0 }), 100, 0, 1e9, 5000), true, 'idle, nothing asked: not stalled')
   })
 
-  test('an origin is capped only while holders exist', () => {
+  test('origins and holders are capped only while other holders exist', () => {
     const seed = peer([], { contiguous: 100 })
-    assert.equal(maxInflight(seed, 100, 3, 48, 4), 4)
-    assert.equal(maxInflight(seed, 100, 0, 48, 4), 48, 'a lone device asks the seed at the full rate')
-    assert.equal(maxInflight(peer([1]), 100, 3, 48, 4), 48, 'holders are not capped')
-    assert.equal(maxInflight(seed, 100, 3, 2, 4), 2, 'never above the stock limit')
+    const caps = { origin: 4, holder: 8 }
+    assert.equal(maxInflight(seed, 100, 3, 48, caps), 4)
+    assert.equal(maxInflight(seed, 100, 0, 48, caps), 48, 'a lone device asks the seed at the full rate')
+    assert.equal(maxInflight(peer([1]), 100, 3, 48, caps), 8)
+    assert.equal(maxInflight(peer([1]), 100, 0, 48, caps), 48, 'the only holder (with or without an origin)')
+    assert.equal(maxInflight(seed, 100, 3, 2, caps), 2, 'never above the stock limit')
   })
 
   test('an origin is asked only for blocks no holder has', () => {
