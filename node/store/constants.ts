@@ -55,11 +55,11 @@ export const REPLICATE_RECYCLE_MIN_MS = 30_000
 /**
  * Peer choice while holders (peers with part of a feed) are connected (peer-choice.ts): requests in
  * flight to an origin (a peer with the whole feed, e.g. the seed), which is asked only for blocks no
- * holder has, so the seed uploads each block about once and devices spread it. 16: at 4 the seed
- * starved for requests on a busy machine (100 Mbit/s fan-out 29.5 s, seed at ~1 MiB/s), at 32 it
- * uploaded 1.20×F (docs/benchmarks.md, "at 20 Mbit/s").
+ * holder has, so the seed uploads each block about once and devices spread it. 4: on a quiet machine
+ * 8 devices took 17.9-18.3 s at 20 Mbit/s (16: 21.6-22.5 s, 32: the seed uploaded 1.20×F) and 9.6 s
+ * at 100 Mbit/s (16: 10.9 s); docs/benchmarks.md, "at 20 Mbit/s".
  */
-export const PEER_CHOICE_ORIGIN_INFLIGHT = 16
+export const PEER_CHOICE_ORIGIN_INFLIGHT = 4
 /** A holder with requests in flight and no block for this long no longer keeps requests off an origin, ms. */
 export const PEER_CHOICE_HOLDER_STALL_MS = 5000
 /** Period of the peer-update nudge while a download runs (a holder stalled or left), ms. */
