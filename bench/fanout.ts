@@ -275,7 +275,9 @@ try {
   }
   const best = swarms.filter((w) => w.finished).map((w) => w.lastMs)
   if (best.length > 0 && !Number.isNaN(httpMs))
-    console.log(`\nfastest swarm / HTTP = ${(Math.min(...best) / httpMs).toFixed(2)} (HTTP ${(httpMs / Math.min(...best)).toFixed(2)}× slower)`)
+    console.log(
+      `\nfastest swarm / HTTP = ${(Math.min(...best) / httpMs).toFixed(2)} (HTTP ${(httpMs / Math.min(...best)).toFixed(2)}× slower)`,
+    )
 } finally {
   await bed.destroy()
 }
