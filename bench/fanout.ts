@@ -56,6 +56,10 @@ interface SwarmResult {
   firstMs: number
   seedOut: number
   devicesOut: number
+  /** Least and most one device uploaded, ×F. */
+  deviceOutRange: [number, number]
+  /** /proc/loadavg's 1-minute figure before the run and after it. */
+  load: [number, number]
   /** Share of both cores busy during the transfer (0..1). */
   cpu: number
   uncaught: number
@@ -129,6 +133,7 @@ try {
     chunks = pub.manifest.chunks.chunks.length
     const t0 = Date.now()
     const cpu0 = await cpuTimes()
+    const load0 = await loadAvg()
     const stagedAt = (d: LanNode) =>
       d.proc.logs.find((l) => l.msg === 'release staged' && l.model === 'fan' && l.version === version)?.time
     const finished = await until(
@@ -166,7 +171,8 @@ try {
         () => Number.NaN,
       )
     const seedOut = await outOf(seed)
-    const devicesOut = (await Promise.all(devices.map(outOf))).reduce((a, b) => a + b, 0)
+    const perDevice = await Promise.all(devices.map(outOf))
+    const devicesOut = perDevice.reduce((a, b) => a + b, 0)
     console.log(`# replication sessions / libp2p peers per node (seed first): ${sessions.join(' ')}`)
     if (process.env.FANOUT_DEBUG) {
       for (const p of [seed, ...devices]) {
@@ -188,6 +194,8 @@ try {
       firstMs: times.length > 0 ? Math.min(...times) - t0 : Number.NaN,
       seedOut,
       devicesOut,
+      deviceOutRange: [Math.min(...perDevice), Math.max(...perDevice)],
+      load: [load0, await loadAvg()],
       cpu: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total),
       uncaught: crashed.length,
     })
@@ -197,6 +205,7 @@ try {
   }
 
   // 3. a central HTTP server in the seed's namespace, the 8 devices fetching at once
+  let httpCpu = Number.NaN
   const httpMs = values.http === 'false' ? Number.NaN : await centralHttp()
   async function centralHttp(): Promise<number> {
     const serve = `
@@ -209,6 +218,7 @@ try {
     const server = bed.spawn(seedHost, 'http-server', process.execPath, ['-e', serve, file, seedHost.ip])
     await until(() => server.stdout.includes('listening'), 10_000, 'http server')
     const h0 = Date.now()
+    const c0 = await cpuTimes()
     const httpDone = await Promise.all(
       deviceHosts.map(async (h) => {
         const out = join(work, `curl-${h.index}.gguf`)
@@ -225,6 +235,8 @@ try {
       }),
     )
     const httpMs = Math.max(...httpDone)
+    const c1 = await cpuTimes()
+    httpCpu = (c1.busy - c0.busy) / (c1.total - c0.total)
     await bed.terminate(server)
     return httpMs
   }
@@ -248,24 +260,31 @@ try {
   console.log('|---|---|---|---|')
   const kr = `Kumar & Ross max(F/u_s, F/d_min, N·F/(u_s+Σu_i)) = ${sec(nominal.swarm)} / ${sec(measured.swarm)} s`
   for (const w of swarms) {
-    const what = `llmesh swarm, run ${w.run + 1} (CPU ${(w.cpu * 100).toFixed(0)}% of 2 cores)`
+    const what = `llmesh swarm, run ${w.run + 1} (CPU ${(w.cpu * 100).toFixed(0)}% of 2 cores, load ${w.load.join(' → ')})`
     const time = w.finished
-      ? `${sec(w.lastMs)} s (first device ${sec(w.firstMs)} s; seed uploaded ${w.seedOut.toFixed(2)}×F, devices ${w.devicesOut.toFixed(2)}×F)`
+      ? `${sec(w.lastMs)} s (first device ${sec(w.firstMs)} s; seed uploaded ${w.seedOut.toFixed(2)}×F, devices ${w.devicesOut.toFixed(2)}×F, ${w.deviceOutRange.map((x) => x.toFixed(2)).join('–')}×F each)`
       : `not done after ${TIMEOUT_S} s: ${w.staged}/8 staged, ${w.uncaught} daemons logged uncaught exceptions`
     const ratio = w.finished ? (w.lastMs / nominal.swarm).toFixed(2) : `> ${(w.lastMs / nominal.swarm).toFixed(0)}`
     console.log(`| ${what} | ${time} | ${kr} | ${ratio} |`)
   }
   if (values.http !== 'false') {
     console.log(
-      `| central HTTP server (node:http, 8 × curl + sha256sum) | ${sec(httpMs)} s | ` +
+      `| central HTTP server (node:http, 8 × curl + sha256sum; CPU ${(httpCpu * 100).toFixed(0)}%) | ${sec(httpMs)} s | ` +
         `client-server max(N·F/u_s, F/d_min) = ${sec(nominal.server)} / ${sec(measured.server)} s | ${(httpMs / nominal.server).toFixed(2)} |`,
     )
   }
   const best = swarms.filter((w) => w.finished).map((w) => w.lastMs)
   if (best.length > 0 && !Number.isNaN(httpMs))
-    console.log(`\nfastest swarm / HTTP = ${(Math.min(...best) / httpMs).toFixed(2)}`)
+    console.log(
+      `\nfastest swarm / HTTP = ${(Math.min(...best) / httpMs).toFixed(2)} (HTTP ${(httpMs / Math.min(...best)).toFixed(2)}× slower)`,
+    )
 } finally {
   await bed.destroy()
+}
+
+/** The 1-minute load average (/proc/loadavg). */
+async function loadAvg(): Promise<number> {
+  return Number((await readFile('/proc/loadavg', 'utf8')).split(' ')[0])
 }
 
 /** Busy and total jiffies of all CPUs (/proc/stat). */

@@ -52,3 +52,23 @@ export const STORE_WRITE_BUFFER = 8 * 1024 * 1024
 export const STORE_BLOB_GC_AGE_CUTOFF = 0
 /** Least time between two restarts of every replication session after a stalled download, ms (replicator.ts). */
 export const REPLICATE_RECYCLE_MIN_MS = 30_000
+/**
+ * Peer choice while holders (peers with part of a feed) are connected (peer-choice.ts): requests in
+ * flight to an origin (a peer with the whole feed, e.g. the seed), which is asked only for blocks no
+ * holder has, so the seed uploads each block about once and devices spread it. 4: on a quiet machine
+ * 8 devices took 17.9-18.3 s at 20 Mbit/s (16: 21.6-22.5 s, 32: the seed uploaded 1.20×F) and 9.6 s
+ * at 100 Mbit/s (16: 10.9 s); docs/benchmarks.md, "at 20 Mbit/s".
+ */
+export const PEER_CHOICE_ORIGIN_INFLIGHT = 4
+/** A holder with requests in flight and no block for this long no longer keeps requests off an origin, ms. */
+export const PEER_CHOICE_HOLDER_STALL_MS = 5000
+/** Period of the peer-update nudge while a download runs (a holder stalled or left), ms. */
+export const PEER_CHOICE_NUDGE_MS = 500
+/**
+ * The seed declines, once per peer and block, a request for a block it already uploaded to another
+ * connected peer; the requester then asks origins for that block again only after this long (by
+ * then the first recipient has it and announced it), ms.
+ */
+export const PEER_CHOICE_DECLINED_MS = 3000
+/** Requests in flight to a holder while other holders are connected (peer-choice.ts); 512: hypercore's own. */
+export const PEER_CHOICE_HOLDER_INFLIGHT = 512

@@ -22,6 +22,7 @@ import {
   STORE_WRITE_BUFFER,
 } from './constants.ts'
 import { FileBlocks, type FileChunk } from './file-blocks.ts'
+import { installPeerChoice, type PeerChoiceInit } from './peer-choice.ts'
 
 /** Options of the store. */
 export interface ModelStoreInit {
@@ -36,6 +37,12 @@ export interface ModelStoreInit {
   hotswap?: boolean
   /** hypercore's in-flight request range per peer, [min, max]; default `FETCH_INFLIGHT` (see constants.ts). */
   inflight?: readonly [number, number]
+  /**
+   * Peer choice of downloads (peer-choice.ts): an origin (a peer with the whole feed, e.g. the seed)
+   * is asked only for blocks no other downloading peer holds, a few at a time. Default on; false:
+   * hypercore's own choice (random peer per block, full in-flight range to every peer).
+   */
+  peerChoice?: PeerChoiceInit | false
 }
 
 /** What appending a file to a lineage did. */
@@ -75,6 +82,7 @@ export class ModelStore {
   private starting: Promise<void> | null = null
   private readonly hotswap: boolean
   private readonly inflight: readonly [number, number]
+  private readonly peerChoice: PeerChoiceInit | false
   private readonly invalidListeners = new Set<(e: InvalidBlock) => void>()
   /** Blocks received from and sent to peers (verified blocks stored / blocks served), all feeds. */
   readonly blocks = { in: 0, out: 0 }
@@ -87,6 +95,7 @@ export class ModelStore {
     this.dir = join(init.dataDir, STORE_DIR)
     this.hotswap = init.hotswap ?? FETCH_HOTSWAP
     this.inflight = init.inflight ?? FETCH_INFLIGHT
+    this.peerChoice = init.peerChoice ?? {}
   }
 
   /** Calls `fn` for every block a peer sent that failed verification. Returns the unsubscribe. */
@@ -118,6 +127,8 @@ export class ModelStore {
       }
     ).core
     inner?.replicator?.setInflightRange?.(this.inflight[0], this.inflight[1])
+    if (inner?.replicator && this.peerChoice !== false)
+      installPeerChoice(inner.replicator, { seeding: () => core.writable }, this.peerChoice)
     if (this.hotswap) return
     if (inner?.replicator && typeof inner.replicator._updateHotswap === 'function') {
       inner.replicator._updateHotswap = () => {}

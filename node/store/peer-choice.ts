@@ -1,0 +1,278 @@
+/**
+ * Peer choice of a download: "super-seeding" from the requester's side.
+ *
+ * Why: hypercore 11 asks every peer that holds a block for it at random, up to its in-flight limit
+ * per peer (48 on libp2p streams). The seed holds every block, so each device keeps 48 requests
+ * queued at the seed and the seed uploads the same blocks to several devices: at 100 Mbit/s it
+ * uploaded ~3.2×F. Where the seed's uplink is the limit (Kumar–Ross: F/u_s), every byte it sends
+ * twice costs time; the devices' uplinks could carry those bytes instead.
+ *
+ * The rule, per feed, on each node while it downloads:
+ * - an *origin* is a peer holding the whole feed (the seed, or a device that finished);
+ * - a *holder* is an active peer holding part of it that is delivering (nothing in flight to it, or
+ *   a block from it within `holderStallMs`: a peer that claims blocks and never sends them stops
+ *   counting as a holder, so it cannot starve a device);
+ * - while at least one holder is connected, an origin is asked only for blocks no holder has
+ *   ("rarest first" for the origin) and for at most `originInflight` blocks at a time, so its queue
+ *   stays short and what it uploads is new to the swarm; holders serve the rest among themselves;
+ * - with no holder (a lone device, or every other peer finished) hypercore's own choice applies:
+ *   origins are asked for anything, at the full in-flight limit.
+ * A timer re-runs hypercore's peer update every `nudgeMs` while a download runs, so a device whose
+ * origin requests all waited on holders asks again once a holder stalls or leaves.
+ *
+ * hypercore has no public hook for this: `installPeerChoice` wraps a few methods of the feed's
+ * replicator and its peers (lib/replicator.js, 11.x), as model-store.ts does for the in-flight
+ * range; the rules themselves are pure functions below.
+ */
+import {
+  PEER_CHOICE_DECLINED_MS,
+  PEER_CHOICE_HOLDER_INFLIGHT,
+  PEER_CHOICE_HOLDER_STALL_MS,
+  PEER_CHOICE_NUDGE_MS,
+  PEER_CHOICE_ORIGIN_INFLIGHT,
+} from './constants.ts'
+
+/** The fields of a hypercore 11 replication peer (lib/replicator.js `Peer`) the rules read. */
+export interface ChoicePeer {
+  /** Blocks [0, n) the remote holds (hypercore's contiguous-length hint). */
+  _remoteContiguousLength: number
+  /** Requests in flight to this peer. */
+  inflight: number
+  isActive(): boolean
+  _remoteHasBlock(index: number): boolean
+}
+
+/** Options of the rule (defaults in constants.ts). */
+export interface PeerChoiceInit {
+  /** Requests in flight to an origin while holders are connected. */
+  originInflight?: number
+  /** Requests in flight to a holder while other holders are connected. */
+  holderInflight?: number
+  /** A holder with requests in flight that sent nothing for this long stops counting, ms. */
+  holderStallMs?: number
+  /** Period of the update nudge while a download runs, ms. */
+  nudgeMs?: number
+  /** After an origin declined a block, ask origins for it again only after this long, ms. */
+  declinedMs?: number
+}
+
+/** A peer holding the whole feed of `length` blocks. */
+export function isOrigin(peer: ChoicePeer, length: number): boolean {
+  return length > 0 && peer._remoteContiguousLength >= length
+}
+
+/**
+ * An active peer holding part of the feed that is delivering: nothing in flight to it, or it made
+ * progress (sent a block, or was first asked) less than `stallMs` before `now`.
+ */
+export function isHolder(
+  peer: ChoicePeer,
+  length: number,
+  lastProgress: number,
+  now: number,
+  stallMs: number,
+): boolean {
+  if (!peer.isActive() || isOrigin(peer, length)) return false
+  return peer.inflight === 0 || now - lastProgress < stallMs
+}
+
+/** Whether some holder has block `index` (so an origin should not be asked for it). */
+export function heldByHolder(holders: readonly ChoicePeer[], index: number): boolean {
+  for (const h of holders) if (h._remoteHasBlock(index)) return true
+  return false
+}
+
+/**
+ * In-flight limit of `peer`, given the holders connected besides it: an origin is capped at
+ * `caps.origin` while any holder exists, a holder at `caps.holder` while another holder exists
+ * (short queues: a block is asked from whichever holder has a free slot, not queued for seconds
+ * behind the first one that announced it). A peer alone keeps hypercore's `stock` limit.
+ */
+export function maxInflight(
+  peer: ChoicePeer,
+  length: number,
+  holders: number,
+  stock: number,
+  caps: { origin: number; holder: number },
+): number {
+  if (holders === 0) return stock
+  return Math.min(stock, isOrigin(peer, length) ? caps.origin : caps.holder)
+}
+
+/**
+ * The block to ask an origin for: the first index at or after a random start (wrapping to `start`)
+ * that `next` yields (missing here, not in flight, the origin has it) and `avoid` does not reject
+ * (a holder has it, or an origin declined it just now); -1 if none.
+ */
+export function pickOriginBlock(
+  start: number,
+  end: number,
+  next: (from: number) => number,
+  avoid: (index: number) => boolean,
+  random: () => number = Math.random,
+): number {
+  if (end <= start) return -1
+  const off = start + Math.floor(random() * (end - start))
+  for (const [from, to] of [
+    [off, end],
+    [start, off],
+  ]) {
+    for (let i = next(from); i !== -1 && i < to; i = next(i + 1)) {
+      if (!avoid(i)) return i
+    }
+  }
+  return -1
+}
+
+/**
+ * Seed side: whether to decline (once) `requester`'s request for a block this node already uploaded
+ * to `uploadedTo`, another peer still connected: that peer will hold it and can serve it. A second
+ * request for the same block from the same peer is served, so nobody is starved (a lone device, a
+ * peer that cannot reach the first recipient).
+ */
+export function shouldDecline<P>(
+  requester: P,
+  uploadedTo: P | undefined,
+  connected: (p: P) => boolean,
+  declinedBefore: boolean,
+): boolean {
+  return uploadedTo !== undefined && uploadedTo !== requester && !declinedBefore && connected(uploadedTo)
+}
+
+/* hypercore internals this module wraps (lib/replicator.js). */
+interface HcRange {
+  start: number
+  end: number
+  blocks: number[] | null
+}
+interface HcRequest {
+  id: number
+  block: { index: number } | null
+  hash: unknown
+  seek: unknown
+  upgrade: unknown
+  manifest?: boolean
+}
+interface HcPeer extends ChoicePeer {
+  remoteFork: number
+  syncsProcessing: number
+  remoteRequests: Map<number, HcRequest>
+  wireNoData: { send(m: { request: number; reason: number }): void }
+  getMaxInflight(): number
+  _requestRange(r: HcRange): boolean
+  _requestRangeBlock(index: number, length: number): boolean
+  _sendBlockRequest(req: unknown, b: unknown): void
+  _handleRequest(msg: HcRequest): Promise<void>
+  _findNext(i: number): number
+  _getValidEnd(end: number): number
+}
+interface HcReplicator {
+  destroyed: boolean
+  peers: HcPeer[]
+  _ranges: unknown[]
+  core: { state: { length: number; fork: number } }
+  _addPeer(peer: HcPeer): void
+  _ondata(peer: HcPeer, req: unknown, data: unknown): void
+  _onnodata(peer: HcPeer, req: HcRequest | null, reason: number): void
+  _onupload(index: number, bytes: number, from: HcPeer): void
+  updateAll(): void
+}
+
+/** What the rule needs to know about the feed besides its replicator. */
+export interface PeerChoiceFeed {
+  /** This node owns (seeds) the feed: it declines duplicate requests once (see `shouldDecline`). */
+  seeding: () => boolean
+}
+
+/**
+ * Applies the rule to one feed's replicator (`core.core.replicator`): the requester side always,
+ * the seed side when `feed.seeding()`. Returns the uninstall (stops the nudge timer).
+ */
+export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, init: PeerChoiceInit = {}): () => void {
+  const r = replicator as HcReplicator
+  const caps = {
+    origin: init.originInflight ?? PEER_CHOICE_ORIGIN_INFLIGHT,
+    holder: init.holderInflight ?? PEER_CHOICE_HOLDER_INFLIGHT,
+  }
+  const stallMs = init.holderStallMs ?? PEER_CHOICE_HOLDER_STALL_MS
+  const declinedMs = init.declinedMs ?? PEER_CHOICE_DECLINED_MS
+  const progress = new WeakMap<HcPeer, number>()
+  /** Requester side: block → when an origin declined it. */
+  const declinedAt = new Map<number, number>()
+  /** Seed side: block → the peer it was last uploaded to; peer → blocks declined to it. */
+  const uploadedTo = new Map<number, HcPeer>()
+  const declinedTo = new WeakMap<HcPeer, Set<number>>()
+  const length = () => r.core.state.length
+  const holders = (except: HcPeer): HcPeer[] => {
+    const now = Date.now()
+    return r.peers.filter((p) => p !== except && isHolder(p, length(), progress.get(p) ?? now, now, stallMs))
+  }
+  const connected = (p: HcPeer) => p.isActive() && r.peers.includes(p)
+  const patched = new WeakSet<HcPeer>()
+  const patch = (peer: HcPeer) => {
+    if (patched.has(peer)) return
+    patched.add(peer)
+    const stock = peer.getMaxInflight.bind(peer)
+    const requestRange = peer._requestRange.bind(peer)
+    const send = peer._sendBlockRequest.bind(peer)
+    const handle = peer._handleRequest.bind(peer)
+    peer.getMaxInflight = () => {
+      const n = stock()
+      return maxInflight(peer, length(), holders(peer).length, n, caps)
+    }
+    peer._sendBlockRequest = (req, b) => {
+      if (peer.inflight === 0) progress.set(peer, Date.now())
+      send(req, b)
+    }
+    peer._requestRange = (range) => {
+      if (range.blocks || !isOrigin(peer, length())) return requestRange(range)
+      const hs = holders(peer)
+      if (hs.length === 0) return requestRange(range)
+      if (peer.syncsProcessing > 0 || r.core.state.fork !== peer.remoteFork) return false
+      const now = Date.now()
+      const avoid = (i: number) => heldByHolder(hs, i) || now - (declinedAt.get(i) ?? -Infinity) < declinedMs
+      const i = pickOriginBlock(range.start, peer._getValidEnd(range.end), (from) => peer._findNext(from), avoid)
+      return i !== -1 && peer._requestRangeBlock(i, length())
+    }
+    peer._handleRequest = (msg) => {
+      const index = msg.block?.index
+      if (index === undefined || msg.upgrade || msg.hash || msg.seek || msg.manifest || !feed.seeding()) {
+        return handle(msg)
+      }
+      const declined = declinedTo.get(peer) ?? new Set<number>()
+      if (!shouldDecline(peer, uploadedTo.get(index), connected, declined.has(index))) return handle(msg)
+      declinedTo.set(peer, declined)
+      declined.add(index)
+      peer.remoteRequests.delete(msg.id)
+      peer.wireNoData.send({ request: msg.id, reason: 0 })
+      return Promise.resolve()
+    }
+  }
+  for (const p of r.peers) patch(p)
+  const { _addPeer: addPeer, _ondata: ondata, _onnodata: onnodata, _onupload: onupload } = r
+  r._addPeer = function (this: HcReplicator, peer) {
+    patch(peer)
+    return addPeer.call(this, peer)
+  }
+  r._ondata = function (this: HcReplicator, peer, req, data) {
+    progress.set(peer, Date.now())
+    return ondata.call(this, peer, req, data)
+  }
+  r._onnodata = function (this: HcReplicator, peer, req, reason) {
+    if (reason === 0 && req?.block && isOrigin(peer, length())) declinedAt.set(req.block.index, Date.now())
+    return onnodata.call(this, peer, req, reason)
+  }
+  r._onupload = function (this: HcReplicator, index, bytes, from) {
+    if (feed.seeding()) uploadedTo.set(index, from)
+    return onupload.call(this, index, bytes, from)
+  }
+  const timer = setInterval(() => {
+    if (r.destroyed) return uninstall()
+    if (r._ranges.length > 0 && r.peers.length > 1) r.updateAll()
+  }, init.nudgeMs ?? PEER_CHOICE_NUDGE_MS)
+  timer.unref()
+  function uninstall() {
+    clearInterval(timer)
+  }
+  return uninstall
+}

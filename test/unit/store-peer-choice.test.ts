@@ -1,0 +1,112 @@
+/**
+ * The pure rules of node/store/peer-choice.ts (super-seeding from the requester's side, the seed's
+ * once-only decline); the wiring into hypercore is covered by test/mesh/distribution-fanout.test.ts.
+ */
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import {
+  type ChoicePeer,
+  heldByHolder,
+  isHolder,
+  isOrigin,
+  maxInflight,
+  pickOriginBlock,
+  shouldDecline,
+} from '../../node/store/peer-choice.ts'
+
+/** A stub peer holding `blocks` (or the whole feed up to `contiguous`). */
+function peer(blocks: number[], opts: { contiguous?: number; inflight?: number; active?: boolean } = {}): ChoicePeer {
+  const has = new Set(blocks)
+  const contiguous = opts.contiguous ?? 0
+  return {
+    _remoteContiguousLength: contiguous,
+    inflight: opts.inflight ?? 0,
+    isActive: () => opts.active ?? true,
+    _remoteHasBlock: (i) => i < contiguous || has.has(i),
+  }
+}
+
+/** hypercore's `_findNext` over a set of candidate blocks: the first candidate ≥ from, or -1. */
+function nextOf(candidates: number[]): (from: number) => number {
+  const sorted = [...candidates].sort((a, b) => a - b)
+  return (from) => sorted.find((i) => i >= from) ?? -1
+}
+
+describe('peer choice rules', () => {
+  test('an origin holds the whole feed; a holder is an active, delivering peer with part of it', () => {
+    const seed = peer([], { contiguous: 100 })
+    assert.equal(isOrigin(seed, 100), true)
+    assert.equal(isOrigin(seed, 101), false, 'the feed grew: not whole any more')
+    assert.equal(isOrigin(peer([]), 0), false, 'an empty feed has no origin')
+    assert.equal(isHolder(seed, 100, 0, 0, 5000), false, 'an origin is not a holder')
+    assert.equal(isHolder(peer([1, 2]), 100, 0, 0, 5000), true)
+    assert.equal(isHolder(peer([]), 100, 0, 0, 5000), true, 'a device with nothing yet is a holder (it will hold)')
+    assert.equal(isHolder(peer([1], { active: false }), 100, 0, 0, 5000), false, 'paused (e.g. sent a bad block)')
+    // requests in flight: a holder while it delivers, not once it stalls
+    const busy = peer([1, 2], { inflight: 3 })
+    assert.equal(isHolder(busy, 100, 10_000, 14_999, 5000), true)
+    assert.equal(isHolder(busy, 100, 10_000, 15_000, 5000), false)
+    assert.equal(isHolder(peer([1], { inflight: 0 }), 100, 0, 1e9, 5000), true, 'idle, nothing asked: not stalled')
+  })
+
+  test('origins and holders are capped only while other holders exist', () => {
+    const seed = peer([], { contiguous: 100 })
+    const caps = { origin: 4, holder: 8 }
+    assert.equal(maxInflight(seed, 100, 3, 48, caps), 4)
+    assert.equal(maxInflight(seed, 100, 0, 48, caps), 48, 'a lone device asks the seed at the full rate')
+    assert.equal(maxInflight(peer([1]), 100, 3, 48, caps), 8)
+    assert.equal(maxInflight(peer([1]), 100, 0, 48, caps), 48, 'the only holder (with or without an origin)')
+    assert.equal(maxInflight(seed, 100, 3, 2, caps), 2, 'never above the stock limit')
+  })
+
+  test('an origin is asked only for blocks no holder has', () => {
+    const holders = [peer([0, 1, 2, 5]), peer([3, 7])]
+    assert.equal(heldByHolder(holders, 3), true)
+    assert.equal(heldByHolder(holders, 4), false)
+    const next = nextOf([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    const avoid = (i: number) => heldByHolder(holders, i)
+    const picks = new Set<number>()
+    for (let k = 0; k < 200; k++) picks.add(pickOriginBlock(0, 10, next, avoid))
+    assert.deepEqual(
+      [...picks].sort((a, b) => a - b),
+      [4, 6, 8, 9],
+      'every block no holder has, and only those',
+    )
+    // from a start after the last free block, the search wraps to the range start
+    assert.equal(
+      pickOriginBlock(0, 10, next, avoid, () => 0.95),
+      9,
+    )
+    assert.equal(
+      pickOriginBlock(
+        0,
+        10,
+        nextOf([0, 1, 2, 4]),
+        (i) => heldByHolder(holders, i) || i === 4,
+        () => 0.99,
+      ),
+      -1,
+    )
+    assert.equal(
+      pickOriginBlock(5, 5, next, () => false),
+      -1,
+      'empty range',
+    )
+    // the range bounds hold: nothing below start or at/after end
+    for (let k = 0; k < 100; k++) {
+      const i = pickOriginBlock(4, 8, next, avoid)
+      assert.ok(i === 4 || i === 6, `picked ${i}`)
+    }
+  })
+
+  test('the seed declines a duplicate once per peer and block, never to the first recipient', () => {
+    const a = 'a'
+    const b = 'b'
+    const up = (p: string) => p === a || p === b
+    assert.equal(shouldDecline(b, a, up, false), true, 'uploaded to a, b asks: b can get it from a')
+    assert.equal(shouldDecline(b, a, up, true), false, 'b asks again: served (no starvation)')
+    assert.equal(shouldDecline(a, a, up, false), false, 'a asks again (e.g. it lost the block): served')
+    assert.equal(shouldDecline(b, undefined, up, false), false, 'never uploaded: served')
+    assert.equal(shouldDecline(b, 'gone', up, false), false, 'the first recipient left: served')
+  })
+})
