@@ -16,6 +16,7 @@ import { createAgentLog } from '../../node/agent-update/log.ts'
 import { isVersionName } from '../../node/agent-update/version-name.ts'
 import { isVersion } from '../../protocols/version.ts'
 import { CLI_BIN, scaled, tmpDir, waitFor } from '../helpers/index.ts'
+import { writeLoadTrace } from '../helpers/load-trace.ts'
 
 /** A launcher that reports ready and sleeps. */
 const READY = '#!/bin/sh\n: > "$LLMESH_AGENT_READY_FILE"\nexec sleep 60\n'
@@ -56,16 +57,7 @@ test('agent run loads no package and no daemon or protocol module, and starts th
 }, async (t) => {
   const dir = await tmpDir(t)
   const root = await agentRoot(dir)
-  const hook = join(dir, 'hook.mjs')
-  const resolveHook = `export async function resolve(s, c, next) {
-    const r = await next(s, c)
-    if (!r.url.startsWith('node:')) process.stderr.write('LOAD ' + r.url + '\\n')
-    return r
-  }`
-  await writeFile(
-    hook,
-    `import { register } from 'node:module'\nregister('data:text/javascript,' + encodeURIComponent(${JSON.stringify(resolveHook)}))\n`,
-  )
+  const hook = await writeLoadTrace(dir)
   const s = supervisor(['--import', hook], ['--agent-root', root, '--', 'node', 'start'], dir)
   t.after(async () => {
     if (s.child.exitCode === null) s.child.kill('SIGKILL')

@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { CLI_BIN, cli, scaled, tmpDir } from '../helpers/index.ts'
+import { writeLoadTrace } from '../helpers/load-trace.ts'
+import { freePort } from '../helpers/ports.ts'
 
 const ROOT = join(import.meta.dirname, '../..')
 
@@ -28,27 +28,10 @@ async function loadedModules(hook: string, args: string[]): Promise<string[]> {
     .map((l) => l.slice(5))
 }
 
-async function closedPort(): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok))
-  const addr = srv.address()
-  await new Promise((ok) => srv.close(ok))
-  return typeof addr === 'object' && addr !== null ? addr.port : 0
-}
-
 test('--version and status load no daemon, zod, libp2p or sigstore module', async (t) => {
   const dir = await tmpDir(t)
-  const hook = join(dir, 'hook.mjs')
-  const resolveHook = `export async function resolve(s, c, next) {
-    const r = await next(s, c)
-    if (!r.url.startsWith('node:')) process.stderr.write('LOAD ' + r.url + '\\n')
-    return r
-  }`
-  await writeFile(
-    hook,
-    `import { register } from 'node:module'\nregister('data:text/javascript,' + encodeURIComponent(${JSON.stringify(resolveHook)}))\n`,
-  )
-  const port = await closedPort()
+  const hook = await writeLoadTrace(dir)
+  const port = await freePort()
   for (const args of [['--version'], ['status', '--api', `127.0.0.1:${port}`]]) {
     const mods = await loadedModules(hook, args)
     assert.ok(
@@ -63,7 +46,7 @@ test('--version and status load no daemon, zod, libp2p or sigstore module', asyn
 })
 
 test('--version and status answer within a generous bound', async () => {
-  const port = await closedPort()
+  const port = await freePort()
   // the same machine's cost of starting Node on one TypeScript file: the bound follows the load
   const bare = async () => {
     const t0 = performance.now()
