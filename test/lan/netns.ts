@@ -12,151 +12,25 @@
  *
  * Needs root and iproute2 (ip, tc); avahi tests need avahi-daemon, avahi-utils and dbus.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes, randomInt } from 'node:crypto'
-import { createWriteStream, mkdirSync, readdirSync, rmSync, type WriteStream } from 'node:fs'
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
-import { scaled, waitFor } from '../helpers/index.ts'
+import { scaled } from '../helpers/index.ts'
+import { deleteNamespace, NETNS_PREFIX, sweepStale, trackBed, untrackBed } from './netns-cleanup.ts'
+import type { BedProcess, Host, LogLine, Shaping, WanLink } from './netns-types.ts'
+
+export { until } from './netns-checks.ts'
+export { canRunBed, NETNS_PREFIX, netemAvailable, sweepStale } from './netns-cleanup.ts'
+export type { BedProcess, Host, LogLine, Shaping, WanLink } from './netns-types.ts'
 
 const run = promisify(execFile)
 
-/** Name prefix of everything a test bed creates. */
-export const NETNS_PREFIX = 'llmt-'
 /** Repository root (cli/bin.ts lives there). */
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..')
-
-/** tc netem shaping of one link (applied on the namespace's eth0 egress). */
-export interface Shaping {
-  /** e.g. `10mbit` */
-  rate?: string
-  /** e.g. `20ms` */
-  delay?: string
-  /** percent, e.g. 1 */
-  loss?: number
-}
-
-/** A routed link between a host of one bed and a host of another (see TestBed.wanLink). */
-export interface WanLink {
-  /** The router namespace. */
-  ns: string
-  /** This bed's host's address on the link, and the other's. */
-  ip: string
-  otherIp: string
-  /** Bytes the router moved on this side of the link (both directions), from the kernel's counters. */
-  bytes(): Promise<number>
-}
-
-/** One namespace of the bed. */
-export interface Host {
-  index: number
-  ns: string
-  ip: string
-}
-
-/** A JSON log line of a node process. */
-export type LogLine = Record<string, unknown> & { level?: number; msg?: string; time?: number }
-
-/** A process started in a namespace. */
-export interface BedProcess {
-  host: Host
-  name: string
-  child: ChildProcess
-  /** Parsed JSON stderr lines (pino) in arrival order. */
-  logs: LogLine[]
-  /** Raw stdout and stderr text. */
-  stdout: string
-  stderr: string
-  logFile: string
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-const live = new Set<TestBed>()
-let hooked = false
-
-function hookExit(): void {
-  if (hooked) return
-  hooked = true
-  process.on('exit', () => {
-    for (const bed of live) bed.destroySync()
-  })
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      for (const bed of live) bed.destroySync()
-      process.kill(process.pid, sig)
-    })
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-function listNamespaces(): string[] {
-  try {
-    return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-      .split('\n')
-      .map((l) => l.trim().split(' ')[0])
-      .filter((n) => n !== undefined && n !== '')
-  } catch {
-    return []
-  }
-}
-
-function killNamespacePids(ns: string): void {
-  let pids: number[] = []
-  try {
-    pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
-      .split('\n')
-      .map((p) => Number(p.trim()))
-      .filter((p) => p > 0)
-  } catch {
-    return
-  }
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function deleteNamespace(ns: string): void {
-  killNamespacePids(ns)
-  try {
-    execFileSync('ip', ['netns', 'delete', ns], { stdio: 'ignore' })
-  } catch {
-    // already gone
-  }
-}
-
-/**
- * Deletes namespaces left by crashed runs (prefix match, owner pid dead), and the log directories
- * of finished runs (kept after a run for inspection until the next run). Returns the namespaces.
- */
-export function sweepStale(): string[] {
-  const out: string[] = []
-  for (const d of readdirSync(tmpdir())) {
-    const m = /^llmesh-lan-(\d+)-/.exec(d)
-    if (m !== null && !pidAlive(Number(m[1]))) rmSync(join(tmpdir(), d), { recursive: true, force: true })
-  }
-  for (const ns of listNamespaces()) {
-    const m = /^llmt-(\d+)-/.exec(ns)
-    if (m === null) continue
-    if (pidAlive(Number(m[1]))) continue
-    deleteNamespace(ns)
-    out.push(ns)
-  }
-  return out
-}
 
 /** Options of a test bed. */
 export interface TestBedInit {
@@ -187,12 +61,11 @@ export class TestBed {
   /** Creates the namespaces, the bridge and the links. */
   static async create(init: TestBedInit): Promise<TestBed> {
     sweepStale()
-    hookExit()
     const id = `${process.pid}-${randomBytes(3).toString('hex')}`
     const subnet = `10.${randomInt(64, 250)}.${randomInt(1, 250)}`
     const logDir = await mkdtemp(join(tmpdir(), `llmesh-lan-${id}-`))
     const bed = new TestBed(id, subnet, logDir)
-    live.add(bed)
+    trackBed(bed)
     try {
       await bed.build(init)
     } catch (err) {
@@ -402,24 +275,8 @@ export class TestBed {
       }
     }
     for (const ns of [...this.made].reverse()) deleteNamespace(ns)
-    live.delete(this)
+    untrackBed(this)
   }
-}
-
-/** Waits until `check` holds (polling every 50 ms, a throw counting as not yet), with `timeoutMs` scaled for a loaded machine (test/helpers). */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  // a check that throws (a curl timing out while the machine is loaded) is "not yet": it is asked
-  // again until the deadline, and the timeout names its last error
-  let last: string | undefined
-  const tolerant = async (): Promise<boolean> => {
-    try {
-      return await check()
-    } catch (err) {
-      last = String((err as Error)?.message ?? err).slice(0, 400)
-      return false
-    }
-  }
-  await waitFor(tolerant, { timeoutMs, what, intervalMs: 50, detail: () => ({ lastError: last }) })
 }
 
 /** Log lines that mean something went wrong: level >= 50 or an uncaught/unhandled error. */
@@ -427,37 +284,4 @@ export function badLines(p: BedProcess): string[] {
   const bad = p.logs.filter((l) => (l.level ?? 0) >= 50 || /uncaught|unhandled/i.test(String(l.msg ?? '')))
   const raw = p.stderr.split('\n').filter((l) => !l.startsWith('{') && /uncaught|unhandled/i.test(l))
   return [...bad.map((l) => JSON.stringify(l)), ...raw]
-}
-
-/** Whether the kernel has sch_netem (delay/loss shaping); checked in a throwaway namespace. */
-export function netemAvailable(): boolean {
-  const ns = `${NETNS_PREFIX}${process.pid}-probe`
-  try {
-    execFileSync('ip', ['netns', 'add', ns], { stdio: 'ignore' })
-    execFileSync('ip', ['-n', ns, 'link', 'add', 'a0', 'type', 'veth', 'peer', 'name', 'a1'], { stdio: 'ignore' })
-    execFileSync('tc', ['-n', ns, 'qdisc', 'add', 'dev', 'a0', 'root', 'netem', 'delay', '1ms'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  } finally {
-    deleteNamespace(ns)
-  }
-}
-
-/** Whether the machine can run the bed (root and `ip netns`). */
-export function canRunBed(): boolean {
-  let why: string | undefined
-  if (process.getuid?.() !== 0) why = 'needs root'
-  else {
-    try {
-      execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' })
-    } catch {
-      why = 'needs `ip netns` (Debian iproute2)'
-    }
-  }
-  if (why === undefined) return true
-  // Under CI the LAN tier must run: a skipped tier would hide a broken install step.
-  if (process.env.CI === 'true') throw new Error(`CI=true but the LAN test bed cannot run: ${why}`)
-  process.stderr.write(`# LAN test bed skipped: ${why}\n`)
-  return false
 }
