@@ -75,33 +75,42 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       },
     })
     const stopping = () => this.unavailable('the inference service is stopping')
-    this.slot = new WorkerSlot(this.cfg, this.logger, this.inflight, {
-      isRunning: () => this.isRunning(),
-      stopping,
-      onExit: (w, exit) => {
-        const during = this._state
-        this.slot.exited(w)
-        this.inflight.failWorker(w, () => new WorkerCrashedError(`inference worker died (${exit.kind})`))
-        this.restarts.onExit(exit, during)
+    this.slot = new WorkerSlot(
+      {
+        logger: this.logger,
+        inflight: this.inflight,
+        isRunning: () => this.isRunning(),
+        stopping,
+        onExit: (w, exit) => {
+          const during = this._state
+          this.slot.exited(w)
+          this.inflight.failWorker(w, () => new WorkerCrashedError(`inference worker died (${exit.kind})`))
+          this.restarts.onExit(exit, during)
+        },
+        onTimeout: (what) => this.emit('timeout', { at: this.now(), what }),
+        oom: components.oom ?? sharedOomDetector(this.logger),
       },
-      onTimeout: (what) => this.emit('timeout', { at: this.now(), what }),
-      oom: components.oom ?? sharedOomDetector(this.logger),
-    })
+      this.cfg,
+    )
     const self = this
-    this.gate = new RequestGate(this.cfg, this.inflight, {
-      get state() {
-        return self._state
+    this.gate = new RequestGate(
+      {
+        inflight: this.inflight,
+        get state() {
+          return self._state
+        },
+        get worker() {
+          return self.slot.worker
+        },
+        admitting: () => this._state === 'ready' || WAITING_STATES.has(this._state),
+        notServing: () => this.notServing(),
+        unavailable: (m) => this.unavailable(m),
+        emitter: this,
+        now: this.now,
+        logger: this.logger,
       },
-      get worker() {
-        return self.slot.worker
-      },
-      admitting: () => this._state === 'ready' || WAITING_STATES.has(this._state),
-      notServing: () => this.notServing(),
-      unavailable: (m) => this.unavailable(m),
-      emitter: this,
-      now: this.now,
-      logger: this.logger,
-    })
+      this.cfg,
+    )
     this.loader = {
       now: this.now,
       logger: this.logger,
@@ -109,32 +118,38 @@ export class InferenceSupervisor extends EventEmitter<T.SupervisorEvents> {
       stopping,
       isRunning: () => this.isRunning(),
     }
-    this.served = new ServedModel(this.cfg, {
-      logger: this.logger,
-      now: this.now,
-      emitter: this,
-      inflight: this.inflight,
-      slot: this.slot,
-      gate: this.gate,
-      loader: this.loader,
-      state: () => this._state,
-      setState: (state) => this.setState(state),
-      isRunning: () => this.isRunning(),
-      unavailable: (m) => this.unavailable(m),
-      cancelRestart: () => this.restarts.cancel(),
-    })
-    this.restarts = new WorkerRestarts(this.cfg, {
-      now: this.now,
-      logger: this.logger,
-      emitter: this,
-      state: () => this._state,
-      wanted: () => this.served.target,
-      current: () => this.served.model,
-      enterRestarting: () => this.served.enterRestarting(),
-      exclusive: (fn) => this.served.exclusive(fn),
-      loadInto: (target) => this.served.loadInto(target),
-      fail: () => this.served.fail(),
-    })
+    this.served = new ServedModel(
+      {
+        logger: this.logger,
+        now: this.now,
+        emitter: this,
+        inflight: this.inflight,
+        slot: this.slot,
+        gate: this.gate,
+        loader: this.loader,
+        state: () => this._state,
+        setState: (state) => this.setState(state),
+        isRunning: () => this.isRunning(),
+        unavailable: (m) => this.unavailable(m),
+        cancelRestart: () => this.restarts.cancel(),
+      },
+      this.cfg,
+    )
+    this.restarts = new WorkerRestarts(
+      {
+        now: this.now,
+        logger: this.logger,
+        emitter: this,
+        state: () => this._state,
+        wanted: () => this.served.target,
+        current: () => this.served.model,
+        enterRestarting: () => this.served.enterRestarting(),
+        exclusive: (fn) => this.served.exclusive(fn),
+        loadInto: (target) => this.served.loadInto(target),
+        fail: () => this.served.fail(),
+      },
+      this.cfg,
+    )
   }
 
   get state(): T.SupervisorState {

@@ -29,18 +29,23 @@ export interface GateHost {
   logger: Logger
 }
 
+/** What the gate uses: the supervisor's in-flight table and its host's state. */
+export interface GateComponents extends GateHost {
+  inflight: Inflight
+}
+
 /** Admits and runs generation requests. */
 export class RequestGate {
   readonly queue: RequestQueue
   private readonly cfg: ResolvedSupervisorInit
   private readonly inflight: Inflight
-  private readonly host: GateHost
+  private readonly host: GateComponents
 
-  constructor(cfg: ResolvedSupervisorInit, inflight: Inflight, host: GateHost) {
-    this.cfg = cfg
-    this.inflight = inflight
-    this.host = host
-    this.queue = new RequestQueue({ maxConcurrent: cfg.maxConcurrent, maxQueue: cfg.maxQueue })
+  constructor(components: GateComponents, init: ResolvedSupervisorInit) {
+    this.cfg = init
+    this.inflight = components.inflight
+    this.host = components
+    this.queue = new RequestQueue({ maxConcurrent: init.maxConcurrent, maxQueue: init.maxQueue })
     this.queue.pause()
   }
 

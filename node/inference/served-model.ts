@@ -19,7 +19,7 @@ import type { WorkerProcess } from './worker-process.ts'
 import type { WorkerSlot } from './worker-slot.ts'
 
 /** What the served model uses of the supervisor: its parts and its state. */
-export interface ServedModelHooks {
+export interface ServedModelComponents {
   logger: Logger
   now: () => number
   emitter: EventEmitter<T.SupervisorEvents>
@@ -39,15 +39,15 @@ export interface ServedModelHooks {
 /** The wanted and served model, and the operations on them. */
 export class ServedModel {
   private readonly cfg: ResolvedSupervisorInit
-  private readonly h: ServedModelHooks
+  private readonly h: ServedModelComponents
   private current: T.LoadedModel | undefined
   private wanted: LoadTarget | undefined
   private deactivated: T.DeactivationNote | undefined
   private ops: Promise<unknown> = Promise.resolve()
 
-  constructor(cfg: ResolvedSupervisorInit, hooks: ServedModelHooks) {
-    this.cfg = cfg
-    this.h = hooks
+  constructor(components: ServedModelComponents, init: ResolvedSupervisorInit) {
+    this.cfg = init
+    this.h = components
   }
 
   /** The model being served, if any. */

@@ -19,7 +19,7 @@ import type * as T from './types.ts'
 import type { WorkerExit } from './worker-process.ts'
 
 /** What the restart handling reads and drives in the supervisor. */
-export interface WorkerRestartsHooks {
+export interface WorkerRestartsComponents {
   now: () => number
   logger: Logger
   emitter: EventEmitter<T.SupervisorEvents>
@@ -42,14 +42,14 @@ export interface WorkerRestartsHooks {
 /** Handles worker exits and the restarts they call for. */
 export class WorkerRestarts {
   private readonly cfg: RestartPolicyConfig
-  private readonly hooks: WorkerRestartsHooks
+  private readonly hooks: WorkerRestartsComponents
   private book: RestartBook
   private timer: NodeJS.Timeout | undefined
 
-  constructor(cfg: RestartPolicyConfig, hooks: WorkerRestartsHooks) {
-    this.cfg = cfg
-    this.hooks = hooks
-    this.book = initialRestartBook(cfg)
+  constructor(components: WorkerRestartsComponents, init: RestartPolicyConfig) {
+    this.cfg = init
+    this.hooks = components
+    this.book = initialRestartBook(init)
   }
 
   /** Restarts decided so far. */

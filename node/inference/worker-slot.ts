@@ -24,21 +24,27 @@ export interface WorkerSlotHooks {
   oom?: OomDetector
 }
 
+/** What the slot uses: the supervisor's logger and in-flight table, and its hooks. */
+export interface WorkerSlotComponents extends WorkerSlotHooks {
+  logger: Logger
+  inflight: Inflight
+}
+
 /** Holds at most one live worker. */
 export class WorkerSlot {
   private readonly cfg: ResolvedSupervisorInit
   private readonly logger: Logger
   private readonly inflight: Inflight
-  private readonly hooks: WorkerSlotHooks
+  private readonly hooks: WorkerSlotComponents
   private w: WorkerProcess | undefined
   private starting: Promise<WorkerProcess> | undefined
   private rss: number | undefined
 
-  constructor(cfg: ResolvedSupervisorInit, logger: Logger, inflight: Inflight, hooks: WorkerSlotHooks) {
-    this.cfg = cfg
-    this.logger = logger
-    this.inflight = inflight
-    this.hooks = hooks
+  constructor(components: WorkerSlotComponents, init: ResolvedSupervisorInit) {
+    this.cfg = init
+    this.logger = components.logger
+    this.inflight = components.inflight
+    this.hooks = components
   }
 
   /** The live worker, if any. */
