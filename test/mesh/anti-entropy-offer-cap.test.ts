@@ -27,8 +27,12 @@ describe('anti-entropy offers to an empty peer past 20,000 messages', () => {
     // a round of 2,000 messages takes long on a loaded machine: the round deadline is scaled
     const ae = { intervalMs: 3_600_000, timeoutMs: scaled(60_000) }
     const full = await startNode(fleet, { init: { antiEntropy: ae } })
-    // the empty peer's budget lets one peer send it everything in a minute (the default would spread it over minutes)
-    const empty = await startNode(fleet, { init: { antiEntropy: { ...ae, budget: { frames: 100_000 } } } })
+    // the empty peer's budget lets one peer send it everything in a minute (the default would spread
+    // it over minutes), frames and CPU: ingesting 20,000 reports costs more than the default 10 s of
+    // CPU a minute on a loaded machine, and a blocked peer's next round is aborted (a CI-like run at
+    // load 20 failed so: "Cannot write to a stream that is closed")
+    const budget = { frames: 100_000, cpuMs: 600_000 }
+    const empty = await startNode(fleet, { init: { antiEntropy: { ...ae, budget } } })
     nodes.push(full, empty)
     const now = Date.now()
     for (let d = 0; d < DEVICES; d++) {
