@@ -49,7 +49,7 @@ export class PeerGuard {
     schema: Parameters<typeof decodeFrame<T>>[1],
   ): Promise<T> {
     const bytes = await this.frame(lp, peer, signal)
-    const cpu = process.cpuUsage()
+    const cpu = process.threadCpuUsage()
     const r = decodeFrame(bytes, schema)
     this.charge(peer, cpu)
     if (r.ok) return r.value
@@ -70,7 +70,7 @@ export class PeerGuard {
     ingested: (err?: unknown) => void,
   ): Promise<void> {
     let refused: { code: string; message: string } | undefined
-    const cpu = process.cpuUsage()
+    const cpu = process.threadCpuUsage()
     try {
       const pending = ingest.ingest(bytes, 'anti-entropy', peer.toString())
       this.charge(peer, cpu)
@@ -90,7 +90,7 @@ export class PeerGuard {
 
   /** Adds the CPU time since `since` to the peer's budget. */
   charge(peer: PeerId, since: NodeJS.CpuUsage): void {
-    const d = process.cpuUsage(since)
+    const d = process.threadCpuUsage(since)
     this.c.budgets.spent(peer.toString(), (d.user + d.system) / 1000)
   }
 

@@ -89,7 +89,7 @@ export async function initiateV2(h: RoundHost, io: RoundIo): Promise<void> {
   while (query !== undefined) {
     const reply = await h.guard.control(io.lp, io.peer, io.signal, ReplyFrame)
     if (trips++ === 0) h.gotHello(io.res.peer, reply.hello)
-    const cpu = process.cpuUsage()
+    const cpu = process.threadCpuUsage()
     query = ini.next(reply.ranges)
     h.guard.charge(io.peer, cpu)
     if (query !== undefined) await write(io, { ranges: query })
@@ -122,7 +122,7 @@ export async function respondV2(h: RoundHost, io: RoundIo): Promise<void> {
       h.guard.invalidFrame(io.peer, err)
       throw err
     }
-    const cpu = process.cpuUsage()
+    const cpu = process.threadCpuUsage()
     set ??= h.store.syncSet(Date.now(), h.healthWindowMs)
     const ranges = respond(set, next.ranges, wanted(h))
     h.guard.charge(io.peer, cpu)

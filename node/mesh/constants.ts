@@ -19,7 +19,7 @@ export const AE_BUDGET_INTERVAL_MS = 60_000
 export const AE_BUDGET_FRAMES = 6_000
 /** Bytes one peer may send this node per interval. */
 export const AE_BUDGET_BYTES = 160 * 1024 * 1024
-/** CPU time (ms) this node may spend on one peer's frames per interval (decoding and verifying). */
+/** CPU time (ms) of the main thread this node may spend on one peer's frames per interval (decoding and verifying; process.threadCpuUsage, so GC helpers and other threads are not charged to the peer). */
 export const AE_BUDGET_CPU_MS = 10_000
 /** Invalid frames (undecodable control frames, messages refused for good) before the peer is disconnected and penalised. */
 export const AE_INVALID_FRAMES_MAX = 16
@@ -42,7 +42,7 @@ export const GOSSIP_BUDGET_INTERVAL_MS = 10_000
 export const GOSSIP_BUDGET_MESSAGES = 1_000
 /** Message bytes one peer may deliver per interval. */
 export const GOSSIP_BUDGET_BYTES = 16 * 1024 * 1024
-/** CPU time (ms) this node may spend hashing, parsing and verifying one peer's messages per interval. */
+/** CPU time (ms) of the main thread this node may spend hashing, parsing and verifying one peer's messages per interval (process.threadCpuUsage). */
 export const GOSSIP_BUDGET_CPU_MS = 2_000
 /** Gossipsub behaviour penalty per message dropped for a budget (score −10 × penalty², decays ×0.2 a second). */
 export const GOSSIP_BUDGET_PENALTY = 1

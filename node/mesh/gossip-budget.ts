@@ -80,9 +80,9 @@ export class GossipBudget {
     return false
   }
 
-  /** Adds the CPU time since `since` (process.cpuUsage) to the peer's budget. */
+  /** Adds the CPU time of this thread since `since` (process.threadCpuUsage) to the peer's budget. */
   spent(peer: PeerId, since: NodeJS.CpuUsage): void {
-    const d = process.cpuUsage(since)
+    const d = process.threadCpuUsage(since)
     this.budgets.spent(peer.toString(), (d.user + d.system) / 1000)
   }
 }

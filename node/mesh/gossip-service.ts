@@ -167,7 +167,7 @@ export class GossipService {
     }
     let res: IngestResult
     // ingest hashes, parses and verifies synchronously, up to its first await (the store's write)
-    const cpu = process.cpuUsage()
+    const cpu = process.threadCpuUsage()
     try {
       const pending = this.ingest.ingest(data, 'gossip', peer.toString(), filter)
       this.budget.spent(peer, cpu)

@@ -1,6 +1,8 @@
 /** Per-peer gossip ingest budgets (node/mesh/gossip-budget.ts). */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { describe, test } from 'node:test'
+import { Worker } from 'node:worker_threads'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -11,6 +13,17 @@ import { GossipBudget } from '../../node/mesh/gossip-budget.ts'
 const peer = async (): Promise<PeerId> => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
 
 describe('gossip ingest budgets', () => {
+  test("CPU is charged on the main thread's clock: another thread's work while a message waits costs its peer nothing", async () => {
+    const b = new GossipBudget({ logger: silentLogger(), now: () => 0 }, { intervalMs: 1000, cpuMs: 100 })
+    const p = await peer()
+    const since = process.threadCpuUsage()
+    // ~400 ms of CPU on a worker thread (the process clock counts it, the thread clock does not)
+    const burn = new Worker('const t = Date.now(); while (Date.now() - t < 400) {}', { eval: true })
+    await once(burn, 'exit')
+    b.spent(p, since)
+    assert.equal(b.admit(p, 1), true, "a worker thread's CPU was charged to the peer")
+  })
+
   test('past the message, byte or CPU budget a peer is dropped (and penalised per drop) until the interval ends; others are not', async () => {
     let now = 0
     const penalties: Array<[string, number]> = []
@@ -34,7 +47,7 @@ describe('gossip ingest budgets', () => {
     now = 2000
     assert.equal(b.admit(p, 1), true)
     // 60 ms of CPU spent on its last message: the next one is dropped
-    const since = process.cpuUsage()
+    const since = process.threadCpuUsage()
     b.spent(p, { user: since.user - 60_000, system: since.system })
     assert.equal(b.admit(p, 1), false, 'cpu')
     assert.deepEqual(b.drops, { messages: 2, bytes: 1, cpu: 1 })
