@@ -56,8 +56,9 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
     try {
       const v = await fn()
       if (v !== undefined) return v
-    } catch {
-      // not up yet
+    } catch (err) {
+      // not up yet; a CliError is the demo's own verdict (a release aborted): it ends the wait
+      if (err instanceof CliError) throw err
     }
     if (Date.now() > end) throw new CliError(`demo: timed out waiting for ${what}`, 'ERR_DEMO_TIMEOUT')
     await sleep(300)
@@ -257,6 +258,12 @@ async function runDemo(opts: DemoOptions): Promise<void> {
         if (state !== last) {
           say(`  rollout state: ${state}`)
           last = state
+        }
+        if (state === 'aborted') {
+          // say why at once, rather than waiting out the deadline for a promotion that will not come
+          const why = rel?.gate?.reasons.join('; ') || 'no gate reason recorded'
+          const by = rel?.abortedBy === undefined ? '' : ` by ${rel.abortedBy}`
+          throw new CliError(`demo: the fleet aborted tiny@1.1.0+gguf-f32${by}: ${why}`, 'ERR_DEMO_ABORTED')
         }
         return (await activeEverywhere(devices, 'tiny', '1.1.0+gguf-f32')) ? true : undefined
       },
