@@ -50,6 +50,13 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`)
 }
 
+/** The demo's second release was aborted by the fleet: the demo fails at once, saying why. */
+class DemoAbortedError extends CliError {
+  constructor(message: string) {
+    super(message, 'ERR_DEMO_ABORTED')
+  }
+}
+
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
   const end = Date.now() + timeoutMs
   for (;;) {
@@ -57,8 +64,8 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
       const v = await fn()
       if (v !== undefined) return v
     } catch (err) {
-      // not up yet; a CliError is the demo's own verdict (a release aborted): it ends the wait
-      if (err instanceof CliError) throw err
+      // not up yet (the client's own errors included); a release aborted ends the wait
+      if (err instanceof DemoAbortedError) throw err
     }
     if (Date.now() > end) throw new CliError(`demo: timed out waiting for ${what}`, 'ERR_DEMO_TIMEOUT')
     await sleep(300)
@@ -263,7 +270,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
           // say why at once, rather than waiting out the deadline for a promotion that will not come
           const why = rel?.gate?.reasons.join('; ') || 'no gate reason recorded'
           const by = rel?.abortedBy === undefined ? '' : ` by ${rel.abortedBy}`
-          throw new CliError(`demo: the fleet aborted tiny@1.1.0+gguf-f32${by}: ${why}`, 'ERR_DEMO_ABORTED')
+          throw new DemoAbortedError(`demo: the fleet aborted tiny@1.1.0+gguf-f32${by}: ${why}`)
         }
         return (await activeEverywhere(devices, 'tiny', '1.1.0+gguf-f32')) ? true : undefined
       },
