@@ -102,7 +102,8 @@ export class AgentRunner {
       const probation = pending !== null && pending.version === version
       const readyFile = join(this.init.root, `.agent-ready-${process.pid}`)
       await rm(readyFile, { force: true })
-      if (!probation && this.init.handover !== undefined && !this.stopping) this.handOver(version, readyFile)
+      if (this.stopping) break // a signal came while the records were read: start nothing
+      if (!probation && this.init.handover !== undefined) this.handOver(version, readyFile)
       const child = this.start(version, readyFile)
       // a launcher that cannot be started (missing, not executable) emits 'error' and maybe no 'exit'
       const exited = new Promise<Outcome>((resolve) => {
