@@ -231,6 +231,8 @@ describe('agent releases on devices running from installed packages', {
     }
     const abortMs = Date.now() - p2
     await until(() => servingOn(d1, v1), 120_000, `the pilot serving on ${v1} again`)
+    // the wrapper exec'd the version it put back: the pilot is one process again
+    assert.deepEqual(await cliProcesses(d1), { daemon: [d1.proc.child.pid], wrapper: [] }, 'd1 after the rollback')
     assert.deepEqual(versionsStarted(d1, bed.processes), [v0, v1, v2, v1], "the pilot's wrapper: what it started")
     assert.equal(await currentOf(d1), v1)
     assert.deepEqual((await rolloutOf(bed, d1, v2, AGENT_LINEAGE))?.cohorts.pilot, [ids[0]])
