@@ -12,6 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { agentRunArgv, parseAgentRunArgs } from '../../cli/agent-run.ts'
 import { AGENT_HANDBACK_ENV, handbackOf } from '../../node/agent-update/handover.ts'
 import { readCurrent, readFailures, readPending, writePending } from '../../node/agent-update/layout.ts'
 import { CLI_BIN, scaled, tmpDir, waitFor } from '../helpers/index.ts'
@@ -170,4 +171,25 @@ test('handBack: the daemon execs the wrapper’s command line in its own process
   assert.equal(handbackOf({ [AGENT_HANDBACK_ENV]: '{"not":"a list"}' }), null)
   assert.equal(handbackOf({ [AGENT_HANDBACK_ENV]: '["a\\u0000b"]' }), null)
   assert.equal(handbackOf({}), null)
+})
+
+test('the hand-back command line is agent run’s own, every flag kept, the launcher’s arguments after --', () => {
+  const argv = [
+    '--config',
+    '/etc/llmesh/llmesh.yaml',
+    '--agent-health-window=30s',
+    '--',
+    'node',
+    'start',
+    '--data',
+    'd',
+  ]
+  const { flags, args } = parseAgentRunArgs(argv)
+  const back = agentRunArgv(flags, args)
+  assert.deepEqual(back, [
+    ...['agent', 'run', '--config', '/etc/llmesh/llmesh.yaml', '--agent-health-window', '30s'],
+    ...['--', 'node', 'start', '--data', 'd'],
+  ])
+  // parsed again, the same flags and arguments
+  assert.deepEqual(parseAgentRunArgs(back.slice(2)), { flags, args })
 })
