@@ -8,7 +8,9 @@
  * start` of the same code, with the same node flags, on loopback, mDNS off, no peers, no model), and
  * the pair is measured as a device holds it: each process's RSS, their sum, and the memory they hold
  * together with shared pages counted once (bench/idle-pages.ts; the node binary's code is mapped by
- * both).
+ * both). A device whose environment sets LLMESH_AGENT_HANDOVER=true (the device unit does) is one
+ * process once settled: the supervisor exec'd the daemon (node/agent-update/handover.ts); its
+ * supervisor columns show "—" and the daemon is that process.
  *
  * Usage: npx node bench/idle-agent.ts [--settle-s 10] [--window-s 30] [--daemon] [--device "js=js MALLOC_ARENA_MAX=2 --optimize-for-size" …]
  */
@@ -77,14 +79,22 @@ try {
     }
   }
   await new Promise((r) => setTimeout(r, SETTLE_MS))
-  const daemons = DAEMON ? await Promise.all(children.map(async (c) => (await childrenOf(c.pid!))[0])) : []
+  // a supervisor's one child is its daemon; a supervisor with none that runs `node start` handed over (one process)
+  const handedOver = await Promise.all(
+    children.map(async (c) => DAEMON && (await childrenOf(c.pid!)).length === 0 && (await isDaemon(c.pid!))),
+  )
+  const daemons = DAEMON
+    ? await Promise.all(children.map(async (c, i) => (handedOver[i] ? c.pid! : (await childrenOf(c.pid!))[0])))
+    : []
   const [cpu, daemonCpu] = await Promise.all([
-    Promise.all(children.map((c) => cpuPercentOver(c.pid!, WINDOW_MS))),
+    Promise.all(children.map((c, i) => (handedOver[i] ? Promise.resolve(0) : cpuPercentOver(c.pid!, WINDOW_MS)))),
     Promise.all(daemons.map((pid) => cpuPercentOver(pid, WINDOW_MS))),
   ])
   const mem = await Promise.all(children.map((c) => memoryOf(c.pid!)))
   const daemonMem = await Promise.all(daemons.map((pid) => memoryOf(pid)))
-  const together = await Promise.all(children.map((c, i) => (DAEMON ? unionResident([c.pid!, daemons[i]]) : 0)))
+  const together = await Promise.all(
+    children.map((c, i) => (!DAEMON ? 0 : unionResident(handedOver[i] ? [c.pid!] : [c.pid!, daemons[i]]))),
+  )
   console.log(
     `\nCommand: \`npx node bench/idle-agent.ts --settle-s ${SETTLE_MS / 1000} --window-s ${WINDOW_MS / 1000}${DAEMON ? ' --daemon' : ''} ${specs.map(deviceArg).join(' ')}\``,
   )
@@ -101,8 +111,14 @@ try {
   for (const [i, d] of specs.entries()) {
     const m = mem[i]
     if (m === undefined) throw new Error(`${d.name}: the supervisor exited (${children[i].exitCode})`)
-    const head = `| ${d.name} | ${mib(m.rss)} | ${mib(m.rssAnon)} / ${mib(m.rssFile)} |`
     const dm = daemonMem[i]
+    if (handedOver[i] && dm !== undefined) {
+      console.log(
+        `| ${d.name} | — | — | ${mib(dm.rss)} | ${mib(dm.rssAnon)} / ${mib(dm.rssFile)} | ${mib(dm.rss)} | ${mib(together[i])} | — / ${daemonCpu[i].toFixed(2)} |`,
+      )
+      continue
+    }
+    const head = `| ${d.name} | ${mib(m.rss)} | ${mib(m.rssAnon)} / ${mib(m.rssFile)} |`
     if (!DAEMON) console.log(`${head} ${cpu[i].toFixed(2)} |`)
     else if (dm === undefined) throw new Error(`${d.name}: the daemon exited`)
     else
@@ -114,4 +130,11 @@ try {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
   await new Promise((r) => setTimeout(r, 1000))
   await rm(root, { recursive: true, force: true })
+}
+
+/** Whether `pid` runs `<bin> node start …` (a daemon; a supervisor runs `<bin> agent run … -- node start …`). */
+async function isDaemon(pid: number): Promise<boolean> {
+  const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0')
+  const i = argv.findIndex((a) => /[/\\]cli[/\\]bin\.[jt]s$/.test(a))
+  return i >= 0 && argv[i + 1] === 'node' && argv[i + 2] === 'start'
 }

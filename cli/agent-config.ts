@@ -20,6 +20,7 @@ try {
     config: {
       agent_root: c.agent_root,
       agent_health_window: c.agent_health_window,
+      agent_handover: c.agent_handover,
       log_level: c.log_level,
       ...(c.log_format === undefined ? {} : { log_format: c.log_format }),
     },

@@ -25,6 +25,8 @@ export interface AgentRunConfig {
   agent_root: string
   /** ms */
   agent_health_window: number
+  /** Exec the daemon when no version is on probation (node/agent-update/handover.ts). */
+  agent_handover: boolean
   log_level: string
   log_format?: string
 }
@@ -51,6 +53,16 @@ export function parseAgentRunArgs(argv: string[]): { flags: Record<string, strin
     if (typeof v === 'string') flags[name] = v
   }
   return { flags, args: parsed.positionals }
+}
+
+/** `agent run`'s own command line (after the launcher) for `flags` (by option name) and the launcher's arguments. */
+export function agentRunArgv(flags: Record<string, string>, args: string[]): string[] {
+  const out = ['agent', 'run']
+  for (const [flag, name] of Object.entries(FLAGS)) {
+    const v = flags[name]
+    if (v !== undefined) out.push(`--${flag}`, v)
+  }
+  return [...out, '--', ...args]
 }
 
 /** Resolves the configuration in a short-lived child process (cli/agent-config.ts). */
@@ -94,7 +106,12 @@ export async function runAgentWith(flags: Record<string, string>, args: string[]
         format: format === 'pretty' ? 'pretty' : 'json',
       }),
     },
-    { root: c.agent_root, args, healthWindowMs: c.agent_health_window },
+    {
+      root: c.agent_root,
+      args,
+      healthWindowMs: c.agent_health_window,
+      ...(c.agent_handover ? { handover: { handback: agentRunArgv(flags, args) } } : {}),
+    },
   )
   process.on('SIGTERM', () => runner.stop('SIGTERM'))
   process.on('SIGINT', () => runner.stop('SIGINT'))

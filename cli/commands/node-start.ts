@@ -8,6 +8,7 @@ import { constants } from 'node:fs'
 import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AGENT_RESTART_EXIT_CODE } from '../../node/agent-update/constants.ts'
+import { handBack } from '../../node/agent-update/handover.ts'
 import { markAgentReady } from '../../node/agent-update/ready.ts'
 import { checkApiExposure } from '../../node/api/exposure.ts'
 import type { ConfigValues } from '../../node/config/resolve.ts'
@@ -21,6 +22,15 @@ import { CliError, UsageError } from '../output.ts'
 
 /** Stops the daemon and exits with `code` (a signal: 0; an agent switch: AGENT_RESTART_EXIT_CODE). */
 type Stopper = (signal: string, code?: number) => void
+
+/** Execs the wrapper that handed this daemon over, if any (node/agent-update/handover.ts); returns if none or it failed. */
+function handBackToWrapper(log: ReturnType<typeof createLogger>): void {
+  try {
+    handBack()
+  } catch (err) {
+    log.error({ err }, 'could not exec the agent wrapper: exiting for the unit to restart it')
+  }
+}
 
 async function runUntilSignal(
   daemon: Daemon,
@@ -38,7 +48,11 @@ async function runUntilSignal(
     }, 15_000)
     force.unref()
     daemon.stop().then(
-      () => process.exit(code),
+      () => {
+        // handed over by `agent run` (its unit's one-process mode): exec the wrapper, not exit
+        if (code === AGENT_RESTART_EXIT_CODE) handBackToWrapper(log)
+        process.exit(code)
+      },
       (err) => {
         log.error({ err }, 'stop failed')
         process.exit(1)

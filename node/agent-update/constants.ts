@@ -9,7 +9,8 @@ export const AGENT_ENTRY = 'bin/llmesh'
 /**
  * Exit code of a node that switched `current` and asks its supervisor to start the new version
  * (EX_TEMPFAIL). `llmesh agent run` restarts at once; a systemd unit restarts on it
- * (`RestartForceExitStatus=75`).
+ * (`RestartForceExitStatus=75`). A daemon the wrapper handed its process over to execs the wrapper
+ * instead (handover.ts), and exits with it only if that exec fails.
  */
 export const AGENT_RESTART_EXIT_CODE = 75
 /** The new version must report ready within this window or the previous one takes over, ms. */

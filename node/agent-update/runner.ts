@@ -14,6 +14,12 @@
  * 3. an exit with `AGENT_RESTART_EXIT_CODE` (the updater switched `current`) starts the loop again
  *    at once; any other exit of a confirmed version restarts it after a short delay;
  * 4. SIGTERM/SIGINT are passed to the child, and the wrapper exits when it has.
+ * With `handover` (the device unit's `agent_handover`), step 1 for a version that is not on
+ * probation is an exec instead of a child: the wrapper becomes the daemon (same PID; the unit's
+ * `Restart=` restarts it if it exits), so a steady-state device runs one process; the daemon execs
+ * the wrapper again when it switches versions (node/agent-update/handover.ts). A version on
+ * probation still runs as the wrapper's child, watched as above; after a rollback the previous
+ * version is exec'd; a confirmed one runs on as the child until it exits, then it is exec'd.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { lstat, rm } from 'node:fs/promises'
@@ -26,6 +32,7 @@ import {
   CRASH_RESTART_DELAY_MS,
   READY_POLL_MS,
 } from './constants.ts'
+import { AGENT_HANDBACK_ENV, type Exec, processExec, withoutWrapperEnv } from './handover.ts'
 import { readCurrent, readPending, recordFailure, switchCurrent, writePending } from './layout.ts'
 
 /** Environment variables the wrapper gives the agent (options `agent_version`, `agent_ready_file`). */
@@ -45,6 +52,8 @@ export interface AgentLog {
 /** What the runner uses. */
 export interface AgentRunnerComponents {
   logger: AgentLog
+  /** How the wrapper hands over to the daemon (default `process.execve`). */
+  exec?: Exec
 }
 
 /** Options. */
@@ -56,6 +65,12 @@ export interface AgentRunnerInit {
   healthWindowMs?: number
   /** Extra environment of the child (default: the wrapper's own). */
   env?: NodeJS.ProcessEnv
+  /**
+   * Exec a version that is not on probation instead of running it as a child (option
+   * `agent_handover`): `handback` is the wrapper's own argv after the launcher (`agent run …`),
+   * which the daemon execs when it switches versions.
+   */
+  handover?: { handback: string[] }
 }
 
 type Outcome =
@@ -87,6 +102,8 @@ export class AgentRunner {
       const probation = pending !== null && pending.version === version
       const readyFile = join(this.init.root, `.agent-ready-${process.pid}`)
       await rm(readyFile, { force: true })
+      if (this.stopping) break // a signal came while the records were read: start nothing
+      if (!probation && this.init.handover !== undefined) this.handOver(version, readyFile)
       const child = this.start(version, readyFile)
       // a launcher that cannot be started (missing, not executable) emits 'error' and maybe no 'exit'
       const exited = new Promise<Outcome>((resolve) => {
@@ -133,13 +150,30 @@ export class AgentRunner {
     return this.init.healthWindowMs ?? AGENT_HEALTH_WINDOW_MS
   }
 
+  private env(version: string, readyFile: string): NodeJS.ProcessEnv {
+    const base = withoutWrapperEnv(this.init.env ?? process.env)
+    return { ...base, [AGENT_VERSION_ENV]: version, [AGENT_READY_ENV]: readyFile }
+  }
+
+  /** Replaces this process with `version`'s daemon; returns only if the exec failed (then it runs as a child). */
+  private handOver(version: string, readyFile: string): void {
+    const entry = join(this.init.root, version, AGENT_ENTRY)
+    const handback = [entry, ...(this.init.handover?.handback ?? [])]
+    this.c.logger.info({ version, entry, handover: true }, 'starting agent')
+    try {
+      ;(this.c.exec ?? processExec)(entry, [entry, ...this.init.args], {
+        ...this.env(version, readyFile),
+        [AGENT_HANDBACK_ENV]: JSON.stringify(handback),
+      })
+    } catch (err) {
+      this.c.logger.error({ err, version }, 'agent exec failed: running it as a child')
+    }
+  }
+
   private start(version: string, readyFile: string): ChildProcess {
     const entry = join(this.init.root, version, AGENT_ENTRY)
     this.c.logger.info({ version, entry }, 'starting agent')
-    const child = spawn(entry, this.init.args, {
-      stdio: 'inherit',
-      env: { ...(this.init.env ?? process.env), [AGENT_VERSION_ENV]: version, [AGENT_READY_ENV]: readyFile },
-    })
+    const child = spawn(entry, this.init.args, { stdio: 'inherit', env: this.env(version, readyFile) })
     child.on('error', (err) => this.c.logger.error({ err, version }, 'agent failed to start'))
     this.child = child
     return child

@@ -14,8 +14,9 @@
  * does it stays (`stuck`, with why: /status, health reports, `llmesh_agent_stuck`).
  * To install: fetch the package's chunks from peers, verify and unpack beside the running version
  * (unpack.ts), record the pending switch `{ version, previous }`, switch `current` atomically,
- * then call `restart()` (the daemon stops and exits with `AGENT_RESTART_EXIT_CODE`; the wrapper,
- * `llmesh agent run`, or systemd starts the new version and watches its health window).
+ * then call `restart()` (the daemon stops and exits with `AGENT_RESTART_EXIT_CODE`, or, handed over
+ * by the wrapper, execs it: handover.ts; the wrapper, `llmesh agent run`, starts the new version and
+ * watches its health window).
  * Every `AGENT_RECONSIDER_MS` it looks again (a failed fetch, a release that came while busy).
  * With `enabled: false` it only reports the running version (status, health reports, metrics).
  * It acts only under the wrapper (`supervised`) and when the running version is itself installed

@@ -39,6 +39,14 @@ export const AGENT_OPTIONS = [
     help: '`llmesh agent run`: a new agent version must be ready within this window, else the previous one takes over',
   },
   {
+    name: 'agent_handover',
+    env: 'LLMESH_AGENT_HANDOVER',
+    kind: 'bool',
+    default: () => false,
+    defaultText: '`false`',
+    help: '`llmesh agent run`: when no new version is on probation, exec the daemon in its place (one process; set by the device unit, whose Restart= restarts a daemon that exits) instead of running it as a child',
+  },
+  {
     name: 'agent_version',
     env: 'LLMESH_AGENT_VERSION',
     kind: 'string',

@@ -56,6 +56,8 @@ export interface ConfigValues {
   agent_root: string
   /** ms */
   agent_health_window: number
+  /** `agent run` execs the daemon when no version is on probation (the device unit sets it). */
+  agent_handover: boolean
   agent_version?: string
   agent_ready_file?: string
   forwarding: boolean

@@ -4,7 +4,8 @@
  * `<root>/opt/llmesh/<version>`, `current`, `<root>/etc/llmesh` and `<root>/var/lib/llmesh` are
  * what a device holds), its settings in `<root>/etc/llmesh/llmesh.yaml`, and is started as the
  * systemd units start it, without systemd: a device through the installed wrapper
- * (`<root>/opt/llmesh/current/bin/llmesh agent run --config … -- node start --config … --data …`),
+ * (`<root>/opt/llmesh/current/bin/llmesh agent run --config … -- node start --config … --data …`)
+ * with the installed unit's `Environment=` (LLMESH_AGENT_HANDOVER: the wrapper execs the daemon),
  * the seed with `seed start`. Also the packages the test publishes: the built one with only its
  * version bumped (MANIFEST.json and app/package.json), and the checks of what a device ran.
  */
@@ -109,12 +110,21 @@ export async function startInstalled(bed: TestBed, n: InstalledNode): Promise<In
   const daemon = [n.role, 'start', '--config', conf, '--data', n.dataDir]
   const args = n.role === 'node' ? ['agent', 'run', '--config', conf, '--', ...daemon] : daemon
   const name = n.runs === 1 ? n.name : `${n.name}-run${n.runs}`
-  n.proc = bed.spawn(n.host, name, bin, args)
+  n.proc = bed.spawn(n.host, name, bin, args, await unitEnv(n))
   const started = () => n.proc.logs.filter((l) => l.msg === 'llmesh node started').length
   await until(() => started() > 0 || n.proc.child.exitCode !== null, 60_000, `${name} to start`)
   if (n.proc.child.exitCode !== null) throw new Error(`${name} exited: ${n.proc.stderr.slice(-3000)}`)
   n.info = { ...n.info, ...(JSON.parse(await readFile(join(n.dataDir, 'node.json'), 'utf8')) as LanNode['info']) }
   return n
+}
+
+/** The `Environment=` settings of the node's installed unit (`<root>/etc/systemd/system/llmesh-<role>.service`). */
+export async function unitEnv(n: InstalledNode): Promise<Record<string, string>> {
+  const unit = join(n.root, 'etc', 'systemd', 'system', `llmesh-${n.role}.service`)
+  const text = await readFile(unit, 'utf8')
+  const out: Record<string, string> = {}
+  for (const m of text.matchAll(/^Environment=([A-Z_]+)=(\S*)$/gm)) out[m[1]] = m[2]
+  return out
 }
 
 /** The version `<opt>/current` names. */
@@ -137,6 +147,24 @@ export function versionsStarted(
   return all
     .filter((p) => p.name === n.name || p.name.startsWith(`${n.name}-run`))
     .flatMap((p) => p.logs.filter((l) => l.msg === 'starting agent').map((l) => String(l.version)))
+}
+
+/**
+ * The node's processes of the package's CLI in its namespace, by PID: `daemon` (`node start`) and
+ * `wrapper` (`agent run`). In the steady state (no version on probation) a device has one process,
+ * its unit's main process: the wrapper exec'd the daemon in its place.
+ */
+export async function cliProcesses(n: InstalledNode): Promise<{ daemon: number[]; wrapper: number[] }> {
+  const { stdout } = await run('ip', ['netns', 'pids', n.host.ns])
+  const out = { daemon: [] as number[], wrapper: [] as number[] }
+  for (const pid of stdout.split('\n').filter((p) => p.trim() !== '')) {
+    const argv = (await readFile(`/proc/${pid.trim()}/cmdline`, 'utf8').catch(() => '')).split('\0')
+    const i = argv.findIndex((a) => a.endsWith(join('cli', PACKAGED_ENTRY)))
+    if (i <= 0) continue
+    if (argv[i + 1] === 'node' && argv[i + 2] === 'start') out.daemon.push(Number(pid))
+    if (argv[i + 1] === 'agent' && argv[i + 2] === 'run') out.wrapper.push(Number(pid))
+  }
+  return out
 }
 
 /** The CLI entry file inside an installed package (compiled; `.ts` is for development only). */

@@ -4,7 +4,8 @@
  * state, test/package/build.ts). A seed and four devices, each in its own namespace with its own
  * root made by the package's install.sh (`--root`), found by mDNS only (no bootstrap), the devices
  * started as their unit starts them: the installed wrapper `llmesh agent run` over
- * `<root>/opt/llmesh/current`. Every device serves a tiny model; d1 is tagged pilot, d2 canary.
+ * `<root>/opt/llmesh/current`, which execs the daemon in its own process (one process a device,
+ * checked). Every device serves a tiny model; d1 is tagged pilot, d2 canary.
  * 1. d4 goes off. Agent 0.1.1 (the built package with only its version bumped) goes pilot (d1) →
  *    canary (d2) → full (d3) while a client in a fifth namespace loops on chat completions on
  *    each of them: every device ends on 0.1.1 (`current`, the daemon's program, `llmesh
@@ -24,6 +25,7 @@ import { type AgentStatus, BROKEN, fakePackage } from '../mesh/agent-helpers.ts'
 import { BUILD_TEST_TIMEOUT_MS, ensurePackage } from '../package/build.ts'
 import {
   bumpedPackage,
+  cliProcesses,
   currentOf,
   extractPackage,
   type InstalledNode,
@@ -147,6 +149,11 @@ describe('agent releases on devices running from installed packages', {
       return (s as { agent?: AgentStatus }).agent?.version === agent && serving(s, '1.0.0')
     }
     for (const d of devices) await until(() => servingOn(d, v0), 120_000, `${d.name} serving the model on ${v0}`)
+    // one process in the steady state: the unit's main process (the wrapper) became the daemon
+    for (const d of devices) {
+      const p = await cliProcesses(d)
+      assert.deepEqual(p, { daemon: [d.proc.child.pid], wrapper: [] }, `${d.name}: the wrapper handed over`)
+    }
 
     // 1. d4 off; 0.1.1 through the stages under a chat load on d1..d3
     const [d1, d2, d3, d4] = devices as [InstalledNode, InstalledNode, InstalledNode, InstalledNode]
@@ -224,6 +231,8 @@ describe('agent releases on devices running from installed packages', {
     }
     const abortMs = Date.now() - p2
     await until(() => servingOn(d1, v1), 120_000, `the pilot serving on ${v1} again`)
+    // the wrapper exec'd the version it put back: the pilot is one process again
+    assert.deepEqual(await cliProcesses(d1), { daemon: [d1.proc.child.pid], wrapper: [] }, 'd1 after the rollback')
     assert.deepEqual(versionsStarted(d1, bed.processes), [v0, v1, v2, v1], "the pilot's wrapper: what it started")
     assert.equal(await currentOf(d1), v1)
     assert.deepEqual((await rolloutOf(bed, d1, v2, AGENT_LINEAGE))?.cohorts.pilot, [ids[0]])

@@ -4,7 +4,8 @@
  * tiny launchers running this checkout's daemon, packages built like `npm run package` lays them
  * out (one top directory), and the device's /status and /rollout read through its node.json.
  * Loopback only, mDNS off; each device listens on a fixed port so peers can redial it after it
- * restarts into another version.
+ * restarts into another version. A device started with `handover` runs as the device unit runs it
+ * (LLMESH_AGENT_HANDOVER=true: the wrapper execs the daemon when no version is on probation).
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
@@ -14,6 +15,7 @@ import { promisify } from 'node:util'
 import { NODE_INFO_FILE } from '../../node/constants.ts'
 import type { ReleaseRolloutJson } from '../../node/rollout/routes.ts'
 import { CLI_BIN, scaled } from '../helpers/index.ts'
+import { childPids } from '../helpers/processes.ts'
 
 const run = promisify(execFile)
 
@@ -62,13 +64,15 @@ export interface AgentDevice {
   /** The daemon's peer id (from node.json). */
   peerId(): Promise<string>
   stderr(): string
+  /** Whether the device is one process: the wrapper's PID runs `node start` and has no child (no model here). */
+  oneProcess(): Promise<boolean>
   stop(): Promise<void>
 }
 
 /** Starts `llmesh agent run -- node start …` over a fresh root holding 0.9.0. */
 export async function startAgentDevice(
   home: string,
-  opts: { name: string; fleetDir: string; port: number; bootstrap: string[]; tags?: string[] },
+  opts: { name: string; fleetDir: string; port: number; bootstrap: string[]; tags?: string[]; handover?: boolean },
 ): Promise<AgentDevice> {
   const root = join(home, `${opts.name}-opt-llmesh`)
   await launcher(join(root, '0.9.0'), WORKING)
@@ -104,7 +108,7 @@ export async function startAgentDevice(
   ]
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: home,
-    env: { ...env, LLMESH_LOG_LEVEL: 'warn' },
+    env: { ...env, LLMESH_LOG_LEVEL: 'warn', ...(opts.handover === true ? { LLMESH_AGENT_HANDOVER: 'true' } : {}) },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let stderr = ''
@@ -129,6 +133,12 @@ export async function startAgentDevice(
     release: async (model, version) => (await api(`/rollout/${model}/${version}`)) as ReleaseRolloutJson | undefined,
     peerId: async () => (JSON.parse(await readFile(join(data, NODE_INFO_FILE), 'utf8')) as { peerId: string }).peerId,
     stderr: () => stderr,
+    oneProcess: async () => {
+      const argv = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8').catch(() => '')).split('\0')
+      const i = argv.indexOf(CLI_BIN)
+      const daemon = i >= 0 && argv[i + 1] === 'node' && argv[i + 2] === 'start'
+      return daemon && (await childPids('', child.pid)).length === 0
+    },
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM')
       await exited

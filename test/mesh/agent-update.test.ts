@@ -11,6 +11,8 @@
  * - 0.9.2 exits at start. The pilot fetches it, then the seed goes offline; the pilot's wrapper
  *   puts 0.9.1 back by itself, its next health report counts a rollback of `llmesh-agent@0.9.2`,
  *   the devices abort the release among themselves, and `other` never installs 0.9.2.
+ * The pilot runs as the device unit runs it (`agent_handover`: its wrapper execs the daemon, which
+ * execs the wrapper again when it switches), `other` with the wrapper as the daemon's parent.
  */
 import assert from 'node:assert/strict'
 import { lstat, readFile, readlink, writeFile } from 'node:fs/promises'
@@ -65,6 +67,8 @@ describe('agent releases through the mesh, under the rollout stages', { timeout:
       port: pPort,
       bootstrap: [seedAddr, at(oPort)],
       tags: ['pilot'],
+      // as the device unit runs it: one process when no version is on probation
+      handover: true,
     })
     cleanups.push(() => pilot.stop())
     const other = await startAgentDevice(home, {
@@ -79,6 +83,8 @@ describe('agent releases through the mesh, under the rollout stages', { timeout:
     for (const d of [pilot, other]) {
       await waitFor(() => on(d, '0.9.0'), { timeoutMs: 60_000, what: `${d.name} up on 0.9.0`, detail: detail(d) })
     }
+    assert.equal(await pilot.oneProcess(), true, 'the pilot: its wrapper exec’d the daemon')
+    assert.equal(await other.oneProcess(), false, 'the other device: wrapper and daemon (no handover)')
     const [pilotId, otherId] = [await pilot.peerId(), await other.peerId()]
     await waitFor(() => [pilotId, otherId].every((id) => seed.context.store.isEnrolled(id, Date.now())), {
       timeoutMs: 30_000,
@@ -217,6 +223,8 @@ describe('agent releases through the mesh, under the rollout stages', { timeout:
     assert.deepEqual([o?.state, o?.target], ['waiting', '0.9.2'])
     assert.equal((await pilot.agent())?.state, 'failed')
     for (const d of [pilot, other]) assert.equal(await readlink(join(d.root, 'current')), '0.9.1')
+    // after the rollback, the wrapper exec'd the previous version: one process again
+    assert.equal(await pilot.oneProcess(), true, 'the pilot after the rollback: one process')
     console.log(
       `# agent 0.9.1: pilot ${pilotMs} ms, other ${otherMs} ms after publish; 0.9.2 rolled back on the pilot ${rollbackMs} ms, aborted fleet-wide ${abortMs} ms after publish`,
     )
