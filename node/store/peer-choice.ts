@@ -17,8 +17,9 @@
  *   stays short and what it uploads is new to the swarm; holders serve the rest among themselves;
  * - with no holder (a lone device, or every other peer finished) hypercore's own choice applies:
  *   origins are asked for anything, at the full in-flight limit.
- * A timer re-runs hypercore's peer update every `nudgeMs` while a download runs, so a device whose
- * origin requests all waited on holders asks again once a holder stalls or leaves.
+ * A timer re-runs hypercore's peer update every `nudgeMs` while a download runs (from the first range
+ * request until no range is left), so a device whose origin requests all waited on holders asks again
+ * once a holder stalls or leaves.
  *
  * hypercore has no public hook for this: `installPeerChoice` wraps a few methods of the feed's
  * replicator and its peers (lib/replicator.js, 11.x), as model-store.ts does for the in-flight
@@ -176,6 +177,7 @@ interface HcReplicator {
   _onnodata(peer: HcPeer, req: HcRequest | null, reason: number): void
   _onupload(index: number, bytes: number, from: HcPeer): void
   updateAll(): void
+  addRange(...args: unknown[]): unknown
 }
 
 /** What the rule needs to know about the feed besides its replicator. */
@@ -203,9 +205,21 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
   const uploadedTo = new Map<number, HcPeer>()
   const declinedTo = new WeakMap<HcPeer, Set<number>>()
   const length = () => r.core.state.length
-  const holders = (except: HcPeer): HcPeer[] => {
+  // hypercore asks every peer's in-flight limit on each pass of its update loop (several times per
+  // block received): the holders are worked out once per millisecond, not once per question
+  let memo: { at: number; peers: number; list: HcPeer[] } = { at: -1, peers: -1, list: [] }
+  const allHolders = (): HcPeer[] => {
     const now = Date.now()
-    return r.peers.filter((p) => p !== except && isHolder(p, length(), progress.get(p) ?? now, now, stallMs))
+    if (memo.at !== now || memo.peers !== r.peers.length) {
+      const list = r.peers.filter((p) => isHolder(p, length(), progress.get(p) ?? now, now, stallMs))
+      memo = { at: now, peers: r.peers.length, list }
+    }
+    return memo.list
+  }
+  /** Holders besides `except`: the count, and the list when asked for. */
+  const holderCount = (except: HcPeer) => {
+    const hs = allHolders()
+    return hs.length - (hs.includes(except) ? 1 : 0)
   }
   const connected = (p: HcPeer) => p.isActive() && r.peers.includes(p)
   const patched = new WeakSet<HcPeer>()
@@ -218,7 +232,7 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     const handle = peer._handleRequest.bind(peer)
     peer.getMaxInflight = () => {
       const n = stock()
-      return maxInflight(peer, length(), holders(peer).length, n, caps)
+      return maxInflight(peer, length(), holderCount(peer), n, caps)
     }
     peer._sendBlockRequest = (req, b) => {
       if (peer.inflight === 0) progress.set(peer, Date.now())
@@ -226,7 +240,7 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     }
     peer._requestRange = (range) => {
       if (range.blocks || !isOrigin(peer, length())) return requestRange(range)
-      const hs = holders(peer)
+      const hs = allHolders() // an origin is never a holder itself
       if (hs.length === 0) return requestRange(range)
       if (peer.syncsProcessing > 0 || r.core.state.fork !== peer.remoteFork) return false
       const now = Date.now()
@@ -266,13 +280,29 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     if (feed.seeding()) uploadedTo.set(index, from)
     return onupload.call(this, index, bytes, from)
   }
-  const timer = setInterval(() => {
-    if (r.destroyed) return uninstall()
-    if (r._ranges.length > 0 && r.peers.length > 1) r.updateAll()
-  }, init.nudgeMs ?? PEER_CHOICE_NUDGE_MS)
-  timer.unref()
-  function uninstall() {
-    clearInterval(timer)
+  // the nudge runs only while this feed downloads: started by a range request, stopped once no
+  // range is left (a seeded or finished feed costs no wakeups)
+  let timer: NodeJS.Timeout | undefined
+  const nudge = () => {
+    if (r.destroyed || r._ranges.length === 0) return stop()
+    if (r.peers.length > 1) r.updateAll()
   }
-  return uninstall
+  const { addRange } = r
+  r.addRange = function (this: HcReplicator, ...args: unknown[]) {
+    const ref = addRange.apply(this, args)
+    if (timer === undefined && !uninstalled && this._ranges.length > 0) {
+      timer = setInterval(nudge, init.nudgeMs ?? PEER_CHOICE_NUDGE_MS)
+      timer.unref()
+    }
+    return ref
+  }
+  let uninstalled = false
+  function stop() {
+    clearInterval(timer)
+    timer = undefined
+  }
+  return () => {
+    uninstalled = true
+    stop()
+  }
 }
