@@ -63,7 +63,7 @@ interface SwarmResult {
   /** Share of both cores busy during the transfer (0..1). */
   cpu: number
   uncaught: number
-  /** Per device, ms after publish returned: fetch started, 10 %, 50 %, 100 % of the blocks, staged. */
+  /** Per device, ms after publish returned: fetch started, 10 %, 50 %, 90 %, 100 % of the blocks, staged. */
   timeline: Timeline[]
 }
 /** One device's milestones, ms after `release publish` returned (NaN: not logged). */
@@ -71,6 +71,7 @@ interface Timeline {
   fetch: number
   p10: number
   p50: number
+  p90: number
   p100: number
   staged: number
 }
@@ -184,12 +185,13 @@ try {
       fetch: at(d, 'fetching release'),
       p10: at(d, 'download 10%'),
       p50: at(d, 'download 50%'),
+      p90: at(d, 'download 90%'),
       p100: at(d, 'download 100%'),
       staged: at(d, 'release staged'),
     }))
     for (const [k, tl] of timeline.entries())
       console.log(
-        `# ${devices[k].proc.name}: fetch ${sec(tl.fetch)} s, 10% ${sec(tl.p10)}, 50% ${sec(tl.p50)}, 100% ${sec(tl.p100)}, staged ${sec(tl.staged)}`,
+        `# ${devices[k].proc.name}: fetch ${sec(tl.fetch)} s, 10% ${sec(tl.p10)}, 50% ${sec(tl.p50)}, 90% ${sec(tl.p90)}, 100% ${sec(tl.p100)}, staged ${sec(tl.staged)}`,
       )
     const times = devices.map(stagedAt).filter((t): t is number => t !== undefined)
     for (const d of devices) {
@@ -327,7 +329,7 @@ try {
 
 /** Median (min–max) over devices of each milestone, seconds. */
 function milestones(tl: Timeline[]): string {
-  const keys = ['fetch', 'p10', 'p50', 'p100', 'staged'] as const
+  const keys = ['fetch', 'p10', 'p50', 'p90', 'p100', 'staged'] as const
   return keys
     .map((k) => {
       const v = tl
