@@ -142,7 +142,7 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     }
     return memo.list
   }
-  /** Holders besides `except`: the count, and the list when asked for. */
+  /** How many holders there are besides `except`. */
   const holderCount = (except: HcPeer) => {
     const hs = allHolders()
     return hs.length - (hs.includes(except) ? 1 : 0)
@@ -209,6 +209,7 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
   // the nudge runs only while this feed downloads: started by a range request, stopped once no
   // range is left (a seeded or finished feed costs no wakeups)
   let timer: NodeJS.Timeout | undefined
+  let uninstalled = false
   const nudge = () => {
     if (r.destroyed || r._ranges.length === 0) return stop()
     if (r.peers.length > 1) r.updateAll()
@@ -222,7 +223,6 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     }
     return ref
   }
-  let uninstalled = false
   function stop() {
     clearInterval(timer)
     timer = undefined
