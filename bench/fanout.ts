@@ -63,6 +63,17 @@ interface SwarmResult {
   /** Share of both cores busy during the transfer (0..1). */
   cpu: number
   uncaught: number
+  /** Per device, ms after publish returned: fetch started, 10 %, 50 %, 90 %, 100 % of the blocks, staged. */
+  timeline: Timeline[]
+}
+/** One device's milestones, ms after `release publish` returned (NaN: not logged). */
+interface Timeline {
+  fetch: number
+  p10: number
+  p50: number
+  p90: number
+  p100: number
+  staged: number
 }
 const N = 8
 const RATE_MBIT = Number(values.rate)
@@ -136,6 +147,16 @@ try {
     const load0 = await loadAvg()
     const stagedAt = (d: LanNode) =>
       d.proc.logs.find((l) => l.msg === 'release staged' && l.model === 'fan' && l.version === version)?.time
+    // the seed's upload over time (one /status a second): when did it send ½F, 0.9F, F?
+    const seedSamples: Array<[number, number]> = []
+    let sampling = true
+    const sampler = (async () => {
+      while (sampling) {
+        const st = await httpStatus(bed, seed).catch(() => null)
+        if (st !== null) seedSamples.push([Date.now() - t0, (st.replication?.bytesOut ?? 0) / bytes])
+        await new Promise((r) => setTimeout(r, 1000))
+      }
+    })()
     const finished = await until(
       () => devices.every((d) => stagedAt(d) !== undefined),
       TIMEOUT_S * 1000,
@@ -145,12 +166,33 @@ try {
       () => false,
     )
     const cpu1 = await cpuTimes()
+    sampling = false
+    await sampler
+    const seedAt = (x: number) => seedSamples.find(([, out]) => out >= x)?.[0] ?? Number.NaN
+    console.log(
+      `# ${mode} seed uploaded 0.25×F by ${sec(seedAt(0.25))} s, 0.5×F ${sec(seedAt(0.5))} s, 0.9×F ${sec(seedAt(0.9))} s, 0.99×F ${sec(seedAt(0.99))} s (sampled every ~1 s)`,
+    )
+    console.log(`# ${mode} seed upload, s:×F ${seedSamples.map(([t, x]) => `${sec(t)}:${x.toFixed(2)}`).join(' ')}`)
     for (const d of devices.filter((x) => stagedAt(x) === undefined)) {
       const st = await httpStatus(bed, d).catch(() => null)
       const peers = Object.values(st?.replication?.peers ?? {}).map((p) => [p.bytesIn, p.bytesOut, p.state])
       const logs = d.proc.logs.slice(-4).map((l) => l.msg)
       console.log(`# not staged: ${d.proc.name} in=${st?.replication?.bytesIn} peers=${JSON.stringify(peers)} ${logs}`)
     }
+    const at = (d: LanNode, msg: string) =>
+      (d.proc.logs.find((l) => l.msg === msg && l.model === 'fan' && l.version === version)?.time ?? Number.NaN) - t0
+    const timeline = devices.map((d) => ({
+      fetch: at(d, 'fetching release'),
+      p10: at(d, 'download 10%'),
+      p50: at(d, 'download 50%'),
+      p90: at(d, 'download 90%'),
+      p100: at(d, 'download 100%'),
+      staged: at(d, 'release staged'),
+    }))
+    for (const [k, tl] of timeline.entries())
+      console.log(
+        `# ${devices[k].proc.name}: fetch ${sec(tl.fetch)} s, 10% ${sec(tl.p10)}, 50% ${sec(tl.p50)}, 90% ${sec(tl.p90)}, 100% ${sec(tl.p100)}, staged ${sec(tl.staged)}`,
+      )
     const times = devices.map(stagedAt).filter((t): t is number => t !== undefined)
     for (const d of devices) {
       if (stagedAt(d) === undefined) continue
@@ -198,8 +240,11 @@ try {
       load: [load0, await loadAvg()],
       cpu: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total),
       uncaught: crashed.length,
+      timeline,
     })
-    console.log(`# swarm (${mode}): ${JSON.stringify(swarms.at(-1))}`)
+    const { timeline: _, ...summary } = swarms.at(-1) as SwarmResult
+    console.log(`# swarm (${mode}): ${JSON.stringify(summary)}`)
+    console.log(`# ${mode} milestones, median (min–max) over devices: ${milestones(timeline)}`)
     for (const p of [...devices, seed]) await bed.terminate(p.proc)
     for (const p of [...devices, seed]) await rm(p.dataDir, { recursive: true, force: true })
   }
@@ -280,6 +325,21 @@ try {
     )
 } finally {
   await bed.destroy()
+}
+
+/** Median (min–max) over devices of each milestone, seconds. */
+function milestones(tl: Timeline[]): string {
+  const keys = ['fetch', 'p10', 'p50', 'p90', 'p100', 'staged'] as const
+  return keys
+    .map((k) => {
+      const v = tl
+        .map((t) => t[k])
+        .filter((x) => !Number.isNaN(x))
+        .sort((a, b) => a - b)
+      if (v.length === 0) return `${k} –`
+      return `${k} ${sec(v[Math.floor((v.length - 1) / 2)])} (${sec(v[0])}–${sec(v[v.length - 1])})`
+    })
+    .join(', ')
 }
 
 /** The 1-minute load average (/proc/loadavg). */

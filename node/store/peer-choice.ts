@@ -17,12 +17,13 @@
  *   stays short and what it uploads is new to the swarm; holders serve the rest among themselves;
  * - with no holder (a lone device, or every other peer finished) hypercore's own choice applies:
  *   origins are asked for anything, at the full in-flight limit.
- * A timer re-runs hypercore's peer update every `nudgeMs` while a download runs, so a device whose
- * origin requests all waited on holders asks again once a holder stalls or leaves.
+ * A timer re-runs hypercore's peer update every `nudgeMs` while a download runs (from the first range
+ * request until no range is left), so a device whose origin requests all waited on holders asks again
+ * once a holder stalls or leaves.
  *
  * hypercore has no public hook for this: `installPeerChoice` wraps a few methods of the feed's
  * replicator and its peers (lib/replicator.js, 11.x), as model-store.ts does for the in-flight
- * range; the rules themselves are pure functions below.
+ * range; the rules themselves are pure functions in peer-choice-rules.ts.
  */
 import {
   PEER_CHOICE_DECLINED_MS,
@@ -31,16 +32,25 @@ import {
   PEER_CHOICE_NUDGE_MS,
   PEER_CHOICE_ORIGIN_INFLIGHT,
 } from './constants.ts'
+import {
+  type ChoicePeer,
+  heldByHolder,
+  isHolder,
+  isOrigin,
+  maxInflight,
+  pickOriginBlock,
+  shouldDecline,
+} from './peer-choice-rules.ts'
 
-/** The fields of a hypercore 11 replication peer (lib/replicator.js `Peer`) the rules read. */
-export interface ChoicePeer {
-  /** Blocks [0, n) the remote holds (hypercore's contiguous-length hint). */
-  _remoteContiguousLength: number
-  /** Requests in flight to this peer. */
-  inflight: number
-  isActive(): boolean
-  _remoteHasBlock(index: number): boolean
-}
+export {
+  type ChoicePeer,
+  heldByHolder,
+  isHolder,
+  isOrigin,
+  maxInflight,
+  pickOriginBlock,
+  shouldDecline,
+} from './peer-choice-rules.ts'
 
 /** Options of the rule (defaults in constants.ts). */
 export interface PeerChoiceInit {
@@ -54,89 +64,6 @@ export interface PeerChoiceInit {
   nudgeMs?: number
   /** After an origin declined a block, ask origins for it again only after this long, ms. */
   declinedMs?: number
-}
-
-/** A peer holding the whole feed of `length` blocks. */
-export function isOrigin(peer: ChoicePeer, length: number): boolean {
-  return length > 0 && peer._remoteContiguousLength >= length
-}
-
-/**
- * An active peer holding part of the feed that is delivering: nothing in flight to it, or it made
- * progress (sent a block, or was first asked) less than `stallMs` before `now`.
- */
-export function isHolder(
-  peer: ChoicePeer,
-  length: number,
-  lastProgress: number,
-  now: number,
-  stallMs: number,
-): boolean {
-  if (!peer.isActive() || isOrigin(peer, length)) return false
-  return peer.inflight === 0 || now - lastProgress < stallMs
-}
-
-/** Whether some holder has block `index` (so an origin should not be asked for it). */
-export function heldByHolder(holders: readonly ChoicePeer[], index: number): boolean {
-  for (const h of holders) if (h._remoteHasBlock(index)) return true
-  return false
-}
-
-/**
- * In-flight limit of `peer`, given the holders connected besides it: an origin is capped at
- * `caps.origin` while any holder exists, a holder at `caps.holder` while another holder exists
- * (short queues: a block is asked from whichever holder has a free slot, not queued for seconds
- * behind the first one that announced it). A peer alone keeps hypercore's `stock` limit.
- */
-export function maxInflight(
-  peer: ChoicePeer,
-  length: number,
-  holders: number,
-  stock: number,
-  caps: { origin: number; holder: number },
-): number {
-  if (holders === 0) return stock
-  return Math.min(stock, isOrigin(peer, length) ? caps.origin : caps.holder)
-}
-
-/**
- * The block to ask an origin for: the first index at or after a random start (wrapping to `start`)
- * that `next` yields (missing here, not in flight, the origin has it) and `avoid` does not reject
- * (a holder has it, or an origin declined it just now); -1 if none.
- */
-export function pickOriginBlock(
-  start: number,
-  end: number,
-  next: (from: number) => number,
-  avoid: (index: number) => boolean,
-  random: () => number = Math.random,
-): number {
-  if (end <= start) return -1
-  const off = start + Math.floor(random() * (end - start))
-  for (const [from, to] of [
-    [off, end],
-    [start, off],
-  ]) {
-    for (let i = next(from); i !== -1 && i < to; i = next(i + 1)) {
-      if (!avoid(i)) return i
-    }
-  }
-  return -1
-}
-
-/**
- * Seed side: whether to decline (once) `requester`'s request for a block this node already uploaded
- * to `uploadedTo`, another peer still connected: that peer will hold it and can serve it. A second
- * request for the same block from the same peer is served, so nobody is starved (a lone device, a
- * peer that cannot reach the first recipient).
- */
-export function shouldDecline<P>(
-  requester: P,
-  uploadedTo: P | undefined,
-  connected: (p: P) => boolean,
-  declinedBefore: boolean,
-): boolean {
-  return uploadedTo !== undefined && uploadedTo !== requester && !declinedBefore && connected(uploadedTo)
 }
 
 /* hypercore internals this module wraps (lib/replicator.js). */
@@ -169,13 +96,14 @@ interface HcPeer extends ChoicePeer {
 interface HcReplicator {
   destroyed: boolean
   peers: HcPeer[]
-  _ranges: unknown[]
+  _ranges: HcRange[]
   core: { state: { length: number; fork: number } }
   _addPeer(peer: HcPeer): void
   _ondata(peer: HcPeer, req: unknown, data: unknown): void
   _onnodata(peer: HcPeer, req: HcRequest | null, reason: number): void
   _onupload(index: number, bytes: number, from: HcPeer): void
   updateAll(): void
+  addRange(...args: unknown[]): unknown
 }
 
 /** What the rule needs to know about the feed besides its replicator. */
@@ -203,9 +131,21 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
   const uploadedTo = new Map<number, HcPeer>()
   const declinedTo = new WeakMap<HcPeer, Set<number>>()
   const length = () => r.core.state.length
-  const holders = (except: HcPeer): HcPeer[] => {
+  // hypercore asks every peer's in-flight limit on each pass of its update loop (several times per
+  // block received): the holders are worked out once per millisecond, not once per question
+  let memo: { at: number; peers: number; list: HcPeer[] } = { at: -1, peers: -1, list: [] }
+  const allHolders = (): HcPeer[] => {
     const now = Date.now()
-    return r.peers.filter((p) => p !== except && isHolder(p, length(), progress.get(p) ?? now, now, stallMs))
+    if (memo.at !== now || memo.peers !== r.peers.length) {
+      const list = r.peers.filter((p) => isHolder(p, length(), progress.get(p) ?? now, now, stallMs))
+      memo = { at: now, peers: r.peers.length, list }
+    }
+    return memo.list
+  }
+  /** How many holders there are besides `except`. */
+  const holderCount = (except: HcPeer) => {
+    const hs = allHolders()
+    return hs.length - (hs.includes(except) ? 1 : 0)
   }
   const connected = (p: HcPeer) => p.isActive() && r.peers.includes(p)
   const patched = new WeakSet<HcPeer>()
@@ -218,7 +158,7 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     const handle = peer._handleRequest.bind(peer)
     peer.getMaxInflight = () => {
       const n = stock()
-      return maxInflight(peer, length(), holders(peer).length, n, caps)
+      return maxInflight(peer, length(), holderCount(peer), n, caps)
     }
     peer._sendBlockRequest = (req, b) => {
       if (peer.inflight === 0) progress.set(peer, Date.now())
@@ -226,7 +166,7 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     }
     peer._requestRange = (range) => {
       if (range.blocks || !isOrigin(peer, length())) return requestRange(range)
-      const hs = holders(peer)
+      const hs = allHolders() // an origin is never a holder itself
       if (hs.length === 0) return requestRange(range)
       if (peer.syncsProcessing > 0 || r.core.state.fork !== peer.remoteFork) return false
       const now = Date.now()
@@ -266,13 +206,29 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     if (feed.seeding()) uploadedTo.set(index, from)
     return onupload.call(this, index, bytes, from)
   }
-  const timer = setInterval(() => {
-    if (r.destroyed) return uninstall()
-    if (r._ranges.length > 0 && r.peers.length > 1) r.updateAll()
-  }, init.nudgeMs ?? PEER_CHOICE_NUDGE_MS)
-  timer.unref()
-  function uninstall() {
-    clearInterval(timer)
+  // the nudge runs only while this feed downloads: started by a range request, stopped once no
+  // range is left (a seeded or finished feed costs no wakeups)
+  let timer: NodeJS.Timeout | undefined
+  let uninstalled = false
+  const nudge = () => {
+    if (r.destroyed || r._ranges.length === 0) return stop()
+    if (r.peers.length > 1) r.updateAll()
   }
-  return uninstall
+  const { addRange } = r
+  r.addRange = function (this: HcReplicator, ...args: unknown[]) {
+    const ref = addRange.apply(this, args)
+    if (timer === undefined && !uninstalled && this._ranges.length > 0) {
+      timer = setInterval(nudge, init.nudgeMs ?? PEER_CHOICE_NUDGE_MS)
+      timer.unref()
+    }
+    return ref
+  }
+  function stop() {
+    clearInterval(timer)
+    timer = undefined
+  }
+  return () => {
+    uninstalled = true
+    stop()
+  }
 }

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test'
 import {
   type ChoicePeer,
   heldByHolder,
+  installPeerChoice,
   isHolder,
   isOrigin,
   maxInflight,
@@ -108,5 +109,56 @@ describe('peer choice rules', () => {
     assert.equal(shouldDecline(a, a, up, false), false, 'a asks again (e.g. it lost the block): served')
     assert.equal(shouldDecline(b, undefined, up, false), false, 'never uploaded: served')
     assert.equal(shouldDecline(b, 'gone', up, false), false, 'the first recipient left: served')
+  })
+
+  test('the update nudge runs only while the feed has a range to download', (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] })
+    let updates = 0
+    let ranges: unknown[] = []
+    let looks = 0 // reads of `_ranges`: each wakeup of a nudge timer reads it
+    const busy = { ...peer([1]), inflight: 0 }
+    // the few replicator fields the wiring touches (hypercore 11's lib/replicator.js)
+    const replicator = {
+      destroyed: false,
+      peers: [busy, peer([2])],
+      get _ranges() {
+        looks++
+        return ranges
+      },
+      core: { state: { length: 10, fork: 0 } },
+      _addPeer() {},
+      _ondata() {},
+      _onnodata() {},
+      _onupload() {},
+      updateAll: () => {
+        updates++
+      },
+      addRange: () => {
+        ranges = [{ start: 0, end: 10 }]
+        return 'ref'
+      },
+    }
+    const noop = () => false
+    for (const p of replicator.peers) {
+      Object.assign(p, { getMaxInflight: () => 48, _requestRange: noop, _sendBlockRequest: noop, _handleRequest: noop })
+    }
+    const uninstall = installPeerChoice(replicator, { seeding: () => false }, { nudgeMs: 100 })
+    t.mock.timers.tick(1000)
+    assert.equal(updates, 0, 'no range: no update')
+    assert.equal(looks, 0, 'no range: no wakeups at all (a seeded or finished feed)')
+    assert.equal((replicator as { addRange: () => unknown }).addRange(), 'ref', 'the wrapped addRange returns its ref')
+    t.mock.timers.tick(350)
+    assert.equal(updates, 3, 'a download: nudged every 100 ms')
+    ranges = []
+    looks = 0
+    t.mock.timers.tick(1000)
+    assert.equal(updates, 3, 'the range done: no update')
+    assert.equal(looks, 1, 'the range done: one last wakeup, then the timer stopped')
+    replicator.addRange()
+    t.mock.timers.tick(100)
+    assert.equal(updates, 4, 'a new range starts it again')
+    uninstall()
+    t.mock.timers.tick(1000)
+    assert.equal(updates, 4, 'uninstalled: stopped')
   })
 })
