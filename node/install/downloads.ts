@@ -18,6 +18,17 @@ import { abandonStaging, finishStaging, openStaging } from './staging.ts'
 /** System errors that mean the disk (or the quota) is full. */
 const DISK_FULL = new Set(['ENOSPC', 'EDQUOT'])
 
+/** `err` as ERR_INSUFFICIENT_DISK when it is a full disk, else null. */
+function diskFull(err: unknown, m: ReleaseManifest): InstallError | null {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === undefined || !DISK_FULL.has(code)) return null
+  return new InstallError(
+    'ERR_INSUFFICIENT_DISK',
+    `${m.model}@${m.version}: the disk filled up while writing the ${m.file.size}-byte file (${code}); the partial file was removed, the active version is untouched`,
+    { cause: err },
+  )
+}
+
 /** What the downloads use. */
 export interface DownloadsComponents {
   store: ModelStore
@@ -125,30 +136,22 @@ export class Downloads {
         onBlock: (bytes, peer) => progress.block(bytes, peer),
       })
       this.c.logger.debug({ model: m.model, version: m.version }, 'release fetched')
-      const path = await finishStaging(store, layout, m, staging)
+      const path = await finishStaging(store, layout, core, m, staging)
       await adoptInstalled(store, layout, m, this.init.pruneBlocks)
       store.releaseFile(m.chunks.feed, staging.path) // its bytes are read from model.gguf now
       this.c.logger.info({ model: m.model, version: m.version }, 'release staged')
       return path
     } catch (e) {
-      let err = e
-      const code = (err as NodeJS.ErrnoException).code
-      if (code !== undefined && DISK_FULL.has(code)) {
-        err = new InstallError(
-          'ERR_INSUFFICIENT_DISK',
-          `${m.model}@${m.version}: the disk filled up while writing the ${m.file.size}-byte file (${code}); the partial file was removed, the active version is untouched`,
-          { cause: e },
-        )
-      }
-      const refusal = err instanceof InstallError || (err as { code?: string }).code === 'ERR_DIGEST_MISMATCH'
-      if (refusal) {
+      const err = diskFull(e, m) ?? e
+      const code = (err as { code?: string }).code
+      if (code === 'ERR_DIGEST_MISMATCH' || code === 'ERR_INSUFFICIENT_DISK') {
         // a refused release (or a full disk) leaves nothing behind; anything else is resumed later
         await abandonStaging(store, layout, core, m, staging).catch(() => {})
-        refused(err as InstallError)
       } else if (staging !== null) {
         store.files.clearSink(m.chunks.feed, staging)
         await staging.close()
       }
+      if (err instanceof InstallError || code === 'ERR_DIGEST_MISMATCH') refused(err as InstallError)
       throw err
     } finally {
       progress.stop()

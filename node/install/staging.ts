@@ -77,37 +77,53 @@ export async function openStaging(
   await fsyncDir(layout.versionDir(m.model, m.version))
   store.files.unregister(feed, path) // below, a held block is read from anywhere but this file
   const { file, existed } = await StagingFile.open(path, m.chunks.chunks)
+  // from here on every verified block of the release goes to the file, whatever else is running
+  store.files.setSink(feed, file)
   try {
     const { have } = await blockInventory(core, releaseBlocks(m.chunks))
-    const held = new Set(have)
-    const todo: Array<{ c: ChunkRef; offset: number }> = []
-    let offset = 0
-    for (const c of m.chunks.chunks) {
-      if (held.has(c.block)) todo.push({ c, offset })
-      offset += c.size
-    }
+    const chunkOf = new Map(m.chunks.chunks.map((c) => [c.block, c]))
     const lost = new Set<number>()
-    await pool(todo, ASSEMBLE_READ_AHEAD, async ({ c, offset }) => {
-      if (existed && mismatch(c, await file.read(offset, c.size)) === null) return // resumed: already there
-      const data = await core.get(c.block, { wait: false })
-      if (data === null) {
-        // the bitfield claims it, only this file held it, and the file lost it: fetch it again
-        if (core.writable) throw new InstallError('ERR_DIGEST_MISMATCH', `block ${c.block} is not local`)
-        lost.add(c.block)
+    await pool(have, ASSEMBLE_READ_AHEAD, async (block) => {
+      const c = chunkOf.get(block) as ChunkRef
+      if (existed && (await inPlace(file, c))) {
+        file.placed.add(block) // resumed: already there
         return
       }
-      const bad = mismatch(c, data)
-      if (bad !== null) throw bad
-      await file.copyTo(offset, data)
+      if (!(await copyHeld(core, file, c))) {
+        // the bitfield claims it, only this file held it, and the file lost it: fetch it again
+        if (core.writable) throw new InstallError('ERR_DIGEST_MISMATCH', `block ${block} is not local`)
+        lost.add(block)
+      }
     })
     for (const [start, end] of blockRuns([...lost])) await core.clear(start, end)
   } catch (err) {
+    store.files.clearSink(feed, file)
     await file.close()
     throw err
   }
   store.files.register(feed, path, m.chunks.chunks)
-  store.files.setSink(feed, file)
   return file
+}
+
+/** Whether every offset of `c`'s block in the file holds the chunk. */
+async function inPlace(file: StagingFile, c: ChunkRef): Promise<boolean> {
+  for (const offset of file.offsetsOf(c.block)) {
+    if (mismatch(c, await file.read(offset, c.size)) !== null) return false
+  }
+  return true
+}
+
+/**
+ * Copies the node's copy of `c`'s block (from the corestore or an installed file) into the file,
+ * after checking it against the signed chunk. False when no copy is readable.
+ */
+async function copyHeld(core: Hypercore, file: StagingFile, c: ChunkRef): Promise<boolean> {
+  const data = await core.get(c.block, { wait: false })
+  if (data === null) return false
+  const bad = mismatch(c, data)
+  if (bad !== null) throw bad
+  await file.copyIn(c.block, data)
+  return true
 }
 
 /**
@@ -117,6 +133,7 @@ export async function openStaging(
 export async function finishStaging(
   store: ModelStore,
   layout: InstallLayout,
+  core: Hypercore,
   m: ReleaseManifest,
   file: StagingFile,
 ): Promise<string> {
@@ -130,6 +147,13 @@ export async function finishStaging(
       `block ${block} holds ${got} bytes, the signed chunk ${c?.hash ?? '?'} has ${want}`,
     )
   }
+  // blocks that reached the corestore instead (a write batch begun before the sink was set)
+  const chunkOf = new Map(m.chunks.chunks.map((c) => [c.block, c]))
+  const gaps = [...chunkOf.keys()].filter((b) => !file.placed.has(b))
+  await pool(gaps, ASSEMBLE_READ_AHEAD, async (b) => {
+    const c = chunkOf.get(b) as ChunkRef
+    if (!(await copyHeld(core, file, c))) throw new InstallError('ERR_DIGEST_MISMATCH', `block ${b} is not local`)
+  })
   const [got] = await Promise.all([hashFile(file.path), file.sync()])
   if (got.sha256 !== m.file.sha256 || got.size !== m.file.size) {
     const bad = await firstBadChunk(file, m.chunks.chunks)

@@ -42,8 +42,8 @@ export class StagingWriteError extends Error {
 export class StagingFile implements BlockSink {
   readonly path: string
   readonly size: number
-  /** Blocks the sink wrote (downloaded into the file); copies made by the installer are not counted. */
-  readonly written = new Set<number>()
+  /** Blocks whose bytes are in the file at every offset: downloaded into it, copied in, or found there on resume. */
+  readonly placed = new Set<number>()
   /** The first downloaded block whose size was not its chunk's (it went to RocksDB instead). */
   mismatch: SizeMismatch | null = null
   /** The first write that failed (e.g. ENOSPC); later blocks are refused too. */
@@ -110,7 +110,7 @@ export class StagingFile implements BlockSink {
         for (const offset of this.offsets.get(block) ?? []) writes.push({ offset, data })
       }
       await this.writeRuns(writes)
-      for (const [block] of blocks) this.written.add(block)
+      for (const [block] of blocks) this.placed.add(block)
     } catch (err) {
       if (this.error === null) {
         this.error = err as Error
@@ -120,9 +120,15 @@ export class StagingFile implements BlockSink {
     }
   }
 
-  /** Writes bytes the node already holds (a reused or resumed chunk) at `offset`. */
-  async copyTo(offset: number, data: Buffer): Promise<void> {
-    await this.writeAt(offset, [data], data.byteLength)
+  /** Writes a block the node already holds (a reused or resumed chunk) at every offset of its chunk. */
+  async copyIn(block: number, data: Buffer): Promise<void> {
+    await this.writeRuns((this.offsets.get(block) ?? []).map((offset) => ({ offset, data })))
+    this.placed.add(block)
+  }
+
+  /** Offsets of `block`'s chunk in the file. */
+  offsetsOf(block: number): readonly number[] {
+    return this.offsets.get(block) ?? []
   }
 
   /** Reads `size` bytes at `offset` (a chunk as it is in the file now). */
