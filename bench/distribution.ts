@@ -140,6 +140,7 @@ try {
     const addr =
       mode !== 'tcp' ? host?.getMultiaddrs()[0].toString() : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
     const psk = pnet ? PSK : undefined
+    const seedCpu0 = process.cpuUsage()
     const { stdout } = await execFileP(
       process.execPath,
       [...DEVICE_FLAGS, script, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT, psk })],
@@ -147,8 +148,10 @@ try {
         maxBuffer: 1 << 20,
       },
     )
+    // the seed (this process) serving the device, user + system, over the device's whole run
+    const seedCpu = process.cpuUsage(seedCpu0)
     await rm(dataDir, { recursive: true, force: true })
-    return JSON.parse(stdout.trim().split('\n').pop() as string) as {
+    const d = JSON.parse(stdout.trim().split('\n').pop() as string) as {
       fetchS: number
       installS: number
       fetchCpuS: number
@@ -156,6 +159,7 @@ try {
       bytesIn: number
       du: number
     }
+    return { ...d, seedCpuS: (seedCpu.user + seedCpu.system) / 1e6 }
   }
   // plain HTTP + curl, interleaved with the device runs so that both see the same machine load
   const server = createServer((_req, res) => {
@@ -224,7 +228,7 @@ try {
     console.log(`| device, ${v}: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
     console.log(row(`**device, ${v}: fetch + install**`, median(rs.map((d) => d.fetchS + d.installS))))
     cpu.push(
-      `${v}: fetch ${median(rs.map((d) => d.fetchCpuS)).toFixed(2)} s, install ${median(rs.map((d) => d.installCpuS)).toFixed(2)} s; wire bytes / file ${median(rs.map((d) => d.bytesIn / size)).toFixed(3)}; data directory / file ${median(rs.map((d) => d.du / size)).toFixed(3)}`,
+      `${v}: fetch ${median(rs.map((d) => d.fetchCpuS)).toFixed(2)} s, install ${median(rs.map((d) => d.installCpuS)).toFixed(2)} s (seed serving it: ${median(rs.map((d) => d.seedCpuS)).toFixed(2)} s); wire bytes / file ${median(rs.map((d) => d.bytesIn / size)).toFixed(3)}; data directory / file ${median(rs.map((d) => d.du / size)).toFixed(3)}`,
     )
   }
   console.log(`\nDevice process CPU (user + system, medians):\n${cpu.map((l) => `- ${l}`).join('\n')}`)
