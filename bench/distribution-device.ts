@@ -1,6 +1,8 @@
 /**
- * Device side of bench/distribution.ts, in its own process (as curl is): fetches a release from
- * the seed over libp2p or plain TCP, then assembles and verifies it. argv[2] is JSON
+ * Device side of bench/distribution.ts, in its own process (as curl is): installs a release from
+ * the seed over libp2p or plain TCP through the installer (`prestage`: blocks fetched straight into
+ * the staging file, then verified and renamed); the fetch phase ends at the installer's
+ * "release fetched" log line. argv[2] is JSON
  * { mode: 'libp2p' | 'libp2p-v1' | 'tcp', addr, manifestFile, dataDir, inflight?, psk? } (libp2p-v1:
  * replication protocol version 1, hypercore's secret-stream inside libp2p; psk: swarm key, hex); prints one JSON line { fetchS, installS, fetchCpuS, installCpuS, bytesIn, du } (CPU: this process, user + system).
  */
@@ -8,9 +10,9 @@ import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
+import pino from 'pino'
 import { Installer } from '../node/install/installer.ts'
 import { silentLogger } from '../node/logger.ts'
-import { fetchRelease } from '../node/store/fetcher.ts'
 import { ModelStore } from '../node/store/model-store.ts'
 import { Replicator } from '../node/store/replicator.ts'
 import { PROTOCOL_REPLICATE_V1 } from '../protocols/constants.ts'
@@ -32,6 +34,22 @@ const store = new ModelStore({
   inflight: a.inflight === undefined ? undefined : [a.inflight, Math.max(512, 3 * a.inflight)],
 })
 await store.start()
+const cpu = () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1e6
+}
+let fetched: { t: number; cpu: number } | null = null
+// the installer's "release fetched" line ends the fetch phase
+const phases = pino(
+  { level: 'debug' },
+  {
+    write(line: string) {
+      if (fetched === null && line.includes('"msg":"release fetched"')) fetched = { t: performance.now(), cpu: cpu() }
+    },
+  },
+)
+const inst = new Installer({ store, logger: phases }, { dataDir: a.dataDir })
+await inst.start()
 let bytesIn = 0
 let stop: () => Promise<void>
 if (a.mode !== 'tcp') {
@@ -59,23 +77,17 @@ if (a.mode !== 'tcp') {
     sock.destroy()
   }
 }
-const cpu = () => {
-  const u = process.cpuUsage()
-  return (u.user + u.system) / 1e6
-}
-let c0 = cpu()
-let t = performance.now()
-await fetchRelease(store, manifest.chunks, { verifyChunks: false }) // as the installer fetches
-const fetchS = (performance.now() - t) / 1000
-const fetchCpuS = cpu() - c0
-await stop()
-const inst = new Installer({ store, logger }, { dataDir: a.dataDir })
-await inst.start()
-c0 = cpu()
-t = performance.now()
+const c0 = cpu()
+const t = performance.now()
 await inst.prestage(manifest)
-const installS = (performance.now() - t) / 1000
-const installCpuS = cpu() - c0
+const done = { t: performance.now(), cpu: cpu() }
+const f = fetched ?? done
+const fetchS = (f.t - t) / 1000
+const fetchCpuS = f.cpu - c0
+const installS = (done.t - f.t) / 1000
+const installCpuS = done.cpu - f.cpu
+await stop()
+await inst.stop()
 await store.stop()
 // everything the device holds for the release: store, install tree, indexes (du: allocated blocks)
 const du = Number(execFileSync('du', ['-sk', a.dataDir]).toString().split('\t')[0]) * 1024

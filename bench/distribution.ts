@@ -5,7 +5,10 @@
  * as curl does. Prints a markdown table.
  *
  * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5] [--inflight 16] [--avg-kib 64] [--no-tcp]
- *   [--v1] [--pnet] [--device-flags="--optimize-for-size --no-opt"]
+ *   [--v1] [--pnet] [--baseline <dir>] [--device-flags="--optimize-for-size --no-opt"]
+ * (--baseline: also run the device side of another checkout, e.g. main's tree with a node_modules
+ * link, `<dir>/bench/distribution-device.ts`, against the same seed in the same runs: v2 over
+ * noise+yamux, its own store and installer code)
  * (--device-flags: node flags of the device process, e.g. to measure V8 settings' CPU cost)
  * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: FastCDC
  * average chunk size, min = avg/4, max = 4 × avg; both default to the store's constants; --v1: also
@@ -41,6 +44,7 @@ const { values } = parseArgs({
     'device-flags': { type: 'string', default: '' },
     v1: { type: 'boolean', default: false },
     pnet: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
   },
 })
 const DEVICE_FLAGS = values['device-flags'].split(/\s+/).filter(Boolean)
@@ -57,6 +61,8 @@ interface Variant {
   mode: 'libp2p' | 'libp2p-v1'
   pnet: boolean
   label: string
+  /** The device script (default this tree's). */
+  script?: string
 }
 const ALL_VARIANTS: (Variant & { on: boolean })[] = [
   { key: 'v2', mode: 'libp2p', pnet: false, label: 'v2 (framed, no secret-stream), noise+yamux', on: true },
@@ -68,6 +74,14 @@ const ALL_VARIANTS: (Variant & { on: boolean })[] = [
     on: values.v1,
   },
   { key: 'v2-pnet', mode: 'libp2p', pnet: true, label: 'v2, pnet+noise+yamux (as llmesh nodes)', on: values.pnet },
+  {
+    key: 'baseline',
+    mode: 'libp2p',
+    pnet: false,
+    label: `v2, noise+yamux, BASELINE device code (${values.baseline})`,
+    script: values.baseline === undefined ? undefined : join(values.baseline, 'bench/distribution-device.ts'),
+    on: values.baseline !== undefined,
+  },
 ]
 const VARIANTS: Variant[] = ALL_VARIANTS.filter((v) => v.on)
 
@@ -120,21 +134,24 @@ try {
     s.on('error', () => sock.destroy())
   })
   await new Promise<void>((r) => tcpServer.listen(0, '127.0.0.1', r))
-  const device = async (mode: 'libp2p' | 'libp2p-v1' | 'tcp', r: number, pnet = false) => {
-    const dataDir = join(root, `${mode}${pnet ? '-pnet' : ''}${r}`)
+  const device = async (mode: 'libp2p' | 'libp2p-v1' | 'tcp', r: number, pnet = false, script = DEVICE) => {
+    const dataDir = join(root, `${mode}${pnet ? '-pnet' : ''}${script === DEVICE ? '' : '-base'}${r}`)
     const host = pnet ? pnetHost : seedHost
     const addr =
       mode !== 'tcp' ? host?.getMultiaddrs()[0].toString() : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
     const psk = pnet ? PSK : undefined
+    const seedCpu0 = process.cpuUsage()
     const { stdout } = await execFileP(
       process.execPath,
-      [...DEVICE_FLAGS, DEVICE, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT, psk })],
+      [...DEVICE_FLAGS, script, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT, psk })],
       {
         maxBuffer: 1 << 20,
       },
     )
+    // the seed (this process) serving the device, user + system, over the device's whole run
+    const seedCpu = process.cpuUsage(seedCpu0)
     await rm(dataDir, { recursive: true, force: true })
-    return JSON.parse(stdout.trim().split('\n').pop() as string) as {
+    const d = JSON.parse(stdout.trim().split('\n').pop() as string) as {
       fetchS: number
       installS: number
       fetchCpuS: number
@@ -142,6 +159,7 @@ try {
       bytesIn: number
       du: number
     }
+    return { ...d, seedCpuS: (seedCpu.user + seedCpu.system) / 1e6 }
   }
   // plain HTTP + curl, interleaved with the device runs so that both see the same machine load
   const server = createServer((_req, res) => {
@@ -176,7 +194,7 @@ try {
     // rotate which variant goes first, so none always runs on a warmer machine
     for (let k = 0; k < VARIANTS.length; k++) {
       const v = VARIANTS[(r + k) % VARIANTS.length]
-      runs.get(v)?.push(await device(v.mode, r, v.pnet))
+      runs.get(v)?.push(await device(v.mode, r, v.pnet, v.script))
     }
     if (!values['no-tcp']) tcpS.push((await device('tcp', r)).fetchS)
   }
@@ -210,7 +228,7 @@ try {
     console.log(`| device, ${v}: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
     console.log(row(`**device, ${v}: fetch + install**`, median(rs.map((d) => d.fetchS + d.installS))))
     cpu.push(
-      `${v}: fetch ${median(rs.map((d) => d.fetchCpuS)).toFixed(2)} s, install ${median(rs.map((d) => d.installCpuS)).toFixed(2)} s; wire bytes / file ${median(rs.map((d) => d.bytesIn / size)).toFixed(3)}; data directory / file ${median(rs.map((d) => d.du / size)).toFixed(3)}`,
+      `${v}: fetch ${median(rs.map((d) => d.fetchCpuS)).toFixed(2)} s, install ${median(rs.map((d) => d.installCpuS)).toFixed(2)} s (seed serving it: ${median(rs.map((d) => d.seedCpuS)).toFixed(2)} s); wire bytes / file ${median(rs.map((d) => d.bytesIn / size)).toFixed(3)}; data directory / file ${median(rs.map((d) => d.du / size)).toFixed(3)}`,
     )
   }
   console.log(`\nDevice process CPU (user + system, medians):\n${cpu.map((l) => `- ${l}`).join('\n')}`)

@@ -1,25 +1,17 @@
 /**
- * Assembles a release's file from local feed blocks into `model.gguf.partial` in one pass: blocks
- * are read a few ahead, each chunk's size is checked, the whole-file sha256 is computed over the
- * bytes as they are written (gathered into large writes), then the partial is fsynced. Only if
- * sha256 and size match the signed manifest is `manifest.json` written and the partial renamed to
- * `model.gguf` (fsyncing the directory); on a mismatch a second pass names the first chunk whose
- * sha256 is wrong. A `model.gguf` therefore always is a complete, verified file.
- *
- * The per-chunk sha256 pass the fetcher used to make before assembly is not repeated here: the
- * chunks' sizes and the whole-file sha256 together pin every chunk's bytes (the manifest is
- * signed), and hypercore verified every downloaded block against the feed's signed tree already.
+ * Writes a file from local feed blocks in one pass (agent packages, node/agent-update/unpack.ts):
+ * blocks are read a few ahead, each chunk's size is checked, the sha256 is computed over the bytes
+ * as they are written (gathered into large writes), then the file is fsynced. Model releases no
+ * longer go through here: their blocks are downloaded straight into the file being installed
+ * (node/install/staging.ts). `hashFile` hashes a file on disk.
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { type FileHandle, open } from 'node:fs/promises'
 import type Hypercore from 'hypercore'
-import type { ChunkRef, ReleaseManifest } from '../../protocols/schemas/index.ts'
-import { writeSynced } from '../durable-file.ts'
-import { ASSEMBLE_READ_AHEAD, ASSEMBLE_WRITE_BYTES, MANIFEST_FILE } from './constants.ts'
+import type { ChunkRef } from '../../protocols/schemas/index.ts'
+import { ASSEMBLE_READ_AHEAD, ASSEMBLE_WRITE_BYTES } from './constants.ts'
 import { InstallError } from './errors.ts'
-import { fsyncDir, type InstallLayout } from './layout.ts'
 
 /** Hex sha256 and size of a file on disk. */
 export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
@@ -32,51 +24,7 @@ export async function hashFile(path: string): Promise<{ sha256: string; size: nu
   return { sha256: h.digest('hex'), size }
 }
 
-/** System errors that mean the disk (or the quota) is full. */
-const DISK_FULL = new Set(['ENOSPC', 'EDQUOT'])
-
-/**
- * Assembles, verifies and publishes `models/<model>/<version>/model.gguf`. On any failure the
- * partial (and a manifest being written) is removed at once, so a full disk is not kept full; a full
- * disk is refused as `ERR_INSUFFICIENT_DISK`. Nothing here touches `active` or another version.
- */
-export async function assembleRelease(layout: InstallLayout, core: Hypercore, m: ReleaseManifest): Promise<string> {
-  const dir = layout.versionDir(m.model, m.version)
-  const partial = layout.partial(m.model, m.version)
-  const manifestTmp = join(dir, `${MANIFEST_FILE}.tmp`)
-  try {
-    await mkdir(dir, { recursive: true })
-    const got = await writeChunksHashed(partial, core, m.chunks.chunks)
-    if (got.sha256 !== m.file.sha256 || got.size !== m.file.size) {
-      const bad = await firstBadChunk(core, m.chunks.chunks)
-      throw new InstallError(
-        'ERR_DIGEST_MISMATCH',
-        `${m.model}@${m.version}: assembled file sha256 ${got.sha256} (${got.size} bytes) does not match the signed ${m.file.sha256} (${m.file.size} bytes)${bad === null ? '' : `; block ${bad.block} does not match chunk hash ${bad.hash}`}`,
-      )
-    }
-    // fsynced before the rename: after a crash manifest.json is whole or absent, never empty
-    await writeSynced(manifestTmp, JSON.stringify(m), 0o644)
-    await rename(manifestTmp, join(dir, MANIFEST_FILE))
-  } catch (err) {
-    await rm(partial, { force: true }).catch(() => {})
-    await rm(manifestTmp, { force: true }).catch(() => {})
-    const code = (err as NodeJS.ErrnoException).code
-    if (code !== undefined && DISK_FULL.has(code)) {
-      throw new InstallError(
-        'ERR_INSUFFICIENT_DISK',
-        `${m.model}@${m.version}: the disk filled up while assembling the ${m.file.size}-byte file (${code}); the partial file was removed, the active version is untouched`,
-        { cause: err },
-      )
-    }
-    throw err
-  }
-  const final = layout.file(m.model, m.version)
-  await rename(partial, final)
-  await fsyncDir(dir)
-  return final
-}
-
-/** Writes the chunks' local blocks, in order, to `path` and fsyncs it (model files and agent packages). */
+/** Writes the chunks' local blocks, in order, to `path` and fsyncs it (agent packages). */
 export async function writeChunks(path: string, core: Hypercore, chunks: readonly ChunkRef[]): Promise<void> {
   await writeChunksHashed(path, core, chunks)
 }
@@ -142,13 +90,4 @@ async function writeAll(fh: FileHandle, bufs: Buffer[], bytes: number): Promise<
     ;({ bytesWritten } = await fh.write(rest, off))
     off += bytesWritten
   }
-}
-
-/** The first chunk whose local block does not hash to the chunk's sha256 (or is missing), or null. */
-async function firstBadChunk(core: Hypercore, chunks: readonly ChunkRef[]): Promise<ChunkRef | null> {
-  for (const c of chunks) {
-    const data = await core.get(c.block, { wait: false })
-    if (data === null || createHash('sha256').update(data).digest('hex') !== c.hash) return c
-  }
-  return null
 }

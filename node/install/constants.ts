@@ -5,6 +5,14 @@ export const MODELS_DIR = 'models'
 export const MODEL_FILE = 'model.gguf'
 export const PARTIAL_FILE = 'model.gguf.partial'
 export const MANIFEST_FILE = 'manifest.json'
+/**
+ * A release being downloaded is built in place in this file (node/store/staging-file.ts): verified
+ * blocks are written at their offsets as they arrive, and it is renamed to `model.gguf` once its
+ * sha256 matches. Unlike a partial it is kept across restarts: it holds the download's bytes.
+ */
+export const STAGING_FILE = 'model.gguf.download'
+/** The signed manifest of the release being downloaded, beside its staging file (to serve and resume it after a restart). */
+export const STAGING_MANIFEST = 'download.json'
 export const ACTIVE_LINK = 'active'
 export const PREVIOUS_LINK = 'previous'
 /** Prefix of temporary symlinks renamed over `active`/`previous`. */

@@ -1,7 +1,8 @@
 /**
  * The installer's downloads in flight (installer.ts), one per model: the version being fetched,
- * its progress (progress.ts, with stall notices) and its abort. A download fetches the missing
- * blocks, then assembles and verifies the file and adopts the installed version, leaving it staged.
+ * its progress (progress.ts, with stall notices) and its abort. A download opens the release's
+ * staging file (staging.ts: blocks already held are copied in), fetches the missing blocks straight
+ * into it, verifies it, renames it to `model.gguf` and adopts the installed version, leaving it staged.
  */
 import type Hypercore from 'hypercore'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
@@ -9,10 +10,24 @@ import type { Logger } from '../logger.ts'
 import { fetchRelease } from '../store/fetcher.ts'
 import type { ModelStore } from '../store/model-store.ts'
 import { adoptInstalled } from './adopt.ts'
-import { assembleRelease } from './assemble.ts'
 import { InstallError } from './errors.ts'
 import type { InstallLayout } from './layout.ts'
 import { DownloadProgress } from './progress.ts'
+import { abandonStaging, finishStaging, openStaging } from './staging.ts'
+
+/** System errors that mean the disk (or the quota) is full. */
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT'])
+
+/** `err` as ERR_INSUFFICIENT_DISK when it is a full disk, else null. */
+function diskFull(err: unknown, m: ReleaseManifest): InstallError | null {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === undefined || !DISK_FULL.has(code)) return null
+  return new InstallError(
+    'ERR_INSUFFICIENT_DISK',
+    `${m.model}@${m.version}: the disk filled up while writing the ${m.file.size}-byte file (${code}); the partial file was removed, the active version is untouched`,
+    { cause: err },
+  )
+}
 
 /** What the downloads use. */
 export interface DownloadsComponents {
@@ -98,6 +113,9 @@ export class Downloads {
       },
     })
     this.active.set(m.model, { version: m.version, progress, abort })
+    const { store } = this.c
+    const { layout } = this.init
+    let staging: Awaited<ReturnType<typeof openStaging>> | null = null
     try {
       this.c.logger.info(
         {
@@ -109,19 +127,31 @@ export class Downloads {
         },
         'fetching release',
       )
-      // chunk sizes and the whole-file sha256 are checked by the assembly's single pass
-      await fetchRelease(this.c.store, m.chunks, {
+      staging = await openStaging(store, layout, core, m)
+      staging.onError = (err) => abort.abort(err) // a full disk stops the download at once
+      // blocks go straight into the staging file; its whole-file sha256 is checked once they are in
+      await fetchRelease(store, m.chunks, {
         verifyChunks: false,
         signal: abort.signal,
         onBlock: (bytes, peer) => progress.block(bytes, peer),
       })
-      const path = await assembleRelease(this.init.layout, core, m)
-      await adoptInstalled(this.c.store, this.init.layout, m, this.init.pruneBlocks)
+      this.c.logger.debug({ model: m.model, version: m.version }, 'release fetched')
+      const path = await finishStaging(store, layout, core, m, staging)
+      await adoptInstalled(store, layout, m, this.init.pruneBlocks)
+      store.releaseFile(m.chunks.feed, staging.path) // its bytes are read from model.gguf now
       this.c.logger.info({ model: m.model, version: m.version }, 'release staged')
       return path
-    } catch (err) {
-      if (err instanceof InstallError || (err as { code?: string }).code === 'ERR_DIGEST_MISMATCH')
-        refused(err as InstallError)
+    } catch (e) {
+      const err = diskFull(e, m) ?? e
+      const code = (err as { code?: string }).code
+      if (code === 'ERR_DIGEST_MISMATCH' || code === 'ERR_INSUFFICIENT_DISK') {
+        // a refused release (or a full disk) leaves nothing behind; anything else is resumed later
+        await abandonStaging(store, layout, core, m, staging).catch(() => {})
+      } else if (staging !== null) {
+        store.files.clearSink(m.chunks.feed, staging)
+        await staging.close()
+      }
+      if (err instanceof InstallError || code === 'ERR_DIGEST_MISMATCH') refused(err as InstallError)
       throw err
     } finally {
       progress.stop()

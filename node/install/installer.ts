@@ -9,10 +9,10 @@
  *   active → none (deactivate)               a bad version with nothing to go back to: `active` and
  *                                            `previous` links removed; the files stay until GC
  *
- * Crash safety: a `model.gguf` is only ever created by renaming a verified partial; `active` and
- * `previous` only change by rename(2) of a fresh symlink. `start()` deletes partials and tmp
- * links left by a crash; blocks already fetched persist in the corestore, so prestaging the
- * same release again resumes the download.
+ * Crash safety: a `model.gguf` is only ever created by renaming a verified staging file; `active`
+ * and `previous` only change by rename(2) of a fresh symlink. `start()` deletes partials and tmp
+ * links left by a crash; blocks already fetched persist in the staging file (the corestore keeps
+ * their tree and bitfield), so prestaging the same release again resumes the download (staging.ts).
  *
  * Fault isolation: GC removes versions one by one; a version that cannot be removed (or blocks
  * that cannot be freed) is a `gc` loop error (counted, logged once per change) and the next one is
@@ -39,6 +39,7 @@ import { atomicSymlink, InstallLayout, listDir, readVersionLink, removeLink } fr
 import { ModelLocks } from './model-locks.ts'
 import type { DownloadStatus } from './progress.ts'
 import { collectVersions, retention } from './prune.ts'
+import { recoverStaging } from './staging.ts'
 
 /** What the installer uses. */
 export interface InstallerComponents {
@@ -120,6 +121,7 @@ export class Installer {
           const m = await this.installedManifest(model, v)
           if (m !== null) await adoptInstalled(this.c.store, this.layout, m, this.pruneBlocks)
         }
+        await recoverStaging(this.c.store, this.layout, model) // a download cut short serves its blocks again
       } catch (err) {
         this.faults.fail(`${model} status`, err) // a stray entry never stops the installer
       }

@@ -2,6 +2,7 @@
  * On-disk layout of installed models and the crash-safe file operations on it.
  *
  *   models/<model>/<version>/model.gguf(.partial)  manifest.json
+ *   models/<model>/<version>/model.gguf.download  download.json   (a download built in place)
  *   models/<model>/active   -> <version>           (relative symlink)
  *   models/<model>/previous -> <version>
  *
@@ -12,7 +13,16 @@
 import { randomBytes } from 'node:crypto'
 import { open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ACTIVE_LINK, MODEL_FILE, MODELS_DIR, PARTIAL_FILE, PREVIOUS_LINK, TMP_LINK_PREFIX } from './constants.ts'
+import {
+  ACTIVE_LINK,
+  MODEL_FILE,
+  MODELS_DIR,
+  PARTIAL_FILE,
+  PREVIOUS_LINK,
+  STAGING_FILE,
+  STAGING_MANIFEST,
+  TMP_LINK_PREFIX,
+} from './constants.ts'
 
 /** Paths of one node's install tree. */
 export class InstallLayout {
@@ -31,6 +41,14 @@ export class InstallLayout {
   }
   partial(model: string, version: string): string {
     return join(this.versionDir(model, version), PARTIAL_FILE)
+  }
+  /** The file a download is built in (see STAGING_FILE). */
+  staging(model: string, version: string): string {
+    return join(this.versionDir(model, version), STAGING_FILE)
+  }
+  /** The manifest of the download in the version's directory. */
+  stagingManifest(model: string, version: string): string {
+    return join(this.versionDir(model, version), STAGING_MANIFEST)
   }
   link(model: string, which: 'active' | 'previous'): string {
     return join(this.modelDir(model), which === 'active' ? ACTIVE_LINK : PREVIOUS_LINK)

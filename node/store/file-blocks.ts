@@ -11,12 +11,18 @@
  * them against the signed tree (a corrupt file only makes this node a refused sender), and local
  * readers check chunk hashes (fetcher) and the whole-file sha256 (assembly).
  *
+ * The write side (staging-file.ts): while a release downloads, the feed's storage write batches
+ * are wrapped too, so verified blocks go straight into the release's staging file (registered here
+ * as a source as soon as it exists, so peers are served from it during the download) and RocksDB
+ * keeps only the Merkle tree and the bitfield.
+ *
  * A block may live in several installed files (a chunk reused by a later version); the first
  * readable one answers. When a version is removed, its file is dropped from the map first, and
  * blocks no kept version uses are cleared from the feed (bitfield too) before its file goes.
  */
 import { type FileHandle, open } from 'node:fs/promises'
 import type Hypercore from 'hypercore'
+import type { BlockSink } from './staging-file.ts'
 
 /** Where one block's bytes are in an installed file. */
 export interface BlockLocation {
@@ -34,9 +40,14 @@ export interface FileChunk {
 interface ReadBatch {
   getBlock(index: number): Promise<Buffer | null>
 }
+interface WriteBatch {
+  putBlock(index: number, data: Buffer): void
+  deleteBlockRange(start: number, end: number): void
+  flush(): Promise<unknown>
+}
 interface CoreStorage {
   read(...args: unknown[]): ReadBatch
-  write(): { deleteBlockRange(start: number, end: number): void; flush(): Promise<unknown> }
+  write(): WriteBatch
 }
 
 /** Hypercore internals touched here (hypercore 11: `core.core.storage`, shared by the default session state). */
@@ -53,6 +64,19 @@ export class FileBlocks {
   private readonly feeds = new Map<string, Map<number, BlockLocation[]>>()
   private readonly handles = new Map<string, Promise<FileHandle>>()
   private readonly attached = new WeakSet<object>()
+  private readonly sinks = new Map<string, BlockSink>()
+  /** Verified blocks written to a sink (a release's staging file) instead of the corestore. */
+  blocksToFile = 0
+
+  /** From now on, verified blocks of `feed` that `sink` accepts are written to it, not to the corestore. */
+  setSink(feed: string, sink: BlockSink): void {
+    this.sinks.set(feed, sink)
+  }
+
+  /** Stops sending `feed`'s blocks to `sink` (no-op when another sink replaced it). */
+  clearSink(feed: string, sink: BlockSink): void {
+    if (this.sinks.get(feed) === sink) this.sinks.delete(feed)
+  }
 
   /** Records that `path` holds the blocks of `chunks` (in file order). Idempotent per path. */
   register(feed: string, path: string, chunks: readonly FileChunk[]): void {
@@ -103,7 +127,12 @@ export class FileBlocks {
     return null
   }
 
-  /** Wraps the core's storage reads so blocks absent from storage come from installed files. Idempotent. */
+  /**
+   * Wraps the core's storage reads so blocks absent from storage come from installed files, and its
+   * write batches so verified blocks a sink accepts go to the sink: the sink's writes complete before
+   * the batch (tree nodes, bitfield) is flushed, so the bitfield never claims a block whose bytes
+   * were not written. Idempotent.
+   */
   attach(core: Hypercore): void {
     const storage = storageOf(core)
     if (this.attached.has(storage)) return
@@ -116,6 +145,32 @@ export class FileBlocks {
       rx.getBlock = (index: number) =>
         getBlock(index).then((b) => (b === null && this.has(feed, index) ? this.read(feed, index) : b))
       return rx
+    }
+    const write = storage.write.bind(storage)
+    storage.write = () => {
+      const tx = write()
+      const putBlock = tx.putBlock.bind(tx)
+      const flush = tx.flush.bind(tx)
+      let pending: Array<readonly [number, Buffer]> | null = null
+      let sink: BlockSink | undefined
+      tx.putBlock = (index: number, data: Buffer) => {
+        const s = this.sinks.get(feed)
+        if (s !== undefined && (sink === undefined || sink === s) && s.accepts(index, data.byteLength)) {
+          sink = s
+          pending ??= []
+          pending.push([index, data])
+        } else putBlock(index, data)
+      }
+      tx.flush = () => {
+        if (pending === null || sink === undefined) return flush()
+        const blocks = pending
+        pending = null
+        return sink.put(blocks).then(() => {
+          this.blocksToFile += blocks.length
+          return flush()
+        })
+      }
+      return tx
     }
   }
 
