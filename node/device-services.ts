@@ -200,7 +200,17 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
       const rollout = () => parts.controller?.agent
       const registry = parts.rolloutMetrics?.registry
       parts.agent = agentUpdateService(
-        { ctx, store: () => parts.distribution?.store, record, rollout, registry },
+        {
+          ...{ ctx, store: () => parts.distribution?.store, record, rollout, registry },
+          // called from a progress tick: a distribution not (or no longer) running has nothing to restart
+          recycle: (reason) => {
+            try {
+              parts.distribution?.replicator.recycle(reason)
+            } catch {
+              // not started yet: no session to restart
+            }
+          },
+        },
         agent,
       )
       return parts.agent

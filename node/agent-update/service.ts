@@ -20,6 +20,8 @@ export function agentUpdateService(
   components: {
     ctx: Pick<DaemonContext, 'store' | 'logger' | 'status'>
     store: () => ModelStore | undefined
+    /** Restarts the replication sessions when a package fetch stalls (the distribution's replicator). */
+    recycle?: (reason: string) => void
     /** The rollout controller (which agent version the device's stage admits), once composed. */
     rollout: () => AgentRollout | undefined
     /** The health reporter's `record` (rolled-back versions become `rollbacks` events). */
@@ -34,6 +36,7 @@ export function agentUpdateService(
     {
       messages: ctx.store,
       store: components.store,
+      recycle: components.recycle,
       rollout: components.rollout,
       logger: ctx.logger.child({ svc: 'agent-update' }),
       recordRollback: (version) => components.record?.({ model: AGENT_LINEAGE, version }, 'rollbacks'),

@@ -53,6 +53,8 @@ export interface AgentUpdaterComponents {
   recordRollback?: (version: string) => void
   /** The distribution's model store (after it started). */
   store: () => ModelStore | undefined
+  /** Restarts the replication sessions (the distribution's replicator) when a package fetch stalls. */
+  recycle?: (reason: string) => void
   logger: Logger
 }
 
@@ -222,7 +224,10 @@ export class AgentUpdater {
       if (from !== null) {
         this.state = { state: 'installing', target: version }
         this.c.logger.info({ version, arch: from.pkg.arch }, 'installing agent release')
-        await installAgentPackage(from.store, this.init.root, from.release, from.pkg, this.abort.signal)
+        await installAgentPackage(from.store, this.init.root, from.release, from.pkg, this.abort.signal, {
+          logger: this.c.logger,
+          onStall: () => this.c.recycle?.(`download of the agent package ${version} stalled`),
+        })
       } else {
         this.c.logger.warn({ version, from: this.init.running }, 'agent version refused by the fleet: going back')
       }
