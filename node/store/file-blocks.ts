@@ -22,7 +22,14 @@
  */
 import { type FileHandle, open } from 'node:fs/promises'
 import type Hypercore from 'hypercore'
-import type { BlockSink } from './staging-file.ts'
+
+/** What the storage wrapper (file-blocks.ts) hands verified blocks to. */
+export interface BlockSink {
+  /** Whether `block` (of `bytes` bytes) goes to this sink instead of RocksDB. */
+  accepts(block: number, bytes: number): boolean
+  /** Writes the blocks; resolves once every byte is written (before the storage batch is flushed). */
+  put(blocks: ReadonlyArray<readonly [number, Buffer]>): Promise<void>
+}
 
 /** Where one block's bytes are in an installed file. */
 export interface BlockLocation {

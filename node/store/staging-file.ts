@@ -12,15 +12,9 @@
  * what is wrong (node/install/staging.ts).
  */
 import { type FileHandle, open } from 'node:fs/promises'
-import type { FileChunk } from './file-blocks.ts'
+import type { BlockSink, FileChunk } from './file-blocks.ts'
 
-/** What the storage wrapper (file-blocks.ts) hands verified blocks to. */
-export interface BlockSink {
-  /** Whether `block` (of `bytes` bytes) goes to this sink instead of RocksDB. */
-  accepts(block: number, bytes: number): boolean
-  /** Writes the blocks; resolves once every byte is written (before the storage batch is flushed). */
-  put(blocks: ReadonlyArray<readonly [number, Buffer]>): Promise<void>
-}
+export type { BlockSink } from './file-blocks.ts'
 
 /** A block whose size is not its chunk's, seen while downloading (the manifest and the feed disagree). */
 export interface SizeMismatch {
