@@ -5,7 +5,7 @@
 import { totalmem } from 'node:os'
 import semver from 'semver'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
-import { DISK_RESERVE_BYTES } from './constants.ts'
+import { DISK_RESERVE_BYTES, STAGING_INDEX_BYTES_PER_BLOCK } from './constants.ts'
 import { InstallError } from './errors.ts'
 import { runtimeVersion } from './runtime-version.ts'
 
@@ -45,20 +45,24 @@ export function checkCompatibility(m: ReleaseManifest, env: DeviceEnv): InstallE
 }
 
 /**
- * Refuses when the disk cannot hold the missing blocks (stored in the corestore) plus the
- * assembled file plus a reserve.
+ * Refuses when the disk cannot hold what a download still has to write plus a reserve. A download is
+ * written straight into its file (node/install/staging.ts), blocks already held included, and the
+ * corestore keeps only the Merkle tree and bitfield (`STAGING_INDEX_BYTES_PER_BLOCK` each); a resumed
+ * download has `stagedBytes` of its file on disk already.
  */
 export function checkDisk(
   m: ReleaseManifest,
-  missingBlockBytes: number,
+  stagedBytes: number,
   freeDiskBytes: number,
   reserve = DISK_RESERVE_BYTES,
 ): InstallError | null {
-  const need = missingBlockBytes + m.file.size + reserve
+  const file = Math.max(0, m.file.size - stagedBytes)
+  const index = m.chunks.chunks.length * STAGING_INDEX_BYTES_PER_BLOCK
+  const need = file + index + reserve
   if (need > freeDiskBytes) {
     return new InstallError(
       'ERR_INSUFFICIENT_DISK',
-      `${m.model}@${m.version} needs ${mib(need)} MiB of free disk (blocks ${mib(missingBlockBytes)} + file ${mib(m.file.size)} + reserve ${mib(reserve)}), ${mib(freeDiskBytes)} MiB free`,
+      `${m.model}@${m.version} needs ${mib(need)} MiB of free disk (file ${mib(m.file.size)}, ${mib(stagedBytes)} of it on disk already, + index ${mib(index)} + reserve ${mib(reserve)}), ${mib(freeDiskBytes)} MiB free`,
     )
   }
   return null

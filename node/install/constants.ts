@@ -21,6 +21,11 @@ export const TMP_LINK_PREFIX = '.tmp-'
 export const KEEP_VERSIONS = 3
 /** Free space kept in reserve on top of what a download needs, bytes. */
 export const DISK_RESERVE_BYTES = 64 * 1024 * 1024
+/**
+ * What a download adds to the corestore per block besides the bytes (they go to the staging file):
+ * Merkle tree nodes, bitfield pages and RocksDB's overhead on them, bytes (a generous bound).
+ */
+export const STAGING_INDEX_BYTES_PER_BLOCK = 256
 /** Refusals remembered per model for /status. */
 export const MAX_REFUSALS = 16
 /**

@@ -35,11 +35,12 @@ import { KEEP_VERSIONS, MAX_REFUSALS } from './constants.ts'
 import { Downloads } from './downloads.ts'
 import { InstallError, InstallerStoppedError } from './errors.ts'
 import { cleanLeftovers, installedManifest, installedVersions, newestFirst } from './installed-versions.ts'
-import { atomicSymlink, InstallLayout, listDir, readVersionLink, removeLink } from './layout.ts'
+import { allocatedBytes, atomicSymlink, InstallLayout, listDir, readVersionLink, removeLink } from './layout.ts'
 import { ModelLocks } from './model-locks.ts'
 import type { DownloadStatus } from './progress.ts'
 import { collectVersions, retention } from './prune.ts'
 import { recoverStaging } from './staging.ts'
+import { collectStaleDownloads } from './staging-gc.ts'
 
 /** What the installer uses. */
 export interface InstallerComponents {
@@ -122,6 +123,7 @@ export class Installer {
           if (m !== null) await adoptInstalled(this.c.store, this.layout, m, this.pruneBlocks)
         }
         await recoverStaging(this.c.store, this.layout, model) // a download cut short serves its blocks again
+        await this.collectStale(model) // one superseded while the node was down will not resume
       } catch (err) {
         this.faults.fail(`${model} status`, err) // a stray entry never stops the installer
       }
@@ -160,7 +162,8 @@ export class Installer {
     const { missing } = await blockInventory(core, blocks)
     const sizes = new Map(m.chunks.chunks.map((c) => [c.block, c.size]))
     const missingBytes = missing.reduce((s, b) => s + (sizes.get(b) ?? 0), 0)
-    const refusal = checkCompatibility(m, env) ?? checkDisk(m, missingBytes, env.freeDiskBytes)
+    const staged = await allocatedBytes(this.layout.staging(m.model, m.version)) // a resumed download's
+    const refusal = checkCompatibility(m, env) ?? checkDisk(m, staged, env.freeDiskBytes)
     if (refusal !== null) {
       this.refuse(m, refusal)
       throw refusal
@@ -242,7 +245,7 @@ export class Installer {
         await readVersionLink(this.layout.link(model, 'previous')),
         this.downloads.version(model),
       ])
-      return collectVersions(
+      const removed = await collectVersions(
         { store: this.c.store, faults: this.faults, logger: this.c.logger },
         {
           model,
@@ -254,7 +257,15 @@ export class Installer {
           removeVersion: (v) => rm(this.layout.versionDir(model, v), { recursive: true, force: true }),
         },
       )
+      await this.collectStale(model)
+      return removed
     })
+  }
+
+  /** Drops `model`'s interrupted downloads that will not resume (staging-gc.ts). Under the model's lock. */
+  private async collectStale(model: string): Promise<void> {
+    const c = { store: this.c.store, faults: this.faults, logger: this.c.logger }
+    await collectStaleDownloads(c, this.layout, model, await this.versions(model), this.downloads.version(model))
   }
 
   /** Path of the active model file, or null. */

@@ -11,7 +11,7 @@
  * fsynced after renames so the switch survives power loss.
  */
 import { randomBytes } from 'node:crypto'
-import { open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises'
+import { open, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   ACTIVE_LINK,
@@ -52,6 +52,16 @@ export class InstallLayout {
   }
   link(model: string, which: 'active' | 'previous'): string {
     return join(this.modelDir(model), which === 'active' ? ACTIVE_LINK : PREVIOUS_LINK)
+  }
+}
+
+/** Bytes of disk `path` occupies (its allocated blocks: a sparse file counts what was written), 0 when absent. */
+export async function allocatedBytes(path: string): Promise<number> {
+  try {
+    return (await stat(path)).blocks * 512
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0
+    throw err
   }
 }
 

@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type Hypercore from 'hypercore'
-import type { ChunkRef, ReleaseManifest } from '../../protocols/schemas/index.ts'
+import { type ChunkRef, ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { writeSynced } from '../durable-file.ts'
 import { blockRuns } from '../store/block-runs.ts'
 import { blockInventory, releaseBlocks } from '../store/fetcher.ts'
@@ -202,19 +202,42 @@ export async function abandonStaging(
 }
 
 /**
+ * The manifest in `model@version`'s `download.json`, or null when it is missing, unreadable, not a
+ * release manifest (schema) or not this directory's release: a local file, but what it names is
+ * registered as a source of a feed's blocks, so it is checked like any input.
+ */
+export async function readStagingManifest(
+  layout: InstallLayout,
+  model: string,
+  version: string,
+): Promise<ReleaseManifest | null> {
+  const text = await readFile(layout.stagingManifest(model, version), 'utf8').catch(() => null)
+  if (text === null) return null
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return null
+  }
+  const parsed = ReleaseManifest.safeParse(json)
+  if (!parsed.success || parsed.data.model !== model || parsed.data.version !== version) return null
+  return parsed.data
+}
+
+/**
  * At installer start: every version directory of `model` holding a download cut short gets its
  * staging file registered as a source of its blocks again (the bitfield claims them); leftovers of
- * finished downloads are removed.
+ * finished downloads, and downloads whose `download.json` is unusable (nothing to resume from), are
+ * removed.
  */
 export async function recoverStaging(store: ModelStore, layout: InstallLayout, model: string): Promise<void> {
   for (const v of await listDir(layout.modelDir(model))) {
     const entries = await listDir(layout.versionDir(model, v))
     if (!entries.includes(STAGING_FILE) && !entries.includes(STAGING_MANIFEST)) continue
-    const m = await readFile(layout.stagingManifest(model, v), 'utf8')
-      .then((t) => JSON.parse(t) as ReleaseManifest)
-      .catch(() => null)
+    const m = await readStagingManifest(layout, model, v)
     if (entries.includes(MODEL_FILE) || m === null || !entries.includes(STAGING_FILE)) {
-      // finished (renamed), or never started (the manifest is written first): nothing to resume
+      // finished (renamed), never started (the manifest is written first) or unusable: nothing to resume
+      if (!entries.includes(MODEL_FILE)) await rm(layout.versionDir(model, v), { recursive: true, force: true })
       await rm(layout.staging(model, v), { force: true })
       await rm(layout.stagingManifest(model, v), { force: true })
       continue
