@@ -221,8 +221,7 @@ export async function releaseImport(dir: string, opts: ImportOptions): Promise<v
   )
 }
 
-/** `--api`/`--data`/`--json` of the bundle commands: any node, not only the seed. */
-/** Registers `release export` and `release import`. */
+/** Registers `release export` and `release import` (`--api`/`--data`/`--json`: any node, not only the seed). */
 export function registerReleaseBundle(release: Command): void {
   nodeApiOptions(
     release
