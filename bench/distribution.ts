@@ -4,14 +4,18 @@
  * node:http server, in the same run. The device runs in its own process (bench/distribution-device.ts),
  * as curl does. Prints a markdown table.
  *
- * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5] [--inflight 16] [--avg-kib 64] [--no-tcp]
- *   [--v1] [--pnet] [--baseline <dir>] [--device-flags="--optimize-for-size --no-opt"]
- * (--baseline: also run the device side of another checkout, e.g. main's tree with a node_modules
+ * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5] [--inflight 16] [--avg-kib 64,128] [--no-tcp]
+ *   [--v1] [--pnet] [--warm] [--baseline <dir>] [--device-flags="--optimize-for-size --no-opt"]
+ * (the file is published as a new lineage, so with the store's new-lineage chunk parameters;
+ * --baseline: also run the device side of another checkout, e.g. main's tree with a node_modules
  * link, `<dir>/bench/distribution-device.ts`, against the same seed in the same runs: v2 over
- * noise+yamux, its own store and installer code)
+ * noise+yamux, its own store and installer code, fetching the same file published in a lineage with
+ * the chunker's defaults (16/64/256 KiB, what main publishes); --warm: also this tree's device as a
+ * running daemon, the same process having fetched and installed an unrelated 8 MiB release first)
  * (--device-flags: node flags of the device process, e.g. to measure V8 settings' CPU cost)
- * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: FastCDC
- * average chunk size, min = avg/4, max = 4 × avg; both default to the store's constants; --v1: also
+ * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: also the file
+ * in one lineage per FastCDC average chunk size listed, min = avg/4, max = 4 × avg, or per
+ * `min/avg/max` listed; --v1: also
  * fetch + install with replication protocol version 1 (hypercore's secret-stream inside libp2p), in
  * the same runs; --pnet: also v2 inside a private network, as every llmesh node runs, in the same
  * runs: the seed has a second host in one; the device variants run in an order rotated per run)
@@ -26,6 +30,8 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { silentLogger } from '../node/logger.ts'
+import type { ChunkingOptions } from '../node/store/chunker.ts'
+import { LEGACY_CHUNKING } from '../node/store/lineage-chunking.ts'
 import { ModelStore } from '../node/store/model-store.ts'
 import { Replicator } from '../node/store/replicator.ts'
 import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
@@ -44,13 +50,20 @@ const { values } = parseArgs({
     'device-flags': { type: 'string', default: '' },
     v1: { type: 'boolean', default: false },
     pnet: { type: 'boolean', default: false },
+    warm: { type: 'boolean', default: false },
     baseline: { type: 'string' },
   },
 })
 const DEVICE_FLAGS = values['device-flags'].split(/\s+/).filter(Boolean)
 const INFLIGHT = values.inflight === undefined ? undefined : Number(values.inflight)
-const AVG = values['avg-kib'] === undefined ? undefined : Number(values['avg-kib']) * 1024
-const CHUNKING = AVG === undefined ? undefined : { min: AVG / 4, avg: AVG, max: AVG * 4 }
+/** `avg` (min avg/4, max 4 × avg) or `min/avg/max`, KiB. */
+const CHUNKINGS = (values['avg-kib'] ?? '')
+  .split(',')
+  .filter(Boolean)
+  .map((k) => {
+    const n = k.split('/').map((x) => Number(x) * 1024)
+    return n.length === 3 ? { min: n[0], avg: n[1], max: n[2] } : { min: n[0] / 4, avg: n[0], max: n[0] * 4 }
+  })
 const MIB = Number(values.mib)
 const RUNS = Number(values.runs)
 const logger = silentLogger()
@@ -63,6 +76,10 @@ interface Variant {
   label: string
   /** The device script (default this tree's). */
   script?: string
+  /** The lineage the variant fetches: chunk parameters (default: the store's for a new lineage). */
+  chunking?: ChunkingOptions
+  /** Install an unrelated small release first, in the same device process (a running daemon). */
+  warm?: boolean
 }
 const ALL_VARIANTS: (Variant & { on: boolean })[] = [
   { key: 'v2', mode: 'libp2p', pnet: false, label: 'v2 (framed, no secret-stream), noise+yamux', on: true },
@@ -80,8 +97,25 @@ const ALL_VARIANTS: (Variant & { on: boolean })[] = [
     pnet: false,
     label: `v2, noise+yamux, BASELINE device code (${values.baseline})`,
     script: values.baseline === undefined ? undefined : join(values.baseline, 'bench/distribution-device.ts'),
+    chunking: LEGACY_CHUNKING,
     on: values.baseline !== undefined,
   },
+  {
+    key: 'v2-warm',
+    mode: 'libp2p',
+    pnet: false,
+    label: 'v2, noise+yamux, WARM device (an 8 MiB release installed first)',
+    warm: true,
+    on: values.warm,
+  },
+  ...CHUNKINGS.map((c) => ({
+    key: `v2-${c.min / 1024}-${c.avg / 1024}-${c.max / 1024}`,
+    mode: 'libp2p' as const,
+    pnet: false,
+    label: `v2, noise+yamux, chunks ${c.min / 1024}/${c.avg / 1024}/${c.max / 1024} KiB`,
+    chunking: c,
+    on: true,
+  })),
 ]
 const VARIANTS: Variant[] = ALL_VARIANTS.filter((v) => v.on)
 
@@ -103,20 +137,39 @@ try {
   const seedDir = join(root, 'seed')
   const seedStore = new ModelStore({ dataDir: seedDir })
   await seedStore.start()
-  const t = performance.now()
-  const append = await seedStore.appendFile('bench', file, { chunking: CHUNKING })
-  const ingestS = (performance.now() - t) / 1000
-  const manifest = buildReleaseManifest({
-    fleet: 'bench-fleet',
-    model: 'bench',
-    version: '1.0.0',
-    seq: 1,
-    append,
-    gguf: { quantization: 'F32', architecture: 'llama' },
-    policy: DEFAULT_POLICY,
-    minRamMb: 1,
-    now: Date.now(),
-  })
+  // one lineage (and manifest file) per chunk parameters the variants fetch
+  const publish = async (model: string, path: string, chunking?: ChunkingOptions) => {
+    const t = performance.now()
+    const append = await seedStore.appendFile(model, path, { chunking })
+    const ingestS = (performance.now() - t) / 1000
+    const manifest = buildReleaseManifest({
+      fleet: 'bench-fleet',
+      model,
+      version: '1.0.0',
+      seq: 1,
+      append,
+      gguf: { quantization: 'F32', architecture: 'llama' },
+      policy: DEFAULT_POLICY,
+      minRamMb: 1,
+      now: Date.now(),
+    })
+    const manifestFile = join(root, `${model}.manifest.json`)
+    await writeFile(manifestFile, JSON.stringify(manifest))
+    return { append, ingestS, manifestFile }
+  }
+  const lineageOf = (c?: ChunkingOptions) => (c === undefined ? 'bench' : `bench-${c.min}-${c.avg}-${c.max}`)
+  const lineages = new Map<string, Awaited<ReturnType<typeof publish>>>()
+  for (const v of [{ chunking: undefined }, ...VARIANTS]) {
+    const name = lineageOf(v.chunking)
+    if (!lineages.has(name)) lineages.set(name, await publish(name, file, v.chunking))
+  }
+  const { append, ingestS } = lineages.get('bench') as Awaited<ReturnType<typeof publish>>
+  let warmManifestFile: string | undefined
+  if (values.warm) {
+    const warmFile = join(root, 'warm.bin')
+    await writeFile(warmFile, randomBytes(8 * 1024 * 1024))
+    warmManifestFile = (await publish('warm', warmFile)).manifestFile
+  }
   const seedHost = await benchHost()
   const seedRep = new Replicator({ libp2p: seedHost, store: seedStore, logger })
   await seedRep.start()
@@ -125,8 +178,6 @@ try {
   const pnetRep = pnetHost === undefined ? undefined : new Replicator({ libp2p: pnetHost, store: seedStore, logger })
   await pnetRep?.start()
 
-  const manifestFile = join(root, 'manifest.json')
-  await writeFile(manifestFile, JSON.stringify(manifest))
   const tcpServer = createNetServer((sock) => {
     const s = seedStore.store.replicate(false)
     sock.pipe(s).pipe(sock)
@@ -134,8 +185,16 @@ try {
     s.on('error', () => sock.destroy())
   })
   await new Promise<void>((r) => tcpServer.listen(0, '127.0.0.1', r))
-  const device = async (mode: 'libp2p' | 'libp2p-v1' | 'tcp', r: number, pnet = false, script = DEVICE) => {
-    const dataDir = join(root, `${mode}${pnet ? '-pnet' : ''}${script === DEVICE ? '' : '-base'}${r}`)
+  const device = async (
+    mode: 'libp2p' | 'libp2p-v1' | 'tcp',
+    r: number,
+    pnet = false,
+    script = DEVICE,
+    v: Pick<Variant, 'chunking' | 'warm' | 'key'> = { key: mode },
+  ) => {
+    const dataDir = join(root, `${v.key}${mode}${pnet ? '-pnet' : ''}${script === DEVICE ? '' : '-base'}${r}`)
+    const { manifestFile } = lineages.get(lineageOf(v.chunking)) as Awaited<ReturnType<typeof publish>>
+    const warm = v.warm ? warmManifestFile : undefined
     const host = pnet ? pnetHost : seedHost
     const addr =
       mode !== 'tcp' ? host?.getMultiaddrs()[0].toString() : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
@@ -143,7 +202,11 @@ try {
     const seedCpu0 = process.cpuUsage()
     const { stdout } = await execFileP(
       process.execPath,
-      [...DEVICE_FLAGS, script, JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT, psk })],
+      [
+        ...DEVICE_FLAGS,
+        script,
+        JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT, psk, warmManifestFile: warm }),
+      ],
       {
         maxBuffer: 1 << 20,
       },
@@ -194,7 +257,7 @@ try {
     // rotate which variant goes first, so none always runs on a warmer machine
     for (let k = 0; k < VARIANTS.length; k++) {
       const v = VARIANTS[(r + k) % VARIANTS.length]
-      runs.get(v)?.push(await device(v.mode, r, v.pnet, v.script))
+      runs.get(v)?.push(await device(v.mode, r, v.pnet, v.script, v))
     }
     if (!values['no-tcp']) tcpS.push((await device('tcp', r)).fetchS)
   }
@@ -216,6 +279,13 @@ try {
   console.log('| path | time (s) | MiB/s | throughput vs curl |')
   console.log('|---|---:|---:|---:|')
   console.log(`| seed: chunk + append to feed | ${ingestS.toFixed(2)} | ${mbps(ingestS)} | |`)
+  for (const [name, l] of lineages) {
+    if (name === 'bench') continue
+    const p = l.append.chunks.chunking
+    console.log(
+      `| seed: chunk + append, lineage ${kib(p.min)}/${kib(p.avg)}/${kib(p.max)} KiB (${l.append.chunks.chunks.length} chunks) | ${l.ingestS.toFixed(2)} | ${mbps(l.ingestS)} | |`,
+    )
+  }
   console.log(`| curl ← node:http (plain TCP) + sha256sum | ${c.toFixed(2)} | ${mbps(c)} | 1.00 |`)
   const row = (label: string, t: number) => `| ${label} | ${t.toFixed(2)} | ${mbps(t)} | ${(c / t).toFixed(2)} |`
   const p = median(tcpS)

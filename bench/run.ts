@@ -32,6 +32,7 @@ const BENCHMARKS: Bench[] = [
     args: ['--mib', '128', '--runs', '5'],
     quick: ['--mib', '8', '--runs', '1'],
   },
+  { name: 'chunk-delta', file: 'chunk-delta.ts', args: ['--mib', '64'], quick: ['--mib', '8'] },
   {
     name: 'idle',
     file: 'idle.ts',

@@ -1,9 +1,25 @@
 /** Defaults of the artifact store (chunking, corestore layout, replication). */
 
-/** FastCDC chunk sizes (bytes), as casync/desync use them. */
+/**
+ * FastCDC chunk sizes (bytes), as casync/desync use them: the chunker's defaults, and the parameters
+ * of every lineage whose feed was started before lineages recorded theirs (lineage-chunking.ts).
+ */
 export const CHUNK_MIN = 16 * 1024
 export const CHUNK_AVG = 64 * 1024
 export const CHUNK_MAX = 256 * 1024
+/**
+ * FastCDC chunk sizes (bytes) of a NEW lineage (its feed holds no block yet); a lineage keeps the
+ * parameters of its first release for good, so that its releases share chunks (delta reuse). Half as
+ * many blocks as 16/64/256 KiB: the device's fetch CPU −10–15 %, for +62 KB on the wire per small
+ * edit and +19 % for a 1 MiB change. The maximum stays 256 KiB: blocks above it made the device's V8
+ * run a mark-compact every ≈ 100 ms (22–34 per 256 MiB fetch instead of 2) and cost more CPU than
+ * 64 KiB blocks, whatever the average (docs/benchmarks.md, "larger blocks for new lineages").
+ */
+export const NEW_LINEAGE_CHUNK_MIN = 32 * 1024
+export const NEW_LINEAGE_CHUNK_AVG = 128 * 1024
+export const NEW_LINEAGE_CHUNK_MAX = 256 * 1024
+/** Key of a lineage feed's local user data (hypercore) holding its chunk parameters, JSON. */
+export const LINEAGE_CHUNKING_KEY = 'llmesh/chunking'
 /** Normalization level of FastCDC's normalized chunking (mask bits added/removed around the average). */
 export const CHUNK_NORMALIZATION = 2
 /** Read size when streaming a file through the chunker. */

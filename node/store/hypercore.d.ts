@@ -40,6 +40,9 @@ declare module 'hypercore' {
     /** Compacts the core's storage range in RocksDB (returns space of deleted keys). */
     compact(): Promise<unknown>
     findingPeers(): () => void
+    /** Local, unreplicated key/value data of the core (kept in its storage). */
+    getUserData(key: string): Promise<Buffer | null>
+    setUserData(key: string, value: Buffer | string): Promise<void>
     /** A Merkle proof for a block/upgrade request (hypercore's replication `data` message, unencoded). */
     proof(opts: {
       block?: { index: number; nodes: number }

@@ -12,7 +12,7 @@ import Corestore from 'corestore'
 import Hypercore from 'hypercore'
 import type { ChunkIndex, ChunkRef } from '../../protocols/schemas/index.ts'
 import { blockRuns } from './block-runs.ts'
-import { type ChunkingOptions, chunkFile, resolveChunking } from './chunker.ts'
+import { type ChunkingOptions, chunkFile } from './chunker.ts'
 import {
   FETCH_HOTSWAP,
   FETCH_INFLIGHT,
@@ -22,6 +22,7 @@ import {
   STORE_WRITE_BUFFER,
 } from './constants.ts'
 import { FileBlocks, type FileChunk } from './file-blocks.ts'
+import { lineageChunking } from './lineage-chunking.ts'
 import { installPeerChoice, type PeerChoiceInit } from './peer-choice.ts'
 
 /** Options of the store. */
@@ -234,15 +235,16 @@ export class ModelStore {
 
   /**
    * Chunks `path` and appends to the model's lineage feed only the chunks it does not hold.
-   * `onProgress(bytesDone)` is called as the file is read.
+   * Chunk parameters: `opts.chunking`, else the lineage's own (a new lineage gets the new-lineage
+   * default; lineage-chunking.ts). `onProgress(bytesDone)` is called as the file is read.
    */
   async appendFile(
     model: string,
     path: string,
     opts: { chunking?: ChunkingOptions; onProgress?: (bytes: number) => void } = {},
   ): Promise<AppendResult> {
-    const chunking = resolveChunking(opts.chunking)
     const core = await this.lineage(model)
+    const chunking = await lineageChunking(core, opts.chunking)
     const idx = await this.indexOf(model)
     const whole = createHash('sha256')
     const refs: ChunkRef[] = []
