@@ -53,7 +53,7 @@ describe('relative latency gate', { timeout: scaled(160_000) }, () => {
           // download and model load, and the gate would have no candidate reports to judge
           while (load) {
             await d.parts
-              .supervisor!.generate({ mode: 'completion', prompt: 'once upon a time', maxTokens: 4 })
+              .supervisor!.generate({ mode: 'completion', prompt: 'once upon a time', maxTokens: 12 })
               .catch(() => undefined)
             await new Promise((r) => setTimeout(r, 100))
           }
