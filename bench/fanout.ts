@@ -138,7 +138,7 @@ try {
       60_000,
       'every device connected to the 8 others',
     )
-    await new Promise((r) => setTimeout(r, 3000)) // let the inference workers finish starting
+    await new Promise((r) => setTimeout(r, 3000)) // let the daemons settle (no inference worker starts: the devices only prestage)
     const version = `1.0.${swarms.length}`
     const pub = await publishRelease(bed, seed, file, { model: 'fan', version, policy: HOLD_POLICY })
     chunks = pub.manifest.chunks.chunks.length

@@ -73,7 +73,8 @@ export const REPLICATE_RECYCLE_MIN_MS = 30_000
  * flight to an origin (a peer with the whole feed, e.g. the seed), which is asked only for blocks no
  * holder has, so the seed uploads each block about once and devices spread it. 4: on a quiet machine
  * 8 devices took 17.9-18.3 s at 20 Mbit/s (16: 21.6-22.5 s, 32: the seed uploaded 1.20×F) and 9.6 s
- * at 100 Mbit/s (16: 10.9 s); docs/benchmarks.md, "at 20 Mbit/s".
+ * at 100 Mbit/s (16: 10.9 s); docs/benchmarks.md, "at 20 Mbit/s". With 2 per holder (third pass) 2,
+ * 3 and 6 made no difference above the noise (15.8-16.1 s).
  */
 export const PEER_CHOICE_ORIGIN_INFLIGHT = 4
 /** A holder with requests in flight and no block for this long no longer keeps requests off an origin, ms. */
@@ -86,5 +87,20 @@ export const PEER_CHOICE_NUDGE_MS = 500
  * then the first recipient has it and announced it), ms.
  */
 export const PEER_CHOICE_DECLINED_MS = 3000
-/** Requests in flight to a holder while other holders are connected (peer-choice.ts); 512: hypercore's own. */
-export const PEER_CHOICE_HOLDER_INFLIGHT = 512
+/**
+ * Requests in flight to a holder while other holders are connected (peer-choice.ts), at first and at
+ * least. A holder's uplink serves every other device, so each request queued there waits behind the
+ * others' (and every hop of a block through the swarm pays that wait). 2: at 20 Mbit/s, 8 devices, a
+ * request to a holder took 0.45 s (median; p90 0.8 s) instead of 0.76-0.91 s (p90 2.0-2.6 s) with
+ * hypercore's own limit, and all 8 held the file in 15.7-16.3 s instead of 17.1-18.9 s (1: no
+ * better); docs/benchmarks.md, "at 20 Mbit/s: third pass". A lone holder keeps hypercore's limit.
+ */
+export const PEER_CHOICE_HOLDER_INFLIGHT = 2
+/**
+ * A holder's in-flight cap grows by one per block that arrived within this (smoothed) after its
+ * request, and shrinks by one per slower block, down to `PEER_CHOICE_HOLDER_INFLIGHT`, ms: where the
+ * link is fast (loopback, a LAN at its CPU's rate) 2 requests would leave it idle.
+ */
+export const PEER_CHOICE_HOLDER_LATENCY_MS = 300
+/** Weight of a new sample in a holder's smoothed request-to-block latency (peer-choice.ts). */
+export const PEER_CHOICE_LATENCY_GAIN = 0.25

@@ -58,6 +58,17 @@ export function maxInflight(
 }
 
 /**
+ * A holder's next in-flight cap after a block from it took `latencyMs` (smoothed) from request to
+ * arrival: one more while that is under `targetMs` (a short queue there: a fast link, or a holder
+ * few others ask), one less while it is over (the holder's uplink is the queue), within [min, max].
+ */
+export function nextHolderCap(cap: number, latencyMs: number, targetMs: number, min: number, max: number): number {
+  if (latencyMs < targetMs) return Math.max(min, Math.min(max, cap + 1))
+  if (latencyMs > targetMs) return Math.min(max, Math.max(min, cap - 1))
+  return Math.max(min, Math.min(max, cap))
+}
+
+/**
  * The block to ask an origin for: the first index at or after a random start (wrapping to `start`)
  * that `next` yields (missing here, not in flight, the origin has it) and `avoid` does not reject
  * (a holder has it, or an origin declined it just now); -1 if none.

@@ -14,7 +14,10 @@
  *   counting as a holder, so it cannot starve a device);
  * - while at least one holder is connected, an origin is asked only for blocks no holder has
  *   ("rarest first" for the origin) and for at most `originInflight` blocks at a time, so its queue
- *   stays short and what it uploads is new to the swarm; holders serve the rest among themselves;
+ *   stays short and what it uploads is new to the swarm; holders serve the rest among themselves,
+ *   each asked for few blocks at a time while other holders are connected (a holder's uplink serves
+ *   every device: a long queue there delays every hop of a block): `holderInflight` at first and at
+ *   least, one more per block that arrived within `holderLatencyMs`, one less per block slower;
  * - with no holder (a lone device, or every other peer finished) hypercore's own choice applies:
  *   origins are asked for anything, at the full in-flight limit.
  * A timer re-runs hypercore's peer update every `nudgeMs` while a download runs (from the first range
@@ -28,7 +31,9 @@
 import {
   PEER_CHOICE_DECLINED_MS,
   PEER_CHOICE_HOLDER_INFLIGHT,
+  PEER_CHOICE_HOLDER_LATENCY_MS,
   PEER_CHOICE_HOLDER_STALL_MS,
+  PEER_CHOICE_LATENCY_GAIN,
   PEER_CHOICE_NUDGE_MS,
   PEER_CHOICE_ORIGIN_INFLIGHT,
 } from './constants.ts'
@@ -38,6 +43,7 @@ import {
   isHolder,
   isOrigin,
   maxInflight,
+  nextHolderCap,
   pickOriginBlock,
   shouldDecline,
 } from './peer-choice-rules.ts'
@@ -48,6 +54,7 @@ export {
   isHolder,
   isOrigin,
   maxInflight,
+  nextHolderCap,
   pickOriginBlock,
   shouldDecline,
 } from './peer-choice-rules.ts'
@@ -56,8 +63,10 @@ export {
 export interface PeerChoiceInit {
   /** Requests in flight to an origin while holders are connected. */
   originInflight?: number
-  /** Requests in flight to a holder while other holders are connected. */
+  /** Requests in flight to a holder while other holders are connected, at first and at least. */
   holderInflight?: number
+  /** A holder's cap grows by one per block that took less than this from request to arrival, shrinks above, ms. */
+  holderLatencyMs?: number
   /** A holder with requests in flight that sent nothing for this long stops counting, ms. */
   holderStallMs?: number
   /** Period of the update nudge while a download runs, ms. */
@@ -74,6 +83,8 @@ interface HcRange {
 }
 interface HcRequest {
   id: number
+  /** When hypercore made the request (Date.now()). */
+  timestamp: number
   block: { index: number } | null
   hash: unknown
   seek: unknown
@@ -99,7 +110,7 @@ interface HcReplicator {
   _ranges: HcRange[]
   core: { state: { length: number; fork: number } }
   _addPeer(peer: HcPeer): void
-  _ondata(peer: HcPeer, req: unknown, data: unknown): void
+  _ondata(peer: HcPeer, req: HcRequest | null, data: unknown): void
   _onnodata(peer: HcPeer, req: HcRequest | null, reason: number): void
   _onupload(index: number, bytes: number, from: HcPeer): void
   updateAll(): void
@@ -123,6 +134,9 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     holder: init.holderInflight ?? PEER_CHOICE_HOLDER_INFLIGHT,
   }
   const stallMs = init.holderStallMs ?? PEER_CHOICE_HOLDER_STALL_MS
+  const latencyMs = init.holderLatencyMs ?? PEER_CHOICE_HOLDER_LATENCY_MS
+  /** Per peer: its in-flight cap as a holder, the smoothed latency of its blocks, hypercore's own limit. */
+  const windows = new WeakMap<HcPeer, { cap: number; latency: number; stock: () => number }>()
   const declinedMs = init.declinedMs ?? PEER_CHOICE_DECLINED_MS
   const progress = new WeakMap<HcPeer, number>()
   /** Requester side: block → when an origin declined it. */
@@ -156,9 +170,11 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     const requestRange = peer._requestRange.bind(peer)
     const send = peer._sendBlockRequest.bind(peer)
     const handle = peer._handleRequest.bind(peer)
+    const w = { cap: caps.holder, latency: Number.NaN, stock }
+    windows.set(peer, w)
     peer.getMaxInflight = () => {
       const n = stock()
-      return maxInflight(peer, length(), holderCount(peer), n, caps)
+      return maxInflight(peer, length(), holderCount(peer), n, { origin: caps.origin, holder: w.cap })
     }
     peer._sendBlockRequest = (req, b) => {
       if (peer.inflight === 0) progress.set(peer, Date.now())
@@ -195,7 +211,14 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     return addPeer.call(this, peer)
   }
   r._ondata = function (this: HcReplicator, peer, req, data) {
-    progress.set(peer, Date.now())
+    const now = Date.now()
+    progress.set(peer, now)
+    const w = windows.get(peer)
+    if (w !== undefined && req !== null && !isOrigin(peer, length())) {
+      const sample = now - req.timestamp
+      w.latency = Number.isNaN(w.latency) ? sample : w.latency + PEER_CHOICE_LATENCY_GAIN * (sample - w.latency)
+      w.cap = nextHolderCap(w.cap, w.latency, latencyMs, caps.holder, w.stock())
+    }
     return ondata.call(this, peer, req, data)
   }
   r._onnodata = function (this: HcReplicator, peer, req, reason) {

@@ -5,12 +5,18 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import {
+  PEER_CHOICE_HOLDER_INFLIGHT,
+  PEER_CHOICE_HOLDER_LATENCY_MS,
+  PEER_CHOICE_ORIGIN_INFLIGHT,
+} from '../../node/store/constants.ts'
+import {
   type ChoicePeer,
   heldByHolder,
   installPeerChoice,
   isHolder,
   isOrigin,
   maxInflight,
+  nextHolderCap,
   pickOriginBlock,
   shouldDecline,
 } from '../../node/store/peer-choice.ts'
@@ -109,6 +115,61 @@ describe('peer choice rules', () => {
     assert.equal(shouldDecline(a, a, up, false), false, 'a asks again (e.g. it lost the block): served')
     assert.equal(shouldDecline(b, undefined, up, false), false, 'never uploaded: served')
     assert.equal(shouldDecline(b, 'gone', up, false), false, 'the first recipient left: served')
+  })
+
+  test('wired: a holder is asked for at most PEER_CHOICE_HOLDER_INFLIGHT blocks while another holder is connected', () => {
+    const seed = { ...peer([], { contiguous: 10 }) }
+    const a = { ...peer([1]) }
+    const b = { ...peer([2]) }
+    const replicator = {
+      destroyed: false,
+      peers: [seed, a] as ChoicePeer[],
+      _ranges: [],
+      core: { state: { length: 10, fork: 0 } },
+      _addPeer() {},
+      _ondata() {},
+      _onnodata() {},
+      _onupload() {},
+      updateAll() {},
+      addRange() {},
+    }
+    const noop = () => false
+    for (const p of [seed, a, b]) {
+      Object.assign(p, { getMaxInflight: () => 48, _requestRange: noop, _sendBlockRequest: noop, _handleRequest: noop })
+    }
+    installPeerChoice(replicator, { seeding: () => false })
+    const limit = (p: ChoicePeer) => (p as unknown as { getMaxInflight(): number }).getMaxInflight()
+    assert.equal(limit(a), 48, "the only holder: hypercore's own limit")
+    assert.equal(limit(seed), Math.min(48, PEER_CHOICE_ORIGIN_INFLIGHT), 'the origin, a holder connected')
+    ;(replicator as { _addPeer(p: ChoicePeer): void })._addPeer(b)
+    replicator.peers.push(b)
+    assert.equal(limit(a), PEER_CHOICE_HOLDER_INFLIGHT, 'another holder connected: capped')
+    assert.equal(limit(b), PEER_CHOICE_HOLDER_INFLIGHT)
+    assert.ok(PEER_CHOICE_HOLDER_INFLIGHT < 48, "below hypercore's own limit (docs/benchmarks.md, third pass)")
+    // blocks from a that arrive fast open its window one by one; slow ones close it to the floor
+    const ondata = (p: ChoicePeer, ago: number) =>
+      (replicator as unknown as { _ondata(p: ChoicePeer, req: unknown, d: unknown): void })._ondata(
+        p,
+        { id: 1, timestamp: Date.now() - ago, block: { index: 1 } },
+        {},
+      )
+    ondata(a, 5)
+    ondata(a, 5)
+    assert.equal(limit(a), PEER_CHOICE_HOLDER_INFLIGHT + 2, 'fast blocks: two more')
+    assert.equal(limit(b), PEER_CHOICE_HOLDER_INFLIGHT, 'per holder')
+    for (let k = 0; k < 20; k++) ondata(a, 10 * PEER_CHOICE_HOLDER_LATENCY_MS)
+    assert.equal(limit(a), PEER_CHOICE_HOLDER_INFLIGHT, 'slow blocks: back to the floor, not below')
+    ondata(seed, 5)
+    assert.equal(limit(seed), Math.min(48, PEER_CHOICE_ORIGIN_INFLIGHT), 'an origin keeps its own cap')
+  })
+
+  test("a holder's window: one more per block under the latency target, one less over, within its bounds", () => {
+    assert.equal(nextHolderCap(2, 100, 300, 2, 48), 3)
+    assert.equal(nextHolderCap(3, 400, 300, 2, 48), 2)
+    assert.equal(nextHolderCap(2, 400, 300, 2, 48), 2, 'never below the floor')
+    assert.equal(nextHolderCap(48, 100, 300, 2, 48), 48, "never above hypercore's limit")
+    assert.equal(nextHolderCap(60, 100, 300, 2, 48), 48, 'hypercore lowered its limit: follow it')
+    assert.equal(nextHolderCap(5, 300, 300, 2, 48), 5, 'on target: kept')
   })
 
   test('the update nudge runs only while the feed has a range to download', (t) => {
