@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { copyFile, mkdir, readFile, symlink } from 'node:fs/promises'
+import { access, copyFile, mkdir, readFile, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { memoryOf } from '../../bench/proc-stats.ts'
@@ -127,6 +127,10 @@ test('an idle device with no model, as its unit runs it: one process, launcher s
     rss = Math.max(rss, (await memoryOf(pid))?.rss ?? 0)
     await fetch(`${api}/metrics`)
   }
+  // a device that holds no feed has not opened its store (node/store/store-open.ts): RocksDB's
+  // native module (~9 MiB with its threads) is not mapped and there is no store directory
+  assert.doesNotMatch(await readFile(`/proc/${pid}/maps`, 'utf8'), /rocksdb/i, 'RocksDB loaded by an idle device')
+  await assert.rejects(access(join(data, 'store')), { code: 'ENOENT' }, 'the store directory was opened')
   const mib = rss / 2 ** 20
   t.diagnostic(`idle device RSS (its one process): ${mib.toFixed(1)} MiB`)
   assert.ok(mib <= IDLE_RSS_LIMIT_MIB, `idle device RSS ${mib.toFixed(1)} MiB > ${IDLE_RSS_LIMIT_MIB} MiB`)
