@@ -15,7 +15,7 @@ import { type ChunkingOptions, chunkFile, resolveChunking } from './chunker.ts'
 import { FETCH_HOTSWAP, FETCH_INFLIGHT, lineageName, STORE_DIR } from './constants.ts'
 import { FileBlocks, type FileChunk } from './file-blocks.ts'
 import { installPeerChoice, type PeerChoiceInit } from './peer-choice.ts'
-import { openCorestore, storeHoldsData } from './store-open.ts'
+import { attachToStreams, openCorestore, storeHoldsData } from './store-open.ts'
 
 /** Options of the store. */
 export interface ModelStoreInit {
@@ -82,6 +82,7 @@ export class ModelStore {
   private started = false
   private readonly openOnDemand: boolean
   private readonly openListeners = new Set<() => void>()
+  private announced = false
   private readonly hotswap: boolean
   private readonly inflight: readonly [number, number]
   private readonly peerChoice: PeerChoiceInit | false
@@ -117,6 +118,7 @@ export class ModelStore {
   private tune(core: Hypercore): void {
     const feed = core.key.toString('hex')
     this.files.attach(core)
+    attachToStreams(this.store, core)
     core.on('download', () => this.blocks.in++)
     core.on('upload', () => this.blocks.out++)
     core.on('verification-error', (err: Error & { code?: string }, req: unknown, _res: unknown, from: unknown) => {
@@ -132,10 +134,10 @@ export class ModelStore {
     inner?.replicator?.setInflightRange?.(this.inflight[0], this.inflight[1])
     if (inner?.replicator && this.peerChoice !== false)
       installPeerChoice(inner.replicator, { seeding: () => core.writable }, this.peerChoice)
-    if (this.hotswap) return
-    if (inner?.replicator && typeof inner.replicator._updateHotswap === 'function') {
+    if (!this.hotswap && inner?.replicator && typeof inner.replicator._updateHotswap === 'function') {
       inner.replicator._updateHotswap = () => {}
     }
+    this.announce() // a store opened on demand: its sessions start now that its first feed is open
   }
 
   /** Opens the corestore, or with `openOnDemand` and nothing stored yet, lets its first use open it. Idempotent. */
@@ -144,13 +146,24 @@ export class ModelStore {
     if (this.starting !== null || !this.openOnDemand || (await storeHoldsData(this.dir))) await this.open()
   }
 
-  /** Opens the corestore now (loading hypercore and RocksDB); `onOpen` listeners run once it is. Idempotent. */
+  /** Opens the corestore now (loading hypercore and RocksDB) and runs the `onOpen` listeners. Idempotent. */
   async open(): Promise<void> {
+    await this.openStore()
+    this.announce()
+  }
+
+  private async openStore(): Promise<void> {
     this.starting ??= openCorestore(this.dir).then((cs) => {
       this.corestore = cs
-      for (const fn of this.openListeners) fn()
     })
     await this.starting
+  }
+
+  /** Runs the `onOpen` listeners once per opening of the corestore. */
+  private announce(): void {
+    if (this.announced || this.corestore === null) return
+    this.announced = true
+    for (const fn of this.openListeners) fn()
   }
 
   /** Whether the corestore is open (`store` usable). */
@@ -158,7 +171,12 @@ export class ModelStore {
     return this.corestore !== null
   }
 
-  /** Calls `fn` each time the corestore has been opened (the replicator then attaches waiting sessions). Returns the unsubscribe. */
+  /**
+   * Calls `fn` each time the corestore has been opened: by `open()`, or when opened by a first
+   * `feed()`/`lineage()`, once that feed is open (the replicator then attaches its waiting sessions
+   * and dials the others, so corestore attaches the open feed to each new session as it does when
+   * a peer connects to a store already open). Returns the unsubscribe.
+   */
   onOpen(fn: () => void): () => void {
     this.openListeners.add(fn)
     return () => this.openListeners.delete(fn)
@@ -166,12 +184,13 @@ export class ModelStore {
 
   /** Opens the corestore on first use between `start()` and `stop()`; `store` throws otherwise, as before. */
   private async opened(): Promise<void> {
-    if (this.corestore === null && this.started) await this.open()
+    if (this.corestore === null && this.started) await this.openStore()
   }
 
   /** Closes every feed and the corestore. Idempotent. */
   async stop(): Promise<void> {
     this.started = false
+    this.announced = false
     if (this.starting === null) return
     await this.starting.catch(() => {})
     const cs = this.corestore

@@ -6,6 +6,7 @@
  */
 import { mkdir, readdir } from 'node:fs/promises'
 import type Corestore from 'corestore'
+import type Hypercore from 'hypercore'
 import { STORE_BLOB_GC_AGE_CUTOFF, STORE_WRITE_BUFFER } from './constants.ts'
 
 /**
@@ -36,4 +37,17 @@ export async function openCorestore(dir: string): Promise<Corestore> {
   )
   await cs.ready()
   return cs
+}
+
+/**
+ * Attaches an opened feed to every replication stream of `corestore` it is not attached to yet.
+ * corestore attaches a core to its streams when the core starts downloading, which is before it is
+ * open, and a stream added in between skips a core that is not open: that session never carried
+ * the feed (seen when a store opened on demand dials its sessions as its first feed opens, and in
+ * the replicator's tests as a session started while the seed's lineage opened).
+ */
+export function attachToStreams(corestore: Corestore, core: Hypercore): void {
+  const tracker = (corestore as unknown as { streamTracker?: { attachAll?: (core: unknown) => void } }).streamTracker
+  const inner = (core as unknown as { core?: unknown }).core
+  if (inner !== undefined && inner !== null) tracker?.attachAll?.(inner)
 }

@@ -61,7 +61,9 @@ async function fetchFrom(to: Peer, from: Peer, index: Awaited<ReturnType<typeof 
     return await fetchRelease(to.store, index, { signal: AbortSignal.timeout(scaled(20_000)) })
   } catch (err) {
     const sessions = (p: Peer) => JSON.stringify(p.replicator.stats().peers)
-    throw new Error(`fetch: ${(err as Error).message}; ${to.id}: ${sessions(to)}; ${from.id}: ${sessions(from)}`)
+    throw new Error(
+      `fetch ${to.id < from.id ? 'by the lower id' : 'by the higher id'} from ${from.store.isOpen ? 'an open' : 'a closed'} store: ${(err as Error).message}; sessions ${sessions(to)}; ${sessions(from)}`,
+    )
   }
 }
 
@@ -95,7 +97,9 @@ describe('store opened on demand', () => {
     assert.equal(await rocksdbLoaded(), false, 'RocksDB loaded by start() of an empty store')
     assert.throws(() => store.store, /not started/)
     let opened = 0
-    store.onOpen(() => opened++)
+    store.onOpen(() => {
+      opened++
+    })
     const core = await store.feed('ab'.repeat(32))
     assert.equal(store.isOpen, true)
     assert.equal(opened, 1)
