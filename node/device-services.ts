@@ -37,6 +37,7 @@ import { probeSetsFor } from './quality/probe-sets.ts'
 import { QualityProber, type QualityProberInit } from './quality/prober.ts'
 import { RolloutController, type RolloutControllerInit } from './rollout/rollout-controller.ts'
 import { createServing, type ServingInit } from './serving/serving-service.ts'
+import { STORE_OPEN_ON_DEMAND } from './store/constants.ts'
 import { HealthReporter, type HealthReporterInit } from './telemetry/health-reporter.ts'
 
 export type { DeviceParts }
@@ -98,7 +99,9 @@ export function deviceServices(init: DeviceServicesInit): DeviceServices {
   const common = commonParts(init, parts)
   services.push(common.historyService)
   services.push((ctx) => {
-    parts.distribution = new Distribution(ctx, { ...init.distribution, prestage: false })
+    // a device that holds no feed opens its store (RocksDB) when it first needs it (node/store/store-open.ts)
+    const store = { openOnDemand: STORE_OPEN_ON_DEMAND, ...init.distribution?.store }
+    parts.distribution = new Distribution(ctx, { ...init.distribution, store, prestage: false })
     return parts.distribution
   })
   if (init.inference !== false) {

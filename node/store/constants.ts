@@ -27,6 +27,12 @@ export const CHUNK_READ_SIZE = 1024 * 1024
 
 /** Corestore directory under the node's data directory. */
 export const STORE_DIR = 'store'
+/**
+ * A device's corestore is opened only when first needed (a feed to fetch, serve or publish) unless
+ * it already holds data: an idle device that never fetched anything loads neither RocksDB nor
+ * hypercore (~9 MiB RSS; docs/benchmarks.md, "Idle footprint", fifth pass). See store-open.ts.
+ */
+export const STORE_OPEN_ON_DEMAND = true
 /** Corestore name of a model lineage's writable feed (seed side). */
 export function lineageName(model: string): string {
   return `model/${model}`

@@ -6,24 +6,17 @@
  * in the corestore, so they survive restarts and are served to other peers.
  */
 import { createHash } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import Corestore from 'corestore'
-import Hypercore from 'hypercore'
+import type Corestore from 'corestore'
+import type Hypercore from 'hypercore'
 import type { ChunkIndex, ChunkRef } from '../../protocols/schemas/index.ts'
 import { blockRuns } from './block-runs.ts'
 import { type ChunkingOptions, chunkFile } from './chunker.ts'
-import {
-  FETCH_HOTSWAP,
-  FETCH_INFLIGHT,
-  lineageName,
-  STORE_BLOB_GC_AGE_CUTOFF,
-  STORE_DIR,
-  STORE_WRITE_BUFFER,
-} from './constants.ts'
+import { FETCH_HOTSWAP, FETCH_INFLIGHT, lineageName, STORE_DIR } from './constants.ts'
 import { FileBlocks, type FileChunk } from './file-blocks.ts'
 import { lineageChunking } from './lineage-chunking.ts'
 import { installPeerChoice, type PeerChoiceInit } from './peer-choice.ts'
+import { attachToStreams, openCorestore, storeHoldsData } from './store-open.ts'
 
 /** Options of the store. */
 export interface ModelStoreInit {
@@ -44,6 +37,12 @@ export interface ModelStoreInit {
    * hypercore's own choice (random peer per block, full in-flight range to every peer).
    */
   peerChoice?: PeerChoiceInit | false
+  /**
+   * `start()` opens the corestore only if it already holds data; otherwise it is opened by the
+   * first `feed()`/`lineage()`/`open()` (hypercore, corestore and RocksDB are not even loaded until
+   * then; store-open.ts). Default false (opened at start); device daemons set `STORE_OPEN_ON_DEMAND`.
+   */
+  openOnDemand?: boolean
 }
 
 /** What appending a file to a lineage did. */
@@ -81,6 +80,10 @@ export class ModelStore {
   private readonly lineages = new Map<string, Hypercore>()
   private readonly hashIndex = new Map<string, Map<string, number>>()
   private starting: Promise<void> | null = null
+  private started = false
+  private readonly openOnDemand: boolean
+  private readonly openListeners = new Set<() => void>()
+  private announced = false
   private readonly hotswap: boolean
   private readonly inflight: readonly [number, number]
   private readonly peerChoice: PeerChoiceInit | false
@@ -97,6 +100,7 @@ export class ModelStore {
     this.hotswap = init.hotswap ?? FETCH_HOTSWAP
     this.inflight = init.inflight ?? FETCH_INFLIGHT
     this.peerChoice = init.peerChoice ?? {}
+    this.openOnDemand = init.openOnDemand ?? false
   }
 
   /** Calls `fn` for every block a peer sent that failed verification. Returns the unsubscribe. */
@@ -115,6 +119,7 @@ export class ModelStore {
   private tune(core: Hypercore): void {
     const feed = core.key.toString('hex')
     this.files.attach(core)
+    attachToStreams(this.store, core)
     core.on('download', () => this.blocks.in++)
     core.on('upload', () => this.blocks.out++)
     core.on('verification-error', (err: Error & { code?: string }, req: unknown, _res: unknown, from: unknown) => {
@@ -130,30 +135,63 @@ export class ModelStore {
     inner?.replicator?.setInflightRange?.(this.inflight[0], this.inflight[1])
     if (inner?.replicator && this.peerChoice !== false)
       installPeerChoice(inner.replicator, { seeding: () => core.writable }, this.peerChoice)
-    if (this.hotswap) return
-    if (inner?.replicator && typeof inner.replicator._updateHotswap === 'function') {
+    if (!this.hotswap && inner?.replicator && typeof inner.replicator._updateHotswap === 'function') {
       inner.replicator._updateHotswap = () => {}
     }
+    this.announce() // a store opened on demand: its sessions start now that its first feed is open
   }
 
-  /** Opens the corestore. Idempotent. */
+  /** Opens the corestore, or with `openOnDemand` and nothing stored yet, lets its first use open it. Idempotent. */
   async start(): Promise<void> {
-    this.starting ??= (async () => {
-      await mkdir(this.dir, { recursive: true })
-      const cs = new Corestore(
-        Hypercore.defaultStorage(this.dir, {
-          writeBufferSize: STORE_WRITE_BUFFER,
-          blobGarbageCollectionAgeCutOff: STORE_BLOB_GC_AGE_CUTOFF,
-        }),
-      )
-      await cs.ready()
+    this.started = true
+    if (this.starting !== null || !this.openOnDemand || (await storeHoldsData(this.dir))) await this.open()
+  }
+
+  /** Opens the corestore now (loading hypercore and RocksDB) and runs the `onOpen` listeners. Idempotent. */
+  async open(): Promise<void> {
+    await this.openStore()
+    this.announce()
+  }
+
+  private async openStore(): Promise<void> {
+    this.starting ??= openCorestore(this.dir).then((cs) => {
       this.corestore = cs
-    })()
+    })
     await this.starting
+  }
+
+  /** Runs the `onOpen` listeners once per opening of the corestore. */
+  private announce(): void {
+    if (this.announced || this.corestore === null) return
+    this.announced = true
+    for (const fn of this.openListeners) fn()
+  }
+
+  /** Whether the corestore is open (`store` usable). */
+  get isOpen(): boolean {
+    return this.corestore !== null
+  }
+
+  /**
+   * Calls `fn` each time the corestore has been opened: by `open()`, or when opened by a first
+   * `feed()`/`lineage()`, once that feed is open (the replicator then attaches its waiting sessions
+   * and dials the others, so corestore attaches the open feed to each new session as it does when
+   * a peer connects to a store already open). Returns the unsubscribe.
+   */
+  onOpen(fn: () => void): () => void {
+    this.openListeners.add(fn)
+    return () => this.openListeners.delete(fn)
+  }
+
+  /** Opens the corestore on first use between `start()` and `stop()`; `store` throws otherwise, as before. */
+  private async opened(): Promise<void> {
+    if (this.corestore === null && this.started) await this.openStore()
   }
 
   /** Closes every feed and the corestore. Idempotent. */
   async stop(): Promise<void> {
+    this.started = false
+    this.announced = false
     if (this.starting === null) return
     await this.starting.catch(() => {})
     const cs = this.corestore
@@ -195,6 +233,7 @@ export class ModelStore {
   async lineage(model: string): Promise<Hypercore> {
     let core = this.lineages.get(model)
     if (core === undefined) {
+      await this.opened()
       core = this.store.get({ name: lineageName(model) })
       await core.ready()
       this.tune(core)
@@ -208,6 +247,7 @@ export class ModelStore {
   async feed(keyHex: string): Promise<Hypercore> {
     let core = this.feeds.get(keyHex)
     if (core === undefined) {
+      await this.opened()
       core = this.store.get({ key: Buffer.from(keyHex, 'hex') })
       await core.ready()
       this.tune(core)

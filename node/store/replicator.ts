@@ -8,6 +8,10 @@
  * corestore then attaches every open feed and any feed the remote asks for that this store
  * holds. A session that fails while the connection is still up is re-dialed after a delay.
  * States per peer: `dialing` → `active` → (closed: removed).
+ * A store not open yet (a device that holds nothing, ModelStore's `openOnDemand`) is not opened by
+ * a peer: no session is dialed, and a session a peer dials is accepted and left `waiting` (its bytes
+ * stay in the libp2p stream's buffer) until the store opens for a fetch; then waiting sessions are
+ * attached and the sessions this node dials are dialed.
  * Stall recovery: hypercore keeps a block request in flight to a peer until that peer answers or
  * its session ends, and stops asking a peer it has paused (after repeated no-data replies) for the
  * life of the session. A download that makes no progress although peers hold its blocks (the
@@ -61,10 +65,12 @@ export interface ReplicationStats extends ByteCounters {
   peers: Record<string, ByteCounters & { state: SessionState; invalidBlocks: number }>
 }
 
-type SessionState = 'dialing' | 'active'
+type SessionState = 'dialing' | 'waiting' | 'active'
 
 interface Session {
   state: SessionState
+  /** A session accepted while the store was not open: its stream, attached once it is. */
+  waiting?: { stream: Stream; conn: Connection }
   counters: ByteCounters
   invalidBlocks: number
   close: () => void
@@ -87,6 +93,7 @@ export class Replicator {
   /** hypercore noise stream of a session → remote libp2p peer id (to name who sent an invalid block). */
   private readonly streamPeers = new WeakMap<object, string>()
   private offInvalid: (() => void) | null = null
+  private offOpen: (() => void) | null = null
   private running = false
   private readonly onConnect = (evt: CustomEvent<PeerId>) => this.maybeDial(evt.detail.toString())
 
@@ -110,6 +117,7 @@ export class Replicator {
     })
     this.c.libp2p.addEventListener('peer:connect', this.onConnect)
     this.offInvalid = this.c.store.onInvalidBlock((e) => this.onInvalidBlock(e))
+    this.offOpen = this.c.store.onOpen(() => this.onStoreOpen())
     this.c.store.peerOfStream = (stream) =>
       typeof stream === 'object' && stream !== null ? this.streamPeers.get(stream) : undefined
     for (const p of this.c.libp2p.getPeers()) this.maybeDial(p.toString())
@@ -122,6 +130,8 @@ export class Replicator {
     this.c.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.offInvalid?.()
     this.offInvalid = null
+    this.offOpen?.()
+    this.offOpen = null
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     for (const s of this.sessions.values()) s.close()
@@ -178,7 +188,7 @@ export class Replicator {
   }
 
   private maybeDial(peer: string): void {
-    if (!this.running || this.sessions.has(peer) || !this.isFleetPeer(peer)) return
+    if (!this.running || !this.c.store.isOpen || this.sessions.has(peer) || !this.isFleetPeer(peer)) return
     if (this.c.libp2p.peerId.toString() > peer) return // the lower id dials
     const session: Session = {
       state: 'dialing',
@@ -225,7 +235,35 @@ export class Replicator {
       close: () => {},
     }
     this.sessions.set(peer, session)
-    this.attach(peer, stream, false, session, conn)
+    if (this.c.store.isOpen) this.attach(peer, stream, false, session, conn)
+    else this.wait(peer, stream, session, conn)
+  }
+
+  /** Holds a session a peer dialed until the store opens (see the header). */
+  private wait(peer: string, stream: Stream, session: Session, conn: Connection): void {
+    session.state = 'waiting'
+    session.waiting = { stream, conn }
+    const gone = () => {
+      if (this.sessions.get(peer) === session && session.state === 'waiting') this.sessions.delete(peer)
+    }
+    session.close = () => {
+      gone()
+      stream.abort(new Error('replication session closed'))
+    }
+    stream.addEventListener('close', gone)
+  }
+
+  /** The store opened: attach the sessions peers dialed meanwhile, dial the others. */
+  private onStoreOpen(): void {
+    if (!this.running) return
+    for (const [peer, s] of this.sessions) {
+      if (s.state !== 'waiting' || s.waiting === undefined) continue
+      const { stream, conn } = s.waiting
+      s.waiting = undefined
+      if (stream.status === 'open') this.attach(peer, stream, false, s, conn)
+      else this.sessions.delete(peer)
+    }
+    this.reconsider()
   }
 
   private attach(peer: string, stream: Stream, initiator: boolean, session: Session, conn: Connection): void {
