@@ -13,6 +13,8 @@
  * into (node/mesh/pnet-cipher-fix.ts, node/store/feed-proofs.ts), so that it gets the instance the
  * rest of the process uses. The build fails if a native module would be bundled anyway.
  *
+ * A few dependencies are bundled from patched copies (packaging/bundle-patches.ts: what and why).
+ *
  * The project's own `import.meta.url` / `import.meta.dirname` are rewritten to the URL of the
  * module's compiled file in the package, so paths built from them (node/module-path.ts, the
  * dashboard) point where they did before bundling.
@@ -20,6 +22,7 @@
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, sep } from 'node:path'
 import { buildSync } from 'esbuild'
+import { patchPackages } from './bundle-patches.ts'
 import { BUNDLE_EXTERNAL_ROOTS } from './constants.ts'
 
 /** The package's package.json as every bundle module imports it (all are in `app/cli/`). */
@@ -76,6 +79,7 @@ export function bundleCli(app: string, dirs: readonly string[]): BundleResult {
     }
     cpSync(join(app, 'package.json'), join(src, 'package.json'))
     symlinkSync(join(app, 'node_modules'), join(src, 'node_modules'))
+    const alias = patchPackages(app, join(src, '.patched')) // bundle-patches.ts
     const result = buildSync({
       entryPoints: [join(src, 'cli', 'bin.js')],
       outdir: outDir,
@@ -88,6 +92,7 @@ export function bundleCli(app: string, dirs: readonly string[]): BundleResult {
       minify: true,
       // class and function names stay: error classes, logs and pino's error serializer read them
       keepNames: true,
+      alias,
       external: [...BUNDLE_EXTERNAL_ROOTS.flatMap((n) => [n, `${n}/*`]), BUNDLE_PACKAGE_JSON],
       // bundled CommonJS packages call require(): give each output module one
       banner: {
