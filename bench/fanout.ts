@@ -12,7 +12,7 @@
  * max(F/u_s, F/d_min, N·F/(u_s+Σu_i)) and the client-server bound max(N·F/u_s, F/d_min).
  * Prints a markdown table. Needs root, iproute2, iperf3, curl.
  *
- * Usage: npx node bench/fanout.ts [--layers 3] [--embd 512] [--rate 100] [--runs 1] [--http true|false] [--timeout 90]
+ * Usage: npx node bench/fanout.ts [--layers 3] [--embd 512] [--rate 100] [--runs 1] [--http true|false] [--timeout 90] [--prior true|false]
  * FANOUT_DEBUG=1 runs the daemons at log level debug and prints their replicator logs (sessions
  * dialed, failed, ended) after each run; FANOUT_PRELOAD=<module> preloads a module into every daemon
  * (`--import`, for experiments such as patching a libp2p setting).
@@ -42,8 +42,13 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     http: { type: 'string', default: 'true' },
     timeout: { type: 'string', default: '90' },
+    // devices that already hold an earlier release (of another model) when the timed one is
+    // published, as a running fleet's do: their stores are open (a fresh device opens its store
+    // when its first release arrives)
+    prior: { type: 'string', default: 'false' },
   },
 })
+const PRIOR = values.prior === 'true'
 const RUNS = Number(values.runs)
 const TIMEOUT_S = Number(values.timeout)
 
@@ -138,6 +143,19 @@ try {
       60_000,
       'every device connected to the 8 others',
     )
+    const outBytes = (n: LanNode) => httpStatus(bed, n).then((st) => st.replication?.bytesOut ?? 0)
+    if (PRIOR) {
+      const priorFile = join(work, 'prior.gguf')
+      await writeTinyGguf(priorFile, { layers: 1, embd: 64, seed: 3 + run })
+      const priorVersion = `0.0.${run}`
+      await publishRelease(bed, seed, priorFile, { model: 'prior', version: priorVersion, policy: HOLD_POLICY })
+      const priorStaged = (d: LanNode) =>
+        d.proc.logs.some((l) => l.msg === 'release staged' && l.model === 'prior' && l.version === priorVersion)
+      await until(() => devices.every(priorStaged), 60_000, 'every device staged the prior release')
+    }
+    // uploads before the timed release (the prior one's), subtracted from the figures below
+    const out0 = new Map<LanNode, number>()
+    for (const n of [seed, ...devices]) out0.set(n, await outBytes(n).catch(() => 0))
     await new Promise((r) => setTimeout(r, 3000)) // let the daemons settle (no inference worker starts: the devices only prestage)
     const version = `1.0.${swarms.length}`
     const pub = await publishRelease(bed, seed, file, { model: 'fan', version, policy: HOLD_POLICY })
@@ -153,7 +171,8 @@ try {
     const sampler = (async () => {
       while (sampling) {
         const st = await httpStatus(bed, seed).catch(() => null)
-        if (st !== null) seedSamples.push([Date.now() - t0, (st.replication?.bytesOut ?? 0) / bytes])
+        if (st !== null)
+          seedSamples.push([Date.now() - t0, ((st.replication?.bytesOut ?? 0) - (out0.get(seed) ?? 0)) / bytes])
         await new Promise((r) => setTimeout(r, 1000))
       }
     })()
@@ -208,7 +227,7 @@ try {
         (st) => {
           const active = Object.values(st.replication?.peers ?? {}).filter((p) => p.state === 'active').length
           sessions.push(`${active}/${st.peers.length}`)
-          return (st.replication?.bytesOut ?? 0) / bytes
+          return ((st.replication?.bytesOut ?? 0) - (out0.get(n) ?? 0)) / bytes
         },
         () => Number.NaN,
       )
