@@ -71,3 +71,9 @@ export const PING_TIMEOUT_MIN_MS = 30_000
 
 /** Known-but-disconnected peers redialed per redial round (every BOOTSTRAP_REDIAL_MS). */
 export const REDIAL_KNOWN_PER_ROUND = 8
+
+/**
+ * How long the daemon waits for one service's `stop()` before it logs that service as stuck and
+ * stops the others (the CLI exits 15 s after SIGTERM regardless; this names what held it).
+ */
+export const SERVICE_STOP_TIMEOUT_MS = 10_000

@@ -38,6 +38,8 @@ export interface DaemonInit {
   invite?: string
   /** libp2p mDNS and bonjour (default true). */
   mdns?: boolean
+  /** Deadline of each service's `stop()`, ms (default `SERVICE_STOP_TIMEOUT_MS`): a stuck one is logged and skipped. */
+  serviceStopTimeoutMs?: number
   bootstrap?: string[]
   /** Also listen for libp2p over WebSockets on this TCP port (`--ws-port`; 0: any). */
   wsPort?: number

@@ -18,7 +18,13 @@ import { join } from 'node:path'
 import { checkApiExposure } from './api/exposure.ts'
 import { ApiServer } from './api/server.ts'
 import { type NodeStatus, StatusRegistry, statusRoute } from './api/status.ts'
-import { DEFAULT_API, DEFAULT_LISTEN, DEFAULT_REPORT_INTERVAL_MS, NODE_INFO_FILE } from './constants.ts'
+import {
+  DEFAULT_API,
+  DEFAULT_LISTEN,
+  DEFAULT_REPORT_INTERVAL_MS,
+  NODE_INFO_FILE,
+  SERVICE_STOP_TIMEOUT_MS,
+} from './constants.ts'
 import type { DaemonContext, Service } from './daemon-context.ts'
 import { type DaemonInit, declaredTags, type NodeInfo, nodeHello, wsListen } from './daemon-init.ts'
 import { buildNodeStatus } from './daemon-status.ts'
@@ -51,6 +57,8 @@ export class Daemon {
   private stateValue: ServiceState = 'idle'
   private transition: Promise<void> = Promise.resolve()
   private started: Service[] = []
+  /** Services whose last `stop()` did not settle within the deadline (names), for logs and tests. */
+  readonly stuck: string[] = []
   private ctxValue: DaemonContext | undefined
   private api: ApiServer | undefined
   private bonjour: BonjourAdvertiser | undefined
@@ -243,17 +251,47 @@ export class Daemon {
     this.stateValue = 'stopping'
     const services = this.started.reverse()
     this.started = []
+    this.stuck.length = 0
     for (const s of services) {
-      try {
-        await s.stop()
-      } catch (err) {
-        this.log.warn({ err }, 'service failed to stop cleanly')
-      }
+      const service = serviceName(s)
+      const stopped = await settleWithin(
+        Promise.resolve().then(() => s.stop()),
+        this.init.serviceStopTimeoutMs ?? SERVICE_STOP_TIMEOUT_MS,
+      )
+      if (stopped === 'timeout') {
+        this.stuck.push(service)
+        this.log.error({ service }, 'service did not stop in time; stopping the others')
+      } else if (stopped !== 'ok') this.log.warn({ err: stopped.err, service }, 'service failed to stop cleanly')
     }
     await rm(join(this.init.dataDir, NODE_INFO_FILE), { force: true })
     this.api = undefined
     this.bonjour = undefined
     this.stateValue = 'stopped'
     this.log.info('llmesh node stopped')
+  }
+}
+
+/** A service's name for logs: its `name` if it has one, else its class's. */
+function serviceName(s: Service): string {
+  const named = (s as { name?: unknown }).name
+  return typeof named === 'string' ? named : (s.constructor?.name ?? 'service')
+}
+
+/** Waits for `p` at most `ms`: 'ok', 'timeout', or the error it rejected with. */
+async function settleWithin(p: Promise<unknown>, ms: number): Promise<'ok' | 'timeout' | { err: unknown }> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms)
+  })
+  try {
+    return await Promise.race([
+      p.then(
+        () => 'ok' as const,
+        (err: unknown) => ({ err }),
+      ),
+      deadline,
+    ])
+  } finally {
+    clearTimeout(timer)
   }
 }

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type BrowserContext, chromium } from 'playwright-core'
+import { childPids } from '../helpers/processes.ts'
 
 /** Where Debian installs Chromium. */
 export const CHROMIUM = '/usr/bin/chromium'
@@ -35,9 +36,17 @@ export function canRunBrowser(): boolean {
   return false
 }
 
+/** How long closing the browser may take before its processes are killed. */
+const CLOSE_TIMEOUT_MS = 15_000
+
 /** A running browser with its own profile directory. */
 export interface TestBrowser {
   context: BrowserContext
+  /**
+   * Closes the browser and removes its profile. A close that hangs (a known class of playwright and
+   * Chromium issues) is ended after 15 s by killing the browser's process group, reported on stderr,
+   * so that a test file's after-hook cannot wait forever.
+   */
   close(): Promise<void>
 }
 
@@ -53,7 +62,29 @@ export async function launchBrowser(): Promise<TestBrowser> {
   return {
     context,
     async close() {
-      await context.close().catch(() => {})
+      let timer: NodeJS.Timeout | undefined
+      const closed = await Promise.race([
+        context.close().then(
+          () => true,
+          () => true,
+        ),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS)
+        }),
+      ])
+      clearTimeout(timer)
+      if (!closed) {
+        // playwright starts Chromium as a process-group leader, its profile dir on its command line
+        const pids = await childPids(profile)
+        process.stderr.write(`# chromium did not close within ${CLOSE_TIMEOUT_MS} ms: killing ${pids.join(', ')}\n`)
+        for (const pid of pids) {
+          try {
+            process.kill(-pid, 'SIGKILL')
+          } catch {
+            process.kill(pid, 'SIGKILL')
+          }
+        }
+      }
       await rm(profile, { recursive: true, force: true })
     },
   }

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test'
 import type { Locator, Page } from 'playwright-core'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
 import type { HistoryRange, ReleasePoint } from '../../node/telemetry/fleet-history.ts'
-import { POLICIES, scaled } from '../helpers/index.ts'
+import { POLICIES, scaled, watched } from '../helpers/index.ts'
 import {
   command,
   publish,
@@ -124,12 +124,15 @@ describe('dashboard persona views and timeline in Chromium', {
       'the requests in the seed history',
     )
   })
-  after(async () => {
-    await browser?.close()
-    await f?.stop()
-    if (shots !== undefined && process.env.LLMESH_DASHBOARD_SHOTS === undefined)
-      await rm(shots, { recursive: true, force: true })
-  })
+  after(
+    async () => {
+      await watched('closing Chromium', browser?.close())
+      await watched('stopping the fleet', f?.stop())
+      if (shots !== undefined && process.env.LLMESH_DASHBOARD_SHOTS === undefined)
+        await rm(shots, { recursive: true, force: true })
+    },
+    { timeout: scaled(120_000) },
+  )
 
   test('Dev: p95 and error rate per version with the held gate thresholds drawn in', async () => {
     const page = await browser.context.newPage()

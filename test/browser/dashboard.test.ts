@@ -16,7 +16,7 @@ import { Daemon } from '../../node/daemon.ts'
 import { deviceServices } from '../../node/device-services.ts'
 import { silentLogger } from '../../node/logger.ts'
 import type { ReleaseRolloutStatus } from '../../node/rollout/plan.ts'
-import { POLICIES, scaled } from '../helpers/index.ts'
+import { POLICIES, scaled, watched } from '../helpers/index.ts'
 import { publish, type RolloutFleet, startRolloutFleet, waitAllServing, waitFor } from '../mesh/rollout-helpers.ts'
 import { canRunBrowser, launchBrowser, type TestBrowser } from './chromium.ts'
 
@@ -82,13 +82,17 @@ describe('fleet dashboard in Chromium', { skip: !canRunBrowser(), timeout: scale
     await publish(f, '2.0.0', MULTI)
     await waitAllStates(f, (s) => s === 'pilot', 'v2 in pilot')
   })
-  after(async () => {
-    await browser?.close()
-    await guarded?.stop().catch(() => {})
-    await f?.stop()
-    if (shots !== undefined && process.env.LLMESH_DASHBOARD_SHOTS === undefined)
-      await rm(shots, { recursive: true, force: true })
-  })
+  after(
+    async () => {
+      await watched('closing Chromium', browser?.close())
+      await watched('stopping the guarded node', guarded?.stop())
+      await watched('stopping the fleet', f?.stop())
+      assert.deepEqual(guarded?.stuck ?? [], [], 'services of the guarded node that did not stop')
+      if (shots !== undefined && process.env.LLMESH_DASHBOARD_SHOTS === undefined)
+        await rm(shots, { recursive: true, force: true })
+    },
+    { timeout: scaled(120_000) },
+  )
 
   test("the seed's page shows the devices and v2's rollout; pause, resume and abort reach every node", async () => {
     const page = await browser.context.newPage()

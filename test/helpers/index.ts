@@ -52,6 +52,23 @@ export async function waitFor(check: () => boolean | Promise<boolean>, opts: Wai
   }
 }
 
+/**
+ * Awaits a teardown step, writing `# <what> still pending after N s` to stderr every 20 s while it
+ * is: a hook that hangs then names what it waits on in the CI log, instead of a bare file timeout.
+ */
+export async function watched<T>(what: string, p: Promise<T> | undefined): Promise<T | undefined> {
+  const t0 = Date.now()
+  const warn = setInterval(
+    () => process.stderr.write(`# ${what} still pending after ${Math.round((Date.now() - t0) / 1000)} s\n`),
+    20_000,
+  )
+  try {
+    return await p
+  } finally {
+    clearInterval(warn)
+  }
+}
+
 /** A temporary directory, removed when the test (or suite hook) `t` ends. */
 export async function tmpDir(t: Pick<TestContext, 'after'>, prefix = 'llmesh-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))

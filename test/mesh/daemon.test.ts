@@ -129,3 +129,45 @@ describe('daemon', () => {
     assert.ok(node.context.store.isEnrolled(id))
   })
 })
+
+describe('daemon stop', () => {
+  test('a service whose stop never settles is named in `stuck` and the services started before it still stop', async (t) => {
+    const fleet = makeFleet()
+    const dir = await tempDir()
+    t.after(dir.cleanup)
+    const order: string[] = []
+    const named = (name: string, stop: () => Promise<void>) => (): Service & { name: string } => ({
+      name,
+      start: async () => {},
+      stop: async () => {
+        order.push(name)
+        await stop()
+      },
+    })
+    const d = new Daemon({
+      fleet: { id: fleet.id, psk: fleet.psk, trust: fleet.trust },
+      dataDir: dir.dir,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      api: '127.0.0.1:0',
+      mdns: false,
+      logger: silentLogger(),
+      serviceStopTimeoutMs: 300,
+      services: [
+        named('first', async () => {}),
+        named('hangs', () => new Promise<void>(() => {})),
+        named('throws', async () => {
+          throw new Error('boom')
+        }),
+      ],
+    })
+    await d.start()
+    const t0 = Date.now()
+    await d.stop()
+    assert.ok(Date.now() - t0 < 10_000, `stop took ${Date.now() - t0} ms`)
+    assert.deepEqual(order, ['throws', 'hangs', 'first'])
+    assert.deepEqual(d.stuck, ['hangs'])
+    assert.equal(d.state, 'stopped')
+    // the mesh (started before every extra service) stopped too: its node.json is gone
+    await assert.rejects(readFile(join(dir.dir, 'node.json')))
+  })
+})

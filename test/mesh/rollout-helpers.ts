@@ -16,7 +16,7 @@ import { encodeProbeHeader } from '../../protocols/probe-file.ts'
 import type { ProbeSet } from '../../protocols/schemas/index.ts'
 import { createSeedDaemon } from '../../seed/seed-daemon.ts'
 import { type TinyGgufOptions, writeTinyGguf } from '../fixtures/gguf-writer.ts'
-import { cli } from '../helpers/index.ts'
+import { cli, scaled } from '../helpers/index.ts'
 import { makeFleet, type TestFleet, tempDir, waitFor } from './fixtures.ts'
 
 /** One device of the test fleet. */
@@ -72,6 +72,8 @@ export async function startRolloutFleet(
     reportIntervalMs: opts.reportIntervalMs ?? REPORT_MS,
     antiEntropy: { intervalMs: 5000 },
     logger: silentLogger(),
+    // a stop that outlasts this is a hang (stop() below fails the test), not a slow machine
+    serviceStopTimeoutMs: scaled(10_000),
   })
   const rollout = { startupCatchUpMs: 3000, decideIntervalMs: 250 }
   const seed = createSeedDaemon({ ...base('seed'), tags: ['seed'], signer: fleet.signer, rollout })
@@ -120,6 +122,9 @@ export async function startRolloutFleet(
       for (const d of devices.reverse()) await d.daemon.stop().catch(() => {})
       await seed.stop().catch(() => {})
       await tmp.cleanup()
+      // a service that did not stop in time is a bug, not something to wait 15 minutes for
+      const stuck = [seed, ...devices.map((d) => d.daemon)].flatMap((d, i) => d.stuck.map((s) => `${i}:${s}`))
+      if (stuck.length > 0) throw new Error(`services did not stop in time: ${stuck.join(', ')}`)
     },
   }
 }
