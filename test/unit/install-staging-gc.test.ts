@@ -41,7 +41,9 @@ describe('installer: interrupted downloads and the disk check', () => {
   const releases = new Map<string, ReleaseManifest>()
   const release = (v: string) => releases.get(v) as ReleaseManifest
 
+  /** A started installer on the data directory: the one before it stops first (one per directory, as on a device). */
   async function installer(extra: Partial<ConstructorParameters<typeof Installer>[1]> = {}): Promise<Installer> {
+    for (const earlier of installers.splice(0)) await earlier.stop()
     const i = new Installer({ store, logger: silentLogger() }, { dataDir: dir, ...extra })
     await i.start()
     installers.push(i)
@@ -115,6 +117,7 @@ describe('installer: interrupted downloads and the disk check', () => {
       await device.stop()
     })
     const withFree = async (bytes: number) => {
+      for (const earlier of started.splice(0)) await earlier.stop()
       const i = new Installer(
         { store: device, logger: silentLogger() },
         { dataDir: ddir, statfs: async () => ({ bavail: bytes / 64, bsize: 64 }) },
