@@ -77,6 +77,7 @@ export class ModelStore {
   readonly dir: string
   private corestore: Corestore | null = null
   private readonly feeds = new Map<string, Hypercore>()
+  private readonly feedsOpening = new Map<string, Promise<Hypercore>>()
   private readonly lineages = new Map<string, Hypercore>()
   private readonly hashIndex = new Map<string, Map<string, number>>()
   private starting: Promise<void> | null = null
@@ -245,15 +246,22 @@ export class ModelStore {
 
   /** A lineage feed by its public key (hex), read-only unless this node owns it. */
   async feed(keyHex: string): Promise<Hypercore> {
-    let core = this.feeds.get(keyHex)
-    if (core === undefined) {
-      await this.opened()
-      core = this.store.get({ key: Buffer.from(keyHex, 'hex') })
-      await core.ready()
-      this.tune(core)
-      this.feeds.set(keyHex, core)
+    const open = this.feeds.get(keyHex)
+    if (open !== undefined) return open
+    // callers at the same time share one opening (a feed tuned twice would count its blocks twice)
+    let opening = this.feedsOpening.get(keyHex)
+    if (opening === undefined) {
+      opening = (async () => {
+        await this.opened()
+        const core = this.store.get({ key: Buffer.from(keyHex, 'hex') })
+        await core.ready()
+        this.tune(core)
+        this.feeds.set(keyHex, core)
+        return core
+      })().finally(() => this.feedsOpening.delete(keyHex))
+      this.feedsOpening.set(keyHex, opening)
     }
-    return core
+    return opening
   }
 
   /** sha256 → block of every block of the lineage (built by hashing the local blocks once). */

@@ -100,7 +100,9 @@ describe('store opened on demand', () => {
     store.onOpen(() => {
       opened++
     })
-    const core = await store.feed('ab'.repeat(32))
+    // two callers at once (e.g. a prestage and an operator's fetch) share one opening of the feed
+    const [core, same] = await Promise.all([store.feed('ab'.repeat(32)), store.feed('ab'.repeat(32))])
+    assert.equal(same, core, 'the feed was opened (and tuned) twice')
     assert.equal(store.isOpen, true)
     assert.equal(opened, 1)
     assert.equal(core.length, 0)
