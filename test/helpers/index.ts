@@ -69,6 +69,19 @@ export async function watched<T>(what: string, p: Promise<T> | undefined): Promi
   }
 }
 
+/** `p`, or a rejection naming `what` once the scaled deadline `ms` has passed (an await that must not hang). */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${scaled(ms)} ms waiting for ${what}`)), scaled(ms))
+  })
+  try {
+    return await Promise.race([p, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** A temporary directory, removed when the test (or suite hook) `t` ends. */
 export async function tmpDir(t: Pick<TestContext, 'after'>, prefix = 'llmesh-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))

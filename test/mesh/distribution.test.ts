@@ -11,6 +11,7 @@ import { silentLogger } from '../../node/logger.ts'
 import { fetchRelease, releaseBlocks } from '../../node/store/fetcher.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { within } from '../helpers/index.ts'
 import { until } from '../lan/netns.ts'
 import { makeRelease } from '../unit/install-fixtures.ts'
 import { cleanup, connectAll, startPeer, type TestPeer } from './distribution-helpers.ts'
@@ -148,7 +149,7 @@ describe('distribution over libp2p (loopback)', () => {
     const fromEvil = victim.replicator.stats().peers[evil.libp2p.peerId.toString()]
     assert.ok(fromEvil !== undefined && fromEvil.invalidBlocks > 0, 'invalid blocks attributed to the evil peer')
     await victim.libp2p.dial(seed.libp2p.getMultiaddrs()[0])
-    const path = await done
+    const path = await within(done, 60_000, 'the victim to complete from the honest seed')
     assert.deepEqual(await readFile(path), await readFile(file))
     assert.equal(victim.replicator.stats().peers[seed.libp2p.peerId.toString()]?.invalidBlocks ?? 0, 0)
   })
