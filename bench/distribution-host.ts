@@ -8,7 +8,6 @@ import { generateKey, preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import '../node/mesh/pnet-cipher-fix.ts'
-import '../node/mesh/yamux-window-fix.ts'
 
 /** A new swarm key file's bytes, hex (to hand to the device process). */
 export function benchPsk(): string {

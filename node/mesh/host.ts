@@ -27,7 +27,6 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { MAX_WIRE_SIZE } from '../../protocols/constants.ts'
 import './pnet-cipher-fix.ts'
-import './yamux-window-fix.ts'
 import { MAX_CONNECTIONS, MDNS_INTERVAL_MS, PING_TIMEOUT_MIN_MS } from '../constants.ts'
 import {
   RELAY_DATA_LIMIT_BYTES,
