@@ -5,14 +5,17 @@
  * as curl does. Prints a markdown table.
  *
  * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5] [--inflight 16] [--avg-kib 64,128] [--no-tcp]
- *   [--v1] [--pnet] [--warm] [--baseline <dir>] [--device-flags="--optimize-for-size --no-opt"]
+ *   [--v1] [--pnet] [--warm] [--baseline <dir>] [--device-flags="--optimize-for-size --no-opt"] [--device-log <dir>] [--baseline-new-lineage]
  * (the file is published as a new lineage, so with the store's new-lineage chunk parameters;
  * --baseline: also run the device side of another checkout, e.g. main's tree with a node_modules
  * link, `<dir>/bench/distribution-device.ts`, against the same seed in the same runs: v2 over
  * noise+yamux, its own store and installer code, fetching the same file published in a lineage with
- * the chunker's defaults (16/64/256 KiB, what main publishes); --warm: also this tree's device as a
+ * the chunker's defaults (16/64/256 KiB, what main published before lineages; with
+ * --baseline-new-lineage the new-lineage file this tree's device fetches, so only device code differs);
+ * --warm: also this tree's device as a
  * running daemon, the same process having fetched and installed an unrelated 8 MiB release first)
- * (--device-flags: node flags of the device process, e.g. to measure V8 settings' CPU cost)
+ * (--device-flags: node flags of the device process, e.g. to measure V8 settings' CPU cost;
+ * --device-log: write each device run's stdout + stderr to `<dir>/<variant>-<run>.log`, e.g. its --trace-gc lines)
  * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: also the file
  * in one lineage per FastCDC average chunk size listed, min = avg/4, max = 4 × avg, or per
  * `min/avg/max` listed; --v1: also
@@ -52,6 +55,8 @@ const { values } = parseArgs({
     pnet: { type: 'boolean', default: false },
     warm: { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    'device-log': { type: 'string' },
+    'baseline-new-lineage': { type: 'boolean', default: false },
   },
 })
 const DEVICE_FLAGS = values['device-flags'].split(/\s+/).filter(Boolean)
@@ -97,7 +102,7 @@ const ALL_VARIANTS: (Variant & { on: boolean })[] = [
     pnet: false,
     label: `v2, noise+yamux, BASELINE device code (${values.baseline})`,
     script: values.baseline === undefined ? undefined : join(values.baseline, 'bench/distribution-device.ts'),
-    chunking: LEGACY_CHUNKING,
+    chunking: values['baseline-new-lineage'] ? undefined : LEGACY_CHUNKING,
     on: values.baseline !== undefined,
   },
   {
@@ -200,17 +205,19 @@ try {
       mode !== 'tcp' ? host?.getMultiaddrs()[0].toString() : `127.0.0.1:${(tcpServer.address() as AddressInfo).port}`
     const psk = pnet ? PSK : undefined
     const seedCpu0 = process.cpuUsage()
-    const { stdout } = await execFileP(
+    const { stdout, stderr } = await execFileP(
       process.execPath,
       [
         ...DEVICE_FLAGS,
         script,
         JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT, psk, warmManifestFile: warm }),
       ],
-      {
-        maxBuffer: 1 << 20,
-      },
+      { maxBuffer: values['device-log'] === undefined ? 1 << 20 : 1 << 28 },
     )
+    // --device-log: each device run's output (e.g. its --trace-gc lines) kept for reading
+    if (values['device-log'] !== undefined) {
+      await writeFile(join(values['device-log'], `${v.key}-${r}.log`), stdout + stderr)
+    }
     // the seed (this process) serving the device, user + system, over the device's whole run
     const seedCpu = process.cpuUsage(seedCpu0)
     await rm(dataDir, { recursive: true, force: true })

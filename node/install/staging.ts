@@ -27,7 +27,6 @@ import { blockRuns } from '../store/block-runs.ts'
 import { blockInventory, releaseBlocks } from '../store/fetcher.ts'
 import type { ModelStore } from '../store/model-store.ts'
 import { StagingFile } from '../store/staging-file.ts'
-import { hashFile } from './assemble.ts'
 import { ASSEMBLE_READ_AHEAD, MANIFEST_FILE, MODEL_FILE, STAGING_FILE, STAGING_MANIFEST } from './constants.ts'
 import { InstallError } from './errors.ts'
 import { fsyncDir, type InstallLayout, listDir } from './layout.ts'
@@ -154,7 +153,7 @@ export async function finishStaging(
     const c = chunkOf.get(b) as ChunkRef
     if (!(await copyHeld(core, file, c))) throw new InstallError('ERR_DIGEST_MISMATCH', `block ${b} is not local`)
   })
-  const [got] = await Promise.all([hashFile(file.path), file.sync()])
+  const [got] = await Promise.all([file.digest(), file.sync()])
   if (got.sha256 !== m.file.sha256 || got.size !== m.file.size) {
     const bad = await firstBadChunk(file, m.chunks.chunks)
     throw new InstallError(

@@ -45,6 +45,8 @@ export const FETCH_PARALLEL = 16
  * secret-stream (a u24 length), so any session hypercore can hold over secret-stream fits.
  */
 export const REPLICATE_FRAME_MAX = 16 * 1024 * 1024 - 1
+/** Bytes per read when a staging file is hashed whole (staging-file.ts `digest`; two such buffers, reused). */
+export const STAGING_HASH_READ_BYTES = 1024 * 1024
 /** Messages a framed replication stream gathers into one write to the libp2p stream, bytes. */
 export const REPLICATE_WRITE_BATCH = 256 * 1024
 /** Re-dial a connected peer's replication stream after a failure, ms. */

@@ -11,7 +11,9 @@
  * installer checks every claimed chunk's sha256 in the file when it resumes and clears and refetches
  * what is wrong (node/install/staging.ts).
  */
+import { createHash } from 'node:crypto'
 import { type FileHandle, open } from 'node:fs/promises'
+import { STAGING_HASH_READ_BYTES } from './constants.ts'
 import type { BlockSink, FileChunk } from './file-blocks.ts'
 
 export type { BlockSink } from './file-blocks.ts'
@@ -135,6 +137,30 @@ export class StagingFile implements BlockSink {
       done += bytesRead
     }
     return done === size ? buf : buf.subarray(0, done)
+  }
+
+  /**
+   * Hex sha256 and size of the file as it is on disk, read front to back through two buffers
+   * allocated once (the next read runs while the current buffer is hashed): a fresh buffer per read
+   * (a read stream) is 256 MiB of short-lived buffer memory for 256 MiB, which V8 counts against
+   * its old generation's budget, so hashing a release ran a full mark-compact every few dozen MiB.
+   */
+  async digest(): Promise<{ sha256: string; size: number }> {
+    const h = createHash('sha256')
+    const bufs = [Buffer.allocUnsafeSlow(STAGING_HASH_READ_BYTES), Buffer.allocUnsafeSlow(STAGING_HASH_READ_BYTES)]
+    let size = 0
+    let i = 0
+    let next = this.fh.read(bufs[0], 0, STAGING_HASH_READ_BYTES, 0)
+    for (;;) {
+      const { bytesRead } = await next
+      if (bytesRead === 0) break
+      const cur = bufs[i]
+      size += bytesRead
+      i ^= 1
+      next = this.fh.read(bufs[i], 0, STAGING_HASH_READ_BYTES, size)
+      h.update(cur.subarray(0, bytesRead))
+    }
+    return { sha256: h.digest('hex'), size }
   }
 
   /** fsyncs the file. */
