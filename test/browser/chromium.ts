@@ -78,10 +78,13 @@ export async function launchBrowser(): Promise<TestBrowser> {
         const pids = await childPids(profile)
         process.stderr.write(`# chromium did not close within ${CLOSE_TIMEOUT_MS} ms: killing ${pids.join(', ')}\n`)
         for (const pid of pids) {
-          try {
-            process.kill(-pid, 'SIGKILL')
-          } catch {
-            process.kill(pid, 'SIGKILL')
+          for (const target of [-pid, pid]) {
+            try {
+              process.kill(target, 'SIGKILL')
+              break
+            } catch {
+              // not a group leader, or already gone
+            }
           }
         }
       }
