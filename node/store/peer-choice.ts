@@ -22,7 +22,10 @@
  *   origins are asked for anything, at the full in-flight limit.
  * A timer re-runs hypercore's peer update every `nudgeMs` while a download runs (from the first range
  * request until no range is left), so a device whose origin requests all waited on holders asks again
- * once a holder stalls or leaves.
+ * once a holder stalls or leaves; with a single peer too, since hypercore can miss the wakeup of a
+ * range added at the wrong moment (seen in test/unit/store-replicator.test.ts: a node fetching a
+ * 3-block feed from its one peer knew the length and that the peer held every block, had nothing in
+ * flight, and sat there until one update made the three requests at once).
  *
  * hypercore has no public hook for this: `installPeerChoice` wraps a few methods of the feed's
  * replicator and its peers (lib/replicator.js, 11.x), as model-store.ts does for the in-flight
@@ -235,7 +238,7 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
   let uninstalled = false
   const nudge = () => {
     if (r.destroyed || r._ranges.length === 0) return stop()
-    if (r.peers.length > 1) r.updateAll()
+    if (r.peers.length > 0) r.updateAll()
   }
   const { addRange } = r
   r.addRange = function (this: HcReplicator, ...args: unknown[]) {

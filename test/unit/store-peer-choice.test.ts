@@ -222,4 +222,38 @@ describe('peer choice rules', () => {
     t.mock.timers.tick(1000)
     assert.equal(updates, 4, 'uninstalled: stopped')
   })
+  test('the nudge also runs with a single peer: a request hypercore failed to make is made', (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] })
+    let updates = 0
+    const only = { ...peer([1]), inflight: 0 }
+    const replicator = {
+      destroyed: false,
+      peers: [only],
+      _ranges: [] as unknown[],
+      core: { state: { length: 3, fork: 0 } },
+      _addPeer() {},
+      _ondata() {},
+      _onnodata() {},
+      _onupload() {},
+      updateAll: () => {
+        updates++
+      },
+      addRange() {
+        this._ranges = [{ start: 0, end: 3 }]
+        return 'ref'
+      },
+    }
+    const noop = () => false
+    Object.assign(only, {
+      getMaxInflight: () => 48,
+      _requestRange: noop,
+      _sendBlockRequest: noop,
+      _handleRequest: noop,
+    })
+    const uninstall = installPeerChoice(replicator, { seeding: () => false }, { nudgeMs: 100 })
+    replicator.addRange()
+    t.mock.timers.tick(250)
+    assert.equal(updates, 2, 'one peer, a range left: nudged every 100 ms')
+    uninstall()
+  })
 })

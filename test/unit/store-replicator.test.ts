@@ -4,6 +4,7 @@ import { describe, test } from 'node:test'
 import { fetchRelease } from '../../node/store/fetcher.ts'
 import { PROTOCOL_REPLICATE, PROTOCOL_REPLICATE_V1 } from '../../protocols/constants.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
+import { within } from '../helpers/index.ts'
 import { cleanup, connectAll, startPeer } from '../mesh/distribution-helpers.ts'
 
 describe('replicator', () => {
@@ -17,7 +18,7 @@ describe('replicator', () => {
       const f = join(a.dataDir, 'm.gguf')
       await writeTinyGguf(f, { layers: 2, embd: 64 })
       const r = await a.store.appendFile('tiny', f)
-      await fetchRelease(b.store, r.chunks)
+      await within(fetchRelease(b.store, r.chunks), 60_000, 'b fetching the release')
       assert.deepEqual(a.replicator.activePeers(), [b.libp2p.peerId.toString()])
       assert.ok(b.replicator.stats().bytesIn >= r.size)
       await a.replicator.stop()
@@ -43,8 +44,9 @@ describe('replicator', () => {
       const f = join(a.dataDir, 'm.gguf')
       await writeTinyGguf(f, { layers: 2, embd: 64 })
       const r = await a.store.appendFile('tiny', f)
-      await fetchRelease(old.store, r.chunks)
-      await fetchRelease(b.store, r.chunks)
+      // a hang here once cost CI its 900 s file timeout (a wakeup hypercore missed: peer-choice.ts's nudge)
+      await within(fetchRelease(old.store, r.chunks), 60_000, 'the v1 node fetching the release')
+      await within(fetchRelease(b.store, r.chunks), 60_000, 'the v2 node fetching the release')
       assert.deepEqual(protocolsTo(a, old), [PROTOCOL_REPLICATE_V1])
       assert.deepEqual(protocolsTo(a, b), [PROTOCOL_REPLICATE])
       assert.equal(old.replicator.stats().invalidBlocks + b.replicator.stats().invalidBlocks, 0)
