@@ -300,6 +300,17 @@ describe('collective canary on loopback', { timeout: scaled(110_000) }, () => {
       () => f.devices.every((d) => rolloutOf(d.parts, '5.0.0')?.state === 'promoted'),
       40_000,
       'v5 promoted',
+      // where each device stands, for a CI log (this wait failed once in a full run and never alone)
+      () =>
+        f.devices.map((d) => {
+          const st = d.parts.controller?.statusJson()
+          return {
+            device: d.id.slice(-6),
+            release: rolloutOf(d.parts, '5.0.0'),
+            errors: st?.errors,
+            conflicts: st?.conflicts,
+          }
+        }),
     )
     await waitAllServing(f, '5.0.0')
     for (const d of f.devices) {
