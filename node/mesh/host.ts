@@ -36,6 +36,7 @@ import {
   RELAY_MAX_RESERVATIONS,
   RELAY_RESERVATION_TTL_MS,
 } from './constants.ts'
+import { noiseCrypto } from './noise-crypto.ts'
 
 /** Services the host runs. */
 export type MeshServices = {
@@ -128,7 +129,7 @@ export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
         maxOutboundStopStreams: RELAY_MAX_CIRCUITS,
       }),
     ],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto() })],
     streamMuxers: [yamux()],
     connectionProtector:
       init.protector === undefined ? preSharedKey({ psk: init.psk }) : () => init.protector as ConnectionProtector,
