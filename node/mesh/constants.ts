@@ -52,6 +52,12 @@ export const GOSSIP_BUDGET_PENALTY = 1
  * the score near −16, while a flood of 7 a second passes −700 and the peer is banned.
  */
 export const NOT_ENROLLED_PENALTY = 1
+/**
+ * Behaviour penalty per message a peer sends signed by itself past its quota (ERR_QUOTA; gossip
+ * Ignores those, see gossip-service.ts `refusalVerdict`). Decays ×0.2 a second like the others: an
+ * honest device never reaches its quota, a flooder refused a few times a second is banned.
+ */
+export const QUOTA_PENALTY = 1
 /** gossipsub's graylist threshold (its default): below it a peer's RPCs are discarded unread. */
 export const PEER_BAN_SCORE = -80
 /** How often connected peers' gossip scores are checked for a ban. */

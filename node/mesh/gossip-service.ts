@@ -9,7 +9,8 @@
  * Before any of that, each message is charged to its delivering peer's ingest budget
  * (gossip-budget.ts): past it, the message is dropped unread (Ignored, counted as `dropped`) and the
  * peer loses score. A peer sending messages signed by its own unenrolled key loses score the same
- * way (NOT_ENROLLED_PENALTY).
+ * way (NOT_ENROLLED_PENALTY), and so does a signer sending its own messages past its quota
+ * (QUOTA_PENALTY; `refusalVerdict`).
  */
 import type { GossipSub } from '@libp2p/gossipsub'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -18,7 +19,7 @@ import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../p
 import { VerificationError } from '../../protocols/errors.ts'
 import type { MessageType } from '../../protocols/schemas/index.ts'
 import type { Logger } from '../logger.ts'
-import { NOT_ENROLLED_PENALTY } from './constants.ts'
+import { NOT_ENROLLED_PENALTY, QUOTA_PENALTY } from './constants.ts'
 import { GossipBudget, type GossipBudgetLimits } from './gossip-budget.ts'
 import type { Ingest, IngestResult } from './ingest.ts'
 import type { VerifiedWire } from './types.ts'
@@ -59,6 +60,32 @@ export const IGNORED_CODES: ReadonlySet<string> = new Set([
   'ERR_NOT_ENROLLED',
   'ERR_FUTURE',
 ])
+
+/**
+ * What the validator answers for a message ingest refused with `code`, signed by `signer` and
+ * delivered by `peer`, and the behaviour penalty (P7) the delivering peer gets.
+ * Only a refusal every node makes alike is a Reject: gossipsub then charges an invalid delivery
+ * (P4) to the peer that delivered it *and to every peer whose copy of it arrives during or after
+ * the validation*, so a refusal that depends on this node's own state must never be one. A
+ * signer's quota does (which of its messages this node already holds): a flooder's report the
+ * seed refused past quota, Rejected, cost the honest devices that had accepted and forwarded it
+ * their score, and the seed banned them in the middle of the flood (test/lan/store-flood.test.ts).
+ * So past quota is Ignored, and only the signer sending its own messages is punished, by a
+ * behaviour penalty on that peer alone.
+ */
+export function refusalVerdict(
+  code: string,
+  signer: string | undefined,
+  peer: string,
+): { result: 'ignore' | 'reject'; penalty: number } {
+  const own = signer === peer
+  if (code === 'ERR_QUOTA') return { result: 'ignore', penalty: own ? QUOTA_PENALTY : 0 }
+  // a stranger sending messages it signed itself: a behaviour penalty, as for a budget drop. It
+  // decays within seconds, so a device whose enrollment is still on its way (a report per
+  // interval) keeps its score, while a flood goes under the graylist threshold and is banned
+  if (code === 'ERR_NOT_ENROLLED') return { result: 'ignore', penalty: own ? NOT_ENROLLED_PENALTY : 0 }
+  return { result: IGNORED_CODES.has(code) ? 'ignore' : 'reject', penalty: 0 }
+}
 
 /** Options of the gossip service. */
 export interface GossipServiceInit {
@@ -185,14 +212,9 @@ export class GossipService {
       this.counters.ignored++
       return TopicValidatorResult.Ignore
     }
-    // a stranger sending messages it signed itself: a behaviour penalty, as for a budget drop. It
-    // decays within seconds, so a device whose enrollment is still on its way (a report per
-    // interval) keeps its score, while a flood goes under the graylist threshold and is banned
-    if (res.error.code === 'ERR_NOT_ENROLLED' && res.signer === peer.toString()) {
-      this.penalize?.(peer, NOT_ENROLLED_PENALTY)
-    }
-    // past quota: only the signer sending its own messages is punished, never a peer forwarding them
-    if (IGNORED_CODES.has(res.error.code) || (res.error.code === 'ERR_QUOTA' && res.signer !== peer.toString())) {
+    const verdict = refusalVerdict(res.error.code, res.signer, peer.toString())
+    if (verdict.penalty > 0) this.penalize?.(peer, verdict.penalty)
+    if (verdict.result === 'ignore') {
       this.counters.ignored++
       return TopicValidatorResult.Ignore
     }
