@@ -82,6 +82,11 @@ export class FramedStream extends Duplex {
   private readonly remotePeer: string
   private pending: Buffer[] = []
   private pendingBytes = 0
+  /** Messages written this turn of the event loop, not yet framed (see `queue`). */
+  private queued: Buffer[] = []
+  private queuedBytes = 0
+  private flushTimer: NodeJS.Immediate | null = null
+  private readonly flushLater = () => this.flushQueued(() => {})
   private readonly onData = (chunk: Buffer) => this.receive(chunk)
   private readonly onEnd = () => this.push(null)
   private readonly onError = (err: Error) => this.destroy(err)
@@ -118,21 +123,24 @@ export class FramedStream extends Duplex {
   }
 
   override _write(msg: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.send([msg], cb)
+    this.queue([msg], cb)
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    this.send(
+    this.queue(
       chunks.map((c) => c.chunk),
       cb,
     )
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.output.end(() => cb())
+    this.flushQueued(() => this.output.end(() => cb()))
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.flushTimer !== null) clearImmediate(this.flushTimer)
+    this.flushTimer = null
+    this.queued = []
     this.input.off('data', this.onData)
     this.input.off('end', this.onEnd)
     this.resolveOpened(false)
@@ -141,14 +149,46 @@ export class FramedStream extends Duplex {
     cb(err)
   }
 
-  /** Writes messages as frames, gathered into writes of up to `REPLICATE_WRITE_BATCH` bytes. */
-  private send(msgs: Buffer[], cb: (err?: Error | null) => void): void {
+  /**
+   * Holds small messages until the end of this turn of the event loop, so that the messages hypercore
+   * writes one by one in a turn (a device's block requests, a seed's small replies) go out as one
+   * write to the libp2p stream: one yamux frame, one Noise message, one socket write instead of one
+   * each. A batch of `REPLICATE_WRITE_BATCH` bytes or more, or any write while the output waits for
+   * a drain, is written at once and its callback waits for the drain.
+   */
+  private queue(msgs: Buffer[], cb: (err?: Error | null) => void): void {
     for (const m of msgs) {
       if (m.byteLength > this.maxFrame) {
         cb(new FramedStreamError(`message of ${m.byteLength} bytes is over the ${this.maxFrame}-byte frame limit`))
         return
       }
     }
+    for (const m of msgs) {
+      this.queued.push(m)
+      this.queuedBytes += m.byteLength + HEADER_BYTES
+    }
+    // back-pressure as before: while the libp2p stream wants a drain, each write waits for it
+    if (this.queuedBytes >= REPLICATE_WRITE_BATCH || this.output.writableNeedDrain) {
+      this.flushQueued(cb)
+      return
+    }
+    this.flushTimer ??= setImmediate(this.flushLater)
+    cb()
+  }
+
+  /** Writes the held messages (if any), then calls `cb` (after drain when the output is full). */
+  private flushQueued(cb: (err?: Error | null) => void): void {
+    if (this.flushTimer !== null) clearImmediate(this.flushTimer)
+    this.flushTimer = null
+    const msgs = this.queued
+    this.queued = []
+    this.queuedBytes = 0
+    if (msgs.length === 0 || this.destroyed) cb()
+    else this.send(msgs, cb)
+  }
+
+  /** Writes messages as frames, gathered into writes of up to `REPLICATE_WRITE_BATCH` bytes. */
+  private send(msgs: Buffer[], cb: (err?: Error | null) => void): void {
     let ok = true
     let batch: Buffer[] = []
     let bytes = 0
