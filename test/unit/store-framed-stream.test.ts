@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { PassThrough } from 'node:stream'
 import { describe, test } from 'node:test'
+import { REPLICATE_WRITE_BATCH } from '../../node/store/constants.ts'
 import { FramedStream } from '../../node/store/framed-stream.ts'
 
 /** Two framed streams joined back to back through PassThroughs (each way's bytes observable). */
@@ -75,5 +76,34 @@ describe('framed replication stream', () => {
     input.write(Buffer.from([0, 0, 0, 3, 1, 2, 3]))
     assert.match((await bad).message, /handshake frame is 3 bytes/)
     assert.equal(await s.opened, false)
+  })
+  test('messages written in one turn go out as one write; a batch over REPLICATE_WRITE_BATCH at once', async () => {
+    const input = new PassThrough()
+    const writes: Buffer[] = []
+    const output = new PassThrough()
+    const write = output.write.bind(output)
+    output.write = ((chunk: Buffer, ...rest: never[]) => {
+      writes.push(Buffer.from(chunk))
+      return write(chunk, ...rest)
+    }) as typeof output.write
+    const s = new FramedStream({ isInitiator: true, input, output, localPeer: 'A', remotePeer: 'B' })
+    await new Promise((r) => setImmediate(r))
+    writes.length = 0 // the nonce
+    for (let i = 0; i < 20; i++) s.write(Buffer.from(`request ${i}`))
+    assert.equal(writes.length, 0, 'held until the end of the turn')
+    await new Promise((r) => setImmediate(r))
+    await new Promise((r) => setImmediate(r))
+    assert.equal(writes.length, 1, `20 small messages: ${writes.length} writes`)
+    let off = 0
+    for (let i = 0; i < 20; i++) {
+      const len = writes[0].readUInt32BE(off)
+      assert.equal(writes[0].subarray(off + 4, off + 4 + len).toString(), `request ${i}`, 'in order, each framed')
+      off += 4 + len
+    }
+    assert.equal(off, writes[0].byteLength)
+    writes.length = 0
+    s.write(Buffer.alloc(REPLICATE_WRITE_BATCH, 1))
+    assert.ok(writes.length > 0, 'a batch of REPLICATE_WRITE_BATCH bytes is written in the same turn')
+    s.destroy()
   })
 })
