@@ -1,12 +1,13 @@
 /**
- * The libp2p host of bench/distribution.ts's seed and device: TCP on loopback, Noise, yamux, and
+ * The libp2p host of bench/distribution.ts's seed and device: TCP on loopback, Noise as every llmesh host runs it
+ * (node/mesh/noise-crypto.ts `meshNoise`: libsodium, decrypting in place), yamux, and
  * with `psk` the fleet's private network (@libp2p/pnet, as node/mesh/host.ts runs every node).
  */
-import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKey, preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { meshNoise } from '../node/mesh/noise-crypto.ts'
 import '../node/mesh/pnet-cipher-fix.ts'
 
 /** A new swarm key file's bytes, hex (to hand to the device process). */
@@ -21,7 +22,7 @@ export async function benchHost(pskHex?: string): Promise<Libp2p> {
   return createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [meshNoise()],
     streamMuxers: [yamux()],
     ...(pskHex === undefined ? {} : { connectionProtector: preSharedKey({ psk: Buffer.from(pskHex, 'hex') }) }),
   })

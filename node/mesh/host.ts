@@ -13,7 +13,6 @@
  * therefore "limited" in libp2p's terms, and the fleet's protocols (gossipsub, anti-entropy,
  * replication) are registered to run on them.
  */
-import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { type CircuitRelayService, circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
@@ -36,7 +35,7 @@ import {
   RELAY_MAX_RESERVATIONS,
   RELAY_RESERVATION_TTL_MS,
 } from './constants.ts'
-import { noiseCrypto } from './noise-crypto.ts'
+import { meshNoise } from './noise-crypto.ts'
 
 /** Services the host runs. */
 export type MeshServices = {
@@ -129,7 +128,7 @@ export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
         maxOutboundStopStreams: RELAY_MAX_CIRCUITS,
       }),
     ],
-    connectionEncrypters: [noise({ crypto: noiseCrypto() })],
+    connectionEncrypters: [meshNoise()],
     streamMuxers: [yamux()],
     connectionProtector:
       init.protector === undefined ? preSharedKey({ psk: init.psk }) : () => init.protector as ConnectionProtector,

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
-import { type ICryptoInterface, pureJsCrypto } from '@chainsafe/libp2p-noise'
+import { type ICryptoInterface, noise, pureJsCrypto } from '@chainsafe/libp2p-noise'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** What this module uses of sodium-native. */
@@ -120,4 +120,12 @@ export const sodiumNoiseCrypto: ICryptoInterface = {
     }
     return body
   },
+}
+
+/**
+ * The connection encrypter every llmesh host runs (node/mesh/host.ts), and the benchmarks' and tests'
+ * hosts with it: Noise on this crypto (the package's default where sodium-native cannot load).
+ */
+export function meshNoise(): ReturnType<typeof noise> {
+  return noise({ crypto: noiseCrypto() })
 }

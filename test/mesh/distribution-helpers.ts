@@ -6,12 +6,12 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Libp2p } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import pino from 'pino'
+import { meshNoise } from '../../node/mesh/noise-crypto.ts'
 import { ModelStore } from '../../node/store/model-store.ts'
 import { Replicator, type ReplicatorInit } from '../../node/store/replicator.ts'
 
@@ -20,7 +20,7 @@ export async function createHost(): Promise<Libp2p> {
   return createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [meshNoise()],
     streamMuxers: [yamux()],
   })
 }
