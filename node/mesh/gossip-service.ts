@@ -50,6 +50,9 @@ export const TOPIC_OF_TYPE = {
  *   never stored nor forwarded, so an unenrolled key gains nothing;
  * - ERR_FUTURE: dated ahead of this node's clock by more than the skew, but maybe not of the
  *   forwarder's; offered again by anti-entropy once time has caught up.
+ * - ERR_EXPIRED: a genuine message (checked after its signature) that expired by this node's clock
+ *   while it travelled, or was still valid by the forwarder's: as a Reject it would charge every
+ *   honest peer that forwarded it (see `refusalVerdict`); anti-entropy already counts it as honest.
  * - ERR_INVITE_USED: an invite claim that can no longer win, forwarded by a peer that held fewer
  *   claims of that invite.
  */
@@ -59,6 +62,7 @@ export const IGNORED_CODES: ReadonlySet<string> = new Set([
   'ERR_THRESHOLD',
   'ERR_NOT_ENROLLED',
   'ERR_FUTURE',
+  'ERR_EXPIRED',
 ])
 
 /**

@@ -32,6 +32,9 @@ describe('gossip refusal verdicts', () => {
       assert.deepEqual(refusalVerdict(code, SIGNER, FORWARDER), { result: 'reject', penalty: 0 }, code)
       assert.deepEqual(refusalVerdict(code, SIGNER, SIGNER), { result: 'reject', penalty: 0 }, code)
     }
+    // state of this node (its clock): a genuine message that expired on the way costs its forwarders nothing
+    assert.deepEqual(refusalVerdict('ERR_EXPIRED', SIGNER, FORWARDER), { result: 'ignore', penalty: 0 })
+    assert.deepEqual(refusalVerdict('ERR_FUTURE', SIGNER, FORWARDER), { result: 'ignore', penalty: 0 })
     for (const code of IGNORED_CODES) {
       assert.equal(refusalVerdict(code, SIGNER, FORWARDER).result, 'ignore', code)
     }
