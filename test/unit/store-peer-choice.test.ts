@@ -172,88 +172,69 @@ describe('peer choice rules', () => {
     assert.equal(nextHolderCap(5, 300, 300, 2, 48), 5, 'on target: kept')
   })
 
-  test('the update nudge runs only while the feed has a range to download', (t) => {
-    t.mock.timers.enable({ apis: ['setInterval'] })
-    let updates = 0
-    let ranges: unknown[] = []
-    let looks = 0 // reads of `_ranges`: each wakeup of a nudge timer reads it
-    const busy = { ...peer([1]), inflight: 0 }
-    // the few replicator fields the wiring touches (hypercore 11's lib/replicator.js)
-    const replicator = {
-      destroyed: false,
-      peers: [busy, peer([2])],
-      get _ranges() {
-        looks++
-        return ranges
-      },
-      core: { state: { length: 10, fork: 0 } },
-      _addPeer() {},
-      _ondata() {},
-      _onnodata() {},
-      _onupload() {},
-      updateAll: () => {
-        updates++
-      },
-      addRange: () => {
-        ranges = [{ start: 0, end: 10 }]
-        return 'ref'
-      },
-    }
+  /**
+   * The few replicator fields the wiring touches (hypercore 11's lib/replicator.js), with `peers`
+   * stubbed, counting `updateAll` calls and reads of `_ranges` (each wakeup of a nudge timer reads it).
+   */
+  function fakeReplicator(peers: ReturnType<typeof peer>[], length: number) {
+    const seen = { updates: 0, looks: 0, ranges: [] as unknown[] }
     const noop = () => false
-    for (const p of replicator.peers) {
+    for (const p of peers) {
       Object.assign(p, { getMaxInflight: () => 48, _requestRange: noop, _sendBlockRequest: noop, _handleRequest: noop })
     }
-    const uninstall = installPeerChoice(replicator, { seeding: () => false }, { nudgeMs: 100 })
-    t.mock.timers.tick(1000)
-    assert.equal(updates, 0, 'no range: no update')
-    assert.equal(looks, 0, 'no range: no wakeups at all (a seeded or finished feed)')
-    assert.equal((replicator as { addRange: () => unknown }).addRange(), 'ref', 'the wrapped addRange returns its ref')
-    t.mock.timers.tick(350)
-    assert.equal(updates, 3, 'a download: nudged every 100 ms')
-    ranges = []
-    looks = 0
-    t.mock.timers.tick(1000)
-    assert.equal(updates, 3, 'the range done: no update')
-    assert.equal(looks, 1, 'the range done: one last wakeup, then the timer stopped')
-    replicator.addRange()
-    t.mock.timers.tick(100)
-    assert.equal(updates, 4, 'a new range starts it again')
-    uninstall()
-    t.mock.timers.tick(1000)
-    assert.equal(updates, 4, 'uninstalled: stopped')
-  })
-  test('the nudge also runs with a single peer: a request hypercore failed to make is made', (t) => {
-    t.mock.timers.enable({ apis: ['setInterval'] })
-    let updates = 0
-    const only = { ...peer([1]), inflight: 0 }
     const replicator = {
       destroyed: false,
-      peers: [only],
-      _ranges: [] as unknown[],
-      core: { state: { length: 3, fork: 0 } },
+      peers,
+      get _ranges() {
+        seen.looks++
+        return seen.ranges
+      },
+      core: { state: { length, fork: 0 } },
       _addPeer() {},
       _ondata() {},
       _onnodata() {},
       _onupload() {},
       updateAll: () => {
-        updates++
+        seen.updates++
       },
-      addRange() {
-        this._ranges = [{ start: 0, end: 3 }]
+      addRange: () => {
+        seen.ranges = [{ start: 0, end: length }]
         return 'ref'
       },
     }
-    const noop = () => false
-    Object.assign(only, {
-      getMaxInflight: () => 48,
-      _requestRange: noop,
-      _sendBlockRequest: noop,
-      _handleRequest: noop,
-    })
+    return { replicator, seen }
+  }
+
+  test('the update nudge runs only while the feed has a range to download', (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] })
+    const { replicator, seen } = fakeReplicator([{ ...peer([1]), inflight: 0 }, peer([2])], 10)
+    const uninstall = installPeerChoice(replicator, { seeding: () => false }, { nudgeMs: 100 })
+    t.mock.timers.tick(1000)
+    assert.equal(seen.updates, 0, 'no range: no update')
+    assert.equal(seen.looks, 0, 'no range: no wakeups at all (a seeded or finished feed)')
+    assert.equal((replicator as { addRange: () => unknown }).addRange(), 'ref', 'the wrapped addRange returns its ref')
+    t.mock.timers.tick(350)
+    assert.equal(seen.updates, 3, 'a download: nudged every 100 ms')
+    seen.ranges = []
+    seen.looks = 0
+    t.mock.timers.tick(1000)
+    assert.equal(seen.updates, 3, 'the range done: no update')
+    assert.equal(seen.looks, 1, 'the range done: one last wakeup, then the timer stopped')
+    replicator.addRange()
+    t.mock.timers.tick(100)
+    assert.equal(seen.updates, 4, 'a new range starts it again')
+    uninstall()
+    t.mock.timers.tick(1000)
+    assert.equal(seen.updates, 4, 'uninstalled: stopped')
+  })
+
+  test('the nudge also runs with a single peer: a request hypercore failed to make is made', (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] })
+    const { replicator, seen } = fakeReplicator([{ ...peer([1]), inflight: 0 }], 3)
     const uninstall = installPeerChoice(replicator, { seeding: () => false }, { nudgeMs: 100 })
     replicator.addRange()
     t.mock.timers.tick(250)
-    assert.equal(updates, 2, 'one peer, a range left: nudged every 100 ms')
+    assert.equal(seen.updates, 2, 'one peer, a range left: nudged every 100 ms')
     uninstall()
   })
 })
