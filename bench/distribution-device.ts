@@ -8,6 +8,7 @@
  * hex; warmManifestFile: an unrelated release installed first, untimed, as a running daemon would have); prints one JSON line { fetchS, installS, fetchCpuS, installCpuS, bytesIn, du } (CPU: this process, user + system).
  */
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -57,6 +58,15 @@ const inst = new Installer({ store, logger: phases }, { dataDir: a.dataDir })
 await inst.start()
 let bytesIn = 0
 let bytesNow = () => bytesIn
+/**
+ * This process's peak RSS (VmHWM), MiB. Not `process.resourceUsage().maxRSS`: Linux carries a
+ * process's maxrss across fork + exec, so a child reports its parent's (the seed's 350+ MiB here).
+ */
+function peakRssMib(): number {
+  const kib = /VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]
+  return kib === undefined ? Number.NaN : Number(kib) / 1024
+}
+
 let stop: () => Promise<void>
 if (a.mode !== 'tcp') {
   const h = await benchHost(a.psk)
@@ -106,6 +116,6 @@ await inst.stop()
 await store.stop()
 // everything the device holds for the release: store, install tree, indexes (du: allocated blocks)
 process.stdout.write(
-  `${JSON.stringify({ fetchS, installS, fetchCpuS, installCpuS, bytesIn: bytesIn - bytes0, du: du() - du0 })}\n`,
+  `${JSON.stringify({ fetchS, installS, fetchCpuS, installCpuS, bytesIn: bytesIn - bytes0, du: du() - du0, maxRssMib: peakRssMib() })}\n`,
 )
 process.exit(0)

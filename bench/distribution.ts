@@ -6,6 +6,7 @@
  *
  * Usage: npx node bench/distribution.ts [--mib 256] [--runs 5] [--inflight 16] [--avg-kib 64,128] [--no-tcp]
  *   [--v1] [--pnet] [--warm] [--baseline <dir>] [--device-flags="--optimize-for-size --no-opt"] [--device-log <dir>] [--baseline-new-lineage]
+ *   [--seed-prof <dir>] [--raw-node]
  * (the file is published as a new lineage, so with the store's new-lineage chunk parameters;
  * --baseline: also run the device side of another checkout, e.g. main's tree with a node_modules
  * link, `<dir>/bench/distribution-device.ts`, against the same seed in the same runs: v2 over
@@ -14,7 +15,12 @@
  * --baseline-new-lineage the new-lineage file this tree's device fetches, so only device code differs);
  * --warm: also this tree's device as a
  * running daemon, the same process having fetched and installed an unrelated 8 MiB release first)
- * (--device-flags: node flags of the device process, e.g. to measure V8 settings' CPU cost;
+ * (the seed, this process, re-runs itself and the devices run with the Node flags and MALLOC_ARENA_MAX
+ * the package's launcher gives a daemon (packaging/constants.ts `launcherSettings`), unless --raw-node;
+ * --device-flags replaces the devices' Node flags;
+ * --seed-prof: a V8 CPU profile of the seed (this process) over each device run only (not the file's
+ * making and publishing, nor curl's server), written to `<dir>/seed-<variant>-<run>.cpuprofile`;
+ * --device-flags: node flags of the device process, e.g. to measure V8 settings' CPU cost;
  * --device-log: write each device run's stdout + stderr to `<dir>/<variant>-<run>.log`, e.g. its --trace-gc lines)
  * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: also the file
  * in one lineage per FastCDC average chunk size listed, min = avg/4, max = 4 × avg, or per
@@ -23,11 +29,10 @@
  * the same runs; --pnet: also v2 inside a private network, as every llmesh node runs, in the same
  * runs: the seed has a second host in one; the device variants run in an order rotated per run)
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:http'
+import { Session } from 'node:inspector/promises'
 import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -40,6 +45,7 @@ import { Replicator } from '../node/store/replicator.ts'
 import { DEFAULT_POLICY } from '../protocols/rollout/policy-defaults.ts'
 import { buildReleaseManifest } from '../seed/manifest.ts'
 import { benchHost, benchPsk } from './distribution-host.ts'
+import { daemonSettings, runAsDaemon } from './launcher.ts'
 
 const execFileP = promisify(execFile)
 const DEVICE = join(import.meta.dirname, 'distribution-device.ts')
@@ -50,16 +56,22 @@ const { values } = parseArgs({
     inflight: { type: 'string' },
     'avg-kib': { type: 'string' },
     'no-tcp': { type: 'boolean', default: false },
-    'device-flags': { type: 'string', default: '' },
+    'device-flags': { type: 'string' },
+    'raw-node': { type: 'boolean', default: false },
     v1: { type: 'boolean', default: false },
     pnet: { type: 'boolean', default: false },
     warm: { type: 'boolean', default: false },
     baseline: { type: 'string' },
     'device-log': { type: 'string' },
     'baseline-new-lineage': { type: 'boolean', default: false },
+    'seed-prof': { type: 'string' },
   },
 })
-const DEVICE_FLAGS = values['device-flags'].split(/\s+/).filter(Boolean)
+// the seed (this process) and the devices run as the launcher runs daemons, unless --raw-node
+runAsDaemon(import.meta.filename, values['raw-node'])
+const DAEMON = values['raw-node'] ? { flags: [], env: {} } : daemonSettings()
+const DEVICE_FLAGS =
+  values['device-flags'] === undefined ? DAEMON.flags : values['device-flags'].split(/\s+/).filter(Boolean)
 const INFLIGHT = values.inflight === undefined ? undefined : Number(values.inflight)
 /** `avg` (min avg/4, max 4 × avg) or `min/avg/max`, KiB. */
 const CHUNKINGS = (values['avg-kib'] ?? '')
@@ -123,6 +135,15 @@ const ALL_VARIANTS: (Variant & { on: boolean })[] = [
   })),
 ]
 const VARIANTS: Variant[] = ALL_VARIANTS.filter((v) => v.on)
+
+/** The plain HTTP server curl fetches from: `node -e` it with the file's path; prints its port. */
+const HTTP_SERVER = `
+  const { createServer } = require('node:http'); const { createReadStream, statSync } = require('node:fs')
+  const file = process.argv[1]
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-length': statSync(file).size, 'content-type': 'application/octet-stream' })
+    createReadStream(file).pipe(res)
+  }).listen(0, '127.0.0.1', () => console.log(server.address().port))`
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -212,7 +233,7 @@ try {
         script,
         JSON.stringify({ mode, addr, manifestFile, dataDir, inflight: INFLIGHT, psk, warmManifestFile: warm }),
       ],
-      { maxBuffer: values['device-log'] === undefined ? 1 << 20 : 1 << 28 },
+      { maxBuffer: values['device-log'] === undefined ? 1 << 20 : 1 << 28, env: { ...process.env, ...DAEMON.env } },
     )
     // --device-log: each device run's output (e.g. its --trace-gc lines) kept for reading
     if (values['device-log'] !== undefined) {
@@ -228,16 +249,25 @@ try {
       installCpuS: number
       bytesIn: number
       du: number
+      /** The device process's peak RSS (absent from a baseline tree's device), MiB. */
+      maxRssMib?: number
     }
     return { ...d, seedCpuS: (seedCpu.user + seedCpu.system) / 1e6 }
   }
-  // plain HTTP + curl, interleaved with the device runs so that both see the same machine load
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' })
-    createReadStream(file).pipe(res)
+  // plain HTTP + curl, interleaved with the device runs so that both see the same machine load; the
+  // server is a plain Node process of its own (Node's default flags and environment), not the seed
+  const plainEnv = { ...process.env }
+  delete plainEnv.MALLOC_ARENA_MAX
+  delete plainEnv.LLMESH_BENCH_AS_DAEMON
+  const server = spawn(process.execPath, ['-e', HTTP_SERVER, file], {
+    env: plainEnv,
+    stdio: ['ignore', 'pipe', 'inherit'],
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const port = (server.address() as AddressInfo).port
+  process.once('exit', () => server.kill())
+  const port = await new Promise<number>((resolve, reject) => {
+    server.stdout.setEncoding('utf8').once('data', (line: string) => resolve(Number(line.trim())))
+    server.once('exit', (code) => reject(new Error(`the HTTP server exited (${code})`)))
+  })
   const curl = async (r: number): Promise<number> => {
     const out = join(root, `curl${r}.bin`)
     const { stdout } = await execFileP('curl', [
@@ -259,17 +289,42 @@ try {
   const curlS: number[] = []
   const tcpS: number[] = []
   const load0 = loadavg()
+  // --seed-prof: one profile per device variant, summed over its runs (V8 profiles of one session
+  // concatenate: started and stopped around each device run, written at the end)
+  const prof = values['seed-prof'] === undefined ? undefined : new Session()
+  const profiles = new Map<string, unknown[]>()
+  if (prof !== undefined) {
+    prof.connect()
+    await prof.post('Profiler.enable')
+    await prof.post('Profiler.setSamplingInterval', { interval: 200 })
+  }
+  const profiled = async <T>(key: string, run: () => Promise<T>): Promise<T> => {
+    if (prof === undefined) return run()
+    await prof.post('Profiler.start')
+    try {
+      return await run()
+    } finally {
+      const { profile } = await prof.post('Profiler.stop')
+      profiles.set(key, [...(profiles.get(key) ?? []), profile])
+    }
+  }
   for (let r = 0; r < RUNS; r++) {
     curlS.push(await curl(r))
     // rotate which variant goes first, so none always runs on a warmer machine
     for (let k = 0; k < VARIANTS.length; k++) {
       const v = VARIANTS[(r + k) % VARIANTS.length]
-      runs.get(v)?.push(await device(v.mode, r, v.pnet, v.script, v))
+      runs.get(v)?.push(await profiled(v.key, () => device(v.mode, r, v.pnet, v.script, v)))
     }
     if (!values['no-tcp']) tcpS.push((await device('tcp', r)).fetchS)
   }
+  for (const [key, ps] of profiles) {
+    for (const [i, p] of ps.entries()) {
+      await writeFile(join(values['seed-prof'] as string, `seed-${key}-${i}.cpuprofile`), JSON.stringify(p))
+    }
+  }
+  prof?.disconnect()
   tcpServer.close()
-  server.close()
+  server.kill()
   await seedRep.stop()
   await seedHost.stop()
   await pnetRep?.stop()
@@ -281,7 +336,7 @@ try {
   const c0 = append.chunks.chunking
   const kib = (n: number) => n / 1024
   console.log(
-    `File: ${MIB} MiB of random bytes, ${append.chunks.chunks.length} chunks (FastCDC ${kib(c0.min)}/${kib(c0.avg)}/${kib(c0.max)} KiB)${INFLIGHT === undefined ? '' : `, in-flight ${INFLIGHT}`}${DEVICE_FLAGS.length === 0 ? '' : `, device node flags ${DEVICE_FLAGS.join(' ')}`}; ${RUNS} runs, medians; loopback, ${process.arch}, Node ${process.version}\n`,
+    `File: ${MIB} MiB of random bytes, ${append.chunks.chunks.length} chunks (FastCDC ${kib(c0.min)}/${kib(c0.avg)}/${kib(c0.max)} KiB)${INFLIGHT === undefined ? '' : `, in-flight ${INFLIGHT}`}, seed node flags ${process.execArgv.join(' ') || 'none'}, device node flags ${DEVICE_FLAGS.join(' ') || 'none'}, MALLOC_ARENA_MAX ${process.env.MALLOC_ARENA_MAX ?? 'unset'}; ${RUNS} runs, medians; loopback, ${process.arch}, Node ${process.version}\n`,
   )
   console.log('| path | time (s) | MiB/s | throughput vs curl |')
   console.log('|---|---:|---:|---:|')
@@ -305,7 +360,7 @@ try {
     console.log(`| device, ${v}: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
     console.log(row(`**device, ${v}: fetch + install**`, median(rs.map((d) => d.fetchS + d.installS))))
     cpu.push(
-      `${v}: fetch ${median(rs.map((d) => d.fetchCpuS)).toFixed(2)} s, install ${median(rs.map((d) => d.installCpuS)).toFixed(2)} s (seed serving it: ${median(rs.map((d) => d.seedCpuS)).toFixed(2)} s); wire bytes / file ${median(rs.map((d) => d.bytesIn / size)).toFixed(3)}; data directory / file ${median(rs.map((d) => d.du / size)).toFixed(3)}`,
+      `${v}: fetch ${median(rs.map((d) => d.fetchCpuS)).toFixed(2)} s, install ${median(rs.map((d) => d.installCpuS)).toFixed(2)} s (seed serving it: ${median(rs.map((d) => d.seedCpuS)).toFixed(2)} s); wire bytes / file ${median(rs.map((d) => d.bytesIn / size)).toFixed(3)}; data directory / file ${median(rs.map((d) => d.du / size)).toFixed(3)}; peak RSS ${median(rs.map((d) => d.maxRssMib ?? Number.NaN)).toFixed(0)} MiB`,
     )
   }
   console.log(`\nDevice process CPU (user + system, medians):\n${cpu.map((l) => `- ${l}`).join('\n')}`)

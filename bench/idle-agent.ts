@@ -12,7 +12,7 @@
  * process once settled: the supervisor exec'd the daemon (node/agent-update/handover.ts); its
  * supervisor columns show "—" and the daemon is that process.
  *
- * Usage: npx node bench/idle-agent.ts [--settle-s 10] [--window-s 30] [--daemon] [--device "js=js MALLOC_ARENA_MAX=2 --optimize-for-size" …]
+ * Usage: npx node bench/idle-agent.ts [--settle-s 10] [--window-s 30] [--daemon] [--device "js=js MALLOC_ARENA_MAX=2 --heap-growing-percent=200" …]
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
@@ -20,6 +20,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { initFleet } from '../node/fleet/index.ts'
+import { DAEMON_NODE_FLAGS } from '../packaging/constants.ts'
 import { binsOf, deviceArg, parseDevice } from './idle-devices.ts'
 import { unionResident } from './idle-pages.ts'
 import { childrenOf, cpuPercentOver, memoryOf, mib } from './proc-stats.ts'
@@ -35,9 +36,9 @@ const { values } = parseArgs({
 const DAEMON = values.daemon
 const SETTLE_MS = Number(values['settle-s']) * 1000
 const WINDOW_MS = Number(values['window-s']) * 1000
-const specs = (values.device ?? ['js=js MALLOC_ARENA_MAX=2', 'js-flags=js MALLOC_ARENA_MAX=2 --optimize-for-size']).map(
-  parseDevice,
-)
+const specs = (
+  values.device ?? ['js=js MALLOC_ARENA_MAX=2', `js-flags=js MALLOC_ARENA_MAX=2 ${DAEMON_NODE_FLAGS.join(' ')}`]
+).map(parseDevice)
 const root = await mkdtemp(join(tmpdir(), 'bench-idle-agent-'))
 const children: ChildProcess[] = []
 try {

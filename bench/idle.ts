@@ -15,7 +15,7 @@
  * window (`/proc/<pid>/stat`).
  *
  * Usage: npx node bench/idle.ts [--window-s 60] [--settle-s 10] [--sizes small,medium,large]
- *          [--device "ts=ts MALLOC_ARENA_MAX=2 --optimize-for-size" --device "js=js …" …]
+ *          [--device "ts=ts MALLOC_ARENA_MAX=2 --heap-growing-percent=200" --device "js=js …" …]
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -26,6 +26,7 @@ import { initFleet } from '../node/fleet/index.ts'
 import { WorkerProcess } from '../node/inference/worker-process.ts'
 import { silentLogger } from '../node/logger.ts'
 import { writeTinyGguf } from '../node/model/gguf-writer.ts'
+import { DAEMON_NODE_FLAGS } from '../packaging/constants.ts'
 import { binsOf, deviceArg, parseDevice, REPO } from './idle-devices.ts'
 import { childrenOf, cpuPercentOver, memoryOf, mib, type ProcMemory } from './proc-stats.ts'
 
@@ -42,7 +43,9 @@ const { values } = parseArgs({
     device: { type: 'string', multiple: true },
   },
 })
-const DEFAULT_DEVICES = ['ts=ts MALLOC_ARENA_MAX=2 --optimize-for-size', 'js=js MALLOC_ARENA_MAX=2 --optimize-for-size']
+// what packaging/llmesh gives `node start`
+const LAUNCHER = `MALLOC_ARENA_MAX=2 ${DAEMON_NODE_FLAGS.join(' ')}`
+const DEFAULT_DEVICES = [`ts=ts ${LAUNCHER}`, `js=js ${LAUNCHER}`]
 const WINDOW_MS = Number(values['window-s']) * 1000
 const SETTLE_MS = Number(values['settle-s']) * 1000
 const sizes = values.sizes.split(',').map((s) => s.trim())

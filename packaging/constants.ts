@@ -78,3 +78,34 @@ export const BUNDLE_EXTERNAL_ROOTS = [
   // lost its named exports (`DSSEBundleBuilder` undefined: `fleet init` failed in the bundle)
   '@sigstore/sign',
 ] as const
+
+/** The Node flags of a long-lived process (see `launcherSettings`). */
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=200']
+
+/**
+ * What the launcher (packaging/llmesh, a shell script: this is its rule in TypeScript, checked against
+ * it by test/unit/idle-footprint-parts.test.ts) gives a long-lived process (`node start`,
+ * `seed start`, `agent run`): Node flags and environment. Benchmarks and LAN tests start daemons
+ * with them, so they measure what a device runs.
+ *
+ * - `--max-semi-space-size=2`: V8's young generation at most 2 × 2 MB. With Node's default (16 MB)
+ *   an idle daemon peaked at 118–120 MiB RSS in test/mesh/idle-footprint.test.ts, 100–102 with 2 MB.
+ * - `--heap-growing-percent=200`: V8 lets the old generation grow to 3× what survived the last
+ *   mark-compact before the next one. Model transfers allocate ~3 bytes of short-lived buffers per
+ *   byte moved, and V8 counts buffer memory allocated since the last mark-compact against the old
+ *   generation's limit: with its default growth a seed serving 256 MiB ran a mark-compact every
+ *   50–100 ms (44 over two fetches), 5–8 with this flag; its CPU serving one device 1.0–1.1 s
+ *   against 1.8–1.9 s.
+ * - no `--optimize-for-size` (given until 2026-12-05): it caps the young generation at 1 MB (an
+ *   implication that overrides `--max-semi-space-size`) and keeps the old generation's growth
+ *   minimal whatever `--heap-growing-percent` says, so transfers spent their time in the GC: a 256 MiB
+ *   fetch + install 0.27–0.30× curl against 0.49–0.51× with the two flags above, for an idle daemon
+ *   2–4 MiB smaller (docs/benchmarks.md).
+ * - `MALLOC_ARENA_MAX=2` (the environment's own value wins): glibc's malloc held to two arenas.
+ */
+export function launcherSettings(args: readonly string[]): { flags: string[]; env: Record<string, string> } {
+  const longLived =
+    (args[1] === 'start' && (args[0] === 'node' || args[0] === 'seed')) || (args[0] === 'agent' && args[1] === 'run')
+  if (!longLived) return { flags: [], env: {} }
+  return { flags: [...DAEMON_NODE_FLAGS], env: { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' } }
+}

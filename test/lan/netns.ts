@@ -19,6 +19,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
+import { launcherSettings } from '../../packaging/constants.ts'
 import { scaled } from '../helpers/index.ts'
 import { deleteNamespace, NETNS_PREFIX, sweepStale, trackBed, untrackBed } from './netns-cleanup.ts'
 import type { BedProcess, Host, LogLine, Shaping, WanLink } from './netns-types.ts'
@@ -241,9 +242,16 @@ export class TestBed {
     return p
   }
 
-  /** Starts `llmesh <args>` (the repo's CLI under this Node) in a namespace. */
+  /**
+   * Starts `llmesh <args>` (the repo's CLI under this Node) in a namespace, with what the package's
+   * launcher gives it (a daemon: its Node flags and MALLOC_ARENA_MAX, packaging/constants.ts).
+   */
   llmesh(host: Host, name: string, args: string[], env: NodeJS.ProcessEnv = {}): BedProcess {
-    return this.spawn(host, name, process.execPath, [join(REPO_ROOT, 'cli', 'bin.ts'), ...args], env)
+    const launcher = launcherSettings(args)
+    return this.spawn(host, name, process.execPath, [...launcher.flags, join(REPO_ROOT, 'cli', 'bin.ts'), ...args], {
+      ...launcher.env,
+      ...env,
+    })
   }
 
   /** Sends SIGTERM and waits for the exit (SIGKILL after `timeoutMs`). */

@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { rewriteImportMeta, rewritePackageJsonImport } from '../../packaging/bundle.ts'
 import { shippedPath, transpile } from '../../packaging/compile.ts'
+import { launcherSettings } from '../../packaging/constants.ts'
 import { scaled, tmpDir } from '../helpers/index.ts'
 
 const run = promisify(execFile)
@@ -67,7 +68,7 @@ test("the daemon's websockets transport loads no undici once node/http-undici-fi
   assert.equal(await loadsUndici(true), false)
 })
 
-test('the launcher gives node start, seed start and agent run the small-device settings, nothing else', async (t) => {
+test('the launcher gives node start, seed start and agent run the daemon settings, nothing else; launcherSettings agrees', async (t) => {
   const pkg = await tmpDir(t, 'llmesh-launcher-')
   await mkdir(join(pkg, 'bin'))
   await mkdir(join(pkg, 'runtime', 'bin'), { recursive: true })
@@ -86,12 +87,21 @@ test('the launcher gives node start, seed start and agent run the small-device s
   ]) {
     assert.equal(
       await launch(args),
-      `arenas=2 --optimize-for-size --disable-warning=ExperimentalWarning ${app} ${args.join(' ')}`,
+      `arenas=2 --max-semi-space-size=2 --heap-growing-percent=200 --disable-warning=ExperimentalWarning ${app} ${args.join(' ')}`,
+    )
+    // the TypeScript copy of the rule (benchmarks and LAN tests start daemons with it) says the same
+    const { flags, env: e } = launcherSettings(args)
+    assert.equal(
+      await launch(args),
+      `arenas=${e.MALLOC_ARENA_MAX} ${[...flags, '--disable-warning=ExperimentalWarning'].join(' ')} ${app} ${args.join(' ')}`,
     )
   }
   for (const args of [['status'], ['node', 'status'], ['agent', 'status']]) {
     assert.equal(await launch(args), `arenas= --disable-warning=ExperimentalWarning ${app} ${args.join(' ')}`)
+    assert.deepEqual(launcherSettings(args), { flags: [], env: {} })
   }
+  // no --optimize-for-size: it caps V8's young generation at 1 MB, and transfers spent their time in the GC
+  assert.ok(!(await launch(['node', 'start'])).includes('--optimize-for-size'))
 })
 
 test("the bundle's modules keep their own import.meta: a path built from it points at the module's compiled file", async (t) => {
