@@ -158,22 +158,25 @@ export class GossipService {
     if (this.started) return
     this.started = true
     for (const [topic, base] of this.topics) {
-      this.pubsub.topicValidators.set(topic, (peer, msg) => this.validate(topic, base, peer, msg.data))
+      this.pubsub.topicValidators.set(topic, (peer, msg) =>
+        this.started ? this.validate(topic, base, peer, msg.data) : Promise.resolve(TopicValidatorResult.Ignore),
+      )
       this.pubsub.subscribe(topic)
     }
   }
 
+  /**
+   * Stops validating: what arrives until the host stops is Ignored (neither stored nor forwarded,
+   * nobody punished). The topics stay subscribed on purpose: gossipsub answers an unsubscribe with a
+   * PRUNE asking every mesh peer to back off from this node for 10 s, and a node started again
+   * within them (a daemon restart, an agent update) GRAFTs, is charged a behaviour penalty per topic
+   * by each peer, falls under the graylist threshold with the fleet's three topics, and is banned by
+   * every peer for PEER_BAN_MS (test/mesh/gossip-restart.test.ts). The host's stop closes the
+   * connections; a peer drops a disconnected peer from its meshes without a backoff.
+   */
   async stop(): Promise<void> {
     if (!this.started) return
     this.started = false
-    for (const topic of this.topics.keys()) {
-      this.pubsub.topicValidators.delete(topic)
-      try {
-        this.pubsub.unsubscribe(topic)
-      } catch {
-        // the pubsub may already be stopped
-      }
-    }
   }
 
   /**
