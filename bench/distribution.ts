@@ -17,10 +17,10 @@
  * running daemon, the same process having fetched and installed an unrelated 8 MiB release first)
  * (the seed, this process, re-runs itself and the devices run with the Node flags and MALLOC_ARENA_MAX
  * the package's launcher gives a daemon (packaging/constants.ts `launcherSettings`), unless --raw-node;
- * --device-flags replaces the devices' Node flags;
  * --seed-prof: a V8 CPU profile of the seed (this process) over each device run only (not the file's
  * making and publishing, nor curl's server), written to `<dir>/seed-<variant>-<run>.cpuprofile`;
- * --device-flags: node flags of the device process, e.g. to measure V8 settings' CPU cost;
+ * --device-flags: node flags of the device process, instead of the launcher's, e.g. to measure V8
+ * settings' CPU cost;
  * --device-log: write each device run's stdout + stderr to `<dir>/<variant>-<run>.log`, e.g. its --trace-gc lines)
  * (--inflight: hypercore's in-flight minimum on the device, 3× it per peer; --avg-kib: also the file
  * in one lineage per FastCDC average chunk size listed, min = avg/4, max = 4 × avg, or per
@@ -289,8 +289,8 @@ try {
   const curlS: number[] = []
   const tcpS: number[] = []
   const load0 = loadavg()
-  // --seed-prof: one profile per device variant, summed over its runs (V8 profiles of one session
-  // concatenate: started and stopped around each device run, written at the end)
+  // --seed-prof: the profiler is started and stopped around each device run; the profiles are kept
+  // per variant and written at the end, one file per run
   const prof = values['seed-prof'] === undefined ? undefined : new Session()
   const profiles = new Map<string, unknown[]>()
   if (prof !== undefined) {

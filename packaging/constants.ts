@@ -94,13 +94,14 @@ export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', 
  *   mark-compact before the next one. Model transfers allocate ~3 bytes of short-lived buffers per
  *   byte moved, and V8 counts buffer memory allocated since the last mark-compact against the old
  *   generation's limit: with its default growth a seed serving 256 MiB ran a mark-compact every
- *   50–100 ms (44 over two fetches), 5–8 with this flag; its CPU serving one device 1.0–1.1 s
+ *   50–100 ms (44 over two fetches), 10 with this flag; its CPU serving one device 1.0–1.1 s
  *   against 1.8–1.9 s.
  * - no `--optimize-for-size` (given until 2026-12-05): it caps the young generation at 1 MB (an
  *   implication that overrides `--max-semi-space-size`) and keeps the old generation's growth
- *   minimal whatever `--heap-growing-percent` says, so transfers spent their time in the GC: a 256 MiB
- *   fetch + install 0.27–0.30× curl against 0.49–0.51× with the two flags above, for an idle daemon
- *   2–4 MiB smaller (docs/benchmarks.md).
+ *   minimal, so on its own transfers spent their time in the GC: a 256 MiB fetch + install
+ *   0.27–0.30× curl against 0.49–0.51× with the two flags above, for an idle daemon 1–2 MiB
+ *   smaller. `--heap-growing-percent` still applies beside it (10 mark-compacts, 0.52×, in one run):
+ *   that pair is not measured enough to choose it (docs/benchmarks.md).
  * - `MALLOC_ARENA_MAX=2` (the environment's own value wins): glibc's malloc held to two arenas.
  */
 export function launcherSettings(args: readonly string[]): { flags: string[]; env: Record<string, string> } {
