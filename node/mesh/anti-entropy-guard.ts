@@ -122,7 +122,7 @@ export class PeerGuard {
 }
 
 /** Refusals an honest peer can cause (transient, or a quota of a signer that is not the peer) are not invalid frames. */
-const NOT_INVALID: ReadonlySet<string> = new Set([...IGNORED_CODES, 'ERR_UNKNOWN_SIGNER', 'ERR_EXPIRED'])
+const NOT_INVALID: ReadonlySet<string> = IGNORED_CODES
 
 export function isInvalid(code: string, signer: string | undefined, peer: PeerId): boolean {
   if (code === 'ERR_QUOTA') return signer === peer.toString()

@@ -43,8 +43,14 @@ export const TOPIC_OF_TYPE = {
 /**
  * Refusals that do not cost the sender score, because an honest peer may send them:
  * - ERR_ROLLBACK: an older release or root, forwarded by a peer that saw it first;
- * - ERR_THRESHOLD: a correctly signed rotation envelope that arrived before its co-signatures
- *   (an envelope no old or new key signed is ERR_UNKNOWN_SIGNER / ERR_BAD_SIGNATURE: punished);
+ * - ERR_THRESHOLD: a correctly signed rotation envelope that arrived before its co-signatures;
+ * - ERR_UNKNOWN_SIGNER: signed by a key this node's trust root does not hold. That depends on
+ *   which root the node has: during an operator key rotation a peer that adopted the new root
+ *   forwards releases and commands signed by the new key before this node has the rotation (or an
+ *   old-root peer forwards what the retired key signed). As a Reject, every honest forwarder would
+ *   pay P4 for it, and the fleet would graylist itself mid-rotation. A forger gains nothing: the
+ *   lookup comes before any crypto, the message is never stored nor forwarded, and its peer's
+ *   ingest budget bounds how many it can send (anti-entropy already treated it so);
  * - ERR_NOT_ENROLLED: a report of a device whose enrollment has not reached this node yet (a node
  *   that just joined would otherwise punish every honest neighbour); refused before any crypto,
  *   never stored nor forwarded, so an unenrolled key gains nothing;
@@ -60,6 +66,7 @@ export const IGNORED_CODES: ReadonlySet<string> = new Set([
   'ERR_INVITE_USED',
   'ERR_ROLLBACK',
   'ERR_THRESHOLD',
+  'ERR_UNKNOWN_SIGNER',
   'ERR_NOT_ENROLLED',
   'ERR_FUTURE',
   'ERR_EXPIRED',

@@ -2,7 +2,9 @@
  * Over the mesh, a rotation-blocking attempt fails: a peer gossips 31 junk copies of the first
  * rotation envelope's payload to a device still on root v1; they are rejected as invalid (the
  * attacker's gossip score drops), and the device adopts root v2 in its first anti-entropy round
- * with a node that holds the rotation.
+ * with a node that holds the rotation. And the other side of a rotation: a peer already on v2
+ * forwards a command signed by the new key to a device still on v1; the device refuses it
+ * (ERR_UNKNOWN_SIGNER: its root does not hold that key yet) without charging the honest forwarder.
  */
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
@@ -18,9 +20,11 @@ import {
   fleetTopic,
   fromBase64,
   generateOperatorKey,
+  signOperatorMessage,
   nextTrustRoot,
   signTrustRoot,
   TOPIC_RELEASES,
+  TOPIC_ROLLOUT,
   type TrustRoot,
   toBase64,
 } from '../../protocols/index.ts'
@@ -122,5 +126,56 @@ describe('rotation blocking over the mesh', () => {
       device.verify.trust().keys.map((k) => k.keyid),
       [s2.keyid],
     )
+  })
+
+  test('a command signed by a rotated key costs its forwarder nothing at a device still on the old root', async () => {
+    const fleet = makeFleet('rot-forward')
+    const v1 = fleet.trust
+    const [selfSigned] = await signTrustRoot(v1, [fleet.signer])
+    const s2 = createOperatorSigner(generateOperatorKey().privateKeyPem)
+    const v2 = nextTrustRoot(v1, [s2.key], Date.now())
+    const [byOld, byNew] = await signTrustRoot(v2, [fleet.signer, s2])
+
+    const device = await start(fleet, v1)
+    // on v2 through its fleet directory's chain; its store does not hold the rotation envelopes,
+    // so anti-entropy does not hand the device the new root during this test
+    const rotated = await start(fleet, v2, [[selfSigned], [byOld, byNew]])
+    nodes.push(device, rotated)
+    await connect(rotated, device)
+    const topic = fleetTopic(TOPIC_ROLLOUT, fleet.id)
+    await waitFor(
+      () => rotated.node.libp2p.services.pubsub.getSubscribers(topic).some((p) => p.toString() === device.id),
+      10_000,
+      'subscriptions',
+    )
+    const cmd = await signOperatorMessage(
+      {
+        type: 'OperatorCommand',
+        v: 1,
+        fleet: fleet.id,
+        action: 'pause',
+        model: 'tiny',
+        version: '1.0.0',
+        id: 'a1b2c3d4e5f60718',
+        issued_at: Date.now(),
+      },
+      s2,
+    )
+    await rotated.node.publish(cmd)
+    assert.equal(rotated.store.list('OperatorCommand').length, 1, 'valid under v2')
+    await waitFor(
+      () => device.node.gossip.counters.ignored + device.node.gossip.counters.rejected >= 1,
+      20_000,
+      'the command reaches the device and is refused',
+      () => device.node.gossip.counters,
+    )
+    assert.equal(device.node.gossip.counters.rejected, 0, 'refused as Ignore, not Reject')
+    assert.equal(device.store.list('OperatorCommand').length, 0)
+    assert.equal(device.verify.trust().version, 1)
+    // the score is cached for a heartbeat: read it after two more heartbeats have passed
+    const pubsub = device.node.libp2p.services.pubsub
+    for (let i = 0; i < 2; i++)
+      await new Promise<void>((resolve) => pubsub.addEventListener('gossipsub:heartbeat', () => resolve(), { once: true }))
+    assert.ok(scoreOf(device, rotated.id) >= 0, `forwarder's score ${scoreOf(device, rotated.id)}`)
   })
 })

@@ -35,6 +35,8 @@ describe('gossip refusal verdicts', () => {
     // state of this node (its clock): a genuine message that expired on the way costs its forwarders nothing
     assert.deepEqual(refusalVerdict('ERR_EXPIRED', SIGNER, FORWARDER), { result: 'ignore', penalty: 0 })
     assert.deepEqual(refusalVerdict('ERR_FUTURE', SIGNER, FORWARDER), { result: 'ignore', penalty: 0 })
+    // state of this node (its trust root): a key of a root it has not rotated to yet, or has rotated past
+    assert.deepEqual(refusalVerdict('ERR_UNKNOWN_SIGNER', SIGNER, FORWARDER), { result: 'ignore', penalty: 0 })
     for (const code of IGNORED_CODES) {
       assert.equal(refusalVerdict(code, SIGNER, FORWARDER).result, 'ignore', code)
     }
