@@ -20,8 +20,8 @@ import {
   fleetTopic,
   fromBase64,
   generateOperatorKey,
-  signOperatorMessage,
   nextTrustRoot,
+  signOperatorMessage,
   signTrustRoot,
   TOPIC_RELEASES,
   TOPIC_ROLLOUT,
@@ -175,7 +175,9 @@ describe('rotation blocking over the mesh', () => {
     // the score is cached for a heartbeat: read it after two more heartbeats have passed
     const pubsub = device.node.libp2p.services.pubsub
     for (let i = 0; i < 2; i++)
-      await new Promise<void>((resolve) => pubsub.addEventListener('gossipsub:heartbeat', () => resolve(), { once: true }))
+      await new Promise<void>((resolve) =>
+        pubsub.addEventListener('gossipsub:heartbeat', () => resolve(), { once: true }),
+      )
     assert.ok(scoreOf(device, rotated.id) >= 0, `forwarder's score ${scoreOf(device, rotated.id)}`)
   })
 })
