@@ -19,7 +19,8 @@ interface Codec {
 }
 const requireHc = createRequire(createRequire(import.meta.url).resolve('hypercore'))
 const cenc = requireHc('compact-encoding') as Codec
-const dataMessage = (requireHc('./lib/messages.js') as { wire: { data: unknown } }).wire.data
+const messages = requireHc('./lib/messages.js') as { wire: { data: unknown }; multiSignature: unknown }
+const dataMessage = messages.wire.data
 /** How many tree nodes a node holding only the roots of `length` misses to verify block `index` (hypercore's own count). */
 const { MerkleTree } = requireHc('./lib/merkle-tree.js') as {
   MerkleTree: { maxMissingNodes(index: number, length: number): number }
@@ -64,11 +65,28 @@ export async function exportProofs(core: Hypercore, blocks: readonly number[], s
   return { length, frames }
 }
 
-/** Decodes one frame; throws on bytes that are not a proof. */
+/**
+ * Decodes one frame; throws on bytes that are not a proof as `exportProofs` writes it. Strict, so
+ * that no byte of a proof file is free to change: hypercore's decoder ignores bytes after the
+ * message and the request id, and its verifier ignores a signer's patch count on a feed that allows
+ * no patches (found by flipping every byte of a bundle's proofs: 10 of 664 flips imported). So a
+ * frame must be the canonical encoding of what it decodes to, with request id 0, no block bytes
+ * (they travel as chunk files), and a tree signature without patches (our feeds have one signer
+ * that signs every length it writes).
+ */
 export function decodeProof(frame: Uint8Array): FeedProof {
   const raw = cenc.decode(dataMessage, frame)
-  const up = raw.upgrade as { start: number; length: number } | null
-  const block = raw.block as { index: number } | null
+  if (raw.request !== 0) throw new Error(`request id ${raw.request}, not 0`)
+  if (!Buffer.from(cenc.encode(dataMessage, raw)).equals(frame)) throw new Error('not in canonical form')
+  const up = raw.upgrade as { start: number; length: number; signature: Uint8Array | null } | null
+  const block = raw.block as { index: number; value: Uint8Array | null } | null
+  if (block && block.value !== null && block.value.byteLength > 0) throw new Error('carries block bytes')
+  if (up?.signature && up.signature.byteLength !== 64) {
+    const sig = cenc.decode(messages.multiSignature, up.signature) as { proofs: { patch: number }[]; patch: unknown[] }
+    if (sig.patch.length > 0 || sig.proofs.some((p) => p.patch !== 0)) throw new Error('tree signature with a patch')
+    if (!Buffer.from(cenc.encode(messages.multiSignature, sig)).equals(up.signature))
+      throw new Error('tree signature not in canonical form')
+  }
   return {
     raw,
     ...(up ? { upgrade: { start: up.start, length: up.length } } : {}),

@@ -52,8 +52,9 @@ export async function publishAt(s: Site, version: string, seed: number, now = Da
   await writeTinyGguf(file, { layers: 2, embd: 64, seed, ctx })
   // 16/64/256 KiB chunks (a lineage started before new lineages got 32/128/256): the bundle tests'
   // byte positions (the flipped byte 200 of feed.proofs) were chosen for this many blocks (6); with
-  // 3 blocks that flip, after the test's earlier refusals on the same node, is imported (on a fresh
-  // node it is refused): to look into, docs/benchmarks.md, section larger blocks for new lineages
+  // 3 blocks that byte falls in the upgrade proof, which a node that stored the signed upgrade in an
+  // earlier refused import no longer uses (release-bundle-proofs.test.ts flips every byte, each on
+  // a fresh node)
   await lineageChunking(await s.store.lineage('tiny'), LEGACY_CHUNKING)
   const r = await publishRelease(
     { model: 'tiny', version, file, policy: parsePolicyYaml(POLICIES.ONE_STAGE), now },
