@@ -12,7 +12,8 @@
  * signs one manifest naming them all.
  */
 
-import type { AppendResult, ModelStore } from '../node/store/model-store.ts'
+import type { AppendResult } from '../node/store/lineage-append.ts'
+import type { ModelStore } from '../node/store/model-store.ts'
 import { AGENT_LINEAGE, agentLineage } from '../protocols/agent/constants.ts'
 import { compatFloor } from '../protocols/agent/fallback.ts'
 import { agentReleaseProblems } from '../protocols/agent/upgrade.ts'

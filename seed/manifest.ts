@@ -3,7 +3,7 @@
  * the lineage feed, the policy and provenance. Pure: `now` is passed in.
  */
 
-import type { AppendResult } from '../node/store/model-store.ts'
+import type { AppendResult } from '../node/store/lineage-append.ts'
 import { SCHEMA_VERSION } from '../protocols/constants.ts'
 import { type ProbeSet, probeSetDigest, ReleaseManifest, type RolloutPolicy } from '../protocols/schemas/index.ts'
 import { DEFAULT_RUNTIME_RANGE, RELEASE_TTL_MS } from './constants.ts'

@@ -5,16 +5,13 @@
  * Devices open a lineage read-only by the feed key from a manifest; blocks they fetch persist
  * in the corestore, so they survive restarts and are served to other peers.
  */
-import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
-import type { ChunkIndex, ChunkRef } from '../../protocols/schemas/index.ts'
 import { blockRuns } from './block-runs.ts'
-import { type ChunkingOptions, chunkFile } from './chunker.ts'
 import { FETCH_HOTSWAP, FETCH_INFLIGHT, lineageName, STORE_DIR } from './constants.ts'
 import { FileBlocks, type FileChunk } from './file-blocks.ts'
-import { lineageChunking } from './lineage-chunking.ts'
+import { type AppendOptions, type AppendResult, appendChunks, lineageHashIndex } from './lineage-append.ts'
 import { installPeerChoice, type PeerChoiceInit } from './peer-choice.ts'
 import { attachToStreams, openCorestore, storeHoldsData } from './store-open.ts'
 
@@ -44,18 +41,6 @@ export interface ModelStoreInit {
    */
   openOnDemand?: boolean
 }
-
-/** What appending a file to a lineage did. */
-export interface AppendResult {
-  chunks: ChunkIndex
-  size: number
-  sha256: string
-  /** Chunks (and their bytes) appended because the feed did not hold them. */
-  newChunks: number
-  newBytes: number
-}
-
-const APPEND_BATCH = 64
 
 /**
  * A block a peer sent failed hypercore's verification (Merkle proof against the signed tree):
@@ -268,14 +253,7 @@ export class ModelStore {
   private async indexOf(model: string): Promise<Map<string, number>> {
     let idx = this.hashIndex.get(model)
     if (idx === undefined) {
-      const core = await this.lineage(model)
-      idx = new Map()
-      for (let i = 0; i < core.length; i++) {
-        const block = await core.get(i, { wait: false })
-        if (block === null) continue
-        const h = createHash('sha256').update(block).digest('hex')
-        if (!idx.has(h)) idx.set(h, i)
-      }
+      idx = await lineageHashIndex(await this.lineage(model))
       this.hashIndex.set(model, idx)
     }
     return idx
@@ -286,47 +264,8 @@ export class ModelStore {
    * Chunk parameters: `opts.chunking`, else the lineage's own (a new lineage gets the new-lineage
    * default; lineage-chunking.ts). `onProgress(bytesDone)` is called as the file is read.
    */
-  async appendFile(
-    model: string,
-    path: string,
-    opts: { chunking?: ChunkingOptions; onProgress?: (bytes: number) => void } = {},
-  ): Promise<AppendResult> {
+  async appendFile(model: string, path: string, opts: AppendOptions = {}): Promise<AppendResult> {
     const core = await this.lineage(model)
-    const chunking = await lineageChunking(core, opts.chunking)
-    const idx = await this.indexOf(model)
-    const whole = createHash('sha256')
-    const refs: ChunkRef[] = []
-    let pending: Buffer[] = []
-    let size = 0
-    let newChunks = 0
-    let newBytes = 0
-    const flush = async () => {
-      if (pending.length > 0) await core.append(pending)
-      pending = []
-    }
-    for await (const c of chunkFile(path, chunking)) {
-      whole.update(c.data)
-      size += c.size
-      let block = idx.get(c.hash)
-      if (block === undefined) {
-        block = core.length + pending.length
-        idx.set(c.hash, block)
-        pending.push(c.data)
-        newChunks++
-        newBytes += c.size
-        if (pending.length >= APPEND_BATCH) await flush()
-      }
-      refs.push({ hash: c.hash, block, size: c.size })
-      opts.onProgress?.(size)
-    }
-    await flush()
-    if (refs.length === 0) throw new RangeError(`${path} is empty`)
-    return {
-      chunks: { feed: core.key.toString('hex'), feed_length: core.length, chunking, chunks: refs },
-      size,
-      sha256: whole.digest('hex'),
-      newChunks,
-      newBytes,
-    }
+    return appendChunks(core, await this.indexOf(model), path, opts)
   }
 }
