@@ -100,8 +100,9 @@ export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', 
  *   implication that overrides `--max-semi-space-size`) and keeps the old generation's growth
  *   minimal, so on its own transfers spent their time in the GC: a 256 MiB fetch + install
  *   0.27–0.30× curl against 0.49–0.51× with the two flags above, for an idle daemon 1–2 MiB
- *   smaller. `--heap-growing-percent` still applies beside it (10 mark-compacts, 0.52×, in one run):
- *   that pair is not measured enough to choose it (docs/benchmarks.md).
+ *   smaller. With `--heap-growing-percent=200` beside it (its 1 MB young generation kept): ~1 MiB
+ *   smaller idle, within the runs' spread, and 0.12 s slower per 256 MiB fetch + install, in
+ *   alternated runs (docs/benchmarks.md, "Distribution: one to one, as the launcher runs daemons").
  * - `MALLOC_ARENA_MAX=2` (the environment's own value wins): glibc's malloc held to two arenas.
  */
 export function launcherSettings(args: readonly string[]): { flags: string[]; env: Record<string, string> } {
