@@ -74,8 +74,8 @@ export function enrollment(fleet: TestFleet, device: string, now = Date.now()): 
 }
 
 let cmdCounter = 0
-/** A signed OperatorCommand (unique id per call). */
-export function command(fleet: TestFleet, now = Date.now()): Promise<Uint8Array> {
+/** A signed OperatorCommand (unique id per call), by the fleet's operator key unless `signer` is given. */
+export function command(fleet: TestFleet, now = Date.now(), signer = fleet.signer): Promise<Uint8Array> {
   const msg: OperatorCommand = {
     type: 'OperatorCommand',
     v: 1,
@@ -86,7 +86,7 @@ export function command(fleet: TestFleet, now = Date.now()): Promise<Uint8Array>
     id: (now * 1000 + cmdCounter++).toString(16).padStart(16, '0'),
     issued_at: now,
   }
-  return signOperatorMessage(msg, fleet.signer)
+  return signOperatorMessage(msg, signer)
 }
 
 /** A HealthReport signed by a device key. */

@@ -21,14 +21,13 @@ import {
   fromBase64,
   generateOperatorKey,
   nextTrustRoot,
-  signOperatorMessage,
   signTrustRoot,
   TOPIC_RELEASES,
   TOPIC_ROLLOUT,
   type TrustRoot,
   toBase64,
 } from '../../protocols/index.ts'
-import { connect, makeFleet, type TestFleet, waitFor } from './fixtures.ts'
+import { command, connect, makeFleet, type TestFleet, waitFor } from './fixtures.ts'
 
 interface Node {
   node: MeshNode
@@ -65,6 +64,17 @@ function junkCopy(wire: Uint8Array, i: number): Uint8Array {
   return canonicalBytes(env)
 }
 
+/** A fleet on root v1 and its rotation to v2 (a new key), signed by the old and the new key. */
+async function rotation(id: string) {
+  const fleet = makeFleet(id)
+  const v1 = fleet.trust
+  const [selfSigned] = await signTrustRoot(v1, [fleet.signer])
+  const s2 = createOperatorSigner(generateOperatorKey().privateKeyPem)
+  const v2 = nextTrustRoot(v1, [s2.key], Date.now())
+  const [byOld, byNew] = await signTrustRoot(v2, [fleet.signer, s2])
+  return { fleet, v1, v2, s2, selfSigned, byOld, byNew }
+}
+
 const scoreOf = (n: Node, peer: string): number =>
   (n.node.libp2p.services.pubsub as unknown as { getScore(p: string): number }).getScore(peer)
 
@@ -75,12 +85,7 @@ describe('rotation blocking over the mesh', () => {
   })
 
   test('junk rotation envelopes cost the attacker its score; the device adopts v2 at first delivery', async () => {
-    const fleet = makeFleet('rot-block')
-    const v1 = fleet.trust
-    const [selfSigned] = await signTrustRoot(v1, [fleet.signer])
-    const s2 = createOperatorSigner(generateOperatorKey().privateKeyPem)
-    const v2 = nextTrustRoot(v1, [s2.key], Date.now())
-    const [byOld, byNew] = await signTrustRoot(v2, [fleet.signer, s2])
+    const { fleet, v1, v2, s2, selfSigned, byOld, byNew } = await rotation('rot-block')
 
     const device = await start(fleet, v1)
     const attacker = await start(fleet, v1)
@@ -129,12 +134,7 @@ describe('rotation blocking over the mesh', () => {
   })
 
   test('a command signed by a rotated key costs its forwarder nothing at a device still on the old root', async () => {
-    const fleet = makeFleet('rot-forward')
-    const v1 = fleet.trust
-    const [selfSigned] = await signTrustRoot(v1, [fleet.signer])
-    const s2 = createOperatorSigner(generateOperatorKey().privateKeyPem)
-    const v2 = nextTrustRoot(v1, [s2.key], Date.now())
-    const [byOld, byNew] = await signTrustRoot(v2, [fleet.signer, s2])
+    const { fleet, v1, v2, s2, selfSigned, byOld, byNew } = await rotation('rot-forward')
 
     const device = await start(fleet, v1)
     // on v2 through its fleet directory's chain; its store does not hold the rotation envelopes,
@@ -148,19 +148,7 @@ describe('rotation blocking over the mesh', () => {
       10_000,
       'subscriptions',
     )
-    const cmd = await signOperatorMessage(
-      {
-        type: 'OperatorCommand',
-        v: 1,
-        fleet: fleet.id,
-        action: 'pause',
-        model: 'tiny',
-        version: '1.0.0',
-        id: 'a1b2c3d4e5f60718',
-        issued_at: Date.now(),
-      },
-      s2,
-    )
+    const cmd = await command(fleet, Date.now(), s2)
     await rotated.node.publish(cmd)
     assert.equal(rotated.store.list('OperatorCommand').length, 1, 'valid under v2')
     await waitFor(
