@@ -14,6 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, type TestContext } from 'node:test'
+import { canonicalBytes, fromBase64, toBase64 } from '../../protocols/index.ts'
 
 /** How much longer than on an idle machine a deadline may take (env `LLMESH_TEST_SLOWDOWN`, default 3). */
 export const SLOWDOWN = (() => {
@@ -181,4 +182,19 @@ export function parseTable(text: string): Array<Record<string, string>> {
       }),
     ),
   )
+}
+
+/**
+ * `wire`, an operator-signed envelope, with one bit of its signature flipped: it names a key of the
+ * trust root but does not verify (ERR_BAD_SIGNATURE, refused alike by every node: gossip Rejects
+ * it). A message signed by a key outside the root is ERR_UNKNOWN_SIGNER instead, which gossip
+ * Ignores (it depends on the root a node holds).
+ */
+export function withBadSignature(wire: Uint8Array): Uint8Array {
+  const env = JSON.parse(Buffer.from(wire).toString('utf8'))
+  const sigs = env.bundle.dsseEnvelope.signatures as Array<{ sig: string }>
+  const sig = fromBase64(sigs[0].sig)
+  sig[sig.length - 1] ^= 0x01
+  sigs[0].sig = toBase64(sig)
+  return canonicalBytes(env)
 }

@@ -13,10 +13,12 @@ import {
   generateOperatorKey,
   MAX_SIZE,
   messageIdOfWire,
+  type OperatorSigner,
   signOperatorMessage,
   TOPIC_RELEASES,
   TOPIC_ROLLOUT,
 } from '../../protocols/index.ts'
+import { withBadSignature } from '../helpers/index.ts'
 import {
   acceptedAt,
   decisionsLater,
@@ -97,25 +99,30 @@ describe('LAN mesh in network namespaces', { skip }, () => {
   })
 
   test('forged, malformed and oversized messages are rejected, not forwarded, and the sender is scored down', async (t) => {
-    const foreign = createOperatorSigner(generateOperatorKey().privateKeyPem)
-    const forged = await signOperatorMessage(
-      {
+    const abort = (id: string) =>
+      ({
         type: 'OperatorCommand',
         v: 1,
         fleet: fleet.root.fleet,
         action: 'abort',
         model: 'tiny',
         version: '1.1.0+gguf-q4_0-x64',
-        id: 'deadbeefdeadbeef',
+        id,
         issued_at: Date.now(),
-      },
-      foreign,
+      }) as const
+    // the fleet's key named, the signature wrong: every node refuses it alike (Rejected)
+    const forged = withBadSignature(
+      await signOperatorMessage(abort('deadbeefdeadbeef'), fleet.operatorSigner as OperatorSigner),
     )
+    // a key outside the trust root: as a key of a root not rotated to yet, Ignored (not stored, not
+    // forwarded, no score) rather than Rejected
+    const foreign = createOperatorSigner(generateOperatorKey().privateKeyPem)
+    const unknown = await signOperatorMessage(abort('feedfacefeedface'), foreign)
     const malformed = new TextEncoder().encode('{"kind":"operator","type":"OperatorCommand","bundle":{}}')
     const big = JSON.parse(new TextDecoder().decode(forged)) as Record<string, unknown>
     big.pad = 'x'.repeat(MAX_SIZE.OperatorCommand)
     const oversized = canonicalBytes(big)
-    const files = { forged, malformed, oversized }
+    const files = { unknown, forged, malformed, oversized }
     for (const [name, bytes] of Object.entries(files)) await writeFile(join(work, `${name}.bin`), bytes)
     const target = nodes[2]
     const before = (await Promise.all(nodes.map((n) => lanStatus(bed, n)))).map(
@@ -130,7 +137,7 @@ describe('LAN mesh in network namespaces', { skip }, () => {
     ])
     const events = await injectorDone(inj)
     const injectorId = events.find((e) => e.event === 'started')?.peerId as string
-    assert.equal(events.filter((e) => e.event === 'published').length, 3, JSON.stringify(events))
+    assert.equal(events.filter((e) => e.event === 'published').length, 4, JSON.stringify(events))
     await until(
       async () => ((await lanStatus(bed, target)).mesh as { gossip: { rejected: number } }).gossip.rejected >= 3,
       10_000,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { canonicalBytes, fleetTopic, MAX_SIZE, TOPIC_HEALTH, TOPIC_ROLLOUT } from '../../protocols/index.ts'
+import { withBadSignature } from '../helpers/index.ts'
 import {
   command,
   connect,
@@ -46,7 +47,14 @@ describe('gossip validators on loopback', () => {
 
   test('forged, malformed and oversized messages are rejected, not stored, not forwarded; score drops', async () => {
     const before = scoreOf(victim, attacker.id)
-    const forged = await command(foreign) // signed by a key outside the trust root
+    const forged = withBadSignature(await command(fleet)) // the fleet's key named, the signature wrong
+    // signed by a key outside the trust root: this node cannot tell it from a key of a root it has
+    // not rotated to yet, so it is Ignored (not stored, not forwarded, no score), not Rejected
+    const unknown = await command(foreign)
+    const ignoredBefore = victim.node.gossip.counters.ignored
+    await inject(attacker, rollout, unknown)
+    await waitFor(() => victim.node.gossip.counters.ignored > ignoredBefore, 10_000, 'unknown signer ignored')
+    assert.equal(victim.node.gossip.counters.rejected, 0)
     const malformed = new TextEncoder().encode('{"kind":"operator","type":"OperatorCommand","bundle":')
     const big = await healthReport(fleet, attacker.key, 1)
     const env = JSON.parse(new TextDecoder().decode(big)) as Record<string, unknown>
