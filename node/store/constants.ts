@@ -85,6 +85,18 @@ export const REPLICATE_RECYCLE_MIN_MS = 30_000
  * 3 and 6 made no difference above the noise (15.8-16.1 s).
  */
 export const PEER_CHOICE_ORIGIN_INFLIGHT = 4
+/**
+ * For this long after a download starts, while this node has more replication sessions than the
+ * feed has peers, an origin is capped at `PEER_CHOICE_ORIGIN_INFLIGHT` even with no holder
+ * connected, ms. Why: a device whose store opens first sees only the seed on the feed (the other
+ * devices' sessions wait for their stores, replicator.ts), counted as a lone device, and asked the
+ * seed for hypercore's 48 blocks: the seed wrote 0.36×F into its streams in the first second,
+ * uploaded 1.29×F in all, and the fan-out took 1.40× its bound (docs/benchmarks.md, "at 20 Mbit/s",
+ * 5 December). Bounded in time because sessions to peers that never fetch this feed (devices
+ * outside a canary stage) would otherwise cap a lone device for good; one to one (one session) is
+ * never capped.
+ */
+export const PEER_CHOICE_START_GRACE_MS = 2000
 /** A holder with requests in flight and no block for this long no longer keeps requests off an origin, ms. */
 export const PEER_CHOICE_HOLDER_STALL_MS = 5000
 /** Period of the peer-update nudge while a download runs (a holder stalled or left), ms. */

@@ -13,7 +13,7 @@ import { FETCH_HOTSWAP, FETCH_INFLIGHT, lineageName, STORE_DIR } from './constan
 import { FileBlocks, type FileChunk } from './file-blocks.ts'
 import { type AppendOptions, type AppendResult, appendChunks, lineageHashIndex } from './lineage-append.ts'
 import { installPeerChoice, type PeerChoiceInit } from './peer-choice.ts'
-import { attachToStreams, openCorestore, storeHoldsData } from './store-open.ts'
+import { attachToStreams, openCorestore, storeHoldsData, streamCount } from './store-open.ts'
 
 /** Options of the store. */
 export interface ModelStoreInit {
@@ -120,7 +120,11 @@ export class ModelStore {
     ).core
     inner?.replicator?.setInflightRange?.(this.inflight[0], this.inflight[1])
     if (inner?.replicator && this.peerChoice !== false)
-      installPeerChoice(inner.replicator, { seeding: () => core.writable }, this.peerChoice)
+      installPeerChoice(
+        inner.replicator,
+        { seeding: () => core.writable, sessions: () => (this.corestore === null ? 0 : streamCount(this.corestore)) },
+        this.peerChoice,
+      )
     if (!this.hotswap && inner?.replicator && typeof inner.replicator._updateHotswap === 'function') {
       inner.replicator._updateHotswap = () => {}
     }

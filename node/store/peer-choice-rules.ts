@@ -44,7 +44,8 @@ export function heldByHolder(holders: readonly ChoicePeer[], index: number): boo
  * In-flight limit of `peer`, given the holders connected besides it: an origin is capped at
  * `caps.origin` while any holder exists, a holder at `caps.holder` while another holder exists
  * (short queues: a block is asked from whichever holder has a free slot, not queued for seconds
- * behind the first one that announced it). A peer alone keeps hypercore's `stock` limit.
+ * behind the first one that announced it). A peer alone keeps hypercore's `stock` limit, but an
+ * origin is capped while holders are `expected` (see `expectHolders`).
  */
 export function maxInflight(
   peer: ChoicePeer,
@@ -52,9 +53,26 @@ export function maxInflight(
   holders: number,
   stock: number,
   caps: { origin: number; holder: number },
+  expected = false,
 ): number {
-  if (holders === 0) return stock
-  return Math.min(stock, isOrigin(peer, length) ? caps.origin : caps.holder)
+  const origin = isOrigin(peer, length)
+  if (holders === 0 && !(expected && origin)) return stock
+  return Math.min(stock, origin ? caps.origin : caps.holder)
+}
+
+/**
+ * Whether holders are about to join a download with none yet: it started less than `graceMs`
+ * before `now` and this node has replication sessions (`sessions`) that have not joined the feed
+ * (`feedPeers`), such as devices whose stores are still opening for the same release.
+ */
+export function expectHolders(
+  now: number,
+  startedAt: number | undefined,
+  graceMs: number,
+  sessions: number,
+  feedPeers: number,
+): boolean {
+  return startedAt !== undefined && now - startedAt < graceMs && sessions > feedPeers
 }
 
 /**

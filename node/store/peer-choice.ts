@@ -19,7 +19,10 @@
  *   every device: a long queue there delays every hop of a block): `holderInflight` at first and at
  *   least, one more per block that arrived within `holderLatencyMs`, one less per block slower;
  * - with no holder (a lone device, or every other peer finished) hypercore's own choice applies:
- *   origins are asked for anything, at the full in-flight limit.
+ *   origins are asked for anything, at the full in-flight limit; but for `startGraceMs` after a
+ *   download starts, while this node has replication sessions that have not joined the feed yet
+ *   (other devices whose stores are opening for the same release), an origin stays capped at
+ *   `originInflight`, so the first device to open does not queue 48 blocks at the seed.
  * A timer re-runs hypercore's peer update every `nudgeMs` while a download runs (from the first range
  * request until no range is left), so a device whose origin requests all waited on holders asks again
  * once a holder stalls or leaves; with a single peer too, since hypercore can miss the wakeup of a
@@ -39,9 +42,11 @@ import {
   PEER_CHOICE_LATENCY_GAIN,
   PEER_CHOICE_NUDGE_MS,
   PEER_CHOICE_ORIGIN_INFLIGHT,
+  PEER_CHOICE_START_GRACE_MS,
 } from './constants.ts'
 import {
   type ChoicePeer,
+  expectHolders,
   heldByHolder,
   isHolder,
   isOrigin,
@@ -53,6 +58,7 @@ import {
 
 export {
   type ChoicePeer,
+  expectHolders,
   heldByHolder,
   isHolder,
   isOrigin,
@@ -76,6 +82,8 @@ export interface PeerChoiceInit {
   nudgeMs?: number
   /** After an origin declined a block, ask origins for it again only after this long, ms. */
   declinedMs?: number
+  /** For this long after a download starts, an origin is capped while sessions have not joined the feed, ms. */
+  startGraceMs?: number
 }
 
 /* hypercore internals this module wraps (lib/replicator.js). */
@@ -124,6 +132,8 @@ interface HcReplicator {
 export interface PeerChoiceFeed {
   /** This node owns (seeds) the feed: it declines duplicate requests once (see `shouldDecline`). */
   seeding: () => boolean
+  /** Replication sessions this node has (with any peer, on any feed); default: the feed's peers. */
+  sessions?: () => number
 }
 
 /**
@@ -148,6 +158,11 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
   const uploadedTo = new Map<number, HcPeer>()
   const declinedTo = new WeakMap<HcPeer, Set<number>>()
   const length = () => r.core.state.length
+  const graceMs = init.startGraceMs ?? PEER_CHOICE_START_GRACE_MS
+  /** When the current download started (its first range), while it runs. */
+  let startedAt: number | undefined
+  const expected = () =>
+    expectHolders(Date.now(), startedAt, graceMs, feed.sessions?.() ?? r.peers.length, r.peers.length)
   // hypercore asks every peer's in-flight limit on each pass of its update loop (several times per
   // block received): the holders are worked out once per millisecond, not once per question
   let memo: { at: number; peers: number; list: HcPeer[] } = { at: -1, peers: -1, list: [] }
@@ -177,7 +192,9 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
     windows.set(peer, w)
     peer.getMaxInflight = () => {
       const n = stock()
-      return maxInflight(peer, length(), holderCount(peer), n, { origin: caps.origin, holder: w.cap })
+      const holders = holderCount(peer)
+      const limits = { origin: caps.origin, holder: w.cap }
+      return maxInflight(peer, length(), holders, n, limits, holders === 0 && startedAt !== undefined && expected())
     }
     peer._sendBlockRequest = (req, b) => {
       if (peer.inflight === 0) progress.set(peer, Date.now())
@@ -244,6 +261,7 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
   r.addRange = function (this: HcReplicator, ...args: unknown[]) {
     const ref = addRange.apply(this, args)
     if (timer === undefined && !uninstalled && this._ranges.length > 0) {
+      startedAt = Date.now()
       timer = setInterval(nudge, init.nudgeMs ?? PEER_CHOICE_NUDGE_MS)
       timer.unref()
     }
@@ -252,6 +270,7 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
   function stop() {
     clearInterval(timer)
     timer = undefined
+    startedAt = undefined
   }
   return () => {
     uninstalled = true

@@ -51,3 +51,8 @@ export function attachToStreams(corestore: Corestore, core: Hypercore): void {
   const inner = (core as unknown as { core?: unknown }).core
   if (inner !== undefined && inner !== null) tracker?.attachAll?.(inner)
 }
+
+/** How many replication streams `corestore` has (its sessions with peers, whatever feeds they carry). */
+export function streamCount(corestore: Corestore): number {
+  return (corestore as unknown as { streamTracker?: { records?: unknown[] } }).streamTracker?.records?.length ?? 0
+}

@@ -8,9 +8,11 @@ import {
   PEER_CHOICE_HOLDER_INFLIGHT,
   PEER_CHOICE_HOLDER_LATENCY_MS,
   PEER_CHOICE_ORIGIN_INFLIGHT,
+  PEER_CHOICE_START_GRACE_MS,
 } from '../../node/store/constants.ts'
 import {
   type ChoicePeer,
+  expectHolders,
   heldByHolder,
   installPeerChoice,
   isHolder,
@@ -64,6 +66,18 @@ describe('peer choice rules', () => {
     assert.equal(maxInflight(peer([1]), 100, 3, 48, caps), 8)
     assert.equal(maxInflight(peer([1]), 100, 0, 48, caps), 48, 'the only holder (with or without an origin)')
     assert.equal(maxInflight(seed, 100, 3, 2, caps), 2, 'never above the stock limit')
+    assert.equal(maxInflight(seed, 100, 0, 48, caps, true), 4, 'holders expected: the origin capped already')
+    assert.equal(maxInflight(peer([1]), 100, 0, 48, caps, true), 48, 'holders expected: a holder alone is not')
+  })
+
+  test('holders are expected only early in a download, while sessions have not joined the feed', () => {
+    const grace = PEER_CHOICE_START_GRACE_MS
+    assert.equal(expectHolders(1000, 1000, grace, 8, 1), true, 'the download just started, 7 sessions not on the feed')
+    assert.equal(expectHolders(1000 + grace - 1, 1000, grace, 8, 1), true)
+    assert.equal(expectHolders(1000 + grace, 1000, grace, 8, 1), false, 'the grace is over: a lone device after all')
+    assert.equal(expectHolders(1000, 1000, grace, 1, 1), false, 'one to one: never')
+    assert.equal(expectHolders(1000, 1000, grace, 8, 8), false, 'every session on the feed')
+    assert.equal(expectHolders(1000, undefined, grace, 8, 1), false, 'no download')
   })
 
   test('an origin is asked only for blocks no holder has', () => {
@@ -226,6 +240,28 @@ describe('peer choice rules', () => {
     uninstall()
     t.mock.timers.tick(1000)
     assert.equal(seen.updates, 4, 'uninstalled: stopped')
+  })
+
+  test('wired: early in a download, with sessions not on the feed yet, the seed alone is asked for few blocks', (t) => {
+    t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 })
+    const seed = { ...peer([], { contiguous: 10 }) }
+    const { replicator, seen } = fakeReplicator([seed], 10)
+    let sessions = 8
+    const uninstall = installPeerChoice(replicator, { seeding: () => false, sessions: () => sessions })
+    const limit = () => (seed as unknown as { getMaxInflight(): number }).getMaxInflight()
+    assert.equal(limit(), 48, 'no download yet')
+    replicator.addRange()
+    assert.equal(limit(), PEER_CHOICE_ORIGIN_INFLIGHT, 'the download started; 7 sessions not on the feed')
+    sessions = 1
+    assert.equal(limit(), 48, 'every session on the feed: a lone device')
+    sessions = 8
+    t.mock.timers.tick(PEER_CHOICE_START_GRACE_MS)
+    assert.equal(limit(), 48, "the grace is over: hypercore's own limit")
+    seen.ranges = []
+    t.mock.timers.tick(1000) // the nudge sees no range left: the download is over
+    replicator.addRange()
+    assert.equal(limit(), PEER_CHOICE_ORIGIN_INFLIGHT, 'the next download gets its own grace')
+    uninstall()
   })
 
   test('the nudge also runs with a single peer: a request hypercore failed to make is made', (t) => {
