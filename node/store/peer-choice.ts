@@ -194,7 +194,7 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
       const n = stock()
       const holders = holderCount(peer)
       const limits = { origin: caps.origin, holder: w.cap }
-      return maxInflight(peer, length(), holders, n, limits, holders === 0 && startedAt !== undefined && expected())
+      return maxInflight(peer, length(), holders, n, limits, holders === 0 && expected())
     }
     peer._sendBlockRequest = (req, b) => {
       if (peer.inflight === 0) progress.set(peer, Date.now())

@@ -75,6 +75,14 @@ async function rotation(id: string) {
   return { fleet, v1, v2, s2, selfSigned, byOld, byNew }
 }
 
+/** Waits until `from` sees `to` subscribed to `topic` (so what `from` publishes reaches `to`). */
+const subscribed = (from: Node, to: Node, topic: string) =>
+  waitFor(
+    () => from.node.libp2p.services.pubsub.getSubscribers(topic).some((p) => p.toString() === to.id),
+    10_000,
+    'subscriptions',
+  )
+
 const scoreOf = (n: Node, peer: string): number =>
   (n.node.libp2p.services.pubsub as unknown as { getScore(p: string): number }).getScore(peer)
 
@@ -92,11 +100,7 @@ describe('rotation blocking over the mesh', () => {
     nodes.push(device, attacker)
     await connect(attacker, device)
     const topic = fleetTopic(TOPIC_RELEASES, fleet.id)
-    await waitFor(
-      () => attacker.node.libp2p.services.pubsub.getSubscribers(topic).some((p) => p.toString() === device.id),
-      10_000,
-      'subscriptions',
-    )
+    await subscribed(attacker, device, topic)
     for (let i = 0; i < 31; i++) await attacker.node.libp2p.services.pubsub.publish(topic, junkCopy(byOld, i))
     // every junk copy is refused: validated and rejected, or, once the attacker's score is below
     // gossipsub's graylist threshold (-80, two invalid messages at weight -20), dropped unread; on
@@ -143,11 +147,7 @@ describe('rotation blocking over the mesh', () => {
     nodes.push(device, rotated)
     await connect(rotated, device)
     const topic = fleetTopic(TOPIC_ROLLOUT, fleet.id)
-    await waitFor(
-      () => rotated.node.libp2p.services.pubsub.getSubscribers(topic).some((p) => p.toString() === device.id),
-      10_000,
-      'subscriptions',
-    )
+    await subscribed(rotated, device, topic)
     const cmd = await command(fleet, Date.now(), s2)
     await rotated.node.publish(cmd)
     assert.equal(rotated.store.list('OperatorCommand').length, 1, 'valid under v2')
