@@ -8,7 +8,7 @@
  *   responder → initiator  WantFrame  {want: [id…], count: n, hello?} + n message frames
  *   initiator → responder  CountFrame {count: m}                     + m message frames
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { VerificationError } from './errors.ts'
 import { CpuArch, Sha256Hex, Tag } from './schemas/common.ts'
 

@@ -15,7 +15,7 @@
  * importing node's own verifier and stored through its ingest (the path gossip and anti-entropy
  * use): nothing but the signatures is trusted; the index's `site` only labels the import's answer.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { MAX_WIRE_SIZE } from './constants.ts'
 import { LlmeshError } from './errors.ts'
 import { Tag } from './schemas/common.ts'

@@ -12,7 +12,7 @@
  * streamed request), so the requester relays them without re-encoding and streaming works end to
  * end. A stream that closes without the end frame is a truncated response.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { jsonDepth } from './anti-entropy.ts'
 import { LlmeshError } from './errors.ts'
 import { ModelName, SemverString } from './schemas/common.ts'

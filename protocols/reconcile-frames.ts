@@ -9,7 +9,7 @@
  *   QueryRange  (initiator → responder)  {b?, f: fingerprint} | {b?, i: [id…]} | {b?}
  *   ReplyRange  (responder → initiator)  the same, or {b?, g: [id…], m: [id…]} (a diff)
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { ANTI_ENTROPY_MAX_DIGESTS, Hello } from './anti-entropy.ts'
 import { Sha256Hex } from './schemas/common.ts'
 

@@ -15,7 +15,7 @@
  *
  * Nothing in the index is trusted: every check runs against the signed manifest.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { LlmeshError } from './errors.ts'
 
 /** File names inside a bundle directory. */

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { DEVICE_TYPES, OPERATOR_TYPES, PeerIdString } from './schemas/index.ts'
 
 /**

@@ -19,7 +19,7 @@
  * refuses every publish with `ERR_SEQ_AUTHORITY` (never silently reset to 0).
  */
 import { readFileSync, statSync } from 'node:fs'
-import { z } from 'zod'
+import * as z from 'zod'
 import { writeFileDurable } from '../node/durable-file.ts'
 import { LlmeshError } from '../protocols/errors.ts'
 import { MAX_SEQ_FILE_BYTES } from './constants.ts'

@@ -7,7 +7,7 @@
  */
 import { open, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { z } from 'zod'
+import * as z from 'zod'
 import { syncDir } from '../mesh/message-log.ts'
 import { readOptionalJson } from '../mesh/swarm-key-state.ts'
 import { SECRET_MODE, SWARM_KEY_FILE } from './constants.ts'

@@ -5,7 +5,7 @@
  * applies `chain.slice(k)` with `applyRootChain`; a reader of the file verifies the whole chain.
  */
 import { readFile } from 'node:fs/promises'
-import { z } from 'zod'
+import * as z from 'zod'
 import { canonicalJson, fromBase64, toBase64 } from '../../protocols/encoding.ts'
 import type { VerificationError } from '../../protocols/errors.ts'
 import { TrustRoot } from '../../protocols/schemas/index.ts'

@@ -2,7 +2,7 @@
  * Request bodies of the OpenAI-compatible API (the subset llmesh serves) and their conversion to
  * supervisor requests. Unknown fields are ignored, as OpenAI clients send many.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { DEFAULT_CHAT_MAX_TOKENS, DEFAULT_COMPLETION_MAX_TOKENS, MAX_EMBEDDING_INPUTS } from './constants.ts'
 import type { GenerateInput } from './types.ts'
 

@@ -14,7 +14,7 @@
  */
 import { open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import { z } from 'zod'
+import * as z from 'zod'
 import { LlmeshError } from '../../protocols/errors.ts'
 import { swarmKeyFile, swarmKeyId, swarmKeyOfFile } from '../../protocols/swarm-key/index.ts'
 import { syncDir } from './message-log.ts'

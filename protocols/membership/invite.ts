@@ -7,7 +7,7 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { z } from 'zod'
+import * as z from 'zod'
 import { MAX_SIZE, SCHEMA_VERSION } from '../constants.ts'
 import { fromBase64, parseJsonBytes, toBase64, tryFromBase64 } from '../encoding.ts'
 import { InvalidInputError } from '../errors.ts'

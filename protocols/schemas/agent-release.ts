@@ -6,7 +6,7 @@
  * compatibility fields are checked by devices with `checkAgentUpgrade` (protocols/agent/upgrade.ts).
  * Model manifests are untouched: this is a separate message type (`AgentRelease`).
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { SCHEMA_VERSION } from '../constants.ts'
 import { FleetId, SemverString, Sha256Hex, Timestamp } from './common.ts'
 import { RolloutPolicy } from './policy.ts'

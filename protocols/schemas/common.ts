@@ -1,5 +1,5 @@
 import semver from 'semver'
-import { z } from 'zod'
+import * as z from 'zod'
 
 /** Milliseconds since the Unix epoch (UTC). */
 export const Timestamp = z.number().int().nonnegative()

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { SCHEMA_VERSION } from '../constants.ts'
 import { CpuArch, FleetId, PeerIdString, Tag, Timestamp } from './common.ts'
 

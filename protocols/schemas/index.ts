@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { AgentRelease } from './agent-release.ts'
 import { DeviceEnrollment, Revocation } from './enrollment.ts'
 import { HealthReport } from './health.ts'

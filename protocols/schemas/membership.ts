@@ -10,7 +10,7 @@
  *   node can check it; it reveals the invite but not the invite key, so a peer that reads a claim
  *   cannot claim the invite for itself.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { SCHEMA_VERSION } from '../constants.ts'
 import { FleetId, PeerIdString, Tag, Timestamp } from './common.ts'
 import { DeviceEnrollment } from './enrollment.ts'

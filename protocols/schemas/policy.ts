@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { SiteName } from '../fleet-report.ts'
 import { Tag } from './common.ts'
 

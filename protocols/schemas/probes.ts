@@ -7,7 +7,7 @@
  * digest = sha256 of the set's canonical JSON (`probeSetDigest`). Bounds keep it under
  * MAX_PROBE_SET_BYTES, so a manifest stays far below its 4 MiB limit.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { canonicalBytes, sha256Hex } from '../encoding.ts'
 import { ModelName, SemverString, Sha256Hex } from './common.ts'
 

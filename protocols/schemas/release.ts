@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { isReservedModelName, RESERVED_NAMES_TEXT } from '../agent/reserved-names.ts'
 import { SCHEMA_VERSION } from '../constants.ts'
 import { CpuArch, FleetId, ModelName, SemverRange, SemverString, Sha256Hex, Timestamp } from './common.ts'

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { SCHEMA_VERSION } from '../constants.ts'
 import { FleetId, PeerIdString, Sha256Hex, Timestamp } from './common.ts'
 

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto'
 import { bundleToJSON } from '@sigstore/bundle'
-import { z } from 'zod'
+import * as z from 'zod'
 import {
   IN_TOTO_STATEMENT_TYPE,
   MAX_PACKAGE_SIGNATURE_BYTES,

@@ -3,7 +3,7 @@
  * predicate = the ReleaseManifest. The Sigstore verifier checks the DSSE signature only; the
  * subject digest is checked against the manifest here and against the file by `verifyArtifact`.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { IN_TOTO_STATEMENT_TYPE, PREDICATE_TYPE_RELEASE } from '../constants.ts'
 import { type ReleaseManifest, Sha256Hex } from '../schemas/index.ts'
 
