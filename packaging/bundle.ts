@@ -11,7 +11,8 @@
  * packages they depend on are then loaded by them from there, each at the version npm installed for
  * it): native modules and the packages around them, and the packages our code patches or reaches
  * into (node/mesh/pnet-cipher-fix.ts, node/store/feed-proofs.ts), so that it gets the instance the
- * rest of the process uses. The build fails if a native module would be bundled anyway.
+ * rest of the process uses, and fastify's schema compilers, which fastify never requires here. The
+ * build fails if a native module would be bundled anyway, or code no daemon runs (BUNDLE_DEAD_INPUTS).
  *
  * A few dependencies are bundled from patched copies (packaging/bundle-patches.ts: what and why).
  *
@@ -23,7 +24,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, sym
 import { dirname, join, relative, sep } from 'node:path'
 import { buildSync } from 'esbuild'
 import { patchPackages } from './bundle-patches.ts'
-import { BUNDLE_EXTERNAL_ROOTS } from './constants.ts'
+import { BUNDLE_DEAD_INPUTS, BUNDLE_EXTERNAL_ROOTS } from './constants.ts'
 
 /** The package's package.json as every bundle module imports it (all are in `app/cli/`). */
 const BUNDLE_PACKAGE_JSON = '../package.json'
@@ -52,6 +53,16 @@ export function rewriteImportMeta(source: string, shipped: string, outDir: strin
  */
 export function rewritePackageJsonImport(source: string): string {
   return source.replace(/from\s*(['"])(?:\.\.\/)+package\.json\1/g, `from '${BUNDLE_PACKAGE_JSON}'`)
+}
+
+/** The bundled inputs (some of their bytes in an output) that BUNDLE_DEAD_INPUTS names. */
+export function deadInputs(outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }>): string[] {
+  const bundled = Object.values(outputs).flatMap((o) =>
+    Object.entries(o.inputs)
+      .filter(([, i]) => i.bytesInOutput > 0)
+      .map(([path]) => path),
+  )
+  return [...new Set(bundled)].filter((p) => BUNDLE_DEAD_INPUTS.some((r) => r.test(p)))
 }
 
 function jsFiles(dir: string): string[] {
@@ -105,6 +116,8 @@ export function bundleCli(app: string, dirs: readonly string[]): BundleResult {
     const inputs = Object.keys(result.metafile.inputs)
     const native = inputs.filter((i) => i.endsWith('.node') || /[\\/]prebuilds[\\/]/.test(i))
     if (native.length > 0) throw new Error(`a native module would be bundled: ${native.join(', ')}`)
+    const dead = deadInputs(result.metafile.outputs)
+    if (dead.length > 0) throw new Error(`code no daemon runs would be bundled: ${dead.join(', ')}`)
     const files = Object.keys(result.metafile.outputs).map((o) =>
       relative(app, o.startsWith(sep) ? o : join(process.cwd(), o)),
     )

@@ -77,7 +77,25 @@ export const BUNDLE_EXTERNAL_ROOTS = [
   // imported with import() by our code (signers only): a bundled CommonJS package reached that way
   // lost its named exports (`DSSEBundleBuilder` undefined: `fleet init` failed in the bundle)
   '@sigstore/sign',
+  // fastify's own schema compilers (ajv, fast-json-stringify): the API gives fastify its own
+  // (node/api/server.ts, no route declares a schema), so fastify never requires these; left out of
+  // the bundle, their ~0.3 MB of source is not held by every daemon
+  '@fastify/ajv-compiler',
+  '@fastify/fast-json-stringify-compiler',
 ] as const
+
+/**
+ * Code no daemon runs, which the bundle must not hold (packaging/bundle.ts fails the build): every
+ * daemon would keep its source and compiled top level in its heap for nothing (docs/benchmarks.md,
+ * "Idle footprint of a device", seventh pass). zod's other locales come in with a named import of
+ * `z` (a namespace esbuild cannot shake: `import * as z from 'zod'` is what this tree writes); ajv
+ * and fast-json-stringify's compiler with fastify's own schema compilers (node/api/server.ts).
+ */
+export const BUNDLE_DEAD_INPUTS: readonly RegExp[] = [
+  /node_modules\/zod\/v4\/locales\/(?!en\.js$)/,
+  /node_modules\/(ajv|ajv-formats|@fastify\/ajv-compiler|@fastify\/fast-json-stringify-compiler)\//,
+  /node_modules\/fast-json-stringify\/index\.js$/,
+]
 
 /** The Node flags of a long-lived process (see `launcherSettings`). */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=200']

@@ -25,6 +25,16 @@ export const API_BODY_LIMIT = 1024 * 1024
 /** Largest request head (Node's default is 16 KiB): a publish's policy and probe set headers fit. */
 export const API_MAX_HEADER_BYTES = 256 * 1024
 
+/**
+ * The API's routes validate their input with zod and reply with plain JSON, so no route declares a
+ * fastify schema. Given as fastify's schema compilers, this keeps fastify from loading its own (ajv
+ * and fast-json-stringify, ~0.3 MB of code an idle device would hold for nothing; docs/benchmarks.md,
+ * "Idle footprint", seventh pass), and refuses a route that declares a schema.
+ */
+function noRouteSchemas(): never {
+  throw new Error('API routes validate with zod: a fastify route schema is not supported (node/api/server.ts)')
+}
+
 /** Options of the API server. */
 export interface ApiServerInit {
   /** `host:port` (IPv6 as `[::1]:port`). */
@@ -69,6 +79,7 @@ export async function buildApiApp(
     bodyLimit: API_BODY_LIMIT,
     // a publish carries its policy and probe set in headers (base64, each bounded by its parser)
     http: { maxHeaderSize: API_MAX_HEADER_BYTES },
+    schemaController: { compilersFactory: { buildValidator: noRouteSchemas, buildSerializer: noRouteSchemas } },
   })
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url })
