@@ -97,6 +97,9 @@ export const BUNDLE_DEAD_INPUTS: readonly RegExp[] = [
   /node_modules\/fast-json-stringify\/index\.js$/,
 ]
 
+/** glibc malloc arenas of a long-lived process unless its environment sets MALLOC_ARENA_MAX (see `launcherSettings`). */
+export const DAEMON_MALLOC_ARENAS = '1'
+
 /** The Node flags of a long-lived process (see `launcherSettings`). */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=200']
 
@@ -121,11 +124,19 @@ export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', 
  *   smaller. With `--heap-growing-percent=200` beside it (its 1 MB young generation kept): ~1 MiB
  *   smaller idle, within the runs' spread, and 0.12 s slower per 256 MiB fetch + install, in
  *   alternated runs (docs/benchmarks.md, "Distribution: one to one, as the launcher runs daemons").
- * - `MALLOC_ARENA_MAX=2` (the environment's own value wins): glibc's malloc held to two arenas.
+ * - `MALLOC_ARENA_MAX=1` (the environment's own value wins): glibc's malloc in one arena. With two
+ *   (until 2026-12-05) an idle daemon's malloc memory depended on which arena its threads drew:
+ *   14.3–20.2 MiB (brk heap + other anonymous mappings) over 8 daemons, so RSS 89.8–96.0 MiB; with
+ *   one, 13.8–13.9 MiB and 89.0–90.1 MiB. One to one (256 MiB) measured no difference (fetch +
+ *   install 2.93/3.00 s against 3.09/2.91 s, alternated; docs/benchmarks.md, "Idle footprint",
+ *   seventh pass).
  */
 export function launcherSettings(args: readonly string[]): { flags: string[]; env: Record<string, string> } {
   const longLived =
     (args[1] === 'start' && (args[0] === 'node' || args[0] === 'seed')) || (args[0] === 'agent' && args[1] === 'run')
   if (!longLived) return { flags: [], env: {} }
-  return { flags: [...DAEMON_NODE_FLAGS], env: { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' } }
+  return {
+    flags: [...DAEMON_NODE_FLAGS],
+    env: { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? DAEMON_MALLOC_ARENAS },
+  }
 }

@@ -26,7 +26,7 @@ import { memoryOf } from '../../bench/proc-stats.ts'
 import { sourceFiles } from '../../packaging/build.ts'
 import { bundleCli } from '../../packaging/bundle.ts'
 import { emitFile, shippedPath } from '../../packaging/compile.ts'
-import { APP_DIRS, DAEMON_NODE_FLAGS } from '../../packaging/constants.ts'
+import { APP_DIRS, DAEMON_MALLOC_ARENAS, DAEMON_NODE_FLAGS } from '../../packaging/constants.ts'
 import { scaled, tmpDir, waitFor } from '../helpers/index.ts'
 import { childPids } from '../helpers/processes.ts'
 
@@ -116,7 +116,7 @@ test('an idle device with no model, as its unit runs it: one process, launcher s
   for (const flag of DAEMON_NODE_FLAGS) assert.ok(cmdline.includes(flag), cmdline.join(' '))
   assert.deepEqual(cmdline.slice(cmdline.indexOf('start') - 1, cmdline.indexOf('start') + 1), ['node', 'start'])
   const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0')
-  assert.ok(environ.includes('MALLOC_ARENA_MAX=2'))
+  assert.ok(environ.includes(`MALLOC_ARENA_MAX=${DAEMON_MALLOC_ARENAS}`))
   assert.ok(environ.includes('LLMESH_AGENT_VERSION=0.1.0'), 'started by the supervisor')
   assert.deepEqual(await childPids('', pid), [], 'one process: the supervisor became the daemon')
   // a few rounds of the API and the daemon's timers; the largest RSS seen counts

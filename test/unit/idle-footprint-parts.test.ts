@@ -87,7 +87,7 @@ test('the launcher gives node start, seed start and agent run the daemon setting
   ]) {
     assert.equal(
       await launch(args),
-      `arenas=2 --max-semi-space-size=2 --heap-growing-percent=200 --disable-warning=ExperimentalWarning ${app} ${args.join(' ')}`,
+      `arenas=1 --max-semi-space-size=2 --heap-growing-percent=200 --disable-warning=ExperimentalWarning ${app} ${args.join(' ')}`,
     )
     // the TypeScript copy of the rule (benchmarks and LAN tests start daemons with it) says the same
     const { flags, env: e } = launcherSettings(args)
