@@ -57,9 +57,10 @@ try {
   })
 
   // ── idle supervisor: worker up, no model ──
+  // the worker spawned at start (a device spawns it with its first model): what an idle worker costs
   const sup = new InferenceSupervisor(
     { logger: silentLogger() },
-    { threads: THREADS, contextSize: CONTEXT, maxTokensLimit: 4096 },
+    { threads: THREADS, contextSize: CONTEXT, maxTokensLimit: 4096, spawnOnStart: true },
   )
   await sup.start()
   const pid = sup.status().workerPid!
