@@ -124,3 +124,13 @@ export const PEER_CHOICE_HOLDER_INFLIGHT = 2
 export const PEER_CHOICE_HOLDER_LATENCY_MS = 300
 /** Weight of a new sample in a holder's smoothed request-to-block latency (peer-choice.ts). */
 export const PEER_CHOICE_LATENCY_GAIN = 0.25
+/**
+ * Most tree nodes (present or absent) a feed's tree memo holds while it downloads (tree-memo.ts);
+ * past it the memo starts over. A 256 MiB release in 128 KiB blocks has ≈ 3,600 tree nodes.
+ */
+export const TREE_MEMO_MAX_NODES = 1 << 16
+/**
+ * Ancestors of a tree node that a missed `hasTreeNode` lookup reads in the same RocksDB read batch
+ * (tree-memo.ts): hypercore's `missingNodes` walks up one level per read batch.
+ */
+export const TREE_MEMO_PREFETCH_LEVELS = 8

@@ -22,6 +22,7 @@
  */
 import { type FileHandle, open } from 'node:fs/promises'
 import type Hypercore from 'hypercore'
+import { type CoreReadBatch, type CoreWriteBatch, TreeMemo } from './tree-memo.ts'
 
 /** What the storage wrapper (file-blocks.ts) hands verified blocks to. */
 export interface BlockSink {
@@ -44,16 +45,12 @@ export interface FileChunk {
   size: number
 }
 
-interface ReadBatch {
-  getBlock(index: number): Promise<Buffer | null>
-}
-interface WriteBatch {
+interface WriteBatch extends CoreWriteBatch {
   putBlock(index: number, data: Buffer): void
   deleteBlockRange(start: number, end: number): void
-  flush(): Promise<unknown>
 }
 interface CoreStorage {
-  read(...args: unknown[]): ReadBatch
+  read(...args: unknown[]): CoreReadBatch
   write(): WriteBatch
 }
 
@@ -72,17 +69,28 @@ export class FileBlocks {
   private readonly handles = new Map<string, Promise<FileHandle>>()
   private readonly attached = new WeakSet<object>()
   private readonly sinks = new Map<string, BlockSink>()
+  /** Tree node memos of attached feeds (tree-memo.ts), answering while the feed has a sink. */
+  private readonly memos = new Map<string, TreeMemo>()
   /** Verified blocks written to a sink (a release's staging file) instead of the corestore. */
   blocksToFile = 0
 
   /** From now on, verified blocks of `feed` that `sink` accepts are written to it, not to the corestore. */
   setSink(feed: string, sink: BlockSink): void {
     this.sinks.set(feed, sink)
+    this.memos.get(feed)?.setActive(true)
   }
 
   /** Stops sending `feed`'s blocks to `sink` (no-op when another sink replaced it). */
   clearSink(feed: string, sink: BlockSink): void {
-    if (this.sinks.get(feed) === sink) this.sinks.delete(feed)
+    if (this.sinks.get(feed) !== sink) return
+    this.sinks.delete(feed)
+    this.memos.get(feed)?.setActive(false)
+  }
+
+  /** Read batches opened and tree lookups answered by the memo for `feed` (tests, benchmarks). */
+  treeReads(feed: string): { batches: number; hits: number } {
+    const m = this.memos.get(feed)
+    return { batches: m?.batches ?? 0, hits: m?.hits ?? 0 }
   }
 
   /** Records that `path` holds the blocks of `chunks` (in file order). Idempotent per path. */
@@ -145,7 +153,11 @@ export class FileBlocks {
     if (this.attached.has(storage)) return
     this.attached.add(storage)
     const feed = core.key.toString('hex')
-    const read = storage.read.bind(storage)
+    const inner = (core as unknown as { core?: { state?: { fork?: number } } }).core
+    const memo = new TreeMemo(() => inner?.state?.fork ?? 0)
+    memo.setActive(this.sinks.has(feed))
+    this.memos.set(feed, memo)
+    const read = memo.wrapRead(storage.read.bind(storage))
     storage.read = (...args: unknown[]) => {
       const rx = read(...args)
       const getBlock = rx.getBlock.bind(rx)
@@ -156,6 +168,7 @@ export class FileBlocks {
     const write = storage.write.bind(storage)
     storage.write = () => {
       const tx = write()
+      memo.wrapWrite(tx)
       const putBlock = tx.putBlock.bind(tx)
       const flush = tx.flush.bind(tx)
       let pending: Array<readonly [number, Buffer]> | null = null
