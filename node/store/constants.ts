@@ -134,3 +134,5 @@ export const TREE_MEMO_MAX_NODES = 1 << 16
  * (tree-memo.ts): hypercore's `missingNodes` walks up one level per read batch.
  */
 export const TREE_MEMO_PREFETCH_LEVELS = 8
+/** Bytes of each buffer the tree memo copies the hashes of written nodes into (tree-memo.ts). */
+export const TREE_MEMO_SLAB_BYTES = 32 * 1024

@@ -17,7 +17,7 @@
  *   absence is recorded only when no tree write started or finished while it was read, and a
  *   node's put forgets it.
  */
-import { TREE_MEMO_MAX_NODES, TREE_MEMO_PREFETCH_LEVELS } from './constants.ts'
+import { TREE_MEMO_MAX_NODES, TREE_MEMO_PREFETCH_LEVELS, TREE_MEMO_SLAB_BYTES } from './constants.ts'
 
 /** A tree node as hypercore stores it. */
 export interface TreeNode {
@@ -71,6 +71,8 @@ export class TreeMemo {
   /** Bumped whenever nodes may have been deleted (deletion, failed flush, fork change): a read across it is not kept. */
   private gen = 0
   private fork = 0
+  private slab = Buffer.alloc(0)
+  private slabUsed = 0
   private readonly forkOf: () => number
 
   constructor(forkOf: () => number) {
@@ -137,7 +139,7 @@ export class TreeMemo {
       return flush().then(
         (r) => {
           if (cleared) this.clear()
-          else if (this.active && written !== null) for (const n of written) this.remember(n)
+          else if (this.active && written !== null) for (const n of written) this.remember(this.own(n))
           return r
         },
         (err: unknown) => {
@@ -187,6 +189,23 @@ export class TreeMemo {
     }
   }
 
+  /**
+   * A copy of a written node whose hash lives in the memo's own slab: a node hypercore writes holds
+   * its hash as a view of whatever it came in (a proof node: the whole received message, ≈ a block),
+   * and keeping that view would keep the message (measured: +100 MiB peak RSS per 256 MiB).
+   */
+  private own(node: TreeNode): TreeNode {
+    const n = node.hash.byteLength
+    if (this.slabUsed + n > this.slab.byteLength) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(TREE_MEMO_SLAB_BYTES, n))
+      this.slabUsed = 0
+    }
+    const hash = this.slab.subarray(this.slabUsed, this.slabUsed + n)
+    hash.set(node.hash)
+    this.slabUsed += n
+    return { index: node.index, size: node.size, hash }
+  }
+
   private remember(node: TreeNode): void {
     if (this.absent.size + this.present.size >= TREE_MEMO_MAX_NODES) this.clear()
     this.absent.delete(node.index)
@@ -195,6 +214,8 @@ export class TreeMemo {
 
   private clear(): void {
     this.gen++
+    this.slab = Buffer.alloc(0)
+    this.slabUsed = 0
     this.present.clear()
     this.absent.clear()
     this.putAt.clear()
