@@ -23,6 +23,13 @@ function duSync(dir: string): number {
   return Number(execFileSync('du', ['-sk', dir]).toString().split('\t')[0]) * 1024
 }
 
+/** RocksDB read batches of a peer's corestore so far (rocksdb-native's own count). */
+function readBatches(peer: TestPeer): number {
+  const db = (peer.store.store as unknown as { storage: { db: { _state: { stats: { readBatches: number } } } } })
+    .storage.db
+  return db._state.stats.readBatches
+}
+
 describe('downloads written straight into the file', () => {
   const peers: TestPeer[] = []
   after(() => cleanup(peers))
@@ -49,9 +56,14 @@ describe('downloads written straight into the file', () => {
       bytes += n
       if (sample === null && got >= total * 0.8) sample = { bytes, growth: duSync(storeDir) - before }
     })
+    const batches0 = readBatches(dev)
     const path = await inst.prestage(m)
     assert.deepEqual(await readFile(path), await readFile(src))
     assert.equal(dev.store.files.blocksToFile, total, 'blocks written to the staging file instead of RocksDB')
+    // hypercore walks the tree one read batch per level (≈ 4.6 batches per block); the tree memo
+    // (node/store/tree-memo.ts) answers most of those lookups and reads the rest ahead
+    const batches = readBatches(dev) - batches0
+    assert.ok(batches < 1.5 * total, `${batches} RocksDB read batches for ${total} blocks`)
     const s = sample as { bytes: number; growth: number } | null
     assert.ok(s !== null, 'sampled during the download')
     // through RocksDB the blocks would sit in blob files after memtable flushes (8 MiB memtables)
