@@ -5,7 +5,7 @@
  * "release fetched" log line. argv[2] is JSON
  * { mode: 'libp2p' | 'libp2p-v1' | 'tcp', addr, manifestFile, dataDir, inflight?, psk?, warmManifestFile? }
  * (libp2p-v1: replication protocol version 1, hypercore's secret-stream inside libp2p; psk: swarm key,
- * hex; warmManifestFile: an unrelated release installed first, untimed, as a running daemon would have); prints one JSON line { fetchS, installS, fetchCpuS, installCpuS, bytesIn, du } (CPU: this process, user + system).
+ * hex; warmManifestFile: an unrelated release installed first, untimed, as a running daemon would have); prints one JSON line { fetchS, installS, fetchCpuS, installCpuS, bytesIn, du, maxRssMib, readBatches } (CPU: this process, user + system).
  */
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -102,9 +102,15 @@ if (a.warmManifestFile !== undefined) {
 // the warm release's bytes on the wire and on disk are not the timed release's
 const bytes0 = bytesNow()
 const du0 = a.warmManifestFile === undefined ? 0 : du()
+/** RocksDB read batches of the device's corestore so far (rocksdb-native's count). */
+const readBatches = () =>
+  (store.store as unknown as { storage: { db: { _state: { stats: { readBatches: number } } } } }).storage.db._state
+    .stats.readBatches
+const rb0 = readBatches()
 const c0 = cpu()
 const t = performance.now()
 await inst.prestage(manifest)
+const rb = readBatches() - rb0
 const done = { t: performance.now(), cpu: cpu() }
 const f = fetched ?? done
 const fetchS = (f.t - t) / 1000
@@ -116,6 +122,6 @@ await inst.stop()
 await store.stop()
 // everything the device holds for the release: store, install tree, indexes (du: allocated blocks)
 process.stdout.write(
-  `${JSON.stringify({ fetchS, installS, fetchCpuS, installCpuS, bytesIn: bytesIn - bytes0, du: du() - du0, maxRssMib: peakRssMib() })}\n`,
+  `${JSON.stringify({ fetchS, installS, fetchCpuS, installCpuS, bytesIn: bytesIn - bytes0, du: du() - du0, maxRssMib: peakRssMib(), readBatches: rb })}\n`,
 )
 process.exit(0)

@@ -251,6 +251,8 @@ try {
       du: number
       /** The device process's peak RSS (absent from a baseline tree's device), MiB. */
       maxRssMib?: number
+      /** RocksDB read batches of the device's store during the timed fetch + install (absent from older trees' devices). */
+      readBatches?: number
     }
     return { ...d, seedCpuS: (seedCpu.user + seedCpu.system) / 1e6 }
   }
@@ -360,7 +362,7 @@ try {
     console.log(`| device, ${v}: assemble + fsync + sha256 verify | ${i.toFixed(2)} | ${mbps(i)} | |`)
     console.log(row(`**device, ${v}: fetch + install**`, median(rs.map((d) => d.fetchS + d.installS))))
     cpu.push(
-      `${v}: fetch ${median(rs.map((d) => d.fetchCpuS)).toFixed(2)} s, install ${median(rs.map((d) => d.installCpuS)).toFixed(2)} s (seed serving it: ${median(rs.map((d) => d.seedCpuS)).toFixed(2)} s); wire bytes / file ${median(rs.map((d) => d.bytesIn / size)).toFixed(3)}; data directory / file ${median(rs.map((d) => d.du / size)).toFixed(3)}; peak RSS ${median(rs.map((d) => d.maxRssMib ?? Number.NaN)).toFixed(0)} MiB`,
+      `${v}: fetch ${median(rs.map((d) => d.fetchCpuS)).toFixed(2)} s, install ${median(rs.map((d) => d.installCpuS)).toFixed(2)} s (seed serving it: ${median(rs.map((d) => d.seedCpuS)).toFixed(2)} s); wire bytes / file ${median(rs.map((d) => d.bytesIn / size)).toFixed(3)}; data directory / file ${median(rs.map((d) => d.du / size)).toFixed(3)}; peak RSS ${median(rs.map((d) => d.maxRssMib ?? Number.NaN)).toFixed(0)} MiB; RocksDB read batches ${median(rs.map((d) => d.readBatches ?? Number.NaN)).toFixed(0)}`,
     )
   }
   console.log(`\nDevice process CPU (user + system, medians):\n${cpu.map((l) => `- ${l}`).join('\n')}`)

@@ -64,10 +64,6 @@ export class TreeMemo {
   private readonly absent = new Set<number>()
   /** Reads under way that `hasTreeNode` lookups of the same index share (see `pending`). */
   private readonly inflight = new Map<number, Promise<TreeNode | null>>()
-  /** Index → `seq` of its latest put: an absence read before a put of the node is not kept. */
-  private readonly putAt = new Map<number, number>()
-  /** Counts read starts and puts. */
-  private seq = 0
   /** Bumped whenever nodes may have been deleted (deletion, failed flush, fork change): a read across it is not kept. */
   private gen = 0
   private fork = 0
@@ -114,7 +110,6 @@ export class TreeMemo {
     let nodes: TreeNode[] | null = null
     let deletes = false
     tx.putTreeNode = (node: TreeNode) => {
-      this.putAt.set(node.index, ++this.seq)
       this.absent.delete(node.index)
       nodes ??= []
       nodes.push(node)
@@ -175,15 +170,19 @@ export class TreeMemo {
   }
 
   /** Where a read starts (see `settle`). */
-  readStart(): { seq: number; gen: number } {
-    return { seq: ++this.seq, gen: this.gen }
+  readStart(): number {
+    return this.gen
   }
 
-  /** Records what a read of `index` that started at `start` found. */
-  settle(index: number, node: TreeNode | null, start: { seq: number; gen: number }): void {
-    if (!this.active || start.gen !== this.gen) return
+  /**
+   * Records what a read of `index` that started at generation `gen` found. An absence read before a
+   * put landed is not kept past it: the put's flush remembers the node (and forgets the absence)
+   * when it completes, and an absence that settles after that is dropped as the node is known.
+   */
+  settle(index: number, node: TreeNode | null, gen: number): void {
+    if (!this.active || gen !== this.gen) return
     if (node !== null) this.remember(node)
-    else if (!this.present.has(index) && (this.putAt.get(index) ?? 0) < start.seq) {
+    else if (!this.present.has(index)) {
       if (this.absent.size + this.present.size >= TREE_MEMO_MAX_NODES) this.clear()
       this.absent.add(index)
     }
@@ -218,7 +217,6 @@ export class TreeMemo {
     this.slabUsed = 0
     this.present.clear()
     this.absent.clear()
-    this.putAt.clear()
     this.inflight.clear()
   }
 }

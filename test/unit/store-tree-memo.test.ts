@@ -90,9 +90,15 @@ function setup(fork = { value: 0 }) {
 }
 
 /** One lookup as hypercore's Merkle code makes it: a read batch, one call, tryFlush. */
-async function lookup(read: () => CoreReadBatch, kind: 'get' | 'has', index: number) {
+function get(read: () => CoreReadBatch, index: number): Promise<TreeNode | null> {
   const rx = read()
-  const p = kind === 'get' ? rx.getTreeNode(index) : rx.hasTreeNode(index)
+  const p = rx.getTreeNode(index)
+  rx.tryFlush()
+  return p
+}
+function has(read: () => CoreReadBatch, index: number): Promise<boolean> {
+  const rx = read()
+  const p = rx.hasTreeNode(index)
   rx.tryFlush()
   return p
 }
@@ -121,11 +127,11 @@ describe('tree memo', () => {
     tx.putTreeNode(node(4))
     await tx.flush()
     storage.nodes.set(8, node(8)) // stored before this process (a resumed download)
-    assert.equal((await lookup(read, 'get', 8))?.index, 8)
+    assert.equal((await get(read, 8))?.index, 8)
     const opened = storage.opened
-    assert.equal((await lookup(read, 'get', 4))?.index, 4)
-    assert.equal((await lookup(read, 'get', 8))?.index, 8)
-    assert.equal(await lookup(read, 'has', 4), true)
+    assert.equal((await get(read, 4))?.index, 4)
+    assert.equal((await get(read, 8))?.index, 8)
+    assert.equal(await has(read, 4), true)
     assert.equal(storage.opened, opened, 'no read batch for known nodes')
   })
 
@@ -133,32 +139,32 @@ describe('tree memo', () => {
     const { storage, read } = setup()
     storage.nodes.set(7, node(7))
     // hypercore's missingNodes from leaf 0: 0, 1, 3 absent, 7 present
-    assert.equal(await lookup(read, 'has', 0), false)
+    assert.equal(await has(read, 0), false)
     assert.equal(storage.opened, 1)
     assert.ok(storage.gets[0] > 1, 'ancestors read in the same batch')
-    assert.equal(await lookup(read, 'has', 1), false)
-    assert.equal(await lookup(read, 'has', 3), false)
-    assert.equal(await lookup(read, 'has', 7), true)
+    assert.equal(await has(read, 1), false)
+    assert.equal(await has(read, 3), false)
+    assert.equal(await has(read, 7), true)
     assert.equal(storage.opened, 1)
   })
 
   test('a remembered absence never answers getTreeNode', async () => {
     const { storage, read } = setup()
-    assert.equal(await lookup(read, 'has', 2), false)
+    assert.equal(await has(read, 2), false)
     // written by a path the memo does not see: getTreeNode (verify) must still find it
     storage.nodes.set(2, node(2))
-    assert.equal((await lookup(read, 'get', 2))?.index, 2)
+    assert.equal((await get(read, 2))?.index, 2)
   })
 
   test('a put forgets the absence, and an absence read before a put is not kept', async () => {
     const { read, write } = setup()
-    assert.equal(await lookup(read, 'has', 6), false)
+    assert.equal(await has(read, 6), false)
     const tx = write()
     tx.putTreeNode(node(6))
     // read while the write is under way: storage still lacks it
-    assert.equal(await lookup(read, 'has', 6), false)
+    assert.equal(await has(read, 6), false)
     await tx.flush()
-    assert.equal(await lookup(read, 'has', 6), true)
+    assert.equal(await has(read, 6), true)
   })
 
   test('deletions and a fork change forget what the memo knew', async () => {
@@ -170,12 +176,12 @@ describe('tree memo', () => {
     const del = write()
     del.deleteTreeNodeRange(8, 16)
     await del.flush()
-    assert.equal(await lookup(read, 'get', 10), null)
+    assert.equal(await get(read, 10), null)
     storage.nodes.set(12, node(12))
-    assert.equal((await lookup(read, 'get', 12))?.index, 12)
+    assert.equal((await get(read, 12))?.index, 12)
     storage.nodes.set(12, { ...node(12), size: 2 }) // a truncation and a new fork, seen through the fork
     fork.value = 1
-    assert.equal((await lookup(read, 'get', 12))?.size, 2)
+    assert.equal((await get(read, 12))?.size, 2)
   })
 
   test('inactive (no download running) it only passes reads through', async () => {
@@ -184,8 +190,8 @@ describe('tree memo', () => {
     const tx = write()
     tx.putTreeNode(node(4))
     await tx.flush()
-    await lookup(read, 'get', 4)
-    await lookup(read, 'get', 4)
+    await get(read, 4)
+    await get(read, 4)
     assert.equal(storage.opened, 2)
   })
 })
