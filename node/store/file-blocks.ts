@@ -11,6 +11,9 @@
  * them against the signed tree (a corrupt file only makes this node a refused sender), and local
  * readers check chunk hashes (fetcher) and the whole-file sha256 (assembly).
  *
+ * While a release downloads, the same wrapper puts a memo of the feed's tree nodes in front of its
+ * reads (tree-memo.ts): hypercore's Merkle code otherwise opens a RocksDB read batch per tree level.
+ *
  * The write side (staging-file.ts): while a release downloads, the feed's storage write batches
  * are wrapped too, so verified blocks go straight into the release's staging file (registered here
  * as a source as soon as it exists, so peers are served from it during the download) and RocksDB
@@ -85,12 +88,6 @@ export class FileBlocks {
     if (this.sinks.get(feed) !== sink) return
     this.sinks.delete(feed)
     this.memos.get(feed)?.setActive(false)
-  }
-
-  /** Read batches opened and tree lookups answered by the memo for `feed` (tests, benchmarks). */
-  treeReads(feed: string): { batches: number; hits: number } {
-    const m = this.memos.get(feed)
-    return { batches: m?.batches ?? 0, hits: m?.hits ?? 0 }
   }
 
   /** Records that `path` holds the blocks of `chunks` (in file order). Idempotent per path. */
