@@ -3,7 +3,7 @@
  * without RocksDB; anything else opens the storage's own read batch (hypercore-storage's `CoreRX`).
  */
 import { TREE_MEMO_PREFETCH_LEVELS } from './constants.ts'
-import type { CoreReadBatch, TreeMemo, TreeNode } from './tree-memo.ts'
+import type { CoreReadBatch, MemoLookups, TreeNode } from './tree-memo-types.ts'
 
 /**
  * A read batch that answers tree lookups from the memo and opens the storage's read batch only for
@@ -12,10 +12,10 @@ import type { CoreReadBatch, TreeMemo, TreeNode } from './tree-memo.ts'
 export class MemoReadBatch implements CoreReadBatch {
   private real: CoreReadBatch | null = null
   private flushed = false
-  private readonly memo: TreeMemo
+  private readonly memo: MemoLookups
   private readonly open: () => CoreReadBatch
 
-  constructor(memo: TreeMemo, open: () => CoreReadBatch) {
+  constructor(memo: MemoLookups, open: () => CoreReadBatch) {
     this.memo = memo
     this.open = open
   }

@@ -26,45 +26,13 @@
  */
 import { TREE_MEMO_MAX_NODES, TREE_MEMO_SLAB_BYTES } from './constants.ts'
 import { MemoReadBatch } from './tree-memo-batch.ts'
+import type { CoreReadBatch, CoreWriteBatch, MemoLookups, TreeNode } from './tree-memo-types.ts'
 
 export { parentOf } from './tree-memo-batch.ts'
-
-/** A tree node as hypercore stores it. */
-export interface TreeNode {
-  index: number
-  size: number
-  hash: Uint8Array
-}
-
-/** The read batch hypercore-storage returns (`CoreRX`), as far as hypercore uses it. */
-export interface CoreReadBatch {
-  getTreeNode(index: number): Promise<TreeNode | null>
-  hasTreeNode(index: number): Promise<boolean>
-  getBlock(index: number): Promise<Buffer | null>
-  getBitfieldPage(index: number): Promise<Buffer | null>
-  getAuth(): Promise<unknown>
-  getSessions(): Promise<unknown>
-  getHead(): Promise<unknown>
-  getDependency(): Promise<unknown>
-  getGroup(): Promise<unknown>
-  getHints(): Promise<unknown>
-  getUserData(key: string): Promise<unknown>
-  getMark(index: number): Promise<unknown>
-  getLocal(key: unknown): Promise<unknown>
-  tryFlush(): void
-  destroy(): void
-}
-
-/** The write batch's tree methods wrapped here. */
-export interface CoreWriteBatch {
-  putTreeNode(node: TreeNode): void
-  deleteTreeNode(index: number): void
-  deleteTreeNodeRange(start: number, end: number): void
-  flush(): Promise<unknown>
-}
+export type { CoreReadBatch, CoreWriteBatch, TreeNode } from './tree-memo-types.ts'
 
 /** Tree nodes of one feed known present or absent in its storage. */
-export class TreeMemo {
+export class TreeMemo implements MemoLookups {
   /** Whether lookups use the memo (a download into a staging file is running). */
   active = false
   private readonly present = new Map<number, TreeNode>()
