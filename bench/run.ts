@@ -32,6 +32,12 @@ const BENCHMARKS: Bench[] = [
     args: ['--mib', '128', '--runs', '5'],
     quick: ['--mib', '8', '--runs', '1'],
   },
+  {
+    name: 'frame-decoder',
+    file: 'frame-decoder.ts',
+    args: ['--messages', '20000', '--runs', '6'],
+    quick: ['--messages', '2000', '--runs', '1'],
+  },
   { name: 'chunk-delta', file: 'chunk-delta.ts', args: ['--mib', '64'], quick: ['--mib', '8'] },
   {
     name: 'idle',

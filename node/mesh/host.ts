@@ -25,6 +25,7 @@ import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { MAX_WIRE_SIZE } from '../../protocols/constants.ts'
+import './frame-decoder-fix.ts'
 import './pnet-cipher-fix.ts'
 import { MAX_CONNECTIONS, MDNS_INTERVAL_MS, PING_TIMEOUT_MIN_MS } from '../constants.ts'
 import {
