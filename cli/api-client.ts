@@ -26,7 +26,7 @@ import type { PublishResponse, ReleaseListResponse, ReleaseResponse } from '../s
 import {
   type ApiTarget,
   type Call,
-  DEFAULT_TIMEOUT_MS,
+  envTimeoutMs,
   envToken,
   MAX_BUNDLE_BYTES,
   nodeUrl,
@@ -86,6 +86,7 @@ const MAX_CHUNK_BYTES = 1024 * 1024
 export interface ApiClientInit {
   /** Bearer token for the API (default `LLMESH_API_TOKEN`). */
   token?: string
+  /** Timeout of one call, ms (default `LLMESH_API_TIMEOUT`, else 15 s; uploads have none). */
   timeoutMs?: number
 }
 
@@ -98,7 +99,7 @@ export class ApiClient {
   constructor(base: string, init: ApiClientInit = {}) {
     this.base = withScheme(base)
     this.token = init.token ?? envToken()
-    this.timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    this.timeoutMs = init.timeoutMs ?? envTimeoutMs()
   }
 
   /** A client of the daemon `opts` names. */

@@ -9,9 +9,10 @@ import { join } from 'node:path'
 import type { ErrorBody } from '../node/api/errors.ts'
 import { envValue } from '../node/config/options.ts'
 import { DEFAULT_API, NODE_INFO_FILE } from '../node/constants.ts'
-import { CliError, oneLine, RefusedError, UnreachableError } from './output.ts'
+import { parseDuration } from '../protocols/duration.ts'
+import { CliError, oneLine, RefusedError, UnreachableError, UsageError } from './output.ts'
 
-/** Default timeout of one API call, ms (an upload has none). */
+/** Default timeout of one API call, ms (an upload has none); `LLMESH_API_TIMEOUT` overrides it. */
 export const DEFAULT_TIMEOUT_MS = 15_000
 /** Largest JSON answer the CLI reads, bytes (a fleet's status is far below). */
 export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024
@@ -119,7 +120,7 @@ export async function send(url: string, call: Call, token: string | undefined): 
   const headers = new Headers(call.headers)
   if (token !== undefined && token !== '' && !headers.has('authorization'))
     headers.set('authorization', `Bearer ${token}`)
-  const timeoutMs = call.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : call.timeoutMs
+  const timeoutMs = call.timeoutMs === undefined ? envTimeoutMs() : call.timeoutMs
   let res: Response
   try {
     res = await fetch(url, {
@@ -139,6 +140,23 @@ export async function send(url: string, call: Call, token: string | undefined): 
   if (noRoute && call.missingOk === true) return undefined
   if (err.code === 'ERR_NOT_FOUND' && call.notFoundOk === true) return undefined
   throw err
+}
+
+/**
+ * The timeout of one API call: `LLMESH_API_TIMEOUT` (a duration, node/config/options.ts) when set,
+ * else `DEFAULT_TIMEOUT_MS`. A malformed value is refused, not ignored.
+ */
+export function envTimeoutMs(env: Readonly<Record<string, string | undefined>> = process.env): number {
+  const v = envValue('api_timeout', env)
+  if (v === undefined) return DEFAULT_TIMEOUT_MS
+  let ms: number
+  try {
+    ms = parseDuration(v)
+  } catch {
+    ms = Number.NaN
+  }
+  if (!(ms > 0)) throw new UsageError(`LLMESH_API_TIMEOUT=${v}: not a positive duration (e.g. 30s)`)
+  return ms
 }
 
 /** The API token of the operator's environment (`LLMESH_API_TOKEN`, node/config/options.ts). */

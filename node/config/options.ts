@@ -133,6 +133,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'the API bearer token itself (16+ characters; the CLI sends it too); env only',
   },
   {
+    name: 'api_timeout',
+    env: 'LLMESH_API_TIMEOUT',
+    kind: 'duration',
+    default: () => '15s',
+    defaultText: '`15s`',
+    help: 'the CLI: how long one API call waits for the daemon to answer (an upload waits as long as it takes); env only',
+  },
+  {
     name: 'api_insecure',
     flag: '--api-insecure',
     env: 'LLMESH_API_INSECURE',

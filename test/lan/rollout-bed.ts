@@ -139,6 +139,9 @@ export async function publishTiny(
       ...['--api', rb.seed.info.api],
     ],
     120_000,
+    // the seed may be slow to answer the CLI's first call (a flood, CPU hogs beside the suite): the
+    // call's own deadline, scaled like the test's, not the CLI's interactive 15 s
+    { LLMESH_API_TIMEOUT: `${scaled(60_000)}ms` },
   )
 }
 

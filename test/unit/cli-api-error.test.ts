@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import Fastify from 'fastify'
-import { apiError, callApi } from '../../cli/api-client.ts'
+import { ApiClient, apiError, callApi, DEFAULT_TIMEOUT_MS } from '../../cli/api-client.ts'
+import { envTimeoutMs } from '../../cli/api-transport.ts'
 import { installErrorHandlers, sendError } from '../../node/api/errors.ts'
 import { silentLogger } from '../../node/logger.ts'
 
@@ -34,4 +35,30 @@ test('callApi against a real server: the code, and missingOk only for a missing 
   } finally {
     await app.close()
   }
+})
+
+test('LLMESH_API_TIMEOUT: how long a call waits, against a real server that answers slowly', async (t) => {
+  assert.equal(envTimeoutMs({}), DEFAULT_TIMEOUT_MS)
+  assert.equal(envTimeoutMs({ LLMESH_API_TIMEOUT: '90s' }), 90_000)
+  assert.equal(envTimeoutMs({ LLMESH_API_TIMEOUT: '' }), DEFAULT_TIMEOUT_MS, 'empty: unset')
+  for (const bad of ['soon', '0s', '-5s'])
+    assert.throws(() => envTimeoutMs({ LLMESH_API_TIMEOUT: bad }), { code: 'ERR_USAGE', exitCode: 2 }, bad)
+  const app = Fastify()
+  app.get('/status', async () => {
+    await new Promise((r) => setTimeout(r, 600))
+    return { ok: true }
+  })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.after(() => app.close())
+  const addr = app.server.address()
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}`
+  const saved = process.env.LLMESH_API_TIMEOUT
+  t.after(() => {
+    if (saved === undefined) delete process.env.LLMESH_API_TIMEOUT
+    else process.env.LLMESH_API_TIMEOUT = saved
+  })
+  process.env.LLMESH_API_TIMEOUT = '200ms'
+  await assert.rejects(new ApiClient(url).status(), { code: 'ERR_TIMEOUT', exitCode: 3 })
+  process.env.LLMESH_API_TIMEOUT = '30s'
+  assert.deepEqual(await new ApiClient(url).status(), { ok: true })
 })
