@@ -26,7 +26,6 @@ import type { PublishResponse, ReleaseListResponse, ReleaseResponse } from '../s
 import {
   type ApiTarget,
   type Call,
-  envTimeoutMs,
   envToken,
   MAX_BUNDLE_BYTES,
   nodeUrl,
@@ -94,12 +93,13 @@ export interface ApiClientInit {
 export class ApiClient {
   readonly base: string
   private readonly token: string | undefined
-  private readonly timeoutMs: number
+  /** undefined: `LLMESH_API_TIMEOUT`, else 15 s, resolved per call (api-transport.ts `envTimeoutMs`). */
+  private readonly timeoutMs: number | undefined
 
   constructor(base: string, init: ApiClientInit = {}) {
     this.base = withScheme(base)
     this.token = init.token ?? envToken()
-    this.timeoutMs = init.timeoutMs ?? envTimeoutMs()
+    this.timeoutMs = init.timeoutMs
   }
 
   /** A client of the daemon `opts` names. */

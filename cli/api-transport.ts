@@ -9,7 +9,6 @@ import { join } from 'node:path'
 import type { ErrorBody } from '../node/api/errors.ts'
 import { envValue } from '../node/config/options.ts'
 import { DEFAULT_API, NODE_INFO_FILE } from '../node/constants.ts'
-import { parseDuration } from '../protocols/duration.ts'
 import { CliError, oneLine, RefusedError, UnreachableError, UsageError } from './output.ts'
 
 /** Default timeout of one API call, ms (an upload has none); `LLMESH_API_TIMEOUT` overrides it. */
@@ -120,7 +119,7 @@ export async function send(url: string, call: Call, token: string | undefined): 
   const headers = new Headers(call.headers)
   if (token !== undefined && token !== '' && !headers.has('authorization'))
     headers.set('authorization', `Bearer ${token}`)
-  const timeoutMs = call.timeoutMs === undefined ? envTimeoutMs() : call.timeoutMs
+  const timeoutMs = call.timeoutMs === undefined ? await envTimeoutMs() : call.timeoutMs
   let res: Response
   try {
     res = await fetch(url, {
@@ -144,11 +143,13 @@ export async function send(url: string, call: Call, token: string | undefined): 
 
 /**
  * The timeout of one API call: `LLMESH_API_TIMEOUT` (a duration, node/config/options.ts) when set,
- * else `DEFAULT_TIMEOUT_MS`. A malformed value is refused, not ignored.
+ * else `DEFAULT_TIMEOUT_MS`. A malformed value is refused, not ignored. The duration parser is
+ * loaded only when the variable is set (`--version` and `status` load no protocol module).
  */
-export function envTimeoutMs(env: Readonly<Record<string, string | undefined>> = process.env): number {
+export async function envTimeoutMs(env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
   const v = envValue('api_timeout', env)
   if (v === undefined) return DEFAULT_TIMEOUT_MS
+  const { parseDuration } = await import('../protocols/duration.ts')
   let ms: number
   try {
     ms = parseDuration(v)

@@ -38,11 +38,11 @@ test('callApi against a real server: the code, and missingOk only for a missing 
 })
 
 test('LLMESH_API_TIMEOUT: how long a call waits, against a real server that answers slowly', async (t) => {
-  assert.equal(envTimeoutMs({}), DEFAULT_TIMEOUT_MS)
-  assert.equal(envTimeoutMs({ LLMESH_API_TIMEOUT: '90s' }), 90_000)
-  assert.equal(envTimeoutMs({ LLMESH_API_TIMEOUT: '' }), DEFAULT_TIMEOUT_MS, 'empty: unset')
+  assert.equal(await envTimeoutMs({}), DEFAULT_TIMEOUT_MS)
+  assert.equal(await envTimeoutMs({ LLMESH_API_TIMEOUT: '90s' }), 90_000)
+  assert.equal(await envTimeoutMs({ LLMESH_API_TIMEOUT: '' }), DEFAULT_TIMEOUT_MS, 'empty: unset')
   for (const bad of ['soon', '0s', '-5s'])
-    assert.throws(() => envTimeoutMs({ LLMESH_API_TIMEOUT: bad }), { code: 'ERR_USAGE', exitCode: 2 }, bad)
+    await assert.rejects(envTimeoutMs({ LLMESH_API_TIMEOUT: bad }), { code: 'ERR_USAGE', exitCode: 2 }, bad)
   const app = Fastify()
   app.get('/status', async () => {
     await new Promise((r) => setTimeout(r, 600))
