@@ -282,7 +282,7 @@ function bump(version: string, n: number): string {
 
 /** `llmesh_forwarded_requests_total{direction="out",outcome="ok"}` of a node's /metrics. */
 async function forwardedOk(bed: TestBed, n: InstalledNode): Promise<number> {
-  const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(10)), `${n.info.api}/metrics`])
+  const stdout = await bed.get(n.host, `${n.info.api}/metrics`)
   const m = /^llmesh_forwarded_requests_total\{direction="out",outcome="ok"\} (\d+)$/m.exec(stdout)
   return Number(m?.[1] ?? 0)
 }

@@ -15,7 +15,6 @@ import type { NodeStatus } from '../../node/api/status.ts'
 import type { ModelInstallState } from '../../node/install/installer.ts'
 import type { ReplicationStats } from '../../node/store/replicator.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
-import { scaled } from '../helpers/index.ts'
 import { inviteFor, type LanNode, startArgs } from './helpers.ts'
 import { type Host, REPO_ROOT, type TestBed, until } from './netns.ts'
 
@@ -113,8 +112,7 @@ export async function startNode(
 
 /** GET /status over HTTP from inside the node's namespace. */
 export async function httpStatus(bed: TestBed, n: LanNode): Promise<DistStatus> {
-  const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(5)), `${apiUrl(n)}/status`])
-  return JSON.parse(stdout) as DistStatus
+  return JSON.parse(await bed.get(n.host, `${apiUrl(n)}/status`, 5_000)) as DistStatus
 }
 
 /** Bytes this node received through replication since it started. */

@@ -51,7 +51,7 @@ describe('federated serving in network namespaces', { skip, timeout: scaled(300_
     ...extra,
   })
   const metricsOf = async (n: LanNode): Promise<string> => {
-    const { stdout } = await rb.bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(10)), url(n, '/metrics')])
+    const stdout = await rb.bed.get(n.host, url(n, '/metrics'))
     metricsSeen.push(stdout)
     return stdout
   }

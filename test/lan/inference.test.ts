@@ -52,8 +52,7 @@ describe('inference in network namespaces', { skip, timeout: scaled(240_000) }, 
     const s = await status()
     return s.models.tiny?.active === v && s.inference?.version === v && s.inference.state === 'ready'
   }
-  const metrics = async () =>
-    (await bed.exec(bed.hosts[2], 'curl', ['-sf', '--max-time', String(scaled(10)), `${apiUrl(dev)}/metrics`])).stdout
+  const metrics = async () => bed.get(bed.hosts[2], `${apiUrl(dev)}/metrics`)
   /** Sum of a metric's samples whose labels contain every given `k="v"`. */
   const metric = (text: string, name: string, labels: Record<string, string> = {}) =>
     text

@@ -49,6 +49,50 @@ describe('LAN test bed', { skip }, () => {
     )
   })
 
+  test('GETs from inside a namespace through its probe: fails like curl -f, a killed probe comes back, none left after destroy', async () => {
+    const bed = await TestBed.create({ hosts: 2 })
+    const [a, b] = bed.hosts
+    const pids = (ns: string) =>
+      execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => l !== '')
+        .map(Number)
+    let probes: number[] = []
+    try {
+      // a server reachable only inside the bed: /ok answers, anything else is a 404
+      const server = `require('node:http').createServer((q, s) => { s.statusCode = q.url === '/ok' ? 200 : 404; s.end(q.url) }).listen(8080, '${b.ip}', () => console.log('up'))`
+      const srv = bed.spawn(b, 'http-server', process.execPath, ['-e', server])
+      await until(() => srv.stdout.includes('up'), 10_000, 'server')
+      assert.equal(await bed.get(a, `http://${b.ip}:8080/ok`), '/ok', 'across the bridge')
+      assert.equal(await bed.get(b, `http://${b.ip}:8080/ok`), '/ok', 'in its own namespace')
+      await assert.rejects(bed.get(a, `http://${b.ip}:8080/missing`), /HTTP 404/)
+      await assert.rejects(bed.get(a, `http://${b.ip}:8081/ok`), /ECONNREFUSED/)
+      assert.equal(pids(a.ns).length, 1, 'one probe in the client namespace')
+      const [first] = pids(a.ns)
+      process.kill(first, 'SIGKILL')
+      await until(
+        async () => (await bed.get(a, `http://${b.ip}:8080/ok`).catch(() => '')) === '/ok',
+        10_000,
+        'a new probe',
+      )
+      assert.equal(pids(a.ns).length, 1, 'one probe again')
+      assert.notEqual(pids(a.ns)[0], first)
+      probes = [...pids(a.ns), ...pids(b.ns).filter((p) => p !== srv.child.pid)]
+      assert.equal(probes.length, 2)
+    } finally {
+      await bed.destroy()
+    }
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+    assert.deepEqual(probes.filter(alive), [], 'every probe ended with the bed')
+  })
+
   test('SIGTERM of the owning process removes its namespaces', async () => {
     const script = `import { TestBed } from ${JSON.stringify(join(REPO_ROOT, 'test', 'lan', 'netns.ts'))}
 const bed = await TestBed.create({ hosts: 2 })

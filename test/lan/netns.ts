@@ -22,6 +22,7 @@ import { promisify } from 'node:util'
 import { launcherSettings } from '../../packaging/constants.ts'
 import { scaled } from '../helpers/index.ts'
 import { deleteNamespace, NETNS_PREFIX, sweepStale, trackBed, untrackBed } from './netns-cleanup.ts'
+import { NamespaceProbe } from './netns-probe.ts'
 import type { BedProcess, Host, LogLine, Shaping, WanLink } from './netns-types.ts'
 
 export { until } from './netns-checks.ts'
@@ -51,6 +52,7 @@ export class TestBed {
   readonly processes: BedProcess[] = []
   private destroyed = false
   private readonly made: string[] = []
+  private readonly probes = new Map<string, NamespaceProbe>()
 
   private constructor(id: string, subnet: string, logDir: string) {
     this.id = id
@@ -184,6 +186,21 @@ export class TestBed {
     }
   }
 
+  /**
+   * GETs `url` from inside `host`'s namespace and returns the body; throws as `curl -sf` fails (no
+   * answer within `timeoutMs`, scaled; a status ≥ 400). Through the namespace's long-lived probe
+   * (test/lan/netns-probe.ts): the tests poll nodes many times a second, and a fork of `ip` and
+   * `curl` per poll was a tenth of a LAN test's CPU.
+   */
+  get(host: Host, url: string, timeoutMs = 10_000): Promise<string> {
+    let probe = this.probes.get(host.ns)
+    if (probe === undefined) {
+      probe = new NamespaceProbe(host.ns)
+      this.probes.set(host.ns, probe)
+    }
+    return probe.get(url, scaled(timeoutMs))
+  }
+
   /** Runs a command in a namespace and returns its output. */
   async exec(
     host: Host,
@@ -265,7 +282,10 @@ export class TestBed {
 
   /** Stops every process and deletes every namespace. Idempotent. */
   async destroy(): Promise<void> {
-    await Promise.all(this.processes.map((p) => this.terminate(p, 5_000)))
+    await Promise.all([
+      ...this.processes.map((p) => this.terminate(p, 5_000)),
+      ...[...this.probes.values()].map((p) => p.stop()),
+    ])
     this.destroySync()
   }
 
@@ -282,6 +302,7 @@ export class TestBed {
         }
       }
     }
+    for (const probe of this.probes.values()) probe.kill()
     for (const ns of [...this.made].reverse()) deleteNamespace(ns)
     untrackBed(this)
   }

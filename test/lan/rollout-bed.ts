@@ -99,10 +99,9 @@ export async function startRolloutBed(init: RolloutBedInit): Promise<RolloutBed>
   return rb
 }
 
-/** GET a JSON route of a node's API with curl inside its namespace. */
+/** GET a JSON route of a node's API from inside its namespace. */
 export async function getJson<T>(bed: TestBed, n: LanNode, path: string): Promise<T> {
-  const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(10)), `${n.info.api}${path}`])
-  return JSON.parse(stdout) as T
+  return JSON.parse(await bed.get(n.host, `${n.info.api}${path}`)) as T
 }
 
 /** A node's /status. */

@@ -61,8 +61,7 @@ describe('partition during a rollout (network namespaces)', { skip, timeout: sca
   let nodes: LanNode[] = [] // [seed, d1..d5]
 
   const get = async <T>(n: LanNode, path: string): Promise<T> => {
-    const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(10)), `${n.info.api}${path}`])
-    return JSON.parse(stdout) as T
+    return JSON.parse(await bed.get(n.host, `${n.info.api}${path}`)) as T
   }
   const rolloutOf = async (n: LanNode, v: string) =>
     (await get<RolloutJson>(n, '/rollout')).releases.find((r) => r.model === 'tiny' && r.version === v)

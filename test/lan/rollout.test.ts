@@ -57,11 +57,9 @@ describe('collective canary in network namespaces', { skip, timeout: scaled(240_
       name: `seed-${Date.now()}`,
       extra: ['--tags', 'seed', '--report-interval', '500ms'],
     })
-  // curl inside the namespace: polling with `llmesh status` (a TypeScript process each time) would eat the 2 cores
-  const status = async (n: LanNode): Promise<Status> => {
-    const { stdout } = await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(10)), `${n.info.api}/status`])
-    return JSON.parse(stdout) as Status
-  }
+  // GET inside the namespace: polling with `llmesh status` (a TypeScript process each time) would eat the 2 cores
+  const status = async (n: LanNode): Promise<Status> =>
+    JSON.parse(await bed.get(n.host, `${n.info.api}/status`)) as Status
   const cli = (n: LanNode, ...args: string[]) => bed.exec(n.host, process.execPath, [BIN, ...args, '--api', n.info.api])
   const publish = async (version: string, policy: string, gguf = {}) => {
     const file = join(work, `tiny-${version}.gguf`)

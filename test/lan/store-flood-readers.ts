@@ -4,7 +4,6 @@
  */
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { scaled } from '../helpers/index.ts'
 import type { LanNode } from './helpers.ts'
 import type { TestBed } from './netns.ts'
 import { statusOf } from './rollout-bed.ts'
@@ -49,7 +48,7 @@ export function metric(text: string, name: string, filter = ''): number {
 
 /** A node's /metrics text, fetched from inside its namespace. */
 export async function metricsAt(bed: TestBed, n: LanNode): Promise<string> {
-  return (await bed.exec(n.host, 'curl', ['-sf', '--max-time', String(scaled(10)), `${n.info.api}/metrics`])).stdout
+  return bed.get(n.host, `${n.info.api}/metrics`)
 }
 
 /** A node's store, heap and refusal figures now. */
