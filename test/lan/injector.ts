@@ -7,7 +7,7 @@
  *
  *   node test/lan/injector.ts --fleet <dir> [--psk <swarm.key>] --dial <ma>… [--dial-only]
  *        [--publish <topic-base>=<file>…] [--subscribers-wait-ms 10000] [--min-subscribers 1]
- *        [--dial-attempts 3]
+ *        [--dial-attempts 3] [--dial-timeout-ms 5000]
  *
  * `--min-subscribers N` waits (up to the wait) until N peers subscribe to a topic before publishing
  * on it, so that every dialed node gets the message straight from the injector. Gossipsub
@@ -45,6 +45,7 @@ const { values } = parseArgs({
     identity: { type: 'string' },
     'flood-health-ms': { type: 'string' },
     'dial-attempts': { type: 'string', default: '3' },
+    'dial-timeout-ms': { type: 'string', default: '5000' },
   },
 })
 
@@ -88,7 +89,7 @@ for (const addr of values.dial) {
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
       await node.libp2p.dial((await import('@multiformats/multiaddr')).multiaddr(addr), {
-        signal: AbortSignal.timeout(5000),
+        signal: AbortSignal.timeout(Number(values['dial-timeout-ms'])),
       })
       dialed++
       out({ event: 'dial', addr, ok: true, attempt })

@@ -36,6 +36,12 @@ const skip = canRunBed() ? false : 'needs root and ip netns'
 const V0 = '0.9.0'
 const V = '1.0.0'
 const FLOOD_MS = 60_000
+/** The injectors' dials and their wait for the honest nodes' subscriptions (idle-machine figures, scaled). */
+const DIAL_ATTEMPTS = 3
+const DIAL_TIMEOUT_MS = 5_000
+const SUBSCRIBERS_WAIT_MS = 20_000
+/** An injector's start before its first dial (loading the mesh stack). */
+const INJECTOR_START_MS = 10_000
 const POLICY = POLICIES.ONE_STAGE_EXCEPT('seed')
 
 describe('a flood of maximum-size reports (network namespaces)', { skip, timeout: scaled(300_000) }, () => {
@@ -78,7 +84,8 @@ describe('a flood of maximum-size reports (network namespaces)', { skip, timeout
     const flood = (name: string, host: number, identity: string[]) =>
       startInjector(bed, bed.hosts[host], name, [
         ...['--fleet', fleet.dir, '--min-subscribers', String(honest.length)],
-        ...['--subscribers-wait-ms', String(scaled(20_000))],
+        ...['--subscribers-wait-ms', String(scaled(SUBSCRIBERS_WAIT_MS))],
+        ...['--dial-attempts', String(DIAL_ATTEMPTS), '--dial-timeout-ms', String(scaled(DIAL_TIMEOUT_MS))],
         ...['--flood-health-ms', String(FLOOD_MS), ...identity, ...dial],
       ])
     const floodStart = Date.now()
@@ -87,15 +94,20 @@ describe('a flood of maximum-size reports (network namespaces)', { skip, timeout
       flood('unenrolled', 4, []),
     ]
     const [hostile, unenrolled] = injectors
-    await until(
-      () =>
-        injectors.every((p) => injectorEvents(p).some((e) => e.event === 'flood-started') || p.child.exitCode !== null),
-      30_000,
-      'both flooders dialed and started',
-    )
+    // an injector that dialed nobody prints `done` without flooding: that ends the wait too, and fails below
+    const settled = (p: (typeof injectors)[number]) =>
+      injectorEvents(p).some((e) => e.event === 'flood-started' || e.event === 'done') || p.child.exitCode !== null
+    await waitFor(() => injectors.every(settled), {
+      // the injector's own worst case: start, every dial timing out on every attempt, the subscriber wait
+      timeoutMs: INJECTOR_START_MS + honest.length * DIAL_ATTEMPTS * DIAL_TIMEOUT_MS + SUBSCRIBERS_WAIT_MS,
+      what: 'both flooders dialed and started',
+      detail: () => injectors.map((p) => ({ name: p.name, exit: p.child.exitCode, events: injectorEvents(p) })),
+    })
     for (const p of injectors) {
-      const started = injectorEvents(p).find((e) => e.event === 'flood-started')
-      t.diagnostic(`${p.name} started flooding with ${started?.subscribers} subscribers`)
+      const events = injectorEvents(p)
+      const started = events.find((e) => e.event === 'flood-started')
+      assert.ok(started, `${p.name} never flooded: ${JSON.stringify(events)} ${p.stderr.slice(-500)}`)
+      t.diagnostic(`${p.name} started flooding with ${started.subscribers} subscribers`)
     }
     const unenrolledId = injectorEvents(unenrolled).find((e) => e.event === 'started')?.peerId as string
     assert.ok(unenrolledId !== undefined && unenrolledId !== hostileId)
