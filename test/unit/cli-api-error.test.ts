@@ -5,6 +5,7 @@ import Fastify from 'fastify'
 import { ApiClient, apiError, callApi, DEFAULT_TIMEOUT_MS } from '../../cli/api-client.ts'
 import { envTimeoutMs } from '../../cli/api-transport.ts'
 import { installErrorHandlers, sendError } from '../../node/api/errors.ts'
+import { optionSpec } from '../../node/config/options.ts'
 import { silentLogger } from '../../node/logger.ts'
 
 test('apiError: the contract, an older node’s shape, and no code at all', () => {
@@ -39,6 +40,9 @@ test('callApi against a real server: the code, and missingOk only for a missing 
 
 test('LLMESH_API_TIMEOUT: how long a call waits, against a real server that answers slowly', async (t) => {
   assert.equal(await envTimeoutMs({}), DEFAULT_TIMEOUT_MS)
+  // the documented default (docs/config.md, from the option table) is the one the CLI uses
+  const documented = optionSpec('api_timeout').default?.({} as never)
+  assert.equal(await envTimeoutMs({ LLMESH_API_TIMEOUT: String(documented) }), DEFAULT_TIMEOUT_MS)
   assert.equal(await envTimeoutMs({ LLMESH_API_TIMEOUT: '90s' }), 90_000)
   assert.equal(await envTimeoutMs({ LLMESH_API_TIMEOUT: '' }), DEFAULT_TIMEOUT_MS, 'empty: unset')
   for (const bad of ['soon', '0s', '-5s'])
