@@ -77,3 +77,6 @@ export const MAX_WIRE_SIZE = 5 * 1024 * 1024
 
 /** Default allowed clock skew when checking timestamps, ms. */
 export const CLOCK_SKEW_MS = 5 * 60 * 1000
+
+/** Ed25519 public keys a verifier keeps imported (one per signer; importing costs about one signature check). */
+export const ED25519_KEY_CACHE_SIZE = 4096

@@ -5,7 +5,13 @@
  */
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { MAX_WIRE_SIZE, PAYLOAD_TYPE_DEVICE, PAYLOAD_TYPE_IN_TOTO, PAYLOAD_TYPE_OPERATOR } from './constants.ts'
+import {
+  ED25519_KEY_CACHE_SIZE,
+  MAX_WIRE_SIZE,
+  PAYLOAD_TYPE_DEVICE,
+  PAYLOAD_TYPE_IN_TOTO,
+  PAYLOAD_TYPE_OPERATOR,
+} from './constants.ts'
 import { compactArrays, fromBase64, isCanonicalJsonBytes, parseJsonBytes } from './encoding.ts'
 import { type VerificationCode, VerificationError } from './errors.ts'
 import { DeviceMessage, type InviteClaim, OperatorMessage, type TrustRoot } from './schemas/index.ts'
@@ -28,9 +34,22 @@ export const failWith = (code: VerificationCode, message: string, cause?: unknow
 /** DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 raw key bytes follow. */
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
-/** The public key of 32 raw Ed25519 key bytes. */
+const keyCache = new Map<string, KeyObject>()
+
+/**
+ * The public key of 32 raw Ed25519 key bytes. Every gossiped device message names its signer's
+ * key, and a fleet has few signers: the key objects are kept (the oldest dropped past
+ * ED25519_KEY_CACHE_SIZE), so a key is imported once, not once per message.
+ */
 export function ed25519PublicKey(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' })
+  const id = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64')
+  let key = keyCache.get(id)
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' })
+    if (keyCache.size >= ED25519_KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value as string)
+    keyCache.set(id, key)
+  }
+  return key
 }
 
 /** A message opened: its signature and payload checked, or the refusal. */
