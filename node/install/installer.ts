@@ -281,11 +281,15 @@ export class Installer {
     for (const model of models) {
       const d = this.downloads.progress(model)
       try {
+        const staged = (await this.versions(model)).sort(newestFirst)
+        const dl = d?.status()
         out[model] = {
           active: await readVersionLink(this.layout.link(model, 'active')),
           previous: await readVersionLink(this.layout.link(model, 'previous')),
-          staged: (await this.versions(model)).sort(newestFirst),
-          downloading: d ? d.status() : null,
+          staged,
+          // a staged version's download is over, though its blocks are still being handed to the
+          // installed file (adoptInstalled): never both at once
+          downloading: dl === undefined || staged.includes(dl.version) ? null : dl,
           refused: this.refused.get(model) ?? [],
         }
         this.faults.ok(`${model} status`)

@@ -57,6 +57,32 @@ describe('installer', () => {
     assert.deepEqual(await readdir(join(dir, 'models', 'tiny', '1.0.0')), ['manifest.json', 'model.gguf'])
   })
 
+  test('a version is never shown staged and downloading at once (its blocks still being adopted)', async () => {
+    const m = await makeRelease(store, 'tiny', '1.0.0', await gguf('v1.gguf', 5))
+    // hold the step after the file is in place: the blocks handed to the installed file
+    let release!: () => void
+    let reached!: () => void
+    const atAdopt = new Promise<void>((r) => {
+      reached = r
+    })
+    const adoptFile = store.adoptFile.bind(store)
+    store.adoptFile = async (...args: Parameters<typeof store.adoptFile>) => {
+      reached()
+      await new Promise<void>((r) => {
+        release = r
+      })
+      return adoptFile(...args)
+    }
+    const staging = installer.prestage(m)
+    await atAdopt
+    const st = (await installer.status()).tiny
+    assert.deepEqual(st.staged, ['1.0.0'], 'in place, verified')
+    assert.equal(st.downloading, null, 'so no longer downloading')
+    release()
+    await staging
+    assert.equal((await installer.status()).tiny.downloading, null)
+  })
+
   test('activation switches active atomically and keeps previous; rollback restores it', async () => {
     const m1 = await makeRelease(store, 'tiny', '1.0.0', await gguf('v1.gguf', 5))
     const m2 = await makeRelease(store, 'tiny', '1.1.0', await gguf('v2.gguf', 5, 1))
