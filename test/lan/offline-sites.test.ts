@@ -248,7 +248,7 @@ describe('two offline sites: a release carried to B, its evidence carried back t
       `# publish→A serving ${tA - t0} ms, export+import→B serving ${tB - tA} ms, report round trip ${Date.now() - tB} ms, ${chunks.length} chunks, ${first.accepted + res.accepted} messages imported`,
     )
   })
-  test('linked over a 5 Mbit/s WAN: a release published at A reaches all of B, crossing once, capped', async () => {
+  test('linked over a 5 Mbit/s WAN: a release published at A reaches all of B, crossing once, capped', async (t) => {
     const t0 = Date.now()
     const gwA = a.devices[0] as LanNode
     const link = await a.bed.wanLink(gwA.host, (b[0] as LanNode).host, '5mbit')
@@ -302,16 +302,19 @@ describe('two offline sites: a release carried to B, its evidence carried back t
       }
     })()
     const before = await link.bytes()
+    const tBefore = performance.now()
     await publishTiny(a, '2.0.0', POLICIES.ONE_STAGE, { layers: 2, embd: 256, seed: 2 })
     const size = (await stat(join(a.work, 'tiny-2.0.0.gguf'))).size
     // the bytes through the link when B's gateway holds the whole file, then when all of B serves it
     let atGateway: number | undefined
+    let gatewayS = 0
     await until(
       async () => {
         const all = await Promise.all(b.map((n) => statusOf(bedB, n)))
         const g = all[0]?.models.tiny
         if (atGateway === undefined && (g?.staged.includes('2.0.0') || g?.active === '2.0.0')) {
           atGateway = (await link.bytes()) - before
+          gatewayS = (performance.now() - tBefore) / 1000
         }
         return all.every((s) => serving(s, '2.0.0'))
       },
@@ -345,9 +348,16 @@ describe('two offline sites: a release carried to B, its evidence carried back t
     console.log(
       `# WAN: file ${size} B, crossed ${toGateway} B (${(toGateway / size).toFixed(3)}×) until B's gateway held it, ${crossed} B (${(crossed / size).toFixed(3)}×) until all of B served it, live traffic before ${Math.round(quiet)} B/s, after ${Math.round(afterRate)} B/s, peak ${Math.round(peak)} B/s over 4 s (cap ${WAN_RATE_BYTES} B/s, link 625000 B/s), link+restarts ${tLinked - t0} ms, publish→B serving ${tB - tLinked} ms`,
     )
-    // the chunks crossed once, to B's gateway (B had no other way to get them) ...
+    // the chunks crossed once, to B's gateway (B had no other way to get them) ... The counters also
+    // hold the live traffic of those seconds (reports, anti-entropy), at the rate measured before:
+    // a loaded machine's slower transfer carries more of it (a hog run: 36 s, 1.153x with it)
+    const live = Math.round(quiet * (gatewayS || (performance.now() - tBefore) / 1000))
+    t.diagnostic(`live traffic allowed for until B's gateway held the file: ${live} B (${gatewayS.toFixed(1)} s)`)
     assert.ok(toGateway >= size, 'the release crossed the link')
-    assert.ok(toGateway <= 1.15 * size, `${toGateway} bytes crossed the WAN link for a ${size}-byte file`)
+    assert.ok(
+      toGateway - live <= 1.15 * size,
+      `${toGateway} bytes crossed the WAN link for a ${size}-byte file (${live} B of them live traffic)`,
+    )
     // ... and B's other devices got them on B's LAN: another copy over the link would be 1× more
     assert.ok(crossed - toGateway < 0.25 * size, `${crossed - toGateway} more bytes crossed while B's LAN spread it`)
     assert.ok(peak <= 1.25 * WAN_RATE_BYTES, `peak ${Math.round(peak)} B/s over the cap ${WAN_RATE_BYTES}`)
