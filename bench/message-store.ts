@@ -5,8 +5,7 @@
  *
  *   npx node bench/message-store.ts [--messages 2000] [--inflight 64] [--dir /path/on/the/disk]
  *
- * Prints a markdown table: appends/s, CPU per append (this process: the store's work and its
- * syscalls), commits, records per commit, and how often the log file was opened.
+ * Prints a markdown table: appends/s, commits, records per commit.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -36,7 +35,6 @@ async function measure(sync: boolean, inflight: number) {
     const store = new MessageStore({ logger: silentLogger() }, { dataDir: dir, sync })
     await store.load()
     let next = 0
-    const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     await Promise.all(
       Array.from({ length: inflight }, async () => {
@@ -47,22 +45,21 @@ async function measure(sync: boolean, inflight: number) {
       }),
     )
     const s = (performance.now() - t0) / 1000
-    const cpu = process.cpuUsage(cpu0)
-    const { commits, lines, opens } = store.writeStats() as { commits: number; lines: number; opens?: number }
-    return { rate: N / s, cpuUs: (cpu.user + cpu.system) / N, commits, perCommit: lines / commits, opens }
+    const { commits, lines } = store.writeStats()
+    return { rate: N / s, commits, perCommit: lines / commits }
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
 }
 
 console.log(`${N} health reports (${msgs[0].bytes.length} B on the wire) into ${values.dir}\n`)
-console.log('| fsync | puts in flight | appends/s | CPU per append | commits | records per commit | log opened |')
-console.log('|---|---:|---:|---:|---:|---:|---:|')
+console.log('| fsync | puts in flight | appends/s | commits | records per commit |')
+console.log('|---|---:|---:|---:|---:|')
 for (const inflight of [1, INFLIGHT]) {
   for (const sync of [false, true]) {
     const m = await measure(sync, inflight)
     console.log(
-      `| ${sync ? 'yes' : 'no'} | ${inflight} | ${m.rate.toFixed(0)} | ${m.cpuUs.toFixed(0)} µs | ${m.commits} | ${m.perCommit.toFixed(1)} | ${m.opens ?? m.commits} |`,
+      `| ${sync ? 'yes' : 'no'} | ${inflight} | ${m.rate.toFixed(0)} | ${m.commits} | ${m.perCommit.toFixed(1)} |`,
     )
   }
 }

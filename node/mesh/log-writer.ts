@@ -10,15 +10,11 @@
  * file is truncated back to the end and every line of the batch is refused with a
  * StoreWriteError; the next commit writes at the same end anyway, so a failed batch never glues
  * its fragment to the next record. `exclusive(fn)` runs fn between commits (load, compaction).
- * The file stays open between commits (a device stores a message every few hundred ms; opening
- * and closing it for each cost more than the write), and is closed after LOG_IDLE_CLOSE_MS
- * without a commit, after a failed commit, and before `exclusive(fn)` runs (compaction renames a
- * new file over the log there: the next commit opens that one).
  */
-import { constants, type FileHandle, mkdir, open } from 'node:fs/promises'
+import { constants, mkdir, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { repairTail, syncDir } from './message-log.ts'
-import { GROUP_COMMIT_MAX_RECORDS, LOG_IDLE_CLOSE_MS } from './store-constants.ts'
+import { GROUP_COMMIT_MAX_RECORDS } from './store-constants.ts'
 import { StoreWriteError } from './store-errors.ts'
 
 interface Pending {
@@ -41,12 +37,10 @@ export class LogWriter {
   private chain: Promise<void> = Promise.resolve()
   private scheduled = false
   private end: number | undefined
-  private fh: FileHandle | undefined
-  private idleTimer: NodeJS.Timeout | undefined
   private readonly maxBatch: number
   private readonly sync: boolean
-  /** Commits, lines written and times the file was opened, for benches and /status. */
-  readonly stats = { commits: 0, lines: 0, opens: 0 }
+  /** Commits and lines written, for benches and /status. */
+  readonly stats = { commits: 0, lines: 0 }
 
   private readonly file: string
 
@@ -76,10 +70,7 @@ export class LogWriter {
 
   /** Runs `fn` with no commit in progress (queued appends wait for it). */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(async () => {
-      await this.release()
-      return fn()
-    })
+    const run = this.chain.then(fn)
     this.chain = run.then(
       () => {},
       () => {},
@@ -124,7 +115,7 @@ export class LogWriter {
       this.end = await repairTail(this.file)
     }
     const start = this.end
-    const fh = await this.handle()
+    const fh = await open(this.file, constants.O_RDWR | constants.O_CREAT, 0o600)
     try {
       let off = 0
       while (off < data.length) {
@@ -134,41 +125,12 @@ export class LogWriter {
       if (this.sync) await fh.datasync()
       this.end = start + data.length
     } catch (err) {
-      // nothing of this batch is acknowledged: cut it off again (the next commit writes at `start`
-      // anyway, through a file opened again)
+      // nothing of this batch is acknowledged: cut it off again (the next commit writes at `start` anyway)
       await fh.truncate(start).catch(() => {})
-      await this.release()
       throw err
+    } finally {
+      await fh.close()
     }
     if (created && start === 0 && this.sync) await syncDir(dirname(this.file))
-    this.closeWhenIdle()
-  }
-
-  /** The open log file (opened on the first commit after a close). */
-  private async handle(): Promise<FileHandle> {
-    if (this.fh === undefined) {
-      this.fh = await open(this.file, constants.O_RDWR | constants.O_CREAT, 0o600)
-      this.stats.opens++
-    }
-    return this.fh
-  }
-
-  /** Closes the file if open; the next commit opens it again. */
-  private async release(): Promise<void> {
-    clearTimeout(this.idleTimer)
-    this.idleTimer = undefined
-    const fh = this.fh
-    this.fh = undefined
-    await fh?.close().catch(() => {})
-  }
-
-  /** (Re)arms the idle close, in the commit chain so it never closes under a commit. */
-  private closeWhenIdle(): void {
-    clearTimeout(this.idleTimer)
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined
-      this.chain = this.chain.then(() => (this.idleTimer === undefined ? this.release() : undefined))
-    }, LOG_IDLE_CLOSE_MS)
-    this.idleTimer.unref()
   }
 }

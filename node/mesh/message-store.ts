@@ -117,8 +117,8 @@ export class MessageStore extends MessageQueries {
   }
 
   /** Group commits and records written since start (memory-only store: none). */
-  writeStats(): { commits: number; lines: number; opens: number } {
-    return { ...(this.writer?.stats ?? { commits: 0, lines: 0, opens: 0 }) }
+  writeStats(): { commits: number; lines: number } {
+    return { ...(this.writer?.stats ?? { commits: 0, lines: 0 }) }
   }
 
   /** Whether this id is held, or was dropped by retention (then it is not fetched again). */

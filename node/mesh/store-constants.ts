@@ -9,9 +9,6 @@ export const COMPACT_FREE_MARGIN_BYTES = 1024 * 1024
 /** Most records one group commit writes at once (one write + one fdatasync). */
 export const GROUP_COMMIT_MAX_RECORDS = 1024
 
-/** The message log is closed after this long without a commit (it stays open while messages arrive). */
-export const LOG_IDLE_CLOSE_MS = 5_000
-
 /*
  * Retention and quotas (docs/protocol.md, "Message retention"). Sizes are wire bytes (the
  * canonical envelope); the log line of a message is about 2.4× its wire size.

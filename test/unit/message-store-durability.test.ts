@@ -6,16 +6,14 @@
  * the disk is.
  */
 import assert from 'node:assert/strict'
-import { appendFile, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { appendFile, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import pino from 'pino'
 import { silentLogger } from '../../node/logger.ts'
-import { LogWriter } from '../../node/mesh/log-writer.ts'
 import { MessageStore } from '../../node/mesh/message-store.ts'
-import { LOG_IDLE_CLOSE_MS } from '../../node/mesh/store-constants.ts'
 import { StoreWriteError } from '../../node/mesh/store-errors.ts'
-import { tmpDir, waitFor } from '../helpers/index.ts'
+import { tmpDir } from '../helpers/index.ts'
 import { report, reporter } from './store-fixtures.ts'
 
 const logger = silentLogger()
@@ -202,38 +200,5 @@ describe('message store durability', () => {
     assert.equal(await ok.put(m.verified, m.bytes), true)
     assert.equal(ok.health.diskFull, false)
     assert.ok(lines.some((l) => l.msg.startsWith('message store writes again')))
-  })
-})
-
-describe('the log writer keeps its file open between commits', () => {
-  test('one open for many commits; compaction renames a new file and the next commit writes there; idle, it closes', async (t) => {
-    const dir = await tmpDir(t)
-    const file = join(dir, 'log.jsonl')
-    const w = new LogWriter(file)
-    for (let i = 0; i < 20; i++) await w.append(`{"n":${i}}\n`)
-    assert.equal(w.stats.commits, 20)
-    assert.equal(w.stats.opens, 1, 'opened once for 20 commits')
-    const fds = async () => {
-      let n = 0
-      for (const fd of await readdir('/proc/self/fd'))
-        if ((await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === file) n++
-      return n
-    }
-    assert.equal(await fds(), 1)
-    // a compaction as the store does it: a new file renamed over the log, inside exclusive()
-    const before = (await stat(file)).ino
-    await w.exclusive(async () => {
-      await writeFile(`${file}.tmp`, '{"n":"kept"}\n')
-      await rename(`${file}.tmp`, file)
-      w.setEnd((await stat(file)).size)
-    })
-    assert.notEqual((await stat(file)).ino, before)
-    await w.append('{"n":"after"}\n')
-    assert.deepEqual((await readFile(file, 'utf8')).split('\n'), ['{"n":"kept"}', '{"n":"after"}', ''])
-    assert.equal(w.stats.opens, 2, 'opened again after the compaction')
-    await waitFor(async () => (await fds()) === 0, { timeoutMs: LOG_IDLE_CLOSE_MS * 3, what: 'the idle log closed' })
-    await w.append('{"n":"later"}\n')
-    assert.equal(w.stats.opens, 3)
-    assert.match(await readFile(file, 'utf8'), /"later"\}\n$/)
   })
 })
