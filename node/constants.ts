@@ -47,8 +47,35 @@ export const ANTI_ENTROPY_HEALTH_WINDOW_MS = 60 * 60 * 1000
 /** Stale health reports are dropped from memory at this interval. */
 export const PRUNE_INTERVAL_MS = 10 * 60 * 1000
 
-/** libp2p mDNS query interval. */
+/**
+ * First interval between mDNS queries (node/discovery/mdns-discovery.ts), and the interval while the
+ * node has no peer connected or its own addresses just changed, ms.
+ */
 export const MDNS_INTERVAL_MS = 5_000
+/**
+ * Longest interval between mDNS queries, ms: the intervals double from `MDNS_INTERVAL_MS` up to this
+ * (RFC 6762 §5.2). Every node answers every query by multicast, so each node hears N·(N−1) answers
+ * per interval: at a fixed 5 s, 1,980 a second on a LAN of 100 devices. A newcomer is heard at once
+ * whatever the others' intervals: its own first queries draw everyone's answers, its own included.
+ */
+export const MDNS_MAX_INTERVAL_MS = 60_000
+/**
+ * An mDNS answer for a peer already known with the same addresses is handed to libp2p's peer store
+ * again only after this long, ms (the peer store drops addresses not refreshed for an hour).
+ */
+export const MDNS_REFRESH_MS = 10 * 60_000
+/** Peers the mDNS discovery remembers (their addresses and when they were last handed on); oldest forgotten first. */
+export const MDNS_PEERS_MAX = 4096
+/**
+ * Discoveries (new peers, changed addresses, refreshes) handed to libp2p per `MDNS_FORWARD_WINDOW_MS`;
+ * past it answers are dropped and counted (a host flooding forged answers would otherwise fill the
+ * peer store and the dial queue). A peer dropped is heard again at the next query.
+ */
+export const MDNS_FORWARDS_PER_WINDOW = 200
+/** Window of `MDNS_FORWARDS_PER_WINDOW`, ms. */
+export const MDNS_FORWARD_WINDOW_MS = 10_000
+/** Addresses of one peer taken from an mDNS answer; the rest are ignored. */
+export const MDNS_MAX_ADDRS = 16
 /** Interval of the health-report timer handed to report providers (the CLI's --report-interval). */
 export const DEFAULT_REPORT_INTERVAL_MS = 60_000
 /** Redial bootstrap peers that dropped at this interval. */

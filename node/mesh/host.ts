@@ -18,7 +18,6 @@ import { type CircuitRelayService, circuitRelayServer, circuitRelayTransport } f
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { ConnectionGater, ConnectionProtector, PrivateKey } from '@libp2p/interface'
-import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
@@ -27,7 +26,8 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { MAX_WIRE_SIZE } from '../../protocols/constants.ts'
 import './frame-decoder-fix.ts'
 import './pnet-cipher-fix.ts'
-import { MAX_CONNECTIONS, MDNS_INTERVAL_MS, PING_TIMEOUT_MIN_MS } from '../constants.ts'
+import { MAX_CONNECTIONS, PING_TIMEOUT_MIN_MS } from '../constants.ts'
+import { type MdnsStats, mdnsDiscovery } from '../discovery/mdns-discovery.ts'
 import {
   RELAY_DATA_LIMIT_BYTES,
   RELAY_DURATION_LIMIT_MS,
@@ -66,7 +66,10 @@ export interface MeshHostInit {
   /** Fleet-scoped topic names, given peer-score parameters (invalid messages weigh heavily). */
   topics: string[]
   mdns?: boolean
+  /** First mDNS query interval, ms (MDNS_INTERVAL_MS); the intervals then back off (mdns-discovery.ts). */
   mdnsIntervalMs?: number
+  /** Counters of the mDNS discovery (read for /metrics). */
+  mdnsStats?: MdnsStats
   /** Act as a circuit relay v2 server for nodes behind NAT (bounded; default false). */
   relayServer?: boolean
   maxConnections?: number
@@ -140,7 +143,7 @@ export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
     connectionMonitor: init.connectionMonitor ?? { pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS } },
     peerDiscovery:
       init.mdns === true
-        ? [mdns({ interval: init.mdnsIntervalMs ?? MDNS_INTERVAL_MS, serviceTag: MDNS_SERVICE_TAG })]
+        ? [mdnsDiscovery({ serviceTag: MDNS_SERVICE_TAG, intervalMs: init.mdnsIntervalMs, stats: init.mdnsStats })]
         : [],
     services: {
       ...relay,

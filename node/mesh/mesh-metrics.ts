@@ -12,6 +12,8 @@ import { EVENT_LOOP_MONITOR_RESOLUTION_MS } from './constants.ts'
 export interface MeshMetricsSource {
   readonly state: string
   peers(): string[]
+  /** mDNS discovery's counters (node/discovery/mdns-discovery.ts); kept across restarts. */
+  readonly mdnsStats?: { readonly queries: number; readonly answers: Readonly<Record<string, number>> }
   /** Peers banned for a gossip score under the graylist threshold (peer-bans.ts). */
   readonly bans?: { readonly bans: number; readonly refused: number; active(): unknown[] }
   readonly ingest: {
@@ -183,6 +185,23 @@ export function createMeshMetrics(mesh: MeshMetricsSource, prefix = 'llmesh_'): 
     'Connections refused or closed because their peer is banned',
     () => (mesh.bans === undefined ? [] : [[{}, mesh.bans.refused]]),
     [],
+  )
+  readCounter(
+    registry,
+    `${prefix}mdns_queries_total`,
+    'mDNS queries this node sent (the intervals back off from 5 s to 60 s while it has peers)',
+    () => (mesh.mdnsStats === undefined ? [] : [[{}, mesh.mdnsStats.queries]]),
+    [],
+  )
+  readCounter(
+    registry,
+    `${prefix}mdns_answers_total`,
+    'mDNS answers heard about other peers, by outcome: new, changed (addresses), refreshed (handed to the peer store again), repeat (ignored), limited (dropped: too many discoveries per window, e.g. forged answers)',
+    () =>
+      mesh.mdnsStats === undefined
+        ? []
+        : Object.entries(mesh.mdnsStats.answers).map(([outcome, n]) => [{ outcome }, n]),
+    ['outcome'],
   )
   new Gauge({
     name: `${prefix}mesh_peers_banned`,

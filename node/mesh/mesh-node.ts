@@ -15,6 +15,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fleetTopic, TOPIC_HEALTH, TOPIC_RELEASES, TOPIC_ROLLOUT } from '../../protocols/constants.ts'
 import { BOOTSTRAP_REDIAL_MS, DEFAULT_LISTEN, PRUNE_INTERVAL_MS } from '../constants.ts'
+import { MdnsStats } from '../discovery/mdns-discovery.ts'
 import type { Logger } from '../logger.ts'
 import { AntiEntropy, type AntiEntropyInit } from './anti-entropy.ts'
 import { GossipService, type GossipServiceInit } from './gossip-service.ts'
@@ -74,6 +75,8 @@ export class MeshNode {
   readonly ingest: Ingest
   /** Connections refused or closed for revoked peers (for /metrics). */
   readonly gateCounts: RevocationGateCounts = { refused: 0 }
+  /** mDNS discovery's counters (queries sent, answers by outcome), across restarts of the host. */
+  readonly mdnsStats = new MdnsStats()
   /** Peers banned for a gossip score under the graylist threshold. */
   readonly bans: PeerBans
   private readonly dialer: PeerDialer
@@ -225,6 +228,7 @@ export class MeshNode {
         topics,
         mdns: this.init.mdns ?? true,
         mdnsIntervalMs: this.init.mdnsIntervalMs,
+        mdnsStats: this.mdnsStats,
         relayServer: this.init.relayServer,
         connectionMonitor: this.init.connectionMonitor,
       })

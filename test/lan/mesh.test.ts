@@ -32,6 +32,7 @@ import {
   startLanNode,
 } from './helpers.ts'
 import { badLines, canRunBed, TestBed, until } from './netns.ts'
+import { metric, metricsAt } from './store-flood-readers.ts'
 
 const skip = canRunBed() ? false : 'needs root and ip netns'
 
@@ -41,10 +42,12 @@ describe('LAN mesh in network namespaces', { skip }, () => {
   let work: string
   const nodes: LanNode[] = [] // nodes[0] is the seed
   const stopped = new Set<LanNode>()
+  let startedAt = 0
 
   before(async () => {
     // hosts 0-4: seed + 4 nodes; 5: injector; 6: outsider; 7: late node
     bed = await TestBed.create({ hosts: 8 })
+    startedAt = Date.now()
     work = bed.logDir
     fleet = await makeFleetDir(work)
     const starts = [0, 1, 2, 3, 4].map((i) =>
@@ -227,6 +230,26 @@ describe('LAN mesh in network namespaces', { skip }, () => {
       [...ref.devices.filter((d) => d.enrolled).map((d) => d.id), late.info.peerId].sort(),
     )
     assert.ok(!s.peers.includes(seed.info.peerId))
+  })
+
+  test('mDNS queries back off while nodes have peers; repeated answers stay out of the peer store', async () => {
+    // the late node above found the others by mDNS alone, long after they had backed off: its own
+    // first queries draw everyone's answers
+    const upS = (Date.now() - startedAt) / 1000
+    for (const n of nodes.slice(1, 5)) {
+      const m = await metricsAt(bed, n)
+      const queries = metric(m, 'llmesh_mdns_queries_total')
+      const answers = (outcome: string) => metric(m, 'llmesh_mdns_answers_total', `outcome="${outcome}"`)
+      // a fixed 5 s interval sends 1 + up/5; backing off from 5 s to 60 s, a few more than up/60
+      assert.ok(queries >= 2, `${n.proc.name}: ${queries} mDNS queries in ${upS.toFixed(0)} s`)
+      assert.ok(
+        queries <= 4 + upS / 20,
+        `${n.proc.name}: ${queries} mDNS queries in ${upS.toFixed(0)} s (a fixed 5 s interval: ${Math.floor(1 + upS / 5)})`,
+      )
+      assert.ok(answers('new') >= 4, `${n.proc.name}: heard ${answers('new')} peers by mDNS`)
+      assert.ok(answers('repeat') > answers('new'), `${n.proc.name}: repeats ${answers('repeat')} not filtered`)
+      assert.equal(answers('limited'), 0, `${n.proc.name}: honest answers were dropped`)
+    }
   })
 
   test('every node exits cleanly on SIGTERM and no log shows an error', async () => {

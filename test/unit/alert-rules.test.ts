@@ -169,6 +169,10 @@ const MUTATIONS: Array<[string, string, string]> = [
   ['LlmeshPeerBanned', 'bans_total[15m]', 'bans_total[1m]'],
   ['LlmeshPeerBanned', 'increase(llmesh_mesh_peer_bans_total[15m])', 'llmesh_mesh_peer_bans_total'],
   ['LlmeshPeerBanned', 'group_left (peer_id)', 'group_left ()'],
+  ['LlmeshMdnsFlood', 'for: 15m', 'for: 1m'],
+  ['LlmeshMdnsFlood', '{outcome="limited"}', ''],
+  ['LlmeshMdnsFlood', 'limited"}[5m]', 'limited"}[30m]'],
+  ['LlmeshMdnsFlood', 'group_left (peer_id)', 'group_left ()'],
 ]
 
 /** promtool runs at once in the mutation test (each mutant has its own directory). */
