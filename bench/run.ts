@@ -93,6 +93,13 @@ const BENCHMARKS: Bench[] = [
     quick: ['--layers', '1', '--embd', '128', '--runs', '1'],
     needsRoot: true,
   },
+  {
+    name: 'mdns',
+    file: 'mdns.ts',
+    args: ['--hosts', '8,16,24', '--settle-s', '60', '--window-s', '60'],
+    quick: ['--hosts', '4', '--settle-s', '5', '--window-s', '5'],
+    needsRoot: true,
+  },
 ]
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean', default: false } } })
