@@ -14,6 +14,7 @@ import { promisify } from 'node:util'
 import type { NodeStatus } from '../../node/api/status.ts'
 import type { ModelInstallState } from '../../node/install/installer.ts'
 import type { ReplicationStats } from '../../node/store/replicator.ts'
+import { launcherSettings } from '../../packaging/constants.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
 import { inviteFor, type LanNode, startArgs } from './helpers.ts'
 import { type Host, REPO_ROOT, type TestBed, until } from './netns.ts'
@@ -68,8 +69,11 @@ export async function startNode(
     opts.role === 'node' && opts.invite !== false
       ? ['--invite', await inviteFor(opts.fleetDir, opts.dataDir, opts.extra)]
       : []
-  const args = [opts.entry ?? BIN, ...startArgs(host, { ...opts, extra: [...(opts.extra ?? []), ...invite] })]
-  const env = { LLMESH_LOG_LEVEL: 'info', ...opts.env }
+  const argv = startArgs(host, { ...opts, extra: [...(opts.extra ?? []), ...invite] })
+  // what the package's launcher gives a daemon (its Node flags and MALLOC_ARENA_MAX), as bed.llmesh()
+  const launcher = launcherSettings(argv)
+  const args = [...launcher.flags, opts.entry ?? BIN, ...argv]
+  const env = { ...launcher.env, LLMESH_LOG_LEVEL: 'info', ...opts.env }
   let proc: LanNode['proc']
   if (opts.tmpfsMiB === undefined) {
     proc = bed.spawn(host, opts.name, process.execPath, args, env)
