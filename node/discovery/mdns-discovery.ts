@@ -12,10 +12,9 @@
  * (`llmesh_mdns_*` in /metrics).
  */
 import type { ComponentLogger, Libp2pEvents, PeerDiscovery, PeerInfo, TypedEventTarget } from '@libp2p/interface'
-import { peerDiscoverySymbol } from '@libp2p/interface'
+import { peerDiscoverySymbol, TypedEventEmitter } from '@libp2p/interface'
 import { type MulticastDNSComponents, mdns } from '@libp2p/mdns'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { TypedEventEmitter } from 'main-event'
 import {
   MDNS_FORWARD_WINDOW_MS,
   MDNS_FORWARDS_PER_WINDOW,

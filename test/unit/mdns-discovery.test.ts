@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PeerInfo } from '@libp2p/interface'
+import { type PeerInfo, TypedEventEmitter } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { TypedEventEmitter } from 'main-event'
 import {
   MDNS_FORWARDS_PER_WINDOW,
   MDNS_INTERVAL_MS,
