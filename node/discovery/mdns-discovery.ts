@@ -158,11 +158,7 @@ export class MdnsDiscovery extends TypedEventEmitter<{ peer: CustomEvent<PeerInf
   private readonly onPeer = (evt: CustomEvent<PeerInfo>): void => {
     const { id, multiaddrs } = evt.detail
     const addrs = multiaddrs.slice(0, MDNS_MAX_ADDRS)
-    const key = addrs
-      .map((a) => a.toString())
-      .sort()
-      .join(' ')
-    const outcome = this.filter.decide(id.toString(), key, this.now())
+    const outcome = this.filter.decide(id.toString(), addrsText(addrs), this.now())
     this.stats.answers[outcome]++
     if (outcome === 'repeat' || outcome === 'limited') return
     this.safeDispatchEvent('peer', { detail: { id, multiaddrs: addrs } })
@@ -182,12 +178,16 @@ export class MdnsDiscovery extends TypedEventEmitter<{ peer: CustomEvent<PeerInf
   }
 
   private addrsKey(): string {
-    return this.c.addressManager
-      .getAddresses()
-      .map((a) => a.toString())
-      .sort()
-      .join(' ')
+    return addrsText(this.c.addressManager.getAddresses())
   }
+}
+
+/** A set of addresses as one text, the same whatever their order. */
+function addrsText(addrs: readonly Multiaddr[]): string {
+  return addrs
+    .map((a) => a.toString())
+    .sort()
+    .join(' ')
 }
 
 /** The discovery factory for libp2p's `peerDiscovery` list. */
