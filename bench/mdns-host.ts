@@ -5,6 +5,8 @@
  * `settleS` it measures `windowS`: this process's CPU and the mDNS answers it heard, then prints one
  * JSON line on stderr { msg: 'result', … } and exits. argv: variant settleS windowS.
  */
+
+import { execFileSync } from 'node:child_process'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { PeerDiscovery } from '@libp2p/interface'
@@ -14,7 +16,20 @@ import { createLibp2p } from 'libp2p'
 import { MDNS_INTERVAL_MS } from '../node/constants.ts'
 import { MdnsStats, mdnsDiscovery } from '../node/discovery/mdns-discovery.ts'
 import { MDNS_SERVICE_TAG } from '../node/mesh/host.ts'
+import { NETNS_PREFIX } from '../test/lan/netns-cleanup.ts'
 
+// mDNS multicasts: only inside a namespace of a test bed (bench/mdns.ts), never on the machine's interfaces
+const ns = (() => {
+  try {
+    return execFileSync('ip', ['netns', 'identify', String(process.pid)], { encoding: 'utf8' }).trim()
+  } catch {
+    return ''
+  }
+})()
+if (!ns.startsWith(NETNS_PREFIX)) {
+  process.stderr.write('bench/mdns-host.ts runs only inside a test bed namespace (bench/mdns.ts starts it there)\n')
+  process.exit(2)
+}
 const line = (o: object) => process.stderr.write(`${JSON.stringify(o)}\n`)
 const [variant, settleS, windowS] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])]
 const stats = new MdnsStats()

@@ -33,6 +33,8 @@ const TIMER_MAX_MS = 2 ** 31 - 1
 export class MdnsStats {
   /** Queries sent. */
   queries = 0
+  /** Queries that threw (the socket closed or failed); the schedule goes on. */
+  queryFailures = 0
   /** Answers heard about other peers, by what became of them. */
   readonly answers: Record<MdnsOutcome, number> = { new: 0, changed: 0, refreshed: 0, repeat: 0, limited: 0 }
 }
@@ -150,6 +152,7 @@ export class MdnsDiscovery extends TypedEventEmitter<{ peer: CustomEvent<PeerInf
       this.inner.mdns?.query({ questions: [{ name: this.init.serviceTag, type: 'PTR' }] })
       this.stats.queries++
     } catch (err) {
+      this.stats.queryFailures++
       this.log.error('mdns query failed - %e', err)
     }
     this.schedule()

@@ -13,7 +13,11 @@ export interface MeshMetricsSource {
   readonly state: string
   peers(): string[]
   /** mDNS discovery's counters (node/discovery/mdns-discovery.ts); kept across restarts. */
-  readonly mdnsStats?: { readonly queries: number; readonly answers: Readonly<Record<string, number>> }
+  readonly mdnsStats?: {
+    readonly queries: number
+    readonly queryFailures: number
+    readonly answers: Readonly<Record<string, number>>
+  }
   /** Peers banned for a gossip score under the graylist threshold (peer-bans.ts). */
   readonly bans?: { readonly bans: number; readonly refused: number; active(): unknown[] }
   readonly ingest: {
@@ -191,6 +195,13 @@ export function createMeshMetrics(mesh: MeshMetricsSource, prefix = 'llmesh_'): 
     `${prefix}mdns_queries_total`,
     'mDNS queries this node sent (the intervals back off from 5 s to 60 s while it has peers)',
     () => (mesh.mdnsStats === undefined ? [] : [[{}, mesh.mdnsStats.queries]]),
+    [],
+  )
+  readCounter(
+    registry,
+    `${prefix}mdns_query_failures_total`,
+    'mDNS queries that failed to send (the socket closed or failed); the schedule goes on',
+    () => (mesh.mdnsStats === undefined ? [] : [[{}, mesh.mdnsStats.queryFailures]]),
     [],
   )
   readCounter(

@@ -70,7 +70,7 @@ class FakeInner extends TypedEventEmitter<{ peer: CustomEvent<PeerInfo> }> {
   starts = 0
   stops = 0
   queries = 0
-  readonly mdns = { query: () => this.queries++ }
+  readonly mdns: { query: () => unknown } = { query: () => this.queries++ }
   start(): void {
     this.starts++
   }
@@ -162,6 +162,25 @@ describe('mDNS discovery', () => {
     events.safeDispatchEvent('peer:disconnect', { detail: 'q' })
     advance(t, MDNS_INTERVAL_MS)
     assert.equal(inner.queries, slow + 1, 'the last peer gone: the next query 5 s later')
+    await d.stop()
+  })
+
+  test('a query that throws is counted and the schedule goes on', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] })
+    const { d, inner, stats } = bed()
+    await d.start()
+    let calls = 0
+    inner.mdns.query = () => {
+      calls++
+      throw new Error('socket closed')
+    }
+    advance(t, MDNS_INTERVAL_MS)
+    assert.equal(calls, 1)
+    assert.equal(stats.queryFailures, 1)
+    assert.equal(stats.queries, 1, 'only the first (start) query was sent')
+    advance(t, 2 * MDNS_INTERVAL_MS)
+    assert.equal(calls, 2, 'the next query was still scheduled')
+    assert.equal(stats.queryFailures, 2)
     await d.stop()
   })
 
