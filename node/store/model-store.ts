@@ -78,6 +78,12 @@ export class ModelStore {
   readonly blocks = { in: 0, out: 0 }
   /** Maps a hypercore replication stream to the remote peer's id; set by the replicator. */
   peerOfStream: (stream: unknown) => string | undefined = () => undefined
+  /**
+   * Fleet peers this node is connected to: each has a replication session now or will have one
+   * soon (a store opened on demand dials its sessions only as its first feed opens); set by the
+   * replicator. Peer choice's start grace counts these, not only the streams already open.
+   */
+  peersExpected: () => number = () => 0
   /** Blocks whose bytes live in installed files instead of the corestore (see file-blocks.ts). */
   readonly files = new FileBlocks()
 
@@ -122,13 +128,22 @@ export class ModelStore {
     if (inner?.replicator && this.peerChoice !== false)
       installPeerChoice(
         inner.replicator,
-        { seeding: () => core.writable, sessions: () => (this.corestore === null ? 0 : streamCount(this.corestore)) },
+        { seeding: () => core.writable, sessions: () => this.replicationSessions() },
         this.peerChoice,
       )
     if (!this.hotswap && inner?.replicator && typeof inner.replicator._updateHotswap === 'function') {
       inner.replicator._updateHotswap = () => {}
     }
     this.announce() // a store opened on demand: its sessions start now that its first feed is open
+  }
+
+  /**
+   * Replication sessions this node has or is about to have, whatever feeds they carry: the streams
+   * open on the corestore, or the connected fleet peers (`peersExpected`) if more (peer choice's
+   * start grace: holders are about to join while sessions outnumber the feed's peers).
+   */
+  replicationSessions(): number {
+    return Math.max(this.peersExpected(), this.corestore === null ? 0 : streamCount(this.corestore))
   }
 
   /** Opens the corestore, or with `openOnDemand` and nothing stored yet, lets its first use open it. Idempotent. */

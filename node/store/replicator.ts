@@ -120,6 +120,7 @@ export class Replicator {
     this.offOpen = this.c.store.onOpen(() => this.onStoreOpen())
     this.c.store.peerOfStream = (stream) =>
       typeof stream === 'object' && stream !== null ? this.streamPeers.get(stream) : undefined
+    this.c.store.peersExpected = () => this.fleetPeersConnected()
     for (const p of this.c.libp2p.getPeers()) this.maybeDial(p.toString())
   }
 
@@ -132,6 +133,7 @@ export class Replicator {
     this.offInvalid = null
     this.offOpen?.()
     this.offOpen = null
+    this.c.store.peersExpected = () => 0
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     for (const s of this.sessions.values()) s.close()
@@ -180,6 +182,13 @@ export class Replicator {
   reconsider(peer?: string): void {
     if (peer !== undefined) this.maybeDial(peer)
     else for (const p of this.c.libp2p.getPeers()) this.maybeDial(p.toString())
+  }
+
+  /** Connected peers that replicate with this node (each has or will have a session). */
+  fleetPeersConnected(): number {
+    let n = 0
+    for (const p of this.c.libp2p.getPeers()) if (this.isFleetPeer(p.toString())) n++
+    return n
   }
 
   /** Peers with an active session. */

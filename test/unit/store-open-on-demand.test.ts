@@ -30,7 +30,12 @@ const exists = (p: string) =>
   )
 
 /** A loopback peer with `key`, its store (`openOnDemand` as given) and replicator. */
-async function peer(key: PrivateKey, dataDir: string, openOnDemand: boolean) {
+async function peer(
+  key: PrivateKey,
+  dataDir: string,
+  openOnDemand: boolean,
+  isFleetPeer?: (peerId: string) => boolean,
+) {
   const libp2p = await createLibp2p({
     privateKey: key,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
@@ -40,7 +45,7 @@ async function peer(key: PrivateKey, dataDir: string, openOnDemand: boolean) {
   })
   const store = new ModelStore({ dataDir, openOnDemand })
   await store.start()
-  const replicator = new Replicator({ libp2p, store, logger: quietLogger }, { redialMs: 300 })
+  const replicator = new Replicator({ libp2p, store, logger: quietLogger }, { redialMs: 300, isFleetPeer })
   await replicator.start()
   return {
     libp2p,
@@ -171,5 +176,29 @@ describe('store opened on demand', () => {
     assert.equal(core.contiguousLength, index.feed_length)
     const size = index.chunks.reduce((n, c) => n + c.size, 0)
     assert.ok(holder.replicator.stats().bytesOut >= size, 'served by the restarted holder')
+  })
+
+  test('a device with its store closed counts its connected fleet peers as sessions to come (peer choice starts capped)', {
+    timeout: scaled(60_000),
+  }, async (t) => {
+    // the first device whose store opens for a release sees the seed's session alone; counting only
+    // open streams, peer choice took it for a lone device and asked the seed for hypercore's 48
+    // blocks (the seed then uploaded 1.23xF in a fan-out run, docs/benchmarks.md)
+    const dir = await tmpDir(t, 'llmesh-lazy-expected-')
+    const outsider = await peer(await generateKeyPair('Ed25519'), join(dir, 'outsider'), false)
+    t.after(() => outsider.stop())
+    const seed = await peer(await generateKeyPair('Ed25519'), join(dir, 'seed'), false)
+    t.after(() => seed.stop())
+    const other = await peer(await generateKeyPair('Ed25519'), join(dir, 'other'), true)
+    t.after(() => other.stop())
+    const device = await peer(await generateKeyPair('Ed25519'), join(dir, 'device'), true, (p) => p !== outsider.id)
+    t.after(() => device.stop())
+    for (const p of [seed, other, outsider]) await device.libp2p.dial(p.libp2p.getMultiaddrs()[0])
+    await waitFor(() => device.libp2p.getPeers().length === 3, { timeoutMs: scaled(10_000), what: '3 peers connected' })
+    assert.equal(device.store.isOpen, false)
+    assert.equal(device.store.peersExpected(), 2, 'the seed and the other device; not the peer outside the fleet')
+    assert.equal(device.store.replicationSessions(), 2, 'what peer choice counts, with no stream open yet')
+    await device.replicator.stop()
+    assert.equal(device.store.peersExpected(), 0, 'a stopped replicator expects no session')
   })
 })
