@@ -79,12 +79,13 @@ export const REPLICATE_RECYCLE_MIN_MS = 30_000
 /**
  * Peer choice while holders (peers with part of a feed) are connected (peer-choice.ts): requests in
  * flight to an origin (a peer with the whole feed, e.g. the seed), which is asked only for blocks no
- * holder has, so the seed uploads each block about once and devices spread it. 4: on a quiet machine
- * 8 devices took 17.9-18.3 s at 20 Mbit/s (16: 21.6-22.5 s, 32: the seed uploaded 1.20×F) and 9.6 s
- * at 100 Mbit/s (16: 10.9 s); docs/benchmarks.md, "at 20 Mbit/s". With 2 per holder (third pass) 2,
- * 3 and 6 made no difference above the noise (15.8-16.1 s).
+ * holder has, so the seed uploads each block about once and devices spread it. 2: with 8 devices at
+ * 20 Mbit/s, 128 KiB blocks, the seed's queue (8 × 2 blocks, 0.9 s of its uplink) still keeps it busy,
+ * and each block it sends reaches the swarm sooner: all 8 held the file in 16.97 s (median of 11
+ * runs) against 17.35 s with 4 (12 runs; 3 and 1 no better), docs/benchmarks.md "tenth pass".
+ * Earlier, 4 against 16 (21.6-22.5 s) and 32 (the seed uploaded 1.20×F): "at 20 Mbit/s".
  */
-export const PEER_CHOICE_ORIGIN_INFLIGHT = 4
+export const PEER_CHOICE_ORIGIN_INFLIGHT = 2
 /**
  * For this long after a download starts, while this node has more replication sessions than the
  * feed has peers, an origin is capped at `PEER_CHOICE_ORIGIN_INFLIGHT` even with no holder
