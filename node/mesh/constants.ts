@@ -98,3 +98,14 @@ export const WAN_RATE_MIN = 1024
  * longer than this are always seen; shorter ones only when a tick falls inside them.
  */
 export const EVENT_LOOP_MONITOR_RESOLUTION_MS = 100
+
+/**
+ * yamux's initial receive window per stream, bytes (its default 256 KiB). yamux doubles a stream's
+ * window only when the window is used up within 4 round trips of its ping, measured once when the
+ * connection opens, idle (~1 ms on a LAN): under load a window update waits in the receiver's
+ * uplink behind its own uploads, so the window never grew and each stream carried at most 256 KiB
+ * per round trip of those queues. A replication session needs more (two 128 KiB blocks from a
+ * holder, the seed's blocks), so it starts at 1 MiB; a peer still cannot make a stream buffer more
+ * than yamux's read-buffer limit. docs/benchmarks.md, "at 20 Mbit/s: tenth pass".
+ */
+export const YAMUX_STREAM_WINDOW = 1024 * 1024

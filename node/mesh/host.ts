@@ -13,7 +13,7 @@
  * therefore "limited" in libp2p's terms, and the fleet's protocols (gossipsub, anti-entropy,
  * replication) are registered to run on them.
  */
-import { yamux } from '@chainsafe/libp2p-yamux'
+
 import { type CircuitRelayService, circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
@@ -36,6 +36,7 @@ import {
   RELAY_MAX_RESERVATIONS,
   RELAY_RESERVATION_TTL_MS,
 } from './constants.ts'
+import { meshMuxer } from './muxer.ts'
 import { meshNoise } from './noise-crypto.ts'
 
 /** Services the host runs. */
@@ -133,7 +134,7 @@ export async function createMeshHost(init: MeshHostInit): Promise<MeshLibp2p> {
       }),
     ],
     connectionEncrypters: [meshNoise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [meshMuxer()],
     connectionProtector:
       init.protector === undefined ? preSharedKey({ psk: init.psk }) : () => init.protector as ConnectionProtector,
     ...(init.connectionGater === undefined ? {} : { connectionGater: init.connectionGater }),

@@ -6,11 +6,12 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { yamux } from '@chainsafe/libp2p-yamux'
+
 import type { Libp2p } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import pino from 'pino'
+import { meshMuxer } from '../../node/mesh/muxer.ts'
 import { meshNoise } from '../../node/mesh/noise-crypto.ts'
 import { ModelStore } from '../../node/store/model-store.ts'
 import { Replicator, type ReplicatorInit } from '../../node/store/replicator.ts'
@@ -21,7 +22,7 @@ export async function createHost(): Promise<Libp2p> {
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [meshNoise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [meshMuxer()],
   })
 }
 
