@@ -106,6 +106,7 @@ export const EVENT_LOOP_MONITOR_RESOLUTION_MS = 100
  * uplink behind its own uploads, so the window never grew and each stream carried at most 256 KiB
  * per round trip of those queues. A replication session needs more (two 128 KiB blocks from a
  * holder, the seed's blocks), so it starts at 1 MiB; a peer still cannot make a stream buffer more
- * than yamux's read-buffer limit. docs/benchmarks.md, "at 20 Mbit/s: tenth pass".
+ * than yamux's read-buffer limit. One to one, 256 MiB: fetch + install −6 % (docs/benchmarks.md,
+ * "Distribution: one to one, yamux's stream window").
  */
 export const YAMUX_STREAM_WINDOW = 1024 * 1024

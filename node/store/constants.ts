@@ -81,8 +81,8 @@ export const REPLICATE_RECYCLE_MIN_MS = 30_000
  * flight to an origin (a peer with the whole feed, e.g. the seed), which is asked only for blocks no
  * holder has, so the seed uploads each block about once and devices spread it. 2: with 8 devices at
  * 20 Mbit/s, 128 KiB blocks, the seed's queue (8 × 2 blocks, 0.9 s of its uplink) still keeps it busy,
- * and each block it sends reaches the swarm sooner: all 8 held the file in 16.97 s (median of 11
- * runs) against 17.35 s with 4 (12 runs; 3 and 1 no better), docs/benchmarks.md "tenth pass".
+ * and each block it sends reaches the swarm sooner: all 8 held the file in 16.98 s (median of 11
+ * runs) against 17.39 s with 4 (13 runs; 3 and 1 no better), docs/benchmarks.md "tenth pass".
  * Earlier, 4 against 16 (21.6-22.5 s) and 32 (the seed uploaded 1.20×F): "at 20 Mbit/s".
  */
 export const PEER_CHOICE_ORIGIN_INFLIGHT = 2
