@@ -4,7 +4,6 @@
  * runs it (node/mesh/muxer.ts), and
  * with `psk` the fleet's private network (@libp2p/pnet, as node/mesh/host.ts runs every node).
  */
-
 import { generateKey, preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'

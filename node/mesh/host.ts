@@ -13,7 +13,6 @@
  * therefore "limited" in libp2p's terms, and the fleet's protocols (gossipsub, anti-entropy,
  * replication) are registered to run on them.
  */
-
 import { type CircuitRelayService, circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'

@@ -161,8 +161,13 @@ export function installPeerChoice(replicator: unknown, feed: PeerChoiceFeed, ini
   const graceMs = init.startGraceMs ?? PEER_CHOICE_START_GRACE_MS
   /** When the current download started (its first range), while it runs. */
   let startedAt: number | undefined
-  const expected = () =>
-    expectHolders(Date.now(), startedAt, graceMs, feed.sessions?.() ?? r.peers.length, r.peers.length)
+  const expected = () => {
+    const now = Date.now()
+    // asked on every in-flight question while no holder is connected (one to one: several times
+    // per block), and counting sessions walks the connected peers: only within the grace
+    if (startedAt === undefined || now - startedAt >= graceMs) return false
+    return expectHolders(now, startedAt, graceMs, feed.sessions?.() ?? r.peers.length, r.peers.length)
+  }
   // hypercore asks every peer's in-flight limit on each pass of its update loop (several times per
   // block received): the holders are worked out once per millisecond, not once per question
   let memo: { at: number; peers: number; list: HcPeer[] } = { at: -1, peers: -1, list: [] }
