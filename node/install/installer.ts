@@ -156,8 +156,8 @@ export class Installer {
   private async stage(m: ReleaseManifest): Promise<string> {
     const file = this.layout.file(m.model, m.version)
     if ((await this.installedManifest(m.model, m.version)) !== null) return file
-    const env = await this.env()
-    const core = await this.c.store.feed(m.chunks.feed)
+    // the device's facts are read while the feed opens (a device's first feed opens its store)
+    const [env, core] = await Promise.all([this.env(), this.c.store.feed(m.chunks.feed)])
     const blocks = releaseBlocks(m.chunks)
     const { missing } = await blockInventory(core, blocks)
     const sizes = new Map(m.chunks.chunks.map((c) => [c.block, c.size]))

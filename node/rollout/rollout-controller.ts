@@ -1,15 +1,16 @@
 /**
  * RolloutController: runs the collective canary on this node.
  *
- * How it works. On every new verified message (store events, coalesced) and every second, one
- * `tick` runs (ticks never overlap):
+ * How it works. On every new verified message (store events, coalesced over 50 ms; a release
+ * manifest at once) and every second, one `tick` runs (ticks never overlap):
  * 1. Decide (decisions.ts): for each known release, on its own, `decide` over the store's
  *    enrollments, revocations, signed reports, commands and verdicts, joined with the facts kept
  *    from earlier ticks (persisted in `<data>/rollout-state.json`). A `verdictToPublish` is signed
  *    with the device key and published (the store feeds it back, so it is adopted on the next
  *    tick). Verdicts still missing evidence trigger an anti-entropy round. Aborted and conflicted
  *    releases (several valid manifests for different files) are remembered as bad.
- * 2. Prestage (devices, policy `prestage`): the newest non-bad release per model is fetched.
+ * 2. Prestage (devices, policy `prestage`): the newest non-bad release per model is fetched
+ *    (started before the tick writes its facts: a fetch decides nothing).
  * 3. Act (devices only, activator.ts): per model, the target is the highest-seq release whose
  *    `activationFor` this device is `activate` and that is neither aborted nor failed here. Going
  *    forward first catches up with peers (a first anti-entropy round since start, then one more
@@ -80,7 +81,8 @@ export class RolloutController {
       const events = (m.message as HealthReport).events
       if (!events.some((e) => Object.values(e.counts).some((n) => n > 0))) return
     }
-    this.schedule()
+    // a new release is prestaged at once (its fetch is the slow part); bursts of others coalesce
+    this.schedule(m.type === 'ReleaseManifest' ? 0 : TICK_COALESCE_MS)
   }
 
   constructor(components: RolloutControllerComponents, init: RolloutControllerInit) {
@@ -242,24 +244,27 @@ export class RolloutController {
     return this.memory.isAborted(key)
   }
 
-  private schedule(): void {
+  /** Queues one tick `delayMs` from now, unless one is queued already. */
+  private schedule(delayMs = TICK_COALESCE_MS): void {
     if (!this.running || this.queued) return
     this.queued = true
     // coalesce bursts (every health report is a message) into one tick
     setTimeout(() => {
       this.queued = false
       if (this.running) void this.tick()
-    }, TICK_COALESCE_MS).unref()
+    }, delayMs).unref()
   }
 
   private async runTick(): Promise<void> {
     if (!this.running) return
     this.ticks++
     this.decideAll()
+    const manifests = [...this.decisions.entries.values()].map((e) => e.manifest)
+    // fetches start before the facts are written: a fetch changes no decision, and waits for no disk
+    if (this.activator !== undefined && this.init.prestage !== false)
+      this.prestager.prestageNewest(manifests, (model) => this.memory.bad(model))
     await this.memory.save()
     if (this.activator === undefined) return
-    const manifests = [...this.decisions.entries.values()].map((e) => e.manifest)
-    if (this.init.prestage !== false) this.prestager.prestageNewest(manifests, (model) => this.memory.bad(model))
     for (const model of new Set(manifests.map((m) => m.model))) {
       if (!this.running) return
       // one model's failure (installer, supervisor) is an error of its release, not of the tick
