@@ -1,10 +1,12 @@
 /**
  * Opening a node's corestore, and the decision whether to open it at start or on first need.
  * hypercore and corestore (and through them RocksDB's native module, its threads and sodium) are
- * imported here with `import()`, so a process that never opens a store never loads them: an idle
- * device that holds no release blocks stays ~9 MiB smaller (docs/benchmarks.md, "Idle footprint").
+ * loaded here on first use (loadStoreModules), so a process that never opens a store never loads
+ * them: an idle device that holds no release blocks stays ~9 MiB smaller (docs/benchmarks.md,
+ * "Idle footprint").
  */
 import { mkdir, readdir } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import { STORE_BLOB_GC_AGE_CUTOFF, STORE_WRITE_BUFFER } from './constants.ts'
@@ -22,13 +24,23 @@ export async function storeHoldsData(dir: string): Promise<boolean> {
   return entries.length > 0
 }
 
+/**
+ * Loads corestore and hypercore. Both are CommonJS: `require()` loads them with ≈ 95 ms of CPU here
+ * against 135–150 ms through `import()` (Node 22's ESM loader; docs/benchmarks.md, "at 20 Mbit/s:
+ * eleventh pass"), time a device's first fetch waits for.
+ */
+function loadStoreModules(): { CorestoreClass: typeof Corestore; Hypercore: typeof Hypercore } {
+  const load = createRequire(import.meta.url)
+  return {
+    CorestoreClass: load('corestore') as typeof Corestore,
+    Hypercore: load('hypercore') as typeof Hypercore,
+  }
+}
+
 /** Creates `dir` if needed and opens the corestore in it (RocksDB, hypercore's storage). */
 export async function openCorestore(dir: string): Promise<Corestore> {
   await mkdir(dir, { recursive: true })
-  const [{ default: CorestoreClass }, { default: Hypercore }] = await Promise.all([
-    import('corestore'),
-    import('hypercore'),
-  ])
+  const { CorestoreClass, Hypercore } = loadStoreModules()
   const cs = new CorestoreClass(
     Hypercore.defaultStorage(dir, {
       writeBufferSize: STORE_WRITE_BUFFER,
