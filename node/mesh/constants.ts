@@ -107,6 +107,7 @@ export const EVENT_LOOP_MONITOR_RESOLUTION_MS = 100
  * per round trip of those queues. A replication session needs more (two 128 KiB blocks from a
  * holder, the seed's blocks), so it starts at 1 MiB; a peer still cannot make a stream buffer more
  * than yamux's read-buffer limit. One to one, 256 MiB: fetch + install −6 % (docs/benchmarks.md,
- * "Distribution: one to one, yamux's stream window").
+ * "Distribution: one to one, yamux's stream window"). A receiver grants window back once it has
+ * taken half of it (yamux-window-fix.ts), so a sender always holds at least half of this.
  */
 export const YAMUX_STREAM_WINDOW = 1024 * 1024
