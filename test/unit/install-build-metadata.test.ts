@@ -11,10 +11,9 @@ import { Installer } from '../../node/install/installer.ts'
 import { silentLogger } from '../../node/logger.ts'
 import { ModelStore } from '../../node/store/model-store.ts'
 import { writeTinyGguf } from '../fixtures/gguf-writer.ts'
-import { exampleHealthReport } from '../fixtures/messages.ts'
 import { tmpDir } from '../helpers/index.ts'
 import { makeRelease } from './install-fixtures.ts'
-import { add, release, setup, ticks } from './rollout-fakes.ts'
+import { add, healthReport, release, setup, ticks } from './rollout-fakes.ts'
 
 const BUILDS = ['1.0.0+gguf-f16', '1.1.0+gguf-q4_0', '1.2.0+gguf-q4_K_M', '1.3.0+gguf-Q8_0']
 
@@ -57,19 +56,7 @@ describe('builds with _ in their metadata on a device', () => {
       for (const [i, v] of BUILDS.entries()) add(s.store, release(v, i + 1))
       await s.controller.start()
       await ticks(s.controller, 1)
-      add(
-        s.store,
-        exampleHealthReport({
-          fleet: 'test-fleet',
-          device: s.me.peerId,
-          seq: 1,
-          window: { start: Date.now() - 1000, end: Date.now() },
-          active: [],
-          staged: st.staged.map((version) => ({ model: 'tiny', version })),
-          inference: [],
-          events: [],
-        }),
-      )
+      add(s.store, healthReport(s.me.peerId, 1, { staged: st.staged.map((version) => ({ model: 'tiny', version })) }))
       const pre = (v: string) => s.controller.statusJson().releases.find((r) => r.version === v)?.prestaged
       assert.deepEqual(pre('1.3.0+gguf-Q8_0'), { devices: 1, of: 1, missing: [] })
       assert.deepEqual(pre('1.1.0+gguf-q4_0'), { devices: 1, of: 1, missing: [] })

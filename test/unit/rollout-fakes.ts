@@ -13,8 +13,14 @@ import { MessageStore } from '../../node/mesh/message-store.ts'
 import type { AnyMessage } from '../../node/mesh/types.ts'
 import { RolloutController, type RolloutControllerComponents } from '../../node/rollout/rollout-controller.ts'
 import { canonicalBytes, sha256Hex } from '../../protocols/encoding.ts'
-import type { ReleaseManifest, RolloutPolicy } from '../../protocols/schemas/index.ts'
-import { deviceKey, exampleCommand, exampleEnrollment, exampleRelease } from '../fixtures/messages.ts'
+import type { HealthReport, ReleaseManifest, RolloutPolicy } from '../../protocols/schemas/index.ts'
+import {
+  deviceKey,
+  exampleCommand,
+  exampleEnrollment,
+  exampleHealthReport,
+  exampleRelease,
+} from '../fixtures/messages.ts'
 
 export const ONE_STAGE: RolloutPolicy = {
   stages: [{ name: 'full', percent: 100, min_devices: 0, tags: [], window_ms: 0 }],
@@ -171,6 +177,21 @@ export const release = (version: string, seq: number, policy: RolloutPolicy = ON
   })
 export const abort = (version: string, id: string) =>
   exampleCommand({ model: 'tiny', version, action: 'abort', issued_at: Date.now(), id: id.repeat(16) })
+
+/** A health report of `device` in setup()'s fleet for the second up to now, with nothing active or counted unless `over` says so. */
+export function healthReport(device: string, seq: number, over: Partial<HealthReport> = {}): HealthReport {
+  const end = Date.now()
+  return exampleHealthReport({
+    fleet: 'test-fleet',
+    device,
+    seq,
+    window: { start: end - 1000, end },
+    active: [],
+    inference: [],
+    events: [],
+    ...over,
+  })
+}
 
 export async function ticks(c: RolloutController, n: number): Promise<void> {
   for (let i = 0; i < n; i++) await c.tick()

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, mock, test } from 'node:test'
 import { TICK_COALESCE_MS } from '../../node/rollout/constants.ts'
 import type { ReleaseManifest } from '../../protocols/schemas/index.ts'
-import { exampleHealthReport } from '../fixtures/messages.ts'
-import { add, release, setup } from './rollout-fakes.ts'
+import { add, healthReport, release, setup } from './rollout-fakes.ts'
 
 /** Lets the event loop turn up to `turns` times (setImmediate is not mocked) until `cond` holds. */
 async function turnsUntil(cond: () => boolean, turns = 200): Promise<boolean> {
@@ -39,16 +38,9 @@ describe('a new release starts its fetch at once', () => {
     assert.ok(await turnsUntil(() => s.controller.counters.ticks === 1), 'the first tick ran')
 
     // a report with health events schedules a tick after the coalescing delay, not before it
-    const now = Date.now()
     add(
       s.store,
-      exampleHealthReport({
-        fleet: 'test-fleet',
-        device: s.me.peerId,
-        seq: 1,
-        window: { start: now - 1000, end: now },
-        active: [],
-        inference: [],
+      healthReport(s.me.peerId, 1, {
         events: [
           {
             model: 'tiny',

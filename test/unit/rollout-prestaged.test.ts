@@ -6,20 +6,10 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { HealthReport } from '../../protocols/schemas/index.ts'
-import { exampleHealthReport } from '../fixtures/messages.ts'
-import { add, release, setup, ticks } from './rollout-fakes.ts'
+import { add, healthReport, release, setup, ticks } from './rollout-fakes.ts'
 
 const report = (device: string, seq: number, end: number, staged?: Array<{ model: string; version: string }>) =>
-  exampleHealthReport({
-    fleet: 'test-fleet',
-    device,
-    seq,
-    window: { start: end - 1000, end },
-    active: [],
-    inference: [],
-    events: [],
-    ...(staged === undefined ? {} : { staged }),
-  })
+  healthReport(device, seq, { window: { start: end - 1000, end }, ...(staged === undefined ? {} : { staged }) })
 
 describe('prestaged devices of a release', () => {
   test('counts the scope by each device’s latest report; a newer report without it counts as missing', async () => {
