@@ -71,8 +71,9 @@ describe('trust root rotation over the mesh', () => {
       bootstrap: [seed.context.mesh.multiaddrs()[0]],
     })
     daemons.push(device)
+    // the device starts from root v1 (`old`, asserted above); it may have adopted v2 before start()
+    // returns (its first anti-entropy round runs during start), so only the adoption is awaited
     await device.start()
-    assert.equal(device.context.trust().version, 1)
 
     await waitFor(() => device.context.trust().version === 2, 20_000, 'device adopts root v2')
     assert.deepEqual(
