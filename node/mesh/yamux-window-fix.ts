@@ -10,9 +10,10 @@
  * no SYN or ACK flag) skips the update while less than half of its receive window is used. The
  * sender then still holds at least half a window of credit, so it never waits for an update it
  * would have had before by more than that half (YAMUX_STREAM_WINDOW / 2 = 512 KiB in flight).
- * Opening (SYN, ACK), paused and resumed streams, and the window's growth (decided when an update
- * is due) keep the upstream code. Same frames on the wire, fewer of them: peers without it
- * interoperate.
+ * Opening (SYN, ACK) and paused streams, and the window's growth (decided when an update is due),
+ * keep the upstream code; a resumed stream grants window back under the same half-window rule (its
+ * sender still holds at least half a window). Same frames on the wire, fewer of them: peers
+ * without it interoperate.
  *
  * Importing this module applies it once (node/mesh/muxer.ts imports it).
  */
