@@ -10,7 +10,8 @@
  *      8 namespaces at once (`curl` then `sha256sum` in each), with the daemons stopped;
  * next to the Kumar & Ross (2006) lower bound of swarm distribution
  * max(F/u_s, F/d_min, N·F/(u_s+Σu_i)) and the client-server bound max(N·F/u_s, F/d_min).
- * Prints a markdown table. Needs root, iproute2, iperf3, curl.
+ * Prints a markdown table, and per run how busy every link was (bench/link-usage.ts). Needs root,
+ * iproute2, iperf3, curl.
  *
  * Usage: npx node bench/fanout.ts [--layers 3] [--embd 512] [--rate 100] [--runs 1] [--http true|false] [--timeout 90] [--prior true|false]
  * FANOUT_DEBUG=1 runs the daemons at log level debug and prints their replicator logs (sessions
@@ -33,6 +34,7 @@ import {
 } from '../test/lan/distribution-bed.ts'
 import { type LanNode, makeFleetDir } from '../test/lan/helpers.ts'
 import { canRunBed, type Host, TestBed, until } from '../test/lan/netns.ts'
+import { LinkSampler, linkReport } from './link-usage.ts'
 
 const { values } = parseArgs({
   options: {
@@ -161,6 +163,7 @@ try {
     const pub = await publishRelease(bed, seed, file, { model: 'fan', version, policy: HOLD_POLICY })
     chunks = pub.manifest.chunks.chunks.length
     const t0 = Date.now()
+    const links = new LinkSampler(bed, N + 1, t0)
     const cpu0 = await cpuTimes()
     const load0 = await loadAvg()
     const stagedAt = (d: LanNode) =>
@@ -187,6 +190,7 @@ try {
     const cpu1 = await cpuTimes()
     sampling = false
     await sampler
+    const linkSamples = await links.stop()
     const seedAt = (x: number) => seedSamples.find(([, out]) => out >= x)?.[0] ?? Number.NaN
     console.log(
       `# ${mode} seed uploaded 0.25×F by ${sec(seedAt(0.25))} s, 0.5×F ${sec(seedAt(0.5))} s, 0.9×F ${sec(seedAt(0.9))} s, 0.99×F ${sec(seedAt(0.99))} s (sampled every ~1 s)`,
@@ -264,6 +268,7 @@ try {
     const { timeline: _, ...summary } = swarms.at(-1) as SwarmResult
     console.log(`# swarm (${mode}): ${JSON.stringify(summary)}`)
     console.log(`# ${mode} milestones, median (min–max) over devices: ${milestones(timeline)}`)
+    console.log(linkReport(mode, linkSamples, timeline, RATE_MBIT))
     for (const p of [...devices, seed]) await bed.terminate(p.proc)
     for (const p of [...devices, seed]) await rm(p.dataDir, { recursive: true, force: true })
   }
