@@ -20,27 +20,46 @@ export interface LinkSample {
   down: number[]
 }
 
-/** Samples every host's link counters until `stop()`. */
+/**
+ * Samples every host's link counters until `stop()`. The wait between readings is cancelled by
+ * `stop()` and does not keep the process alive, so a bench that fails before stopping it still exits.
+ */
 export class LinkSampler {
   readonly samples: LinkSample[] = []
   private running = true
+  private wake: (() => void) | null = null
   private readonly loop: Promise<void>
+  private readonly bed: TestBed
+  private readonly hosts: number
+  private readonly t0: number
 
   constructor(bed: TestBed, hosts: number, t0: number, periodMs = 500) {
+    this.bed = bed
+    this.hosts = hosts
+    this.t0 = t0
     this.loop = (async () => {
       while (this.running) {
-        const s = await readLinks(bed, hosts, t0).catch(() => null)
-        if (s !== null) this.samples.push(s)
-        await new Promise((r) => setTimeout(r, periodMs))
+        await this.read()
+        await new Promise<void>((resolve) => {
+          this.wake = resolve
+          setTimeout(resolve, periodMs).unref()
+        })
       }
     })()
   }
 
-  /** Stops sampling, after one last reading. */
+  /** Stops sampling and takes one last reading; returns every reading. */
   async stop(): Promise<LinkSample[]> {
     this.running = false
+    this.wake?.()
     await this.loop
+    await this.read()
     return this.samples
+  }
+
+  private async read(): Promise<void> {
+    const s = await readLinks(this.bed, this.hosts, this.t0).catch(() => null)
+    if (s !== null) this.samples.push(s)
   }
 }
 
