@@ -25,8 +25,10 @@ import { makeRelease } from './install-fixtures.ts'
 const CHILD = join(import.meta.dirname, 'install-trials-child.ts')
 const TRIALS = 30
 const PHASES = ['download', 'assembly', 'activation'] as const
+/** An assembly trial's kill comes up to this long after `download 100%`, ms (assembly of these files takes longer). */
+const ASSEMBLY_KILL_MS = 3
 
-/** Runs the child; resolves when a stdout line matches `re` (rejects if it exits first or after `ms`). */
+/** Runs the child: `waitLine` resolves when a stdout line matches `re` (rejects if it exits first or after `ms`). */
 function spawnChild(args: object) {
   const child = spawn(process.execPath, [CHILD, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
   const lines: string[] = []
@@ -39,7 +41,16 @@ function spawnChild(args: object) {
     lines.push(...parts)
     for (const w of [...waiters]) w()
   })
-  const exited = new Promise<void>((r) => child.once('exit', () => r()))
+  // 'close', not 'exit': the lines a child wrote just before it died are all read by then
+  const exited = new Promise<void>((r) => child.once('close', () => r()))
+  const waitExit = (ms: number) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`child still running after ${ms} ms`)), ms)
+      exited.then(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
   const waitLine = (re: RegExp, ms: number) =>
     new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => done(new Error(`no line ${re} within ${ms} ms`)), ms)
@@ -57,7 +68,7 @@ function spawnChild(args: object) {
       exited.then(() => setTimeout(() => done(new Error(`child exited before ${re}`)), 50))
       check()
     })
-  return { child, lines, waitLine, exited }
+  return { child, lines, waitLine, waitExit, exited }
 }
 
 async function kill9(child: ChildProcess, exited: Promise<void>): Promise<void> {
@@ -126,16 +137,18 @@ test(`kill -9 in ${TRIALS} seeded trials over download, assembly and activation`
     const where = `trial ${trial} (${phase}, LLMESH_KILL_SEED=${seed})`
     const m = releases[trial]
     const allowed = [version(trial - 1), version(trial)]
-    const c = spawnChild({ dataDir, seedAddr: seedAddr.toString(), manifest: m })
+    // download and assembly: the child kills itself, timed from its own log (install-trials-child.ts);
+    // activation: the test kills it, at a random time while it flips active back and forth
+    const killOn =
+      phase === 'download'
+        ? { msg: `download ${10 * (1 + Math.floor(rand() * 9))}%`, delayMs: 0 }
+        : phase === 'assembly'
+          ? { msg: 'download 100%', delayMs: rand() * ASSEMBLY_KILL_MS }
+          : undefined
+    const c = spawnChild({ dataDir, seedAddr: seedAddr.toString(), manifest: m, killOn })
     try {
-      if (phase === 'download') {
-        const pct = 10 * (1 + Math.floor(rand() * 9))
-        await c.waitLine(new RegExp(`"msg":"download ${pct}%"`), scaled(60_000))
-        await new Promise((r) => setTimeout(r, rand() * 30))
-      } else if (phase === 'assembly') {
-        await c.waitLine(/"msg":"download 100%"/, scaled(60_000))
-        await new Promise((r) => setTimeout(r, rand() * 100))
-      } else {
+      if (killOn !== undefined) await c.waitExit(scaled(60_000))
+      else {
         await c.waitLine(/"msg":"release staged"/, scaled(60_000))
         await new Promise((r) => setTimeout(r, rand() * 100))
       }
