@@ -13,7 +13,7 @@
  * Prints a markdown table, and per run how busy every link was (bench/link-usage.ts). Needs root,
  * iproute2, iperf3, curl.
  *
- * Usage: npx node bench/fanout.ts [--layers 3] [--embd 512] [--rate 100] [--runs 1] [--http true|false] [--timeout 90] [--prior true|false]
+ * Usage: npx node bench/fanout.ts [--layers 3] [--embd 512] [--rate 100] [--runs 1] [--http true|false] [--timeout 90] [--prior true|false] [--notsent-lowat BYTES]
  * FANOUT_DEBUG=1 runs the daemons at log level debug and prints their replicator logs (sessions
  * dialed, failed, ended) after each run; FANOUT_PRELOAD=<module> preloads a module into every daemon
  * (`--import`, for experiments such as patching a libp2p setting).
@@ -48,8 +48,13 @@ const { values } = parseArgs({
     // published, as a running fleet's do: their stores are open (a fresh device opens its store
     // when its first release arrives)
     prior: { type: 'string', default: 'false' },
+    // net.ipv4.tcp_notsent_lowat in every host's namespace, bytes (unset: Linux's default, unlimited):
+    // a short kernel send queue per connection, for experiments on the order of bytes on the wire
+    // (docs/benchmarks.md, "at 20 Mbit/s: thirteenth pass")
+    'notsent-lowat': { type: 'string' },
   },
 })
+const NOTSENT_LOWAT = values['notsent-lowat']
 const PRIOR = values.prior === 'true'
 const RUNS = Number(values.runs)
 const TIMEOUT_S = Number(values.timeout)
@@ -95,6 +100,11 @@ const sec = (ms: number) => (ms / 1000).toFixed(2)
 const bed = await TestBed.create({ hosts: N + 1, shaping: { rate: `${RATE_MBIT}mbit` } })
 try {
   for (const h of bed.hosts) await shapeIngress(bed, h, `${RATE_MBIT}mbit`, '64kb')
+  if (NOTSENT_LOWAT !== undefined) {
+    for (const h of bed.hosts)
+      await bed.exec(h, 'sysctl', ['-qw', `net.ipv4.tcp_notsent_lowat=${Number(NOTSENT_LOWAT)}`])
+    console.log(`# net.ipv4.tcp_notsent_lowat=${Number(NOTSENT_LOWAT)} in every host's namespace`)
+  }
   const [seedHost, ...deviceHosts] = bed.hosts
   const work = bed.logDir
 
@@ -319,7 +329,7 @@ try {
   const nominal = bounds(RATE_MBIT * 1e6)
   const measured = bounds(measuredMbit * 1e6)
   console.log(
-    `\n\`npx node bench/fanout.ts --layers ${values.layers} --embd ${values.embd} --rate ${values.rate} --runs ${values.runs}\`: ` +
+    `\n\`npx node bench/fanout.ts --layers ${values.layers} --embd ${values.embd} --rate ${values.rate} --runs ${values.runs}${NOTSENT_LOWAT === undefined ? '' : ` --notsent-lowat ${NOTSENT_LOWAT}`}\`: ` +
       `${N} devices, F = ${(bytes / 1048576).toFixed(1)} MiB, every link ${RATE_MBIT} Mbit/s each way ` +
       `(iperf3: ${measuredMbit.toFixed(1)} Mbit/s), ${chunks} chunks\n`,
   )
